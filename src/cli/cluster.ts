@@ -1,0 +1,191 @@
+// The processes: `strata up` (control plane + agent in one process), `strata server`, `strata agent`,
+// and `strata down` (stops a detached `up`).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../agent/agent.ts';
+import { Client } from '../client/client.ts';
+import { defaultConfigPath, readKubeconfig, writeKubeconfig } from '../client/kubeconfig.ts';
+import { WasmDriver } from '../sandbox/wasm/driver.ts';
+import { startControlPlane } from '../server/control-plane.ts';
+
+export function defaultDataDir(): string {
+  return process.env.STRATA_HOME ? join(process.env.STRATA_HOME, 'data') : join(homedir(), '.strata', 'data');
+}
+
+export interface UpOptions {
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  kubeconfig?: string;
+  detach?: boolean;
+  nodeName?: string;
+  strategy?: 'spread' | 'binpack';
+  verbose?: boolean;
+}
+
+function logger(file: string | undefined, verbose: boolean) {
+  return pino({ level: verbose ? 'debug' : 'info' }, file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined);
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void stop().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+function wasmDriver(dataDir: string): WasmDriver {
+  return new WasmDriver({ cacheDir: join(dataDir, 'wasm-cache') });
+}
+
+export async function up(o: UpOptions): Promise<void> {
+  const dataDir = resolve(o.dataDir ?? defaultDataDir());
+  const kubeconfig = resolve(o.kubeconfig ?? defaultConfigPath());
+  if (o.detach) return upDetached(o, dataDir, kubeconfig);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logFile = join(dataDir, 'strata.log');
+  const log = logger(logFile, !!o.verbose);
+  const cp = await startControlPlane({
+    dataDir,
+    host: o.host,
+    port: o.port,
+    strategy: o.strategy,
+    logger: { file: join(dataDir, 'server.log') },
+  });
+  writeKubeconfig(kubeconfig, cp.url, cp.adminTokenFile);
+  const agent = new Agent({
+    client: new Client({ server: cp.url, token: cp.adminToken }),
+    drivers: [wasmDriver(dataDir)],
+    dataDir: join(dataDir, 'agent'),
+    nodeName: o.nodeName,
+    log: log.child({ component: 'agent' }),
+  });
+  await agent.start();
+  writeFileSync(join(dataDir, 'strata.pid'), String(process.pid));
+  console.log(`Strata is up: API server ${cp.url}, node "${agent.nodeName}"`);
+  console.log(`  kubeconfig:  ${kubeconfig}`);
+  console.log(`  admin token: ${cp.adminTokenFile}`);
+  console.log(`  logs:        ${logFile}`);
+  console.log(`Try: strata get nodes   |   strata run --rm wasm build/wasm/hello.wasm -- world`);
+  onSignals(async () => {
+    await agent.stop();
+    await cp.stop();
+    rmSync(join(dataDir, 'strata.pid'), { force: true });
+  });
+}
+
+/** Starts `strata up` in the background, waits until its node is Ready, and returns. */
+async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Promise<void> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pidFile = join(dataDir, 'strata.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    if (isAlive(pid)) {
+      console.log(`Strata is already running (pid ${pid}); kubeconfig ${kubeconfig}`);
+      return;
+    }
+  }
+  rmSync(kubeconfig, { force: true });
+  const args = [
+    ...process.execArgv,
+    process.argv[1],
+    'up',
+    '--data-dir', dataDir,
+    '--kubeconfig', kubeconfig,
+    ...(o.host ? ['--host', o.host] : []),
+    ...(o.port !== undefined ? ['--port', String(o.port)] : []),
+    ...(o.nodeName ? ['--node-name', o.nodeName] : []),
+    ...(o.strategy ? ['--strategy', o.strategy] : []),
+  ];
+  const out = openSync(join(dataDir, 'up.out'), 'a');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`strata up exited with code ${child.exitCode}; see ${join(dataDir, 'up.out')}`);
+    if (existsSync(kubeconfig) && existsSync(pidFile)) {
+      const conn = readKubeconfig(kubeconfig);
+      console.log(`Strata is up in the background (pid ${child.pid}): API server ${conn.server}`);
+      console.log(`  kubeconfig:  ${kubeconfig}`);
+      console.log(`  admin token: ${join(dataDir, 'admin.token')}`);
+      console.log(`  logs:        ${join(dataDir, 'strata.log')}   stop with: strata down`);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`strata up did not come up within 60s; see ${join(dataDir, 'up.out')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function down(o: { dataDir?: string }): Promise<void> {
+  const dataDir = resolve(o.dataDir ?? defaultDataDir());
+  const pidFile = join(dataDir, 'strata.pid');
+  if (!existsSync(pidFile)) {
+    console.log('Strata is not running');
+    return;
+  }
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  if (!isAlive(pid)) {
+    rmSync(pidFile, { force: true });
+    console.log('Strata is not running');
+    return;
+  }
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(pidFile, { force: true });
+  console.log(`Strata stopped (pid ${pid})`);
+}
+
+export async function server(o: { dataDir?: string; host?: string; port?: number; strategy?: 'spread' | 'binpack'; kubeconfig?: string }): Promise<void> {
+  const dataDir = resolve(o.dataDir ?? defaultDataDir());
+  const cp = await startControlPlane({ dataDir, host: o.host, port: o.port, strategy: o.strategy, logger: { file: join(dataDir, 'server.log') } });
+  if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.url, cp.adminTokenFile);
+  console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);
+  onSignals(() => cp.stop());
+}
+
+export async function agent(o: { server: string; tokenFile: string; dataDir?: string; nodeName?: string; address?: string; port?: number; labels?: string[] }): Promise<void> {
+  let token: string;
+  try {
+    token = readFileSync(o.tokenFile, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`cannot read --token-file ${o.tokenFile}: ${(err as Error).message}`);
+  }
+  const dataDir = resolve(o.dataDir ?? join(defaultDataDir(), 'agent'));
+  const labels: Record<string, string> = {};
+  for (const l of o.labels ?? []) {
+    const [k, v] = l.split('=');
+    if (!k || v === undefined) throw new Error(`--label ${l}: expected KEY=VALUE`);
+    labels[k] = v;
+  }
+  const a = new Agent({
+    client: new Client({ server: o.server, token }),
+    drivers: [wasmDriver(dataDir)],
+    dataDir,
+    nodeName: o.nodeName,
+    address: o.address,
+    port: o.port,
+    labels,
+    log: logger(join(dataDir, 'agent.log'), false),
+  });
+  await a.start();
+  console.log(`Strata agent "${a.nodeName}" registered with ${o.server}`);
+  onSignals(() => a.stop());
+}

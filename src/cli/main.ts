@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// The `strata` command line. Every API command talks to the server only through the HTTP client.
+import { Command, Option } from 'commander';
+import { STRATA_VERSION } from '../server/app.ts';
+import { agent, down, server, up } from './cluster.ts';
+import { connect, kindArg, type GlobalOptions } from './context.ts';
+import { describe } from './describe.ts';
+import { streamLogs } from './logs.ts';
+import { apply, del, get } from './resources.ts';
+import { run } from './run.ts';
+
+const program = new Command('strata')
+  .description('Strata: one control plane for WebAssembly, container and microVM workloads')
+  .option('--kubeconfig <path>', 'config file (default $STRATACONFIG or ~/.strata/config)')
+  .option('-n, --namespace <ns>', 'namespace of the request')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+const g = (): GlobalOptions => program.opts();
+const print = (s: string): void => void process.stdout.write(`${s}\n`);
+let exitCode = 0;
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`expected an integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+program
+  .command('up')
+  .description('start a single-node cluster (API server, controllers, scheduler and agent) in one process')
+  .option('--data-dir <dir>', 'state directory (default $STRATA_HOME/data or ~/.strata/data)')
+  .option('--host <addr>', 'API listen address', '127.0.0.1')
+  .option('--port <port>', 'API port', int, 6443)
+  .option('--node-name <name>', 'name of this node (default: hostname)')
+  .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
+  .option('-d, --detach', 'run in the background and return once ready')
+  .option('-v, --verbose', 'debug logging')
+  .action(async (o) => up({ ...o, kubeconfig: g().kubeconfig }));
+
+program
+  .command('down')
+  .description('stop a cluster started with `strata up -d`')
+  .option('--data-dir <dir>', 'state directory')
+  .action(async (o) => down(o));
+
+program
+  .command('server')
+  .description('run the control plane only (API server, controllers, scheduler)')
+  .option('--data-dir <dir>', 'state directory')
+  .option('--host <addr>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'port', int, 6443)
+  .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
+  .action(async (o) => server({ ...o, kubeconfig: g().kubeconfig }));
+
+program
+  .command('agent')
+  .description('run a node agent that joins a server')
+  .requiredOption('--server <url>', 'API server URL')
+  .requiredOption('--token-file <file>', 'file holding the bearer token')
+  .option('--data-dir <dir>', 'agent state directory')
+  .option('--node-name <name>', 'node name (default: hostname)')
+  .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
+  .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
+  .option('--label <k=v...>', 'node labels')
+  .action(async (o) => agent({ ...o, labels: o.label }));
+
+program
+  .command('apply')
+  .description('create or update objects from manifests')
+  .requiredOption('-f, --filename <path...>', 'file, directory, or - for stdin')
+  .action(async (o) => {
+    exitCode = await apply(connect(g()), o.filename, print);
+  });
+
+program
+  .command('get')
+  .description('list objects, or show some')
+  .argument('<kind>', 'kind, e.g. pods, deploy, jobs, nodes (or kind/name)')
+  .argument('[names...]')
+  .option('-o, --output <format>', 'wide | yaml | json | name')
+  .option('-w, --watch', 'watch for changes after listing')
+  .option('-l, --selector <sel>', 'label selector')
+  .option('--field-selector <sel>', 'field selector')
+  .option('-A, --all-namespaces', 'across all namespaces')
+  .action(async (kind, names, o) => get(connect(g()), kind, names, o, print));
+
+program
+  .command('describe')
+  .description('show details of an object')
+  .argument('<kind>')
+  .argument('[name]')
+  .action(async (kind: string, name?: string) => {
+    if (!name && kind.includes('/')) [kind, name] = kind.split('/');
+    if (!name) throw new Error(`specify the name: strata describe ${kind} NAME`);
+    print(await describe(connect(g()), kindArg(kind), name));
+  });
+
+program
+  .command('delete')
+  .description('delete objects by kind and names, TYPE/NAME, or -f FILE')
+  .argument('[args...]')
+  .option('-f, --filename <path...>', 'delete the objects in these manifests')
+  .option('--grace-period <s>', 'seconds a pod gets to stop', int)
+  .option('--force', 'delete at once (grace period 0)')
+  .option('--wait <bool>', 'wait until the objects are gone', (v) => v !== 'false', true)
+  .option('--ignore-not-found', 'treat missing objects as deleted')
+  .action(async (args, o) => {
+    exitCode = await del(connect(g()), args, o, print);
+  });
+
+program
+  .command('logs')
+  .description("print a pod's container log")
+  .argument('<pod>')
+  .option('-c, --container <name>', 'container (default: the only one)')
+  .option('-f, --follow', 'stream new output until the container exits')
+  .option('-p, --previous', 'the previous run of the container')
+  .option('--tail <n>', 'last N lines', int)
+  .action(async (pod: string, o) => {
+    const ctx = connect(g());
+    await streamLogs(ctx.client, ctx.namespace, pod.replace(/^pods?\//, ''), o, (c) => process.stdout.write(c));
+  });
+
+program
+  .command('run')
+  .description('run a one-shot pod, stream its output and exit with its exit code (docker-run style)')
+  .argument('<runtime>', 'runtime class: wasm')
+  .argument('<image>', 'for wasm: a .wasm path on the node or an https:// URL (optionally @sha256:...)')
+  .argument('[args...]', 'arguments for the program (after --)')
+  .option('--name <name>', 'pod name')
+  .option('--rm', 'delete the pod when it exits')
+  .option('-e, --env <k=v...>', 'environment variables')
+  .option('--memory <q>', 'memory limit, e.g. 64Mi')
+  .option('--cpu <q>', 'cpu limit, e.g. 500m')
+  .addOption(new Option('--restart <policy>', 'restart policy').choices(['Never', 'OnFailure', 'Always']).default('Never'))
+  .option('--timeout <s>', 'seconds to wait for the pod to start', int, 300)
+  .option('-d, --detach', 'create the pod and return')
+  .action(async (runtime: string, image: string, args: string[], o) => {
+    exitCode = await run(connect(g()), runtime, image, args, o);
+  });
+
+program
+  .command('version')
+  .description('print client and server versions')
+  .action(async () => {
+    print(`Client Version: v${STRATA_VERSION} (Node.js ${process.version})`);
+    try {
+      const v = await connect(g()).client.json('GET', '/version');
+      print(`Server Version: ${v.gitVersion}`);
+    } catch (err) {
+      print(`Server Version: unavailable (${(err as Error).message})`);
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+  process.exitCode = exitCode;
+} catch (err) {
+  process.stderr.write(`error: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

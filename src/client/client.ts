@@ -1,0 +1,182 @@
+// The HTTP client of the Strata API. The CLI and the node agent reach the control plane only through it.
+import { type KindInfo } from '../api/index.ts';
+
+/** An error answer of the API, with its Status object. */
+export class ClientError extends Error {
+  readonly code: number;
+  readonly status: any;
+  constructor(code: number, status: any) {
+    super(status?.message ?? `HTTP ${code}`);
+    this.name = 'ClientError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface ClientOptions {
+  server: string;
+  token: string;
+}
+
+export interface ListQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: any;
+}
+
+export function resourcePath(kind: KindInfo, namespace?: string, name?: string, subresource?: string): string {
+  const base = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
+  let p = base;
+  if (kind.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
+  p += `/${kind.plural}`;
+  if (name !== undefined) p += `/${encodeURIComponent(name)}`;
+  if (subresource) p += `/${subresource}`;
+  return p;
+}
+
+export class Client {
+  readonly server: string;
+  private readonly token: string;
+
+  constructor(opts: ClientOptions) {
+    this.server = opts.server.replace(/\/+$/, '');
+    this.token = opts.token;
+  }
+
+  async request(
+    method: string,
+    path: string,
+    opts: { body?: unknown; contentType?: string; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/json';
+      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body, signal: opts.signal });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      const cause = (err as any).cause?.code ?? (err as Error).message;
+      throw new Error(`cannot reach the Strata server at ${this.server}: ${cause}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let status: any;
+      try {
+        status = JSON.parse(text);
+      } catch {
+        status = { kind: 'Status', status: 'Failure', code: res.status, message: text || res.statusText };
+      }
+      throw new ClientError(res.status, status);
+    }
+    return res;
+  }
+
+  async json<T = any>(method: string, path: string, opts: Parameters<Client['request']>[2] = {}): Promise<T> {
+    const res = await this.request(method, path, opts);
+    return (await res.json()) as T;
+  }
+
+  get(kind: KindInfo, namespace: string | undefined, name: string): Promise<any> {
+    return this.json('GET', resourcePath(kind, namespace, name));
+  }
+
+  /** Like get, but undefined for 404. */
+  async find(kind: KindInfo, namespace: string | undefined, name: string): Promise<any | undefined> {
+    try {
+      return await this.get(kind, namespace, name);
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  list(kind: KindInfo, namespace?: string, q: ListQuery = {}): Promise<{ items: any[]; metadata: { resourceVersion: string } }> {
+    return this.json('GET', resourcePath(kind, namespace), { query: { ...q } });
+  }
+
+  create(kind: KindInfo, obj: any, namespace?: string): Promise<any> {
+    return this.json('POST', resourcePath(kind, namespace ?? obj.metadata?.namespace), { body: obj });
+  }
+
+  replace(kind: KindInfo, obj: any, namespace?: string): Promise<any> {
+    return this.json('PUT', resourcePath(kind, namespace ?? obj.metadata?.namespace, obj.metadata.name), { body: obj });
+  }
+
+  replaceStatus(kind: KindInfo, obj: any): Promise<any> {
+    return this.json('PUT', resourcePath(kind, obj.metadata?.namespace, obj.metadata.name, 'status'), { body: obj });
+  }
+
+  /** JSON merge patch (RFC 7386). */
+  patch(kind: KindInfo, namespace: string | undefined, name: string, patch: unknown, subresource?: 'status'): Promise<any> {
+    return this.json('PATCH', resourcePath(kind, namespace, name, subresource), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  delete(kind: KindInfo, namespace: string | undefined, name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<any> {
+    return this.json('DELETE', resourcePath(kind, namespace, name), {
+      query: { gracePeriodSeconds: opts.gracePeriodSeconds?.toString() },
+    });
+  }
+
+  /**
+   * Watch a collection. Events arrive in order; onClose fires once when the stream ends (with an error
+   * if it failed). An ERROR event (e.g. 410 Expired) is delivered to onEvent before the close.
+   */
+  async watch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    q: ListQuery & { resourceVersion?: string; allowWatchBookmarks?: boolean; timeoutSeconds?: number },
+    onEvent: (ev: WatchEvent) => void,
+    onClose?: (err?: Error) => void,
+  ): Promise<{ cancel(): void }> {
+    const abort = new AbortController();
+    const res = await this.request('GET', resourcePath(kind, namespace), {
+      query: {
+        watch: 'true',
+        labelSelector: q.labelSelector,
+        fieldSelector: q.fieldSelector,
+        resourceVersion: q.resourceVersion,
+        allowWatchBookmarks: q.allowWatchBookmarks ? 'true' : undefined,
+        timeoutSeconds: q.timeoutSeconds?.toString(),
+      },
+      signal: abort.signal,
+    });
+    let cancelled = false;
+    (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      try {
+        for await (const chunk of res.body as any as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (line.trim() && !cancelled) onEvent(JSON.parse(line) as WatchEvent);
+          }
+        }
+        if (!cancelled) onClose?.();
+      } catch (err) {
+        if (!cancelled) onClose?.(err as Error);
+      }
+    })();
+    return {
+      cancel() {
+        cancelled = true;
+        abort.abort();
+      },
+    };
+  }
+}

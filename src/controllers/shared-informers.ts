@@ -1,0 +1,53 @@
+// One Informer per kind (and namespace) shared by every controller and the scheduler in a process, so
+// 150,000 pods are listed, watched and cached once, not once per component.
+import type { KindInfo } from '../api/index.ts';
+import { Informer, type InformerOptions } from '../lib/informer.ts';
+import type { ObjectStore } from '../store/objects.ts';
+import { objectStoreListWatch } from './list-watch.ts';
+import { type Log, defaultLog } from './log.ts';
+
+export class SharedInformers {
+  readonly objects: ObjectStore;
+  private readonly informers = new Map<string, Informer<any>>();
+  private readonly opts: InformerOptions<any>;
+  private started = false;
+  private stopped = false;
+
+  constructor(objects: ObjectStore, opts: { log?: Log; informer?: InformerOptions<any> } = {}) {
+    this.objects = objects;
+    const log = opts.log ?? defaultLog;
+    this.opts = {
+      onError: (err, context) => log.warn({ err }, `informer: ${context}`),
+      ...opts.informer,
+    };
+  }
+
+  /** The informer for a kind (all namespaces unless one is given); started if the factory is. */
+  informerFor(kind: KindInfo, namespace?: string): Informer<any> {
+    const id = `${kind.group}/${kind.kind}/${namespace ?? ''}`;
+    let inf = this.informers.get(id);
+    if (!inf) {
+      inf = new Informer(objectStoreListWatch(this.objects, kind, namespace), this.opts);
+      this.informers.set(id, inf);
+      if (this.started && !this.stopped) inf.start();
+    }
+    return inf;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const inf of this.informers.values()) inf.start();
+  }
+
+  /** Resolves true when every informer created so far has synced (false if stopped first). */
+  async waitForSync(): Promise<boolean> {
+    const results = await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    return results.every(Boolean);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const inf of this.informers.values()) inf.stop();
+  }
+}

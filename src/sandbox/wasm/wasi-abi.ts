@@ -1,0 +1,39 @@
+// The slice of the WASI preview1 ABI the host wrappers need: errno values, rights bits, flags and
+// struct layouts (from WebAssembly/WASI phases/snapshot/witx/typenames.witx).
+
+export const Errno = {
+  SUCCESS: 0,
+  ACCES: 2,
+  BADF: 8,
+  FAULT: 21,
+  INVAL: 28,
+  LOOP: 32,
+  NOENT: 44,
+  NOSYS: 52,
+  NOTSUP: 58,
+  PERM: 63,
+  ROFS: 69,
+  SPIPE: 70,
+  NOTCAPABLE: 76,
+} as const;
+
+/** Rights that let a path_open'ed descriptor change file contents (what uvwasi maps to O_WRONLY/O_RDWR). */
+export const WRITE_RIGHTS =
+  (1n << 0n) | // fd_datasync
+  (1n << 6n) | // fd_write
+  (1n << 8n) | // fd_allocate
+  (1n << 22n); // fd_filestat_set_size
+
+export const Oflags = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
+export const LOOKUP_SYMLINK_FOLLOW = 1;
+
+export const Clock = { REALTIME: 0, MONOTONIC: 1, PROCESS_CPUTIME: 2, THREAD_CPUTIME: 3 } as const;
+export const EventType = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
+export const SUBCLOCKFLAG_ABSTIME = 1;
+
+/** sizeof(subscription) and sizeof(event) in wasm32. */
+export const SUBSCRIPTION_SIZE = 48;
+export const EVENT_SIZE = 32;
+
+/** The import module every preview1 guest links against. */
+export const WASI_MODULE = 'wasi_snapshot_preview1';

@@ -1,0 +1,107 @@
+// The control-plane HTTP API: authentication, content types, errors as Status objects, and routes.
+import Fastify, { type FastifyInstance } from 'fastify';
+import YAML from 'yaml';
+import { buildOpenAPI, badRequest, statusFailure, tooLarge, unauthorized, internalError } from '../api/index.ts';
+import { ApiError, type ObjectStore } from '../store/objects.ts';
+import type { TokenAuthenticator } from './auth.ts';
+import { registerResourceRoutes } from './routes/resources.ts';
+import { registerDiscoveryRoutes, registerTokenReview } from './routes/discovery.ts';
+
+export const STRATA_VERSION = '0.1.0';
+
+export interface ServerOptions {
+  objects: ObjectStore;
+  auth: TokenAuthenticator;
+  /** Largest accepted request body in bytes (Kubernetes: 3 MiB). */
+  bodyLimit?: number;
+  logger?: boolean | object;
+  /** /readyz answers 200 only once this returns true (e.g. controllers synced). */
+  ready?: () => boolean;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version']);
+
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 3 * 1024 * 1024,
+    // Watches and log streams are long-lived; Node's default request timeout would cut them.
+    requestTimeout: 0,
+  });
+
+  // JSON, merge patch (JSON), and YAML bodies.
+  app.removeContentTypeParser('application/json');
+  const parseJson = (_req: unknown, body: string, done: (err: Error | null, v?: unknown) => void): void => {
+    if (body.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(body));
+    } catch (err) {
+      done(new ApiError(badRequest(`the request body is not valid JSON: ${(err as Error).message}`)));
+    }
+  };
+  app.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'],
+    { parseAs: 'string' },
+    parseJson,
+  );
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml'], { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, YAML.parse(body as string));
+    } catch (err) {
+      done(new ApiError(badRequest(`the request body is not valid YAML: ${(err as Error).message}`)));
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0];
+    if (PUBLIC_PATHS.has(path)) return;
+    const user = opts.auth.authenticate(req.headers.authorization);
+    if (!user) {
+      reply.code(401).header('www-authenticate', 'Bearer realm="strata"').send(unauthorized());
+      return reply;
+    }
+    (req as any).user = user;
+  });
+
+  app.setErrorHandler((err: any, req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.code).send(err.status);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(tooLarge(`the request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes`));
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send(statusFailure(415, 'UnsupportedMediaType', `unsupported content type ${req.headers['content-type']}; use application/json or application/yaml`));
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send(statusFailure(err.statusCode, 'BadRequest', err.message));
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send(internalError(err.message));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(statusFailure(404, 'NotFound', `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`));
+  });
+
+  app.get('/healthz', async () => 'ok');
+  app.get('/livez', async () => 'ok');
+  app.get('/readyz', async (_req, reply) => {
+    if (opts.ready && !opts.ready()) return reply.code(503).send('not ready');
+    return 'ok';
+  });
+  app.get('/version', async () => ({
+    major: '0',
+    minor: '1',
+    gitVersion: `v${STRATA_VERSION}`,
+    strataVersion: STRATA_VERSION,
+    goVersion: 'n/a',
+    platform: `${process.platform}/${process.arch}`,
+    nodeVersion: process.version,
+  }));
+  const openapi = buildOpenAPI();
+  app.get('/openapi/v3', async () => openapi);
+
+  registerDiscoveryRoutes(app);
+  registerTokenReview(app, opts.auth);
+  registerResourceRoutes(app, opts.objects);
+  return app;
+}

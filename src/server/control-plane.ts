@@ -1,0 +1,62 @@
+// Composes the control plane: the store, the HTTP API, the controllers and the scheduler.
+// `strata server` runs this alone; `strata up` runs it with an agent in the same process.
+import { join } from 'node:path';
+import pino from 'pino';
+import { openSqliteStore } from '../store/sqlite.ts';
+import { ObjectStore } from '../store/objects.ts';
+import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
+import { buildServer } from './app.ts';
+import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  strategy?: 'spread' | 'binpack';
+  /** pino logger options, or false for silence. */
+  logger?: false | { level?: string; file?: string };
+  nodeGracePeriodSeconds?: number;
+}
+
+export interface ControlPlane {
+  url: string;
+  adminToken: string;
+  adminTokenFile: string;
+  objects: ObjectStore;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const store = openSqliteStore(join(opts.dataDir, 'state.db'));
+  const objects = new ObjectStore(store);
+  await ensureDefaultNamespaces(objects);
+  const auth = new TokenAuthenticator();
+  const admin = loadOrCreateAdminToken(opts.dataDir);
+  auth.add(admin.token, 'admin');
+  auth.loadFile(join(opts.dataDir, 'tokens'));
+
+  const logger =
+    opts.logger === false || opts.logger === undefined
+      ? false
+      : pino({ level: opts.logger.level ?? 'info' }, opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined);
+  const controllers = startControllers({ objects, nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds });
+  const scheduler = new Scheduler({ objects, strategy: opts.strategy ?? 'spread' });
+  await scheduler.start();
+  const app = buildServer({ objects, auth, logger: logger || false });
+  await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
+  const addr = app.server.address() as { address: string; port: number };
+  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}`,
+    adminToken: admin.token,
+    adminTokenFile: admin.path,
+    objects,
+    async stop() {
+      await app.close();
+      scheduler.stop();
+      controllers.stop();
+      await store.close();
+    },
+  };
+}

