@@ -130,9 +130,13 @@ export function issuesToCauses(issues: readonly z.core.$ZodIssue[], base: Proper
         } else push(Reason.Invalid, msg.invalid(input, `must be greater than or equal to ${issue.minimum}`));
         break;
       case 'too_big':
-        if (issue.origin === 'string') push(Reason.TooLong, `Too long: may not be more than ${issue.maximum} bytes`);
+        if (issue.origin === 'string')
+          push(Reason.TooLong, `Too long: may not be more than ${issue.maximum} bytes`);
         else if (issue.origin === 'array')
-          push(Reason.TooMany, `Too many: ${(input as unknown[]).length}: must have at most ${issue.maximum} items`);
+          push(
+            Reason.TooMany,
+            `Too many: ${(input as unknown[]).length}: must have at most ${issue.maximum} items`,
+          );
         else push(Reason.Invalid, msg.invalid(input, `must be less than or equal to ${issue.maximum}`));
         break;
       case 'invalid_format':
@@ -162,7 +166,12 @@ export function exactlyOne(fields: readonly string[], what: string) {
   return (obj: Record<string, unknown>, ctx: z.RefinementCtx<any>): void => {
     const set = fields.filter((f) => obj[f] !== undefined);
     if (set.length === 0)
-      addCause(ctx, [], Reason.Required, msg.required(`must specify one of: ${fields.map((f) => `\`${f}\``).join(', ')}`));
+      addCause(
+        ctx,
+        [],
+        Reason.Required,
+        msg.required(`must specify one of: ${fields.map((f) => `\`${f}\``).join(', ')}`),
+      );
     for (const extra of set.slice(1))
       addCause(ctx, [extra], Reason.Forbidden, msg.forbidden(`may not specify more than 1 ${what}`));
   };

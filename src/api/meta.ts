@@ -1,7 +1,12 @@
 // metav1: ObjectMeta, owner references, conditions and label selectors — the parts every kind shares.
 import { z } from 'zod';
 import { addCause, msg, Reason } from './causes.ts';
-import { dns1123LabelErrors, dns1123SubdomainErrors, labelValueErrors, qualifiedNameErrors } from './names.ts';
+import {
+  dns1123LabelErrors,
+  dns1123SubdomainErrors,
+  labelValueErrors,
+  qualifiedNameErrors,
+} from './names.ts';
 
 /**
  * A string checked by a Kubernetes rule; each problem becomes one `Invalid value` cause. An empty
@@ -127,7 +132,10 @@ export const Condition = z.strictObject({
 });
 export type Condition = z.infer<typeof Condition>;
 
-export function getCondition<C extends { type: string }>(conditions: C[] | undefined, type: string): C | undefined {
+export function getCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 
@@ -158,9 +166,19 @@ export const LabelSelectorRequirement = z
   .superRefine((r, ctx) => {
     const n = r.values?.length ?? 0;
     if ((r.operator === 'In' || r.operator === 'NotIn') && n === 0)
-      addCause(ctx, ['values'], Reason.Required, msg.required('must be specified when `operator` is In or NotIn'));
+      addCause(
+        ctx,
+        ['values'],
+        Reason.Required,
+        msg.required('must be specified when `operator` is In or NotIn'),
+      );
     if ((r.operator === 'Exists' || r.operator === 'DoesNotExist') && n > 0)
-      addCause(ctx, ['values'], Reason.Forbidden, msg.forbidden('may not be specified when `operator` is Exists or DoesNotExist'));
+      addCause(
+        ctx,
+        ['values'],
+        Reason.Forbidden,
+        msg.forbidden('may not be specified when `operator` is Exists or DoesNotExist'),
+      );
     r.values?.forEach((v, i) => {
       for (const e of labelValueErrors(v)) addCause(ctx, ['values', i], Reason.Invalid, msg.invalid(v, e));
     });

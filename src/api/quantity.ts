@@ -34,8 +34,7 @@ function scaled(q: string | number, scale: number, what: string): number {
   const exp10 = scale - frac.length + (exponent ? Number(exponent) : 0) + (decimal ? DECIMAL[decimal] : 0);
   const exp2 = binary ? BINARY[binary] : 0;
   if (Math.abs(exp10) > 60) throw new QuantityError(what, q, 'exponent out of range');
-  if (sign === '-' && mantissa !== 0n)
-    throw new QuantityError(what, q, 'must not be negative');
+  if (sign === '-' && mantissa !== 0n) throw new QuantityError(what, q, 'must not be negative');
   mantissa <<= BigInt(exp2);
   let value: bigint;
   if (exp10 >= 0) value = mantissa * 10n ** BigInt(exp10);
@@ -43,8 +42,7 @@ function scaled(q: string | number, scale: number, what: string): number {
     const div = 10n ** BigInt(-exp10);
     value = (mantissa + div - 1n) / div; // round up
   }
-  if (value > BigInt(Number.MAX_SAFE_INTEGER))
-    throw new QuantityError(what, q, 'too large');
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new QuantityError(what, q, 'too large');
   return Number(value);
 }
 

@@ -52,7 +52,8 @@ export function parseLabelSelector(s: string): LabelMatcher {
   };
   const key = () => {
     const k = word(/[A-Za-z0-9._/-]/);
-    if (!k) fail(`expected a label key, found ${s[pos] === undefined ? 'end of input' : JSON.stringify(s[pos])}`);
+    if (!k)
+      fail(`expected a label key, found ${s[pos] === undefined ? 'end of input' : JSON.stringify(s[pos])}`);
     const errs = qualifiedNameErrors(k);
     if (errs.length) fail(`invalid label key ${JSON.stringify(k)} (${errs[0]})`);
     return k;
@@ -75,7 +76,8 @@ export function parseLabelSelector(s: string): LabelMatcher {
       values.push(value());
       ws();
       if (s[pos] === ')') break;
-      if (s[pos] !== ',') fail(`expected ',' or ')', found ${s[pos] === undefined ? 'end of input' : JSON.stringify(s[pos])}`);
+      if (s[pos] !== ',')
+        fail(`expected ',' or ')', found ${s[pos] === undefined ? 'end of input' : JSON.stringify(s[pos])}`);
       pos++;
     }
     pos++;
@@ -196,7 +198,9 @@ export function parseFieldSelector(s: string, allowed: readonly string[]): (obj:
       );
     const field = t.field.trim();
     if (!allowed.includes(field))
-      throw new Error(`field label not supported: ${JSON.stringify(field)} (supported fields: ${allowed.join(', ')})`);
+      throw new Error(
+        `field label not supported: ${JSON.stringify(field)} (supported fields: ${allowed.join(', ')})`,
+      );
     return { field, negate: t.op === '!=', value: unescape(t.value.trim()) };
   });
   return (obj) => terms.every((t) => (fieldValue(obj, t.field) === t.value) !== t.negate);

@@ -22,8 +22,21 @@ export interface Status {
   code: number;
 }
 
-export function statusFailure(code: number, reason: string, message: string, details?: StatusDetails): Status {
-  const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+export function statusFailure(
+  code: number,
+  reason: string,
+  message: string,
+  details?: StatusDetails,
+): Status {
+  const s: Status = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  };
   if (details) s.details = details;
   return s;
 }
@@ -41,17 +54,29 @@ export function statusSuccess(details?: StatusDetails): Status {
  */
 function resource(kind: KindInfo | string): { label: string; group?: string; kind: string } {
   if (typeof kind === 'string') return { label: kind, kind };
-  return { label: kind.group ? `${kind.plural}.${kind.group}` : kind.plural, group: kind.group, kind: kind.plural };
+  return {
+    label: kind.group ? `${kind.plural}.${kind.group}` : kind.plural,
+    group: kind.group,
+    kind: kind.plural,
+  };
 }
 
 export function notFound(kind: KindInfo | string, name: string): Status {
   const r = resource(kind);
-  return statusFailure(404, 'NotFound', `${r.label} "${name}" not found`, { name, group: r.group, kind: r.kind });
+  return statusFailure(404, 'NotFound', `${r.label} "${name}" not found`, {
+    name,
+    group: r.group,
+    kind: r.kind,
+  });
 }
 
 export function alreadyExists(kind: KindInfo | string, name: string): Status {
   const r = resource(kind);
-  return statusFailure(409, 'AlreadyExists', `${r.label} "${name}" already exists`, { name, group: r.group, kind: r.kind });
+  return statusFailure(409, 'AlreadyExists', `${r.label} "${name}" already exists`, {
+    name,
+    group: r.group,
+    kind: r.kind,
+  });
 }
 
 /** 409 for a stale resourceVersion (optimistic concurrency) or another conflicting write. */
@@ -61,7 +86,11 @@ export function conflict(
   msg = 'the object has been modified; please apply your changes to the latest version and try again',
 ): Status {
   const r = resource(kind);
-  return statusFailure(409, 'Conflict', `Operation cannot be fulfilled on ${r.label} "${name}": ${msg}`, {
+  // Accept a message that already carries kubectl's prefix rather than printing it twice.
+  const message = msg.startsWith('Operation cannot be fulfilled')
+    ? msg
+    : `Operation cannot be fulfilled on ${r.label} "${name}": ${msg}`;
+  return statusFailure(409, 'Conflict', message, {
     name,
     group: r.group,
     kind: r.kind,
@@ -92,7 +121,9 @@ export function forbidden(message: string): Status {
   return statusFailure(403, 'Forbidden', message);
 }
 
-export function methodNotAllowed(message = 'the server does not allow this method on the requested resource'): Status {
+export function methodNotAllowed(
+  message = 'the server does not allow this method on the requested resource',
+): Status {
   return statusFailure(405, 'MethodNotAllowed', message);
 }
 

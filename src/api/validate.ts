@@ -12,8 +12,7 @@ import { allKinds, kindFor, type KindInfo, resolveKind } from './registry.ts';
 export type { Cause } from './causes.ts';
 
 export type ValidateResult =
-  | { ok: true; object: any; kind: KindInfo }
-  | { ok: false; causes: Cause[]; kind?: KindInfo };
+  { ok: true; object: any; kind: KindInfo } | { ok: false; causes: Cause[]; kind?: KindInfo };
 
 /** Thrown by applyDefaults() when the object does not validate; carries the causes for a 422. */
 export class ValidationError extends Error {
@@ -45,6 +44,18 @@ function finishDefaults(kind: KindInfo, obj: any): void {
   if (!kind.namespaced) delete obj.metadata.namespace;
 }
 
+/**
+ * In-process callers build objects like `{ ...pod, status: undefined }`; JSON would drop such keys, so
+ * drop them too rather than reporting a "field not declared" for a field that is not really there.
+ */
+function withoutUndefined(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutUndefined);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  return out;
+}
+
 function toKind(kind: KindInfo | string): KindInfo {
   const info = typeof kind === 'string' ? resolveKind(kind) : kind;
   if (!info) throw new Error(`unknown kind ${JSON.stringify(kind)}`);
@@ -68,11 +79,17 @@ export function validateObject(obj: unknown): ValidateResult {
     return {
       ok: false,
       causes: [
-        { field: '', reason: Reason.TypeInvalid, message: msg.invalid(obj, 'must be an object with apiVersion, kind and metadata') },
+        {
+          field: '',
+          reason: Reason.TypeInvalid,
+          message: msg.invalid(obj, 'must be an object with apiVersion, kind and metadata'),
+        },
       ],
     };
   const o = obj as Record<string, unknown>;
-  const typeCauses = [checkTypeField(o, 'apiVersion'), checkTypeField(o, 'kind')].filter((c) => c !== undefined);
+  const typeCauses = [checkTypeField(o, 'apiVersion'), checkTypeField(o, 'kind')].filter(
+    (c) => c !== undefined,
+  );
   if (typeCauses.length) return { ok: false, causes: typeCauses };
   const apiVersion = o.apiVersion as string;
   const kindName = o.kind as string;
@@ -83,15 +100,33 @@ export function validateObject(obj: unknown): ValidateResult {
     if (sameKind.length)
       return {
         ok: false,
-        causes: [{ field: 'apiVersion', reason: Reason.NotSupported, message: msg.notSupported(apiVersion, sameKind.map((k) => k.apiVersion)) }],
+        causes: [
+          {
+            field: 'apiVersion',
+            reason: Reason.NotSupported,
+            message: msg.notSupported(
+              apiVersion,
+              sameKind.map((k) => k.apiVersion),
+            ),
+          },
+        ],
       };
     return {
       ok: false,
-      causes: [{ field: 'kind', reason: Reason.NotSupported, message: msg.notSupported(kindName, allKinds().map((k) => k.kind)) }],
+      causes: [
+        {
+          field: 'kind',
+          reason: Reason.NotSupported,
+          message: msg.notSupported(
+            kindName,
+            allKinds().map((k) => k.kind),
+          ),
+        },
+      ],
     };
   }
 
-  const parsed = kind.schema.safeParse(obj, { reportInput: true });
+  const parsed = kind.schema.safeParse(withoutUndefined(obj), { reportInput: true });
   if (!parsed.success) return { ok: false, causes: issuesToCauses(parsed.error.issues), kind };
   finishDefaults(kind, parsed.data);
   return { ok: true, object: parsed.data, kind };
@@ -101,9 +136,9 @@ export function validateObject(obj: unknown): ValidateResult {
  * Return a defaulted copy of `obj` (for a KindInfo, or a name resolveKind() knows). Throws
  * ValidationError when `obj` is not valid for the kind, since defaults are only defined for valid objects.
  */
-export function applyDefaults<T = any>(kind: KindInfo | string, obj: T): T {
+export function applyDefaults<T = any>(kind: KindInfo | string, obj: unknown): T {
   const info = toKind(kind);
-  const parsed = info.schema.safeParse(obj, { reportInput: true });
+  const parsed = info.schema.safeParse(withoutUndefined(obj), { reportInput: true });
   if (!parsed.success) throw new ValidationError(info, issuesToCauses(parsed.error.issues));
   finishDefaults(info, parsed.data);
   return parsed.data as T;
@@ -113,7 +148,9 @@ export function applyDefaults<T = any>(kind: KindInfo | string, obj: T): T {
 export function validateStatus(kind: KindInfo | string, status: unknown): Cause[] {
   const info = toKind(kind);
   if (!info.statusSchema)
-    return [{ field: 'status', reason: Reason.Forbidden, message: msg.forbidden(`${info.kind} has no status`) }];
-  const parsed = info.statusSchema.safeParse(status, { reportInput: true });
+    return [
+      { field: 'status', reason: Reason.Forbidden, message: msg.forbidden(`${info.kind} has no status`) },
+    ];
+  const parsed = info.statusSchema.safeParse(withoutUndefined(status), { reportInput: true });
   return parsed.success ? [] : issuesToCauses(parsed.error.issues, ['status']);
 }

@@ -394,7 +394,7 @@ export class ObjectStore {
   }
 
   private validate(obj: any): { object: any; kind: KindInfo } {
-    const status = obj.status;
+    // Status is never validated or written through the main resource: only the status subresource writes it.
     const res = validateObject({ ...obj, status: undefined });
     if (!res.ok) {
       const kind = res.kind ?? kindFor(obj.apiVersion, obj.kind);
@@ -402,7 +402,6 @@ export class ObjectStore {
         kind ? invalid(kind, obj.metadata?.name ?? '', res.causes) : badRequest(res.causes.map(causeText).join('; ')),
       );
     }
-    if (status !== undefined && !res.kind.hasStatus) res.object.status = status;
     return { object: res.object, kind: res.kind };
   }
 

@@ -187,6 +187,66 @@ describe('sqlite store: key/value', () => {
     expect((await s2.create('/c', 1)).modRevision).toBe(5);
   });
 
+  it('matches a model through random writes, compactions and a reopen; compaction keeps current values', async () => {
+    let seed = 42;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >>> 0) % n;
+    const model = new Map<string, { value: unknown; createRevision: number; modRevision: number }>();
+    const log: Array<[string, string, number]> = []; // [type, key, rev]
+    let rev = 0;
+    let s = open({ historyLimit: 50 });
+    for (let i = 0; i < 600; i++) {
+      const key = `/m/${rand(15)}`;
+      const cur = model.get(key);
+      const op = rand(3);
+      if (op === 0 && !cur) {
+        await s.create(key, { i });
+        model.set(key, { value: { i }, createRevision: ++rev, modRevision: rev });
+        log.push(['PUT', key, rev]);
+      } else if (op === 1 && cur) {
+        await s.update(key, { i }, cur.modRevision);
+        model.set(key, { value: { i }, createRevision: cur.createRevision, modRevision: ++rev });
+        log.push(['PUT', key, rev]);
+      } else if (op === 2 && cur) {
+        await s.delete(key, rand(2) ? cur.modRevision : undefined);
+        model.delete(key);
+        log.push(['DELETE', key, ++rev]);
+      }
+      if (i % 97 === 0 && rev > 0) await s.compact(rev - rand(Math.min(rev, 5)));
+      if (i === 300) {
+        await s.close();
+        s = open({ historyLimit: 50 });
+      }
+    }
+    const check = async () => {
+      expect(await s.revision()).toBe(rev);
+      const expected = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, v]) => ({ key, ...v }));
+      expect((await s.list('/m/')).items).toEqual(expected);
+      for (const kv of expected) expect(await s.get(kv.key)).toEqual(kv);
+      const from = s.compactedRevision() + 1;
+      const w = await record(s, '/m/', { fromRevision: from });
+      const want = log.filter(([, , r]) => r >= from);
+      await w.until(want.length);
+      expect(w.events.map((e) => [e.type, e.kv.key, e.kv.modRevision])).toEqual(want);
+      w.watch.cancel();
+    };
+    await check();
+    await s.compact(rev); // everything but the current values goes
+    await s.close();
+    s = open({ historyLimit: 50 });
+    await check();
+  });
+
+  it('keeps the revision when compaction removed the newest event (a delete)', async () => {
+    const s = open();
+    await s.create('/a', 1);
+    await s.delete('/a');
+    await s.compact(2);
+    await s.close();
+    const s2 = open();
+    expect(await s2.revision()).toBe(2);
+    expect((await s2.create('/a', 2)).createRevision).toBe(3);
+  });
+
   it('refuses a second owner of the same file', async () => {
     open();
     expect(() => openSqliteStore(dbPath, { busyTimeoutMs: 50 })).toThrow(/locked/);
@@ -231,6 +291,23 @@ describe('sqlite store: watch', () => {
     expect(w.events[2].prevKv).toBeUndefined();
     expect(w.events[4].prevKv).toMatchObject({ value: { v: 1 }, modRevision: 5 });
     expect(w.closes).toEqual([]);
+  });
+
+  it('replays a PUT whose previous version was compacted without prevKv, like etcd', async () => {
+    const s = open();
+    await s.create('/a', { v: 1 }); // 1
+    await s.create('/b', { v: 1 }); // 2
+    await s.update('/a', { v: 2 }); // 3: previous version is rev 1
+    await s.update('/b', { v: 2 }); // 4: previous version is rev 2
+    await s.compact(1);
+    const w = await record(s, '/', { fromRevision: 2 });
+    await w.until(3);
+    expect(w.events.map((e) => [e.kv.modRevision, e.created, e.prevKv?.modRevision])).toEqual([
+      [2, true, undefined],
+      [3, false, undefined],
+      [4, false, 2],
+    ]);
+    expect(w.events[2].prevKv?.value).toEqual({ v: 1 });
   });
 
   it('loses and repeats nothing when writes land during a long replay', async () => {

@@ -17,13 +17,19 @@
 // "database is locked" instead of corrupting the revision sequence. Back up through the store's process
 // (e.g. `VACUUM INTO`), not by opening the file beside it.
 //
-// Schema (user_version 1):
-//   kv     current values:  key TEXT PRIMARY KEY, value (JSON text), create_rev, mod_rev
-//   events the watch history: rev INTEGER PRIMARY KEY, key, type 'PUT'|'DELETE', value, create_rev,
-//          prev_mod_rev, prev_value. PUT: value = new value, prev_* set when it updated a key.
-//          DELETE: value = the value that was deleted, prev_mod_rev = its last modRevision.
-//   meta   one row: revision (current), compacted (history <= compacted is gone).
-// Each write is one event and one revision; a batch bumps meta once.
+// Schema (user_version 1), shaped like etcd's MVCC store: every version of a value is one row of the event
+// log, and the current-values table points at the row holding each key's current version, so a write
+// stores its JSON once (a value column in both tables would double the bytes fsynced per write).
+//   events rev INTEGER PRIMARY KEY, key, type 'PUT'|'DELETE', value (JSON text), create_rev, prev_mod_rev.
+//          PUT: value = the new value; prev_mod_rev = the version it replaced (NULL when it created the
+//          key). DELETE: value = the value that was deleted; prev_mod_rev = its last modRevision.
+//   kv     current values: key TEXT PRIMARY KEY, create_rev, mod_rev (WITHOUT ROWID: small rows, one
+//          b-tree). A key's value is events.value at rev = mod_rev.
+//   meta   one row: compacted (history <= compacted is gone) and the revision as of the last compaction.
+//          The current revision is max(meta.revision, max(events.rev)): compaction never deletes events
+//          above `compacted`, so meta is written only when compacting, not on every write.
+// Compaction deletes events <= its revision except the ones still holding a current value (as etcd keeps
+// the latest version of each key). Each write is one event and one revision, in one transaction.
 //
 // Key order is SQLite's BINARY collation over UTF-8, i.e. Unicode code point order (the same as etcd's
 // byte order). Keys and prefixes must be well-formed UTF-16 (no lone surrogates) and keys non-empty.
@@ -42,7 +48,8 @@
 // parsed on first access. If onEvent throws, that watch ends with onClose(err) (or, without onClose, the
 // error is rethrown asynchronously as an uncaught exception); other watches are unaffected. A watch still
 // replaying history when compaction removes the part it has not read yet ends with
-// onClose(RevisionCompactedError), as in etcd.
+// onClose(RevisionCompactedError), as in etcd. Also as in etcd, a replayed PUT whose previous version has
+// been compacted has no prevKv (live events always carry it).
 
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
@@ -212,21 +219,19 @@ export class SqliteStore implements Store {
         throw new Error(`${path}: schema version ${version} is newer than this Strata (${SCHEMA_VERSION})`);
       }
       db.exec(`
-        CREATE TABLE IF NOT EXISTS kv (
-          key TEXT PRIMARY KEY,
-          value TEXT NOT NULL,
-          create_rev INTEGER NOT NULL,
-          mod_rev INTEGER NOT NULL
-        );
         CREATE TABLE IF NOT EXISTS events (
           rev INTEGER PRIMARY KEY,
           key TEXT NOT NULL,
           type TEXT NOT NULL,
           value TEXT NOT NULL,
           create_rev INTEGER NOT NULL,
-          prev_mod_rev INTEGER,
-          prev_value TEXT
+          prev_mod_rev INTEGER
         );
+        CREATE TABLE IF NOT EXISTS kv (
+          key TEXT PRIMARY KEY,
+          create_rev INTEGER NOT NULL,
+          mod_rev INTEGER NOT NULL
+        ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS meta (
           id INTEGER PRIMARY KEY CHECK (id = 1),
           revision INTEGER NOT NULL,
@@ -235,10 +240,9 @@ export class SqliteStore implements Store {
         INSERT OR IGNORE INTO meta (id, revision, compacted) VALUES (1, 0, 0);
         PRAGMA user_version = ${SCHEMA_VERSION};
       `);
-      const meta = db.prepare('SELECT revision, compacted FROM meta WHERE id = 1').get() as {
-        revision: number;
-        compacted: number;
-      };
+      const meta = db
+        .prepare('SELECT max(revision, coalesce((SELECT max(rev) FROM events), 0)) AS revision, compacted FROM meta')
+        .get() as { revision: number; compacted: number };
       db.exec('COMMIT');
       this.#rev = meta.revision;
       this.#compacted = meta.compacted;
@@ -258,24 +262,31 @@ export class SqliteStore implements Store {
     this.#sBegin = prep('BEGIN IMMEDIATE');
     this.#sCommit = prep('COMMIT');
     this.#sRollback = prep('ROLLBACK');
-    this.#sGet = prep('SELECT value, create_rev, mod_rev FROM kv WHERE key = ?');
+    // CROSS JOIN pins kv as the outer loop: a key-range scan, then one rowid lookup per key.
+    const current = 'FROM kv k CROSS JOIN events e ON e.rev = k.mod_rev';
+    this.#sGet = prep(`SELECT e.value, k.create_rev, k.mod_rev ${current} WHERE k.key = ?`);
     this.#sRevs = prep('SELECT create_rev, mod_rev FROM kv WHERE key = ?');
-    this.#sInsert = prep('INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)');
-    this.#sUpdate = prep('UPDATE kv SET value = ?, mod_rev = ? WHERE key = ?');
+    this.#sInsert = prep('INSERT INTO kv (key, create_rev, mod_rev) VALUES (?, ?, ?)');
+    this.#sUpdate = prep('UPDATE kv SET mod_rev = ? WHERE key = ?');
     this.#sDelete = prep('DELETE FROM kv WHERE key = ?');
-    this.#sEvent = prep(
-      'INSERT INTO events (rev, key, type, value, create_rev, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.#sEvent = prep('INSERT INTO events (rev, key, type, value, create_rev, prev_mod_rev) VALUES (?, ?, ?, ?, ?, ?)');
     this.#sMeta = prep('UPDATE meta SET revision = ?, compacted = ? WHERE id = 1');
-    this.#sCompact = prep('DELETE FROM events WHERE rev <= ?');
-    const listCols = 'SELECT key, value, create_rev, mod_rev FROM kv';
-    this.#sListAll = prep(`${listCols} ORDER BY key`);
-    this.#sListRange = prep(`${listCols} WHERE key >= ? AND key < ? ORDER BY key`);
-    this.#sListFrom = prep(`${listCols} WHERE key >= ? ORDER BY key`);
-    const histCols = 'SELECT rev, key, type, value, create_rev, prev_mod_rev, prev_value FROM events';
-    this.#sHistAll = prep(`${histCols} WHERE rev >= ? ORDER BY rev LIMIT ?`);
-    this.#sHistRange = prep(`${histCols} WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev LIMIT ?`);
-    this.#sHistFrom = prep(`${histCols} WHERE rev >= ? AND key >= ? ORDER BY rev LIMIT ?`);
+    // Only the newly compacted range is scanned; events still holding a current value survive.
+    this.#sCompact = prep(
+      'DELETE FROM events WHERE rev > ? AND rev <= ? AND NOT EXISTS ' +
+        '(SELECT 1 FROM kv WHERE kv.key = events.key AND kv.mod_rev = events.rev)',
+    );
+    const listCols = `SELECT k.key, e.value, k.create_rev, k.mod_rev ${current}`;
+    this.#sListAll = prep(`${listCols} ORDER BY k.key`);
+    this.#sListRange = prep(`${listCols} WHERE k.key >= ? AND k.key < ? ORDER BY k.key`);
+    this.#sListFrom = prep(`${listCols} WHERE k.key >= ? ORDER BY k.key`);
+    // A PUT's previous value is the event at prev_mod_rev, unless compaction removed it.
+    const histCols =
+      'SELECT e.rev, e.key, e.type, e.value, e.create_rev, e.prev_mod_rev, p.value FROM events e ' +
+      "LEFT JOIN events p ON p.rev = e.prev_mod_rev AND e.type = 'PUT'";
+    this.#sHistAll = prep(`${histCols} WHERE e.rev >= ? ORDER BY e.rev LIMIT ?`);
+    this.#sHistRange = prep(`${histCols} WHERE e.rev >= ? AND e.key >= ? AND e.key < ? ORDER BY e.rev LIMIT ?`);
+    this.#sHistFrom = prep(`${histCols} WHERE e.rev >= ? AND e.key >= ? ORDER BY e.rev LIMIT ?`);
   }
 
   /** History at or below this revision has been compacted away (0: nothing has). */
@@ -375,7 +386,7 @@ export class SqliteStore implements Store {
     if (revision <= this.#compacted) return;
     this.#sBegin.run();
     try {
-      this.#sCompact.run(revision);
+      this.#sCompact.run(this.#compacted, revision);
       this.#sMeta.run(this.#rev, revision);
       this.#sCommit.run();
     } catch (err) {
@@ -443,10 +454,10 @@ export class SqliteStore implements Store {
       if (records.length > 0) {
         const target = this.#rev - this.#historyLimit; // -Infinity when auto-compaction is off
         if (target - this.#compacted >= this.#compactSlack) {
-          this.#sCompact.run(target);
+          this.#sCompact.run(this.#compacted, target);
+          this.#sMeta.run(this.#rev, target);
           this.#compacted = target;
         }
-        this.#sMeta.run(this.#rev, this.#compacted);
       }
       this.#sCommit.run();
     } catch (err) {
@@ -479,34 +490,42 @@ export class SqliteStore implements Store {
         return;
       }
       const rev = ++this.#rev;
-      this.#sInsert.run(key, op.json, rev, rev);
-      this.#sEvent.run(rev, key, 'PUT', op.json, rev, null, null);
+      this.#sEvent.run(rev, key, 'PUT', op.json, rev, null);
+      this.#sInsert.run(key, rev, rev);
       op.result = { key, value: op.value, createRevision: rev, modRevision: rev };
       records.push({ rev, key, type: 'PUT', json: op.json, createRev: rev, prevModRev: null, prevJson: null });
       return;
     }
-    const row = this.#sGet.get(key) as unknown as ValueRow | undefined;
+    // The previous value is needed by a delete (its event and result) and by watchers (prevKv); an
+    // update nobody watches only needs the revisions.
+    const row =
+      op.kind === 'delete' || this.#watchers.size > 0
+        ? (this.#sGet.get(key) as unknown as ValueRow | undefined)
+        : (this.#sRevs.get(key) as unknown as RevRow | undefined);
     if (row === undefined) {
       op.error = new NotFoundError(key);
       return;
     }
-    const [prevJson, createRev, prevModRev] = row;
+    const prevJson = row.length === 3 ? row[0] : null;
+    const createRev = row[row.length - 2] as number;
+    const prevModRev = row[row.length - 1] as number;
     if (op.expected !== undefined && prevModRev !== op.expected) {
       op.error = new ConflictError(key, prevModRev);
       return;
     }
     const rev = ++this.#rev;
     if (op.kind === 'update') {
-      this.#sUpdate.run(op.json, rev, key);
-      this.#sEvent.run(rev, key, 'PUT', op.json, createRev, prevModRev, prevJson);
+      this.#sEvent.run(rev, key, 'PUT', op.json, createRev, prevModRev);
+      this.#sUpdate.run(rev, key);
       op.result = { key, value: op.value, createRevision: createRev, modRevision: rev };
       records.push({ rev, key, type: 'PUT', json: op.json, createRev, prevModRev, prevJson });
     } else {
+      const json = prevJson!;
+      this.#sEvent.run(rev, key, 'DELETE', json, createRev, prevModRev);
       this.#sDelete.run(key);
-      this.#sEvent.run(rev, key, 'DELETE', prevJson, createRev, prevModRev, null);
       // Like the DELETE event: the deleted value, stamped with the revision of the delete.
-      op.result = { key, value: JSON.parse(prevJson), createRevision: createRev, modRevision: rev };
-      records.push({ rev, key, type: 'DELETE', json: prevJson, createRev, prevModRev, prevJson: null });
+      op.result = { key, value: JSON.parse(json), createRevision: createRev, modRevision: rev };
+      records.push({ rev, key, type: 'DELETE', json, createRev, prevModRev, prevJson: null });
     }
   }
 
@@ -626,8 +645,9 @@ function toWatchEvent(
 ): WatchEvent {
   const kv: KeyValue = { key, value: JSON.parse(json), createRevision: createRev, modRevision: rev };
   if (type === 'DELETE') return { type, kv, created: false };
-  if (prevJson === null) return { type, kv, created: true };
-  return { type, kv, prevKv: lazyKeyValue(key, prevJson, createRev, prevModRev!), created: false };
+  if (prevModRev === null) return { type, kv, created: true };
+  if (prevJson === null) return { type, kv, created: false }; // previous version compacted away
+  return { type, kv, prevKv: lazyKeyValue(key, prevJson, createRev, prevModRev), created: false };
 }
 
 /**

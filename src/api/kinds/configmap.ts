@@ -11,11 +11,16 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 /** Standard base64 with padding, as Kubernetes' JSON decoding of []byte requires. */
 export const Base64 = z.string().superRefine((v, ctx) => {
-  if (!BASE64.test(v)) addCause(ctx, [], Reason.Invalid, msg.invalid(v, 'must be valid base64 (standard alphabet, padded)'));
+  if (!BASE64.test(v))
+    addCause(ctx, [], Reason.Invalid, msg.invalid(v, 'must be valid base64 (standard alphabet, padded)'));
 });
 
 /** Report bad keys of a data map at `field[key]`; returns nothing, errors go to ctx. */
-export function checkDataKeys(ctx: z.RefinementCtx<any>, field: string, map: Record<string, string> | undefined): void {
+export function checkDataKeys(
+  ctx: z.RefinementCtx<any>,
+  field: string,
+  map: Record<string, string> | undefined,
+): void {
   for (const key of Object.keys(map ?? {}))
     for (const e of configKeyErrors(key)) addCause(ctx, [field, key], Reason.Invalid, msg.invalid(key, e));
 }

@@ -45,7 +45,12 @@ export const DeploymentSpec = z
   .superRefine((spec, ctx) => {
     const sel = spec.selector;
     if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
-      addCause(ctx, ['selector'], Reason.Invalid, msg.invalid(sel, 'empty selector is invalid for deployment'));
+      addCause(
+        ctx,
+        ['selector'],
+        Reason.Invalid,
+        msg.invalid(sel, 'empty selector is invalid for deployment'),
+      );
     else if (!labelSelectorMatcher(sel)(spec.template.metadata?.labels))
       addCause(
         ctx,
@@ -55,7 +60,12 @@ export const DeploymentSpec = z
       );
     const rp = spec.template.spec.restartPolicy;
     if (rp !== undefined && rp !== 'Always')
-      addCause(ctx, ['template', 'spec', 'restartPolicy'], Reason.NotSupported, msg.notSupported(rp, ['Always']));
+      addCause(
+        ctx,
+        ['template', 'spec', 'restartPolicy'],
+        Reason.NotSupported,
+        msg.notSupported(rp, ['Always']),
+      );
     const ru = spec.strategy.rollingUpdate;
     if (spec.strategy.type === 'Recreate' && ru)
       addCause(

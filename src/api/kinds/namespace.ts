@@ -24,6 +24,7 @@ export type Namespace = z.infer<typeof Namespace>;
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 export function defaultNamespace(ns: Namespace): void {
-  if (ns.metadata.name) ns.metadata.labels = { ...ns.metadata.labels, [NAMESPACE_NAME_LABEL]: ns.metadata.name };
+  if (ns.metadata.name)
+    ns.metadata.labels = { ...ns.metadata.labels, [NAMESPACE_NAME_LABEL]: ns.metadata.name };
   ns.status = { ...ns.status, phase: ns.status?.phase ?? 'Active' };
 }

@@ -75,7 +75,12 @@ export const EnvVar = z
   .strictObject({ name: EnvVarName, value: z.string().optional(), valueFrom: EnvVarSource.optional() })
   .superRefine((e, ctx) => {
     if (e.value && e.valueFrom)
-      addCause(ctx, ['valueFrom'], Reason.Invalid, msg.invalid('', 'may not be specified when `value` is not empty'));
+      addCause(
+        ctx,
+        ['valueFrom'],
+        Reason.Invalid,
+        msg.invalid('', 'may not be specified when `value` is not empty'),
+      );
   });
 export type EnvVar = z.infer<typeof EnvVar>;
 
@@ -87,7 +92,10 @@ export const EnvFromSource = z
   })
   .superRefine(exactlyOne(['configMapRef', 'secretRef'], 'source'));
 
-export const ResourceList = z.strictObject({ cpu: CpuQuantity.optional(), memory: MemoryQuantity.optional() });
+export const ResourceList = z.strictObject({
+  cpu: CpuQuantity.optional(),
+  memory: MemoryQuantity.optional(),
+});
 export type ResourceList = z.infer<typeof ResourceList>;
 
 export const ResourceRequirements = z
@@ -121,7 +129,9 @@ const Port = z.int().min(1).max(65535);
 const PortName = checkedString((v) =>
   v.length <= 15 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) && /[a-z]/.test(v) && !v.includes('--')
     ? []
-    : ["must be no more than 15 characters, contain only lowercase alphanumerics and '-', and at least one letter"],
+    : [
+        "must be no more than 15 characters, contain only lowercase alphanumerics and '-', and at least one letter",
+      ],
 );
 
 export const ContainerPort = z.strictObject({
@@ -160,9 +170,12 @@ export type Probe = z.infer<typeof Probe>;
 export const Container = z
   .strictObject({
     name: DNSLabel,
-    image: z.string().min(1).superRefine((v, ctx) => {
-      for (const e of imageErrors(v)) addCause(ctx, [], Reason.Invalid, msg.invalid(v, e));
-    }),
+    image: z
+      .string()
+      .min(1)
+      .superRefine((v, ctx) => {
+        for (const e of imageErrors(v)) addCause(ctx, [], Reason.Invalid, msg.invalid(v, e));
+      }),
     imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
     command: z.array(z.string()).optional(),
     args: z.array(z.string()).optional(),
@@ -180,7 +193,12 @@ export const Container = z
     const paths = new Set<string>();
     c.volumeMounts?.forEach((m, i) => {
       if (paths.has(m.mountPath))
-        addCause(ctx, ['volumeMounts', i, 'mountPath'], Reason.Invalid, msg.invalid(m.mountPath, 'must be unique'));
+        addCause(
+          ctx,
+          ['volumeMounts', i, 'mountPath'],
+          Reason.Invalid,
+          msg.invalid(m.mountPath, 'must be unique'),
+        );
       paths.add(m.mountPath);
     });
     const names = new Set<string>();
@@ -231,11 +249,26 @@ export const Toleration = z
   })
   .superRefine((t, ctx) => {
     if (!t.key && t.operator !== 'Exists')
-      addCause(ctx, ['operator'], Reason.Invalid, msg.invalid(t.operator ?? '', 'operator must be Exists when `key` is empty'));
+      addCause(
+        ctx,
+        ['operator'],
+        Reason.Invalid,
+        msg.invalid(t.operator ?? '', 'operator must be Exists when `key` is empty'),
+      );
     if (t.operator === 'Exists' && t.value)
-      addCause(ctx, ['value'], Reason.Invalid, msg.invalid(t.value, "value must be empty when `operator` is 'Exists'"));
+      addCause(
+        ctx,
+        ['value'],
+        Reason.Invalid,
+        msg.invalid(t.value, "value must be empty when `operator` is 'Exists'"),
+      );
     if (t.tolerationSeconds !== undefined && t.effect !== 'NoExecute')
-      addCause(ctx, ['effect'], Reason.Invalid, msg.invalid(t.effect ?? '', "effect must be 'NoExecute' when `tolerationSeconds` is set"));
+      addCause(
+        ctx,
+        ['effect'],
+        Reason.Invalid,
+        msg.invalid(t.effect ?? '', "effect must be 'NoExecute' when `tolerationSeconds` is set"),
+      );
   });
 export type Toleration = z.infer<typeof Toleration>;
 
@@ -258,7 +291,8 @@ export const PodSpec = z
   .superRefine((spec, ctx) => {
     const containers = new Set<string>();
     spec.containers.forEach((c, i) => {
-      if (containers.has(c.name)) addCause(ctx, ['containers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
+      if (containers.has(c.name))
+        addCause(ctx, ['containers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
       containers.add(c.name);
     });
     const volumes = new Set<string>();

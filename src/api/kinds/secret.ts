@@ -31,7 +31,8 @@ export const Secret = z
     for (const n of sizes.values()) size += n;
     if (size > MAX_DATA_BYTES) addCause(ctx, ['data'], Reason.TooLong, msg.tooLong(MAX_DATA_BYTES));
     for (const key of REQUIRED_KEYS[s.type] ?? [])
-      if (!sizes.has(key)) addCause(ctx, ['data', key], Reason.Required, msg.required(`required for type ${s.type}`));
+      if (!sizes.has(key))
+        addCause(ctx, ['data', key], Reason.Required, msg.required(`required for type ${s.type}`));
   });
 export type Secret = z.infer<typeof Secret>;
 

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { allKinds, kindFor, kindForResource, resolveKind } from './registry.ts';
+
+describe('registry', () => {
+  it('lists the supported kinds with their URL naming', () => {
+    expect(allKinds().map((k) => `${k.apiVersion} ${k.kind}`)).toEqual([
+      'v1 Namespace',
+      'v1 Node',
+      'v1 Pod',
+      'v1 ConfigMap',
+      'v1 Secret',
+      'apps/v1 Deployment',
+      'batch/v1 Job',
+      'coordination.k8s.io/v1 Lease',
+    ]);
+    const pod = kindFor('v1', 'Pod')!;
+    expect(pod).toMatchObject({
+      group: '',
+      version: 'v1',
+      plural: 'pods',
+      singular: 'pod',
+      namespaced: true,
+      hasStatus: true,
+    });
+    expect(kindFor('v1', 'Node')!.namespaced).toBe(false);
+    expect(kindFor('v1', 'Namespace')!.namespaced).toBe(false);
+    expect(kindFor('v1', 'ConfigMap')!.hasStatus).toBe(false);
+    expect(kindFor('apps/v1', 'Deployment')!.statusSchema).toBeDefined();
+    expect(kindFor('v1', 'Deployment')).toBeUndefined();
+    expect(kindFor('v1', 'pod')).toBeUndefined();
+  });
+
+  it('finds kinds by URL parts', () => {
+    expect(kindForResource('', 'v1', 'pods')?.kind).toBe('Pod');
+    expect(kindForResource('apps', 'v1', 'deployments')?.kind).toBe('Deployment');
+    expect(kindForResource('coordination.k8s.io', 'v1', 'leases')?.kind).toBe('Lease');
+    expect(kindForResource('', 'v1', 'deployments')).toBeUndefined();
+  });
+
+  it.each([
+    ['po', 'Pod'],
+    ['pods', 'Pod'],
+    ['pod', 'Pod'],
+    ['Pod', 'Pod'],
+    ['PODS', 'Pod'],
+    ['deploy', 'Deployment'],
+    ['deployments', 'Deployment'],
+    ['deployments.apps', 'Deployment'],
+    ['job', 'Job'],
+    ['jobs', 'Job'],
+    ['jobs.batch', 'Job'],
+    ['no', 'Node'],
+    ['nodes', 'Node'],
+    ['ns', 'Namespace'],
+    ['cm', 'ConfigMap'],
+    ['configmap', 'ConfigMap'],
+    ['secret', 'Secret'],
+    ['lease', 'Lease'],
+    ['leases.coordination.k8s.io', 'Lease'],
+  ])('resolveKind(%j) is %s', (name, kind) => {
+    expect(resolveKind(name)?.kind).toBe(kind);
+  });
+
+  it('resolveKind returns undefined for unknown names', () => {
+    expect(resolveKind('services')).toBeUndefined();
+    expect(resolveKind('deployments.batch')).toBeUndefined();
+  });
+});

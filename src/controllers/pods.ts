@@ -1,0 +1,125 @@
+// Pod facts the workload controllers share: ownership, activity, readiness, and which pods to delete
+// first when there are too many.
+import { getCondition } from '../api/index.ts';
+
+export interface OwnerRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** The ownerReference with controller: true, if any. */
+export function controllerRef(obj: any): OwnerRef | undefined {
+  return (obj?.metadata?.ownerReferences as OwnerRef[] | undefined)?.find((r) => r.controller === true);
+}
+
+export function controllerRefTo(owner: any): OwnerRef {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function isFinished(pod: any): boolean {
+  const phase = pod?.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+export function isDeleting(obj: any): boolean {
+  return !!obj?.metadata?.deletionTimestamp;
+}
+
+/** Counts toward a controller's replicas: not finished and not on its way out. */
+export function isActive(pod: any): boolean {
+  return !isFinished(pod) && !isDeleting(pod);
+}
+
+export function isReady(pod: any): boolean {
+  return getCondition(pod?.status?.conditions, 'Ready')?.status === 'True';
+}
+
+/** Ready for at least `minReadySeconds` at `now`; with the ms still to wait when ready but not yet available. */
+export function availability(pod: any, minReadySeconds: number, now: number): { available: boolean; waitMs?: number } {
+  const ready = getCondition(pod?.status?.conditions, 'Ready');
+  if (ready?.status !== 'True') return { available: false };
+  if (!minReadySeconds) return { available: true };
+  const since = Date.parse(ready.lastTransitionTime ?? '');
+  if (!Number.isFinite(since)) return { available: true };
+  const due = since + minReadySeconds * 1000;
+  return due <= now ? { available: true } : { available: false, waitMs: due - now };
+}
+
+const PHASE_RANK: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
+
+/**
+ * Order for deletion when scaling down, best victims first (Kubernetes' ActivePods ordering, short):
+ * unscheduled before scheduled, pending before running, not ready before ready, newer before older.
+ */
+export function deletionOrder(a: any, b: any): number {
+  const boundA = a.spec?.nodeName ? 1 : 0;
+  const boundB = b.spec?.nodeName ? 1 : 0;
+  if (boundA !== boundB) return boundA - boundB;
+  const phaseA = PHASE_RANK[a.status?.phase ?? 'Pending'] ?? 0;
+  const phaseB = PHASE_RANK[b.status?.phase ?? 'Pending'] ?? 0;
+  if (phaseA !== phaseB) return phaseA - phaseB;
+  const readyA = isReady(a) ? 1 : 0;
+  const readyB = isReady(b) ? 1 : 0;
+  if (readyA !== readyB) return readyA - readyB;
+  const createdA = a.metadata?.creationTimestamp ?? '';
+  const createdB = b.metadata?.creationTimestamp ?? '';
+  if (createdA !== createdB) return createdA < createdB ? 1 : -1;
+  return a.metadata.name < b.metadata.name ? 1 : -1;
+}
+
+/** The API server trims generateName so the random suffix still fits a 63-character name. */
+const MAX_GENERATE_NAME = 58;
+export function generateNameFor(prefix: string): string {
+  return prefix.length > MAX_GENERATE_NAME ? prefix.slice(0, MAX_GENERATE_NAME) : prefix;
+}
+
+export const objectKeyOf = (obj: any): string =>
+  obj?.metadata?.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj?.metadata?.name;
+
+/**
+ * Pods indexed by the uid of their controller of one kind, kept from informer events, so a reconcile
+ * looks at its own pods rather than scanning every pod in the cluster.
+ */
+export class OwnedPodIndex {
+  private readonly ownerKind: string;
+  private readonly byOwner = new Map<string, Map<string, any>>();
+
+  constructor(ownerKind: string) {
+    this.ownerKind = ownerKind;
+  }
+
+  /** Record the latest version of a pod; returns its controller ref (of our kind) if it has one. */
+  set(pod: any): OwnerRef | undefined {
+    const ref = controllerRef(pod);
+    const key = objectKeyOf(pod);
+    if (!ref || ref.kind !== this.ownerKind) return undefined;
+    let pods = this.byOwner.get(ref.uid);
+    if (!pods) this.byOwner.set(ref.uid, (pods = new Map()));
+    pods.set(key, pod);
+    return ref;
+  }
+
+  delete(pod: any): OwnerRef | undefined {
+    const ref = controllerRef(pod);
+    if (!ref || ref.kind !== this.ownerKind) return undefined;
+    const pods = this.byOwner.get(ref.uid);
+    pods?.delete(objectKeyOf(pod));
+    if (pods && pods.size === 0) this.byOwner.delete(ref.uid);
+    return ref;
+  }
+
+  podsOf(uid: string): any[] {
+    return [...(this.byOwner.get(uid)?.values() ?? [])];
+  }
+}

@@ -1,0 +1,128 @@
+// Helpers for the controller and scheduler tests: a real sqlite-backed ObjectStore in a temp dir,
+// polling, and object builders. Not used outside tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kindFor } from '../api/index.ts';
+import { ObjectStore } from '../store/objects.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import { ensureDefaultNamespaces } from './namespace.ts';
+
+export const POD = kindFor('v1', 'Pod')!;
+export const NODE = kindFor('v1', 'Node')!;
+export const NAMESPACE = kindFor('v1', 'Namespace')!;
+export const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
+export const JOB = kindFor('batch/v1', 'Job')!;
+export const LEASE = kindFor('coordination.k8s.io/v1', 'Lease')!;
+export const CONFIGMAP = kindFor('v1', 'ConfigMap')!;
+
+export interface TestObjects {
+  objects: ObjectStore;
+  close(): Promise<void>;
+}
+
+export async function openTestObjects(): Promise<TestObjects> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-ctrl-'));
+  const store = openSqliteStore(join(dir, 'state.db'));
+  const objects = new ObjectStore(store);
+  await ensureDefaultNamespaces(objects);
+  return {
+    objects,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll `fn` until it returns a truthy value (returned); fail with `what` after timeoutMs. */
+export async function until<T>(fn: () => T | Promise<T>, what = 'condition', timeoutMs = 10_000): Promise<T> {
+  const start = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface NodeSpecForTest {
+  name: string;
+  cpu?: string;
+  memory?: string;
+  pods?: string;
+  labels?: Record<string, string>;
+  runtimes?: string[];
+  ready?: boolean;
+  unschedulable?: boolean;
+}
+
+/** A Node object with status as an agent would report it. */
+export function nodeObject(n: NodeSpecForTest): any {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: n.name, labels: n.labels ?? {} },
+    spec: n.unschedulable ? { unschedulable: true } : {},
+    status: nodeStatus(n),
+  };
+}
+
+export function nodeStatus(n: NodeSpecForTest): any {
+  const resources = { cpu: n.cpu ?? '4', memory: n.memory ?? '8Gi', pods: n.pods ?? '110' };
+  return {
+    capacity: resources,
+    allocatable: resources,
+    conditions: [{ type: 'Ready', status: n.ready === false ? 'False' : 'True', reason: 'AgentReady' }],
+    runtimeHandlers: (n.runtimes ?? ['wasm', 'container']).map((name) => ({ name })),
+  };
+}
+
+/** Create a Node and set its status through the status subresource, as an agent does. */
+export async function createNode(objects: ObjectStore, n: NodeSpecForTest): Promise<any> {
+  const node = nodeObject(n);
+  await objects.create(node);
+  return objects.updateStatus(NODE, undefined, n.name, { status: node.status });
+}
+
+export interface PodSpecForTest {
+  name: string;
+  namespace?: string;
+  cpu?: string;
+  memory?: string;
+  runtimeClassName?: string;
+  nodeSelector?: Record<string, string>;
+  nodeName?: string;
+  phase?: string;
+}
+
+export function podObject(p: PodSpecForTest): any {
+  const requests: Record<string, string> = {};
+  if (p.cpu) requests.cpu = p.cpu;
+  if (p.memory) requests.memory = p.memory;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace ?? 'default' },
+    spec: {
+      ...(p.runtimeClassName ? { runtimeClassName: p.runtimeClassName } : {}),
+      ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
+      ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+      containers: [
+        { name: 'app', image: 'registry.example/app:1', ...(p.cpu || p.memory ? { resources: { requests } } : {}) },
+      ],
+    },
+    ...(p.phase ? { status: { phase: p.phase } } : {}),
+  };
+}
+
+export function condition(obj: any, type: string): any {
+  return (obj?.status?.conditions ?? []).find((c: any) => c.type === type);
+}

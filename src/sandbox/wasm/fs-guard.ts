@@ -1,0 +1,255 @@
+// Keeps a guest inside its mounts and read-only mounts read-only. Runs in the sandbox worker, around
+// node:wasi's filesystem functions.
+//
+// Why node:wasi (uvwasi) alone is not enough:
+//  - it checks `..` lexically but lets the kernel follow symlinks in the middle of a path, so a host
+//    symlink inside a mount that points outside exposes the host (mounts.ts refuses those before start;
+//    this guard re-checks every path with realpath at use, against symlinks that appear later);
+//  - it lets the guest create symlinks (path_symlink), i.e. make such an escape itself: refused here;
+//  - preopens carry no rights we could restrict, so read-only must be enforced here;
+//  - it never closes host descriptors when an instance is discarded (preopens and files the guest left
+//    open leak, ~4 per run): the guard tracks every descriptor so the worker can close them (closeAll).
+//  - opening a FIFO would block the worker in open(2) where no stop can reach it: refused here.
+
+import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { GuestFault, type GuestMemory } from './guest-memory.ts';
+import { Errno, LOOKUP_SYMLINK_FOLLOW, Oflags, WRITE_RIGHTS } from './wasi-abi.ts';
+
+export interface PreopenSpec {
+  guestPath: string;
+  /** Canonical (realpath) host directory. */
+  hostPath: string;
+  readOnly: boolean;
+}
+
+export type WasiFn = (...args: any[]) => number;
+
+/** node:wasi numbers preopens from fd 3 in the order they are given. */
+export const FIRST_PREOPEN_FD = 3;
+
+interface FdEntry {
+  mount: number;
+  /** Canonical host path of the object: what the kernel resolves uvwasi's path for this fd to. */
+  path: string;
+}
+
+type Target = { errno: number } | { entry: FdEntry; lexical: string; real?: string };
+
+const DANGLING = Symbol('dangling');
+
+export class FsGuard {
+  private readonly mounts: PreopenSpec[];
+  private readonly fds = new Map<number, FdEntry>();
+  private maxFd: number;
+
+  constructor(mounts: PreopenSpec[]) {
+    this.mounts = mounts;
+    mounts.forEach((m, i) => this.fds.set(FIRST_PREOPEN_FD + i, { mount: i, path: m.hostPath }));
+    this.maxFd = FIRST_PREOPEN_FD + mounts.length - 1;
+  }
+
+  /** Replacements for node:wasi's filesystem functions. */
+  wrap(wasi: Record<string, WasiFn>, mem: GuestMemory): Record<string, WasiFn> {
+    const follow = (flags: number): boolean => (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+    const path = (fd: number, ptr: number, len: number, fol: boolean): Target | undefined =>
+      this.target(fd, mem.string(ptr, len), fol);
+    const readOnly = (t: Target | undefined): boolean => !!t && 'entry' in t && this.mounts[t.entry.mount].readOnly;
+    const fdReadOnly = (fd: number): boolean => {
+      const e = this.fds.get(fd);
+      return !!e && this.mounts[e.mount].readOnly;
+    };
+    const denied = (t: Target | undefined): number | undefined => (t && 'errno' in t ? t.errno : undefined);
+
+    /** Runs a mutation of one path: confined, refused on read-only mounts. */
+    const mutate =
+      (name: string, fol: (args: any[]) => boolean, pathArg: number) =>
+      (...args: any[]): number =>
+        guarded(() => {
+          const t = path(args[0], args[pathArg], args[pathArg + 1], fol(args));
+          const err = denied(t);
+          if (err !== undefined) return err;
+          if (readOnly(t)) return Errno.ROFS;
+          return wasi[name](...args);
+        });
+    /** Runs a read of one path: confined. */
+    const inspect =
+      (name: string, fol: (args: any[]) => boolean, pathArg: number) =>
+      (...args: any[]): number =>
+        guarded(() => {
+          const err = denied(path(args[0], args[pathArg], args[pathArg + 1], fol(args)));
+          return err !== undefined ? err : wasi[name](...args);
+        });
+    const fdMutate =
+      (name: string) =>
+      (fd: number, ...rest: any[]): number =>
+        fdReadOnly(fd) ? Errno.ROFS : wasi[name](fd, ...rest);
+
+    return {
+      path_open: (dirfd, dirflags, ptr, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr) =>
+        guarded(() => {
+          const t = path(dirfd, ptr, len, follow(dirflags));
+          const err = denied(t);
+          if (err !== undefined) return err;
+          const writes = (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 || (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n;
+          if (writes && readOnly(t)) return Errno.ROFS;
+          if (t && 'entry' in t && t.real && isSpecialFile(t.real)) return Errno.NOTSUP;
+          const r = wasi.path_open(dirfd, dirflags, ptr, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr);
+          if (r === Errno.SUCCESS) {
+            const fd = mem.view().getUint32(fdPtr >>> 0, true);
+            if (t && 'entry' in t) this.track(fd, { mount: t.entry.mount, path: canonical(t.lexical) });
+            else this.maxFd = Math.max(this.maxFd, fd);
+          }
+          return r;
+        }),
+      path_create_directory: mutate('path_create_directory', () => false, 1),
+      path_remove_directory: mutate('path_remove_directory', () => false, 1),
+      path_unlink_file: mutate('path_unlink_file', () => false, 1),
+      path_filestat_set_times: mutate('path_filestat_set_times', (a) => follow(a[1]), 2),
+      path_filestat_get: inspect('path_filestat_get', (a) => follow(a[1]), 2),
+      path_readlink: inspect('path_readlink', () => false, 1),
+      path_rename: (fd, oldPtr, oldLen, newFd, newPtr, newLen) =>
+        guarded(() => {
+          const from = path(fd, oldPtr, oldLen, false);
+          const to = path(newFd, newPtr, newLen, false);
+          const err = denied(from) ?? denied(to);
+          if (err !== undefined) return err;
+          if (readOnly(from) || readOnly(to)) return Errno.ROFS;
+          return wasi.path_rename(fd, oldPtr, oldLen, newFd, newPtr, newLen);
+        }),
+      // A hard link out of a read-only mount would make its file writable through the other name.
+      path_link: (oldFd, oldFlags, oldPtr, oldLen, newFd, newPtr, newLen) =>
+        guarded(() => {
+          const from = path(oldFd, oldPtr, oldLen, follow(oldFlags));
+          const to = path(newFd, newPtr, newLen, false);
+          const err = denied(from) ?? denied(to);
+          if (err !== undefined) return err;
+          if (readOnly(from) || readOnly(to)) return Errno.ROFS;
+          return wasi.path_link(oldFd, oldFlags, oldPtr, oldLen, newFd, newPtr, newLen);
+        }),
+      // A guest-made symlink could point anywhere on the host: never allowed.
+      path_symlink: () => Errno.PERM,
+      fd_filestat_set_times: fdMutate('fd_filestat_set_times'),
+      fd_filestat_set_size: fdMutate('fd_filestat_set_size'),
+      fd_allocate: fdMutate('fd_allocate'),
+      fd_close: (fd) => {
+        // The stdio descriptors are shared by the worker across runs: closing them is a no-op.
+        if (fd >= 0 && fd <= 2) return Errno.SUCCESS;
+        const r = wasi.fd_close(fd);
+        if (r === Errno.SUCCESS) this.fds.delete(fd);
+        return r;
+      },
+      fd_renumber: (from, to) => {
+        // uvwasi would close the host descriptor behind `to`; stdio ones are shared, so refuse.
+        if (from <= 2 || to <= 2) return Errno.NOTSUP;
+        const r = wasi.fd_renumber(from, to);
+        if (r === Errno.SUCCESS) {
+          const e = this.fds.get(from);
+          this.fds.delete(from);
+          if (e) this.track(to, e);
+          else this.fds.delete(to);
+        }
+        return r;
+      },
+    };
+  }
+
+  /** Closes every descriptor the instance may still hold (node:wasi never does). */
+  closeAll(fdClose: WasiFn): void {
+    for (let fd = FIRST_PREOPEN_FD; fd <= this.maxFd; fd++) {
+      try {
+        fdClose(fd);
+      } catch {
+        // Already closed or never opened: nothing to release.
+      }
+    }
+    this.fds.clear();
+  }
+
+  private track(fd: number, e: FdEntry): void {
+    this.fds.set(fd, e);
+    if (fd > this.maxFd) this.maxFd = fd;
+  }
+
+  /**
+   * Where `guestPath` (relative to `dirfd`) really lands on the host, or the errno that refuses it.
+   * undefined: dirfd is not a directory we track (stdio or bad fd) — node:wasi rejects that itself.
+   */
+  private target(dirfd: number, guestPath: string, follow: boolean): Target | undefined {
+    const entry = this.fds.get(dirfd);
+    if (!entry) return undefined;
+    if (guestPath.includes('\0')) return { errno: Errno.INVAL };
+    const root = this.mounts[entry.mount].hostPath;
+    // Mirrors uvwasi: normalise lexically; nothing may climb above the directory it is relative to.
+    const lexical = posix.resolve(entry.path, guestPath);
+    if (!within(lexical, entry.path)) return { errno: Errno.NOTCAPABLE };
+    const real = realTarget(lexical, follow);
+    if (real === DANGLING) return { errno: Errno.NOENT };
+    if (real !== undefined && !within(real, root)) return { errno: Errno.NOTCAPABLE };
+    return { entry, lexical, real };
+  }
+}
+
+/** True when `p` is `dir` or below it (both canonical). */
+export function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/**
+ * The canonical host path the kernel will use for `lexical`: the whole path resolved when the final
+ * symlink is followed, else the parent resolved plus the final name. undefined when the parent does
+ * not exist (the call itself will fail with ENOENT); DANGLING when following a broken symlink, whose
+ * target we cannot vet.
+ */
+function realTarget(lexical: string, follow: boolean): string | typeof DANGLING | undefined {
+  if (follow) {
+    try {
+      return realpathSync.native(lexical);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined;
+      if (isSymlink(lexical)) return DANGLING;
+    }
+  }
+  try {
+    return posix.join(realpathSync.native(posix.dirname(lexical)), posix.basename(lexical));
+  } catch {
+    return undefined;
+  }
+}
+
+function canonical(p: string): string {
+  try {
+    return realpathSync.native(p);
+  } catch {
+    return p;
+  }
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** FIFOs, sockets and devices: open(2) or read(2) on them can block the worker indefinitely. */
+function isSpecialFile(p: string): boolean {
+  try {
+    const st = statSync(p);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Maps faults in our own checks to errnos instead of letting them unwind the guest. */
+function guarded(fn: () => number): number {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof GuestFault) return Errno.FAULT;
+    return Errno.INVAL;
+  }
+}
