@@ -1,6 +1,6 @@
 // Durable writes per second through the sqlite Store, beside raw node:sqlite measured in the same run.
 //
-//   npm run bench -- store [--scale=N]     (N multiplies the write counts; default 1, ~10 s)
+//   npm run bench -- store [--scale=N]     (N multiplies the write counts; default 1, ~15 s)
 //
 // Every database uses the store's settings: WAL, synchronous=FULL, locking_mode=EXCLUSIVE, a fresh file
 // in a temp dir. A "write" is JSON.stringify of a ~1.3 KB pod-like document plus its durable commit.
@@ -15,8 +15,9 @@ import { printTable, summarize, type Summary } from './lib/stats.ts';
 
 const scaleArg = process.argv.find((a) => a.startsWith('--scale='));
 const scale = scaleArg ? Number(scaleArg.slice('--scale='.length)) : 1;
-const N_SEQ = Math.round(5_000 * scale);
-const N_CONC = Math.round(40_000 * scale);
+const ROUNDS = 4;
+const N_SEQ = ROUNDS * Math.round(2_500 * scale);
+const N_CONC = ROUNDS * Math.round(20_480 * scale);
 const IN_FLIGHT = 64;
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-bench-store-'));
@@ -67,31 +68,40 @@ function openRaw(path: string): DatabaseSync {
   return db;
 }
 
-interface Result {
-  name: string;
-  s: Summary;
-  perSec: number;
+/** Samples of one measurement, accumulated over rounds. */
+class Measure {
+  readonly name: string;
+  lat: number[] = [];
+  writes = 0;
+  wallMs = 0;
+  constructor(name: string) {
+    this.name = name;
+  }
+  get perSec(): number {
+    return (this.writes / this.wallMs) * 1000;
+  }
+  get s(): Summary {
+    return summarize(this.lat);
+  }
 }
 
-function rawAutocommit(n: number): Result {
+function rawAutocommit(m: Measure, n: number): void {
   const db = openRaw(freshPath());
   const ins = db.prepare('INSERT INTO objects (key, value) VALUES (?, ?)');
-  const lat: number[] = new Array(n);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const s = performance.now();
     ins.run(`/pods/default/web-${i}`, JSON.stringify(pod(i)));
-    lat[i] = performance.now() - s;
+    m.lat.push(performance.now() - s);
   }
-  const wall = performance.now() - t0;
+  m.wallMs += performance.now() - t0;
+  m.writes += n;
   db.close();
-  return { name: 'baseline: raw INSERT, autocommit', s: summarize(lat), perSec: (n / wall) * 1000 };
 }
 
-function rawBatched(n: number, perTx: number): Result {
+function rawBatched(m: Measure, n: number, perTx: number): void {
   const db = openRaw(freshPath());
   const ins = db.prepare('INSERT INTO objects (key, value) VALUES (?, ?)');
-  const lat: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < n; i += perTx) {
     // Latency of a write = from the start of its transaction to its COMMIT, like a group-committed write.
@@ -101,41 +111,45 @@ function rawBatched(n: number, perTx: number): Result {
     for (let j = i; j < end; j++) ins.run(`/pods/default/web-${j}`, JSON.stringify(pod(j)));
     db.exec('COMMIT');
     const d = performance.now() - s;
-    for (let j = i; j < end; j++) lat.push(d);
+    for (let j = i; j < end; j++) m.lat.push(d);
   }
-  const wall = performance.now() - t0;
+  m.wallMs += performance.now() - t0;
+  m.writes += n;
   db.close();
-  return { name: `baseline: raw INSERT, ${perTx} per transaction`, s: summarize(lat), perSec: (n / wall) * 1000 };
 }
 
-async function strataSequential(n: number): Promise<Result> {
+async function strataSequential(m: Measure, n: number): Promise<void> {
   const store = openSqliteStore(freshPath());
-  const lat: number[] = new Array(n);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const s = performance.now();
     await store.create(`/pods/default/web-${i}`, pod(i));
-    lat[i] = performance.now() - s;
+    m.lat.push(performance.now() - s);
   }
-  const wall = performance.now() - t0;
+  m.wallMs += performance.now() - t0;
+  m.writes += n;
   await store.close();
-  return { name: 'Strata: create, sequential awaited', s: summarize(lat), perSec: (n / wall) * 1000 };
 }
 
 /** IN_FLIGHT writers, each awaiting its own write before issuing the next. */
-async function strataConcurrent(n: number, kind: 'create' | 'update', watchers: number): Promise<Result> {
+async function strataConcurrent(
+  m: Measure,
+  n: number,
+  kind: 'create' | 'update',
+  watchers: number,
+): Promise<void> {
   const store = openSqliteStore(freshPath());
   const revs: number[] = new Array(n);
   if (kind === 'update') {
     for (let i = 0; i < n; i += 4_096) {
       const batch = [];
-      for (let j = i; j < Math.min(n, i + 4_096); j++) batch.push(store.create(`/pods/default/web-${j}`, pod(j)));
+      for (let j = i; j < Math.min(n, i + 4_096); j++)
+        batch.push(store.create(`/pods/default/web-${j}`, pod(j)));
       for (const [k, kv] of (await Promise.all(batch)).entries()) revs[i + k] = kv.modRevision;
     }
   }
   let seen = 0;
   for (let w = 0; w < watchers; w++) await store.watch('/pods/', () => void seen++);
-  const lat: number[] = new Array(n);
   let next = 0;
   const writer = async () => {
     while (next < n) {
@@ -144,46 +158,60 @@ async function strataConcurrent(n: number, kind: 'create' | 'update', watchers: 
       const s = performance.now();
       if (kind === 'create') await store.create(key, pod(i));
       else await store.update(key, pod(i), revs[i]); // compare-and-swap, like a scheduler binding a pod
-      lat[i] = performance.now() - s;
+      m.lat.push(performance.now() - s);
     }
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, writer));
-  const wall = performance.now() - t0;
+  m.wallMs += performance.now() - t0;
+  m.writes += n;
   await store.close();
   if (seen !== n * watchers) throw new Error(`watchers saw ${seen} events, expected ${n * watchers}`);
-  const name =
-    `Strata: ${kind === 'update' ? 'CAS update' : 'create'}, ${IN_FLIGHT} in flight` +
-    (watchers ? `, ${watchers} watchers` : '');
-  return { name, s: summarize(lat), perSec: (n / wall) * 1000 };
 }
 
 try {
   // Warm up JIT and the filesystem once, unmeasured.
-  rawAutocommit(500);
-  await strataSequential(500);
+  rawAutocommit(new Measure('warm-up'), 500);
+  await strataSequential(new Measure('warm-up'), 500);
 
-  const base = rawAutocommit(N_SEQ);
-  const base64 = rawBatched(N_CONC, IN_FLIGHT);
-  const seq = await strataSequential(N_SEQ);
-  const conc = await strataConcurrent(N_CONC, 'create', 0);
-  const upd = await strataConcurrent(N_CONC, 'update', 0);
-  const watched = await strataConcurrent(N_CONC, 'create', 4);
+  const base = new Measure('baseline: raw INSERT, autocommit');
+  const base64 = new Measure(`baseline: raw INSERT, ${IN_FLIGHT} per transaction`);
+  const seq = new Measure('Strata: create, sequential awaited');
+  const conc = new Measure(`Strata: create, ${IN_FLIGHT} in flight`);
+  const upd = new Measure(`Strata: CAS update, ${IN_FLIGHT} in flight`);
+  const watched = new Measure(`Strata: create, ${IN_FLIGHT} in flight, 4 watchers`);
+  // Interleaved rounds, each on fresh files, so that the shared machine's fsync noise and drift land on
+  // Strata and its baselines alike.
+  for (let r = 0; r < ROUNDS; r++) {
+    rawAutocommit(base, N_SEQ / ROUNDS);
+    await strataSequential(seq, N_SEQ / ROUNDS);
+    rawBatched(base64, N_CONC / ROUNDS, IN_FLIGHT);
+    await strataConcurrent(conc, N_CONC / ROUNDS, 'create', 0);
+    await strataConcurrent(upd, N_CONC / ROUNDS, 'update', 0);
+    await strataConcurrent(watched, N_CONC / ROUNDS, 'create', 4);
+  }
 
-  const note = (r: Result, vs?: Result) =>
-    `${Math.round(r.perSec).toLocaleString('en-US')} writes/s` +
-    (vs ? `; ${(r.perSec / vs.perSec).toFixed(2)}× ${vs === base ? 'autocommit' : 'batched'} baseline` : '');
+  const rate = (m: Measure) => `${Math.round(m.perSec).toLocaleString('en-US')} writes/s`;
+  const vs = (m: Measure, b: Measure, label: string) => `${(m.perSec / b.perSec).toFixed(2)}× ${label}`;
   printTable(`Durable writes (WAL, synchronous=FULL), ${process.version}`, [
-    { name: base.name, s: base.s, extra: note(base) },
-    { name: base64.name, s: base64.s, extra: note(base64) },
-    { name: seq.name, s: seq.s, extra: note(seq, base) },
-    { name: conc.name, s: conc.s, extra: `${note(conc, base)}; ${(conc.perSec / base64.perSec).toFixed(2)}× batched` },
-    { name: upd.name, s: upd.s, extra: `${note(upd, base)}; ${(upd.perSec / base64.perSec).toFixed(2)}× batched` },
-    { name: watched.name, s: watched.s, extra: `${note(watched, base)}` },
+    { name: base.name, s: base.s, extra: rate(base) },
+    { name: base64.name, s: base64.s, extra: rate(base64) },
+    { name: seq.name, s: seq.s, extra: `${rate(seq)}; ${vs(seq, base, 'autocommit')}` },
+    {
+      name: conc.name,
+      s: conc.s,
+      extra: `${rate(conc)}; ${vs(conc, base, 'autocommit')}; ${vs(conc, base64, 'batched')}`,
+    },
+    {
+      name: upd.name,
+      s: upd.s,
+      extra: `${rate(upd)}; ${vs(upd, base, 'autocommit')}; ${vs(upd, base64, 'batched')}`,
+    },
+    { name: watched.name, s: watched.s, extra: `${rate(watched)}; ${vs(watched, conc, 'without watchers')}` },
   ]);
   console.log(
-    `\nn per row: sequential ${N_SEQ}, concurrent ${N_CONC}. Latency is per write, call to resolved promise` +
-      ' (batched baseline: its transaction).',
+    `\n${ROUNDS} interleaved rounds on fresh files. Latency is per write, from the call to its resolved promise` +
+      ' (batched baseline: its whole transaction).',
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

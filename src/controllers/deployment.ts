@@ -13,7 +13,7 @@ import { type Condition, getCondition, kindFor, resolveIntOrPercent, setConditio
 import type { Informer } from '../lib/informer.ts';
 import { type ObjectStore, nowRfc3339 } from '../store/objects.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode } from './log.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
 import {
   OwnedPodIndex,
   availability,
@@ -91,7 +91,12 @@ function sameCondition(a: Condition | undefined, b: Condition): boolean {
 }
 
 /** Set a condition, moving lastUpdateTime only when it changed (or `touched`). */
-function putCondition(list: Condition[] | undefined, next: Condition, now: string, touched = false): Condition[] {
+function putCondition(
+  list: Condition[] | undefined,
+  next: Condition,
+  now: string,
+  touched = false,
+): Condition[] {
   const prev = getCondition(list, next.type);
   if (sameCondition(prev, next) && !touched) return list ?? [];
   return setCondition(list, { ...next, lastUpdateTime: now }, now);
@@ -182,7 +187,9 @@ export class DeploymentController {
     const current = active.filter((p) => p.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === hash);
     const old = active.filter((p) => p.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] !== hash);
     const oldIncludingTerminating = owned.filter(
-      (p) => p.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] !== hash && !(p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed'),
+      (p) =>
+        p.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] !== hash &&
+        !(p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed'),
     );
 
     let created = 0;
@@ -196,7 +203,10 @@ export class DeploymentController {
         created += await this.createPods(key, d, hash, replicas - current.length);
       } else {
         if (current.length > replicas) {
-          deleted += await this.deletePods(key, [...current].sort(deletionOrder).slice(0, current.length - replicas));
+          deleted += await this.deletePods(
+            key,
+            [...current].sort(deletionOrder).slice(0, current.length - replicas),
+          );
         }
         // The new template has its replicas: retire the old ones.
         if (old.length > 0) deleted += await this.deletePods(key, old);
@@ -269,7 +279,9 @@ export class DeploymentController {
     this.expectations.expect(key, 0, pods.length);
     const results = await Promise.allSettled(
       pods.map((p) =>
-        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, { preconditions: { uid: p.metadata.uid } }),
+        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, {
+          preconditions: { uid: p.metadata.uid },
+        }),
       ),
     );
     let firstError: unknown;
@@ -287,83 +299,113 @@ export class DeploymentController {
    * Write status when it changed. Returns ms until the progress deadline would pass, when the rollout is
    * still in progress, so the caller re-checks then.
    */
-  private async writeStatus(d: any, counts: Counts, replicas: number, complete: boolean): Promise<number | undefined> {
+  private async writeStatus(
+    d: any,
+    counts: Counts,
+    replicas: number,
+    complete: boolean,
+  ): Promise<number | undefined> {
     const { namespace, name, uid, generation } = d.metadata;
     const spec = d.spec;
     let deadlineMs: number | undefined;
-    await this.objects.mutate(
-      DEPLOYMENT,
-      namespace,
-      name,
-      (obj) => {
-        if (obj.metadata.uid !== uid) return undefined;
-        const prev = obj.status ?? {};
-        const now = nowRfc3339();
-        const maxUnavailable =
-          spec.strategy?.type === 'RollingUpdate' && replicas > 0
-            ? Math.min(replicas, resolveIntOrPercent(spec.strategy.rollingUpdate?.maxUnavailable ?? '25%', replicas, false))
-            : 0;
-        let conditions: Condition[] | undefined = prev.conditions;
-        conditions = putCondition(
-          conditions,
-          counts.availableReplicas >= replicas - maxUnavailable
-            ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
-            : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
-          now,
-        );
-        const progressed =
-          prev.replicas !== counts.replicas ||
-          prev.updatedReplicas !== counts.updatedReplicas ||
-          prev.readyReplicas !== counts.readyReplicas ||
-          prev.availableReplicas !== counts.availableReplicas ||
-          prev.observedGeneration !== generation;
-        const prevProgressing = getCondition(conditions, 'Progressing');
-        let progressing: Condition;
-        if (spec.paused) {
-          progressing = { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' };
-        } else if (complete) {
-          progressing = {
-            type: 'Progressing',
-            status: 'True',
-            reason: 'NewReplicaSetAvailable',
-            message: `Deployment ${JSON.stringify(name)} has successfully progressed.`,
+    await ignoreNotFound(
+      this.objects.mutate(
+        DEPLOYMENT,
+        namespace,
+        name,
+        (obj) => {
+          if (obj.metadata.uid !== uid) return undefined;
+          const prev = obj.status ?? {};
+          const now = nowRfc3339();
+          const maxUnavailable =
+            spec.strategy?.type === 'RollingUpdate' && replicas > 0
+              ? Math.min(
+                  replicas,
+                  resolveIntOrPercent(spec.strategy.rollingUpdate?.maxUnavailable ?? '25%', replicas, false),
+                )
+              : 0;
+          let conditions: Condition[] | undefined = prev.conditions;
+          conditions = putCondition(
+            conditions,
+            counts.availableReplicas >= replicas - maxUnavailable
+              ? {
+                  type: 'Available',
+                  status: 'True',
+                  reason: 'MinimumReplicasAvailable',
+                  message: 'Deployment has minimum availability.',
+                }
+              : {
+                  type: 'Available',
+                  status: 'False',
+                  reason: 'MinimumReplicasUnavailable',
+                  message: 'Deployment does not have minimum availability.',
+                },
+            now,
+          );
+          const progressed =
+            prev.replicas !== counts.replicas ||
+            prev.updatedReplicas !== counts.updatedReplicas ||
+            prev.readyReplicas !== counts.readyReplicas ||
+            prev.availableReplicas !== counts.availableReplicas ||
+            prev.observedGeneration !== generation;
+          const prevProgressing = getCondition(conditions, 'Progressing');
+          let progressing: Condition;
+          if (spec.paused) {
+            progressing = {
+              type: 'Progressing',
+              status: 'Unknown',
+              reason: 'DeploymentPaused',
+              message: 'Deployment is paused',
+            };
+          } else if (complete) {
+            progressing = {
+              type: 'Progressing',
+              status: 'True',
+              reason: 'NewReplicaSetAvailable',
+              message: `Deployment ${JSON.stringify(name)} has successfully progressed.`,
+            };
+          } else {
+            progressing = {
+              type: 'Progressing',
+              status: 'True',
+              reason: 'ReplicaSetUpdated',
+              message: `Deployment ${JSON.stringify(name)} is progressing.`,
+            };
+            const deadline = (spec.progressDeadlineSeconds ?? 600) * 1000;
+            const lastUpdate = Date.parse(prevProgressing?.lastUpdateTime ?? '');
+            if (!progressed && prevProgressing && Number.isFinite(lastUpdate)) {
+              const left = lastUpdate + deadline - Date.now();
+              if (left <= 0 || prevProgressing.reason === 'ProgressDeadlineExceeded') {
+                progressing = {
+                  type: 'Progressing',
+                  status: 'False',
+                  reason: 'ProgressDeadlineExceeded',
+                  message: `Deployment ${JSON.stringify(name)} has timed out progressing.`,
+                };
+              } else deadlineMs = left;
+            } else deadlineMs = deadline;
+          }
+          conditions = putCondition(
+            conditions,
+            progressing,
+            now,
+            progressed && progressing.reason === 'ReplicaSetUpdated',
+          );
+          const status = {
+            observedGeneration: generation,
+            replicas: counts.replicas,
+            updatedReplicas: counts.updatedReplicas,
+            readyReplicas: counts.readyReplicas,
+            availableReplicas: counts.availableReplicas,
+            unavailableReplicas: Math.max(0, replicas - counts.availableReplicas),
+            conditions,
           };
-        } else {
-          progressing = {
-            type: 'Progressing',
-            status: 'True',
-            reason: 'ReplicaSetUpdated',
-            message: `Deployment ${JSON.stringify(name)} is progressing.`,
-          };
-          const deadline = (spec.progressDeadlineSeconds ?? 600) * 1000;
-          const lastUpdate = Date.parse(prevProgressing?.lastUpdateTime ?? '');
-          if (!progressed && prevProgressing && Number.isFinite(lastUpdate)) {
-            const left = lastUpdate + deadline - Date.now();
-            if (left <= 0 || prevProgressing.reason === 'ProgressDeadlineExceeded') {
-              progressing = {
-                type: 'Progressing',
-                status: 'False',
-                reason: 'ProgressDeadlineExceeded',
-                message: `Deployment ${JSON.stringify(name)} has timed out progressing.`,
-              };
-            } else deadlineMs = left;
-          } else deadlineMs = deadline;
-        }
-        conditions = putCondition(conditions, progressing, now, progressed && progressing.reason === 'ReplicaSetUpdated');
-        const status = {
-          observedGeneration: generation,
-          replicas: counts.replicas,
-          updatedReplicas: counts.updatedReplicas,
-          readyReplicas: counts.readyReplicas,
-          availableReplicas: counts.availableReplicas,
-          unavailableReplicas: Math.max(0, replicas - counts.availableReplicas),
-          conditions,
-        };
-        if (JSON.stringify(status) === JSON.stringify(prev)) return undefined;
-        obj.status = status;
-        return obj;
-      },
-      'status',
+          if (JSON.stringify(status) === JSON.stringify(prev)) return undefined;
+          obj.status = status;
+          return obj;
+        },
+        'status',
+      ),
     );
     return deadlineMs;
   }

@@ -142,14 +142,25 @@ export class GarbageCollector {
       const ownerKind = kindFor(r.apiVersion, r.kind);
       // An owner of a kind we do not serve cannot be checked: never delete on a guess.
       if (!ownerKind) return;
-      const owner = await this.objects.get(ownerKind, ownerKind.namespaced ? ref.namespace : undefined, r.name);
+      const owner = await this.objects.get(
+        ownerKind,
+        ownerKind.namespaced ? ref.namespace : undefined,
+        r.name,
+      );
       if (owner && owner.metadata.uid === r.uid) return;
     }
     if (obj.metadata.deletionTimestamp) return; // already on its way out
     try {
-      await this.objects.delete(ref.kind, ref.namespace, ref.name, { preconditions: { uid: obj.metadata.uid } });
+      await this.objects.delete(ref.kind, ref.namespace, ref.name, {
+        preconditions: { uid: obj.metadata.uid },
+      });
       this.log.info(
-        { kind: ref.kind.kind, namespace: ref.namespace, name: ref.name, owners: refs.map((r) => `${r.kind}/${r.name}`) },
+        {
+          kind: ref.kind.kind,
+          namespace: ref.namespace,
+          name: ref.name,
+          owners: refs.map((r) => `${r.kind}/${r.name}`),
+        },
         'garbage-collector: deleted object whose owners are gone',
       );
     } catch (err) {

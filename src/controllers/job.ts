@@ -15,11 +15,19 @@
 //   through the garbage collector).
 import { type Condition, getCondition, kindFor, setCondition } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
-import { type ObjectStore, nowRfc3339 } from '../store/objects.ts';
+import type { ObjectStore } from '../store/objects.ts';
 import type { ControllerOptions } from './deployment.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode } from './log.ts';
-import { OwnedPodIndex, controllerRefTo, deletionOrder, generateNameFor, isActive, isDeleting, objectKeyOf } from './pods.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import {
+  OwnedPodIndex,
+  controllerRefTo,
+  deletionOrder,
+  generateNameFor,
+  isActive,
+  isDeleting,
+  objectKeyOf,
+} from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -143,14 +151,18 @@ export class JobController {
 
     const now = Date.now();
     const status = job.status ?? {};
-    const startTime: string = status.startTime ?? nowRfc3339();
-    const succeeded = Math.max(status.succeeded ?? 0, owned.filter((p) => p.status?.phase === 'Succeeded').length);
+    const startTime: string = status.startTime ?? new Date().toISOString();
+    const succeeded = Math.max(
+      status.succeeded ?? 0,
+      owned.filter((p) => p.status?.phase === 'Succeeded').length,
+    );
     let failed = Math.max(status.failed ?? 0, owned.filter((p) => p.status?.phase === 'Failed').length);
     const restarts =
       spec.template?.spec?.restartPolicy === 'OnFailure'
         ? active.reduce(
             (n, p) =>
-              n + ((p.status?.containerStatuses ?? []) as any[]).reduce((m, c) => m + (c.restartCount ?? 0), 0),
+              n +
+              ((p.status?.containerStatuses ?? []) as any[]).reduce((m, c) => m + (c.restartCount ?? 0), 0),
             0,
           )
         : 0;
@@ -168,7 +180,10 @@ export class JobController {
         reason: 'BackoffLimitExceeded',
         message: 'Job has reached the specified backoff limit',
       };
-    } else if (spec.activeDeadlineSeconds && now - Date.parse(startTime) >= spec.activeDeadlineSeconds * 1000) {
+    } else if (
+      spec.activeDeadlineSeconds &&
+      now - Date.parse(startTime) >= spec.activeDeadlineSeconds * 1000
+    ) {
       finish = {
         type: 'Failed',
         status: 'True',
@@ -186,7 +201,10 @@ export class JobController {
         if (finish.type === 'Failed') failed += active.length;
       }
       activeCount = 0;
-      this.log.info({ job: key, condition: finish.type, reason: finish.reason }, 'job-controller: job finished');
+      this.log.info(
+        { job: key, condition: finish.type, reason: finish.reason },
+        'job-controller: job finished',
+      );
     } else {
       if (spec.activeDeadlineSeconds) {
         recheckMs = Math.max(0, Date.parse(startTime) + spec.activeDeadlineSeconds * 1000 - now);
@@ -225,7 +243,10 @@ export class JobController {
       seen = { count: failed, at: now };
       this.failures.set(key, seen);
     }
-    const delay = Math.min(this.maxPodFailureBackoffMs, this.podFailureBackoffMs * 2 ** Math.min(failed - 1, 30));
+    const delay = Math.min(
+      this.maxPodFailureBackoffMs,
+      this.podFailureBackoffMs * 2 ** Math.min(failed - 1, 30),
+    );
     return Math.max(0, seen.at + delay - now);
   }
 
@@ -251,7 +272,9 @@ export class JobController {
       spec: template.spec,
     };
     this.expectations.expect(key, n, 0);
-    const results = await Promise.allSettled(Array.from({ length: n }, () => this.objects.create(pod, namespace)));
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, () => this.objects.create(pod, namespace)),
+    );
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     for (let i = 0; i < failed.length; i++) this.expectations.creationObserved(key);
     if (failed.length > 0) throw failed[0].reason;
@@ -263,7 +286,9 @@ export class JobController {
     this.expectations.expect(key, 0, pods.length);
     const results = await Promise.allSettled(
       pods.map((p) =>
-        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, { preconditions: { uid: p.metadata.uid } }),
+        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, {
+          preconditions: { uid: p.metadata.uid },
+        }),
       ),
     );
     let firstError: unknown;
@@ -281,30 +306,32 @@ export class JobController {
     s: { startTime: string; active: number; succeeded: number; failed: number; finish?: Condition },
   ): Promise<void> {
     const { namespace, name, uid } = job.metadata;
-    await this.objects.mutate(
-      JOB,
-      namespace,
-      name,
-      (obj) => {
-        if (obj.metadata.uid !== uid || finishedCondition(obj)) return undefined;
-        const prev = obj.status ?? {};
-        const now = nowRfc3339();
-        const next: any = {
-          ...prev,
-          startTime: prev.startTime ?? s.startTime,
-          active: s.active,
-          succeeded: s.succeeded,
-          failed: s.failed,
-        };
-        if (s.finish) {
-          next.conditions = setCondition(prev.conditions, { ...s.finish, lastProbeTime: now }, now);
-          if (s.finish.type === 'Complete') next.completionTime = now;
-        }
-        if (JSON.stringify(next) === JSON.stringify(prev)) return undefined;
-        obj.status = next;
-        return obj;
-      },
-      'status',
+    await ignoreNotFound(
+      this.objects.mutate(
+        JOB,
+        namespace,
+        name,
+        (obj) => {
+          if (obj.metadata.uid !== uid || finishedCondition(obj)) return undefined;
+          const prev = obj.status ?? {};
+          const now = new Date().toISOString();
+          const next: any = {
+            ...prev,
+            startTime: prev.startTime ?? s.startTime,
+            active: s.active,
+            succeeded: s.succeeded,
+            failed: s.failed,
+          };
+          if (s.finish) {
+            next.conditions = setCondition(prev.conditions, { ...s.finish, lastProbeTime: now }, now);
+            if (s.finish.type === 'Complete') next.completionTime = now;
+          }
+          if (JSON.stringify(next) === JSON.stringify(prev)) return undefined;
+          obj.status = next;
+          return obj;
+        },
+        'status',
+      ),
     );
   }
 

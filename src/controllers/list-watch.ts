@@ -4,7 +4,11 @@ import type { KindInfo } from '../api/index.ts';
 import type { ListWatch } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 
-export function objectStoreListWatch(objects: ObjectStore, kind: KindInfo, namespace?: string): ListWatch<any> {
+export function objectStoreListWatch(
+  objects: ObjectStore,
+  kind: KindInfo,
+  namespace?: string,
+): ListWatch<any> {
   return {
     list: () => objects.list(kind, namespace),
     // ObjectStore delivers events after `rv`; a compacted rv rejects with ApiError 410, which the

@@ -24,3 +24,13 @@ export function errorCode(err: unknown): number | undefined {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Await `p`, treating "not found" (the object went away meanwhile) as undefined. */
+export async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (errorCode(err) === 404) return undefined;
+    throw err;
+  }
+}

@@ -44,7 +44,8 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new GarbageCollector(common),
     new NodeLifecycleController({
       ...common,
-      gracePeriodMs: opts.nodeGracePeriodSeconds !== undefined ? opts.nodeGracePeriodSeconds * 1000 : undefined,
+      gracePeriodMs:
+        opts.nodeGracePeriodSeconds !== undefined ? opts.nodeGracePeriodSeconds * 1000 : undefined,
       monitorPeriodMs: opts.nodeMonitorPeriodMs,
     }),
   ];

@@ -11,7 +11,7 @@ import { allKinds, kindFor } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { ControllerOptions } from './deployment.ts';
-import { type Log, defaultLog, errorCode } from './log.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -45,6 +45,7 @@ export class NamespaceController {
   private readonly queue: WorkQueue;
   private readonly recheckMs: number;
   private namespaces!: Informer<any>;
+  private synced = false;
   private readonly removeHandlers: (() => void)[] = [];
 
   constructor(opts: NamespaceControllerOptions) {
@@ -69,8 +70,22 @@ export class NamespaceController {
         onDelete: (ns) => this.queue.add(ns.metadata.name),
       }),
     );
+    // Objects showing up in a namespace we do not know (left behind, or racing its deletion): look at it.
+    const contents = allKinds()
+      .filter((k) => k.namespaced)
+      .map((k) => this.informers.informerFor(k));
+    for (const inf of contents) {
+      this.removeHandlers.push(inf.addHandler({ onAdd: (o) => this.checkNamespaceOf(o) }));
+    }
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();
+    this.synced = true;
+    for (const inf of contents) for (const o of inf.values()) this.checkNamespaceOf(o);
+  }
+
+  private checkNamespaceOf(obj: any): void {
+    const ns: string | undefined = obj?.metadata?.namespace;
+    if (this.synced && ns && !this.namespaces.get(ns)) this.queue.add(ns);
   }
 
   async stop(): Promise<void> {
@@ -92,12 +107,14 @@ export class NamespaceController {
     }
     if (!ns.metadata.deletionTimestamp) {
       if (!(ns.metadata.finalizers ?? []).includes(NAMESPACE_FINALIZER)) {
-        await this.objects.mutate(NAMESPACE, undefined, name, (o) => {
-          if (o.metadata.deletionTimestamp || (o.metadata.finalizers ?? []).includes(NAMESPACE_FINALIZER))
-            return undefined;
-          o.metadata.finalizers = [...(o.metadata.finalizers ?? []), NAMESPACE_FINALIZER];
-          return o;
-        });
+        await ignoreNotFound(
+          this.objects.mutate(NAMESPACE, undefined, name, (o) => {
+            if (o.metadata.deletionTimestamp || (o.metadata.finalizers ?? []).includes(NAMESPACE_FINALIZER))
+              return undefined;
+            o.metadata.finalizers = [...(o.metadata.finalizers ?? []), NAMESPACE_FINALIZER];
+            return o;
+          }),
+        );
       }
       await this.setPhase(name, 'Active');
       return;
@@ -108,26 +125,30 @@ export class NamespaceController {
       this.queue.addAfter(name, this.recheckMs);
       return;
     }
-    await this.objects.mutate(NAMESPACE, undefined, name, (o) => {
-      const finalizers: string[] = o.metadata.finalizers ?? [];
-      if (!finalizers.includes(NAMESPACE_FINALIZER)) return undefined;
-      o.metadata.finalizers = finalizers.filter((f) => f !== NAMESPACE_FINALIZER);
-      return o;
-    });
+    await ignoreNotFound(
+      this.objects.mutate(NAMESPACE, undefined, name, (o) => {
+        const finalizers: string[] = o.metadata.finalizers ?? [];
+        if (!finalizers.includes(NAMESPACE_FINALIZER)) return undefined;
+        o.metadata.finalizers = finalizers.filter((f) => f !== NAMESPACE_FINALIZER);
+        return o;
+      }),
+    );
     this.log.info({ namespace: name }, 'namespace-controller: namespace finalized');
   }
 
   private async setPhase(name: string, phase: 'Active' | 'Terminating'): Promise<void> {
-    await this.objects.mutate(
-      NAMESPACE,
-      undefined,
-      name,
-      (o) => {
-        if (o.status?.phase === phase) return undefined;
-        o.status = { ...o.status, phase };
-        return o;
-      },
-      'status',
+    await ignoreNotFound(
+      this.objects.mutate(
+        NAMESPACE,
+        undefined,
+        name,
+        (o) => {
+          if (o.status?.phase === phase) return undefined;
+          o.status = { ...o.status, phase };
+          return o;
+        },
+        'status',
+      ),
     );
   }
 

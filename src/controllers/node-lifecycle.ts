@@ -102,7 +102,9 @@ export class NodeLifecycleController {
 
   private async markUnknown(name: string, neverUpdated: boolean): Promise<void> {
     const reason = neverUpdated ? 'NodeStatusNeverUpdated' : 'NodeStatusUnknown';
-    const message = neverUpdated ? 'Node agent never posted node status.' : 'Node agent stopped posting node status.';
+    const message = neverUpdated
+      ? 'Node agent never posted node status.'
+      : 'Node agent stopped posting node status.';
     try {
       await this.objects.mutate(
         NODE,

@@ -46,7 +46,11 @@ export function isReady(pod: any): boolean {
 }
 
 /** Ready for at least `minReadySeconds` at `now`; with the ms still to wait when ready but not yet available. */
-export function availability(pod: any, minReadySeconds: number, now: number): { available: boolean; waitMs?: number } {
+export function availability(
+  pod: any,
+  minReadySeconds: number,
+  now: number,
+): { available: boolean; waitMs?: number } {
   const ready = getCondition(pod?.status?.conditions, 'Ready');
   if (ready?.status !== 'True') return { available: false };
   if (!minReadySeconds) return { available: true };

@@ -36,13 +36,17 @@ export async function openTestObjects(): Promise<TestObjects> {
 }
 
 /** Poll `fn` until it returns a truthy value (returned); fail with `what` after timeoutMs. */
-export async function until<T>(fn: () => T | Promise<T>, what = 'condition', timeoutMs = 10_000): Promise<T> {
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  what = 'condition',
+  timeoutMs = 10_000,
+): Promise<NonNullable<Exclude<T, false | 0 | ''>>> {
   const start = Date.now();
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as NonNullable<Exclude<T, false | 0 | ''>>;
     } catch (err) {
       last = err;
     }
@@ -116,7 +120,11 @@ export function podObject(p: PodSpecForTest): any {
       ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
       ...(p.nodeName ? { nodeName: p.nodeName } : {}),
       containers: [
-        { name: 'app', image: 'registry.example/app:1', ...(p.cpu || p.memory ? { resources: { requests } } : {}) },
+        {
+          name: 'app',
+          image: 'registry.example/app:1',
+          ...(p.cpu || p.memory ? { resources: { requests } } : {}),
+        },
       ],
     },
     ...(p.phase ? { status: { phase: p.phase } } : {}),

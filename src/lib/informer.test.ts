@@ -32,7 +32,10 @@ class Source implements ListWatch<Obj> {
     const key = `${namespace}/${name}`;
     const old = this.objects.get(key)!;
     this.objects.delete(key);
-    this.emit({ type: 'DELETED', object: { ...old, metadata: { ...old.metadata, resourceVersion: String(++this.rev) } } });
+    this.emit({
+      type: 'DELETED',
+      object: { ...old, metadata: { ...old.metadata, resourceVersion: String(++this.rev) } },
+    });
   }
 
   private emit(ev: InformerWatchEvent<Obj>): void {
@@ -107,7 +110,12 @@ describe('Informer', () => {
     expect(log.slice(2)).toEqual(['update a=1->2', 'delete b', 'add c=1']);
     expect(inf.get('ns/a')?.value).toBe(2);
     expect(inf.get('other/c')?.value).toBe(1);
-    expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'c']);
+    expect(
+      inf
+        .list()
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['a', 'c']);
     inf.stop();
   });
 

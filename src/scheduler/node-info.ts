@@ -60,7 +60,9 @@ export class NodeInfo {
     this.unschedulable = node?.spec?.unschedulable === true;
     this.labels = node?.metadata?.labels ?? {};
     this.runtimeHandlers = new Set(
-      ((node?.status?.runtimeHandlers ?? []) as any[]).map((h) => h?.name).filter((n) => typeof n === 'string'),
+      ((node?.status?.runtimeHandlers ?? []) as any[])
+        .map((h) => h?.name)
+        .filter((n) => typeof n === 'string'),
     );
     this.allocatable = nodeAllocatable(node);
   }

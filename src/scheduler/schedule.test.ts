@@ -60,14 +60,19 @@ describe('filters', () => {
       nodeObject({ name: 'a', labels: { zone: 'a', disk: 'ssd' } }),
       nodeObject({ name: 'b', labels: { zone: 'b', disk: 'ssd' } }),
     ];
-    expect(placedOn(schedule(podObject({ name: 'p', nodeSelector: { zone: 'b', disk: 'ssd' } }), nodes))).toBe('b');
+    expect(
+      placedOn(schedule(podObject({ name: 'p', nodeSelector: { zone: 'b', disk: 'ssd' } }), nodes)),
+    ).toBe('b');
     expect(messageOf(schedule(podObject({ name: 'p', nodeSelector: { zone: 'c' } }), nodes))).toBe(
       "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
     );
   });
 
   it('runtime class must be offered by the node', () => {
-    const nodes = [nodeObject({ name: 'w', runtimes: ['wasm'] }), nodeObject({ name: 'vm', runtimes: ['microvm'] })];
+    const nodes = [
+      nodeObject({ name: 'w', runtimes: ['wasm'] }),
+      nodeObject({ name: 'vm', runtimes: ['microvm'] }),
+    ];
     expect(placedOn(schedule(podObject({ name: 'p', runtimeClassName: 'microvm' }), nodes))).toBe('vm');
     expect(placedOn(schedule(podObject({ name: 'p', runtimeClassName: 'wasm' }), nodes))).toBe('w');
     expect(messageOf(schedule(podObject({ name: 'p', runtimeClassName: 'container' }), nodes))).toBe(
@@ -109,13 +114,18 @@ describe('reason message', () => {
   });
 
   it('with no nodes', () => {
-    expect(messageOf(schedule(podObject({ name: 'p' }), []))).toBe('0/0 nodes are available: no nodes registered.');
+    expect(messageOf(schedule(podObject({ name: 'p' }), []))).toBe(
+      '0/0 nodes are available: no nodes registered.',
+    );
     expect(unschedulableMessage(new Map(), 0)).toBe('0/0 nodes are available: no nodes registered.');
   });
 });
 
 describe('strategies', () => {
-  const nodes = [nodeObject({ name: 'busy', cpu: '4', memory: '8Gi' }), nodeObject({ name: 'idle', cpu: '4', memory: '8Gi' })];
+  const nodes = [
+    nodeObject({ name: 'busy', cpu: '4', memory: '8Gi' }),
+    nodeObject({ name: 'idle', cpu: '4', memory: '8Gi' }),
+  ];
   const podsByNode = { busy: [podObject({ name: 'x', cpu: '2', memory: '4Gi' })] };
   const pod = podObject({ name: 'p', cpu: '1', memory: '1Gi' });
 
@@ -177,7 +187,8 @@ describe('incremental placement (NodeInfoCache + Placer)', () => {
     expect(numFeasibleNodesToFind(5000)).toBe(500);
     expect(numFeasibleNodesToFind(5000, 100)).toBe(5000);
     const cache = new NodeInfoCache();
-    for (let i = 0; i < 1000; i++) cache.setNode(nodeObject({ name: `n${i}`, cpu: '2', memory: '4Gi', pods: '10' }));
+    for (let i = 0; i < 1000; i++)
+      cache.setNode(nodeObject({ name: `n${i}`, cpu: '2', memory: '4Gi', pods: '10' }));
     const placer = new Placer({ strategy: 'spread' });
     let examined = 0;
     const countingPlacer = new Placer({

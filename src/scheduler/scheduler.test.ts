@@ -41,7 +41,8 @@ describe('Scheduler', () => {
   it('binds pending pods and marks them PodScheduled=True', async () => {
     await createNode(objects, { name: 'n1', cpu: '2', memory: '4Gi' });
     await createNode(objects, { name: 'n2', cpu: '2', memory: '4Gi' });
-    for (let i = 0; i < 6; i++) await objects.create(podObject({ name: `p${i}`, cpu: '500m', memory: '512Mi' }));
+    for (let i = 0; i < 6; i++)
+      await objects.create(podObject({ name: `p${i}`, cpu: '500m', memory: '512Mi' }));
     const s = await startScheduler();
     const placed = await until(async () => {
       const { items } = await objects.list(POD, 'default');
@@ -50,7 +51,12 @@ describe('Scheduler', () => {
     }, 'all pods bound');
     const perNode = new Map<string, number>();
     for (const p of placed) perNode.set(p.spec.nodeName, (perNode.get(p.spec.nodeName) ?? 0) + 1);
-    expect(perNode).toEqual(new Map([['n1', 3], ['n2', 3]])); // spread
+    expect(perNode).toEqual(
+      new Map([
+        ['n1', 3],
+        ['n2', 3],
+      ]),
+    ); // spread
     // Pods created after start are bound too.
     await objects.create(podObject({ name: 'late', cpu: '100m' }));
     await until(() => nodeOf('late'), 'late pod bound');
@@ -62,7 +68,7 @@ describe('Scheduler', () => {
     await createNode(objects, { name: 'small-2', memory: '1Gi', runtimes: ['microvm'] });
     await createNode(objects, { name: 'wasm-only', memory: '64Gi', runtimes: ['wasm'] });
     await objects.create(podObject({ name: 'vm', memory: '2Gi', runtimeClassName: 'microvm' }));
-    const s = await startScheduler();
+    const s = await startScheduler({ retryIntervalMs: 10 });
     const pod = await until(async () => {
       const p = await getPod('vm');
       return condition(p, 'PodScheduled') && p;
@@ -70,13 +76,15 @@ describe('Scheduler', () => {
     expect(condition(pod, 'PodScheduled')).toMatchObject({
       status: 'False',
       reason: 'Unschedulable',
-      message: '0/3 nodes are available: 2 Insufficient memory, 1 node(s) didn\'t offer runtime class "microvm".',
+      message:
+        '0/3 nodes are available: 2 Insufficient memory, 1 node(s) didn\'t offer runtime class "microvm".',
     });
     expect(pod.status.phase).toBe('Pending');
     // Retries (node heartbeats, periodic flushes) do not rewrite an unchanged condition.
     const rv = pod.metadata.resourceVersion;
-    await objects.create(podObject({ name: 'other', cpu: '1' })); // a pod event
+    await objects.create(podObject({ name: 'other', cpu: '1', runtimeClassName: 'microvm' })); // a pod event
     await until(() => nodeOf('other'), 'other pod bound');
+    await until(() => s.stats().unschedulableAttempts >= 5, 'periodic retries');
     expect((await getPod('vm')).metadata.resourceVersion).toBe(rv);
     expect(s.stats().unschedulable).toBe(1);
 
@@ -96,12 +104,20 @@ describe('Scheduler', () => {
     await createNode(objects, { name: 'n1', cpu: '1', ready: false });
     await objects.create(podObject({ name: 'a', cpu: '800m' }));
     await startScheduler();
-    await until(async () => condition(await getPod('a'), 'PodScheduled')?.message === '0/1 nodes are available: 1 node(s) were not ready.');
+    await until(
+      async () =>
+        condition(await getPod('a'), 'PodScheduled')?.message ===
+        '0/1 nodes are available: 1 node(s) were not ready.',
+    );
     await objects.updateStatus(NODE, undefined, 'n1', { status: nodeStatus({ name: 'n1', cpu: '1' }) });
     expect(await until(() => nodeOf('a'), 'a bound')).toBe('n1');
 
     await objects.create(podObject({ name: 'b', cpu: '800m' }));
-    await until(async () => condition(await getPod('b'), 'PodScheduled')?.message === '0/1 nodes are available: 1 Insufficient cpu.');
+    await until(
+      async () =>
+        condition(await getPod('b'), 'PodScheduled')?.message ===
+        '0/1 nodes are available: 1 Insufficient cpu.',
+    );
     await objects.patch(POD, 'default', 'a', { status: { phase: 'Succeeded' } }, 'status');
     expect(await until(() => nodeOf('b'), 'b bound after a finished')).toBe('n1');
   });

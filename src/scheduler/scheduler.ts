@@ -35,11 +35,16 @@ export interface SchedulerOptions {
 }
 
 export interface SchedulerStats {
+  /** Pods bound by this scheduler. */
   scheduled: number;
+  /** Placement attempts that found no node. */
   unschedulableAttempts: number;
   bindErrors: number;
+  /** Pods waiting for their first (or next immediate) attempt. */
   pending: number;
+  /** Pods that did not fit (or failed to bind), waiting for a cluster change, retry or backoff. */
   unschedulable: number;
+  /** Bindings in flight. */
   binding: number;
 }
 
@@ -81,8 +86,14 @@ export class Scheduler {
 
   constructor(opts: SchedulerOptions) {
     this.objects = opts.objects;
-    this.placer = new Placer({ strategy: opts.strategy, percentageOfNodesToScore: opts.percentageOfNodesToScore });
-    this.queue = new SchedulingQueue({ initialBackoffMs: opts.initialBackoffMs, maxBackoffMs: opts.maxBackoffMs });
+    this.placer = new Placer({
+      strategy: opts.strategy,
+      percentageOfNodesToScore: opts.percentageOfNodesToScore,
+    });
+    this.queue = new SchedulingQueue({
+      initialBackoffMs: opts.initialBackoffMs,
+      maxBackoffMs: opts.maxBackoffMs,
+    });
     this.retryIntervalMs = opts.retryIntervalMs ?? 30_000;
     this.maxBinds = opts.maxConcurrentBinds ?? 64;
     this.log = opts.log ?? defaultLog;
@@ -130,8 +141,8 @@ export class Scheduler {
   stats(): SchedulerStats {
     return {
       ...this.counters,
-      pending: this.queue.activeCount + this.queue.backoffCount,
-      unschedulable: this.queue.unschedulableCount,
+      pending: this.queue.activeCount,
+      unschedulable: this.queue.unschedulableCount + this.queue.backoffCount,
       binding: this.binding.size,
     };
   }
@@ -272,7 +283,8 @@ export class Scheduler {
     if (entry.lastMessage === message) return;
     const current = getCondition(entry.pod.status?.conditions, 'PodScheduled');
     entry.lastMessage = message;
-    if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === message) return;
+    if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === message)
+      return;
     this.log.info({ pod: entry.key, message }, 'scheduler: pod unschedulable');
     const { namespace, name } = entry.pod.metadata;
     this.track(
@@ -300,7 +312,12 @@ export class Scheduler {
         (pod) => {
           if (onlyIfPending && !isPendingPod(pod)) return undefined;
           const prev = getCondition(pod.status?.conditions, cond.type);
-          if (prev && prev.status === cond.status && prev.reason === cond.reason && prev.message === cond.message)
+          if (
+            prev &&
+            prev.status === cond.status &&
+            prev.reason === cond.reason &&
+            prev.message === cond.message
+          )
             return undefined;
           pod.status ??= {};
           pod.status.phase ??= 'Pending';
@@ -311,7 +328,10 @@ export class Scheduler {
       );
     } catch (err) {
       if (errorCode(err) === 404) return;
-      this.log.warn({ pod: `${namespace}/${name}`, err: errorMessage(err) }, 'scheduler: status update failed');
+      this.log.warn(
+        { pod: `${namespace}/${name}`, err: errorMessage(err) },
+        'scheduler: status update failed',
+      );
     }
   }
 

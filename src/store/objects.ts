@@ -84,11 +84,13 @@ export function objectKey(kind: KindInfo, namespace: string | undefined, name: s
   return kind.namespaced ? `${keyPrefix(kind, namespace)}${name}` : `${keyPrefix(kind)}${name}`;
 }
 
-/** Attach the store's revision as metadata.resourceVersion. */
+/**
+ * Attach the store's revision as metadata.resourceVersion. Copies the top level and metadata: watch
+ * events share one parsed value among all watchers, which must not see each other's writes.
+ */
 function materialise(kv: KeyValue<any>): any {
   const obj = kv.value;
-  obj.metadata.resourceVersion = String(kv.modRevision);
-  return obj;
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(kv.modRevision) } };
 }
 
 function parseRv(rv: string | undefined, field = 'metadata.resourceVersion'): number | undefined {

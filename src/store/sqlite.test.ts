@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore, prefixRangeEnd, StoreClosedError, type SqliteStore } from './sqlite.ts';
@@ -58,14 +59,24 @@ describe('sqlite store: key/value', () => {
     await s.create('/pods/a', { n: 2 });
     await s.create('/podsx', { n: 3 });
     await s.create('/nodes/a', { n: 4 });
-    expect(await s.get('/pods/a')).toEqual({ key: '/pods/a', value: { n: 2 }, createRevision: 2, modRevision: 2 });
+    expect(await s.get('/pods/a')).toEqual({
+      key: '/pods/a',
+      value: { n: 2 },
+      createRevision: 2,
+      modRevision: 2,
+    });
     expect(await s.get('/pods/zz')).toBeUndefined();
 
     const pods = await s.list('/pods/');
     expect(pods.revision).toBe(4);
     expect(pods.items.map((kv) => kv.key)).toEqual(['/pods/a', '/pods/b']);
     expect((await s.list('/pods')).items.map((kv) => kv.key)).toEqual(['/pods/a', '/pods/b', '/podsx']);
-    expect((await s.list('')).items.map((kv) => kv.key)).toEqual(['/nodes/a', '/pods/a', '/pods/b', '/podsx']);
+    expect((await s.list('')).items.map((kv) => kv.key)).toEqual([
+      '/nodes/a',
+      '/pods/a',
+      '/pods/b',
+      '/podsx',
+    ]);
     expect((await s.list('/none/')).items).toEqual([]);
     expect(await s.revision()).toBe(4);
   });
@@ -144,6 +155,19 @@ describe('sqlite store: key/value', () => {
     expect((await s.list('/c/')).items.every((kv) => (kv.value as any).again)).toBe(true);
   });
 
+  it('commits a huge unawaited burst in order without starving the event loop', async () => {
+    const s = open();
+    const n = 10_000;
+    let resolved = 0;
+    const all = Array.from({ length: n }, (_, i) => s.create(`/b/${i}`, i).finally(() => resolved++));
+    let resolvedWhenImmediateRan = -1;
+    setImmediate(() => (resolvedWhenImmediateRan = resolved));
+    const kvs = await Promise.all(all);
+    expect(kvs.map((kv) => kv.modRevision)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(resolvedWhenImmediateRan).toBeGreaterThan(0);
+    expect(resolvedWhenImmediateRan).toBeLessThan(n);
+  });
+
   it('orders keys by code point and bounds prefixes exactly, beyond the BMP too', async () => {
     expect(prefixRangeEnd('/a/')).toBe('/a0');
     expect(prefixRangeEnd('')).toBeNull();
@@ -219,7 +243,9 @@ describe('sqlite store: key/value', () => {
     }
     const check = async () => {
       expect(await s.revision()).toBe(rev);
-      const expected = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, v]) => ({ key, ...v }));
+      const expected = [...model.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([key, v]) => ({ key, ...v }));
       expect((await s.list('/m/')).items).toEqual(expected);
       for (const kv of expected) expect(await s.get(kv.key)).toEqual(kv);
       const from = s.compactedRevision() + 1;
@@ -232,6 +258,10 @@ describe('sqlite store: key/value', () => {
     await check();
     await s.compact(rev); // everything but the current values goes
     await s.close();
+    // Nothing stranded: versions kept past a compaction because they were current go when superseded.
+    const raw = new DatabaseSync(dbPath, { readOnly: true });
+    expect(raw.prepare('SELECT count(*) AS n FROM events').get()).toEqual({ n: model.size });
+    raw.close();
     s = open({ historyLimit: 50 });
     await check();
   });
@@ -318,11 +348,15 @@ describe('sqlite store: watch', () => {
     const events: number[] = [];
     let wrote = 0;
     const writes: Promise<unknown>[] = [];
-    await s.watch('/r/', (ev) => {
-      events.push(ev.kv.modRevision);
-      // Keep writing while history is still being replayed.
-      if (wrote < 200 && events.length % 10 === 0) writes.push(s.update(`/r/${wrote++}`, { i: -1 }));
-    }, { fromRevision: 1 });
+    await s.watch(
+      '/r/',
+      (ev) => {
+        events.push(ev.kv.modRevision);
+        // Keep writing while history is still being replayed.
+        if (wrote < 200 && events.length % 10 === 0) writes.push(s.update(`/r/${wrote++}`, { i: -1 }));
+      },
+      { fromRevision: 1 },
+    );
     for (let i = 0; i < 100; i++) writes.push(s.create(`/r/late/${i}`, i));
     await vi.waitFor(() => expect(events.length).toBe(pre + 100 + wrote), { timeout: 10_000 });
     await Promise.all(writes);
@@ -380,9 +414,13 @@ describe('sqlite store: watch', () => {
     const s = open();
     await Promise.all(Array.from({ length: 2_500 }, (_, i) => s.create(`/k/${i}`, i)));
     let n = 0;
-    const watch = await s.watch('/k/', () => {
-      if (++n === 5) watch.cancel();
-    }, { fromRevision: 1 });
+    const watch = await s.watch(
+      '/k/',
+      () => {
+        if (++n === 5) watch.cancel();
+      },
+      { fromRevision: 1 },
+    );
     await tick();
     expect(n).toBe(5);
   });
@@ -441,9 +479,13 @@ describe('sqlite store: watch', () => {
     const s = open();
     const bad = await record(s, '/');
     const boom = new Error('boom');
-    const badWatch = await s.watch('/', () => {
-      throw boom;
-    }, { onClose: (err) => bad.closes.push(err) });
+    const badWatch = await s.watch(
+      '/',
+      () => {
+        throw boom;
+      },
+      { onClose: (err) => bad.closes.push(err) },
+    );
     const good = await record(s, '/');
     await s.create('/1', 1);
     await s.create('/2', 1);
@@ -478,7 +520,9 @@ describe('sqlite store: durability', () => {
     expect(acked.length).toBeGreaterThanOrEqual(600);
 
     const s = open();
-    const present = new Map((await s.list<{ i: number }>('/durable/')).items.map((kv) => [kv.key, kv.value.i]));
+    const present = new Map(
+      (await s.list<{ i: number }>('/durable/')).items.map((kv) => [kv.key, kv.value.i]),
+    );
     const missing = acked.filter((i) => present.get(`/durable/${String(i).padStart(8, '0')}`) !== i);
     expect(missing).toEqual([]);
     expect(await s.revision()).toBe(present.size);

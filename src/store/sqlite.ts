@@ -29,7 +29,8 @@
 //          The current revision is max(meta.revision, max(events.rev)): compaction never deletes events
 //          above `compacted`, so meta is written only when compacting, not on every write.
 // Compaction deletes events <= its revision except the ones still holding a current value (as etcd keeps
-// the latest version of each key). Each write is one event and one revision, in one transaction.
+// the latest version of each key); such a kept version is deleted by the write that supersedes it. Each
+// write is one event and one revision, in one transaction.
 //
 // Key order is SQLite's BINARY collation over UTF-8, i.e. Unicode code point order (the same as etcd's
 // byte order). Keys and prefixes must be well-formed UTF-16 (no lone surrogates) and keys non-empty.
@@ -68,8 +69,8 @@ import {
 
 export interface SqliteStoreOptions {
   /**
-   * Events of history to keep for watch-from-revision; older events are compacted automatically (a few
-   * hundred at a time, inside a write transaction). Default 100,000. `Infinity` turns auto-compaction off.
+   * Events of history to keep for watch-from-revision; older events are compacted automatically (up to
+   * ~1,000 at a time, inside a write transaction). Default 100,000. `Infinity` turns auto-compaction off.
    */
   historyLimit?: number;
   /** How long opening (or any statement) waits for a lock held by someone else. Default 5,000 ms. */
@@ -177,6 +178,7 @@ export class SqliteStore implements Store {
   #sUpdate: StatementSync;
   #sDelete: StatementSync;
   #sEvent: StatementSync;
+  #sDropEvent: StatementSync;
   #sMeta: StatementSync;
   #sCompact: StatementSync;
   #sListAll: StatementSync;
@@ -241,7 +243,9 @@ export class SqliteStore implements Store {
         PRAGMA user_version = ${SCHEMA_VERSION};
       `);
       const meta = db
-        .prepare('SELECT max(revision, coalesce((SELECT max(rev) FROM events), 0)) AS revision, compacted FROM meta')
+        .prepare(
+          'SELECT max(revision, coalesce((SELECT max(rev) FROM events), 0)) AS revision, compacted FROM meta',
+        )
         .get() as { revision: number; compacted: number };
       db.exec('COMMIT');
       this.#rev = meta.revision;
@@ -269,7 +273,10 @@ export class SqliteStore implements Store {
     this.#sInsert = prep('INSERT INTO kv (key, create_rev, mod_rev) VALUES (?, ?, ?)');
     this.#sUpdate = prep('UPDATE kv SET mod_rev = ? WHERE key = ?');
     this.#sDelete = prep('DELETE FROM kv WHERE key = ?');
-    this.#sEvent = prep('INSERT INTO events (rev, key, type, value, create_rev, prev_mod_rev) VALUES (?, ?, ?, ?, ?, ?)');
+    this.#sEvent = prep(
+      'INSERT INTO events (rev, key, type, value, create_rev, prev_mod_rev) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#sDropEvent = prep('DELETE FROM events WHERE rev = ?');
     this.#sMeta = prep('UPDATE meta SET revision = ?, compacted = ? WHERE id = 1');
     // Only the newly compacted range is scanned; events still holding a current value survive.
     this.#sCompact = prep(
@@ -285,7 +292,9 @@ export class SqliteStore implements Store {
       'SELECT e.rev, e.key, e.type, e.value, e.create_rev, e.prev_mod_rev, p.value FROM events e ' +
       "LEFT JOIN events p ON p.rev = e.prev_mod_rev AND e.type = 'PUT'";
     this.#sHistAll = prep(`${histCols} WHERE e.rev >= ? ORDER BY e.rev LIMIT ?`);
-    this.#sHistRange = prep(`${histCols} WHERE e.rev >= ? AND e.key >= ? AND e.key < ? ORDER BY e.rev LIMIT ?`);
+    this.#sHistRange = prep(
+      `${histCols} WHERE e.rev >= ? AND e.key >= ? AND e.key < ? ORDER BY e.rev LIMIT ?`,
+    );
     this.#sHistFrom = prep(`${histCols} WHERE e.rev >= ? AND e.key >= ? ORDER BY e.rev LIMIT ?`);
   }
 
@@ -315,9 +324,9 @@ export class SqliteStore implements Store {
       rows = this.#sListAll.all() as unknown as ListRow[];
     } else {
       const end = prefixRangeEnd(prefix);
-      rows = (
-        end === null ? this.#sListFrom.all(prefix) : this.#sListRange.all(prefix, end)
-      ) as unknown as ListRow[];
+      rows = (end === null
+        ? this.#sListFrom.all(prefix)
+        : this.#sListRange.all(prefix, end)) as unknown as ListRow[];
     }
     const items: KeyValue<T>[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
@@ -361,7 +370,8 @@ export class SqliteStore implements Store {
     };
     if (from !== undefined) {
       checkRevision(from, 'fromRevision');
-      if (this.#compacted > 0 && from <= this.#compacted) throw new RevisionCompactedError(from, this.#compacted);
+      if (this.#compacted > 0 && from <= this.#compacted)
+        throw new RevisionCompactedError(from, this.#compacted);
       const start = Math.max(1, from);
       if (start <= this.#rev) {
         w.live = false;
@@ -399,7 +409,7 @@ export class SqliteStore implements Store {
   /** Commits queued writes, closes the file, delivers what watches already hold, then ends them. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flush();
+    this.#flush(true);
     this.#closed = true;
     this.#db.close();
     const watchers = [...this.#watchers];
@@ -418,7 +428,17 @@ export class SqliteStore implements Store {
       checkKey(key);
       if (expected !== undefined) checkRevision(expected, 'expectedRevision');
       const json = kind === 'delete' ? '' : toJson(key, value);
-      this.#queue.push({ kind, key, json, value, expected, resolve, reject, result: undefined, error: undefined });
+      this.#queue.push({
+        kind,
+        key,
+        json,
+        value,
+        expected,
+        resolve,
+        reject,
+        result: undefined,
+        error: undefined,
+      });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         queueMicrotask(this.#flushTask);
@@ -427,10 +447,15 @@ export class SqliteStore implements Store {
   }
 
   #flushTask = (): void => {
-    if (this.#flushScheduled) this.#flush();
+    if (this.#flushScheduled) this.#flush(false);
   };
 
-  #flush(): void {
+  /**
+   * Commits the queue, MAX_BATCH writes per transaction. A backlog bigger than that (someone fired
+   * thousands of writes without awaiting) continues after a turn of the event loop, so that I/O and
+   * timers are not starved meanwhile; `all` (close) drains it at once.
+   */
+  #flush(all: boolean): void {
     this.#flushScheduled = false;
     while (this.#queue.length > 0) {
       let batch = this.#queue;
@@ -441,6 +466,11 @@ export class SqliteStore implements Store {
         this.#queue = this.#queue.slice(MAX_BATCH);
       }
       this.#commitBatch(batch);
+      if (!all && this.#queue.length > 0) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushTask);
+        return;
+      }
     }
   }
 
@@ -493,7 +523,15 @@ export class SqliteStore implements Store {
       this.#sEvent.run(rev, key, 'PUT', op.json, rev, null);
       this.#sInsert.run(key, rev, rev);
       op.result = { key, value: op.value, createRevision: rev, modRevision: rev };
-      records.push({ rev, key, type: 'PUT', json: op.json, createRev: rev, prevModRev: null, prevJson: null });
+      records.push({
+        rev,
+        key,
+        type: 'PUT',
+        json: op.json,
+        createRev: rev,
+        prevModRev: null,
+        prevJson: null,
+      });
       return;
     }
     // The previous value is needed by a delete (its event and result) and by watchers (prevKv); an
@@ -514,6 +552,9 @@ export class SqliteStore implements Store {
       return;
     }
     const rev = ++this.#rev;
+    // A version at or below the compacted revision was kept only because it was current; superseded now,
+    // it goes here (compaction never scans below its previous mark again, so it would stay forever).
+    if (prevModRev <= this.#compacted) this.#sDropEvent.run(prevModRev);
     if (op.kind === 'update') {
       this.#sEvent.run(rev, key, 'PUT', op.json, createRev, prevModRev);
       this.#sUpdate.run(rev, key);
@@ -545,7 +586,15 @@ export class SqliteStore implements Store {
       let ev: WatchEvent | undefined;
       for (const w of this.#watchers) {
         if (!w.live || rec.rev < w.minRev || !rec.key.startsWith(w.prefix)) continue;
-        ev ??= toWatchEvent(rec.rev, rec.key, rec.type, rec.json, rec.createRev, rec.prevModRev, rec.prevJson);
+        ev ??= toWatchEvent(
+          rec.rev,
+          rec.key,
+          rec.type,
+          rec.json,
+          rec.createRev,
+          rec.prevModRev,
+          rec.prevJson,
+        );
         w.queue.push(ev);
         if (!w.scheduled) {
           w.scheduled = true;
@@ -572,11 +621,9 @@ export class SqliteStore implements Store {
       rows = this.#sHistAll.all(w.cursor, REPLAY_CHUNK) as unknown as EventRow[];
     } else {
       const end = prefixRangeEnd(prefix);
-      rows = (
-        end === null
-          ? this.#sHistFrom.all(w.cursor, prefix, REPLAY_CHUNK)
-          : this.#sHistRange.all(w.cursor, prefix, end, REPLAY_CHUNK)
-      ) as unknown as EventRow[];
+      rows = (end === null
+        ? this.#sHistFrom.all(w.cursor, prefix, REPLAY_CHUNK)
+        : this.#sHistRange.all(w.cursor, prefix, end, REPLAY_CHUNK)) as unknown as EventRow[];
     }
     for (const r of rows) w.queue.push(toWatchEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6]));
     if (rows.length < REPLAY_CHUNK) {
@@ -671,7 +718,8 @@ function lazyKeyValue(key: string, json: string, createRevision: number, modRevi
 
 function toJson(key: string, value: unknown): string {
   const json = JSON.stringify(value);
-  if (typeof json !== 'string') throw new TypeError(`value for ${key} is not JSON-serializable (${typeof value})`);
+  if (typeof json !== 'string')
+    throw new TypeError(`value for ${key} is not JSON-serializable (${typeof value})`);
   return json;
 }
 
@@ -682,11 +730,13 @@ function checkKey(key: string): void {
 
 function checkPrefix(prefix: string): void {
   if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
-  if (!prefix.isWellFormed()) throw new TypeError(`prefix ${JSON.stringify(prefix)} contains a lone surrogate`);
+  if (!prefix.isWellFormed())
+    throw new TypeError(`prefix ${JSON.stringify(prefix)} contains a lone surrogate`);
 }
 
 function checkRevision(rev: number, name: string): void {
-  if (!Number.isSafeInteger(rev) || rev < 0) throw new RangeError(`${name} must be a non-negative integer, got ${rev}`);
+  if (!Number.isSafeInteger(rev) || rev < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${rev}`);
 }
 
 /**

@@ -16,8 +16,10 @@ export const resourcesFit: FilterPlugin = {
     const want = pod.resources.requests;
     let reasons: string[] | undefined;
     if (r.pods + 1 > a.pods) (reasons ??= []).push(REASON_TOO_MANY_PODS);
-    if (want.milliCpu > 0 && r.milliCpu + want.milliCpu > a.milliCpu) (reasons ??= []).push(REASON_INSUFFICIENT_CPU);
-    if (want.memory > 0 && r.memory + want.memory > a.memory) (reasons ??= []).push(REASON_INSUFFICIENT_MEMORY);
+    if (want.milliCpu > 0 && r.milliCpu + want.milliCpu > a.milliCpu)
+      (reasons ??= []).push(REASON_INSUFFICIENT_CPU);
+    if (want.memory > 0 && r.memory + want.memory > a.memory)
+      (reasons ??= []).push(REASON_INSUFFICIENT_MEMORY);
     return reasons;
   },
 };

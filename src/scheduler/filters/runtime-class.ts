@@ -1,6 +1,7 @@
 import type { FilterPlugin } from './types.ts';
 
-export const runtimeClassReason = (name: string): string => `node(s) didn't offer runtime class ${JSON.stringify(name)}`;
+export const runtimeClassReason = (name: string): string =>
+  `node(s) didn't offer runtime class ${JSON.stringify(name)}`;
 
 /**
  * The pod's isolation tier (spec.runtimeClassName) must be one the node advertises in

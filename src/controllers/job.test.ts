@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ObjectStore } from '../store/objects.ts';
+import { JobController, finishedCondition } from './job.ts';
+import { JOB, POD, type TestObjects, condition, openTestObjects, until } from './testutil.ts';
+
+let t: TestObjects;
+let objects: ObjectStore;
+let controller: JobController;
+
+beforeEach(async () => {
+  t = await openTestObjects();
+  objects = t.objects;
+  controller = new JobController({ objects, podFailureBackoffMs: 0 });
+  await controller.start();
+});
+
+afterEach(async () => {
+  await controller.stop();
+  await t.close();
+});
+
+function job(name: string, spec: Record<string, unknown> = {}): any {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      ...spec,
+      template: {
+        metadata: { labels: { team: 'a' } },
+        spec: { containers: [{ name: 'work', image: 'registry.example/work:1' }] },
+      },
+    },
+  };
+}
+
+const isActive = (p: any) =>
+  !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+
+async function podsOf(name: string): Promise<any[]> {
+  const { items } = await objects.list(POD, 'default');
+  return items.filter((p) => p.metadata.labels?.['job-name'] === name);
+}
+
+/** Track, from the watch, how many of the job's pods were ever active at once, and how many were created. */
+async function observe(name: string) {
+  const active = new Set<string>();
+  const seen = { maxActive: 0, created: 0 };
+  const w = await objects.watch(POD, 'default', undefined, (ev) => {
+    const p = ev.object;
+    if (p.metadata.labels?.['job-name'] !== name) return;
+    if (ev.type === 'ADDED') seen.created++;
+    if (ev.type !== 'DELETED' && isActive(p)) active.add(p.metadata.name);
+    else active.delete(p.metadata.name);
+    seen.maxActive = Math.max(seen.maxActive, active.size);
+  });
+  return { seen, cancel: () => w.cancel() };
+}
+
+const setPhase = (name: string, phase: string) =>
+  objects.updateStatus(POD, 'default', name, { status: { phase } });
+
+describe('JobController', () => {
+  it('runs 5 completions at most 2 at a time, then completes', async () => {
+    const watch = await observe('batch');
+    const created = await objects.create(job('batch', { completions: 5, parallelism: 2 }));
+    let finished: any;
+    while (!finished) {
+      const running = await until(async () => {
+        const j = await objects.get(JOB, 'default', 'batch');
+        if (finishedCondition(j)) return [j];
+        const active = (await podsOf('batch')).filter(isActive);
+        return active.length > 0 && active;
+      }, 'active pods or completion');
+      if (running[0].kind === 'Job') {
+        finished = running[0];
+        break;
+      }
+      for (const p of running) await setPhase(p.metadata.name, 'Succeeded');
+    }
+    watch.cancel();
+    expect(watch.seen.maxActive).toBe(2);
+    expect(watch.seen.created).toBe(5);
+    expect(condition(finished, 'Complete')).toMatchObject({ status: 'True' });
+    expect(finished.status).toMatchObject({ succeeded: 5, failed: 0, active: 0 });
+    expect(Date.parse(finished.status.completionTime)).toBeGreaterThanOrEqual(
+      Date.parse(finished.status.startTime),
+    );
+    const pods = await podsOf('batch');
+    expect(pods).toHaveLength(5);
+    for (const p of pods) {
+      expect(p.metadata.name).toMatch(/^batch-[a-z0-9]{5}$/);
+      expect(p.metadata.labels).toMatchObject({
+        team: 'a',
+        'job-name': 'batch',
+        'controller-uid': created.metadata.uid,
+      });
+      expect(p.metadata.ownerReferences).toEqual([
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          name: 'batch',
+          uid: created.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+      expect(p.spec.restartPolicy).toBe('Never');
+    }
+  });
+
+  it('fails with BackoffLimitExceeded after backoffLimit failures and deletes active pods', async () => {
+    await objects.create(job('flaky', { completions: 3, parallelism: 2, backoffLimit: 1 }));
+    const first = await until(async () => {
+      const active = (await podsOf('flaky')).filter(isActive);
+      return active.length === 2 && active;
+    }, 'two active pods');
+    await setPhase(first[0].metadata.name, 'Failed');
+    // One failure is within the limit: it is replaced.
+    const second = await until(async () => {
+      const active = (await podsOf('flaky')).filter(isActive);
+      return active.length === 2 && !active.some((p) => p.metadata.name === first[0].metadata.name) && active;
+    }, 'replacement pod');
+    await setPhase(second[0].metadata.name, 'Failed');
+    const failed = await until(async () => {
+      const j = await objects.get(JOB, 'default', 'flaky');
+      return finishedCondition(j) && j;
+    }, 'job failed');
+    expect(condition(failed, 'Failed')).toMatchObject({
+      status: 'True',
+      reason: 'BackoffLimitExceeded',
+      message: 'Job has reached the specified backoff limit',
+    });
+    expect(condition(failed, 'Complete')).toBeUndefined();
+    expect(failed.status).toMatchObject({ active: 0, succeeded: 0, failed: 3 });
+    await until(async () => (await podsOf('flaky')).filter(isActive).length === 0, 'active pods deleted');
+  });
+
+  it('fails with DeadlineExceeded after activeDeadlineSeconds', async () => {
+    await objects.create(job('slow', { activeDeadlineSeconds: 1 }));
+    const failed = await until(async () => {
+      const j = await objects.get(JOB, 'default', 'slow');
+      return finishedCondition(j) && j;
+    }, 'deadline');
+    expect(condition(failed, 'Failed')).toMatchObject({ reason: 'DeadlineExceeded' });
+    await until(async () => (await podsOf('slow')).filter(isActive).length === 0, 'active pods deleted');
+  });
+
+  it('waits out the failure backoff before replacing a failed pod', async () => {
+    await controller.stop();
+    controller = new JobController({ objects, podFailureBackoffMs: 60_000 });
+    await controller.start();
+    await objects.create(job('patient', { backoffLimit: 3 }));
+    const [p] = await until(async () => {
+      const active = (await podsOf('patient')).filter(isActive);
+      return active.length === 1 && active;
+    }, 'first pod');
+    await setPhase(p.metadata.name, 'Failed');
+    await until(
+      async () => (await objects.get(JOB, 'default', 'patient')).status?.failed === 1,
+      'failure counted',
+    );
+    await controller.whenIdle();
+    expect((await podsOf('patient')).filter(isActive)).toHaveLength(0);
+  });
+});

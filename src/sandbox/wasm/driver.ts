@@ -1,0 +1,455 @@
+// The wasm tier: runs WASI preview1 command modules, each in a pooled worker thread.
+//
+// start() resolves the module (module-source), compiles it once per content hash and memory cap
+// (module-cache, memory-cap), checks the mounts (mounts), and hands the run to a worker (pool, worker)
+// through a shared control block (control, log-ring). A stop takes effect at the guest's next host
+// call (host-imports, poll); a guest that never calls the host is interrupted after the grace period
+// (interrupt), or its worker terminated as a last resort. See exit-result.ts for how each end is
+// reported, and cpu-throttle.ts for what limits.cpu does.
+
+import { randomUUID } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import {
+  SandboxError,
+  type Capabilities,
+  type Driver,
+  type ExitResult,
+  type Fingerprint,
+  type LogSink,
+  type SandboxHandle,
+  type SandboxSpec,
+  type SandboxStats,
+} from '../driver.ts';
+import { CPU_BASELINE_F64, MEMORY_PAGES, RING_OFFSET, STOP, resetControl } from './control.ts';
+import { describeExit, type FinalOutcome } from './exit-result.ts';
+import { WorkerInterrupter } from './interrupt.ts';
+import { LogRingReader } from './log-ring.ts';
+import { PAGE_BYTES } from './memory-cap.ts';
+import { ModuleCache, type CompiledModule } from './module-cache.ts';
+import { ModuleSource } from './module-source.ts';
+import { prepareMounts } from './mounts.ts';
+import { WorkerPool, type PooledWorker } from './pool.ts';
+import type { FromWorker } from './protocol.ts';
+
+export interface WasmDriverOptions {
+  /** Downloaded modules and temporary stdin files live here. */
+  cacheDir: string;
+  /** Idle workers kept warm (default 2). */
+  poolSize?: number;
+  /** Most wasm sandboxes running at once, i.e. worker threads (default 128). */
+  maxWorkers?: number;
+  /** Runs before a worker is replaced (default 10,000). */
+  maxRunsPerWorker?: number;
+  /** Largest module accepted (default 256 MiB). */
+  maxModuleBytes?: number;
+}
+
+/** Even with a zero grace period a stop waits this long for the guest's next host call, so that a
+ * guest asleep in poll_oneoff ends cleanly instead of being interrupted. */
+const MIN_STOP_WINDOW_MS = 100;
+/** How long an interrupted worker gets to confirm it released its run before it is terminated. */
+const REAP_TIMEOUT_MS = 1000;
+/** Log latency bound for a guest that writes and then computes without calling the host. */
+const DRAIN_INTERVAL_MS = 50;
+
+interface Sandbox {
+  spec: SandboxSpec;
+  compiled: CompiledModule;
+  pw: PooledWorker;
+  ctl: Int32Array;
+  cpuBaseline: Float64Array;
+  reader: LogRingReader;
+  startedAt: Date;
+  running: boolean;
+  stdinFd: number | null;
+  exited: Promise<ExitResult>;
+  resolveExit: (r: ExitResult) => void;
+  result?: ExitResult;
+  finalCpuNanos: number;
+  finalMemoryBytes: number;
+  stopCause?: 'stop' | 'deadline';
+  forcing: boolean;
+  timers: NodeJS.Timeout[];
+}
+
+export class WasmDriver implements Driver {
+  readonly name = 'wasm';
+  readonly capabilities: Capabilities = {
+    exec: false,
+    survivesAgentRestart: false,
+    // A wasm guest has no signal handlers: a stop ends it at its next host call, it cannot react.
+    gracefulStop: false,
+    stats: true,
+    memoryLimit: true,
+  };
+  /** Compiled modules; `cache.compiles` counts real compilations. */
+  readonly cache: ModuleCache;
+  /** Forced stops that had to terminate the worker thread (its host descriptors may have leaked). */
+  terminatedWorkers = 0;
+
+  private readonly cacheDir: string;
+  private readonly source: ModuleSource;
+  private readonly pool: WorkerPool;
+  private readonly maxWorkers: number;
+  private readonly interrupter = new WorkerInterrupter();
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly starting = new Set<string>();
+  private drainTimer: NodeJS.Timeout | undefined;
+  private probed: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(opts: WasmDriverOptions) {
+    this.cacheDir = opts.cacheDir;
+    this.maxWorkers = opts.maxWorkers ?? 128;
+    this.source = new ModuleSource({ cacheDir: opts.cacheDir, maxBytes: opts.maxModuleBytes });
+    this.cache = new ModuleCache();
+    this.pool = new WorkerPool({
+      idle: opts.poolSize ?? 2,
+      max: this.maxWorkers,
+      maxRunsPerWorker: opts.maxRunsPerWorker ?? 10_000,
+    });
+  }
+
+  async fingerprint(): Promise<Fingerprint> {
+    const attributes: Record<string, string> = {
+      'wasm.engine': `V8 ${process.versions.v8}`,
+      'wasm.node': process.version,
+      'wasm.wasi': 'preview1',
+      'wasm.maxSandboxes': String(this.maxWorkers),
+      'wasm.memoryLimit': 'linear-memory-cap',
+      'wasm.cpuLimit': 'host-call-throttle',
+    };
+    const base = { runtimeClass: 'wasm', attributes };
+    if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' || typeof SharedArrayBuffer !== 'function') {
+      return { ...base, healthy: false, reason: 'this Node.js has no WebAssembly or SharedArrayBuffer' };
+    }
+    this.probed ??= this.pool.probe();
+    try {
+      await this.probed;
+    } catch (err) {
+      this.probed = undefined;
+      return { ...base, healthy: false, reason: `cannot start a wasm worker thread: ${(err as Error).message}` };
+    }
+    return { ...base, healthy: true };
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+    if (this.closed) throw new SandboxError('CreateContainerError', 'the wasm driver is shut down');
+    if (this.sandboxes.has(spec.id) || this.starting.has(spec.id)) {
+      throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
+    }
+    checkSpec(spec);
+    this.starting.add(spec.id);
+    let stdinFd: number | null = null;
+    try {
+      const resolved = await this.source.resolve(spec.image, spec.imageDigest);
+      const compiled = await this.cache.get(resolved.sha256, spec.limits.memoryBytes, () => this.source.load(resolved));
+      const preopens = await prepareMounts(spec.mounts);
+      if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
+      const pw = this.pool.acquire();
+      this.interrupter.enable();
+      const sb = this.track(spec, compiled, pw, stdinFd);
+      const running = this.awaitRunning(sb);
+      resetControl(pw.control);
+      const sendModule = !pw.modules.has(compiled.key);
+      pw.modules.add(compiled.key);
+      pw.post({
+        type: 'run',
+        moduleKey: compiled.key,
+        module: sendModule ? compiled.module : undefined,
+        args: spec.args.length > 0 ? spec.args : [basename(spec.image)],
+        env: spec.env,
+        preopens,
+        stdinFd,
+        control: pw.control,
+        cpu: spec.limits.cpu,
+      });
+      stdinFd = null; // owned by the sandbox now
+      await running;
+      if (spec.limits.deadlineSeconds !== undefined && !sb.result) {
+        const t = setTimeout(() => void this.requestStop(sb, 'deadline', 0), spec.limits.deadlineSeconds * 1000);
+        t.unref();
+        sb.timers.push(t);
+      }
+      return { id: spec.id, driver: this.name, state: { module: compiled.key, startedAt: sb.startedAt.toISOString() } };
+    } finally {
+      this.starting.delete(spec.id);
+      if (stdinFd !== null) closeSync(stdinFd);
+    }
+  }
+
+  wait(id: string): Promise<ExitResult> {
+    const sb = this.sandboxes.get(id);
+    if (!sb) return Promise.reject(notFound(id));
+    return sb.exited;
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    const sb = this.sandboxes.get(id);
+    if (!sb || sb.result) return;
+    await this.requestStop(sb, 'stop', graceSeconds);
+  }
+
+  async destroy(id: string): Promise<void> {
+    const sb = this.sandboxes.get(id);
+    if (!sb) return;
+    if (!sb.result) {
+      sb.stopCause ??= 'stop';
+      this.signalStop(sb);
+      this.force(sb);
+      await sb.exited;
+    }
+    this.sandboxes.delete(id);
+  }
+
+  async stats(id: string): Promise<SandboxStats> {
+    const sb = this.sandboxes.get(id);
+    if (!sb) throw notFound(id);
+    if (sb.result) return { cpuNanos: sb.finalCpuNanos, memoryBytes: sb.finalMemoryBytes, timestamp: new Date() };
+    const memoryBytes = Atomics.load(sb.ctl, MEMORY_PAGES) * PAGE_BYTES;
+    let cpuNanos = 0;
+    try {
+      const u = await sb.pw.worker.cpuUsage();
+      cpuNanos = Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
+    } catch {
+      // The worker ended between the check and the call: the exit result has the final figure.
+      if (sb.result) cpuNanos = sb.finalCpuNanos;
+    }
+    return { cpuNanos, memoryBytes, timestamp: new Date() };
+  }
+
+  async recover(_handle: SandboxHandle, _log: LogSink): Promise<boolean> {
+    // Guests run inside the agent's own threads: they end with it and cannot be re-adopted.
+    return false;
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const live = [...this.sandboxes.values()].filter((sb) => !sb.result);
+    for (const sb of live) {
+      sb.stopCause ??= 'stop';
+      this.signalStop(sb);
+      this.force(sb);
+    }
+    await Promise.all(live.map((sb) => sb.exited));
+    await this.pool.shutdown();
+    this.interrupter.close();
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private track(spec: SandboxSpec, compiled: CompiledModule, pw: PooledWorker, stdinFd: number | null): Sandbox {
+    let resolveExit!: (r: ExitResult) => void;
+    const exited = new Promise<ExitResult>((r) => (resolveExit = r));
+    const sb: Sandbox = {
+      spec,
+      compiled,
+      pw,
+      ctl: new Int32Array(pw.control, 0, RING_OFFSET / 4),
+      cpuBaseline: new Float64Array(pw.control, 0, RING_OFFSET / 8),
+      reader: new LogRingReader(pw.control),
+      startedAt: new Date(),
+      running: false,
+      stdinFd,
+      exited,
+      resolveExit,
+      finalCpuNanos: 0,
+      finalMemoryBytes: 0,
+      forcing: false,
+      timers: [],
+    };
+    this.sandboxes.set(spec.id, sb);
+    this.ensureDrainTimer();
+    return sb;
+  }
+
+  /** Wires the worker's messages to this sandbox; resolves on 'running', rejects if it cannot start. */
+  private awaitRunning(sb: Sandbox): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const failStart = (message: string, workerOk: boolean): void => {
+        this.sandboxes.delete(sb.spec.id);
+        this.closeStdin(sb);
+        if (workerOk) this.pool.release(sb.pw);
+        else void this.pool.discard(sb.pw);
+        reject(new SandboxError('CreateContainerError', message));
+      };
+      sb.pw.listener = {
+        message: (msg: FromWorker) => {
+          switch (msg.type) {
+            case 'running':
+              sb.running = true;
+              resolve();
+              break;
+            case 'start-failed':
+              failStart(msg.message, true);
+              break;
+            case 'drain':
+              this.drain(sb);
+              break;
+            case 'exit':
+              this.finish(sb, msg.outcome, msg.memoryBytes, msg.cpuMicros * 1000);
+              break;
+            case 'reaped':
+              void this.finishKilled(sb);
+              break;
+          }
+        },
+        failure: (err) => {
+          if (!sb.running) failStart(`wasm worker failed: ${err.message}`, false);
+          else this.finish(sb, { kind: 'worker-failed', message: err.message }, this.lastMemory(sb), 0);
+        },
+      };
+    });
+  }
+
+  private signalStop(sb: Sandbox): void {
+    Atomics.store(sb.ctl, STOP, 1);
+    Atomics.notify(sb.ctl, STOP);
+  }
+
+  /** Stops at the guest's next host call; forces it after the grace period. */
+  private async requestStop(sb: Sandbox, cause: 'stop' | 'deadline', graceSeconds: number): Promise<void> {
+    if (sb.result) return;
+    sb.stopCause ??= cause;
+    this.signalStop(sb);
+    const graceMs = Math.max(MIN_STOP_WINDOW_MS, (Number.isFinite(graceSeconds) ? graceSeconds : 0) * 1000);
+    const t = setTimeout(() => this.force(sb), graceMs);
+    sb.timers.push(t);
+    await sb.exited;
+    clearTimeout(t);
+  }
+
+  /** Ends a guest wherever it is: interrupt its execution, then have the worker release the run. */
+  private force(sb: Sandbox): void {
+    if (sb.result || sb.forcing) return;
+    sb.forcing = true;
+    if (!this.interrupter.interrupt(sb.pw.threadId)) {
+      void this.terminate(sb);
+      return;
+    }
+    // The worker handles 'reap' once the interrupted execution has unwound.
+    sb.pw.post({ type: 'reap' });
+    const t = setTimeout(() => void this.terminate(sb), REAP_TIMEOUT_MS);
+    t.unref();
+    sb.timers.push(t);
+  }
+
+  /** Last resort: end the thread. node:wasi's host descriptors of this run stay open. */
+  private async terminate(sb: Sandbox): Promise<void> {
+    if (sb.result) return;
+    this.terminatedWorkers++;
+    const cpu = await this.workerCpuNanos(sb);
+    this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
+  }
+
+  private async finishKilled(sb: Sandbox): Promise<void> {
+    const cpu = await this.workerCpuNanos(sb);
+    this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
+  }
+
+  private finish(sb: Sandbox, outcome: FinalOutcome, memoryBytes: number, cpuNanos: number): void {
+    if (sb.result) return;
+    this.drain(sb);
+    for (const t of sb.timers) clearTimeout(t);
+    this.closeStdin(sb);
+    const d = describeExit({
+      outcome,
+      memoryBytes,
+      memories: sb.compiled.memories,
+      capPages: sb.compiled.capPages,
+      stopCause: sb.stopCause,
+      deadlineSeconds: sb.spec.limits.deadlineSeconds,
+    });
+    sb.result = { ...d, startedAt: sb.startedAt, finishedAt: new Date() };
+    sb.finalCpuNanos = cpuNanos;
+    sb.finalMemoryBytes = memoryBytes;
+    // A worker is reused only after a guest that ended by itself; one we stopped or interrupted (or
+    // whose run failed inside node:wasi) is replaced.
+    const clean = !sb.forcing && !sb.stopCause && (outcome.kind === 'exit' || outcome.kind === 'trap');
+    if (clean) this.pool.release(sb.pw);
+    else void this.pool.discard(sb.pw);
+    sb.resolveExit(sb.result);
+    this.ensureDrainTimer();
+  }
+
+  private drain(sb: Sandbox): void {
+    sb.reader.drain((stream, chunk) => {
+      try {
+        sb.spec.log.write(stream, chunk);
+      } catch {
+        // A failing log sink must not take the sandbox (or the agent) down with it.
+      }
+    });
+  }
+
+  /** One timer drains every running sandbox, bounding log latency for guests that rarely call the host. */
+  private ensureDrainTimer(): void {
+    const active = [...this.sandboxes.values()].some((sb) => !sb.result);
+    if (active && !this.drainTimer) {
+      this.drainTimer = setInterval(() => {
+        for (const sb of this.sandboxes.values()) if (!sb.result) this.drain(sb);
+      }, DRAIN_INTERVAL_MS);
+      this.drainTimer.unref();
+    } else if (!active && this.drainTimer) {
+      clearInterval(this.drainTimer);
+      this.drainTimer = undefined;
+    }
+  }
+
+  private lastMemory(sb: Sandbox): number {
+    return Atomics.load(sb.ctl, MEMORY_PAGES) * PAGE_BYTES;
+  }
+
+  private async workerCpuNanos(sb: Sandbox): Promise<number> {
+    try {
+      const u = await sb.pw.worker.cpuUsage();
+      return Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
+    } catch {
+      return 0;
+    }
+  }
+
+  /** stdin is a file, never a pipe: reading it cannot block the worker. Unlinked once open. */
+  private async stdinFile(bytes: Uint8Array): Promise<number> {
+    const dir = join(this.cacheDir, 'stdin');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, randomUUID());
+    await writeFile(path, bytes, { mode: 0o600 });
+    try {
+      return openSync(path, 'r');
+    } finally {
+      unlinkSync(path);
+    }
+  }
+
+  private closeStdin(sb: Sandbox): void {
+    if (sb.stdinFd === null) return;
+    closeSync(sb.stdinFd);
+    sb.stdinFd = null;
+  }
+}
+
+function checkSpec(spec: SandboxSpec): void {
+  const bad = (field: string, why: string): never => {
+    throw new SandboxError('CreateContainerError', `${field}: ${why}`);
+  };
+  if (spec.workingDir !== undefined && spec.workingDir !== '' && spec.workingDir !== '/') {
+    bad('workingDir', 'not supported by the wasm tier (WASI preview1 has no working directory); use absolute paths');
+  }
+  const { memoryBytes, cpu, deadlineSeconds } = spec.limits;
+  if (memoryBytes !== undefined && !(Number.isFinite(memoryBytes) && memoryBytes >= PAGE_BYTES)) {
+    bad('limits.memoryBytes', `must be at least one 64 KiB wasm page, got ${memoryBytes}`);
+  }
+  if (cpu !== undefined && !(Number.isFinite(cpu) && cpu > 0)) bad('limits.cpu', `must be a positive number, got ${cpu}`);
+  if (deadlineSeconds !== undefined && !(Number.isFinite(deadlineSeconds) && deadlineSeconds >= 0)) {
+    bad('limits.deadlineSeconds', `must be a non-negative number, got ${deadlineSeconds}`);
+  }
+}
+
+function notFound(id: string): SandboxError {
+  return new SandboxError('NotFound', `no wasm sandbox ${id}`);
+}
