@@ -178,7 +178,7 @@ export class DeploymentController {
   private async reconcile(key: string): Promise<void> {
     const d = this.deployments.get(key);
     if (!d || isDeleting(d)) return;
-    const { namespace, name, uid } = d.metadata;
+    const { uid } = d.metadata;
     const spec = d.spec;
     const replicas: number = spec.replicas ?? 1;
     const hash = templateHash(spec.template);

@@ -15,7 +15,7 @@ import {
 
 let t: TestObjects;
 let objects: ObjectStore;
-let stops: (() => Promise<void>)[] = [];
+const stops: (() => Promise<void>)[] = [];
 
 beforeEach(async () => {
   t = await openTestObjects();

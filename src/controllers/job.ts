@@ -13,7 +13,7 @@
 //   own writes, it does not act on (stale) counts, so lagging caches never produce extra pods.
 // - `ttlSecondsAfterFinished`: the finished Job is deleted that long after it finished (its pods follow
 //   through the garbage collector).
-import { type Condition, getCondition, kindFor, setCondition } from '../api/index.ts';
+import { type Condition, kindFor, setCondition } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { ControllerOptions } from './deployment.ts';

@@ -12,6 +12,8 @@ export interface QueuedPod {
   lastAttemptAt: number;
   /** The PodScheduled=False message last written for this pod, to write only changes. */
   lastMessage?: string;
+  /** Place in the active line (internal). */
+  seq?: number;
 }
 
 export interface QueueOptions {
@@ -23,7 +25,11 @@ export interface QueueOptions {
 }
 
 export class SchedulingQueue {
+  /** Active pods by key; their order lives in `order` (a Map's head would fill with tombstones). */
   private readonly active = new Map<string, QueuedPod>();
+  private order: { entry: QueuedPod; seq: number }[] = [];
+  private seq = 0;
+  private head = 0;
   private readonly unschedulable = new Map<string, QueuedPod>();
   private readonly backoff = new Map<string, QueuedPod>();
   private readonly initialBackoffMs: number;
@@ -63,16 +69,20 @@ export class SchedulingQueue {
       existing.pod = pod;
       return;
     }
-    this.active.set(key, { key, pod, attempts: 0, lastAttemptAt: 0 });
+    this.pushActive({ key, pod, attempts: 0, lastAttemptAt: 0 });
+  }
+
+  private pushActive(entry: QueuedPod): void {
+    entry.seq = ++this.seq;
+    this.active.set(entry.key, entry);
+    this.order.push({ entry, seq: entry.seq });
   }
 
   /** Put back a pod that was taken out (e.g. for binding), keeping its history. */
   requeue(entry: QueuedPod, where: 'active' | 'unschedulable' | 'backoff'): void {
     this.remove(entry.key);
-    (where === 'active' ? this.active : where === 'unschedulable' ? this.unschedulable : this.backoff).set(
-      entry.key,
-      entry,
-    );
+    if (where === 'active') this.pushActive(entry);
+    else (where === 'unschedulable' ? this.unschedulable : this.backoff).set(entry.key, entry);
   }
 
   remove(key: string): QueuedPod | undefined {
@@ -85,11 +95,24 @@ export class SchedulingQueue {
 
   /** Take the oldest active pod. */
   pop(): QueuedPod | undefined {
-    for (const [key, entry] of this.active) {
-      this.active.delete(key);
+    while (this.head < this.order.length) {
+      const { entry, seq } = this.order[this.head++];
+      // Skip entries removed (or re-queued further back) since this place in line was taken.
+      if (this.active.get(entry.key) !== entry || entry.seq !== seq) continue;
+      this.active.delete(entry.key);
+      this.compact();
       return entry;
     }
+    this.order = [];
+    this.head = 0;
     return undefined;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
   }
 
   backoffDelay(entry: QueuedPod): number {
@@ -110,7 +133,7 @@ export class SchedulingQueue {
     let moved = 0;
     for (const [key, entry] of this.unschedulable) {
       this.unschedulable.delete(key);
-      if (this.readyAt(entry) <= now) this.active.set(key, entry);
+      if (this.readyAt(entry) <= now) this.pushActive(entry);
       else this.backoff.set(key, entry);
       moved++;
     }
@@ -125,7 +148,7 @@ export class SchedulingQueue {
       const at = this.readyAt(entry);
       if (at <= now) {
         this.backoff.delete(key);
-        this.active.set(key, entry);
+        this.pushActive(entry);
       } else if (next === undefined || at - now < next) next = at - now;
     }
     return next;

@@ -234,4 +234,13 @@ describe('SchedulingQueue', () => {
     expect(q.pop()!.key).toBe('a');
     expect(q.backoffDelay({ key: 'x', pod: {}, attempts: 10, lastAttemptAt: 0 })).toBe(400);
   });
+
+  it('sends a re-queued pod to the back of the line and forgets removed ones', () => {
+    const q = new SchedulingQueue();
+    for (const k of ['a', 'b', 'c']) q.addOrUpdate(k, {});
+    const a = q.pop()!;
+    q.requeue(a, 'active');
+    q.remove('b');
+    expect([q.pop()?.key, q.pop()?.key, q.pop()?.key]).toEqual(['c', 'a', undefined]);
+  });
 });

@@ -41,9 +41,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ? false
       : pino({ level: opts.logger.level ?? 'info' }, opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined);
   const controllers = startControllers({ objects, nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds });
-  const scheduler = new Scheduler({ objects, strategy: opts.strategy ?? 'spread' });
+  const scheduler = new Scheduler({ objects, strategy: opts.strategy ?? 'spread', informers: controllers.informers });
   await scheduler.start();
-  const app = buildServer({ objects, auth, logger: logger || false });
+  let ready = false;
+  void controllers.ready.then(() => (ready = true));
+  const app = buildServer({ objects, auth, logger: logger || false, ready: () => ready });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
   const addr = app.server.address() as { address: string; port: number };
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
@@ -54,8 +56,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     objects,
     async stop() {
       await app.close();
-      scheduler.stop();
-      controllers.stop();
+      await scheduler.stop();
+      await controllers.stop();
       await store.close();
     },
   };

@@ -290,6 +290,10 @@ export class ObjectStore {
     }
     const next = structuredClone(current);
     next.spec.nodeName = nodeName;
+    // Like the Kubernetes binding subresource, binding also records PodScheduled=True in the same write.
+    const conditions = (next.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
+    conditions.unshift({ type: 'PodScheduled', status: 'True', lastTransitionTime: nowRfc3339() });
+    next.status = { phase: 'Pending', ...next.status, conditions };
     return this.write(kind, current, next, parseRv(expectedRv));
   }
 

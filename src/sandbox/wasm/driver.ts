@@ -294,11 +294,13 @@ export class WasmDriver implements Driver {
               this.finish(sb, msg.outcome, msg.memoryBytes, msg.cpuMicros * 1000);
               break;
             case 'reaped':
+              (globalThis as any).DBG?.push(['reaped', performance.now(), sb.spec.id]);
               void this.finishKilled(sb);
               break;
           }
         },
         failure: (err) => {
+          (globalThis as any).DBG?.push(['failure', performance.now(), sb.spec.id, err.message]);
           if (!sb.running) failStart(`wasm worker failed: ${err.message}`, false);
           else this.finish(sb, { kind: 'worker-failed', message: err.message }, this.lastMemory(sb), 0);
         },
@@ -341,6 +343,7 @@ export class WasmDriver implements Driver {
   /** Last resort: end the thread. node:wasi's host descriptors of this run stay open. */
   private async terminate(sb: Sandbox): Promise<void> {
     if (sb.result) return;
+    (globalThis as any).DBG?.push(['terminate', performance.now(), sb.spec.id]);
     this.terminatedWorkers++;
     const cpu = await this.workerCpuNanos(sb);
     this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
@@ -352,6 +355,7 @@ export class WasmDriver implements Driver {
   }
 
   private finish(sb: Sandbox, outcome: FinalOutcome, memoryBytes: number, cpuNanos: number): void {
+    (globalThis as any).DBG?.push(['finish', performance.now(), sb.spec.id, JSON.stringify(outcome), !!sb.result]);
     if (sb.result) return;
     this.drain(sb);
     for (const t of sb.timers) clearTimeout(t);
@@ -406,7 +410,9 @@ export class WasmDriver implements Driver {
 
   private async workerCpuNanos(sb: Sandbox): Promise<number> {
     try {
+      (globalThis as any).DBG?.push(['cpu?', performance.now(), sb.spec.id]);
       const u = await sb.pw.worker.cpuUsage();
+      (globalThis as any).DBG?.push(['cpu!', performance.now(), sb.spec.id]);
       return Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
     } catch {
       return 0;

@@ -27,9 +27,11 @@ export class WorkerInterrupter {
       const s = new Session();
       s.connect();
       s.on('NodeWorker.attachedToWorker', (m) => {
+        (globalThis as any).DBG?.push(['attach', performance.now(), JSON.stringify(m.params)]);
         this.targets.set(Number(m.params.workerInfo.workerId), m.params.sessionId);
       });
       s.on('NodeWorker.detachedFromWorker', (m) => {
+        (globalThis as any).DBG?.push(['detach', performance.now(), JSON.stringify(m.params)]);
         for (const [thread, id] of this.targets) if (id === m.params.sessionId) this.targets.delete(thread);
       });
       s.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
@@ -45,6 +47,7 @@ export class WorkerInterrupter {
     const sessionId = this.targets.get(threadId);
     if (!this.session || sessionId === undefined) return false;
     const message = JSON.stringify({ id: this.nextId++, method: 'Runtime.terminateExecution' });
+    (globalThis as any).DBG?.push(['interrupt', performance.now(), threadId, sessionId]);
     try {
       this.session.post('NodeWorker.sendMessageToWorker', { sessionId, message });
       return true;

@@ -94,8 +94,9 @@ export class WorkerPool {
     }
     pw.worker.ref();
     pw.runs++;
-    // Refill off the start path: spawning a worker costs ~30 ms of CPU.
-    if (this.idle.length < this.opts.idle) setImmediate(() => this.refill());
+    // Keep one warm worker ready for the next start, spawned off the start path (~30 ms of CPU).
+    // Topping up to the full target here would make every release find the pool full and discard.
+    if (this.idle.length === 0 && this.opts.idle > 0) setImmediate(() => this.refill(1));
     return pw;
   }
 
@@ -122,9 +123,9 @@ export class WorkerPool {
     );
   }
 
-  /** Starts idle workers up to the warm target. */
-  refill(): void {
-    while (!this.closed && this.idle.length < this.opts.idle && this.live.size < this.opts.max) {
+  /** Starts idle workers up to `target` (default: the warm target). */
+  refill(target = this.opts.idle): void {
+    while (!this.closed && this.idle.length < Math.min(target, this.opts.idle) && this.live.size < this.opts.max) {
       const pw = this.spawn();
       pw.worker.unref();
       this.idle.push(pw);
