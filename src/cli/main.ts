@@ -13,12 +13,12 @@ const program = new Command('strata')
   .description('Strata: one control plane for WebAssembly, container and microVM workloads')
   .option('--kubeconfig <path>', 'config file (default $STRATACONFIG or ~/.strata/config)')
   .option('-n, --namespace <ns>', 'namespace of the request')
-  .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
 const g = (): GlobalOptions => program.opts();
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 let exitCode = 0;
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const int = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new Error(`expected an integer, got ${JSON.stringify(v)}`);
@@ -61,7 +61,7 @@ program
   .option('--node-name <name>', 'node name (default: hostname)')
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
-  .option('--label <k=v...>', 'node labels')
+  .option('--label <k=v>', 'node label (repeatable)', collect)
   .action(async (o) => agent({ ...o, labels: o.label }));
 
 program
@@ -129,7 +129,7 @@ program
   .argument('[args...]', 'arguments for the program (after --)')
   .option('--name <name>', 'pod name')
   .option('--rm', 'delete the pod when it exits')
-  .option('-e, --env <k=v...>', 'environment variables')
+  .option('-e, --env <k=v>', 'environment variable (repeatable)', collect)
   .option('--memory <q>', 'memory limit, e.g. 64Mi')
   .option('--cpu <q>', 'cpu limit, e.g. 500m')
   .addOption(new Option('--restart <policy>', 'restart policy').choices(['Never', 'OnFailure', 'Always']).default('Never'))

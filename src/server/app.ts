@@ -22,8 +22,10 @@ export interface ServerOptions {
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version']);
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
+  const logger: any = opts.logger ?? false;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    // A pino instance goes in loggerInstance; a boolean or options object in logger.
+    ...(typeof logger === 'object' && typeof logger.info === 'function' ? { loggerInstance: logger } : { logger }),
     bodyLimit: opts.bodyLimit ?? 3 * 1024 * 1024,
     // Watches and log streams are long-lived; Node's default request timeout would cut them.
     requestTimeout: 0,

@@ -294,13 +294,11 @@ export class WasmDriver implements Driver {
               this.finish(sb, msg.outcome, msg.memoryBytes, msg.cpuMicros * 1000);
               break;
             case 'reaped':
-              (globalThis as any).DBG?.push(['reaped', performance.now(), sb.spec.id]);
               void this.finishKilled(sb);
               break;
           }
         },
         failure: (err) => {
-          (globalThis as any).DBG?.push(['failure', performance.now(), sb.spec.id, err.message]);
           if (!sb.running) failStart(`wasm worker failed: ${err.message}`, false);
           else this.finish(sb, { kind: 'worker-failed', message: err.message }, this.lastMemory(sb), 0);
         },
@@ -329,7 +327,7 @@ export class WasmDriver implements Driver {
   private force(sb: Sandbox): void {
     if (sb.result || sb.forcing) return;
     sb.forcing = true;
-    if (!this.interrupter.interrupt(sb.pw.threadId)) {
+    if (!this.interrupter.interrupt(sb.pw.name)) {
       void this.terminate(sb);
       return;
     }
@@ -343,7 +341,6 @@ export class WasmDriver implements Driver {
   /** Last resort: end the thread. node:wasi's host descriptors of this run stay open. */
   private async terminate(sb: Sandbox): Promise<void> {
     if (sb.result) return;
-    (globalThis as any).DBG?.push(['terminate', performance.now(), sb.spec.id]);
     this.terminatedWorkers++;
     const cpu = await this.workerCpuNanos(sb);
     this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
@@ -355,7 +352,6 @@ export class WasmDriver implements Driver {
   }
 
   private finish(sb: Sandbox, outcome: FinalOutcome, memoryBytes: number, cpuNanos: number): void {
-    (globalThis as any).DBG?.push(['finish', performance.now(), sb.spec.id, JSON.stringify(outcome), !!sb.result]);
     if (sb.result) return;
     this.drain(sb);
     for (const t of sb.timers) clearTimeout(t);
@@ -410,9 +406,7 @@ export class WasmDriver implements Driver {
 
   private async workerCpuNanos(sb: Sandbox): Promise<number> {
     try {
-      (globalThis as any).DBG?.push(['cpu?', performance.now(), sb.spec.id]);
       const u = await sb.pw.worker.cpuUsage();
-      (globalThis as any).DBG?.push(['cpu!', performance.now(), sb.spec.id]);
       return Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
     } catch {
       return 0;

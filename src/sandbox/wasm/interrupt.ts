@@ -13,8 +13,11 @@ import { Session } from 'node:inspector';
 export class WorkerInterrupter {
   private session: Session | undefined;
   private unavailable = false;
-  /** threadId -> inspector session id of that worker. */
-  private readonly targets = new Map<number, string>();
+  /**
+   * Worker name -> inspector session id. Workers are told apart by their (unique) names: the
+   * inspector's workerId is its own attach counter, not the thread id.
+   */
+  private readonly targets = new Map<string, string>();
   private nextId = 1;
 
   /**
@@ -27,12 +30,12 @@ export class WorkerInterrupter {
       const s = new Session();
       s.connect();
       s.on('NodeWorker.attachedToWorker', (m) => {
-        (globalThis as any).DBG?.push(['attach', performance.now(), JSON.stringify(m.params)]);
-        this.targets.set(Number(m.params.workerInfo.workerId), m.params.sessionId);
+        // Titles read "[worker <threadId>] <name>".
+        const title = m.params.workerInfo.title;
+        this.targets.set(title.replace(/^\[worker \d+\] /, ''), m.params.sessionId);
       });
       s.on('NodeWorker.detachedFromWorker', (m) => {
-        (globalThis as any).DBG?.push(['detach', performance.now(), JSON.stringify(m.params)]);
-        for (const [thread, id] of this.targets) if (id === m.params.sessionId) this.targets.delete(thread);
+        for (const [name, id] of this.targets) if (id === m.params.sessionId) this.targets.delete(name);
       });
       s.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
       this.session = s;
@@ -42,12 +45,11 @@ export class WorkerInterrupter {
     }
   }
 
-  /** Asks V8 to abort whatever the worker is executing. False when that worker cannot be reached. */
-  interrupt(threadId: number): boolean {
-    const sessionId = this.targets.get(threadId);
+  /** Asks V8 to abort whatever the named worker is executing. False when it cannot be reached. */
+  interrupt(workerName: string): boolean {
+    const sessionId = this.targets.get(workerName);
     if (!this.session || sessionId === undefined) return false;
     const message = JSON.stringify({ id: this.nextId++, method: 'Runtime.terminateExecution' });
-    (globalThis as any).DBG?.push(['interrupt', performance.now(), threadId, sessionId]);
     try {
       this.session.post('NodeWorker.sendMessageToWorker', { sessionId, message });
       return true;

@@ -22,9 +22,12 @@ export interface WorkerListener {
 }
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
+let workerSeq = 0;
 
 export class PooledWorker {
   readonly worker: Worker;
+  /** Unique in this process: how the inspector (interrupt.ts) tells workers apart. */
+  readonly name = `strata-wasm-${process.pid}-${++workerSeq}`;
   /** Control block reused by every run of this worker (reset before each). */
   readonly control = createControl();
   /** Module cache keys already sent to this worker. */
@@ -35,7 +38,7 @@ export class PooledWorker {
 
   constructor(onDeath: (pw: PooledWorker) => void) {
     this.worker = new Worker(WORKER_URL, {
-      name: 'strata-wasm',
+      name: this.name,
       // The JS heap of a worker holds only our wrappers; guest memory lives outside it.
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
     });
@@ -48,10 +51,6 @@ export class PooledWorker {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`wasm worker exited with code ${code}`)));
-  }
-
-  get threadId(): number {
-    return this.worker.threadId;
   }
 
   post(msg: ToWorker): void {
