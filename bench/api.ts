@@ -12,7 +12,10 @@ const TOTAL = Number(process.argv[2] ?? 5000);
 const CONCURRENCY = 64;
 setGlobalDispatcher(new Agent({ connections: CONCURRENCY, pipelining: 1 }));
 
-async function load(n: number, one: (i: number) => Promise<Response>): Promise<{ lat: number[]; perSec: number }> {
+async function load(
+  n: number,
+  one: (i: number) => Promise<Response>,
+): Promise<{ lat: number[]; perSec: number }> {
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -30,7 +33,12 @@ async function load(n: number, one: (i: number) => Promise<Response>): Promise<{
   return { lat, perSec: (n / (performance.now() - t0)) * 1000 };
 }
 
-const cm = (i: number) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, labels: { bench: 'api' } }, data: { key: `value-${i}` } });
+const cm = (i: number) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: `cm-${i}`, labels: { bench: 'api' } },
+  data: { key: `value-${i}` },
+});
 
 // Baseline: bare Fastify + Map.
 const bare = Fastify();
@@ -44,14 +52,18 @@ bare.get('/cm/:name', async (req) => map.get((req.params as any).name));
 await bare.listen({ port: 0, host: '127.0.0.1' });
 const bareUrl = `http://127.0.0.1:${(bare.server.address() as any).port}`;
 const json = { 'content-type': 'application/json' };
-const bCreate = await load(TOTAL, (i) => fetch(`${bareUrl}/cm`, { method: 'POST', headers: json, body: JSON.stringify(cm(i)) }));
+const bCreate = await load(TOTAL, (i) =>
+  fetch(`${bareUrl}/cm`, { method: 'POST', headers: json, body: JSON.stringify(cm(i)) }),
+);
 const bGet = await load(TOTAL, (i) => fetch(`${bareUrl}/cm/cm-${i}`));
 await bare.close();
 
 const cluster = await startBenchCluster({ agent: false });
 const auth = { authorization: `Bearer ${cluster.cp.adminToken}` };
 const base = `${cluster.cp.url}/api/v1/namespaces/default/configmaps`;
-const sCreate = await load(TOTAL, (i) => fetch(base, { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify(cm(i)) }));
+const sCreate = await load(TOTAL, (i) =>
+  fetch(base, { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify(cm(i)) }),
+);
 const sGet = await load(TOTAL, (i) => fetch(`${base}/cm-${i}`, { headers: auth }));
 await cluster.stop();
 
@@ -62,7 +74,11 @@ const row = (name: string, r: { lat: number[]; perSec: number }, extra = '') => 
 });
 printTable(`API at concurrency ${CONCURRENCY} (${TOTAL} requests per phase)`, [
   row('baseline: bare Fastify + Map, create', bCreate),
-  row('Strata create (validated, durable sqlite)', sCreate, `, ${(sCreate.perSec / bCreate.perSec).toFixed(2)}× baseline`),
+  row(
+    'Strata create (validated, durable sqlite)',
+    sCreate,
+    `, ${(sCreate.perSec / bCreate.perSec).toFixed(2)}× baseline`,
+  ),
   row('baseline: bare Fastify + Map, get', bGet),
   row('Strata get', sGet, `, ${(sGet.perSec / bGet.perSec).toFixed(2)}× baseline`),
 ]);

@@ -38,7 +38,10 @@ const watch = await cluster.client.watch(pods, 'default', { resourceVersion: '0'
   if (t0 === undefined) return;
   const phase = ev.object.status?.phase;
   const started = ev.object.status?.containerStatuses?.[0]?.state;
-  if (!seenRunning.has(name) && (phase === 'Running' || phase === 'Succeeded' || started?.running || started?.terminated)) {
+  if (
+    !seenRunning.has(name) &&
+    (phase === 'Running' || phase === 'Succeeded' || started?.running || started?.terminated)
+  ) {
     seenRunning.add(name);
     running.push(performance.now() - t0);
   }

@@ -41,6 +41,8 @@ export function printTable(title: string, rows: Array<{ name: string; s: Summary
   console.log('| measurement | n | p50 | p99 | mean | note |');
   console.log('|---|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.s.n} | ${fmt(r.s.p50)} | ${fmt(r.s.p99)} | ${fmt(r.s.mean)} | ${r.extra ?? ''} |`);
+    console.log(
+      `| ${r.name} | ${r.s.n} | ${fmt(r.s.p50)} | ${fmt(r.s.p99)} | ${fmt(r.s.mean)} | ${r.extra ?? ''} |`,
+    );
   }
 }

@@ -57,7 +57,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    this.http = buildAgentHttp({ client: this.opts.client, locate: (ns, name, c) => this.locate(ns, name, c) });
+    this.http = buildAgentHttp({
+      client: this.opts.client,
+      locate: (ns, name, c) => this.locate(ns, name, c),
+    });
     await this.http.listen({ host: this.opts.address ?? '127.0.0.1', port: this.opts.port ?? 0 });
     this.port = (this.http.server.address() as any).port;
 
@@ -74,11 +77,24 @@ export class Agent {
     await this.register(offered);
     await this.renewLease();
     const leaseEvery = ((this.opts.leaseDurationSeconds ?? 40) * 1000) / 4;
-    this.timers.push(setInterval(() => void this.renewLease().catch((e) => this.log.warn({ err: e.message }, 'lease renewal failed')), leaseEvery));
-    this.timers.push(setInterval(() => void this.heartbeat().catch((e) => this.log.warn({ err: e.message }, 'node status update failed')), leaseEvery));
+    this.timers.push(
+      setInterval(
+        () => void this.renewLease().catch((e) => this.log.warn({ err: e.message }, 'lease renewal failed')),
+        leaseEvery,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        () =>
+          void this.heartbeat().catch((e) => this.log.warn({ err: e.message }, 'node status update failed')),
+        leaseEvery,
+      ),
+    );
 
     this.informer = new Informer(
-      clientListWatch(this.opts.client, podKind, undefined, { fieldSelector: `spec.nodeName=${this.nodeName}` }),
+      clientListWatch(this.opts.client, podKind, undefined, {
+        fieldSelector: `spec.nodeName=${this.nodeName}`,
+      }),
       { onError: (err, ctx) => this.log.warn({ err: (err as Error)?.message, ctx }, 'pod watch') },
     );
     this.informer.addHandler({
@@ -138,12 +154,16 @@ export class Agent {
     });
     this.workers.set(uid, w);
     // Keep the worker after it finishes so its logs stay readable until the pod is deleted.
-    void w.start().catch((err) => this.log.warn({ pod: pod.metadata.name, err: err.message }, 'pod worker failed'));
+    void w
+      .start()
+      .catch((err) => this.log.warn({ pod: pod.metadata.name, err: err.message }, 'pod worker failed'));
   }
 
   private async finalizeDeletion(pod: any): Promise<void> {
     try {
-      await this.opts.client.delete(podKind, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0 });
+      await this.opts.client.delete(podKind, pod.metadata.namespace, pod.metadata.name, {
+        gracePeriodSeconds: 0,
+      });
     } catch (err) {
       if (!(err instanceof ClientError && err.code === 404)) {
         this.log.warn({ pod: pod.metadata.name, err: (err as Error).message }, 'final pod deletion failed');
@@ -206,27 +226,53 @@ export class Agent {
     };
     const existing = await this.opts.client.find(nodeKind, undefined, this.nodeName);
     if (!existing) {
-      await this.opts.client.create(nodeKind, { apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels }, spec: {} });
+      await this.opts.client.create(nodeKind, {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: this.nodeName, labels },
+        spec: {},
+      });
     } else {
       await this.opts.client.patch(nodeKind, undefined, this.nodeName, { metadata: { labels } });
     }
-    await this.opts.client.patch(nodeKind, undefined, this.nodeName, { status: this.nodeStatus(offered) }, 'status');
+    await this.opts.client.patch(
+      nodeKind,
+      undefined,
+      this.nodeName,
+      { status: this.nodeStatus(offered) },
+      'status',
+    );
   }
 
   private async heartbeat(): Promise<void> {
-    await this.opts.client.patch(nodeKind, undefined, this.nodeName, { status: this.nodeStatus(this.offered()) }, 'status');
+    await this.opts.client.patch(
+      nodeKind,
+      undefined,
+      this.nodeName,
+      { status: this.nodeStatus(this.offered()) },
+      'status',
+    );
   }
 
   private async renewLease(): Promise<void> {
     const now = rfc3339Micro();
-    const spec = { holderIdentity: this.nodeName, leaseDurationSeconds: this.opts.leaseDurationSeconds ?? 40, renewTime: now };
+    const spec = {
+      holderIdentity: this.nodeName,
+      leaseDurationSeconds: this.opts.leaseDurationSeconds ?? 40,
+      renewTime: now,
+    };
     try {
       await this.opts.client.patch(leaseKind, LEASE_NAMESPACE, this.nodeName, { spec });
     } catch (err) {
       if (!(err instanceof ClientError && err.code === 404)) throw err;
       await this.opts.client.create(
         leaseKind,
-        { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.nodeName, namespace: LEASE_NAMESPACE }, spec: { ...spec, acquireTime: now } },
+        {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.nodeName, namespace: LEASE_NAMESPACE },
+          spec: { ...spec, acquireTime: now },
+        },
         LEASE_NAMESPACE,
       );
     }

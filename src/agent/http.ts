@@ -14,7 +14,11 @@ const FOLLOW_POLL_MS = 150;
 export interface AgentHttpOptions {
   client: Client;
   /** Finds the pod directory and current restart count of a pod's container, if this node runs it. */
-  locate: (namespace: string, name: string, container: string) => { podDir: string; restartCount: number } | undefined;
+  locate: (
+    namespace: string,
+    name: string,
+    container: string,
+  ) => { podDir: string; restartCount: number } | undefined;
 }
 
 export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
@@ -45,12 +49,21 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     const previous = q.previous === 'true';
     const n = previous ? where.restartCount - 1 : where.restartCount;
     if (n < 0) {
-      return reply.code(400).send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
+      return reply
+        .code(400)
+        .send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
     }
     const path = containerLogPath(where.podDir, container, n);
     if (!existsSync(path)) {
-      if (previous) return reply.code(400).send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
-      return reply.code(400).send(statusFailure(400, 'BadRequest', `container "${container}" in pod "${pod}" is waiting to start`));
+      if (previous)
+        return reply
+          .code(400)
+          .send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
+      return reply
+        .code(400)
+        .send(
+          statusFailure(400, 'BadRequest', `container "${container}" in pod "${pod}" is waiting to start`),
+        );
     }
     const tail = q.tailLines !== undefined ? Number(q.tailLines) : undefined;
     let start = 0;
@@ -98,4 +111,3 @@ function tailOffset(path: string, lines: number): number {
   }
   return lines === 0 ? buf.length : 0;
 }
-

@@ -3,7 +3,17 @@
 // Layout: <podDir>/logs/<container>/<restartCount>.log (+ .log.1 after rotation). The current run's
 // file is `restartCount`, the previous run's is `restartCount - 1` (what `strata logs --previous` shows).
 // Bytes are stored as the guest wrote them (stdout and stderr interleaved in arrival order).
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { LogSink } from '../sandbox/driver.ts';
 

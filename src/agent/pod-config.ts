@@ -78,7 +78,9 @@ export async function resolveEnv(client: Client, pod: any, container: any): Prom
     if (value === undefined) {
       if (ref.optional) continue;
       throw configError(
-        obj ? `couldn't find key ${ref.key} in ${what} ${pod.metadata.namespace}/${ref.name}` : `${what} "${ref.name}" not found`,
+        obj
+          ? `couldn't find key ${ref.key} in ${what} ${pod.metadata.namespace}/${ref.name}`
+          : `${what} "${ref.name}" not found`,
       );
     }
     env[e.name] = value.toString('utf8');
@@ -128,7 +130,9 @@ export async function prepareVolumes(client: Client, pod: any, podDir: string): 
       const content = data.get(item.key);
       if (content === undefined) {
         if (src.optional) continue;
-        throw configError(`volume ${vol.name}: key ${item.key} not found in ${isSecret ? 'secret' : 'configmap'} ${name}`);
+        throw configError(
+          `volume ${vol.name}: key ${item.key} not found in ${isSecret ? 'secret' : 'configmap'} ${name}`,
+        );
       }
       const file = join(dir, safeRelative(item.path));
       mkdirSync(join(file, '..'), { recursive: true });

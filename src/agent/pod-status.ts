@@ -69,8 +69,22 @@ export function computePodStatus(
     conditions: [
       keep(condition('PodScheduled', true)),
       keep(condition('Initialized', true)),
-      keep(condition('ContainersReady', allReady, completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady', completed ? undefined : readyMsg)),
-      keep(condition('Ready', allReady, completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady', completed ? undefined : readyMsg)),
+      keep(
+        condition(
+          'ContainersReady',
+          allReady,
+          completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
+          completed ? undefined : readyMsg,
+        ),
+      ),
+      keep(
+        condition(
+          'Ready',
+          allReady,
+          completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
+          completed ? undefined : readyMsg,
+        ),
+      ),
     ],
     containerStatuses,
   };

@@ -32,10 +32,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((res) => {
     if (signal.aborted) return res();
     const t = setTimeout(res, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      res();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        res();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -120,13 +124,16 @@ export class PodWorker {
     const ads = this.pod.spec.activeDeadlineSeconds;
     if (!ads) return;
     const remaining = Date.parse(this.startTime!) + ads * 1000 - Date.now();
-    this.deadlineTimer = setTimeout(() => {
-      this.terminalReason = {
-        reason: 'DeadlineExceeded',
-        message: `Pod was active on the node longer than the specified deadline (${ads}s)`,
-      };
-      void this.stop(0);
-    }, Math.max(0, remaining));
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.terminalReason = {
+          reason: 'DeadlineExceeded',
+          message: `Pod was active on the node longer than the specified deadline (${ads}s)`,
+        };
+        void this.stop(0);
+      },
+      Math.max(0, remaining),
+    );
   }
 
   private restartWanted(exit: ExitResult): boolean {
@@ -148,7 +155,12 @@ export class PodWorker {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
       if (!driver) {
-        run.state = { waiting: { reason: 'RuntimeClassUnavailable', message: `this node cannot run runtime class "${runtimeClass}"` } };
+        run.state = {
+          waiting: {
+            reason: 'RuntimeClassUnavailable',
+            message: `this node cannot run runtime class "${runtimeClass}"`,
+          },
+        };
         this.report();
         await sleep(backoff, signal);
         continue;
@@ -174,7 +186,10 @@ export class PodWorker {
         log?.close();
         const reason = err instanceof SandboxError ? err.reason : 'CreateContainerError';
         run.state = { waiting: { reason, message: (err as Error).message } };
-        this.opts.log.warn({ pod: this.pod.metadata.name, container: container.name, reason, err: (err as Error).message }, 'container start failed');
+        this.opts.log.warn(
+          { pod: this.pod.metadata.name, container: container.name, reason, err: (err as Error).message },
+          'container start failed',
+        );
         this.report();
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
@@ -192,7 +207,8 @@ export class PodWorker {
       run.state = { terminated };
       if (signal.aborted || !this.restartWanted(exit)) break;
       // Restart with exponential back-off; a long healthy run resets it.
-      if (Date.now() - (run.startedAtMs ?? 0) > BACKOFF_RESET_MS) backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
+      if (Date.now() - (run.startedAtMs ?? 0) > BACKOFF_RESET_MS)
+        backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
       run.lastState = { terminated };
       run.restartCount++;
       run.state = {
@@ -236,7 +252,9 @@ export class PodWorker {
       limits: {
         memoryBytes: limits.memory !== undefined ? parseMemory(limits.memory) : undefined,
         cpu: limits.cpu !== undefined ? parseCpu(limits.cpu) / 1000 : undefined,
-        deadlineSeconds: ads ? Math.max(1, ads - (Date.now() - Date.parse(this.startTime!)) / 1000) : undefined,
+        deadlineSeconds: ads
+          ? Math.max(1, ads - (Date.now() - Date.parse(this.startTime!)) / 1000)
+          : undefined,
       },
       log: new RotatingLog(containerLogPath(this.podDir, container.name, run.restartCount)),
     };
@@ -248,11 +266,26 @@ export class PodWorker {
     this.reportPending = true;
     this.reportChain = this.reportChain.then(async () => {
       this.reportPending = false;
-      const status = computePodStatus(this.pod, [...this.runs.values()], this.startTime!, this.terminalReason);
+      const status = computePodStatus(
+        this.pod,
+        [...this.runs.values()],
+        this.startTime!,
+        this.terminalReason,
+      );
       try {
-        await this.opts.client.patch(podKind, this.pod.metadata.namespace, this.pod.metadata.name, { status }, 'status');
+        await this.opts.client.patch(
+          podKind,
+          this.pod.metadata.namespace,
+          this.pod.metadata.name,
+          { status },
+          'status',
+        );
       } catch (err) {
-        if ((err as any).code !== 404) this.opts.log.warn({ pod: this.pod.metadata.name, err: (err as Error).message }, 'status update failed');
+        if ((err as any).code !== 404)
+          this.opts.log.warn(
+            { pod: this.pod.metadata.name, err: (err as Error).message },
+            'status update failed',
+          );
       }
     });
   }

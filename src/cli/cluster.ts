@@ -27,7 +27,10 @@ export interface UpOptions {
 }
 
 function logger(file: string | undefined, verbose: boolean) {
-  return pino({ level: verbose ? 'debug' : 'info' }, file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined);
+  return pino(
+    { level: verbose ? 'debug' : 'info' },
+    file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined,
+  );
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -97,8 +100,10 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...process.execArgv,
     process.argv[1],
     'up',
-    '--data-dir', dataDir,
-    '--kubeconfig', kubeconfig,
+    '--data-dir',
+    dataDir,
+    '--kubeconfig',
+    kubeconfig,
     ...(o.host ? ['--host', o.host] : []),
     ...(o.port !== undefined ? ['--port', String(o.port)] : []),
     ...(o.nodeName ? ['--node-name', o.nodeName] : []),
@@ -109,7 +114,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
   child.unref();
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`strata up exited with code ${child.exitCode}; see ${join(dataDir, 'up.out')}`);
+    if (child.exitCode !== null)
+      throw new Error(`strata up exited with code ${child.exitCode}; see ${join(dataDir, 'up.out')}`);
     if (existsSync(kubeconfig) && existsSync(pidFile)) {
       const conn = readKubeconfig(kubeconfig);
       console.log(`Strata is up in the background (pid ${child.pid}): API server ${conn.server}`);
@@ -118,7 +124,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
       console.log(`  logs:        ${join(dataDir, 'strata.log')}   stop with: strata down`);
       return;
     }
-    if (Date.now() > deadline) throw new Error(`strata up did not come up within 60s; see ${join(dataDir, 'up.out')}`);
+    if (Date.now() > deadline)
+      throw new Error(`strata up did not come up within 60s; see ${join(dataDir, 'up.out')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -153,15 +160,35 @@ export async function down(o: { dataDir?: string }): Promise<void> {
   console.log(`Strata stopped (pid ${pid})`);
 }
 
-export async function server(o: { dataDir?: string; host?: string; port?: number; strategy?: 'spread' | 'binpack'; kubeconfig?: string }): Promise<void> {
+export async function server(o: {
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  strategy?: 'spread' | 'binpack';
+  kubeconfig?: string;
+}): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
-  const cp = await startControlPlane({ dataDir, host: o.host, port: o.port, strategy: o.strategy, logger: { file: join(dataDir, 'server.log') } });
+  const cp = await startControlPlane({
+    dataDir,
+    host: o.host,
+    port: o.port,
+    strategy: o.strategy,
+    logger: { file: join(dataDir, 'server.log') },
+  });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.url, cp.adminTokenFile);
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);
   onSignals(() => cp.stop());
 }
 
-export async function agent(o: { server: string; tokenFile: string; dataDir?: string; nodeName?: string; address?: string; port?: number; labels?: string[] }): Promise<void> {
+export async function agent(o: {
+  server: string;
+  tokenFile: string;
+  dataDir?: string;
+  nodeName?: string;
+  address?: string;
+  port?: number;
+  labels?: string[];
+}): Promise<void> {
   let token: string;
   try {
     token = readFileSync(o.tokenFile, 'utf8').trim();

@@ -27,7 +27,9 @@ export function connect(g: GlobalOptions): CliContext {
 export function kindArg(name: string): KindInfo {
   const k = resolveKind(name);
   if (!k) {
-    const known = allKinds().map((x) => x.plural).join(', ');
+    const known = allKinds()
+      .map((x) => x.plural)
+      .join(', ');
     throw new Error(`the server doesn't have a resource type "${name}" (known: ${known})`);
   }
   return k;

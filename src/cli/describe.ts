@@ -20,7 +20,9 @@ function conditions(lines: string[], conds: any[] | undefined): void {
   lines.push('Conditions:');
   lines.push('  Type              Status  Reason                Message');
   for (const c of conds) {
-    lines.push(`  ${c.type.padEnd(18)}${c.status.padEnd(8)}${(c.reason ?? '').padEnd(22)}${c.message ?? ''}`.trimEnd());
+    lines.push(
+      `  ${c.type.padEnd(18)}${c.status.padEnd(8)}${(c.reason ?? '').padEnd(22)}${c.message ?? ''}`.trimEnd(),
+    );
   }
 }
 
@@ -28,7 +30,8 @@ function state(lines: string[], label: string, st: any, indent: number): void {
   if (!st || Object.keys(st).length === 0) return;
   const [name, body] = Object.entries<any>(st)[0];
   kv(lines, label, name[0].toUpperCase() + name.slice(1), indent);
-  for (const [k, v] of Object.entries<any>(body ?? {})) kv(lines, k[0].toUpperCase() + k.slice(1), v, indent + 2);
+  for (const [k, v] of Object.entries<any>(body ?? {}))
+    kv(lines, k[0].toUpperCase() + k.slice(1), v, indent + 2);
 }
 
 function describePod(pod: any): string[] {
@@ -56,9 +59,26 @@ function describePod(pod: any): string[] {
     kv(l, 'Restart Count', st?.restartCount ?? 0, 4);
     const lim = c.resources?.limits;
     const req = c.resources?.requests;
-    if (lim) kv(l, 'Limits', Object.entries(lim).map(([k, v]) => `${k}=${v}`).join(', '), 4);
-    if (req) kv(l, 'Requests', Object.entries(req).map(([k, v]) => `${k}=${v}`).join(', '), 4);
-    for (const m of c.volumeMounts ?? []) kv(l, 'Mount', `${m.mountPath} from ${m.name}${m.readOnly ? ' (ro)' : ''}`, 4);
+    if (lim)
+      kv(
+        l,
+        'Limits',
+        Object.entries(lim)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', '),
+        4,
+      );
+    if (req)
+      kv(
+        l,
+        'Requests',
+        Object.entries(req)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', '),
+        4,
+      );
+    for (const m of c.volumeMounts ?? [])
+      kv(l, 'Mount', `${m.mountPath} from ${m.name}${m.readOnly ? ' (ro)' : ''}`, 4);
   }
   conditions(l, pod.status?.conditions);
   return l;
@@ -71,7 +91,11 @@ function describeDeployment(d: any): string[] {
   kv(l, 'Created', `${d.metadata.creationTimestamp} (${age(d.metadata.creationTimestamp)} ago)`);
   kv(l, 'Selector', labels(d.spec.selector?.matchLabels));
   const s = d.status ?? {};
-  kv(l, 'Replicas', `${d.spec.replicas} desired | ${s.updatedReplicas ?? 0} updated | ${s.replicas ?? 0} total | ${s.availableReplicas ?? 0} available | ${s.unavailableReplicas ?? 0} unavailable`);
+  kv(
+    l,
+    'Replicas',
+    `${d.spec.replicas} desired | ${s.updatedReplicas ?? 0} updated | ${s.replicas ?? 0} total | ${s.availableReplicas ?? 0} available | ${s.unavailableReplicas ?? 0} unavailable`,
+  );
   kv(l, 'Strategy', d.spec.strategy?.type);
   kv(l, 'Runtime class', d.spec.template.spec.runtimeClassName);
   kv(l, 'Image', d.spec.template.spec.containers.map((c: any) => c.image).join(', '));
@@ -88,7 +112,11 @@ function describeJob(j: any): string[] {
   kv(l, 'Backoff limit', j.spec.backoffLimit);
   kv(l, 'Start Time', j.status?.startTime);
   kv(l, 'Completed At', j.status?.completionTime);
-  kv(l, 'Pods Statuses', `${j.status?.active ?? 0} Active / ${j.status?.succeeded ?? 0} Succeeded / ${j.status?.failed ?? 0} Failed`);
+  kv(
+    l,
+    'Pods Statuses',
+    `${j.status?.active ?? 0} Active / ${j.status?.succeeded ?? 0} Succeeded / ${j.status?.failed ?? 0} Failed`,
+  );
   conditions(l, j.status?.conditions);
   return l;
 }
@@ -100,8 +128,20 @@ function describeNode(n: any): string[] {
   kv(l, 'Unschedulable', String(!!n.spec?.unschedulable));
   kv(l, 'Runtime classes', (n.status?.runtimeHandlers ?? []).map((h: any) => h.name).join(', ') || '<none>');
   kv(l, 'Addresses', (n.status?.addresses ?? []).map((a: any) => `${a.type}=${a.address}`).join(', '));
-  kv(l, 'Capacity', Object.entries(n.status?.capacity ?? {}).map(([k, v]) => `${k}=${v}`).join(', '));
-  kv(l, 'Allocatable', Object.entries(n.status?.allocatable ?? {}).map(([k, v]) => `${k}=${v}`).join(', '));
+  kv(
+    l,
+    'Capacity',
+    Object.entries(n.status?.capacity ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', '),
+  );
+  kv(
+    l,
+    'Allocatable',
+    Object.entries(n.status?.allocatable ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', '),
+  );
   kv(l, 'Agent', n.status?.nodeInfo?.kubeletVersion);
   kv(l, 'Kernel', n.status?.nodeInfo?.kernelVersion);
   conditions(l, n.status?.conditions);
@@ -123,7 +163,9 @@ export async function describe(ctx: CliContext, kind: KindInfo, name: string): P
       break;
     case 'Node': {
       lines = describeNode(obj);
-      const pods = await ctx.client.list(kindFor('v1', 'Pod')!, undefined, { fieldSelector: `spec.nodeName=${name}` });
+      const pods = await ctx.client.list(kindFor('v1', 'Pod')!, undefined, {
+        fieldSelector: `spec.nodeName=${name}`,
+      });
       lines.push(`Pods:             ${pods.items.length}`);
       for (const p of pods.items) lines.push(`  ${p.metadata.namespace}/${p.metadata.name}  ${podStatus(p)}`);
       break;

@@ -45,7 +45,8 @@ export async function streamLogsWhenReady(
       await streamLogs(client, namespace, pod, o, write);
       return;
     } catch (err) {
-      const waiting = err instanceof ClientError && err.code === 400 && /waiting to start|not scheduled/.test(err.message);
+      const waiting =
+        err instanceof ClientError && err.code === 400 && /waiting to start|not scheduled/.test(err.message);
       if (!waiting || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -118,7 +118,9 @@ program
   .option('--tail <n>', 'last N lines', int)
   .action(async (pod: string, o) => {
     const ctx = connect(g());
-    await streamLogs(ctx.client, ctx.namespace, pod.replace(/^pods?\//, ''), o, (c) => process.stdout.write(c));
+    await streamLogs(ctx.client, ctx.namespace, pod.replace(/^pods?\//, ''), o, (c) =>
+      process.stdout.write(c),
+    );
   });
 
 program
@@ -132,7 +134,11 @@ program
   .option('-e, --env <k=v>', 'environment variable (repeatable)', collect)
   .option('--memory <q>', 'memory limit, e.g. 64Mi')
   .option('--cpu <q>', 'cpu limit, e.g. 500m')
-  .addOption(new Option('--restart <policy>', 'restart policy').choices(['Never', 'OnFailure', 'Always']).default('Never'))
+  .addOption(
+    new Option('--restart <policy>', 'restart policy')
+      .choices(['Never', 'OnFailure', 'Always'])
+      .default('Never'),
+  )
   .option('--timeout <s>', 'seconds to wait for the pod to start', int, 300)
   .option('-d, --detach', 'create the pod and return')
   .action(async (runtime: string, image: string, args: string[], o) => {

@@ -42,8 +42,12 @@ export function parseManifests(text: string, source: string): Manifest[] {
     if (doc.errors.length) throw new Error(`${where}: invalid YAML: ${doc.errors[0].message.split('\n')[0]}`);
     const obj = doc.toJS();
     if (obj === null || obj === undefined) return;
-    if (typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${where}: expected an object with apiVersion and kind`);
-    if (obj.kind === 'List' || (typeof obj.kind === 'string' && obj.kind.endsWith('List') && Array.isArray(obj.items))) {
+    if (typeof obj !== 'object' || Array.isArray(obj))
+      throw new Error(`${where}: expected an object with apiVersion and kind`);
+    if (
+      obj.kind === 'List' ||
+      (typeof obj.kind === 'string' && obj.kind.endsWith('List') && Array.isArray(obj.items))
+    ) {
       for (const item of obj.items ?? []) out.push({ source: where, object: item });
       return;
     }
@@ -65,5 +69,8 @@ export function readManifests(paths: string[]): Manifest[] {
     const i = KIND_ORDER.indexOf(m.object.kind);
     return i < 0 ? KIND_ORDER.length : i;
   };
-  return out.map((m, i) => ({ m, i })).sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i).map((x) => x.m);
+  return out
+    .map((m, i) => ({ m, i }))
+    .sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i)
+    .map((x) => x.m);
 }

@@ -21,9 +21,11 @@ export function podStatus(pod: any): string {
   if (st.reason) return st.reason;
   let reason = st.phase ?? 'Pending';
   for (const c of st.containerStatuses ?? []) {
-    if (c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating') return c.state.waiting.reason;
+    if (c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating')
+      return c.state.waiting.reason;
     if (c.state?.waiting?.reason) reason = 'ContainerCreating';
-    if (c.state?.terminated) reason = c.state.terminated.reason ?? (c.state.terminated.exitCode === 0 ? 'Completed' : 'Error');
+    if (c.state?.terminated)
+      reason = c.state.terminated.reason ?? (c.state.terminated.exitCode === 0 ? 'Completed' : 'Error');
   }
   if (!pod.spec.nodeName && reason === 'Pending') return 'Pending';
   return reason;
@@ -80,7 +82,11 @@ const COLUMNS: Record<string, Columns> = {
       String(d.status?.availableReplicas ?? 0),
       age(d.metadata.creationTimestamp),
     ],
-    wideRow: (d) => [Object.entries(d.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',')],
+    wideRow: (d) => [
+      Object.entries(d.spec.selector?.matchLabels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    ],
   },
   Job: {
     headers: ['NAME', 'STATUS', 'COMPLETIONS', 'DURATION', 'AGE'],
@@ -117,15 +123,28 @@ const COLUMNS: Record<string, Columns> = {
   },
   Namespace: {
     headers: ['NAME', 'STATUS', 'AGE'],
-    row: (n) => [n.metadata.name, n.metadata.deletionTimestamp ? 'Terminating' : (n.status?.phase ?? 'Active'), age(n.metadata.creationTimestamp)],
+    row: (n) => [
+      n.metadata.name,
+      n.metadata.deletionTimestamp ? 'Terminating' : (n.status?.phase ?? 'Active'),
+      age(n.metadata.creationTimestamp),
+    ],
   },
   ConfigMap: {
     headers: ['NAME', 'DATA', 'AGE'],
-    row: (c) => [c.metadata.name, String(Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length), age(c.metadata.creationTimestamp)],
+    row: (c) => [
+      c.metadata.name,
+      String(Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length),
+      age(c.metadata.creationTimestamp),
+    ],
   },
   Secret: {
     headers: ['NAME', 'TYPE', 'DATA', 'AGE'],
-    row: (s) => [s.metadata.name, s.type ?? 'Opaque', String(Object.keys(s.data ?? {}).length), age(s.metadata.creationTimestamp)],
+    row: (s) => [
+      s.metadata.name,
+      s.type ?? 'Opaque',
+      String(Object.keys(s.data ?? {}).length),
+      age(s.metadata.creationTimestamp),
+    ],
   },
   Lease: {
     headers: ['NAME', 'HOLDER', 'AGE'],
@@ -133,11 +152,22 @@ const COLUMNS: Record<string, Columns> = {
   },
 };
 
-const GENERIC: Columns = { headers: ['NAME', 'AGE'], row: (o) => [o.metadata.name, age(o.metadata.creationTimestamp)] };
+const GENERIC: Columns = {
+  headers: ['NAME', 'AGE'],
+  row: (o) => [o.metadata.name, age(o.metadata.creationTimestamp)],
+};
 
-export function tableRows(kind: KindInfo, items: any[], opts: { wide?: boolean; withNamespace?: boolean; headers?: boolean }): string[] {
+export function tableRows(
+  kind: KindInfo,
+  items: any[],
+  opts: { wide?: boolean; withNamespace?: boolean; headers?: boolean },
+): string[] {
   const cols = COLUMNS[kind.kind] ?? GENERIC;
-  const header = [...(opts.withNamespace ? ['NAMESPACE'] : []), ...cols.headers, ...(opts.wide ? (cols.wide ?? []) : [])];
+  const header = [
+    ...(opts.withNamespace ? ['NAMESPACE'] : []),
+    ...cols.headers,
+    ...(opts.wide ? (cols.wide ?? []) : []),
+  ];
   const rows = items.map((o) => [
     ...(opts.withNamespace ? [o.metadata.namespace ?? ''] : []),
     ...cols.row(o),
@@ -145,5 +175,10 @@ export function tableRows(kind: KindInfo, items: any[], opts: { wide?: boolean; 
   ]);
   const all = opts.headers === false ? rows : [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3))).join('').trimEnd());
+  return all.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
+      .join('')
+      .trimEnd(),
+  );
 }

@@ -22,9 +22,20 @@ export async function apply(ctx: CliContext, files: string[], out: (s: string) =
       failures++;
       continue;
     }
-    const ns = kind.namespaced ? (ctx.explicitNamespace ? ctx.namespace : (obj.metadata?.namespace ?? ctx.namespace)) : undefined;
-    if (kind.namespaced && obj.metadata?.namespace && ctx.explicitNamespace && obj.metadata.namespace !== ctx.namespace) {
-      console.error(`error: ${m.source}: the namespace from the manifest (${obj.metadata.namespace}) does not match -n ${ctx.namespace}`);
+    const ns = kind.namespaced
+      ? ctx.explicitNamespace
+        ? ctx.namespace
+        : (obj.metadata?.namespace ?? ctx.namespace)
+      : undefined;
+    if (
+      kind.namespaced &&
+      obj.metadata?.namespace &&
+      ctx.explicitNamespace &&
+      obj.metadata.namespace !== ctx.namespace
+    ) {
+      console.error(
+        `error: ${m.source}: the namespace from the manifest (${obj.metadata.namespace}) does not match -n ${ctx.namespace}`,
+      );
       failures++;
       continue;
     }
@@ -35,9 +46,14 @@ export async function apply(ctx: CliContext, files: string[], out: (s: string) =
         const created = await ctx.client.create(kind, obj, ns);
         out(`${ref(kind, created.metadata.name)} created`);
       } else {
-        const desired = { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion } };
+        const desired = {
+          ...obj,
+          metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion },
+        };
         const updated = await ctx.client.replace(kind, desired, ns);
-        out(`${ref(kind, name)} ${updated.metadata.resourceVersion === current.metadata.resourceVersion ? 'unchanged' : 'configured'}`);
+        out(
+          `${ref(kind, name)} ${updated.metadata.resourceVersion === current.metadata.resourceVersion ? 'unchanged' : 'configured'}`,
+        );
       }
     } catch (err) {
       failures++;
@@ -65,13 +81,23 @@ function render(kind: KindInfo, items: any[], o: GetOptions, single: boolean, he
       return items.map((i) => ref(kind, i.metadata.name)).join('\n');
     case undefined:
     case 'wide':
-      return tableRows(kind, items, { wide: o.output === 'wide', withNamespace: o.allNamespaces && kind.namespaced, headers }).join('\n');
+      return tableRows(kind, items, {
+        wide: o.output === 'wide',
+        withNamespace: o.allNamespaces && kind.namespaced,
+        headers,
+      }).join('\n');
     default:
       throw new Error(`unknown output format "${o.output}": use one of wide, yaml, json, name`);
   }
 }
 
-export async function get(ctx: CliContext, kindName: string, names: string[], o: GetOptions, out: (s: string) => void): Promise<void> {
+export async function get(
+  ctx: CliContext,
+  kindName: string,
+  names: string[],
+  o: GetOptions,
+  out: (s: string) => void,
+): Promise<void> {
   let kind: KindInfo;
   const typed = splitTypeName(kindName);
   if (typed) {
@@ -99,13 +125,24 @@ export async function get(ctx: CliContext, kindName: string, names: string[], o:
   if (!o.watch) return;
   await new Promise<void>((resolve, reject) => {
     void ctx.client
-      .watch(kind, ns, { resourceVersion: list.metadata.resourceVersion, labelSelector: o.selector, fieldSelector: o.fieldSelector }, (ev) => {
-        if (ev.type === 'BOOKMARK') return;
-        if (ev.type === 'ERROR') return reject(new Error(ev.object?.message ?? 'watch failed'));
-        if (names.length && !names.includes(ev.object.metadata.name)) return;
-        if (o.output === 'json' || o.output === 'yaml') out(render(kind, [ev.object], o, true) + (o.output === 'yaml' ? '\n---' : ''));
-        else out(render(kind, [ev.object], o, false, false));
-      }, (err) => (err ? reject(err) : resolve()))
+      .watch(
+        kind,
+        ns,
+        {
+          resourceVersion: list.metadata.resourceVersion,
+          labelSelector: o.selector,
+          fieldSelector: o.fieldSelector,
+        },
+        (ev) => {
+          if (ev.type === 'BOOKMARK') return;
+          if (ev.type === 'ERROR') return reject(new Error(ev.object?.message ?? 'watch failed'));
+          if (names.length && !names.includes(ev.object.metadata.name)) return;
+          if (o.output === 'json' || o.output === 'yaml')
+            out(render(kind, [ev.object], o, true) + (o.output === 'yaml' ? '\n---' : ''));
+          else out(render(kind, [ev.object], o, false, false));
+        },
+        (err) => (err ? reject(err) : resolve()),
+      )
       .catch(reject);
   });
 }
@@ -118,7 +155,13 @@ export interface DeleteOptions {
   ignoreNotFound?: boolean;
 }
 
-async function waitGone(ctx: CliContext, kind: KindInfo, ns: string | undefined, name: string, timeoutMs = 120_000): Promise<void> {
+async function waitGone(
+  ctx: CliContext,
+  kind: KindInfo,
+  ns: string | undefined,
+  name: string,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!(await ctx.client.find(kind, ns, name))) return;
@@ -127,23 +170,35 @@ async function waitGone(ctx: CliContext, kind: KindInfo, ns: string | undefined,
   throw new Error(`timed out waiting for ${ref(kind, name)} to be deleted`);
 }
 
-export async function del(ctx: CliContext, args: string[], o: DeleteOptions, out: (s: string) => void): Promise<number> {
+export async function del(
+  ctx: CliContext,
+  args: string[],
+  o: DeleteOptions,
+  out: (s: string) => void,
+): Promise<number> {
   const targets: Array<{ kind: KindInfo; ns?: string; name: string }> = [];
   if (o.filename?.length) {
     for (const m of readManifests(o.filename).reverse()) {
       const kind = kindFor(m.object.apiVersion, m.object.kind);
       if (!kind) throw new Error(`${m.source}: unknown kind ${m.object.apiVersion}/${m.object.kind}`);
-      targets.push({ kind, ns: kind.namespaced ? (m.object.metadata?.namespace ?? ctx.namespace) : undefined, name: m.object.metadata?.name });
+      targets.push({
+        kind,
+        ns: kind.namespaced ? (m.object.metadata?.namespace ?? ctx.namespace) : undefined,
+        name: m.object.metadata?.name,
+      });
     }
   } else {
-    if (args.length === 0) throw new Error('specify a kind and names (strata delete pod NAME), TYPE/NAME, or -f FILE');
+    if (args.length === 0)
+      throw new Error('specify a kind and names (strata delete pod NAME), TYPE/NAME, or -f FILE');
     const typed = args.map(splitTypeName);
     if (typed.every((t) => t)) {
-      for (const t of typed) targets.push({ kind: t!.kind, ns: t!.kind.namespaced ? ctx.namespace : undefined, name: t!.name });
+      for (const t of typed)
+        targets.push({ kind: t!.kind, ns: t!.kind.namespaced ? ctx.namespace : undefined, name: t!.name });
     } else {
       const kind = kindArg(args[0]);
       if (args.length < 2) throw new Error(`specify the name of the ${kind.singular} to delete`);
-      for (const name of args.slice(1)) targets.push({ kind, ns: kind.namespaced ? ctx.namespace : undefined, name });
+      for (const name of args.slice(1))
+        targets.push({ kind, ns: kind.namespaced ? ctx.namespace : undefined, name });
     }
   }
   const grace = o.force ? 0 : o.gracePeriod !== undefined && o.gracePeriod >= 0 ? o.gracePeriod : undefined;

@@ -41,7 +41,13 @@ function exitCodeOf(pod: any): number | undefined {
   return t?.exitCode ?? (phase === 'Succeeded' ? 0 : 1);
 }
 
-export async function run(ctx: CliContext, runtime: string, image: string, args: string[], o: RunOptions): Promise<number> {
+export async function run(
+  ctx: CliContext,
+  runtime: string,
+  image: string,
+  args: string[],
+  o: RunOptions,
+): Promise<number> {
   const name = o.name ?? `run-${Date.now().toString(36)}`;
   const resources: any = {};
   if (o.memory) resources.limits = { ...resources.limits, memory: o.memory };
@@ -70,7 +76,14 @@ export async function run(ctx: CliContext, runtime: string, image: string, args:
     return 0;
   }
   try {
-    await streamLogsWhenReady(ctx.client, ctx.namespace, name, { follow: true }, (c) => process.stdout.write(c), (o.timeout ?? 300) * 1000);
+    await streamLogsWhenReady(
+      ctx.client,
+      ctx.namespace,
+      name,
+      { follow: true },
+      (c) => process.stdout.write(c),
+      (o.timeout ?? 300) * 1000,
+    );
     // The log ends when the container exits; the final status follows shortly.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -78,7 +91,8 @@ export async function run(ctx: CliContext, runtime: string, image: string, args:
       const code = exitCodeOf(cur);
       if (code !== undefined) {
         const t = cur.status?.containerStatuses?.[0]?.state?.terminated;
-        if (code !== 0 && t?.reason && t.reason !== 'Error') console.error(`strata: container ${t.reason}${t.message ? `: ${t.message}` : ''}`);
+        if (code !== 0 && t?.reason && t.reason !== 'Error')
+          console.error(`strata: container ${t.reason}${t.message ? `: ${t.message}` : ''}`);
         return code;
       }
       if (o.restart && o.restart !== 'Never') return 0;
@@ -86,6 +100,7 @@ export async function run(ctx: CliContext, runtime: string, image: string, args:
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    if (o.rm) await ctx.client.delete(podKind, ctx.namespace, name, { gracePeriodSeconds: 0 }).catch(() => {});
+    if (o.rm)
+      await ctx.client.delete(podKind, ctx.namespace, name, { gracePeriodSeconds: 0 }).catch(() => {});
   }
 }

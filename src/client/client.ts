@@ -28,7 +28,12 @@ export interface WatchEvent {
   object: any;
 }
 
-export function resourcePath(kind: KindInfo, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(
+  kind: KindInfo,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
   const base = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
   let p = base;
   if (kind.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
@@ -50,11 +55,19 @@ export class Client {
   async request(
     method: string,
     path: string,
-    opts: { body?: unknown; contentType?: string; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+    opts: {
+      body?: unknown;
+      contentType?: string;
+      query?: Record<string, string | undefined>;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Response> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      accept: 'application/json',
+    };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
@@ -100,7 +113,11 @@ export class Client {
     }
   }
 
-  list(kind: KindInfo, namespace?: string, q: ListQuery = {}): Promise<{ items: any[]; metadata: { resourceVersion: string } }> {
+  list(
+    kind: KindInfo,
+    namespace?: string,
+    q: ListQuery = {},
+  ): Promise<{ items: any[]; metadata: { resourceVersion: string } }> {
     return this.json('GET', resourcePath(kind, namespace), { query: { ...q } });
   }
 
@@ -109,22 +126,37 @@ export class Client {
   }
 
   replace(kind: KindInfo, obj: any, namespace?: string): Promise<any> {
-    return this.json('PUT', resourcePath(kind, namespace ?? obj.metadata?.namespace, obj.metadata.name), { body: obj });
+    return this.json('PUT', resourcePath(kind, namespace ?? obj.metadata?.namespace, obj.metadata.name), {
+      body: obj,
+    });
   }
 
   replaceStatus(kind: KindInfo, obj: any): Promise<any> {
-    return this.json('PUT', resourcePath(kind, obj.metadata?.namespace, obj.metadata.name, 'status'), { body: obj });
+    return this.json('PUT', resourcePath(kind, obj.metadata?.namespace, obj.metadata.name, 'status'), {
+      body: obj,
+    });
   }
 
   /** JSON merge patch (RFC 7386). */
-  patch(kind: KindInfo, namespace: string | undefined, name: string, patch: unknown, subresource?: 'status'): Promise<any> {
+  patch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: 'status',
+  ): Promise<any> {
     return this.json('PATCH', resourcePath(kind, namespace, name, subresource), {
       body: patch,
       contentType: 'application/merge-patch+json',
     });
   }
 
-  delete(kind: KindInfo, namespace: string | undefined, name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<any> {
+  delete(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: { gracePeriodSeconds?: number } = {},
+  ): Promise<any> {
     return this.json('DELETE', resourcePath(kind, namespace, name), {
       query: { gracePeriodSeconds: opts.gracePeriodSeconds?.toString() },
     });

@@ -3,7 +3,12 @@ import type { KindInfo } from '../api/index.ts';
 import type { ListWatch } from '../lib/informer.ts';
 import { ClientError, type Client, type ListQuery } from './client.ts';
 
-export function clientListWatch(client: Client, kind: KindInfo, namespace?: string, q: ListQuery = {}): ListWatch<any> {
+export function clientListWatch(
+  client: Client,
+  kind: KindInfo,
+  namespace?: string,
+  q: ListQuery = {},
+): ListWatch<any> {
   return {
     async list() {
       const res = await client.list(kind, namespace, q);

@@ -85,14 +85,20 @@ describe('API server', () => {
     const r = await req('POST', '/api/v1/namespaces/default/pods', '{"apiVersion": "v1", "kind": ');
     expect(r.statusCode).toBe(400);
     expect(r.json().message).toMatch(/not valid JSON/);
-    const y = await req('POST', '/api/v1/namespaces/default/pods', 'kind: Pod\n  bad: [', { 'content-type': 'application/yaml' });
+    const y = await req('POST', '/api/v1/namespaces/default/pods', 'kind: Pod\n  bad: [', {
+      'content-type': 'application/yaml',
+    });
     expect(y.statusCode).toBe(400);
     expect(y.json().message).toMatch(/not valid YAML/);
     await expectUnchanged();
   });
 
   it('422 naming the field for unknown fields and wrong types', async () => {
-    const unknown = await req('POST', '/api/v1/namespaces/default/pods', pod('a', { imagePullPolicyX: 'Always' }));
+    const unknown = await req(
+      'POST',
+      '/api/v1/namespaces/default/pods',
+      pod('a', { imagePullPolicyX: 'Always' }),
+    );
     expect(unknown.statusCode).toBe(422);
     const body = unknown.json();
     expect(body).toMatchObject({ kind: 'Status', reason: 'Invalid', code: 422 });
@@ -122,10 +128,18 @@ describe('API server', () => {
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: { a: '1' } };
     const created = (await req('POST', '/api/v1/namespaces/default/configmaps', cm)).json();
     const rv1 = created.metadata.resourceVersion;
-    const upd = await req('PUT', '/api/v1/namespaces/default/configmaps/cfg', { ...cm, metadata: { name: 'cfg', resourceVersion: rv1 }, data: { a: '2' } });
+    const upd = await req('PUT', '/api/v1/namespaces/default/configmaps/cfg', {
+      ...cm,
+      metadata: { name: 'cfg', resourceVersion: rv1 },
+      data: { a: '2' },
+    });
     expect(upd.statusCode).toBe(200);
     rev = await store.revision();
-    const stale = await req('PUT', '/api/v1/namespaces/default/configmaps/cfg', { ...cm, metadata: { name: 'cfg', resourceVersion: rv1 }, data: { a: '3' } });
+    const stale = await req('PUT', '/api/v1/namespaces/default/configmaps/cfg', {
+      ...cm,
+      metadata: { name: 'cfg', resourceVersion: rv1 },
+      data: { a: '3' },
+    });
     expect(stale.statusCode).toBe(409);
     expect(stale.json().reason).toBe('Conflict');
     const dup = await req('POST', '/api/v1/namespaces/default/configmaps', cm);
@@ -138,28 +152,46 @@ describe('API server', () => {
 
   it('404 for unknown kinds, objects and namespaces', async () => {
     expect((await req('GET', '/api/v1/namespaces/default/widgets')).statusCode).toBe(404);
-    expect((await req('GET', '/api/v1/namespaces/default/pods/nope')).json()).toMatchObject({ reason: 'NotFound', code: 404 });
+    expect((await req('GET', '/api/v1/namespaces/default/pods/nope')).json()).toMatchObject({
+      reason: 'NotFound',
+      code: 404,
+    });
     const r = await req('POST', '/api/v1/namespaces/nowhere/pods', pod('x'));
     expect(r.statusCode).toBe(404);
     await expectUnchanged();
   });
 
   it('applies defaults server-side and writes status only through the subresource', async () => {
-    const created = (await req('POST', '/api/v1/namespaces/default/pods', { ...pod('defaults'), status: { phase: 'Running' } })).json();
+    const created = (
+      await req('POST', '/api/v1/namespaces/default/pods', {
+        ...pod('defaults'),
+        status: { phase: 'Running' },
+      })
+    ).json();
     expect(created.spec.restartPolicy).toBe('Always');
     expect(created.spec.runtimeClassName).toBe('wasm');
     expect(created.metadata.uid).toBeTruthy();
     expect(created.status?.phase).toBeUndefined();
-    const st = await req('PATCH', '/api/v1/namespaces/default/pods/defaults/status', { status: { phase: 'Running' } }, { 'content-type': 'application/merge-patch+json' });
+    const st = await req(
+      'PATCH',
+      '/api/v1/namespaces/default/pods/defaults/status',
+      { status: { phase: 'Running' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
     expect(st.statusCode).toBe(200);
     expect(st.json().status.phase).toBe('Running');
   });
 
   it('lists with label and field selectors, rejects bad selectors', async () => {
-    await req('POST', '/api/v1/namespaces/default/pods', { ...pod('labelled'), metadata: { name: 'labelled', labels: { app: 'web' } } });
+    await req('POST', '/api/v1/namespaces/default/pods', {
+      ...pod('labelled'),
+      metadata: { name: 'labelled', labels: { app: 'web' } },
+    });
     const byLabel = (await req('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).json();
     expect(byLabel.items.map((p: any) => p.metadata.name)).toEqual(['labelled']);
-    const byField = (await req('GET', '/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dexisting')).json();
+    const byField = (
+      await req('GET', '/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dexisting')
+    ).json();
     expect(byField.items).toHaveLength(1);
     expect(byField.metadata.resourceVersion).toMatch(/^\d+$/);
     const bad = await req('GET', '/api/v1/namespaces/default/pods?fieldSelector=spec.image%3Dx');

@@ -1,7 +1,14 @@
 // The control-plane HTTP API: authentication, content types, errors as Status objects, and routes.
 import Fastify, { type FastifyInstance } from 'fastify';
 import YAML from 'yaml';
-import { buildOpenAPI, badRequest, statusFailure, tooLarge, unauthorized, internalError } from '../api/index.ts';
+import {
+  buildOpenAPI,
+  badRequest,
+  statusFailure,
+  tooLarge,
+  unauthorized,
+  internalError,
+} from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { TokenAuthenticator } from './auth.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
@@ -25,7 +32,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const logger: any = opts.logger ?? false;
   const app = Fastify({
     // A pino instance goes in loggerInstance; a boolean or options object in logger.
-    ...(typeof logger === 'object' && typeof logger.info === 'function' ? { loggerInstance: logger } : { logger }),
+    ...(typeof logger === 'object' && typeof logger.info === 'function'
+      ? { loggerInstance: logger }
+      : { logger }),
     bodyLimit: opts.bodyLimit ?? 3 * 1024 * 1024,
     // Watches and log streams are long-lived; Node's default request timeout would cut them.
     requestTimeout: 0,
@@ -46,13 +55,17 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     { parseAs: 'string' },
     parseJson,
   );
-  app.addContentTypeParser(['application/yaml', 'application/x-yaml'], { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, YAML.parse(body as string));
-    } catch (err) {
-      done(new ApiError(badRequest(`the request body is not valid YAML: ${(err as Error).message}`)));
-    }
-  });
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml'],
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      try {
+        done(null, YAML.parse(body as string));
+      } catch (err) {
+        done(new ApiError(badRequest(`the request body is not valid YAML: ${(err as Error).message}`)));
+      }
+    },
+  );
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
@@ -68,10 +81,20 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.setErrorHandler((err: any, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.code).send(err.status);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(tooLarge(`the request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes`));
+      return reply
+        .code(413)
+        .send(tooLarge(`the request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes`));
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send(statusFailure(415, 'UnsupportedMediaType', `unsupported content type ${req.headers['content-type']}; use application/json or application/yaml`));
+      return reply
+        .code(415)
+        .send(
+          statusFailure(
+            415,
+            'UnsupportedMediaType',
+            `unsupported content type ${req.headers['content-type']}; use application/json or application/yaml`,
+          ),
+        );
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send(statusFailure(err.statusCode, 'BadRequest', err.message));
@@ -81,7 +104,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(statusFailure(404, 'NotFound', `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`));
+    reply
+      .code(404)
+      .send(
+        statusFailure(
+          404,
+          'NotFound',
+          `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`,
+        ),
+      );
   });
 
   app.get('/healthz', async () => 'ok');

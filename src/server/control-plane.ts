@@ -39,9 +39,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const logger =
     opts.logger === false || opts.logger === undefined
       ? false
-      : pino({ level: opts.logger.level ?? 'info' }, opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined);
+      : pino(
+          { level: opts.logger.level ?? 'info' },
+          opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined,
+        );
   const controllers = startControllers({ objects, nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds });
-  const scheduler = new Scheduler({ objects, strategy: opts.strategy ?? 'spread', informers: controllers.informers });
+  const scheduler = new Scheduler({
+    objects,
+    strategy: opts.strategy ?? 'spread',
+    informers: controllers.informers,
+  });
   await scheduler.start();
   let ready = false;
   void controllers.ready.then(() => (ready = true));

@@ -14,13 +14,20 @@ export function agentEndpoint(node: any): string | undefined {
   return `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
 }
 
-export async function proxyPodLogs(req: FastifyRequest, reply: FastifyReply, pod: any, node: any): Promise<void> {
+export async function proxyPodLogs(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  pod: any,
+  node: any,
+): Promise<void> {
   const q = req.query as Record<string, string | undefined>;
   const containers: string[] = pod.spec.containers.map((c: any) => c.name);
   const container = q.container ?? (containers.length === 1 ? containers[0] : undefined);
   if (!container) {
     throw new ApiError(
-      badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]`),
+      badRequest(
+        `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]`,
+      ),
     );
   }
   if (!containers.includes(container)) {
@@ -31,18 +38,30 @@ export async function proxyPodLogs(req: FastifyRequest, reply: FastifyReply, pod
   }
   const base = agentEndpoint(node);
   if (!base) {
-    throw new ApiError(statusFailure(503, 'ServiceUnavailable', `node ${pod.spec.nodeName} has no reachable agent endpoint`));
+    throw new ApiError(
+      statusFailure(503, 'ServiceUnavailable', `node ${pod.spec.nodeName} has no reachable agent endpoint`),
+    );
   }
   const params = new URLSearchParams();
-  for (const k of ['follow', 'previous', 'tailLines', 'timestamps', 'limitBytes']) if (q[k] !== undefined) params.set(k, q[k]!);
+  for (const k of ['follow', 'previous', 'tailLines', 'timestamps', 'limitBytes'])
+    if (q[k] !== undefined) params.set(k, q[k]!);
   const url = `${base}/containerLogs/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}/${encodeURIComponent(container)}?${params}`;
   const abort = new AbortController();
   req.raw.on('close', () => abort.abort());
   let upstream: Response;
   try {
-    upstream = await fetch(url, { headers: { authorization: req.headers.authorization ?? '' }, signal: abort.signal });
+    upstream = await fetch(url, {
+      headers: { authorization: req.headers.authorization ?? '' },
+      signal: abort.signal,
+    });
   } catch (err) {
-    throw new ApiError(statusFailure(503, 'ServiceUnavailable', `cannot reach the agent of node ${pod.spec.nodeName}: ${(err as Error).message}`));
+    throw new ApiError(
+      statusFailure(
+        503,
+        'ServiceUnavailable',
+        `cannot reach the agent of node ${pod.spec.nodeName}: ${(err as Error).message}`,
+      ),
+    );
   }
   if (!upstream.ok) {
     const text = await upstream.text();

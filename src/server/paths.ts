@@ -14,7 +14,10 @@ export interface ResourcePath {
 export type ParseResult = { ok: true; path: ResourcePath } | { ok: false; message: string };
 
 export function parseResourcePath(group: string, version: string, rest: string): ParseResult {
-  const seg = rest.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+  const seg = rest
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map(decodeURIComponent);
   let namespace: string | undefined;
   let i = 0;
   // namespaces/{ns}/{plural}... addresses a namespaced resource; namespaces[/{name}[/status]] the Namespace itself.
@@ -23,7 +26,8 @@ export function parseResourcePath(group: string, version: string, rest: string):
     i = 2;
   }
   const [plural, name, subresource, extra] = seg.slice(i);
-  if (!plural || extra !== undefined) return { ok: false, message: `the server could not find the requested resource` };
+  if (!plural || extra !== undefined)
+    return { ok: false, message: `the server could not find the requested resource` };
   const kind = kindForResource(group, version, plural);
   if (!kind) {
     const gv = group ? `${group}/${version}` : version;

@@ -34,7 +34,11 @@ export async function serveWatch(
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'transfer-encoding': 'chunked',
+    'cache-control': 'no-cache',
+  });
   let lastRv = p.resourceVersion ?? '0';
   let closed = false;
   const send = (type: string, object: any): void => {
@@ -86,7 +90,11 @@ export async function serveWatch(
   if (p.bookmarks) {
     timers.push(
       setInterval(() => {
-        send('BOOKMARK', { kind: p.kind.kind, apiVersion: p.kind.apiVersion, metadata: { resourceVersion: lastRv } });
+        send('BOOKMARK', {
+          kind: p.kind.kind,
+          apiVersion: p.kind.apiVersion,
+          metadata: { resourceVersion: lastRv },
+        });
       }, BOOKMARK_INTERVAL_MS),
     );
   }

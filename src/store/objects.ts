@@ -71,7 +71,8 @@ export function nowRfc3339(): string {
 
 function randomSuffix(): string {
   let s = '';
-  for (let i = 0; i < GENERATE_NAME_SUFFIX; i++) s += SUFFIX_ALPHABET[Math.floor(Math.random() * SUFFIX_ALPHABET.length)];
+  for (let i = 0; i < GENERATE_NAME_SUFFIX; i++)
+    s += SUFFIX_ALPHABET[Math.floor(Math.random() * SUFFIX_ALPHABET.length)];
   return s;
 }
 
@@ -97,7 +98,9 @@ function parseRv(rv: string | undefined, field = 'metadata.resourceVersion'): nu
   if (rv === undefined || rv === '') return undefined;
   const n = Number(rv);
   if (!Number.isInteger(n) || n < 0) {
-    throw new ApiError(badRequest(`${field}: invalid value ${JSON.stringify(rv)}: must be a decimal revision`));
+    throw new ApiError(
+      badRequest(`${field}: invalid value ${JSON.stringify(rv)}: must be a decimal revision`),
+    );
   }
   return n;
 }
@@ -205,7 +208,13 @@ export class ObjectStore {
     const specChanged = !isDeepStrictEqual(stripForGeneration(next), stripForGeneration(current));
     next.metadata.generation = (current.metadata.generation ?? 1) + (specChanged ? 1 : 0);
     if (expected !== undefined && expected !== Number(current.metadata.resourceVersion)) {
-      throw new ApiError(conflict(kind, name, `Operation cannot be fulfilled on ${kind.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+      throw new ApiError(
+        conflict(
+          kind,
+          name,
+          `Operation cannot be fulfilled on ${kind.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        ),
+      );
     }
     // An update that changes nothing is not written (so `apply` can report "unchanged").
     if (sameObject(next, current)) return current;
@@ -283,7 +292,9 @@ export class ObjectStore {
     const kind = kindFor('v1', 'Pod')!;
     const current = await this.mustGet(kind, namespace, name);
     if (current.spec.nodeName) {
-      throw new ApiError(conflict(kind, name, `pod ${name} is already assigned to node "${current.spec.nodeName}"`));
+      throw new ApiError(
+        conflict(kind, name, `pod ${name} is already assigned to node "${current.spec.nodeName}"`),
+      );
     }
     if (current.metadata.deletionTimestamp) {
       throw new ApiError(conflict(kind, name, `pod ${name} is being deleted`));
@@ -297,10 +308,21 @@ export class ObjectStore {
     return this.write(kind, current, next, parseRv(expectedRv));
   }
 
-  async delete(kind: KindInfo, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<any> {
+  async delete(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: DeleteOptions = {},
+  ): Promise<any> {
     const current = await this.mustGet(kind, namespace, name);
     if (opts.preconditions?.uid && opts.preconditions.uid !== current.metadata.uid) {
-      throw new ApiError(conflict(kind, name, `precondition failed: UID in precondition ${opts.preconditions.uid} does not match ${current.metadata.uid}`));
+      throw new ApiError(
+        conflict(
+          kind,
+          name,
+          `precondition failed: UID in precondition ${opts.preconditions.uid} does not match ${current.metadata.uid}`,
+        ),
+      );
     }
     const expected = parseRv(opts.preconditions?.resourceVersion, 'preconditions.resourceVersion');
     const grace = this.gracePeriod(kind, current, opts.gracePeriodSeconds);
@@ -308,7 +330,9 @@ export class ObjectStore {
     if (grace > 0 || finalizers.length > 0) {
       // Graceful: mark for deletion and let the owner of the object (agent, finaliser) finish it.
       if (current.metadata.deletionTimestamp) {
-        const shorter = current.metadata.deletionGracePeriodSeconds === undefined || grace < current.metadata.deletionGracePeriodSeconds;
+        const shorter =
+          current.metadata.deletionGracePeriodSeconds === undefined ||
+          grace < current.metadata.deletionGracePeriodSeconds;
         if (!shorter) return current;
       }
       const next = structuredClone(current);
@@ -317,12 +341,22 @@ export class ObjectStore {
       return this.write(kind, current, next, expected);
     }
     try {
-      const kv = await this.store.delete(objectKey(kind, namespace, name), expected ?? Number(current.metadata.resourceVersion));
+      const kv = await this.store.delete(
+        objectKey(kind, namespace, name),
+        expected ?? Number(current.metadata.resourceVersion),
+      );
       return materialise(kv);
     } catch (err) {
       if (err instanceof NotFoundError) throw new ApiError(notFound(kind, name));
       if (err instanceof ConflictError) {
-        if (expected !== undefined) throw new ApiError(conflict(kind, name, 'the object has been modified; please apply your changes to the latest version and try again'));
+        if (expected !== undefined)
+          throw new ApiError(
+            conflict(
+              kind,
+              name,
+              'the object has been modified; please apply your changes to the latest version and try again',
+            ),
+          );
         return this.delete(kind, namespace, name, opts);
       }
       throw err;
@@ -381,9 +415,13 @@ export class ObjectStore {
         (stored.metadata.finalizers ?? []).length === 0 &&
         stored.metadata.deletionGracePeriodSeconds === 0
       ) {
-        return materialise(await this.store.delete(key, expected ?? Number(current.metadata.resourceVersion)));
+        return materialise(
+          await this.store.delete(key, expected ?? Number(current.metadata.resourceVersion)),
+        );
       }
-      return materialise(await this.store.update(key, stored, expected ?? Number(current.metadata.resourceVersion)));
+      return materialise(
+        await this.store.update(key, stored, expected ?? Number(current.metadata.resourceVersion)),
+      );
     } catch (err) {
       if (err instanceof ConflictError) {
         throw new ApiError(
@@ -405,7 +443,9 @@ export class ObjectStore {
     if (!res.ok) {
       const kind = res.kind ?? kindFor(obj.apiVersion, obj.kind);
       throw new ApiError(
-        kind ? invalid(kind, obj.metadata?.name ?? '', res.causes) : badRequest(res.causes.map(causeText).join('; ')),
+        kind
+          ? invalid(kind, obj.metadata?.name ?? '', res.causes)
+          : badRequest(res.causes.map(causeText).join('; ')),
       );
     }
     return { object: res.object, kind: res.kind };
@@ -421,12 +461,23 @@ export class ObjectStore {
       const a = { ...current.spec, nodeName: undefined };
       const b = { ...next.spec, nodeName: undefined };
       if (!isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) {
-        causes.push({ field: 'spec', message: 'Forbidden: pod updates may not change fields of spec', reason: 'FieldValueForbidden' });
+        causes.push({
+          field: 'spec',
+          message: 'Forbidden: pod updates may not change fields of spec',
+          reason: 'FieldValueForbidden',
+        });
       }
       next.spec.nodeName = current.spec.nodeName;
     }
-    if ((current.immutable === true || current.immutable === 'true') && !isDeepStrictEqual(current.data, next.data)) {
-      causes.push({ field: 'data', message: 'field is immutable when `immutable` is set', reason: 'FieldValueForbidden' });
+    if (
+      (current.immutable === true || current.immutable === 'true') &&
+      !isDeepStrictEqual(current.data, next.data)
+    ) {
+      causes.push({
+        field: 'data',
+        message: 'field is immutable when `immutable` is set',
+        reason: 'FieldValueForbidden',
+      });
     }
     if (causes.length) throw new ApiError(invalid(kind, current.metadata.name, causes));
   }
@@ -436,15 +487,18 @@ export class ObjectStore {
     const obj = await this.get(nsKind, undefined, ns);
     if (!obj) throw new ApiError(notFound(nsKind, ns));
     if (obj.metadata.deletionTimestamp) {
-      throw new ApiError(
-        { ...conflict(nsKind, ns, `namespace ${ns} is being terminated`), code: 403, reason: 'Forbidden' },
-      );
+      throw new ApiError({
+        ...conflict(nsKind, ns, `namespace ${ns} is being terminated`),
+        code: 403,
+        reason: 'Forbidden',
+      });
     }
   }
 }
 
 function sameObject(a: any, b: any): boolean {
-  const strip = (o: any) => JSON.parse(JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } }));
+  const strip = (o: any) =>
+    JSON.parse(JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } }));
   return isDeepStrictEqual(strip(a), strip(b));
 }
 

@@ -33,7 +33,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -43,7 +47,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -79,7 +84,21 @@ export class Cluster {
 
   /** `strata up` in one process. */
   async up(extra: string[] = []): Promise<this> {
-    this.spawnStrata(['--kubeconfig', this.kubeconfig, 'up', '--data-dir', join(this.dir, 'data'), '--port', '0', '--node-name', 'node-a', ...extra], 'up');
+    this.spawnStrata(
+      [
+        '--kubeconfig',
+        this.kubeconfig,
+        'up',
+        '--data-dir',
+        join(this.dir, 'data'),
+        '--port',
+        '0',
+        '--node-name',
+        'node-a',
+        ...extra,
+      ],
+      'up',
+    );
     await this.connect();
     await this.waitNodeReady('node-a');
     return this;
@@ -87,10 +106,23 @@ export class Cluster {
 
   /** `strata server` and `strata agent` as two processes. */
   async serverAndAgent(): Promise<this> {
-    this.spawnStrata(['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'], 'server');
+    this.spawnStrata(
+      ['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'],
+      'server',
+    );
     await this.connect();
     this.spawnStrata(
-      ['agent', '--server', this.server, '--token-file', this.tokenFile, '--data-dir', join(this.dir, 'agent'), '--node-name', 'node-b'],
+      [
+        'agent',
+        '--server',
+        this.server,
+        '--token-file',
+        this.tokenFile,
+        '--data-dir',
+        join(this.dir, 'agent'),
+        '--node-name',
+        'node-b',
+      ],
       'agent',
     );
     await this.waitNodeReady('node-b');
@@ -100,7 +132,8 @@ export class Cluster {
   private async connect(): Promise<void> {
     const conn = await waitFor('kubeconfig', () => {
       if (!existsSync(this.kubeconfig)) return undefined;
-      for (const p of this.procs) if (p.exitCode !== null) throw new Error(`strata exited: ${(p as any).output.join('')}`);
+      for (const p of this.procs)
+        if (p.exitCode !== null) throw new Error(`strata exited: ${(p as any).output.join('')}`);
       return readKubeconfig(this.kubeconfig);
     });
     this.server = conn.server;
@@ -112,7 +145,11 @@ export class Cluster {
 
   async waitNodeReady(name: string): Promise<void> {
     await waitFor(`node ${name} Ready`, async () => {
-      const res = await fetch(`${this.server}/api/v1/nodes/${name}`, { headers: { authorization: `Bearer ${this.client ? readFileSync(this.tokenFile, 'utf8').trim() : ''}` } });
+      const res = await fetch(`${this.server}/api/v1/nodes/${name}`, {
+        headers: {
+          authorization: `Bearer ${this.client ? readFileSync(this.tokenFile, 'utf8').trim() : ''}`,
+        },
+      });
       if (!res.ok) return false;
       const node: any = await res.json();
       return node.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
@@ -122,10 +159,14 @@ export class Cluster {
   /** Runs the CLI against this cluster. */
   cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
     return new Promise((resolveP, reject) => {
-      const p = spawn(NODE, ['--disable-warning=ExperimentalWarning', MAIN, '--kubeconfig', this.kubeconfig, ...args], {
-        cwd: ROOT,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const p = spawn(
+        NODE,
+        ['--disable-warning=ExperimentalWarning', MAIN, '--kubeconfig', this.kubeconfig, ...args],
+        {
+          cwd: ROOT,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => (stdout += d));

@@ -89,7 +89,9 @@ describe('strata up (single process)', () => {
       async () => {
         const j = await c.client.get(jobs, 'default', 'hello');
         maxActive = Math.max(maxActive, j.status?.active ?? 0);
-        return j.status?.conditions?.some((x: any) => x.type === 'Complete' && x.status === 'True') ? j : undefined;
+        return j.status?.conditions?.some((x: any) => x.type === 'Complete' && x.status === 'True')
+          ? j
+          : undefined;
       },
       90_000,
     );
@@ -108,7 +110,9 @@ describe('strata up (single process)', () => {
     expect(res.status).toBe(401);
     const body = await res.json();
     expect(body).toMatchObject({ kind: 'Status', code: 401, reason: 'Unauthorized' });
-    const wrong = await fetch(`${c.server}/api/v1/namespaces/default/pods`, { headers: { authorization: 'Bearer nope' } });
+    const wrong = await fetch(`${c.server}/api/v1/namespaces/default/pods`, {
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(wrong.status).toBe(401);
     expect((await fetch(`${c.server}/healthz`)).status).toBe(200);
   });

@@ -25,7 +25,8 @@ function listOptions(p: ResourcePath, q: Query): ListOptions {
     throw new ApiError(badRequest(`labelSelector: ${(err as Error).message}`));
   }
   try {
-    if (q.fieldSelector) opts.fieldSelector = parseFieldSelector(q.fieldSelector, fieldSelectorFields(p.kind));
+    if (q.fieldSelector)
+      opts.fieldSelector = parseFieldSelector(q.fieldSelector, fieldSelectorFields(p.kind));
   } catch (err) {
     throw new ApiError(badRequest(`fieldSelector: ${(err as Error).message}`));
   }
@@ -51,18 +52,29 @@ function checkBodyMatchesPath(p: ResourcePath, body: any): void {
   body.kind = p.kind.kind;
   body.apiVersion ??= p.kind.apiVersion;
   if (body.apiVersion !== p.kind.apiVersion) {
-    throw new ApiError(badRequest(`apiVersion ${body.apiVersion} in the body does not match the URL (${p.kind.apiVersion})`));
+    throw new ApiError(
+      badRequest(`apiVersion ${body.apiVersion} in the body does not match the URL (${p.kind.apiVersion})`),
+    );
   }
   if (p.name !== undefined) {
     body.metadata ??= {};
     if (body.metadata.name !== undefined && body.metadata.name !== p.name) {
-      throw new ApiError(badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${p.name})`));
+      throw new ApiError(
+        badRequest(
+          `the name of the object (${body.metadata.name}) does not match the name on the URL (${p.name})`,
+        ),
+      );
     }
     body.metadata.name = p.name;
   }
 }
 
-async function handle(objects: ObjectStore, req: FastifyRequest, reply: FastifyReply, p: ResourcePath): Promise<unknown> {
+async function handle(
+  objects: ObjectStore,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  p: ResourcePath,
+): Promise<unknown> {
   const q = req.query as Query;
   const method = req.method;
   const { kind, namespace, name, subresource } = p;
@@ -91,7 +103,9 @@ async function handle(objects: ObjectStore, req: FastifyRequest, reply: FastifyR
     }
     if (method === 'POST') {
       if (kind.namespaced && namespace === undefined) {
-        throw new ApiError(methodNotAllowed(`create ${kind.plural} under /namespaces/{namespace}/${kind.plural}`));
+        throw new ApiError(
+          methodNotAllowed(`create ${kind.plural} under /namespaces/{namespace}/${kind.plural}`),
+        );
       }
       const body = requireBody(req.body);
       checkBodyMatchesPath(p, body);
@@ -145,7 +159,10 @@ async function handle(objects: ObjectStore, req: FastifyRequest, reply: FastifyR
       const opts = (req.body && typeof req.body === 'object' ? req.body : {}) as any;
       const grace = q.gracePeriodSeconds ?? opts.gracePeriodSeconds;
       const gracePeriodSeconds = grace === undefined ? undefined : Number(grace);
-      if (gracePeriodSeconds !== undefined && (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0)) {
+      if (
+        gracePeriodSeconds !== undefined &&
+        (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0)
+      ) {
         throw new ApiError(badRequest(`gracePeriodSeconds: must be a non-negative integer`));
       }
       return objects.delete(kind, namespace, name, { gracePeriodSeconds, preconditions: opts.preconditions });
@@ -157,14 +174,22 @@ async function handle(objects: ObjectStore, req: FastifyRequest, reply: FastifyR
 
 export function registerResourceRoutes(app: FastifyInstance, objects: ObjectStore): void {
   const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
-  const route = (group: (req: FastifyRequest) => string, version: (req: FastifyRequest) => string) =>
+  const route =
+    (group: (req: FastifyRequest) => string, version: (req: FastifyRequest) => string) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       const rest = (req.params as any)['*'] as string;
       const parsed = parseResourcePath(group(req), version(req), rest);
       if (!parsed.ok) throw new ApiError(statusFailure(404, 'NotFound', parsed.message));
       return handle(objects, req, reply, parsed.path);
     };
-  app.route({ method: [...methods], url: '/api/v1/*', handler: route(() => '', () => 'v1') });
+  app.route({
+    method: [...methods],
+    url: '/api/v1/*',
+    handler: route(
+      () => '',
+      () => 'v1',
+    ),
+  });
   app.route({
     method: [...methods],
     url: '/apis/:group/:version/*',
