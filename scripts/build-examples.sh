@@ -51,12 +51,14 @@ compile() {
     return
   fi
   mkdir -p "$(dirname "$dst")"
-  # Build to a temporary name so an interrupted build never leaves a truncated module behind.
-  if ! "$cc" "${cflags[@]}" -o "$dst.tmp" "$src"; then
-    rm -f "$dst.tmp"
+  # Build to a private temporary name, then rename: an interrupted build never leaves a truncated
+  # module behind, and concurrent builds (parallel test files) never interleave their writes.
+  local tmp="$dst.tmp.$$"
+  if ! "$cc" "${cflags[@]}" -o "$tmp" "$src"; then
+    rm -f "$tmp"
     die "failed to compile $src"
   fi
-  mv -f "$dst.tmp" "$dst"
+  mv -f "$tmp" "$dst"
   built=$((built + 1))
 }
 

@@ -1,5 +1,6 @@
 // Composes the control plane: the store, the HTTP API, the controllers and the scheduler.
 // `strata server` runs this alone; `strata up` runs it with an agent in the same process.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openSqliteStore } from '../store/sqlite.ts';
@@ -28,6 +29,7 @@ export interface ControlPlane {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(join(opts.dataDir, 'state.db'));
   const objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);

@@ -29,7 +29,10 @@ export class CpuThrottle {
     const wall = performance.now();
     if (wall - this.lastWall < CHECK_EVERY_MS) return;
     const cpuMs = threadCpuMs();
-    this.tokensMs = Math.min(BURST_MS, this.tokensMs + (wall - this.lastWall) * this.cpu - (cpuMs - this.lastCpuMs));
+    this.tokensMs = Math.min(
+      BURST_MS,
+      this.tokensMs + (wall - this.lastWall) * this.cpu - (cpuMs - this.lastCpuMs),
+    );
     this.lastWall = wall;
     this.lastCpuMs = cpuMs;
     if (this.tokensMs < 0) {

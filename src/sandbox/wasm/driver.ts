@@ -72,6 +72,7 @@ interface Sandbox {
   stopCause?: 'stop' | 'deadline';
   forcing: boolean;
   timers: NodeJS.Timeout[];
+  markStarted: () => void;
 }
 
 export class WasmDriver implements Driver {
@@ -95,7 +96,8 @@ export class WasmDriver implements Driver {
   private readonly maxWorkers: number;
   private readonly interrupter = new WorkerInterrupter();
   private readonly sandboxes = new Map<string, Sandbox>();
-  private readonly starting = new Set<string>();
+  /** start() calls in progress, by sandbox id. */
+  private readonly starting = new Map<string, Promise<SandboxHandle>>();
   private drainTimer: NodeJS.Timeout | undefined;
   private probed: Promise<void> | undefined;
   private closed = false;
@@ -122,7 +124,10 @@ export class WasmDriver implements Driver {
       'wasm.cpuLimit': 'host-call-throttle',
     };
     const base = { runtimeClass: 'wasm', attributes };
-    if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' || typeof SharedArrayBuffer !== 'function') {
+    if (
+      typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' ||
+      typeof SharedArrayBuffer !== 'function'
+    ) {
       return { ...base, healthy: false, reason: 'this Node.js has no WebAssembly or SharedArrayBuffer' };
     }
     this.probed ??= this.pool.probe();
@@ -130,7 +135,11 @@ export class WasmDriver implements Driver {
       await this.probed;
     } catch (err) {
       this.probed = undefined;
-      return { ...base, healthy: false, reason: `cannot start a wasm worker thread: ${(err as Error).message}` };
+      return {
+        ...base,
+        healthy: false,
+        reason: `cannot start a wasm worker thread: ${(err as Error).message}`,
+      };
     }
     return { ...base, healthy: true };
   }
@@ -141,11 +150,22 @@ export class WasmDriver implements Driver {
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     }
     checkSpec(spec);
-    this.starting.add(spec.id);
+    const starting = this.launch(spec);
+    this.starting.set(spec.id, starting);
+    try {
+      return await starting;
+    } finally {
+      this.starting.delete(spec.id);
+    }
+  }
+
+  private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
     let stdinFd: number | null = null;
     try {
       const resolved = await this.source.resolve(spec.image, spec.imageDigest);
-      const compiled = await this.cache.get(resolved.sha256, spec.limits.memoryBytes, () => this.source.load(resolved));
+      const compiled = await this.cache.get(resolved.sha256, spec.limits.memoryBytes, () =>
+        this.source.load(resolved),
+      );
       const preopens = await prepareMounts(spec.mounts);
       if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
       const pw = this.pool.acquire();
@@ -169,31 +189,37 @@ export class WasmDriver implements Driver {
       stdinFd = null; // owned by the sandbox now
       await running;
       if (spec.limits.deadlineSeconds !== undefined && !sb.result) {
-        const t = setTimeout(() => void this.requestStop(sb, 'deadline', 0), spec.limits.deadlineSeconds * 1000);
+        const t = setTimeout(
+          () => void this.requestStop(sb, 'deadline', 0),
+          spec.limits.deadlineSeconds * 1000,
+        );
         t.unref();
         sb.timers.push(t);
       }
-      return { id: spec.id, driver: this.name, state: { module: compiled.key, startedAt: sb.startedAt.toISOString() } };
+      return {
+        id: spec.id,
+        driver: this.name,
+        state: { module: compiled.key, startedAt: sb.startedAt.toISOString() },
+      };
     } finally {
-      this.starting.delete(spec.id);
       if (stdinFd !== null) closeSync(stdinFd);
     }
   }
 
-  wait(id: string): Promise<ExitResult> {
-    const sb = this.sandboxes.get(id);
-    if (!sb) return Promise.reject(notFound(id));
+  async wait(id: string): Promise<ExitResult> {
+    const sb = await this.find(id);
+    if (!sb) throw notFound(id);
     return sb.exited;
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
-    const sb = this.sandboxes.get(id);
+    const sb = await this.find(id);
     if (!sb || sb.result) return;
     await this.requestStop(sb, 'stop', graceSeconds);
   }
 
   async destroy(id: string): Promise<void> {
-    const sb = this.sandboxes.get(id);
+    const sb = await this.find(id);
     if (!sb) return;
     if (!sb.result) {
       sb.stopCause ??= 'stop';
@@ -205,19 +231,20 @@ export class WasmDriver implements Driver {
   }
 
   async stats(id: string): Promise<SandboxStats> {
-    const sb = this.sandboxes.get(id);
+    const sb = await this.find(id);
     if (!sb) throw notFound(id);
-    if (sb.result) return { cpuNanos: sb.finalCpuNanos, memoryBytes: sb.finalMemoryBytes, timestamp: new Date() };
-    const memoryBytes = Atomics.load(sb.ctl, MEMORY_PAGES) * PAGE_BYTES;
-    let cpuNanos = 0;
-    try {
-      const u = await sb.pw.worker.cpuUsage();
-      cpuNanos = Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
-    } catch {
-      // The worker ended between the check and the call: the exit result has the final figure.
-      if (sb.result) cpuNanos = sb.finalCpuNanos;
-    }
-    return { cpuNanos, memoryBytes, timestamp: new Date() };
+    const final = (): SandboxStats => ({
+      cpuNanos: sb.finalCpuNanos,
+      memoryBytes: sb.finalMemoryBytes,
+      timestamp: new Date(),
+    });
+    if (sb.result) return final();
+    // Memory as of the guest's last host call (a guest growing memory without calling the host is
+    // seen at its next call); CPU time of the worker thread since this run began.
+    const memoryBytes = this.lastMemory(sb);
+    const cpuNanos = await this.workerCpuNanos(sb);
+    // The guest may have ended meanwhile, and its worker moved on to another run.
+    return sb.result ? final() : { cpuNanos, memoryBytes, timestamp: new Date() };
   }
 
   async recover(_handle: SandboxHandle, _log: LogSink): Promise<boolean> {
@@ -242,7 +269,19 @@ export class WasmDriver implements Driver {
 
   // --- internals -------------------------------------------------------------------------------
 
-  private track(spec: SandboxSpec, compiled: CompiledModule, pw: PooledWorker, stdinFd: number | null): Sandbox {
+  /** The sandbox, once a start() in progress for it has settled (so a stop is never lost to a race). */
+  private async find(id: string): Promise<Sandbox | undefined> {
+    const starting = this.starting.get(id);
+    if (starting) await starting.catch(() => undefined);
+    return this.sandboxes.get(id);
+  }
+
+  private track(
+    spec: SandboxSpec,
+    compiled: CompiledModule,
+    pw: PooledWorker,
+    stdinFd: number | null,
+  ): Sandbox {
     let resolveExit!: (r: ExitResult) => void;
     const exited = new Promise<ExitResult>((r) => (resolveExit = r));
     const sb: Sandbox = {
@@ -261,6 +300,7 @@ export class WasmDriver implements Driver {
       finalMemoryBytes: 0,
       forcing: false,
       timers: [],
+      markStarted: () => undefined,
     };
     this.sandboxes.set(spec.id, sb);
     this.ensureDrainTimer();
@@ -270,6 +310,9 @@ export class WasmDriver implements Driver {
   /** Wires the worker's messages to this sandbox; resolves on 'running', rejects if it cannot start. */
   private awaitRunning(sb: Sandbox): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      // A sandbox stopped before it reported running (e.g. by shutdown()) has still started: start()
+      // resolves and wait() reports how it ended.
+      sb.markStarted = resolve;
       const failStart = (message: string, workerOk: boolean): void => {
         this.sandboxes.delete(sb.spec.id);
         this.closeStdin(sb);
@@ -365,6 +408,7 @@ export class WasmDriver implements Driver {
       deadlineSeconds: sb.spec.limits.deadlineSeconds,
     });
     sb.result = { ...d, startedAt: sb.startedAt, finishedAt: new Date() };
+    sb.markStarted();
     sb.finalCpuNanos = cpuNanos;
     sb.finalMemoryBytes = memoryBytes;
     // A worker is reused only after a guest that ended by itself; one we stopped or interrupted (or
@@ -438,13 +482,17 @@ function checkSpec(spec: SandboxSpec): void {
     throw new SandboxError('CreateContainerError', `${field}: ${why}`);
   };
   if (spec.workingDir !== undefined && spec.workingDir !== '' && spec.workingDir !== '/') {
-    bad('workingDir', 'not supported by the wasm tier (WASI preview1 has no working directory); use absolute paths');
+    bad(
+      'workingDir',
+      'not supported by the wasm tier (WASI preview1 has no working directory); use absolute paths',
+    );
   }
   const { memoryBytes, cpu, deadlineSeconds } = spec.limits;
   if (memoryBytes !== undefined && !(Number.isFinite(memoryBytes) && memoryBytes >= PAGE_BYTES)) {
     bad('limits.memoryBytes', `must be at least one 64 KiB wasm page, got ${memoryBytes}`);
   }
-  if (cpu !== undefined && !(Number.isFinite(cpu) && cpu > 0)) bad('limits.cpu', `must be a positive number, got ${cpu}`);
+  if (cpu !== undefined && !(Number.isFinite(cpu) && cpu > 0))
+    bad('limits.cpu', `must be a positive number, got ${cpu}`);
   if (deadlineSeconds !== undefined && !(Number.isFinite(deadlineSeconds) && deadlineSeconds >= 0)) {
     bad('limits.deadlineSeconds', `must be a non-negative number, got ${deadlineSeconds}`);
   }

@@ -25,6 +25,9 @@ export interface PreopenSpec {
 
 export type WasiFn = (...args: any[]) => number;
 
+/** Longest path accepted from a guest (Linux PATH_MAX is 4096). */
+const MAX_PATH_BYTES = 16 * 1024;
+
 /** node:wasi numbers preopens from fd 3 in the order they are given. */
 export const FIRST_PREOPEN_FD = 3;
 
@@ -53,8 +56,10 @@ export class FsGuard {
   wrap(wasi: Record<string, WasiFn>, mem: GuestMemory): Record<string, WasiFn> {
     const follow = (flags: number): boolean => (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
     const path = (fd: number, ptr: number, len: number, fol: boolean): Target | undefined =>
-      this.target(fd, mem.string(ptr, len), fol);
-    const readOnly = (t: Target | undefined): boolean => !!t && 'entry' in t && this.mounts[t.entry.mount].readOnly;
+      // Bounded before decoding: a guest-chosen length must not become a huge string in our heap.
+      len >>> 0 > MAX_PATH_BYTES ? { errno: Errno.NAMETOOLONG } : this.target(fd, mem.string(ptr, len), fol);
+    const readOnly = (t: Target | undefined): boolean =>
+      !!t && 'entry' in t && this.mounts[t.entry.mount].readOnly;
     const fdReadOnly = (fd: number): boolean => {
       const e = this.fds.get(fd);
       return !!e && this.mounts[e.mount].readOnly;
@@ -91,10 +96,21 @@ export class FsGuard {
           const t = path(dirfd, ptr, len, follow(dirflags));
           const err = denied(t);
           if (err !== undefined) return err;
-          const writes = (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 || (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n;
+          const writes =
+            (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 || (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n;
           if (writes && readOnly(t)) return Errno.ROFS;
           if (t && 'entry' in t && t.real && isSpecialFile(t.real)) return Errno.NOTSUP;
-          const r = wasi.path_open(dirfd, dirflags, ptr, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr);
+          const r = wasi.path_open(
+            dirfd,
+            dirflags,
+            ptr,
+            len,
+            oflags,
+            rightsBase,
+            rightsInheriting,
+            fdflags,
+            fdPtr,
+          );
           if (r === Errno.SUCCESS) {
             const fd = mem.view().getUint32(fdPtr >>> 0, true);
             if (t && 'entry' in t) this.track(fd, { mount: t.entry.mount, path: canonical(t.lexical) });

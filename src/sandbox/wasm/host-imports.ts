@@ -73,7 +73,9 @@ export function buildHostImports(o: HostImportOptions): Record<string, WasiFn> {
     // stdout/stderr go to the agent's log sink through the log ring; node:wasi's own stdio fds are
     // /dev/null and only other descriptors reach it.
     fd_write: (fd, iovs, iovsLen, nwrittenPtr) =>
-      fd === 1 || fd === 2 ? capture(fd === 1 ? 'stdout' : 'stderr', iovs, iovsLen, nwrittenPtr) : o.wasi.fd_write(fd, iovs, iovsLen, nwrittenPtr),
+      fd === 1 || fd === 2
+        ? capture(fd === 1 ? 'stdout' : 'stderr', iovs, iovsLen, nwrittenPtr)
+        : o.wasi.fd_write(fd, iovs, iovsLen, nwrittenPtr),
     fd_pwrite: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : o.wasi.fd_pwrite(fd, ...rest)),
     poll_oneoff: makePollOneoff(mem, {
       sleep,

@@ -32,7 +32,8 @@ export function skipLeb(bytes: Uint8Array, pos: number): number {
 }
 
 export function encodeU32(value: number): Uint8Array {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`not a u32: ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+    throw new RangeError(`not a u32: ${value}`);
   const out: number[] = [];
   let v = value;
   do {

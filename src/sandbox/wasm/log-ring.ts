@@ -43,7 +43,7 @@ export class LogRingWriter {
 
   write(stream: StreamName, bytes: Uint8Array): void {
     const tag = stream === 'stderr' ? 1 : 0;
-    for (let off = 0; off < bytes.length; ) {
+    for (let off = 0; off < bytes.length;) {
       const n = Math.min(MAX_RECORD, bytes.length - off);
       const w = this.reserve(4 + n);
       this.put(w, new Uint8Array(new Uint32Array([(n << 1) | tag]).buffer));

@@ -45,16 +45,21 @@ export function formatBytes(bytes: number): string {
 
 /** Checks the preamble; tells a component or a non-wasm file apart from a broken module. */
 export function checkPreamble(bytes: Uint8Array): void {
-  const magic = bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  const magic =
+    bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
   if (!magic) {
     const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new WasmFormatError(`not a WebAssembly module (it starts with bytes ${head || '(empty file)'}, not 00 61 73 6d)`);
+    throw new WasmFormatError(
+      `not a WebAssembly module (it starts with bytes ${head || '(empty file)'}, not 00 61 73 6d)`,
+    );
   }
   if (bytes.length < 8) throw new WasmFormatError('truncated WebAssembly header');
   const version = bytes[4] | (bytes[5] << 8);
   const layer = bytes[6] | (bytes[7] << 8);
   if (layer === 1) {
-    throw new WasmFormatError('this is a WebAssembly component; the wasm tier runs core modules (WASI preview1) only');
+    throw new WasmFormatError(
+      'this is a WebAssembly component; the wasm tier runs core modules (WASI preview1) only',
+    );
   }
   if (version !== 1 || layer !== 0) throw new WasmFormatError(`unsupported WebAssembly version ${version}`);
 }
@@ -113,7 +118,8 @@ interface Limits {
 function readLimits(b: Uint8Array, pos: number): Limits {
   const flags = b[pos];
   if (flags === undefined) throw new WasmFormatError('truncated memory limits');
-  if (flags & 0x04) throw new WasmFormatError('64-bit memories (memory64) are not supported by the wasm tier');
+  if (flags & 0x04)
+    throw new WasmFormatError('64-bit memories (memory64) are not supported by the wasm tier');
   if (flags & ~0x03) throw new WasmFormatError(`unknown memory limits flags 0x${flags.toString(16)}`);
   const min = readU32(b, pos + 1);
   if (!(flags & 1)) return { flags, min: min.value, next: min.next };
@@ -122,7 +128,12 @@ function readLimits(b: Uint8Array, pos: number): Limits {
 }
 
 /** Encodes capped limits (always with a maximum; the shared bit is kept) and records the memory. */
-function capLimits(l: Limits, capPages: number | undefined, imported: boolean, out: MemoryInfo[]): Uint8Array {
+function capLimits(
+  l: Limits,
+  capPages: number | undefined,
+  imported: boolean,
+  out: MemoryInfo[],
+): Uint8Array {
   const maxPages = capPages === undefined ? l.max : Math.min(l.max ?? MAX_PAGES_32, capPages);
   out.push({ imported, initialPages: l.min, declaredMaxPages: l.max, maxPages });
   if (maxPages === undefined) return Uint8Array.of(l.flags, ...encodeU32(l.min));

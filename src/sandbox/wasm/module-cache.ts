@@ -32,7 +32,11 @@ export class ModuleCache {
    * The compiled module for content `sha256` under memory cap `capBytes`. `load` supplies the bytes
    * on a miss. Concurrent starts of one module share a single compile.
    */
-  async get(sha256: string, capBytes: number | undefined, load: () => Promise<Uint8Array>): Promise<CompiledModule> {
+  async get(
+    sha256: string,
+    capBytes: number | undefined,
+    load: () => Promise<Uint8Array>,
+  ): Promise<CompiledModule> {
     const key = `${sha256}/${capBytes === undefined ? 'unlimited' : Math.floor(capBytes / 65536)}`;
     const hit = this.entries.get(key);
     if (hit) {
@@ -53,7 +57,11 @@ export class ModuleCache {
     return this.entries.size;
   }
 
-  private async compile(key: string, capBytes: number | undefined, load: () => Promise<Uint8Array>): Promise<CompiledModule> {
+  private async compile(
+    key: string,
+    capBytes: number | undefined,
+    load: () => Promise<Uint8Array>,
+  ): Promise<CompiledModule> {
     const bytes = await load();
     let capped;
     try {

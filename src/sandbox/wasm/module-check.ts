@@ -22,6 +22,9 @@ export function checkRunnable(module: WasmModule): void {
     throw new SandboxError('CreateContainerError', `the module exports no _start function${hint}`);
   }
   if (exports.get('memory') !== 'memory') {
-    throw new SandboxError('CreateContainerError', 'the module exports no memory named "memory", which WASI needs');
+    throw new SandboxError(
+      'CreateContainerError',
+      'the module exports no memory named "memory", which WASI needs',
+    );
   }
 }

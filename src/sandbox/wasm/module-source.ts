@@ -76,7 +76,8 @@ export class ModuleSource {
         `unsupported module reference ${image}: the wasm tier takes a file path or an https:// URL`,
       );
     }
-    if (image === '') throw new SandboxError('ErrImagePull', 'image is empty: give the path or URL of a .wasm module');
+    if (image === '')
+      throw new SandboxError('ErrImagePull', 'image is empty: give the path or URL of a .wasm module');
     return resolvePath(image);
   }
 
@@ -89,7 +90,10 @@ export class ModuleSource {
     }
     if (!st.isFile()) throw new SandboxError('ErrImagePull', `wasm module ${path} is not a regular file`);
     if (st.size > BigInt(this.maxBytes)) {
-      throw new SandboxError('ErrImagePull', `wasm module ${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`);
+      throw new SandboxError(
+        'ErrImagePull',
+        `wasm module ${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`,
+      );
     }
     // ctime cannot be set by a user, so an unchanged identity means unchanged contents.
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
@@ -120,7 +124,10 @@ export class ModuleSource {
     const parsed = new URL(url);
     if (parsed.protocol === 'http:' && !isLoopback(parsed.hostname)) {
       return Promise.reject(
-        new SandboxError('ErrImagePull', `refusing to download ${url} over plain http; use https:// (http is allowed for loopback only)`),
+        new SandboxError(
+          'ErrImagePull',
+          `refusing to download ${url} over plain http; use https:// (http is allowed for loopback only)`,
+        ),
       );
     }
     const inflight = this.downloads.get(url);
@@ -150,11 +157,15 @@ export class ModuleSource {
       } catch (err) {
         throw new SandboxError('ErrImagePull', `downloading ${url} failed: ${(err as Error).message}`);
       }
-      if (!res.ok || !res.body) throw new SandboxError('ErrImagePull', `downloading ${url} failed: HTTP ${res.status}`);
+      if (!res.ok || !res.body)
+        throw new SandboxError('ErrImagePull', `downloading ${url} failed: HTTP ${res.status}`);
       const declared = Number(res.headers.get('content-length') ?? 'NaN');
       if (declared > this.maxBytes) {
         await res.body.cancel();
-        throw new SandboxError('ErrImagePull', `${url} is ${declared} bytes, over the ${this.maxBytes}-byte limit`);
+        throw new SandboxError(
+          'ErrImagePull',
+          `${url} is ${declared} bytes, over the ${this.maxBytes}-byte limit`,
+        );
       }
       const hash = createHash('sha256');
       const out = createWriteStream(tmp, { mode: 0o644 });
@@ -191,7 +202,10 @@ export function sha256(bytes: Uint8Array): string {
 
 function parseDigest(digest: string): string {
   if (!DIGEST_RE.test(digest)) {
-    throw new SandboxError('InvalidImageDigest', `imageDigest ${JSON.stringify(digest)} is not of the form sha256:<64 hex digits>`);
+    throw new SandboxError(
+      'InvalidImageDigest',
+      `imageDigest ${JSON.stringify(digest)} is not of the form sha256:<64 hex digits>`,
+    );
   }
   return digest.slice('sha256:'.length);
 }

@@ -30,11 +30,15 @@ export async function prepareMounts(mounts: VolumeMount[]): Promise<PreopenSpec[
     try {
       root = await realpath(m.hostPath);
     } catch (err) {
-      throw mountError(`volume for ${key}: host directory ${m.hostPath} is not available: ${(err as Error).message}`);
+      throw mountError(
+        `volume for ${key}: host directory ${m.hostPath} is not available: ${(err as Error).message}`,
+      );
     }
     const st = await lstat(root);
     if (!st.isDirectory()) {
-      throw mountError(`volume for ${key}: ${m.hostPath} is not a directory (the wasm tier mounts directories only)`);
+      throw mountError(
+        `volume for ${key}: ${m.hostPath} is not a directory (the wasm tier mounts directories only)`,
+      );
     }
     const escape = await findEscapingSymlink(root);
     if (escape) {
@@ -49,7 +53,9 @@ export async function prepareMounts(mounts: VolumeMount[]): Promise<PreopenSpec[
 }
 
 /** The first symlink under `root` whose target is outside `root` (dangling ones judged by their text). */
-export async function findEscapingSymlink(root: string): Promise<{ link: string; target: string } | undefined> {
+export async function findEscapingSymlink(
+  root: string,
+): Promise<{ link: string; target: string } | undefined> {
   const stack = [root];
   let seen = 0;
   while (stack.length > 0) {

@@ -66,7 +66,9 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
         hooks.sleep(Number(first - now) / 1e6);
         now = process.hrtime.bigint();
       }
-      ready = timers.filter((t) => t.deadline <= now).map((t) => ({ userdata: t.userdata, error: 0, type: EventType.CLOCK }));
+      ready = timers
+        .filter((t) => t.deadline <= now)
+        .map((t) => ({ userdata: t.userdata, error: 0, type: EventType.CLOCK }));
       view = mem.view(); // the sleep hooks never grow memory, but stay safe against a stale buffer
     }
 
@@ -83,7 +85,12 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
 }
 
 /** A clock subscription's deadline on the monotonic clock (ns), or undefined for an unknown clock. */
-function monotonicDeadline(id: number, timeout: bigint, absolute: boolean, monoNow: bigint): bigint | undefined {
+function monotonicDeadline(
+  id: number,
+  timeout: bigint,
+  absolute: boolean,
+  monoNow: bigint,
+): bigint | undefined {
   switch (id) {
     case Clock.MONOTONIC:
       // uvwasi's monotonic clock is uv_hrtime(), the same clock as process.hrtime.

@@ -102,7 +102,12 @@ export class WorkerPool {
   /** Returns a worker whose run ended normally; it stays warm unless the pool is full or it is old. */
   release(pw: PooledWorker): void {
     pw.listener = undefined;
-    if (pw.dead || this.closed || pw.runs >= this.opts.maxRunsPerWorker || this.idle.length >= this.opts.idle) {
+    if (
+      pw.dead ||
+      this.closed ||
+      pw.runs >= this.opts.maxRunsPerWorker ||
+      this.idle.length >= this.opts.idle
+    ) {
       this.discard(pw);
       return;
     }
@@ -124,7 +129,11 @@ export class WorkerPool {
 
   /** Starts idle workers up to `target` (default: the warm target). */
   refill(target = this.opts.idle): void {
-    while (!this.closed && this.idle.length < Math.min(target, this.opts.idle) && this.live.size < this.opts.max) {
+    while (
+      !this.closed &&
+      this.idle.length < Math.min(target, this.opts.idle) &&
+      this.live.size < this.opts.max
+    ) {
       const pw = this.spawn();
       pw.worker.unref();
       this.idle.push(pw);
@@ -136,7 +145,10 @@ export class WorkerPool {
     const pw = new PooledWorker(() => undefined);
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`a wasm worker did not start within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`a wasm worker did not start within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         pw.listener = {
           message: (m) => {
             if (m.type === 'ready') {

@@ -60,7 +60,8 @@ function run(req: RunRequest): void {
   } else {
     module = modules.get(req.moduleKey);
   }
-  if (!module) return post({ type: 'start-failed', message: `module ${req.moduleKey} was not sent to this worker` });
+  if (!module)
+    return post({ type: 'start-failed', message: `module ${req.moduleKey} was not sent to this worker` });
 
   let wasi;
   try {
@@ -89,14 +90,24 @@ function run(req: RunRequest): void {
       if (Atomics.load(ctl, 0) !== 0) throw new GuestStopped();
     },
   );
-  const imports = buildHostImports({ wasi: wasiImport, mem, control: req.control, ring, guard, cpu: req.cpu });
+  const imports = buildHostImports({
+    wasi: wasiImport,
+    mem,
+    control: req.control,
+    ring,
+    guard,
+    cpu: req.cpu,
+  });
 
   let instance;
   try {
     instance = new Wasm.Instance(module, { [WASI_MODULE]: imports });
   } catch (err) {
     release();
-    return post({ type: 'start-failed', message: `cannot instantiate the module: ${(err as Error).message}` });
+    return post({
+      type: 'start-failed',
+      message: `cannot instantiate the module: ${(err as Error).message}`,
+    });
   }
   const memory = instance.exports.memory as WasmMemory;
   mem.attach(memory);
@@ -117,7 +128,8 @@ function run(req: RunRequest): void {
 function classifyThrow(err: unknown): Outcome {
   if (err instanceof GuestStopped) return { kind: 'stopped' };
   if (err instanceof Wasm.RuntimeError) return { kind: 'trap', message: err.message };
-  if (err instanceof RangeError && /call stack/i.test(err.message)) return { kind: 'trap', message: 'call stack exhausted' };
+  if (err instanceof RangeError && /call stack/i.test(err.message))
+    return { kind: 'trap', message: 'call stack exhausted' };
   return { kind: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
 }
 
