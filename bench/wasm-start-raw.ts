@@ -6,7 +6,6 @@
 // Each returns per-iteration milliseconds.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { WASI } from 'node:wasi';
 import type { Driver, SandboxSpec } from '../src/sandbox/driver.ts';
 
 type WasmApi = {
@@ -16,6 +15,9 @@ type WasmApi = {
 const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 export async function rawWasiStart(wasmPath: string, n: number): Promise<number[]> {
+  // Loaded here, not at the top: importing node:wasi prints an ExperimentalWarning, which a run
+  // that only measures the driver should not show.
+  const { WASI } = await import('node:wasi');
   const module = new Wasm.Module(readFileSync(wasmPath));
   const devNull = openSync('/dev/null', 'r+');
   const samples: number[] = [];

@@ -39,6 +39,8 @@ export async function serveWatch(
     'transfer-encoding': 'chunked',
     'cache-control': 'no-cache',
   });
+  // Send the headers now: a watch with nothing to report yet must still tell the client it started.
+  res.flushHeaders();
   let lastRv = p.resourceVersion ?? '0';
   let closed = false;
   const send = (type: string, object: any): void => {

@@ -221,6 +221,27 @@ describe('module source and cache', () => {
     expect(driver.cache.compiles).toBe(before + 2);
   });
 
+  it('keeps working when a warm worker has seen more modules than it keeps', async () => {
+    const d = new WasmDriver({ cacheDir: join(tmp.path, 'cache-many'), poolSize: 1 });
+    try {
+      const base = readFileSync(fixture('exit-code'));
+      const paths = Array.from({ length: 20 }, (_, i) => {
+        const p = join(tmp.path, `many-${i}.wasm`);
+        const tag = new TextEncoder().encode(`many-${i}`);
+        writeFileSync(p, Buffer.concat([base, Uint8Array.of(0, tag.length + 1, tag.length), tag]));
+        return p;
+      });
+      for (const round of [0, 1]) {
+        for (const [i, p] of paths.entries()) {
+          const { result } = await run(p, { args: ['exit-code', String(i + round)] }, d);
+          expect(result.exitCode).toBe(i + round);
+        }
+      }
+    } finally {
+      await d.shutdown();
+    }
+  });
+
   it('downloads a module over http(s) once into the cache', async () => {
     const { createServer } = await import('node:http');
     const body = readFileSync(example('hello'));
@@ -600,5 +621,17 @@ describe('limits and stopping', () => {
     expect((await d.wait(a.id)).reason).toBe('Killed');
     expect((await d.wait(b.id)).reason).toBe('Killed');
     await expect(d.start(spec(example('hello')))).rejects.toThrow(/shut down/);
+  });
+
+  it('a shutdown racing a start settles both', async () => {
+    const d = new WasmDriver({ cacheDir: join(tmp.path, 'cache-race') });
+    const s = spec(fixture('spinner'));
+    const started = d.start(s).then(
+      () => 'started',
+      (e: Error) => e.message,
+    );
+    await sleep(5);
+    await d.shutdown();
+    expect(await started).toMatch(/started|shut down/);
   });
 });

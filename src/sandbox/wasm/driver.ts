@@ -31,7 +31,7 @@ import { ModuleCache, type CompiledModule } from './module-cache.ts';
 import { ModuleSource } from './module-source.ts';
 import { prepareMounts } from './mounts.ts';
 import { WorkerPool, type PooledWorker } from './pool.ts';
-import type { FromWorker } from './protocol.ts';
+import { touchModule, type FromWorker } from './protocol.ts';
 
 export interface WasmDriverOptions {
   /** Downloaded modules and temporary stdin files live here. */
@@ -173,8 +173,7 @@ export class WasmDriver implements Driver {
       const sb = this.track(spec, compiled, pw, stdinFd);
       const running = this.awaitRunning(sb);
       resetControl(pw.control);
-      const sendModule = !pw.modules.has(compiled.key);
-      pw.modules.add(compiled.key);
+      const sendModule = !touchModule(pw.modules, compiled.key, true);
       pw.post({
         type: 'run',
         moduleKey: compiled.key,
@@ -314,10 +313,23 @@ export class WasmDriver implements Driver {
       // resolves and wait() reports how it ended.
       sb.markStarted = resolve;
       const failStart = (message: string, workerOk: boolean): void => {
+        if (sb.result) return;
         this.sandboxes.delete(sb.spec.id);
+        for (const t of sb.timers) clearTimeout(t);
         this.closeStdin(sb);
-        if (workerOk) this.pool.release(sb.pw);
+        if (workerOk && !sb.forcing) this.pool.release(sb.pw);
         else void this.pool.discard(sb.pw);
+        // Settle the exit too: a stop(), destroy() or shutdown() may already be waiting on it.
+        const now = new Date();
+        sb.result = {
+          exitCode: 128,
+          reason: 'StartError',
+          message,
+          startedAt: sb.startedAt,
+          finishedAt: now,
+        };
+        sb.resolveExit(sb.result);
+        this.ensureDrainTimer();
         reject(new SandboxError('CreateContainerError', message));
       };
       sb.pw.listener = {
@@ -370,15 +382,14 @@ export class WasmDriver implements Driver {
   private force(sb: Sandbox): void {
     if (sb.result || sb.forcing) return;
     sb.forcing = true;
-    if (!this.interrupter.interrupt(sb.pw.name)) {
+    // A worker still loading its code would not survive an interrupt (it would exit): terminate it.
+    if (!sb.pw.ready || !this.interrupter.interrupt(sb.pw.name)) {
       void this.terminate(sb);
       return;
     }
     // The worker handles 'reap' once the interrupted execution has unwound.
     sb.pw.post({ type: 'reap' });
-    const t = setTimeout(() => void this.terminate(sb), REAP_TIMEOUT_MS);
-    t.unref();
-    sb.timers.push(t);
+    sb.timers.push(setTimeout(() => void this.terminate(sb), REAP_TIMEOUT_MS));
   }
 
   /** Last resort: end the thread. node:wasi's host descriptors of this run stay open. */

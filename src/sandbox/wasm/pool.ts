@@ -30,10 +30,12 @@ export class PooledWorker {
   readonly name = `strata-wasm-${process.pid}-${++workerSeq}`;
   /** Control block reused by every run of this worker (reset before each). */
   readonly control = createControl();
-  /** Module cache keys already sent to this worker. */
-  readonly modules = new Set<string>();
+  /** Module cache keys this worker holds (mirrors the worker's own LRU, see protocol.ts). */
+  readonly modules = new Map<string, true>();
   runs = 0;
   dead = false;
+  /** The worker has loaded its code and installed its message handler. */
+  ready = false;
   listener: WorkerListener | undefined;
 
   constructor(onDeath: (pw: PooledWorker) => void) {
@@ -42,7 +44,10 @@ export class PooledWorker {
       // The JS heap of a worker holds only our wrappers; guest memory lives outside it.
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
     });
-    this.worker.on('message', (msg: FromWorker) => this.listener?.message(msg));
+    this.worker.on('message', (msg: FromWorker) => {
+      if (msg.type === 'ready') this.ready = true;
+      this.listener?.message(msg);
+    });
     const die = (err: Error): void => {
       if (this.dead) return;
       this.dead = true;

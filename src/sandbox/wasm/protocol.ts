@@ -39,3 +39,20 @@ export type FromWorker =
   | { type: 'drain' }
   | { type: 'exit'; outcome: Outcome; memoryBytes: number; cpuMicros: number }
   | { type: 'reaped' };
+
+/**
+ * Modules a worker keeps, by cache key. The driver mirrors each worker's set with the same
+ * least-recently-used rule (touchModule on both sides, once per run), so it knows when a run must
+ * carry the module and when the worker still has it.
+ */
+export const MODULES_PER_WORKER = 16;
+
+/** Marks `key` used; returns whether it was already present. Evicts the least recently used. */
+export function touchModule<T>(kept: Map<string, T>, key: string, value: T | undefined): boolean {
+  const had = kept.has(key);
+  const current = value !== undefined ? value : kept.get(key);
+  kept.delete(key);
+  if (current !== undefined) kept.set(key, current);
+  if (kept.size > MODULES_PER_WORKER) kept.delete(kept.keys().next().value as string);
+  return had;
+}

@@ -12,7 +12,7 @@ import { GuestMemory } from './guest-memory.ts';
 import { buildHostImports, GuestStopped } from './host-imports.ts';
 import { LogRingWriter } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
-import type { FromWorker, Outcome, RunRequest, ToWorker } from './protocol.ts';
+import { touchModule, type FromWorker, type Outcome, type RunRequest, type ToWorker } from './protocol.ts';
 import { WASI_MODULE } from './wasi-abi.ts';
 import { Wasm, type WasmMemory, type WasmModule } from './webassembly.ts';
 
@@ -29,9 +29,8 @@ const { WASI } = await import('node:wasi');
 const port = parentPort!;
 const post = (m: FromWorker): void => port.postMessage(m);
 
-/** Modules this worker has been sent, by cache key (small: most nodes run a handful of modules). */
+/** Modules this worker has been sent, by cache key (the driver mirrors this set). */
 const modules = new Map<string, WasmModule>();
-const MODULES_KEPT = 16;
 
 /** Shared by every run: the guest's stdio fds are wrapped (fs-guard, host-imports) so never closed. */
 const devNull = openSync('/dev/null', 'r+');
@@ -52,14 +51,8 @@ function run(req: RunRequest): void {
   const cpuStart = threadCpuMs();
   f64[CPU_BASELINE_F64] = cpuStart * 1000;
 
-  let module = req.module;
-  if (module) {
-    modules.delete(req.moduleKey);
-    modules.set(req.moduleKey, module);
-    if (modules.size > MODULES_KEPT) modules.delete(modules.keys().next().value as string);
-  } else {
-    module = modules.get(req.moduleKey);
-  }
+  touchModule(modules, req.moduleKey, req.module);
+  const module = modules.get(req.moduleKey);
   if (!module)
     return post({ type: 'start-failed', message: `module ${req.moduleKey} was not sent to this worker` });
 
