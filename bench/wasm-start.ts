@@ -8,7 +8,7 @@ import { kindFor } from '../src/api/index.ts';
 import { WasmDriver } from '../src/sandbox/wasm/driver.ts';
 import { summarize, printTable, fmt } from './lib/stats.ts';
 import { startBenchCluster } from './lib/cluster.ts';
-import { rawWasiStart, driverStart } from './wasm-start-raw.ts';
+import { rawWasiStart, driverStart } from './lib/wasm-start-raw.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';

@@ -22,7 +22,7 @@ export interface AgentHttpOptions {
 }
 
 export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false, requestTimeout: 0 });
+  const app = Fastify({ logger: false, requestTimeout: 0, forceCloseConnections: true });
   const reviewed = new Map<string, { ok: boolean; at: number }>();
 
   async function tokenOk(header: string | undefined): Promise<boolean> {

@@ -43,6 +43,12 @@ export function resourcePath(
   return p;
 }
 
+/** The namespace a write goes to: explicit, else the object's, else "default" (for namespaced kinds). */
+function namespaceOf(kind: KindInfo, obj: any, explicit?: string): string | undefined {
+  if (!kind.namespaced) return undefined;
+  return explicit ?? obj.metadata?.namespace ?? 'default';
+}
+
 export class Client {
   readonly server: string;
   private readonly token: string;
@@ -122,11 +128,11 @@ export class Client {
   }
 
   create(kind: KindInfo, obj: any, namespace?: string): Promise<any> {
-    return this.json('POST', resourcePath(kind, namespace ?? obj.metadata?.namespace), { body: obj });
+    return this.json('POST', resourcePath(kind, namespaceOf(kind, obj, namespace)), { body: obj });
   }
 
   replace(kind: KindInfo, obj: any, namespace?: string): Promise<any> {
-    return this.json('PUT', resourcePath(kind, namespace ?? obj.metadata?.namespace, obj.metadata.name), {
+    return this.json('PUT', resourcePath(kind, namespaceOf(kind, obj, namespace), obj.metadata.name), {
       body: obj,
     });
   }

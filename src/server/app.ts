@@ -38,6 +38,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? 3 * 1024 * 1024,
     // Watches and log streams are long-lived; Node's default request timeout would cut them.
     requestTimeout: 0,
+    // On shutdown, end watches and keep-alive connections instead of waiting for them to go idle.
+    forceCloseConnections: true,
   });
 
   // JSON, merge patch (JSON), and YAML bodies.

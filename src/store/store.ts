@@ -80,7 +80,9 @@ export class RevisionCompactedError extends Error {
   readonly requested: number;
   readonly compacted: number;
   constructor(requested: number, compacted: number) {
-    super(`revision ${requested} is too old: history before ${compacted + 1} has been compacted; relist and watch again`);
+    super(
+      `revision ${requested} is too old: history before ${compacted + 1} has been compacted; relist and watch again`,
+    );
     this.name = 'RevisionCompactedError';
     this.requested = requested;
     this.compacted = compacted;
@@ -106,7 +108,11 @@ export interface Store {
    * Watch every key under prefix. Events are delivered in revision order. Throws
    * RevisionCompactedError synchronously-or-rejected when fromRevision is older than the compacted history.
    */
-  watch<T = unknown>(prefix: string, onEvent: (ev: WatchEvent<T>) => void, opts?: WatchOptions): Promise<Watch>;
+  watch<T = unknown>(
+    prefix: string,
+    onEvent: (ev: WatchEvent<T>) => void,
+    opts?: WatchOptions,
+  ): Promise<Watch>;
   /** Drop history up to and including `revision` (not current values). */
   compact(revision: number): Promise<void>;
   close(): Promise<void>;

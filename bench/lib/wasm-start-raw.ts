@@ -6,7 +6,7 @@
 // Each returns per-iteration milliseconds.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Driver, SandboxSpec } from '../src/sandbox/driver.ts';
+import type { Driver, SandboxSpec } from '../../src/sandbox/driver.ts';
 
 type WasmApi = {
   Module: new (bytes: Uint8Array) => object;
