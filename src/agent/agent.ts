@@ -1,14 +1,26 @@
 // The node agent: registers this machine as a Node (capacity, the runtime classes its drivers offer),
 // renews its Lease, watches the pods bound to it and runs each through a PodWorker. It reaches the
 // control plane only through the HTTP API, so `strata up` and a separate `strata agent` behave the same.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname, totalmem, release, arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { kindFor } from '../api/index.ts';
 import { ClientError, type Client } from '../client/client.ts';
+import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
+import { EventRecorder } from '../controllers/events.ts';
 import { Informer } from '../lib/informer.ts';
 import type { Driver } from '../sandbox/driver.ts';
+import { savedHandles } from './handles.ts';
 import { buildAgentHttp } from './http.ts';
+import {
+  MemoryPressure,
+  agentTaints,
+  readAvailableMemory,
+  reconcileTaints,
+  unavailableTiers,
+  type TierHealth,
+} from './node-health.ts';
 import { PodWorker } from './pod-worker.ts';
 import type { FastifyInstance } from 'fastify';
 
@@ -32,8 +44,20 @@ export interface AgentOptions {
   workDir?: string;
   maxPods?: number;
   backoffInitialMs?: number;
+  /** How often drivers are fingerprinted again and memory is checked. Default 10 s. */
+  healthIntervalMs?: number;
+  /** Available memory below this is memory pressure. Default 100 MiB. */
+  memoryThresholdBytes?: number;
+  /** Memory must stay above the threshold this long before pressure clears. Default 60 s. */
+  memoryPressureTransitionMs?: number;
+  /** For tests: bytes of memory available now. Default: MemAvailable from /proc/meminfo. */
+  availableMemory?: () => number;
+  /** Record Kubernetes events (Started, Unhealthy, BackOff, …) through the API. Default true. */
+  events?: boolean;
   log?: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void };
 }
+
+type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 function rfc3339Micro(d = new Date()): string {
   return d.toISOString().replace('Z', '000Z');
@@ -49,11 +73,33 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private port = 0;
   private readonly log: NonNullable<AgentOptions['log']>;
+  private readonly recorder?: EventRecorder;
+  /** Every configured tier's latest fingerprint. */
+  private readonly tiers = new Map<string, TierHealth & { driver: Driver }>();
+  private readonly memory: MemoryPressure;
+  private availableBytes = 0;
+  /** lastTransitionTime of each node condition, kept while its status stays the same. */
+  private readonly transitions = new Map<string, { status: ConditionStatus; at: string }>();
+  private healthChain: Promise<void> = Promise.resolve();
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
     this.nodeName = opts.nodeName ?? hostname().toLowerCase();
     this.log = opts.log ?? { info: () => {}, warn: (o, m) => console.warn(m, o) };
+    this.memory = new MemoryPressure(opts.memoryThresholdBytes, opts.memoryPressureTransitionMs);
+    if (opts.events !== false) {
+      this.recorder = new EventRecorder({
+        sink: clientEventSink(opts.client),
+        component: 'strata-agent',
+        host: this.nodeName,
+        log: {
+          debug: () => {},
+          info: (o, m) => this.log.info(o, m),
+          warn: (o, m) => this.log.warn(o, m),
+          error: (o, m) => this.log.warn(o, m),
+        },
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -64,18 +110,14 @@ export class Agent {
     await this.http.listen({ host: this.opts.address ?? '127.0.0.1', port: this.opts.port ?? 0 });
     this.port = (this.http.server.address() as any).port;
 
-    const offered: string[] = [];
-    for (const d of this.opts.drivers) {
-      const fp = await d.fingerprint();
-      if (fp.healthy) {
-        this.drivers.set(fp.runtimeClass, d);
-        offered.push(fp.runtimeClass);
-      } else {
-        this.log.warn({ driver: d.name, reason: fp.reason }, 'runtime class not offered');
-      }
-    }
-    await this.register(offered);
+    await this.fingerprint();
+    this.availableBytes = (this.opts.availableMemory ?? readAvailableMemory)();
+    this.memory.observe(this.availableBytes);
+    // The lease first: once the Node says Ready, its heartbeat exists too.
     await this.renewLease();
+    await this.register(this.offered());
+    await this.reconcileTaints();
+    this.nodeEvent('Normal', 'Starting', `Starting strata agent on ${this.nodeName}.`);
     const leaseEvery = ((this.opts.leaseDurationSeconds ?? 40) * 1000) / 4;
     this.timers.push(
       setInterval(
@@ -104,13 +146,20 @@ export class Agent {
     });
     this.informer.start();
     await this.informer.waitForSync();
+    // A returning agent: whatever is left of pods deleted while it was away is stopped and removed.
+    await this.reapOrphans();
+    this.timers.push(setInterval(() => void this.checkHealth(), this.opts.healthIntervalMs ?? 10_000));
   }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.informer?.stop();
-    await Promise.all([...this.workers.values()].map((w) => w.stop(0)));
-    for (const d of this.drivers.values()) await d.shutdown();
+    // Pods are not finished because their agent stops: no status is written, and sandboxes of tiers that
+    // survive an agent restart keep running for the next agent to re-adopt.
+    await Promise.all([...this.workers.values()].map((w) => w.shutdown()));
+    for (const d of new Set(this.opts.drivers)) await d.shutdown();
+    if (this.recorder)
+      await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
     await this.http?.close();
   }
 
@@ -130,12 +179,12 @@ export class Agent {
     let w = this.workers.get(uid);
     if (pod.metadata.deletionTimestamp) {
       if (!w) {
-        // Nothing runs here for it (finished, or never started): finish the deletion.
-        void this.finalizeDeletion(pod);
+        // Nothing runs here for it (finished, never started, or left by a previous agent): finish it.
+        void this.reapOrphan(uid).then(() => this.finalizeDeletion(pod));
         return;
       }
       w.update(pod);
-      void w.stop(pod.metadata.deletionGracePeriodSeconds ?? 30).then(() => this.finalizeDeletion(pod));
+      void w.stop(pod.metadata.deletionGracePeriodSeconds ?? 30, true).then(() => this.finalizeDeletion(pod));
       return;
     }
     if (w) {
@@ -150,6 +199,7 @@ export class Agent {
       podsDir: join(this.opts.dataDir, 'pods'),
       workDir: this.opts.workDir ?? process.cwd(),
       backoffInitialMs: this.opts.backoffInitialMs,
+      events: this.recorder,
       log: this.log,
     });
     this.workers.set(uid, w);
@@ -173,9 +223,146 @@ export class Agent {
 
   private forget(pod: any): void {
     const w = this.workers.get(pod.metadata.uid);
-    if (!w) return;
+    if (!w) {
+      void this.reapOrphan(pod.metadata.uid);
+      return;
+    }
     this.workers.delete(pod.metadata.uid);
     void w.stop(0).then(() => w.cleanup());
+  }
+
+  private podsDir(): string {
+    return join(this.opts.dataDir, 'pods');
+  }
+
+  /** Stops sandboxes a previous agent left for a pod this agent does not run, and removes its files. */
+  private async reapOrphan(uid: string): Promise<void> {
+    if (this.workers.has(uid) || !/^[\w-]+$/.test(uid)) return;
+    const dir = join(this.podsDir(), uid);
+    if (!existsSync(dir)) return;
+    for (const saved of savedHandles(dir)) {
+      const driver = this.opts.drivers.find((d) => d.name === saved.handle.driver);
+      if (!driver) continue;
+      const adopted = await driver.recover(saved.handle, { write: () => {} }).catch(() => false);
+      if (!adopted) continue;
+      this.log.info({ sandbox: saved.handle.id }, 'stopping a sandbox of a pod that no longer exists');
+      await driver.stop(saved.handle.id, 0).catch(() => {});
+      await driver.destroy(saved.handle.id).catch(() => {});
+    }
+    if (!this.workers.has(uid)) rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** After the first pod list: pod directories (and sandboxes) of pods gone from the API. */
+  private async reapOrphans(): Promise<void> {
+    if (!existsSync(this.podsDir())) return;
+    const known = new Set(this.informer!.list().map((p: any) => p.metadata.uid));
+    for (const uid of readdirSync(this.podsDir())) {
+      if (!known.has(uid))
+        await this.reapOrphan(uid).catch((err) =>
+          this.log.warn({ uid, err: (err as Error).message }, 'orphan cleanup failed'),
+        );
+    }
+  }
+
+  private nodeEvent(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.recorder?.event(
+      { apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, uid: this.nodeName } },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  /** Fingerprints every configured driver; the healthy ones are offered. */
+  private async fingerprint(): Promise<void> {
+    for (const d of this.opts.drivers) {
+      let fp;
+      try {
+        fp = await d.fingerprint();
+      } catch (err) {
+        fp = { runtimeClass: this.tierOf(d), healthy: false, reason: (err as Error).message };
+      }
+      const prev = this.tiers.get(fp.runtimeClass);
+      const everHealthy = (prev?.everHealthy ?? false) || fp.healthy;
+      this.tiers.set(fp.runtimeClass, {
+        runtimeClass: fp.runtimeClass,
+        healthy: fp.healthy,
+        reason: fp.reason,
+        everHealthy,
+        driver: d,
+      });
+      if (fp.healthy) this.drivers.set(fp.runtimeClass, d);
+      else this.drivers.delete(fp.runtimeClass);
+      if (prev && prev.healthy !== fp.healthy) {
+        if (fp.healthy)
+          this.nodeEvent('Normal', 'RuntimeAvailable', `runtime class ${fp.runtimeClass} is available again`);
+        else
+          this.nodeEvent(
+            'Warning',
+            'RuntimeUnavailable',
+            `runtime class ${fp.runtimeClass} failed its fingerprint: ${fp.reason ?? 'unhealthy'}`,
+          );
+      }
+      if (!fp.healthy && (!prev || prev.healthy))
+        this.log.warn({ driver: d.name, reason: fp.reason }, 'runtime class not offered');
+    }
+  }
+
+  private tierOf(d: Driver): string {
+    for (const [rc, t] of this.tiers) if (t.driver === d) return rc;
+    return d.name;
+  }
+
+  /** Periodic: fingerprints and memory; updates labels, runtime handlers, conditions and taints on change. */
+  private checkHealth(): Promise<void> {
+    this.healthChain = this.healthChain.then(async () => {
+      try {
+        const before = this.offered().join(',');
+        const wasPressure = this.memory.underPressure;
+        await this.fingerprint();
+        this.availableBytes = (this.opts.availableMemory ?? readAvailableMemory)();
+        const pressure = this.memory.observe(this.availableBytes);
+        if (pressure !== wasPressure) {
+          if (pressure)
+            this.nodeEvent('Warning', 'NodeHasInsufficientMemory', this.memory.message(this.availableBytes));
+          else this.nodeEvent('Normal', 'NodeHasSufficientMemory', this.memory.message(this.availableBytes));
+        }
+        const offered = this.offered();
+        if (offered.join(',') !== before) await this.register(offered);
+        else if (pressure !== wasPressure) await this.heartbeat();
+        await this.reconcileTaints();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'node health check failed');
+      }
+    });
+    return this.healthChain;
+  }
+
+  /** Puts the agent's own taints (memory pressure, runtime unavailable) on the Node, or takes them off. */
+  private async reconcileTaints(): Promise<void> {
+    const want = agentTaints(this.memory.underPressure, unavailableTiers([...this.tiers.values()]));
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await this.opts.client.mutate(nodeKind, undefined, this.nodeName, (node) => {
+      const next = reconcileTaints(node.spec?.taints, want, now);
+      if (!next) return undefined;
+      node.spec = { ...node.spec, taints: next };
+      if (next.length === 0) delete node.spec.taints;
+      return node;
+    });
+  }
+
+  /** A condition with lastTransitionTime kept while its status does not change. */
+  private condition(
+    type: string,
+    status: ConditionStatus,
+    reason: string,
+    message: string,
+    now: string,
+  ): any {
+    const prev = this.transitions.get(type);
+    const at = prev && prev.status === status ? prev.at : now;
+    this.transitions.set(type, { status, at });
+    return { type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: at };
   }
 
   private nodeStatus(offered: string[]): any {
@@ -186,16 +373,7 @@ export class Agent {
     return {
       capacity: { cpu, memory, pods },
       allocatable: { cpu, memory, pods },
-      conditions: [
-        {
-          type: 'Ready',
-          status: 'True',
-          reason: 'AgentReady',
-          message: 'strata agent is posting ready status',
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-        },
-      ],
+      conditions: this.conditions(now),
       addresses: [
         { type: 'InternalIP', address: this.opts.address ?? '127.0.0.1' },
         { type: 'Hostname', address: hostname() },
@@ -216,11 +394,37 @@ export class Agent {
     return [...this.drivers.keys()];
   }
 
+  private conditions(now: string): any[] {
+    const pressure = this.memory.underPressure;
+    const unavailable = unavailableTiers([...this.tiers.values()]);
+    return [
+      this.condition(
+        'MemoryPressure',
+        pressure ? 'True' : 'False',
+        pressure ? 'AgentHasInsufficientMemory' : 'AgentHasSufficientMemory',
+        this.memory.message(this.availableBytes),
+        now,
+      ),
+      this.condition(
+        'RuntimeUnavailable',
+        unavailable.length ? 'True' : 'False',
+        unavailable.length ? 'RuntimeFingerprintFailed' : 'RuntimesAvailable',
+        unavailable.length
+          ? unavailable.map((t) => `${t.runtimeClass}: ${t.reason ?? 'unhealthy'}`).join('; ')
+          : `offering ${this.offered().join(', ') || 'no runtime class'}`,
+        now,
+      ),
+      this.condition('Ready', 'True', 'AgentReady', 'strata agent is posting ready status', now),
+    ];
+  }
+
   private async register(offered: string[]): Promise<void> {
-    const labels = {
+    const labels: Record<string, string | null> = {
       'kubernetes.io/hostname': this.nodeName,
       'kubernetes.io/os': platform(),
       'kubernetes.io/arch': arch() === 'x64' ? 'amd64' : arch(),
+      // A configured tier that is not offered (any more) loses its label (null deletes in a merge patch).
+      ...Object.fromEntries([...this.tiers.keys()].map((rc) => [`strata.dev/runtime-${rc}`, null])),
       ...Object.fromEntries(offered.map((rc) => [`strata.dev/runtime-${rc}`, 'true'])),
       ...this.opts.labels,
     };
@@ -229,7 +433,10 @@ export class Agent {
       await this.opts.client.create(nodeKind, {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name: this.nodeName, labels },
+        metadata: {
+          name: this.nodeName,
+          labels: Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== null)),
+        },
         spec: {},
       });
     } else {
@@ -245,13 +452,22 @@ export class Agent {
   }
 
   private async heartbeat(): Promise<void> {
-    await this.opts.client.patch(
-      nodeKind,
-      undefined,
-      this.nodeName,
-      { status: this.nodeStatus(this.offered()) },
-      'status',
-    );
+    try {
+      await this.opts.client.patch(
+        nodeKind,
+        undefined,
+        this.nodeName,
+        { status: this.nodeStatus(this.offered()) },
+        'status',
+      );
+    } catch (err) {
+      // The Node was deleted while this agent runs (`strata delete node`): register it again, as the
+      // kubelet does.
+      if (!(err instanceof ClientError && err.code === 404)) throw err;
+      this.log.warn({ node: this.nodeName }, 'node object is gone; registering again');
+      await this.register(this.offered());
+      await this.reconcileTaints();
+    }
   }
 
   private async renewLease(): Promise<void> {

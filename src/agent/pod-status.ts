@@ -14,6 +14,19 @@ export interface ContainerRun {
   sandboxId?: string;
   driver?: Driver;
   startedAtMs?: number;
+  /** Probes of the current run (absent when the container declares none). */
+  prober?: { readonly ready: boolean; readonly started: boolean; stop(): void };
+  /** Set when a startup or liveness probe killed the current run: the termination message. */
+  probeFailure?: string;
+}
+
+/** Started: running and past its startup probe. Ready: started and passing its readiness probe. */
+export function containerReadiness(r: ContainerRun): { started: boolean; ready: boolean } {
+  const running = !!r.state.running;
+  return {
+    started: running && (r.prober ? r.prober.started : true),
+    ready: running && (r.prober ? r.prober.ready : true),
+  };
 }
 
 function condition(type: string, ok: boolean, reason?: string, message?: string): any {
@@ -46,14 +59,13 @@ export function computePodStatus(
     name: r.name,
     image: r.image,
     imageID: '',
-    ready: !!r.state.running,
-    started: !!r.state.running,
+    ...containerReadiness(r),
     restartCount: r.restartCount,
     state: r.state,
     lastState: r.lastState ?? {},
   }));
-  const allReady = runs.every((r) => r.state.running);
-  const notReady = runs.filter((r) => !r.state.running).map((r) => r.name);
+  const allReady = containerStatuses.every((c) => c.ready);
+  const notReady = containerStatuses.filter((c) => !c.ready).map((c) => c.name);
   const readyMsg = notReady.length ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
   const prev: any[] = pod.status?.conditions ?? [];
   const keep = (c: any): any => {

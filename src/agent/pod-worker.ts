@@ -2,13 +2,22 @@
 // restartPolicy with exponential back-off, enforces activeDeadlineSeconds, stops gracefully on
 // deletion, and reports status (phase, conditions, container states) back through the API.
 import { mkdirSync, rmSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { kindFor, parseCpu, parseMemory } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
-import { SandboxError, type Driver, type ExitResult, type SandboxSpec } from '../sandbox/driver.ts';
+import {
+  SandboxError,
+  type Driver,
+  type ExitResult,
+  type SandboxHandle,
+  type SandboxSpec,
+} from '../sandbox/driver.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
 import { computePodStatus, type ContainerRun } from './pod-status.ts';
+import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
+import { forgetHandle, readHandle, saveHandle } from './handles.ts';
 
 const podKind = kindFor('v1', 'Pod')!;
 
@@ -16,6 +25,11 @@ export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 /** A container that ran this long without failing resets its back-off (kubelet: 10 minutes). */
 const BACKOFF_RESET_MS = 600_000;
+
+/** What the worker needs of an event recorder (the controllers' EventRecorder fits). */
+export interface EventRecorderLike {
+  event(obj: any, type: 'Normal' | 'Warning', reason: string, message: string): void;
+}
 
 export interface PodWorkerOptions {
   client: Client;
@@ -25,6 +39,8 @@ export interface PodWorkerOptions {
   workDir: string;
   backoffInitialMs?: number;
   onFinished?: (uid: string) => void;
+  /** Records Kubernetes events about the pod (Created, Started, Killing, BackOff, Unhealthy, …). */
+  events?: EventRecorderLike;
   log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void };
 }
 
@@ -41,6 +57,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+export function signalNumber(name: string | undefined): number | undefined {
+  if (!name) return undefined;
+  if (/^\d+$/.test(name)) return Number(name);
+  return (osConstants.signals as Record<string, number>)[name];
 }
 
 export function parseImagePin(image: string): { ref: string; digest?: string } {
@@ -61,6 +83,13 @@ export class PodWorker {
   private reportPending = false;
   private startTime?: string;
   private done?: Promise<void>;
+  /** The agent is shutting down: no more status writes (see shutdown()). */
+  private detached = false;
+  /** Sandboxes re-adopted at start, by container name. */
+  private readonly adopted = new Map<
+    string,
+    { handle: SandboxHandle; startedAt: string; log: RotatingLog }
+  >();
 
   constructor(pod: any, opts: PodWorkerOptions) {
     this.pod = pod;
@@ -91,16 +120,41 @@ export class PodWorker {
     this.pod = pod;
   }
 
-  /** Stop every container with the grace period (deletion or eviction). */
-  async stop(graceSeconds: number): Promise<void> {
+  /**
+   * Stop every container with the grace period. `announce` records a `Killing` event per running
+   * container (deletion, eviction); internal stops (deadline, agent shutdown) pass false.
+   */
+  async stop(graceSeconds: number, announce = false): Promise<void> {
     this.stopGrace = graceSeconds;
     this.stopping.abort();
     await Promise.all(
       [...this.runs.values()].map(async (r) => {
-        if (r.sandboxId && r.driver) await r.driver.stop(r.sandboxId, graceSeconds).catch(() => {});
+        r.prober?.stop();
+        if (!r.sandboxId || !r.driver) return;
+        if (announce) this.event('Normal', 'Killing', `Stopping container ${r.name}`);
+        await r.driver.stop(r.sandboxId, graceSeconds).catch(() => {});
       }),
     );
     await this.done;
+  }
+
+  /**
+   * Agent shutdown: stop supervising. Sandboxes of tiers that survive an agent restart keep running (the
+   * next agent re-adopts them); the others are stopped. Nothing is reported: the pods are not finished,
+   * their node is going away for a while.
+   */
+  async shutdown(): Promise<void> {
+    this.detached = true;
+    this.stopGrace = 0;
+    this.stopping.abort();
+    clearTimeout(this.deadlineTimer);
+    await Promise.all(
+      [...this.runs.values()].map(async (r) => {
+        r.prober?.stop();
+        if (!r.sandboxId || !r.driver || r.driver.capabilities.survivesAgentRestart) return;
+        await r.driver.stop(r.sandboxId, 0).catch(() => {});
+      }),
+    );
   }
 
   /** Remove the pod's files (logs, volumes) once the pod is gone from the API. */
@@ -111,6 +165,12 @@ export class PodWorker {
   private async run(): Promise<void> {
     mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
     this.startTime ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // Sandboxes that outlived an agent restart are adopted before anything is reported.
+    for (const c of this.pod.spec.containers) {
+      const driver = this.opts.drivers.get(this.pod.spec.runtimeClassName ?? 'wasm');
+      const adopted = driver ? await this.adopt(driver, c, this.runs.get(c.name)!) : undefined;
+      if (adopted) this.adopted.set(c.name, adopted);
+    }
     this.armDeadline();
     this.report();
     await Promise.all(this.pod.spec.containers.map((c: any) => this.superviseContainer(c)));
@@ -153,6 +213,10 @@ export class PodWorker {
     const driver = this.opts.drivers.get(runtimeClass);
     let backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
     const signal = this.stopping.signal;
+    const fieldPath = `spec.containers{${container.name}}`;
+    // A sandbox that outlived an agent restart is adopted instead of started again.
+    let adopted = this.adopted.get(container.name);
+    this.adopted.delete(container.name);
     while (!signal.aborted) {
       if (!driver) {
         run.state = {
@@ -168,39 +232,63 @@ export class PodWorker {
       let exit: ExitResult;
       let log: RotatingLog | undefined;
       try {
-        const spec = await this.sandboxSpec(container, run);
-        log = spec.log as RotatingLog;
-        if (signal.aborted) break;
-        const handle = await driver.start(spec);
+        let handle: SandboxHandle;
+        let startedAt: string;
+        if (adopted) {
+          ({ handle, startedAt, log } = adopted);
+          adopted = undefined;
+        } else {
+          const spec = await this.sandboxSpec(container, run);
+          log = spec.log as RotatingLog;
+          if (signal.aborted) break;
+          handle = await driver.start(spec);
+          startedAt = new Date().toISOString();
+          this.recordStart(container, fieldPath);
+          if (driver.capabilities.survivesAgentRestart)
+            saveHandle(this.podDir, container.name, { handle, restartCount: run.restartCount, startedAt });
+        }
         run.sandboxId = handle.id;
         run.driver = driver;
-        const startedAt = new Date().toISOString();
         run.state = { running: { startedAt } };
-        run.startedAtMs = Date.now();
+        run.startedAtMs = Date.parse(startedAt);
+        run.probeFailure = undefined;
+        run.prober = this.startProbes(container, run, driver, handle.id, fieldPath);
         this.report();
         if (signal.aborted) await driver.stop(handle.id, this.stopGrace).catch(() => {});
         exit = await driver.wait(handle.id);
+        // Agent shutdown: a sandbox that survives restarts keeps its handle for the next agent.
+        if (this.detached && driver.capabilities.survivesAgentRestart) return;
+        run.prober?.stop();
         await driver.destroy(handle.id).catch(() => {});
+        forgetHandle(this.podDir, container.name);
         run.sandboxId = undefined;
       } catch (err) {
+        run.prober?.stop();
+        run.prober = undefined;
         log?.close();
         const reason = err instanceof SandboxError ? err.reason : 'CreateContainerError';
-        run.state = { waiting: { reason, message: (err as Error).message } };
+        const message = (err as Error).message;
+        run.state = { waiting: { reason, message } };
         this.opts.log.warn(
-          { pod: this.pod.metadata.name, container: container.name, reason, err: (err as Error).message },
+          { pod: this.pod.metadata.name, container: container.name, reason, err: message },
           'container start failed',
         );
+        this.event('Warning', 'Failed', `Error: ${reason}: ${message}`, fieldPath);
         this.report();
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
         continue;
       }
       log.close();
+      const killed = run.probeFailure;
+      run.prober = undefined;
       const terminated = {
         exitCode: exit.exitCode,
-        reason: exit.reason,
-        ...(exit.message ? { message: exit.message } : {}),
-        ...(exit.signal ? { signal: exit.signal } : {}),
+        // A container a probe killed ended because of the probe, whatever its exit looked like.
+        reason: killed ? 'Error' : exit.reason,
+        ...(killed ? { message: killed } : exit.message ? { message: exit.message } : {}),
+        // The API's terminated.signal is the signal's number (drivers report its name).
+        ...(signalNumber(exit.signal) !== undefined ? { signal: signalNumber(exit.signal) } : {}),
         startedAt: exit.startedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
         finishedAt: exit.finishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
       };
@@ -217,6 +305,12 @@ export class PodWorker {
           message: `back-off ${Math.round(backoff / 1000)}s restarting failed container=${container.name} pod=${this.pod.metadata.name}`,
         },
       };
+      this.event(
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${container.name} in pod ${this.pod.metadata.name}`,
+        fieldPath,
+      );
       this.report();
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
@@ -225,6 +319,100 @@ export class PodWorker {
       }
     }
     run.finished = true;
+  }
+
+  /** Kubelet-style events for a container that just started. */
+  private recordStart(container: any, fieldPath: string): void {
+    const image = container.image;
+    this.event(
+      'Normal',
+      'Pulled',
+      /^[a-z]+:\/\//.test(image)
+        ? `Successfully pulled image "${image}"`
+        : `Container image "${image}" already present on machine`,
+      fieldPath,
+    );
+    this.event('Normal', 'Created', `Created container ${container.name}`, fieldPath);
+    this.event('Normal', 'Started', `Started container ${container.name}`, fieldPath);
+  }
+
+  /** Where this pod's probes connect (see probes.ts: wasm guests cannot listen, so the node's loopback). */
+  private probeHost(): string {
+    const spec = this.pod.spec;
+    if (spec.hostNetwork || (spec.runtimeClassName ?? 'wasm') === 'wasm') return '127.0.0.1';
+    return this.pod.status?.podIP ?? '127.0.0.1';
+  }
+
+  private startProbes(
+    container: any,
+    run: ContainerRun,
+    driver: Driver,
+    sandboxId: string,
+    fieldPath: string,
+  ): ContainerProber | undefined {
+    if (!container.startupProbe && !container.livenessProbe && !container.readinessProbe) return undefined;
+    const target: ProbeTarget = {
+      host: this.probeHost(),
+      ports: container.ports ?? [],
+      runtimeClass: this.pod.spec.runtimeClassName ?? 'wasm',
+      exec:
+        driver.capabilities.exec && driver.exec
+          ? (command: string[]) => driver.exec!(sandboxId, command)
+          : undefined,
+    };
+    const prober = new ContainerProber({
+      container,
+      target,
+      startedAtMs: run.startedAtMs ?? Date.now(),
+      callbacks: {
+        onChange: () => this.report(),
+        onProbeFailure: (kind, message) =>
+          this.event('Warning', 'Unhealthy', probeFailureMessage(kind, message), fieldPath),
+        onFailed: (kind, message) => {
+          if (run.sandboxId !== sandboxId || this.stopping.signal.aborted) return;
+          run.probeFailure = message;
+          this.event(
+            'Normal',
+            'Killing',
+            `Container ${container.name} failed ${kind} probe, will be restarted`,
+            fieldPath,
+          );
+          const grace = this.pod.spec.terminationGracePeriodSeconds ?? 30;
+          void driver.stop(sandboxId, grace).catch(() => {});
+        },
+      },
+    });
+    prober.start();
+    return prober;
+  }
+
+  /** Re-adopts a sandbox this pod's container left running across an agent restart, if the driver can. */
+  private async adopt(
+    driver: Driver,
+    container: any,
+    run: ContainerRun,
+  ): Promise<{ handle: SandboxHandle; startedAt: string; log: RotatingLog } | undefined> {
+    if (!driver.capabilities.survivesAgentRestart) return undefined;
+    const saved = readHandle(this.podDir, container.name);
+    if (!saved) return undefined;
+    const log = new RotatingLog(containerLogPath(this.podDir, container.name, saved.restartCount));
+    const ok = await driver.recover(saved.handle, log).catch(() => false);
+    if (!ok) {
+      log.close();
+      forgetHandle(this.podDir, container.name);
+      return undefined;
+    }
+    run.restartCount = saved.restartCount;
+    run.state = { running: { startedAt: saved.startedAt } };
+    this.opts.log.info(
+      { pod: this.pod.metadata.name, container: container.name, sandbox: saved.handle.id },
+      'sandbox re-adopted after agent restart',
+    );
+    return { handle: saved.handle, startedAt: saved.startedAt, log };
+  }
+
+  private event(type: 'Normal' | 'Warning', reason: string, message: string, _fieldPath?: string): void {
+    this.opts.events?.event(this.pod, type, reason, message);
   }
 
   private async sandboxSpec(container: any, run: ContainerRun): Promise<SandboxSpec> {
@@ -262,10 +450,11 @@ export class PodWorker {
 
   /** Coalesced status writes: at most one in flight, the latest state always written last. */
   private report(): void {
-    if (this.reportPending) return;
+    if (this.reportPending || this.detached) return;
     this.reportPending = true;
     this.reportChain = this.reportChain.then(async () => {
       this.reportPending = false;
+      if (this.detached) return;
       const status = computePodStatus(
         this.pod,
         [...this.runs.values()],

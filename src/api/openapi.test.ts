@@ -13,6 +13,14 @@ describe('buildOpenAPI', () => {
     expect(container.required).toEqual(expect.arrayContaining(['name', 'image']));
     expect(pod.properties.spec.properties.runtimeClassName.enum).toEqual(['wasm', 'container', 'microvm']);
     expect(doc.components.schemas['io.k8s.api.apps.v1.Deployment']).toBeDefined();
+    for (const k of [
+      'core.v1.Event',
+      'apps.v1.DaemonSet',
+      'batch.v1.CronJob',
+      'policy.v1.PodDisruptionBudget',
+    ])
+      expect(doc.components.schemas[`io.k8s.api.${k}`]).toBeDefined();
+    expect(pod.properties.spec.properties.affinity).toBeDefined();
     expect(doc.components.schemas['io.k8s.apimachinery.pkg.apis.meta.v1.Status']).toBeDefined();
   });
 
@@ -29,6 +37,12 @@ describe('buildOpenAPI', () => {
         '/apis/apps/v1/namespaces/{namespace}/deployments/{name}',
         '/apis/batch/v1/namespaces/{namespace}/jobs',
         '/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}',
+        '/api/v1/namespaces/{namespace}/events',
+        '/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}/status',
+        '/apis/apps/v1/namespaces/{namespace}/controllerrevisions/{name}',
+        '/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}/status',
+        '/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}/status',
+        '/apis/scheduling.k8s.io/v1/priorityclasses/{name}',
       ]),
     );
     expect(paths).not.toContain('/api/v1/namespaces/{namespace}/configmaps/{name}/status');

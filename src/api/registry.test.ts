@@ -9,10 +9,20 @@ describe('registry', () => {
       'v1 Pod',
       'v1 ConfigMap',
       'v1 Secret',
+      'v1 Event',
       'apps/v1 Deployment',
+      'apps/v1 DaemonSet',
+      'apps/v1 ControllerRevision',
       'batch/v1 Job',
+      'batch/v1 CronJob',
       'coordination.k8s.io/v1 Lease',
+      'policy/v1 PodDisruptionBudget',
+      'scheduling.k8s.io/v1 PriorityClass',
     ]);
+    expect(kindFor('scheduling.k8s.io/v1', 'PriorityClass')!.namespaced).toBe(false);
+    expect(kindFor('policy/v1', 'PodDisruptionBudget')!.hasStatus).toBe(true);
+    expect(kindFor('v1', 'Event')!.hasStatus).toBe(false);
+    expect(kindFor('policy/v1', 'Eviction')).toBeUndefined(); // a request body, not a stored kind
     const pod = kindFor('v1', 'Pod')!;
     expect(pod).toMatchObject({
       group: '',
@@ -57,6 +67,17 @@ describe('registry', () => {
     ['secret', 'Secret'],
     ['lease', 'Lease'],
     ['leases.coordination.k8s.io', 'Lease'],
+    ['ev', 'Event'],
+    ['events', 'Event'],
+    ['ds', 'DaemonSet'],
+    ['daemonsets.apps', 'DaemonSet'],
+    ['controllerrevisions', 'ControllerRevision'],
+    ['cj', 'CronJob'],
+    ['cronjobs.batch', 'CronJob'],
+    ['pdb', 'PodDisruptionBudget'],
+    ['poddisruptionbudgets.policy', 'PodDisruptionBudget'],
+    ['pc', 'PriorityClass'],
+    ['priorityclasses.scheduling.k8s.io', 'PriorityClass'],
   ])('resolveKind(%j) is %s', (name, kind) => {
     expect(resolveKind(name)?.kind).toBe(kind);
   });

@@ -2,12 +2,18 @@
 // Servers route by it, the CLI resolves `strata get po` by it, OpenAPI is generated from it.
 import type { ZodType } from 'zod';
 import { ConfigMap } from './kinds/configmap.ts';
+import { ControllerRevision } from './kinds/controllerrevision.ts';
+import { CronJob, CronJobStatus } from './kinds/cronjob.ts';
+import { DaemonSet, DaemonSetStatus } from './kinds/daemonset.ts';
 import { Deployment, DeploymentStatus } from './kinds/deployment.ts';
+import { Event } from './kinds/event.ts';
 import { Job, JobStatus } from './kinds/job.ts';
 import { Lease } from './kinds/lease.ts';
 import { Namespace, NamespaceStatus } from './kinds/namespace.ts';
 import { Node, NodeStatus } from './kinds/node.ts';
 import { Pod, PodStatus } from './kinds/pod.ts';
+import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
+import { PriorityClass } from './kinds/priorityclass.ts';
 import { Secret } from './kinds/secret.ts';
 
 export interface KindInfo {
@@ -56,9 +62,24 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('', 'v1', 'Pod', 'pods', ['po'], true, Pod, PodStatus),
   kind('', 'v1', 'ConfigMap', 'configmaps', ['cm'], true, ConfigMap),
   kind('', 'v1', 'Secret', 'secrets', [], true, Secret),
+  kind('', 'v1', 'Event', 'events', ['ev'], true, Event),
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
+  kind('apps', 'v1', 'DaemonSet', 'daemonsets', ['ds'], true, DaemonSet, DaemonSetStatus),
+  kind('apps', 'v1', 'ControllerRevision', 'controllerrevisions', [], true, ControllerRevision),
   kind('batch', 'v1', 'Job', 'jobs', [], true, Job, JobStatus),
+  kind('batch', 'v1', 'CronJob', 'cronjobs', ['cj'], true, CronJob, CronJobStatus),
   kind('coordination.k8s.io', 'v1', 'Lease', 'leases', [], true, Lease),
+  kind(
+    'policy',
+    'v1',
+    'PodDisruptionBudget',
+    'poddisruptionbudgets',
+    ['pdb'],
+    true,
+    PodDisruptionBudget,
+    PodDisruptionBudgetStatus,
+  ),
+  kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),
 ]);
 
 export function allKinds(): KindInfo[] {

@@ -137,7 +137,11 @@ describe('parseFieldSelector', () => {
       'metadata.namespace',
       'spec.nodeName',
       'status.phase',
+      'spec.priorityClassName',
+      'status.nominatedNodeName',
     ]);
+    expect(fieldSelectorFields('events')).toContain('involvedObject.uid');
+    expect(fieldSelectorFields('no')).toContain('spec.unschedulable');
     expect(fieldSelectorFields(kindFor('apps/v1', 'Deployment')!)).toEqual([
       'metadata.name',
       'metadata.namespace',

@@ -207,10 +207,34 @@ export function parseFieldSelector(s: string, allowed: readonly string[]): (obj:
 }
 
 const COMMON_FIELDS = ['metadata.name', 'metadata.namespace'];
-const POD_FIELDS = [...COMMON_FIELDS, 'spec.nodeName', 'status.phase'];
+const EXTRA_FIELDS: Record<string, string[]> = {
+  pod: ['spec.nodeName', 'status.phase', 'spec.priorityClassName', 'status.nominatedNodeName'],
+  node: ['spec.unschedulable'],
+  // What `kubectl describe` uses to find an object's events.
+  event: [
+    'involvedObject.apiVersion',
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.fieldPath',
+    'reason',
+    'type',
+    'source.component',
+    'reportingComponent',
+  ],
+};
+const ALIASES: Record<string, string> = {
+  pods: 'pod',
+  po: 'pod',
+  nodes: 'node',
+  no: 'node',
+  events: 'event',
+  ev: 'event',
+};
 
 /** Fields a field selector may use for a kind (a KindInfo, or a kind/resource name like "Pod"/"pods"). */
 export function fieldSelectorFields(kind: KindInfo | string): string[] {
   const name = typeof kind === 'string' ? kind.toLowerCase() : kind.kind.toLowerCase();
-  return ['pod', 'pods', 'po'].includes(name) ? [...POD_FIELDS] : [...COMMON_FIELDS];
+  return [...COMMON_FIELDS, ...(EXTRA_FIELDS[ALIASES[name] ?? name] ?? [])];
 }

@@ -2,7 +2,10 @@
 // The API server calls it on every write and in-process controllers call it on what they create, so
 // both see the same validation and the same defaults.
 import { type Cause, formatCauses, issuesToCauses, msg, Reason } from './causes.ts';
+import { defaultCronJob } from './kinds/cronjob.ts';
+import { defaultDaemonSet } from './kinds/daemonset.ts';
 import { defaultDeployment } from './kinds/deployment.ts';
+import { defaultEvent } from './kinds/event.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultPod } from './kinds/pod.ts';
@@ -31,14 +34,18 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'v1/Pod': defaultPod,
   'v1/Namespace': defaultNamespace,
   'v1/Secret': defaultSecret,
+  'v1/Event': defaultEvent,
   'apps/v1/Deployment': defaultDeployment,
+  'apps/v1/DaemonSet': defaultDaemonSet,
   'batch/v1/Job': defaultJob,
+  'batch/v1/CronJob': defaultCronJob,
 };
 
 function finishDefaults(kind: KindInfo, obj: any): void {
   DEFAULTERS[`${kind.apiVersion}/${kind.kind}`]?.(obj);
   // `creationTimestamp: null` (kubectl dry-run output) is accepted on input but never stored.
-  for (const meta of [obj.metadata, obj.spec?.template?.metadata])
+  const templates = [obj.spec?.template, obj.spec?.jobTemplate, obj.spec?.jobTemplate?.spec?.template];
+  for (const meta of [obj.metadata, ...templates.map((t) => t?.metadata)])
     if (meta && meta.creationTimestamp === null) delete meta.creationTimestamp;
   // Cluster-scoped objects have no namespace; Kubernetes clears one that was sent, and so do we.
   if (!kind.namespaced) delete obj.metadata.namespace;

@@ -24,6 +24,12 @@ export interface UpOptions {
   nodeName?: string;
   strategy?: 'spread' | 'binpack';
   verbose?: boolean;
+  /** Seconds without a lease renewal before a node becomes NotReady. */
+  nodeGracePeriod?: number;
+  /** Seconds a NotReady node's pods wait before they are evicted. */
+  podEvictionTimeout?: number;
+  /** The agent's lease duration in seconds (it renews every quarter of it). */
+  leaseDuration?: number;
 }
 
 function logger(file: string | undefined, verbose: boolean) {
@@ -61,6 +67,8 @@ export async function up(o: UpOptions): Promise<void> {
     port: o.port,
     strategy: o.strategy,
     logger: { file: join(dataDir, 'server.log') },
+    nodeGracePeriodSeconds: o.nodeGracePeriod,
+    podEvictionTimeoutSeconds: o.podEvictionTimeout,
   });
   writeKubeconfig(kubeconfig, cp.url, cp.adminTokenFile);
   const agent = new Agent({
@@ -68,6 +76,7 @@ export async function up(o: UpOptions): Promise<void> {
     drivers: [wasmDriver(dataDir)],
     dataDir: join(dataDir, 'agent'),
     nodeName: o.nodeName,
+    leaseDurationSeconds: o.leaseDuration,
     log: log.child({ component: 'agent' }),
   });
   await agent.start();
@@ -108,6 +117,9 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.port !== undefined ? ['--port', String(o.port)] : []),
     ...(o.nodeName ? ['--node-name', o.nodeName] : []),
     ...(o.strategy ? ['--strategy', o.strategy] : []),
+    ...(o.nodeGracePeriod !== undefined ? ['--node-grace-period', String(o.nodeGracePeriod)] : []),
+    ...(o.podEvictionTimeout !== undefined ? ['--pod-eviction-timeout', String(o.podEvictionTimeout)] : []),
+    ...(o.leaseDuration !== undefined ? ['--lease-duration', String(o.leaseDuration)] : []),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
@@ -166,6 +178,8 @@ export async function server(o: {
   port?: number;
   strategy?: 'spread' | 'binpack';
   kubeconfig?: string;
+  nodeGracePeriod?: number;
+  podEvictionTimeout?: number;
 }): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const cp = await startControlPlane({
@@ -174,6 +188,8 @@ export async function server(o: {
     port: o.port,
     strategy: o.strategy,
     logger: { file: join(dataDir, 'server.log') },
+    nodeGracePeriodSeconds: o.nodeGracePeriod,
+    podEvictionTimeoutSeconds: o.podEvictionTimeout,
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.url, cp.adminTokenFile);
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);
@@ -188,6 +204,7 @@ export async function agent(o: {
   address?: string;
   port?: number;
   labels?: string[];
+  leaseDuration?: number;
 }): Promise<void> {
   let token: string;
   try {
@@ -210,6 +227,7 @@ export async function agent(o: {
     address: o.address,
     port: o.port,
     labels,
+    leaseDurationSeconds: o.leaseDuration,
     log: logger(join(dataDir, 'agent.log'), false),
   });
   await a.start();

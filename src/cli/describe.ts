@@ -3,11 +3,14 @@
 import YAML from 'yaml';
 import { kindFor, type KindInfo } from '../api/index.ts';
 import type { CliContext } from './context.ts';
-import { age, podStatus } from './printers.ts';
+import { eventsFor, eventsSection } from './events.ts';
+import { age, deploymentRolloutState, podStatus } from './printers.ts';
 
 function kv(lines: string[], key: string, value: unknown, indent = 0): void {
   if (value === undefined || value === null || value === '') return;
-  lines.push(`${' '.repeat(indent)}${`${key}:`.padEnd(Math.max(18 - indent, key.length + 2))}${value}`);
+  // Top-level values start at column 18; container sections (indented) at column 20, as in kubectl.
+  const column = indent > 0 ? 20 : 18;
+  lines.push(`${' '.repeat(indent)}${`${key}:`.padEnd(Math.max(column - indent, key.length + 2))}${value}`);
 }
 
 function labels(obj: Record<string, string> | undefined): string {
@@ -17,21 +20,48 @@ function labels(obj: Record<string, string> | undefined): string {
 
 function conditions(lines: string[], conds: any[] | undefined): void {
   if (!conds?.length) return;
+  const rows = [
+    ['Type', 'Status', 'Reason', 'Message'],
+    ...conds.map((c) => [c.type, c.status, c.reason ?? '', c.message ?? '']),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)) + 2);
   lines.push('Conditions:');
-  lines.push('  Type              Status  Reason                Message');
-  for (const c of conds) {
+  for (const r of rows)
     lines.push(
-      `  ${c.type.padEnd(18)}${c.status.padEnd(8)}${(c.reason ?? '').padEnd(22)}${c.message ?? ''}`.trimEnd(),
+      `  ${r[0].padEnd(widths[0])}${r[1].padEnd(widths[1])}${r[2].padEnd(widths[2])}${r[3]}`.trimEnd(),
     );
-  }
 }
+
+/** kubectl's names for container state fields. */
+const STATE_FIELDS: Array<[string, string]> = [
+  ['reason', 'Reason'],
+  ['message', 'Message'],
+  ['exitCode', 'Exit Code'],
+  ['signal', 'Signal'],
+  ['startedAt', 'Started'],
+  ['finishedAt', 'Finished'],
+];
 
 function state(lines: string[], label: string, st: any, indent: number): void {
   if (!st || Object.keys(st).length === 0) return;
   const [name, body] = Object.entries<any>(st)[0];
   kv(lines, label, name[0].toUpperCase() + name.slice(1), indent);
-  for (const [k, v] of Object.entries<any>(body ?? {}))
-    kv(lines, k[0].toUpperCase() + k.slice(1), v, indent + 2);
+  for (const [k, title] of STATE_FIELDS) kv(lines, title, body?.[k], indent + 2);
+}
+
+/** `http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3`, as kubectl shows. */
+export function probeLine(p: any): string {
+  let what: string;
+  if (p.httpGet) {
+    const h = p.httpGet;
+    what = `http-get ${(h.scheme ?? 'HTTP').toLowerCase()}://${h.host ?? ''}:${h.port}${h.path ?? '/'}`;
+  } else if (p.tcpSocket) what = `tcp-socket ${p.tcpSocket.host ?? ''}:${p.tcpSocket.port}`;
+  else if (p.exec) what = `exec [${(p.exec.command ?? []).join(' ')}]`;
+  else what = 'unknown';
+  return (
+    `${what} delay=${p.initialDelaySeconds ?? 0}s timeout=${p.timeoutSeconds ?? 1}s ` +
+    `period=${p.periodSeconds ?? 10}s #success=${p.successThreshold ?? 1} #failure=${p.failureThreshold ?? 3}`
+  );
 }
 
 function describePod(pod: any): string[] {
@@ -39,6 +69,8 @@ function describePod(pod: any): string[] {
   kv(l, 'Name', pod.metadata.name);
   kv(l, 'Namespace', pod.metadata.namespace);
   kv(l, 'Runtime class', pod.spec.runtimeClassName);
+  kv(l, 'Priority', pod.spec.priority);
+  kv(l, 'Priority Class', pod.spec.priorityClassName);
   kv(l, 'Node', pod.spec.nodeName ?? '<none>');
   kv(l, 'Start Time', pod.status?.startTime);
   kv(l, 'Labels', labels(pod.metadata.labels));
@@ -57,6 +89,9 @@ function describePod(pod: any): string[] {
     state(l, 'Last State', st?.lastState, 4);
     kv(l, 'Ready', st ? String(st.ready) : 'false', 4);
     kv(l, 'Restart Count', st?.restartCount ?? 0, 4);
+    if (c.livenessProbe) kv(l, 'Liveness', probeLine(c.livenessProbe), 4);
+    if (c.readinessProbe) kv(l, 'Readiness', probeLine(c.readinessProbe), 4);
+    if (c.startupProbe) kv(l, 'Startup', probeLine(c.startupProbe), 4);
     const lim = c.resources?.limits;
     const req = c.resources?.requests;
     if (lim)
@@ -97,6 +132,16 @@ function describeDeployment(d: any): string[] {
     `${d.spec.replicas} desired | ${s.updatedReplicas ?? 0} updated | ${s.replicas ?? 0} total | ${s.availableReplicas ?? 0} available | ${s.unavailableReplicas ?? 0} unavailable`,
   );
   kv(l, 'Strategy', d.spec.strategy?.type);
+  const ru = d.spec.strategy?.rollingUpdate;
+  if (ru)
+    kv(
+      l,
+      'RollingUpdate',
+      `${ru.maxUnavailable ?? '25%'} max unavailable, ${ru.maxSurge ?? '25%'} max surge`,
+    );
+  kv(l, 'MinReadySeconds', d.spec.minReadySeconds ?? 0);
+  kv(l, 'Revision', d.metadata.annotations?.['deployment.kubernetes.io/revision']);
+  kv(l, 'Rollout', deploymentRolloutState(d));
   kv(l, 'Runtime class', d.spec.template.spec.runtimeClassName);
   kv(l, 'Image', d.spec.template.spec.containers.map((c: any) => c.image).join(', '));
   conditions(l, s.conditions);
@@ -126,6 +171,13 @@ function describeNode(n: any): string[] {
   kv(l, 'Name', n.metadata.name);
   kv(l, 'Labels', labels(n.metadata.labels));
   kv(l, 'Unschedulable', String(!!n.spec?.unschedulable));
+  kv(
+    l,
+    'Taints',
+    (n.spec?.taints ?? [])
+      .map((t: any) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
+      .join('\n' + ' '.repeat(18)) || '<none>',
+  );
   kv(l, 'Runtime classes', (n.status?.runtimeHandlers ?? []).map((h: any) => h.name).join(', ') || '<none>');
   kv(l, 'Addresses', (n.status?.addresses ?? []).map((a: any) => `${a.type}=${a.address}`).join(', '));
   kv(
@@ -170,8 +222,13 @@ export async function describe(ctx: CliContext, kind: KindInfo, name: string): P
       for (const p of pods.items) lines.push(`  ${p.metadata.namespace}/${p.metadata.name}  ${podStatus(p)}`);
       break;
     }
+    case 'Event':
+      return YAML.stringify(obj).trimEnd();
     default:
       lines = YAML.stringify(obj).trimEnd().split('\n');
   }
+  // Events are best effort: a server without them (or without permission) still gets a description.
+  const events = await eventsFor(ctx.client, obj).catch(() => undefined);
+  if (events) lines.push(...eventsSection(events));
   return lines.join('\n');
 }

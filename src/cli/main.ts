@@ -6,7 +6,17 @@ import { agent, down, server, up } from './cluster.ts';
 import { connect, kindArg, type GlobalOptions } from './context.ts';
 import { describe } from './describe.ts';
 import { streamLogs } from './logs.ts';
+import { cordon, drain } from './drain.ts';
+import { seconds } from './duration.ts';
 import { apply, del, get } from './resources.ts';
+import {
+  rolloutHistory,
+  rolloutPause,
+  rolloutRestart,
+  rolloutStatus,
+  rolloutUndo,
+  scale,
+} from './rollout.ts';
 import { run } from './run.ts';
 
 const program = new Command('strata')
@@ -33,6 +43,21 @@ program
   .option('--port <port>', 'API port', int, 6443)
   .option('--node-name <name>', 'name of this node (default: hostname)')
   .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
+  .option(
+    '--node-grace-period <duration>',
+    'a node whose lease is this old becomes NotReady (default 40s)',
+    seconds,
+  )
+  .option(
+    '--pod-eviction-timeout <duration>',
+    "how long a NotReady node's pods wait before they are evicted and replaced elsewhere (default 5m)",
+    seconds,
+  )
+  .option(
+    '--lease-duration <duration>',
+    "the agent's lease duration; it renews every quarter of it (default 40s)",
+    seconds,
+  )
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => up({ ...o, kubeconfig: g().kubeconfig }));
@@ -50,6 +75,16 @@ program
   .option('--host <addr>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'port', int, 6443)
   .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
+  .option(
+    '--node-grace-period <duration>',
+    'a node whose lease is this old becomes NotReady (default 40s)',
+    seconds,
+  )
+  .option(
+    '--pod-eviction-timeout <duration>',
+    "how long a NotReady node's pods wait before they are evicted and replaced elsewhere (default 5m)",
+    seconds,
+  )
   .action(async (o) => server({ ...o, kubeconfig: g().kubeconfig }));
 
 program
@@ -62,6 +97,7 @@ program
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
+  .option('--lease-duration <duration>', 'lease duration; renewed every quarter of it (default 40s)', seconds)
   .action(async (o) => agent({ ...o, labels: o.label }));
 
 program
@@ -144,6 +180,81 @@ program
   .action(async (runtime: string, image: string, args: string[], o) => {
     exitCode = await run(connect(g()), runtime, image, args, o);
   });
+
+const rollout = program
+  .command('rollout')
+  .description('manage the rollout of a deployment: status, history, undo, restart, pause, resume');
+rollout
+  .command('status')
+  .description('wait until the rollout completes (exit 1 if it exceeds its progress deadline)')
+  .argument('<workload...>', 'deployment/NAME or daemonset/NAME')
+  .option('-w, --watch <bool>', 'keep watching until done', (v) => v !== 'false', true)
+  .option('--timeout <duration>', 'give up after this long (default: never)', seconds)
+  .action(async (args: string[], o) => rolloutStatus(connect(g()), args, o, print));
+rollout
+  .command('history')
+  .description('list the revisions of a deployment')
+  .argument('<deployment...>', 'deployment/NAME')
+  .option('--revision <n>', 'show the pod template of this revision', int)
+  .action(async (args: string[], o) => rolloutHistory(connect(g()), args, o, print));
+rollout
+  .command('undo')
+  .description('roll back to the previous revision (or --to-revision N)')
+  .argument('<deployment...>', 'deployment/NAME')
+  .option('--to-revision <n>', 'the revision to roll back to (default: the previous one)', int)
+  .action(async (args: string[], o) => rolloutUndo(connect(g()), args, o, print));
+rollout
+  .command('restart')
+  .description('replace every pod of a deployment (or daemonset) through a rollout')
+  .argument('<workload...>', 'deployment/NAME or daemonset/NAME')
+  .action(async (args: string[]) => rolloutRestart(connect(g()), args, print));
+rollout
+  .command('pause')
+  .description('stop rolling out template changes')
+  .argument('<deployment...>', 'deployment/NAME')
+  .action(async (args: string[]) => rolloutPause(connect(g()), args, true, print));
+rollout
+  .command('resume')
+  .description('resume a paused rollout')
+  .argument('<deployment...>', 'deployment/NAME')
+  .action(async (args: string[]) => rolloutPause(connect(g()), args, false, print));
+
+program
+  .command('scale')
+  .description('set the number of replicas of a deployment')
+  .argument('<target...>', 'deployment/NAME (or: deployment NAME)')
+  .requiredOption('--replicas <n>', 'the new number of replicas', int)
+  .option('--current-replicas <n>', 'only if the deployment has this many replicas now', int)
+  .action(async (args: string[], o) => scale(connect(g()), args, o, print));
+
+program
+  .command('cordon')
+  .description('mark a node unschedulable')
+  .argument('<node>')
+  .action(async (node: string) => cordon(connect(g()).client, node.replace(/^nodes?\//, ''), true, print));
+
+program
+  .command('uncordon')
+  .description('mark a node schedulable again')
+  .argument('<node>')
+  .action(async (node: string) => cordon(connect(g()).client, node.replace(/^nodes?\//, ''), false, print));
+
+program
+  .command('drain')
+  .description('cordon a node and evict its pods, respecting PodDisruptionBudgets')
+  .argument('<node>')
+  .option('--ignore-daemonsets', 'leave DaemonSet-managed pods (they would come right back)')
+  .option('--delete-emptydir-data', 'evict pods with emptyDir volumes (their data is lost)')
+  .option('--force', 'also delete pods that no controller will replace')
+  .option('--grace-period <s>', 'seconds each pod gets to stop (default: its own)', int)
+  .option('--timeout <duration>', 'give up after this long (default: never)', seconds)
+  .option('--pod-selector <sel>', 'only pods with these labels')
+  .option('--disable-eviction', 'delete instead of evicting (bypasses PodDisruptionBudgets)')
+  .action(async (node: string, o) =>
+    drain(connect(g()).client, node.replace(/^nodes?\//, ''), o, print, (s) =>
+      process.stderr.write(`${s}\n`),
+    ),
+  );
 
 program
   .command('version')

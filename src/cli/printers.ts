@@ -49,6 +49,49 @@ function nodeReady(node: any): string {
   return s;
 }
 
+const cond = (obj: any, type: string): any => obj.status?.conditions?.find((c: any) => c.type === type);
+
+/**
+ * A Deployment's rollout state in one word: Paused, Stalled (progress deadline exceeded), Progressing
+ * (a rollout or scale is under way), Available (done), or Unavailable (done, but short of replicas).
+ */
+export function deploymentRolloutState(d: any): string {
+  const progressing = cond(d, 'Progressing');
+  if (d.spec.paused) return 'Paused';
+  if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') return 'Stalled';
+  const s = d.status ?? {};
+  const want = d.spec.replicas ?? 1;
+  const observed = (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+  const done =
+    observed &&
+    (s.updatedReplicas ?? 0) >= want &&
+    (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) &&
+    (s.availableReplicas ?? 0) >= (s.updatedReplicas ?? 0);
+  if (!done) return 'Progressing';
+  return cond(d, 'Available')?.status === 'False' ? 'Unavailable' : 'Available';
+}
+
+function labelString(m: Record<string, string> | undefined): string {
+  const e = Object.entries(m ?? {});
+  return e.length ? e.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+}
+
+/** kubectl's IntOrString columns: the value, or <none>. */
+function intOrNone(v: unknown): string {
+  return v === undefined || v === null ? 'N/A' : String(v);
+}
+
+/** Event's object column: kind/name in lower case, like kubectl. */
+function eventObject(e: any): string {
+  const io = e.involvedObject ?? {};
+  return `${String(io.kind ?? '').toLowerCase()}/${io.name ?? ''}`;
+}
+
+/** When an event last happened (lastTimestamp, else eventTime, else creation). */
+export function eventTime(e: any): string | undefined {
+  return e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+}
+
 interface Columns {
   headers: string[];
   wide?: string[];
@@ -73,19 +116,103 @@ const COLUMNS: Record<string, Columns> = {
     wideRow: (p) => [p.spec.runtimeClassName ?? '<none>', p.spec.nodeName ?? '<none>'],
   },
   Deployment: {
-    headers: ['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE'],
-    wide: ['SELECTOR'],
+    headers: ['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'STATUS', 'AGE'],
+    wide: ['CONTAINERS', 'IMAGES', 'SELECTOR'],
     row: (d) => [
       d.metadata.name,
       `${d.status?.readyReplicas ?? 0}/${d.spec.replicas ?? 1}`,
       String(d.status?.updatedReplicas ?? 0),
       String(d.status?.availableReplicas ?? 0),
+      deploymentRolloutState(d),
       age(d.metadata.creationTimestamp),
     ],
     wideRow: (d) => [
-      Object.entries(d.spec.selector?.matchLabels ?? {})
-        .map(([k, v]) => `${k}=${v}`)
-        .join(','),
+      d.spec.template.spec.containers.map((c: any) => c.name).join(','),
+      d.spec.template.spec.containers.map((c: any) => c.image).join(','),
+      labelString(d.spec.selector?.matchLabels),
+    ],
+  },
+  DaemonSet: {
+    headers: ['NAME', 'DESIRED', 'CURRENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'NODE SELECTOR', 'AGE'],
+    wide: ['CONTAINERS', 'IMAGES', 'SELECTOR'],
+    row: (d) => [
+      d.metadata.name,
+      String(d.status?.desiredNumberScheduled ?? 0),
+      String(d.status?.currentNumberScheduled ?? 0),
+      String(d.status?.numberReady ?? 0),
+      String(d.status?.updatedNumberScheduled ?? 0),
+      String(d.status?.numberAvailable ?? 0),
+      labelString(d.spec.template.spec.nodeSelector),
+      age(d.metadata.creationTimestamp),
+    ],
+    wideRow: (d) => [
+      d.spec.template.spec.containers.map((c: any) => c.name).join(','),
+      d.spec.template.spec.containers.map((c: any) => c.image).join(','),
+      labelString(d.spec.selector?.matchLabels),
+    ],
+  },
+  CronJob: {
+    headers: ['NAME', 'SCHEDULE', 'TIMEZONE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'AGE'],
+    row: (c) => [
+      c.metadata.name,
+      c.spec.schedule,
+      c.spec.timeZone ?? '<none>',
+      c.spec.suspend ? 'True' : 'False',
+      String(c.status?.active?.length ?? 0),
+      c.status?.lastScheduleTime ? age(c.status.lastScheduleTime) : '<none>',
+      age(c.metadata.creationTimestamp),
+    ],
+  },
+  PodDisruptionBudget: {
+    headers: ['NAME', 'MIN AVAILABLE', 'MAX UNAVAILABLE', 'ALLOWED DISRUPTIONS', 'AGE'],
+    row: (p) => [
+      p.metadata.name,
+      intOrNone(p.spec.minAvailable),
+      intOrNone(p.spec.maxUnavailable),
+      String(p.status?.disruptionsAllowed ?? 0),
+      age(p.metadata.creationTimestamp),
+    ],
+  },
+  PriorityClass: {
+    headers: ['NAME', 'VALUE', 'GLOBAL-DEFAULT', 'AGE', 'PREEMPTIONPOLICY'],
+    row: (p) => [
+      p.metadata.name,
+      String(p.value),
+      p.globalDefault ? 'true' : 'false',
+      age(p.metadata.creationTimestamp),
+      p.preemptionPolicy ?? 'PreemptLowerPriority',
+    ],
+  },
+  ControllerRevision: {
+    headers: ['NAME', 'CONTROLLER', 'REVISION', 'AGE'],
+    row: (r) => {
+      const owner =
+        r.metadata.ownerReferences?.find((o: any) => o.controller) ?? r.metadata.ownerReferences?.[0];
+      return [
+        r.metadata.name,
+        owner
+          ? `${owner.kind.toLowerCase()}.${(owner.apiVersion ?? '').split('/')[0]}/${owner.name}`
+          : '<none>',
+        String(r.revision),
+        age(r.metadata.creationTimestamp),
+      ];
+    },
+  },
+  Event: {
+    headers: ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'],
+    wide: ['SOURCE', 'FIRST SEEN', 'COUNT', 'NAME'],
+    row: (e) => [
+      age(eventTime(e)),
+      e.type ?? 'Normal',
+      e.reason ?? '',
+      eventObject(e),
+      (e.message ?? '').replace(/\s*\n\s*/g, ' '),
+    ],
+    wideRow: (e) => [
+      [e.source?.component ?? e.reportingComponent, e.source?.host].filter(Boolean).join(', '),
+      age(e.firstTimestamp ?? eventTime(e)),
+      String(e.count ?? 1),
+      e.metadata.name,
     ],
   },
   Job: {
@@ -157,6 +284,13 @@ const GENERIC: Columns = {
   row: (o) => [o.metadata.name, age(o.metadata.creationTimestamp)],
 };
 
+/** Oldest first by when they last happened, as `kubectl get events` users sort them. */
+export function sortEvents(items: any[]): any[] {
+  return [...items].sort(
+    (a, b) => (Date.parse(eventTime(a) ?? '') || 0) - (Date.parse(eventTime(b) ?? '') || 0),
+  );
+}
+
 export function tableRows(
   kind: KindInfo,
   items: any[],
@@ -168,6 +302,7 @@ export function tableRows(
     ...cols.headers,
     ...(opts.wide ? (cols.wide ?? []) : []),
   ];
+  if (kind.kind === 'Event') items = sortEvents(items);
   const rows = items.map((o) => [
     ...(opts.withNamespace ? [o.metadata.namespace ?? ''] : []),
     ...cols.row(o),

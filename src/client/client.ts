@@ -157,6 +157,34 @@ export class Client {
     });
   }
 
+  /**
+   * Read-modify-write of the main resource with compare-and-swap on metadata.resourceVersion: `fn` gets
+   * the current object and returns the new one (or undefined to leave it); a 409 conflict retries with
+   * the fresh object. Resolves with the object as stored, or undefined when `fn` skipped or it is gone.
+   */
+  async mutate(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    fn: (obj: any) => any | undefined,
+    attempts = 10,
+  ): Promise<any | undefined> {
+    for (let i = 0; ; i++) {
+      const current = await this.find(kind, namespace, name);
+      if (!current) return undefined;
+      const next = fn(structuredClone(current));
+      if (next === undefined) return undefined;
+      next.metadata = { ...next.metadata, resourceVersion: current.metadata.resourceVersion };
+      try {
+        return await this.replace(kind, next, namespace);
+      } catch (err) {
+        if (err instanceof ClientError && err.code === 409 && i + 1 < attempts) continue;
+        if (err instanceof ClientError && err.code === 404) return undefined;
+        throw err;
+      }
+    }
+  }
+
   delete(
     kind: KindInfo,
     namespace: string | undefined,

@@ -1,11 +1,32 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../store/objects.ts';
-import { DeploymentController, POD_TEMPLATE_HASH_LABEL, templateHash } from './deployment.ts';
-import { DEPLOYMENT, POD, type TestObjects, condition, openTestObjects, until } from './testutil.ts';
+import {
+  DeploymentController,
+  POD_TEMPLATE_HASH_LABEL,
+  REVISION_ANNOTATION,
+  deploymentRevisions,
+  planRollingUpdate,
+  resolveFenceposts,
+  rollbackTemplate,
+  templateHash,
+} from './deployment.ts';
+import {
+  CONTROLLER_REVISION,
+  DEPLOYMENT,
+  POD,
+  type TestObjects,
+  condition,
+  eventsFor,
+  openTestObjects,
+  setPodReady,
+  simulateAgent,
+  until,
+} from './testutil.ts';
 
 let t: TestObjects;
 let objects: ObjectStore;
 let controller: DeploymentController;
+let stopAgent: (() => void) | undefined;
 
 beforeEach(async () => {
   t = await openTestObjects();
@@ -15,6 +36,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  stopAgent?.();
+  stopAgent = undefined;
   await controller.stop();
   await t.close();
 });
@@ -106,7 +129,7 @@ describe('DeploymentController', () => {
     });
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'ReplicaSetUpdated',
+      reason: 'RolloutInProgress',
     });
   });
 
@@ -127,6 +150,7 @@ describe('DeploymentController', () => {
   });
 
   it('replaces pods on a template change and scales up and down', async () => {
+    stopAgent = await simulateAgent(objects);
     await objects.create(deployment('web', 3));
     const before = await settled('web', 3);
     await objects.mutate(DEPLOYMENT, 'default', 'web', (d) => {
@@ -150,7 +174,7 @@ describe('DeploymentController', () => {
     expect(condition({ status }, 'Available')).toMatchObject({ status: 'True' });
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'NewReplicaSetAvailable',
+      reason: 'NewRevisionAvailable',
     });
   });
 
@@ -178,7 +202,7 @@ describe('DeploymentController', () => {
     });
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'NewReplicaSetAvailable',
+      reason: 'NewRevisionAvailable',
       message: 'Deployment "web" has successfully progressed.',
     });
   });
@@ -218,5 +242,303 @@ describe('DeploymentController', () => {
     await settled('rc', 2);
     w.cancel();
     expect(overlap).toBe(false);
+  });
+});
+
+const setImage = (name: string, image: string) =>
+  objects.mutate(DEPLOYMENT, 'default', name, (d) => {
+    d.spec.template.spec.containers[0].image = image;
+    return d;
+  });
+
+const isLive = (p: any) =>
+  !p.metadata.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded';
+const isReadyPod = (p: any) =>
+  (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+
+/** Follow the deployment's pods on the watch: the most live and the fewest ready ones at any moment. */
+async function observeBounds(name: string) {
+  const pods = new Map<string, any>();
+  const seen = { maxLive: 0, minReady: Infinity, armed: false };
+  const w = await objects.watch(POD, 'default', undefined, (ev) => {
+    const p = ev.object;
+    if (!p.metadata.ownerReferences?.some((r: any) => r.name === name)) return;
+    if (ev.type === 'DELETED') pods.delete(p.metadata.name);
+    else pods.set(p.metadata.name, p);
+    const live = [...pods.values()].filter(isLive);
+    seen.maxLive = Math.max(seen.maxLive, live.length);
+    if (seen.armed) seen.minReady = Math.min(seen.minReady, live.filter(isReadyPod).length);
+  });
+  for (const p of await podsOf(name)) pods.set(p.metadata.name, p);
+  seen.armed = true;
+  return { seen, cancel: () => w.cancel() };
+}
+
+async function statusOf(name: string): Promise<any> {
+  return (await objects.get(DEPLOYMENT, 'default', name))?.status;
+}
+
+describe('rolling updates', () => {
+  it('resolves maxSurge up and maxUnavailable down, like Kubernetes', () => {
+    const ru = (maxSurge: any, maxUnavailable: any) => ({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxSurge, maxUnavailable },
+    });
+    expect(resolveFenceposts(ru('25%', '25%'), 10)).toEqual({ maxSurge: 3, maxUnavailable: 2 });
+    expect(resolveFenceposts(ru('10%', '10%'), 3)).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    expect(resolveFenceposts(ru(0, '10%'), 3)).toEqual({ maxSurge: 0, maxUnavailable: 1 });
+    expect(resolveFenceposts(ru(2, 1), 5)).toEqual({ maxSurge: 2, maxUnavailable: 1 });
+  });
+
+  it('plans one bounded step at a time', () => {
+    const pod = (name: string, ready: boolean) => ({
+      metadata: { name, creationTimestamp: '2024-01-01T00:00:00Z' },
+      status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+    });
+    const isAvailable = isReadyPod;
+    const old = [pod('o1', true), pod('o2', true), pod('o3', true), pod('o4', true)];
+    // surge first: 4 + 1 pods at most
+    expect(
+      planRollingUpdate({ replicas: 4, maxSurge: 1, maxUnavailable: 1, current: [], old, isAvailable }),
+    ).toMatchObject({ create: 1, remove: [] });
+    // then, with the new pod not ready: one old pod may go (5 pods - 3 min available - 1 unready new)
+    const step2 = planRollingUpdate({
+      replicas: 4,
+      maxSurge: 1,
+      maxUnavailable: 1,
+      current: [pod('n1', false)],
+      old,
+      isAvailable,
+    });
+    expect(step2.create).toBe(0);
+    expect(step2.remove).toHaveLength(1);
+    // no unavailability allowed and the new pod not ready: nothing to do (the rollout waits)
+    expect(
+      planRollingUpdate({
+        replicas: 4,
+        maxSurge: 1,
+        maxUnavailable: 0,
+        current: [pod('n1', false)],
+        old,
+        isAvailable,
+      }),
+    ).toEqual({ create: 0, remove: [] });
+    // unavailable old pods are removed before available ones
+    const mixed = [pod('o1', false), pod('o2', true), pod('o3', true)];
+    const step3 = planRollingUpdate({
+      replicas: 3,
+      maxSurge: 0,
+      maxUnavailable: 1,
+      current: [],
+      old: mixed,
+      isAvailable,
+    });
+    expect(step3.remove.map((p) => p.metadata.name)).toEqual(['o1']);
+  });
+
+  for (const [maxSurge, maxUnavailable] of [
+    [1, 0],
+    [0, 1],
+    ['50%', '25%'],
+  ] as const) {
+    it(`never exceeds replicas + maxSurge nor drops below replicas - maxUnavailable ready (${maxSurge}/${maxUnavailable})`, async () => {
+      stopAgent = await simulateAgent(objects);
+      const d = deployment('roll', 4);
+      d.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } };
+      await objects.create(d);
+      await settled('roll', 4);
+      await until(async () => (await statusOf('roll'))?.availableReplicas === 4, '4 available');
+      const { maxSurge: surge, maxUnavailable: unavailable } = resolveFenceposts(d.spec.strategy, 4);
+      const bounds = await observeBounds('roll');
+      await setImage('roll', 'registry.example/web:2');
+      const pods = await settled('roll', 4);
+      await until(async () => {
+        const s = await statusOf('roll');
+        return (
+          s?.updatedReplicas === 4 &&
+          s.availableReplicas === 4 &&
+          condition({ status: s }, 'Progressing')?.reason === 'NewRevisionAvailable'
+        );
+      }, 'rollout complete');
+      bounds.cancel();
+      expect(pods.every((p) => p.spec.containers[0].image === 'registry.example/web:2')).toBe(true);
+      expect(bounds.seen.maxLive).toBeLessThanOrEqual(4 + surge);
+      expect(bounds.seen.minReady).toBeGreaterThanOrEqual(4 - unavailable);
+    });
+  }
+
+  it('halts a rollout whose new pods never become ready, reports ProgressDeadlineExceeded, and rolls back', async () => {
+    stopAgent = await simulateAgent(
+      objects,
+      (p) => p.spec.containers[0].image !== 'registry.example/web:bad',
+    );
+    const d = deployment('bad', 3);
+    d.spec.progressDeadlineSeconds = 1;
+    d.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+    await objects.create(d);
+    const good = await settled('bad', 3);
+    await until(async () => (await statusOf('bad'))?.availableReplicas === 3, '3 available');
+    await setImage('bad', 'registry.example/web:bad');
+
+    const stalled = await until(async () => {
+      const s = await statusOf('bad');
+      return condition({ status: s }, 'Progressing')?.reason === 'ProgressDeadlineExceeded' && s;
+    }, 'ProgressDeadlineExceeded');
+    expect(condition({ status: stalled }, 'Progressing')).toMatchObject({
+      status: 'False',
+      message: 'Deployment "bad" has timed out progressing.',
+    });
+    expect(condition({ status: stalled }, 'Available')?.status).toBe('True');
+    await controller.whenIdle();
+    const pods = await podsOf('bad');
+    // the old pods keep serving; exactly one surge pod of the bad template exists
+    expect(
+      pods
+        .filter((p) => p.spec.containers[0].image === 'registry.example/web:1')
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(good.map((p) => p.metadata.name).sort());
+    expect(pods.filter((p) => p.spec.containers[0].image === 'registry.example/web:bad')).toHaveLength(1);
+    expect(stalled).toMatchObject({ replicas: 4, updatedReplicas: 1, availableReplicas: 3 });
+    const warnings = await until(
+      async () =>
+        (await eventsFor(objects, 'Deployment', 'bad')).filter(
+          (e) => e.reason === 'ProgressDeadlineExceeded',
+        ),
+      'ProgressDeadlineExceeded event',
+    );
+    expect(warnings[0].type).toBe('Warning');
+
+    // rollout undo: write the previous revision's template back
+    const current = await objects.get(DEPLOYMENT, 'default', 'bad');
+    expect(current.metadata.annotations[REVISION_ANNOTATION]).toBe('2');
+    const template = await rollbackTemplate(objects, current);
+    expect(template.spec.containers[0].image).toBe('registry.example/web:1');
+    await objects.mutate(DEPLOYMENT, 'default', 'bad', (x) => ({ ...x, spec: { ...x.spec, template } }));
+    const restored = await settled('bad', 3);
+    expect(restored.map((p) => p.metadata.name).sort()).toEqual(good.map((p) => p.metadata.name).sort());
+    const after = await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'bad');
+      return condition(x, 'Progressing')?.reason === 'NewRevisionAvailable' && x;
+    }, 'rolled back and complete');
+    expect(after.metadata.annotations[REVISION_ANNOTATION]).toBe('3');
+    const revisions = await deploymentRevisions(objects, after);
+    expect(revisions.map((r) => r.revision)).toEqual([2, 3]);
+    expect(revisions[1].template.spec.containers[0].image).toBe('registry.example/web:1');
+  });
+
+  it('keeps revisionHistoryLimit old revisions as ControllerRevisions', async () => {
+    stopAgent = await simulateAgent(objects);
+    const d = deployment('hist', 1);
+    d.spec.revisionHistoryLimit = 2;
+    d.metadata.annotations = { 'kubernetes.io/change-cause': 'first' };
+    await objects.create(d);
+    await settled('hist', 1);
+    for (const v of [2, 3, 4, 5]) {
+      await setImage('hist', `registry.example/web:${v}`);
+      await settled('hist', 1);
+    }
+    const dep = await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'hist');
+      return x.metadata.annotations?.[REVISION_ANNOTATION] === '5' && x;
+    }, 'revision 5');
+    const revisions = await until(async () => {
+      const r = await deploymentRevisions(objects, dep);
+      return r.length === 3 && r;
+    }, 'pruned to 3 revisions');
+    expect(revisions.map((r) => r.revision)).toEqual([3, 4, 5]);
+    expect(revisions.map((r) => r.template.spec.containers[0].image)).toEqual([
+      'registry.example/web:3',
+      'registry.example/web:4',
+      'registry.example/web:5',
+    ]);
+    expect(revisions[0].name).toBe(`hist-${revisions[0].hash}`);
+    expect(revisions[0].changeCause).toBe('first');
+    const cr = await objects.get(CONTROLLER_REVISION, 'default', revisions[2].name);
+    expect(cr.metadata.ownerReferences[0]).toMatchObject({
+      kind: 'Deployment',
+      name: 'hist',
+      controller: true,
+    });
+
+    expect((await rollbackTemplate(objects, dep, 3)).spec.containers[0].image).toBe('registry.example/web:3');
+    expect((await rollbackTemplate(objects, dep)).spec.containers[0].image).toBe('registry.example/web:4');
+    await expect(rollbackTemplate(objects, dep, 1)).rejects.toThrow(
+      'unable to find specified revision 1 in history',
+    );
+  });
+
+  it('paused halts a rollout; resuming continues it', async () => {
+    stopAgent = await simulateAgent(objects);
+    await objects.create(deployment('p', 2));
+    const before = await settled('p', 2);
+    await objects.mutate(DEPLOYMENT, 'default', 'p', (d) => {
+      d.spec.paused = true;
+      d.spec.template.spec.containers[0].image = 'registry.example/web:2';
+      return d;
+    });
+    const paused = await until(async () => {
+      const s = await statusOf('p');
+      return condition({ status: s }, 'Progressing')?.reason === 'DeploymentPaused' && s;
+    }, 'paused');
+    expect(condition({ status: paused }, 'Progressing')?.status).toBe('Unknown');
+    await controller.whenIdle();
+    expect((await podsOf('p')).map((p) => p.metadata.name).sort()).toEqual(
+      before.map((p) => p.metadata.name).sort(),
+    );
+    expect((await objects.list(CONTROLLER_REVISION, 'default')).items).toHaveLength(1);
+
+    await objects.mutate(DEPLOYMENT, 'default', 'p', (d) => ({ ...d, spec: { ...d.spec, paused: false } }));
+    const after = await settled('p', 2);
+    expect(after.every((p) => p.spec.containers[0].image === 'registry.example/web:2')).toBe(true);
+  });
+
+  it('a restartedAt template annotation (rollout restart) replaces every pod', async () => {
+    stopAgent = await simulateAgent(objects);
+    await objects.create(deployment('rs', 2));
+    const before = await settled('rs', 2);
+    await objects.mutate(DEPLOYMENT, 'default', 'rs', (d) => {
+      d.spec.template.metadata.annotations = {
+        'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+      };
+      return d;
+    });
+    const after = await settled('rs', 2);
+    expect(after.some((p) => before.some((b) => b.metadata.name === p.metadata.name))).toBe(false);
+    expect(after[0].metadata.annotations['kubectl.kubernetes.io/restartedAt']).toBeDefined();
+  });
+
+  it('counts a pod as available only after minReadySeconds of readiness', async () => {
+    const d = deployment('mr', 2);
+    d.spec.minReadySeconds = 1;
+    await objects.create(d);
+    const pods = await settled('mr', 2);
+    for (const p of pods) await setPodReady(objects, p);
+    const first = await until(async () => {
+      const s = await statusOf('mr');
+      return s?.readyReplicas === 2 && s;
+    }, 'ready');
+    expect(first.availableReplicas).toBe(0);
+    // no pod changes from here on: the controller re-checks by itself once minReadySeconds have passed
+    await until(
+      async () => (await statusOf('mr'))?.availableReplicas === 2,
+      'available after minReadySeconds',
+    );
+  });
+
+  it('records scaling events', async () => {
+    await objects.create(deployment('ev', 2));
+    await settled('ev', 2);
+    const events = await until(async () => {
+      const e = await eventsFor(objects, 'Deployment', 'ev');
+      return e.length > 0 && e;
+    }, 'events');
+    expect(events[0]).toMatchObject({
+      type: 'Normal',
+      reason: 'ScalingRevision',
+      source: { component: 'deployment-controller' },
+      metadata: { namespace: 'default' },
+    });
+    expect(events[0].message).toMatch(/^Scaled up revision 1 \(\w+\) to 2$/);
   });
 });

@@ -10,10 +10,18 @@
 import { type KindInfo, allKinds, kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { type Log, defaultLog, errorCode } from './log.ts';
-import type { ControllerOptions } from './deployment.ts';
+import type { ControllerOptions } from './options.ts';
 import type { OwnerRef } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
+
+/**
+ * Kinds the collector does not watch: nothing owns Events, and caching every Event would cost memory for
+ * nothing (Kubernetes' garbage collector ignores them too). They expire by TTL (events.ts).
+ */
+const IGNORED_KINDS = new Set(['v1/Event']);
+const collectedKinds = (): KindInfo[] =>
+  allKinds().filter((k) => !IGNORED_KINDS.has(`${k.apiVersion}/${k.kind}`));
 
 interface Ref {
   kind: KindInfo;
@@ -58,7 +66,7 @@ export class GarbageCollector {
   }
 
   async start(): Promise<void> {
-    for (const kind of allKinds()) {
+    for (const kind of collectedKinds()) {
       const inf = this.informers.informerFor(kind);
       this.removeHandlers.push(
         inf.addHandler({
@@ -72,7 +80,7 @@ export class GarbageCollector {
     await this.informers.waitForSync();
     this.synced = true;
     // Objects orphaned while no collector ran (or whose owner's delete event came before they did).
-    for (const kind of allKinds()) {
+    for (const kind of collectedKinds()) {
       for (const o of this.informers.informerFor(kind).values()) this.check(kind, o);
     }
   }

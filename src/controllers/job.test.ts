@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../store/objects.ts';
 import { JobController, finishedCondition } from './job.ts';
-import { JOB, POD, type TestObjects, condition, openTestObjects, until } from './testutil.ts';
+import { JOB, POD, type TestObjects, condition, eventsFor, openTestObjects, until } from './testutil.ts';
 
 let t: TestObjects;
 let objects: ObjectStore;
@@ -162,5 +162,82 @@ describe('JobController', () => {
     );
     await controller.whenIdle();
     expect((await podsOf('patient')).filter(isActive)).toHaveLength(0);
+  });
+});
+
+describe('JobController (Indexed, TTL, events)', () => {
+  it('runs an Indexed Job: one completion per index, lowest pending first, index annotation and label', async () => {
+    const watch = await observe('idx');
+    await objects.create(job('idx', { completionMode: 'Indexed', completions: 4, parallelism: 2 }));
+    const first = await until(async () => {
+      const active = (await podsOf('idx')).filter(isActive);
+      return active.length === 2 && active;
+    }, 'two active pods');
+    const index = (p: any) => p.metadata.annotations['batch.kubernetes.io/job-completion-index'];
+    expect(first.map(index).sort()).toEqual(['0', '1']);
+    for (const p of first) {
+      expect(p.metadata.labels['batch.kubernetes.io/job-completion-index']).toBe(index(p));
+      expect(p.metadata.name).toMatch(new RegExp(`^idx-${index(p)}-[a-z0-9]{5}$`));
+    }
+    // index 1 succeeds, index 0 fails: 0 is retried, 2 starts
+    const one = first.find((p) => index(p) === '1');
+    const zero = first.find((p) => index(p) === '0');
+    await setPhase(one.metadata.name, 'Succeeded');
+    await setPhase(zero.metadata.name, 'Failed');
+    const second = await until(async () => {
+      const active = (await podsOf('idx')).filter(isActive);
+      return active.length === 2 && active.every((p) => !first.includes(p)) && active;
+    }, 'next two');
+    expect(second.map(index).sort()).toEqual(['0', '2']);
+    const j = await until(async () => {
+      const x = await objects.get(JOB, 'default', 'idx');
+      return x.status?.completedIndexes === '1' && x;
+    }, 'completedIndexes 1');
+    expect(j.status).toMatchObject({ succeeded: 1, failed: 1 });
+    for (const p of second) await setPhase(p.metadata.name, 'Succeeded');
+    const last = await until(async () => {
+      const active = (await podsOf('idx')).filter(isActive);
+      return active.length === 1 && active;
+    }, 'last index');
+    expect(index(last[0])).toBe('3');
+    await setPhase(last[0].metadata.name, 'Succeeded');
+    const done = await until(async () => {
+      const x = await objects.get(JOB, 'default', 'idx');
+      return finishedCondition(x) && x;
+    }, 'complete');
+    watch.cancel();
+    expect(condition(done, 'Complete')?.status).toBe('True');
+    expect(done.status).toMatchObject({ succeeded: 4, completedIndexes: '0-3', active: 0 });
+    expect(watch.seen.created).toBe(5);
+    expect(watch.seen.maxActive).toBe(2);
+  });
+
+  it('deletes a finished Job ttlSecondsAfterFinished after it finished', async () => {
+    await objects.create(job('short', { ttlSecondsAfterFinished: 0 }));
+    const [p] = await until(async () => {
+      const active = (await podsOf('short')).filter(isActive);
+      return active.length === 1 && active;
+    }, 'pod');
+    await setPhase(p.metadata.name, 'Succeeded');
+    await until(async () => !(await objects.get(JOB, 'default', 'short')), 'job deleted');
+  });
+
+  it('records pod creations and the outcome as events', async () => {
+    await objects.create(job('noisy', { backoffLimit: 0 }));
+    const [p] = await until(async () => {
+      const active = (await podsOf('noisy')).filter(isActive);
+      return active.length === 1 && active;
+    }, 'pod');
+    await setPhase(p.metadata.name, 'Failed');
+    const events = await until(async () => {
+      const e = await eventsFor(objects, 'Job', 'noisy');
+      return e.some((x) => x.reason === 'BackoffLimitExceeded') && e;
+    }, 'events');
+    expect(events.find((e) => e.reason === 'SuccessfulCreate')).toMatchObject({
+      type: 'Normal',
+      message: `Created pod: ${p.metadata.name}`,
+      source: { component: 'job-controller' },
+    });
+    expect(events.find((e) => e.reason === 'BackoffLimitExceeded')).toMatchObject({ type: 'Warning' });
   });
 });

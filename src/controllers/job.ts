@@ -13,12 +13,19 @@
 //   own writes, it does not act on (stale) counts, so lagging caches never produce extra pods.
 // - `ttlSecondsAfterFinished`: the finished Job is deleted that long after it finished (its pods follow
 //   through the garbage collector).
-import { type Condition, kindFor, setCondition } from '../api/index.ts';
+// - `completionMode: Indexed`: each pod gets a completion index 0..completions-1 (annotation and label
+//   `batch.kubernetes.io/job-completion-index`; the agent turns it into env JOB_COMPLETION_INDEX). Pending
+//   indexes are started lowest first, each index completes once (`status.completedIndexes`, e.g. `0-2,5`),
+//   and the Job is complete when every index has. A second pod for an index (or one for an index that
+//   already completed) is deleted.
+// - Events: SuccessfulCreate / SuccessfulDelete per pod, Completed, BackoffLimitExceeded, DeadlineExceeded.
+import { type Condition, JOB_COMPLETION_INDEX_ANNOTATION, kindFor, setCondition } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import type { ControllerOptions } from './deployment.ts';
+import type { EventRecorder } from './events.ts';
+import { type ControllerOptions, recorderFor } from './options.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from './log.ts';
 import {
   OwnedPodIndex,
   controllerRefTo,
@@ -38,6 +45,44 @@ export const JOB_NAME_LABEL = 'job-name';
 export const CONTROLLER_UID_LABEL = 'controller-uid';
 export const BATCH_JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
 export const BATCH_CONTROLLER_UID_LABEL = 'batch.kubernetes.io/controller-uid';
+/** Label (and annotation) with an Indexed Job pod's completion index. */
+export const JOB_COMPLETION_INDEX_LABEL = JOB_COMPLETION_INDEX_ANNOTATION;
+
+const COMPONENT = 'job-controller';
+
+/** The completion index of an Indexed Job's pod, if it has a valid one below `completions`. */
+export function podCompletionIndex(pod: any, completions: number): number | undefined {
+  const raw = pod?.metadata?.annotations?.[JOB_COMPLETION_INDEX_ANNOTATION];
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) return undefined;
+  const i = Number(raw);
+  return i < completions ? i : undefined;
+}
+
+/** Parse `1,3-5,7` (status.completedIndexes) into a set, ignoring what is out of [0, completions). */
+export function parseIndexes(s: string | undefined, completions: number): Set<number> {
+  const out = new Set<number>();
+  for (const part of (s ?? '').split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    if (!m) continue;
+    const from = Number(m[1]);
+    const to = Math.min(m[2] === undefined ? from : Number(m[2]), completions - 1);
+    for (let i = from; i <= to; i++) out.add(i);
+  }
+  return out;
+}
+
+/** The compressed form of a set of indexes: `0-2,5,7-8`. */
+export function formatIndexes(indexes: Iterable<number>): string {
+  const sorted = [...new Set(indexes)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
 
 export interface JobControllerOptions extends ControllerOptions {
   /** Delay before the replacement of the first failed pod; doubles per failure. Default 10 s; 0 disables. */
@@ -56,6 +101,8 @@ export function finishedCondition(job: any): Condition | undefined {
 export class JobController {
   private readonly objects: ObjectStore;
   private readonly log: Log;
+  private readonly recorder: EventRecorder;
+  private readonly ownRecorder: boolean;
   private readonly ownInformers: boolean;
   private readonly informers: SharedInformers;
   private readonly queue: WorkQueue;
@@ -71,6 +118,7 @@ export class JobController {
   constructor(opts: JobControllerOptions) {
     this.objects = opts.objects;
     this.log = opts.log ?? defaultLog;
+    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
     this.ownInformers = !opts.informers;
     this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
     this.podFailureBackoffMs = opts.podFailureBackoffMs ?? 10_000;
@@ -78,7 +126,7 @@ export class JobController {
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       concurrency: opts.concurrency,
       log: this.log,
-      name: 'job-controller',
+      name: COMPONENT,
     });
   }
 
@@ -128,6 +176,7 @@ export class JobController {
     for (const remove of this.removeHandlers.splice(0)) remove();
     if (this.ownInformers) this.informers.stop();
     await this.queue.stop();
+    if (this.ownRecorder) await this.recorder.flush();
   }
 
   whenIdle(): Promise<void> {
@@ -144,7 +193,7 @@ export class JobController {
     const done = finishedCondition(job);
     if (done) {
       // Finished: nothing may keep running; then honour ttlSecondsAfterFinished.
-      if (active.length > 0 && this.expectations.satisfied(key)) await this.deletePods(key, active);
+      if (active.length > 0 && this.expectations.satisfied(key)) await this.deletePods(key, job, active);
       await this.expireFinished(key, job, done);
       return;
     }
@@ -152,10 +201,18 @@ export class JobController {
     const now = Date.now();
     const status = job.status ?? {};
     const startTime: string = status.startTime ?? new Date().toISOString();
-    const succeeded = Math.max(
-      status.succeeded ?? 0,
-      owned.filter((p) => p.status?.phase === 'Succeeded').length,
-    );
+    const completions: number = spec.completions ?? 1;
+    const indexed = spec.completionMode === 'Indexed';
+    const completedIndexes = indexed ? parseIndexes(status.completedIndexes, completions) : undefined;
+    if (completedIndexes) {
+      for (const p of owned) {
+        const i = p.status?.phase === 'Succeeded' ? podCompletionIndex(p, completions) : undefined;
+        if (i !== undefined) completedIndexes.add(i);
+      }
+    }
+    const succeeded = completedIndexes
+      ? completedIndexes.size
+      : Math.max(status.succeeded ?? 0, owned.filter((p) => p.status?.phase === 'Succeeded').length);
     let failed = Math.max(status.failed ?? 0, owned.filter((p) => p.status?.phase === 'Failed').length);
     const restarts =
       spec.template?.spec?.restartPolicy === 'OnFailure'
@@ -166,7 +223,6 @@ export class JobController {
             0,
           )
         : 0;
-    const completions: number = spec.completions ?? 1;
     const parallelism: number = spec.parallelism ?? 1;
     const backoffLimit: number = spec.backoffLimit ?? 6;
 
@@ -196,7 +252,7 @@ export class JobController {
     let recheckMs: number | undefined;
     if (finish) {
       if (active.length > 0) {
-        await this.deletePods(key, active);
+        await this.deletePods(key, job, active);
         // Pods stopped because the Job failed count as failed, as in Kubernetes.
         if (finish.type === 'Failed') failed += active.length;
       }
@@ -211,16 +267,17 @@ export class JobController {
       }
       const want = Math.min(parallelism, completions - succeeded);
       if (this.expectations.satisfied(key)) {
-        if (active.length < want) {
+        const step = completedIndexes
+          ? this.planIndexed(active, want, completions, completedIndexes)
+          : this.planNonIndexed(active, want);
+        if (step.remove.length > 0) activeCount -= await this.deletePods(key, job, step.remove);
+        if (step.create.length > 0) {
           const waitMs = this.failureBackoff(key, failed, now);
           if (waitMs > 0) {
             recheckMs = Math.min(recheckMs ?? Infinity, waitMs);
           } else {
-            activeCount += await this.createPods(key, job, want - active.length);
+            activeCount += await this.createPods(key, job, step.create);
           }
-        } else if (active.length > want) {
-          const extra = [...active].sort(deletionOrder).slice(0, active.length - want);
-          activeCount -= await this.deletePods(key, extra);
         }
       }
     }
@@ -231,7 +288,10 @@ export class JobController {
       succeeded,
       failed,
       finish,
+      ...(completedIndexes ? { completedIndexes: formatIndexes(completedIndexes) } : {}),
     });
+    if (finish?.type === 'Complete') this.recorder.normal(job, 'Completed', 'Job completed');
+    else if (finish) this.recorder.warning(job, finish.reason!, finish.message!);
     if (recheckMs !== undefined) this.queue.addAfter(key, recheckMs + 10);
   }
 
@@ -250,39 +310,89 @@ export class JobController {
     return Math.max(0, seen.at + delay - now);
   }
 
-  private async createPods(key: string, job: any, n: number): Promise<number> {
+  /** NonIndexed: `create` holds one `undefined` per pod to start. */
+  private planNonIndexed(active: any[], want: number): { create: (number | undefined)[]; remove: any[] } {
+    if (active.length < want) return { create: Array.from({ length: want - active.length }), remove: [] };
+    if (active.length > want)
+      return { create: [], remove: [...active].sort(deletionOrder).slice(0, active.length - want) };
+    return { create: [], remove: [] };
+  }
+
+  /** Indexed: start the lowest pending indexes; remove duplicates, strays and the highest surplus. */
+  private planIndexed(
+    active: any[],
+    want: number,
+    completions: number,
+    completed: Set<number>,
+  ): { create: (number | undefined)[]; remove: any[] } {
+    const remove: any[] = [];
+    const byIndex = new Map<number, any>();
+    // Keep the oldest pod of each index (the ready one among equals comes first in the reverse order).
+    for (const p of [...active].sort(deletionOrder).reverse()) {
+      const i = podCompletionIndex(p, completions);
+      if (i === undefined || completed.has(i) || byIndex.has(i)) remove.push(p);
+      else byIndex.set(i, p);
+    }
+    const kept = [...byIndex.entries()].sort(([a], [b]) => b - a);
+    if (kept.length > want) {
+      remove.push(...kept.slice(0, kept.length - want).map(([, p]) => p));
+      return { create: [], remove };
+    }
+    const create: number[] = [];
+    for (let i = 0; i < completions && create.length < want - kept.length; i++) {
+      if (!completed.has(i) && !byIndex.has(i)) create.push(i);
+    }
+    return { create, remove };
+  }
+
+  /** Create one pod per entry of `indexes` (a completion index, or undefined for NonIndexed Jobs). */
+  private async createPods(key: string, job: any, indexes: (number | undefined)[]): Promise<number> {
     const { name, namespace, uid } = job.metadata;
     const template = job.spec.template;
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        generateName: generateNameFor(`${name}-`),
-        namespace,
-        labels: {
-          ...template.metadata?.labels,
-          [JOB_NAME_LABEL]: name,
-          [CONTROLLER_UID_LABEL]: uid,
-          [BATCH_JOB_NAME_LABEL]: name,
-          [BATCH_CONTROLLER_UID_LABEL]: uid,
+    const podFor = (index: number | undefined) => {
+      const annotations = { ...template.metadata?.annotations };
+      const labels: Record<string, string> = {
+        ...template.metadata?.labels,
+        [JOB_NAME_LABEL]: name,
+        [CONTROLLER_UID_LABEL]: uid,
+        [BATCH_JOB_NAME_LABEL]: name,
+        [BATCH_CONTROLLER_UID_LABEL]: uid,
+      };
+      if (index !== undefined) {
+        annotations[JOB_COMPLETION_INDEX_ANNOTATION] = String(index);
+        labels[JOB_COMPLETION_INDEX_LABEL] = String(index);
+      }
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          generateName: generateNameFor(index === undefined ? `${name}-` : `${name}-${index}-`),
+          namespace,
+          labels,
+          ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+          ownerReferences: [controllerRefTo(job)],
         },
-        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
-        ownerReferences: [controllerRefTo(job)],
-      },
-      spec: template.spec,
+        spec: template.spec,
+      };
     };
+    const n = indexes.length;
     this.expectations.expect(key, n, 0);
-    const results = await Promise.allSettled(
-      Array.from({ length: n }, () => this.objects.create(pod, namespace)),
-    );
+    const results = await Promise.allSettled(indexes.map((i) => this.objects.create(podFor(i), namespace)));
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     for (let i = 0; i < failed.length; i++) this.expectations.creationObserved(key);
-    if (failed.length > 0) throw failed[0].reason;
+    for (const r of results) {
+      if (r.status === 'fulfilled')
+        this.recorder.normal(job, 'SuccessfulCreate', `Created pod: ${r.value.metadata.name}`);
+    }
+    if (failed.length > 0) {
+      this.recorder.warning(job, 'FailedCreate', `Error creating pod: ${errorMessage(failed[0].reason)}`);
+      throw failed[0].reason;
+    }
     this.log.info({ job: key, created: n }, 'job-controller: created pods');
     return n;
   }
 
-  private async deletePods(key: string, pods: any[]): Promise<number> {
+  private async deletePods(key: string, job: any, pods: any[]): Promise<number> {
     this.expectations.expect(key, 0, pods.length);
     const results = await Promise.allSettled(
       pods.map((p) =>
@@ -292,18 +402,28 @@ export class JobController {
       ),
     );
     let firstError: unknown;
-    for (const r of results) {
-      if (r.status === 'fulfilled') continue;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        this.recorder.normal(job, 'SuccessfulDelete', `Deleted pod: ${pods[i].metadata.name}`);
+        return;
+      }
       this.expectations.deletionObserved(key);
       if (errorCode(r.reason) !== 404 && firstError === undefined) firstError = r.reason;
-    }
+    });
     if (firstError !== undefined) throw firstError;
     return pods.length;
   }
 
   private async writeStatus(
     job: any,
-    s: { startTime: string; active: number; succeeded: number; failed: number; finish?: Condition },
+    s: {
+      startTime: string;
+      active: number;
+      succeeded: number;
+      failed: number;
+      finish?: Condition;
+      completedIndexes?: string;
+    },
   ): Promise<void> {
     const { namespace, name, uid } = job.metadata;
     await ignoreNotFound(
@@ -322,6 +442,7 @@ export class JobController {
             succeeded: s.succeeded,
             failed: s.failed,
           };
+          if (s.completedIndexes !== undefined) next.completedIndexes = s.completedIndexes;
           if (s.finish) {
             next.conditions = setCondition(prev.conditions, { ...s.finish, lastProbeTime: now }, now);
             if (s.finish.type === 'Complete') next.completionTime = now;

@@ -1,6 +1,11 @@
-// Starts every controller of the control plane on one ObjectStore, sharing one informer per kind.
+// Starts every controller of the control plane on one ObjectStore, sharing one informer per kind and one
+// event recorder.
 import type { ObjectStore } from '../store/objects.ts';
+import { type Clock, CronJobController } from './cronjob.ts';
+import { DaemonSetController } from './daemonset.ts';
 import { DeploymentController } from './deployment.ts';
+import { DisruptionController } from './disruption.ts';
+import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
 import { GarbageCollector } from './gc.ts';
 import { JobController } from './job.ts';
 import { type Log, defaultLog, errorMessage } from './log.ts';
@@ -17,8 +22,19 @@ export interface ControllerManagerOptions {
   nodeGracePeriodSeconds?: number;
   /** How often node leases are checked. Default 5 s. */
   nodeMonitorPeriodMs?: number;
+  /**
+   * How long pods stay on a not-ready / unreachable node before they are evicted (unless they tolerate
+   * it). Default 300 s.
+   */
+  podEvictionTimeoutSeconds?: number;
   /** Job replacement-pod backoff after failures (first delay; doubles). Default 10 s. */
   jobPodFailureBackoffMs?: number;
+  /** The CronJob controller's clock (tests). Default: the system clock. */
+  cronJobClock?: Clock;
+  /** Events not updated for this long are deleted. Default 3600 s. */
+  eventTTLSeconds?: number;
+  /** Record events through this recorder instead of one writing into `objects`. */
+  recorder?: EventRecorder;
   /** Reuse informers (e.g. the scheduler's); by default the manager creates, starts and stops its own. */
   informers?: SharedInformers;
 }
@@ -26,9 +42,20 @@ export interface ControllerManagerOptions {
 export interface RunningControllers {
   /** The informers the controllers share; pass them to the Scheduler to cache pods once per process. */
   informers: SharedInformers;
+  /**
+   * The event recorder the controllers share; give it to the scheduler as well
+   * (`recorder.withComponent('default-scheduler')`) so all control-plane events share one backlog,
+   * aggregation cache and rate limits.
+   */
+  recorder: EventRecorder;
   /** Resolves when the default namespaces exist and every controller has synced its caches. */
   ready: Promise<void>;
-  /** Stop every controller and wait for reconciles in flight (await it before closing the store). */
+  /** Stop every controller, wait for reconciles in flight and flush events (await it before closing the store). */
+  stop(): Promise<void>;
+}
+
+interface Controller {
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,18 +63,27 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   const log = opts.log ?? defaultLog;
   const ownInformers = !opts.informers;
   const informers = opts.informers ?? new SharedInformers(opts.objects, { log });
-  const common = { objects: opts.objects, informers, log };
-  const controllers = [
+  const recorder =
+    opts.recorder ??
+    new EventRecorder({ sink: objectStoreEventSink(opts.objects), component: 'controller-manager', log });
+  const common = { objects: opts.objects, informers, log, recorder };
+  const controllers: Controller[] = [
     new NamespaceController(common),
     new DeploymentController(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
+    new CronJobController({ ...common, clock: opts.cronJobClock }),
+    new DaemonSetController(common),
+    new DisruptionController(common),
     new GarbageCollector(common),
     new NodeLifecycleController({
       ...common,
       gracePeriodMs:
         opts.nodeGracePeriodSeconds !== undefined ? opts.nodeGracePeriodSeconds * 1000 : undefined,
       monitorPeriodMs: opts.nodeMonitorPeriodMs,
+      podEvictionTimeoutMs:
+        opts.podEvictionTimeoutSeconds !== undefined ? opts.podEvictionTimeoutSeconds * 1000 : undefined,
     }),
+    new EventGarbageCollector({ objects: opts.objects, ttlSeconds: opts.eventTTLSeconds, log }),
   ];
   const started = controllers.map((c) => c.start());
   if (ownInformers) informers.start();
@@ -60,11 +96,13 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   let stopping: Promise<void> | undefined;
   return {
     informers,
+    recorder,
     ready,
     stop() {
       stopping ??= (async () => {
         await Promise.allSettled(controllers.map((c) => c.stop()));
         if (ownInformers) informers.stop();
+        await recorder.flush();
       })();
       return stopping;
     },

@@ -1,7 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../store/objects.ts';
-import { NodeLifecycleController } from './node-lifecycle.ts';
-import { LEASE, NODE, type TestObjects, condition, createNode, openTestObjects, until } from './testutil.ts';
+import { NodeLifecycleController, evictionTime } from './node-lifecycle.ts';
+import {
+  LEASE,
+  NODE,
+  POD,
+  type TestObjects,
+  condition,
+  createNode,
+  eventsFor,
+  openTestObjects,
+  podObject,
+  setPodReady,
+  until,
+} from './testutil.ts';
 
 let t: TestObjects;
 let objects: ObjectStore;
@@ -25,8 +37,13 @@ const lease = (node: string, renewTime: Date) => ({
   spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: renewTime.toISOString() },
 });
 
-async function start(gracePeriodMs: number): Promise<NodeLifecycleController> {
-  controller = new NodeLifecycleController({ objects, gracePeriodMs, monitorPeriodMs: 10 });
+async function start(gracePeriodMs: number, podEvictionTimeoutMs?: number): Promise<NodeLifecycleController> {
+  controller = new NodeLifecycleController({
+    objects,
+    gracePeriodMs,
+    monitorPeriodMs: 10,
+    podEvictionTimeoutMs,
+  });
   await controller.start();
   return controller;
 }
@@ -39,10 +56,12 @@ describe('NodeLifecycleController', () => {
     await objects.create(lease('fresh', new Date()));
     const c = await start(60_000);
 
-    const node = await until(async () => {
+    await until(async () => {
       const n = await objects.get(NODE, undefined, 'stale');
-      return condition(n, 'Ready')?.status === 'Unknown' && n;
-    }, 'stale node marked Unknown');
+      return condition(n, 'Ready')?.status === 'Unknown' && n.spec.taints?.length === 1;
+    }, 'stale node marked Unknown and tainted');
+    await c.monitor();
+    const node = await objects.get(NODE, undefined, 'stale');
     expect(condition(node, 'Ready')).toMatchObject({
       status: 'Unknown',
       reason: 'NodeStatusUnknown',
@@ -81,5 +100,138 @@ describe('NodeLifecycleController', () => {
       return condition(n, 'Ready')?.status === 'Unknown' && n;
     }, 'silent Unknown');
     expect(condition(silent, 'Ready')).toMatchObject({ reason: 'NodeStatusNeverUpdated' });
+  });
+});
+
+describe('evictionTime', () => {
+  const unreachable = { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' as const };
+  const custom = { key: 'maintenance', effect: 'NoExecute' as const };
+  const at = () => 1000;
+  it('gives untolerated condition taints the default timeout and other taints none', () => {
+    expect(evictionTime([unreachable], [], at, 300_000)).toBe(301_000);
+    expect(evictionTime([custom], [], at, 300_000)).toBe(1000);
+    expect(evictionTime([{ ...custom, effect: 'NoSchedule' as any }], [], at, 300_000)).toBeUndefined();
+  });
+  it('honours tolerations, with and without tolerationSeconds', () => {
+    expect(
+      evictionTime(
+        [unreachable],
+        [{ key: unreachable.key, operator: 'Exists', effect: 'NoExecute' }],
+        at,
+        300_000,
+      ),
+    ).toBeUndefined();
+    expect(
+      evictionTime(
+        [unreachable],
+        [{ key: unreachable.key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 5 }],
+        at,
+        300_000,
+      ),
+    ).toBe(6000);
+    expect(evictionTime([unreachable, custom], [{ operator: 'Exists' }], at, 300_000)).toBeUndefined();
+  });
+});
+
+describe('NodeLifecycleController (taints and eviction)', () => {
+  async function boundPod(name: string, node: string, tolerations?: any[]): Promise<any> {
+    const p = podObject({ name, nodeName: node });
+    if (tolerations) p.spec.tolerations = tolerations;
+    const created = await objects.create(p);
+    return setPodReady(objects, created);
+  }
+
+  it('taints an unreachable node, marks its pods not ready and evicts them after the timeout', async () => {
+    await createNode(objects, { name: 'dead' });
+    await createNode(objects, { name: 'alive' });
+    await objects.create(lease('dead', new Date(Date.now() - 5 * 60_000)));
+    await objects.create(lease('alive', new Date()));
+    await boundPod('victim', 'dead');
+    await boundPod('patient', 'dead', [
+      { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+    ]);
+    await boundPod('bystander', 'alive');
+    await start(60_000, 300);
+
+    const node = await until(async () => {
+      const n = await objects.get(NODE, undefined, 'dead');
+      return n.spec.taints?.length && n;
+    }, 'taint');
+    expect(node.spec.taints).toEqual([
+      { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: expect.any(String) },
+    ]);
+    await until(async () => !(await objects.get(POD, 'default', 'victim')), 'victim evicted');
+    const patient = await objects.get(POD, 'default', 'patient');
+    expect(patient).toBeDefined();
+    expect(condition(patient, 'Ready')).toMatchObject({ status: 'False', reason: 'NodeNotReady' });
+    expect(condition(await objects.get(POD, 'default', 'bystander'), 'Ready')?.status).toBe('True');
+    expect((await objects.get(NODE, undefined, 'alive')).spec.taints).toBeUndefined();
+
+    await until(
+      async () =>
+        (await eventsFor(objects, 'Pod', 'victim')).some((e) => e.reason === 'TaintManagerEviction'),
+      'eviction event',
+    );
+    await until(
+      async () => (await eventsFor(objects, 'Node', 'dead')).some((e) => e.reason === 'NodeNotReady'),
+      'node event',
+    );
+
+    // the agent comes back: Ready again, taint removed
+    await objects.mutate(LEASE, 'kube-node-lease', 'dead', (l) => ({
+      ...l,
+      spec: { ...l.spec, renewTime: new Date().toISOString() },
+    }));
+    await objects.mutate(
+      NODE,
+      undefined,
+      'dead',
+      (n) => ({
+        ...n,
+        status: { ...n.status, conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady' }] },
+      }),
+      'status',
+    );
+    await until(async () => !(await objects.get(NODE, undefined, 'dead')).spec.taints, 'taint removed');
+  });
+
+  it('evicts gracefully from a node whose agent reports NotReady, honouring tolerationSeconds', async () => {
+    await createNode(objects, { name: 'sick', ready: false });
+    await createNode(objects, { name: 'ok' });
+    await objects.create(lease('sick', new Date()));
+    await objects.create(lease('ok', new Date()));
+    await boundPod('short', 'sick', [
+      { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 0 },
+    ]);
+    await boundPod('long', 'sick', [
+      {
+        key: 'node.kubernetes.io/not-ready',
+        operator: 'Exists',
+        effect: 'NoExecute',
+        tolerationSeconds: 3600,
+      },
+    ]);
+    const c = await start(60_000, 3_600_000);
+    const short = await until(async () => {
+      const p = await objects.get(POD, 'default', 'short');
+      return p?.metadata.deletionTimestamp && p;
+    }, 'graceful eviction');
+    expect(short.metadata.deletionGracePeriodSeconds).toBe(30);
+    await c.monitor();
+    expect((await objects.get(POD, 'default', 'long')).metadata.deletionTimestamp).toBeUndefined();
+    expect((await objects.get(NODE, undefined, 'sick')).spec.taints[0].key).toBe(
+      'node.kubernetes.io/not-ready',
+    );
+  });
+
+  it('evicts nothing while no node at all is ready', async () => {
+    await createNode(objects, { name: 'only' });
+    await objects.create(lease('only', new Date(Date.now() - 5 * 60_000)));
+    await boundPod('p', 'only');
+    const c = await start(60_000, 0);
+    await until(async () => (await objects.get(NODE, undefined, 'only')).spec.taints?.length === 1, 'taint');
+    await c.monitor();
+    await c.monitor();
+    expect(await objects.get(POD, 'default', 'p')).toBeDefined();
   });
 });

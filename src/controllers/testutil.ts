@@ -134,3 +134,64 @@ export function podObject(p: PodSpecForTest): any {
 export function condition(obj: any, type: string): any {
   return (obj?.status?.conditions ?? []).find((c: any) => c.type === type);
 }
+
+export const EVENT = kindFor('v1', 'Event')!;
+export const CONTROLLER_REVISION = kindFor('apps/v1', 'ControllerRevision')!;
+export const DAEMONSET = kindFor('apps/v1', 'DaemonSet')!;
+export const CRONJOB = kindFor('batch/v1', 'CronJob')!;
+export const PDB = kindFor('policy/v1', 'PodDisruptionBudget')!;
+
+/** Mark a pod Running and Ready (or not), as an agent whose readiness probe passed would. */
+export async function setPodReady(objects: ObjectStore, pod: any, ready = true): Promise<any> {
+  return objects.mutate(
+    POD,
+    pod.metadata.namespace,
+    pod.metadata.name,
+    (p) => {
+      if (p.metadata.uid !== pod.metadata.uid) return undefined;
+      const conditions = (p.status?.conditions ?? []).filter((c: any) => c.type !== 'Ready');
+      conditions.push({
+        type: 'Ready',
+        status: ready ? 'True' : 'False',
+        lastTransitionTime: new Date().toISOString(),
+      });
+      p.status = { ...p.status, phase: 'Running', conditions };
+      return p;
+    },
+    'status',
+  );
+}
+
+/**
+ * A stand-in for the node agents: every new pod for which `ready(pod)` holds is marked Running and
+ * Ready right after it appears, and pods marked for graceful deletion are finalised at once (as an agent
+ * does once their containers stopped). Returns a function that stops it.
+ */
+export async function simulateAgent(
+  objects: ObjectStore,
+  ready: (pod: any) => boolean = () => true,
+): Promise<() => void> {
+  const w = await objects.watch(POD, undefined, undefined, (ev) => {
+    const p = ev.object;
+    if (ev.type === 'DELETED') return;
+    if (p.metadata.deletionTimestamp) {
+      void objects
+        .delete(POD, p.metadata.namespace, p.metadata.name, {
+          gracePeriodSeconds: 0,
+          preconditions: { uid: p.metadata.uid },
+        })
+        .catch(() => undefined);
+      return;
+    }
+    if (ev.type === 'ADDED' && ready(p)) void setPodReady(objects, p).catch(() => undefined);
+  });
+  return () => w.cancel();
+}
+
+/** Events about an object (by kind and name), oldest first. */
+export async function eventsFor(objects: ObjectStore, kind: string, name: string): Promise<any[]> {
+  const { items } = await objects.list(EVENT);
+  return items
+    .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
+    .sort((a, b) => (a.firstTimestamp < b.firstTimestamp ? -1 : 1));
+}

@@ -1,6 +1,7 @@
-// The scheduling queue, after kube-scheduler's: an active FIFO of pods to try, a set of pods that did not
-// fit (parked until the cluster changes), and a backoff set (pods waiting out a delay before retrying).
-// Every pod is in at most one of them; pods being bound are in none (the scheduler tracks them).
+// The scheduling queue, after kube-scheduler's: an active queue of pods to try — highest spec.priority
+// first, FIFO among equals — a set of pods that did not fit (parked until the cluster changes), and a
+// backoff set (pods waiting out a delay before retrying). Every pod is in at most one of them; pods
+// being bound are in none (the scheduler tracks them).
 
 export interface QueuedPod {
   key: string;
@@ -16,6 +17,66 @@ export interface QueuedPod {
   seq?: number;
 }
 
+/** spec.priority of a pod (0 when unset). */
+export function priorityOf(pod: any): number {
+  const p = pod?.spec?.priority;
+  return typeof p === 'number' ? p : 0;
+}
+
+interface Slot {
+  entry: QueuedPod;
+  seq: number;
+  priority: number;
+}
+
+/** Before `b` in line: higher priority, then earlier. */
+function ahead(a: Slot, b: Slot): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
+}
+
+/** A binary heap of slots; stale slots (removed or re-queued entries) are skipped on pop. */
+class SlotHeap {
+  items: Slot[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(s: Slot): void {
+    const a = this.items;
+    a.push(s);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!ahead(a[i], a[parent])) break;
+      [a[i], a[parent]] = [a[parent], a[i]];
+      i = parent;
+    }
+  }
+
+  pop(): Slot | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && ahead(a[l], a[m])) m = l;
+        if (r < a.length && ahead(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 export interface QueueOptions {
   /** Delay before retrying a pod after its first failed attempt; doubles per attempt. Default 1 s. */
   initialBackoffMs?: number;
@@ -25,11 +86,10 @@ export interface QueueOptions {
 }
 
 export class SchedulingQueue {
-  /** Active pods by key; their order lives in `order` (a Map's head would fill with tombstones). */
+  /** Active pods by key; their order lives in `heap` (which may hold stale slots, skipped on pop). */
   private readonly active = new Map<string, QueuedPod>();
-  private order: { entry: QueuedPod; seq: number }[] = [];
+  private heap = new SlotHeap();
   private seq = 0;
-  private head = 0;
   private readonly unschedulable = new Map<string, QueuedPod>();
   private readonly backoff = new Map<string, QueuedPod>();
   private readonly initialBackoffMs: number;
@@ -66,7 +126,10 @@ export class SchedulingQueue {
   addOrUpdate(key: string, pod: any): void {
     const existing = this.find(key);
     if (existing) {
+      const moved = this.active.get(key) === existing && priorityOf(existing.pod) !== priorityOf(pod);
       existing.pod = pod;
+      // Priority is fixed at creation in practice; if it does change, take the place it now deserves.
+      if (moved) this.heap.push({ entry: existing, seq: existing.seq!, priority: priorityOf(pod) });
       return;
     }
     this.pushActive({ key, pod, attempts: 0, lastAttemptAt: 0 });
@@ -75,7 +138,7 @@ export class SchedulingQueue {
   private pushActive(entry: QueuedPod): void {
     entry.seq = ++this.seq;
     this.active.set(entry.key, entry);
-    this.order.push({ entry, seq: entry.seq });
+    this.heap.push({ entry, seq: entry.seq, priority: priorityOf(entry.pod) });
   }
 
   /** Put back a pod that was taken out (e.g. for binding), keeping its history. */
@@ -93,26 +156,27 @@ export class SchedulingQueue {
     return e;
   }
 
-  /** Take the oldest active pod. */
+  /** Take the active pod of highest priority, the oldest among equals. */
   pop(): QueuedPod | undefined {
-    while (this.head < this.order.length) {
-      const { entry, seq } = this.order[this.head++];
-      // Skip entries removed (or re-queued further back) since this place in line was taken.
-      if (this.active.get(entry.key) !== entry || entry.seq !== seq) continue;
+    for (let slot = this.heap.pop(); slot; slot = this.heap.pop()) {
+      const { entry, seq, priority } = slot;
+      // Skip slots of entries removed, re-queued further back or re-prioritised since the slot was taken.
+      if (this.active.get(entry.key) !== entry || entry.seq !== seq || priority !== priorityOf(entry.pod))
+        continue;
       this.active.delete(entry.key);
       this.compact();
       return entry;
     }
-    this.order = [];
-    this.head = 0;
     return undefined;
   }
 
+  /** Drop stale slots once they outnumber the live ones. */
   private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
-    }
+    if (this.heap.size <= 1024 || this.heap.size <= 2 * this.active.size) return;
+    const heap = new SlotHeap();
+    for (const entry of this.active.values())
+      heap.push({ entry, seq: entry.seq!, priority: priorityOf(entry.pod) });
+    this.heap = heap;
   }
 
   backoffDelay(entry: QueuedPod): number {

@@ -113,6 +113,24 @@ describe('reason message', () => {
     );
   });
 
+  it('at scale, through the indexes, still counts every node', () => {
+    const cache = new NodeInfoCache();
+    for (let i = 0; i < 5000; i++)
+      cache.setNode(
+        i < 4000
+          ? nodeObject({ name: `vm-${i}`, memory: '4Gi', runtimes: ['microvm', 'container'] })
+          : nodeObject({ name: `c-${i}`, memory: '64Gi', runtimes: ['container', 'wasm'] }),
+      );
+    const placer = new Placer();
+    const vm = podInfo(podObject({ name: 'vm', memory: '8Gi', runtimeClassName: 'microvm' }));
+    const r = placer.place(vm, cache.nodes(), cache);
+    expect(isPlaced(r) ? r.node : r.message).toBe(
+      '0/5000 nodes are available: 4000 Insufficient memory, 1000 node(s) didn\'t offer runtime class "microvm".',
+    );
+    // The runtime index narrowed the search to the 4000 microvm nodes; the explanation covers all 5000.
+    expect(placer.stats.examined).toBe(4000);
+  });
+
   it('with no nodes', () => {
     expect(messageOf(schedule(podObject({ name: 'p' }), []))).toBe(
       '0/0 nodes are available: no nodes registered.',
@@ -233,6 +251,23 @@ describe('SchedulingQueue', () => {
     expect(q.flushBackoff()).toBeUndefined();
     expect(q.pop()!.key).toBe('a');
     expect(q.backoffDelay({ key: 'x', pod: {}, attempts: 10, lastAttemptAt: 0 })).toBe(400);
+  });
+
+  it('takes higher priority first, FIFO among equals', () => {
+    const q = new SchedulingQueue();
+    const withPriority = (priority?: number) => ({ spec: priority === undefined ? {} : { priority } });
+    q.addOrUpdate('a', withPriority());
+    q.addOrUpdate('b', withPriority(100));
+    q.addOrUpdate('c', withPriority(-5));
+    q.addOrUpdate('d', withPriority(100));
+    q.addOrUpdate('e', withPriority(0));
+    const order: string[] = [];
+    for (let e = q.pop(); e; e = q.pop()) order.push(e.key);
+    expect(order).toEqual(['b', 'd', 'a', 'e', 'c']);
+    // A re-queued pod keeps its priority but goes behind its equals.
+    for (const k of ['x', 'y']) q.addOrUpdate(k, withPriority(1));
+    q.requeue(q.pop()!, 'active');
+    expect([q.pop()?.key, q.pop()?.key]).toEqual(['y', 'x']);
   });
 
   it('sends a re-queued pod to the back of the line and forgets removed ones', () => {

@@ -150,6 +150,19 @@ describe('Scheduler', () => {
     expect(where[2]).not.toBe(where[0]);
   });
 
+  it('binds pending pods highest priority first', async () => {
+    await createNode(objects, { name: 'n1', cpu: '1' });
+    const withPriority = (name: string, priority: number) => ({
+      ...podObject({ name, cpu: '1' }),
+      spec: { ...podObject({ name, cpu: '1' }).spec, priority },
+    });
+    await objects.create(withPriority('early-low', 1));
+    await objects.create(withPriority('late-high', 100));
+    await startScheduler({ preemption: false });
+    expect(await until(() => nodeOf('late-high'), 'high bound')).toBe('n1');
+    expect(await nodeOf('early-low')).toBeUndefined();
+  });
+
   it('ignores pods already bound and pods deleted while waiting', async () => {
     await createNode(objects, { name: 'n1', cpu: '1' });
     await objects.create(podObject({ name: 'pinned', cpu: '1', nodeName: 'n1' }));

@@ -1,20 +1,25 @@
-// The scheduling loop: watch pods and nodes, take pending pods in FIFO order, place each with the pure
-// Placer against the incrementally kept NodeInfoCache, assume the placement at once (so the next pod
-// sees it) and bind asynchronously. Pods that fit nowhere get PodScheduled=False with a Kubernetes-style
-// explanation and wait until a node or pod change (or the periodic retry) gives them another chance.
+// The scheduling loop: watch pods and nodes, take pending pods highest priority first (FIFO among
+// equals), place each with the pure Placer against the incrementally kept NodeInfoCache, assume the
+// placement at once (so the next pod sees it) and bind asynchronously. Pods that fit nowhere get
+// PodScheduled=False with a Kubernetes-style explanation; if lower-priority pods stand in the way they
+// are preempted (see preemption.ts): evicted gracefully, with the preemptor nominated to the node
+// (status.nominatedNodeName) and room held for it there until they are gone. Unschedulable pods wait
+// until a node or pod change (or the periodic retry) gives them another chance.
 import { type Condition, getCondition, kindFor, setCondition } from '../api/index.ts';
 import { SharedInformers } from '../controllers/shared-informers.ts';
 import { type Log, defaultLog, errorCode, errorMessage } from '../controllers/log.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import { NodeInfoCache, podInfo, podKey } from './node-info.ts';
+import { NodeInfoCache, type PodInfo, podInfo, podKey } from './node-info.ts';
+import { disruptionBudgets, hasTerminatingPods, planPreemption } from './preemption.ts';
 import { type QueuedPod, SchedulingQueue } from './queue.ts';
 import { isTerminated } from './resources.ts';
-import { Placer, isPlaced } from './schedule.ts';
+import { type PlacementResult, Placer, isPlaced } from './schedule.ts';
 import type { Strategy } from './scores.ts';
 
 const POD = kindFor('v1', 'Pod')!;
 const NODE = kindFor('v1', 'Node')!;
+const PDB = kindFor('policy/v1', 'PodDisruptionBudget')!;
 
 export interface SchedulerOptions {
   objects: ObjectStore;
@@ -32,6 +37,17 @@ export interface SchedulerOptions {
   /** Share informers with the controllers of the same process (the caller starts and stops them). */
   informers?: SharedInformers;
   log?: Log;
+  /** Preempt lower-priority pods for pods that fit nowhere (default true). */
+  preemption?: boolean;
+  /**
+   * Called when victims are chosen, before they are evicted (for Events: `Preempted` on each victim,
+   * "by {preemptor} on node {node}"). Errors thrown are logged and ignored.
+   */
+  onPreempt?(preemptor: any, victims: any[], nodeName: string): void;
+  /** Called after a pod is bound (for a `Scheduled` Event). */
+  onScheduled?(pod: any, nodeName: string): void;
+  /** Called when a pod's unschedulable message changes (for a `FailedScheduling` Event). */
+  onFailedScheduling?(pod: any, message: string): void;
 }
 
 export interface SchedulerStats {
@@ -46,6 +62,9 @@ export interface SchedulerStats {
   unschedulable: number;
   /** Bindings in flight. */
   binding: number;
+  /** Preemptions decided, and the pods they evicted. */
+  preemptions: number;
+  victims: number;
 }
 
 /** Pods this scheduler should place: not bound, not being deleted, not finished. */
@@ -70,6 +89,10 @@ export class Scheduler {
   private readonly informers: SharedInformers;
   private podInformer?: Informer<any>;
   private nodeInformer?: Informer<any>;
+  private pdbInformer?: Informer<any>;
+  private readonly preemption: boolean;
+  private readonly hooks: Pick<SchedulerOptions, 'onPreempt' | 'onScheduled' | 'onFailedScheduling'>;
+  private preemptOffset = 0;
   private readonly removeHandlers: (() => void)[] = [];
   /** Pods being bound: key → queue entry (out of the queue meanwhile). */
   private readonly binding = new Map<string, QueuedPod>();
@@ -82,7 +105,13 @@ export class Scheduler {
   private runScheduled = false;
   private started = false;
   private stopped = false;
-  private readonly counters = { scheduled: 0, unschedulableAttempts: 0, bindErrors: 0 };
+  private readonly counters = {
+    scheduled: 0,
+    unschedulableAttempts: 0,
+    bindErrors: 0,
+    preemptions: 0,
+    victims: 0,
+  };
 
   constructor(opts: SchedulerOptions) {
     this.objects = opts.objects;
@@ -97,6 +126,12 @@ export class Scheduler {
     this.retryIntervalMs = opts.retryIntervalMs ?? 30_000;
     this.maxBinds = opts.maxConcurrentBinds ?? 64;
     this.log = opts.log ?? defaultLog;
+    this.preemption = opts.preemption ?? true;
+    this.hooks = {
+      onPreempt: opts.onPreempt,
+      onScheduled: opts.onScheduled,
+      onFailedScheduling: opts.onFailedScheduling,
+    };
     this.ownInformers = !opts.informers;
     this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
   }
@@ -106,6 +141,7 @@ export class Scheduler {
     if (this.started || this.stopped) return;
     this.podInformer = this.informers.informerFor(POD);
     this.nodeInformer = this.informers.informerFor(NODE);
+    if (this.preemption) this.pdbInformer = this.informers.informerFor(PDB);
     this.removeHandlers.push(
       this.nodeInformer.addHandler({
         onAdd: (n) => this.onNode(n),
@@ -119,7 +155,11 @@ export class Scheduler {
       }),
     );
     if (this.ownInformers) this.informers.start();
-    const synced = await Promise.all([this.nodeInformer.waitForSync(), this.podInformer.waitForSync()]);
+    const synced = await Promise.all([
+      this.nodeInformer.waitForSync(),
+      this.podInformer.waitForSync(),
+      ...(this.pdbInformer ? [this.pdbInformer.waitForSync()] : []),
+    ]);
     if (!synced.every(Boolean) || this.stopped) return;
     this.started = true;
     this.retryTimer = setInterval(() => this.onClusterChange(), this.retryIntervalMs);
@@ -227,7 +267,7 @@ export class Scheduler {
     const pod = entry.pod;
     if (!isPendingPod(pod)) return;
     const info = podInfo(pod);
-    const result = this.placer.place(info, this.cache.nodes());
+    const result = this.tryNominatedNode(info) ?? this.placer.place(info, this.cache.nodes(), this.cache);
     entry.lastAttemptAt = Date.now();
     if (isPlaced(result)) {
       this.cache.assume(info, result.node);
@@ -243,7 +283,94 @@ export class Scheduler {
     entry.attempts++;
     this.counters.unschedulableAttempts++;
     this.queue.requeue(entry, 'unschedulable');
-    this.reportUnschedulable(entry, result.message);
+    const nominated = this.preemption ? this.preempt(entry, info) : undefined;
+    this.reportUnschedulable(entry, result.message, nominated);
+  }
+
+  /** A preemptor goes to the node it was nominated to once it fits there. */
+  private tryNominatedNode(info: PodInfo): PlacementResult | undefined {
+    const nodeName = this.cache.nominatedNode(info.key);
+    const node = nodeName === undefined ? undefined : this.cache.get(nodeName);
+    if (!node?.node) return undefined;
+    const cycle = this.placer.prepare(info, this.cache.nodes(), this.cache);
+    return this.placer.check(info, node, cycle) === undefined ? { node: node.name } : undefined;
+  }
+
+  /**
+   * Make room for a pod that fits nowhere by evicting lower-priority pods. Returns the node the pod is
+   * nominated to (already, or now), if any.
+   */
+  private preempt(entry: QueuedPod, info: PodInfo): string | undefined {
+    if (!info.canPreempt) return undefined;
+    const current = this.cache.nominatedNode(entry.key);
+    // Victims chosen earlier are still terminating: wait for them rather than evict more.
+    if (current !== undefined && hasTerminatingPods(this.cache.get(current))) return current;
+    const plan = planPreemption(info, this.cache, this.placer, {
+      budgets: disruptionBudgets(this.pdbInformer?.list() ?? []),
+      offset: this.preemptOffset++,
+    });
+    if (!plan) return undefined;
+    this.cache.nominate(info, plan.node);
+    if (plan.victims.length === 0) return plan.node;
+    this.counters.preemptions++;
+    this.counters.victims += plan.victims.length;
+    this.log.info(
+      {
+        pod: entry.key,
+        priority: info.priority,
+        node: plan.node,
+        victims: plan.victims.map((v) => `${v.key} (priority ${v.priority})`),
+        pdbViolations: plan.pdbViolations,
+      },
+      'scheduler: preempting lower-priority pods',
+    );
+    try {
+      this.hooks.onPreempt?.(
+        entry.pod,
+        plan.victims.map((v) => v.pod),
+        plan.node,
+      );
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'scheduler: onPreempt hook failed');
+    }
+    for (const v of plan.victims) {
+      // Counted as leaving at once, so the next attempt waits for it instead of choosing more victims.
+      v.terminating = true;
+      this.track(this.evict(v, entry.key));
+    }
+    return plan.node;
+  }
+
+  /** Mark the victim DisruptionTarget (as Kubernetes does) and delete it gracefully. */
+  private async evict(victim: PodInfo, preemptorKey: string): Promise<void> {
+    const { namespace, name, uid } = victim.pod.metadata;
+    try {
+      await this.objects.mutate(
+        POD,
+        namespace,
+        name,
+        (p) => {
+          if (p.metadata.uid !== uid) return undefined;
+          p.status ??= {};
+          p.status.conditions = setCondition(p.status.conditions, {
+            type: 'DisruptionTarget',
+            status: 'True',
+            reason: 'PreemptionByScheduler',
+            message: `${preemptorKey}: preempting to accommodate a higher priority pod`,
+          });
+          return p;
+        },
+        'status',
+      );
+      await this.objects.delete(POD, namespace, name, { preconditions: { uid } });
+    } catch (err) {
+      if (errorCode(err) === 404) return;
+      victim.terminating = false;
+      this.log.warn(
+        { pod: victim.key, err: errorMessage(err) },
+        'scheduler: evicting a preemption victim failed',
+      );
+    }
   }
 
   private async bind(entry: QueuedPod, nodeName: string): Promise<void> {
@@ -275,17 +402,35 @@ export class Scheduler {
     this.counters.scheduled++;
     this.boundAt.set(entry.key, rvNumber(bound));
     this.log.debug({ pod: entry.key, node: nodeName }, 'scheduler: bound');
+    if (this.hooks.onScheduled)
+      try {
+        this.hooks.onScheduled(bound, nodeName);
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'scheduler: onScheduled hook failed');
+      }
     if (getCondition(bound.status?.conditions, 'PodScheduled')?.status === 'True') return;
     await this.writeCondition(namespace, name, { type: 'PodScheduled', status: 'True' }, false);
   }
 
-  private reportUnschedulable(entry: QueuedPod, message: string): void {
-    if (entry.lastMessage === message) return;
+  private reportUnschedulable(entry: QueuedPod, message: string, nominated?: string): void {
+    const nominationChanged = nominated !== undefined && entry.pod.status?.nominatedNodeName !== nominated;
+    if (entry.lastMessage === message && !nominationChanged) return;
     const current = getCondition(entry.pod.status?.conditions, 'PodScheduled');
-    entry.lastMessage = message;
-    if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === message)
-      return;
-    this.log.info({ pod: entry.key, message }, 'scheduler: pod unschedulable');
+    const sameCondition =
+      current?.status === 'False' && current.reason === 'Unschedulable' && current.message === message;
+    if (entry.lastMessage !== message) {
+      entry.lastMessage = message;
+      if (!sameCondition) {
+        this.log.info({ pod: entry.key, message }, 'scheduler: pod unschedulable');
+        if (this.hooks.onFailedScheduling)
+          try {
+            this.hooks.onFailedScheduling(entry.pod, message);
+          } catch (err) {
+            this.log.warn({ err: errorMessage(err) }, 'scheduler: onFailedScheduling hook failed');
+          }
+      }
+    }
+    if (sameCondition && !nominationChanged) return;
     const { namespace, name } = entry.pod.metadata;
     this.track(
       this.writeCondition(
@@ -293,16 +438,18 @@ export class Scheduler {
         name,
         { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message },
         true,
+        nominated,
       ),
     );
   }
 
-  /** Set the PodScheduled condition through the status subresource, skipping no-op writes. */
+  /** Set the PodScheduled condition (and nominatedNodeName) through the status subresource, skipping no-op writes. */
   private async writeCondition(
     namespace: string,
     name: string,
     cond: Condition,
     onlyIfPending: boolean,
+    nominatedNodeName?: string,
   ): Promise<void> {
     try {
       await this.objects.mutate(
@@ -312,15 +459,19 @@ export class Scheduler {
         (pod) => {
           if (onlyIfPending && !isPendingPod(pod)) return undefined;
           const prev = getCondition(pod.status?.conditions, cond.type);
+          const sameNomination =
+            nominatedNodeName === undefined || pod.status?.nominatedNodeName === nominatedNodeName;
           if (
             prev &&
             prev.status === cond.status &&
             prev.reason === cond.reason &&
-            prev.message === cond.message
+            prev.message === cond.message &&
+            sameNomination
           )
             return undefined;
           pod.status ??= {};
           pod.status.phase ??= 'Pending';
+          if (nominatedNodeName !== undefined) pod.status.nominatedNodeName = nominatedNodeName;
           pod.status.conditions = setCondition(pod.status.conditions, { ...cond, lastProbeTime: null });
           return pod;
         },

@@ -3,10 +3,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import { kindFor } from '../api/index.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { ObjectStore } from '../store/objects.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
+import { priorityAdmission } from './admission.ts';
 import { buildServer } from './app.ts';
 import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
 
@@ -18,6 +20,8 @@ export interface ControlPlaneOptions {
   /** pino logger options, or false for silence. */
   logger?: false | { level?: string; file?: string };
   nodeGracePeriodSeconds?: number;
+  /** Seconds a NotReady node's pods wait before they are evicted (and replaced elsewhere). Default 300. */
+  podEvictionTimeoutSeconds?: number;
 }
 
 export interface ControlPlane {
@@ -45,7 +49,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           { level: opts.logger.level ?? 'info' },
           opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined,
         );
-  const controllers = startControllers({ objects, nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds });
+  const controllers = startControllers({
+    objects,
+    nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
+    podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
+  });
+  const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
+  objects.addCreateHook(
+    priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
+  );
   const scheduler = new Scheduler({
     objects,
     strategy: opts.strategy ?? 'spread',

@@ -62,6 +62,13 @@ export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
+/**
+ * Admission on create: runs after validation and defaults, before the write, for every writer (API
+ * routes, controllers, scheduler). It may change the object (e.g. resolve a pod's priority) or refuse it
+ * by throwing an ApiError.
+ */
+export type CreateHook = (obj: any, kind: KindInfo) => void | Promise<void>;
+
 const GENERATE_NAME_SUFFIX = 5;
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -113,9 +120,15 @@ function kindOf(obj: any): KindInfo {
 
 export class ObjectStore {
   readonly store: Store;
+  private readonly createHooks: CreateHook[] = [];
 
   constructor(store: Store) {
     this.store = store;
+  }
+
+  /** Adds an admission hook that every create passes through (see CreateHook). */
+  addCreateHook(hook: CreateHook): void {
+    this.createHooks.push(hook);
   }
 
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<any | undefined> {
@@ -169,6 +182,7 @@ export class ObjectStore {
     const checked = this.validate(obj);
     const out = checked.object;
     if (kind.namespaced && kind.kind !== 'Namespace') await this.requireNamespace(out.metadata.namespace);
+    for (const hook of this.createHooks) await hook(out, kind);
     // Server-owned metadata: clients cannot choose these.
     out.metadata.uid = randomUUID();
     out.metadata.creationTimestamp = nowRfc3339();

@@ -61,6 +61,8 @@ export class Cluster {
   client!: Client;
   server = '';
   tokenFile = '';
+  /** Agents started with addAgent, by node name: how to start them again, and the running process. */
+  private readonly agents = new Map<string, { args: string[]; proc: ChildProcess }>();
 
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
@@ -129,6 +131,49 @@ export class Cluster {
     return this;
   }
 
+  /**
+   * Starts another `strata agent` process joining this cluster's server as node `name` (its own data
+   * directory), and waits until the node is Ready. `extra` goes to the agent (e.g. --lease-duration 2).
+   */
+  async addAgent(name: string, extra: string[] = []): Promise<ChildProcess> {
+    const args = [
+      'agent',
+      '--server',
+      this.server,
+      '--token-file',
+      this.tokenFile,
+      '--data-dir',
+      join(this.dir, `agent-${name}`),
+      '--node-name',
+      name,
+      ...extra,
+    ];
+    const proc = this.spawnStrata(args, `agent ${name}`);
+    this.agents.set(name, { args, proc });
+    await this.waitNodeReady(name);
+    return proc;
+  }
+
+  /** `kill -9` an agent started with addAgent; resolves once the process is gone. */
+  async killAgent(name: string): Promise<void> {
+    const a = this.agents.get(name);
+    if (!a) throw new Error(`no agent ${name}`);
+    if (a.proc.exitCode !== null || a.proc.signalCode !== null) return;
+    await new Promise<void>((r) => {
+      a.proc.once('exit', () => r());
+      a.proc.kill('SIGKILL');
+    });
+  }
+
+  /** Starts a killed agent again with the same arguments (and data directory). */
+  async restartAgent(name: string): Promise<ChildProcess> {
+    const a = this.agents.get(name);
+    if (!a) throw new Error(`no agent ${name}`);
+    a.proc = this.spawnStrata(a.args, `agent ${name} (restarted)`);
+    await this.waitNodeReady(name);
+    return a.proc;
+  }
+
   private async connect(): Promise<void> {
     const conn = await waitFor('kubeconfig', () => {
       if (!existsSync(this.kubeconfig)) return undefined;
@@ -188,12 +233,13 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
-    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGTERM');
+    const running = (p: ChildProcess): boolean => p.exitCode === null && p.signalCode === null;
+    for (const p of this.procs) if (running(p)) p.kill('SIGTERM');
     await Promise.all(
       this.procs.map(
         (p) =>
           new Promise<void>((r) => {
-            if (p.exitCode !== null) return r();
+            if (!running(p)) return r();
             const t = setTimeout(() => {
               p.kill('SIGKILL');
               r();

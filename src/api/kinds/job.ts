@@ -5,9 +5,16 @@ import { Condition, LabelSelector, ObjectMeta, Timestamp } from '../meta.ts';
 import { labelSelectorMatcher } from '../selectors.ts';
 import { defaultPodSpec, PodTemplateSpec } from './pod.ts';
 
+/** The annotation (and, as env JOB_COMPLETION_INDEX, the variable) carrying an Indexed Job pod's index. */
+export const JOB_COMPLETION_INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
+
 export const JobSpec = z
   .strictObject({
-    completions: z.int().min(0).default(1),
+    // Defaulted to 1 by defaultJobSpec, not here: Indexed mode must tell "given" from "defaulted".
+    completions: z.int().min(0).optional(),
+    // Indexed: each pod gets a completion index 0..completions-1 (annotation
+    // JOB_COMPLETION_INDEX_ANNOTATION, env JOB_COMPLETION_INDEX); complete when every index succeeded once.
+    completionMode: z.enum(['NonIndexed', 'Indexed']).default('NonIndexed'),
     parallelism: z.int().min(0).default(1),
     backoffLimit: z.int().min(0).default(6),
     activeDeadlineSeconds: z.int().min(1).optional(),
@@ -18,6 +25,8 @@ export const JobSpec = z
     template: PodTemplateSpec,
   })
   .superRefine((spec, ctx) => {
+    if (spec.completionMode === 'Indexed' && spec.completions === undefined)
+      addCause(ctx, ['completions'], Reason.Required, msg.required('when completion mode is Indexed'));
     if (spec.template.spec.restartPolicy === 'Always')
       addCause(
         ctx,
@@ -42,6 +51,8 @@ export const JobStatus = z.strictObject({
   active: Count,
   succeeded: Count,
   failed: Count,
+  /** Indexed Jobs: the succeeded indexes, compressed as ranges (`1,3-5,7`). */
+  completedIndexes: z.string().optional(),
   startTime: Timestamp.optional(),
   completionTime: Timestamp.optional(),
   // Complete / Failed, each with status "True" once the Job has finished.
@@ -58,6 +69,12 @@ export const Job = z.strictObject({
 });
 export type Job = z.infer<typeof Job>;
 
+/** Defaults of a JobSpec that depend on other fields (shared with CronJob's jobTemplate). */
+export function defaultJobSpec(spec: JobSpec): void {
+  spec.completions ??= 1;
+  defaultPodSpec(spec.template.spec, 'Never');
+}
+
 export function defaultJob(job: Job): void {
-  defaultPodSpec(job.spec.template.spec, 'Never');
+  defaultJobSpec(job.spec);
 }

@@ -7,12 +7,14 @@ import {
   Condition,
   DNSLabel,
   DNSSubdomain,
+  LabelSelector,
   Labels,
   ObjectMeta,
   QualifiedName,
   TemplateMeta,
   Timestamp,
 } from '../meta.ts';
+import { labelValueErrors } from '../names.ts';
 import { CpuQuantity, MemoryQuantity, parseCpu, parseMemory } from '../quantity.ts';
 
 export const RUNTIME_CLASSES = ['wasm', 'container', 'microvm'] as const;
@@ -272,8 +274,161 @@ export const Toleration = z
   });
 export type Toleration = z.infer<typeof Toleration>;
 
+// ---- placement rules: node affinity, pod (anti-)affinity, topology spread, priority ------------------
+
+export const NodeSelectorOperator = z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']);
+export type NodeSelectorOperator = z.infer<typeof NodeSelectorOperator>;
+
+/** Value-count rules of Kubernetes' NodeSelectorRequirement (Gt/Lt take exactly one integer). */
+function checkNodeSelectorValues(
+  r: { operator: NodeSelectorOperator; values?: string[] },
+  ctx: z.RefinementCtx<any>,
+): void {
+  const n = r.values?.length ?? 0;
+  switch (r.operator) {
+    case 'In':
+    case 'NotIn':
+      if (n === 0)
+        addCause(
+          ctx,
+          ['values'],
+          Reason.Required,
+          msg.required('must be specified when `operator` is In or NotIn'),
+        );
+      break;
+    case 'Exists':
+    case 'DoesNotExist':
+      if (n > 0)
+        addCause(
+          ctx,
+          ['values'],
+          Reason.Forbidden,
+          msg.forbidden('may not be specified when `operator` is Exists or DoesNotExist'),
+        );
+      break;
+    case 'Gt':
+    case 'Lt':
+      if (n !== 1)
+        addCause(
+          ctx,
+          ['values'],
+          Reason.Required,
+          msg.required('must be specified single value when `operator` is Lt or Gt'),
+        );
+      else if (!/^-?\d+$/.test(r.values![0]))
+        addCause(ctx, ['values', 0], Reason.Invalid, msg.invalid(r.values![0], 'must be an integer'));
+      break;
+  }
+}
+
+export const NodeSelectorRequirement = z
+  .strictObject({
+    key: QualifiedName,
+    operator: NodeSelectorOperator,
+    values: z.array(z.string()).optional(),
+  })
+  .superRefine((r, ctx) => {
+    checkNodeSelectorValues(r, ctx);
+    if (r.operator === 'In' || r.operator === 'NotIn')
+      r.values?.forEach((v, i) => {
+        for (const e of labelValueErrors(v)) addCause(ctx, ['values', i], Reason.Invalid, msg.invalid(v, e));
+      });
+  });
+export type NodeSelectorRequirement = z.infer<typeof NodeSelectorRequirement>;
+
+/** matchFields: Kubernetes supports only `metadata.name` with In/NotIn (pinning to nodes by name). */
+export const NodeFieldSelectorRequirement = z
+  .strictObject({
+    key: z.literal('metadata.name'),
+    operator: z.enum(['In', 'NotIn']),
+    values: z.array(z.string()).min(1),
+  })
+  .superRefine((r, ctx) => {
+    if (r.values.length !== 1)
+      addCause(
+        ctx,
+        ['values'],
+        Reason.Required,
+        msg.required('must be only one value when `key` is metadata.name'),
+      );
+  });
+export type NodeFieldSelectorRequirement = z.infer<typeof NodeFieldSelectorRequirement>;
+
+/** A term matches a node when all its requirements do; an empty term matches nothing (as in k8s). */
+export const NodeSelectorTerm = z.strictObject({
+  matchExpressions: z.array(NodeSelectorRequirement).optional(),
+  matchFields: z.array(NodeFieldSelectorRequirement).optional(),
+});
+export type NodeSelectorTerm = z.infer<typeof NodeSelectorTerm>;
+
+/** Terms are ORed. */
+export const NodeSelector = z.strictObject({ nodeSelectorTerms: z.array(NodeSelectorTerm).min(1) });
+export type NodeSelector = z.infer<typeof NodeSelector>;
+
+const Weight = z.int().min(1).max(100);
+
+export const PreferredSchedulingTerm = z.strictObject({ weight: Weight, preference: NodeSelectorTerm });
+export type PreferredSchedulingTerm = z.infer<typeof PreferredSchedulingTerm>;
+
+export const NodeAffinity = z.strictObject({
+  requiredDuringSchedulingIgnoredDuringExecution: NodeSelector.optional(),
+  preferredDuringSchedulingIgnoredDuringExecution: z.array(PreferredSchedulingTerm).optional(),
+});
+export type NodeAffinity = z.infer<typeof NodeAffinity>;
+
+/**
+ * "Pods matching labelSelector in `namespaces` (default: this pod's namespace), running in the same
+ * topology domain" — a domain is the set of nodes sharing the value of node label `topologyKey`.
+ */
+export const PodAffinityTerm = z.strictObject({
+  labelSelector: LabelSelector.optional(),
+  namespaces: z.array(DNSLabel).optional(),
+  topologyKey: QualifiedName,
+});
+export type PodAffinityTerm = z.infer<typeof PodAffinityTerm>;
+
+export const WeightedPodAffinityTerm = z.strictObject({ weight: Weight, podAffinityTerm: PodAffinityTerm });
+export type WeightedPodAffinityTerm = z.infer<typeof WeightedPodAffinityTerm>;
+
+export const PodAffinity = z.strictObject({
+  requiredDuringSchedulingIgnoredDuringExecution: z.array(PodAffinityTerm).optional(),
+  preferredDuringSchedulingIgnoredDuringExecution: z.array(WeightedPodAffinityTerm).optional(),
+});
+export type PodAffinity = z.infer<typeof PodAffinity>;
+
+export const Affinity = z.strictObject({
+  nodeAffinity: NodeAffinity.optional(),
+  podAffinity: PodAffinity.optional(),
+  podAntiAffinity: PodAffinity.optional(),
+});
+export type Affinity = z.infer<typeof Affinity>;
+
+export const TopologySpreadConstraint = z
+  .strictObject({
+    maxSkew: z.int().min(1),
+    topologyKey: QualifiedName,
+    whenUnsatisfiable: z.enum(['DoNotSchedule', 'ScheduleAnyway']),
+    labelSelector: LabelSelector.optional(),
+    minDomains: z.int().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.minDomains !== undefined && c.whenUnsatisfiable !== 'DoNotSchedule')
+      addCause(
+        ctx,
+        ['minDomains'],
+        Reason.Invalid,
+        msg.invalid(c.minDomains, 'can only use minDomains if whenUnsatisfiable=DoNotSchedule'),
+      );
+  });
+export type TopologySpreadConstraint = z.infer<typeof TopologySpreadConstraint>;
+
+export const PreemptionPolicy = z.enum(['PreemptLowerPriority', 'Never']);
+export type PreemptionPolicy = z.infer<typeof PreemptionPolicy>;
+
 export const RestartPolicy = z.enum(['Always', 'OnFailure', 'Never']);
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
+
+const PROBE_FIELDS = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
 
 export const PodSpec = z
   .strictObject({
@@ -282,7 +437,13 @@ export const PodSpec = z
     restartPolicy: RestartPolicy.optional(),
     nodeName: DNSSubdomain.optional(),
     nodeSelector: Labels.optional(),
+    affinity: Affinity.optional(),
     tolerations: z.array(Toleration).optional(),
+    topologySpreadConstraints: z.array(TopologySpreadConstraint).optional(),
+    // Set by the server from priorityClassName on create (see applyPriority); 0 when no class applies.
+    priorityClassName: DNSSubdomain.optional(),
+    priority: z.int().optional(),
+    preemptionPolicy: PreemptionPolicy.optional(),
     containers: z.array(Container).min(1),
     volumes: z.array(Volume).optional(),
     terminationGracePeriodSeconds: z.int().min(0).default(30),
@@ -306,6 +467,33 @@ export const PodSpec = z
           addCause(ctx, ['containers', i, 'volumeMounts', j, 'name'], Reason.NotFound, msg.notFound(m.name));
       }),
     );
+    // Runs before defaulting, so work out the tier the pod will get when it names none.
+    const tier = spec.runtimeClassName ?? inferRuntimeClass(spec.containers.map((c) => c.image));
+    if (tier === 'wasm')
+      spec.containers.forEach((c, i) => {
+        for (const probe of PROBE_FIELDS)
+          if (c[probe]?.exec)
+            addCause(
+              ctx,
+              ['containers', i, probe, 'exec'],
+              Reason.Forbidden,
+              msg.forbidden(
+                'exec probes are not supported by the wasm runtime class; use httpGet or tcpSocket',
+              ),
+            );
+      });
+    const keys = new Set<string>();
+    spec.topologySpreadConstraints?.forEach((c, i) => {
+      const k = `${c.topologyKey}/${c.whenUnsatisfiable}`;
+      if (keys.has(k))
+        addCause(
+          ctx,
+          ['topologySpreadConstraints', i],
+          Reason.Duplicate,
+          msg.duplicate(`{${c.topologyKey}, ${c.whenUnsatisfiable}}`),
+        );
+      keys.add(k);
+    });
   });
 export type PodSpec = z.infer<typeof PodSpec>;
 
@@ -358,6 +546,8 @@ export const PodStatus = z.strictObject({
   podIP: z.string().optional(),
   startTime: Timestamp.optional(),
   containerStatuses: z.array(ContainerStatus).optional(),
+  /** Set by the scheduler when it preempted pods on this node to make room for this one. */
+  nominatedNodeName: z.string().optional(),
 });
 export type PodStatus = z.infer<typeof PodStatus>;
 

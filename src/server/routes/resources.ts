@@ -14,6 +14,7 @@ import { ApiError, type ListOptions, type ObjectStore } from '../../store/object
 import { parseResourcePath, type ResourcePath } from '../paths.ts';
 import { serveWatch } from '../watch.ts';
 import { proxyPodLogs } from '../logs-proxy.ts';
+import { handleEviction, handleScale, hasScale } from './subresources.ts';
 
 type Query = Record<string, string | undefined>;
 
@@ -134,6 +135,16 @@ async function handle(
     await objects.bind(namespace!, name, target, body.metadata?.resourceVersion);
     reply.code(201);
     return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+  }
+  if (subresource === 'eviction' && kind.kind === 'Pod') {
+    if (method !== 'POST')
+      throw new ApiError(methodNotAllowed(`${method} is not supported on pods/eviction`));
+    const r = await handleEviction(objects, kind, namespace!, name, req.body);
+    reply.code(r.code);
+    return r.status;
+  }
+  if (subresource === 'scale' && hasScale(kind)) {
+    return handleScale(objects, method, kind, namespace, name, req.body);
   }
   if (subresource !== undefined && subresource !== 'status') {
     throw new ApiError(statusFailure(404, 'NotFound', `${kind.plural} has no subresource "${subresource}"`));

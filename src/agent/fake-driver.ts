@@ -1,0 +1,122 @@
+// A scriptable in-memory Driver for the agent's tests: sandboxes "run" until stopped or told to exit.
+import type {
+  Capabilities,
+  Driver,
+  ExecResult,
+  ExitResult,
+  Fingerprint,
+  LogSink,
+  SandboxHandle,
+  SandboxSpec,
+  SandboxStats,
+} from '../sandbox/driver.ts';
+import { SandboxError } from '../sandbox/driver.ts';
+
+interface FakeSandbox {
+  spec?: SandboxSpec;
+  startedAt: Date;
+  exit: Promise<ExitResult>;
+  end: (r: { exitCode: number; reason: string; signal?: string }) => void;
+}
+
+export class FakeDriver implements Driver {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly runtimeClass: string;
+  healthy = true;
+  /** Next start() fails with this (waiting reason, message). */
+  failStart?: { reason: string; message: string };
+  readonly started: SandboxSpec[] = [];
+  readonly stopped: string[] = [];
+  readonly recovered: string[] = [];
+  /** Sandboxes alive "outside the agent" (what recover() can re-adopt). */
+  readonly alive = new Map<string, FakeSandbox>();
+  execResult: ExecResult = { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
+
+  constructor(opts: { name?: string; runtimeClass?: string; capabilities?: Partial<Capabilities> } = {}) {
+    this.name = opts.name ?? 'fake';
+    this.runtimeClass = opts.runtimeClass ?? 'wasm';
+    this.capabilities = {
+      exec: false,
+      survivesAgentRestart: false,
+      gracefulStop: true,
+      stats: false,
+      memoryLimit: false,
+      ...opts.capabilities,
+    };
+  }
+
+  async fingerprint(): Promise<Fingerprint> {
+    return this.healthy
+      ? { runtimeClass: this.runtimeClass, healthy: true, attributes: {} }
+      : { runtimeClass: this.runtimeClass, healthy: false, reason: 'fake runtime is broken', attributes: {} };
+  }
+
+  private sandbox(spec?: SandboxSpec): FakeSandbox {
+    let end!: FakeSandbox['end'];
+    const startedAt = new Date();
+    const exit = new Promise<ExitResult>((resolve) => {
+      end = (r) => resolve({ ...r, startedAt, finishedAt: new Date() });
+    });
+    return { spec, startedAt, exit, end };
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+    if (this.failStart) throw new SandboxError(this.failStart.reason, this.failStart.message);
+    this.started.push(spec);
+    this.alive.set(spec.id, this.sandbox(spec));
+    return { id: spec.id, driver: this.name, state: { pod: spec.podName } };
+  }
+
+  /** Make a running sandbox exit by itself. */
+  exit(id: string, exitCode: number): void {
+    this.alive.get(id)?.end({ exitCode, reason: exitCode === 0 ? 'Completed' : 'Error' });
+  }
+
+  /** The id of the latest sandbox started for a container. */
+  latest(container: string): string | undefined {
+    return [...this.started].reverse().find((s) => s.containerName === container)?.id;
+  }
+
+  async wait(id: string): Promise<ExitResult> {
+    const s = this.alive.get(id);
+    if (!s) throw new SandboxError('NotFound', `no sandbox ${id}`);
+    return s.exit;
+  }
+
+  async stop(id: string): Promise<void> {
+    this.stopped.push(id);
+    this.alive.get(id)?.end({ exitCode: 143, reason: 'Killed', signal: 'SIGTERM' });
+  }
+
+  async destroy(id: string): Promise<void> {
+    this.alive.delete(id);
+  }
+
+  async stats(): Promise<SandboxStats> {
+    return { cpuNanos: 0, memoryBytes: 0, timestamp: new Date() };
+  }
+
+  async exec(): Promise<ExecResult> {
+    return this.execResult;
+  }
+
+  async recover(handle: SandboxHandle, _log: LogSink): Promise<boolean> {
+    if (!this.capabilities.survivesAgentRestart || !this.alive.has(handle.id)) return false;
+    this.recovered.push(handle.id);
+    return true;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.capabilities.survivesAgentRestart) return;
+    for (const id of this.alive.keys()) await this.stop(id);
+  }
+
+  /** A driver process restart: sandboxes that survive keep their state, waits are re-created. */
+  restarted(): void {
+    for (const [id, s] of this.alive) {
+      const fresh = this.sandbox(s.spec);
+      this.alive.set(id, fresh);
+    }
+  }
+}

@@ -1,0 +1,371 @@
+// Disruption budgets: the PodDisruptionBudget status controller and the eviction API's check.
+//
+// The controller (Kubernetes' disruption controller) keeps each budget's status current:
+// - expectedPods: the pods the budget covers. With an integer minAvailable, the matching pods (not
+//   finished); with a percentage or maxUnavailable, the scale of their controllers (a Deployment's
+//   spec.replicas, a DaemonSet's desiredNumberScheduled) plus one for each pod without such a controller.
+// - desiredHealthy: minAvailable (percent of expected, rounded up), or expected − maxUnavailable.
+// - currentHealthy: matching pods that are Ready and not being deleted, minus the pods evicted recently
+//   whose deletion this controller has not seen yet (status.disruptedPods, kept for 2 minutes at most).
+// - disruptionsAllowed = max(0, currentHealthy − desiredHealthy); condition DisruptionAllowed
+//   (SufficientPods / InsufficientPods).
+//
+// `evictPod` is the eviction subresource (POST .../pods/{name}/eviction): a pod covered by a budget is
+// deleted only if the budget allows one more disruption, and that disruption is taken from the budget
+// first with a compare-and-swap on the budget's resourceVersion (and the pod recorded in disruptedPods),
+// so two concurrent evictions can never both spend the last allowed disruption. Otherwise it answers 429
+// "Cannot evict pod as it would violate the pod's disruption budget." — what `drain` waits and retries on.
+import {
+  type Condition,
+  getCondition,
+  internalError,
+  kindFor,
+  labelSelectorMatcher,
+  notFound,
+  pdbDesiredHealthy,
+  setCondition,
+} from '../api/index.ts';
+import type { Informer } from '../lib/informer.ts';
+import { ApiError, type ObjectStore, nowRfc3339 } from '../store/objects.ts';
+import type { EventRecorder } from './events.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import { type ControllerOptions, recorderFor } from './options.ts';
+import { controllerRef, isDeleting, isFinished, isReady, objectKeyOf } from './pods.ts';
+import { SharedInformers } from './shared-informers.ts';
+import { WorkQueue } from './workqueue.ts';
+
+const PDB = kindFor('policy/v1', 'PodDisruptionBudget')!;
+const POD = kindFor('v1', 'Pod')!;
+const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
+const DAEMONSET = kindFor('apps/v1', 'DaemonSet')!;
+
+const COMPONENT = 'disruption-controller';
+/** How long an evicted pod counts as disrupted before its deletion must have been seen. */
+export const DISRUPTED_POD_TIMEOUT_MS = 2 * 60_000;
+/** Kubernetes' limit on status.disruptedPods: more evictions in flight are refused. */
+const MAX_DISRUPTED_PODS = 2000;
+
+export const EVICTION_REFUSED = "Cannot evict pod as it would violate the pod's disruption budget.";
+
+export type EvictionResult =
+  | { allowed: true }
+  | {
+      allowed: false;
+      /** The Status message: always EVICTION_REFUSED. */
+      reason: string;
+      code: 429;
+      /** Why, in Kubernetes' wording for details.causes[0] (type DisruptionBudget). */
+      cause?: string;
+      /** The budget that refused. */
+      budget?: string;
+    };
+
+export interface EvictOptions {
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  /** ['All']: check only, change nothing. */
+  dryRun?: string[];
+}
+
+/** The budgets of the pod's namespace whose selector matches it. */
+async function budgetsFor(objects: ObjectStore, pod: any): Promise<any[]> {
+  const { items } = await objects.list(PDB, pod.metadata.namespace);
+  return items.filter((pdb) => labelSelectorMatcher(pdb.spec?.selector)(pod.metadata.labels));
+}
+
+/** Not running or already going: no budget protects it (Kubernetes' canIgnorePDB). */
+function canIgnoreBudget(pod: any): boolean {
+  const phase = pod.status?.phase ?? 'Pending';
+  return isDeleting(pod) || phase === 'Succeeded' || phase === 'Failed' || phase === 'Pending';
+}
+
+function refused(pdb: any, cause: string): EvictionResult {
+  return { allowed: false, reason: EVICTION_REFUSED, code: 429, cause, budget: pdb.metadata.name };
+}
+
+/**
+ * Evict a pod: delete it (gracefully, `deleteOptions` as for DELETE) unless a PodDisruptionBudget forbids
+ * it. Throws ApiError 404 for a missing pod, 500 when more than one budget selects the pod (as Kubernetes).
+ */
+export async function evictPod(
+  objects: ObjectStore,
+  namespace: string,
+  name: string,
+  deleteOptions: EvictOptions = {},
+): Promise<EvictionResult> {
+  const dryRun = deleteOptions.dryRun?.includes('All') ?? false;
+  const pod = await objects.get(POD, namespace, name);
+  if (!pod) throw new ApiError(notFound(POD, name));
+  const remove = async () => {
+    if (dryRun) return;
+    await objects.delete(POD, namespace, name, {
+      ...(deleteOptions.gracePeriodSeconds !== undefined
+        ? { gracePeriodSeconds: deleteOptions.gracePeriodSeconds }
+        : {}),
+      preconditions: { uid: pod.metadata.uid, ...deleteOptions.preconditions },
+    });
+  };
+  if (canIgnoreBudget(pod)) {
+    await remove();
+    return { allowed: true };
+  }
+  const budgets = await budgetsFor(objects, pod);
+  if (budgets.length === 0) {
+    await remove();
+    return { allowed: true };
+  }
+  if (budgets.length > 1) {
+    throw new ApiError(
+      internalError(
+        'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.',
+      ),
+    );
+  }
+  for (let attempt = 0; ; attempt++) {
+    const pdb = attempt === 0 ? budgets[0] : await objects.get(PDB, namespace, budgets[0].metadata.name);
+    if (!pdb) {
+      // The budget went away meanwhile: nothing protects the pod any more.
+      await remove();
+      return { allowed: true };
+    }
+    const status = pdb.status ?? {};
+    if ((status.observedGeneration ?? -1) < (pdb.metadata.generation ?? 1)) {
+      return refused(
+        pdb,
+        `the disruption budget ${pdb.metadata.name} is still being processed by the server`,
+      );
+    }
+    const healthyEnough = (status.currentHealthy ?? 0) >= (status.desiredHealthy ?? 0);
+    if (!isReady(pod) && (pdb.spec.unhealthyPodEvictionPolicy === 'AlwaysAllow' || healthyEnough)) {
+      // An unready pod does not count toward the budget: evicting it costs nothing.
+      await remove();
+      return { allowed: true };
+    }
+    if ((status.disruptionsAllowed ?? 0) <= 0) {
+      return refused(
+        pdb,
+        `The disruption budget ${pdb.metadata.name} needs ${status.desiredHealthy ?? 0} healthy pods and has ${status.currentHealthy ?? 0} currently`,
+      );
+    }
+    const disrupted: Record<string, string> = { ...status.disruptedPods };
+    if (Object.keys(disrupted).length >= MAX_DISRUPTED_PODS) {
+      return refused(pdb, `DisruptedPods map too big - too many evictions not confirmed by PDB controller`);
+    }
+    if (dryRun) return { allowed: true };
+    disrupted[name] = nowRfc3339();
+    try {
+      // Compare-and-swap on the budget: a concurrent eviction (or status update) makes us look again.
+      await objects.updateStatus(PDB, namespace, pdb.metadata.name, {
+        metadata: { resourceVersion: pdb.metadata.resourceVersion },
+        status: { ...status, disruptionsAllowed: status.disruptionsAllowed - 1, disruptedPods: disrupted },
+      });
+    } catch (err) {
+      if (errorCode(err) === 409 && attempt < 20) continue;
+      throw err;
+    }
+    await remove();
+    return { allowed: true };
+  }
+}
+
+// ---- the status controller -------------------------------------------------------------------------
+
+export class DisruptionController {
+  private readonly objects: ObjectStore;
+  private readonly log: Log;
+  private readonly recorder: EventRecorder;
+  private readonly ownRecorder: boolean;
+  private readonly ownInformers: boolean;
+  private readonly informers: SharedInformers;
+  private readonly queue: WorkQueue;
+  private pdbs!: Informer<any>;
+  private deployments!: Informer<any>;
+  private daemonsets!: Informer<any>;
+  /** namespace → (pod key → pod). */
+  private readonly podsByNamespace = new Map<string, Map<string, any>>();
+  private readonly removeHandlers: (() => void)[] = [];
+
+  constructor(opts: ControllerOptions) {
+    this.objects = opts.objects;
+    this.log = opts.log ?? defaultLog;
+    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
+    this.ownInformers = !opts.informers;
+    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      concurrency: opts.concurrency,
+      log: this.log,
+      name: COMPONENT,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.pdbs = this.informers.informerFor(PDB);
+    this.deployments = this.informers.informerFor(DEPLOYMENT);
+    this.daemonsets = this.informers.informerFor(DAEMONSET);
+    const pods = this.informers.informerFor(POD);
+    const podChanged = (old: any, pod: any) => {
+      const ns: string = (pod ?? old).metadata.namespace;
+      if (old) this.podsByNamespace.get(ns)?.delete(objectKeyOf(old));
+      if (pod) {
+        let m = this.podsByNamespace.get(ns);
+        if (!m) this.podsByNamespace.set(ns, (m = new Map()));
+        m.set(objectKeyOf(pod), pod);
+      } else if (this.podsByNamespace.get(ns)?.size === 0) this.podsByNamespace.delete(ns);
+      for (const pdb of this.pdbs.values()) {
+        if (pdb.metadata.namespace !== ns) continue;
+        const matches = labelSelectorMatcher(pdb.spec?.selector);
+        if ((old && matches(old.metadata.labels)) || (pod && matches(pod.metadata.labels))) {
+          this.queue.add(objectKeyOf(pdb));
+        }
+      }
+    };
+    // A controller's scale changes the expected pods of budgets with percentages or maxUnavailable.
+    const scaleChanged = (obj: any) => {
+      for (const pdb of this.pdbs.values()) {
+        if (pdb.metadata.namespace === obj.metadata.namespace) this.queue.add(objectKeyOf(pdb));
+      }
+    };
+    this.removeHandlers.push(
+      this.pdbs.addHandler({
+        onAdd: (pdb) => this.queue.add(objectKeyOf(pdb)),
+        onUpdate: (_o, pdb) => this.queue.add(objectKeyOf(pdb)),
+      }),
+      pods.addHandler({
+        onAdd: (p) => podChanged(undefined, p),
+        onUpdate: (old, p) => podChanged(old, p),
+        onDelete: (p) => podChanged(p, undefined),
+      }),
+      this.deployments.addHandler({
+        onUpdate: (old, d) => {
+          if (old.spec?.replicas !== d.spec?.replicas) scaleChanged(d);
+        },
+      }),
+      this.daemonsets.addHandler({
+        onUpdate: (old, ds) => {
+          if (old.status?.desiredNumberScheduled !== ds.status?.desiredNumberScheduled) scaleChanged(ds);
+        },
+      }),
+    );
+    if (this.ownInformers) this.informers.start();
+    await this.informers.waitForSync();
+  }
+
+  async stop(): Promise<void> {
+    for (const remove of this.removeHandlers.splice(0)) remove();
+    if (this.ownInformers) this.informers.stop();
+    await this.queue.stop();
+    if (this.ownRecorder) await this.recorder.flush();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  /** Pods a budget covers (not finished). */
+  private podsFor(pdb: any): any[] {
+    const matches = labelSelectorMatcher(pdb.spec?.selector);
+    return [...(this.podsByNamespace.get(pdb.metadata.namespace)?.values() ?? [])].filter(
+      (p) => !isFinished(p) && matches(p.metadata.labels),
+    );
+  }
+
+  private expectedCount(pdb: any, pods: any[]): number {
+    const { minAvailable, maxUnavailable } = pdb.spec;
+    if (maxUnavailable === undefined && typeof minAvailable !== 'string') return pods.length;
+    let expected = 0;
+    const counted = new Set<string>();
+    for (const p of pods) {
+      const ref = controllerRef(p);
+      if (ref && counted.has(ref.uid)) continue;
+      const scale = ref ? this.scaleOf(p.metadata.namespace, ref) : undefined;
+      if (scale === undefined) {
+        expected++;
+        continue;
+      }
+      counted.add(ref!.uid);
+      expected += scale;
+    }
+    return expected;
+  }
+
+  private scaleOf(namespace: string, ref: { kind: string; name: string; uid: string }): number | undefined {
+    if (ref.kind === 'Deployment') {
+      const d = this.deployments.get(`${namespace}/${ref.name}`);
+      return d?.metadata.uid === ref.uid ? (d.spec?.replicas ?? 1) : undefined;
+    }
+    if (ref.kind === 'DaemonSet') {
+      const ds = this.daemonsets.get(`${namespace}/${ref.name}`);
+      return ds?.metadata.uid === ref.uid ? (ds.status?.desiredNumberScheduled ?? 0) : undefined;
+    }
+    return undefined;
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const cached = this.pdbs.get(key);
+    if (!cached || isDeleting(cached)) return;
+    const pods = this.podsFor(cached);
+    const byName = new Map(pods.map((p) => [p.metadata.name, p]));
+    const expected = this.expectedCount(cached, pods);
+    const desired = pdbDesiredHealthy(cached.spec, expected);
+    let recheckMs: number | undefined;
+    let healthyNow = 0;
+    await ignoreNotFound(
+      this.objects.mutate(
+        PDB,
+        cached.metadata.namespace,
+        cached.metadata.name,
+        (pdb) => {
+          if (pdb.metadata.uid !== cached.metadata.uid) return undefined;
+          // Computed against the disruptedPods of the stored object, so evictions that happened after our
+          // cache was filled are not undone.
+          const nowMs = Date.now();
+          recheckMs = undefined;
+          const prev = pdb.status ?? {};
+          const disrupted: Record<string, string> = {};
+          for (const [name, at] of Object.entries((prev.disruptedPods ?? {}) as Record<string, string>)) {
+            const pod = byName.get(name);
+            const expires = Date.parse(at) + DISRUPTED_POD_TIMEOUT_MS;
+            if (!pod || isDeleting(pod) || !Number.isFinite(expires) || expires <= nowMs) continue;
+            disrupted[name] = at;
+            recheckMs = Math.min(recheckMs ?? Infinity, expires - nowMs);
+          }
+          const healthy = pods.filter(
+            (p) => isReady(p) && !isDeleting(p) && !disrupted[p.metadata.name],
+          ).length;
+          healthyNow = healthy;
+          const allowed = Math.max(0, healthy - desired);
+          const now = nowRfc3339();
+          const condition: Condition =
+            allowed > 0
+              ? { type: 'DisruptionAllowed', status: 'True', reason: 'SufficientPods' }
+              : { type: 'DisruptionAllowed', status: 'False', reason: 'InsufficientPods' };
+          const prevCondition = getCondition(prev.conditions, 'DisruptionAllowed');
+          const conditions =
+            prevCondition?.status === condition.status && prevCondition.reason === condition.reason
+              ? prev.conditions
+              : setCondition(
+                  prev.conditions,
+                  { ...condition, observedGeneration: pdb.metadata.generation },
+                  now,
+                );
+          const next: any = {
+            observedGeneration: pdb.metadata.generation,
+            ...(Object.keys(disrupted).length > 0 ? { disruptedPods: disrupted } : {}),
+            disruptionsAllowed: allowed,
+            currentHealthy: healthy,
+            desiredHealthy: desired,
+            expectedPods: expected,
+            conditions,
+          };
+          if (JSON.stringify(next) === JSON.stringify(prev)) return undefined;
+          pdb.status = next;
+          return pdb;
+        },
+        'status',
+      ),
+    );
+    if (pods.length === 0) this.recorder.normal(cached, 'NoPods', 'No matching pods found');
+    this.log.debug({ pdb: key, expected, desired, healthy: healthyNow }, 'disruption-controller: synced');
+    if (recheckMs !== undefined) this.queue.addAfter(key, recheckMs + 10);
+  }
+}

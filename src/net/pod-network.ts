@@ -1,0 +1,375 @@
+// Pod networking on one node: every pod gets a named network namespace, a veth pair into the node's
+// bridge, an address from the node's range, outbound NAT, and DNAT rules for its hostPorts.
+//
+// State that must survive an agent crash is on disk: the IPAM file (addresses) and one record per pod
+// (`pods/<uid>.json`: address, namespace, veth, published ports). A record is written before anything
+// is created for the pod, so a crash mid-way leaves a record that teardown/reconcile follow; reconcile
+// also scans for what has no record (namespaces with our prefix, ports of our bridge, rules with a
+// `strata:<uid>` comment in our chains), so nothing of a gone pod survives it.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Iptables, podOfRule } from './iptables.ts';
+import { Ipam } from './ipam.ts';
+import {
+  bridgePorts,
+  createPodLinks,
+  defaultRouteMtu,
+  deleteLink,
+  deleteNetns,
+  ensureBridge,
+  listNetns,
+  netnsPath,
+  setSysctl,
+} from './links.ts';
+import {
+  chainNames,
+  hostPortRule,
+  installNodeRules,
+  removeNodeRules,
+  type ChainNames,
+  type PortMapping,
+} from './rules.ts';
+
+export type { PortMapping, Protocol } from './rules.ts';
+
+export interface PodNetworkOptions {
+  /** IPAM file and pod records (keep it on persistent storage, beside the agent's state). */
+  stateDir: string;
+  /** Bridge name (default strata0). */
+  bridge?: string;
+  /** The node's pod range (default 10.88.0.0/16); the bridge takes its first address. */
+  subnet?: string;
+  /** Prefix of the iptables chains (default STRATA: STRATA-POSTROUTING, STRATA-HOSTPORT, ...). */
+  chainPrefix?: string;
+  /** Prefix of the namespace names (default "strata-": /run/netns/strata-<podUid>). */
+  netnsPrefix?: string;
+  /** Prefix of host-side veth names, at most 5 characters (default "stv"). */
+  vethPrefix?: string;
+  /** MTU of the bridge and veths (default: that of the interface the default route uses). */
+  mtu?: number;
+}
+
+/** What a pod's sandboxes need to join its network. */
+export interface PodAttachment {
+  podUid: string;
+  /** Path runtimes join: /run/netns/<name>. */
+  netnsPath: string;
+  ip: string;
+  gateway: string;
+  prefixLength: number;
+  /** The host end of the pod's veth pair (on the bridge). */
+  hostInterface: string;
+}
+
+interface PodRecord {
+  podUid: string;
+  ip: string;
+  netns: string;
+  hostVeth: string;
+  ports: PortMapping[];
+}
+
+export interface ReconcileReport {
+  pods: string[];
+  netns: string[];
+  links: string[];
+  rules: number;
+  addresses: string[];
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/;
+const IFNAME_RE = /^[A-Za-z0-9_-]{1,15}$/;
+
+export class PodNetwork {
+  readonly bridge: string;
+  readonly subnet: string;
+  readonly chains: ChainNames;
+  private readonly stateDir: string;
+  private readonly netnsPrefix: string;
+  private readonly vethPrefix: string;
+  private readonly ipam: Ipam;
+  private readonly ipt = new Iptables();
+  private mtu: number | undefined;
+  private initialized: Promise<void> | undefined;
+  /** Every mutation runs in this chain: set-up and teardown of different pods share the IPAM file. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: PodNetworkOptions) {
+    this.stateDir = opts.stateDir;
+    this.bridge = opts.bridge ?? 'strata0';
+    this.netnsPrefix = opts.netnsPrefix ?? 'strata-';
+    this.vethPrefix = opts.vethPrefix ?? 'stv';
+    const prefix = opts.chainPrefix ?? 'STRATA';
+    if (!IFNAME_RE.test(this.bridge)) throw new Error(`bridge "${this.bridge}": 1-15 of [A-Za-z0-9_-]`);
+    if (!/^[A-Za-z0-9_-]{1,5}$/.test(this.vethPrefix)) throw new Error('vethPrefix: 1-5 of [A-Za-z0-9_-]');
+    if (!/^[A-Za-z0-9_-]{1,16}$/.test(prefix)) throw new Error('chainPrefix: 1-16 of [A-Za-z0-9_-]');
+    if (!NAME_RE.test(this.netnsPrefix)) throw new Error('netnsPrefix: [A-Za-z0-9_.-]');
+    this.chains = chainNames(prefix);
+    this.mtu = opts.mtu;
+    this.ipam = new Ipam({ file: join(this.stateDir, 'ipam.json'), subnet: opts.subnet ?? '10.88.0.0/16' });
+    this.subnet = this.ipam.subnet.cidr;
+  }
+
+  /** The bridge's address: the pods' default gateway. */
+  get gateway(): string {
+    return this.ipam.gateway;
+  }
+
+  /** Creates the bridge, the node-level rules and sysctls (idempotent; setup() calls it). */
+  init(): Promise<void> {
+    this.initialized ??= this.doInit().catch((err) => {
+      this.initialized = undefined;
+      throw err;
+    });
+    return this.initialized;
+  }
+
+  /** The pod's network, created on first call; later calls (other containers of the pod) reuse it. */
+  async setup(podUid: string): Promise<PodAttachment> {
+    checkUid(podUid);
+    return this.serial(async () => {
+      await this.init();
+      const existing = this.readRecord(podUid);
+      if (existing && listNetns().includes(existing.netns)) return this.attachment(existing);
+      if (existing) await this.removePod(existing); // half-made by a crash: start over
+      const rec: PodRecord = {
+        podUid,
+        ip: this.ipam.allocate(podUid),
+        netns: `${this.netnsPrefix}${podUid}`,
+        hostVeth: this.vethName(podUid),
+        ports: [],
+      };
+      this.writeRecord(rec);
+      try {
+        await createPodLinks({
+          netns: rec.netns,
+          hostVeth: rec.hostVeth,
+          bridge: this.bridge,
+          cidr: `${rec.ip}/${this.ipam.subnet.prefix}`,
+          gateway: this.gateway,
+          mtu: this.mtu!,
+        });
+      } catch (err) {
+        await this.removePod(rec).catch(() => {});
+        throw err;
+      }
+      return this.attachment(rec);
+    });
+  }
+
+  /** The pod's network if it has one. */
+  get(podUid: string): PodAttachment | undefined {
+    const rec = this.readRecord(podUid);
+    return rec ? this.attachment(rec) : undefined;
+  }
+
+  /** Pod uids that have a network on this node. */
+  pods(): string[] {
+    return this.recordUids();
+  }
+
+  /**
+   * Publishes a pod port on the node (hostPort), on every node address including 127.0.0.1, or on
+   * `hostIP` only. Kernel DNAT rather than a proxy in the agent: it keeps working while the agent
+   * restarts, keeps client addresses (except from loopback), and costs ~0.5 ms less per request.
+   */
+  async publish(podUid: string, port: PortMapping): Promise<void> {
+    checkUid(podUid);
+    checkPort(port);
+    return this.serial(async () => {
+      const rec = this.readRecord(podUid);
+      if (!rec) throw new Error(`pod ${podUid} has no network on this node`);
+      const proto = port.protocol ?? 'TCP';
+      for (const other of this.recordUids().map((u) => this.readRecord(u)!)) {
+        for (const p of other?.ports ?? []) {
+          if (other.podUid === podUid && samePort(p, port)) return; // already published
+          if (
+            p.hostPort === port.hostPort &&
+            (p.protocol ?? 'TCP') === proto &&
+            ipsOverlap(p.hostIP, port.hostIP)
+          ) {
+            throw new Error(`hostPort ${port.hostPort}/${proto} is already published by pod ${other.podUid}`);
+          }
+        }
+      }
+      rec.ports.push({ ...port, protocol: proto });
+      this.writeRecord(rec);
+      await this.ipt.ensureRule('nat', this.chains.hostport, hostPortRule(podUid, rec.ip, port));
+    });
+  }
+
+  /** Removes everything of the pod: its rules, namespace, veth, address and record. Idempotent. */
+  async teardown(podUid: string): Promise<void> {
+    checkUid(podUid);
+    return this.serial(async () => {
+      const rec = this.readRecord(podUid) ?? {
+        podUid,
+        ip: this.ipam.get(podUid) ?? '',
+        netns: `${this.netnsPrefix}${podUid}`,
+        hostVeth: this.vethName(podUid),
+        ports: [],
+      };
+      await this.removePod(rec);
+    });
+  }
+
+  /**
+   * At agent start: removes every trace of pods not in `livePodUids` — records, namespaces, veths on
+   * our bridge, hostPort rules, addresses — including those a crash left without a record.
+   */
+  reconcile(livePodUids: Iterable<string>): Promise<ReconcileReport> {
+    const live = new Set(livePodUids);
+    return this.serial(async () => {
+      await this.init();
+      const report: ReconcileReport = { pods: [], netns: [], links: [], rules: 0, addresses: [] };
+      for (const uid of this.recordUids()) {
+        if (live.has(uid)) continue;
+        await this.removePod(this.readRecord(uid)!);
+        report.pods.push(uid);
+      }
+      for (const name of listNetns()) {
+        if (!name.startsWith(this.netnsPrefix)) continue;
+        if (live.has(name.slice(this.netnsPrefix.length))) continue;
+        if (await deleteNetns(name)) report.netns.push(name);
+      }
+      const liveVeths = new Set([...live].map((u) => this.vethName(u)));
+      for (const port of await bridgePorts(this.bridge)) {
+        if (liveVeths.has(port)) continue;
+        if (await deleteLink(port)) report.links.push(port);
+      }
+      for (const rule of await this.ipt.listRules('nat', this.chains.hostport)) {
+        const uid = podOfRule(rule);
+        if (uid === undefined || live.has(uid)) continue;
+        await this.ipt.deleteRule('nat', this.chains.hostport, rule);
+        report.rules++;
+      }
+      for (const [uid, ip] of Object.entries(this.ipam.allocations())) {
+        if (live.has(uid)) continue;
+        this.ipam.release(uid);
+        report.addresses.push(ip);
+      }
+      return report;
+    });
+  }
+
+  /** Removes every pod, the node-level rules and the bridge (node decommissioning, tests). */
+  uninstall(): Promise<void> {
+    return this.serial(async () => {
+      for (const uid of this.recordUids()) await this.removePod(this.readRecord(uid)!);
+      for (const name of listNetns()) if (name.startsWith(this.netnsPrefix)) await deleteNetns(name);
+      await removeNodeRules(this.ipt, this.chains);
+      await deleteLink(this.bridge);
+      this.initialized = undefined;
+    });
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private async doInit(): Promise<void> {
+    this.mtu ??= await defaultRouteMtu();
+    await ensureBridge(this.bridge, `${this.gateway}/${this.ipam.subnet.prefix}`, this.mtu);
+    setSysctl('net.ipv4.ip_forward', '1');
+    // DNAT of connections to 127.0.0.1: the rewritten packet leaves through the bridge with a loopback
+    // source, which the kernel drops unless route_localnet is on for that interface.
+    setSysctl(`net.ipv4.conf.${this.bridge}.route_localnet`, '1');
+    await installNodeRules(this.ipt, this.chains, this.bridge, this.subnet);
+  }
+
+  private async removePod(rec: PodRecord): Promise<void> {
+    for (const rule of await this.ipt.listRules('nat', this.chains.hostport)) {
+      if (podOfRule(rule) === rec.podUid) await this.ipt.deleteRule('nat', this.chains.hostport, rule);
+    }
+    // The host end first: while a process still holds the namespace, deleting only the name would
+    // leave the pair (and the pod's port on the bridge) alive.
+    await deleteLink(rec.hostVeth);
+    await deleteNetns(rec.netns);
+    this.ipam.release(rec.podUid);
+    rmSync(this.recordPath(rec.podUid), { force: true });
+  }
+
+  private attachment(rec: PodRecord): PodAttachment {
+    return {
+      podUid: rec.podUid,
+      netnsPath: netnsPath(rec.netns),
+      ip: rec.ip,
+      gateway: this.gateway,
+      prefixLength: this.ipam.subnet.prefix,
+      hostInterface: rec.hostVeth,
+    };
+  }
+
+  /** 15 characters at most (IFNAMSIZ): prefix + a hash of the uid. */
+  private vethName(podUid: string): string {
+    const hex = createHash('sha256').update(podUid).digest('hex');
+    return this.vethPrefix + hex.slice(0, 15 - this.vethPrefix.length);
+  }
+
+  private recordPath(podUid: string): string {
+    return join(this.stateDir, 'pods', `${podUid}.json`);
+  }
+
+  private readRecord(podUid: string): PodRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(this.recordPath(podUid), 'utf8')) as PodRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeRecord(rec: PodRecord): void {
+    const path = this.recordPath(rec.podUid);
+    mkdirSync(join(this.stateDir, 'pods'), { recursive: true });
+    writeFileSync(`${path}.tmp`, JSON.stringify(rec, null, 2) + '\n');
+    renameSync(`${path}.tmp`, path);
+  }
+
+  private recordUids(): string[] {
+    try {
+      return readdirSync(join(this.stateDir, 'pods'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -'.json'.length));
+    } catch {
+      return [];
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function checkUid(podUid: string): void {
+  // The uid becomes a file name, a namespace name and an iptables comment: no room for surprises.
+  if (!NAME_RE.test(podUid)) throw new Error(`pod uid "${podUid}": expected [A-Za-z0-9_.-]`);
+}
+
+function checkPort(p: PortMapping): void {
+  for (const key of ['containerPort', 'hostPort'] as const) {
+    const v = p[key];
+    if (!Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`${key} ${v}: must be 1-65535`);
+  }
+  if (p.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) {
+    throw new Error(`protocol "${p.protocol}": must be TCP, UDP or SCTP`);
+  }
+  if (p.hostIP !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(p.hostIP)) {
+    throw new Error(`hostIP "${p.hostIP}": IPv4 address expected`);
+  }
+}
+
+function samePort(a: PortMapping, b: PortMapping): boolean {
+  return (
+    a.hostPort === b.hostPort &&
+    a.containerPort === b.containerPort &&
+    (a.protocol ?? 'TCP') === (b.protocol ?? 'TCP') &&
+    (a.hostIP ?? '0.0.0.0') === (b.hostIP ?? '0.0.0.0')
+  );
+}
+
+function ipsOverlap(a?: string, b?: string): boolean {
+  const any = (ip?: string) => ip === undefined || ip === '0.0.0.0';
+  return any(a) || any(b) || a === b;
+}

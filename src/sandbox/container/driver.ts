@@ -1,0 +1,607 @@
+// The container tier: Linux containers run by an OCI runtime (runc by default, crun where it works)
+// under conmon, with namespaces, cgroups, a reduced capability set and a seccomp profile.
+//
+// start(): rootfs + image config (image-config.ts) + user (user.ts) → config.json (bundle.ts) in
+// `<stateDir>/containers/<id>/`; conmon runs the runtime's create (conmon.ts), the driver runs start.
+// From then on conmon holds the container: its output goes to a k8s-file log that the driver tails
+// into the SandboxSpec's log sink (cri-log.ts), its exit status to `<stateDir>/exits/<id>`
+// (exit-watch.ts). Neither needs the agent, so containers outlive it and recover() re-adopts them.
+// Statistics and the OOM verdict come from the container's cgroup (cgroups.ts), for v1 and v2 hosts.
+
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  SandboxError,
+  type Capabilities,
+  type Driver,
+  type ExecResult,
+  type ExitResult,
+  type Fingerprint,
+  type LogSink,
+  type SandboxHandle,
+  type SandboxSpec,
+  type SandboxStats,
+} from '../driver.ts';
+import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
+import { run, which } from '../../net/command.ts';
+import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
+import { buildRuntimeSpec, configError, containerArgv, INIT_PATH, nofileLimit, wantsInit } from './bundle.ts';
+import { findExecutable } from './executable.ts';
+import type { OciSpec } from './oci-spec.ts';
+import {
+  cgroupProblem,
+  detectCgroups,
+  oomKills,
+  readStats,
+  removeCgroup,
+  type CgroupLayout,
+  type CgroupStats,
+} from './cgroups.ts';
+import { conmonAlive, launchConmon } from './conmon.ts';
+import { CriLogTail } from './cri-log.ts';
+import { execCapture, execInteractive, type InteractiveExec, type InteractiveOptions } from './exec.ts';
+import { describeExit } from './exit-result.ts';
+import { ExitWatcher, type ExitStatus } from './exit-watch.ts';
+import { readImageConfig, type ContainerImageConfig } from './image-config.ts';
+import { containerOptions } from './options.ts';
+import { OciRuntime, type RuntimeName } from './runtime.ts';
+import { readState, writeState, type SandboxState } from './state.ts';
+import { resolveUser } from './user.ts';
+
+export interface ContainerDriverOptions {
+  /** Bundles, logs, exit files. Keep it on persistent storage: recover() reads it after a restart. */
+  stateDir: string;
+  /** Default runc. */
+  runtime?: RuntimeName;
+  /** Containers' cgroups go to /<cgroupParent>/<id> in every hierarchy (default "strata"). */
+  cgroupParent?: string;
+  /** Pod networking; without it each container gets a network namespace with only loopback. */
+  network?: PodNetwork;
+  /** The runtime's state root (default /run/strata/<runtime>). */
+  runtimeRoot?: string;
+  /** The init put in front of the workload (default: catatonit from PATH; false: none). */
+  initBinary?: string | false;
+  /** conmon rotates a container's log file past this size (default 64 MiB). */
+  logSizeMaxBytes?: number;
+}
+
+/** SandboxStats plus what cgroups tell about a container. */
+export interface ContainerStats extends SandboxStats, Omit<CgroupStats, 'cpuNanos'> {}
+
+interface Sandbox {
+  state: SandboxState;
+  runtime: OciRuntime;
+  tail: CriLogTail;
+  exited: Promise<ExitResult>;
+  resolveExit: (r: ExitResult) => void;
+  result?: ExitResult;
+  deadlineTimer?: NodeJS.Timeout;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$/;
+const DEFAULT_LOG_SIZE_MAX = 64 * 1024 * 1024;
+
+export class ContainerDriver implements Driver {
+  readonly name = 'container';
+  readonly capabilities: Capabilities = {
+    exec: true,
+    survivesAgentRestart: true,
+    gracefulStop: true,
+    stats: true,
+    memoryLimit: true,
+  };
+
+  private readonly stateDir: string;
+  private readonly runtime: OciRuntime;
+  private readonly runtimeName: RuntimeName;
+  private readonly cgroupParent: string;
+  private readonly network: PodNetwork | undefined;
+  private readonly initBinary: string | undefined;
+  private readonly logSizeMax: number;
+  private readonly layout: CgroupLayout;
+  private readonly nofile = nofileLimit();
+  private readonly exits: ExitWatcher;
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly starting = new Map<string, Promise<SandboxHandle>>();
+  private readonly runtimes = new Map<string, OciRuntime>();
+  private closed = false;
+
+  constructor(opts: ContainerDriverOptions) {
+    this.stateDir = resolve(opts.stateDir);
+    this.runtimeName = opts.runtime ?? 'runc';
+    this.cgroupParent = (opts.cgroupParent ?? 'strata').replace(/^\/+|\/+$/g, '');
+    if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(this.cgroupParent)) {
+      throw new Error(`cgroupParent "${opts.cgroupParent}": expected path components of [A-Za-z0-9_.-]`);
+    }
+    this.network = opts.network;
+    this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? which('catatonit'));
+    this.logSizeMax = opts.logSizeMaxBytes ?? DEFAULT_LOG_SIZE_MAX;
+    this.layout = detectCgroups();
+    this.runtime = this.runtimeFor(this.runtimeName, opts.runtimeRoot ?? `/run/strata/${this.runtimeName}`);
+    mkdirSync(join(this.stateDir, 'containers'), { recursive: true });
+    mkdirSync(join(this.stateDir, 'exits'), { recursive: true });
+    this.exits = new ExitWatcher(join(this.stateDir, 'exits'));
+  }
+
+  async fingerprint(): Promise<Fingerprint> {
+    const attributes: Record<string, string> = {
+      'container.runtime': this.runtimeName,
+      'container.cgroupMode': this.layout.mode,
+      'container.cgroupDriver': 'cgroupfs',
+      'container.cgroupParent': `/${this.cgroupParent}`,
+      'container.init': this.initBinary ? 'catatonit' : 'none',
+      'container.seccomp': 'default deny-list',
+      'container.network': this.network
+        ? `bridge ${this.network.bridge} ${this.network.subnet}`
+        : 'none (loopback only)',
+    };
+    const unhealthy = (reason: string): Fingerprint => ({
+      runtimeClass: 'container',
+      healthy: false,
+      reason,
+      attributes,
+    });
+    if (process.getuid?.() !== 0)
+      return unhealthy('the container tier needs root (rootless containers are not supported)');
+    if (!this.runtime.bin) return unhealthy(`${this.runtimeName} not found in PATH`);
+    try {
+      attributes['container.runtimeVersion'] = await this.runtime.version();
+      const full = await run(this.runtime.bin, ['--version']);
+      if (!/libseccomp|\+SECCOMP/.test(full))
+        return unhealthy(`${this.runtimeName} was built without seccomp`);
+    } catch (err) {
+      return unhealthy(`${this.runtimeName} --version failed: ${(err as Error).message}`);
+    }
+    const conmon = which('conmon');
+    if (!conmon) return unhealthy('conmon not found in PATH');
+    try {
+      const v = /conmon version (\S+)/.exec(await run(conmon, ['--version']));
+      attributes['container.conmonVersion'] = v ? v[1] : 'unknown';
+    } catch (err) {
+      return unhealthy(`conmon --version failed: ${(err as Error).message}`);
+    }
+    if (this.runtime.needsHybridWorkaround) {
+      if (!which('unshare')) return unhealthy('crun on hybrid cgroups needs unshare (util-linux)');
+      attributes['container.crunHybridWorkaround'] = 'create in a private mount namespace without cgroup2';
+    }
+    const problem = cgroupProblem(this.layout, this.cgroupParent);
+    if (problem) return unhealthy(`cgroups are not usable: ${problem}`);
+    return { runtimeClass: 'container', healthy: true, attributes };
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+    if (this.closed) throw new SandboxError('CreateContainerError', 'the container driver is shut down');
+    if (!ID_RE.test(spec.id)) {
+      throw new SandboxError(
+        'CreateContainerError',
+        `sandbox id "${spec.id}": expected [A-Za-z0-9_.+-], up to 201 characters`,
+      );
+    }
+    if (this.sandboxes.has(spec.id) || this.starting.has(spec.id)) {
+      throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
+    }
+    const starting = this.launch(spec);
+    this.starting.set(spec.id, starting);
+    try {
+      return await starting;
+    } finally {
+      this.starting.delete(spec.id);
+    }
+  }
+
+  async wait(id: string): Promise<ExitResult> {
+    const sb = await this.find(id);
+    if (!sb) throw notFound(id);
+    return sb.exited;
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    const sb = await this.find(id);
+    if (!sb || sb.result) return;
+    await this.requestStop(sb, 'stop', graceSeconds);
+  }
+
+  async destroy(id: string): Promise<void> {
+    const sb = await this.find(id);
+    if (sb && !sb.result) {
+      try {
+        await this.requestStop(sb, 'stop', 0);
+      } catch {
+        // The runtime refused the kill: delete --force kills it; then conmon reports the exit.
+        await sb.runtime.delete(id).catch(() => {});
+        await Promise.race([sb.exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+        if (!sb.result) this.finish(sb, this.exits.read(id));
+      }
+    }
+    if (sb) {
+      if (sb.deadlineTimer) clearTimeout(sb.deadlineTimer);
+      this.exits.unwatch(id);
+      sb.tail.close();
+      this.sandboxes.delete(id);
+      await this.cleanUp(sb.state, sb.runtime);
+      return;
+    }
+    // Not adopted by this instance (an agent restart without recover): clean up from the disk state.
+    const state = readState(this.bundleDir(id));
+    if (state) await this.cleanUp(state, this.runtimeFor(state.runtime, state.runtimeRoot));
+  }
+
+  async stats(id: string): Promise<ContainerStats> {
+    const sb = await this.find(id);
+    if (!sb) throw notFound(id);
+    const s = readStats(this.layout, sb.state.cgroupsPath);
+    return { ...s, memoryBytes: s.memoryWorkingSetBytes, timestamp: new Date() };
+  }
+
+  async exec(id: string, cmd: string[]): Promise<ExecResult> {
+    const sb = await this.runningSandbox(id, cmd);
+    return execCapture(sb.runtime.execArgv(id, cmd, false));
+  }
+
+  /**
+   * `strata exec -it`: the runtime's exec with streamed stdio (see exec.ts for the shape). Resolve the
+   * InteractiveExec's `exited` for the exit code; with `tty`, the runtime allocates the terminal.
+   */
+  async execInteractive(id: string, cmd: string[], opts: InteractiveOptions): Promise<InteractiveExec> {
+    const sb = await this.runningSandbox(id, cmd);
+    return execInteractive(sb.runtime.execArgv(id, cmd, opts.tty), opts);
+  }
+
+  async recover(handle: SandboxHandle, log: LogSink): Promise<boolean> {
+    if (handle.driver !== this.name) return false;
+    if (this.sandboxes.has(handle.id)) return true;
+    const bundle = typeof handle.state.bundle === 'string' ? handle.state.bundle : this.bundleDir(handle.id);
+    const state = readState(bundle);
+    if (!state || state.id !== handle.id) return false;
+    const runtime = this.runtimeFor(state.runtime, state.runtimeRoot);
+    const exited = this.exits.read(state.id);
+    if (!exited && !conmonAlive(state.conmonPid, state.id)) {
+      // Nobody supervises it any more: its exit status and output cannot be collected. Kill it rather
+      // than leave an unaccounted container behind; the agent starts a new one.
+      await runtime.kill(state.id, 'KILL').catch(() => {});
+      await this.cleanUp(state, runtime);
+      return false;
+    }
+    const sb = this.track(state, runtime, log);
+    sb.tail.start();
+    this.watchExit(sb);
+    this.armDeadline(sb);
+    return true;
+  }
+
+  /** Tears the pod's network down, once no sandbox of the pod is left in this driver (pod deletion). */
+  async releasePod(podUid: string): Promise<void> {
+    if (!this.network) return;
+    for (const sb of this.sandboxes.values()) if (sb.state.podUid === podUid) return;
+    await this.network.teardown(podUid);
+  }
+
+  async shutdown(): Promise<void> {
+    // Containers keep running under conmon; the agent re-adopts them with recover().
+    this.closed = true;
+    await Promise.all([...this.starting.values()].map((p) => p.catch(() => undefined)));
+    for (const sb of this.sandboxes.values()) {
+      if (sb.deadlineTimer) clearTimeout(sb.deadlineTimer);
+      sb.tail.close();
+    }
+    this.sandboxes.clear();
+    this.exits.close();
+  }
+
+  // --- start -----------------------------------------------------------------------------------
+
+  private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
+    if (spec.stdin && spec.stdin.length > 0) {
+      throw configError('stdin bytes are not supported by the container tier');
+    }
+    const options = containerOptions(spec);
+    const rootfs = resolve(spec.image);
+    if (!isDirectory(rootfs)) {
+      throw new SandboxError(
+        'ErrImagePull',
+        `root filesystem ${rootfs} not found (the container tier takes a prepared rootfs directory)`,
+      );
+    }
+    let image: ContainerImageConfig;
+    try {
+      image = options.imageConfig ?? readImageConfig(rootfs);
+    } catch (err) {
+      throw configError(`image config: ${(err as Error).message}`);
+    }
+    if (spec.imageDigest && image.digest !== spec.imageDigest) {
+      throw new SandboxError(
+        'InvalidImageDigest',
+        `image ${rootfs} is ${image.digest ?? 'of unknown digest'}, the pod asks for ${spec.imageDigest}`,
+      );
+    }
+    let user;
+    try {
+      user = resolveUser(rootfs, image.user, options.securityContext);
+    } catch (err) {
+      throw configError((err as Error).message);
+    }
+
+    const bundle = this.bundleDir(spec.id);
+    if (existsSync(bundle)) {
+      throw new SandboxError(
+        'CreateContainerError',
+        `sandbox ${spec.id} already exists on disk (destroy it first)`,
+      );
+    }
+    const state: SandboxState = {
+      version: 1,
+      id: spec.id,
+      podUid: spec.podUid,
+      bundle,
+      runtime: this.runtimeName,
+      runtimeRoot: this.runtime.root,
+      cgroupParent: this.cgroupParent,
+      cgroupsPath: `/${this.cgroupParent}/${spec.id}`,
+      logPath: join(bundle, 'ctr.log'),
+      conmonPid: 0,
+      pid: 0,
+      stopSignal: normalizeSignal(image.stopSignal),
+      memoryLimitBytes: spec.limits.memoryBytes,
+    };
+    if (spec.limits.deadlineSeconds !== undefined) {
+      state.deadlineSeconds = spec.limits.deadlineSeconds;
+      state.deadlineAt = Date.now() + spec.limits.deadlineSeconds * 1000;
+    }
+    mkdirSync(bundle, { recursive: true });
+    let sb: Sandbox | undefined;
+    try {
+      let attachment: PodAttachment | undefined;
+      if (this.network) {
+        try {
+          attachment = await this.network.setup(spec.podUid);
+        } catch (err) {
+          throw new SandboxError('CreateContainerError', `pod network: ${(err as Error).message}`);
+        }
+      }
+      const hostname = podHostname(options.hostname ?? spec.podName);
+      const etcFiles = {
+        hosts: join(bundle, 'hosts'),
+        hostname: join(bundle, 'hostname'),
+        resolvConf: join(bundle, 'resolv.conf'),
+      };
+      writeFileSync(
+        etcFiles.hosts,
+        hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
+      );
+      writeFileSync(etcFiles.hostname, `${hostname}\n`);
+      writeFileSync(etcFiles.resolvConf, attachment ? resolvConf() : resolvConf({ hostResolvConf: '' }));
+      const oci = buildRuntimeSpec({
+        spec,
+        options,
+        image,
+        rootfs,
+        user,
+        cgroupsPath: state.cgroupsPath,
+        hostname,
+        netnsPath: attachment?.netnsPath,
+        etcFiles,
+        initBinary: this.initBinary,
+        nofile: this.nofile,
+      });
+      checkCommand(rootfs, oci, spec);
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(oci, null, 1));
+      writeState(state);
+
+      const { pid, conmonPid } = await launchConmon({
+        conmon: which('conmon') ?? 'conmon',
+        runtimeCommand: this.runtime.createCommand(),
+        runtimeArgs: this.runtime.globalArgs(),
+        id: spec.id,
+        bundle,
+        pidFile: join(bundle, 'pidfile'),
+        conmonPidFile: join(bundle, 'conmon.pid'),
+        logPath: state.logPath,
+        logSizeMax: this.logSizeMax,
+        exitDir: join(this.stateDir, 'exits'),
+        socketDir: join(bundle, 'sockets'),
+      }).catch((err: Error) => {
+        throw new SandboxError('CreateContainerError', err.message);
+      });
+      state.pid = pid;
+      state.conmonPid = conmonPid;
+      sb = this.track(state, this.runtime, spec.log);
+      sb.tail.start();
+      this.watchExit(sb);
+      state.startedAt = new Date().toISOString();
+      writeState(state);
+      await this.runtime.start(spec.id).catch((err: Error) => {
+        throw new SandboxError('RunContainerError', err.message);
+      });
+      this.armDeadline(sb);
+      return {
+        id: spec.id,
+        driver: this.name,
+        state: {
+          bundle,
+          runtime: state.runtime,
+          conmonPid,
+          pid,
+          logPath: state.logPath,
+          cgroupsPath: state.cgroupsPath,
+          startedAt: state.startedAt,
+          init: wantsInit(containerArgv(spec, image), options, this.initBinary),
+        },
+      };
+    } catch (err) {
+      if (sb) {
+        this.exits.unwatch(spec.id);
+        sb.tail.close();
+        this.sandboxes.delete(spec.id);
+      }
+      await this.runtime.kill(spec.id, 'KILL').catch(() => {});
+      await this.cleanUp(state, this.runtime).catch(() => {});
+      throw err;
+    }
+  }
+
+  // --- supervision -----------------------------------------------------------------------------
+
+  private track(state: SandboxState, runtime: OciRuntime, log: LogSink): Sandbox {
+    let resolveExit!: (r: ExitResult) => void;
+    const exited = new Promise<ExitResult>((r) => (resolveExit = r));
+    const sb: Sandbox = {
+      state,
+      runtime,
+      tail: new CriLogTail({ path: state.logPath, posFile: join(state.bundle, 'log.pos'), sink: log }),
+      exited,
+      resolveExit,
+    };
+    this.sandboxes.set(state.id, sb);
+    return sb;
+  }
+
+  private watchExit(sb: Sandbox): void {
+    const id = sb.state.id;
+    this.exits.watch(
+      id,
+      (status) => this.finish(sb, status),
+      () => conmonAlive(sb.state.conmonPid, id),
+      () => {
+        // conmon died without an exit status (killed, OOM): the container cannot be supervised.
+        void sb.runtime
+          .kill(id, 'KILL')
+          .catch(() => {})
+          .then(() => this.finish(sb, undefined));
+      },
+    );
+  }
+
+  private finish(sb: Sandbox, status: ExitStatus | undefined): void {
+    if (sb.result) return;
+    if (sb.deadlineTimer) clearTimeout(sb.deadlineTimer);
+    sb.tail.drain(); // everything conmon logged before reporting the exit
+    const fresh = readState(sb.state.bundle);
+    if (fresh?.stopCause) sb.state.stopCause = fresh.stopCause;
+    const described = describeExit({
+      exitCode: status?.exitCode,
+      oomKills: oomKills(this.layout, sb.state.cgroupsPath),
+      memoryLimitBytes: sb.state.memoryLimitBytes,
+      stopCause: sb.state.stopCause,
+      deadlineSeconds: sb.state.deadlineSeconds,
+    });
+    const finishedAt = status?.at ?? new Date();
+    const startedAt = sb.state.startedAt ? new Date(sb.state.startedAt) : finishedAt;
+    sb.result = { ...described, startedAt, finishedAt: finishedAt < startedAt ? startedAt : finishedAt };
+    sb.resolveExit(sb.result);
+  }
+
+  private armDeadline(sb: Sandbox): void {
+    if (sb.state.deadlineAt === undefined || sb.result) return;
+    const ms = Math.max(0, sb.state.deadlineAt - Date.now());
+    sb.deadlineTimer = setTimeout(() => void this.requestStop(sb, 'deadline', 0).catch(() => {}), ms);
+    sb.deadlineTimer.unref();
+  }
+
+  /** The stop signal, then SIGKILL once the grace period is over; resolves when the container exited. */
+  private async requestStop(sb: Sandbox, cause: 'stop' | 'deadline', graceSeconds: number): Promise<void> {
+    if (sb.result) return;
+    if (!sb.state.stopCause) {
+      sb.state.stopCause = cause;
+      writeState(sb.state); // a recovered driver reports the stop the same way
+    }
+    await sb.runtime.kill(sb.state.id, sb.state.stopSignal);
+    const graceMs = Math.max(0, graceSeconds * 1000);
+    const timedOut = await Promise.race([
+      sb.exited.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+    ]);
+    if (timedOut && !sb.result) await sb.runtime.kill(sb.state.id, 'KILL');
+    await sb.exited;
+  }
+
+  // --- clean-up --------------------------------------------------------------------------------
+
+  /** Deletes the runtime's state, the cgroups (and empty parents), the exit file and the bundle. */
+  private async cleanUp(state: SandboxState, runtime: OciRuntime): Promise<void> {
+    await runtime.delete(state.id);
+    // The runtime removes the leaf cgroups as its processes are gone; retry briefly for the kernel to
+    // finish tearing down the last of them (rmdir says EBUSY until then).
+    for (let attempt = 0; ; attempt++) {
+      const busy = removeCgroup(this.layout, state.cgroupParent, state.id);
+      if (busy.length === 0) break;
+      if (attempt >= 50) throw new SandboxError('DestroyError', `cgroups still busy: ${busy.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    rmSync(join(this.stateDir, 'exits', state.id), { force: true });
+    rmSync(state.bundle, { recursive: true, force: true });
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  /** The sandbox, once a start() in progress for it has settled (so a stop is never lost to a race). */
+  private async find(id: string): Promise<Sandbox | undefined> {
+    const starting = this.starting.get(id);
+    if (starting) await starting.catch(() => undefined);
+    return this.sandboxes.get(id);
+  }
+
+  private async runningSandbox(id: string, cmd: string[]): Promise<Sandbox> {
+    const sb = await this.find(id);
+    if (!sb) throw notFound(id);
+    if (sb.result) throw new SandboxError('NotRunning', `container ${id} has exited`);
+    if (cmd.length === 0) throw new SandboxError('ExecError', 'exec needs a command');
+    return sb;
+  }
+
+  private runtimeFor(name: RuntimeName, root: string): OciRuntime {
+    const key = `${name}:${root}`;
+    let rt = this.runtimes.get(key);
+    if (!rt) {
+      rt = new OciRuntime({ name, root, wrapperDir: join(this.stateDir, 'bin'), layout: this.layout });
+      this.runtimes.set(key, rt);
+    }
+    return rt;
+  }
+
+  private bundleDir(id: string): string {
+    return join(this.stateDir, 'containers', id);
+  }
+}
+
+/** With an init in front, the runtime cannot see a missing command: look for it (executable.ts). */
+function checkCommand(rootfs: string, oci: OciSpec, spec: SandboxSpec): void {
+  const args = oci.process.args;
+  if (args[0] !== INIT_PATH) return;
+  const argv0 = args[args.indexOf('--') + 1];
+  const path = oci.process.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '';
+  const found = findExecutable(rootfs, argv0, {
+    path,
+    cwd: oci.process.cwd,
+    mountPoints: spec.mounts.map((m) => m.guestPath),
+  });
+  if (found === 'missing') {
+    throw new SandboxError(
+      'CreateContainerError',
+      argv0.includes('/')
+        ? `exec: "${argv0}": no such file or directory in the image (or not executable)`
+        : `exec: "${argv0}": executable file not found in $PATH (${path})`,
+    );
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** "SIGTERM", "TERM", "15" → the name runc and crun accept ("SIGTERM"); default SIGTERM. */
+export function normalizeSignal(sig: string | undefined): string {
+  if (!sig) return 'SIGTERM';
+  const up = sig.trim().toUpperCase();
+  if (/^\d+$/.test(up)) return up;
+  const name = up.startsWith('SIG') ? up : `SIG${up}`;
+  if (!/^SIG[A-Z0-9+-]+$/.test(name)) throw configError(`stop signal "${sig}" is not a signal name`);
+  return name;
+}
+
+function notFound(id: string): SandboxError {
+  return new SandboxError('NotFound', `no container sandbox ${id}`);
+}

@@ -1,0 +1,99 @@
+// Running a command in a running container, with `runtime exec`: the new process joins the container's
+// namespaces and cgroup and gets its config.json process settings (user, env, cwd, capabilities,
+// seccomp, noNewPrivileges) — exec is no way around the container's confinement.
+//
+// Two shapes:
+//   execCapture      for Driver.exec / `strata exec POD -- CMD`: stdout and stderr collected (capped),
+//                    the exit code returned; no stdin.
+//   execInteractive  for `strata exec -it`: the runtime's stdio is streamed (inherited from the agent
+//                    when it has a terminal, else pipes the agent connects to its client), with
+//                    `--tty` the runtime allocates a pseudo-terminal in the container and copies between
+//                    it and those streams.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { ExecResult } from '../driver.ts';
+
+/** Each of stdout and stderr is cut at this size; the rest is discarded (the exit code still counts). */
+export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
+
+export interface CaptureOptions {
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
+/** Runs argv (the runtime's exec command line) to completion. */
+export function execCapture(argv: string[], opts: CaptureOptions = {}): Promise<ExecResult> {
+  const cap = opts.maxBytes ?? EXEC_OUTPUT_CAP;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = collector(child.stdout!, cap);
+    const err = collector(child.stderr!, cap);
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ exitCode: exitCodeOf(code, signal), stdout: out(), stderr: err() });
+    });
+  });
+}
+
+export interface InteractiveOptions {
+  /** Allocate a pseudo-terminal in the container (`strata exec -t`). */
+  tty: boolean;
+  /** 'inherit': the agent's own stdio (a CLI run in a terminal); 'pipe': streams for a remote client. */
+  stdio: 'inherit' | 'pipe';
+}
+
+export interface InteractiveExec {
+  /** With stdio 'pipe': write the user's input here, end() it to send EOF. Null with 'inherit'. */
+  stdin: Writable | null;
+  stdout: Readable | null;
+  /** With tty, stderr is merged into the terminal (stdout). */
+  stderr: Readable | null;
+  pid: number | undefined;
+  /** The command's exit code (128+N when a signal ended it). */
+  exited: Promise<number>;
+  /** Signals the runtime's exec process, which forwards it to the command. */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function execInteractive(argv: string[], opts: InteractiveOptions): InteractiveExec {
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: opts.stdio });
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(exitCodeOf(code, signal)));
+  });
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    pid: child.pid,
+    exited,
+    kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+      child.kill(signal);
+    },
+  };
+}
+
+function collector(stream: Readable, cap: number): () => Uint8Array {
+  const parts: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (d: Buffer) => {
+    if (size >= cap) return;
+    const take = d.subarray(0, cap - size);
+    parts.push(take);
+    size += take.length;
+  });
+  return () => new Uint8Array(Buffer.concat(parts));
+}
+
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}

@@ -1,0 +1,43 @@
+// Per-container settings of the container tier that SandboxSpec has no field for. The agent passes
+// them on the spec itself, as `ContainerSandboxSpec.container` (a SandboxSpec with one more field is
+// still a SandboxSpec, so the Driver interface stays the same for every tier):
+//
+//   driver.start({ ...spec, container: { securityContext: {...}, cpuRequest: 0.25 } } as ContainerSandboxSpec)
+//
+// Every field is optional; see each for its default.
+
+import type { SandboxSpec } from '../driver.ts';
+import type { HostAlias } from '../../net/etc-files.ts';
+import type { ContainerImageConfig } from './image-config.ts';
+import type { SecurityContext } from './security.ts';
+
+export type { SecurityContext } from './security.ts';
+
+export interface ContainerOptions {
+  securityContext?: SecurityContext;
+  /** CPU request in cores → cpu shares (1 core = 1024). Default: limits.cpu, else the runtime's 1024. */
+  cpuRequest?: number;
+  /** Most processes (threads included) in the container. Default 1024; -1 = unlimited. */
+  pidsLimit?: number;
+  /** Default: the pod name, made a valid hostname. */
+  hostname?: string;
+  /** Extra /etc/hosts lines (the pod spec's hostAliases). */
+  hostAliases?: HostAlias[];
+  /**
+   * Run catatonit as PID 1 (reaps zombies, forwards the stop signal to a shell that would ignore it).
+   * Default true, unless argv[0] is itself an init (tini, dumb-init, catatonit, docker-init, init).
+   */
+  init?: boolean;
+  /** The image configuration, instead of reading `<rootfs>/../image-config.json`. */
+  imageConfig?: ContainerImageConfig;
+  /** Size of /dev/shm in bytes (default 64 MiB, Docker's). */
+  shmSizeBytes?: number;
+}
+
+export interface ContainerSandboxSpec extends SandboxSpec {
+  container?: ContainerOptions;
+}
+
+export function containerOptions(spec: SandboxSpec): ContainerOptions {
+  return (spec as ContainerSandboxSpec).container ?? {};
+}
