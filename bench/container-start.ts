@@ -34,7 +34,10 @@ if (process.getuid?.() !== 0) throw new Error('container-start needs root');
 for (const tool of ['runc', 'conmon', 'catatonit']) if (!which(tool)) throw new Error(`${tool} not found`);
 execFileSync('bash', [join(root, 'scripts/build-test-rootfs.sh')], { stdio: 'inherit' });
 
-/** Runs a command to its end; resolves with the wall time in ms (rejects on failure). */
+/**
+ * Runs a command to its exit; resolves with the wall time in ms (rejects on failure). 'exit', not
+ * 'close': `runc create` leaves its init holding our stderr pipe until `runc start`.
+ */
 function timed(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -42,9 +45,12 @@ function timed(cmd: string, args: string[]): Promise<number> {
     let err = '';
     child.stderr!.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(' ')}: ${err}`)),
-    );
+    child.on('exit', (code) => {
+      const ms = performance.now() - t0;
+      child.stderr!.destroy();
+      if (code === 0) resolve(ms);
+      else reject(new Error(`${cmd} ${args.join(' ')}: ${err}`));
+    });
   });
 }
 

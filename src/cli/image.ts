@@ -44,6 +44,7 @@ export class ProgressView {
   private readonly rows = new Map<string, TransferProgress>();
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;
+  private finished = false;
 
   constructor(stream: NodeJS.WriteStream, verb: 'pull' | 'push') {
     this.stream = stream;
@@ -52,6 +53,7 @@ export class ProgressView {
   }
 
   update = (p: TransferProgress): void => {
+    if (this.finished) return;
     const prev = this.rows.get(p.digest);
     this.rows.set(p.digest, p);
     if (this.tty) {
@@ -59,15 +61,18 @@ export class ProgressView {
       return;
     }
     const id = shortDigest(p.digest);
-    if (p.resumedFrom && !prev?.resumedFrom) this.stream.write(`${id}: resuming at ${humanBytes(p.resumedFrom)}\n`);
+    if (p.resumedFrom && !prev?.resumedFrom)
+      this.stream.write(`${id}: resuming at ${humanBytes(p.resumedFrom)}\n`);
     if (p.status === 'exists') this.stream.write(`${id}: already exists\n`);
-    if (p.status === 'done') this.stream.write(`${id}: ${this.verb === 'pull' ? 'pulled' : 'pushed'} ${humanBytes(p.total)}\n`);
+    if (p.status === 'done')
+      this.stream.write(`${id}: ${this.verb === 'pull' ? 'pulled' : 'pushed'} ${humanBytes(p.total)}\n`);
   };
 
   private line(p: TransferProgress): string {
     const id = shortDigest(p.digest);
     if (p.status === 'exists') return `${id}  already exists`;
-    if (p.status === 'done') return `${id}  ${this.verb === 'pull' ? 'pull' : 'push'} complete  ${humanBytes(p.total)}`;
+    if (p.status === 'done')
+      return `${id}  ${this.verb === 'pull' ? 'pull' : 'push'} complete  ${humanBytes(p.total)}`;
     const width = 30;
     const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
     const fill = Math.round(frac * width);
@@ -83,7 +88,10 @@ export class ProgressView {
     this.stream.write(s);
   }
 
+  /** Draws the final state once; later calls (and updates) do nothing, so output after it stays put. */
   finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.tty && this.rows.size > 0) this.draw();
   }
@@ -92,7 +100,9 @@ export class ProgressView {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 interface RegistryFlags {
@@ -125,7 +135,8 @@ function registryOptions(cmd: Command): Command {
 
 export function registerImageCommands(program: Command, getStore: () => ImageStore): Command {
   const image = program.command('image').description("manage this node's OCI images (node-local store)");
-  const withRoot = (cmd: Command): Command => cmd.option('--root <dir>', 'image store directory (default: the node agent\'s)');
+  const withRoot = (cmd: Command): Command =>
+    cmd.option('--root <dir>', "image store directory (default: the node agent's)");
   const storeFor = (o: { root?: string }): ImageStore => (o.root ? new ImageStore(o.root) : getStore());
 
   registryOptions(
@@ -145,7 +156,9 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
         onProgress: view.update,
       });
       view.finish();
-      out(`pulled ${familiarReference(parseReference(r.name))} ${r.target.digest} (${r.fetched} blobs, ${humanBytes(r.bytes)} downloaded)`);
+      out(
+        `pulled ${familiarReference(parseReference(r.name))} ${r.target.digest} (${r.fetched} blobs, ${humanBytes(r.bytes)} downloaded)`,
+      );
     } finally {
       view.finish();
     }
@@ -176,7 +189,11 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
   });
 
   withRoot(
-    image.command('tag').description('give a local image another name').argument('<source>').argument('<target>'),
+    image
+      .command('tag')
+      .description('give a local image another name')
+      .argument('<source>')
+      .argument('<target>'),
   ).action(async (src: string, dst: string, o) => {
     const store = storeFor(o);
     const rec = await store.get(src);
@@ -199,7 +216,12 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
     const rows = [];
     for (const r of records) {
       const info = await store.inspect(r.name).catch(() => undefined);
-      rows.push({ ...r, size: info?.size, platform: info?.platform, wasm: info?.configMediaType.includes('wasm') });
+      rows.push({
+        ...r,
+        size: info?.size,
+        platform: info?.platform,
+        wasm: info?.configMediaType.includes('wasm'),
+      });
     }
     if (o.output === 'json') return out(JSON.stringify(rows, null, 2));
     const table = [['NAME', 'DIGEST', 'PLATFORM', 'SIZE', 'CREATED']];
@@ -212,14 +234,20 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
         age(r.created),
       ]);
     const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    for (const row of table) out(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('   '));
+    for (const row of table)
+      out(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('   '));
   });
 
   withRoot(
-    image.command('rm').alias('remove').description('remove image names (content goes at the next gc)').argument('<images...>'),
+    image
+      .command('rm')
+      .alias('remove')
+      .description('remove image names (content goes at the next gc)')
+      .argument('<images...>'),
   ).action(async (refs: string[], o) => {
     const store = storeFor(o);
-    for (const ref of refs) for (const name of await store.remove(ref)) out(`untagged ${familiarReference(parseReference(name))}`);
+    for (const ref of refs)
+      for (const name of await store.remove(ref)) out(`untagged ${familiarReference(parseReference(name))}`);
   });
 
   withRoot(
@@ -231,7 +259,11 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
   ).action(async (path: string, o) => {
     const imported = await importImage(storeFor(o), path, { name: o.name });
     for (const i of imported)
-      out(i.name ? `imported ${familiarReference(parseReference(i.name))} ${i.target.digest}` : `imported ${i.target.digest} (unnamed: give --name)`);
+      out(
+        i.name
+          ? `imported ${familiarReference(parseReference(i.name))} ${i.target.digest}`
+          : `imported ${i.target.digest} (unnamed: give --name)`,
+      );
   });
 
   withRoot(
@@ -258,11 +290,13 @@ export function registerImageCommands(program: Command, getStore: () => ImageSto
     out(JSON.stringify({ ...info, platform: info.platform ?? formatPlatform(undefined) }, null, 2));
   });
 
-  withRoot(image.command('gc').description('delete blobs and layer snapshots no image or container uses')).action(
-    async (o) => {
-      const r = await storeFor(o).gc();
-      out(`removed ${r.blobsRemoved} blobs (${humanBytes(r.bytesFreed)}), ${r.snapshotsRemoved} layer snapshots, ${r.partialsRemoved} partial downloads`);
-    },
-  );
+  withRoot(
+    image.command('gc').description('delete blobs and layer snapshots no image or container uses'),
+  ).action(async (o) => {
+    const r = await storeFor(o).gc();
+    out(
+      `removed ${r.blobsRemoved} blobs (${humanBytes(r.bytesFreed)}), ${r.snapshotsRemoved} layer snapshots, ${r.partialsRemoved} partial downloads`,
+    );
+  });
   return image;
 }

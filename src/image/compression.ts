@@ -11,7 +11,8 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 
 export function sniffCompression(head: Uint8Array): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === 0xfd2fb528)
+    return 'zstd';
   return 'none';
 }
 
@@ -21,14 +22,18 @@ export function decompressor(c: Compression, what: string): Transform[] {
   if (c === 'zstd') {
     // Node 24 has zstd in zlib; older runtimes do not, and say so instead of failing obscurely.
     const make = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-    if (!make) throw new ImageError('Unsupported', `${what} is zstd-compressed, which this Node.js cannot decompress`);
+    if (!make)
+      throw new ImageError('Unsupported', `${what} is zstd-compressed, which this Node.js cannot decompress`);
     return [make()];
   }
   return [];
 }
 
 /** Reads until at least `n` bytes are seen, then hands back a stream that replays them. */
-export async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Buffer; stream: Readable }> {
+export async function peek(
+  source: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Buffer; stream: Readable }> {
   const it = source[Symbol.asyncIterator]();
   const seen: Buffer[] = [];
   let len = 0;
@@ -58,7 +63,10 @@ export async function peek(source: AsyncIterable<Uint8Array>, n: number): Promis
 }
 
 /** Opens a possibly compressed stream as plain bytes. */
-export async function decompressed(source: AsyncIterable<Uint8Array>, what: string): Promise<{ compression: Compression; stream: Readable }> {
+export async function decompressed(
+  source: AsyncIterable<Uint8Array>,
+  what: string,
+): Promise<{ compression: Compression; stream: Readable }> {
   const { head, stream } = await peek(source, 4);
   const compression = sniffCompression(head);
   const stages = decompressor(compression, what);
@@ -69,7 +77,10 @@ export async function decompressed(source: AsyncIterable<Uint8Array>, what: stri
 }
 
 /** The sha256 of a layer's uncompressed tar (its diff_id) and how it was compressed. */
-export async function diffIdOf(source: AsyncIterable<Uint8Array>, what: string): Promise<{ diffId: Digest; compression: Compression }> {
+export async function diffIdOf(
+  source: AsyncIterable<Uint8Array>,
+  what: string,
+): Promise<{ diffId: Digest; compression: Compression }> {
   const { compression, stream } = await decompressed(source, what);
   const hash = createHash('sha256');
   await pipeline(

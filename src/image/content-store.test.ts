@@ -30,12 +30,20 @@ describe('ContentStore', () => {
 
   it('refuses to write bytes that do not match the descriptor, and stores nothing', async () => {
     const wrong = sha256('something else');
-    await expect(store.put(data, { digest: wrong, size: data.length })).rejects.toMatchObject({ code: 'DigestMismatch' });
-    await expect(store.put(data, { digest, size: data.length + 1 })).rejects.toMatchObject({ code: 'SizeMismatch' });
-    await expect(store.ingest(chunks(data, 1000), { digest: wrong, size: data.length })).rejects.toMatchObject({
+    await expect(store.put(data, { digest: wrong, size: data.length })).rejects.toMatchObject({
       code: 'DigestMismatch',
     });
-    await expect(store.ingest(chunks(data, 1000), { digest, size: 10 })).rejects.toMatchObject({ code: 'SizeMismatch' });
+    await expect(store.put(data, { digest, size: data.length + 1 })).rejects.toMatchObject({
+      code: 'SizeMismatch',
+    });
+    await expect(
+      store.ingest(chunks(data, 1000), { digest: wrong, size: data.length }),
+    ).rejects.toMatchObject({
+      code: 'DigestMismatch',
+    });
+    await expect(store.ingest(chunks(data, 1000), { digest, size: 10 })).rejects.toMatchObject({
+      code: 'SizeMismatch',
+    });
     expect(await store.list()).toEqual([]);
     expect(readdirSync(join(dir.path, 'ingest'))).toEqual([]);
   });
@@ -55,7 +63,9 @@ describe('ContentStore', () => {
     const err = await store.read(digest, data.length).catch((e) => e);
     expect(err).toBeInstanceOf(ImageError);
     expect(err.code).toBe('DigestMismatch');
-    expect(err.message).toMatch(/blob sha256:[0-9a-f]{64} is corrupt: content hashes to sha256:.*refusing to use it/);
+    expect(err.message).toMatch(
+      /blob sha256:[0-9a-f]{64} is corrupt: content hashes to sha256:.*refusing to use it/,
+    );
     await expect(store.verify(digest)).rejects.toMatchObject({ code: 'DigestMismatch' });
   });
 
@@ -107,10 +117,12 @@ describe('ContentStore', () => {
 
   it('discards a resumed ingest whose whole does not verify', async () => {
     const expected = { digest, size: data.length };
-    await store.ingestResumable(expected, async (w) => {
-      await w.write(Buffer.alloc(100, 0x41)); // a wrong prefix
-      throw new Error('dropped');
-    }).catch(() => {});
+    await store
+      .ingestResumable(expected, async (w) => {
+        await w.write(Buffer.alloc(100, 0x41)); // a wrong prefix
+        throw new Error('dropped');
+      })
+      .catch(() => {});
     await expect(
       store.ingestResumable(expected, async (w) => {
         await w.write(data.subarray(w.offset));
@@ -127,7 +139,10 @@ describe('ContentStore', () => {
       fills++;
       for await (const c of chunks(data, 512)) await w.write(c);
     };
-    const results = await Promise.all([store.ingestResumable(expected, fill), store.ingestResumable(expected, fill)]);
+    const results = await Promise.all([
+      store.ingestResumable(expected, fill),
+      store.ingestResumable(expected, fill),
+    ]);
     expect(results.sort()).toEqual(['exists', 'written']);
     expect(fills).toBe(1);
   });

@@ -19,7 +19,10 @@ export interface BlobRef {
 }
 
 function corrupt(digest: Digest, detail: string, code: 'DigestMismatch' | 'SizeMismatch'): ImageError {
-  return new ImageError(code, `blob ${digest} is corrupt: ${detail}; refusing to use it (pull or import it again)`);
+  return new ImageError(
+    code,
+    `blob ${digest} is corrupt: ${detail}; refusing to use it (pull or import it again)`,
+  );
 }
 
 /** A resumable writer for one expected blob; see ContentStore.ingestResumable. */
@@ -68,7 +71,11 @@ export class ContentStore {
   async put(data: Uint8Array, expected?: { digest: Digest; size?: number }): Promise<BlobRef> {
     const digest: Digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     if (expected?.size !== undefined && expected.size !== data.byteLength)
-      throw corrupt(expected.digest, `expected ${expected.size} bytes, got ${data.byteLength}`, 'SizeMismatch');
+      throw corrupt(
+        expected.digest,
+        `expected ${expected.size} bytes, got ${data.byteLength}`,
+        'SizeMismatch',
+      );
     if (expected && expected.digest !== digest)
       throw corrupt(expected.digest, `content hashes to ${digest}`, 'DigestMismatch');
     if (!(await this.has(digest, data.byteLength))) {
@@ -125,7 +132,10 @@ export class ContentStore {
    * mismatch the partial is discarded. Concurrent callers for the same blob (in this process or another)
    * wait for each other instead of writing the same file. Returns 'exists' if it was already stored.
    */
-  async ingestResumable(expected: BlobRef, fill: (w: BlobWriter) => Promise<void>): Promise<'exists' | 'written'> {
+  async ingestResumable(
+    expected: BlobRef,
+    fill: (w: BlobWriter) => Promise<void>,
+  ): Promise<'exists' | 'written'> {
     const hex = digestHex(parseDigest(expected.digest));
     if (await this.has(expected.digest, expected.size)) return 'exists';
     await mkdir(this.ingestDir, { recursive: true });
@@ -139,7 +149,12 @@ export class ContentStore {
         const held = (await fh.stat()).size;
         if (held > expected.size) await fh.truncate(0);
         else if (held > 0) {
-          for await (const chunk of createReadStream('', { fd: fh.fd, start: 0, end: held - 1, autoClose: false }))
+          for await (const chunk of createReadStream('', {
+            fd: fh.fd,
+            start: 0,
+            end: held - 1,
+            autoClose: false,
+          }))
             hash.update(chunk as Buffer);
           offset = held;
         }
@@ -167,7 +182,11 @@ export class ContentStore {
         if (state.offset !== expected.size || digest !== expected.digest) {
           await rm(partial, { force: true });
           if (state.offset !== expected.size)
-            throw corrupt(expected.digest, `expected ${expected.size} bytes, got ${state.offset}`, 'SizeMismatch');
+            throw corrupt(
+              expected.digest,
+              `expected ${expected.size} bytes, got ${state.offset}`,
+              'SizeMismatch',
+            );
           throw corrupt(expected.digest, `content hashes to ${digest}`, 'DigestMismatch');
         }
         await this.commitTemp(fh, partial, digest);
@@ -254,7 +273,10 @@ export class ContentStore {
     return out;
   }
 
-  /** Removes partial downloads and temp files not touched for maxAgeMs (crashed or abandoned ingests). */
+  /**
+   * Removes partial downloads, temp files and lock files not touched for maxAgeMs (left by crashed or
+   * abandoned ingests; an active download touches its partial file with every write).
+   */
   async cleanIngest(maxAgeMs: number): Promise<number> {
     let names: string[];
     try {
@@ -264,7 +286,6 @@ export class ContentStore {
     }
     let removed = 0;
     for (const name of names) {
-      if (name.endsWith('.lock')) continue;
       const p = join(this.ingestDir, name);
       const st = await stat(p).catch(() => undefined);
       if (st && Date.now() - st.mtimeMs >= maxAgeMs) {

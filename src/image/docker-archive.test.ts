@@ -7,7 +7,14 @@ import { sha256 } from './digest.ts';
 import { ImageStore } from './image-store.ts';
 import { MediaType } from './oci.ts';
 import { mountRootfs } from './snapshots.ts';
-import { gzip, overlayUnavailable, tarOf, tempDir, testImages, testImagesUnavailable } from './testing/fixtures.ts';
+import {
+  gzip,
+  overlayUnavailable,
+  tarOf,
+  tempDir,
+  testImages,
+  testImagesUnavailable,
+} from './testing/fixtures.ts';
 
 const skip = testImagesUnavailable();
 if (skip) console.warn(`skipping docker save import tests: ${skip}`);
@@ -17,11 +24,16 @@ function layoutImage(dir: string): { config: Buffer; layers: Buffer[] } {
   const blob = (d: string): Buffer => readFileSync(join(dir, 'blobs/sha256', d.slice(7)));
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
   const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
-  return { config: blob(manifest.config.digest), layers: manifest.layers.map((l: { digest: string }) => gunzipSync(blob(l.digest))) };
+  return {
+    config: blob(manifest.config.digest),
+    layers: manifest.layers.map((l: { digest: string }) => gunzipSync(blob(l.digest))),
+  };
 }
 
 /** A `docker save` archive in the classic layout: <id>/layer.tar, <config>.json, manifest.json, repositories. */
-async function dockerSave(images: Array<{ tags: string[]; config: Buffer; layers: Buffer[] }>): Promise<Buffer> {
+async function dockerSave(
+  images: Array<{ tags: string[]; config: Buffer; layers: Buffer[] }>,
+): Promise<Buffer> {
   const entries: Parameters<typeof tarOf>[0] = [];
   const manifest = [];
   const written = new Map<string, string>();
@@ -44,7 +56,10 @@ async function dockerSave(images: Array<{ tags: string[]; config: Buffer; layers
     }
     manifest.push({ Config: cfgName, RepoTags: img.tags, Layers: layers });
   }
-  entries.push({ name: 'manifest.json', data: JSON.stringify(manifest) }, { name: 'repositories', data: '{}' });
+  entries.push(
+    { name: 'manifest.json', data: JSON.stringify(manifest) },
+    { name: 'repositories', data: '{}' },
+  );
   return tarOf(entries);
 }
 
@@ -104,7 +119,10 @@ describe.skipIf(skip)('docker save import', () => {
   it('rejects layers that do not match the config diff_ids, and tags nothing', async () => {
     const layered = layoutImage(join(testImages(), 'layered'));
     const archive = join(tmp.path, 'bad.tar');
-    writeFileSync(archive, await dockerSave([{ tags: ['bad:1'], config: layered.config, layers: [...layered.layers].reverse() }]));
+    writeFileSync(
+      archive,
+      await dockerSave([{ tags: ['bad:1'], config: layered.config, layers: [...layered.layers].reverse() }]),
+    );
     await expect(importImage(store, archive)).rejects.toMatchObject({ code: 'DigestMismatch' });
     expect(await store.list()).toEqual([]);
   });
@@ -114,10 +132,15 @@ describe.skipIf(skip)('docker save import', () => {
     writeFileSync(
       archive,
       await tarOf([
-        { name: 'manifest.json', data: JSON.stringify([{ Config: 'c.json', RepoTags: ['x:1'], Layers: ['nope/layer.tar'] }]) },
+        {
+          name: 'manifest.json',
+          data: JSON.stringify([{ Config: 'c.json', RepoTags: ['x:1'], Layers: ['nope/layer.tar'] }]),
+        },
         { name: 'c.json', data: JSON.stringify({ rootfs: { type: 'layers', diff_ids: [sha256('x')] } }) },
       ]),
     );
-    await expect(importImage(store, archive)).rejects.toThrow(/layer "nope\/layer.tar" is not in the archive/);
+    await expect(importImage(store, archive)).rejects.toThrow(
+      /layer "nope\/layer.tar" is not in the archive/,
+    );
   });
 });

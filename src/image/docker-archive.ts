@@ -19,7 +19,11 @@ const dockerManifestSchema = z.array(
   }),
 );
 
-const LAYER_TYPE = { gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd, none: MediaType.ociLayer } as const;
+const LAYER_TYPE = {
+  gzip: MediaType.ociLayerGzip,
+  zstd: MediaType.ociLayerZstd,
+  none: MediaType.ociLayer,
+} as const;
 
 /**
  * Converts the images of a docker-save archive whose files are already in the content store
@@ -36,28 +40,47 @@ export async function importDockerSave(
   try {
     entries = dockerManifestSchema.parse(JSON.parse(Buffer.from(manifestJson).toString('utf8')));
   } catch (err) {
-    throw new ImageError('InvalidManifest', `${where}: manifest.json is not a docker save manifest (${(err as Error).message.split('\n')[0]})`);
+    throw new ImageError(
+      'InvalidManifest',
+      `${where}: manifest.json is not a docker save manifest (${(err as Error).message.split('\n')[0]})`,
+    );
   }
   if (opts.name && entries.length > 1)
-    throw new ImageError('InvalidReference', `${where} holds ${entries.length} images: --name applies to one`);
+    throw new ImageError(
+      'InvalidReference',
+      `${where} holds ${entries.length} images: --name applies to one`,
+    );
   const need = (p: string, what: string): BlobRef => {
     const ref = lookup(p);
-    if (!ref) throw new ImageError('NotFound', `${where}: ${what} ${JSON.stringify(p)} is not in the archive`);
+    if (!ref)
+      throw new ImageError('NotFound', `${where}: ${what} ${JSON.stringify(p)} is not in the archive`);
     return ref;
   };
   const out: ImportedImage[] = [];
   for (const e of entries) {
     const cfgRef = need(e.Config, 'config');
-    const config = parseImageConfig(await store.content.read(cfgRef.digest, cfgRef.size), `${where}: ${e.Config}`);
+    const config = parseImageConfig(
+      await store.content.read(cfgRef.digest, cfgRef.size),
+      `${where}: ${e.Config}`,
+    );
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== e.Layers.length)
-      throw new ImageError('InvalidManifest', `${where}: ${e.Config} lists ${diffIds.length} diff_ids for ${e.Layers.length} layers`);
+      throw new ImageError(
+        'InvalidManifest',
+        `${where}: ${e.Config} lists ${diffIds.length} diff_ids for ${e.Layers.length} layers`,
+      );
     const layers: Descriptor[] = [];
     for (let i = 0; i < e.Layers.length; i++) {
       const ref = need(e.Layers[i], 'layer');
-      const { diffId, compression } = await diffIdOf(store.content.readStream(ref.digest, ref.size), `${where}: ${e.Layers[i]}`);
+      const { diffId, compression } = await diffIdOf(
+        store.content.readStream(ref.digest, ref.size),
+        `${where}: ${e.Layers[i]}`,
+      );
       if (diffId !== diffIds[i])
-        throw new ImageError('DigestMismatch', `${where}: layer ${e.Layers[i]} is ${diffId}, but the config says ${diffIds[i]}`);
+        throw new ImageError(
+          'DigestMismatch',
+          `${where}: layer ${e.Layers[i]} is ${diffId}, but the config says ${diffIds[i]}`,
+        );
       layers.push({ mediaType: LAYER_TYPE[compression], digest: ref.digest, size: ref.size });
     }
     const manifest: Manifest = {
@@ -70,7 +93,8 @@ export async function importDockerSave(
     const target: Descriptor = { mediaType: MediaType.ociManifest, ...stored };
     const names = opts.name ? [opts.name] : (e.RepoTags ?? []);
     if (names.length === 0) out.push({ target });
-    for (const n of names) out.push({ name: await store.tag(formatReference(parseReference(n)), target), target });
+    for (const n of names)
+      out.push({ name: await store.tag(formatReference(parseReference(n)), target), target });
   }
   return out;
 }

@@ -30,7 +30,12 @@ describe.skipIf(skip)('garbage collection', () => {
 
   it('keeps everything that is referenced', async () => {
     const before = (await store.content.list()).length;
-    expect(await store.gc()).toEqual({ blobsRemoved: 0, bytesFreed: 0, snapshotsRemoved: 0, partialsRemoved: 0 });
+    expect(await store.gc()).toEqual({
+      blobsRemoved: 0,
+      bytesFreed: 0,
+      snapshotsRemoved: 0,
+      partialsRemoved: 0,
+    });
     expect((await store.content.list()).length).toBe(before);
   });
 

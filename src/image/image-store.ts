@@ -134,7 +134,11 @@ export class ImageStore {
       if (same) return { name, target: same.target, created: same.created };
       const size = await this.content.size(r.digest);
       if (size !== undefined) {
-        const parsed = parseManifest(await this.content.read(r.digest, size), undefined, `manifest ${r.digest}`);
+        const parsed = parseManifest(
+          await this.content.read(r.digest, size),
+          undefined,
+          `manifest ${r.digest}`,
+        );
         return { name, target: { mediaType: parsed.mediaType, digest: r.digest, size }, created: '' };
       }
     }
@@ -146,9 +150,15 @@ export class ImageStore {
     const r = typeof ref === 'string' ? parseReference(ref) : ref;
     const desc = descriptorSchema.parse(target);
     if (!INDEX_TYPES.includes(desc.mediaType) && !MANIFEST_TYPES.includes(desc.mediaType))
-      throw new ImageError('InvalidManifest', `cannot tag ${desc.mediaType}: only manifests and indexes can be named`);
+      throw new ImageError(
+        'InvalidManifest',
+        `cannot tag ${desc.mediaType}: only manifests and indexes can be named`,
+      );
     if (!(await this.content.has(desc.digest, desc.size)))
-      throw new ImageError('NotFound', `cannot tag ${formatReference(r)}: ${desc.digest} is not in the content store`);
+      throw new ImageError(
+        'NotFound',
+        `cannot tag ${formatReference(r)}: ${desc.digest} is not in the content store`,
+      );
     if (r.digest && r.digest !== desc.digest)
       throw new ImageError('DigestMismatch', `reference ${formatReference(r)} does not name ${desc.digest}`);
     const name = keyFor(r);
@@ -197,7 +207,11 @@ export class ImageStore {
     return this.resolveDescriptor(rec.name, rec.target, platform);
   }
 
-  async resolveDescriptor(name: string, target: Descriptor, platform?: Platform | Platform[]): Promise<ResolvedImage> {
+  async resolveDescriptor(
+    name: string,
+    target: Descriptor,
+    platform?: Platform | Platform[],
+  ): Promise<ResolvedImage> {
     let desc = target;
     let parsed = await this.readManifest(desc);
     for (let depth = 0; parsed.kind === 'index'; depth++) {
@@ -211,18 +225,35 @@ export class ImageStore {
     const manifest = parsed.manifest;
     let config: ImageConfig | undefined;
     if (IMAGE_CONFIG_TYPES.includes(manifest.config.mediaType))
-      config = parseImageConfig(await this.content.read(manifest.config.digest, manifest.config.size), `config of ${name}`);
-    const plat = desc.platform ?? (config?.os && config.architecture ? { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) } : undefined);
+      config = parseImageConfig(
+        await this.content.read(manifest.config.digest, manifest.config.size),
+        `config of ${name}`,
+      );
+    const plat =
+      desc.platform ??
+      (config?.os && config.architecture
+        ? {
+            os: config.os,
+            architecture: config.architecture,
+            ...(config.variant ? { variant: config.variant } : {}),
+          }
+        : undefined);
     return { name, target, manifestDescriptor: desc, manifest, config, platform: plat };
   }
 
   /** Layers with their diff_ids, checked for consistency between manifest and config. */
   layersOf(img: ResolvedImage): LayerSource[] {
     if (!img.config)
-      throw new ImageError('Unsupported', `${img.name} is not a container image (config ${img.manifest.config.mediaType})`);
+      throw new ImageError(
+        'Unsupported',
+        `${img.name} is not a container image (config ${img.manifest.config.mediaType})`,
+      );
     const diffIds = img.config.rootfs.diff_ids;
     if (diffIds.length !== img.manifest.layers.length)
-      throw new ImageError('InvalidManifest', `${img.name}: manifest has ${img.manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`);
+      throw new ImageError(
+        'InvalidManifest',
+        `${img.name}: manifest has ${img.manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`,
+      );
     return img.manifest.layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i] }));
   }
 
@@ -265,7 +296,10 @@ export class ImageStore {
       mediaType: img.target.mediaType,
       manifestDigest: img.manifestDescriptor.digest,
       platform: img.platform ? formatPlatform(img.platform) : undefined,
-      size: img.manifestDescriptor.size + img.manifest.config.size + img.manifest.layers.reduce((a, l) => a + l.size, 0),
+      size:
+        img.manifestDescriptor.size +
+        img.manifest.config.size +
+        img.manifest.layers.reduce((a, l) => a + l.size, 0),
       config: img.config?.config ?? undefined,
       configMediaType: img.manifest.config.mediaType,
       created: img.config?.created,

@@ -35,12 +35,7 @@ export {
 export { defaultPlatform, formatPlatform, parsePlatform, selectManifest, type Platform } from './platform.ts';
 export { pullImage, type PullOptions, type PullResult } from './pull.ts';
 export { pushImage, type PushOptions, type PushResult } from './push.ts';
-export {
-  familiarReference,
-  formatReference,
-  parseReference,
-  type Reference,
-} from './reference.ts';
+export { familiarReference, formatReference, parseReference, type Reference } from './reference.ts';
 export { type Credentials } from './registry-auth.ts';
 export { RegistryClient, type RegistryClientOptions, type TransferProgress } from './registry-client.ts';
 export {

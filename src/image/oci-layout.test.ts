@@ -12,7 +12,8 @@ const skip = testImagesUnavailable();
 if (skip) console.warn(`skipping OCI layout tests: ${skip}`);
 const noSkopeo = toolMissing('skopeo', 'skopeo');
 
-const layoutDigest = (dir: string): string => JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest;
+const layoutDigest = (dir: string): string =>
+  JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest;
 
 describe.skipIf(skip)('OCI image layout import/export', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -71,7 +72,9 @@ describe.skipIf(skip)('OCI image layout import/export', () => {
       const r = await importImage(fresh, src);
       expect(r.map((i) => i.name)).toEqual(['docker.io/library/httpd:latest', 'registry.local/layered:2']);
       expect((await fresh.get('httpd'))!.target.digest).toBe(layoutDigest(join(images, 'httpd')));
-      expect((await fresh.get('registry.local/layered:2'))!.target.digest).toBe(layoutDigest(join(images, 'layered')));
+      expect((await fresh.get('registry.local/layered:2'))!.target.digest).toBe(
+        layoutDigest(join(images, 'layered')),
+      );
       expect((await fresh.content.list()).length).toBe((await store.content.list()).length);
     }
   });
@@ -80,15 +83,21 @@ describe.skipIf(skip)('OCI image layout import/export', () => {
     await importImage(store, join(images, 'busybox'), { name: 'busybox' });
     mkdirSync(join(tmp.path, 'full'));
     writeFileSync(join(tmp.path, 'full', 'x'), '');
-    await expect(exportOciLayout(store, ['busybox'], join(tmp.path, 'full'))).rejects.toMatchObject({ code: 'Conflict' });
-    await expect(exportOciLayout(store, ['nope'], join(tmp.path, 'n'))).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(exportOciLayout(store, ['busybox'], join(tmp.path, 'full'))).rejects.toMatchObject({
+      code: 'Conflict',
+    });
+    await expect(exportOciLayout(store, ['nope'], join(tmp.path, 'n'))).rejects.toMatchObject({
+      code: 'NotFound',
+    });
   });
 
   it('rejects a layout with a tampered or missing blob and tags nothing', async () => {
     const bad = join(tmp.path, 'bad');
     cpSync(join(images, 'layered'), bad, { recursive: true });
     const idx = JSON.parse(readFileSync(join(bad, 'index.json'), 'utf8'));
-    const manifest = JSON.parse(readFileSync(join(bad, 'blobs/sha256', idx.manifests[0].digest.slice(7)), 'utf8'));
+    const manifest = JSON.parse(
+      readFileSync(join(bad, 'blobs/sha256', idx.manifests[0].digest.slice(7)), 'utf8'),
+    );
     const layer = join(bad, 'blobs/sha256', manifest.layers[1].digest.slice(7));
     chmodSync(layer, 0o644);
     const bytes = readFileSync(layer);
@@ -104,7 +113,9 @@ describe.skipIf(skip)('OCI image layout import/export', () => {
     mkdirSync(join(tmp.path, 'empty'));
     await expect(importImage(store, join(tmp.path, 'empty'))).rejects.toThrow(/no oci-layout file/);
     writeFileSync(join(tmp.path, 'junk.tar'), 'not a tar'.repeat(100));
-    await expect(importImage(store, join(tmp.path, 'junk.tar'))).rejects.toThrow(/not a readable tar archive/);
+    await expect(importImage(store, join(tmp.path, 'junk.tar'))).rejects.toThrow(
+      /not a readable tar archive/,
+    );
     await expect(importImage(store, join(tmp.path, 'missing'))).rejects.toMatchObject({ code: 'NotFound' });
   });
 
@@ -116,7 +127,12 @@ describe.skipIf(skip)('OCI image layout import/export', () => {
       const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci:${dir}:latest`], { encoding: 'utf8' }));
       expect(info.Digest).toBe(layoutDigest(join(images, 'httpd')));
       const archive = join(tmp.path, 'skopeo.tar');
-      execFileSync('skopeo', ['copy', '--quiet', `oci:${join(images, 'layered')}:latest`, `oci-archive:${archive}:example/layered:v3`]);
+      execFileSync('skopeo', [
+        'copy',
+        '--quiet',
+        `oci:${join(images, 'layered')}:latest`,
+        `oci-archive:${archive}:example/layered:v3`,
+      ]);
       const r = await importImage(store, archive);
       expect(r[0].name).toBe('docker.io/example/layered:v3');
       expect(r[0].target.digest).toBe(layoutDigest(join(images, 'layered')));

@@ -39,8 +39,13 @@ export interface ImportOptions {
 }
 
 /** Reads `oci-layout` and `index.json` as found in a directory or archive. */
-export function parseLayoutIndex(ociLayout: Uint8Array | undefined, indexJson: Uint8Array | undefined, where: string): Index {
-  if (!ociLayout) throw new ImageError('InvalidManifest', `${where} has no oci-layout file: not an OCI image layout`);
+export function parseLayoutIndex(
+  ociLayout: Uint8Array | undefined,
+  indexJson: Uint8Array | undefined,
+  where: string,
+): Index {
+  if (!ociLayout)
+    throw new ImageError('InvalidManifest', `${where} has no oci-layout file: not an OCI image layout`);
   let version: unknown;
   try {
     version = JSON.parse(Buffer.from(ociLayout).toString('utf8')).imageLayoutVersion;
@@ -48,10 +53,14 @@ export function parseLayoutIndex(ociLayout: Uint8Array | undefined, indexJson: U
     throw new ImageError('InvalidManifest', `${where}: oci-layout is not valid JSON`);
   }
   if (version !== LAYOUT_VERSION)
-    throw new ImageError('Unsupported', `${where}: image layout version ${JSON.stringify(version)} (only ${LAYOUT_VERSION})`);
+    throw new ImageError(
+      'Unsupported',
+      `${where}: image layout version ${JSON.stringify(version)} (only ${LAYOUT_VERSION})`,
+    );
   if (!indexJson) throw new ImageError('InvalidManifest', `${where} has no index.json`);
   const parsed = parseManifest(indexJson, MediaType.ociIndex, `${where}/index.json`);
-  if (parsed.kind !== 'index') throw new ImageError('InvalidManifest', `${where}/index.json is not an image index`);
+  if (parsed.kind !== 'index')
+    throw new ImageError('InvalidManifest', `${where}/index.json is not an image index`);
   return parsed.index;
 }
 
@@ -60,7 +69,10 @@ export function namesFor(index: Index, opts: ImportOptions, where: string): Arra
   const given = opts.name !== undefined ? parseReference(opts.name) : undefined;
   const givenIsFull = opts.name !== undefined && (/@/.test(opts.name) || /:[^/]*$/.test(opts.name));
   if (given && givenIsFull && index.manifests.length > 1)
-    throw new ImageError('InvalidReference', `${where} holds ${index.manifests.length} images: give a repository name without a tag`);
+    throw new ImageError(
+      'InvalidReference',
+      `${where} holds ${index.manifests.length} images: give a repository name without a tag`,
+    );
   return index.manifests.map((m) => {
     const full = m.annotations?.[CONTAINERD_NAME];
     const refName = m.annotations?.[REF_NAME];
@@ -100,12 +112,17 @@ async function copyGraph(
     if (parsed.kind === 'index')
       for (const m of parsed.index.manifests) copied += await copyGraph(content, m, readBlob, where, true);
     else
-      for (const c of [parsed.manifest.config, ...parsed.manifest.layers]) copied += await copyGraph(content, c, readBlob, where);
+      for (const c of [parsed.manifest.config, ...parsed.manifest.layers])
+        copied += await copyGraph(content, c, readBlob, where);
   }
   return copied;
 }
 
-async function tagAll(store: ImageStore, index: Index, names: Array<string | undefined>): Promise<ImportedImage[]> {
+async function tagAll(
+  store: ImageStore,
+  index: Index,
+  names: Array<string | undefined>,
+): Promise<ImportedImage[]> {
   const out: ImportedImage[] = [];
   for (let i = 0; i < index.manifests.length; i++) {
     const target = index.manifests[i];
@@ -117,7 +134,11 @@ async function tagAll(store: ImageStore, index: Index, names: Array<string | und
 }
 
 /** Imports an OCI layout directory. */
-export async function importOciLayoutDir(store: ImageStore, dir: string, opts: ImportOptions = {}): Promise<ImportedImage[]> {
+export async function importOciLayoutDir(
+  store: ImageStore,
+  dir: string,
+  opts: ImportOptions = {},
+): Promise<ImportedImage[]> {
   const read = (p: string) => readFile(join(dir, p)).catch(() => undefined);
   const index = parseLayoutIndex(await read('oci-layout'), await read('index.json'), dir);
   const names = namesFor(index, opts, dir);
@@ -125,10 +146,15 @@ export async function importOciLayoutDir(store: ImageStore, dir: string, opts: I
   try {
     for (const m of index.manifests) {
       await lease.add({ blobs: [m.digest] });
-      await copyGraph(store.content, m, async (d) => {
-        const p = join(dir, 'blobs', 'sha256', digestHex(d.digest));
-        return (await stat(p).catch(() => undefined)) ? createReadStream(p) : undefined;
-      }, dir);
+      await copyGraph(
+        store.content,
+        m,
+        async (d) => {
+          const p = join(dir, 'blobs', 'sha256', digestHex(d.digest));
+          return (await stat(p).catch(() => undefined)) ? createReadStream(p) : undefined;
+        },
+        dir,
+      );
     }
     return await tagAll(store, index, names);
   } finally {
@@ -177,7 +203,10 @@ async function planExport(store: ImageStore, refs: string[]): Promise<{ index: I
       graph = await walkImage(store.content, target);
     }
     if (graph.missing.length > 0)
-      throw new ImageError('NotFound', `${rec.name} is incomplete in the local store (missing ${graph.missing[0].digest})`);
+      throw new ImageError(
+        'NotFound',
+        `${rec.name} is incomplete in the local store (missing ${graph.missing[0].digest})`,
+      );
     entries.push({ name: rec.name, target, blobs: graph.blobs });
   }
   const blobs = new Map<string, Descriptor>();
@@ -194,7 +223,12 @@ async function planExport(store: ImageStore, refs: string[]): Promise<{ index: I
 }
 
 /** Exports images (all their blobs, verified on the way out) as an OCI layout directory or archive. */
-export async function exportOciLayout(store: ImageStore, refs: string[], dest: string, opts: ExportOptions = {}): Promise<Index> {
+export async function exportOciLayout(
+  store: ImageStore,
+  refs: string[],
+  dest: string,
+  opts: ExportOptions = {},
+): Promise<Index> {
   if (refs.length === 0) throw new ImageError('InvalidReference', 'name at least one image to export');
   const { index, blobs } = await planExport(store, refs);
   const format = opts.format ?? (dest.endsWith('.tar') ? 'tar' : 'dir');
@@ -205,7 +239,13 @@ export async function exportOciLayout(store: ImageStore, refs: string[], dest: s
   return index;
 }
 
-async function exportDir(content: ContentStore, dest: string, layout: Buffer, indexJson: Buffer, blobs: Descriptor[]): Promise<void> {
+async function exportDir(
+  content: ContentStore,
+  dest: string,
+  layout: Buffer,
+  indexJson: Buffer,
+  blobs: Descriptor[],
+): Promise<void> {
   const existing = await readdir(dest).catch(() => undefined);
   if (existing && existing.length > 0) throw new ImageError('Conflict', `${dest} exists and is not empty`);
   const blobDir = join(dest, 'blobs', 'sha256');
@@ -227,7 +267,13 @@ async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
 }
 
 /** A reproducible archive: fixed order, mtime 0, root ownership. */
-async function exportTar(content: ContentStore, dest: string, layout: Buffer, indexJson: Buffer, blobs: Descriptor[]): Promise<void> {
+async function exportTar(
+  content: ContentStore,
+  dest: string,
+  layout: Buffer,
+  indexJson: Buffer,
+  blobs: Descriptor[],
+): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tempName(dest);
   const pack = tar.pack();
@@ -235,14 +281,22 @@ async function exportTar(content: ContentStore, dest: string, layout: Buffer, in
   const writing = pipeline(pack as unknown as NodeJS.ReadableStream, createWriteStream(tmp, { mode: 0o644 }));
   writing.catch(() => {});
   const add = (name: string, data: Buffer): Promise<void> =>
-    new Promise((res, rej) => pack.entry({ ...header, name, mode: 0o644 }, data, (err) => (err ? rej(err) : res())));
-  const addDir = (name: string): Promise<void> => openEntry(pack, { ...header, name, type: 'directory', mode: 0o755 }).done;
+    new Promise((res, rej) =>
+      pack.entry({ ...header, name, mode: 0o644 }, data, (err) => (err ? rej(err) : res())),
+    );
+  const addDir = (name: string): Promise<void> =>
+    openEntry(pack, { ...header, name, type: 'directory', mode: 0o755 }).done;
   try {
     await add('oci-layout', layout);
     await addDir('blobs/');
     await addDir('blobs/sha256/');
     for (const b of blobs) {
-      const { entry, done } = openEntry(pack, { ...header, name: `blobs/sha256/${digestHex(b.digest)}`, size: b.size, mode: 0o644 });
+      const { entry, done } = openEntry(pack, {
+        ...header,
+        name: `blobs/sha256/${digestHex(b.digest)}`,
+        size: b.size,
+        mode: 0o644,
+      });
       for await (const chunk of content.readStream(b.digest, b.size))
         if (!entry.write(chunk)) await once(entry as unknown as NodeJS.EventEmitter, 'drain');
       (entry as unknown as NodeJS.WritableStream).end();
@@ -261,7 +315,10 @@ async function exportTar(content: ContentStore, dest: string, layout: Buffer, in
 }
 
 /** Starts a tar entry; `done` settles when the packer has taken all of it. */
-export function openEntry(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0]): { entry: ReturnType<tar.Pack['entry']>; done: Promise<void> } {
+export function openEntry(
+  pack: tar.Pack,
+  header: Parameters<tar.Pack['entry']>[0],
+): { entry: ReturnType<tar.Pack['entry']>; done: Promise<void> } {
   let ok!: () => void;
   let fail!: (e: Error) => void;
   const done = new Promise<void>((a, b) => ((ok = a), (fail = b)));

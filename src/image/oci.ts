@@ -46,7 +46,9 @@ export const FS_LAYER_TYPES: readonly string[] = [
 /** Manifests and indexes larger than this are refused (containerd uses the same bound). */
 export const MAX_MANIFEST_BYTES = 4 << 20;
 
-const digest = z.string().refine(isDigest, 'must be a sha256:<64 hex> digest') as unknown as z.ZodType<Digest>;
+const digest = z
+  .string()
+  .refine(isDigest, 'must be a sha256:<64 hex> digest') as unknown as z.ZodType<Digest>;
 
 export const platformSchema = z.looseObject({
   architecture: z.string(),
@@ -142,9 +144,13 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string, what = 'man
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   let type = mediaType && mediaType !== 'application/json' ? mediaType : declared;
   if (type === MediaType.dockerSchema1 || type === MediaType.dockerSchema1Signed || doc.schemaVersion === 1)
-    throw new ImageError('Unsupported', `${what} uses Docker schema 1, which is deprecated and not supported`);
+    throw new ImageError(
+      'Unsupported',
+      `${what} uses Docker schema 1, which is deprecated and not supported`,
+    );
   type ??= Array.isArray(doc.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
-  if (INDEX_TYPES.includes(type)) return { kind: 'index', mediaType: type, index: check(indexSchema, doc, what) };
+  if (INDEX_TYPES.includes(type))
+    return { kind: 'index', mediaType: type, index: check(indexSchema, doc, what) };
   if (MANIFEST_TYPES.includes(type))
     return { kind: 'manifest', mediaType: type, manifest: check(manifestSchema, doc, what) };
   throw new ImageError('Unsupported', `${what} has unsupported media type ${JSON.stringify(type)}`);

@@ -13,7 +13,10 @@ async function tool(cmd: string, args: string[], what: string, opts: { cwd?: str
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT')
-      throw new ImageError('Unsupported', `${what} needs the ${cmd} command (${cmd === 'setfattr' ? 'apt-get install attr' : 'util-linux/coreutils'})`);
+      throw new ImageError(
+        'Unsupported',
+        `${what} needs the ${cmd} command (${cmd === 'setfattr' ? 'apt-get install attr' : 'util-linux/coreutils'})`,
+      );
     throw new ImageError('Mount', `${what} failed: ${(e.stderr ?? e.message).trim()}`, { cause: err });
   }
 }
@@ -53,8 +56,16 @@ export async function mountOverlay(m: OverlayMount, cwd: string): Promise<void> 
   if (m.readOnly) opts.push('ro');
   const data = opts.join(',');
   if (data.length > MAX_MOUNT_DATA)
-    throw new ImageError('Mount', `overlay options for ${m.lowerdirs.length} layers exceed one page (${data.length} bytes)`);
-  await tool('mount', ['-t', 'overlay', 'overlay', '-o', data, m.target], `mounting the rootfs at ${m.target}`, { cwd });
+    throw new ImageError(
+      'Mount',
+      `overlay options for ${m.lowerdirs.length} layers exceed one page (${data.length} bytes)`,
+    );
+  await tool(
+    'mount',
+    ['-t', 'overlay', 'overlay', '-o', data, m.target],
+    `mounting the rootfs at ${m.target}`,
+    { cwd },
+  );
 }
 
 export async function unmount(target: string): Promise<void> {
@@ -76,5 +87,7 @@ function unescapeMountPath(s: string): string {
 
 export async function isMountPoint(path: string): Promise<boolean> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => line.split(' ')[4] !== undefined && unescapeMountPath(line.split(' ')[4]) === path);
+  return info
+    .split('\n')
+    .some((line) => line.split(' ')[4] !== undefined && unescapeMountPath(line.split(' ')[4]) === path);
 }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from './digest.ts';
 import { MediaType } from './oci.ts';
-import { defaultPlatform, parsePlatform, platformMatches, selectManifest, WASM_PLATFORMS } from './platform.ts';
+import {
+  defaultPlatform,
+  parsePlatform,
+  platformMatches,
+  selectManifest,
+  WASM_PLATFORMS,
+} from './platform.ts';
 
 const entry = (platform?: { os: string; architecture: string; variant?: string }) => ({
   mediaType: MediaType.ociManifest,
@@ -31,7 +37,9 @@ describe('platform selection', () => {
   });
 
   it('takes the first preference that matches', () => {
-    expect(selectManifest([amd, wasi], [...WASM_PLATFORMS, { os: 'linux', architecture: 'amd64' }])).toBe(wasi);
+    expect(selectManifest([amd, wasi], [...WASM_PLATFORMS, { os: 'linux', architecture: 'amd64' }])).toBe(
+      wasi,
+    );
     expect(selectManifest([amd], [...WASM_PLATFORMS, { os: 'linux', architecture: 'amd64' }])).toBe(amd);
   });
 

@@ -6,7 +6,15 @@ import type { Descriptor, Platform } from './oci.ts';
 
 export type { Platform } from './oci.ts';
 
-const ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const ARCH: Record<string, string> = {
+  x64: 'amd64',
+  ia32: '386',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 /** The platform of this node (linux/amd64 here). */
 export function defaultPlatform(): Platform {
@@ -26,7 +34,10 @@ export const WASM_PLATFORMS: Platform[] = [
 export function parsePlatform(s: string): Platform {
   const parts = s.split('/');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9._-]+$/.test(p)))
-    throw new ImageError('InvalidReference', `invalid platform ${JSON.stringify(s)}: expected os/arch[/variant]`);
+    throw new ImageError(
+      'InvalidReference',
+      `invalid platform ${JSON.stringify(s)}: expected os/arch[/variant]`,
+    );
   const [os, architecture, variant] = parts;
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
@@ -52,7 +63,11 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
  * Picks the manifest for `want` (first matching platform in preference order) from an index's entries.
  * Entries without a platform (attestations, artifacts) are only chosen when nothing else exists.
  */
-export function selectManifest(manifests: Descriptor[], want: Platform | Platform[], what = 'image index'): Descriptor {
+export function selectManifest(
+  manifests: Descriptor[],
+  want: Platform | Platform[],
+  what = 'image index',
+): Descriptor {
   const prefs = Array.isArray(want) ? want : [want];
   for (const p of prefs) {
     const hit = manifests.find((m) => platformMatches(p, m.platform));

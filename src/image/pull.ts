@@ -31,7 +31,11 @@ export interface PullResult {
   bytes: number;
 }
 
-export async function pullImage(store: ImageStore, reference: string, opts: PullOptions = {}): Promise<PullResult> {
+export async function pullImage(
+  store: ImageStore,
+  reference: string,
+  opts: PullOptions = {},
+): Promise<PullResult> {
   const ref = parseReference(reference);
   const client = opts.client ?? new RegistryClient();
   const lease = await store.leases.acquire();
@@ -43,7 +47,11 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
     let parsed = top.parsed;
     for (let depth = 0; parsed.kind === 'index'; depth++) {
       if (depth > 4) throw new ImageError('InvalidManifest', `${reference}: index nesting deeper than 4`);
-      const child = selectManifest(parsed.index.manifests, opts.platform ?? store.platform, `${reference} (image index)`);
+      const child = selectManifest(
+        parsed.index.manifests,
+        opts.platform ?? store.platform,
+        `${reference} (image index)`,
+      );
       const m = await client.getManifest(withTarget(ref, { digest: child.digest }), child.digest, child);
       await lease.add({ blobs: [child.digest] });
       await store.content.put(m.bytes, child);
@@ -56,20 +64,22 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
     let fetched = 0;
     let bytes = 0;
     const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-    await eachLimit(
-      unique,
-      opts.concurrency ?? 3,
-      async (b) => {
-        if ((await client.downloadBlob(ref, b, store.content, opts.onProgress)) === 'written') {
-          fetched++;
-          bytes += b.size;
-        }
-      },
-    );
+    await eachLimit(unique, opts.concurrency ?? 3, async (b) => {
+      if ((await client.downloadBlob(ref, b, store.content, opts.onProgress)) === 'written') {
+        fetched++;
+        bytes += b.size;
+      }
+    });
     if (IMAGE_CONFIG_TYPES.includes(manifest.config.mediaType)) {
-      const config = parseImageConfig(await store.content.read(manifest.config.digest, manifest.config.size), `config of ${reference}`);
+      const config = parseImageConfig(
+        await store.content.read(manifest.config.digest, manifest.config.size),
+        `config of ${reference}`,
+      );
       if (config.rootfs.diff_ids.length !== manifest.layers.length)
-        throw new ImageError('InvalidManifest', `${reference}: manifest has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`);
+        throw new ImageError(
+          'InvalidManifest',
+          `${reference}: manifest has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`,
+        );
     }
     const name = await store.tag(ref, top.descriptor);
     return { name, target: top.descriptor, manifest: desc, platform: desc.platform, fetched, bytes };

@@ -26,7 +26,12 @@ export interface PushResult {
 }
 
 /** Pushes the local image `source` to `destination` (default: the same name). */
-export async function pushImage(store: ImageStore, source: string, destination?: string, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(
+  store: ImageStore,
+  source: string,
+  destination?: string,
+  opts: PushOptions = {},
+): Promise<PushResult> {
   const rec = await store.get(source);
   if (!rec) throw new ImageError('NotFound', `image ${source} not found in the local store`);
   const dest = parseReference(destination ?? rec.name);
@@ -39,15 +44,25 @@ export async function pushImage(store: ImageStore, source: string, destination?:
     graph = await walkImage(store.content, target);
   }
   if (graph.missing.length > 0)
-    throw new ImageError('NotFound', `${rec.name} is incomplete in the local store (missing ${graph.missing[0].digest})`);
+    throw new ImageError(
+      'NotFound',
+      `${rec.name} is incomplete in the local store (missing ${graph.missing[0].digest})`,
+    );
   if (dest.digest && dest.digest !== target.digest)
-    throw new ImageError('DigestMismatch', `cannot push ${rec.name} (${target.digest}) as ${formatReference(dest)}`);
-  const isManifest = (d: Descriptor): boolean => INDEX_TYPES.includes(d.mediaType) || MANIFEST_TYPES.includes(d.mediaType);
+    throw new ImageError(
+      'DigestMismatch',
+      `cannot push ${rec.name} (${target.digest}) as ${formatReference(dest)}`,
+    );
+  const isManifest = (d: Descriptor): boolean =>
+    INDEX_TYPES.includes(d.mediaType) || MANIFEST_TYPES.includes(d.mediaType);
   let uploaded = 0;
   let existed = 0;
   const blobs = graph.blobs.filter((d) => !isManifest(d));
   await eachLimit(blobs, opts.concurrency ?? 3, async (d) => {
-    const r = await client.uploadBlob(dest, d, store.content, { chunkSize: opts.chunkSize, onProgress: opts.onProgress });
+    const r = await client.uploadBlob(dest, d, store.content, {
+      chunkSize: opts.chunkSize,
+      onProgress: opts.onProgress,
+    });
     if (r === 'uploaded') uploaded++;
     else existed++;
   });

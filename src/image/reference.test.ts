@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { familiarReference, formatReference, parseReference, registryApiHost, isLoopbackRegistry } from './reference.ts';
+import {
+  familiarReference,
+  formatReference,
+  parseReference,
+  registryApiHost,
+  isLoopbackRegistry,
+} from './reference.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 

@@ -50,7 +50,8 @@ export function parseReference(input: string): Reference {
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw bad(input, `tag ${JSON.stringify(tag)} must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+    if (!TAG.test(tag))
+      throw bad(input, `tag ${JSON.stringify(tag)} must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
   }
   if (rest === '') throw bad(input, 'the repository name is missing');
 
@@ -61,7 +62,8 @@ export function parseReference(input: string): Reference {
     const first = rest.slice(0, slash);
     // As docker: the first component is a host if it has a dot or a port, or is "localhost".
     if (first.includes('.') || first.includes(':') || first.startsWith('[') || first === 'localhost') {
-      if (!DOMAIN.test(first)) throw bad(input, `registry host ${JSON.stringify(first)} is not a valid host[:port]`);
+      if (!DOMAIN.test(first))
+        throw bad(input, `registry host ${JSON.stringify(first)} is not a valid host[:port]`);
       registry = first;
       path = rest.slice(slash + 1);
     }
@@ -70,11 +72,16 @@ export function parseReference(input: string): Reference {
   if (registry === DEFAULT_REGISTRY && !path.includes('/')) path = `library/${path}`;
   for (const component of path.split('/')) {
     if (component === '') throw bad(input, 'the repository path has an empty component');
-    if (/[A-Z]/.test(component)) throw bad(input, `repository name ${JSON.stringify(path)} must be lowercase`);
+    if (/[A-Z]/.test(component))
+      throw bad(input, `repository name ${JSON.stringify(path)} must be lowercase`);
     if (!COMPONENT.test(component))
-      throw bad(input, `repository component ${JSON.stringify(component)} may only contain [a-z0-9] separated by . _ __ -`);
+      throw bad(
+        input,
+        `repository component ${JSON.stringify(component)} may only contain [a-z0-9] separated by . _ __ -`,
+      );
   }
-  if (registry.length + 1 + path.length > MAX_NAME) throw bad(input, `the name is longer than ${MAX_NAME} characters`);
+  if (registry.length + 1 + path.length > MAX_NAME)
+    throw bad(input, `the name is longer than ${MAX_NAME} characters`);
   if (tag === undefined && digest === undefined) tag = DEFAULT_TAG;
   return { registry, repository: path, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
@@ -93,9 +100,10 @@ export function formatReference(ref: Reference): string {
 export function familiarReference(ref: Reference): string {
   let name = repositoryName(ref);
   if (ref.registry === DEFAULT_REGISTRY) {
-    name = ref.repository.startsWith('library/') && ref.repository.split('/').length === 2
-      ? ref.repository.slice('library/'.length)
-      : ref.repository;
+    name =
+      ref.repository.startsWith('library/') && ref.repository.split('/').length === 2
+        ? ref.repository.slice('library/'.length)
+        : ref.repository;
   }
   return `${name}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }

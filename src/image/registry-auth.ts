@@ -55,7 +55,12 @@ export function parseWWWAuthenticate(header: string): Challenge[] {
           value += s[i++];
         }
         i++;
-      } else value = token();
+      } else {
+        // RFC 7235 wants a token here; be lenient (some servers send unquoted URLs) and stop at , or space.
+        const start = i;
+        while (i < s.length && !/[\s,]/.test(s[i])) i++;
+        value = s.slice(start, i);
+      }
       challenge.params[key.toLowerCase()] = value;
     }
   }
@@ -119,14 +124,20 @@ export class RegistryAuth {
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       if (!this.basic(registry))
-        throw new ImageError('Unauthorized', `registry ${registry} requires a username and password (--creds)`);
+        throw new ImageError(
+          'Unauthorized',
+          `registry ${registry} requires a username and password (--creds)`,
+        );
       // Judge by what this request carried: concurrent first requests all meet the challenge.
       if (sent?.startsWith('Basic '))
         throw new ImageError('Unauthorized', `registry ${registry} rejected the username and password`);
       this.basicHosts.add(registry);
       return true;
     }
-    throw new ImageError('Unauthorized', `registry ${registry} answered 401 without a usable WWW-Authenticate challenge`);
+    throw new ImageError(
+      'Unauthorized',
+      `registry ${registry} answered 401 without a usable WWW-Authenticate challenge`,
+    );
   }
 
   private async fetchToken(registry: string, scope: string, params: Record<string, string>): Promise<void> {
@@ -134,10 +145,14 @@ export class RegistryAuth {
     try {
       url = new URL(params.realm);
     } catch {
-      throw new ImageError('Unauthorized', `registry ${registry} named an invalid token realm ${JSON.stringify(params.realm)}`);
+      throw new ImageError(
+        'Unauthorized',
+        `registry ${registry} named an invalid token realm ${JSON.stringify(params.realm)}`,
+      );
     }
     if (params.service) url.searchParams.set('service', params.service);
-    for (const s of new Set([scope, ...(params.scope ? params.scope.split(' ') : [])])) url.searchParams.append('scope', s);
+    for (const s of new Set([scope, ...(params.scope ? params.scope.split(' ') : [])]))
+      url.searchParams.append('scope', s);
     const headers: Record<string, string> = { accept: 'application/json' };
     const basic = this.basic(registry);
     if (basic) headers.authorization = basic;
@@ -145,11 +160,16 @@ export class RegistryAuth {
     try {
       res = await this.fetchImpl(url, { headers });
     } catch (err) {
-      throw new ImageError('Registry', `cannot reach the token service ${url.origin}: ${causeOf(err)}`, { cause: err });
+      throw new ImageError('Registry', `cannot reach the token service ${url.origin}: ${causeOf(err)}`, {
+        cause: err,
+      });
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new ImageError('Unauthorized', `token service ${url.origin} refused ${basic ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`);
+      throw new ImageError(
+        'Unauthorized',
+        `token service ${url.origin} refused ${basic ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`,
+      );
     }
     const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;

@@ -52,9 +52,15 @@ export class RootedTree {
       const st = await lstatOrUndefined(abs);
       if (!st) await mkdir(abs, { mode: 0o755 });
       else if (st.isSymbolicLink())
-        throw unsafe(this.what, `entry ${JSON.stringify(entry)} would be written through the symlink "${rel}"`);
+        throw unsafe(
+          this.what,
+          `entry ${JSON.stringify(entry)} would be written through the symlink "${rel}"`,
+        );
       else if (!st.isDirectory())
-        throw unsafe(this.what, `entry ${JSON.stringify(entry)} needs "${rel}" to be a directory, but it is a file`);
+        throw unsafe(
+          this.what,
+          `entry ${JSON.stringify(entry)} needs "${rel}" to be a directory, but it is a file`,
+        );
       this.dirs.add(rel);
     }
     return join(this.root, ...components);

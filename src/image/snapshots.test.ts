@@ -38,7 +38,9 @@ describe.skipIf(skip)('snapshots and overlay rootfs', () => {
       expect(readdirSync(join(p.rootfs, 'data/dir'))).toEqual(['new']); // opaque: data/dir/old hidden
       expect(readFileSync(join(p.rootfs, 'data/keep'), 'utf8')).toBe('kept\n');
       // The rootfs runs: busybox from the bottom layer reads a file from the middle one.
-      expect(execFileSync('chroot', [p.rootfs, '/bin/cat', '/data/keep'], { encoding: 'utf8' })).toBe('kept\n');
+      expect(execFileSync('chroot', [p.rootfs, '/bin/cat', '/data/keep'], { encoding: 'utf8' })).toBe(
+        'kept\n',
+      );
       // Writes land in the container's upper dir only.
       writeFileSync(join(p.rootfs, 'tmp/written'), 'mine');
       rmSync(join(p.rootfs, 'data/keep'));

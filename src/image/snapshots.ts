@@ -90,7 +90,11 @@ export class Snapshotter {
   async ensureLayers(layers: LayerSource[]): Promise<string[]> {
     const chains = chainIds(layers.map((l) => l.diffId)).map(digestHex);
     const indexes = layers.map((_, i) => i);
-    await eachLimit(indexes, this.opts.concurrency ?? 2, async (i) => void (await this.ensureLayer(chains[i], layers[i])));
+    await eachLimit(
+      indexes,
+      this.opts.concurrency ?? 2,
+      async (i) => void (await this.ensureLayer(chains[i], layers[i])),
+    );
     return chains.map((h) => this.shortPath(h));
   }
 
@@ -165,7 +169,10 @@ export class Snapshotter {
 
   private containerDir(id: string): string {
     if (!CONTAINER_ID.test(id))
-      throw new ImageError('InvalidReference', `invalid container id ${JSON.stringify(id)}: use [A-Za-z0-9_.-], at most 128`);
+      throw new ImageError(
+        'InvalidReference',
+        `invalid container id ${JSON.stringify(id)}: use [A-Za-z0-9_.-], at most 128`,
+      );
     return join(this.root, 'containers', id);
   }
 
@@ -194,7 +201,10 @@ export class Snapshotter {
     const existing = await this.get(containerId);
     if (existing) {
       if (existing.manifestDigest !== image.manifestDigest)
-        throw new ImageError('Conflict', `container ${containerId} already has a rootfs from ${existing.image}`);
+        throw new ImageError(
+          'Conflict',
+          `container ${containerId} already has a rootfs from ${existing.image}`,
+        );
       return existing;
     }
     const hexes = chainIds(image.layers.map((l) => l.diffId)).map(digestHex);
@@ -202,7 +212,8 @@ export class Snapshotter {
     try {
       await this.ensureLayers(image.layers);
       const tmp = join(this.root, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
-      for (const d of ['upper', 'work', 'rootfs']) await mkdir(join(tmp, d), { recursive: true, mode: 0o755 });
+      for (const d of ['upper', 'work', 'rootfs'])
+        await mkdir(join(tmp, d), { recursive: true, mode: 0o755 });
       const meta: ContainerMeta = {
         containerId,
         image: image.name,
@@ -216,7 +227,10 @@ export class Snapshotter {
         await rename(tmp, dir);
       } catch (err) {
         await rm(tmp, { recursive: true, force: true });
-        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST')
+        if (
+          (err as NodeJS.ErrnoException).code === 'ENOTEMPTY' ||
+          (err as NodeJS.ErrnoException).code === 'EEXIST'
+        )
           return this.prepare(containerId, image);
         throw err;
       }
@@ -254,10 +268,6 @@ export class Snapshotter {
     await rm(dir, { recursive: true, force: true });
   }
 
-  async mount(p: PreparedRootfs, opts: { readOnly?: boolean } = {}): Promise<void> {
-    return mountRootfs(p, opts);
-  }
-
   /** Chain id hex of every unpacked layer. */
   async listLayers(): Promise<string[]> {
     return (await readdirOrEmpty(join(this.root, 'layers'))).filter((n) => /^[a-f0-9]{64}$/.test(n));
@@ -270,7 +280,9 @@ export class Snapshotter {
   async gc(keep: Set<string>): Promise<number> {
     const leased = (await this.leases.active()).snapshots;
     for (const c of await readdirOrEmpty(join(this.root, 'containers'))) {
-      const meta = await readFile(join(this.root, 'containers', c, 'meta.json'), 'utf8').catch(() => undefined);
+      const meta = await readFile(join(this.root, 'containers', c, 'meta.json'), 'utf8').catch(
+        () => undefined,
+      );
       if (meta) for (const h of (JSON.parse(meta) as ContainerMeta).layers) keep.add(h);
     }
     let removed = 0;
@@ -281,7 +293,8 @@ export class Snapshotter {
       removed++;
     }
     for (const t of await readdirOrEmpty(join(this.root, 'tmp')))
-      if (!pidAlive(Number(t.split('-')[0]))) await rm(join(this.root, 'tmp', t), { recursive: true, force: true });
+      if (!pidAlive(Number(t.split('-')[0])))
+        await rm(join(this.root, 'tmp', t), { recursive: true, force: true });
     return removed;
   }
 }

@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync, readdirSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+  readdirSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from './digest.ts';
@@ -35,7 +45,14 @@ describe('unpackLayer', () => {
   it('unpacks files, directories, symlinks and hardlinks with their metadata, and reports the diff_id', async () => {
     const entries = [
       { name: 'etc/', type: 'directory' as const, mode: 0o750 },
-      { name: 'etc/hosts', data: '127.0.0.1 localhost\n', mode: 0o640, uid: 12, gid: 34, mtime: new Date(1_000_000_000) },
+      {
+        name: 'etc/hosts',
+        data: '127.0.0.1 localhost\n',
+        mode: 0o640,
+        uid: 12,
+        gid: 34,
+        mtime: new Date(1_000_000_000),
+      },
       { name: './bin/sh', data: '#!fake\n', mode: 0o755 },
       { name: 'bin/ash', type: 'symlink' as const, linkname: 'sh' },
       { name: 'bin/abs', type: 'symlink' as const, linkname: '/bin/sh' },
@@ -62,7 +79,9 @@ describe('unpackLayer', () => {
 
   it('accepts an uncompressed tar and checks the diff_id', async () => {
     const t = await tarOf([{ name: 'a', data: 'a' }]);
-    await expect(unpackLayer(chunks(t), root, { diffId: sha256(t) })).resolves.toMatchObject({ diffId: sha256(t) });
+    await expect(unpackLayer(chunks(t), root, { diffId: sha256(t) })).resolves.toMatchObject({
+      diffId: sha256(t),
+    });
   });
 
   it('rejects a layer whose content does not match the config diff_id', async () => {
@@ -97,13 +116,25 @@ describe('unpackLayer', () => {
       expect(wh.isCharacterDevice()).toBe(true);
       expect(wh.rdev).toBe(0);
       expect(existsSync(join(root, 'data/.wh.gone'))).toBe(false);
-      const opaque = execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', join(root, 'data/dir')], {
-        encoding: 'utf8',
-      });
+      const opaque = execFileSync(
+        'getfattr',
+        ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', join(root, 'data/dir')],
+        {
+          encoding: 'utf8',
+        },
+      );
       expect(opaque).toBe('y');
       expect(readFileSync(join(root, 'data/dir/new'), 'utf8')).toBe('new');
       expect(existsSync(join(root, '.wh..wh.plnk'))).toBe(false);
     });
+  });
+
+  it('drops extended attributes (file capabilities) with a warning', async () => {
+    const r = await unpack([
+      { name: 'bin/ping', data: 'x', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': 'caps' } },
+    ]);
+    expect(readFileSync(join(root, 'bin/ping'), 'utf8')).toBe('x');
+    expect(r.warnings).toEqual(['dropped extended attributes of "bin/ping"']);
   });
 
   it('rejects a whiteout that names no file', async () => {
@@ -184,7 +215,9 @@ describe('unpackLayer', () => {
 
     it('refuses hardlinks to files outside the layer', async () => {
       for (const linkname of [join(outside, 'secret'), '../outside/secret']) {
-        await expect(unpack([{ name: 'h', type: 'link', linkname }])).rejects.toMatchObject({ code: 'UnsafeLayer' });
+        await expect(unpack([{ name: 'h', type: 'link', linkname }])).rejects.toMatchObject({
+          code: 'UnsafeLayer',
+        });
       }
       const err = await unpack([
         { name: 's', type: 'symlink', linkname: outside },
@@ -203,7 +236,9 @@ describe('unpackLayer', () => {
           { name: 'h', type: 'link', linkname: 'd' },
         ]),
       ).rejects.toThrow(/which is not a file/);
-      await expect(unpack([{ name: 'h', type: 'link', linkname: 'etc/passwd' }])).rejects.toThrow(/not in this layer/);
+      await expect(unpack([{ name: 'h', type: 'link', linkname: 'etc/passwd' }])).rejects.toThrow(
+        /not in this layer/,
+      );
     });
 
     it('skips device nodes and fifos (never creates them)', async () => {
@@ -234,7 +269,10 @@ describe('unpackLayer', () => {
       expect(statSync(join(root, 'bin/su')).mode & 0o7777).toBe(0o755);
       expect(statSync(join(root, 'bin/wall')).mode & 0o7777).toBe(0o755);
       expect(statSync(join(root, 'shared')).mode & 0o7777).toBe(0o2775); // group inheritance on dirs is harmless
-      expect(r.warnings).toEqual(['removed setuid/setgid from "bin/su"', 'removed setuid/setgid from "bin/wall"']);
+      expect(r.warnings).toEqual([
+        'removed setuid/setgid from "bin/su"',
+        'removed setuid/setgid from "bin/wall"',
+      ]);
       tmp.cleanup();
       mkdirSync(root, { recursive: true });
       mkdirSync(outside);
@@ -247,7 +285,9 @@ describe('unpackLayer', () => {
       const bomb = gzip(await tarOf([{ name: 'zeros', data: Buffer.alloc(64 << 20) }]));
       expect(bomb.length).toBeLessThan(1 << 20);
       const t0 = Date.now();
-      const err = await unpackLayer(chunks(bomb), root, { what: 'layer bomb', maxBytes: 8 << 20 }).catch((e) => e);
+      const err = await unpackLayer(chunks(bomb), root, { what: 'layer bomb', maxBytes: 8 << 20 }).catch(
+        (e) => e,
+      );
       expect(err).toMatchObject({ code: 'TooLarge' });
       expect(err.message).toMatch(/layer bomb unpacks to more than 8388608 bytes/);
       expect(Date.now() - t0).toBeLessThan(5000);
@@ -259,10 +299,14 @@ describe('unpackLayer', () => {
     });
 
     it('rejects data that is not a tar, and a truncated gzip stream', async () => {
-      await expect(unpackLayer(chunks(Buffer.from('definitely not a tar archive'.repeat(40))), root)).rejects.toMatchObject({
+      await expect(
+        unpackLayer(chunks(Buffer.from('definitely not a tar archive'.repeat(40))), root),
+      ).rejects.toMatchObject({
         code: 'InvalidLayer',
       });
-      await expect(unpackLayer(chunks(gzip(Buffer.from('x')).subarray(0, 10)), root)).rejects.toMatchObject({ code: 'InvalidLayer' });
+      await expect(unpackLayer(chunks(gzip(Buffer.from('x')).subarray(0, 10)), root)).rejects.toMatchObject({
+        code: 'InvalidLayer',
+      });
     });
   });
 });

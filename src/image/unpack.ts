@@ -67,7 +67,9 @@ export async function unpackLayer(
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.byteLength;
       if (bytes > maxBytes)
-        return cb(new ImageError('TooLarge', `${what} unpacks to more than ${maxBytes} bytes; refusing to unpack it`));
+        return cb(
+          new ImageError('TooLarge', `${what} unpacks to more than ${maxBytes} bytes; refusing to unpack it`),
+        );
       hash.update(chunk);
       cb(null, chunk);
     },
@@ -85,12 +87,17 @@ export async function unpackLayer(
     stream.destroy();
     await piping.catch(() => {});
     if (err instanceof ImageError) throw err;
-    throw new ImageError('InvalidLayer', `${what} could not be unpacked: ${(err as Error).message}`, { cause: err });
+    throw new ImageError('InvalidLayer', `${what} could not be unpacked: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   await writer.finish();
   const diffId: Digest = `sha256:${hash.digest('hex')}`;
   if (opts.diffId && opts.diffId !== diffId)
-    throw new ImageError('DigestMismatch', `${what} unpacks to ${diffId}, but the image config says ${opts.diffId}`);
+    throw new ImageError(
+      'DigestMismatch',
+      `${what} unpacks to ${diffId}, but the image config says ${opts.diffId}`,
+    );
   return { diffId, bytes, entries: writer.entries, warnings: writer.warnings };
 }
 
@@ -130,11 +137,19 @@ class LayerWriter {
 
   async apply(h: tar.Header, body: Readable): Promise<void> {
     if (++this.entries > (this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES))
-      throw new ImageError('TooLarge', `${this.what} has more than ${this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES} entries; refusing to unpack it`);
+      throw new ImageError(
+        'TooLarge',
+        `${this.what} has more than ${this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES} entries; refusing to unpack it`,
+      );
     const name = h.name;
     const parts = entryComponents(name, this.what);
     if (parts.length === 0) return drain(body); // the layer root itself: its mode is not the layer's to set
     const base = parts[parts.length - 1];
+    // File capabilities and other xattrs would need setfattr per file; they are rare in images, so they
+    // are dropped, visibly.
+    const pax = h.pax as Record<string, string> | null | undefined;
+    if (pax && Object.keys(pax).some((k) => k.startsWith('SCHILY.xattr.')))
+      this.warn(`dropped extended attributes of ${JSON.stringify(name)}`);
     if (base.startsWith(WH_PREFIX)) {
       await drain(body);
       return this.whiteout(parts.slice(0, -1), base, name);
@@ -208,7 +223,11 @@ class LayerWriter {
     await this.replaceExisting(parts, false);
     const abs = this.tree.abs(parts);
     // O_EXCL|O_NOFOLLOW: even if something appeared at this path since, never write through it.
-    const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const fh = await open(
+      abs,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       for await (const chunk of body) await fh.write(chunk as Buffer);
       if (this.chown) await fh.chown(h.uid ?? 0, h.gid ?? 0);
@@ -240,9 +259,15 @@ class LayerWriter {
     if (targetParts.length === 0) throw unsafe(this.what, `hardlink ${JSON.stringify(name)} has no target`);
     const st = await this.tree.lookup(targetParts, name);
     if (!st)
-      throw unsafe(this.what, `hardlink ${JSON.stringify(name)} points to ${JSON.stringify(h.linkname)}, which is not in this layer`);
+      throw unsafe(
+        this.what,
+        `hardlink ${JSON.stringify(name)} points to ${JSON.stringify(h.linkname)}, which is not in this layer`,
+      );
     if (!st.isFile() && !st.isSymbolicLink())
-      throw unsafe(this.what, `hardlink ${JSON.stringify(name)} points to ${JSON.stringify(h.linkname)}, which is not a file`);
+      throw unsafe(
+        this.what,
+        `hardlink ${JSON.stringify(name)} points to ${JSON.stringify(h.linkname)}, which is not a file`,
+      );
     if (targetParts.join('/') === parts.join('/')) return;
     await this.tree.ensureDir(parts.slice(0, -1), name);
     await this.replaceExisting(parts, false);

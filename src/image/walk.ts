@@ -3,7 +3,15 @@
 import type { ContentStore } from './content-store.ts';
 import type { Digest } from './digest.ts';
 import { ImageError } from './errors.ts';
-import { INDEX_TYPES, MANIFEST_TYPES, parseImageConfig, parseManifest, IMAGE_CONFIG_TYPES, type Descriptor, type Manifest } from './oci.ts';
+import {
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  parseImageConfig,
+  parseManifest,
+  IMAGE_CONFIG_TYPES,
+  type Descriptor,
+  type Manifest,
+} from './oci.ts';
 
 export interface ImageGraph {
   /** Every blob the graph references that is present, children before parents (an upload order). */
@@ -36,8 +44,13 @@ export async function walkImage(content: ContentStore, target: Descriptor): Prom
         await visit(m.config, depth + 1);
         for (const l of m.layers) await visit(l, depth + 1);
         graph.manifests.push({ descriptor: d, manifest: m });
-        if (IMAGE_CONFIG_TYPES.includes(m.config.mediaType) && (await content.has(m.config.digest, m.config.size)))
-          graph.diffIds.push(parseImageConfig(await content.read(m.config.digest, m.config.size)).rootfs.diff_ids);
+        if (
+          IMAGE_CONFIG_TYPES.includes(m.config.mediaType) &&
+          (await content.has(m.config.digest, m.config.size))
+        )
+          graph.diffIds.push(
+            parseImageConfig(await content.read(m.config.digest, m.config.size)).rootfs.diff_ids,
+          );
       }
     }
     graph.blobs.push(d);

@@ -21,13 +21,21 @@ const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
  * starts like a wasm module), pulling the artifact first when needed. Indexes prefer a wasi/wasm
  * platform, then this node's.
  */
-export async function resolveWasmModule(store: ImageStore, reference: string, opts: ResolveWasmOptions = {}): Promise<string> {
+export async function resolveWasmModule(
+  store: ImageStore,
+  reference: string,
+  opts: ResolveWasmOptions = {},
+): Promise<string> {
   const ref = parseReference(reference);
   const platforms = [...WASM_PLATFORMS, store.platform];
   const policy = opts.pullPolicy ?? 'IfNotPresent';
   const held = policy === 'Always' ? undefined : await store.get(ref);
   if (!held) {
-    if (policy === 'Never') throw new ImageError('NotFound', `wasm module ${formatReference(ref)} is not in the local store (pull policy Never)`);
+    if (policy === 'Never')
+      throw new ImageError(
+        'NotFound',
+        `wasm module ${formatReference(ref)} is not in the local store (pull policy Never)`,
+      );
     await pullImage(store, reference, { ...opts, platform: platforms });
   }
   const img = await store.resolve(ref, platforms);
@@ -44,7 +52,8 @@ export async function resolveWasmModule(store: ImageStore, reference: string, op
   const fh = await open(path, 'r');
   try {
     const { buffer } = await fh.read(Buffer.alloc(4), 0, 4, 0);
-    if (!buffer.equals(WASM_MAGIC)) throw new ImageError('InvalidLayer', `${img.name}: layer ${digest} is not a wasm module`);
+    if (!buffer.equals(WASM_MAGIC))
+      throw new ImageError('InvalidLayer', `${img.name}: layer ${digest} is not a wasm module`);
   } finally {
     await fh.close();
   }

@@ -19,7 +19,9 @@ let built: string | undefined;
 /** Builds the test images once per process (the script is idempotent and cheap when up to date). */
 export function testImages(): string {
   if (!built) {
-    execFileSync('bash', [join(repoRoot, 'scripts', 'build-test-images.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('bash', [join(repoRoot, 'scripts', 'build-test-images.sh')], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     built = imagesDir;
   }
   return built;
@@ -27,7 +29,9 @@ export function testImages(): string {
 
 /** Why the busybox test images cannot be built here, or undefined. */
 export function testImagesUnavailable(): string | undefined {
-  return existsSync('/bin/busybox') ? undefined : 'busybox-static not installed (apt-get install busybox-static)';
+  return existsSync('/bin/busybox')
+    ? undefined
+    : 'busybox-static not installed (apt-get install busybox-static)';
 }
 
 /** Why overlay mounts cannot be tested here, or undefined. */
@@ -41,9 +45,10 @@ export function tempDir(prefix = 'strata-image-test-'): { path: string; cleanup:
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-
 /** A tar archive with exactly these entries (names unnormalised, so hostile ones stay hostile). */
-export async function tarOf(entries: Array<Partial<tar.Header> & { name: string; data?: string | Buffer }>): Promise<Buffer> {
+export async function tarOf(
+  entries: Array<Partial<tar.Header> & { name: string; data?: string | Buffer }>,
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => {
@@ -54,7 +59,8 @@ export async function tarOf(entries: Array<Partial<tar.Header> & { name: string;
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (data !== undefined) pack.entry({ mode: 0o644, mtime: new Date(0), ...header }, data, cb);
-      else pack.entry({ mode: header.type === 'directory' ? 0o755 : 0o644, mtime: new Date(0), ...header }, cb);
+      else
+        pack.entry({ mode: header.type === 'directory' ? 0o755 : 0o644, mtime: new Date(0), ...header }, cb);
     });
   }
   pack.finalize();
@@ -72,7 +78,12 @@ export async function* chunks(b: Buffer, size = 65536): AsyncGenerator<Buffer> {
 export async function fakeImage(store: ImageStore, arch: string): Promise<Descriptor> {
   const layer = Buffer.alloc(1024);
   const config = Buffer.from(
-    JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, config: { Cmd: [arch] } }),
+    JSON.stringify({
+      architecture: arch,
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+      config: { Cmd: [arch] },
+    }),
   );
   await store.content.put(layer);
   await store.content.put(config);
@@ -85,7 +96,12 @@ export async function fakeImage(store: ImageStore, arch: string): Promise<Descri
     }),
   );
   await store.content.put(manifest);
-  return { mediaType: MediaType.ociManifest, digest: sha256(manifest), size: manifest.length, platform: { os: 'linux', architecture: arch } };
+  return {
+    mediaType: MediaType.ociManifest,
+    digest: sha256(manifest),
+    size: manifest.length,
+    platform: { os: 'linux', architecture: arch },
+  };
 }
 
 /** Stores an index over `manifests` and returns its descriptor. */
@@ -99,7 +115,11 @@ export async function putIndex(store: ImageStore, manifests: Descriptor[]): Prom
 export const EMPTY_WASM = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
 /** Stores a single-module wasm artifact (as wasm-to-oci/oras publish one) and returns its manifest. */
-export async function wasmArtifact(store: ImageStore, module: Buffer = EMPTY_WASM, layerType: string = MediaType.wasmLayer): Promise<Descriptor> {
+export async function wasmArtifact(
+  store: ImageStore,
+  module: Buffer = EMPTY_WASM,
+  layerType: string = MediaType.wasmLayer,
+): Promise<Descriptor> {
   const config = Buffer.from('{}');
   await store.content.put(module);
   await store.content.put(config);

@@ -34,7 +34,9 @@ function which(cmd: string): string | undefined {
 
 /** Why registry tests cannot run here, or undefined when they can. */
 export function registryUnavailable(): string | undefined {
-  return which('docker-registry') ? undefined : 'docker-registry not installed (apt-get install docker-registry)';
+  return which('docker-registry')
+    ? undefined
+    : 'docker-registry not installed (apt-get install docker-registry)';
 }
 
 export function toolMissing(cmd: string, pkg: string): string | undefined {
@@ -69,12 +71,19 @@ export async function startLocalRegistry(opts: LocalRegistryOptions = {}): Promi
     http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
   };
   if (opts.htpasswd) {
-    const line = execFileSync('htpasswd', ['-Bbn', opts.htpasswd.username, opts.htpasswd.password], { encoding: 'utf8' });
+    const line = execFileSync('htpasswd', ['-Bbn', opts.htpasswd.username, opts.htpasswd.password], {
+      encoding: 'utf8',
+    });
     writeFileSync(join(dir, 'htpasswd'), line.trim() + '\n');
     config.auth = { htpasswd: { realm: 'strata-test', path: join(dir, 'htpasswd') } };
   } else if (opts.token) {
     config.auth = {
-      token: { realm: opts.token.realm, service: opts.token.service, issuer: opts.token.issuer, rootcertbundle: opts.token.certFile },
+      token: {
+        realm: opts.token.realm,
+        service: opts.token.service,
+        issuer: opts.token.issuer,
+        rootcertbundle: opts.token.certFile,
+      },
     };
   }
   // JSON is YAML: the registry reads it as its config file.
@@ -140,13 +149,30 @@ const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64ur
  */
 export async function startTokenServer(user: Credentials): Promise<TokenServer> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-token-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=strata-test-token',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=strata-test-token',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const key = readFileSync(join(dir, 'key.pem'), 'utf8');
   const certDer = Buffer.from(
-    readFileSync(join(dir, 'cert.pem'), 'utf8').replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''),
+    readFileSync(join(dir, 'cert.pem'), 'utf8')
+      .replace(/-----[A-Z ]+-----/g, '')
+      .replace(/\s+/g, ''),
     'base64',
   );
   const service = 'strata-test-registry';
@@ -156,7 +182,12 @@ export async function startTokenServer(user: Credentials): Promise<TokenServer> 
     const url = new URL(req.url ?? '/', 'http://x');
     const scopes = url.searchParams.getAll('scope');
     const [scheme, cred] = (req.headers.authorization ?? '').split(' ');
-    const [name, pass] = scheme === 'Basic' ? Buffer.from(cred ?? '', 'base64').toString().split(':') : [];
+    const [name, pass] =
+      scheme === 'Basic'
+        ? Buffer.from(cred ?? '', 'base64')
+            .toString()
+            .split(':')
+        : [];
     requests.push({ user: name, scopes });
     if (name !== user.username || pass !== user.password) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
@@ -170,11 +201,22 @@ export async function startTokenServer(user: Credentials): Promise<TokenServer> 
     });
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] }));
     const claims = b64url(
-      JSON.stringify({ iss: issuer, sub: name, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }),
+      JSON.stringify({
+        iss: issuer,
+        sub: name,
+        aud: service,
+        exp: now + 300,
+        nbf: now - 10,
+        iat: now,
+        jti: randomBytes(8).toString('hex'),
+        access,
+      }),
     );
     const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
     const token = `${header}.${claims}.${b64url(signature)}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

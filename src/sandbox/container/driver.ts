@@ -291,6 +291,7 @@ export class ContainerDriver implements Driver {
   // --- start -----------------------------------------------------------------------------------
 
   private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
+    const T0 = performance.now(); const T = (l: string) => ((globalThis as any).PH ??= {}, ((globalThis as any).PH[l] ??= []).push(performance.now() - T0));
     if (spec.stdin && spec.stdin.length > 0) {
       throw configError('stdin bytes are not supported by the container tier');
     }
@@ -387,6 +388,7 @@ export class ContainerDriver implements Driver {
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(oci, null, 1));
       writeState(state);
 
+      T('1 prepared');
       const { pid, conmonPid } = await launchConmon({
         conmon: which('conmon') ?? 'conmon',
         runtimeCommand: this.runtime.createCommand(),
@@ -402,6 +404,7 @@ export class ContainerDriver implements Driver {
       }).catch((err: Error) => {
         throw new SandboxError('CreateContainerError', err.message);
       });
+      T('2 conmon+create');
       state.pid = pid;
       state.conmonPid = conmonPid;
       sb = this.track(state, this.runtime, spec.log);
@@ -409,10 +412,11 @@ export class ContainerDriver implements Driver {
       this.watchExit(sb);
       state.startedAt = new Date().toISOString();
       writeState(state);
-      await this.runtime.start(spec.id).catch((err: Error) => {
+      await this.runtime.start(spec.id, pid).catch((err: Error) => {
         throw new SandboxError('RunContainerError', err.message);
       });
       this.armDeadline(sb);
+      T('3 started');
       return {
         id: spec.id,
         driver: this.name,

@@ -8,7 +8,17 @@
 // unmounts the v2 hierarchy there, so crun sees a v1 host; the host's mounts are untouched. Other verbs
 // need no wrapper.
 
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandError, run, which } from '../../net/command.ts';
 import type { CgroupLayout } from './cgroups.ts';
@@ -82,7 +92,19 @@ export class OciRuntime {
     return m ? m[1] : out.split('\n')[0].trim();
   }
 
-  async start(id: string): Promise<void> {
+  /**
+   * Starts a created container. For runc, what `runc start` does is done here directly — open the
+   * container's exec.fifo for reading, read the byte its init writes, remove the fifo (libcontainer's
+   * exec(), unchanged since runc 1.0) — which saves starting a Go process (10-15 ms, a third of a
+   * /bin/true run). Without the fifo where runc keeps it, `runc start` runs instead. `initPid` guards
+   * against an init that died after create: the blocked open is then released and start fails.
+   */
+  async start(id: string, initPid?: number): Promise<void> {
+    const fifo = join(this.root, id, 'exec.fifo');
+    if (this.name === 'runc' && initPid && existsSync(fifo)) {
+      await startThroughFifo(fifo, initPid);
+      return;
+    }
     await this.cmd([...this.globalArgs(), 'start', id]);
   }
 
@@ -130,6 +152,44 @@ export class OciRuntime {
       if (err instanceof CommandError) throw new RuntimeError(this.name, args, err.stderr);
       throw err;
     }
+  }
+}
+
+async function startThroughFifo(fifo: string, initPid: number): Promise<void> {
+  // The open blocks until the init opens the other end (it is waiting there): a threadpool thread
+  // waits, not the event loop.
+  const opening = open(fifo, 'r');
+  const guard = setInterval(() => {
+    if (processAlive(initPid)) return;
+    try {
+      // Become the writer ourselves so that the pending open returns (and reads nothing).
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // no reader yet, or the fifo is gone
+    }
+  }, 100);
+  try {
+    const fh = await opening;
+    try {
+      const data = await fh.readFile();
+      if (data.length === 0) throw new RuntimeError('runc', ['start'], 'container process is already dead');
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    clearInterval(guard);
+  }
+  await rm(fifo, { force: true });
+}
+
+/** A live (not zombie) process. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }
 
