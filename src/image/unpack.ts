@@ -11,7 +11,7 @@
 // The uncompressed bytes are hashed on the way through and must match the image config's diff_id.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lchown, link, lutimes, mkdir, open, symlink, chmod, utimes } from 'node:fs/promises';
+import { lchown, link, lutimes, open, symlink, chmod, utimes } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -285,9 +285,4 @@ class LayerWriter {
       await utimes(abs, m.mtime, m.mtime);
     }
   }
-}
-
-/** Creates the destination directory for unpackLayer (0755, like a rootfs). */
-export async function makeLayerDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o755 });
 }

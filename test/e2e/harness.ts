@@ -143,7 +143,7 @@ export class Cluster {
       '--token-file',
       this.tokenFile,
       '--data-dir',
-      join(this.dir, `agent-${name}`),
+      this.agentDir(name),
       '--node-name',
       name,
       ...extra,
@@ -163,6 +163,18 @@ export class Cluster {
       a.proc.once('exit', () => r());
       a.proc.kill('SIGKILL');
     });
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) an agent: a node cut off from the control plane, then back. */
+  signalAgent(name: string, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const a = this.agents.get(name);
+    if (!a) throw new Error(`no agent ${name}`);
+    a.proc.kill(signal);
+  }
+
+  /** The data directory of an agent started with addAgent. */
+  agentDir(name: string): string {
+    return join(this.dir, `agent-${name}`);
   }
 
   /** Starts a killed agent again with the same arguments (and data directory). */

@@ -3,7 +3,7 @@
 // on the other node within the configured timeouts, and its stale pods are cleaned up when it returns;
 // `strata drain` empties a node without dropping below a PodDisruptionBudget's minAvailable; a
 // high-priority pod preempts a low-priority one on a full node.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor, parseCpu } from '../../src/api/index.ts';
@@ -116,6 +116,45 @@ describe('node failure', () => {
     });
     expect((await podsOf('survivor')).filter(isReady)).toHaveLength(3);
     await c.cli(['delete', 'deployment', 'survivor']);
+  });
+});
+
+describe('a node cut off and back', () => {
+  it('a frozen agent that comes back stops the pods that were replaced elsewhere', async () => {
+    await c.cli(['cordon', 'node-a']);
+    await apply(deployment('islander', 2));
+    const onB = await waitFor('2 ready replicas on node-b', async () => {
+      const ps = (await podsOf('islander')).filter(isReady);
+      return ps.length === 2 && ps.every((p) => p.spec.nodeName === 'node-b') ? ps : undefined;
+    });
+    await c.cli(['uncordon', 'node-a']);
+    const podDirs = onB.map((p) => join(c.agentDir('node-b'), 'pods', p.metadata.uid));
+    expect(podDirs.every((d) => existsSync(d))).toBe(true);
+
+    c.signalAgent('node-b', 'SIGSTOP');
+    try {
+      await waitFor(
+        '2 ready replicas on node-a',
+        async () => {
+          const ps = (await podsOf('islander')).filter(isReady);
+          return ps.length === 2 && ps.every((p) => p.spec.nodeName === 'node-a');
+        },
+        (GRACE + EVICTION + 30) * 1000,
+      );
+    } finally {
+      c.signalAgent('node-b', 'SIGCONT');
+    }
+    // Back: it finishes the deletions of its old pods and stops what it was running for them.
+    await waitFor('no pods left on node-b', async () => {
+      const left = (await c.client.list(pods, undefined, { fieldSelector: 'spec.nodeName=node-b' })).items;
+      return left.length === 0;
+    });
+    await waitFor('their sandboxes and files are gone', () => podDirs.every((d) => !existsSync(d)));
+    await waitFor('node-b Ready again', async () => {
+      const n = await c.client.get(nodes, undefined, 'node-b');
+      return n.status.conditions.find((x: any) => x.type === 'Ready')?.status === 'True';
+    });
+    await c.cli(['delete', 'deployment', 'islander']);
   });
 });
 
