@@ -8,7 +8,7 @@ import { kindFor } from '../api/index.ts';
 import { Client } from '../client/client.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
 import { Agent } from './agent.ts';
-import { FakeDriver } from './fake-driver.ts';
+import { FakeDriver } from './testing/fake-driver.ts';
 import { MEMORY_PRESSURE_TAINT, RUNTIME_UNAVAILABLE_TAINT } from './node-health.ts';
 
 const POD = kindFor('v1', 'Pod')!;

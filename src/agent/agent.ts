@@ -8,7 +8,7 @@ import { kindFor } from '../api/index.ts';
 import { ClientError, type Client } from '../client/client.ts';
 import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
-import { EventRecorder } from '../controllers/events.ts';
+import { EventRecorder } from '../lib/events.ts';
 import { Informer } from '../lib/informer.ts';
 import type { Driver } from '../sandbox/driver.ts';
 import { savedHandles } from './handles.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor, validateStatus } from '../api/index.ts';
-import { FakeDriver } from './fake-driver.ts';
+import { FakeDriver } from './testing/fake-driver.ts';
 import { PodWorker } from './pod-worker.ts';
 
 let dir: string;

@@ -22,7 +22,7 @@ import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { EventRecorder } from './events.ts';
 import { finishedCondition } from './job.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import { OwnedPodIndex, controllerRefTo, isDeleting, objectKeyOf } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';

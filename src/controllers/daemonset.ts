@@ -28,7 +28,7 @@ import type { ObjectStore } from '../store/objects.ts';
 import { templateHash } from './deployment.ts';
 import type { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import {
   TAINT_NODE_DISK_PRESSURE,

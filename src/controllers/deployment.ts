@@ -48,7 +48,7 @@ import {
 } from './deployment-history.ts';
 import type { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import {
   OwnedPodIndex,

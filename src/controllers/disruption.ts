@@ -28,7 +28,7 @@ import {
 import type { Informer } from '../lib/informer.ts';
 import { ApiError, type ObjectStore, nowRfc3339 } from '../store/objects.ts';
 import type { EventRecorder } from './events.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import { controllerRef, isDeleting, isFinished, isReady, objectKeyOf } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';

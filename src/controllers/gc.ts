@@ -9,7 +9,7 @@
 // orphaning (deleteOptions.propagationPolicy) are not supported yet.
 import { type KindInfo, allKinds, kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import { type Log, defaultLog, errorCode } from './log.ts';
+import { type Log, defaultLog, errorCode } from '../lib/log.ts';
 import type { ControllerOptions } from './options.ts';
 import type { OwnerRef } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';

@@ -25,7 +25,7 @@ import type { ObjectStore } from '../store/objects.ts';
 import type { EventRecorder } from './events.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
 import {
   OwnedPodIndex,
   controllerRefTo,

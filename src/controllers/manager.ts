@@ -8,7 +8,7 @@ import { DisruptionController } from './disruption.ts';
 import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
 import { GarbageCollector } from './gc.ts';
 import { JobController } from './job.ts';
-import { type Log, defaultLog, errorMessage } from './log.ts';
+import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import { SharedInformers } from './shared-informers.ts';

@@ -11,7 +11,7 @@ import { allKinds, kindFor } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { ControllerOptions } from './options.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from './log.ts';
+import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 

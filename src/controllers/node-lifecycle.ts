@@ -28,7 +28,7 @@ import { type Condition, getCondition, kindFor } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { EventRecorder } from './events.ts';
-import { type Log, defaultLog, errorCode, errorMessage } from './log.ts';
+import { type Log, defaultLog, errorCode, errorMessage } from '../lib/log.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
 import {
   TAINT_NODE_NOT_READY,

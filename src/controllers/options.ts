@@ -1,7 +1,7 @@
 // What every controller is constructed with.
 import type { ObjectStore } from '../store/objects.ts';
 import { EventRecorder, objectStoreEventSink } from './events.ts';
-import { type Log, defaultLog } from './log.ts';
+import { type Log, defaultLog } from '../lib/log.ts';
 import type { SharedInformers } from './shared-informers.ts';
 
 export interface ControllerOptions {

@@ -4,7 +4,7 @@ import type { KindInfo } from '../api/index.ts';
 import { Informer, type InformerOptions } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { objectStoreListWatch } from './list-watch.ts';
-import { type Log, defaultLog } from './log.ts';
+import { type Log, defaultLog } from '../lib/log.ts';
 
 export class SharedInformers {
   readonly objects: ObjectStore;

@@ -1,7 +1,7 @@
 // A work queue of keys in the manner of client-go's: a key queued many times is processed once; a key
 // is never processed by two workers at once (if it is queued again while being processed, it runs again
 // afterwards); failed keys come back after a per-key exponential backoff; addAfter() re-checks later.
-import { type Log, defaultLog, errorMessage } from './log.ts';
+import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 
 export interface WorkQueueOptions {
   /** Keys processed concurrently (distinct keys only). Default 4. */

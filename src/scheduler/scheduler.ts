@@ -7,7 +7,7 @@
 // until a node or pod change (or the periodic retry) gives them another chance.
 import { type Condition, getCondition, kindFor, setCondition } from '../api/index.ts';
 import { SharedInformers } from '../controllers/shared-informers.ts';
-import { type Log, defaultLog, errorCode, errorMessage } from '../controllers/log.ts';
+import { type Log, defaultLog, errorCode, errorMessage } from '../lib/log.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { NodeInfoCache, type PodInfo, podInfo, podKey } from './node-info.ts';

@@ -58,10 +58,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   objects.addCreateHook(
     priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
   );
+  const events = controllers.recorder.withComponent('default-scheduler');
   const scheduler = new Scheduler({
     objects,
     strategy: opts.strategy ?? 'spread',
     informers: controllers.informers,
+    onScheduled: (pod, node) =>
+      events.normal(
+        pod,
+        'Scheduled',
+        `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`,
+      ),
+    onFailedScheduling: (pod, message) => events.warning(pod, 'FailedScheduling', message),
+    onPreempt: (preemptor, victims, node) => {
+      for (const v of victims) {
+        events.normal(
+          v,
+          'Preempted',
+          `Preempted by pod ${preemptor.metadata.namespace}/${preemptor.metadata.name} on node ${node}`,
+        );
+      }
+    },
   });
   await scheduler.start();
   let ready = false;

@@ -9,8 +9,8 @@ import type {
   SandboxHandle,
   SandboxSpec,
   SandboxStats,
-} from '../sandbox/driver.ts';
-import { SandboxError } from '../sandbox/driver.ts';
+} from '../../sandbox/driver.ts';
+import { SandboxError } from '../../sandbox/driver.ts';
 
 interface FakeSandbox {
   spec?: SandboxSpec;
