@@ -59,7 +59,7 @@ function timed(cmd: string, args: string[]): Promise<number> {
 const driver = new ContainerDriver({
   stateDir: join(work, 'driver'),
   cgroupParent: CG_DRIVER,
-  runtimeRoot: join(runcRoot, 'driver'),
+  runDir: join(runcRoot, 'driver'),
 });
 let seq = 0;
 async function driverRound(): Promise<{ running: number; exited: number }> {

@@ -67,6 +67,9 @@ describe('strata up (single process)', () => {
       return d.status?.readyReplicas === 3 ? d : undefined;
     });
     expect(d.status.replicas).toBe(3);
+    // Re-applying the same manifest changes nothing (server-managed annotations are kept).
+    const again = await c.cli(['apply', '-f', `${ROOT}/examples/ticker-deployment.yaml`]);
+    expect(again.stdout).toContain('deployment.apps/ticker unchanged');
     // The replicas produce output that `strata logs` reads through the server and the agent.
     const logs = await waitFor('ticker output', async () => {
       const l = await c.cli(['logs', second[0].metadata.name]);

@@ -3,7 +3,7 @@
 // Every test destroys what it starts; afterAll checks that the cgroup parent and the state are gone.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxError, type Driver, type ExitResult } from '../driver.ts';
@@ -31,7 +31,8 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
   describe.skipIf(unavailable)(`ContainerDriver with ${runtime}`, () => {
     const cgroupParent = `strata-test-${runtime}-${process.pid}`;
-    const runtimeRoot = `/run/strata-test/${runtime}`;
+    const runDir = `/run/strata-test/${process.pid}-${runtime}`;
+    const runtimeRoot = `${runDir}/${runtime}`;
     let tmp: ReturnType<typeof tempDir>;
     let driver: ContainerDriver;
     const started: string[] = [];
@@ -39,7 +40,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
     beforeAll(() => {
       buildTestRootfs();
       tmp = tempDir('strata-ct-');
-      driver = new ContainerDriver({ stateDir: join(tmp.path, 'state'), runtime, cgroupParent, runtimeRoot });
+      driver = new ContainerDriver({ stateDir: join(tmp.path, 'state'), runtime, cgroupParent, runDir });
     });
     afterAll(async () => {
       if (!driver) return;
@@ -54,6 +55,11 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
         tmp.remove();
       }
       expect(remaining).toEqual([]);
+      // Pid and exit files go with their containers; the runtime's state too.
+      expect(readdirSync(join(runDir, 'pids'))).toEqual([]);
+      expect(readdirSync(join(runDir, 'exits'))).toEqual([]);
+      expect(readdirSync(runtimeRoot)).toEqual([]);
+      rmSync(runDir, { recursive: true, force: true });
       expect(parentCgroups(cgroupParent)).toEqual([]);
     });
 
@@ -358,7 +364,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
     it('survives the agent: a new driver recovers it, resumes its log without loss, stops and waits it', async () => {
       const stateDir = join(tmp.path, 'state');
-      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runtimeRoot });
+      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
       const { s, handle, log } = await start(
         { args: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.05; done'] },
         first,
@@ -369,7 +375,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       await sleep(300);
       expect(log.stdout()).toBe(seenBefore); // nothing forwarded while no agent runs
 
-      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runtimeRoot });
+      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
       const log2 = captureLog();
       expect(await second.recover(JSON.parse(JSON.stringify(handle)), log2)).toBe(true);
       await eventually(() => /line \d+\n/.test(log2.stdout()));
@@ -387,7 +393,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
     it('recovers a container that exited while no agent ran, and gives up one whose conmon died', async () => {
       const stateDir = join(tmp.path, 'state');
-      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runtimeRoot });
+      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
       const a = await start({ args: ['sh', '-c', 'echo bye; sleep 0.3; exit 7'] }, first);
       const b = await start({ args: ['sleep', '1000'] }, first);
       await first.shutdown();
@@ -395,7 +401,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       process.kill(b.handle.state.conmonPid as number, 'SIGKILL');
       await sleep(100);
 
-      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runtimeRoot });
+      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
       const log = captureLog();
       expect(await second.recover(a.handle, log)).toBe(true);
       const result: ExitResult = await second.wait(a.s.id);

@@ -4,7 +4,7 @@
 // start(): rootfs + image config (image-config.ts) + user (user.ts) → config.json (bundle.ts) in
 // `<stateDir>/containers/<id>/`; conmon runs the runtime's create (conmon.ts), the driver runs start.
 // From then on conmon holds the container: its output goes to a k8s-file log that the driver tails
-// into the SandboxSpec's log sink (cri-log.ts), its exit status to `<stateDir>/exits/<id>`
+// into the SandboxSpec's log sink (cri-log.ts), its exit status to `<runDir>/exits/<id>`
 // (exit-watch.ts). Neither needs the agent, so containers outlive it and recover() re-adopts them.
 // Statistics and the OOM verdict come from the container's cgroup (cgroups.ts), for v1 and v2 hosts.
 
@@ -57,7 +57,14 @@ export interface ContainerDriverOptions {
   cgroupParent?: string;
   /** Pod networking; without it each container gets a network namespace with only loopback. */
   network?: PodNetwork;
-  /** The runtime's state root (default /run/strata/<runtime>). */
+  /**
+   * Per-boot state on tmpfs (default /run/strata): the runtime's state root (`<runDir>/<runtime>`),
+   * pid files and exit files. Never on a disk: runc writes its pid file with O_SYNC and conmon syncs
+   * its files, which costs a journal commit per start on ext4; and none of it outlives a reboot,
+   * exactly like the containers it describes.
+   */
+  runDir?: string;
+  /** The runtime's state root (default `<runDir>/<runtime>`). */
   runtimeRoot?: string;
   /** The init put in front of the workload (default: catatonit from PATH; false: none). */
   initBinary?: string | false;
@@ -101,6 +108,8 @@ export class ContainerDriver implements Driver {
   private readonly layout: CgroupLayout;
   private readonly nofile = nofileLimit();
   private readonly exits: ExitWatcher;
+  private readonly exitDir: string;
+  private readonly pidDir: string;
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly starting = new Map<string, Promise<SandboxHandle>>();
   private readonly runtimes = new Map<string, OciRuntime>();
@@ -117,10 +126,14 @@ export class ContainerDriver implements Driver {
     this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? which('catatonit'));
     this.logSizeMax = opts.logSizeMaxBytes ?? DEFAULT_LOG_SIZE_MAX;
     this.layout = detectCgroups();
-    this.runtime = this.runtimeFor(this.runtimeName, opts.runtimeRoot ?? `/run/strata/${this.runtimeName}`);
+    const runDir = resolve(opts.runDir ?? '/run/strata');
+    this.runtime = this.runtimeFor(this.runtimeName, opts.runtimeRoot ?? join(runDir, this.runtimeName));
+    this.exitDir = join(runDir, 'exits');
+    this.pidDir = join(runDir, 'pids');
     mkdirSync(join(this.stateDir, 'containers'), { recursive: true });
-    mkdirSync(join(this.stateDir, 'exits'), { recursive: true });
-    this.exits = new ExitWatcher(join(this.stateDir, 'exits'));
+    mkdirSync(this.exitDir, { recursive: true });
+    mkdirSync(this.pidDir, { recursive: true });
+    this.exits = new ExitWatcher(this.exitDir);
   }
 
   async fingerprint(): Promise<Fingerprint> {
@@ -291,7 +304,6 @@ export class ContainerDriver implements Driver {
   // --- start -----------------------------------------------------------------------------------
 
   private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
-    const T0 = performance.now(); const T = (l: string) => ((globalThis as any).PH ??= {}, ((globalThis as any).PH[l] ??= []).push(performance.now() - T0));
     if (spec.stdin && spec.stdin.length > 0) {
       throw configError('stdin bytes are not supported by the container tier');
     }
@@ -388,23 +400,21 @@ export class ContainerDriver implements Driver {
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(oci, null, 1));
       writeState(state);
 
-      T('1 prepared');
       const { pid, conmonPid } = await launchConmon({
         conmon: which('conmon') ?? 'conmon',
         runtimeCommand: this.runtime.createCommand(),
         runtimeArgs: this.runtime.globalArgs(),
         id: spec.id,
         bundle,
-        pidFile: join(bundle, 'pidfile'),
-        conmonPidFile: join(bundle, 'conmon.pid'),
+        pidFile: join(this.pidDir, `${spec.id}.pid`),
+        conmonPidFile: join(this.pidDir, `${spec.id}.conmon.pid`),
         logPath: state.logPath,
         logSizeMax: this.logSizeMax,
-        exitDir: join(this.stateDir, 'exits'),
+        exitDir: this.exitDir,
         socketDir: join(bundle, 'sockets'),
       }).catch((err: Error) => {
         throw new SandboxError('CreateContainerError', err.message);
       });
-      T('2 conmon+create');
       state.pid = pid;
       state.conmonPid = conmonPid;
       sb = this.track(state, this.runtime, spec.log);
@@ -416,7 +426,6 @@ export class ContainerDriver implements Driver {
         throw new SandboxError('RunContainerError', err.message);
       });
       this.armDeadline(sb);
-      T('3 started');
       return {
         id: spec.id,
         driver: this.name,
@@ -531,7 +540,9 @@ export class ContainerDriver implements Driver {
       if (attempt >= 50) throw new SandboxError('DestroyError', `cgroups still busy: ${busy.join(', ')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    rmSync(join(this.stateDir, 'exits', state.id), { force: true });
+    rmSync(join(this.exitDir, state.id), { force: true });
+    rmSync(join(this.pidDir, `${state.id}.pid`), { force: true });
+    rmSync(join(this.pidDir, `${state.id}.conmon.pid`), { force: true });
     rmSync(state.bundle, { recursive: true, force: true });
   }
 

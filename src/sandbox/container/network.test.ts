@@ -3,6 +3,7 @@
 // goes away with the pod. A test bridge, range and chain prefix of its own; traffic only to pod
 // addresses on that bridge and to 127.0.0.1. Needs root; skipped otherwise.
 
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PodNetwork } from '../../net/pod-network.ts';
@@ -42,7 +43,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
     driver = new ContainerDriver({
       stateDir: join(tmp.path, 'state'),
       cgroupParent: `strata-ctnet-${process.pid}`,
-      runtimeRoot: '/run/strata-test/runc',
+      runDir: `/run/strata-test/${process.pid}-net`,
       network: net,
     });
   });
@@ -53,6 +54,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
     } finally {
       await net?.uninstall();
       tmp?.remove();
+      rmSync(`/run/strata-test/${process.pid}-net`, { recursive: true, force: true });
     }
   });
 
