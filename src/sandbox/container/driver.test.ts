@@ -31,7 +31,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
   describe.skipIf(unavailable)(`ContainerDriver with ${runtime}`, () => {
     const cgroupParent = `strata-test-${runtime}-${process.pid}`;
-    const runDir = `/run/strata-test/${process.pid}-${runtime}`;
+    const runDir = `/run/strata-test-${process.pid}-${runtime}`;
     const runtimeRoot = `${runDir}/${runtime}`;
     let tmp: ReturnType<typeof tempDir>;
     let driver: ContainerDriver;
@@ -257,6 +257,19 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       it2.stdin!.end('echo interactive $INSIDE\nexit 5\n');
       expect(await it2.exited).toBe(5);
       expect(out).toBe('interactive yes\n');
+
+      // With a terminal, over pipes (a remote `strata exec -it`): a pty in the container, sized.
+      const tty = await driver.execInteractive(s.id, ['sh'], {
+        tty: true,
+        stdio: 'pipe',
+        cols: 100,
+        rows: 30,
+      });
+      let screen = '';
+      tty.stdout!.on('data', (d) => (screen += d));
+      tty.stdin!.write('tty; stty size; exit 6\n');
+      expect(await tty.exited).toBe(6);
+      expect(screen).toMatch(/\/dev\/pts\/\d+\r\n30 100\r\n/);
 
       await driver.stop(s.id, 1);
       await expect(driver.exec(s.id, ['true'])).rejects.toMatchObject({ reason: 'NotRunning' });

@@ -123,7 +123,7 @@ export class ContainerDriver implements Driver {
       throw new Error(`cgroupParent "${opts.cgroupParent}": expected path components of [A-Za-z0-9_.-]`);
     }
     this.network = opts.network;
-    this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? which('catatonit'));
+    this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? locate('catatonit'));
     this.logSizeMax = opts.logSizeMaxBytes ?? DEFAULT_LOG_SIZE_MAX;
     this.layout = detectCgroups();
     const runDir = resolve(opts.runDir ?? '/run/strata');
@@ -165,7 +165,7 @@ export class ContainerDriver implements Driver {
     } catch (err) {
       return unhealthy(`${this.runtimeName} --version failed: ${(err as Error).message}`);
     }
-    const conmon = which('conmon');
+    const conmon = locate('conmon');
     if (!conmon) return unhealthy('conmon not found in PATH');
     try {
       const v = /conmon version (\S+)/.exec(await run(conmon, ['--version']));
@@ -263,9 +263,11 @@ export class ContainerDriver implements Driver {
   async recover(handle: SandboxHandle, log: LogSink): Promise<boolean> {
     if (handle.driver !== this.name) return false;
     if (this.sandboxes.has(handle.id)) return true;
-    const bundle = typeof handle.state.bundle === 'string' ? handle.state.bundle : this.bundleDir(handle.id);
+    if (!ID_RE.test(handle.id)) return false;
+    // Always this driver's own bundle directory, whatever the handle says: recover() may delete it.
+    const bundle = this.bundleDir(handle.id);
     const state = readState(bundle);
-    if (!state || state.id !== handle.id) return false;
+    if (!state || state.id !== handle.id || state.bundle !== bundle) return false;
     const runtime = this.runtimeFor(state.runtime, state.runtimeRoot);
     const exited = this.exits.read(state.id);
     if (!exited && !conmonAlive(state.conmonPid, state.id)) {
@@ -306,6 +308,10 @@ export class ContainerDriver implements Driver {
   private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
     if (spec.stdin && spec.stdin.length > 0) {
       throw configError('stdin bytes are not supported by the container tier');
+    }
+    const deadline = spec.limits.deadlineSeconds;
+    if (deadline !== undefined && !(Number.isFinite(deadline) && deadline >= 0)) {
+      throw configError(`limits.deadlineSeconds: must be a non-negative number, got ${deadline}`);
     }
     const options = containerOptions(spec);
     const rootfs = resolve(spec.image);
@@ -401,7 +407,7 @@ export class ContainerDriver implements Driver {
       writeState(state);
 
       const { pid, conmonPid } = await launchConmon({
-        conmon: which('conmon') ?? 'conmon',
+        conmon: locate('conmon') ?? 'conmon',
         runtimeCommand: this.runtime.createCommand(),
         runtimeArgs: this.runtime.globalArgs(),
         id: spec.id,
@@ -532,10 +538,18 @@ export class ContainerDriver implements Driver {
   /** Deletes the runtime's state, the cgroups (and empty parents), the exit file and the bundle. */
   private async cleanUp(state: SandboxState, runtime: OciRuntime): Promise<void> {
     await runtime.delete(state.id);
+    // conmon writes the exit file as its last act: let it finish, so that nothing it writes lands
+    // after the files are gone.
+    for (let i = 0; i < 200 && conmonAlive(state.conmonPid, state.id); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     // The runtime removes the leaf cgroups as its processes are gone; retry briefly for the kernel to
     // finish tearing down the last of them (rmdir says EBUSY until then).
     for (let attempt = 0; ; attempt++) {
-      const busy = removeCgroup(this.layout, state.cgroupParent, state.id);
+      // Not while another start is under way: the runtime creates the parent before the leaf, and an
+      // rmdir in between would make that start fail.
+      const othersStarting = [...this.starting.keys()].some((k) => k !== state.id);
+      const busy = removeCgroup(this.layout, state.cgroupParent, state.id, !othersStarting);
       if (busy.length === 0) break;
       if (attempt >= 50) throw new SandboxError('DestroyError', `cgroups still busy: ${busy.join(', ')}`);
       await new Promise((r) => setTimeout(r, 20));
@@ -597,6 +611,16 @@ function checkCommand(rootfs: string, oci: OciSpec, spec: SandboxSpec): void {
         : `exec: "${argv0}": executable file not found in $PATH (${path})`,
     );
   }
+}
+
+/** Where distributions put the helpers when not in PATH (Fedora: /usr/libexec/podman/conmon, ...). */
+const LIBEXEC: Record<string, string[]> = {
+  conmon: ['/usr/libexec/podman/conmon', '/usr/libexec/crio/conmon'],
+  catatonit: ['/usr/libexec/catatonit/catatonit', '/usr/libexec/podman/catatonit'],
+};
+
+function locate(name: string): string | undefined {
+  return which(name) ?? LIBEXEC[name]?.map((p) => which(p)).find(Boolean);
 }
 
 function isDirectory(path: string): boolean {

@@ -5,14 +5,18 @@
 // Two shapes:
 //   execCapture      for Driver.exec / `strata exec POD -- CMD`: stdout and stderr collected (capped),
 //                    the exit code returned; no stdin.
-//   execInteractive  for `strata exec -it`: the runtime's stdio is streamed (inherited from the agent
-//                    when it has a terminal, else pipes the agent connects to its client), with
-//                    `--tty` the runtime allocates a pseudo-terminal in the container and copies between
-//                    it and those streams.
+//   execInteractive  for `strata exec -it`: the runtime's stdio is streamed — inherited from the agent
+//                    (a CLI in a terminal), or pipes the agent connects to a remote client. With `tty`
+//                    the runtime allocates a pseudo-terminal in the container and copies between it
+//                    and its own terminal. `runc exec -t` insists on having one (/dev/tty) and Node
+//                    cannot take the pty fd runc would send over --console-socket, so with pipes the
+//                    runtime runs under util-linux `script`, which gives it a terminal of its own;
+//                    its size is set once (cols/rows), later resizes are not forwarded.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { which } from '../../net/command.ts';
 import type { ExecResult } from '../driver.ts';
 
 /** Each of stdout and stderr is cut at this size; the rest is discarded (the exit code still counts). */
@@ -48,6 +52,9 @@ export interface InteractiveOptions {
   tty: boolean;
   /** 'inherit': the agent's own stdio (a CLI run in a terminal); 'pipe': streams for a remote client. */
   stdio: 'inherit' | 'pipe';
+  /** Terminal size with tty and 'pipe' (default 80x24). */
+  cols?: number;
+  rows?: number;
 }
 
 export interface InteractiveExec {
@@ -64,7 +71,25 @@ export interface InteractiveExec {
 }
 
 export function execInteractive(argv: string[], opts: InteractiveOptions): InteractiveExec {
-  const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: opts.stdio });
+  let cmd = argv;
+  if (opts.tty && opts.stdio === 'pipe') {
+    const script = which('script');
+    if (!script) throw new Error('exec with a terminal over pipes needs util-linux script');
+    // -echo: until the runtime switches its terminal to raw mode, input would be echoed twice.
+    const size = `stty cols ${Math.floor(opts.cols ?? 80)} rows ${Math.floor(opts.rows ?? 24)} -echo`;
+    // -e: its exit code is the command's; -E never: do not echo the piped input a second time.
+    cmd = [
+      script,
+      '-q',
+      '-e',
+      '-E',
+      'never',
+      '-c',
+      `${size} && exec ${argv.map(shellQuote).join(' ')}`,
+      '/dev/null',
+    ];
+  }
+  const child: ChildProcess = spawn(cmd[0], cmd.slice(1), { stdio: opts.stdio });
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(exitCodeOf(code, signal)));
@@ -79,6 +104,10 @@ export function execInteractive(argv: string[], opts: InteractiveOptions): Inter
       child.kill(signal);
     },
   };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 function collector(stream: Readable, cap: number): () => Uint8Array {

@@ -43,7 +43,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
     driver = new ContainerDriver({
       stateDir: join(tmp.path, 'state'),
       cgroupParent: `strata-ctnet-${process.pid}`,
-      runDir: `/run/strata-test/${process.pid}-net`,
+      runDir: `/run/strata-test-${process.pid}-net`,
       network: net,
     });
   });
@@ -54,7 +54,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
     } finally {
       await net?.uninstall();
       tmp?.remove();
-      rmSync(`/run/strata-test/${process.pid}-net`, { recursive: true, force: true });
+      rmSync(`/run/strata-test-${process.pid}-net`, { recursive: true, force: true });
     }
   });
 

@@ -182,7 +182,10 @@ async function startThroughFifo(fifo: string, initPid: number): Promise<void> {
   await rm(fifo, { force: true });
 }
 
-/** A live (not zombie) process. */
+/**
+ * A live process. Not kill(pid, 0): a zombie passes that, and conmon's double fork leaves zombies
+ * until an init reaps them (on this machine's init, seconds later).
+ */
 export function processAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,0 +1,19 @@
+// Pod networking's public API (see README.md).
+export {
+  PodNetwork,
+  type PodAttachment,
+  type PodNetworkOptions,
+  type PortMapping,
+  type Protocol,
+  type ReconcileReport,
+} from './pod-network.ts';
+export {
+  hostsFile,
+  parseResolvConf,
+  podHostname,
+  resolvConf,
+  type HostAlias,
+  type HostsOptions,
+  type ResolvOptions,
+} from './etc-files.ts';
+export { Ipam, parseSubnet } from './ipam.ts';
