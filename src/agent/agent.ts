@@ -10,7 +10,9 @@ import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { Informer } from '../lib/informer.ts';
-import type { Driver } from '../sandbox/driver.ts';
+import { SandboxError, type Driver } from '../sandbox/driver.ts';
+import type { ImageStore } from '../image/index.ts';
+import type { PodNetwork } from '../net/index.ts';
 import { savedHandles } from './handles.ts';
 import { buildAgentHttp } from './http.ts';
 import {
@@ -33,6 +35,10 @@ export const LEASE_NAMESPACE = 'kube-node-lease';
 export interface AgentOptions {
   client: Client;
   drivers: Driver[];
+  /** The node's OCI image store, for the container tier. */
+  images?: ImageStore;
+  /** Pod networking of the container tier (its driver attaches pods; the agent publishes hostPorts). */
+  network?: PodNetwork;
   dataDir: string;
   nodeName?: string;
   /** Address the agent's endpoint listens on and advertises. */
@@ -106,6 +112,14 @@ export class Agent {
     this.http = buildAgentHttp({
       client: this.opts.client,
       locate: (ns, name, c) => this.locate(ns, name, c),
+      exec: (ns, name, c, cmd) => {
+        const w = [...this.workers.values()].find(
+          (x) => x.pod.metadata.namespace === ns && x.pod.metadata.name === name,
+        );
+        if (!w)
+          return Promise.reject(new SandboxError('NotFound', `pod ${ns}/${name} does not run on this node`));
+        return w.exec(c, cmd);
+      },
     });
     await this.http.listen({ host: this.opts.address ?? '127.0.0.1', port: this.opts.port ?? 0 });
     this.port = (this.http.server.address() as any).port;
@@ -148,6 +162,13 @@ export class Agent {
     await this.informer.waitForSync();
     // A returning agent: whatever is left of pods deleted while it was away is stopped and removed.
     await this.reapOrphans();
+    // After a crash: remove network state (netns, veths, rules, addresses) of pods that are gone.
+    if (this.opts.network) {
+      const live = this.informer!.list().map((p: any) => p.metadata.uid);
+      await this.opts.network
+        .reconcile(live)
+        .catch((err) => this.log.warn({ err: err.message }, 'network reconcile failed'));
+    }
     this.timers.push(setInterval(() => void this.checkHealth(), this.opts.healthIntervalMs ?? 10_000));
   }
 
@@ -200,6 +221,8 @@ export class Agent {
       workDir: this.opts.workDir ?? process.cwd(),
       backoffInitialMs: this.opts.backoffInitialMs,
       events: this.recorder,
+      images: this.opts.images,
+      network: this.opts.network,
       log: this.log,
     });
     this.workers.set(uid, w);
@@ -228,7 +251,21 @@ export class Agent {
       return;
     }
     this.workers.delete(pod.metadata.uid);
-    void w.stop(0).then(() => w.cleanup());
+    void w
+      .stop(0)
+      .then(() => this.releasePod(pod.metadata.uid))
+      .then(() => w.cleanup());
+  }
+
+  /** Per-pod resources a tier holds beyond its sandboxes (the container tier's pod network). */
+  private async releasePod(uid: string): Promise<void> {
+    for (const d of this.drivers.values()) {
+      const release = (d as { releasePod?: (uid: string) => Promise<void> }).releasePod;
+      if (release)
+        await release
+          .call(d, uid)
+          .catch((err: Error) => this.log.warn({ uid, err: err.message }, 'releasing the pod failed'));
+    }
   }
 
   private podsDir(): string {

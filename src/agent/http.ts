@@ -5,6 +5,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { notFound, statusFailure, unauthorized, badRequest, kindFor } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
+import { SandboxError, type ExecResult } from '../sandbox/driver.ts';
 import { containerLogPath, isLogOpen } from './logs.ts';
 
 const podKind = kindFor('v1', 'Pod')!;
@@ -19,6 +20,8 @@ export interface AgentHttpOptions {
     name: string,
     container: string,
   ) => { podDir: string; restartCount: number } | undefined;
+  /** Runs a command in a pod's running container. */
+  exec: (namespace: string, name: string, container: string, cmd: string[]) => Promise<ExecResult>;
 }
 
 export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
@@ -39,6 +42,30 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
   }
 
   app.get('/healthz', async () => 'ok');
+
+  app.post('/exec/:namespace/:pod/:container', async (req, reply) => {
+    if (!(await tokenOk(req.headers.authorization))) return reply.code(401).send(unauthorized());
+    const { namespace, pod, container } = req.params as Record<string, string>;
+    const command = (req.body as any)?.command;
+    if (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string')) {
+      return reply.code(400).send(badRequest('command: Required value: a non-empty list of strings'));
+    }
+    try {
+      const r = await opts.exec(namespace, pod, container, command);
+      return {
+        exitCode: r.exitCode,
+        stdout: Buffer.from(r.stdout).toString('base64'),
+        stderr: Buffer.from(r.stderr).toString('base64'),
+      };
+    } catch (err) {
+      const reason = err instanceof SandboxError ? err.reason : 'InternalError';
+      const code =
+        reason === 'NotFound' ? 404 : reason === 'NotRunning' || reason === 'NotSupported' ? 400 : 500;
+      return reply
+        .code(code)
+        .send(statusFailure(code, reason === 'NotFound' ? 'NotFound' : 'BadRequest', (err as Error).message));
+    }
+  });
 
   app.get('/containerLogs/:namespace/:pod/:container', async (req, reply) => {
     if (!(await tokenOk(req.headers.authorization))) return reply.code(401).send(unauthorized());

@@ -18,6 +18,10 @@ export interface ContainerRun {
   prober?: { readonly ready: boolean; readonly started: boolean; stop(): void };
   /** Set when a startup or liveness probe killed the current run: the termination message. */
   probeFailure?: string;
+  /** Releases the run's container root filesystem (container tier). */
+  releaseImage?: () => Promise<void>;
+  /** Manifest digest of the image the current run uses (container tier). */
+  imageID?: string;
 }
 
 /** Started: running and past its startup probe. Ready: started and passing its readiness probe. */
@@ -44,6 +48,7 @@ export function computePodStatus(
   runs: ContainerRun[],
   startTime: string,
   terminal?: { reason: string; message: string },
+  podIP?: string,
 ): any {
   const everStarted = runs.every((r) => r.state.running || r.state.terminated || r.restartCount > 0);
   const allFinished = runs.every((r) => r.finished);
@@ -58,7 +63,7 @@ export function computePodStatus(
   const containerStatuses = runs.map((r) => ({
     name: r.name,
     image: r.image,
-    imageID: '',
+    imageID: r.imageID ?? '',
     ...containerReadiness(r),
     restartCount: r.restartCount,
     state: r.state,
@@ -78,6 +83,7 @@ export function computePodStatus(
     ...(terminal ? { reason: terminal.reason, message: terminal.message } : {}),
     startTime,
     hostIP: pod.status?.hostIP,
+    ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
     conditions: [
       keep(condition('PodScheduled', true)),
       keep(condition('Initialized', true)),

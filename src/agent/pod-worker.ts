@@ -9,10 +9,16 @@ import type { Client } from '../client/client.ts';
 import {
   SandboxError,
   type Driver,
+  type ExecResult,
   type ExitResult,
   type SandboxHandle,
   type SandboxSpec,
 } from '../sandbox/driver.ts';
+import type { ImageStore } from '../image/index.ts';
+import type { PodNetwork } from '../net/index.ts';
+import { containerArgs } from '../sandbox/container/image-config.ts';
+import type { ContainerSandboxSpec } from '../sandbox/container/options.ts';
+import { prepareContainerImage } from './container-image.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
 import { computePodStatus, type ContainerRun } from './pod-status.ts';
@@ -41,6 +47,10 @@ export interface PodWorkerOptions {
   onFinished?: (uid: string) => void;
   /** Records Kubernetes events about the pod (Created, Started, Killing, BackOff, Unhealthy, …). */
   events?: EventRecorderLike;
+  /** The node's OCI image store (container tier). */
+  images?: ImageStore;
+  /** Pod networking of the container tier: hostPorts are published through it. */
+  network?: PodNetwork;
   log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void };
 }
 
@@ -75,6 +85,8 @@ export class PodWorker {
   readonly podDir: string;
   private readonly opts: PodWorkerOptions;
   private readonly runs = new Map<string, ContainerRun>();
+  private podIP?: string;
+  private portsPublished = false;
   private readonly stopping = new AbortController();
   private stopGrace = 0;
   private terminalReason?: { reason: string; message: string };
@@ -155,6 +167,29 @@ export class PodWorker {
         await r.driver.stop(r.sandboxId, 0).catch(() => {});
       }),
     );
+  }
+
+  /** Runs a command in a running container (tiers with the exec capability). */
+  async exec(containerName: string, cmd: string[]): Promise<ExecResult> {
+    const r = this.runs.get(containerName);
+    if (!r)
+      throw new SandboxError(
+        'NotFound',
+        `container ${containerName} is not valid for pod ${this.pod.metadata.name}`,
+      );
+    if (!r.sandboxId || !r.driver || !r.state.running) {
+      throw new SandboxError(
+        'NotRunning',
+        `container ${containerName} of pod ${this.pod.metadata.name} is not running`,
+      );
+    }
+    if (!r.driver.capabilities.exec || !r.driver.exec) {
+      throw new SandboxError(
+        'NotSupported',
+        `the ${r.driver.name} runtime class cannot exec into a running sandbox`,
+      );
+    }
+    return r.driver.exec(r.sandboxId, cmd);
   }
 
   /** Remove the pod's files (logs, volumes) once the pod is gone from the API. */
@@ -249,6 +284,7 @@ export class PodWorker {
         }
         run.sandboxId = handle.id;
         run.driver = driver;
+        await this.publishPorts();
         run.state = { running: { startedAt } };
         run.startedAtMs = Date.parse(startedAt);
         run.probeFailure = undefined;
@@ -260,12 +296,14 @@ export class PodWorker {
         if (this.detached && driver.capabilities.survivesAgentRestart) return;
         run.prober?.stop();
         await driver.destroy(handle.id).catch(() => {});
+        await this.releaseImage(run);
         forgetHandle(this.podDir, container.name);
         run.sandboxId = undefined;
       } catch (err) {
         run.prober?.stop();
         run.prober = undefined;
         log?.close();
+        await this.releaseImage(run);
         const reason = err instanceof SandboxError ? err.reason : 'CreateContainerError';
         const message = (err as Error).message;
         run.state = { waiting: { reason, message } };
@@ -340,7 +378,7 @@ export class PodWorker {
   private probeHost(): string {
     const spec = this.pod.spec;
     if (spec.hostNetwork || (spec.runtimeClassName ?? 'wasm') === 'wasm') return '127.0.0.1';
-    return this.pod.status?.podIP ?? '127.0.0.1';
+    return this.podIP ?? this.pod.status?.podIP ?? '127.0.0.1';
   }
 
   private startProbes(
@@ -425,7 +463,7 @@ export class PodWorker {
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
     pruneOldLogs(this.podDir, container.name, run.restartCount);
-    return {
+    const spec: SandboxSpec = {
       id: `${pod.metadata.uid}-${container.name}-${run.restartCount}`,
       podUid: pod.metadata.uid,
       podName: pod.metadata.name,
@@ -446,6 +484,68 @@ export class PodWorker {
       },
       log: new RotatingLog(containerLogPath(this.podDir, container.name, run.restartCount)),
     };
+    if ((pod.spec.runtimeClassName ?? 'wasm') !== 'container') return spec;
+    return this.containerSpec(spec, container, run);
+  }
+
+  /** The container tier: an image snapshot as the rootfs, argv by Kubernetes' command/args rules. */
+  private async containerSpec(
+    spec: SandboxSpec,
+    container: any,
+    run: ContainerRun,
+  ): Promise<ContainerSandboxSpec> {
+    if (!this.opts.images) throw new SandboxError('CreateContainerError', 'this node has no image store');
+    const img = await prepareContainerImage(
+      this.opts.images,
+      container.image,
+      container.imagePullPolicy,
+      spec.id,
+    );
+    run.releaseImage = img.release;
+    run.imageID = img.imageID;
+    const cpuRequest = container.resources?.requests?.cpu;
+    return {
+      ...spec,
+      image: img.rootfs,
+      imageDigest: undefined,
+      args: containerArgs(img.imageConfig, container.command, container.args),
+      container: {
+        imageConfig: img.imageConfig,
+        ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
+      },
+    };
+  }
+
+  private async releaseImage(run: ContainerRun): Promise<void> {
+    const release = run.releaseImage;
+    run.releaseImage = undefined;
+    await release?.().catch((err) =>
+      this.opts.log.warn(
+        { pod: this.pod.metadata.name, err: (err as Error).message },
+        'releasing the rootfs failed',
+      ),
+    );
+  }
+
+  /** hostPorts of the pod's containers, published once the pod network exists (first start). */
+  private async publishPorts(): Promise<void> {
+    const net = this.opts.network;
+    if (!net || this.portsPublished || (this.pod.spec.runtimeClassName ?? 'wasm') !== 'container') return;
+    const attachment = net.get(this.pod.metadata.uid);
+    if (!attachment) return;
+    this.podIP = attachment.ip;
+    this.portsPublished = true;
+    for (const c of this.pod.spec.containers) {
+      for (const p of c.ports ?? []) {
+        if (!p.hostPort) continue;
+        await net.publish(this.pod.metadata.uid, {
+          containerPort: p.containerPort,
+          hostPort: p.hostPort,
+          ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+          protocol: p.protocol,
+        });
+      }
+    }
   }
 
   /** Coalesced status writes: at most one in flight, the latest state always written last. */
@@ -460,6 +560,7 @@ export class PodWorker {
         [...this.runs.values()],
         this.startTime!,
         this.terminalReason,
+        this.podIP,
       );
       try {
         await this.opts.client.patch(

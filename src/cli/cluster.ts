@@ -5,7 +5,11 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
-import { Agent } from '../agent/agent.ts';
+import { Agent, type AgentOptions } from '../agent/agent.ts';
+import { ImageStore } from '../image/index.ts';
+import { PodNetwork } from '../net/index.ts';
+import { ContainerDriver } from '../sandbox/container/index.ts';
+import type { Driver } from '../sandbox/driver.ts';
 import { Client } from '../client/client.ts';
 import { defaultConfigPath, readKubeconfig, writeKubeconfig } from '../client/kubeconfig.ts';
 import { WasmDriver } from '../sandbox/wasm/driver.ts';
@@ -17,6 +21,8 @@ export function defaultDataDir(): string {
 
 export interface UpOptions {
   dataDir?: string;
+  /** Comma-separated runtime classes this node runs (default wasm,container). */
+  runtimes?: string;
   host?: string;
   port?: number;
   kubeconfig?: string;
@@ -50,8 +56,32 @@ function onSignals(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
-function wasmDriver(dataDir: string): WasmDriver {
-  return new WasmDriver({ cacheDir: join(dataDir, 'wasm-cache') });
+export const DEFAULT_RUNTIMES = 'wasm,container';
+
+/**
+ * The tiers an agent runs, each with what it needs: wasm (a module cache), container (an image store,
+ * the runtime's state, pod networking). A tier that is unusable here says so in its fingerprint and is
+ * not advertised; `--runtimes` leaves tiers out entirely (e.g. a second agent on the same machine must
+ * not share the first one's bridge).
+ */
+function nodeTiers(
+  agentDir: string,
+  runtimes = DEFAULT_RUNTIMES,
+): Pick<AgentOptions, 'drivers' | 'images' | 'network'> {
+  const wanted = runtimes
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const unknown = wanted.filter((r) => r !== 'wasm' && r !== 'container');
+  if (unknown.length)
+    throw new Error(`--runtimes: unknown runtime class ${unknown.join(', ')} (known: wasm, container)`);
+  const drivers: Driver[] = [];
+  if (wanted.includes('wasm')) drivers.push(new WasmDriver({ cacheDir: join(agentDir, 'wasm-cache') }));
+  if (!wanted.includes('container')) return { drivers };
+  const images = new ImageStore(join(agentDir, 'images'));
+  const network = new PodNetwork({ stateDir: join(agentDir, 'network') });
+  drivers.push(new ContainerDriver({ stateDir: join(agentDir, 'containers'), network }));
+  return { drivers, images, network };
 }
 
 export async function up(o: UpOptions): Promise<void> {
@@ -73,7 +103,7 @@ export async function up(o: UpOptions): Promise<void> {
   writeKubeconfig(kubeconfig, cp.url, cp.adminTokenFile);
   const agent = new Agent({
     client: new Client({ server: cp.url, token: cp.adminToken }),
-    drivers: [wasmDriver(dataDir)],
+    ...nodeTiers(join(dataDir, 'agent'), o.runtimes),
     dataDir: join(dataDir, 'agent'),
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
@@ -116,6 +146,7 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.host ? ['--host', o.host] : []),
     ...(o.port !== undefined ? ['--port', String(o.port)] : []),
     ...(o.nodeName ? ['--node-name', o.nodeName] : []),
+    ...(o.runtimes ? ['--runtimes', o.runtimes] : []),
     ...(o.strategy ? ['--strategy', o.strategy] : []),
     ...(o.nodeGracePeriod !== undefined ? ['--node-grace-period', String(o.nodeGracePeriod)] : []),
     ...(o.podEvictionTimeout !== undefined ? ['--pod-eviction-timeout', String(o.podEvictionTimeout)] : []),
@@ -197,6 +228,7 @@ export async function server(o: {
 }
 
 export async function agent(o: {
+  runtimes?: string;
   server: string;
   tokenFile: string;
   dataDir?: string;
@@ -221,7 +253,7 @@ export async function agent(o: {
   }
   const a = new Agent({
     client: new Client({ server: o.server, token }),
-    drivers: [wasmDriver(dataDir)],
+    ...nodeTiers(dataDir, o.runtimes),
     dataDir,
     nodeName: o.nodeName,
     address: o.address,

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `strata` command line. Every API command talks to the server only through the HTTP client.
 import { Command, Option } from 'commander';
+import { resourcePath } from '../client/client.ts';
+import { ImageStore } from '../image/index.ts';
+import { registerImageCommands } from './image.ts';
 import { STRATA_VERSION } from '../server/app.ts';
 import { agent, down, server, up } from './cluster.ts';
 import { connect, kindArg, type GlobalOptions } from './context.ts';
@@ -42,6 +45,7 @@ program
   .option('--host <addr>', 'API listen address', '127.0.0.1')
   .option('--port <port>', 'API port', int, 6443)
   .option('--node-name <name>', 'name of this node (default: hostname)')
+  .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')
   .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
   .option(
     '--node-grace-period <duration>',
@@ -94,6 +98,7 @@ program
   .requiredOption('--token-file <file>', 'file holding the bearer token')
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
+  .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
@@ -255,6 +260,33 @@ program
       process.stderr.write(`${s}\n`),
     ),
   );
+
+program
+  .command('exec')
+  .description('run a command in a running container (container tier) and exit with its exit code')
+  .argument('<pod>')
+  .argument('<command...>', 'the command and its arguments (after --)')
+  .option('-c, --container <name>', 'container (default: the only one)')
+  .option('-i, --stdin', 'interactive (not supported yet)')
+  .option('-t, --tty', 'allocate a terminal (not supported yet)')
+  .action(async (pod: string, command: string[], o) => {
+    if (o.stdin || o.tty)
+      throw new Error('interactive exec (-i/-t) is not supported yet; run a command without them');
+    const ctx = connect(g());
+    const podKind = kindArg('pods');
+    const r = await ctx.client.json(
+      'POST',
+      `${resourcePath(podKind, ctx.namespace, pod.replace(/^pods?\//, ''), 'exec')}`,
+      {
+        body: { container: o.container, command },
+      },
+    );
+    process.stdout.write(Buffer.from(r.stdout, 'base64'));
+    process.stderr.write(Buffer.from(r.stderr, 'base64'));
+    exitCode = r.exitCode;
+  });
+
+registerImageCommands(program, () => new ImageStore());
 
 program
   .command('version')

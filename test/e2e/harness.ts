@@ -124,6 +124,8 @@ export class Cluster {
         join(this.dir, 'agent'),
         '--node-name',
         'node-b',
+        '--runtimes',
+        'wasm',
       ],
       'agent',
     );
@@ -146,6 +148,10 @@ export class Cluster {
       this.agentDir(name),
       '--node-name',
       name,
+      // The machine's container networking belongs to the first node (`strata up`); more agents on the
+      // same machine run wasm only.
+      '--runtimes',
+      'wasm',
       ...extra,
     ];
     const proc = this.spawnStrata(args, `agent ${name}`);

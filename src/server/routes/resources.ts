@@ -14,6 +14,7 @@ import { ApiError, type ListOptions, type ObjectStore } from '../../store/object
 import { parseResourcePath, type ResourcePath } from '../paths.ts';
 import { serveWatch } from '../watch.ts';
 import { proxyPodLogs } from '../logs-proxy.ts';
+import { proxyExec } from '../exec-proxy.ts';
 import { handleEviction, handleScale, hasScale } from './subresources.ts';
 
 type Query = Record<string, string | undefined>;
@@ -125,6 +126,12 @@ async function handle(
     const node = pod.spec.nodeName ? await objects.get(nodeKind, undefined, pod.spec.nodeName) : undefined;
     await proxyPodLogs(req, reply, pod, node);
     return reply;
+  }
+  if (subresource === 'exec' && kind.kind === 'Pod' && method === 'POST') {
+    const pod = await objects.mustGet(kind, namespace, name);
+    const nodeKind = kindFor('v1', 'Node')!;
+    const node = pod.spec.nodeName ? await objects.get(nodeKind, undefined, pod.spec.nodeName) : undefined;
+    return proxyExec(req, pod, node);
   }
   if (subresource === 'binding' && kind.kind === 'Pod' && method === 'POST') {
     const body = requireBody(req.body);

@@ -1,0 +1,80 @@
+// Gets a container's root filesystem ready: the image from the node's image store (pulled from its
+// registry when the pull policy says so), an overlay snapshot of it per sandbox (lower layers shared,
+// an upper dir of its own), and the image's configuration (entrypoint, cmd, env, user, …).
+import {
+  ImageError,
+  ImageStore,
+  RegistryClient,
+  mountRootfs,
+  parseReference,
+  pullImage,
+} from '../image/index.ts';
+import { parseImageConfig, type ContainerImageConfig } from '../sandbox/container/image-config.ts';
+import { SandboxError } from '../sandbox/driver.ts';
+
+export interface PreparedContainerImage {
+  rootfs: string;
+  imageConfig: ContainerImageConfig;
+  /** The manifest digest the rootfs came from (reported as the container's imageID). */
+  imageID: string;
+  /** Unmount and delete the sandbox's snapshot. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** Kubernetes' default: Always for `:latest` (or no tag), IfNotPresent otherwise. */
+export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  const ref = parseReference(image);
+  return !ref.digest && (ref.tag ?? 'latest') === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
+
+/** Image store errors as the waiting reasons Kubernetes users know. */
+function asSandboxError(err: unknown, image: string): SandboxError {
+  if (err instanceof SandboxError) return err;
+  const code = err instanceof ImageError ? err.code : undefined;
+  const message = `${image}: ${(err as Error).message}`;
+  if (code === 'DigestMismatch') return new SandboxError('InvalidImageDigest', message);
+  if (code === 'UnsafeLayer' || code === 'InvalidLayer')
+    return new SandboxError('CreateContainerError', message);
+  return new SandboxError('ErrImagePull', message);
+}
+
+export async function prepareContainerImage(
+  store: ImageStore,
+  image: string,
+  pullPolicy: 'Always' | 'IfNotPresent' | 'Never' | undefined,
+  sandboxId: string,
+): Promise<PreparedContainerImage> {
+  try {
+    const policy = pullPolicy ?? defaultPullPolicy(image);
+    const present = await store.get(image);
+    // A locally imported image (no registry behind it) is used as it is, even under Always.
+    if (!present || policy === 'Always') {
+      if (policy === 'Never' && !present) {
+        throw new SandboxError(
+          'ErrImageNeverPull',
+          `${image} is not present on the node and imagePullPolicy is Never`,
+        );
+      }
+      const registry = parseReference(image).registry;
+      try {
+        await pullImage(store, image, { client: new RegistryClient({ insecure: LOOPBACK.test(registry) }) });
+      } catch (err) {
+        if (!present) throw err;
+      }
+    }
+    const resolved = await store.resolve(image);
+    if (!resolved.config) throw new SandboxError('CreateContainerError', `${image} is not a container image`);
+    const prepared = await store.prepare(image, sandboxId);
+    await mountRootfs(prepared);
+    return {
+      rootfs: prepared.rootfs,
+      imageConfig: parseImageConfig(resolved.config, `${image} config`),
+      imageID: prepared.manifestDigest,
+      release: () => store.removeRootfs(sandboxId),
+    };
+  } catch (err) {
+    throw asSandboxError(err, image);
+  }
+}
