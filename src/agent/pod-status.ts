@@ -83,7 +83,7 @@ export function computePodStatus(
     ...(terminal ? { reason: terminal.reason, message: terminal.message } : {}),
     startTime,
     hostIP: pod.status?.hostIP,
-    ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
+    ...(podIP ? { podIP } : {}),
     conditions: [
       keep(condition('PodScheduled', true)),
       keep(condition('Initialized', true)),

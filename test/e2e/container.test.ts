@@ -1,0 +1,151 @@
+// End to end, the container tier: an OCI image imported into the node's store runs as a Deployment
+// of real runc containers with a hostPort on the node, `exec` reaches it, and limits are enforced.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kindFor } from '../../src/api/index.ts';
+import { Cluster, ROOT, waitFor } from './harness.ts';
+
+const pods = kindFor('v1', 'Pod')!;
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the container tier needs root';
+  for (const bin of ['runc', 'conmon', 'iptables']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    } catch {
+      return `${bin} is not installed`;
+    }
+  }
+  return undefined;
+}
+
+const why = missing();
+if (why) console.warn(`skipping container e2e tests: ${why}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as any).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let c: Cluster;
+
+describe.skipIf(!!why)('container tier end to end', () => {
+  beforeAll(async () => {
+    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    c = await new Cluster().up();
+    const root = join(c.dir, 'data', 'agent', 'images');
+    const imported = await c.cli([
+      'image',
+      'import',
+      '--root',
+      root,
+      join(ROOT, 'build/images/httpd'),
+      '--name',
+      'localhost/httpd:1.0',
+    ]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const busybox = await c.cli([
+      'image',
+      'import',
+      '--root',
+      root,
+      join(ROOT, 'build/images/busybox'),
+      '--name',
+      'localhost/busybox:1.0',
+    ]);
+    expect(busybox.code, busybox.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('a Deployment of an HTTP server image with a hostPort answers on the node, and exec reaches it', async () => {
+    const port = await freePort();
+    const file = join(c.dir, 'web.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      runtimeClassName: container
+      containers:
+        - name: httpd
+          image: localhost/httpd:1.0
+          ports: [{ containerPort: 8080, hostPort: ${port} }]
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 }
+          resources: { limits: { memory: 64Mi } }
+`,
+    );
+    expect((await c.cli(['apply', '-f', file])).code).toBe(0);
+    const pod = await waitFor('web pod ready', async () => {
+      const list = await c.client.list(pods, 'default', { labelSelector: 'app=web' });
+      return list.items.find((p) =>
+        p.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True'),
+      );
+    });
+    expect(pod.status.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const body = await waitFor('hostPort answer', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      return res.ok ? res.text() : undefined;
+    });
+    expect(body).toContain('hello from strata httpd');
+
+    const name = pod.metadata.name;
+    const hostname = await c.cli(['exec', name, '--', 'cat', '/etc/hostname']);
+    expect(hostname.code).toBe(0);
+    expect(hostname.stdout.trim()).toBe(name);
+    // Its own processes only: no host process is visible in the container's PID namespace.
+    const ps = await c.cli(['exec', name, '--', 'sh', '-c', 'ls /proc | grep -c "^[0-9]"']);
+    expect(Number(ps.stdout.trim())).toBeLessThan(10);
+    const mount = await c.cli(['exec', name, '--', 'mount', '-t', 'tmpfs', 'x', '/mnt']);
+    expect(mount.code).not.toBe(0);
+    const failing = await c.cli(['exec', name, '--', 'sh', '-c', 'exit 7']);
+    expect(failing.code).toBe(7);
+
+    await c.cli(['delete', 'deployment', 'web']);
+    await waitFor(
+      'web pods gone',
+      async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items.length === 0,
+    );
+  });
+
+  it('a container over its memory limit is OOM-killed with reason OOMKilled', async () => {
+    const file = join(c.dir, 'hog.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: hog }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: hog
+      image: localhost/busybox:1.0
+      command: [sh, -c, 'a=$(head -c 200000000 /dev/zero | tr "\\\\0" x); echo survived']
+      resources: { limits: { memory: 32Mi } }
+`,
+    );
+    expect((await c.cli(['apply', '-f', file])).code).toBe(0);
+    const pod = await waitFor('hog finished', async () => {
+      const p = await c.client.get(pods, 'default', 'hog');
+      return ['Succeeded', 'Failed'].includes(p.status?.phase) ? p : undefined;
+    });
+    expect(pod.status.phase).toBe('Failed');
+    expect(pod.status.containerStatuses[0].state.terminated.reason).toBe('OOMKilled');
+  });
+});
