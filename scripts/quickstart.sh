@@ -14,12 +14,14 @@ fi
 strata() { "$PWD/bin/strata" "$@"; }
 
 strata up -d
+# The container example's image, into the node's image store (no registry needed for the tour).
+strata image import build/images/httpd --name localhost/httpd:1.0 >/dev/null
 strata apply -f examples/
 echo
 echo "Waiting for the example pods to start..."
 for _ in $(seq 1 100); do
   running=$(strata get pods -o name --field-selector status.phase=Running 2>/dev/null | wc -l)
-  [ "$running" -ge 4 ] && break
+  [ "$running" -ge 5 ] && break
   sleep 0.2
 done
 strata get pods -o wide
@@ -29,6 +31,7 @@ Strata is running with the examples. Next:
   strata get pods -w                              # watch them
   strata logs -f ticker                           # follow the long-running wasm pod
   strata run --rm wasm build/wasm/hello.wasm -- world
+  curl http://127.0.0.1:18080/                     # the container web service on its hostPort
   strata get jobs; strata get deploy
   strata describe deployment ticker
   strata down                                     # stop it (state stays in ~/.strata)
