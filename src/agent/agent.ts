@@ -172,12 +172,21 @@ export class Agent {
     this.timers.push(setInterval(() => void this.checkHealth(), this.opts.healthIntervalMs ?? 10_000));
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the agent. Pods are not finished because their agent stops: no status is written, and
+   * sandboxes of tiers that survive an agent restart keep running for the next agent to re-adopt —
+   * unless `stopSandboxes` (the node itself goes down, `strata down`): then they are stopped and removed
+   * with their pod networks, and the next agent starts them again.
+   */
+  async stop(opts: { stopSandboxes?: boolean } = {}): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.informer?.stop();
-    // Pods are not finished because their agent stops: no status is written, and sandboxes of tiers that
-    // survive an agent restart keep running for the next agent to re-adopt.
-    await Promise.all([...this.workers.values()].map((w) => w.shutdown()));
+    await Promise.all(
+      [...this.workers.entries()].map(async ([uid, w]) => {
+        await w.shutdown({ stopSurvivors: opts.stopSandboxes });
+        if (opts.stopSandboxes) await this.releasePod(uid);
+      }),
+    );
     for (const d of new Set(this.opts.drivers)) await d.shutdown();
     if (this.recorder)
       await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);

@@ -155,7 +155,7 @@ export class PodWorker {
    * next agent re-adopts them); the others are stopped. Nothing is reported: the pods are not finished,
    * their node is going away for a while.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(opts: { stopSurvivors?: boolean; graceSeconds?: number } = {}): Promise<void> {
     this.detached = true;
     this.stopGrace = 0;
     this.stopping.abort();
@@ -163,8 +163,19 @@ export class PodWorker {
     await Promise.all(
       [...this.runs.values()].map(async (r) => {
         r.prober?.stop();
-        if (!r.sandboxId || !r.driver || r.driver.capabilities.survivesAgentRestart) return;
-        await r.driver.stop(r.sandboxId, 0).catch(() => {});
+        if (!r.sandboxId || !r.driver) return;
+        if (!r.driver.capabilities.survivesAgentRestart) {
+          await r.driver.stop(r.sandboxId, 0).catch(() => {});
+          return;
+        }
+        if (!opts.stopSurvivors) return;
+        // The whole node goes away (`strata down`): stop and remove the sandbox too; the pod stays
+        // Running in the API and the next agent starts it again.
+        const id = r.sandboxId;
+        await r.driver.stop(id, opts.graceSeconds ?? 5).catch(() => {});
+        await r.driver.destroy(id).catch(() => {});
+        await this.releaseImage(r);
+        forgetHandle(this.podDir, r.name);
       }),
     );
   }

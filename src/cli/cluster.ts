@@ -116,8 +116,9 @@ export async function up(o: UpOptions): Promise<void> {
   console.log(`  admin token: ${cp.adminTokenFile}`);
   console.log(`  logs:        ${logFile}`);
   console.log(`Try: strata get nodes   |   strata run --rm wasm build/wasm/hello.wasm -- world`);
+  // `up` is the whole node: stopping it stops its containers too (a kill -9 leaves them to be re-adopted).
   onSignals(async () => {
-    await agent.stop();
+    await agent.stop({ stopSandboxes: true });
     await cp.stop();
     rmSync(join(dataDir, 'strata.pid'), { force: true });
   });
