@@ -180,6 +180,13 @@ export class PodWorker {
     );
   }
 
+  /** The running sandbox of a container, for exec-like access (undefined when not running). */
+  sandboxOf(containerName: string): { driver: Driver; id: string } | undefined {
+    const r = this.runs.get(containerName);
+    if (!r?.sandboxId || !r.driver || !r.state.running) return undefined;
+    return { driver: r.driver, id: r.sandboxId };
+  }
+
   /** Runs a command in a running container (tiers with the exec capability). */
   async exec(containerName: string, cmd: string[]): Promise<ExecResult> {
     const r = this.runs.get(containerName);
