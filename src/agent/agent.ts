@@ -11,6 +11,7 @@ import { clientListWatch } from '../client/list-watch.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { Informer } from '../lib/informer.ts';
 import { SandboxError, type Driver } from '../sandbox/driver.ts';
+import type { InteractiveExec, InteractiveOptions } from '../sandbox/container/exec.ts';
 import type { ImageStore } from '../image/index.ts';
 import type { PodNetwork } from '../net/index.ts';
 import { savedHandles } from './handles.ts';
@@ -119,6 +120,27 @@ export class Agent {
         if (!w)
           return Promise.reject(new SandboxError('NotFound', `pod ${ns}/${name} does not run on this node`));
         return w.exec(c, cmd);
+      },
+      execStream: async (ns, name, c, cmd, o) => {
+        const w = [...this.workers.values()].find(
+          (x) => x.pod.metadata.namespace === ns && x.pod.metadata.name === name,
+        );
+        if (!w) throw new SandboxError('NotFound', `pod ${ns}/${name} does not run on this node`);
+        if (!w.pod.spec.containers.some((x: any) => x.name === c))
+          throw new SandboxError('NotFound', `container ${c} is not valid for pod ${name}`);
+        const sb = w.sandboxOf(c);
+        if (!sb) throw new SandboxError('NotRunning', `container ${c} in pod ${name} is not running`);
+        // Only tiers that stream stdio have it (the container tier); not part of the Driver interface.
+        const driver = sb.driver as Driver & {
+          execInteractive?: (id: string, cmd: string[], o: InteractiveOptions) => Promise<InteractiveExec>;
+        };
+        if (typeof driver.execInteractive !== 'function') {
+          throw new SandboxError(
+            'NotSupported',
+            `interactive exec (-i/-t) is not supported by the ${driver.name} tier`,
+          );
+        }
+        return driver.execInteractive(sb.id, cmd, { tty: o.tty, stdio: 'pipe', cols: o.cols, rows: o.rows });
       },
     });
     await this.http.listen({ host: this.opts.address ?? '127.0.0.1', port: this.opts.port ?? 0 });

@@ -529,13 +529,21 @@ export class PodWorker {
       args: containerArgs(img.imageConfig, container.command, container.args),
       container: {
         imageConfig: img.imageConfig,
+        ...(container.securityContext ? { securityContext: container.securityContext } : {}),
         ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
       },
     };
   }
 
   private async releaseImage(run: ContainerRun): Promise<void> {
-    const release = run.releaseImage;
+    // A sandbox re-adopted after an agent restart has no release callback: its snapshot is named after it.
+    const images = this.opts.images;
+    const id = run.sandboxId;
+    const adopted =
+      images && id && (this.pod.spec.runtimeClassName ?? 'wasm') === 'container'
+        ? () => images.removeRootfs(id)
+        : undefined;
+    const release = run.releaseImage ?? adopted;
     run.releaseImage = undefined;
     await release?.().catch((err) =>
       this.opts.log.warn(

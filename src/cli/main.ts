@@ -8,6 +8,7 @@ import { STRATA_VERSION } from '../server/app.ts';
 import { agent, down, server, up } from './cluster.ts';
 import { connect, kindArg, type GlobalOptions } from './context.ts';
 import { describe } from './describe.ts';
+import { execInteractive } from './exec.ts';
 import { streamLogs } from './logs.ts';
 import { cordon, drain } from './drain.ts';
 import { seconds } from './duration.ts';
@@ -267,20 +268,20 @@ program
   .argument('<pod>')
   .argument('<command...>', 'the command and its arguments (after --)')
   .option('-c, --container <name>', 'container (default: the only one)')
-  .option('-i, --stdin', 'interactive (not supported yet)')
-  .option('-t, --tty', 'allocate a terminal (not supported yet)')
+  .option('-i, --stdin', 'pass stdin to the command')
+  .option('-t, --tty', 'allocate a terminal for the command')
   .action(async (pod: string, command: string[], o) => {
-    if (o.stdin || o.tty)
-      throw new Error('interactive exec (-i/-t) is not supported yet; run a command without them');
     const ctx = connect(g());
     const podKind = kindArg('pods');
-    const r = await ctx.client.json(
-      'POST',
-      `${resourcePath(podKind, ctx.namespace, pod.replace(/^pods?\//, ''), 'exec')}`,
-      {
-        body: { container: o.container, command },
-      },
-    );
+    const path = resourcePath(podKind, ctx.namespace, pod.replace(/^pods?\//, ''), 'exec');
+    if (o.stdin || o.tty) {
+      const opts = { container: o.container, command, stdin: !!o.stdin, tty: !!o.tty };
+      exitCode = await execInteractive(ctx.client, path, opts);
+      return;
+    }
+    const r = await ctx.client.json('POST', path, {
+      body: { container: o.container, command },
+    });
     process.stdout.write(Buffer.from(r.stdout, 'base64'));
     process.stderr.write(Buffer.from(r.stderr, 'base64'));
     exitCode = r.exitCode;

@@ -1,5 +1,7 @@
 // The HTTP client of the Strata API. The CLI and the node agent reach the control plane only through it.
 import { type KindInfo } from '../api/index.ts';
+import { openUpgrade, UpgradeRefusedError } from './exec-stream.ts';
+import type { Duplex } from 'node:stream';
 
 /** An error answer of the API, with its Status object. */
 export class ClientError extends Error {
@@ -98,6 +100,28 @@ export class Client {
       throw new ClientError(res.status, status);
     }
     return res;
+  }
+
+  /** Opens a `strata-exec.v1` upgraded connection (interactive exec); errors as ClientError. */
+  async upgrade(path: string, query: URLSearchParams): Promise<{ socket: Duplex; head: Buffer }> {
+    const url = new URL(`${this.server}${path}?${query}`);
+    try {
+      return await openUpgrade(url, { authorization: `Bearer ${this.token}` });
+    } catch (err) {
+      if (err instanceof UpgradeRefusedError) {
+        let status: any;
+        try {
+          status = JSON.parse(err.body);
+        } catch {
+          status = { kind: 'Status', status: 'Failure', code: err.statusCode, message: err.message };
+        }
+        throw new ClientError(err.statusCode, status);
+      }
+      const code = (err as any).code;
+      if (typeof code === 'string')
+        throw new Error(`cannot reach the Strata server at ${this.server}: ${code}`);
+      throw err;
+    }
   }
 
   async json<T = any>(method: string, path: string, opts: Parameters<Client['request']>[2] = {}): Promise<T> {

@@ -12,6 +12,7 @@ import {
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { TokenAuthenticator } from './auth.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
+import { attachExecUpgrade } from './exec-proxy.ts';
 import { registerDiscoveryRoutes, registerTokenReview } from './routes/discovery.ts';
 
 export const STRATA_VERSION = '0.1.0';
@@ -138,5 +139,6 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   registerDiscoveryRoutes(app);
   registerTokenReview(app, opts.auth);
   registerResourceRoutes(app, opts.objects);
+  attachExecUpgrade(app, opts.objects, opts.auth);
   return app;
 }

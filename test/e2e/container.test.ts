@@ -123,6 +123,33 @@ spec:
     );
   });
 
+  it('securityContext: runAsUser and a read-only root filesystem are enforced', async () => {
+    const file = join(c.dir, 'sc.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: restricted }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: localhost/busybox:1.0
+      command: [sh, -c, 'echo "uid $(id -u)"; touch /x 2>/dev/null && echo writable || echo read-only']
+      securityContext: { runAsUser: 1000, readOnlyRootFilesystem: true, capabilities: { drop: [ALL] } }
+`,
+    );
+    expect((await c.cli(['apply', '-f', file])).code).toBe(0);
+    await waitFor('restricted finished', async () => {
+      const p = await c.client.get(pods, 'default', 'restricted');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    const logs = await c.cli(['logs', 'restricted']);
+    expect(logs.stdout).toContain('uid 1000');
+    expect(logs.stdout).toContain('read-only');
+  });
+
   it('a container over its memory limit is OOM-killed with reason OOMKilled', async () => {
     const file = join(c.dir, 'hog.yaml');
     writeFileSync(

@@ -106,6 +106,16 @@ export class Cluster {
     return this;
   }
 
+  /** `strata server` alone (add nodes with addAgent). */
+  async serverOnly(): Promise<this> {
+    this.spawnStrata(
+      ['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'],
+      'server',
+    );
+    await this.connect();
+    return this;
+  }
+
   /** `strata server` and `strata agent` as two processes. */
   async serverAndAgent(): Promise<this> {
     this.spawnStrata(

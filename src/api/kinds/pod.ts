@@ -169,6 +169,25 @@ export const Probe = z
   .superRefine(exactlyOne(['httpGet', 'tcpSocket', 'exec'], 'handler type'));
 export type Probe = z.infer<typeof Probe>;
 
+/** Linux capabilities by name (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL` in drop). */
+const CapabilityName = z
+  .string()
+  .regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE');
+
+/** The container securityContext subset the container tier enforces (wasm ignores it: no users, no caps). */
+export const SecurityContext = z.strictObject({
+  runAsUser: z.int().min(0).optional(),
+  runAsGroup: z.int().min(0).optional(),
+  runAsNonRoot: z.boolean().optional(),
+  readOnlyRootFilesystem: z.boolean().optional(),
+  allowPrivilegeEscalation: z.boolean().optional(),
+  capabilities: z
+    .strictObject({ add: z.array(CapabilityName).optional(), drop: z.array(CapabilityName).optional() })
+    .optional(),
+  seccompProfile: z.strictObject({ type: z.enum(['RuntimeDefault', 'Unconfined']) }).optional(),
+});
+export type SecurityContext = z.infer<typeof SecurityContext>;
+
 export const Container = z
   .strictObject({
     name: DNSLabel,
@@ -190,6 +209,7 @@ export const Container = z
     livenessProbe: Probe.optional(),
     readinessProbe: Probe.optional(),
     startupProbe: Probe.optional(),
+    securityContext: SecurityContext.optional(),
   })
   .superRefine((c, ctx) => {
     const paths = new Set<string>();

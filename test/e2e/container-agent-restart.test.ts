@@ -1,0 +1,122 @@
+// The container tier across an agent crash, and images that come from a registry: an image pushed to a
+// local registry by skopeo is pulled by Strata and runs; `kill -9` of the agent leaves its containers
+// running (hostPort still answers, output still logged), and a restarted agent re-adopts them with
+// their logs instead of restarting them.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kindFor } from '../../src/api/index.ts';
+import { freePort, startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
+import { Cluster, ROOT, waitFor } from './harness.ts';
+
+const pods = kindFor('v1', 'Pod')!;
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the container tier needs root';
+  for (const bin of ['runc', 'conmon', 'iptables', 'skopeo', 'docker-registry']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    } catch {
+      return `${bin} is not installed`;
+    }
+  }
+  return undefined;
+}
+
+const why = missing();
+if (why) console.warn(`skipping container agent-restart e2e tests: ${why}`);
+
+let c: Cluster;
+let registry: LocalRegistry;
+
+describe.skipIf(!!why)('container tier: registry images and agent crashes', () => {
+  beforeAll(async () => {
+    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    registry = await startLocalRegistry();
+    for (const name of ['httpd', 'busybox']) {
+      execFileSync('skopeo', [
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        `oci:${join(ROOT, 'build/images', name)}:latest`,
+        `docker://${registry.host}/${name}:1.0`,
+      ]);
+    }
+    c = await new Cluster().serverOnly();
+    await c.addAgent('node-c', ['--runtimes', 'wasm,container']);
+  });
+
+  afterAll(async () => {
+    await c?.stop();
+    await registry?.stop();
+  });
+
+  it('runs an image pushed by skopeo, and re-adopts its containers after kill -9 of the agent', async () => {
+    const port = await freePort();
+    const file = join(c.dir, 'apps.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      runtimeClassName: container
+      containers:
+        - name: httpd
+          image: ${registry.host}/httpd:1.0
+          ports: [{ containerPort: 8080, hostPort: ${port} }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: counter }
+spec:
+  runtimeClassName: container
+  containers:
+    - name: counter
+      image: ${registry.host}/busybox:1.0
+      command: [sh, -c, 'i=0; while true; do echo "count $i"; i=$((i+1)); sleep 0.3; done']
+`,
+    );
+    const applied = await c.cli(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    const running = async () => {
+      const list = await c.client.list(pods, 'default');
+      const live = list.items.filter((p) => p.status?.phase === 'Running');
+      return live.length === 2 ? live : undefined;
+    };
+    const before = await waitFor('both pods running', running, 90_000);
+    const answer = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
+      return res?.ok ? res.text() : undefined;
+    };
+    expect(await waitFor('hostPort answer', answer)).toContain('hello from strata httpd');
+    const logged = async () =>
+      Number(/count (\d+)\s*$/.exec((await c.cli(['logs', 'counter'])).stdout)?.[1] ?? -1);
+    await waitFor('counter output', async () => (await logged()) >= 1);
+
+    await c.killAgent('node-c');
+    // The containers outlive their agent: the service still answers.
+    expect(await answer()).toContain('hello from strata httpd');
+    await new Promise((r) => setTimeout(r, 2000));
+
+    await c.restartAgent('node-c');
+    const atRestart = await logged();
+    // Output written while the agent was away reaches the log once the new agent re-adopts the container,
+    // and it keeps coming.
+    await waitFor('new counter output after re-adoption', async () => (await logged()) > atRestart + 2);
+    const after = await running();
+    expect(after?.map((p) => p.metadata.uid).sort()).toEqual(before.map((p) => p.metadata.uid).sort());
+    for (const p of after!) expect(p.status.containerStatuses[0].restartCount).toBe(0);
+    expect(await answer()).toContain('hello from strata httpd');
+
+    await c.cli(['delete', '-f', file]);
+    // Containers outlive an agent that stops: remove them through the API before the cluster goes.
+    await waitFor('pods gone', async () => (await c.client.list(pods, 'default')).items.length === 0, 60_000);
+  });
+});
