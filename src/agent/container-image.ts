@@ -29,6 +29,11 @@ export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
+/** A registry client for the image's registry: plain HTTP is allowed for loopback registries only. */
+export function registryClientFor(image: string): RegistryClient {
+  return new RegistryClient({ insecure: LOOPBACK.test(parseReference(image).registry) });
+}
+
 /** Image store errors as the waiting reasons Kubernetes users know. */
 function asSandboxError(err: unknown, image: string): SandboxError {
   if (err instanceof SandboxError) return err;
@@ -57,9 +62,8 @@ export async function prepareContainerImage(
           `${image} is not present on the node and imagePullPolicy is Never`,
         );
       }
-      const registry = parseReference(image).registry;
       try {
-        await pullImage(store, image, { client: new RegistryClient({ insecure: LOOPBACK.test(registry) }) });
+        await pullImage(store, image, { client: registryClientFor(image) });
       } catch (err) {
         if (!present) throw err;
       }

@@ -1,7 +1,7 @@
 // Supervises one pod on this node: starts each container through its tier's driver, honours
 // restartPolicy with exponential back-off, enforces activeDeadlineSeconds, stops gracefully on
 // deletion, and reports status (phase, conditions, container states) back through the API.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { kindFor, parseCpu, parseMemory } from '../api/index.ts';
@@ -14,11 +14,11 @@ import {
   type SandboxHandle,
   type SandboxSpec,
 } from '../sandbox/driver.ts';
-import type { ImageStore } from '../image/index.ts';
+import { resolveWasmModule, type ImageStore } from '../image/index.ts';
 import type { PodNetwork } from '../net/index.ts';
 import { containerArgs } from '../sandbox/container/image-config.ts';
 import type { ContainerSandboxSpec } from '../sandbox/container/options.ts';
-import { prepareContainerImage } from './container-image.ts';
+import { defaultPullPolicy, prepareContainerImage, registryClientFor } from './container-image.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
 import { computePodStatus, type ContainerRun } from './pod-status.ts';
@@ -477,7 +477,7 @@ export class PodWorker {
     const dirs = await prepareVolumes(this.opts.client, pod, this.podDir);
     const mounts = mountsFor(pod, container, dirs);
     const { ref, digest } = parseImagePin(container.image);
-    const image = /^[a-z]+:\/\//.test(ref) || isAbsolute(ref) ? ref : resolve(this.opts.workDir, ref);
+    const image = await this.wasmModulePath(ref, container);
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
     pruneOldLogs(this.podDir, container.name, run.restartCount);
@@ -504,6 +504,32 @@ export class PodWorker {
     };
     if ((pod.spec.runtimeClassName ?? 'wasm') !== 'container') return spec;
     return this.containerSpec(spec, container, run);
+  }
+
+  /**
+   * Where a wasm module comes from: an https:// URL or a path on the node (relative to the agent's
+   * working directory) go to the driver as they are; anything else is an OCI reference to a wasm
+   * artifact, pulled through the node's image store and verified there.
+   */
+  private async wasmModulePath(ref: string, container: any): Promise<string> {
+    if (/^[a-z]+:\/\//.test(ref) || isAbsolute(ref)) return ref;
+    const local = resolve(this.opts.workDir, ref);
+    if (
+      ref.endsWith('.wasm') ||
+      existsSync(local) ||
+      !this.opts.images ||
+      (this.pod.spec.runtimeClassName ?? 'wasm') !== 'wasm'
+    ) {
+      return local;
+    }
+    try {
+      return await resolveWasmModule(this.opts.images, ref, {
+        pullPolicy: container.imagePullPolicy ?? defaultPullPolicy(ref),
+        client: registryClientFor(ref),
+      });
+    } catch (err) {
+      throw new SandboxError('ErrImagePull', `${ref}: ${(err as Error).message}`);
+    }
   }
 
   /** The container tier: an image snapshot as the rootfs, argv by Kubernetes' command/args rules. */

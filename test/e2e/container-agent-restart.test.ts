@@ -3,10 +3,13 @@
 // running (hostPort still answers, output still logged), and a restarted agent re-adopts them with
 // their logs instead of restarting them.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
+import { ImageStore, RegistryClient, pushImage } from '../../src/image/index.ts';
+import { wasmArtifact } from '../../src/image/testing/fixtures.ts';
 import { freePort, startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
 import { Cluster, ROOT, waitFor } from './harness.ts';
 
@@ -31,6 +34,23 @@ let c: Cluster;
 let registry: LocalRegistry;
 
 describe.skipIf(!!why)('container tier: registry images and agent crashes', () => {
+  it('runs a wasm module published as an OCI artifact, pulled through the node image store', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'strata-wasm-artifact-'));
+    try {
+      const src = new ImageStore(tmp);
+      await src.tag('hello:1', await wasmArtifact(src, readFileSync(join(ROOT, 'build/wasm/hello.wasm'))));
+      await pushImage(src, 'hello:1', `${registry.host}/wasm/hello:1.0`, {
+        client: new RegistryClient({ insecure: true }),
+      });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    const r = await c.cli(['run', '--rm', 'wasm', `${registry.host}/wasm/hello:1.0`, '--', 'from-oci']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('argv[1] = from-oci');
+    expect(r.code).toBe(0);
+  });
+
   beforeAll(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     registry = await startLocalRegistry();
