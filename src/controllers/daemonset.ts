@@ -52,6 +52,7 @@ import {
   isFinished,
   isReady,
   objectKeyOf,
+  ownedPodHandlers,
 } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -165,31 +166,7 @@ export class DaemonSetController {
           if (facts(old) !== facts(node)) all();
         },
       }),
-      pods.addHandler({
-        onAdd: (p) => {
-          const ref = this.index.set(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          this.expectations.creationObserved(key);
-          this.queue.add(key);
-        },
-        onUpdate: (old, p) => {
-          const oldRef = this.index.delete(old);
-          const ref = this.index.set(p);
-          if (oldRef && oldRef.uid !== ref?.uid) this.queue.add(`${old.metadata.namespace}/${oldRef.name}`);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(old) && isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-        onDelete: (p) => {
-          const ref = this.index.delete(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-      }),
+      pods.addHandler(ownedPodHandlers(this.index, this.expectations, this.queue)),
     );
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();

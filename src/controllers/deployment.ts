@@ -61,6 +61,7 @@ import {
   isFinished,
   isReady,
   objectKeyOf,
+  ownedPodHandlers,
 } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -275,31 +276,7 @@ export class DeploymentController {
           this.revisionsWritten.delete(d.metadata.uid);
         },
       }),
-      pods.addHandler({
-        onAdd: (p) => {
-          const ref = this.index.set(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          this.expectations.creationObserved(key);
-          this.queue.add(key);
-        },
-        onUpdate: (old, p) => {
-          const oldRef = this.index.delete(old);
-          const ref = this.index.set(p);
-          if (oldRef && oldRef.uid !== ref?.uid) this.queue.add(`${old.metadata.namespace}/${oldRef.name}`);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(old) && isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-        onDelete: (p) => {
-          const ref = this.index.delete(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-      }),
+      pods.addHandler(ownedPodHandlers(this.index, this.expectations, this.queue)),
       revisions.addHandler({
         onAdd: (cr) => this.revisionIndex.set(cr),
         onUpdate: (old, cr) => {

@@ -34,6 +34,7 @@ import {
   isActive,
   isDeleting,
   objectKeyOf,
+  ownedPodHandlers,
 } from './pods.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -142,31 +143,7 @@ export class JobController {
           this.failures.delete(objectKeyOf(j));
         },
       }),
-      pods.addHandler({
-        onAdd: (p) => {
-          const ref = this.index.set(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          this.expectations.creationObserved(key);
-          this.queue.add(key);
-        },
-        onUpdate: (old, p) => {
-          const oldRef = this.index.delete(old);
-          const ref = this.index.set(p);
-          if (oldRef && oldRef.uid !== ref?.uid) this.queue.add(`${old.metadata.namespace}/${oldRef.name}`);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(old) && isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-        onDelete: (p) => {
-          const ref = this.index.delete(p);
-          if (!ref) return;
-          const key = `${p.metadata.namespace}/${ref.name}`;
-          if (!isDeleting(p)) this.expectations.deletionObserved(key);
-          this.queue.add(key);
-        },
-      }),
+      pods.addHandler(ownedPodHandlers(this.index, this.expectations, this.queue)),
     );
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();

@@ -127,3 +127,40 @@ export class OwnedPodIndex {
     return [...(this.byOwner.get(uid)?.values() ?? [])];
   }
 }
+
+/**
+ * Informer handlers that keep an OwnedPodIndex current and queue the owning controller's key for every
+ * change of one of its pods, telling the controller's expectations about observed creations and deletions
+ * (the same bookkeeping for Deployments, Jobs and DaemonSets).
+ */
+export function ownedPodHandlers(
+  index: OwnedPodIndex,
+  expectations: { creationObserved(key: string): void; deletionObserved(key: string): void },
+  queue: { add(key: string): void },
+): { onAdd(p: any): void; onUpdate(old: any, p: any): void; onDelete(p: any): void } {
+  return {
+    onAdd: (p) => {
+      const ref = index.set(p);
+      if (!ref) return;
+      const key = `${p.metadata.namespace}/${ref.name}`;
+      expectations.creationObserved(key);
+      queue.add(key);
+    },
+    onUpdate: (old, p) => {
+      const oldRef = index.delete(old);
+      const ref = index.set(p);
+      if (oldRef && oldRef.uid !== ref?.uid) queue.add(`${old.metadata.namespace}/${oldRef.name}`);
+      if (!ref) return;
+      const key = `${p.metadata.namespace}/${ref.name}`;
+      if (!isDeleting(old) && isDeleting(p)) expectations.deletionObserved(key);
+      queue.add(key);
+    },
+    onDelete: (p) => {
+      const ref = index.delete(p);
+      if (!ref) return;
+      const key = `${p.metadata.namespace}/${ref.name}`;
+      if (!isDeleting(p)) expectations.deletionObserved(key);
+      queue.add(key);
+    },
+  };
+}
