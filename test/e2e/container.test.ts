@@ -1,7 +1,7 @@
 // End to end, the container tier: an OCI image imported into the node's store runs as a Deployment
 // of real runc containers with a hostPort on the node, `exec` reaches it, and limits are enforced.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,47 @@ spec:
     const logs = await c.cli(['logs', 'restricted']);
     expect(logs.stdout).toContain('uid 1000');
     expect(logs.stdout).toContain('read-only');
+  });
+
+  it('a fork bomb stops at the pids limit', async () => {
+    const file = join(c.dir, 'forks.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: forks }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: localhost/busybox:1.0
+      command: [sh, -c, 'i=0; while [ $i -lt 3000 ]; do (sleep 120 &) 2>/dev/null; i=$((i+1)); done; sleep 120']
+`,
+    );
+    expect((await c.cli(['apply', '-f', file])).code).toBe(0);
+    const pod = await waitFor('forks running', async () => {
+      const p = await c.client.get(pods, 'default', 'forks');
+      return p.status?.phase === 'Running' ? p : undefined;
+    });
+    // The container's pids cgroup (cgroupfs layout: <hierarchy>/strata/<sandbox id>) refuses forks at its
+    // limit: the count stays at or below pids.max and pids.events counts the refusals.
+    const cg = existsSync('/sys/fs/cgroup/pids')
+      ? `/sys/fs/cgroup/pids/strata/${pod.metadata.uid}-main-0`
+      : `/sys/fs/cgroup/strata/${pod.metadata.uid}-main-0`;
+    const refused = await waitFor(
+      'forks refused at the limit',
+      () => {
+        const n = Number(/max (\d+)/.exec(readFileSync(`${cg}/pids.events`, 'utf8'))?.[1] ?? 0);
+        return n > 0 ? n : undefined;
+      },
+      60_000,
+    );
+    expect(refused).toBeGreaterThan(0);
+    const max = Number(readFileSync(`${cg}/pids.max`, 'utf8'));
+    expect(Number(readFileSync(`${cg}/pids.current`, 'utf8'))).toBeLessThanOrEqual(max);
+    expect(max).toBe(1024);
+    await c.cli(['delete', 'pod', 'forks', '--grace-period', '1']);
   });
 
   it('a container over its memory limit is OOM-killed with reason OOMKilled', async () => {
