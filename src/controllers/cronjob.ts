@@ -19,14 +19,11 @@
 //   call it).
 import { cronMostRecentRun, cronNextRun, kindFor } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
-import type { ObjectStore } from '../store/objects.ts';
-import type { EventRecorder } from './events.ts';
 import { finishedCondition } from './job.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
-import { type ControllerOptions, recorderFor } from './options.ts';
+import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
+import type { ControllerOptions } from './options.ts';
+import { QueuedController } from './queued-controller.ts';
 import { OwnedPodIndex, controllerRefTo, isDeleting, objectKeyOf } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
-import { WorkQueue } from './workqueue.ts';
 
 const CRONJOB = kindFor('batch/v1', 'CronJob')!;
 const JOB = kindFor('batch/v1', 'Job')!;
@@ -60,36 +57,19 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export class CronJobController {
-  private readonly objects: ObjectStore;
-  private readonly log: Log;
+export class CronJobController extends QueuedController {
   private readonly clock: Clock;
-  private readonly recorder: EventRecorder;
-  private readonly ownRecorder: boolean;
-  private readonly ownInformers: boolean;
-  private readonly informers: SharedInformers;
-  private readonly queue: WorkQueue;
   private readonly resyncIntervalMs: number;
   private readonly jobsByOwner = new OwnedPodIndex('CronJob');
   /** CronJob uid → the last run this controller started (trusted over a cache that may lag). */
   private readonly lastStarted = new Map<string, number>();
   private cronjobs!: Informer<any>;
-  private readonly removeHandlers: (() => void)[] = [];
   private timer?: ReturnType<typeof setInterval>;
 
   constructor(opts: CronJobControllerOptions) {
-    this.objects = opts.objects;
-    this.log = opts.log ?? defaultLog;
+    super(opts, COMPONENT);
     this.clock = opts.clock ?? systemClock;
     this.resyncIntervalMs = opts.resyncIntervalMs ?? 60_000;
-    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
-    this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      concurrency: opts.concurrency,
-      log: this.log,
-      name: COMPONENT,
-    });
   }
 
   async start(): Promise<void> {
@@ -125,10 +105,7 @@ export class CronJobController {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    for (const remove of this.removeHandlers.splice(0)) remove();
-    if (this.ownInformers) this.informers.stop();
-    await this.queue.stop();
-    if (this.ownRecorder) await this.recorder.flush();
+    await super.stop();
   }
 
   /** Re-check every CronJob now (after the clock moved). */
@@ -136,11 +113,7 @@ export class CronJobController {
     for (const cj of this.cronjobs?.values() ?? []) this.queue.add(objectKeyOf(cj));
   }
 
-  whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
-  }
-
-  private async reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const cj = this.cronjobs.get(key);
     if (!cj || isDeleting(cj)) return;
     const { namespace, name } = cj.metadata;

@@ -24,12 +24,11 @@
 // numberAvailable, numberUnavailable, updatedNumberScheduled, observedGeneration.
 import { kindFor, resolveIntOrPercent } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
-import type { ObjectStore } from '../store/objects.ts';
 import { templateHash } from './deployment.ts';
-import type { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
-import { type ControllerOptions, recorderFor } from './options.ts';
+import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
+import type { ControllerOptions } from './options.ts';
+import { QueuedController } from './queued-controller.ts';
 import {
   TAINT_NODE_DISK_PRESSURE,
   TAINT_NODE_MEMORY_PRESSURE,
@@ -54,8 +53,6 @@ import {
   objectKeyOf,
   ownedPodHandlers,
 } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
-import { WorkQueue } from './workqueue.ts';
 
 const DAEMONSET = kindFor('apps/v1', 'DaemonSet')!;
 const POD = kindFor('v1', 'Pod')!;
@@ -113,31 +110,14 @@ const byCreation = (a: any, b: any) =>
         ? -1
         : 1;
 
-export class DaemonSetController {
-  private readonly objects: ObjectStore;
-  private readonly log: Log;
-  private readonly recorder: EventRecorder;
-  private readonly ownRecorder: boolean;
-  private readonly ownInformers: boolean;
-  private readonly informers: SharedInformers;
-  private readonly queue: WorkQueue;
+export class DaemonSetController extends QueuedController {
   private readonly expectations = new Expectations();
   private readonly index = new OwnedPodIndex('DaemonSet');
   private daemonsets!: Informer<any>;
   private nodes!: Informer<any>;
-  private readonly removeHandlers: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
-    this.objects = opts.objects;
-    this.log = opts.log ?? defaultLog;
-    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
-    this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      concurrency: opts.concurrency,
-      log: this.log,
-      name: COMPONENT,
-    });
+    super(opts, COMPONENT);
   }
 
   async start(): Promise<void> {
@@ -172,18 +152,7 @@ export class DaemonSetController {
     await this.informers.waitForSync();
   }
 
-  async stop(): Promise<void> {
-    for (const remove of this.removeHandlers.splice(0)) remove();
-    if (this.ownInformers) this.informers.stop();
-    await this.queue.stop();
-    if (this.ownRecorder) await this.recorder.flush();
-  }
-
-  whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
-  }
-
-  private async reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const ds = this.daemonsets.get(key);
     if (!ds || isDeleting(ds)) return;
     const hash = templateHash(ds.spec.template);

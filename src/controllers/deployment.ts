@@ -38,7 +38,7 @@
 // are left for inspection, and the garbage collector removes them with their Deployment.
 import { type Condition, getCondition, kindFor, resolveIntOrPercent, setCondition } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
-import { type ObjectStore, nowRfc3339 } from '../store/objects.ts';
+import { nowRfc3339 } from '../store/objects.ts';
 import {
   CHANGE_CAUSE_ANNOTATION,
   POD_TEMPLATE_HASH_LABEL,
@@ -46,10 +46,10 @@ import {
   controllerRevisionKind,
   isControlledBy,
 } from './deployment-history.ts';
-import type { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
-import { type ControllerOptions, recorderFor } from './options.ts';
+import { errorCode, ignoreNotFound } from '../lib/log.ts';
+import type { ControllerOptions } from './options.ts';
+import { QueuedController } from './queued-controller.ts';
 import {
   OwnedPodIndex,
   availability,
@@ -63,8 +63,6 @@ import {
   objectKeyOf,
   ownedPodHandlers,
 } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
-import { WorkQueue } from './workqueue.ts';
 
 export type { ControllerOptions } from './options.ts';
 export {
@@ -231,14 +229,7 @@ function revisionName(deploymentName: string, hash: string): string {
 
 const hashOf = (obj: any): string | undefined => obj?.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
 
-export class DeploymentController {
-  private readonly objects: ObjectStore;
-  private readonly log: Log;
-  private readonly recorder: EventRecorder;
-  private readonly ownRecorder: boolean;
-  private readonly ownInformers: boolean;
-  private readonly informers: SharedInformers;
-  private readonly queue: WorkQueue;
+export class DeploymentController extends QueuedController {
   private readonly expectations = new Expectations();
   private readonly index = new OwnedPodIndex('Deployment');
   private readonly revisionIndex = new OwnedPodIndex('Deployment');
@@ -248,19 +239,9 @@ export class DeploymentController {
    */
   private readonly revisionsWritten = new Map<string, Map<string, number>>();
   private deployments!: Informer<any>;
-  private readonly removeHandlers: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
-    this.objects = opts.objects;
-    this.log = opts.log ?? defaultLog;
-    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
-    this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      concurrency: opts.concurrency,
-      log: this.log,
-      name: COMPONENT,
-    });
+    super(opts, COMPONENT);
   }
 
   async start(): Promise<void> {
@@ -294,19 +275,8 @@ export class DeploymentController {
     await this.informers.waitForSync();
   }
 
-  async stop(): Promise<void> {
-    for (const remove of this.removeHandlers.splice(0)) remove();
-    if (this.ownInformers) this.informers.stop();
-    await this.queue.stop();
-    if (this.ownRecorder) await this.recorder.flush();
-  }
-
   /** Resolves when no reconcile is queued or running (for tests and orderly shutdown). */
-  whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
-  }
-
-  private async reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const d = this.deployments.get(key);
     if (!d || isDeleting(d)) return;
     const spec = d.spec;

@@ -27,12 +27,10 @@ import {
 } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { ApiError, type ObjectStore, nowRfc3339 } from '../store/objects.ts';
-import type { EventRecorder } from './events.ts';
-import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
-import { type ControllerOptions, recorderFor } from './options.ts';
+import { errorCode, ignoreNotFound } from '../lib/log.ts';
+import type { ControllerOptions } from './options.ts';
+import { QueuedController } from './queued-controller.ts';
 import { controllerRef, isDeleting, isFinished, isReady, objectKeyOf } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
-import { WorkQueue } from './workqueue.ts';
 
 const PDB = kindFor('policy/v1', 'PodDisruptionBudget')!;
 const POD = kindFor('v1', 'Pod')!;
@@ -170,32 +168,15 @@ export async function evictPod(
 
 // ---- the status controller -------------------------------------------------------------------------
 
-export class DisruptionController {
-  private readonly objects: ObjectStore;
-  private readonly log: Log;
-  private readonly recorder: EventRecorder;
-  private readonly ownRecorder: boolean;
-  private readonly ownInformers: boolean;
-  private readonly informers: SharedInformers;
-  private readonly queue: WorkQueue;
+export class DisruptionController extends QueuedController {
   private pdbs!: Informer<any>;
   private deployments!: Informer<any>;
   private daemonsets!: Informer<any>;
   /** namespace → (pod key → pod). */
   private readonly podsByNamespace = new Map<string, Map<string, any>>();
-  private readonly removeHandlers: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
-    this.objects = opts.objects;
-    this.log = opts.log ?? defaultLog;
-    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
-    this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      concurrency: opts.concurrency,
-      log: this.log,
-      name: COMPONENT,
-    });
+    super(opts, COMPONENT);
   }
 
   async start(): Promise<void> {
@@ -250,17 +231,6 @@ export class DisruptionController {
     await this.informers.waitForSync();
   }
 
-  async stop(): Promise<void> {
-    for (const remove of this.removeHandlers.splice(0)) remove();
-    if (this.ownInformers) this.informers.stop();
-    await this.queue.stop();
-    if (this.ownRecorder) await this.recorder.flush();
-  }
-
-  whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
-  }
-
   /** Pods a budget covers (not finished). */
   private podsFor(pdb: any): any[] {
     const matches = labelSelectorMatcher(pdb.spec?.selector);
@@ -300,7 +270,7 @@ export class DisruptionController {
     return undefined;
   }
 
-  private async reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const cached = this.pdbs.get(key);
     if (!cached || isDeleting(cached)) return;
     const pods = this.podsFor(cached);

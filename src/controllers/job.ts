@@ -21,11 +21,10 @@
 // - Events: SuccessfulCreate / SuccessfulDelete per pod, Completed, BackoffLimitExceeded, DeadlineExceeded.
 import { type Condition, JOB_COMPLETION_INDEX_ANNOTATION, kindFor, setCondition } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
-import type { ObjectStore } from '../store/objects.ts';
-import type { EventRecorder } from './events.ts';
-import { type ControllerOptions, recorderFor } from './options.ts';
+import type { ControllerOptions } from './options.ts';
+import { QueuedController } from './queued-controller.ts';
 import { Expectations } from './expectations.ts';
-import { type Log, defaultLog, errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
+import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
 import {
   OwnedPodIndex,
   controllerRefTo,
@@ -36,8 +35,6 @@ import {
   objectKeyOf,
   ownedPodHandlers,
 } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
-import { WorkQueue } from './workqueue.ts';
 
 const JOB = kindFor('batch/v1', 'Job')!;
 const POD = kindFor('v1', 'Pod')!;
@@ -99,14 +96,7 @@ export function finishedCondition(job: any): Condition | undefined {
   );
 }
 
-export class JobController {
-  private readonly objects: ObjectStore;
-  private readonly log: Log;
-  private readonly recorder: EventRecorder;
-  private readonly ownRecorder: boolean;
-  private readonly ownInformers: boolean;
-  private readonly informers: SharedInformers;
-  private readonly queue: WorkQueue;
+export class JobController extends QueuedController {
   private readonly expectations = new Expectations();
   private readonly index = new OwnedPodIndex('Job');
   private readonly podFailureBackoffMs: number;
@@ -114,21 +104,11 @@ export class JobController {
   /** Per Job: failures seen so far and when the count last grew (for the replacement backoff). */
   private readonly failures = new Map<string, { count: number; at: number }>();
   private jobs!: Informer<any>;
-  private readonly removeHandlers: (() => void)[] = [];
 
   constructor(opts: JobControllerOptions) {
-    this.objects = opts.objects;
-    this.log = opts.log ?? defaultLog;
-    ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, COMPONENT));
-    this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    super(opts, COMPONENT);
     this.podFailureBackoffMs = opts.podFailureBackoffMs ?? 10_000;
     this.maxPodFailureBackoffMs = opts.maxPodFailureBackoffMs ?? 360_000;
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      concurrency: opts.concurrency,
-      log: this.log,
-      name: COMPONENT,
-    });
   }
 
   async start(): Promise<void> {
@@ -149,18 +129,7 @@ export class JobController {
     await this.informers.waitForSync();
   }
 
-  async stop(): Promise<void> {
-    for (const remove of this.removeHandlers.splice(0)) remove();
-    if (this.ownInformers) this.informers.stop();
-    await this.queue.stop();
-    if (this.ownRecorder) await this.recorder.flush();
-  }
-
-  whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
-  }
-
-  private async reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const job = this.jobs.get(key);
     if (!job || isDeleting(job)) return;
     const spec = job.spec;
