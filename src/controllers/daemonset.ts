@@ -26,7 +26,7 @@ import { kindFor, resolveIntOrPercent } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { templateHash } from './deployment.ts';
 import { Expectations } from './expectations.ts';
-import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
+import { errorMessage, ignoreNotFound } from '../lib/log.ts';
 import type { ControllerOptions } from './options.ts';
 import { QueuedController } from './queued-controller.ts';
 import {
@@ -51,6 +51,7 @@ import {
   isFinished,
   isReady,
   objectKeyOf,
+  deleteOwnedPods,
   ownedPodHandlers,
 } from './pods.ts';
 
@@ -339,25 +340,13 @@ export class DaemonSetController extends QueuedController {
     this.log.info({ daemonset: key, created: nodeNames.length }, 'daemonset-controller: created pods');
   }
 
-  private async deletePods(key: string, ds: any, pods: any[]): Promise<void> {
-    this.expectations.expect(key, 0, pods.length);
-    const results = await Promise.allSettled(
-      pods.map((p) =>
-        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, {
-          preconditions: { uid: p.metadata.uid },
-        }),
-      ),
+  private deletePods(key: string, ds: any, pods: any[]): Promise<void> {
+    return deleteOwnedPods(
+      { objects: this.objects, expectations: this.expectations, recorder: this.recorder },
+      key,
+      ds,
+      pods,
     );
-    let firstError: unknown;
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled') {
-        this.recorder.normal(ds, 'SuccessfulDelete', `Deleted pod: ${pods[i].metadata.name}`);
-        return;
-      }
-      this.expectations.deletionObserved(key);
-      if (errorCode(r.reason) !== 404) firstError ??= r.reason;
-    });
-    if (firstError !== undefined) throw firstError;
   }
 
   private async writeStatus(ds: any, s: Record<string, number>): Promise<void> {

@@ -33,6 +33,7 @@ import {
   isActive,
   isDeleting,
   objectKeyOf,
+  deleteOwnedPods,
   ownedPodHandlers,
 } from './pods.ts';
 
@@ -339,24 +340,12 @@ export class JobController extends QueuedController {
   }
 
   private async deletePods(key: string, job: any, pods: any[]): Promise<number> {
-    this.expectations.expect(key, 0, pods.length);
-    const results = await Promise.allSettled(
-      pods.map((p) =>
-        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, {
-          preconditions: { uid: p.metadata.uid },
-        }),
-      ),
+    await deleteOwnedPods(
+      { objects: this.objects, expectations: this.expectations, recorder: this.recorder },
+      key,
+      job,
+      pods,
     );
-    let firstError: unknown;
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled') {
-        this.recorder.normal(job, 'SuccessfulDelete', `Deleted pod: ${pods[i].metadata.name}`);
-        return;
-      }
-      this.expectations.deletionObserved(key);
-      if (errorCode(r.reason) !== 404 && firstError === undefined) firstError = r.reason;
-    });
-    if (firstError !== undefined) throw firstError;
     return pods.length;
   }
 

@@ -1,6 +1,10 @@
 // Pod facts the workload controllers share: ownership, activity, readiness, and which pods to delete
 // first when there are too many.
-import { getCondition } from '../api/index.ts';
+import { getCondition, kindFor } from '../api/index.ts';
+import { errorCode } from '../lib/log.ts';
+import type { ObjectStore } from '../store/objects.ts';
+
+const POD_KIND = kindFor('v1', 'Pod')!;
 
 export interface OwnerRef {
   apiVersion: string;
@@ -163,4 +167,42 @@ export function ownedPodHandlers(
       queue.add(key);
     },
   };
+}
+
+/**
+ * Deletes an owner's pods (uid-preconditioned, so a replacement of the same name is never hit), telling
+ * the owner's expectations and recording SuccessfulDelete events; a pod already gone counts as deleted.
+ * Throws the first other failure after every delete has been tried.
+ */
+export async function deleteOwnedPods(
+  c: {
+    objects: ObjectStore;
+    expectations: {
+      expect(key: string, adds: number, dels: number): void;
+      deletionObserved(key: string): void;
+    };
+    recorder: { normal(obj: any, reason: string, message: string): void };
+  },
+  key: string,
+  owner: any,
+  pods: any[],
+): Promise<void> {
+  c.expectations.expect(key, 0, pods.length);
+  const results = await Promise.allSettled(
+    pods.map((p) =>
+      c.objects.delete(POD_KIND, p.metadata.namespace, p.metadata.name, {
+        preconditions: { uid: p.metadata.uid },
+      }),
+    ),
+  );
+  let firstError: unknown;
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') {
+      c.recorder.normal(owner, 'SuccessfulDelete', `Deleted pod: ${pods[i].metadata.name}`);
+      return;
+    }
+    c.expectations.deletionObserved(key);
+    if (errorCode(r.reason) !== 404) firstError ??= r.reason;
+  });
+  if (firstError !== undefined) throw firstError;
 }
