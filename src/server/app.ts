@@ -27,6 +27,27 @@ export interface ServerOptions {
   ready?: () => boolean;
 }
 
+/**
+ * Bodies nested deeper than this are refused with a 400 before anything recursive (validation, patching,
+ * cloning) sees them: a JSON body nested thousands of levels deep would otherwise overflow the stack.
+ * Kubernetes objects are a few dozen levels deep at most.
+ */
+export const MAX_BODY_DEPTH = 100;
+
+function checkDepth(value: unknown): unknown {
+  // Iterative walk, so the check itself cannot overflow the stack.
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_BODY_DEPTH) {
+      throw new ApiError(badRequest(`the request body is nested more than ${MAX_BODY_DEPTH} levels deep`));
+    }
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return value;
+}
+
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version']);
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
@@ -48,23 +69,30 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const parseJson = (_req: unknown, body: string, done: (err: Error | null, v?: unknown) => void): void => {
     if (body.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(body));
+      done(null, checkDepth(JSON.parse(body)));
     } catch (err) {
+      if (err instanceof ApiError) return done(err);
       done(new ApiError(badRequest(`the request body is not valid JSON: ${(err as Error).message}`)));
     }
   };
   app.addContentTypeParser(
-    ['application/json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'],
+    [
+      'application/json',
+      'application/merge-patch+json',
+      'application/strategic-merge-patch+json',
+      'application/json-patch+json',
+    ],
     { parseAs: 'string' },
     parseJson,
   );
   app.addContentTypeParser(
-    ['application/yaml', 'application/x-yaml'],
+    ['application/yaml', 'application/x-yaml', 'application/apply-patch+yaml'],
     { parseAs: 'string' },
     (_req, body, done) => {
       try {
-        done(null, YAML.parse(body as string));
+        done(null, checkDepth(YAML.parse(body as string)));
       } catch (err) {
+        if (err instanceof ApiError) return done(err);
         done(new ApiError(badRequest(`the request body is not valid YAML: ${(err as Error).message}`)));
       }
     },
