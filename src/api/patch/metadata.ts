@@ -1,0 +1,326 @@
+// How Kubernetes merges each list and struct of the kinds Strata serves: the `patchStrategy` /
+// `patchMergeKey` struct tags (strategic merge patch) and the `+listType` / `+listMapKey` /
+// `+structType` / `+mapType` markers (server-side apply), as declared in k8s.io/api (core/v1, apps/v1,
+// batch/v1, policy/v1) and k8s.io/apimachinery meta/v1 types.go.
+//
+// The table is written per Go type (PodSpec, Container, ObjectMeta…) and kinds only name their root
+// type, so a pod template embedded anywhere (Deployment, DaemonSet, Job, CronJob's jobTemplate) gets
+// exactly the Pod's rules, and a new kind only needs its root. Fields Strata does not serve yet
+// (initContainers, imagePullSecrets, hostAliases…) are listed anyway: patches naming them then already
+// merge the way kubectl expects once they are added, and the OpenAPI document stays truthful.
+
+export type PatchStrategy = 'merge' | 'replace' | 'retainKeys' | 'merge,retainKeys';
+
+export interface ListPatchInfo {
+  patchStrategy?: PatchStrategy;
+  patchMergeKey?: string;
+  listType?: 'atomic' | 'set' | 'map';
+  listMapKeys?: string[];
+}
+
+/** Strategy of a map- or struct-valued field: `retainKeys` (DeploymentSpec.strategy), atomic structs/maps. */
+export interface MapPatchInfo {
+  patchStrategy?: 'retainKeys';
+  /** `+structType=atomic`: the struct is owned and replaced as a whole (OwnerReference, NodeSelector). */
+  structType?: 'atomic';
+  /** `+mapType=atomic`: a string map replaced as a whole (PodSpec.nodeSelector). */
+  mapType?: 'atomic';
+}
+
+/** One field of a Go struct: the Go type of its value (or of its list items) and its merge rules. */
+interface Field {
+  type?: string;
+  list?: ListPatchInfo;
+  map?: MapPatchInfo;
+}
+type GoStruct = Record<string, Field>;
+
+// Shorthands for the tag combinations k8s.io/api uses; each names the exact markers it stands for.
+/** `+listType=atomic` (no patch strategy: strategic merge replaces it too). */
+const atomic = (type?: string): Field => ({ type, list: { listType: 'atomic' } });
+/** `+patchMergeKey=<key> +patchStrategy=merge +listType=map +listMapKey=<keys…>` */
+const mergeMap = (type: string | undefined, mergeKey: string, mapKeys: string[] = [mergeKey]): Field => ({
+  type,
+  list: { patchStrategy: 'merge', patchMergeKey: mergeKey, listType: 'map', listMapKeys: mapKeys },
+});
+/** Conditions everywhere except Job: merge by `type`, listType map keyed by `type`. */
+const conditions: Field = mergeMap(undefined, 'type');
+const struct = (type: string, map?: MapPatchInfo): Field => ({ type, map });
+
+const TYPES: Record<string, GoStruct> = {
+  // ---- meta/v1 ----------------------------------------------------------------------------------
+  ObjectMeta: {
+    ownerReferences: { ...mergeMap('OwnerReference', 'uid') },
+    finalizers: { list: { patchStrategy: 'merge', listType: 'set' } },
+    managedFields: atomic(),
+  },
+  OwnerReference: {},
+  LabelSelector: { matchExpressions: atomic() },
+
+  // ---- core/v1: pods -----------------------------------------------------------------------------
+  Pod: { metadata: struct('ObjectMeta'), spec: struct('PodSpec'), status: struct('PodStatus') },
+  PodTemplateSpec: { metadata: struct('ObjectMeta'), spec: struct('PodSpec') },
+  PodSpec: {
+    volumes: {
+      type: 'Volume',
+      list: {
+        patchStrategy: 'merge,retainKeys',
+        patchMergeKey: 'name',
+        listType: 'map',
+        listMapKeys: ['name'],
+      },
+    },
+    initContainers: mergeMap('Container', 'name'),
+    containers: mergeMap('Container', 'name'),
+    // EphemeralContainer inlines EphemeralContainerCommon, whose list fields are Container's.
+    ephemeralContainers: mergeMap('Container', 'name'),
+    nodeSelector: { map: { mapType: 'atomic' } },
+    securityContext: struct('PodSecurityContext'),
+    imagePullSecrets: mergeMap(undefined, 'name'),
+    affinity: struct('Affinity'),
+    tolerations: atomic(),
+    hostAliases: mergeMap('HostAlias', 'ip'),
+    dnsConfig: struct('PodDNSConfig'),
+    readinessGates: atomic(),
+    topologySpreadConstraints: mergeMap('TopologySpreadConstraint', 'topologyKey', [
+      'topologyKey',
+      'whenUnsatisfiable',
+    ]),
+    schedulingGates: mergeMap(undefined, 'name'),
+    resourceClaims: {
+      list: {
+        patchStrategy: 'merge,retainKeys',
+        patchMergeKey: 'name',
+        listType: 'map',
+        listMapKeys: ['name'],
+      },
+    },
+  },
+  Volume: { configMap: struct('KeyToPathSource'), secret: struct('KeyToPathSource') },
+  KeyToPathSource: { items: atomic() },
+  Container: {
+    command: atomic(),
+    args: atomic(),
+    ports: mergeMap(undefined, 'containerPort', ['containerPort', 'protocol']),
+    envFrom: atomic(),
+    env: mergeMap('EnvVar', 'name'),
+    resources: struct('ResourceRequirements'),
+    resizePolicy: atomic(),
+    volumeMounts: mergeMap(undefined, 'mountPath'),
+    volumeDevices: mergeMap(undefined, 'devicePath'),
+    livenessProbe: struct('Probe'),
+    readinessProbe: struct('Probe'),
+    startupProbe: struct('Probe'),
+    lifecycle: struct('Lifecycle'),
+    securityContext: struct('SecurityContext'),
+  },
+  EnvVar: { valueFrom: struct('EnvVarSource') },
+  EnvVarSource: {
+    fieldRef: struct('AtomicStruct', { structType: 'atomic' }),
+    resourceFieldRef: struct('AtomicStruct', { structType: 'atomic' }),
+    configMapKeyRef: struct('AtomicStruct', { structType: 'atomic' }),
+    secretKeyRef: struct('AtomicStruct', { structType: 'atomic' }),
+  },
+  AtomicStruct: {},
+  // `claims` is `+listType=map +listMapKey=name` without a patch strategy.
+  ResourceRequirements: { claims: { list: { listType: 'map', listMapKeys: ['name'] } } },
+  Probe: { exec: struct('ExecAction'), httpGet: struct('HTTPGetAction') },
+  Lifecycle: { postStart: struct('LifecycleHandler'), preStop: struct('LifecycleHandler') },
+  LifecycleHandler: { exec: struct('ExecAction'), httpGet: struct('HTTPGetAction') },
+  ExecAction: { command: atomic() },
+  HTTPGetAction: { httpHeaders: atomic() },
+  SecurityContext: { capabilities: struct('Capabilities') },
+  Capabilities: { add: atomic(), drop: atomic() },
+  PodSecurityContext: { supplementalGroups: atomic(), sysctls: atomic() },
+  PodDNSConfig: { nameservers: atomic(), searches: atomic(), options: atomic() },
+  HostAlias: { hostnames: atomic() },
+  Affinity: {
+    nodeAffinity: struct('NodeAffinity'),
+    podAffinity: struct('PodAffinity'),
+    podAntiAffinity: struct('PodAffinity'),
+  },
+  NodeAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: struct('NodeSelector', { structType: 'atomic' }),
+    preferredDuringSchedulingIgnoredDuringExecution: atomic(),
+  },
+  NodeSelector: { nodeSelectorTerms: atomic() },
+  PodAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: atomic(),
+    preferredDuringSchedulingIgnoredDuringExecution: atomic(),
+  },
+  TopologySpreadConstraint: { labelSelector: struct('LabelSelector'), matchLabelKeys: atomic() },
+  PodStatus: {
+    conditions,
+    hostIPs: { list: { patchStrategy: 'merge', patchMergeKey: 'ip', listType: 'atomic' } },
+    podIPs: mergeMap(undefined, 'ip'),
+    initContainerStatuses: atomic(),
+    containerStatuses: atomic(),
+    ephemeralContainerStatuses: atomic(),
+    resourceClaimStatuses: {
+      list: {
+        patchStrategy: 'merge,retainKeys',
+        patchMergeKey: 'name',
+        listType: 'map',
+        listMapKeys: ['name'],
+      },
+    },
+  },
+
+  // ---- core/v1: the other kinds ------------------------------------------------------------------
+  Node: { metadata: struct('ObjectMeta'), spec: struct('NodeSpec'), status: struct('NodeStatus') },
+  NodeSpec: { podCIDRs: { list: { patchStrategy: 'merge', listType: 'set' } }, taints: atomic() },
+  NodeStatus: {
+    conditions,
+    addresses: mergeMap(undefined, 'type'),
+    images: atomic(),
+    volumesInUse: atomic(),
+    volumesAttached: atomic(),
+    runtimeHandlers: atomic(),
+  },
+  Namespace: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('NamespaceSpec'),
+    status: struct('NamespaceStatus'),
+  },
+  NamespaceSpec: { finalizers: atomic() },
+  NamespaceStatus: { conditions },
+  ConfigMap: { metadata: struct('ObjectMeta') },
+  Secret: { metadata: struct('ObjectMeta') },
+  Event: { metadata: struct('ObjectMeta') },
+
+  // ---- apps/v1 -----------------------------------------------------------------------------------
+  Deployment: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('DeploymentSpec'),
+    status: struct('DeploymentStatus'),
+  },
+  DeploymentSpec: {
+    selector: struct('LabelSelector'),
+    template: struct('PodTemplateSpec'),
+    // `+patchStrategy=retainKeys`: switching type to Recreate drops rollingUpdate.
+    strategy: struct('DeploymentStrategy', { patchStrategy: 'retainKeys' }),
+  },
+  DeploymentStrategy: {},
+  DeploymentStatus: { conditions },
+  DaemonSet: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('DaemonSetSpec'),
+    status: struct('DaemonSetStatus'),
+  },
+  DaemonSetSpec: { selector: struct('LabelSelector'), template: struct('PodTemplateSpec') },
+  DaemonSetStatus: { conditions },
+  ControllerRevision: { metadata: struct('ObjectMeta') },
+
+  // ---- batch/v1 ----------------------------------------------------------------------------------
+  Job: { metadata: struct('ObjectMeta'), spec: struct('JobSpec'), status: struct('JobStatus') },
+  JobSpec: {
+    selector: struct('LabelSelector'),
+    template: struct('PodTemplateSpec'),
+    podFailurePolicy: struct('RulesPolicy'),
+    successPolicy: struct('RulesPolicy'),
+  },
+  RulesPolicy: { rules: atomic() },
+  JobStatus: {
+    // Job conditions merge by type under strategic merge but are `+listType=atomic` for apply.
+    conditions: { list: { patchStrategy: 'merge', patchMergeKey: 'type', listType: 'atomic' } },
+    uncountedTerminatedPods: struct('UncountedTerminatedPods'),
+  },
+  UncountedTerminatedPods: {
+    succeeded: { list: { listType: 'set' } },
+    failed: { list: { listType: 'set' } },
+  },
+  CronJob: { metadata: struct('ObjectMeta'), spec: struct('CronJobSpec'), status: struct('CronJobStatus') },
+  CronJobSpec: { jobTemplate: struct('JobTemplateSpec') },
+  JobTemplateSpec: { metadata: struct('ObjectMeta'), spec: struct('JobSpec') },
+  CronJobStatus: { active: atomic() },
+
+  // ---- coordination, policy, scheduling ---------------------------------------------------------
+  Lease: { metadata: struct('ObjectMeta') },
+  PodDisruptionBudget: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('PodDisruptionBudgetSpec'),
+    status: struct('PodDisruptionBudgetStatus'),
+  },
+  PodDisruptionBudgetSpec: { selector: struct('LabelSelector') },
+  PodDisruptionBudgetStatus: { conditions },
+  PriorityClass: { metadata: struct('ObjectMeta') },
+};
+
+/** The Go root type of each kind, by `apiVersion/kind`. */
+const ROOTS: Record<string, string> = {
+  'v1/Pod': 'Pod',
+  'v1/Node': 'Node',
+  'v1/Namespace': 'Namespace',
+  'v1/ConfigMap': 'ConfigMap',
+  'v1/Secret': 'Secret',
+  'v1/Event': 'Event',
+  'apps/v1/Deployment': 'Deployment',
+  'apps/v1/DaemonSet': 'DaemonSet',
+  'apps/v1/ControllerRevision': 'ControllerRevision',
+  'batch/v1/Job': 'Job',
+  'batch/v1/CronJob': 'CronJob',
+  'coordination.k8s.io/v1/Lease': 'Lease',
+  'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
+  'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
+};
+
+/** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */
+export function rootTypeOf(apiVersion: string, kind: string): string | undefined {
+  return ROOTS[`${apiVersion}/${kind}`];
+}
+
+/** The field a path leads to, walking struct types from the kind's root. */
+function fieldAt(apiVersion: string, kind: string, path: readonly string[]): Field | undefined {
+  let type = rootTypeOf(apiVersion, kind);
+  let field: Field | undefined;
+  for (const name of path) {
+    if (type === undefined) return undefined;
+    field = TYPES[type]?.[name];
+    if (!field) return undefined;
+    type = field.type;
+  }
+  return field;
+}
+
+/**
+ * The merge rules of the list at `path` — field names from the object root, array levels skipped,
+ * e.g. ['spec','template','spec','containers','ports'] — or undefined when the list has none (strategic
+ * merge then replaces it, server-side apply treats it as atomic).
+ */
+export function listPatchInfo(
+  apiVersion: string,
+  kind: string,
+  path: readonly string[],
+): ListPatchInfo | undefined {
+  const list = fieldAt(apiVersion, kind, path)?.list;
+  return list ? { ...list, listMapKeys: list.listMapKeys && [...list.listMapKeys] } : undefined;
+}
+
+/** Same for map- and struct-valued fields with a strategy (e.g. a struct with `patchStrategy: retainKeys`), if any. */
+export function mapPatchInfo(
+  apiVersion: string,
+  kind: string,
+  path: readonly string[],
+): MapPatchInfo | undefined {
+  const map = fieldAt(apiVersion, kind, path)?.map;
+  return map ? { ...map } : undefined;
+}
+
+/** Every path with list or map rules for a kind, for documentation and tests (depth-first, stable order). */
+export function patchInfoPaths(
+  apiVersion: string,
+  kind: string,
+): { path: string[]; list?: ListPatchInfo; map?: MapPatchInfo }[] {
+  const out: { path: string[]; list?: ListPatchInfo; map?: MapPatchInfo }[] = [];
+  const walk = (type: string | undefined, prefix: string[], seen: ReadonlySet<string>): void => {
+    if (type === undefined || seen.has(type)) return;
+    const nextSeen = new Set(seen).add(type);
+    for (const [name, field] of Object.entries(TYPES[type] ?? {})) {
+      const path = [...prefix, name];
+      if (field.list || field.map) out.push({ path, list: field.list, map: field.map });
+      walk(field.type, path, nextSeen);
+    }
+  };
+  walk(rootTypeOf(apiVersion, kind), [], new Set());
+  return out;
+}
