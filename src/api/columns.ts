@@ -1,0 +1,498 @@
+// The printed columns of each kind — what `strata get` prints and what the server answers to
+// `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` (`kubectl get`), so both print the same table.
+//
+// Pure functions of objects and a clock: no I/O. Columns follow kube-apiserver's printers where Strata
+// serves the same data (names, order, priority 1 = the `-o wide` columns, a `format: name` column that
+// kubectl uses for `kind/name`), with Strata's own additions (the pod's and node's runtime tiers).
+import type { ConfigMap } from './kinds/configmap.ts';
+import type { ControllerRevision } from './kinds/controllerrevision.ts';
+import type { CronJob } from './kinds/cronjob.ts';
+import type { DaemonSet } from './kinds/daemonset.ts';
+import type { Deployment } from './kinds/deployment.ts';
+import type { Event } from './kinds/event.ts';
+import type { Job } from './kinds/job.ts';
+import type { Lease } from './kinds/lease.ts';
+import type { Namespace } from './kinds/namespace.ts';
+import type { Node } from './kinds/node.ts';
+import type { Pod } from './kinds/pod.ts';
+import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
+import type { PriorityClass } from './kinds/priorityclass.ts';
+import type { Secret } from './kinds/secret.ts';
+import type { Condition, LabelSelector } from './meta.ts';
+
+/** A cell: kubectl prints numbers and strings as they are. */
+export type Cell = string | number;
+
+/** meta.k8s.io/v1 TableColumnDefinition. */
+export interface ColumnDefinition {
+  /** Human-readable name; kubectl prints it upper-cased (`Up-to-date` → `UP-TO-DATE`). */
+  name: string;
+  /** OpenAPI type of the cells: string, integer, number, boolean, date. */
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  /** `name` marks the column holding the object's name (kubectl prefixes it with the kind). */
+  format: string;
+  description: string;
+  /** 0: always shown; 1: only with `-o wide`. */
+  priority: 0 | 1;
+}
+
+export interface Column<T = unknown> extends ColumnDefinition {
+  cell(obj: T, now: number): Cell;
+}
+
+/** Objects as the server stores them: the kind's type, with server-set metadata. */
+interface Stored {
+  metadata: {
+    name?: string;
+    namespace?: string;
+    creationTimestamp?: string | null;
+    deletionTimestamp?: string;
+    ownerReferences?: { apiVersion?: string; kind: string; name: string; controller?: boolean }[];
+  };
+}
+
+// ---- cell helpers (also used by `strata describe`, `strata get events`, `strata image ls`) ----------
+
+/** kubectl's age format (duration.HumanDuration): 42s, 3m12s, 45m, 5h3m, 12d. */
+export function age(ts: string | null | undefined, now = Date.now()): string {
+  if (!ts) return '<unknown>';
+  let s = Math.max(0, Math.floor((now - Date.parse(ts)) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
+  s = Math.floor(h / 24);
+  return `${s}d`;
+}
+
+/** kubectl's STATUS column for a pod. */
+export function podStatus(pod: Pod): string {
+  if (pod.metadata.deletionTimestamp) return 'Terminating';
+  const st = pod.status ?? {};
+  if (st.reason) return st.reason;
+  let reason: string = st.phase ?? 'Pending';
+  for (const c of st.containerStatuses ?? []) {
+    if (c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating')
+      return c.state.waiting.reason;
+    if (c.state?.waiting?.reason) reason = 'ContainerCreating';
+    if (c.state?.terminated)
+      reason = c.state.terminated.reason ?? (c.state.terminated.exitCode === 0 ? 'Completed' : 'Error');
+  }
+  if (!pod.spec.nodeName && reason === 'Pending') return 'Pending';
+  return reason;
+}
+
+/** Restarts summed over containers, with how long ago the last one was: `2 (5m ago)`. */
+function podRestarts(pod: Pod, now: number): string {
+  let n = 0;
+  let last: string | undefined;
+  for (const c of pod.status?.containerStatuses ?? []) {
+    n += c.restartCount ?? 0;
+    const f = c.lastState?.terminated?.finishedAt;
+    if (f && (!last || f > last)) last = f;
+  }
+  return last && n > 0 ? `${n} (${age(last, now)} ago)` : String(n);
+}
+
+function nodeReady(node: Node): string {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  let s = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
+  if (node.spec?.unschedulable) s += ',SchedulingDisabled';
+  return s;
+}
+
+const condition = (conditions: readonly Condition[] | undefined, type: string): Condition | undefined =>
+  conditions?.find((c) => c.type === type);
+
+/**
+ * A Deployment's rollout state in one word: Paused, Stalled (progress deadline exceeded), Progressing
+ * (a rollout or scale is under way), Available (done), or Unavailable (done, but short of replicas).
+ */
+export function deploymentRolloutState(d: Deployment): string {
+  const conditions = d.status?.conditions as Condition[] | undefined;
+  const progressing = condition(conditions, 'Progressing');
+  if (d.spec.paused) return 'Paused';
+  if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') return 'Stalled';
+  const s = d.status ?? {};
+  const want = d.spec.replicas ?? 1;
+  const observed = (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+  const done =
+    observed &&
+    (s.updatedReplicas ?? 0) >= want &&
+    (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) &&
+    (s.availableReplicas ?? 0) >= (s.updatedReplicas ?? 0);
+  if (!done) return 'Progressing';
+  return condition(conditions, 'Available')?.status === 'False' ? 'Unavailable' : 'Available';
+}
+
+function labelString(m: Record<string, string> | undefined): string {
+  const e = Object.entries(m ?? {});
+  return e.length ? e.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+}
+
+function selectorString(s: LabelSelector | undefined): string {
+  return labelString(s?.matchLabels);
+}
+
+/** kubectl's IntOrString columns: the value, or N/A. */
+function intOrNA(v: unknown): string {
+  return v === undefined || v === null ? 'N/A' : String(v);
+}
+
+/** Event's object column: kind/name in lower case, like kubectl. */
+function eventObject(e: Event): string {
+  const io = e.involvedObject ?? {};
+  return `${String(io.kind ?? '').toLowerCase()}/${io.name ?? ''}`;
+}
+
+/** When an event last happened (lastTimestamp, else eventTime, else creation). */
+export function eventTime(e: Partial<Event> & Stored): string | undefined {
+  return e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? undefined;
+}
+
+/** Oldest first by when they last happened, as `kubectl get events` users sort them. */
+export function sortEvents<T extends Partial<Event> & Stored>(items: readonly T[]): T[] {
+  return [...items].sort(
+    (a, b) => (Date.parse(eventTime(a) ?? '') || 0) - (Date.parse(eventTime(b) ?? '') || 0),
+  );
+}
+
+interface PodTemplated {
+  spec: { template: { spec: { containers: { name: string; image: string }[] } } };
+}
+const containerNames = (o: PodTemplated): string =>
+  o.spec.template.spec.containers.map((c) => c.name).join(',');
+const containerImages = (o: PodTemplated): string =>
+  o.spec.template.spec.containers.map((c) => c.image).join(',');
+
+// ---- column builders ---------------------------------------------------------------------------
+
+const DESCRIBE_NAME =
+  'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically.';
+const DESCRIBE_AGE =
+  'CreationTimestamp is a timestamp representing the server time when this object was created. Clients may not set this value. It is represented in RFC3339 form and is in UTC.';
+
+function col<T>(
+  name: string,
+  description: string,
+  cell: (obj: T, now: number) => Cell,
+  opts: { type?: ColumnDefinition['type']; format?: string; wide?: boolean } = {},
+): Column<T> {
+  return {
+    name,
+    type: opts.type ?? 'string',
+    format: opts.format ?? '',
+    description,
+    priority: opts.wide ? 1 : 0,
+    cell,
+  };
+}
+const wide = { wide: true } as const;
+const integer = { type: 'integer' } as const;
+
+const nameColumn = <T extends Stored>(opts: { wide?: boolean } = {}): Column<T> =>
+  col<T>('Name', DESCRIBE_NAME, (o) => o.metadata.name ?? '', { format: 'name', ...opts });
+const ageColumn = <T extends Stored>(): Column<T> =>
+  col<T>('Age', DESCRIBE_AGE, (o, now) => age(o.metadata.creationTimestamp, now));
+
+/** Erases the object type once a kind's columns are written against it (the table is keyed by kind). */
+const columns = <T>(list: Column<T>[]): readonly Column[] => Object.freeze(list) as readonly Column[];
+
+const workloadWideColumns = <
+  T extends PodTemplated & { spec: { selector?: LabelSelector } },
+>(): Column<T>[] => [
+  col<T>('Containers', 'Names of each container in the template.', containerNames, wide),
+  col<T>('Images', 'Images referenced by each container in the template.', containerImages, wide),
+  col<T>('Selector', 'Label selector for the pods.', (o) => selectorString(o.spec.selector), wide),
+];
+
+// ---- the columns of each kind -------------------------------------------------------------------
+
+type StoredPod = Pod & Stored;
+
+const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
+  Pod: columns<StoredPod>([
+    nameColumn(),
+    col(
+      'Ready',
+      'The aggregate readiness state of this pod for accepting traffic.',
+      (p) =>
+        `${(p.status?.containerStatuses ?? []).filter((c) => c.ready).length}/${p.spec.containers.length}`,
+    ),
+    col('Status', 'The aggregate status of the containers in this pod.', (p) => podStatus(p)),
+    col(
+      'Restarts',
+      'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.',
+      (p, now) => podRestarts(p, now),
+    ),
+    ageColumn(),
+    col('IP', 'IP address allocated to the pod.', (p) => p.status?.podIP || '<none>', wide),
+    col('Node', 'The node the pod is bound to.', (p) => p.spec.nodeName || '<none>', wide),
+    col(
+      'Nominated Node',
+      'The node the scheduler preempted pods on to make room for this pod.',
+      (p) => p.status?.nominatedNodeName || '<none>',
+      wide,
+    ),
+    // Strata has no readiness gates; the column keeps kubectl's -o wide layout.
+    col('Readiness Gates', 'Pod readiness gates (not supported: always <none>).', () => '<none>', wide),
+    col(
+      'Runtime',
+      'The sandbox tier the pod runs in (spec.runtimeClassName).',
+      (p) => p.spec.runtimeClassName ?? '<none>',
+      wide,
+    ),
+  ]),
+  Deployment: columns<Deployment & Stored>([
+    nameColumn(),
+    col(
+      'Ready',
+      'Number of the pod with ready state.',
+      (d) => `${d.status?.readyReplicas ?? 0}/${d.spec.replicas ?? 1}`,
+    ),
+    col(
+      'Up-to-date',
+      'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
+      (d) => d.status?.updatedReplicas ?? 0,
+      integer,
+    ),
+    col(
+      'Available',
+      'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
+      (d) => d.status?.availableReplicas ?? 0,
+      integer,
+    ),
+    col('Status', 'The rollout state: Available, Progressing, Paused, Stalled or Unavailable.', (d) =>
+      deploymentRolloutState(d),
+    ),
+    ageColumn(),
+    ...workloadWideColumns<Deployment & Stored>(),
+  ]),
+  DaemonSet: columns<DaemonSet & Stored>([
+    nameColumn(),
+    col(
+      'Desired',
+      'The total number of nodes that should be running the daemon pod.',
+      (d) => d.status?.desiredNumberScheduled ?? 0,
+      integer,
+    ),
+    col(
+      'Current',
+      'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
+      (d) => d.status?.currentNumberScheduled ?? 0,
+      integer,
+    ),
+    col(
+      'Ready',
+      'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.',
+      (d) => d.status?.numberReady ?? 0,
+      integer,
+    ),
+    col(
+      'Up-to-date',
+      'The total number of nodes that are running updated daemon pod.',
+      (d) => d.status?.updatedNumberScheduled ?? 0,
+      integer,
+    ),
+    col(
+      'Available',
+      'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.',
+      (d) => d.status?.numberAvailable ?? 0,
+      integer,
+    ),
+    col('Node Selector', 'The node selector of the pod template.', (d) =>
+      labelString(d.spec.template.spec.nodeSelector),
+    ),
+    ageColumn(),
+    ...workloadWideColumns<DaemonSet & Stored>(),
+  ]),
+  Job: columns<Job & Stored>([
+    nameColumn(),
+    col('Status', 'Status of the job: Complete, Failed or Running.', (j) => {
+      const isTrue = (t: string) =>
+        condition(j.status?.conditions as Condition[] | undefined, t)?.status === 'True';
+      return isTrue('Complete') ? 'Complete' : isTrue('Failed') ? 'Failed' : 'Running';
+    }),
+    col(
+      'Completions',
+      'The desired number of successfully finished pods the job should be run with.',
+      (j) => `${j.status?.succeeded ?? 0}/${j.spec.completions ?? 1}`,
+    ),
+    col('Duration', 'Time required to complete the job.', (j, now) => {
+      const start = j.status?.startTime;
+      const end = j.status?.completionTime;
+      return start ? age(start, end ? Date.parse(end) : now) : '';
+    }),
+    ageColumn(),
+  ]),
+  CronJob: columns<CronJob & Stored>([
+    nameColumn(),
+    col('Schedule', 'The schedule in Cron format.', (c) => c.spec.schedule),
+    col('Timezone', 'The time zone name for the given schedule.', (c) => c.spec.timeZone ?? '<none>'),
+    col(
+      'Suspend',
+      'Whether subsequent executions are suspended.',
+      (c) => (c.spec.suspend ? 'True' : 'False'),
+      { type: 'boolean' },
+    ),
+    col('Active', 'The number of currently running jobs.', (c) => c.status?.active?.length ?? 0, integer),
+    col('Last Schedule', 'When the job was last successfully scheduled.', (c, now) =>
+      c.status?.lastScheduleTime ? age(c.status.lastScheduleTime, now) : '<none>',
+    ),
+    ageColumn(),
+  ]),
+  PodDisruptionBudget: columns<PodDisruptionBudget & Stored>([
+    nameColumn(),
+    col('Min Available', 'The minimum number or percentage of available pods this budget requires.', (p) =>
+      intOrNA(p.spec.minAvailable),
+    ),
+    col(
+      'Max Unavailable',
+      'The maximum number or percentage of unavailable pods this budget requires.',
+      (p) => intOrNA(p.spec.maxUnavailable),
+    ),
+    col(
+      'Allowed Disruptions',
+      'Calculated number of pod disruptions that are currently allowed.',
+      (p) => p.status?.disruptionsAllowed ?? 0,
+      integer,
+    ),
+    ageColumn(),
+  ]),
+  PriorityClass: columns<PriorityClass & Stored>([
+    nameColumn(),
+    col('Value', 'The integer value of this priority class.', (p) => p.value ?? 0, integer),
+    col(
+      'Global-Default',
+      'Whether this priority class is the default for pods without a priorityClassName.',
+      (p) => (p.globalDefault ? 'true' : 'false'),
+      { type: 'boolean' },
+    ),
+    ageColumn(),
+    col(
+      'PreemptionPolicy',
+      'The policy for preempting pods with lower priority.',
+      (p) => p.preemptionPolicy ?? 'PreemptLowerPriority',
+    ),
+  ]),
+  ControllerRevision: columns<ControllerRevision & Stored>([
+    nameColumn(),
+    col('Controller', 'The controller that owns this revision.', (r) => {
+      const refs = r.metadata.ownerReferences;
+      const owner = refs?.find((o) => o.controller) ?? refs?.[0];
+      return owner
+        ? `${owner.kind.toLowerCase()}.${(owner.apiVersion ?? '').split('/')[0]}/${owner.name}`
+        : '<none>';
+    }),
+    col(
+      'Revision',
+      'The revision number of the state represented by this revision.',
+      (r) => r.revision ?? 0,
+      integer,
+    ),
+    ageColumn(),
+  ]),
+  Event: columns<Event & Stored>([
+    col('Last Seen', 'When the event last happened.', (e, now) => age(eventTime(e), now)),
+    col('Type', 'Type of this event (Normal, Warning).', (e) => e.type ?? 'Normal'),
+    col('Reason', 'Why the action was taken, in UpperCamelCase.', (e) => e.reason ?? ''),
+    col('Object', 'The object this event is about.', eventObject),
+    col(
+      'Source',
+      'The component reporting this event.',
+      (e) => [e.source?.component ?? e.reportingComponent, e.source?.host].filter(Boolean).join(', '),
+      wide,
+    ),
+    col('Message', 'A human-readable description of the event.', (e) =>
+      (e.message ?? '').replace(/\s*\n\s*/g, ' '),
+    ),
+    col(
+      'First Seen',
+      'When the event first happened.',
+      (e, now) => age(e.firstTimestamp ?? eventTime(e), now),
+      wide,
+    ),
+    col('Count', 'The number of times this event has occurred.', (e) => e.count ?? 1, {
+      ...integer,
+      ...wide,
+    }),
+    nameColumn<Event & Stored>(wide),
+  ]),
+  Node: columns<Node & Stored>([
+    nameColumn(),
+    col(
+      'Status',
+      'The status of the node: Ready, NotReady or Unknown, plus SchedulingDisabled when cordoned.',
+      nodeReady,
+    ),
+    col(
+      'Runtimes',
+      'The sandbox tiers (runtime classes) the node runs.',
+      (n) => (n.status?.runtimeHandlers ?? []).map((h) => h.name).join(',') || '<none>',
+    ),
+    ageColumn(),
+    col('Version', 'Version reported by the node.', (n) => n.status?.nodeInfo?.kubeletVersion ?? ''),
+    col(
+      'Internal-IP',
+      'The node internal IP.',
+      (n) => n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '<none>',
+      wide,
+    ),
+    col(
+      'Kernel-Version',
+      'Kernel version reported by the node.',
+      (n) => n.status?.nodeInfo?.kernelVersion ?? '',
+      wide,
+    ),
+    col('CPU', 'Allocatable CPU.', (n) => String(n.status?.allocatable?.cpu ?? ''), wide),
+    col('Memory', 'Allocatable memory.', (n) => String(n.status?.allocatable?.memory ?? ''), wide),
+  ]),
+  Namespace: columns<Namespace & Stored>([
+    nameColumn(),
+    col('Status', 'The status of the namespace.', (n) =>
+      n.metadata.deletionTimestamp ? 'Terminating' : (n.status?.phase ?? 'Active'),
+    ),
+    ageColumn(),
+  ]),
+  ConfigMap: columns<ConfigMap & Stored>([
+    nameColumn(),
+    col(
+      'Data',
+      'The number of entries in data and binaryData.',
+      (c) => Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length,
+      integer,
+    ),
+    ageColumn(),
+  ]),
+  Secret: columns<Secret & Stored>([
+    nameColumn(),
+    col('Type', 'The type of the secret.', (s) => s.type ?? 'Opaque'),
+    col('Data', 'The number of entries in data.', (s) => Object.keys(s.data ?? {}).length, integer),
+    ageColumn(),
+  ]),
+  Lease: columns<Lease & Stored>([
+    nameColumn(),
+    col('Holder', 'The holder of the lease.', (l) => l.spec?.holderIdentity ?? ''),
+    ageColumn(),
+  ]),
+};
+
+/** kube-apiserver's default table for kinds without printers. */
+const DEFAULT_COLUMNS: readonly Column[] = columns<Stored>([nameColumn(), ageColumn()]);
+
+/** The columns of a kind (NAME and AGE for a kind without its own). */
+export function columnsFor(kind: string): readonly Column[] {
+  return BY_KIND[kind] ?? DEFAULT_COLUMNS;
+}
+
+/** A column's definition without its cell function: what a Table's `columnDefinitions` carries. */
+export function columnDefinition(c: Column): ColumnDefinition {
+  return { name: c.name, type: c.type, format: c.format, description: c.description, priority: c.priority };
+}
+
+/** The cells of one object, in column order (every column, wide ones included). */
+export function rowCells(cols: readonly Column[], obj: unknown, now = Date.now()): Cell[] {
+  return cols.map((c) => c.cell(obj, now));
+}
