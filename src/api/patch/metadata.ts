@@ -324,3 +324,17 @@ export function patchInfoPaths(
   walk(rootTypeOf(apiVersion, kind), [], new Set());
   return out;
 }
+
+/** The merge rules of one kind, looked up by path; what the patch algorithms walk with. */
+export interface PatchSchema {
+  list(path: readonly string[]): ListPatchInfo | undefined;
+  map(path: readonly string[]): MapPatchInfo | undefined;
+}
+
+/** The rules for `apiVersion`/`kind`; a kind not in the table (e.g. autoscaling/v1 Scale) has none. */
+export function patchSchema(apiVersion: string, kind: string): PatchSchema {
+  return {
+    list: (path) => listPatchInfo(apiVersion, kind, path),
+    map: (path) => mapPatchInfo(apiVersion, kind, path),
+  };
+}
