@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname, totalmem, release, arch, platform } from 'node:os';
 import { join } from 'node:path';
-import { kindFor } from '../api/index.ts';
+import { AGENT_CERT_ANNOTATION, kindFor } from '../api/index.ts';
 import { ClientError, type Client } from '../client/client.ts';
 import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
@@ -44,6 +44,11 @@ export interface AgentOptions {
   nodeName?: string;
   /** Address the agent's endpoint listens on and advertises. */
   address?: string;
+  /**
+   * HTTPS for the agent's endpoint: its own serving certificate (published on the Node, where the server
+   * pins it), the cluster CA, and the CN of the control plane's client certificate.
+   */
+  tls?: { cert: string; key: string; clientCA: string; controlPlaneCN: string };
   port?: number;
   labels?: Record<string, string>;
   leaseDurationSeconds?: number;
@@ -112,6 +117,7 @@ export class Agent {
   async start(): Promise<void> {
     this.http = buildAgentHttp({
       client: this.opts.client,
+      tls: this.opts.tls,
       locate: (ns, name, c) => this.locate(ns, name, c),
       exec: (ns, name, c, cmd) => {
         const w = [...this.workers.values()].find(
@@ -496,6 +502,10 @@ export class Agent {
       ...Object.fromEntries(offered.map((rc) => [`strata.dev/runtime-${rc}`, 'true'])),
       ...this.opts.labels,
     };
+    // The server pins this certificate when it calls the agent (logs, exec, port-forward).
+    const annotations = {
+      [AGENT_CERT_ANNOTATION]: this.opts.tls ? Buffer.from(this.opts.tls.cert).toString('base64') : null,
+    };
     const existing = await this.opts.client.find(nodeKind, undefined, this.nodeName);
     if (!existing) {
       await this.opts.client.create(nodeKind, {
@@ -504,11 +514,12 @@ export class Agent {
         metadata: {
           name: this.nodeName,
           labels: Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== null)),
+          annotations: Object.fromEntries(Object.entries(annotations).filter(([, v]) => v !== null)),
         },
         spec: {},
       });
     } else {
-      await this.opts.client.patch(nodeKind, undefined, this.nodeName, { metadata: { labels } });
+      await this.opts.client.patch(nodeKind, undefined, this.nodeName, { metadata: { labels, annotations } });
     }
     await this.opts.client.patch(
       nodeKind,

@@ -7,6 +7,7 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { notFound, statusFailure, unauthorized, badRequest, kindFor, internalError } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
@@ -28,6 +29,8 @@ const FOLLOW_POLL_MS = 150;
 
 export interface AgentHttpOptions {
   client: Client;
+  /** HTTPS: the agent's serving certificate, and the cluster CA that signs the control plane's client certificate. */
+  tls?: { cert: string; key: string; clientCA?: string; controlPlaneCN?: string };
   /** Finds the pod directory and current restart count of a pod's container, if this node runs it. */
   locate: (
     namespace: string,
@@ -60,8 +63,34 @@ function sandboxErrorStatus(err: unknown): { code: number; status: unknown } {
 }
 
 export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false, requestTimeout: 0, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    requestTimeout: 0,
+    forceCloseConnections: true,
+    ...(opts.tls
+      ? {
+          https: {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            // The control plane presents a client certificate from the cluster CA; anyone else a token.
+            ...(opts.tls.clientCA
+              ? { ca: opts.tls.clientCA, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+        }
+      : {}),
+  });
   const reviewed = new Map<string, { ok: boolean; at: number }>();
+
+  /** The caller is the control plane (its client certificate) or holds a token the API accepts. */
+  async function callerOk(req: IncomingMessage): Promise<boolean> {
+    const socket = req.socket as TLSSocket;
+    if (socket.encrypted && socket.authorized) {
+      const cn = socket.getPeerCertificate()?.subject?.CN;
+      if (cn !== undefined && cn === opts.tls?.controlPlaneCN) return true;
+    }
+    return tokenOk(req.headers.authorization);
+  }
 
   async function tokenOk(header: string | undefined): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
@@ -100,7 +129,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     if (req.headers.upgrade?.toLowerCase() !== EXEC_PROTOCOL) {
       return refuseUpgrade(socket, 400, badRequest(`unsupported upgrade; use ${EXEC_PROTOCOL}`));
     }
-    if (!(await tokenOk(req.headers.authorization))) return refuseUpgrade(socket, 401, unauthorized());
+    if (!(await callerOk(req))) return refuseUpgrade(socket, 401, unauthorized());
     const [namespace, pod, container] = m.slice(1).map(decodeURIComponent);
     const q = url.searchParams;
     const command = q.getAll('command');
@@ -181,7 +210,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
   }
 
   app.post('/exec/:namespace/:pod/:container', async (req, reply) => {
-    if (!(await tokenOk(req.headers.authorization))) return reply.code(401).send(unauthorized());
+    if (!(await callerOk(req.raw))) return reply.code(401).send(unauthorized());
     const { namespace, pod, container } = req.params as Record<string, string>;
     const command = (req.body as any)?.command;
     if (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string')) {
@@ -201,7 +230,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
   });
 
   app.get('/containerLogs/:namespace/:pod/:container', async (req, reply) => {
-    if (!(await tokenOk(req.headers.authorization))) return reply.code(401).send(unauthorized());
+    if (!(await callerOk(req.raw))) return reply.code(401).send(unauthorized());
     const { namespace, pod, container } = req.params as Record<string, string>;
     const q = req.query as Record<string, string | undefined>;
     const where = opts.locate(namespace, pod, container);

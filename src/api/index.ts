@@ -22,3 +22,4 @@ export * from './validate.ts';
 export * from './status.ts';
 export * from './selectors.ts';
 export * from './openapi.ts';
+export * from './well-known.ts';

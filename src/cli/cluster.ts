@@ -13,7 +13,12 @@ import type { Driver } from '../sandbox/driver.ts';
 import { Client } from '../client/client.ts';
 import { defaultConfigPath, readKubeconfig, writeKubeconfig } from '../client/kubeconfig.ts';
 import { WasmDriver } from '../sandbox/wasm/driver.ts';
-import { startControlPlane } from '../server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { fetchPinnedCA } from '../client/ca-bootstrap.ts';
+import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
+import { daysLeft, selfSignedServing, type KeyPair } from '../auth/pki.ts';
+import { APISERVER_AGENT_CLIENT_CN } from '../auth/identities.ts';
+import { hostname } from 'node:os';
 
 export function defaultDataDir(): string {
   return process.env.STRATA_HOME ? join(process.env.STRATA_HOME, 'data') : join(homedir(), '.strata', 'data');
@@ -36,6 +41,49 @@ export interface UpOptions {
   podEvictionTimeout?: number;
   /** The agent's lease duration in seconds (it renews every quarter of it). */
   leaseDuration?: number;
+  /** Plain HTTP on loopback (development only). */
+  insecureHttp?: boolean;
+  /** Extra names/addresses for the serving certificate. */
+  tlsSan?: string[];
+}
+
+/**
+ * The agent's own serving certificate (self-signed, kept in its data dir while it has 30 days left); the
+ * Node carries it and the server pins it.
+ */
+async function agentServingCert(agentDir: string, address: string): Promise<KeyPair> {
+  const crt = join(agentDir, 'serving.crt');
+  const key = join(agentDir, 'serving.key');
+  mkdirSync(agentDir, { recursive: true, mode: 0o700 });
+  if (existsSync(crt) && existsSync(key)) {
+    const kp = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+    if (daysLeft(kp.cert) > 30) return kp;
+  }
+  const kp = await selfSignedServing(`strata-agent:${hostname()}`, [address, 'localhost']);
+  writeFileSync(key, kp.key, { mode: 0o600 });
+  writeFileSync(crt, kp.cert, { mode: 0o644 });
+  return kp;
+}
+
+/** The agent's TLS settings when the cluster has a CA (none on an --insecure-http development cluster). */
+async function agentTls(
+  agentDir: string,
+  address: string,
+  ca: string | undefined,
+): Promise<AgentOptions['tls']> {
+  if (!ca) return undefined;
+  const serving = await agentServingCert(agentDir, address);
+  return { ...serving, clientCA: ca, controlPlaneCN: APISERVER_AGENT_CLIENT_CN };
+}
+
+function writeClusterKubeconfig(path: string, cp: ControlPlane): void {
+  writeKubeconfig(path, {
+    server: cp.url,
+    ca: cp.pki?.ca.cert,
+    clientCert: cp.pki?.admin.cert,
+    clientKey: cp.pki?.admin.key,
+    tokenFile: cp.adminTokenFile,
+  });
 }
 
 function logger(file: string | undefined, verbose: boolean) {
@@ -99,11 +147,15 @@ export async function up(o: UpOptions): Promise<void> {
     logger: { file: join(dataDir, 'server.log') },
     nodeGracePeriodSeconds: o.nodeGracePeriod,
     podEvictionTimeoutSeconds: o.podEvictionTimeout,
+    insecureHttp: o.insecureHttp,
+    tlsSans: o.tlsSan,
   });
-  writeKubeconfig(kubeconfig, cp.url, cp.adminTokenFile);
+  writeClusterKubeconfig(kubeconfig, cp);
+  const ca = cp.pki?.ca.cert;
   const agent = new Agent({
-    client: new Client({ server: cp.url, token: cp.adminToken }),
+    client: new Client({ server: cp.url, token: cp.adminToken, tls: { ca } }),
     ...nodeTiers(join(dataDir, 'agent'), o.runtimes),
+    tls: await agentTls(join(dataDir, 'agent'), '127.0.0.1', ca),
     dataDir: join(dataDir, 'agent'),
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
@@ -114,6 +166,7 @@ export async function up(o: UpOptions): Promise<void> {
   console.log(`Strata is up: API server ${cp.url}, node "${agent.nodeName}"`);
   console.log(`  kubeconfig:  ${kubeconfig}`);
   console.log(`  admin token: ${cp.adminTokenFile}`);
+  if (cp.pki) console.log(`  CA hash:     ${cp.pki.caHash} (agents join with --ca-cert-hash)`);
   console.log(`  logs:        ${logFile}`);
   console.log(`Try: strata get nodes   |   strata run --rm wasm build/wasm/hello.wasm -- world`);
   // `up` is the whole node: stopping it stops its containers too (a kill -9 leaves them to be re-adopted).
@@ -152,6 +205,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.nodeGracePeriod !== undefined ? ['--node-grace-period', String(o.nodeGracePeriod)] : []),
     ...(o.podEvictionTimeout !== undefined ? ['--pod-eviction-timeout', String(o.podEvictionTimeout)] : []),
     ...(o.leaseDuration !== undefined ? ['--lease-duration', String(o.leaseDuration)] : []),
+    ...(o.insecureHttp ? ['--insecure-http'] : []),
+    ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
@@ -212,6 +267,8 @@ export async function server(o: {
   kubeconfig?: string;
   nodeGracePeriod?: number;
   podEvictionTimeout?: number;
+  insecureHttp?: boolean;
+  tlsSan?: string[];
 }): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const cp = await startControlPlane({
@@ -222,9 +279,12 @@ export async function server(o: {
     logger: { file: join(dataDir, 'server.log') },
     nodeGracePeriodSeconds: o.nodeGracePeriod,
     podEvictionTimeoutSeconds: o.podEvictionTimeout,
+    insecureHttp: o.insecureHttp,
+    tlsSans: o.tlsSan,
   });
-  if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.url, cp.adminTokenFile);
+  if (o.kubeconfig) writeClusterKubeconfig(resolve(o.kubeconfig), cp);
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);
+  if (cp.pki) console.log(`  CA hash: ${cp.pki.caHash} (agents join with --ca-cert-hash)`);
   onSignals(() => cp.stop());
 }
 
@@ -238,6 +298,8 @@ export async function agent(o: {
   port?: number;
   labels?: string[];
   leaseDuration?: number;
+  caCertHash?: string;
+  caFile?: string;
 }): Promise<void> {
   let token: string;
   try {
@@ -252,9 +314,11 @@ export async function agent(o: {
     if (!k || v === undefined) throw new Error(`--label ${l}: expected KEY=VALUE`);
     labels[k] = v;
   }
+  const ca = await agentTrust(o.server, dataDir, o.caCertHash, o.caFile);
   const a = new Agent({
-    client: new Client({ server: o.server, token }),
+    client: new Client({ server: o.server, token, tls: { ca } }),
     ...nodeTiers(dataDir, o.runtimes),
+    tls: await agentTls(dataDir, o.address ?? '127.0.0.1', ca),
     dataDir,
     nodeName: o.nodeName,
     address: o.address,
@@ -266,4 +330,40 @@ export async function agent(o: {
   await a.start();
   console.log(`Strata agent "${a.nodeName}" registered with ${o.server}`);
   onSignals(() => a.stop());
+}
+
+/**
+ * The cluster CA a joining agent trusts: --ca-file, or the CA the server presents whose hash is
+ * --ca-cert-hash (kept in the agent's data dir for restarts), or none for a plain-HTTP development server.
+ */
+async function agentTrust(
+  server: string,
+  dataDir: string,
+  hash: string | undefined,
+  caFile: string | undefined,
+): Promise<string | undefined> {
+  if (new URL(server).protocol === 'http:') return undefined;
+  if (caFile) {
+    try {
+      return readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  if (!hash) {
+    throw new Error(
+      '--ca-cert-hash (or --ca-file) is required to join an HTTPS server: the hash is printed by ' +
+        '`strata server`/`strata up` and kept in DATA/tls/ca.hash on the server',
+    );
+  }
+  const expected = parseCACertHash(hash);
+  const saved = join(dataDir, 'ca.crt');
+  if (existsSync(saved)) {
+    const pem = readFileSync(saved, 'utf8');
+    if (caCertHash(pem) === expected) return pem;
+  }
+  const pem = await fetchPinnedCA(server, expected);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(saved, pem, { mode: 0o644 });
+  return pem;
 }

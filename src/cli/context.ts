@@ -18,7 +18,7 @@ export interface CliContext {
 export function connect(g: GlobalOptions): CliContext {
   const conn = readKubeconfig(g.kubeconfig);
   return {
-    client: new Client({ server: conn.server, token: conn.token }),
+    client: new Client({ server: conn.server, token: conn.token, tls: conn.tls }),
     namespace: g.namespace ?? conn.namespace,
     explicitNamespace: g.namespace !== undefined,
   };

@@ -63,6 +63,8 @@ program
     "the agent's lease duration; it renews every quarter of it (default 40s)",
     seconds,
   )
+  .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
+  .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => up({ ...o, kubeconfig: g().kubeconfig }));
@@ -90,6 +92,8 @@ program
     "how long a NotReady node's pods wait before they are evicted and replaced elsewhere (default 5m)",
     seconds,
   )
+  .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
+  .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .action(async (o) => server({ ...o, kubeconfig: g().kubeconfig }));
 
 program
@@ -97,6 +101,11 @@ program
   .description('run a node agent that joins a server')
   .requiredOption('--server <url>', 'API server URL')
   .requiredOption('--token-file <file>', 'file holding the bearer token')
+  .option(
+    '--ca-cert-hash <sha256:hex>',
+    "pin of the cluster CA (the server's DATA/tls/ca.hash), as kubeadm join takes it",
+  )
+  .option('--ca-file <file>', 'the cluster CA certificate (instead of --ca-cert-hash)')
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
   .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')
@@ -296,7 +305,7 @@ program
     print(`Client Version: v${STRATA_VERSION} (Node.js ${process.version})`);
     try {
       const v = await connect(g()).client.json('GET', '/version');
-      print(`Server Version: ${v.gitVersion}`);
+      print(`Server Version: v${v.strataVersion ?? '?'} (Kubernetes API ${v.gitVersion})`);
     } catch (err) {
       print(`Server Version: unavailable (${(err as Error).message})`);
     }

@@ -2,6 +2,7 @@
 import { type KindInfo } from '../api/index.ts';
 import { openUpgrade, UpgradeRefusedError } from './exec-stream.ts';
 import type { Duplex } from 'node:stream';
+import { Transport, type TlsConfig } from './transport.ts';
 
 /** An error answer of the API, with its Status object. */
 export class ClientError extends Error {
@@ -17,7 +18,9 @@ export class ClientError extends Error {
 
 export interface ClientOptions {
   server: string;
-  token: string;
+  /** A bearer token; optional when a client certificate (tls.cert/key) identifies the caller. */
+  token?: string;
+  tls?: TlsConfig;
 }
 
 export interface ListQuery {
@@ -53,11 +56,23 @@ function namespaceOf(kind: KindInfo, obj: any, explicit?: string): string | unde
 
 export class Client {
   readonly server: string;
-  private readonly token: string;
+  private readonly token: string | undefined;
+  readonly transport: Transport;
 
   constructor(opts: ClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
     this.token = opts.token;
+    this.transport = new Transport(new URL(this.server), opts.tls);
+  }
+
+  /** Headers that authenticate a request made outside request() (upgrades, WebSockets). */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /** Closes idle keep-alive connections (lets a short-lived process exit at once). */
+  close(): void {
+    this.transport.close();
   }
 
   async request(
@@ -72,10 +87,7 @@ export class Client {
   ): Promise<Response> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.token}`,
-      accept: 'application/json',
-    };
+    const headers: Record<string, string> = { ...this.authHeaders(), accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
@@ -83,10 +95,10 @@ export class Client {
     }
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body, signal: opts.signal });
+      res = await this.transport.request(url, { method, headers, body, signal: opts.signal });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      const cause = (err as any).cause?.code ?? (err as Error).message;
+      const cause = (err as any).code ?? (err as Error).message;
       throw new Error(`cannot reach the Strata server at ${this.server}: ${cause}`);
     }
     if (!res.ok) {
@@ -106,7 +118,7 @@ export class Client {
   async upgrade(path: string, query: URLSearchParams): Promise<{ socket: Duplex; head: Buffer }> {
     const url = new URL(`${this.server}${path}?${query}`);
     try {
-      return await openUpgrade(url, { authorization: `Bearer ${this.token}` });
+      return await openUpgrade(url, this.authHeaders(), 'POST', this.transport.tlsOptions());
     } catch (err) {
       if (err instanceof UpgradeRefusedError) {
         let status: any;

@@ -70,10 +70,13 @@ export function openUpgrade(
   url: URL,
   headers: Record<string, string>,
   method = 'POST',
+  /** TLS options (ca, cert, key, rejectUnauthorized) for an https: URL. */
+  tls: object = {},
 ): Promise<{ socket: Duplex; head: Buffer }> {
   return new Promise((resolve, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(url, {
+      ...tls,
       method,
       headers: { ...headers, connection: 'Upgrade', upgrade: EXEC_PROTOCOL },
     });

@@ -1,13 +1,16 @@
-// A kubeconfig-like file: which server to talk to and with which token. `strata up` writes one; the CLI
-// reads it from --kubeconfig, $STRATACONFIG, or ~/.strata/config (in that order).
+// The kubeconfig: which server to talk to, the CA to verify it with, and the credential to present
+// (a client certificate and/or a token). `strata up` writes one that kubectl reads unchanged; the CLI reads
+// it from --kubeconfig, $STRATACONFIG, or ~/.strata/config (in that order).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
+import type { TlsConfig } from './transport.ts';
 
 export interface Connection {
   server: string;
-  token: string;
+  token?: string;
+  tls: TlsConfig;
   namespace: string;
   configPath: string;
 }
@@ -16,17 +19,57 @@ export function defaultConfigPath(): string {
   return process.env.STRATACONFIG || join(homedir(), '.strata', 'config');
 }
 
-export function writeKubeconfig(path: string, server: string, tokenFile: string): void {
+export interface KubeconfigContents {
+  server: string;
+  /** The cluster CA (PEM); embedded as certificate-authority-data. */
+  ca?: string;
+  /** The admin client certificate and key (PEM); embedded as client-certificate-data/-key-data. */
+  clientCert?: string;
+  clientKey?: string;
+  /** A token file, referenced (not copied) as tokenFile. */
+  tokenFile?: string;
+}
+
+const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+
+export function writeKubeconfig(path: string, c: KubeconfigContents): void {
+  const user: Record<string, string> = {};
+  if (c.clientCert && c.clientKey) {
+    user['client-certificate-data'] = b64(c.clientCert);
+    user['client-key-data'] = b64(c.clientKey);
+  } else if (c.tokenFile) {
+    user.tokenFile = resolve(c.tokenFile);
+  }
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
     'current-context': 'strata',
-    clusters: [{ name: 'strata', cluster: { server } }],
-    users: [{ name: 'admin', user: { tokenFile: resolve(tokenFile) } }],
+    clusters: [
+      {
+        name: 'strata',
+        cluster: { server: c.server, ...(c.ca ? { 'certificate-authority-data': b64(c.ca) } : {}) },
+      },
+    ],
+    users: [{ name: 'admin', user }],
     contexts: [{ name: 'strata', context: { cluster: 'strata', user: 'admin', namespace: 'default' } }],
+    preferences: {},
   };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, YAML.stringify(doc), { mode: 0o600 });
+}
+
+/** A PEM from either `<field>-data` (base64) or `<field>` (a file path, relative to the kubeconfig). */
+function pemOf(path: string, obj: any, field: string): string | undefined {
+  const data = obj?.[`${field}-data`];
+  if (typeof data === 'string' && data) return Buffer.from(data, 'base64').toString('utf8');
+  const file = obj?.[field];
+  if (typeof file !== 'string' || !file) return undefined;
+  const p = isAbsolute(file) ? file : resolve(dirname(path), file);
+  try {
+    return readFileSync(p, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read ${field} ${p}: ${(err as Error).message}`);
+  }
 }
 
 export function readKubeconfig(path = defaultConfigPath()): Connection {
@@ -54,6 +97,13 @@ export function readKubeconfig(path = defaultConfigPath()): Connection {
       throw new Error(`${path}: cannot read token file ${tf}: ${(err as Error).message}`);
     }
   }
-  if (!token) throw new Error(`${path}: user "${ctx.user}" has no token or tokenFile`);
-  return { server: cluster.server, token, namespace: ctx.namespace ?? 'default', configPath: path };
+  const tls: TlsConfig = {
+    ca: pemOf(path, cluster, 'certificate-authority'),
+    cert: pemOf(path, user, 'client-certificate'),
+    key: pemOf(path, user, 'client-key'),
+    insecureSkipVerify: cluster['insecure-skip-tls-verify'] === true,
+  };
+  if (!token && !(tls.cert && tls.key))
+    throw new Error(`${path}: user "${ctx.user}" has no token, tokenFile or client certificate`);
+  return { server: cluster.server, token, tls, namespace: ctx.namespace ?? 'default', configPath: path };
 }

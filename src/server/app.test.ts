@@ -201,7 +201,11 @@ describe('API server', () => {
 
   it('serves /version, /healthz and /openapi/v3', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/version' })).json().gitVersion).toBe('v0.1.0');
+    expect((await app.inject({ method: 'GET', url: '/version' })).json()).toMatchObject({
+      major: '1',
+      gitVersion: 'v1.32.0+strata.0.1.0',
+      strataVersion: '0.1.0',
+    });
     const spec = (await req('GET', '/openapi/v3')).json();
     expect(JSON.stringify(spec)).toContain('Pod');
   });

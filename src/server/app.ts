@@ -10,16 +10,39 @@ import {
   internalError,
 } from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
-import type { TokenAuthenticator } from './auth.ts';
+import type { Authenticator } from './auth.ts';
+import { AgentDialer } from './agent-endpoint.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
 import { attachExecUpgrade } from './exec-proxy.ts';
-import { registerDiscoveryRoutes, registerTokenReview } from './routes/discovery.ts';
+import { registerDiscoveryRoutes } from './routes/discovery.ts';
+import { registerAuthenticationRoutes } from './routes/authentication.ts';
 
 export const STRATA_VERSION = '0.1.0';
+/** The Kubernetes API version Strata's dialect follows; /version reports it so kubectl sees no skew. */
+export const KUBERNETES_VERSION = { major: '1', minor: '32', patch: '0' };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Opens requests and upgrades to node agents (logs, exec, attach, port-forward). */
+    agents: AgentDialer;
+  }
+}
+
+export interface ServerTls {
+  /** Serving certificate chain (leaf first, then the CA) and its key, PEM. */
+  cert: string;
+  key: string;
+  /** CA(s) that sign client certificates. */
+  clientCA: string;
+}
 
 export interface ServerOptions {
   objects: ObjectStore;
-  auth: TokenAuthenticator;
+  auth: Authenticator;
+  /** HTTPS (the default everywhere but loopback development, see `--insecure-http`). */
+  tls?: ServerTls;
+  /** How the server reaches node agents; default: plain HTTP with no client certificate. */
+  agents?: AgentDialer;
   /** Largest accepted request body in bytes (Kubernetes: 3 MiB). */
   bodyLimit?: number;
   logger?: boolean | object;
@@ -53,6 +76,19 @@ const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version']);
 export function buildServer(opts: ServerOptions): FastifyInstance {
   const logger: any = opts.logger ?? false;
   const app = Fastify({
+    ...(opts.tls
+      ? {
+          https: {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            ca: opts.tls.clientCA,
+            // Ask for a client certificate but let requests without one through to token authentication;
+            // authenticateRequest refuses a certificate that does not verify.
+            requestCert: true,
+            rejectUnauthorized: false,
+          },
+        }
+      : {}),
     // A pino instance goes in loggerInstance; a boolean or options object in logger.
     ...(typeof logger === 'object' && typeof logger.info === 'function'
       ? { loggerInstance: logger }
@@ -101,12 +137,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (PUBLIC_PATHS.has(path)) return;
-    const user = opts.auth.authenticate(req.headers.authorization);
-    if (!user) {
-      reply.code(401).header('www-authenticate', 'Bearer realm="strata"').send(unauthorized());
+    const result = opts.auth.authenticateRequest(req.raw);
+    if (!result.ok) {
+      reply.code(401).header('www-authenticate', 'Bearer realm="strata"').send(unauthorized(result.message));
       return reply;
     }
-    (req as any).user = user;
+    (req as any).user = result.user;
   });
 
   app.setErrorHandler((err: any, req, reply) => {
@@ -153,9 +189,14 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return 'ok';
   });
   app.get('/version', async () => ({
-    major: '0',
-    minor: '1',
-    gitVersion: `v${STRATA_VERSION}`,
+    major: KUBERNETES_VERSION.major,
+    minor: KUBERNETES_VERSION.minor,
+    // Kubernetes-shaped so kubectl prints no skew warning; Strata's own version rides in the build metadata.
+    gitVersion: `v${KUBERNETES_VERSION.major}.${KUBERNETES_VERSION.minor}.${KUBERNETES_VERSION.patch}+strata.${STRATA_VERSION}`,
+    gitCommit: '',
+    gitTreeState: 'clean',
+    buildDate: '',
+    compiler: 'v8',
     strataVersion: STRATA_VERSION,
     goVersion: 'n/a',
     platform: `${process.platform}/${process.arch}`,
@@ -164,8 +205,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const openapi = buildOpenAPI();
   app.get('/openapi/v3', async () => openapi);
 
+  app.decorate('agents', opts.agents ?? new AgentDialer());
   registerDiscoveryRoutes(app);
-  registerTokenReview(app, opts.auth);
+  registerAuthenticationRoutes(app, opts.auth);
   registerResourceRoutes(app, opts.objects);
   attachExecUpgrade(app, opts.objects, opts.auth);
   return app;

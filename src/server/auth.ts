@@ -1,12 +1,24 @@
-// Bearer-token authentication. The admin token is generated at first start into a 0600 file in the data
-// directory; further tokens (one per line, "token,username") can be listed in `tokens` beside it.
+// Authentication: who is calling. Two credentials, as kube-apiserver accepts them:
+//   - a TLS client certificate signed by the cluster CA (CN = user, O = groups), verified by node:tls;
+//   - a bearer token (the admin token generated at first start into a 0600 file in the data directory, and
+//     "token,username[,group1;group2]" lines in `tokens` beside it).
+// A certificate that does not verify (another CA, expired) is a 401 even if a token is also sent, and a
+// token over plain HTTP is accepted only from loopback (`--insecure-http` is for local development).
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { AUTHENTICATED_GROUP } from '../auth/identities.ts';
 
 export interface User {
   username: string;
+  groups: string[];
+  /** How the caller proved it: 'x509' or 'token'. */
+  via: 'x509' | 'token';
 }
+
+export type AuthResult = { ok: true; user: User } | { ok: false; message: string };
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
@@ -28,22 +40,43 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-export class TokenAuthenticator {
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+/** The user a verified client certificate names: CN is the user, each O a group. */
+export function userFromCertificate(socket: TLSSocket): User | undefined {
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.subject) return undefined;
+  const cn = cert.subject.CN;
+  const o = cert.subject.O;
+  const username = Array.isArray(cn) ? cn[0] : cn;
+  if (!username) return undefined;
+  const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
+  return { username, groups: [...groups, AUTHENTICATED_GROUP], via: 'x509' };
+}
+
+export class Authenticator {
   private readonly entries: Array<{ digest: Buffer; user: User }> = [];
 
-  add(token: string, username: string): void {
-    this.entries.push({ digest: digest(token), user: { username } });
+  add(token: string, username: string, groups: string[] = []): void {
+    this.entries.push({
+      digest: digest(token),
+      user: { username, groups: [...groups, AUTHENTICATED_GROUP], via: 'token' },
+    });
   }
 
-  /** Loads extra "token,username" lines from a file if it exists. */
+  /** Loads extra "token,username[,group;group]" lines from a file if it exists. */
   loadFile(path: string): void {
     if (!existsSync(path)) return;
     for (const line of readFileSync(path, 'utf8').split('\n')) {
-      const [token, username] = line.trim().split(',');
-      if (token && username) this.add(token, username);
+      const [token, username, groups] = line.trim().split(',');
+      if (token && username) this.add(token, username, groups ? groups.split(';').filter(Boolean) : []);
     }
   }
 
+  /** A bearer token from an Authorization header. */
   authenticate(header: string | undefined): User | undefined {
     if (!header) return undefined;
     const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -57,4 +90,36 @@ export class TokenAuthenticator {
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found = e.user;
     return found;
   }
+
+  /** Authenticates a raw request (also upgrades, which Fastify's hooks do not see). */
+  authenticateRequest(req: IncomingMessage): AuthResult {
+    const socket = req.socket as TLSSocket;
+    if (socket.encrypted) {
+      const presented = socket.getPeerCertificate?.();
+      if (presented && Object.keys(presented).length > 0) {
+        if (!socket.authorized) {
+          return {
+            ok: false,
+            message: `the client certificate is not valid for this cluster: ${String(socket.authorizationError)}`,
+          };
+        }
+        const user = userFromCertificate(socket);
+        if (user) return { ok: true, user };
+        return { ok: false, message: 'the client certificate has no common name' };
+      }
+    }
+    const header = req.headers.authorization;
+    if (!header) return { ok: false, message: 'Unauthorized' };
+    if (!socket.encrypted && !isLoopback(socket.remoteAddress)) {
+      return {
+        ok: false,
+        message: 'bearer tokens are accepted over plain HTTP only from loopback; use HTTPS',
+      };
+    }
+    const user = this.authenticate(header);
+    return user ? { ok: true, user } : { ok: false, message: 'Unauthorized' };
+  }
 }
+
+/** @deprecated the former name, kept while callers move to Authenticator. */
+export { Authenticator as TokenAuthenticator };

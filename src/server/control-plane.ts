@@ -10,7 +10,10 @@ import { startControllers, ensureDefaultNamespaces } from '../controllers/manage
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
 import { buildServer } from './app.ts';
-import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
+import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
+import { AgentDialer } from './agent-endpoint.ts';
+import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
+import { ADMIN_GROUP } from '../auth/identities.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -22,12 +25,18 @@ export interface ControlPlaneOptions {
   nodeGracePeriodSeconds?: number;
   /** Seconds a NotReady node's pods wait before they are evicted (and replaced elsewhere). Default 300. */
   podEvictionTimeoutSeconds?: number;
+  /** Serve plain HTTP (loopback development only; tokens are then accepted from loopback alone). */
+  insecureHttp?: boolean;
+  /** Extra names and addresses for the serving certificate. */
+  tlsSans?: string[];
 }
 
 export interface ControlPlane {
   url: string;
   adminToken: string;
   adminTokenFile: string;
+  /** The cluster's certificates (undefined with insecureHttp). */
+  pki?: ClusterPKI;
   objects: ObjectStore;
   stop(): Promise<void>;
 }
@@ -37,9 +46,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const store = openSqliteStore(join(opts.dataDir, 'state.db'));
   const objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   const admin = loadOrCreateAdminToken(opts.dataDir);
-  auth.add(admin.token, 'admin');
+  auth.add(admin.token, 'admin', [ADMIN_GROUP]);
+  const pki = opts.insecureHttp
+    ? undefined
+    : await loadOrCreateClusterPKI(opts.dataDir, { tlsSans: opts.tlsSans, listenAddress: opts.host });
   auth.loadFile(join(opts.dataDir, 'tokens'));
 
   const logger =
@@ -83,12 +95,22 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   await scheduler.start();
   let ready = false;
   void controllers.ready.then(() => (ready = true));
-  const app = buildServer({ objects, auth, logger: logger || false, ready: () => ready });
+  const app = buildServer({
+    objects,
+    auth,
+    logger: logger || false,
+    ready: () => ready,
+    tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
+    agents: new AgentDialer(pki?.agentClient),
+  });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
   const addr = app.server.address() as { address: string; port: number };
-  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  // A wildcard listener is reached locally through loopback.
+  const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
+  const host = local.includes(':') ? `[${local}]` : local;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${pki ? 'https' : 'http'}://${host}:${addr.port}`,
+    pki,
     adminToken: admin.token,
     adminTokenFile: admin.path,
     objects,

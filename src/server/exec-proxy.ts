@@ -19,18 +19,18 @@ import {
   UpgradeRefusedError,
 } from '../client/exec-stream.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
-import type { TokenAuthenticator } from './auth.ts';
-import { agentEndpoint } from './logs-proxy.ts';
+import type { Authenticator } from './auth.ts';
+import type { AgentDialer } from './agent-endpoint.ts';
 
 const EXEC_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/;
 
 export async function proxyExec(req: FastifyRequest, pod: any, node: any): Promise<unknown> {
   const body = (req.body ?? {}) as { container?: string; command?: unknown };
-  const { base, container } = execTarget(pod, node, body.container, body.command);
-  const url = `${base}/exec/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}/${encodeURIComponent(container)}`;
-  let res: Response;
+  const { container } = execTarget(req.server.agents, pod, node, body.container, body.command);
+  const path = `/exec/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}/${encodeURIComponent(container)}`;
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, {
+    res = await req.server.agents.request(node, path, {
       method: 'POST',
       headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' },
       body: JSON.stringify({ command: body.command }),
@@ -44,19 +44,28 @@ export async function proxyExec(req: FastifyRequest, pod: any, node: any): Promi
       ),
     );
   }
-  const answer = await res.json().catch(() => undefined);
-  if (!res.ok)
-    throw new ApiError(answer ?? statusFailure(res.status, 'InternalError', `agent answered ${res.status}`));
+  const parts: Buffer[] = [];
+  for await (const d of res) parts.push(d as Buffer);
+  let answer: any;
+  try {
+    answer = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch {
+    answer = undefined;
+  }
+  const code = res.statusCode ?? 500;
+  if (code >= 400)
+    throw new ApiError(answer ?? statusFailure(code, 'InternalError', `agent answered ${code}`));
   return answer;
 }
 
 /** Checks container and command, and finds the agent of the pod's node. */
 function execTarget(
+  agents: AgentDialer,
   pod: any,
   node: any,
   wanted: string | undefined,
   command: unknown,
-): { base: string; container: string } {
+): { base: string; tls: object; container: string } {
   const containers: string[] = pod.spec.containers.map((c: any) => c.name);
   const container = wanted ?? (containers.length === 1 ? containers[0] : undefined);
   if (!container || !containers.includes(container)) {
@@ -67,25 +76,21 @@ function execTarget(
   if (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string')) {
     throw new ApiError(badRequest('command: Required value: a non-empty list of strings'));
   }
-  const base = agentEndpoint(node);
-  if (!pod.spec.nodeName || !base) {
+  const target = agents.target(node);
+  if (!pod.spec.nodeName || !target) {
     throw new ApiError(badRequest(`pod ${pod.metadata.name} is not running on a node`));
   }
-  return { base, container };
+  return { base: target.base, tls: target.tls, container };
 }
 
 /** Serves interactive exec on the server's 'upgrade' event (see the top of this file). */
-export function attachExecUpgrade(
-  app: FastifyInstance,
-  objects: ObjectStore,
-  auth: TokenAuthenticator,
-): void {
+export function attachExecUpgrade(app: FastifyInstance, objects: ObjectStore, auth: Authenticator): void {
   const open = new Set<Duplex>();
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
     socket.on('error', () => socket.destroy());
-    serveUpgrade(req, socket, head, objects, auth, open).catch((err) => {
+    serveUpgrade(req, socket, head, objects, auth, app.agents, open).catch((err) => {
       if (err instanceof ApiError) refuseUpgrade(socket, err.code, err.status);
       else refuseUpgrade(socket, 500, internalError((err as Error).message));
     });
@@ -101,7 +106,8 @@ async function serveUpgrade(
   socket: Duplex,
   head: Buffer,
   objects: ObjectStore,
-  auth: TokenAuthenticator,
+  auth: Authenticator,
+  agents: AgentDialer,
   open: Set<Duplex>,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://strata');
@@ -114,7 +120,8 @@ async function serveUpgrade(
   if (req.headers.upgrade?.toLowerCase() !== EXEC_PROTOCOL) {
     throw new ApiError(badRequest(`unsupported upgrade ${req.headers.upgrade}; use ${EXEC_PROTOCOL}`));
   }
-  if (!auth.authenticate(req.headers.authorization)) throw new ApiError(unauthorized());
+  const who = auth.authenticateRequest(req);
+  if (!who.ok) throw new ApiError(unauthorized(who.message));
   const podKind = kindFor('v1', 'Pod')!;
   const [namespace, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
   const pod = await objects.get(podKind, namespace, name);
@@ -123,7 +130,13 @@ async function serveUpgrade(
     ? await objects.get(kindFor('v1', 'Node')!, undefined, pod.spec.nodeName)
     : undefined;
   const q = url.searchParams;
-  const { base, container } = execTarget(pod, node, q.get('container') ?? undefined, q.getAll('command'));
+  const { base, tls, container } = execTarget(
+    agents,
+    pod,
+    node,
+    q.get('container') ?? undefined,
+    q.getAll('command'),
+  );
   const params = new URLSearchParams();
   for (const c of q.getAll('command')) params.append('command', c);
   for (const k of ['stdin', 'tty', 'cols', 'rows']) {
@@ -135,7 +148,7 @@ async function serveUpgrade(
   );
   let upstream: { socket: Duplex; head: Buffer };
   try {
-    upstream = await openUpgrade(target, { authorization: req.headers.authorization ?? '' });
+    upstream = await openUpgrade(target, { authorization: req.headers.authorization ?? '' }, 'POST', tls);
   } catch (err) {
     if (err instanceof UpgradeRefusedError) {
       let status: any;

@@ -2,17 +2,9 @@
 // Kubernetes). The server finds the agent's endpoint in the Node's status and streams its answer back,
 // forwarding the caller's bearer token; the agent checks that token with a TokenReview.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import { badRequest, statusFailure } from '../api/index.ts';
 import { ApiError } from '../store/objects.ts';
-
-export function agentEndpoint(node: any): string | undefined {
-  const port = node?.status?.daemonEndpoints?.kubeletEndpoint?.Port;
-  const addrs: Array<{ type: string; address: string }> = node?.status?.addresses ?? [];
-  const addr = addrs.find((a) => a.type === 'InternalIP')?.address ?? addrs[0]?.address;
-  if (!port || !addr) return undefined;
-  return `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
-}
 
 export async function proxyPodLogs(
   req: FastifyRequest,
@@ -36,7 +28,7 @@ export async function proxyPodLogs(
   if (!pod.spec.nodeName) {
     throw new ApiError(badRequest(`pod ${pod.metadata.name} is not scheduled to a node yet; it has no logs`));
   }
-  const base = agentEndpoint(node);
+  const base = req.server.agents.target(node)?.base;
   if (!base) {
     throw new ApiError(
       statusFailure(503, 'ServiceUnavailable', `node ${pod.spec.nodeName} has no reachable agent endpoint`),
@@ -45,12 +37,12 @@ export async function proxyPodLogs(
   const params = new URLSearchParams();
   for (const k of ['follow', 'previous', 'tailLines', 'timestamps', 'limitBytes'])
     if (q[k] !== undefined) params.set(k, q[k]!);
-  const url = `${base}/containerLogs/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}/${encodeURIComponent(container)}?${params}`;
+  const path = `/containerLogs/${encodeURIComponent(pod.metadata.namespace)}/${encodeURIComponent(pod.metadata.name)}/${encodeURIComponent(container)}?${params}`;
   const abort = new AbortController();
   req.raw.on('close', () => abort.abort());
-  let upstream: Response;
+  let upstream: IncomingMessage;
   try {
-    upstream = await fetch(url, {
+    upstream = await req.server.agents.request(node, path, {
       headers: { authorization: req.headers.authorization ?? '' },
       signal: abort.signal,
     });
@@ -63,19 +55,21 @@ export async function proxyPodLogs(
       ),
     );
   }
-  if (!upstream.ok) {
-    const text = await upstream.text();
+  const code = upstream.statusCode ?? 500;
+  if (code >= 400) {
+    const parts: Buffer[] = [];
+    for await (const d of upstream) parts.push(d as Buffer);
+    const text = Buffer.concat(parts).toString('utf8');
     let status: any;
     try {
       status = JSON.parse(text);
     } catch {
-      status = statusFailure(upstream.status, 'InternalError', text || `agent answered ${upstream.status}`);
+      status = statusFailure(code, 'InternalError', text || `agent answered ${code}`);
     }
     throw new ApiError(status);
   }
   reply.hijack();
   reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
-  const body = Readable.fromWeb(upstream.body as any);
-  body.on('error', () => reply.raw.end());
-  body.pipe(reply.raw);
+  upstream.on('error', () => reply.raw.end());
+  upstream.pipe(reply.raw);
 }

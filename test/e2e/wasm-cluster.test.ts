@@ -108,16 +108,15 @@ describe('strata up (single process)', () => {
     expect(got.stdout).toMatch(/hello\s+Complete\s+5\/5/);
   });
 
-  it('rejects requests without the token with 401', async () => {
-    const res = await fetch(`${c.server}/api/v1/namespaces/default/pods`);
+  it('serves HTTPS and rejects requests without a credential with 401', async () => {
+    expect(c.server).toMatch(/^https:\/\//);
+    const res = await c.anonymous('/api/v1/namespaces/default/pods');
     expect(res.status).toBe(401);
     const body = await res.json();
     expect(body).toMatchObject({ kind: 'Status', code: 401, reason: 'Unauthorized' });
-    const wrong = await fetch(`${c.server}/api/v1/namespaces/default/pods`, {
-      headers: { authorization: 'Bearer nope' },
-    });
+    const wrong = await c.anonymous('/api/v1/namespaces/default/pods', { authorization: 'Bearer nope' });
     expect(wrong.status).toBe(401);
-    expect((await fetch(`${c.server}/healthz`)).status).toBe(200);
+    expect((await c.anonymous('/healthz')).status).toBe(200);
   });
 
   it('get, describe and version speak kubectl', async () => {
@@ -126,7 +125,7 @@ describe('strata up (single process)', () => {
     const desc = await c.cli(['describe', 'node', 'node-a']);
     expect(desc.stdout).toContain('Runtime classes:  wasm');
     const v = await c.cli(['version']);
-    expect(v.stdout).toMatch(/Server Version: v0\.1\.0/);
+    expect(v.stdout).toMatch(/Server Version: v0\.1\.0 \(Kubernetes API v1\.32\.0\+strata\.0\.1\.0\)/);
     const bad = await c.cli(['get', 'widgets']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
