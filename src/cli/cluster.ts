@@ -76,9 +76,14 @@ async function agentTls(
   return { ...serving, clientCA: ca, controlPlaneCN: APISERVER_AGENT_CLIENT_CN };
 }
 
-function writeClusterKubeconfig(path: string, cp: ControlPlane): void {
+function writeClusterKubeconfig(
+  path: string,
+  cp: ControlPlane,
+  node?: { name: string; imageStore?: string },
+): void {
   writeKubeconfig(path, {
     server: cp.url,
+    node,
     ca: cp.pki?.ca.cert,
     clientCert: cp.pki?.admin.cert,
     clientKey: cp.pki?.admin.key,
@@ -150,11 +155,11 @@ export async function up(o: UpOptions): Promise<void> {
     insecureHttp: o.insecureHttp,
     tlsSans: o.tlsSan,
   });
-  writeClusterKubeconfig(kubeconfig, cp);
   const ca = cp.pki?.ca.cert;
+  const tiers = nodeTiers(join(dataDir, 'agent'), o.runtimes);
   const agent = new Agent({
     client: new Client({ server: cp.url, token: cp.adminToken, tls: { ca } }),
-    ...nodeTiers(join(dataDir, 'agent'), o.runtimes),
+    ...tiers,
     tls: await agentTls(join(dataDir, 'agent'), '127.0.0.1', ca),
     dataDir: join(dataDir, 'agent'),
     nodeName: o.nodeName,
@@ -162,6 +167,11 @@ export async function up(o: UpOptions): Promise<void> {
     log: log.child({ component: 'agent' }),
   });
   await agent.start();
+  // Written once the node is up: `strata image` follows it to this node's image store.
+  writeClusterKubeconfig(kubeconfig, cp, {
+    name: agent.nodeName,
+    imageStore: tiers.images ? join(dataDir, 'agent', 'images') : undefined,
+  });
   writeFileSync(join(dataDir, 'strata.pid'), String(process.pid));
   console.log(`Strata is up: API server ${cp.url}, node "${agent.nodeName}"`);
   console.log(`  kubeconfig:  ${kubeconfig}`);

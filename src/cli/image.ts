@@ -1,10 +1,15 @@
 // `strata image pull|push|tag|ls|rm|import|export|inspect|gc`: the node-local image store. Unlike the other
-// commands these do not go through the API server: images live on each node (default
-// $STRATA_HOME/data/agent/images or ~/.strata/data/agent/images; --root picks another store).
+// commands these do not go through the API server: images live on each node. They act on the store of the
+// node the kubeconfig was written for (`strata up` records it in the kubeconfig), else on the default
+// ($STRATA_HOME/data/agent/images or ~/.strata/data/agent/images); --root picks another store. Each command
+// says on stderr which store it used.
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { readKubeconfig, type LocalNode } from '../client/kubeconfig.ts';
 import {
   exportOciLayout,
   familiarReference,
+  defaultImageRoot,
   formatPlatform,
   ImageStore,
   importImage,
@@ -133,11 +138,33 @@ function registryOptions(cmd: Command): Command {
     .option('--insecure', 'allow plain http for this registry (loopback registries always use http)');
 }
 
-export function registerImageCommands(program: Command, getStore: () => ImageStore): Command {
+/** The store `strata image` acts on, and how it was chosen (for the stderr line). */
+export function locateImageStore(
+  root: string | undefined,
+  kubeconfig: string | undefined,
+  fallback: () => string = defaultImageRoot,
+): { root: string; why: string } {
+  if (root) return { root: resolve(root), why: '--root' };
+  let node: LocalNode | undefined;
+  try {
+    node = readKubeconfig(kubeconfig).node;
+  } catch {
+    node = undefined; // no cluster configured: the default store
+  }
+  if (node?.imageStore) return { root: node.imageStore, why: `node "${node.name}"` };
+  return { root: fallback(), why: 'default' };
+}
+
+/** `fallback`: the store used when neither --root nor the kubeconfig names one. */
+export function registerImageCommands(program: Command, fallback: () => string = defaultImageRoot): Command {
   const image = program.command('image').description("manage this node's OCI images (node-local store)");
   const withRoot = (cmd: Command): Command =>
-    cmd.option('--root <dir>', "image store directory (default: the node agent's)");
-  const storeFor = (o: { root?: string }): ImageStore => (o.root ? new ImageStore(o.root) : getStore());
+    cmd.option('--root <dir>', "image store directory (default: the store of the kubeconfig's node)");
+  const storeFor = (o: { root?: string }): ImageStore => {
+    const where = locateImageStore(o.root, program.opts().kubeconfig, fallback);
+    process.stderr.write(`image store: ${where.root} (${where.why})\n`);
+    return new ImageStore(where.root);
+  };
 
   registryOptions(
     withRoot(

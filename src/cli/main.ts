@@ -2,7 +2,6 @@
 // The `strata` command line. Every API command talks to the server only through the HTTP client.
 import { Command, Option } from 'commander';
 import { resourcePath } from '../client/client.ts';
-import { ImageStore } from '../image/index.ts';
 import { registerImageCommands } from './image.ts';
 import { STRATA_VERSION } from '../server/app.ts';
 import { agent, down, server, up } from './cluster.ts';
@@ -296,7 +295,7 @@ program
     exitCode = r.exitCode;
   });
 
-registerImageCommands(program, () => new ImageStore());
+registerImageCommands(program);
 
 program
   .command('version')

@@ -7,8 +7,19 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { TlsConfig } from './transport.ts';
 
+/** The kubeconfig extension naming the local node `strata up` runs (kubectl ignores it). */
+export const NODE_EXTENSION = 'strata.dev/node';
+
+export interface LocalNode {
+  name: string;
+  /** The node's OCI image store, which `strata image` acts on. */
+  imageStore?: string;
+}
+
 export interface Connection {
   server: string;
+  /** The node `strata up` started with this kubeconfig, when it did. */
+  node?: LocalNode;
   token?: string;
   tls: TlsConfig;
   namespace: string;
@@ -28,6 +39,8 @@ export interface KubeconfigContents {
   clientKey?: string;
   /** A token file, referenced (not copied) as tokenFile. */
   tokenFile?: string;
+  /** The local node, recorded as a cluster extension so `strata image` finds its store. */
+  node?: LocalNode;
 }
 
 const b64 = (pem: string) => Buffer.from(pem).toString('base64');
@@ -105,5 +118,13 @@ export function readKubeconfig(path = defaultConfigPath()): Connection {
   };
   if (!token && !(tls.cert && tls.key))
     throw new Error(`${path}: user "${ctx.user}" has no token, tokenFile or client certificate`);
-  return { server: cluster.server, token, tls, namespace: ctx.namespace ?? 'default', configPath: path };
+  const node = cluster.extensions?.find((e: any) => e?.name === NODE_EXTENSION)?.extension;
+  return {
+    server: cluster.server,
+    token,
+    tls,
+    namespace: ctx.namespace ?? 'default',
+    configPath: path,
+    ...(node?.name ? { node } : {}),
+  };
 }

@@ -63,15 +63,21 @@ describe('progress view', () => {
 describe.skipIf(skip)('strata image (CLI)', () => {
   let tmp: ReturnType<typeof tempDir>;
   let reg: LocalRegistry;
+  // Every command first says which store it acts on; the helper checks that line and strips it.
+  const storeLine = (root: string, stderr: string): string => {
+    const line = `image store: ${root} (default)\n`;
+    expect(stderr.startsWith(line), `stderr names the store: ${stderr}`).toBe(true);
+    return stderr.slice(line.length);
+  };
   const strata = async (root: string, ...args: string[]) => {
     try {
       const r = await run(process.execPath, [harness, 'image', ...args], {
         env: { ...process.env, TEST_IMAGE_ROOT: root },
       });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+      return { code: 0, stdout: r.stdout, stderr: storeLine(root, r.stderr) };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+      return { code: e.code, stdout: e.stdout, stderr: storeLine(root, e.stderr) };
     }
   };
 

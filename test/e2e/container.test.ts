@@ -41,16 +41,16 @@ describe.skipIf(!!why)('container tier end to end', () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
     const root = join(c.dir, 'data', 'agent', 'images');
+    // Without --root, `strata image` follows the kubeconfig to the store of the node `up` started.
     const imported = await c.cli([
       'image',
       'import',
-      '--root',
-      root,
       join(ROOT, 'build/images/httpd'),
       '--name',
       'localhost/httpd:1.0',
     ]);
     expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toContain(`image store: ${root} (node "node-a")`);
     const busybox = await c.cli([
       'image',
       'import',

@@ -2,10 +2,12 @@
 // which need a real process (stdout, stderr, exit code). The default store is $TEST_IMAGE_ROOT.
 import { Command } from 'commander';
 import { registerImageCommands } from '../../cli/image.ts';
-import { ImageStore } from '../image-store.ts';
+import { defaultImageRoot } from '../image-store.ts';
 
+// No kubeconfig: the commands must not follow a node that happens to run on this machine.
+process.env.STRATACONFIG = '/nonexistent/strata-config';
 const program = new Command('strata').configureOutput({ outputError: (str, write) => write(str) });
-registerImageCommands(program, () => new ImageStore(process.env.TEST_IMAGE_ROOT));
+registerImageCommands(program, () => process.env.TEST_IMAGE_ROOT ?? defaultImageRoot());
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
