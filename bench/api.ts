@@ -1,6 +1,7 @@
 // API throughput: creates and gets per second with p50/p99 at concurrency 64, through the real server
 // (auth, validation, defaults, sqlite with fsync), beside a bare Fastify server that stores the same
-// JSON in a Map — the HTTP + JSON floor on this machine, measured in the same run.
+// JSON in a Map — the HTTP + JSON floor on this machine, measured in the same run. Both plain HTTP (Strata
+// with --insecure-http), so the ratio is the API's own cost; `npm run bench -- api-tls` measures TLS.
 //
 //   npm run bench -- api [REQUESTS_PER_PHASE]
 import Fastify from 'fastify';
@@ -58,7 +59,7 @@ const bCreate = await load(TOTAL, (i) =>
 const bGet = await load(TOTAL, (i) => fetch(`${bareUrl}/cm/cm-${i}`));
 await bare.close();
 
-const cluster = await startBenchCluster({ agent: false });
+const cluster = await startBenchCluster({ agent: false, insecureHttp: true });
 const auth = { authorization: `Bearer ${cluster.cp.adminToken}` };
 const base = `${cluster.cp.url}/api/v1/namespaces/default/configmaps`;
 const sCreate = await load(TOTAL, (i) =>

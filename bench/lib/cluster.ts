@@ -14,10 +14,14 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
-export async function startBenchCluster(opts: { agent: boolean }): Promise<BenchCluster> {
+/** insecureHttp: serve plain HTTP (to compare with an HTTP baseline); default HTTPS, as users run it. */
+export async function startBenchCluster(opts: {
+  agent: boolean;
+  insecureHttp?: boolean;
+}): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-'));
-  const cp = await startControlPlane({ dataDir: dir, port: 0 });
-  const client = new Client({ server: cp.url, token: cp.adminToken });
+  const cp = await startControlPlane({ dataDir: dir, port: 0, insecureHttp: opts.insecureHttp });
+  const client = new Client({ server: cp.url, token: cp.adminToken, tls: { ca: cp.pki?.ca.cert } });
   let agent: Agent | undefined;
   if (opts.agent) {
     agent = new Agent({
