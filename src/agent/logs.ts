@@ -2,7 +2,7 @@
 //
 // Layout: <podDir>/logs/<container>/<restartCount>.log (+ .log.1 after rotation). The current run's
 // file is `restartCount`, the previous run's is `restartCount - 1` (what `strata logs --previous` shows).
-// Bytes are stored as the guest wrote them (stdout and stderr interleaved in arrival order).
+// Lines are stored as CRI log records (log-format.ts): the time and the stream of each line, in arrival order.
 import {
   closeSync,
   existsSync,
@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { LogSink } from '../sandbox/driver.ts';
+import { formatRecords } from './log-format.ts';
 
 export const DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024;
 
@@ -50,11 +51,12 @@ export class RotatingLog implements LogSink {
     openLogs.add(path);
   }
 
-  write(_stream: 'stdout' | 'stderr', chunk: Uint8Array): void {
-    if (this.closed) return;
-    if (this.size + chunk.byteLength > this.maxBytes && this.size > 0) this.rotate();
-    writeSync(this.fd, chunk);
-    this.size += chunk.byteLength;
+  write(stream: 'stdout' | 'stderr', chunk: Uint8Array): void {
+    if (this.closed || chunk.byteLength === 0) return;
+    const records = formatRecords(stream, chunk);
+    if (this.size + records.byteLength > this.maxBytes && this.size > 0) this.rotate();
+    writeSync(this.fd, records);
+    this.size += records.byteLength;
   }
 
   close(): void {

@@ -11,9 +11,12 @@
 //                    and its own terminal. `runc exec -t` insists on having one (/dev/tty) and Node
 //                    cannot take the pty fd runc would send over --console-socket, so with pipes the
 //                    runtime runs under util-linux `script`, which gives it a terminal of its own;
-//                    its size is set once (cols/rows), later resizes are not forwarded.
+//                    its size is set at start (cols/rows) and changed by resize(): the new size is
+//                    set on script's terminal, whose SIGWINCH makes the runtime copy it to the
+//                    container's terminal (runc and crun resize on SIGWINCH).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { which } from '../../net/command.ts';
@@ -68,6 +71,8 @@ export interface InteractiveExec {
   exited: Promise<number>;
   /** Signals the runtime's exec process, which forwards it to the command. */
   kill(signal?: NodeJS.Signals): void;
+  /** Changes the terminal's size (tty over pipes; a no-op otherwise). */
+  resize(cols: number, rows: number): Promise<void>;
 }
 
 export function execInteractive(argv: string[], opts: InteractiveOptions): InteractiveExec {
@@ -103,7 +108,40 @@ export function execInteractive(argv: string[], opts: InteractiveOptions): Inter
     kill: (signal: NodeJS.Signals = 'SIGTERM') => {
       child.kill(signal);
     },
+    resize: async (cols, rows) => {
+      if (!opts.tty || opts.stdio !== 'pipe' || child.pid === undefined || child.exitCode !== null) return;
+      const tty = runtimeTerminal(child.pid);
+      if (!tty) return;
+      // The kernel sends SIGWINCH to the terminal's foreground process: the runtime, which resizes the
+      // container's terminal to match.
+      await new Promise<void>((resolve) =>
+        execFile(
+          'stty',
+          ['-F', tty, 'cols', String(Math.floor(cols)), 'rows', String(Math.floor(rows))],
+          () => resolve(),
+        ),
+      );
+    },
   };
+}
+
+/** The terminal `script` gave the runtime: fd 0 of script's child (a /dev/pts/N), if still there. */
+function runtimeTerminal(scriptPid: number): string | undefined {
+  let children: string[];
+  try {
+    children = readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+  for (const pid of children) {
+    try {
+      const t = readlinkSync(`/proc/${pid}/fd/0`);
+      if (t.startsWith('/dev/pts/')) return t;
+    } catch {
+      // gone already
+    }
+  }
+  return undefined;
 }
 
 function shellQuote(s: string): string {
