@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../store/objects.ts';
-import { GarbageCollector } from './gc.ts';
+import { FOREGROUND_FINALIZER, GarbageCollector, ORPHAN_FINALIZER } from './gc.ts';
 import { NamespaceController } from './namespace.ts';
 import {
   CONFIGMAP,
@@ -124,6 +124,53 @@ describe('GarbageCollector', () => {
     await objects.delete(CONFIGMAP, 'default', 'top');
     await until(async () => !(await objects.get(CONFIGMAP, 'default', 'leaf')), 'leaf collected');
     expect(await objects.get(CONFIGMAP, 'default', 'mid')).toBeUndefined();
+  });
+
+  // The API server turns propagationPolicy Orphan/Foreground into these finalizers on the owner.
+  const withFinalizer = (obj: any, finalizer: string) => ({
+    ...obj,
+    metadata: { ...obj.metadata, finalizers: [finalizer] },
+  });
+
+  it('orphan: the owner goes, its dependents stay without the reference to it', async () => {
+    await startGc();
+    const owner = await objects.create(withFinalizer(configMap('owner'), ORPHAN_FINALIZER));
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid };
+    const other = await objects.create(configMap('other-owner'));
+    const otherRef = { apiVersion: 'v1', kind: 'ConfigMap', name: 'other-owner', uid: other.metadata.uid };
+    await objects.create(owned(configMap('kept'), ref));
+    await objects.create({
+      ...configMap('two-owners'),
+      metadata: { name: 'two-owners', namespace: 'default', ownerReferences: [ref, otherRef] },
+    });
+    await objects.delete(CONFIGMAP, 'default', 'owner');
+    await until(async () => !(await objects.get(CONFIGMAP, 'default', 'owner')), 'owner deleted');
+    const kept = await objects.get(CONFIGMAP, 'default', 'kept');
+    expect(kept).toBeDefined();
+    expect(kept.metadata.ownerReferences).toBeUndefined();
+    const two = await objects.get(CONFIGMAP, 'default', 'two-owners');
+    expect(two.metadata.ownerReferences.map((r: any) => r.name)).toEqual(['other-owner']);
+  });
+
+  it('foreground: the dependents go first, the owner last', async () => {
+    const gc = await startGc();
+    const owner = await objects.create(withFinalizer(configMap('fg-owner'), FOREGROUND_FINALIZER));
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'fg-owner', uid: owner.metadata.uid };
+    // A dependent that holds on (its own finalizer) keeps the owner waiting.
+    await objects.create(owned(withFinalizer(configMap('slow'), 'example.com/hold'), ref));
+    await objects.create(owned(configMap('fast'), ref));
+    await objects.delete(CONFIGMAP, 'default', 'fg-owner');
+    await until(async () => !(await objects.get(CONFIGMAP, 'default', 'fast')), 'fast dependent deleted');
+    await gc.whenIdle();
+    const waiting = await objects.get(CONFIGMAP, 'default', 'fg-owner');
+    expect(waiting?.metadata.deletionTimestamp).toBeTruthy();
+    expect((await objects.get(CONFIGMAP, 'default', 'slow'))?.metadata.deletionTimestamp).toBeTruthy();
+    // The slow dependent finishes: the owner follows.
+    await objects.mutate(CONFIGMAP, 'default', 'slow', (o) => ({
+      ...o,
+      metadata: { ...o.metadata, finalizers: [] },
+    }));
+    await until(async () => !(await objects.get(CONFIGMAP, 'default', 'fg-owner')), 'owner deleted last');
   });
 });
 

@@ -4,9 +4,15 @@
 // an object of that kind and name with the referenced uid (a re-created owner with the same name is a
 // different owner). Like Kubernetes, the cache is trusted only to say "the owner exists": before
 // deleting, every owner is looked up in the store, so a child seen before its brand-new owner reaches
-// the cache is never collected. Deletion is background propagation: the owner goes first (it is already
-// gone when we look), its dependents after, and their own dependents in turn. Foreground deletion and
-// orphaning (deleteOptions.propagationPolicy) are not supported yet.
+// the cache is never collected. Deletion is background propagation by default: the owner goes first (it is
+// already gone when we look), its dependents after, and their own dependents in turn.
+//
+// The other two propagation policies arrive as finalizers on an owner that is being deleted, as in
+// Kubernetes (the API server adds them for deleteOptions.propagationPolicy):
+//   - `orphan`: the collector removes the owner's reference from every dependent, then the finalizer, and
+//     the owner goes; the dependents stay.
+//   - `foregroundDeletion`: the collector deletes the dependents first; once none is left it removes the
+//     finalizer and the owner goes last.
 import { type KindInfo, allKinds, kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { type Log, defaultLog, errorCode } from '../lib/log.ts';
@@ -28,6 +34,11 @@ interface Ref {
   namespace?: string;
   name: string;
 }
+
+export const ORPHAN_FINALIZER = 'orphan';
+export const FOREGROUND_FINALIZER = 'foregroundDeletion';
+/** Queue keys for an owner whose deletion propagates by finalizer (the rest are dependents to check). */
+const OWNER_WORK = 'owner:';
 
 const SEP = '\u0000';
 function refId(kind: KindInfo, namespace: string | undefined, name: string): string {
@@ -51,6 +62,8 @@ export class GarbageCollector {
   /** owner uid → ids of objects that reference it. */
   private readonly dependents = new Map<string, Set<string>>();
   private readonly removeHandlers: (() => void)[] = [];
+  /** uid → id of owners being deleted with the orphan or foreground policy. */
+  private readonly owners = new Map<string, string>();
   private synced = false;
 
   constructor(opts: ControllerOptions) {
@@ -58,11 +71,14 @@ export class GarbageCollector {
     this.log = opts.log ?? defaultLog;
     this.ownInformers = !opts.informers;
     this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
-    this.queue = new WorkQueue((id) => this.collect(id), {
-      concurrency: opts.concurrency ?? 8,
-      log: this.log,
-      name: 'garbage-collector',
-    });
+    this.queue = new WorkQueue(
+      (id) => (id.startsWith(OWNER_WORK) ? this.propagate(id.slice(OWNER_WORK.length)) : this.collect(id)),
+      {
+        concurrency: opts.concurrency ?? 8,
+        log: this.log,
+        name: 'garbage-collector',
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -113,7 +129,13 @@ export class GarbageCollector {
   private forget(kind: KindInfo, obj: any): void {
     const uid: string | undefined = obj.metadata?.uid;
     const id = refId(kind, obj.metadata.namespace, obj.metadata.name);
-    for (const r of (obj.metadata?.ownerReferences ?? []) as OwnerRef[]) this.unlink(r.uid, id);
+    for (const r of (obj.metadata?.ownerReferences ?? []) as OwnerRef[]) {
+      this.unlink(r.uid, id);
+      // A dependent of a foreground deletion is gone: the owner may be done.
+      const owner = this.owners.get(r.uid);
+      if (owner) this.queue.add(OWNER_WORK + owner);
+    }
+    if (uid) this.owners.delete(uid);
     if (!uid) return;
     const n = (this.uids.get(uid) ?? 1) - 1;
     if (n > 0) {
@@ -131,8 +153,17 @@ export class GarbageCollector {
     if (set && set.size === 0) this.dependents.delete(ownerUid);
   }
 
-  /** Queue the object if the cache says all of its owners are missing. */
+  /** Queue the object if the cache says all of its owners are missing (or it propagates a deletion). */
   private check(kind: KindInfo, obj: any): void {
+    const finalizers: string[] = obj.metadata?.finalizers ?? [];
+    if (
+      obj.metadata?.deletionTimestamp &&
+      (finalizers.includes(ORPHAN_FINALIZER) || finalizers.includes(FOREGROUND_FINALIZER))
+    ) {
+      const id = refId(kind, obj.metadata.namespace, obj.metadata.name);
+      this.owners.set(obj.metadata.uid, id);
+      this.queue.add(OWNER_WORK + id);
+    }
     const refs: OwnerRef[] = obj.metadata?.ownerReferences ?? [];
     if (refs.length === 0) return;
     if (refs.some((r) => this.uids.has(r.uid))) return;
@@ -178,6 +209,64 @@ export class GarbageCollector {
         return;
       }
       throw err;
+    }
+  }
+
+  /** Carries out an owner's orphan or foreground deletion (see the top of this file). */
+  private async propagate(id: string): Promise<void> {
+    const ref = parseRefId(id);
+    if (!ref) return;
+    const owner = await this.objects.get(ref.kind, ref.namespace, ref.name);
+    if (!owner?.metadata.deletionTimestamp) return;
+    const uid: string = owner.metadata.uid;
+    const finalizers: string[] = owner.metadata.finalizers ?? [];
+    const dependents = [...(this.dependents.get(uid) ?? [])]
+      .map(parseRefId)
+      .filter((d): d is Ref => d !== undefined);
+    if (finalizers.includes(ORPHAN_FINALIZER)) {
+      for (const d of dependents) {
+        await this.objects.mutate(d.kind, d.namespace, d.name, (o) => {
+          const refs: OwnerRef[] = o.metadata.ownerReferences ?? [];
+          if (!refs.some((r) => r.uid === uid)) return undefined;
+          o.metadata.ownerReferences = refs.filter((r) => r.uid !== uid);
+          if (o.metadata.ownerReferences.length === 0) delete o.metadata.ownerReferences;
+          return o;
+        });
+      }
+      await this.removeFinalizer(ref, uid, ORPHAN_FINALIZER);
+      this.log.info(
+        { kind: ref.kind.kind, name: ref.name, orphaned: dependents.length },
+        'garbage-collector: orphaned dependents',
+      );
+      return;
+    }
+    if (!finalizers.includes(FOREGROUND_FINALIZER)) return;
+    // Foreground: the dependents go first; the owner waits until none is left.
+    let remaining = 0;
+    for (const d of dependents) {
+      const o = await this.objects.get(d.kind, d.namespace, d.name);
+      if (!o || !(o.metadata.ownerReferences ?? []).some((r: OwnerRef) => r.uid === uid)) continue;
+      remaining++;
+      if (o.metadata.deletionTimestamp) continue;
+      try {
+        await this.objects.delete(d.kind, d.namespace, d.name, { preconditions: { uid: o.metadata.uid } });
+      } catch (err) {
+        if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
+      }
+    }
+    if (remaining === 0) await this.removeFinalizer(ref, uid, FOREGROUND_FINALIZER);
+    // Otherwise the dependents' delete events queue the owner again (forget).
+  }
+
+  private async removeFinalizer(ref: Ref, uid: string, finalizer: string): Promise<void> {
+    try {
+      await this.objects.mutate(ref.kind, ref.namespace, ref.name, (o) => {
+        if (o.metadata.uid !== uid || !(o.metadata.finalizers ?? []).includes(finalizer)) return undefined;
+        o.metadata.finalizers = o.metadata.finalizers.filter((f: string) => f !== finalizer);
+        return o;
+      });
+    } catch (err) {
+      if (errorCode(err) !== 404) throw err;
     }
   }
 }
