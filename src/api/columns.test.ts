@@ -308,7 +308,7 @@ describe('columns', () => {
       NAME: 'web-1.abc',
     });
     const later = { ...ev, metadata: meta('b'), lastTimestamp: ago(5) };
-    expect(sortEvents([later, ev]).map((e) => e.metadata.name)).toEqual(['web-1.abc', 'b']);
+    expect(sortEvents([later, ev] as any[]).map((e) => e.metadata.name)).toEqual(['web-1.abc', 'b']);
   });
 
   it('Node, Namespace, ConfigMap, Secret, Lease', () => {

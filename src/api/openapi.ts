@@ -1,182 +1,224 @@
-// OpenAPI 3.1 for the Kubernetes URL layout, generated from the same zod schemas that validate
-// requests, so the document cannot drift from what the server accepts.
+// OpenAPI 3.0 documents in kube-apiserver's layout, generated from the same zod schemas that validate
+// requests, so the documents cannot drift from what the server accepts:
+//
+//   openAPIIndexPaths()            the group-versions `/openapi/v3` lists ("api/v1", "apis/apps/v1", …)
+//   buildGroupVersionOpenAPI(gv)   one document per group-version (`/openapi/v3/apis/apps/v1`), what
+//                                  kubectl reads for `explain`, field validation support and strategic merge
+//   buildOpenAPI()                 every group-version in one document
+//
+// Schema names are Kubernetes' (io.k8s.api.core.v1.Pod, io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta…):
+// every exported object schema of src/api/kinds and meta.ts becomes a component under its export name.
+// zod emits JSON Schema draft 2020-12; openapi-schema.ts converts it to what OpenAPI 3.0 allows.
 import { z } from 'zod';
+import * as configmap from './kinds/configmap.ts';
+import * as controllerrevision from './kinds/controllerrevision.ts';
+import * as cronjob from './kinds/cronjob.ts';
+import * as daemonset from './kinds/daemonset.ts';
+import * as deployment from './kinds/deployment.ts';
+import * as event from './kinds/event.ts';
+import * as job from './kinds/job.ts';
+import * as lease from './kinds/lease.ts';
+import * as namespace from './kinds/namespace.ts';
+import * as node from './kinds/node.ts';
+import * as pod from './kinds/pod.ts';
+import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
+import * as priorityclass from './kinds/priorityclass.ts';
+import * as secret from './kinds/secret.ts';
+import * as meta from './meta.ts';
 import { allKinds, type KindInfo } from './registry.ts';
+import {
+  META,
+  annotatePatchRules,
+  collectRefs,
+  componentRef,
+  toOpenAPI30,
+  type Schema,
+} from './openapi-schema.ts';
+import { fieldDescription, kindDescription, metaComponents } from './openapi-meta.ts';
+import { operations } from './openapi-paths.ts';
 
-const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
+export { META } from './openapi-schema.ts';
 
 /** Kubernetes' component names: io.k8s.api.core.v1.Pod, io.k8s.api.apps.v1.Deployment, … */
-export function schemaName(k: KindInfo, suffix = ''): string {
-  const group = k.group ? k.group.split('.')[0] : 'core';
-  return `io.k8s.api.${group}.${k.version}.${k.kind}${suffix}`;
+export function schemaName(k: Pick<KindInfo, 'group' | 'version' | 'kind'>, suffix = ''): string {
+  return `${apiPackage(k.group, k.version)}.${k.kind}${suffix}`;
 }
 
-function jsonSchema(schema: z.ZodType): object {
-  // io: 'input' — documents what a client may send (defaulted fields are optional).
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
-    io: 'input',
-    unrepresentable: 'any',
-  }) as Record<string, unknown>;
-  return rest;
+/** `io.k8s.api.<first label of the group, or core>.<version>`, as k8s.io/api names its Go packages. */
+function apiPackage(group: string, version: string): string {
+  return `io.k8s.api.${group ? group.split('.')[0] : 'core'}.${version}`;
 }
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ 'application/json': { schema } });
-
-const STATUS_SCHEMA = {
-  type: 'object',
-  properties: {
-    kind: { const: 'Status' },
-    apiVersion: { const: 'v1' },
-    metadata: { type: 'object' },
-    status: { enum: ['Success', 'Failure'] },
-    message: { type: 'string' },
-    reason: { type: 'string' },
-    code: { type: 'integer' },
-    details: {
-      type: 'object',
-      properties: {
-        name: { type: 'string' },
-        group: { type: 'string' },
-        kind: { type: 'string' },
-        causes: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              field: { type: 'string' },
-              message: { type: 'string' },
-              reason: { type: 'string' },
-            },
-          },
-        },
-      },
-    },
-  },
-};
-
-const param = (name: string, where: 'path' | 'query', type = 'string', description?: string) => ({
-  name,
-  in: where,
-  required: where === 'path',
-  schema: { type },
-  ...(description ? { description } : {}),
-});
-
-const LIST_PARAMS = [
-  param('labelSelector', 'query', 'string', 'e.g. app=web,tier in (a,b)'),
-  param('fieldSelector', 'query', 'string', 'e.g. spec.nodeName=node-1'),
-  param('watch', 'query', 'boolean', 'stream changes as newline-delimited JSON WatchEvents'),
-  param('resourceVersion', 'query'),
-  param('limit', 'query', 'integer'),
-  param('continue', 'query'),
+/** Which Go package each schema module mirrors. */
+const MODULES: readonly [Record<string, unknown>, string][] = [
+  [meta, META],
+  [pod, apiPackage('', 'v1')],
+  [node, apiPackage('', 'v1')],
+  [namespace, apiPackage('', 'v1')],
+  [configmap, apiPackage('', 'v1')],
+  [secret, apiPackage('', 'v1')],
+  [event, apiPackage('', 'v1')],
+  [deployment, apiPackage('apps', 'v1')],
+  [daemonset, apiPackage('apps', 'v1')],
+  [controllerrevision, apiPackage('apps', 'v1')],
+  [job, apiPackage('batch', 'v1')],
+  [cronjob, apiPackage('batch', 'v1')],
+  [lease, apiPackage('coordination.k8s.io', 'v1')],
+  [poddisruptionbudget, apiPackage('policy', 'v1')],
+  [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
 ];
 
-function operations(k: KindInfo) {
-  const name = schemaName(k);
-  const group = k.group ? k.group.split('.')[0] : 'core';
-  const id = `${group[0].toUpperCase()}${group.slice(1)}${k.version[0].toUpperCase()}${k.version.slice(1)}`;
-  const scoped = k.namespaced ? 'Namespaced' : '';
-  const errors = { default: { description: 'error', content: json(ref(`${META}.Status`)) } };
-  const ok = (schema: object) => ({ '200': { description: 'OK', content: json(schema) }, ...errors });
-  const tag = [k.plural];
-  const body = { required: true, content: json(ref(name)) };
-  const list = {
-    tags: tag,
-    operationId: `list${id}${scoped}${k.kind}`,
-    parameters: LIST_PARAMS,
-    responses: {
-      '200': {
-        description: 'OK',
-        content: {
-          ...json(ref(schemaName(k, 'List'))),
-          'application/json;stream=watch': { schema: ref(`${META}.WatchEvent`) },
-        },
-      },
-      ...errors,
-    },
-  };
-  const prefix = k.group ? `/apis/${k.group}/${k.version}` : `/api/${k.version}`;
-  const base = k.namespaced ? `${prefix}/namespaces/{namespace}/${k.plural}` : `${prefix}/${k.plural}`;
-  const scopeParams = k.namespaced ? [param('namespace', 'path')] : [];
-  const itemParams = [...scopeParams, param('name', 'path')];
-  const paths: Record<string, object> = {
-    [base]: {
-      parameters: scopeParams,
-      get: list,
-      post: {
-        tags: tag,
-        operationId: `create${id}${scoped}${k.kind}`,
-        requestBody: body,
-        responses: { '201': { description: 'Created', content: json(ref(name)) }, ...ok(ref(name)) },
-      },
-    },
-    [`${base}/{name}`]: {
-      parameters: itemParams,
-      get: { tags: tag, operationId: `read${id}${scoped}${k.kind}`, responses: ok(ref(name)) },
-      put: {
-        tags: tag,
-        operationId: `replace${id}${scoped}${k.kind}`,
-        requestBody: body,
-        responses: ok(ref(name)),
-      },
-      delete: { tags: tag, operationId: `delete${id}${scoped}${k.kind}`, responses: ok(ref(name)) },
-    },
-  };
-  if (k.hasStatus)
-    paths[`${base}/{name}/status`] = {
-      parameters: itemParams,
-      get: { tags: tag, operationId: `read${id}${scoped}${k.kind}Status`, responses: ok(ref(name)) },
-      put: {
-        tags: tag,
-        operationId: `replace${id}${scoped}${k.kind}Status`,
-        requestBody: body,
-        responses: ok(ref(name)),
-      },
-    };
-  if (k.namespaced)
-    paths[`${prefix}/${k.plural}`] = { get: { ...list, operationId: `list${id}${k.kind}ForAllNamespaces` } };
-  return paths;
+/** Exports whose Kubernetes name or package differs from the export's. */
+const RENAMED: Readonly<Record<string, string>> = {
+  EvictionSchema: `${apiPackage('policy', 'v1')}.Eviction`,
+  DeleteOptions: `${META}.DeleteOptions`,
+  Preconditions: `${META}.Preconditions`,
+};
+
+/** The zod schemas that become components, by component name. */
+function namedSchemas(): Map<z.ZodType, string> {
+  const names = new Map<z.ZodType, string>();
+  for (const k of allKinds()) names.set(k.schema, schemaName(k));
+  for (const [module, pkg] of MODULES) {
+    for (const [exportName, value] of Object.entries(module)) {
+      if (!(value instanceof z.ZodObject) || !/^[A-Z]/.test(exportName) || names.has(value)) continue;
+      names.set(value, RENAMED[exportName] ?? `${pkg}.${exportName}`);
+    }
+  }
+  return names;
 }
 
-export function buildOpenAPI(): object {
-  const schemas: Record<string, object> = {
-    [`${META}.Status`]: STATUS_SCHEMA,
-    [`${META}.WatchEvent`]: {
-      type: 'object',
-      required: ['type', 'object'],
-      properties: {
-        type: { enum: ['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'] },
-        object: { type: 'object' },
-      },
-    },
-  };
-  let paths: Record<string, object> = {};
+/** Every component: the zod-generated ones (converted to OpenAPI 3.0) plus lists and meta types. */
+function buildComponents(): Record<string, Schema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [schema, id] of namedSchemas()) registry.add(schema, { id });
+  const generated = z.toJSONSchema(registry, {
+    // 'input': documents what a client may send (defaulted fields are optional).
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => componentRef(id),
+  }).schemas as Record<string, Schema>;
+
+  const components: Record<string, Schema> = { ...metaComponents() };
+  for (const [name, schema] of Object.entries(generated)) components[name] = toOpenAPI30(schema);
+  dedupeObjectMeta(components);
+
   for (const k of allKinds()) {
-    schemas[schemaName(k)] = jsonSchema(k.schema);
-    schemas[schemaName(k, 'List')] = {
-      type: 'object',
-      required: ['items'],
-      properties: {
-        apiVersion: { const: k.apiVersion },
-        kind: { const: `${k.kind}List` },
-        metadata: {
-          type: 'object',
-          properties: { resourceVersion: { type: 'string' }, continue: { type: 'string' } },
-        },
-        items: { type: 'array', items: ref(schemaName(k)) },
-      },
-    };
-    paths = { ...paths, ...operations(k) };
+    const name = schemaName(k);
+    const kindSchema = components[name];
+    kindSchema.description = kindDescription(k);
+    kindSchema['x-kubernetes-group-version-kind'] = [{ group: k.group, kind: k.kind, version: k.version }];
+    const props = kindSchema.properties ?? {};
+    for (const field of Object.keys(props))
+      props[field] = described(props[field], fieldDescription(field, k));
+    components[schemaName(k, 'List')] = listSchema(k);
   }
+  for (const k of allKinds()) annotatePatchRules(components, schemaName(k), k.apiVersion, k.kind);
+  return components;
+}
+
+/** A field's schema with a description (a `$ref` moves into allOf: it cannot have siblings). */
+function described(prop: Schema, description: string | undefined): Schema {
+  if (!description || prop.description) return prop;
+  return prop.$ref ? { allOf: [{ $ref: prop.$ref }], description } : { ...prop, description };
+}
+
+/**
+ * Namespace's metadata is ObjectMeta with a stricter name rule: the same JSON Schema as ObjectMeta's
+ * but a different zod instance. Point it at the ObjectMeta component, as Kubernetes documents it.
+ */
+function dedupeObjectMeta(components: Record<string, Schema>): void {
+  const objectMeta = components[`${META}.ObjectMeta`];
+  if (!objectMeta) return;
+  const canonical = JSON.stringify(objectMeta);
+  for (const [name, schema] of Object.entries(components)) {
+    const metadata = schema.properties?.metadata;
+    if (name === `${META}.ObjectMeta` || !metadata || metadata.$ref || metadata.allOf) continue;
+    if (JSON.stringify(metadata) === canonical)
+      schema.properties!.metadata = { allOf: [{ $ref: componentRef(`${META}.ObjectMeta`) }] };
+  }
+}
+
+function listSchema(k: KindInfo): Schema {
   return {
-    openapi: '3.1.0',
-    info: {
-      title: 'Strata',
-      version: 'v1',
-      description: 'A documented subset of the Kubernetes API: kinds, URL layout, Status errors.',
+    description: `${k.kind}List is a list of ${k.kind} objects.`,
+    type: 'object',
+    required: ['items'],
+    properties: {
+      apiVersion: { type: 'string', enum: [k.apiVersion], description: fieldDescription('apiVersion', k) },
+      kind: { type: 'string', enum: [`${k.kind}List`], description: fieldDescription('kind', k) },
+      metadata: {
+        allOf: [{ $ref: componentRef(`${META}.ListMeta`) }],
+        description: 'Standard list metadata.',
+      },
+      items: {
+        type: 'array',
+        items: { $ref: componentRef(schemaName(k)) },
+        description: `List of ${k.plural}.`,
+      },
     },
-    paths,
-    components: { schemas },
+    'x-kubernetes-group-version-kind': [{ group: k.group, kind: `${k.kind}List`, version: k.version }],
   };
+}
+
+let cached: Record<string, Schema> | undefined;
+/** Components are pure functions of the schemas: built once per process. */
+function components(): Record<string, Schema> {
+  cached ??= buildComponents();
+  return cached;
+}
+
+/** The key of a group-version in the `/openapi/v3` index: `api/v1`, `apis/apps/v1`. */
+export function openAPIPath(group: string, version: string): string {
+  return group ? `apis/${group}/${version}` : `api/${version}`;
+}
+
+/** Every group-version Strata serves, as `/openapi/v3` lists them. */
+export function openAPIIndexPaths(): string[] {
+  return [...new Set(allKinds().map((k) => openAPIPath(k.group, k.version)))];
+}
+
+const INFO = {
+  title: 'Strata',
+  version: 'v1.32.0',
+  description: 'A documented subset of the Kubernetes API: kinds, URL layout, Status errors.',
+};
+
+function document(kinds: readonly KindInfo[]): Schema {
+  const all = components();
+  let paths: Record<string, unknown> = {};
+  for (const k of kinds) paths = { ...paths, ...operations(k, schemaName(k)) };
+  // Only the components the paths reach, as kube-apiserver's per-group-version documents do.
+  const roots = kinds.flatMap((k) => [schemaName(k), schemaName(k, 'List')]);
+  const names = collectRefs(all, paths, roots);
+  const schemas: Record<string, Schema> = {};
+  for (const name of [...names].sort()) if (all[name]) schemas[name] = all[name];
+  return {
+    openapi: '3.0.0',
+    info: INFO,
+    paths,
+    components: {
+      schemas,
+      securitySchemes: {
+        BearerToken: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'authorization',
+          description: 'Bearer token authentication',
+        },
+      },
+    },
+    security: [{ BearerToken: [] }],
+  };
+}
+
+/** The document of one group-version (`api/v1`, `apis/apps/v1`), or undefined when Strata serves none. */
+export function buildGroupVersionOpenAPI(path: string): Schema | undefined {
+  const kinds = allKinds().filter((k) => openAPIPath(k.group, k.version) === path);
+  return kinds.length ? document(kinds) : undefined;
+}
+
+/** Every group-version in one document. */
+export function buildOpenAPI(): Schema {
+  return document(allKinds());
 }
