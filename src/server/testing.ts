@@ -1,0 +1,55 @@
+// A real API server (sqlite store in a temporary directory, admin token) for HTTP tests, built as
+// `strata server` builds it. Test-only: nothing outside *.test.ts imports this.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { ensureDefaultNamespaces } from '../controllers/manager.ts';
+import { ObjectStore } from '../store/objects.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import { buildServer } from './app.ts';
+import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
+
+export interface TestServer {
+  app: FastifyInstance;
+  objects: ObjectStore;
+  /** An authenticated request; `body` is sent as JSON. */
+  req(
+    method: string,
+    url: string,
+    opts?: { body?: unknown; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-server-'));
+  const store = openSqliteStore(join(dir, 'state.db'));
+  const objects = new ObjectStore(store);
+  await ensureDefaultNamespaces(objects);
+  const auth = new TokenAuthenticator();
+  const { token } = loadOrCreateAdminToken(dir);
+  auth.add(token, 'admin');
+  const app = buildServer({ objects, auth });
+  await app.ready();
+  return {
+    app,
+    objects,
+    req: (method, url, opts = {}) =>
+      app.inject({
+        method: method as 'GET',
+        url,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...opts.headers,
+        },
+        payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      }),
+    close: async () => {
+      await app.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
