@@ -2,10 +2,17 @@
 // proxy. Callers must present a bearer token the control plane accepts (checked with a TokenReview,
 // cached briefly), so the endpoint is no weaker than the API itself.
 //
-// Interactive exec is an HTTP/1.1 Upgrade to strata-exec.v1 on `POST /exec-stream/:ns/:pod/:container`
-// (query: command (repeated), stdin, tty, cols, rows), framed as src/client/exec-stream.ts describes.
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+// Upgrades (the server's streaming proxies come here):
+//   POST /exec-stream/:ns/:pod/:container    strata-exec.v1 (query: command (repeated), stdin, tty, cols,
+//                                            rows), framed as src/client/exec-stream.ts describes; resize
+//                                            frames resize the command's terminal
+//   POST /attach-stream/:ns/:pod/:container  strata-exec.v1: the container's output from now on, read from
+//                                            its log (stdin cannot be attached: containers run without one)
+//   POST /portforward/:ns/:pod?port=N        strata-portforward.v1: one TCP connection to the pod's IP
+// Logs: GET /containerLogs/:ns/:pod/:container with the pods/log parameters (log-reader.ts).
+import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -17,15 +24,18 @@ import {
   EXEC_PROTOCOL,
   FRAME,
   FrameDecoder,
+  PORT_FORWARD_UPGRADE,
   refuseUpgrade,
 } from '../client/exec-stream.ts';
 import { SandboxError, type ExecResult } from '../sandbox/driver.ts';
 import type { InteractiveExec } from '../sandbox/container/exec.ts';
+import { LogRenderer, readRecords } from './log-reader.ts';
 import { containerLogPath, isLogOpen } from './logs.ts';
 
 const podKind = kindFor('v1', 'Pod')!;
 const REVIEW_TTL_MS = 60_000;
-const FOLLOW_POLL_MS = 150;
+/** How long connecting to a pod's port may take before port-forward reports it. */
+const DIAL_TIMEOUT_MS = 10_000;
 
 export interface AgentHttpOptions {
   client: Client;
@@ -50,6 +60,8 @@ export interface AgentHttpOptions {
 }
 
 const EXEC_STREAM_PATH = /^\/exec-stream\/([^/]+)\/([^/]+)\/([^/]+)$/;
+const ATTACH_STREAM_PATH = /^\/attach-stream\/([^/]+)\/([^/]+)\/([^/]+)$/;
+const PORT_FORWARD_PATH = /^\/portforward\/([^/]+)\/([^/]+)$/;
 /** After the client went away: SIGHUP to the command, SIGKILL to the runtime's exec after this. */
 const HANGUP_GRACE_MS = 5_000;
 
@@ -112,7 +124,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     streams.add(socket);
     socket.on('close', () => streams.delete(socket));
     socket.on('error', () => socket.destroy());
-    serveExecStream(req, socket, head).catch((err) => {
+    routeUpgrade(req, socket, head).catch((err) => {
       if (!socket.destroyed) refuseUpgrade(socket, 500, internalError((err as Error).message));
     });
   });
@@ -120,17 +132,32 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     for (const s of streams) s.destroy();
   });
 
-  async function serveExecStream(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  async function routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
-    const m = EXEC_STREAM_PATH.exec(url.pathname);
-    if (!m || req.method !== 'POST') {
-      return refuseUpgrade(socket, 404, statusFailure(404, 'NotFound', `no upgrade at ${url.pathname}`));
+    const routes: Array<[RegExp, typeof serveExecStream]> = [
+      [EXEC_STREAM_PATH, serveExecStream],
+      [ATTACH_STREAM_PATH, serveAttachStream],
+      [PORT_FORWARD_PATH, servePodPortForward],
+    ];
+    for (const [path, serve] of routes) {
+      const m = path.exec(url.pathname);
+      if (m && req.method === 'POST')
+        return serve(req, socket, head, url, m.slice(1).map(decodeURIComponent));
     }
+    refuseUpgrade(socket, 404, statusFailure(404, 'NotFound', `no upgrade at ${req.method} ${url.pathname}`));
+  }
+
+  async function serveExecStream(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    [namespace, pod, container]: string[],
+  ): Promise<void> {
     if (req.headers.upgrade?.toLowerCase() !== EXEC_PROTOCOL) {
       return refuseUpgrade(socket, 400, badRequest(`unsupported upgrade; use ${EXEC_PROTOCOL}`));
     }
     if (!(await callerOk(req))) return refuseUpgrade(socket, 401, unauthorized());
-    const [namespace, pod, container] = m.slice(1).map(decodeURIComponent);
     const q = url.searchParams;
     const command = q.getAll('command');
     if (command.length === 0) {
@@ -176,7 +203,11 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
         return;
       }
       for (const f of frames) {
-        // Resize frames are accepted but not applied: the terminal's size is set once (see exec.ts).
+        if (f.type === FRAME.resize) {
+          const size = terminalSize(f.payload);
+          if (size) void proc.resize(size.cols, size.rows);
+          continue;
+        }
         if (f.type !== FRAME.stdin || !stdin || stdin.writableEnded) continue;
         if (f.payload.length === 0) stdin.end();
         else stdin.write(f.payload);
@@ -209,6 +240,113 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     );
   }
 
+  /** The container's output from now until its run ends, as stdout/stderr frames, then exit 0. */
+  async function serveAttachStream(
+    req: IncomingMessage,
+    socket: Duplex,
+    _head: Buffer,
+    url: URL,
+    [namespace, pod, container]: string[],
+  ): Promise<void> {
+    if (req.headers.upgrade?.toLowerCase() !== EXEC_PROTOCOL) {
+      return refuseUpgrade(socket, 400, badRequest(`unsupported upgrade; use ${EXEC_PROTOCOL}`));
+    }
+    if (!(await callerOk(req))) return refuseUpgrade(socket, 401, unauthorized());
+    if (url.searchParams.get('stdin') === 'true') {
+      return refuseUpgrade(
+        socket,
+        400,
+        badRequest(
+          `attaching to the stdin of container "${container}" in pod "${pod}" is not supported: ` +
+            'Strata starts containers without an open stdin; attach without -i to follow its output',
+        ),
+      );
+    }
+    const where = opts.locate(namespace, pod, container);
+    if (!where) return refuseUpgrade(socket, 404, notFound(podKind, pod));
+    const path = containerLogPath(where.podDir, container, where.restartCount);
+    if (!isLogOpen(path)) {
+      return refuseUpgrade(
+        socket,
+        400,
+        badRequest(`cannot attach to container "${container}" in pod "${pod}": it is not running`),
+      );
+    }
+    if (socket.destroyed) return;
+    acceptUpgrade(socket);
+    socket.resume(); // nothing comes from the client; keep its bytes from piling up
+    const records = readRecords(path, {
+      fromEnd: true,
+      follow: true,
+      isOpen: () => isLogOpen(path),
+      stopped: () => socket.destroyed,
+    });
+    for await (const r of records) {
+      const data = r.partial ? r.content : Buffer.concat([r.content, Buffer.from('\n')]);
+      if (!socket.write(encodeFrame(r.stream === 'stderr' ? FRAME.stderr : FRAME.stdout, data))) {
+        await new Promise((resolve) => {
+          socket.once('drain', resolve);
+          socket.once('close', resolve);
+        });
+      }
+    }
+    if (!socket.destroyed) socket.end(encodeFrame(FRAME.exit, JSON.stringify({ exitCode: 0 })));
+  }
+
+  /** One forwarded connection: dial the pod's IP and port, then pass the bytes both ways. */
+  async function servePodPortForward(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    [namespace, name]: string[],
+  ): Promise<void> {
+    if (req.headers.upgrade?.toLowerCase() !== PORT_FORWARD_UPGRADE) {
+      return refuseUpgrade(socket, 400, badRequest(`unsupported upgrade; use ${PORT_FORWARD_UPGRADE}`));
+    }
+    if (!(await callerOk(req))) return refuseUpgrade(socket, 401, unauthorized());
+    const port = Number(url.searchParams.get('port'));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      return refuseUpgrade(socket, 400, badRequest(`port: Invalid value: "${url.searchParams.get('port')}"`));
+    }
+    let pod: any;
+    try {
+      pod = await opts.client.get(podKind, namespace, name);
+    } catch {
+      return refuseUpgrade(socket, 404, notFound(podKind, name));
+    }
+    const here = (pod.spec?.containers ?? []).some((c: any) => opts.locate(namespace, name, c.name));
+    if (!here) return refuseUpgrade(socket, 404, notFound(podKind, name));
+    const ip: string | undefined = pod.status?.podIP;
+    if (!ip) {
+      return refuseUpgrade(
+        socket,
+        400,
+        badRequest(
+          `pod "${name}" has no IP address to forward to: its sandbox ` +
+            `(runtimeClassName ${pod.spec?.runtimeClassName ?? 'unknown'}) is not on the pod network`,
+        ),
+      );
+    }
+    let conn: Socket;
+    try {
+      conn = await dial(ip, port);
+    } catch (err) {
+      return refuseUpgrade(socket, 502, statusFailure(502, 'BadGateway', (err as Error).message));
+    }
+    if (socket.destroyed) {
+      conn.destroy();
+      return;
+    }
+    acceptUpgrade(socket, PORT_FORWARD_UPGRADE);
+    if (head.length) conn.write(head);
+    conn.on('error', () => socket.destroy());
+    conn.on('close', () => socket.end());
+    socket.on('close', () => conn.destroy());
+    socket.pipe(conn);
+    conn.pipe(socket);
+  }
+
   app.post('/exec/:namespace/:pod/:container', async (req, reply) => {
     if (!(await callerOk(req.raw))) return reply.code(401).send(unauthorized());
     const { namespace, pod, container } = req.params as Record<string, string>;
@@ -237,66 +375,89 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     if (!where) return reply.code(404).send(notFound(podKind, pod));
     const previous = q.previous === 'true';
     const n = previous ? where.restartCount - 1 : where.restartCount;
-    if (n < 0) {
-      return reply
-        .code(400)
-        .send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
-    }
-    const path = containerLogPath(where.podDir, container, n);
-    if (!existsSync(path)) {
-      if (previous)
-        return reply
-          .code(400)
-          .send(badRequest(`previous terminated container "${container}" in pod "${pod}" not found`));
+    const path = n < 0 ? undefined : containerLogPath(where.podDir, container, n);
+    if (!path || !existsSync(path)) {
       return reply
         .code(400)
         .send(
-          statusFailure(400, 'BadRequest', `container "${container}" in pod "${pod}" is waiting to start`),
+          badRequest(
+            previous
+              ? `previous terminated container "${container}" in pod "${pod}" not found`
+              : `container "${container}" in pod "${pod}" is waiting to start`,
+          ),
         );
     }
-    const tail = q.tailLines !== undefined ? Number(q.tailLines) : undefined;
-    let start = 0;
-    if (tail !== undefined && Number.isInteger(tail) && tail >= 0) start = tailOffset(path, tail);
+    const int = (v: string | undefined): number | undefined =>
+      v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+    let sinceMs: number | undefined;
+    if (q.sinceTime !== undefined) sinceMs = Date.parse(q.sinceTime);
+    else if (int(q.sinceSeconds) !== undefined) sinceMs = Date.now() - int(q.sinceSeconds)! * 1000;
+    if (sinceMs !== undefined && Number.isNaN(sinceMs)) {
+      return reply
+        .code(400)
+        .send(badRequest(`sinceTime: Invalid value: "${q.sinceTime}": not an RFC 3339 time`));
+    }
+    const renderer = new LogRenderer({
+      timestamps: q.timestamps === 'true',
+      sinceMs,
+      limitBytes: int(q.limitBytes),
+    });
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
-    const follow = q.follow === 'true' && !previous;
-    let pos = start;
+    // Headers now: a follower may wait long for the first line.
+    res.flushHeaders();
     let closed = false;
     req.raw.on('close', () => (closed = true));
-    const pump = async (): Promise<void> => {
-      const size = existsSync(path) ? statSync(path).size : 0;
-      if (size < pos) pos = 0; // rotated
-      if (size > pos) {
-        await new Promise<void>((resolve) => {
-          const s = createReadStream(path, { start: pos, end: size - 1 });
-          s.on('data', (chunk) => res.write(chunk));
-          s.on('end', resolve);
-          s.on('error', () => resolve());
+    const records = readRecords(path, {
+      tailLines: int(q.tailLines),
+      // The previous run has ended: nothing to follow.
+      follow: q.follow === 'true' && !previous,
+      isOpen: () => isLogOpen(path),
+      stopped: () => closed || renderer.full,
+    });
+    for await (const r of records) {
+      const out = renderer.render(r);
+      if (out.length && !res.write(out)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
         });
-        pos = size;
       }
-    };
-    await pump();
-    while (follow && !closed && isLogOpen(path)) {
-      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
-      await pump();
+      if (renderer.full) break;
     }
-    if (follow) await pump();
     res.end();
   });
   return app;
 }
 
-/** Byte offset where the last `lines` lines of the file begin. */
-function tailOffset(path: string, lines: number): number {
-  const buf = readFileSync(path);
-  let count = 0;
-  let i = buf.length;
-  if (i > 0 && buf[i - 1] === 0x0a) i--;
-  while (i > 0) {
-    if (buf[i - 1] === 0x0a && ++count === lines) return i;
-    i--;
+/** A resize frame's {cols, rows}, if it is a sane terminal size. */
+function terminalSize(payload: Buffer): { cols: number; rows: number } | undefined {
+  try {
+    const { cols, rows } = JSON.parse(payload.toString('utf8'));
+    const ok = (n: unknown): n is number =>
+      Number.isInteger(n) && (n as number) > 0 && (n as number) < 10_000;
+    return ok(cols) && ok(rows) ? { cols, rows } : undefined;
+  } catch {
+    return undefined;
   }
-  return lines === 0 ? buf.length : 0;
+}
+
+/** A TCP connection to the pod, or an error worded like Go's dialer (kubectl shows it as is). */
+function dial(ip: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const conn = connect({ host: ip, port, allowHalfOpen: true });
+    const fail = (why: string): void => {
+      conn.destroy();
+      reject(new Error(`dial tcp ${ip.includes(':') ? `[${ip}]` : ip}:${port}: ${why}`));
+    };
+    conn.setTimeout(DIAL_TIMEOUT_MS, () => fail('i/o timeout'));
+    conn.once('connect', () => {
+      conn.setTimeout(0);
+      resolve(conn);
+    });
+    conn.once('error', (err: NodeJS.ErrnoException) =>
+      fail(err.code === 'ECONNREFUSED' ? 'connect: connection refused' : err.message),
+    );
+  });
 }

@@ -3,12 +3,18 @@
 //   1 byte type, 4 bytes big-endian payload length, payload.
 // Types: stdin (client → agent; an empty payload is EOF), stdout and stderr (agent → client), resize
 // ({cols, rows} JSON, client → agent), exit ({exitCode} JSON, agent → client, last frame) and error (a
-// message, agent or server → client, last frame). The API server passes the bytes through unchanged.
+// message, agent or server → client, last frame). The API server passes the bytes through unchanged to
+// `strata exec`, and translates them for kubectl (src/server/streams/remotecommand.ts). `pods/attach` uses
+// the same frames between the server and the agent.
+//
+// Port-forward between the server and the agent is an Upgrade to strata-portforward.v1 per forwarded
+// connection, after which the connection carries the raw bytes to and from the pod's port.
 import { STATUS_CODES, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 
 export const EXEC_PROTOCOL = 'strata-exec.v1';
+export const PORT_FORWARD_UPGRADE = 'strata-portforward.v1';
 
 export const FRAME = { stdin: 0, stdout: 1, stderr: 2, resize: 3, exit: 4, error: 5 } as const;
 
@@ -102,10 +108,8 @@ export function openUpgrade(
 }
 
 /** Writes the 101 answer on a socket taken over from an HTTP server's 'upgrade' event. */
-export function acceptUpgrade(socket: Duplex): void {
-  socket.write(
-    `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${EXEC_PROTOCOL}\r\n\r\n`,
-  );
+export function acceptUpgrade(socket: Duplex, protocol: string = EXEC_PROTOCOL): void {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n\r\n`);
 }
 
 /** Answers an upgrade request with an ordinary JSON response and closes the socket. */
