@@ -24,6 +24,16 @@ import {
   validateObject,
   validateStatus,
 } from '../api/index.ts';
+import { type FieldValidation, stripUnknownFields, unknownFieldWarning } from '../api/unknown-fields.ts';
+import { applyJsonPatch } from '../api/patch/json-patch.ts';
+import { isObject, PatchError, type JsonObject } from '../api/patch/json.ts';
+import {
+  managedFieldsAfterUpdate,
+  serverSideApply,
+  type ManagedFieldsEntry,
+} from '../api/patch/managed-fields.ts';
+import { patchSchema } from '../api/patch/metadata.ts';
+import { strategicMergePatch } from '../api/patch/strategic.ts';
 import {
   AlreadyExistsError,
   ConflictError,
@@ -60,6 +70,47 @@ export interface ListOptions {
 export interface DeleteOptions {
   gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** dryRun=All: answer what would happen, change nothing. */
+  dryRun?: boolean;
+}
+
+/** Options of a client write (create, update, patch); in-process writers usually pass none. */
+export interface WriteOptions {
+  /** dryRun=All: validate, default and admit as usual, persist nothing; the answer is what would be stored. */
+  dryRun?: boolean;
+  /** Unknown fields: Strict (the default) refuses them with a 422, Warn drops them with a warning, Ignore drops them. */
+  fieldValidation?: FieldValidation;
+  /** Receives each warning (e.g. `unknown field "spec.foo"`) for the response's Warning headers. */
+  warn?: (message: string) => void;
+  /**
+   * The manager this write is recorded under in metadata.managedFields (operation Update). Without one
+   * (controllers in this process) managedFields are left as they are.
+   */
+  fieldManager?: string;
+}
+
+/** The four PATCH flavours, by content type. */
+export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
+
+export const PATCH_CONTENT_TYPES: Record<string, PatchType> = {
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/json-patch+json': 'json',
+  'application/apply-patch+yaml': 'apply',
+};
+
+export interface PatchOptions extends WriteOptions {
+  /** Default 'merge' (RFC 7386). */
+  type?: PatchType;
+  /** Server-side apply: take ownership of conflicting fields instead of failing with 409. */
+  force?: boolean;
+  /** Called when server-side apply created the object (the answer is then a 201). */
+  onCreate?: () => void;
+}
+
+/** What create/update accept beyond WriteOptions: managedFields server-side apply already computed. */
+interface InternalWriteOptions extends WriteOptions {
+  managedFields?: ManagedFieldsEntry[];
 }
 
 /**
@@ -159,10 +210,11 @@ export class ObjectStore {
   }
 
   /** Validate, default and create. `namespace` (from the URL) wins over an absent metadata.namespace. */
-  async create(input: any, namespace?: string): Promise<any> {
+  async create(input: any, namespace?: string, opts: InternalWriteOptions = {}): Promise<any> {
     const kind = kindOf(input);
     const obj = structuredClone(input);
     obj.metadata ??= {};
+    const requestedManagedFields = takeManagedFields(obj);
     if (kind.namespaced) {
       const ns = namespace ?? obj.metadata.namespace ?? 'default';
       if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
@@ -179,7 +231,7 @@ export class ObjectStore {
     if (!obj.metadata.name && obj.metadata.generateName) {
       obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
     }
-    const checked = this.validate(obj);
+    const checked = this.validate(obj, opts);
     const out = checked.object;
     if (kind.namespaced && kind.kind !== 'Namespace') await this.requireNamespace(out.metadata.namespace);
     for (const hook of this.createHooks) await hook(out, kind);
@@ -192,8 +244,25 @@ export class ObjectStore {
     delete out.metadata.deletionGracePeriodSeconds;
     // Status is not client-writable on create either: only the status subresource writes it.
     if (kind.hasStatus) delete out.status;
+    const managedFields =
+      opts.managedFields ??
+      (opts.fieldManager
+        ? managedFieldsAfterUpdate(
+            undefined,
+            out,
+            opts.fieldManager,
+            this.fieldManagerContext(kind),
+            requestedManagedFields,
+          )
+        : undefined);
+    if (managedFields?.length) out.metadata.managedFields = managedFields;
+    const key = objectKey(kind, out.metadata.namespace, out.metadata.name);
+    if (opts.dryRun) {
+      if (await this.store.get(key)) throw new ApiError(alreadyExists(kind, out.metadata.name));
+      return out;
+    }
     try {
-      const kv = await this.store.create(objectKey(kind, out.metadata.namespace, out.metadata.name), out);
+      const kv = await this.store.create(key, out);
       return materialise(kv);
     } catch (err) {
       if (err instanceof AlreadyExistsError) throw new ApiError(alreadyExists(kind, out.metadata.name));
@@ -202,16 +271,17 @@ export class ObjectStore {
   }
 
   /** Replace an object (the main resource). Status and server-owned metadata are preserved. */
-  async update(input: any, namespace?: string): Promise<any> {
+  async update(input: any, namespace?: string, opts: InternalWriteOptions = {}): Promise<any> {
     const kind = kindOf(input);
     const name = input?.metadata?.name;
     const ns = kind.namespaced ? (namespace ?? input?.metadata?.namespace ?? 'default') : undefined;
     const current = await this.mustGet(kind, ns, name);
     const obj = structuredClone(input);
     obj.metadata ??= {};
+    const requestedManagedFields = takeManagedFields(obj);
     if (kind.namespaced) obj.metadata.namespace = ns;
     const expected = parseRv(obj.metadata.resourceVersion);
-    const checked = this.validate(obj);
+    const checked = this.validate(obj, opts);
     const next = checked.object;
     this.checkImmutable(kind, current, next);
     next.metadata.uid = current.metadata.uid;
@@ -221,6 +291,19 @@ export class ObjectStore {
     if (kind.hasStatus) next.status = current.status;
     const specChanged = !isDeepStrictEqual(stripForGeneration(next), stripForGeneration(current));
     next.metadata.generation = (current.metadata.generation ?? 1) + (specChanged ? 1 : 0);
+    next.metadata.managedFields =
+      opts.managedFields ??
+      (opts.fieldManager
+        ? managedFieldsAfterUpdate(
+            current,
+            next,
+            opts.fieldManager,
+            this.fieldManagerContext(kind),
+            requestedManagedFields,
+          )
+        : undefined) ??
+      current.metadata.managedFields;
+    if (!next.metadata.managedFields?.length) delete next.metadata.managedFields;
     if (expected !== undefined && expected !== Number(current.metadata.resourceVersion)) {
       throw new ApiError(
         conflict(
@@ -232,17 +315,42 @@ export class ObjectStore {
     }
     // An update that changes nothing is not written (so `apply` can report "unchanged").
     if (sameObject(next, current)) return current;
+    if (opts.dryRun)
+      return { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata.resourceVersion } };
     return this.write(kind, current, next, expected);
   }
 
   /** Replace only the status of an object (the status subresource). */
-  async updateStatus(kind: KindInfo, namespace: string | undefined, name: string, input: any): Promise<any> {
+  async updateStatus(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    input: any,
+    opts: InternalWriteOptions = {},
+  ): Promise<any> {
     const current = await this.mustGet(kind, namespace, name);
     const expected = parseRv(input?.metadata?.resourceVersion);
-    const causes = validateStatus(kind, input?.status ?? {});
+    let status = input?.status ?? {};
+    if (kind.statusSchema && opts.fieldValidation && opts.fieldValidation !== 'Strict') {
+      const stripped = stripUnknownFields(kind.statusSchema, status, ['status']);
+      status = stripped.object;
+      this.warnUnknown(stripped.removed, opts);
+    }
+    const causes = validateStatus(kind, status);
     if (causes.length) throw new ApiError(invalid(kind, name, causes));
     const next = structuredClone(current);
-    next.status = input.status;
+    next.status = status;
+    const ctx = this.fieldManagerContext(kind, 'status');
+    next.metadata.managedFields =
+      opts.managedFields ??
+      (opts.fieldManager ? managedFieldsAfterUpdate(current, next, opts.fieldManager, ctx) : undefined) ??
+      current.metadata.managedFields;
+    if (!next.metadata.managedFields?.length) delete next.metadata.managedFields;
+    if (opts.dryRun) {
+      if (expected !== undefined && expected !== Number(current.metadata.resourceVersion))
+        throw new ApiError(conflict(kind, name));
+      return next;
+    }
     return this.write(kind, current, next, expected);
   }
 
@@ -256,53 +364,138 @@ export class ObjectStore {
     name: string,
     mutate: (obj: any) => any | undefined,
     subresource?: 'status',
+    opts: InternalWriteOptions = {},
   ): Promise<any | undefined> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(kind, namespace, name);
       if (!current) return undefined;
       const next = mutate(structuredClone(current));
       if (next === undefined) return current;
+      // A resourceVersion the mutation pinned is a precondition: its conflict is final, not retried.
+      const rv = next.metadata?.resourceVersion;
+      const pinned = rv !== undefined && rv !== current.metadata.resourceVersion;
       try {
         return subresource === 'status'
-          ? await this.updateStatus(kind, namespace, name, next)
-          : await this.update(next, namespace);
+          ? await this.updateStatus(kind, namespace, name, next, opts)
+          : await this.update(next, namespace, opts);
       } catch (err) {
-        if (err instanceof ApiError && err.code === 409 && attempt < 20) continue;
+        if (err instanceof ApiError && err.code === 409 && !pinned && attempt < 20) continue;
         throw err;
       }
     }
   }
 
-  /** JSON merge patch (RFC 7386) of the main resource or its status. */
+  /**
+   * Patch the main resource or its status: JSON merge patch (RFC 7386, the default), strategic merge
+   * patch, JSON patch (RFC 6902) or server-side apply (`opts.type`). A `metadata.resourceVersion` the
+   * patch sets is a precondition (409 when the object has moved on); without one the patch applies to
+   * the latest version. Nothing is written when the patch fails.
+   */
   async patch(
     kind: KindInfo,
     namespace: string | undefined,
     name: string,
     patch: any,
     subresource?: 'status',
+    opts: PatchOptions = {},
   ): Promise<any> {
-    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
-      throw new ApiError(badRequest('a merge patch must be a JSON object'));
+    const type = opts.type ?? 'merge';
+    if (type === 'apply') return this.apply(kind, namespace, name, patch, subresource, opts);
+    if (type !== 'json' && !isObject(patch)) {
+      throw new ApiError(
+        badRequest(`a ${type === 'merge' ? 'merge' : 'strategic merge'} patch must be a JSON object`),
+      );
     }
-    const pinned = patch.metadata?.resourceVersion;
+    const schema = patchSchema(kind.apiVersion, kind.kind);
     const result = await this.mutate(
       kind,
       namespace,
       name,
       (obj) => {
-        const next = jsonMergePatch.apply(obj, structuredClone(patch));
-        // Without an explicit resourceVersion in the patch, apply to the latest (retry on conflict).
-        if (pinned === undefined) next.metadata.resourceVersion = obj.metadata.resourceVersion;
+        const { managedFields, ...meta } = obj.metadata;
+        const base = { ...obj, metadata: meta };
+        const next = patchWith(type, base, patch, schema);
+        if (!isObject(next.metadata)) next.metadata = {};
+        // managedFields a patch sets are taken as requested (kube allows patching them); otherwise kept.
+        if (!Object.hasOwn(next.metadata as object, 'managedFields') && managedFields)
+          (next.metadata as any).managedFields = managedFields;
         return next;
       },
       subresource,
+      opts,
     );
     if (!result) throw new ApiError(notFound(kind, name));
     return result;
   }
 
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml): merge `config` into the object as
+   * `opts.fieldManager`, creating it when it does not exist. See src/api/patch/managed-fields.ts.
+   */
+  private async apply(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    config: any,
+    subresource: 'status' | undefined,
+    opts: PatchOptions,
+  ): Promise<any> {
+    const manager = opts.fieldManager;
+    if (!manager) throw new ApiError(badRequest('fieldManager is required for apply requests'));
+    if (!isObject(config)) throw new ApiError(badRequest('an apply configuration must be an object'));
+    if (isObject(config.metadata) && config.metadata.managedFields !== undefined)
+      throw new ApiError(badRequest('metadata.managedFields must be nil in an apply configuration'));
+    let applied: JsonObject = structuredClone(config);
+    if (opts.fieldValidation && opts.fieldValidation !== 'Strict') {
+      const stripped = stripUnknownFields(kind.schema, applied);
+      applied = stripped.object as JsonObject;
+      this.warnUnknown(stripped.removed, opts);
+    }
+    const pinned = (applied.metadata as any)?.resourceVersion;
+    const ctx = this.fieldManagerContext(kind, subresource);
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(kind, namespace, name);
+      try {
+        if (!current) {
+          if (subresource) throw new ApiError(notFound(kind, name));
+          const created = runApply(undefined, applied, manager, !!opts.force, ctx);
+          const out = await this.create(created.object, namespace, {
+            ...opts,
+            managedFields: created.managedFields,
+          });
+          opts.onCreate?.();
+          return out;
+        }
+        const result = runApply(current, applied, manager, !!opts.force, ctx);
+        const next: any = result.object;
+        next.metadata = {
+          ...(next.metadata as object),
+          resourceVersion: pinned ?? current.metadata.resourceVersion,
+        };
+        const writeOpts = { ...opts, managedFields: result.managedFields };
+        return subresource === 'status'
+          ? await this.updateStatus(kind, namespace, name, next, writeOpts)
+          : await this.update(next, namespace, writeOpts);
+      } catch (err) {
+        // Lost a race with another writer (or a concurrent create): apply again to the latest object.
+        const raced =
+          err instanceof ApiError &&
+          ((err.code === 409 && err.status?.reason === 'Conflict' && !err.status?.details?.causes) ||
+            err.status?.reason === 'AlreadyExists');
+        if (raced && pinned === undefined && attempt < 20) continue;
+        throw err;
+      }
+    }
+  }
+
   /** Bind a pending pod to a node (the binding subresource): sets spec.nodeName once. */
-  async bind(namespace: string, name: string, nodeName: string, expectedRv?: string): Promise<any> {
+  async bind(
+    namespace: string,
+    name: string,
+    nodeName: string,
+    expectedRv?: string,
+    opts: { dryRun?: boolean } = {},
+  ): Promise<any> {
     const kind = kindFor('v1', 'Pod')!;
     const current = await this.mustGet(kind, namespace, name);
     if (current.spec.nodeName) {
@@ -319,6 +512,7 @@ export class ObjectStore {
     const conditions = (next.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
     conditions.unshift({ type: 'PodScheduled', status: 'True', lastTransitionTime: nowRfc3339() });
     next.status = { phase: 'Pending', ...next.status, conditions };
+    if (opts.dryRun) return this.checkedDryRun(kind, current, next, parseRv(expectedRv));
     return this.write(kind, current, next, parseRv(expectedRv));
   }
 
@@ -352,8 +546,10 @@ export class ObjectStore {
       const next = structuredClone(current);
       next.metadata.deletionTimestamp ??= nowRfc3339();
       next.metadata.deletionGracePeriodSeconds = grace;
+      if (opts.dryRun) return this.checkedDryRun(kind, current, next, expected);
       return this.write(kind, current, next, expected);
     }
+    if (opts.dryRun) return this.checkedDryRun(kind, current, current, expected);
     try {
       const kv = await this.store.delete(
         objectKey(kind, namespace, name),
@@ -451,9 +647,16 @@ export class ObjectStore {
     }
   }
 
-  private validate(obj: any): { object: any; kind: KindInfo } {
+  private validate(obj: any, opts: WriteOptions = {}): { object: any; kind: KindInfo } {
     // Status is never validated or written through the main resource: only the status subresource writes it.
-    const res = validateObject({ ...obj, status: undefined });
+    let candidate: any = { ...obj, status: undefined };
+    const kind = kindFor(obj.apiVersion, obj.kind);
+    if (kind && opts.fieldValidation && opts.fieldValidation !== 'Strict') {
+      const stripped = stripUnknownFields(kind.schema, { ...obj, status: undefined });
+      candidate = stripped.object;
+      this.warnUnknown(stripped.removed, opts);
+    }
+    const res = validateObject(candidate);
     if (!res.ok) {
       const kind = res.kind ?? kindFor(obj.apiVersion, obj.kind);
       throw new ApiError(
@@ -463,6 +666,32 @@ export class ObjectStore {
       );
     }
     return { object: res.object, kind: res.kind };
+  }
+
+  private warnUnknown(removed: readonly string[], opts: WriteOptions): void {
+    if (opts.fieldValidation === 'Warn') for (const field of removed) opts.warn?.(unknownFieldWarning(field));
+  }
+
+  private fieldManagerContext(kind: KindInfo, subresource?: string) {
+    return {
+      schema: patchSchema(kind.apiVersion, kind.kind),
+      apiVersion: kind.apiVersion,
+      subresource,
+      now: nowRfc3339(),
+    };
+  }
+
+  /** A dry-run delete still honours a resourceVersion precondition. */
+  private checkedDryRun(kind: KindInfo, current: any, result: any, expected: number | undefined): any {
+    if (expected !== undefined && expected !== Number(current.metadata.resourceVersion))
+      throw new ApiError(
+        conflict(
+          kind,
+          current.metadata.name,
+          'the object has been modified; please apply your changes to the latest version and try again',
+        ),
+      );
+    return result;
   }
 
   private checkImmutable(kind: KindInfo, current: any, next: any): void {
@@ -507,6 +736,39 @@ export class ObjectStore {
         reason: 'Forbidden',
       });
     }
+  }
+}
+
+/** Remove metadata.managedFields from a request body: the server computes them (see managed-fields.ts). */
+function takeManagedFields(obj: any): unknown {
+  const requested = obj.metadata?.managedFields;
+  if (obj.metadata) delete obj.metadata.managedFields;
+  return requested;
+}
+
+/** Merge, strategic merge or JSON patch of `base`; a malformed patch is the 400/422 PatchError gives. */
+function patchWith(
+  type: Exclude<PatchType, 'apply'>,
+  base: any,
+  patch: any,
+  schema: ReturnType<typeof patchSchema>,
+): any {
+  try {
+    if (type === 'json') return applyJsonPatch(base, patch);
+    if (type === 'strategic') return strategicMergePatch(base, patch, schema);
+    return jsonMergePatch.apply(base, structuredClone(patch));
+  } catch (err) {
+    if (err instanceof PatchError) throw new ApiError(err.toStatus());
+    throw err;
+  }
+}
+
+function runApply(...args: Parameters<typeof serverSideApply>): ReturnType<typeof serverSideApply> {
+  try {
+    return serverSideApply(...args);
+  } catch (err) {
+    if (err instanceof PatchError) throw new ApiError(err.toStatus());
+    throw err;
   }
 }
 

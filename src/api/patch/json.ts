@@ -30,16 +30,24 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
  * (a failing JSON patch `test`, a path that does not exist) — the codes kube-apiserver answers with.
  */
 export class PatchError extends Error {
-  readonly code: 400 | 422;
-  constructor(message: string, code: 400 | 422 = 400) {
+  readonly code: number;
+  private readonly status?: Status;
+  constructor(message: string, code: number = 400, status?: Status) {
     super(message);
     this.name = 'PatchError';
     this.code = code;
+    this.status = status;
+  }
+
+  /** An error answered with exactly `status` (e.g. server-side apply's 409 listing each conflict). */
+  static withStatus(status: Status): PatchError {
+    return new PatchError(status.message ?? status.reason ?? 'patch failed', status.code, status);
   }
 
   /** The Kubernetes Status for this error. */
   toStatus(): Status {
-    if (this.code === 400) return statusFailure(400, 'BadRequest', this.message);
+    if (this.status) return this.status;
+    if (this.code !== 422) return statusFailure(this.code, 'BadRequest', this.message);
     // kube-apiserver answers a JSON patch that does not apply with this generic 422; the cause says why.
     return statusFailure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
       causes: [{ field: '', reason: 'FieldValueInvalid', message: this.message }],

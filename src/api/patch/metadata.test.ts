@@ -111,6 +111,17 @@ describe('mapPatchInfo', () => {
     });
     expect(mapPatchInfo('v1', 'Pod', ['spec', 'nodeSelector'])).toEqual({ mapType: 'atomic' });
     expect(mapPatchInfo('v1', 'Pod', ['spec'])).toBeUndefined();
+    // +structType=atomic types, wherever they are used.
+    expect(mapPatchInfo('apps/v1', 'Deployment', ['spec', 'selector'])).toEqual({ structType: 'atomic' });
+    expect(mapPatchInfo('v1', 'Pod', ['metadata', 'ownerReferences'])).toEqual({ structType: 'atomic' });
+    expect(
+      mapPatchInfo('v1', 'Pod', [
+        'spec',
+        'affinity',
+        'nodeAffinity',
+        'requiredDuringSchedulingIgnoredDuringExecution',
+      ]),
+    ).toEqual({ structType: 'atomic' });
   });
 });
 

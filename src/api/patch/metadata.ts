@@ -116,10 +116,11 @@ const TYPES: Record<string, GoStruct> = {
   },
   EnvVar: { valueFrom: struct('EnvVarSource') },
   EnvVarSource: {
-    fieldRef: struct('AtomicStruct', { structType: 'atomic' }),
-    resourceFieldRef: struct('AtomicStruct', { structType: 'atomic' }),
-    configMapKeyRef: struct('AtomicStruct', { structType: 'atomic' }),
-    secretKeyRef: struct('AtomicStruct', { structType: 'atomic' }),
+    // ObjectFieldSelector, ResourceFieldSelector, ConfigMapKeySelector, SecretKeySelector.
+    fieldRef: struct('AtomicStruct'),
+    resourceFieldRef: struct('AtomicStruct'),
+    configMapKeyRef: struct('AtomicStruct'),
+    secretKeyRef: struct('AtomicStruct'),
   },
   AtomicStruct: {},
   // `claims` is `+listType=map +listMapKey=name` without a patch strategy.
@@ -140,7 +141,7 @@ const TYPES: Record<string, GoStruct> = {
     podAntiAffinity: struct('PodAffinity'),
   },
   NodeAffinity: {
-    requiredDuringSchedulingIgnoredDuringExecution: struct('NodeSelector', { structType: 'atomic' }),
+    requiredDuringSchedulingIgnoredDuringExecution: struct('NodeSelector'),
     preferredDuringSchedulingIgnoredDuringExecution: atomic(),
   },
   NodeSelector: { nodeSelectorTerms: atomic() },
@@ -269,6 +270,12 @@ export function rootTypeOf(apiVersion: string, kind: string): string | undefined
   return ROOTS[`${apiVersion}/${kind}`];
 }
 
+/**
+ * Types marked `+structType=atomic` in k8s.io/api: server-side apply owns and replaces them whole,
+ * wherever they are used.
+ */
+const ATOMIC_STRUCTS = new Set(['LabelSelector', 'OwnerReference', 'NodeSelector', 'AtomicStruct']);
+
 /** The field a path leads to, walking struct types from the kind's root. */
 function fieldAt(apiVersion: string, kind: string, path: readonly string[]): Field | undefined {
   let type = rootTypeOf(apiVersion, kind);
@@ -296,14 +303,19 @@ export function listPatchInfo(
   return list ? { ...list, listMapKeys: list.listMapKeys && [...list.listMapKeys] } : undefined;
 }
 
-/** Same for map- and struct-valued fields with a strategy (e.g. a struct with `patchStrategy: retainKeys`), if any. */
+/**
+ * Same for map- and struct-valued fields with a strategy (e.g. a struct with `patchStrategy: retainKeys`),
+ * if any. For a list field it describes the list's items (e.g. ownerReferences items are atomic structs).
+ */
 export function mapPatchInfo(
   apiVersion: string,
   kind: string,
   path: readonly string[],
 ): MapPatchInfo | undefined {
-  const map = fieldAt(apiVersion, kind, path)?.map;
-  return map ? { ...map } : undefined;
+  const field = fieldAt(apiVersion, kind, path);
+  const atomic = field?.type !== undefined && ATOMIC_STRUCTS.has(field.type);
+  if (!field?.map && !atomic) return undefined;
+  return { ...field?.map, ...(atomic ? { structType: 'atomic' as const } : {}) };
 }
 
 /** Every path with list or map rules for a kind, for documentation and tests (depth-first, stable order). */

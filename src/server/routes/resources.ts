@@ -10,7 +10,20 @@ import {
   parseLabelSelector,
   statusFailure,
 } from '../../api/index.ts';
-import { ApiError, type ListOptions, type ObjectStore } from '../../store/objects.ts';
+import {
+  ApiError,
+  PATCH_CONTENT_TYPES,
+  type ListOptions,
+  type ObjectStore,
+  type PatchType,
+  type WriteOptions,
+} from '../../store/objects.ts';
+import { FIELD_VALIDATIONS, type FieldValidation } from '../../api/unknown-fields.ts';
+import { applyJsonPatch } from '../../api/patch/json-patch.ts';
+import { isObject, PatchError } from '../../api/patch/json.ts';
+import { patchSchema } from '../../api/patch/metadata.ts';
+import { strategicMergePatch } from '../../api/patch/strategic.ts';
+import jsonMergePatch from 'json-merge-patch';
 import { parseResourcePath, type ResourcePath } from '../paths.ts';
 import { serveWatch } from '../watch.ts';
 import { proxyPodLogs } from '../logs-proxy.ts';
@@ -18,6 +31,151 @@ import { proxyExec } from '../exec-proxy.ts';
 import { handleEviction, handleScale, hasScale } from './subresources.ts';
 
 type Query = Record<string, string | undefined>;
+
+/** Every value of a query parameter (repeated parameters arrive as arrays). */
+function values(q: Query, name: string): string[] {
+  const v = (q as Record<string, string | string[] | undefined>)[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** A parameter that must appear at most once. */
+function single(q: Query, name: string): string | undefined {
+  const all = values(q, name);
+  if (all.length > 1) throw new ApiError(badRequest(`${name}: may be given only once`));
+  return all[0];
+}
+
+/** `dryRun=All` (kube's only dry-run mode); any other value is a 400. */
+function dryRunOf(q: Query, fromBody: unknown = undefined): boolean {
+  const all = [...values(q, 'dryRun'), ...(Array.isArray(fromBody) ? fromBody : [])];
+  for (const v of all)
+    if (v !== 'All')
+      throw new ApiError(
+        badRequest(`dryRun: Unsupported value: ${JSON.stringify(v)}: supported values: "All"`),
+      );
+  return all.length > 0;
+}
+
+function fieldValidationOf(q: Query): FieldValidation | undefined {
+  const v = single(q, 'fieldValidation');
+  if (v === undefined || v === '') return undefined;
+  if (!(FIELD_VALIDATIONS as readonly string[]).includes(v))
+    throw new ApiError(
+      badRequest(
+        `fieldValidation: Unsupported value: ${JSON.stringify(v)}: supported values: "Ignore", "Strict", "Warn"`,
+      ),
+    );
+  return v as FieldValidation;
+}
+
+const MAX_FIELD_MANAGER_LENGTH = 128;
+
+/**
+ * The manager a write is recorded under: the `fieldManager` parameter, else (like kube-apiserver) the
+ * user agent up to its first '/' — `kubectl/v1.32.0 (linux/amd64)` → `kubectl`.
+ */
+function fieldManagerOf(req: FastifyRequest, q: Query): string | undefined {
+  const given = single(q, 'fieldManager');
+  if (given !== undefined) {
+    if (given.length > MAX_FIELD_MANAGER_LENGTH)
+      throw new ApiError(
+        badRequest(`fieldManager: Too long: must have at most ${MAX_FIELD_MANAGER_LENGTH} bytes`),
+      );
+    if (!/^[\x20-\x7e]*$/.test(given))
+      throw new ApiError(badRequest('fieldManager: Invalid value: must consist of printable characters'));
+    if (given !== '') return given;
+  }
+  const agent = req.headers['user-agent'];
+  const prefix = typeof agent === 'string' ? agent.split('/')[0].slice(0, MAX_FIELD_MANAGER_LENGTH) : '';
+  return prefix || undefined;
+}
+
+/** The options of a create/update/patch request, and where its warnings go. */
+function writeOptions(req: FastifyRequest, q: Query, warnings: string[]): WriteOptions {
+  return {
+    dryRun: dryRunOf(q),
+    fieldValidation: fieldValidationOf(q),
+    fieldManager: fieldManagerOf(req, q),
+    warn: (m) => warnings.push(m),
+  };
+}
+
+/** kube-apiserver's `Warning: 299 - "..."` headers, one per warning. */
+function sendWarnings(reply: FastifyReply, warnings: readonly string[]): void {
+  if (warnings.length)
+    reply.header(
+      'warning',
+      warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+    );
+}
+
+function patchTypeOf(req: FastifyRequest): PatchType {
+  const raw = req.headers['content-type'] ?? '';
+  const mediaType = raw.split(';')[0].trim().toLowerCase();
+  const type = PATCH_CONTENT_TYPES[mediaType];
+  if (!type)
+    throw new ApiError(
+      statusFailure(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format (${mediaType || 'no content type'}) - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
+      ),
+    );
+  return type;
+}
+
+function forceOf(q: Query, type: PatchType): boolean {
+  const v = single(q, 'force');
+  if (v === undefined) return false;
+  if (type !== 'apply')
+    throw new ApiError(badRequest('force: Forbidden: may not be specified for non-apply patch'));
+  if (v !== 'true' && v !== 'false')
+    throw new ApiError(badRequest(`force: Invalid value: ${JSON.stringify(v)}: must be true or false`));
+  return v === 'true';
+}
+
+/** An apply configuration names its kind; the rest of checkBodyMatchesPath applies as to a PUT body. */
+function checkApplyConfiguration(p: ResourcePath, body: any): void {
+  if (!isObject(body)) throw new ApiError(badRequest('an apply configuration must be a YAML or JSON object'));
+  if (typeof body.apiVersion !== 'string' || !body.apiVersion)
+    throw new ApiError(badRequest('apiVersion: Required value: an apply configuration must set apiVersion'));
+  if (typeof body.kind !== 'string' || !body.kind)
+    throw new ApiError(badRequest('kind: Required value: an apply configuration must set kind'));
+  checkBodyMatchesPath(p, body);
+}
+
+/** PATCH of `{kind}/{name}/scale`: the patch applies to the Scale object, which is then PUT. */
+async function patchScale(
+  objects: ObjectStore,
+  p: ResourcePath,
+  body: unknown,
+  type: PatchType,
+  opts: WriteOptions,
+): Promise<unknown> {
+  if (type === 'apply')
+    throw new ApiError(badRequest('server-side apply is not supported on the scale subresource'));
+  for (let attempt = 0; ; attempt++) {
+    const scale = await handleScale(objects, 'GET', p.kind, p.namespace, p.name!, undefined);
+    let patched: any;
+    try {
+      if (type === 'json') patched = applyJsonPatch(scale, body);
+      else if (!isObject(body)) throw new PatchError('a merge patch must be a JSON object');
+      else if (type === 'strategic')
+        patched = strategicMergePatch(scale, body, patchSchema('autoscaling/v1', 'Scale'));
+      else patched = jsonMergePatch.apply(structuredClone(scale), structuredClone(body));
+    } catch (err) {
+      if (err instanceof PatchError) throw new ApiError(err.toStatus());
+      throw err;
+    }
+    const pinned = patched?.metadata?.resourceVersion !== scale.metadata.resourceVersion;
+    try {
+      return await handleScale(objects, 'PUT', p.kind, p.namespace, p.name!, patched, opts);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 409 && !pinned && attempt < 20) continue;
+      throw err;
+    }
+  }
+}
 
 function listOptions(p: ResourcePath, q: Query): ListOptions {
   const opts: ListOptions = {};
@@ -111,7 +269,9 @@ async function handle(
       }
       const body = requireBody(req.body);
       checkBodyMatchesPath(p, body);
-      const created = await objects.create(body, namespace);
+      const warnings: string[] = [];
+      const created = await objects.create(body, namespace, writeOptions(req, q, warnings));
+      sendWarnings(reply, warnings);
       reply.code(201);
       return created;
     }
@@ -139,19 +299,33 @@ async function handle(
     if (typeof target !== 'string' || !target) {
       throw new ApiError(badRequest('target.name: Required value: the node to bind to'));
     }
-    await objects.bind(namespace!, name, target, body.metadata?.resourceVersion);
+    await objects.bind(namespace!, name, target, body.metadata?.resourceVersion, { dryRun: dryRunOf(q) });
     reply.code(201);
     return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
   }
   if (subresource === 'eviction' && kind.kind === 'Pod') {
     if (method !== 'POST')
       throw new ApiError(methodNotAllowed(`${method} is not supported on pods/eviction`));
-    const r = await handleEviction(objects, kind, namespace!, name, req.body);
+    let evictionBody = req.body as any;
+    if (dryRunOf(q) && isObject(evictionBody)) {
+      const deleteOptions = isObject(evictionBody.deleteOptions) ? evictionBody.deleteOptions : {};
+      evictionBody = { ...evictionBody, deleteOptions: { ...deleteOptions, dryRun: ['All'] } };
+    }
+    const r = await handleEviction(objects, kind, namespace!, name, evictionBody);
     reply.code(r.code);
     return r.status;
   }
   if (subresource === 'scale' && hasScale(kind)) {
-    return handleScale(objects, method, kind, namespace, name, req.body);
+    if (method === 'PATCH') {
+      const type = patchTypeOf(req);
+      forceOf(q, type);
+      const warnings: string[] = [];
+      const scaled = await patchScale(objects, p, req.body, type, writeOptions(req, q, warnings));
+      sendWarnings(reply, warnings);
+      return scaled;
+    }
+    const opts = method === 'PUT' ? writeOptions(req, q, []) : {};
+    return handleScale(objects, method, kind, namespace, name, req.body, opts);
   }
   if (subresource !== undefined && subresource !== 'status') {
     throw new ApiError(statusFailure(404, 'NotFound', `${kind.plural} has no subresource "${subresource}"`));
@@ -165,12 +339,35 @@ async function handle(
     case 'PUT': {
       const body = requireBody(req.body);
       checkBodyMatchesPath(p, body);
-      if (subresource === 'status') return objects.updateStatus(kind, namespace, name, body);
-      return objects.update(body, namespace);
+      const warnings: string[] = [];
+      const opts = writeOptions(req, q, warnings);
+      const updated =
+        subresource === 'status'
+          ? await objects.updateStatus(kind, namespace, name, body, opts)
+          : await objects.update(body, namespace, opts);
+      sendWarnings(reply, warnings);
+      return updated;
     }
     case 'PATCH': {
-      const body = requireBody(req.body);
-      return objects.patch(kind, namespace, name, body, subresource as 'status' | undefined);
+      const type = patchTypeOf(req);
+      const force = forceOf(q, type);
+      if (req.body === undefined || req.body === null)
+        throw new ApiError(badRequest('the request body must contain a patch'));
+      if (type === 'apply') checkApplyConfiguration(p, req.body);
+      const warnings: string[] = [];
+      const opts = { ...writeOptions(req, q, warnings), type, force, onCreate: () => reply.code(201) };
+      if (type === 'apply' && single(q, 'fieldManager') === undefined)
+        throw new ApiError(badRequest('fieldManager: Required value: is required for apply patch'));
+      const patched = await objects.patch(
+        kind,
+        namespace,
+        name,
+        req.body,
+        subresource as 'status' | undefined,
+        opts,
+      );
+      sendWarnings(reply, warnings);
+      return patched;
     }
     case 'DELETE': {
       if (subresource) throw new ApiError(methodNotAllowed('DELETE is not supported on a subresource'));
@@ -183,7 +380,11 @@ async function handle(
       ) {
         throw new ApiError(badRequest(`gracePeriodSeconds: must be a non-negative integer`));
       }
-      return objects.delete(kind, namespace, name, { gracePeriodSeconds, preconditions: opts.preconditions });
+      return objects.delete(kind, namespace, name, {
+        gracePeriodSeconds,
+        preconditions: opts.preconditions,
+        dryRun: dryRunOf(q, opts.dryRun),
+      });
     }
     default:
       throw new ApiError(methodNotAllowed(`${method} is not supported`));

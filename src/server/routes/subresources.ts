@@ -12,7 +12,7 @@ import {
   type KindInfo,
 } from '../../api/index.ts';
 import { evictPod } from '../../controllers/disruption.ts';
-import { ApiError, type ObjectStore } from '../../store/objects.ts';
+import { ApiError, type ObjectStore, type WriteOptions } from '../../store/objects.ts';
 
 /** Kinds with a scale subresource: their spec.replicas and selector. */
 const SCALABLE = new Set(['Deployment']);
@@ -64,6 +64,7 @@ export async function handleScale(
   namespace: string | undefined,
   name: string,
   body: any,
+  opts: WriteOptions = {},
 ): Promise<any> {
   const current = await objects.mustGet(kind, namespace, name);
   if (method === 'GET') return toScale(current);
@@ -77,7 +78,7 @@ export async function handleScale(
   const next = structuredClone(current);
   next.spec.replicas = replicas;
   if (pinned !== undefined) next.metadata.resourceVersion = pinned;
-  const updated = await objects.update(next, namespace);
+  const updated = await objects.update(next, namespace, opts);
   return toScale(updated);
 }
 
