@@ -412,13 +412,10 @@ export class ObjectStore {
       namespace,
       name,
       (obj) => {
-        const { managedFields, ...meta } = obj.metadata;
-        const base = { ...obj, metadata: meta };
-        const next = patchWith(type, base, patch, schema);
+        // managedFields stay in the document: a patch may rewrite them (kubectl's client-side to
+        // server-side apply upgrade does, with a JSON patch); update() then takes them as requested.
+        const next = patchWith(type, obj, patch, schema);
         if (!isObject(next.metadata)) next.metadata = {};
-        // managedFields a patch sets are taken as requested (kube allows patching them); otherwise kept.
-        if (!Object.hasOwn(next.metadata as object, 'managedFields') && managedFields)
-          (next.metadata as any).managedFields = managedFields;
         return next;
       },
       subresource,

@@ -52,7 +52,10 @@ function mergeValue(
       type === 'set'
         ? (item: JsonValue) => valueElement(item)
         : (item: JsonValue) => keyElement(item, info!.listMapKeys!, at);
-    return mergeList(lhs, rhs, pe, (l, r) => (type === 'set' ? r : mergeValue(l, r, sp, schema, at)));
+    const atomicItems = type === 'set' || schema.map(sp)?.structType === 'atomic';
+    return mergeList(lhs, rhs, pe, (l, r) =>
+      atomicItems ? structuredClone(r) : mergeValue(l, r, sp, schema, at),
+    );
   }
   return rhs;
 }

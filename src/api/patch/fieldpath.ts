@@ -219,7 +219,8 @@ function walkValue(v: JsonValue, sp: string[], fp: PathElement[], schema: PatchS
       }
       const itemFp = [...fp, keyElement(item, info!.listMapKeys!, pathString(fp))];
       out.add(itemFp);
-      walkMap(item as JsonObject, sp, itemFp, schema, out);
+      // Items that are atomic structs (ownerReferences) are owned whole, not field by field.
+      if (schema.map(sp)?.structType !== 'atomic') walkMap(item as JsonObject, sp, itemFp, schema, out);
     }
     return;
   }
