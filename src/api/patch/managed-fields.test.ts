@@ -167,7 +167,7 @@ describe('serverSideApply', () => {
   });
 
   it('removes a dropped container, and a struct whose fields are all gone', () => {
-    const cfg = (containers: string[], strategy?: object) => ({
+    const cfg = (containers: string[], strategy?: object): any => ({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'd' },
