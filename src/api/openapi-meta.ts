@@ -183,3 +183,115 @@ export function fieldDescription(field: string, k: KindInfo): string | undefined
       return undefined;
   }
 }
+
+/**
+ * Descriptions of the fields `kubectl explain` is most often asked about, by component (short name)
+ * and field. Components and fields not listed here are explained by their type alone.
+ */
+const FIELDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  ObjectMeta: {
+    name: 'Name of the object, unique among objects of its kind in its namespace.',
+    generateName: 'A prefix the server completes with random characters when name is not set.',
+    namespace: 'The namespace the object lives in (namespaced kinds only); default when not set.',
+    uid: 'Unique identifier the server assigns at creation; never reused. Read-only.',
+    labels: 'Key/value pairs that selectors (Deployments, PodDisruptionBudgets, -l) match on.',
+    annotations: 'Key/value pairs for tools and people; not used for selection.',
+    resourceVersion:
+      'The revision of the object in the store. Sent back on update it makes the write conditional (409 Conflict when someone else wrote first). Read-only.',
+    generation: 'A counter of changes to the desired state (spec). Read-only.',
+    creationTimestamp: 'When the object was created (RFC 3339, UTC). Read-only.',
+    deletionTimestamp: 'When the object is to be deleted: set once a graceful deletion started. Read-only.',
+    deletionGracePeriodSeconds: 'Seconds the object was given to stop when its deletion started. Read-only.',
+    ownerReferences: 'The objects this one belongs to; it is garbage-collected when they are deleted.',
+    finalizers: 'Entries that must be removed before a deleted object goes away.',
+  },
+  PodSpec: {
+    runtimeClassName:
+      'The sandbox tier to run the pod in: wasm (WASI modules in V8), container (OCI images on runc/crun) or microvm. Default: wasm when every image is a .wasm module, else container.',
+    restartPolicy: 'Restart containers that exit: Always (default), OnFailure or Never.',
+    nodeName: 'The node the pod runs on; set by the scheduler unless given.',
+    nodeSelector: 'Labels a node must have for the pod to be placed on it.',
+    affinity: 'Node affinity, pod affinity and anti-affinity rules for placement.',
+    tolerations: 'Taints of nodes the pod tolerates.',
+    topologySpreadConstraints: 'How to spread matching pods across topology domains (zones, nodes).',
+    priorityClassName: 'A PriorityClass: higher priorities are placed first and may preempt lower ones.',
+    priority: 'The priority resolved from priorityClassName. Set by the server.',
+    preemptionPolicy: 'PreemptLowerPriority (default) or Never.',
+    containers: 'The containers of the pod: at least one.',
+    volumes: 'Volumes the containers can mount: configMap, secret or emptyDir.',
+    terminationGracePeriodSeconds:
+      'Seconds containers get between the stop signal and being killed (default 30).',
+    activeDeadlineSeconds: 'Seconds the pod may run before it is stopped and marked Failed.',
+  },
+  Container: {
+    name: 'Name of the container, unique in the pod (a DNS label).',
+    image:
+      'What to run: an OCI image reference (container, microvm) or a .wasm module path, https:// URL or OCI artifact (wasm); append @sha256:<hex> to pin the digest.',
+    imagePullPolicy: 'When to pull the image: Always, IfNotPresent or Never.',
+    command: "The entrypoint (argv[0] and on); the image's when not set.",
+    args: "Arguments to the entrypoint; the image's when not set.",
+    workingDir: "The container's working directory.",
+    env: 'Environment variables, literal or from ConfigMap and Secret keys.',
+    envFrom: 'ConfigMaps and Secrets whose every key becomes an environment variable.',
+    resources: 'CPU and memory requests (for scheduling) and limits (enforced).',
+    volumeMounts: "Volumes of the pod to mount into the container's filesystem.",
+    ports: 'Ports the container listens on; hostPort publishes one on the node.',
+    livenessProbe: 'Restarts the container when it fails.',
+    readinessProbe: 'Keeps the pod out of Ready while it fails.',
+    startupProbe: 'Holds off the other probes until it succeeds once.',
+    securityContext: 'User, group, capabilities, seccomp and filesystem settings of the container.',
+  },
+  ContainerPort: {
+    name: 'A name for the port (an IANA service name), unique in the pod.',
+    containerPort: 'The port number the container listens on (1-65535).',
+    hostPort: 'Publish the port on this port of the node (container tier).',
+    protocol: 'TCP (default) or UDP.',
+  },
+  EnvVar: {
+    name: 'Name of the environment variable.',
+    value: 'A literal value.',
+    valueFrom: 'Take the value from a ConfigMap or Secret key.',
+  },
+  ResourceRequirements: {
+    requests: 'What the scheduler reserves for the container (cpu, memory).',
+    limits: 'What the container may use at most: memory over it is an OOM kill, CPU is throttled.',
+  },
+  VolumeMount: {
+    name: 'The volume of the pod to mount.',
+    mountPath: 'Where in the container to mount it.',
+    readOnly: 'Mount read-only.',
+    subPath: 'Mount only this path inside the volume.',
+  },
+  DeploymentSpec: {
+    replicas: 'How many pods to run (default 1).',
+    selector: "Which pods belong to the Deployment; must match the template's labels. Immutable.",
+    template: 'The pod each replica is created from; changing it rolls out a new revision.',
+    strategy: 'How to replace old pods: RollingUpdate (default) or Recreate.',
+    minReadySeconds: 'Seconds a new pod must be ready before it counts as available.',
+    revisionHistoryLimit: 'How many old revisions to keep for rollback (default 10).',
+    progressDeadlineSeconds:
+      'Seconds a rollout may make no progress before it is reported stalled (default 600).',
+    paused: 'Stop rolling out template changes until unpaused.',
+  },
+  JobSpec: {
+    completions: 'How many pods must succeed (default 1).',
+    parallelism: 'How many pods may run at once (default 1).',
+    completionMode: 'NonIndexed (default) or Indexed: each pod gets a completion index.',
+    backoffLimit: 'Failed pods tolerated before the Job fails (default 6).',
+    activeDeadlineSeconds: 'Seconds the Job may run before it is failed.',
+    ttlSecondsAfterFinished: 'Delete the finished Job after this many seconds.',
+    template: 'The pod each run is created from.',
+  },
+  CronJobSpec: {
+    schedule: 'When to run, in cron format ("*/5 * * * *") or a macro (@hourly).',
+    timeZone: 'The time zone of the schedule (e.g. Europe/Paris); the server’s when not set.',
+    concurrencyPolicy: 'What to do when a run is due while one is active: Allow, Forbid or Replace.',
+    suspend: 'Stop creating new Jobs.',
+    jobTemplate: 'The Job each run creates.',
+  },
+};
+
+/** A field's description in a component (by its short name: `Container`, `PodSpec`…), if there is one. */
+export function componentFieldDescription(component: string, field: string): string | undefined {
+  return FIELDS[component.slice(component.lastIndexOf('.') + 1)]?.[field];
+}

@@ -136,6 +136,11 @@ describe('OpenAPI 3.0 documents', () => {
     expect(spec.properties.containers.items).toEqual({ $ref: ref('io.k8s.api.core.v1.Container') });
     expect(spec.properties.runtimeClassName.enum).toEqual(['wasm', 'container', 'microvm']);
     const container = s['io.k8s.api.core.v1.Container'];
+    expect(container.properties.image.description).toMatch(/OCI image reference/);
+    expect(container.properties.resources).toEqual({
+      allOf: [{ $ref: ref('io.k8s.api.core.v1.ResourceRequirements') }],
+      description: expect.stringContaining('CPU and memory'),
+    });
     expect(container.required).toEqual(expect.arrayContaining(['name', 'image']));
     expect(container.additionalProperties).toBe(false);
     for (const name of [
@@ -163,11 +168,13 @@ describe('OpenAPI 3.0 documents', () => {
       type: 'integer',
       minimum: 1,
       maximum: 65535,
+      description: expect.stringContaining('port number'),
     });
     const strategy = s['io.k8s.api.apps.v1.DeploymentStrategy'].properties.rollingUpdate.properties;
     expect(strategy.maxSurge).toEqual({ $ref: ref(INT_OR_STRING) });
     expect(s['io.k8s.api.core.v1.ResourceList'].properties.cpu).toEqual({ $ref: ref(QUANTITY) });
-    expect(s[`${META}.ObjectMeta`].properties.generation).toEqual({ type: 'integer', minimum: 0 });
+    expect(s[`${META}.ObjectMeta`].properties.generation).toMatchObject({ type: 'integer', minimum: 0 });
+    expect(s[`${META}.ObjectMeta`].properties.generation.maximum).toBeUndefined();
   });
 
   it('carries the merge rules of src/api/patch/metadata.ts on list and struct fields', () => {

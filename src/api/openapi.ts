@@ -34,7 +34,12 @@ import {
   toOpenAPI30,
   type Schema,
 } from './openapi-schema.ts';
-import { fieldDescription, kindDescription, metaComponents } from './openapi-meta.ts';
+import {
+  componentFieldDescription,
+  fieldDescription,
+  kindDescription,
+  metaComponents,
+} from './openapi-meta.ts';
 import { operations } from './openapi-paths.ts';
 
 export { META } from './openapi-schema.ts';
@@ -101,7 +106,13 @@ function buildComponents(): Record<string, Schema> {
 
   const components: Record<string, Schema> = { ...metaComponents() };
   for (const [name, schema] of Object.entries(generated)) components[name] = toOpenAPI30(schema);
+  // Before descriptions are added: deduplication compares shapes.
   dedupeObjectMeta(components);
+  for (const [name, schema] of Object.entries(components)) {
+    const props = schema.properties ?? {};
+    for (const field of Object.keys(props))
+      props[field] = described(props[field], componentFieldDescription(name, field));
+  }
 
   for (const k of allKinds()) {
     const name = schemaName(k);

@@ -93,6 +93,10 @@ describe('kubectl against Strata', () => {
     expect(deploy.stdout).toMatch(/maxSurge\s+<IntOrString>/);
     expect(deploy.stdout).toMatch(/containers\s+<\[\]Container> -required-/);
 
+    const tier = await kubectl(['explain', 'pods.spec.runtimeClassName']);
+    expect(tier.stdout).toMatch(/FIELD:\s+runtimeClassName <string>/);
+    expect(tier.stdout).toMatch(/sandbox tier/);
+
     const missing = await kubectl(['explain', 'pod.spec.nosuchfield']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/nosuchfield/);
