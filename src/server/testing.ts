@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { buildServer } from './app.ts';
@@ -26,7 +25,8 @@ export async function startTestServer(): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-server-'));
   const store = openSqliteStore(join(dir, 'state.db'));
   const objects = new ObjectStore(store);
-  await ensureDefaultNamespaces(objects);
+  // What the controller manager creates at start (server code may not import controllers).
+  await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
   const auth = new TokenAuthenticator();
   const { token } = loadOrCreateAdminToken(dir);
   auth.add(token, 'admin');
