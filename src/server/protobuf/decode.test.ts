@@ -353,6 +353,51 @@ describe('decodeKubernetesProtobuf on encoded objects', () => {
     });
   });
 
+  it('reads a Lease (MicroTime keeps microseconds, pointer zero kept)', () => {
+    const body = encodeBody('coordination.k8s.io/v1', 'Lease', 'k8s.io.api.coordination.v1.Lease', {
+      metadata: { ...emptyMeta, name: 'vm', namespace: 'kube-node-lease' },
+      spec: {
+        holderIdentity: 'vm',
+        leaseDurationSeconds: 0,
+        renewTime: { seconds: Date.parse('2026-12-01T12:00:05Z') / 1000, nanos: 123_456_789 },
+        acquireTime: { seconds: Date.parse('2026-12-01T12:00:00Z') / 1000, nanos: 0 },
+      },
+    });
+    expect(decodeKubernetesProtobuf(body)).toEqual({
+      kind: 'Lease',
+      apiVersion: 'coordination.k8s.io/v1',
+      metadata: { name: 'vm', namespace: 'kube-node-lease' },
+      spec: {
+        holderIdentity: 'vm',
+        leaseDurationSeconds: 0,
+        acquireTime: '2026-12-01T12:00:00.000000Z',
+        renewTime: '2026-12-01T12:00:05.123456Z',
+      },
+    });
+  });
+
+  it('reads a ControllerRevision whose data is embedded JSON, and refuses an embedded protobuf', () => {
+    const revision = (raw: Buffer): Buffer =>
+      encodeBody('apps/v1', 'ControllerRevision', 'k8s.io.api.apps.v1.ControllerRevision', {
+        metadata: { ...emptyMeta, name: 'ds-7d9f' },
+        data: { raw },
+        revision: 3,
+      });
+    const patch = {
+      spec: { template: { $patch: 'replace', spec: { containers: [{ name: 'c', image: 'x' }] } } },
+    };
+    expect(decodeKubernetesProtobuf(revision(Buffer.from(JSON.stringify(patch))))).toEqual({
+      kind: 'ControllerRevision',
+      apiVersion: 'apps/v1',
+      metadata: { name: 'ds-7d9f' },
+      data: patch,
+      revision: 3,
+    });
+    const err = decodeError(revision(Buffer.from('k8s\0\x0a\x00', 'latin1')));
+    expect(err.code).toBe(400);
+    expect(err.message).toMatch(/data: an embedded protobuf object/);
+  });
+
   it('reads DeleteOptions under any served group version', () => {
     for (const apiVersion of ['v1', 'apps/v1', 'batch/v1', 'meta.k8s.io/v1']) {
       const body = encodeBody(
@@ -416,11 +461,11 @@ describe('decodeKubernetesProtobuf refuses', () => {
   });
 
   it('a kind it does not decode (415, naming it)', () => {
-    const unknownKind = encodeBody('v1', 'PersistentVolume', 'k8s.io.api.core.v1.ConfigMap', {});
+    const unknownKind = encodeBody('v1', 'ReplicationController', 'k8s.io.api.core.v1.ConfigMap', {});
     const err = decodeError(unknownKind);
     expect(err.code).toBe(415);
     expect(err.reason).toBe('UnsupportedMediaType');
-    expect(err.message).toMatch(/v1, Kind=PersistentVolume/);
+    expect(err.message).toMatch(/v1, Kind=ReplicationController/);
     const unknownGroup = encodeBody('example.com/v1', 'Widget', 'k8s.io.api.core.v1.ConfigMap', {});
     expect(decodeError(unknownGroup).message).toMatch(/unknown apiVersion example.com\/v1/);
     const deleteOptions = encodeBody('example.com/v1', 'DeleteOptions', 'k8s.io.api.core.v1.ConfigMap', {});

@@ -12,9 +12,9 @@
 //   always written (`"status": {}`), as Go's omitempty never drops a struct.
 // - Lists and maps: empty ones are not on the wire, and are omitted (Go would write null or []).
 // - int64 → JSON number; bytes → base64 (Go's []byte); map entries → objects.
-// - Types with their own JSON form: Time (RFC 3339; the zero Time, an empty message, is omitted where
-//   Go would write null), Quantity (its string), IntOrString (number or string), FieldsV1 (the JSON
-//   it wraps), ExtraValue (a list of strings).
+// - Types with their own JSON form: Time and MicroTime (RFC 3339; the zero time, an empty message, is
+//   omitted where Go would write null), Quantity (its string), IntOrString (number or string),
+//   FieldsV1 and RawExtension (the JSON they wrap), ExtraValue (a list of strings).
 import protobuf from 'protobufjs';
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -26,6 +26,8 @@ const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 /** Messages whose JSON is not an object of their fields, by full name. */
 const SPECIAL_TYPES: Readonly<Record<string, (message: Decoded, path: string) => Json | undefined>> = {
   [`${META}.Time`]: timeToJson,
+  [`${META}.MicroTime`]: microTimeToJson,
+  'k8s.io.apimachinery.pkg.runtime.RawExtension': rawExtensionToJson,
   [`${META}.FieldsV1`]: fieldsV1ToJson,
   'k8s.io.apimachinery.pkg.api.resource.Quantity': (m) => (typeof m.string === 'string' ? m.string : '0'),
   'k8s.io.apimachinery.pkg.util.intstr.IntOrString': intOrStringToJson,
@@ -165,6 +167,31 @@ function timeToJson(message: Decoded, path: string): Json | undefined {
   const date = new Date(seconds * 1000);
   if (Number.isNaN(date.getTime())) throw new Error(`${path}: ${seconds} seconds is not a time`);
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** metav1.MicroTime: the same wire form as Time, written with microseconds (RFC3339Micro). */
+function microTimeToJson(message: Decoded, path: string): Json | undefined {
+  const seconds = timeToJson(message, path);
+  if (seconds === undefined) return undefined;
+  const micros = Math.floor(Number(message.nanos ?? 0) / 1000);
+  return (seconds as string).replace(/Z$/, `.${String(micros).padStart(6, '0')}Z`);
+}
+
+/**
+ * runtime.RawExtension (ControllerRevision.data): Go's JSON is the raw bytes themselves, which
+ * clients fill with the embedded object's JSON.
+ */
+function rawExtensionToJson(message: Decoded, path: string): Json | undefined {
+  const raw = message.raw as Uint8Array | undefined;
+  if (!raw || raw.length === 0) return undefined;
+  if (Buffer.from(raw.subarray(0, 4)).toString('latin1') === 'k8s\0') {
+    throw new Error(`${path}: an embedded protobuf object is not supported; send the object as JSON`);
+  }
+  try {
+    return JSON.parse(Buffer.from(raw).toString('utf8')) as Json;
+  } catch {
+    throw new Error(`${path}: the embedded object is not valid JSON`);
+  }
 }
 
 function intOrStringToJson(message: Decoded): Json {

@@ -3,23 +3,41 @@
 // roots `extract-schema.ts` trims the upstream schema to, so adding a kind here and re-running it
 // is all a new kind needs.
 //
-// The list is what kubectl 1.32's typed clients send as protobuf (captured with -v=9, see
-// fixtures/README.md) plus the review/token kinds other clients post.
+// kubectl 1.32's typed clients send every write as protobuf (`create`, `run`, `scale`, `create token`,
+// `auth`, drain's deletes — see fixtures/README.md), and so does any client-go program, so this is
+// every built-in kind Strata serves or plans to (DESIGN.md), plus the review and token requests.
+// Kinds with no upstream generated.proto (Knative, PolicyReport: CRDs) only ever arrive as JSON.
 
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
 export const PROTOBUF_KINDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   v1: {
+    Binding: 'k8s.io.api.core.v1.Binding',
     ConfigMap: 'k8s.io.api.core.v1.ConfigMap',
+    Endpoints: 'k8s.io.api.core.v1.Endpoints',
+    Event: 'k8s.io.api.core.v1.Event',
+    LimitRange: 'k8s.io.api.core.v1.LimitRange',
     Namespace: 'k8s.io.api.core.v1.Namespace',
+    Node: 'k8s.io.api.core.v1.Node',
+    PersistentVolume: 'k8s.io.api.core.v1.PersistentVolume',
+    PersistentVolumeClaim: 'k8s.io.api.core.v1.PersistentVolumeClaim',
     Pod: 'k8s.io.api.core.v1.Pod',
     ResourceQuota: 'k8s.io.api.core.v1.ResourceQuota',
     Secret: 'k8s.io.api.core.v1.Secret',
     Service: 'k8s.io.api.core.v1.Service',
     ServiceAccount: 'k8s.io.api.core.v1.ServiceAccount',
   },
-  'apps/v1': { Deployment: 'k8s.io.api.apps.v1.Deployment' },
-  'batch/v1': { Job: 'k8s.io.api.batch.v1.Job', CronJob: 'k8s.io.api.batch.v1.CronJob' },
+  'admissionregistration.k8s.io/v1': {
+    ValidatingAdmissionPolicy: 'k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicy',
+    ValidatingAdmissionPolicyBinding: 'k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding',
+  },
+  'apps/v1': {
+    ControllerRevision: 'k8s.io.api.apps.v1.ControllerRevision',
+    DaemonSet: 'k8s.io.api.apps.v1.DaemonSet',
+    Deployment: 'k8s.io.api.apps.v1.Deployment',
+    ReplicaSet: 'k8s.io.api.apps.v1.ReplicaSet',
+    StatefulSet: 'k8s.io.api.apps.v1.StatefulSet',
+  },
   'authentication.k8s.io/v1': {
     SelfSubjectReview: 'k8s.io.api.authentication.v1.SelfSubjectReview',
     TokenRequest: 'k8s.io.api.authentication.v1.TokenRequest',
@@ -38,8 +56,20 @@ export const PROTOBUF_KINDS: Readonly<Record<string, Readonly<Record<string, str
     SelfSubjectRulesReview: 'k8s.io.api.authorization.v1.SelfSubjectRulesReview',
     SubjectAccessReview: 'k8s.io.api.authorization.v1.SubjectAccessReview',
   },
-  'autoscaling/v1': { Scale: 'k8s.io.api.autoscaling.v1.Scale' },
-  'networking.k8s.io/v1': { Ingress: 'k8s.io.api.networking.v1.Ingress' },
+  'autoscaling/v1': {
+    HorizontalPodAutoscaler: 'k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler',
+    Scale: 'k8s.io.api.autoscaling.v1.Scale',
+  },
+  'autoscaling/v2': { HorizontalPodAutoscaler: 'k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler' },
+  'batch/v1': { CronJob: 'k8s.io.api.batch.v1.CronJob', Job: 'k8s.io.api.batch.v1.Job' },
+  'coordination.k8s.io/v1': { Lease: 'k8s.io.api.coordination.v1.Lease' },
+  'discovery.k8s.io/v1': { EndpointSlice: 'k8s.io.api.discovery.v1.EndpointSlice' },
+  'events.k8s.io/v1': { Event: 'k8s.io.api.events.v1.Event' },
+  'networking.k8s.io/v1': {
+    Ingress: 'k8s.io.api.networking.v1.Ingress',
+    IngressClass: 'k8s.io.api.networking.v1.IngressClass',
+    NetworkPolicy: 'k8s.io.api.networking.v1.NetworkPolicy',
+  },
   'policy/v1': {
     Eviction: 'k8s.io.api.policy.v1.Eviction',
     PodDisruptionBudget: 'k8s.io.api.policy.v1.PodDisruptionBudget',
@@ -51,6 +81,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, Readonly<Record<string, str
     RoleBinding: 'k8s.io.api.rbac.v1.RoleBinding',
   },
   'scheduling.k8s.io/v1': { PriorityClass: 'k8s.io.api.scheduling.v1.PriorityClass' },
+  'storage.k8s.io/v1': { StorageClass: 'k8s.io.api.storage.v1.StorageClass' },
 };
 
 /**
