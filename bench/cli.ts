@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'strata-bench-cli-'));
 const kubeconfig = join(dir, 'kubeconfig');
 const env = { ...process.env, STRATA_HOME: dir };
 
-function run(cmd: string, args: string[]): number {
+function run(cmd: string, args: readonly string[]): number {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { env, encoding: 'utf8' });
   const ms = performance.now() - t0;

@@ -1,14 +1,7 @@
 // The control-plane HTTP API: authentication, content types, errors as Status objects, and routes.
 import Fastify, { type FastifyInstance } from 'fastify';
 import YAML from 'yaml';
-import {
-  buildOpenAPI,
-  badRequest,
-  statusFailure,
-  tooLarge,
-  unauthorized,
-  internalError,
-} from '../api/index.ts';
+import { badRequest, statusFailure, tooLarge, unauthorized, internalError } from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { Authenticator } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
@@ -16,6 +9,8 @@ import { registerResourceRoutes } from './routes/resources.ts';
 import { attachExecUpgrade } from './exec-proxy.ts';
 import { registerDiscoveryRoutes } from './routes/discovery.ts';
 import { registerAuthenticationRoutes } from './routes/authentication.ts';
+import { registerOpenAPIRoutes } from './routes/openapi.ts';
+import { registerTableOutput } from './table.ts';
 
 export const STRATA_VERSION = '0.1.0';
 /** The Kubernetes API version Strata's dialect follows; /version reports it so kubectl sees no skew. */
@@ -202,8 +197,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     platform: `${process.platform}/${process.arch}`,
     nodeVersion: process.version,
   }));
-  const openapi = buildOpenAPI();
-  app.get('/openapi/v3', async () => openapi);
+  registerOpenAPIRoutes(app);
+  registerTableOutput(app);
 
   app.decorate('agents', opts.agents ?? new AgentDialer());
   registerDiscoveryRoutes(app);

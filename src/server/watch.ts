@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ListOptions, ObjectEvent } from '../store/objects.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { KindInfo } from '../api/index.ts';
+import { watchObjectEncoder } from './table.ts';
 
 export interface WatchParams {
   kind: KindInfo;
@@ -43,9 +44,11 @@ export async function serveWatch(
   res.flushHeaders();
   let lastRv = p.resourceVersion ?? '0';
   let closed = false;
+  // With Accept: …as=Table, each event's object is a one-row Table (table.ts).
+  const encode = watchObjectEncoder(req);
   const send = (type: string, object: any): void => {
     if (closed) return;
-    res.write(`${JSON.stringify({ type, object })}\n`);
+    res.write(`${JSON.stringify({ type, object: encode(type, object) })}\n`);
   };
   const timers: NodeJS.Timeout[] = [];
   let cancel = (): void => {};
