@@ -128,7 +128,8 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
       if (!socket.destroyed) refuseUpgrade(socket, 500, internalError((err as Error).message));
     });
   });
-  app.addHook('onClose', async () => {
+  // server.close() waits for upgraded sockets: end them before it (onClose would run after).
+  app.addHook('preClose', async () => {
     for (const s of streams) s.destroy();
   });
 

@@ -1,10 +1,16 @@
-// exec and attach for kubectl: a WebSocket speaking a channel protocol (channel.ts) on one side, the node
-// agent's upgraded strata-exec.v1 connection (src/client/exec-stream.ts frames) on the other. The bridge
-// translates, keeps each direction's back-pressure, and ends the session the way client-go expects: the
-// outcome as a Status on the error channel, then a normal WebSocket close (code 1000), which is what ends
-// kubectl's stdout and stderr copies.
+// exec and attach for kubectl: the client's transport on one side, the node agent's upgraded
+// strata-exec.v1 connection (src/client/exec-stream.ts frames) on the other. Two client transports:
+//   bridgeChannels  a WebSocket speaking a channel protocol (channel.ts). The session ends the way
+//                   client-go expects: the outcome as a Status on the error channel, then a normal
+//                   WebSocket close (code 1000), which is what ends kubectl's stdout and stderr copies.
+//   bridgeSpdy      SPDY (remotecommand v4, kubectl's fallback): the client opens one stream per
+//                   `streamtype` (error, stdin, stdout, stderr, resize) and the server answers each; the
+//                   Status goes on the error stream, then every stream gets its FIN and the connection a
+//                   GOAWAY.
+// Both keep each direction's back-pressure.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { SpdyServerSession, SpdyStream } from './spdy-session.ts';
 import { encodeFrame, FRAME, FrameDecoder } from '../../client/exec-stream.ts';
 import {
   CHANNEL,
@@ -121,4 +127,112 @@ function exitCodeOf(payload: Buffer): number {
   } catch {
     return 1;
   }
+}
+
+/** SPDY remotecommand protocols, newest first; v5 over SPDY behaves as v4 (the apiserver answers v4). */
+export const SPDY_EXEC_PROTOCOLS = ['v4.channel.k8s.io'] as const;
+
+/** How long the client has to open the streams its options call for (the kubelet's default). */
+export const STREAM_CREATION_TIMEOUT_MS = 30_000;
+
+/** Runs an exec/attach session on a SPDY connection until either side goes away. */
+export function bridgeSpdy(
+  session: SpdyServerSession,
+  agent: Duplex,
+  agentHead: Buffer,
+  o: StreamOptions & { command: string[]; timeoutMs?: number },
+): void {
+  // Nothing may be lost while the client is still opening its streams.
+  agent.pause();
+  const expected = new Set<string>(['error']);
+  if (o.stdin) expected.add('stdin');
+  if (o.stdout) expected.add('stdout');
+  if (o.stderr && !o.tty) expected.add('stderr');
+  if (o.tty) expected.add('resize');
+  const streams = new Map<string, SpdyStream>();
+  let finished = false;
+
+  const finish = (status: StreamStatus): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    const error = streams.get('error');
+    if (error && !error.writableEnded) error.end(Buffer.from(JSON.stringify(status)));
+    for (const [type, s] of streams) if (type !== 'error' && !s.writableEnded) s.end();
+    session.goAway();
+    agent.destroy();
+  };
+  const timer = setTimeout(
+    () => finish(errorStatus('timed out waiting for client to create streams')),
+    o.timeoutMs ?? STREAM_CREATION_TIMEOUT_MS,
+  );
+  session.on('close', () => {
+    finished = true;
+    clearTimeout(timer);
+    agent.destroy();
+  });
+
+  session.on('stream', (s) => {
+    const type = s.header('streamtype') ?? '';
+    if (finished || !expected.has(type) || streams.has(type)) {
+      s.refuse();
+      return;
+    }
+    s.accept();
+    s.on('error', () => undefined);
+    streams.set(type, s);
+    if (streams.size === expected.size) start();
+  });
+
+  const start = (): void => {
+    clearTimeout(timer);
+    const stdin = streams.get('stdin');
+    stdin?.on('data', (d: Buffer) => {
+      if (d.length && !agent.write(encodeFrame(FRAME.stdin, d))) {
+        stdin.pause();
+        agent.once('drain', () => stdin.resume());
+      }
+    });
+    // The client's FIN on stdin is EOF for the command.
+    stdin?.on('end', () => {
+      if (!finished) agent.write(encodeFrame(FRAME.stdin));
+    });
+    const resize = new ResizeDecoder();
+    streams.get('resize')?.on('data', (d: Buffer) => {
+      for (const size of resize.push(d)) agent.write(encodeFrame(FRAME.resize, JSON.stringify(size)));
+    });
+    // The client writes nothing on the error stream; let its FIN through.
+    streams.get('error')?.resume();
+
+    const forward = (s: SpdyStream | undefined, data: Buffer): void => {
+      if (!s || s.writableEnded) return;
+      if (!s.write(data)) {
+        agent.pause();
+        s.once('drain', () => agent.resume());
+      }
+    };
+    const decoder = new FrameDecoder();
+    const onAgentData = (chunk: Buffer): void => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        finish(errorStatus(`the node agent sent a malformed stream: ${(err as Error).message}`));
+        return;
+      }
+      for (const f of frames) {
+        if (f.type === FRAME.stdout) forward(streams.get('stdout'), f.payload);
+        else if (f.type === FRAME.stderr) forward(streams.get('stderr'), f.payload);
+        else if (f.type === FRAME.exit) finish(exitStatus(exitCodeOf(f.payload), o.command));
+        else if (f.type === FRAME.error) finish(errorStatus(f.payload.toString('utf8')));
+      }
+    };
+    if (agentHead.length) onAgentData(agentHead);
+    agent.on('data', onAgentData);
+    agent.on('close', () =>
+      finish(errorStatus('the connection to the node agent closed before the command ended')),
+    );
+    agent.resume();
+  };
+  agent.on('error', () => undefined);
 }
