@@ -42,7 +42,9 @@ export function applyJsonPatch(doc: object, patch: unknown): JsonObject {
     if (err instanceof jsonpatch.JsonPatchError) {
       const op = ops[err.index ?? 0];
       const what = op ? `${op.op} ${op.path}` : 'operation';
-      throw new PatchError(`JSON patch operation ${err.index ?? 0} (${what}): ${err.message}`, 422);
+      // fast-json-patch appends its name, index, operation and document to the message: keep line one.
+      const message = err.message.split('\n')[0];
+      throw new PatchError(`JSON patch operation ${err.index ?? 0} (${what}): ${message}`, 422);
     }
     // fast-json-patch refuses `__proto__` / `constructor/prototype` paths with a plain TypeError.
     if (err instanceof TypeError && err.message.startsWith('JSON-Patch:'))

@@ -50,7 +50,7 @@ export class PatchError extends Error {
     if (this.code !== 422) return statusFailure(this.code, 'BadRequest', this.message);
     // kube-apiserver answers a JSON patch that does not apply with this generic 422; the cause says why.
     return statusFailure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
-      causes: [{ field: '', reason: 'FieldValueInvalid', message: this.message }],
+      causes: [{ field: 'patch', reason: 'FieldValueInvalid', message: this.message }],
     });
   }
 }
