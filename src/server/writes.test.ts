@@ -809,6 +809,33 @@ describe('server-side apply', () => {
     expect(r.json().metadata.labels).toEqual({ team: 'a' });
   });
 
+  it('applies to the status subresource as its own manager, leaving spec alone', async () => {
+    await create(PODS, pod('ssa-status'));
+    const cfg = YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'ssa-status' },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    const r = await req('PATCH', `${PODS}/ssa-status/status?fieldManager=agent`, cfg, APPLY);
+    expect(r.statusCode, r.body).toBe(200);
+    const stored = await get(`${PODS}/ssa-status`);
+    expect(stored.status).toMatchObject({
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True' }],
+    });
+    const entry = stored.metadata.managedFields.find((m: any) => m.manager === 'agent');
+    expect(entry).toMatchObject({ operation: 'Apply', subresource: 'status' });
+    expect(Object.keys(entry.fieldsV1)).toEqual(['f:status']);
+    const missing = await req(
+      'PATCH',
+      `${PODS}/nope/status?fieldManager=agent`,
+      cfg.replace('ssa-status', 'nope'),
+      APPLY,
+    );
+    expect(missing.statusCode).toBe(404);
+  });
+
   it('refuses requests kube refuses, changing nothing', async () => {
     rev = await store.revision();
     const noManager = await req('PATCH', `${CMS}/ssa`, cm({ a: '1' }), APPLY);
