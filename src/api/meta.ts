@@ -102,8 +102,15 @@ export function objectMetaWith(nameRule: (v: string) => string[]) {
 export const ObjectMeta = objectMetaWith(dns1123SubdomainErrors);
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
 
-/** The metadata a pod template may carry (Deployment/Job `spec.template.metadata`). */
+/**
+ * The metadata a template may carry (Deployment/Job `spec.template.metadata`, CronJob `jobTemplate.metadata`).
+ * Kubernetes types it as a whole ObjectMeta; a name or namespace there is accepted and not used (objects made
+ * from the template get their own), as kube-controller-manager does — `kubectl create cronjob` sets one.
+ */
 export const TemplateMeta = z.strictObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
   labels: Labels.optional(),
   annotations: Annotations.optional(),
   creationTimestamp: Timestamp.nullable().optional(),

@@ -11,6 +11,7 @@ import { registerDiscoveryRoutes } from './routes/discovery.ts';
 import { registerAuthenticationRoutes } from './routes/authentication.ts';
 import { registerOpenAPIRoutes } from './routes/openapi.ts';
 import { registerTableOutput } from './table.ts';
+import { decodeKubernetesProtobuf, PROTOBUF_CONTENT_TYPE, ProtobufBodyError } from './protobuf/index.ts';
 
 export const STRATA_VERSION = '0.1.0';
 /** The Kubernetes API version Strata's dialect follows; /version reports it so kubectl sees no skew. */
@@ -129,6 +130,19 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     },
   );
 
+  // kubectl's typed clients (create, auth, create token, drain's deletes) send protobuf; it decodes to the
+  // JSON object a JSON client would have sent.
+  app.addContentTypeParser(PROTOBUF_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) return done(null, undefined);
+    try {
+      done(null, decodeKubernetesProtobuf(bytes));
+    } catch (err) {
+      if (!(err instanceof ProtobufBodyError)) return done(err as Error);
+      done(new ApiError(statusFailure(err.code, err.reason, err.message)));
+    }
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (PUBLIC_PATHS.has(path)) return;
@@ -154,7 +168,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
           statusFailure(
             415,
             'UnsupportedMediaType',
-            `unsupported content type ${req.headers['content-type']}; use application/json or application/yaml`,
+            `unsupported content type ${req.headers['content-type']}; use application/json, application/yaml or application/vnd.kubernetes.protobuf`,
           ),
         );
     }

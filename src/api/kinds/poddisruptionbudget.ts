@@ -92,6 +92,8 @@ export const EvictionSchema = z.strictObject({
   metadata: z.strictObject({
     name: DNSSubdomain,
     namespace: DNSLabel.optional(),
+    // kubectl drain's JSON always carries `"creationTimestamp": null`.
+    creationTimestamp: Timestamp.nullable().optional(),
   }),
   deleteOptions: DeleteOptions.optional(),
 });
