@@ -219,18 +219,35 @@ describe.skipIf(!canRun)('exec over WebSocket', () => {
     expect(JSON.parse(text(s, 3)).status).toBe('Success');
   });
 
-  it('tty: a terminal, resized by the resize channel', async () => {
+  it('tty: the command starts in a terminal of the size kubectl sent first, later sizes resize it', async () => {
     const s = await openWs(
       execPath('web', ['sh', '-c', 'stty size; read x; stty size'], 'stdin=true&stdout=true&tty=true'),
     );
-    const deadline = Date.now() + 5000;
-    while (!text(s, 1).includes('24 80') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
     s.ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":100,"Height":40}\n')]));
+    const deadline = Date.now() + 5000;
+    while (!/\d+ \d+/.test(text(s, 1)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    s.ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":120,"Height":50}\n')]));
     await new Promise((r) => setTimeout(r, 200));
     s.ws.send(Buffer.from([0, ...Buffer.from('go\r')]));
     await s.closed;
-    expect(text(s, 1)).toMatch(/24 80[\s\S]*40 100/);
+    expect(text(s, 1)).toMatch(/^40 100\r?\n[\s\S]*50 120/);
+  });
+
+  it('tty without a size from the client starts at 80x24 after a moment', async () => {
+    const s = await openWs(execPath('web', ['stty', 'size'], 'stdout=true&tty=true'));
+    await s.closed;
+    expect(text(s, 1).trim()).toBe('24 80');
+  });
+
+  it('tty: a tier without exec is named on the error channel', async () => {
+    const s = await openWs(execPath('wasm', ['sh'], 'stdin=true&stdout=true&tty=true'));
+    s.ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":100,"Height":40}\n')]));
+    await s.closed;
+    expect(s.closeCode).toBe(1000);
+    expect(JSON.parse(text(s, 3))).toMatchObject({
+      status: 'Failure',
+      message: 'interactive exec (-i/-t) is not supported by the wasm tier',
+    });
   });
 
   it('v4 binary and base64 framings work too', async () => {

@@ -209,19 +209,39 @@ async function serveRemoteCommand(r: UpgradeRequest, kind: 'exec' | 'attach'): P
     if (v !== null) params.set(k, v);
   }
   const where = kind === 'exec' ? 'exec-stream' : 'attach-stream';
-  const agent = await openAgentUpgrade(
-    r,
-    `/${where}/${podPath(r.pod)}/${encodeURIComponent(container)}?${params}`,
-    EXEC_PROTOCOL,
-  );
-  if (r.socket.destroyed) {
-    agent.socket.destroy();
+  const agentPath = `/${where}/${podPath(r.pod)}/${encodeURIComponent(container)}`;
+  const openAgent = (size?: { cols: number; rows: number }) => {
+    const p = new URLSearchParams(params);
+    if (size) {
+      p.set('cols', String(size.cols));
+      p.set('rows', String(size.rows));
+    }
+    return openAgentUpgrade(r, `${agentPath}?${p}`, EXEC_PROTOCOL).then((agent) => {
+      track(r.open, agent.socket);
+      return agent;
+    });
+  };
+
+  // A kubectl terminal session starts the command once kubectl sent its terminal's size (right after
+  // the upgrade), so the command's terminal has that size from its first moment; agent refusals then
+  // come as a Status on the error channel. Everything else starts the command first, so that a refusal
+  // is an HTTP error (which kubectl's SPDY retry reproduces and prints).
+  const deferred = kind === 'exec' && o.tty && r.transport !== 'strata';
+  const opened = deferred ? undefined : await openAgent();
+  if (opened && r.socket.destroyed) {
+    opened.socket.destroy();
     return;
   }
-  track(r.open, agent.socket);
-  r.socket.on('close', () => agent.socket.destroy());
+  const connect = (size?: { cols: number; rows: number }) =>
+    opened
+      ? Promise.resolve(opened)
+      : openAgent(size).catch((err) => {
+          throw new Error(err instanceof ApiError ? err.status.message : (err as Error).message);
+        });
 
   if (r.transport === 'strata') {
+    const agent = opened!;
+    r.socket.on('close', () => agent.socket.destroy());
     agent.socket.on('close', () => r.socket.end());
     agent.socket.on('error', () => agent.socket.destroy());
     acceptUpgrade(r.socket);
@@ -231,19 +251,20 @@ async function serveRemoteCommand(r: UpgradeRequest, kind: 'exec' | 'attach'): P
     r.socket.pipe(agent.socket);
     return;
   }
+  const session = { ...o, command, waitForSize: deferred };
   if (r.transport === 'websocket') {
     let ws;
     try {
       ws = await acceptWebSocket(r.req, r.socket, r.head, wsProtocol!);
     } catch {
-      agent.socket.destroy();
+      opened?.socket.destroy();
       return;
     }
-    bridgeChannels(ws, agent.socket, agent.head, { ...o, protocol: wsProtocol!, command });
+    bridgeChannels(ws, connect, { ...session, protocol: wsProtocol! });
     return;
   }
   acceptSpdyUpgrade(r.socket, spdyProtocol!);
-  bridgeSpdy(spdyOverSocket(r.socket, r.head), agent.socket, agent.head, { ...o, command });
+  bridgeSpdy(spdyOverSocket(r.socket, r.head), connect, session);
 }
 
 /** port-forward: a SPDY session with the client; each forwarded connection dials the pod through the agent. */
