@@ -78,6 +78,21 @@ export function objectMetaWith(nameRule: (v: string) => string[]) {
       deletionGracePeriodSeconds: z.int().min(0).optional(),
       ownerReferences: z.array(OwnerReference).optional(),
       finalizers: z.array(QualifiedName).optional(),
+      // Server-side apply's field ownership; the store computes it (src/api/patch/managed-fields.ts) and drops
+      // what a client sends, so it is declared here for `kubectl explain` and clients that send it back.
+      managedFields: z
+        .array(
+          z.looseObject({
+            manager: z.string().optional(),
+            operation: z.enum(['Apply', 'Update']).optional(),
+            apiVersion: z.string().optional(),
+            time: Timestamp.optional(),
+            fieldsType: z.literal('FieldsV1').optional(),
+            fieldsV1: z.record(z.string(), z.unknown()).optional(),
+            subresource: z.string().optional(),
+          }),
+        )
+        .optional(),
     })
     .superRefine((m, ctx) => {
       if (!m.name && !m.generateName)

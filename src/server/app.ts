@@ -130,6 +130,16 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     },
   );
 
+  // A body without a Content-Type is read as JSON, as kube-apiserver does (`kubectl scale
+  // --current-replicas` sends its PUT so); any other unknown type is a 415.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    if (req.headers['content-type'] === undefined) return parseJson(req, body as string, done);
+    const err = Object.assign(new Error('unsupported media type'), {
+      code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+    });
+    done(err);
+  });
+
   // kubectl's typed clients (create, auth, create token, drain's deletes) send protobuf; it decodes to the
   // JSON object a JSON client would have sent.
   app.addContentTypeParser(PROTOBUF_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {

@@ -18,6 +18,8 @@ export interface TestServer {
     url: string,
     opts?: { body?: unknown; headers?: Record<string, string> },
   ): Promise<LightMyRequestResponse>;
+  /** The Authorization header value of the admin token (for raw app.inject calls). */
+  authorization: string;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function startTestServer(): Promise<TestServer> {
   return {
     app,
     objects,
+    authorization: `Bearer ${token}`,
     req: (method, url, opts = {}) =>
       app.inject({
         method: method as 'GET',

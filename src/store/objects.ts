@@ -67,9 +67,20 @@ export interface ListOptions {
   fieldSelector?: (obj: any) => boolean;
 }
 
+export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
+
+/** The finalizer each non-default propagation policy puts on the deleted object (the garbage collector acts on it). */
+const PROPAGATION_FINALIZER: Record<PropagationPolicy, string | undefined> = {
+  Background: undefined,
+  Orphan: 'orphan',
+  Foreground: 'foregroundDeletion',
+};
+
 export interface DeleteOptions {
   gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** What happens to dependents: deleted after (Background, default), before (Foreground), or kept (Orphan). */
+  propagationPolicy?: PropagationPolicy;
   /** dryRun=All: answer what would happen, change nothing. */
   dryRun?: boolean;
 }
@@ -531,7 +542,11 @@ export class ObjectStore {
     }
     const expected = parseRv(opts.preconditions?.resourceVersion, 'preconditions.resourceVersion');
     const grace = this.gracePeriod(kind, current, opts.gracePeriodSeconds);
-    const finalizers: string[] = current.metadata.finalizers ?? [];
+    const finalizers: string[] = [...(current.metadata.finalizers ?? [])];
+    const propagation = PROPAGATION_FINALIZER[opts.propagationPolicy ?? 'Background'];
+    if (propagation && !current.metadata.deletionTimestamp && !finalizers.includes(propagation)) {
+      finalizers.push(propagation);
+    }
     if (grace > 0 || finalizers.length > 0) {
       // Graceful: mark for deletion and let the owner of the object (agent, finaliser) finish it.
       if (current.metadata.deletionTimestamp) {
@@ -543,6 +558,7 @@ export class ObjectStore {
       const next = structuredClone(current);
       next.metadata.deletionTimestamp ??= nowRfc3339();
       next.metadata.deletionGracePeriodSeconds = grace;
+      if (finalizers.length > 0) next.metadata.finalizers = finalizers;
       if (opts.dryRun) return this.checkedDryRun(kind, current, next, expected);
       return this.write(kind, current, next, expected);
     }

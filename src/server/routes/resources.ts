@@ -16,6 +16,7 @@ import {
   type ListOptions,
   type ObjectStore,
   type PatchType,
+  type PropagationPolicy,
   type WriteOptions,
 } from '../../store/objects.ts';
 import { FIELD_VALIDATIONS, type FieldValidation } from '../../api/unknown-fields.ts';
@@ -254,6 +255,7 @@ async function handle(
         return reply;
       }
       const list = await objects.list(kind, namespace, filter);
+      checkResourceVersionMatch(q, list.resourceVersion);
       return {
         apiVersion: kind.apiVersion,
         kind: `${kind.kind}List`,
@@ -383,12 +385,66 @@ async function handle(
       return objects.delete(kind, namespace, name, {
         gracePeriodSeconds,
         preconditions: opts.preconditions,
+        propagationPolicy: propagationOf(
+          q.propagationPolicy ?? opts.propagationPolicy,
+          opts.orphanDependents,
+        ),
         dryRun: dryRunOf(q, opts.dryRun),
       });
     }
     default:
       throw new ApiError(methodNotAllowed(`${method} is not supported`));
   }
+}
+
+/**
+ * `resourceVersionMatch` on a list: NotOlderThan is always met (lists are served from the latest state);
+ * Exact is met only at the current revision — older states are not kept for lists — and a list that cannot be
+ * served as asked is a 410 Expired, as kube-apiserver answers for a compacted revision.
+ */
+function checkResourceVersionMatch(q: Query, current: string): void {
+  const match = q.resourceVersionMatch;
+  if (match === undefined) return;
+  if (match !== 'NotOlderThan' && match !== 'Exact') {
+    throw new ApiError(
+      statusFailure(
+        422,
+        'Invalid',
+        `resourceVersionMatch: Unsupported value: ${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan"`,
+      ),
+    );
+  }
+  if (!q.resourceVersion) {
+    throw new ApiError(
+      statusFailure(
+        422,
+        'Invalid',
+        'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided',
+      ),
+    );
+  }
+  if (match === 'Exact' && q.resourceVersion !== current) {
+    throw new ApiError(
+      statusFailure(
+        410,
+        'Expired',
+        `resourceVersion ${q.resourceVersion}: only the current list (${current}) is kept for Exact reads`,
+      ),
+    );
+  }
+}
+
+/** deleteOptions.propagationPolicy (or the deprecated orphanDependents), checked. */
+function propagationOf(policy: unknown, orphanDependents: unknown): PropagationPolicy | undefined {
+  if (policy === undefined || policy === null) return orphanDependents === true ? 'Orphan' : undefined;
+  if (policy === 'Orphan' || policy === 'Background' || policy === 'Foreground') return policy;
+  throw new ApiError(
+    statusFailure(
+      422,
+      'Invalid',
+      `propagationPolicy: Unsupported value: ${JSON.stringify(policy)}: supported values: "Foreground", "Background", "Orphan"`,
+    ),
+  );
 }
 
 export function registerResourceRoutes(app: FastifyInstance, objects: ObjectStore): void {
