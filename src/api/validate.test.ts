@@ -266,6 +266,25 @@ describe('rejections name the field', () => {
     expect(fields(deployment({ replica: 3 }))).toEqual(['spec.replica']);
   });
 
+  it('what `kubectl run` sends: dnsPolicy and the default scheduler; another scheduler is refused', () => {
+    const spec = (extra: object) => ({
+      containers: [{ name: 'app', image: 'nginx', resources: {} }],
+      ...extra,
+    });
+    const p = (extra: object) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'x' },
+      spec: spec(extra),
+    });
+    expect(ok(p({ dnsPolicy: 'ClusterFirst', restartPolicy: 'Always' })).spec.dnsPolicy).toBe('ClusterFirst');
+    expect(ok(p({ schedulerName: 'default-scheduler' })).spec.schedulerName).toBe('default-scheduler');
+    expect(fields(p({ dnsPolicy: 'Sometimes' }))).toEqual(['spec.dnsPolicy']);
+    const other = causes(p({ schedulerName: 'volcano' }));
+    expect(other.map((c) => c.field)).toEqual(['spec.schedulerName']);
+    expect(other[0].message).toBe('Unsupported value: "volcano": supported values: "default-scheduler"');
+  });
+
   it('bad names', () => {
     const c = causes(pod({}, { name: 'Web_1' }));
     expect(c[0].field).toBe('metadata.name');

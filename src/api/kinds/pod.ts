@@ -468,6 +468,11 @@ export const PodSpec = z
     volumes: z.array(Volume).optional(),
     terminationGracePeriodSeconds: z.int().min(0).default(30),
     activeDeadlineSeconds: z.int().min(1).optional(),
+    // What `kubectl run` and most manifests carry. Without cluster DNS, ClusterFirst resolves as Default (the
+    // node's resolvers), exactly as a kubelet without --cluster-dns falls back.
+    dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default']).optional(),
+    // One scheduler places pods; a pod asking for another one would never be placed, so it is refused.
+    schedulerName: z.literal('default-scheduler').optional(),
   })
   .superRefine((spec, ctx) => {
     const containers = new Set<string>();
