@@ -252,7 +252,9 @@ export class Cluster {
   /** Runs the real kubectl against this cluster with the kubeconfig `strata up` wrote. */
   kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
     return new Promise((resolveP, reject) => {
-      const p = spawn('kubectl', ['--kubeconfig', this.kubeconfig, ...args], {
+      // A discovery cache of this cluster's own: kubectl caches per host:port, and ports get reused.
+      const cache = join(this.dir, 'kube-cache');
+      const p = spawn('kubectl', ['--kubeconfig', this.kubeconfig, '--cache-dir', cache, ...args], {
         cwd: ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],
       });
