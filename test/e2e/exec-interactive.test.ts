@@ -122,6 +122,6 @@ spec:
     expect(r.code).toBe(0);
     const bad = await c.cli(['exec', '-i', '-c', 'nope', 'shell', '--', 'true']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^error: container: choose one of \[main\]/);
+    expect(bad.stderr).toMatch(/^error: container nope is not valid for pod shell/);
   });
 });
