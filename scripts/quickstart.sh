@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings up a single-node Strata with the examples running, on a fresh Debian 12 machine.
 #   1. installs what is missing (Debian packages, npm dependencies incl. Node 24, example wasm modules)
-#   2. starts `strata up` in the background (state in ~/.strata, API on 127.0.0.1:6443)
+#   2. starts `strata up` in the background (state in ~/.strata, HTTPS API on 127.0.0.1:6443)
 #   3. applies examples/ and shows the pods
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,9 @@ done
 strata get pods -o wide
 cat <<'MSG'
 
-Strata is running with the examples. Next:
+Strata is running with the examples (HTTPS on 127.0.0.1:6443, cluster CA in ~/.strata/data/tls). Next:
+  export KUBECONFIG=~/.strata/config              # kubectl works unchanged with it
+  kubectl get pods -o wide                        # or: strata get pods -o wide
   strata get pods -w                              # watch them
   strata logs -f ticker                           # follow the long-running wasm pod
   strata run --rm wasm build/wasm/hello.wasm -- world
