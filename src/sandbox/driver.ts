@@ -3,9 +3,16 @@
 // Modelled on Nomad's DriverPlugin (Fingerprint / StartTask / WaitTask / StopTask / DestroyTask /
 // TaskStats / ExecTask / RecoverTask, with an explicit Capabilities struct) and on containerd's sandbox
 // Controller (Create/Start/Wait/Stop/Shutdown). The agent supervises every sandbox through this interface
-// only: it never asks which tier it holds (capabilities are flags, never instanceof checks).
+// only: it never asks which tier it holds.
+//
+// Optional parts are separate interfaces behind capability flags, as Nomad's ExecTaskStreamingDriver and
+// DriverNetworkManager are: InteractiveExecDriver, PodNetworkDriver, ArtifactDriver, TierOptionsDriver.
+// The agent tests the flag through the type guards at the end of this file (never instanceof, never a
+// method's presence, never a tier name); a tier that sets a flag implements the interface.
 //
 // A sandbox here is one running process image of one container of a pod. Restarts create a new sandbox.
+import type { Readable, Writable } from 'node:stream';
+import type { Container } from '../api/index.ts';
 
 /** What a driver reports about this machine. A tier that is not usable says so and is not advertised. */
 export interface Fingerprint {
@@ -29,6 +36,17 @@ export interface Capabilities {
   stats: boolean;
   /** Memory limit is enforced as a hard cap. */
   memoryLimit: boolean;
+  /** execInteractive() streams a command's stdio, with a terminal on request: InteractiveExecDriver. */
+  interactiveExec: boolean;
+  /**
+   * Sandboxes join their pod's network: start() returns the pod's IP in the handle, and the pod's
+   * hostPorts and network are published and released through PodNetworkDriver.
+   */
+  podNetwork: boolean;
+  /** prepareArtifact() turns a container's image reference into what start() runs: ArtifactDriver. */
+  artifacts: boolean;
+  /** tierOptions() reads the tier's own settings off the pod's container: TierOptionsDriver. */
+  tierOptions: boolean;
 }
 
 export interface VolumeMount {
@@ -39,7 +57,11 @@ export interface VolumeMount {
   readOnly: boolean;
 }
 
-export interface SandboxSpec {
+/**
+ * What start() runs. `O` is the tier's own options type (typed tier options): a tier that has them
+ * declares `Driver<O>` and receives `options` typed, as its tierOptions() made them.
+ */
+export interface SandboxSpec<O extends object = object> {
   /** Unique id chosen by the agent: `${podUid}-${container}-${restartCount}`. */
   id: string;
   podUid: string;
@@ -50,7 +72,10 @@ export interface SandboxSpec {
   image: string;
   /** Optional `sha256:<hex>` the artifact must match; a mismatch fails start(). */
   imageDigest?: string;
-  /** argv[0..]; for wasm the module name is argv[0]. */
+  /**
+   * argv[0..]: by default the container's `command` (or its name) followed by its `args`; a tier whose
+   * images carry their own entrypoint replaces it (prepareArtifact). For wasm argv[0] is the module name.
+   */
   args: string[];
   env: Record<string, string>;
   /** Bytes fed to the guest's stdin (never a host pipe). */
@@ -67,6 +92,8 @@ export interface SandboxSpec {
   };
   /** Where stdout/stderr go: the agent's per-container log sink. */
   log: LogSink;
+  /** The tier's own settings (TierOptionsDriver.tierOptions()); absent for tiers without any. */
+  options?: O;
 }
 
 /** Receives the guest's output. The agent's implementation writes rotating log files. */
@@ -74,10 +101,15 @@ export interface LogSink {
   write(stream: 'stdout' | 'stderr', chunk: Uint8Array): void;
 }
 
-/** Opaque state that lets recover() re-adopt a sandbox after an agent restart. JSON-serialisable. */
+/**
+ * What start() gives back: the sandbox's id, what the agent needs to know about it, and opaque `state`
+ * that lets recover() re-adopt it after an agent restart. JSON-serialisable (the agent saves it).
+ */
 export interface SandboxHandle {
   id: string;
   driver: string;
+  /** The pod's address on the pod network (tiers with `podNetwork`): reported as the pod's IP, probed. */
+  podIP?: string;
   state: Record<string, unknown>;
 }
 
@@ -116,12 +148,12 @@ export class SandboxError extends Error {
   }
 }
 
-export interface Driver {
+export interface Driver<O extends object = object> {
   readonly name: string;
   readonly capabilities: Capabilities;
   fingerprint(): Promise<Fingerprint>;
   /** Start the sandbox; resolves once the guest is running (or rejects with SandboxError). */
-  start(spec: SandboxSpec): Promise<SandboxHandle>;
+  start(spec: SandboxSpec<O>): Promise<SandboxHandle>;
   /** Resolves once the sandbox has exited, with its exit result. Safe to call more than once. */
   wait(id: string): Promise<ExitResult>;
   /** Ask the guest to stop; force it after graceSeconds. Resolves when it has exited. */
@@ -134,4 +166,120 @@ export interface Driver {
   recover(handle: SandboxHandle, log: LogSink): Promise<boolean>;
   /** Stop everything and release pools (agent shutdown). Sandboxes that survive restarts are left running. */
   shutdown(): Promise<void>;
+}
+
+// --- optional parts ----------------------------------------------------------------------------
+
+export interface InteractiveOptions {
+  /** Allocate a pseudo-terminal in the sandbox (`strata exec -t`). */
+  tty: boolean;
+  /** 'inherit': the agent's own stdio (a CLI run in a terminal); 'pipe': streams for a remote client. */
+  stdio: 'inherit' | 'pipe';
+  /** Terminal size with tty and 'pipe' (default 80x24). */
+  cols?: number;
+  rows?: number;
+}
+
+/** A command started with streamed stdio in a running sandbox. */
+export interface InteractiveExec {
+  /** With stdio 'pipe': write the user's input here, end() it to send EOF. Null with 'inherit'. */
+  stdin: Writable | null;
+  stdout: Readable | null;
+  /** With tty, stderr is merged into the terminal (stdout). */
+  stderr: Readable | null;
+  pid: number | undefined;
+  /** The command's exit code (128+N when a signal ended it). */
+  exited: Promise<number>;
+  /** Signals the command. */
+  kill(signal?: NodeJS.Signals): void;
+  /** Changes the terminal's size (with a terminal; a no-op otherwise). */
+  resize(cols: number, rows: number): Promise<void>;
+}
+
+/** `capabilities.interactiveExec`: `strata exec -i/-t` (Nomad's ExecTaskStreamingDriver). */
+export interface InteractiveExecDriver<O extends object = object> extends Driver<O> {
+  execInteractive(id: string, cmd: string[], opts: InteractiveOptions): Promise<InteractiveExec>;
+}
+
+/** A container port published on the node (the pod spec's `ports[].hostPort`). */
+export interface HostPortMapping {
+  containerPort: number;
+  hostPort: number;
+  /** Only this node address (default: every node address, loopback included). */
+  hostIP?: string;
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+}
+
+/**
+ * `capabilities.podNetwork`: the tier puts its sandboxes on the node's pod network (Nomad's
+ * DriverNetworkManager). start() creates the pod's network on first use and returns the pod IP in
+ * the handle; the agent publishes the pod's hostPorts once a sandbox of the pod runs, and releases the
+ * pod's network when the pod is gone.
+ */
+export interface PodNetworkDriver<O extends object = object> extends Driver<O> {
+  /** Publishes the pod's hostPorts on the node. Idempotent; fails when another pod holds a port. */
+  publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void>;
+  /** Tears the pod's network down once no sandbox of the pod is left. Idempotent. */
+  releasePod(podUid: string): Promise<void>;
+  /** At agent start: removes what is left of the networks of pods not in `livePodUids` (after a crash). */
+  reconcilePods(livePodUids: string[]): Promise<void>;
+}
+
+/** A container of a pod, as the agent hands it to a tier's optional steps. */
+export interface ContainerRequest {
+  /** The id start() will get (SandboxSpec.id). */
+  sandboxId: string;
+  /** The container as the pod declares it: image, imagePullPolicy, command, args, securityContext, … */
+  container: Container;
+}
+
+/** What prepareArtifact() made ready for one sandbox. */
+export interface PreparedArtifact<O extends object = object> {
+  /** SandboxSpec.image: what start() runs (a module path, a root filesystem, …). */
+  image: string;
+  /** SandboxSpec.imageDigest: a digest start() must verify (absent when preparing verified it). */
+  imageDigest?: string;
+  /** SandboxSpec.args when the image decides them (entrypoint and cmd under command/args rules). */
+  args?: string[];
+  /** Settings the image implies, handed to tierOptions() (e.g. the image's configuration). */
+  options?: Partial<O>;
+  /** The image's content digest, reported as the container's imageID. */
+  imageID?: string;
+  /** Releases what was made for this sandbox (e.g. its root filesystem snapshot). Idempotent. */
+  release?(): Promise<void>;
+}
+
+/**
+ * `capabilities.artifacts`: the tier resolves a container's image reference itself, from the node's image
+ * store or wherever its artifacts come from (pull policy, digest pins, snapshots).
+ */
+export interface ArtifactDriver<O extends object = object> extends Driver<O> {
+  /** Rejects with a SandboxError (ErrImagePull, ErrImageNeverPull, InvalidImageDigest, …). */
+  prepareArtifact(request: ContainerRequest): Promise<PreparedArtifact<O>>;
+  /**
+   * Releases what prepareArtifact() made for a sandbox whose release() was lost with an agent restart
+   * (a re-adopted sandbox). Idempotent.
+   */
+  releaseArtifact(sandboxId: string): Promise<void>;
+}
+
+/** `capabilities.tierOptions`: the tier's typed settings, read off the pod's container (SandboxSpec.options). */
+export interface TierOptionsDriver<O extends object = object> extends Driver<O> {
+  tierOptions(request: ContainerRequest, artifact: PreparedArtifact<O> | undefined): O;
+}
+
+export function canExecInteractive(d: Driver): d is InteractiveExecDriver {
+  return d.capabilities.interactiveExec;
+}
+
+export function joinsPodNetwork(d: Driver): d is PodNetworkDriver {
+  return d.capabilities.podNetwork;
+}
+
+export function preparesArtifacts(d: Driver): d is ArtifactDriver {
+  return d.capabilities.artifacts;
+}
+
+export function hasTierOptions(d: Driver): d is TierOptionsDriver {
+  return d.capabilities.tierOptions;
 }

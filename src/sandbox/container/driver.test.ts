@@ -92,6 +92,10 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
         gracefulStop: true,
         stats: true,
         memoryLimit: true,
+        interactiveExec: true,
+        podNetwork: false, // no PodNetwork given: loopback only
+        artifacts: true,
+        tierOptions: true,
       });
     });
 
@@ -118,7 +122,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const { result, log } = await run({
         args: [],
         env: { B: 'pod' },
-        container: {
+        options: {
           imageConfig: {
             entrypoint: ['sh', '-c'],
             cmd: ['echo "$A $B $PATH"'],
@@ -178,7 +182,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const { s, log } = await start({
         args: ['forkbomb'],
         limits: { cpu: 0.5 },
-        container: { pidsLimit: 48 },
+        options: { pidsLimit: 48 },
       });
       await eventually(() => log.stdout().includes('bombing'), 10_000);
       // The bomb keeps every freed slot filled: sample the count while it rages.
@@ -224,7 +228,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
     });
 
     it('without an init, a shell as PID 1 ignores SIGTERM and is killed after the grace', async () => {
-      const { s } = await start({ args: ['sh', '-c', 'sleep 1000'], container: { init: false } });
+      const { s } = await start({ args: ['sh', '-c', 'sleep 1000'], options: { init: false } });
       const t0 = Date.now();
       await driver.stop(s.id, 0.3);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
@@ -294,7 +298,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
           { hostPath: vol, guestPath: '/vol', readOnly: false },
           { hostPath: ro, guestPath: '/ro', readOnly: true },
         ],
-        container: {
+        options: {
           securityContext: { readOnlyRootFilesystem: true, runAsUser: 65534, runAsNonRoot: true },
         },
       });
@@ -308,14 +312,14 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       expect(readFileSync(join(vol, 'written'), 'utf8')).toBe('hi\n');
 
       await expect(
-        driver.start(containerSpec({ container: { securityContext: { runAsNonRoot: true } } })),
+        driver.start(containerSpec({ options: { securityContext: { runAsNonRoot: true } } })),
       ).rejects.toMatchObject({
         reason: 'CreateContainerConfigError',
         message: expect.stringMatching(/runAsNonRoot/),
       });
       const named = await run({
         args: ['id', '-un'],
-        container: { imageConfig: { entrypoint: [], cmd: [], env: {}, user: 'nobody' } },
+        options: { imageConfig: { entrypoint: [], cmd: [], env: {}, user: 'nobody' } },
       });
       expect(named.log.stdout()).toBe('nobody\n');
     });
@@ -335,7 +339,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       };
       expect(await bad({ image: join(tmp.path, 'nope') })).toMatchObject({ reason: 'ErrImagePull' });
       for (const init of [true, false]) {
-        expect(await bad({ args: ['/no/such/binary'], container: { init } })).toMatchObject({
+        expect(await bad({ args: ['/no/such/binary'], options: { init } })).toMatchObject({
           reason: 'CreateContainerError',
           message: expect.stringMatching(/no such file or directory/i),
         });
@@ -348,7 +352,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
         reason: 'InvalidImageDigest',
       });
       expect(
-        await bad({ args: [], container: { imageConfig: { entrypoint: [], cmd: [], env: {} } } }),
+        await bad({ args: [], options: { imageConfig: { entrypoint: [], cmd: [], env: {} } } }),
       ).toMatchObject({
         reason: 'CreateContainerConfigError',
         message: expect.stringMatching(/no command/),

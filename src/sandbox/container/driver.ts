@@ -7,20 +7,32 @@
 // into the SandboxSpec's log sink (cri-log.ts), its exit status to `<runDir>/exits/<id>`
 // (exit-watch.ts). Neither needs the agent, so containers outlive it and recover() re-adopts them.
 // Statistics and the OOM verdict come from the container's cgroup (cgroups.ts), for v1 and v2 hosts.
+//
+// Besides the Driver contract it implements every optional part (see ../driver.ts): interactive exec
+// (exec.ts), the pod network (a PodNetwork from src/net: start() returns the pod IP, hostPorts are
+// kernel DNAT rules), artifacts (image-artifact.ts: a snapshot of an image from the node's image store)
+// and typed options (options.ts: the pod's securityContext and cpu request, the image's config).
 
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseCpu } from '../../api/index.ts';
+import type { ImageStore } from '../../image/index.ts';
 import {
   SandboxError,
+  type ArtifactDriver,
   type Capabilities,
-  type Driver,
+  type ContainerRequest,
   type ExecResult,
   type ExitResult,
   type Fingerprint,
+  type HostPortMapping,
+  type InteractiveExecDriver,
   type LogSink,
+  type PodNetworkDriver,
+  type PreparedArtifact,
   type SandboxHandle,
-  type SandboxSpec,
   type SandboxStats,
+  type TierOptionsDriver,
 } from '../driver.ts';
 import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
 import { run, which } from '../../net/command.ts';
@@ -42,8 +54,9 @@ import { CriLogTail } from './cri-log.ts';
 import { execCapture, execInteractive, type InteractiveExec, type InteractiveOptions } from './exec.ts';
 import { describeExit } from './exit-result.ts';
 import { ExitWatcher, type ExitStatus } from './exit-watch.ts';
-import { readImageConfig, type ContainerImageConfig } from './image-config.ts';
-import { containerOptions } from './options.ts';
+import { containerArgs, readImageConfig, type ContainerImageConfig } from './image-config.ts';
+import { prepareContainerImage } from './image-artifact.ts';
+import { containerOptions, type ContainerOptions, type ContainerSandboxSpec } from './options.ts';
 import { OciRuntime, type RuntimeName } from './runtime.ts';
 import { readState, writeState, type SandboxState } from './state.ts';
 import { resolveUser } from './user.ts';
@@ -57,6 +70,8 @@ export interface ContainerDriverOptions {
   cgroupParent?: string;
   /** Pod networking; without it each container gets a network namespace with only loopback. */
   network?: PodNetwork;
+  /** The node's image store, where prepareArtifact() finds (or pulls) images; without it, none. */
+  images?: ImageStore;
   /**
    * Per-boot state on tmpfs (default /run/strata): the runtime's state root (`<runDir>/<runtime>`),
    * pid files and exit files. Never on a disk: runc writes its pid file with O_SYNC and conmon syncs
@@ -88,21 +103,22 @@ interface Sandbox {
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$/;
 const DEFAULT_LOG_SIZE_MAX = 64 * 1024 * 1024;
 
-export class ContainerDriver implements Driver {
+export class ContainerDriver
+  implements
+    InteractiveExecDriver<ContainerOptions>,
+    PodNetworkDriver<ContainerOptions>,
+    ArtifactDriver<ContainerOptions>,
+    TierOptionsDriver<ContainerOptions>
+{
   readonly name = 'container';
-  readonly capabilities: Capabilities = {
-    exec: true,
-    survivesAgentRestart: true,
-    gracefulStop: true,
-    stats: true,
-    memoryLimit: true,
-  };
+  readonly capabilities: Capabilities;
 
   private readonly stateDir: string;
   private readonly runtime: OciRuntime;
   private readonly runtimeName: RuntimeName;
   private readonly cgroupParent: string;
   private readonly network: PodNetwork | undefined;
+  private readonly images: ImageStore | undefined;
   private readonly initBinary: string | undefined;
   private readonly logSizeMax: number;
   private readonly layout: CgroupLayout;
@@ -123,6 +139,19 @@ export class ContainerDriver implements Driver {
       throw new Error(`cgroupParent "${opts.cgroupParent}": expected path components of [A-Za-z0-9_.-]`);
     }
     this.network = opts.network;
+    this.images = opts.images;
+    this.capabilities = {
+      exec: true,
+      survivesAgentRestart: true,
+      gracefulStop: true,
+      stats: true,
+      memoryLimit: true,
+      interactiveExec: true,
+      // Without a PodNetwork a container has loopback only: no pod IP, no hostPorts.
+      podNetwork: this.network !== undefined,
+      artifacts: true,
+      tierOptions: true,
+    };
     this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? locate('catatonit'));
     this.logSizeMax = opts.logSizeMaxBytes ?? DEFAULT_LOG_SIZE_MAX;
     this.layout = detectCgroups();
@@ -182,7 +211,7 @@ export class ContainerDriver implements Driver {
     return { runtimeClass: 'container', healthy: true, attributes };
   }
 
-  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+  async start(spec: ContainerSandboxSpec): Promise<SandboxHandle> {
     if (this.closed) throw new SandboxError('CreateContainerError', 'the container driver is shut down');
     if (!ID_RE.test(spec.id)) {
       throw new SandboxError(
@@ -284,11 +313,63 @@ export class ContainerDriver implements Driver {
     return true;
   }
 
+  // --- the pod network (PodNetworkDriver) ------------------------------------------------------
+
+  /** Publishes hostPorts as kernel DNAT rules on the node (see src/net/README.md). */
+  async publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void> {
+    if (!this.network) return;
+    for (const p of ports) await this.network.publish(podUid, p);
+  }
+
   /** Tears the pod's network down, once no sandbox of the pod is left in this driver (pod deletion). */
   async releasePod(podUid: string): Promise<void> {
     if (!this.network) return;
     for (const sb of this.sandboxes.values()) if (sb.state.podUid === podUid) return;
     await this.network.teardown(podUid);
+  }
+
+  async reconcilePods(livePodUids: string[]): Promise<void> {
+    await this.network?.reconcile(livePodUids);
+  }
+
+  // --- the image (ArtifactDriver, TierOptionsDriver) ---------------------------------------------
+
+  /** The image's snapshot as the rootfs, argv by Kubernetes' command/args rules over entrypoint/cmd. */
+  async prepareArtifact({
+    sandboxId,
+    container,
+  }: ContainerRequest): Promise<PreparedArtifact<ContainerOptions>> {
+    if (!this.images) throw new SandboxError('CreateContainerError', 'this node has no image store');
+    const img = await prepareContainerImage(
+      this.images,
+      container.image,
+      container.imagePullPolicy,
+      sandboxId,
+    );
+    return {
+      image: img.rootfs,
+      args: containerArgs(img.imageConfig, container.command, container.args),
+      options: { imageConfig: img.imageConfig },
+      imageID: img.imageID,
+      release: img.release,
+    };
+  }
+
+  /** A re-adopted sandbox's snapshot is named after the sandbox. */
+  async releaseArtifact(sandboxId: string): Promise<void> {
+    await this.images?.removeRootfs(sandboxId);
+  }
+
+  tierOptions(
+    { container }: ContainerRequest,
+    artifact: PreparedArtifact<ContainerOptions> | undefined,
+  ): ContainerOptions {
+    const cpuRequest = container.resources?.requests?.cpu;
+    return {
+      ...artifact?.options,
+      ...(container.securityContext ? { securityContext: container.securityContext } : {}),
+      ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
+    };
   }
 
   async shutdown(): Promise<void> {
@@ -305,7 +386,7 @@ export class ContainerDriver implements Driver {
 
   // --- start -----------------------------------------------------------------------------------
 
-  private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
+  private async launch(spec: ContainerSandboxSpec): Promise<SandboxHandle> {
     if (spec.stdin && spec.stdin.length > 0) {
       throw configError('stdin bytes are not supported by the container tier');
     }
@@ -435,6 +516,7 @@ export class ContainerDriver implements Driver {
       return {
         id: spec.id,
         driver: this.name,
+        ...(attachment ? { podIP: attachment.ip } : {}),
         state: {
           bundle,
           runtime: state.runtime,
@@ -593,7 +675,7 @@ export class ContainerDriver implements Driver {
 }
 
 /** With an init in front, the runtime cannot see a missing command: look for it (executable.ts). */
-function checkCommand(rootfs: string, oci: OciSpec, spec: SandboxSpec): void {
+function checkCommand(rootfs: string, oci: OciSpec, spec: ContainerSandboxSpec): void {
   const args = oci.process.args;
   if (args[0] !== INIT_PATH) return;
   const argv0 = args[args.indexOf('--') + 1];

@@ -18,9 +18,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { which } from '../../net/command.ts';
-import type { ExecResult } from '../driver.ts';
+import type { ExecResult, InteractiveExec, InteractiveOptions } from '../driver.ts';
 
 /** Each of stdout and stderr is cut at this size; the rest is discarded (the exit code still counts). */
 export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
@@ -50,30 +50,8 @@ export function execCapture(argv: string[], opts: CaptureOptions = {}): Promise<
   });
 }
 
-export interface InteractiveOptions {
-  /** Allocate a pseudo-terminal in the container (`strata exec -t`). */
-  tty: boolean;
-  /** 'inherit': the agent's own stdio (a CLI run in a terminal); 'pipe': streams for a remote client. */
-  stdio: 'inherit' | 'pipe';
-  /** Terminal size with tty and 'pipe' (default 80x24). */
-  cols?: number;
-  rows?: number;
-}
-
-export interface InteractiveExec {
-  /** With stdio 'pipe': write the user's input here, end() it to send EOF. Null with 'inherit'. */
-  stdin: Writable | null;
-  stdout: Readable | null;
-  /** With tty, stderr is merged into the terminal (stdout). */
-  stderr: Readable | null;
-  pid: number | undefined;
-  /** The command's exit code (128+N when a signal ended it). */
-  exited: Promise<number>;
-  /** Signals the runtime's exec process, which forwards it to the command. */
-  kill(signal?: NodeJS.Signals): void;
-  /** Changes the terminal's size (tty over pipes; a no-op otherwise). */
-  resize(cols: number, rows: number): Promise<void>;
-}
+// The shapes are the contract's (InteractiveExecDriver); re-exported for the callers that import them here.
+export type { InteractiveExec, InteractiveOptions };
 
 export function execInteractive(argv: string[], opts: InteractiveOptions): InteractiveExec {
   let cmd = argv;

@@ -68,13 +68,16 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
         'mkdir -p /tmp/www && echo "hello from $(hostname)" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www',
       ],
       // A non-root user binds port 80: the pod's sysctl opens low ports (no NET_BIND_SERVICE needed).
-      container: { securityContext: { runAsUser: 65534 } },
+      options: { securityContext: { runAsUser: 65534 } },
     });
     started.push(web.id);
-    await driver.start(web);
+    expect(driver.capabilities.podNetwork).toBe(true);
+    const handle = await driver.start(web);
     const pod = net.get(web.podUid)!;
     expect(pod.ip).toMatch(/^10\.89\.20\./);
-    await net.publish(web.podUid, { containerPort: 80, hostPort: 38180 });
+    // start() hands the pod's address back: the agent never asks the network for it.
+    expect(handle.podIP).toBe(pod.ip);
+    await driver.publishHostPorts(web.podUid, [{ containerPort: 80, hostPort: 38180 }]);
 
     await eventually(() => {
       try {

@@ -1,8 +1,8 @@
-// Per-container settings of the container tier that SandboxSpec has no field for. The agent passes
-// them on the spec itself, as `ContainerSandboxSpec.container` (a SandboxSpec with one more field is
-// still a SandboxSpec, so the Driver interface stays the same for every tier):
+// Per-container settings of the container tier that SandboxSpec has no field for: the tier's typed
+// options (`SandboxSpec<ContainerOptions>.options`). The agent never builds them: the driver's
+// tierOptions() reads them off the pod's container and the prepared image, and start() gets them back:
 //
-//   driver.start({ ...spec, container: { securityContext: {...}, cpuRequest: 0.25 } } as ContainerSandboxSpec)
+//   driver.start({ ...spec, options: { securityContext: {...}, cpuRequest: 0.25 } })
 //
 // Every field is optional; see each for its default.
 
@@ -34,10 +34,8 @@ export interface ContainerOptions {
   shmSizeBytes?: number;
 }
 
-export interface ContainerSandboxSpec extends SandboxSpec {
-  container?: ContainerOptions;
-}
+export type ContainerSandboxSpec = SandboxSpec<ContainerOptions>;
 
-export function containerOptions(spec: SandboxSpec): ContainerOptions {
-  return (spec as ContainerSandboxSpec).container ?? {};
+export function containerOptions(spec: ContainerSandboxSpec): ContainerOptions {
+  return spec.options ?? {};
 }

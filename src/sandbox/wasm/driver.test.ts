@@ -53,6 +53,10 @@ describe('WasmDriver basics', () => {
       gracefulStop: false,
       stats: true,
       memoryLimit: true,
+      interactiveExec: false,
+      podNetwork: false,
+      artifacts: true,
+      tierOptions: false,
     });
     expect((driver as Driver).exec).toBeUndefined();
   });

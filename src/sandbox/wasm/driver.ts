@@ -5,23 +5,28 @@
 // through a shared control block (control, log-ring). A stop takes effect at the guest's next host
 // call (host-imports, poll); a guest that never calls the host is interrupted after the grace period
 // (interrupt), or its worker terminated as a last resort. See exit-result.ts for how each end is
-// reported, and cpu-throttle.ts for what limits.cpu does.
+// reported, and cpu-throttle.ts for what limits.cpu does. Of the contract's optional parts it has
+// artifacts only (artifact.ts: paths, URLs and OCI wasm artifacts from the node's image store).
 
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { ImageStore } from '../../image/index.ts';
 import {
   SandboxError,
+  type ArtifactDriver,
   type Capabilities,
-  type Driver,
+  type ContainerRequest,
   type ExitResult,
   type Fingerprint,
   type LogSink,
+  type PreparedArtifact,
   type SandboxHandle,
   type SandboxSpec,
   type SandboxStats,
 } from '../driver.ts';
+import { prepareWasmModule } from './artifact.ts';
 import { CPU_BASELINE_F64, MEMORY_PAGES, RING_OFFSET, STOP, resetControl } from './control.ts';
 import { describeExit, type FinalOutcome } from './exit-result.ts';
 import { WorkerInterrupter } from './interrupt.ts';
@@ -44,6 +49,10 @@ export interface WasmDriverOptions {
   maxRunsPerWorker?: number;
   /** Largest module accepted (default 256 MiB). */
   maxModuleBytes?: number;
+  /** The node's image store, for images that are OCI references to wasm artifacts. */
+  images?: ImageStore;
+  /** Relative module paths in a container's `image` resolve against this directory (default: cwd). */
+  workDir?: string;
 }
 
 /** Even with a zero grace period a stop waits this long for the guest's next host call, so that a
@@ -75,7 +84,7 @@ interface Sandbox {
   markStarted: () => void;
 }
 
-export class WasmDriver implements Driver {
+export class WasmDriver implements ArtifactDriver {
   readonly name = 'wasm';
   readonly capabilities: Capabilities = {
     exec: false,
@@ -84,6 +93,11 @@ export class WasmDriver implements Driver {
     gracefulStop: false,
     stats: true,
     memoryLimit: true,
+    interactiveExec: false,
+    // WASI preview1 has no sockets to put on a network.
+    podNetwork: false,
+    artifacts: true,
+    tierOptions: false,
   };
   /** Compiled modules; `cache.compiles` counts real compilations. */
   readonly cache: ModuleCache;
@@ -91,6 +105,8 @@ export class WasmDriver implements Driver {
   terminatedWorkers = 0;
 
   private readonly cacheDir: string;
+  private readonly images: ImageStore | undefined;
+  private readonly workDir: string;
   private readonly source: ModuleSource;
   private readonly pool: WorkerPool;
   private readonly maxWorkers: number;
@@ -104,6 +120,8 @@ export class WasmDriver implements Driver {
 
   constructor(opts: WasmDriverOptions) {
     this.cacheDir = opts.cacheDir;
+    this.images = opts.images;
+    this.workDir = opts.workDir ?? process.cwd();
     this.maxWorkers = opts.maxWorkers ?? 128;
     this.source = new ModuleSource({ cacheDir: opts.cacheDir, maxBytes: opts.maxModuleBytes });
     this.cache = new ModuleCache();
@@ -204,6 +222,13 @@ export class WasmDriver implements Driver {
       if (stdinFd !== null) closeSync(stdinFd);
     }
   }
+
+  prepareArtifact({ container }: ContainerRequest): Promise<PreparedArtifact> {
+    return prepareWasmModule(container, this.workDir, this.images);
+  }
+
+  /** A module is shared by every sandbox that runs it: nothing to release per sandbox. */
+  async releaseArtifact(_sandboxId: string): Promise<void> {}
 
   async wait(id: string): Promise<ExitResult> {
     const sb = await this.find(id);

@@ -1,16 +1,11 @@
-// Gets a container's root filesystem ready: the image from the node's image store (pulled from its
-// registry when the pull policy says so), an overlay snapshot of it per sandbox (lower layers shared,
-// an upper dir of its own), and the image's configuration (entrypoint, cmd, env, user, …).
-import {
-  ImageError,
-  ImageStore,
-  RegistryClient,
-  mountRootfs,
-  parseReference,
-  pullImage,
-} from '../image/index.ts';
-import { parseImageConfig, type ContainerImageConfig } from '../sandbox/container/image-config.ts';
-import { SandboxError } from '../sandbox/driver.ts';
+// The container tier's artifact preparation (ArtifactDriver): the image from the node's image store
+// (pulled from its registry when the pull policy says so), an overlay snapshot of it per sandbox (lower
+// layers shared, an upper dir of its own) as the root filesystem, and the image's configuration
+// (entrypoint, cmd, env, user, …).
+import { ImageError, ImageStore, mountRootfs, pullImage } from '../../image/index.ts';
+import { SandboxError } from '../driver.ts';
+import { defaultPullPolicy, registryClientFor, type PullPolicy } from '../image-pull.ts';
+import { parseImageConfig, type ContainerImageConfig } from './image-config.ts';
 
 export interface PreparedContainerImage {
   rootfs: string;
@@ -19,19 +14,6 @@ export interface PreparedContainerImage {
   imageID: string;
   /** Unmount and delete the sandbox's snapshot. Idempotent. */
   release(): Promise<void>;
-}
-
-/** Kubernetes' default: Always for `:latest` (or no tag), IfNotPresent otherwise. */
-export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
-  const ref = parseReference(image);
-  return !ref.digest && (ref.tag ?? 'latest') === 'latest' ? 'Always' : 'IfNotPresent';
-}
-
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
-
-/** A registry client for the image's registry: plain HTTP is allowed for loopback registries only. */
-export function registryClientFor(image: string): RegistryClient {
-  return new RegistryClient({ insecure: LOOPBACK.test(parseReference(image).registry) });
 }
 
 /** Image store errors as the waiting reasons Kubernetes users know. */
@@ -48,7 +30,7 @@ function asSandboxError(err: unknown, image: string): SandboxError {
 export async function prepareContainerImage(
   store: ImageStore,
   image: string,
-  pullPolicy: 'Always' | 'IfNotPresent' | 'Never' | undefined,
+  pullPolicy: PullPolicy | undefined,
   sandboxId: string,
 ): Promise<PreparedContainerImage> {
   try {

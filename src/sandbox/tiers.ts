@@ -1,0 +1,64 @@
+// The tier registry: every isolation tier this build of Strata has, by runtime class, and how to make
+// its driver from what a node shares with its tiers. The node's composition root (src/node/) reads it;
+// nothing else names the tiers. A new tier is a folder under src/sandbox/ and one entry here.
+import { join } from 'node:path';
+import type { ImageStore } from '../image/index.ts';
+import { ContainerDriver, type ContainerDriverOptions } from './container/index.ts';
+import type { Driver } from './driver.ts';
+import { WasmDriver } from './wasm/driver.ts';
+
+/** What a node shares with its tiers. Each is made on first use: a node holds only what its tiers take. */
+export interface NodeResources {
+  /** The agent's state directory; each tier keeps its state in a subdirectory of it. */
+  stateDir: string;
+  /** The node's OCI image store (`strata image` acts on the same one). */
+  images(): ImageStore;
+  /** The node's pod network: bridge, addresses, hostPort rules (src/net). */
+  podNetwork(): NonNullable<ContainerDriverOptions['network']>;
+}
+
+export interface Tier {
+  /** The `spec.runtimeClassName` it serves. */
+  runtimeClass: string;
+  /** A node runs it unless told otherwise (`--runtimes`). */
+  byDefault: boolean;
+  driver(node: NodeResources): Driver;
+}
+
+export const TIERS: readonly Tier[] = [
+  {
+    runtimeClass: 'wasm',
+    byDefault: true,
+    driver: (node) => new WasmDriver({ cacheDir: join(node.stateDir, 'wasm-cache'), images: node.images() }),
+  },
+  {
+    runtimeClass: 'container',
+    byDefault: true,
+    driver: (node) =>
+      new ContainerDriver({
+        stateDir: join(node.stateDir, 'containers'),
+        images: node.images(),
+        network: node.podNetwork(),
+      }),
+  },
+];
+
+/** The runtime classes a node runs by default. */
+export const DEFAULT_RUNTIMES: readonly string[] = TIERS.filter((t) => t.byDefault).map(
+  (t) => t.runtimeClass,
+);
+
+/**
+ * The tiers named in a list like `wasm,container` (in registry order; blanks ignored). An unknown name
+ * is an error that lists the known ones.
+ */
+export function selectTiers(runtimes: string | readonly string[]): Tier[] {
+  const wanted = (typeof runtimes === 'string' ? runtimes.split(',') : runtimes)
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const known = TIERS.map((t) => t.runtimeClass);
+  const unknown = wanted.filter((r) => !known.includes(r));
+  if (unknown.length)
+    throw new Error(`unknown runtime class ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  return TIERS.filter((t) => wanted.includes(t.runtimeClass));
+}
