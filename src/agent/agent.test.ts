@@ -4,13 +4,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kindFor } from '../api/index.ts';
+import { RUNTIME_CLASSES, kindFor } from '../api/index.ts';
 import { Client } from '../client/client.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
 import { Agent } from './agent.ts';
 import { FakeDriver } from './testing/fake-driver.ts';
 import { MEMORY_PRESSURE_TAINT, RUNTIME_UNAVAILABLE_TAINT } from './node-health.ts';
 
+/** Any runtime class the API accepts: the agent treats them all alike. */
+const TIER = RUNTIME_CLASSES[0];
 const POD = kindFor('v1', 'Pod')!;
 const NODE = kindFor('v1', 'Node')!;
 const EVENT = kindFor('v1', 'Event')!;
@@ -37,7 +39,8 @@ async function until<T>(
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'strata-agent-'));
   cp = await startControlPlane({ dataDir: join(dir, 'cp'), port: 0, logger: false });
-  client = new Client({ server: cp.url, token: cp.adminToken });
+  // The control plane serves HTTPS with its own CA.
+  client = new Client({ server: cp.url, token: cp.adminToken, tls: { ca: cp.pki?.ca.cert } });
 });
 
 afterAll(async () => {
@@ -50,6 +53,7 @@ function agent(
   driver: FakeDriver,
   extra: Partial<ConstructorParameters<typeof Agent>[0]> = {},
 ) {
+  driver.runtimeClass = TIER;
   return new Agent({
     client,
     drivers: [driver],
@@ -65,7 +69,7 @@ const pod = (name: string, node: string) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'default' },
-  spec: { nodeName: node, runtimeClassName: 'wasm', containers: [{ name: 'main', image: '/app.wasm' }] },
+  spec: { nodeName: node, runtimeClassName: TIER, containers: [{ name: 'main', image: '/app.wasm' }] },
 });
 
 const taintKeys = async (node: string): Promise<string[]> =>
@@ -136,22 +140,26 @@ describe('node health', () => {
       await until('tainted', async () => (await taintKeys('rt-node')).includes(RUNTIME_UNAVAILABLE_TAINT));
       const n = await client.get(NODE, undefined, 'rt-node');
       expect(n.spec.taints).toContainEqual(
-        expect.objectContaining({ key: RUNTIME_UNAVAILABLE_TAINT, value: 'wasm', effect: 'NoSchedule' }),
+        expect.objectContaining({ key: RUNTIME_UNAVAILABLE_TAINT, value: TIER, effect: 'NoSchedule' }),
       );
       expect(n.spec.taints.map((t: any) => t.key)).toContain('example.com/maintenance');
       await until('handler and label gone', async () => {
         const m = await client.get(NODE, undefined, 'rt-node');
-        return !m.metadata.labels['strata.dev/runtime-wasm'] && (m.status.runtimeHandlers ?? []).length === 0;
+        return (
+          !m.metadata.labels[`strata.dev/runtime-${TIER}`] && (m.status.runtimeHandlers ?? []).length === 0
+        );
       });
-      expect((await condition('rt-node', 'RuntimeUnavailable')).message).toBe('wasm: fake runtime is broken');
+      expect((await condition('rt-node', 'RuntimeUnavailable')).message).toBe(
+        `${TIER}: fake runtime is broken`,
+      );
       driver.healthy = true;
       await until('untainted', async () => {
         const keys = await taintKeys('rt-node');
         return !keys.includes(RUNTIME_UNAVAILABLE_TAINT) && keys.includes('example.com/maintenance');
       });
       const m = await client.get(NODE, undefined, 'rt-node');
-      expect(m.metadata.labels['strata.dev/runtime-wasm']).toBe('true');
-      expect(m.status.runtimeHandlers).toEqual([{ name: 'wasm' }]);
+      expect(m.metadata.labels[`strata.dev/runtime-${TIER}`]).toBe('true');
+      expect(m.status.runtimeHandlers).toEqual([{ name: TIER }]);
       const events = await client.list(EVENT, 'default', { fieldSelector: 'involvedObject.name=rt-node' });
       expect(events.items.map((e) => e.reason)).toEqual(
         expect.arrayContaining(['RuntimeUnavailable', 'RuntimeAvailable']),
@@ -175,7 +183,7 @@ describe('registration', () => {
           ? n
           : undefined;
       });
-      expect(again.metadata.labels['strata.dev/runtime-wasm']).toBe('true');
+      expect(again.metadata.labels[`strata.dev/runtime-${TIER}`]).toBe('true');
     } finally {
       await a.stop();
     }
@@ -217,6 +225,27 @@ describe('a returning agent', () => {
       expect(keep.status.containerStatuses[0].restartCount).toBe(0);
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('a tier on the pod network', () => {
+  it('is reconciled with the live pods at start, and releases the network of a deleted pod', async () => {
+    const driver = new FakeDriver({ capabilities: { podNetwork: true } });
+    const a = agent('net-node', driver);
+    await client.create(POD, pod('netted', 'net-node'));
+    const uid = (await client.get(POD, 'default', 'netted')).metadata.uid;
+    await a.start();
+    try {
+      expect(driver.reconciled).toEqual([[uid]]);
+      await until('pod IP reported', async () => {
+        const p = await client.get(POD, 'default', 'netted');
+        return p.status?.podIP === driver.podIP;
+      });
+      await client.delete(POD, 'default', 'netted', { gracePeriodSeconds: 0 });
+      await until('network released', async () => driver.releasedPods.includes(uid));
+    } finally {
+      await a.stop();
     }
   });
 });

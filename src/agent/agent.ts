@@ -1,6 +1,8 @@
 // The node agent: registers this machine as a Node (capacity, the runtime classes its drivers offer),
 // renews its Lease, watches the pods bound to it and runs each through a PodWorker. It reaches the
 // control plane only through the HTTP API, so `strata up` and a separate `strata agent` behave the same.
+// It is tier-blind: it holds drivers (src/sandbox/driver.ts) and asks their capabilities, never their
+// names; src/node/ decides which tiers a node runs and builds their drivers.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname, totalmem, release, arch, platform } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +12,7 @@ import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { Informer } from '../lib/informer.ts';
-import { SandboxError, type Driver } from '../sandbox/driver.ts';
-import type { InteractiveExec, InteractiveOptions } from '../sandbox/container/exec.ts';
-import type { ImageStore } from '../image/index.ts';
-import type { PodNetwork } from '../net/index.ts';
+import { SandboxError, canExecInteractive, joinsPodNetwork, type Driver } from '../sandbox/driver.ts';
 import { savedHandles } from './handles.ts';
 import { buildAgentHttp } from './http.ts';
 import {
@@ -35,11 +34,8 @@ export const LEASE_NAMESPACE = 'kube-node-lease';
 
 export interface AgentOptions {
   client: Client;
+  /** The tiers this node runs; the healthy ones are offered (see fingerprint()). */
   drivers: Driver[];
-  /** The node's OCI image store, for the container tier. */
-  images?: ImageStore;
-  /** Pod networking of the container tier (its driver attaches pods; the agent publishes hostPorts). */
-  network?: PodNetwork;
   dataDir: string;
   nodeName?: string;
   /** Address the agent's endpoint listens on and advertises. */
@@ -52,8 +48,6 @@ export interface AgentOptions {
   port?: number;
   labels?: Record<string, string>;
   leaseDurationSeconds?: number;
-  /** Relative wasm image paths resolve against this directory (default: the process cwd). */
-  workDir?: string;
   maxPods?: number;
   backoffInitialMs?: number;
   /** How often drivers are fingerprinted again and memory is checked. Default 10 s. */
@@ -136,11 +130,8 @@ export class Agent {
           throw new SandboxError('NotFound', `container ${c} is not valid for pod ${name}`);
         const sb = w.sandboxOf(c);
         if (!sb) throw new SandboxError('NotRunning', `container ${c} in pod ${name} is not running`);
-        // Only tiers that stream stdio have it (the container tier); not part of the Driver interface.
-        const driver = sb.driver as Driver & {
-          execInteractive?: (id: string, cmd: string[], o: InteractiveOptions) => Promise<InteractiveExec>;
-        };
-        if (typeof driver.execInteractive !== 'function') {
+        const driver = sb.driver;
+        if (!canExecInteractive(driver)) {
           throw new SandboxError(
             'NotSupported',
             `interactive exec (-i/-t) is not supported by the ${driver.name} tier`,
@@ -191,10 +182,11 @@ export class Agent {
     // A returning agent: whatever is left of pods deleted while it was away is stopped and removed.
     await this.reapOrphans();
     // After a crash: remove network state (netns, veths, rules, addresses) of pods that are gone.
-    if (this.opts.network) {
-      const live = this.informer!.list().map((p: any) => p.metadata.uid);
-      await this.opts.network
-        .reconcile(live)
+    const live = this.informer!.list().map((p: any) => p.metadata.uid);
+    for (const d of new Set(this.opts.drivers)) {
+      if (!joinsPodNetwork(d)) continue;
+      await d
+        .reconcilePods(live)
         .catch((err) => this.log.warn({ err: err.message }, 'network reconcile failed'));
     }
     this.timers.push(setInterval(() => void this.checkHealth(), this.opts.healthIntervalMs ?? 10_000));
@@ -255,11 +247,8 @@ export class Agent {
       client: this.opts.client,
       drivers: this.drivers,
       podsDir: join(this.opts.dataDir, 'pods'),
-      workDir: this.opts.workDir ?? process.cwd(),
       backoffInitialMs: this.opts.backoffInitialMs,
       events: this.recorder,
-      images: this.opts.images,
-      network: this.opts.network,
       log: this.log,
     });
     this.workers.set(uid, w);
@@ -294,14 +283,13 @@ export class Agent {
       .then(() => w.cleanup());
   }
 
-  /** Per-pod resources a tier holds beyond its sandboxes (the container tier's pod network). */
+  /** Per-pod resources a tier holds beyond its sandboxes (a pod network). */
   private async releasePod(uid: string): Promise<void> {
     for (const d of this.drivers.values()) {
-      const release = (d as { releasePod?: (uid: string) => Promise<void> }).releasePod;
-      if (release)
-        await release
-          .call(d, uid)
-          .catch((err: Error) => this.log.warn({ uid, err: err.message }, 'releasing the pod failed'));
+      if (!joinsPodNetwork(d)) continue;
+      await d
+        .releasePod(uid)
+        .catch((err: Error) => this.log.warn({ uid, err: err.message }, 'releasing the pod failed'));
     }
   }
 

@@ -28,6 +28,7 @@ describe('memory pressure', () => {
 });
 
 describe('runtime availability', () => {
+  // Tier names are arbitrary here: the agent treats every runtime class alike.
   const tier = (runtimeClass: string, healthy: boolean, everHealthy: boolean) => ({
     runtimeClass,
     healthy,
@@ -36,21 +37,21 @@ describe('runtime availability', () => {
   });
 
   it('a tier that never worked here is not a fault; one that broke is; none working is', () => {
-    expect(unavailableTiers([tier('wasm', true, true), tier('microvm', false, false)])).toEqual([]);
+    expect(unavailableTiers([tier('tier-z', true, true), tier('tier-m', false, false)])).toEqual([]);
     expect(
-      unavailableTiers([tier('wasm', true, true), tier('container', false, true)]).map((t) => t.runtimeClass),
-    ).toEqual(['container']);
+      unavailableTiers([tier('tier-z', true, true), tier('tier-a', false, true)]).map((t) => t.runtimeClass),
+    ).toEqual(['tier-a']);
     expect(
-      unavailableTiers([tier('wasm', false, false), tier('microvm', false, false)]).map(
+      unavailableTiers([tier('tier-z', false, false), tier('tier-m', false, false)]).map(
         (t) => t.runtimeClass,
       ),
-    ).toEqual(['wasm', 'microvm']);
+    ).toEqual(['tier-z', 'tier-m']);
   });
 
   it('taints name the failed tiers', () => {
-    expect(agentTaints(true, [tier('wasm', false, true), tier('container', false, true)])).toEqual([
+    expect(agentTaints(true, [tier('tier-z', false, true), tier('tier-a', false, true)])).toEqual([
       { key: MEMORY_PRESSURE_TAINT, effect: 'NoSchedule' },
-      { key: RUNTIME_UNAVAILABLE_TAINT, value: 'container_wasm', effect: 'NoSchedule' },
+      { key: RUNTIME_UNAVAILABLE_TAINT, value: 'tier-a_tier-z', effect: 'NoSchedule' },
     ]);
     expect(agentTaints(false, [])).toEqual([]);
   });
@@ -72,12 +73,12 @@ describe('reconcileTaints', () => {
   it('a changed value replaces the taint', () => {
     const a = {
       key: RUNTIME_UNAVAILABLE_TAINT,
-      value: 'wasm',
+      value: 'tier-z',
       effect: 'NoSchedule' as const,
       timeAdded: 't0',
     };
-    expect(reconcileTaints([a], [{ ...a, value: 'container_wasm', timeAdded: undefined }], 't1')).toEqual([
-      { key: RUNTIME_UNAVAILABLE_TAINT, value: 'container_wasm', effect: 'NoSchedule', timeAdded: 't1' },
+    expect(reconcileTaints([a], [{ ...a, value: 'tier-a_tier-z', timeAdded: undefined }], 't1')).toEqual([
+      { key: RUNTIME_UNAVAILABLE_TAINT, value: 'tier-a_tier-z', effect: 'NoSchedule', timeAdded: 't1' },
     ]);
   });
 });

@@ -7,6 +7,9 @@ import { kindFor, validateStatus } from '../api/index.ts';
 import { FakeDriver } from './testing/fake-driver.ts';
 import { PodWorker } from './pod-worker.ts';
 
+/** Any name: the worker finds the pod's driver by it and never looks at it otherwise. */
+const TIER = 'fake-tier';
+
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'pod-worker-'));
@@ -29,7 +32,7 @@ function pod(container: Record<string, unknown>, extra: Record<string, unknown> 
     kind: 'Pod',
     metadata: { name: 'p', namespace: 'default', uid: 'uid-1' },
     spec: {
-      runtimeClassName: 'wasm',
+      runtimeClassName: TIER,
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'app', image: '/app.wasm', ...container }],
@@ -53,9 +56,8 @@ function harness(p: any, driver = new FakeDriver()) {
   };
   const worker = new PodWorker(p, {
     client,
-    drivers: new Map([['wasm', driver]]),
+    drivers: new Map([[TIER, driver]]),
     podsDir: dir,
-    workDir: dir,
     backoffInitialMs: 50,
     events: { event: (_o, type, reason, message) => events.push({ type, reason, message }) },
     log: { info: () => {}, warn: () => {} },
@@ -138,7 +140,7 @@ describe('PodWorker probes', () => {
     void h.worker.start();
     await until('Unhealthy event', () => h.events.find((e) => e.reason === 'Unhealthy'));
     expect(h.events.find((e) => e.reason === 'Unhealthy')!.message).toBe(
-      'Readiness probe failed: exec probes are not supported: runtime class "wasm" cannot run commands in a container',
+      `Readiness probe failed: exec probes are not supported: runtime class "${TIER}" cannot run commands in a container`,
     );
     expect(h.cs().ready).toBe(false);
     await h.worker.stop(0);
@@ -223,5 +225,103 @@ describe('PodWorker lifecycle', () => {
     await until('running again', () => next.cs()?.state.running);
     expect(next.cs().restartCount).toBe(1);
     await next.worker.stop(0);
+  });
+});
+
+describe('PodWorker asks the tier, through its capabilities', () => {
+  it('without optional parts: the image reference as written, argv from command/args, no options', async () => {
+    const h = harness(pod({ image: `mod.wasm@sha256:${'b'.repeat(64)}`, args: ['x'] }));
+    void h.worker.start();
+    await until('running', () => h.cs()?.state.running);
+    expect(h.driver.started[0]).toMatchObject({
+      image: 'mod.wasm',
+      imageDigest: `sha256:${'b'.repeat(64)}`,
+      args: ['app', 'x'],
+    });
+    expect(h.driver.started[0].options).toBeUndefined();
+    expect(h.driver.prepared).toEqual([]);
+    expect(h.last().podIP).toBeUndefined();
+    await h.worker.stop(0);
+  });
+
+  it('artifacts and tier options: the tier makes image, argv, imageID and options, and releases them', async () => {
+    const driver = new FakeDriver({ capabilities: { artifacts: true, tierOptions: true } });
+    const h = harness(pod({ image: 'registry.example/app:1', args: ['--flag'] }), driver);
+    void h.worker.start();
+    await until('running', () => h.cs()?.state.running);
+    const id = driver.latest('app')!;
+    expect(driver.prepared).toEqual([expect.objectContaining({ sandboxId: id })]);
+    expect(driver.started[0]).toMatchObject({
+      image: 'fake://registry.example/app:1',
+      args: ['registry.example/app:1-entrypoint', '--flag'],
+      options: { fromImage: 'registry.example/app:1', fromPod: 'app' },
+    });
+    expect(driver.started[0].imageDigest).toBeUndefined();
+    expect(h.cs().imageID).toBe('fake-id:registry.example/app:1');
+    // The run ends: what was prepared for it is released.
+    driver.exit(id, 0);
+    await until('released', () => driver.releasedArtifacts.includes(id));
+    await h.worker.stop(0);
+  });
+
+  it('a re-adopted sandbox lost its release(): the tier releases its artifact by sandbox id', async () => {
+    const caps = { artifacts: true, survivesAgentRestart: true };
+    const driver = new FakeDriver({ capabilities: caps });
+    const first = harness(pod({}), driver);
+    void first.worker.start();
+    await until('running', () => first.cs()?.state.running);
+    const id = driver.latest('app')!;
+    await first.worker.shutdown();
+    driver.restarted();
+    const p = pod({});
+    p.status = first.last();
+    const second = harness(p, driver);
+    void second.worker.start();
+    await until('re-adopted', () => second.cs()?.state.running);
+    expect(driver.releasedArtifacts).toEqual([]);
+    driver.exit(id, 0);
+    await until('released', () => driver.releasedArtifacts.includes(id));
+    await second.worker.stop(0);
+  });
+
+  it('pod network: the pod IP comes back from start(), hostPorts are published once, probes go to the pod', async () => {
+    const driver = new FakeDriver({ capabilities: { podNetwork: true } });
+    const containers = [
+      {
+        name: 'app',
+        image: '/app.wasm',
+        ports: [{ containerPort: 80, hostPort: 18080 }, { containerPort: 81 }],
+        readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1, timeoutSeconds: 1 },
+      },
+      {
+        name: 'side',
+        image: '/side.wasm',
+        ports: [{ containerPort: 90, hostPort: 19090, hostIP: '127.0.0.1' }],
+      },
+    ];
+    const h = harness(pod({}, { containers }), driver);
+    driver.podIP = '192.0.2.10'; // TEST-NET-1: nothing answers there
+    void h.worker.start();
+    await until('pod IP reported', () => h.last()?.podIP === '192.0.2.10');
+    await until('both running', () => h.last()?.containerStatuses.every((c: any) => c.state.running));
+    expect(driver.published).toEqual([
+      {
+        podUid: 'uid-1',
+        ports: [
+          { containerPort: 80, hostPort: 18080 },
+          { containerPort: 90, hostPort: 19090, hostIP: '127.0.0.1' },
+        ],
+      },
+    ]);
+    await until('probe failed', () => h.events.find((e) => e.reason === 'Unhealthy'));
+    expect(h.events.find((e) => e.reason === 'Unhealthy')!.message).toMatch(/192\.0\.2\.10:80/);
+    // A restart does not publish again.
+    driver.exit(driver.latest('side')!, 1);
+    await until(
+      'side restarted',
+      () => h.last()?.containerStatuses.find((c: any) => c.name === 'side').restartCount === 1,
+    );
+    expect(driver.published).toHaveLength(1);
+    await h.worker.stop(0);
   });
 });

@@ -1,24 +1,30 @@
 // Supervises one pod on this node: starts each container through its tier's driver, honours
 // restartPolicy with exponential back-off, enforces activeDeadlineSeconds, stops gracefully on
 // deletion, and reports status (phase, conditions, container states) back through the API.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+//
+// Tier-blind: the pod's runtimeClassName picks a driver, and what differs between tiers is asked of the
+// driver through its capabilities (src/sandbox/driver.ts): where the image comes from (artifacts), the
+// tier's own settings (tierOptions), the pod's IP and hostPorts (podNetwork), exec.
+import { mkdirSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { kindFor, parseCpu, parseMemory } from '../api/index.ts';
+import { join } from 'node:path';
+import { inferRuntimeClass, kindFor, parseCpu, parseMemory, type Container } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
 import {
   SandboxError,
+  hasTierOptions,
+  joinsPodNetwork,
+  preparesArtifacts,
+  type ContainerRequest,
   type Driver,
   type ExecResult,
   type ExitResult,
+  type HostPortMapping,
+  type PreparedArtifact,
   type SandboxHandle,
   type SandboxSpec,
 } from '../sandbox/driver.ts';
-import { resolveWasmModule, type ImageStore } from '../image/index.ts';
-import type { PodNetwork } from '../net/index.ts';
-import { containerArgs } from '../sandbox/container/image-config.ts';
-import type { ContainerSandboxSpec } from '../sandbox/container/options.ts';
-import { defaultPullPolicy, prepareContainerImage, registryClientFor } from './container-image.ts';
+import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
 import { computePodStatus, type ContainerRun } from './pod-status.ts';
@@ -39,18 +45,13 @@ export interface EventRecorderLike {
 
 export interface PodWorkerOptions {
   client: Client;
+  /** The healthy drivers of this node, by the runtime class they serve. */
   drivers: Map<string, Driver>;
   podsDir: string;
-  /** Relative wasm paths in `image` resolve against this directory. */
-  workDir: string;
   backoffInitialMs?: number;
   onFinished?: (uid: string) => void;
   /** Records Kubernetes events about the pod (Created, Started, Killing, BackOff, Unhealthy, …). */
   events?: EventRecorderLike;
-  /** The node's OCI image store (container tier). */
-  images?: ImageStore;
-  /** Pod networking of the container tier: hostPorts are published through it. */
-  network?: PodNetwork;
   log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void };
 }
 
@@ -75,10 +76,7 @@ export function signalNumber(name: string | undefined): number | undefined {
   return (osConstants.signals as Record<string, number>)[name];
 }
 
-export function parseImagePin(image: string): { ref: string; digest?: string } {
-  const m = /^(.*)@(sha256:[0-9a-f]{64})$/.exec(image);
-  return m ? { ref: m[1], digest: m[2] } : { ref: image };
-}
+export { parseImagePin };
 
 export class PodWorker {
   pod: any;
@@ -220,7 +218,7 @@ export class PodWorker {
     this.startTime ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     // Sandboxes that outlived an agent restart are adopted before anything is reported.
     for (const c of this.pod.spec.containers) {
-      const driver = this.opts.drivers.get(this.pod.spec.runtimeClassName ?? 'wasm');
+      const driver = this.opts.drivers.get(this.runtimeClass());
       const adopted = driver ? await this.adopt(driver, c, this.runs.get(c.name)!) : undefined;
       if (adopted) this.adopted.set(c.name, adopted);
     }
@@ -262,7 +260,7 @@ export class PodWorker {
 
   private async superviseContainer(container: any): Promise<void> {
     const run = this.runs.get(container.name)!;
-    const runtimeClass = this.pod.spec.runtimeClassName ?? 'wasm';
+    const runtimeClass = this.runtimeClass();
     const driver = this.opts.drivers.get(runtimeClass);
     let backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
     const signal = this.stopping.signal;
@@ -291,7 +289,7 @@ export class PodWorker {
           ({ handle, startedAt, log } = adopted);
           adopted = undefined;
         } else {
-          const spec = await this.sandboxSpec(container, run);
+          const spec = await this.sandboxSpec(driver, container, run);
           log = spec.log as RotatingLog;
           if (signal.aborted) break;
           handle = await driver.start(spec);
@@ -302,7 +300,7 @@ export class PodWorker {
         }
         run.sandboxId = handle.id;
         run.driver = driver;
-        await this.publishPorts();
+        await this.joinPodNetwork(driver, handle);
         run.state = { running: { startedAt } };
         run.startedAtMs = Date.parse(startedAt);
         run.probeFailure = undefined;
@@ -392,10 +390,21 @@ export class PodWorker {
     this.event('Normal', 'Started', `Started container ${container.name}`, fieldPath);
   }
 
-  /** Where this pod's probes connect (see probes.ts: wasm guests cannot listen, so the node's loopback). */
-  private probeHost(): string {
+  /**
+   * The tier the pod runs in. The API server always sets it; a pod without one gets what the server
+   * would have defaulted.
+   */
+  private runtimeClass(): string {
     const spec = this.pod.spec;
-    if (spec.hostNetwork || (spec.runtimeClassName ?? 'wasm') === 'wasm') return '127.0.0.1';
+    return spec.runtimeClassName ?? inferRuntimeClass(spec.containers.map((c: Container) => c.image));
+  }
+
+  /**
+   * Where this pod's probes connect: its IP when its tier puts it on the pod network, else the node's
+   * loopback (see probes.ts: wasm guests cannot listen, whatever serves there on their behalf).
+   */
+  private probeHost(driver: Driver): string {
+    if (this.pod.spec.hostNetwork || !joinsPodNetwork(driver)) return '127.0.0.1';
     return this.podIP ?? this.pod.status?.podIP ?? '127.0.0.1';
   }
 
@@ -408,9 +417,9 @@ export class PodWorker {
   ): ContainerProber | undefined {
     if (!container.startupProbe && !container.livenessProbe && !container.readinessProbe) return undefined;
     const target: ProbeTarget = {
-      host: this.probeHost(),
+      host: this.probeHost(driver),
       ports: container.ports ?? [],
-      runtimeClass: this.pod.spec.runtimeClassName ?? 'wasm',
+      runtimeClass: this.runtimeClass(),
       exec:
         driver.capabilities.exec && driver.exec
           ? (command: string[]) => driver.exec!(sandboxId, command)
@@ -471,25 +480,33 @@ export class PodWorker {
     this.opts.events?.event(this.pod, type, reason, message);
   }
 
-  private async sandboxSpec(container: any, run: ContainerRun): Promise<SandboxSpec> {
+  private async sandboxSpec(driver: Driver, container: any, run: ContainerRun): Promise<SandboxSpec> {
     const pod = this.pod;
     const env = await resolveEnv(this.opts.client, pod, container);
     const dirs = await prepareVolumes(this.opts.client, pod, this.podDir);
     const mounts = mountsFor(pod, container, dirs);
+    const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
+    const request: ContainerRequest = { sandboxId: id, container };
+    // The tier turns the image reference into what it runs; without that part, the reference goes as it is.
+    let artifact: PreparedArtifact | undefined;
+    if (preparesArtifacts(driver)) {
+      artifact = await driver.prepareArtifact(request);
+      run.releaseImage = artifact.release;
+      run.imageID = artifact.imageID;
+    }
     const { ref, digest } = parseImagePin(container.image);
-    const image = await this.wasmModulePath(ref, container);
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
     pruneOldLogs(this.podDir, container.name, run.restartCount);
-    const spec: SandboxSpec = {
-      id: `${pod.metadata.uid}-${container.name}-${run.restartCount}`,
+    return {
+      id,
       podUid: pod.metadata.uid,
       podName: pod.metadata.name,
       namespace: pod.metadata.namespace,
       containerName: container.name,
-      image,
-      imageDigest: digest,
-      args: [...(container.command ?? [container.name]), ...(container.args ?? [])],
+      image: artifact ? artifact.image : ref,
+      imageDigest: artifact ? artifact.imageDigest : digest,
+      args: artifact?.args ?? [...(container.command ?? [container.name]), ...(container.args ?? [])],
       env,
       workingDir: container.workingDir,
       mounts,
@@ -501,74 +518,15 @@ export class PodWorker {
           : undefined,
       },
       log: new RotatingLog(containerLogPath(this.podDir, container.name, run.restartCount)),
-    };
-    if ((pod.spec.runtimeClassName ?? 'wasm') !== 'container') return spec;
-    return this.containerSpec(spec, container, run);
-  }
-
-  /**
-   * Where a wasm module comes from: an https:// URL or a path on the node (relative to the agent's
-   * working directory) go to the driver as they are; anything else is an OCI reference to a wasm
-   * artifact, pulled through the node's image store and verified there.
-   */
-  private async wasmModulePath(ref: string, container: any): Promise<string> {
-    if (/^[a-z]+:\/\//.test(ref) || isAbsolute(ref)) return ref;
-    const local = resolve(this.opts.workDir, ref);
-    if (
-      ref.endsWith('.wasm') ||
-      existsSync(local) ||
-      !this.opts.images ||
-      (this.pod.spec.runtimeClassName ?? 'wasm') !== 'wasm'
-    ) {
-      return local;
-    }
-    try {
-      return await resolveWasmModule(this.opts.images, ref, {
-        pullPolicy: container.imagePullPolicy ?? defaultPullPolicy(ref),
-        client: registryClientFor(ref),
-      });
-    } catch (err) {
-      throw new SandboxError('ErrImagePull', `${ref}: ${(err as Error).message}`);
-    }
-  }
-
-  /** The container tier: an image snapshot as the rootfs, argv by Kubernetes' command/args rules. */
-  private async containerSpec(
-    spec: SandboxSpec,
-    container: any,
-    run: ContainerRun,
-  ): Promise<ContainerSandboxSpec> {
-    if (!this.opts.images) throw new SandboxError('CreateContainerError', 'this node has no image store');
-    const img = await prepareContainerImage(
-      this.opts.images,
-      container.image,
-      container.imagePullPolicy,
-      spec.id,
-    );
-    run.releaseImage = img.release;
-    run.imageID = img.imageID;
-    const cpuRequest = container.resources?.requests?.cpu;
-    return {
-      ...spec,
-      image: img.rootfs,
-      imageDigest: undefined,
-      args: containerArgs(img.imageConfig, container.command, container.args),
-      container: {
-        imageConfig: img.imageConfig,
-        ...(container.securityContext ? { securityContext: container.securityContext } : {}),
-        ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
-      },
+      ...(hasTierOptions(driver) ? { options: driver.tierOptions(request, artifact) } : {}),
     };
   }
 
   private async releaseImage(run: ContainerRun): Promise<void> {
-    // A sandbox re-adopted after an agent restart has no release callback: its snapshot is named after it.
-    const images = this.opts.images;
+    // A sandbox re-adopted after an agent restart has no release callback: its tier releases by sandbox id.
+    const driver = run.driver ?? this.opts.drivers.get(this.runtimeClass());
     const id = run.sandboxId;
-    const adopted =
-      images && id && (this.pod.spec.runtimeClassName ?? 'wasm') === 'container'
-        ? () => images.removeRootfs(id)
-        : undefined;
+    const adopted = driver && id && preparesArtifacts(driver) ? () => driver.releaseArtifact(id) : undefined;
     const release = run.releaseImage ?? adopted;
     run.releaseImage = undefined;
     await release?.().catch((err) =>
@@ -579,18 +537,19 @@ export class PodWorker {
     );
   }
 
-  /** hostPorts of the pod's containers, published once the pod network exists (first start). */
-  private async publishPorts(): Promise<void> {
-    const net = this.opts.network;
-    if (!net || this.portsPublished || (this.pod.spec.runtimeClassName ?? 'wasm') !== 'container') return;
-    const attachment = net.get(this.pod.metadata.uid);
-    if (!attachment) return;
-    this.podIP = attachment.ip;
-    this.portsPublished = true;
+  /**
+   * A tier on the pod network: the pod's IP from the sandbox's handle, and the hostPorts of the pod's
+   * containers published once a sandbox of the pod runs (the pod's network exists from then on).
+   */
+  private async joinPodNetwork(driver: Driver, handle: SandboxHandle): Promise<void> {
+    if (!joinsPodNetwork(driver)) return;
+    if (handle.podIP) this.podIP = handle.podIP;
+    if (this.portsPublished) return;
+    const ports: HostPortMapping[] = [];
     for (const c of this.pod.spec.containers) {
       for (const p of c.ports ?? []) {
         if (!p.hostPort) continue;
-        await net.publish(this.pod.metadata.uid, {
+        ports.push({
           containerPort: p.containerPort,
           hostPort: p.hostPort,
           ...(p.hostIP ? { hostIP: p.hostIP } : {}),
@@ -598,6 +557,9 @@ export class PodWorker {
         });
       }
     }
+    // Once per pod: the rules outlive the restarts of its sandboxes.
+    this.portsPublished = true;
+    await driver.publishHostPorts(this.pod.metadata.uid, ports);
   }
 
   /** Coalesced status writes: at most one in flight, the latest state always written last. */

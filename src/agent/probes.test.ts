@@ -16,7 +16,7 @@ import {
 const target: ProbeTarget = {
   host: '127.0.0.1',
   ports: [{ name: 'http', containerPort: 1 }],
-  runtimeClass: 'wasm',
+  runtimeClass: 'tier-a',
 };
 const closers: Array<() => Promise<void>> = [];
 
@@ -99,11 +99,11 @@ describe('probe handlers', () => {
   it('exec: fails clearly on a tier that cannot exec, and uses the exit code where it can', async () => {
     const noExec = await execProbe({ command: ['true'] }, target, 1000);
     expect(noExec.ok).toBe(false);
-    expect(noExec.message).toContain('exec probes are not supported: runtime class "wasm"');
+    expect(noExec.message).toContain('exec probes are not supported: runtime class "tier-a"');
     const enc = new TextEncoder();
     const withExec: ProbeTarget = {
       ...target,
-      runtimeClass: 'container',
+      runtimeClass: 'tier-b',
       exec: async (cmd) => ({
         exitCode: cmd[0] === 'ok' ? 0 : 1,
         stdout: enc.encode(cmd[0] === 'ok' ? '' : 'unhealthy: db down'),

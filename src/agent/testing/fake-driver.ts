@@ -1,14 +1,23 @@
 // A scriptable in-memory Driver for the agent's tests: sandboxes "run" until stopped or told to exit.
+// The optional parts of the contract are there too, each behind its capability flag (off by default),
+// recording what the agent asked of them.
 import type {
+  ArtifactDriver,
   Capabilities,
-  Driver,
+  ContainerRequest,
   ExecResult,
   ExitResult,
   Fingerprint,
+  HostPortMapping,
+  InteractiveExec,
+  InteractiveExecDriver,
   LogSink,
+  PodNetworkDriver,
+  PreparedArtifact,
   SandboxHandle,
   SandboxSpec,
   SandboxStats,
+  TierOptionsDriver,
 } from '../../sandbox/driver.ts';
 import { SandboxError } from '../../sandbox/driver.ts';
 
@@ -19,29 +28,53 @@ interface FakeSandbox {
   end: (r: { exitCode: number; reason: string; signal?: string }) => void;
 }
 
-export class FakeDriver implements Driver {
+/** The options of the fake tier (typed tier options). */
+export interface FakeOptions {
+  fromImage?: string;
+  fromPod?: string;
+}
+
+export class FakeDriver
+  implements
+    InteractiveExecDriver<FakeOptions>,
+    PodNetworkDriver<FakeOptions>,
+    ArtifactDriver<FakeOptions>,
+    TierOptionsDriver<FakeOptions>
+{
   readonly name: string;
   readonly capabilities: Capabilities;
-  readonly runtimeClass: string;
+  runtimeClass: string;
   healthy = true;
   /** Next start() fails with this (waiting reason, message). */
   failStart?: { reason: string; message: string };
-  readonly started: SandboxSpec[] = [];
+  readonly started: SandboxSpec<FakeOptions>[] = [];
   readonly stopped: string[] = [];
   readonly recovered: string[] = [];
   /** Sandboxes alive "outside the agent" (what recover() can re-adopt). */
   readonly alive = new Map<string, FakeSandbox>();
   execResult: ExecResult = { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
+  /** podNetwork: the IP start() hands back, what was published, the pods released or reconciled. */
+  podIP = '10.0.0.7';
+  readonly published: Array<{ podUid: string; ports: HostPortMapping[] }> = [];
+  readonly releasedPods: string[] = [];
+  readonly reconciled: string[][] = [];
+  /** artifacts: what was prepared, and the sandboxes whose artifact was released. */
+  readonly prepared: ContainerRequest[] = [];
+  readonly releasedArtifacts: string[] = [];
 
   constructor(opts: { name?: string; runtimeClass?: string; capabilities?: Partial<Capabilities> } = {}) {
     this.name = opts.name ?? 'fake';
-    this.runtimeClass = opts.runtimeClass ?? 'wasm';
+    this.runtimeClass = opts.runtimeClass ?? 'fake';
     this.capabilities = {
       exec: false,
       survivesAgentRestart: false,
       gracefulStop: true,
       stats: false,
       memoryLimit: false,
+      interactiveExec: false,
+      podNetwork: false,
+      artifacts: false,
+      tierOptions: false,
       ...opts.capabilities,
     };
   }
@@ -61,11 +94,16 @@ export class FakeDriver implements Driver {
     return { spec, startedAt, exit, end };
   }
 
-  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+  async start(spec: SandboxSpec<FakeOptions>): Promise<SandboxHandle> {
     if (this.failStart) throw new SandboxError(this.failStart.reason, this.failStart.message);
     this.started.push(spec);
     this.alive.set(spec.id, this.sandbox(spec));
-    return { id: spec.id, driver: this.name, state: { pod: spec.podName } };
+    return {
+      id: spec.id,
+      driver: this.name,
+      ...(this.capabilities.podNetwork ? { podIP: this.podIP } : {}),
+      state: { pod: spec.podName },
+    };
   }
 
   /** Make a running sandbox exit by itself. */
@@ -99,6 +137,43 @@ export class FakeDriver implements Driver {
 
   async exec(): Promise<ExecResult> {
     return this.execResult;
+  }
+
+  async execInteractive(): Promise<InteractiveExec> {
+    throw new SandboxError('NotSupported', 'the fake tier has no interactive exec');
+  }
+
+  async publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void> {
+    this.published.push({ podUid, ports });
+  }
+
+  async releasePod(podUid: string): Promise<void> {
+    this.releasedPods.push(podUid);
+  }
+
+  async reconcilePods(livePodUids: string[]): Promise<void> {
+    this.reconciled.push(livePodUids);
+  }
+
+  /** `fake://<image>`, argv from the image (`<image>-entrypoint`), an imageID, an option from the image. */
+  async prepareArtifact(request: ContainerRequest): Promise<PreparedArtifact<FakeOptions>> {
+    this.prepared.push(request);
+    const image = request.container.image;
+    return {
+      image: `fake://${image}`,
+      args: [`${image}-entrypoint`, ...(request.container.args ?? [])],
+      imageID: `fake-id:${image}`,
+      options: { fromImage: image },
+      release: async () => void this.releasedArtifacts.push(request.sandboxId),
+    };
+  }
+
+  async releaseArtifact(sandboxId: string): Promise<void> {
+    this.releasedArtifacts.push(sandboxId);
+  }
+
+  tierOptions(request: ContainerRequest, artifact: PreparedArtifact<FakeOptions> | undefined): FakeOptions {
+    return { ...artifact?.options, fromPod: request.container.name };
   }
 
   async recover(handle: SandboxHandle, _log: LogSink): Promise<boolean> {
