@@ -18,6 +18,8 @@ import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { Secret } from './kinds/secret.ts';
+import type { Service } from './kinds/service.ts';
+import type { EndpointSlice } from './kinds/endpointslice.ts';
 import type { Condition, LabelSelector } from './meta.ts';
 
 /** A cell: kubectl prints numbers and strings as they are. */
@@ -139,6 +141,37 @@ function selectorString(s: LabelSelector | undefined): string {
 /** kubectl's IntOrString columns: the value, or N/A. */
 function intOrNA(v: unknown): string {
   return v === undefined || v === null ? 'N/A' : String(v);
+}
+
+/** kubectl's listWithMoreString: the first 3 items, then "+ N more...", or <unset>. */
+function firstThree(items: readonly string[]): string {
+  const shown = items.slice(0, 3).join(',');
+  const rest = items.length > 3 ? ` + ${items.length - 3} more...` : '';
+  return shown + rest || '<unset>';
+}
+
+/** A Service's EXTERNAL-IP cell (kubectl's getServiceExternalIP). */
+function serviceExternalIP(s: Service): string {
+  const external = s.spec.externalIPs ?? [];
+  switch (s.spec.type) {
+    case 'ExternalName':
+      return s.spec.externalName ?? '';
+    case 'LoadBalancer': {
+      const lb = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip || i.hostname || '').filter(Boolean);
+      const all = [...lb, ...external];
+      return all.length ? all.join(',') : '<pending>';
+    }
+    default:
+      return external.length ? external.join(',') : '<none>';
+  }
+}
+
+/** `80/TCP,443:30443/TCP` (kubectl's makePortString). */
+function servicePorts(s: Service): string {
+  const ports = (s.spec.ports ?? []).map((p) =>
+    p.nodePort ? `${p.port}:${p.nodePort}/${p.protocol}` : `${p.port}/${p.protocol}`,
+  );
+  return ports.length ? ports.join(',') : '<none>';
 }
 
 /** Event's object column: kind/name in lower case, like kubectl. */
@@ -269,6 +302,35 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     ),
     ageColumn(),
     ...workloadWideColumns<Deployment & Stored>(),
+  ]),
+  Service: columns<Service & Stored>([
+    nameColumn(),
+    col(
+      'Type',
+      'The type of the service: ClusterIP, NodePort, LoadBalancer or ExternalName.',
+      (s) => s.spec.type ?? 'ClusterIP',
+    ),
+    col('Cluster-IP', 'The virtual IP of the service.', (s) => s.spec.clusterIP || '<none>'),
+    col('External-IP', 'Addresses the service is reached at from outside the cluster.', serviceExternalIP),
+    col('Port(s)', 'The ports of the service (port:nodePort/protocol).', servicePorts),
+    ageColumn(),
+    col(
+      'Selector',
+      'The labels of the pods that back the service.',
+      (s) => labelString(s.spec.selector),
+      wide,
+    ),
+  ]),
+  EndpointSlice: columns<EndpointSlice & Stored>([
+    nameColumn(),
+    col('AddressType', 'The type of the addresses: IPv4, IPv6 or FQDN.', (e) => e.addressType ?? ''),
+    col('Ports', 'The ports of the endpoints.', (e) =>
+      firstThree((e.ports ?? []).map((p) => (p.port !== undefined ? String(p.port) : p.name || '*'))),
+    ),
+    col('Endpoints', 'The addresses of the endpoints.', (e) =>
+      firstThree((e.endpoints ?? []).flatMap((ep) => ep.addresses)),
+    ),
+    ageColumn(),
   ]),
   DaemonSet: columns<DaemonSet & Stored>([
     nameColumn(),

@@ -17,6 +17,8 @@ export * from './kinds/controllerrevision.ts';
 export * from './kinds/cronjob.ts';
 export * from './kinds/poddisruptionbudget.ts';
 export * from './kinds/priorityclass.ts';
+export * from './kinds/service.ts';
+export * from './kinds/endpointslice.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './status.ts';

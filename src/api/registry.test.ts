@@ -10,12 +10,14 @@ describe('registry', () => {
       'v1 ConfigMap',
       'v1 Secret',
       'v1 Event',
+      'v1 Service',
       'apps/v1 Deployment',
       'apps/v1 DaemonSet',
       'apps/v1 ControllerRevision',
       'batch/v1 Job',
       'batch/v1 CronJob',
       'coordination.k8s.io/v1 Lease',
+      'discovery.k8s.io/v1 EndpointSlice',
       'policy/v1 PodDisruptionBudget',
       'scheduling.k8s.io/v1 PriorityClass',
     ]);
@@ -83,7 +85,7 @@ describe('registry', () => {
   });
 
   it('resolveKind returns undefined for unknown names', () => {
-    expect(resolveKind('services')).toBeUndefined();
+    expect(resolveKind('ingresses')).toBeUndefined();
     expect(resolveKind('deployments.batch')).toBeUndefined();
   });
 });

@@ -15,6 +15,8 @@ import { Pod, PodStatus } from './kinds/pod.ts';
 import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { Secret } from './kinds/secret.ts';
+import { Service, ServiceStatus } from './kinds/service.ts';
+import { EndpointSlice } from './kinds/endpointslice.ts';
 
 export interface KindInfo {
   group: string;
@@ -63,12 +65,14 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('', 'v1', 'ConfigMap', 'configmaps', ['cm'], true, ConfigMap),
   kind('', 'v1', 'Secret', 'secrets', [], true, Secret),
   kind('', 'v1', 'Event', 'events', ['ev'], true, Event),
+  kind('', 'v1', 'Service', 'services', ['svc'], true, Service, ServiceStatus),
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
   kind('apps', 'v1', 'DaemonSet', 'daemonsets', ['ds'], true, DaemonSet, DaemonSetStatus),
   kind('apps', 'v1', 'ControllerRevision', 'controllerrevisions', [], true, ControllerRevision),
   kind('batch', 'v1', 'Job', 'jobs', [], true, Job, JobStatus),
   kind('batch', 'v1', 'CronJob', 'cronjobs', ['cj'], true, CronJob, CronJobStatus),
   kind('coordination.k8s.io', 'v1', 'Lease', 'leases', [], true, Lease),
+  kind('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', [], true, EndpointSlice),
   kind(
     'policy',
     'v1',

@@ -10,6 +10,7 @@ import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultPod } from './kinds/pod.ts';
 import { defaultSecret } from './kinds/secret.ts';
+import { defaultService } from './kinds/service.ts';
 import { allKinds, kindFor, type KindInfo, resolveKind } from './registry.ts';
 
 export type { Cause } from './causes.ts';
@@ -35,6 +36,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'v1/Namespace': defaultNamespace,
   'v1/Secret': defaultSecret,
   'v1/Event': defaultEvent,
+  'v1/Service': defaultService,
   'apps/v1/Deployment': defaultDeployment,
   'apps/v1/DaemonSet': defaultDaemonSet,
   'batch/v1/Job': defaultJob,

@@ -188,6 +188,18 @@ const TYPES: Record<string, GoStruct> = {
   ConfigMap: { metadata: struct('ObjectMeta') },
   Secret: { metadata: struct('ObjectMeta') },
   Event: { metadata: struct('ObjectMeta') },
+  Service: { metadata: struct('ObjectMeta'), spec: struct('ServiceSpec'), status: struct('ServiceStatus') },
+  ServiceSpec: {
+    // Merged by port and protocol, so re-applying a manifest keeps the node ports the server allocated.
+    ports: mergeMap(undefined, 'port', ['port', 'protocol']),
+    selector: { map: { mapType: 'atomic' } },
+    clusterIPs: atomic(),
+    ipFamilies: atomic(),
+    externalIPs: atomic(),
+    loadBalancerSourceRanges: atomic(),
+  },
+  ServiceStatus: { conditions, loadBalancer: struct('LoadBalancerStatus') },
+  LoadBalancerStatus: { ingress: atomic() },
 
   // ---- apps/v1 -----------------------------------------------------------------------------------
   Deployment: {
@@ -245,6 +257,10 @@ const TYPES: Record<string, GoStruct> = {
   PodDisruptionBudgetSpec: { selector: struct('LabelSelector') },
   PodDisruptionBudgetStatus: { conditions },
   PriorityClass: { metadata: struct('ObjectMeta') },
+
+  // ---- discovery.k8s.io/v1 -----------------------------------------------------------------------
+  EndpointSlice: { metadata: struct('ObjectMeta'), endpoints: atomic('Endpoint'), ports: atomic() },
+  Endpoint: { addresses: { list: { listType: 'set' } } },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -255,6 +271,7 @@ const ROOTS: Record<string, string> = {
   'v1/ConfigMap': 'ConfigMap',
   'v1/Secret': 'Secret',
   'v1/Event': 'Event',
+  'v1/Service': 'Service',
   'apps/v1/Deployment': 'Deployment',
   'apps/v1/DaemonSet': 'DaemonSet',
   'apps/v1/ControllerRevision': 'ControllerRevision',
@@ -263,6 +280,7 @@ const ROOTS: Record<string, string> = {
   'coordination.k8s.io/v1/Lease': 'Lease',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
+  'discovery.k8s.io/v1/EndpointSlice': 'EndpointSlice',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */
