@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The `strata` command line. Every API command talks to the server only through the HTTP client.
+//
+// What only some commands need is imported inside their actions: the node and the control plane
+// (src/node/, through cluster.ts) for up/server/agent/down, the image store for `strata image`, the
+// controllers' rollout history for `rollout`/`scale`, the server's version for `strata version`. A client command like `strata get pods` loads cli, client and
+// api only (`import()` of a module already loaded costs nothing, so the actions stay simple).
 import { Command, Option } from 'commander';
 import { resourcePath } from '../client/client.ts';
-import { registerImageCommands } from './image.ts';
-import { STRATA_VERSION } from '../server/app.ts';
-import { agent, down, server, up } from './cluster.ts';
 import { connect, kindArg, type GlobalOptions } from './context.ts';
 import { describe } from './describe.ts';
 import { execInteractive } from './exec.ts';
@@ -12,21 +14,30 @@ import { streamLogs } from './logs.ts';
 import { cordon, drain } from './drain.ts';
 import { seconds } from './duration.ts';
 import { apply, del, get } from './resources.ts';
-import {
-  rolloutHistory,
-  rolloutPause,
-  rolloutRestart,
-  rolloutStatus,
-  rolloutUndo,
-  scale,
-} from './rollout.ts';
 import { run } from './run.ts';
 
-const program = new Command('strata')
+const withGlobalOptions = (cmd: Command): Command =>
+  cmd
+    .option('--kubeconfig <path>', 'config file (default $STRATACONFIG or ~/.strata/config)')
+    .option('-n, --namespace <ns>', 'namespace of the request');
+
+const program = withGlobalOptions(new Command('strata'))
   .description('Strata: one control plane for WebAssembly, container and microVM workloads')
-  .option('--kubeconfig <path>', 'config file (default $STRATACONFIG or ~/.strata/config)')
-  .option('-n, --namespace <ns>', 'namespace of the request')
   .configureOutput({ outputError: (str, write) => write(str) });
+
+/** The command argv runs (`help X` counts as X), read past the global options the way commander will. */
+function commandOf(argv: string[]): string | undefined {
+  try {
+    const { operands } = withGlobalOptions(new Command()).exitOverride().parseOptions(argv);
+    return operands[0] === 'help' ? operands[1] : operands[0];
+  } catch {
+    return undefined; // a malformed global option: the real parse reports it
+  }
+}
+
+const cluster = () => import('./cluster.ts');
+// Rollouts share the Deployment controller's history helpers (src/controllers).
+const rollouts = () => import('./rollout.ts');
 
 const g = (): GlobalOptions => program.opts();
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -66,13 +77,13 @@ program
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
-  .action(async (o) => up({ ...o, kubeconfig: g().kubeconfig }));
+  .action(async (o) => (await cluster()).up({ ...o, kubeconfig: g().kubeconfig }));
 
 program
   .command('down')
   .description('stop a cluster started with `strata up -d`')
   .option('--data-dir <dir>', 'state directory')
-  .action(async (o) => down(o));
+  .action(async (o) => (await cluster()).down(o));
 
 program
   .command('server')
@@ -93,7 +104,7 @@ program
   )
   .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
-  .action(async (o) => server({ ...o, kubeconfig: g().kubeconfig }));
+  .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 
 program
   .command('agent')
@@ -112,7 +123,7 @@ program
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
   .option('--lease-duration <duration>', 'lease duration; renewed every quarter of it (default 40s)', seconds)
-  .action(async (o) => agent({ ...o, labels: o.label }));
+  .action(async (o) => (await cluster()).agent({ ...o, labels: o.label }));
 
 program
   .command('apply')
@@ -204,34 +215,34 @@ rollout
   .argument('<workload...>', 'deployment/NAME or daemonset/NAME')
   .option('-w, --watch <bool>', 'keep watching until done', (v) => v !== 'false', true)
   .option('--timeout <duration>', 'give up after this long (default: never)', seconds)
-  .action(async (args: string[], o) => rolloutStatus(connect(g()), args, o, print));
+  .action(async (args: string[], o) => (await rollouts()).rolloutStatus(connect(g()), args, o, print));
 rollout
   .command('history')
   .description('list the revisions of a deployment')
   .argument('<deployment...>', 'deployment/NAME')
   .option('--revision <n>', 'show the pod template of this revision', int)
-  .action(async (args: string[], o) => rolloutHistory(connect(g()), args, o, print));
+  .action(async (args: string[], o) => (await rollouts()).rolloutHistory(connect(g()), args, o, print));
 rollout
   .command('undo')
   .description('roll back to the previous revision (or --to-revision N)')
   .argument('<deployment...>', 'deployment/NAME')
   .option('--to-revision <n>', 'the revision to roll back to (default: the previous one)', int)
-  .action(async (args: string[], o) => rolloutUndo(connect(g()), args, o, print));
+  .action(async (args: string[], o) => (await rollouts()).rolloutUndo(connect(g()), args, o, print));
 rollout
   .command('restart')
   .description('replace every pod of a deployment (or daemonset) through a rollout')
   .argument('<workload...>', 'deployment/NAME or daemonset/NAME')
-  .action(async (args: string[]) => rolloutRestart(connect(g()), args, print));
+  .action(async (args: string[]) => (await rollouts()).rolloutRestart(connect(g()), args, print));
 rollout
   .command('pause')
   .description('stop rolling out template changes')
   .argument('<deployment...>', 'deployment/NAME')
-  .action(async (args: string[]) => rolloutPause(connect(g()), args, true, print));
+  .action(async (args: string[]) => (await rollouts()).rolloutPause(connect(g()), args, true, print));
 rollout
   .command('resume')
   .description('resume a paused rollout')
   .argument('<deployment...>', 'deployment/NAME')
-  .action(async (args: string[]) => rolloutPause(connect(g()), args, false, print));
+  .action(async (args: string[]) => (await rollouts()).rolloutPause(connect(g()), args, false, print));
 
 program
   .command('scale')
@@ -239,7 +250,7 @@ program
   .argument('<target...>', 'deployment/NAME (or: deployment NAME)')
   .requiredOption('--replicas <n>', 'the new number of replicas', int)
   .option('--current-replicas <n>', 'only if the deployment has this many replicas now', int)
-  .action(async (args: string[], o) => scale(connect(g()), args, o, print));
+  .action(async (args: string[], o) => (await rollouts()).scale(connect(g()), args, o, print));
 
 program
   .command('cordon')
@@ -295,12 +306,20 @@ program
     exitCode = r.exitCode;
   });
 
-registerImageCommands(program);
+// `strata image …` acts on a node's image store: its commands (and the store's code) are loaded only
+// when argv names them; any other command line sees a stand-in for the help listing.
+if (commandOf(process.argv.slice(2)) === 'image') {
+  const { registerImageCommands } = await import('./image.ts');
+  registerImageCommands(program);
+} else {
+  program.command('image').description("manage this node's OCI images (node-local store)");
+}
 
 program
   .command('version')
   .description('print client and server versions')
   .action(async () => {
+    const { STRATA_VERSION } = await import('../server/app.ts');
     print(`Client Version: v${STRATA_VERSION} (Node.js ${process.version})`);
     try {
       const v = await connect(g()).client.json('GET', '/version');

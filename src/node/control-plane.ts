@@ -1,0 +1,63 @@
+// The control plane as `strata server` and `strata up` run it: API server, controllers and scheduler
+// over the embedded store, logging to DATA/server.log, and the admin kubeconfig that reaches it.
+import { join } from 'node:path';
+import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
+import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+
+export interface ControlPlaneNodeOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  strategy?: 'spread' | 'binpack';
+  /** Seconds without a lease renewal before a node becomes NotReady. */
+  nodeGracePeriodSeconds?: number;
+  /** Seconds a NotReady node's pods wait before they are evicted. */
+  podEvictionTimeoutSeconds?: number;
+  /** Plain HTTP on loopback (development only). */
+  insecureHttp?: boolean;
+  /** Extra names/addresses for the serving certificate. */
+  tlsSans?: string[];
+}
+
+export interface RunningControlPlane {
+  url: string;
+  adminToken: string;
+  adminTokenFile: string;
+  /** The cluster CA (PEM), absent with plain HTTP. */
+  ca?: string;
+  /** The CA's pin that joining agents pass as --ca-cert-hash, absent with plain HTTP. */
+  caHash?: string;
+  /** The admin's kubeconfig; `node` records the node that runs in the same process (`strata up`). */
+  kubeconfig(node?: LocalNode): KubeconfigContents;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise<RunningControlPlane> {
+  const cp: ControlPlane = await startControlPlane({
+    dataDir: o.dataDir,
+    host: o.host,
+    port: o.port,
+    strategy: o.strategy,
+    logger: { file: join(o.dataDir, 'server.log') },
+    nodeGracePeriodSeconds: o.nodeGracePeriodSeconds,
+    podEvictionTimeoutSeconds: o.podEvictionTimeoutSeconds,
+    insecureHttp: o.insecureHttp,
+    tlsSans: o.tlsSans,
+  });
+  return {
+    url: cp.url,
+    adminToken: cp.adminToken,
+    adminTokenFile: cp.adminTokenFile,
+    ca: cp.pki?.ca.cert,
+    caHash: cp.pki?.caHash,
+    kubeconfig: (node) => ({
+      server: cp.url,
+      node,
+      ca: cp.pki?.ca.cert,
+      clientCert: cp.pki?.admin.cert,
+      clientKey: cp.pki?.admin.key,
+      tokenFile: cp.adminTokenFile,
+    }),
+    stop: () => cp.stop(),
+  };
+}

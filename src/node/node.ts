@@ -1,0 +1,171 @@
+// A worker node: the agent, the tiers it runs (from the registry in src/sandbox/tiers.ts) and what they
+// share (the image store, the pod network), and the agent's HTTPS identity. `strata agent` starts one;
+// `strata up` starts one next to the control plane (single-node.ts). The one place a node is wired.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent, type AgentOptions } from '../agent/agent.ts';
+import { APISERVER_AGENT_CLIENT_CN } from '../auth/identities.ts';
+import { daysLeft, selfSignedServing, type KeyPair } from '../auth/pki.ts';
+import { fetchPinnedCA } from '../client/ca-bootstrap.ts';
+import { Client } from '../client/client.ts';
+import { ImageStore } from '../image/index.ts';
+import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
+import { PodNetwork } from '../net/index.ts';
+import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
+
+export type NodeLog = NonNullable<AgentOptions['log']>;
+
+export interface NodeOptions {
+  /** The agent's state directory: pods, each tier's state, the image store, the network, certificates. */
+  dataDir: string;
+  /** The API server the agent joins, the bearer token it presents, and the cluster CA (PEM; none for a
+   * plain-HTTP development server). */
+  server: string;
+  token: string;
+  ca?: string;
+  /**
+   * The runtime classes it runs, comma-separated (default: every tier the registry runs by default). A
+   * tier unusable here says so in its fingerprint and is not offered; one left out is not even built
+   * (e.g. a second agent on the same machine must not share the first one's bridge).
+   */
+  runtimes?: string;
+  nodeName?: string;
+  /** Address the agent's endpoint listens on and advertises (default 127.0.0.1). */
+  address?: string;
+  port?: number;
+  labels?: Record<string, string>;
+  leaseDurationSeconds?: number;
+  log: NodeLog;
+}
+
+export interface RunningNode {
+  readonly name: string;
+  /** The node's image store directory, when its tiers have one (`strata image` acts on it). */
+  readonly imageStore?: string;
+  /**
+   * Stops the agent. Sandboxes of tiers that survive an agent restart keep running unless
+   * `stopSandboxes` (the node itself goes down).
+   */
+  stop(opts?: { stopSandboxes?: boolean }): Promise<void>;
+}
+
+/** A pino logger writing JSON lines to `file` (stdout when none). */
+export function fileLogger(file: string | undefined, verbose = false): pino.Logger {
+  return pino(
+    { level: verbose ? 'debug' : 'info' },
+    file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined,
+  );
+}
+
+/** What the node shares with its tiers, each made on first use. */
+function nodeResources(dataDir: string): NodeResources & { imageStoreDir(): string | undefined } {
+  let images: ImageStore | undefined;
+  let network: PodNetwork | undefined;
+  return {
+    stateDir: dataDir,
+    images: () => (images ??= new ImageStore(join(dataDir, 'images'))),
+    podNetwork: () => (network ??= new PodNetwork({ stateDir: join(dataDir, 'network') })),
+    imageStoreDir: () => (images ? images.root : undefined),
+  };
+}
+
+/** The tiers a `--runtimes` list names (default: the registry's defaults); an unknown one is an error. */
+export function nodeTiers(runtimes: string | undefined): Tier[] {
+  try {
+    return selectTiers(runtimes ?? DEFAULT_RUNTIMES);
+  } catch (err) {
+    throw new Error(`--runtimes: ${(err as Error).message}`);
+  }
+}
+
+/** Builds the node's drivers and starts its agent; resolves once the Node is registered. */
+export async function startNode(o: NodeOptions): Promise<RunningNode> {
+  const tiers = nodeTiers(o.runtimes);
+  const resources = nodeResources(o.dataDir);
+  const drivers = tiers.map((t) => t.driver(resources));
+  const agent = new Agent({
+    client: new Client({ server: o.server, token: o.token, tls: { ca: o.ca } }),
+    drivers,
+    tls: await agentTls(o.dataDir, o.address ?? '127.0.0.1', o.ca),
+    dataDir: o.dataDir,
+    nodeName: o.nodeName,
+    address: o.address,
+    port: o.port,
+    labels: o.labels,
+    leaseDurationSeconds: o.leaseDurationSeconds,
+    log: o.log,
+  });
+  await agent.start();
+  return {
+    name: agent.nodeName,
+    imageStore: resources.imageStoreDir(),
+    stop: (opts) => agent.stop(opts),
+  };
+}
+
+/**
+ * The agent's own serving certificate (self-signed, kept in its data dir while it has 30 days left); the
+ * Node carries it and the server pins it.
+ */
+async function agentServingCert(agentDir: string, address: string): Promise<KeyPair> {
+  const crt = join(agentDir, 'serving.crt');
+  const key = join(agentDir, 'serving.key');
+  mkdirSync(agentDir, { recursive: true, mode: 0o700 });
+  if (existsSync(crt) && existsSync(key)) {
+    const kp = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+    if (daysLeft(kp.cert) > 30) return kp;
+  }
+  const kp = await selfSignedServing(`strata-agent:${hostname()}`, [address, 'localhost']);
+  writeFileSync(key, kp.key, { mode: 0o600 });
+  writeFileSync(crt, kp.cert, { mode: 0o644 });
+  return kp;
+}
+
+/** The agent's TLS settings when the cluster has a CA (none on an --insecure-http development cluster). */
+async function agentTls(
+  agentDir: string,
+  address: string,
+  ca: string | undefined,
+): Promise<AgentOptions['tls']> {
+  if (!ca) return undefined;
+  const serving = await agentServingCert(agentDir, address);
+  return { ...serving, clientCA: ca, controlPlaneCN: APISERVER_AGENT_CLIENT_CN };
+}
+
+/**
+ * The cluster CA a joining agent trusts: --ca-file, or the CA the server presents whose hash is
+ * --ca-cert-hash (kept in the agent's data dir for restarts), or none for a plain-HTTP development server.
+ */
+export async function joinTrust(
+  server: string,
+  dataDir: string,
+  hash: string | undefined,
+  caFile: string | undefined,
+): Promise<string | undefined> {
+  if (new URL(server).protocol === 'http:') return undefined;
+  if (caFile) {
+    try {
+      return readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  if (!hash) {
+    throw new Error(
+      '--ca-cert-hash (or --ca-file) is required to join an HTTPS server: the hash is printed by ' +
+        '`strata server`/`strata up` and kept in DATA/tls/ca.hash on the server',
+    );
+  }
+  const expected = parseCACertHash(hash);
+  const saved = join(dataDir, 'ca.crt');
+  if (existsSync(saved)) {
+    const pem = readFileSync(saved, 'utf8');
+    if (caCertHash(pem) === expected) return pem;
+  }
+  const pem = await fetchPinnedCA(server, expected);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(saved, pem, { mode: 0o644 });
+  return pem;
+}
