@@ -210,6 +210,29 @@ describe('columns', () => {
     });
   });
 
+  it("ReplicaSet: kubectl's DESIRED CURRENT READY, and -o wide with the hash in the selector", () => {
+    const rs = {
+      metadata: meta('web-5d4b8'),
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'web', 'pod-template-hash': '5d4b8' } },
+        template: { spec: { containers: [{ name: 'web', image: 'httpd:2' }] } },
+      },
+      status: { replicas: 2, readyReplicas: 1, availableReplicas: 1 },
+    };
+    expect(row('ReplicaSet', rs, true)).toEqual({
+      NAME: 'web-5d4b8',
+      DESIRED: 3,
+      CURRENT: 2,
+      READY: 1,
+      AGE: '5m0s',
+      CONTAINERS: 'web',
+      IMAGES: 'httpd:2',
+      SELECTOR: 'app=web,pod-template-hash=5d4b8',
+    });
+    expect(row('ReplicaSet', { ...rs, status: undefined })).toMatchObject({ CURRENT: 0, READY: 0 });
+  });
+
   it('Job, CronJob, PodDisruptionBudget, PriorityClass, ControllerRevision', () => {
     const job = {
       metadata: meta('hello'),

@@ -17,6 +17,7 @@ import type { Node } from './kinds/node.ts';
 import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
+import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { Service } from './kinds/service.ts';
 import type { EndpointSlice } from './kinds/endpointslice.ts';
@@ -302,6 +303,14 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     ),
     ageColumn(),
     ...workloadWideColumns<Deployment & Stored>(),
+  ]),
+  ReplicaSet: columns<ReplicaSet & Stored>([
+    nameColumn(),
+    col('Desired', 'Number of desired pods.', (r) => r.spec.replicas ?? 1, integer),
+    col('Current', 'Number of created pods.', (r) => r.status?.replicas ?? 0, integer),
+    col('Ready', 'Number of ready pods.', (r) => r.status?.readyReplicas ?? 0, integer),
+    ageColumn(),
+    ...workloadWideColumns<ReplicaSet & Stored>(),
   ]),
   Service: columns<Service & Stored>([
     nameColumn(),

@@ -9,6 +9,7 @@ export * from './kinds/pod.ts';
 export * from './kinds/configmap.ts';
 export * from './kinds/secret.ts';
 export * from './kinds/deployment.ts';
+export * from './kinds/replicaset.ts';
 export * from './kinds/job.ts';
 export * from './kinds/lease.ts';
 export * from './kinds/event.ts';

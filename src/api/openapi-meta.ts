@@ -149,6 +149,8 @@ const KINDS: Readonly<Record<string, string>> = {
     'Event is a report of something that happened to an object, recorded by controllers, the scheduler and agents.',
   'apps/v1/Deployment':
     'Deployment keeps a number of identical pods running and rolls out changes to their template.',
+  'apps/v1/ReplicaSet':
+    'ReplicaSet keeps a number of pods matching its selector running; Deployments manage one per pod template.',
   'apps/v1/DaemonSet': 'DaemonSet runs one copy of a pod on every node that matches its selector.',
   'apps/v1/ControllerRevision':
     'ControllerRevision is an immutable snapshot of a workload template, kept for rollbacks.',

@@ -12,6 +12,7 @@ describe('registry', () => {
       'v1 Event',
       'v1 Service',
       'apps/v1 Deployment',
+      'apps/v1 ReplicaSet',
       'apps/v1 DaemonSet',
       'apps/v1 ControllerRevision',
       'batch/v1 Job',

@@ -14,6 +14,7 @@ import { Node, NodeStatus } from './kinds/node.ts';
 import { Pod, PodStatus } from './kinds/pod.ts';
 import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
 import { PriorityClass } from './kinds/priorityclass.ts';
+import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
 import { EndpointSlice } from './kinds/endpointslice.ts';
@@ -67,6 +68,7 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('', 'v1', 'Event', 'events', ['ev'], true, Event),
   kind('', 'v1', 'Service', 'services', ['svc'], true, Service, ServiceStatus),
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
+  kind('apps', 'v1', 'ReplicaSet', 'replicasets', ['rs'], true, ReplicaSet, ReplicaSetStatus),
   kind('apps', 'v1', 'DaemonSet', 'daemonsets', ['ds'], true, DaemonSet, DaemonSetStatus),
   kind('apps', 'v1', 'ControllerRevision', 'controllerrevisions', [], true, ControllerRevision),
   kind('batch', 'v1', 'Job', 'jobs', [], true, Job, JobStatus),

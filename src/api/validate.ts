@@ -9,6 +9,7 @@ import { defaultEvent } from './kinds/event.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultPod } from './kinds/pod.ts';
+import { defaultReplicaSet } from './kinds/replicaset.ts';
 import { defaultSecret } from './kinds/secret.ts';
 import { defaultService } from './kinds/service.ts';
 import { allKinds, kindFor, type KindInfo, resolveKind } from './registry.ts';
@@ -38,6 +39,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'v1/Event': defaultEvent,
   'v1/Service': defaultService,
   'apps/v1/Deployment': defaultDeployment,
+  'apps/v1/ReplicaSet': defaultReplicaSet,
   'apps/v1/DaemonSet': defaultDaemonSet,
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,

@@ -106,6 +106,8 @@ export const DeploymentStatus = z.strictObject({
   readyReplicas: Count,
   availableReplicas: Count,
   unavailableReplicas: Count,
+  /** Bumped on a ReplicaSet name collision; part of the pod-template-hash so the next name differs. */
+  collisionCount: Count,
   conditions: z.array(Condition).optional(),
 });
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;

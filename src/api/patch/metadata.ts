@@ -215,6 +215,13 @@ const TYPES: Record<string, GoStruct> = {
   },
   DeploymentStrategy: {},
   DeploymentStatus: { conditions },
+  ReplicaSet: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('ReplicaSetSpec'),
+    status: struct('ReplicaSetStatus'),
+  },
+  ReplicaSetSpec: { selector: struct('LabelSelector'), template: struct('PodTemplateSpec') },
+  ReplicaSetStatus: { conditions },
   DaemonSet: {
     metadata: struct('ObjectMeta'),
     spec: struct('DaemonSetSpec'),
@@ -273,6 +280,7 @@ const ROOTS: Record<string, string> = {
   'v1/Event': 'Event',
   'v1/Service': 'Service',
   'apps/v1/Deployment': 'Deployment',
+  'apps/v1/ReplicaSet': 'ReplicaSet',
   'apps/v1/DaemonSet': 'DaemonSet',
   'apps/v1/ControllerRevision': 'ControllerRevision',
   'batch/v1/Job': 'Job',
