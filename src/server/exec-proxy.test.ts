@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -411,6 +413,53 @@ describe('port-forward', () => {
     });
     expect(res.headers['sec-websocket-protocol']).toBe('SPDY/3.1+portforward.k8s.io');
     socket.destroy();
+  });
+
+  it('v4 channel protocol (client libraries): port prefixes, then bytes on the data channel', async () => {
+    const port = (echo.address() as AddressInfo).port;
+    const s = await openWs(`/api/v1/namespaces/default/pods/web/portforward?ports=${port}`, [
+      'v4.channel.k8s.io',
+    ]);
+    const prefix = Buffer.alloc(2);
+    prefix.writeUInt16LE(port);
+    const deadline = Date.now() + 5000;
+    while ((s.channels.get(1)?.length ?? 0) < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(s.channels.get(0)![0]).toEqual(prefix);
+    expect(s.channels.get(1)![0]).toEqual(prefix);
+    s.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('over channels')]));
+    while (!text(s, 0).includes('echo:over channels') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(text(s, 0).slice(2)).toBe('echo:over channels');
+    s.ws.close();
+    await s.closed;
+    expect(
+      await refusal('/api/v1/namespaces/default/pods/web/portforward', ['v4.channel.k8s.io']),
+    ).toMatchObject({ statusCode: 400, status: { message: 'query parameter "ports" is required' } });
+  });
+
+  it('@kubernetes/client-node’s PortForward (the channel form) reaches the pod', async () => {
+    const port = (echo.address() as AddressInfo).port;
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: base, skipTLSVerify: true }],
+      users: [{ name: 'u', token: TOKEN }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let got = '';
+    output.on('data', (d) => (got += d));
+    const ws: any = await new k8s.PortForward(kc).portForward('default', 'web', [port], output, null, input);
+    input.write('from client-node');
+    const deadline = Date.now() + 5000;
+    while (!got.includes('echo:from client-node') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(got).toBe('echo:from client-node');
+    ws.close();
   });
 
   it('SPDY upgrade: bytes to the pod and back; a refused port is reported on the error stream', async () => {

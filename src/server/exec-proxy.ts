@@ -11,8 +11,9 @@
 //          strata-exec.v1   `strata exec -i/-t`: the agent's frames pass through unchanged
 //        to the agent's /exec-stream or /attach-stream (strata-exec.v1 frames, src/client/exec-stream.ts).
 //   .../pods/{name}/portforward with Upgrade: SPDY inside WebSocket messages (`SPDY/3.1+portforward.k8s.io`,
-//        kubectl ≥ 1.31) or a SPDY/3.1 upgrade; each forwarded connection becomes one upgrade to the
-//        agent's /portforward (strata-portforward.v1), which connects to the pod's IP.
+//        kubectl ≥ 1.31), a SPDY/3.1 upgrade, or the v4 channel protocol over WebSocket (client libraries,
+//        ports from the `ports` query); each forwarded connection becomes one upgrade to the agent's
+//        /portforward (strata-portforward.v1), which connects to the pod's IP.
 //
 // Fastify does not see upgrade requests: they arrive on the Node server's 'upgrade' event, so
 // attachExecUpgrade authenticates them itself. A refusal is an HTTP error with a Status body — kubectl
@@ -28,6 +29,7 @@ import { AgentRefusedError, type AgentDialer } from './agent-endpoint.ts';
 import { CHANNEL_PROTOCOLS, chooseChannelProtocol } from './streams/channel.ts';
 import { chooseContainer, queryBool, requireHost } from './streams/pod-target.ts';
 import { PORT_FORWARD_PROTOCOL, servePortForward } from './streams/portforward.ts';
+import { PORT_FORWARD_CHANNEL_PROTOCOLS, servePortForwardChannels } from './streams/portforward-channels.ts';
 import {
   bridgeChannels,
   bridgeSpdy,
@@ -272,13 +274,15 @@ async function servePortForwardUpgrade(r: UpgradeRequest): Promise<void> {
   if (r.transport === 'strata') {
     throw new ApiError(badRequest(`port-forward is served over WebSocket or SPDY/3.1, not ${EXEC_PROTOCOL}`));
   }
+  const ports: number[] = [];
   for (const p of r.url.searchParams.getAll('ports').flatMap((v) => v.split(','))) {
     const n = Number(p.trim());
-    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    if (!/^\d+$/.test(p.trim()) || n < 1 || n > 65535) {
       throw new ApiError(
         badRequest(`ports: Invalid value: "${p}": must be a port number between 1 and 65535`),
       );
     }
+    ports.push(n);
   }
   requireHost(r.pod);
   if (!r.agents.target(r.node)) throw unreachable(r.pod, new Error('the node advertises no agent endpoint'));
@@ -300,11 +304,21 @@ async function servePortForwardUpgrade(r: UpgradeRequest): Promise<void> {
   };
   if (r.transport === 'websocket') {
     const offered = headerList(r.req, 'sec-websocket-protocol');
-    if (!offered.includes(PORT_FORWARD_TUNNEL)) {
-      throw new ApiError(unsupportedProtocols(offered, [PORT_FORWARD_TUNNEL]));
+    if (offered.includes(PORT_FORWARD_TUNNEL)) {
+      const ws = await acceptWebSocket(r.req, r.socket, r.head, PORT_FORWARD_TUNNEL);
+      servePortForward(spdyOverWebSocket(ws), { pod, dial });
+      return;
     }
-    const ws = await acceptWebSocket(r.req, r.socket, r.head, PORT_FORWARD_TUNNEL);
-    servePortForward(spdyOverWebSocket(ws), { pod, dial });
+    // The older channel form (client libraries): one data/error channel pair per port in the query.
+    const protocol = offered.length ? PORT_FORWARD_CHANNEL_PROTOCOLS.find((p) => offered.includes(p)) : '';
+    if (protocol === undefined) {
+      throw new ApiError(
+        unsupportedProtocols(offered, [PORT_FORWARD_TUNNEL, ...PORT_FORWARD_CHANNEL_PROTOCOLS]),
+      );
+    }
+    if (ports.length === 0) throw new ApiError(badRequest('query parameter "ports" is required'));
+    const ws = await acceptWebSocket(r.req, r.socket, r.head, protocol);
+    servePortForwardChannels(ws, { protocol, ports, dial, pod });
     return;
   }
   const offered = headerList(r.req, 'x-stream-protocol-version');
