@@ -332,6 +332,15 @@ spec:
       expect(r.stderr).toMatch(/warn \d+\n/);
     });
 
+    it('works over SPDY too (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)', async () => {
+      const r = await kubectl(['attach', 'ticker'], {
+        untilMs: 3000,
+        env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' },
+      });
+      expect(r.stdout.toString()).toMatch(/tick \d+\n/);
+      expect(r.stderr).toMatch(/warn \d+\n/);
+    });
+
     it('-i says why stdin cannot be attached', async () => {
       const r = await kubectl(['attach', '-i', 'ticker']);
       expect(r.code).toBe(1);
