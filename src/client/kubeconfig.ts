@@ -60,7 +60,12 @@ export function writeKubeconfig(path: string, c: KubeconfigContents): void {
     clusters: [
       {
         name: 'strata',
-        cluster: { server: c.server, ...(c.ca ? { 'certificate-authority-data': b64(c.ca) } : {}) },
+        cluster: {
+          server: c.server,
+          ...(c.ca ? { 'certificate-authority-data': b64(c.ca) } : {}),
+          // kubectl ignores it; `strata image` follows it to the node's image store.
+          ...(c.node ? { extensions: [{ name: NODE_EXTENSION, extension: c.node }] } : {}),
+        },
       },
     ],
     users: [{ name: 'admin', user }],
