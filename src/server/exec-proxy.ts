@@ -77,7 +77,8 @@ export async function proxyExec(req: FastifyRequest, pod: any, node: any): Promi
   for await (const d of res) parts.push(d as Buffer);
   const code = res.statusCode ?? 500;
   const answer = parseStatus(Buffer.concat(parts).toString('utf8'), code);
-  if (code >= 400) throw new ApiError(answer);
+  // A 2xx answer that is not JSON comes back from parseStatus as a Failure too.
+  if (code >= 400 || answer?.status === 'Failure') throw new ApiError(answer);
   return answer;
 }
 
