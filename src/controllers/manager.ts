@@ -5,6 +5,7 @@ import { type Clock, CronJobController } from './cronjob.ts';
 import { DaemonSetController } from './daemonset.ts';
 import { DeploymentController } from './deployment.ts';
 import { DisruptionController } from './disruption.ts';
+import { EndpointSliceController } from './endpointslice.ts';
 import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
 import { GarbageCollector } from './gc.ts';
 import { JobController } from './job.ts';
@@ -74,6 +75,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new CronJobController({ ...common, clock: opts.cronJobClock }),
     new DaemonSetController(common),
     new DisruptionController(common),
+    new EndpointSliceController(common),
     new GarbageCollector(common),
     new NodeLifecycleController({
       ...common,
