@@ -18,6 +18,9 @@ have conmon || [ -x /usr/libexec/podman/conmon ] || need_pkgs+=(conmon)
 [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/catatonit/catatonit ] || need_pkgs+=(catatonit)
 have ip || need_pkgs+=(iproute2)
 have iptables || need_pkgs+=(iptables)
+# Services: the kernel data plane (an nftables table of Strata's own) and flushing UDP conntrack entries.
+have nft || need_pkgs+=(nftables)
+have conntrack || need_pkgs+=(conntrack)
 have setfattr || need_pkgs+=(attr)
 # Test images and registries: busybox for test images, a local registry, skopeo for interop,
 # htpasswd for the basic-auth test, openssl for the token-server certificate.
