@@ -26,3 +26,4 @@ export * from './status.ts';
 export * from './selectors.ts';
 export * from './openapi.ts';
 export * from './well-known.ts';
+export * from './version.ts';

@@ -319,7 +319,7 @@ program
   .command('version')
   .description('print client and server versions')
   .action(async () => {
-    const { STRATA_VERSION } = await import('../server/app.ts');
+    const { STRATA_VERSION } = await import('../api/version.ts');
     print(`Client Version: v${STRATA_VERSION} (Node.js ${process.version})`);
     try {
       const v = await connect(g()).client.json('GET', '/version');

@@ -1,7 +1,16 @@
 // The control-plane HTTP API: authentication, content types, errors as Status objects, and routes.
 import Fastify, { type FastifyInstance } from 'fastify';
 import YAML from 'yaml';
-import { badRequest, statusFailure, tooLarge, unauthorized, internalError } from '../api/index.ts';
+import {
+  GIT_VERSION,
+  KUBERNETES_VERSION,
+  STRATA_VERSION,
+  badRequest,
+  statusFailure,
+  tooLarge,
+  unauthorized,
+  internalError,
+} from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { Authenticator } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
@@ -13,9 +22,7 @@ import { registerOpenAPIRoutes } from './routes/openapi.ts';
 import { registerTableOutput } from './table.ts';
 import { decodeKubernetesProtobuf, PROTOBUF_CONTENT_TYPE, ProtobufBodyError } from './protobuf/index.ts';
 
-export const STRATA_VERSION = '0.1.0';
-/** The Kubernetes API version Strata's dialect follows; /version reports it so kubectl sees no skew. */
-export const KUBERNETES_VERSION = { major: '1', minor: '32', patch: '0' };
+export { STRATA_VERSION } from '../api/index.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -211,7 +218,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     major: KUBERNETES_VERSION.major,
     minor: KUBERNETES_VERSION.minor,
     // Kubernetes-shaped so kubectl prints no skew warning; Strata's own version rides in the build metadata.
-    gitVersion: `v${KUBERNETES_VERSION.major}.${KUBERNETES_VERSION.minor}.${KUBERNETES_VERSION.patch}+strata.${STRATA_VERSION}`,
+    gitVersion: GIT_VERSION,
     gitCommit: '',
     gitTreeState: 'clean',
     buildDate: '',
