@@ -22,7 +22,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, kindFor, notFound, statusFailure, unauthorized, internalError } from '../api/index.ts';
-import { acceptUpgrade, EXEC_PROTOCOL, PORT_FORWARD_UPGRADE } from '../client/exec-stream.ts';
+import { EXEC_PROTOCOL, PORT_FORWARD_UPGRADE } from '../api/exec-frames.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { Authenticator } from './auth.ts';
 import { AgentRefusedError, type AgentDialer } from './agent-endpoint.ts';
@@ -37,6 +37,7 @@ import {
   type StreamOptions,
 } from './streams/remotecommand.ts';
 import {
+  acceptPlainUpgrade,
   acceptSpdyUpgrade,
   acceptWebSocket,
   headerList,
@@ -247,7 +248,7 @@ async function serveRemoteCommand(r: UpgradeRequest, kind: 'exec' | 'attach'): P
     r.socket.on('close', () => agent.socket.destroy());
     agent.socket.on('close', () => r.socket.end());
     agent.socket.on('error', () => agent.socket.destroy());
-    acceptUpgrade(r.socket);
+    acceptPlainUpgrade(r.socket, EXEC_PROTOCOL);
     if (agent.head.length) r.socket.write(agent.head);
     if (r.head.length) agent.socket.write(r.head);
     agent.socket.pipe(r.socket);

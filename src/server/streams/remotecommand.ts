@@ -16,7 +16,7 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { SpdyServerSession, SpdyStream } from './spdy-session.ts';
-import { encodeFrame, FRAME, FrameDecoder } from '../../client/exec-stream.ts';
+import { encodeFrame, FRAME, FrameDecoder } from '../../api/exec-frames.ts';
 import {
   CHANNEL,
   decodeMessage,

@@ -1,4 +1,4 @@
-// Taking over an HTTP/1.1 Upgrade for kubectl's streaming transports:
+// Taking over an HTTP/1.1 Upgrade for the streaming transports (and plain ones such as strata-exec.v1):
 //   - WebSocket (`Upgrade: websocket`, a subprotocol from Sec-WebSocket-Protocol), with the `ws` library;
 //   - SPDY/3.1 (`Upgrade: SPDY/3.1`, the protocol from X-Stream-Protocol-Version), answered by hand.
 // And running a SPDY session over either: port-forward since kubectl 1.31 tunnels SPDY inside WebSocket
@@ -71,6 +71,11 @@ export function acceptSpdyUpgrade(socket: Duplex, protocol: string): void {
       (protocol ? `X-Stream-Protocol-Version: ${protocol}\r\n` : '') +
       '\r\n',
   );
+}
+
+/** Writes the 101 of an upgrade to a protocol that needs no more handshake (strata-exec.v1). */
+export function acceptPlainUpgrade(socket: Duplex, protocol: string): void {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n\r\n`);
 }
 
 /** Answers an upgrade request with an ordinary JSON response (a Status) and closes the socket. */
