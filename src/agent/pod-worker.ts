@@ -347,7 +347,12 @@ export class PodWorker {
         finishedAt: exit.finishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
       };
       run.state = { terminated };
-      if (signal.aborted || !this.restartWanted(exit)) break;
+      if (signal.aborted || !this.restartWanted(exit)) {
+        // Reported now, not when the pod's last container ends: a sibling may run for hours (issue 8).
+        run.finished = true;
+        this.report();
+        break;
+      }
       // Restart with exponential back-off; a long healthy run resets it.
       if (Date.now() - (run.startedAtMs ?? 0) > BACKOFF_RESET_MS)
         backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
@@ -372,7 +377,9 @@ export class PodWorker {
         run.state = { terminated: { ...terminated } };
       }
     }
+    // Every way out of the loop reports what the container ended as (a stop during a back-off too).
     run.finished = true;
+    this.report();
   }
 
   /** Kubelet-style events for a container that just started. */
