@@ -18,9 +18,11 @@ import { WorkQueue } from './workqueue.ts';
 const NAMESPACE = kindFor('v1', 'Namespace')!;
 
 export const NAMESPACE_FINALIZER = 'kubernetes';
-export const DEFAULT_NAMESPACES = ['default', 'kube-node-lease'] as const;
+// As a Kubernetes cluster has them: kube-system holds the cluster's own objects (e.g. kube-dns), kube-public
+// what any client may read.
+export const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'] as const;
 
-/** Create the namespaces every cluster has (`default`, `kube-node-lease`) unless they exist. */
+/** Create the namespaces every cluster has (DEFAULT_NAMESPACES) unless they exist. */
 export async function ensureDefaultNamespaces(objects: ObjectStore): Promise<void> {
   for (const name of DEFAULT_NAMESPACES) {
     if (await objects.get(NAMESPACE, undefined, name)) continue;

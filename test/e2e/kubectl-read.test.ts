@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kindFor } from '../../src/api/index.ts';
+import { allKinds, kindFor } from '../../src/api/index.ts';
 import { Cluster, waitFor, wasm } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
@@ -71,9 +71,22 @@ describe('kubectl against Strata', () => {
     const podRow = wide.stdout.split('\n').find((l) => l.startsWith('pods '))!;
     expect(cells(podRow).slice(-2)).toEqual(['create,delete,get,list,patch,update,watch', 'all']);
     const all = await kubectl(['api-resources', '--categories=all', '-o', 'name']);
-    expect(all.stdout.trim().split('\n').sort()).toEqual(
-      ['cronjobs.batch', 'daemonsets.apps', 'deployments.apps', 'jobs.batch', 'pods'].sort(),
-    );
+    // Kubernetes' "all" category, as far as Strata serves those kinds.
+    const served = new Set(allKinds().map((k) => (k.group ? `${k.plural}.${k.group}` : k.plural)));
+    const kubeAll = [
+      'pods',
+      'services',
+      'replicationcontrollers',
+      'deployments.apps',
+      'daemonsets.apps',
+      'replicasets.apps',
+      'statefulsets.apps',
+      'jobs.batch',
+      'cronjobs.batch',
+      'horizontalpodautoscalers.autoscaling',
+    ];
+    expect(all.stdout.trim().split('\n').sort()).toEqual(kubeAll.filter((r) => served.has(r)).sort());
+    expect(all.stdout).toMatch(/^pods$/m);
   });
 
   it('explain reads the OpenAPI v3 documents', async () => {
