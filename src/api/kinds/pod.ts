@@ -69,9 +69,71 @@ const KeySelector = z.strictObject({
 });
 const NameRef = z.strictObject({ name: z.string().min(1), optional: z.boolean().optional() });
 
+/**
+ * The downward API's single values (env and downwardAPI volume items), as Kubernetes accepts them. Whole
+ * label and annotation maps (`metadata.labels`) only in volumes, as in Kubernetes.
+ */
+export const ENV_FIELD_PATHS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.hostIPs',
+  'status.podIP',
+  'status.podIPs',
+] as const;
+const SUBSCRIPTED_FIELD = /^metadata\.(labels|annotations)\['([^']+)'\]$/;
+export const VOLUME_FIELD_PATHS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'metadata.labels',
+  'metadata.annotations',
+] as const;
+
+function fieldPathChecker(allowed: readonly string[]) {
+  return checkedString((v) =>
+    allowed.includes(v) || SUBSCRIPTED_FIELD.test(v)
+      ? []
+      : [
+          `supported values: ${allowed.map((a) => `"${a}"`).join(', ')}, "metadata.labels['<KEY>']", "metadata.annotations['<KEY>']"`,
+        ],
+  );
+}
+
+export const ObjectFieldSelector = z.strictObject({
+  apiVersion: z.literal('v1').optional(),
+  fieldPath: fieldPathChecker(ENV_FIELD_PATHS),
+});
+const VolumeObjectFieldSelector = z.strictObject({
+  apiVersion: z.literal('v1').optional(),
+  fieldPath: fieldPathChecker(VOLUME_FIELD_PATHS),
+});
+
+export const RESOURCE_FIELDS = [
+  'limits.cpu',
+  'limits.memory',
+  'limits.ephemeral-storage',
+  'requests.cpu',
+  'requests.memory',
+  'requests.ephemeral-storage',
+] as const;
+export const ResourceFieldSelector = z.strictObject({
+  containerName: z.string().optional(),
+  resource: z.enum(RESOURCE_FIELDS),
+  divisor: z.union([z.string(), z.number()]).optional(),
+});
+
 export const EnvVarSource = z
-  .strictObject({ configMapKeyRef: KeySelector.optional(), secretKeyRef: KeySelector.optional() })
-  .superRefine(exactlyOne(['configMapKeyRef', 'secretKeyRef'], 'source'));
+  .strictObject({
+    configMapKeyRef: KeySelector.optional(),
+    secretKeyRef: KeySelector.optional(),
+    fieldRef: ObjectFieldSelector.optional(),
+    resourceFieldRef: ResourceFieldSelector.optional(),
+  })
+  .superRefine(exactlyOne(['configMapKeyRef', 'secretKeyRef', 'fieldRef', 'resourceFieldRef'], 'source'));
 
 export const EnvVar = z
   .strictObject({ name: EnvVarName, value: z.string().optional(), valueFrom: EnvVarSource.optional() })
@@ -179,6 +241,8 @@ export const SecurityContext = z.strictObject({
   runAsUser: z.int().min(0).optional(),
   runAsGroup: z.int().min(0).optional(),
   runAsNonRoot: z.boolean().optional(),
+  // Runs the container with full host privileges: refused, since it would undo every other isolation here.
+  privileged: z.literal(false).optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
   allowPrivilegeEscalation: z.boolean().optional(),
   capabilities: z
@@ -187,6 +251,31 @@ export const SecurityContext = z.strictObject({
   seccompProfile: z.strictObject({ type: z.enum(['RuntimeDefault', 'Unconfined']) }).optional(),
 });
 export type SecurityContext = z.infer<typeof SecurityContext>;
+
+/** A lifecycle hook: postStart and preStop (exec, httpGet, tcpSocket; sleep is preStop-only in practice). */
+export const LifecycleHandler = z
+  .strictObject({
+    exec: z.strictObject({ command: z.array(z.string()).min(1) }).optional(),
+    httpGet: z
+      .strictObject({
+        path: z.string().optional(),
+        port: PortRef,
+        host: z.string().optional(),
+        scheme: z.enum(['HTTP', 'HTTPS']).optional(),
+        httpHeaders: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+      })
+      .optional(),
+    tcpSocket: z.strictObject({ port: PortRef, host: z.string().optional() }).optional(),
+    sleep: z.strictObject({ seconds: z.int().min(0) }).optional(),
+  })
+  .superRefine(exactlyOne(['exec', 'httpGet', 'tcpSocket', 'sleep'], 'handler type'));
+export type LifecycleHandler = z.infer<typeof LifecycleHandler>;
+
+export const Lifecycle = z.strictObject({
+  postStart: LifecycleHandler.optional(),
+  preStop: LifecycleHandler.optional(),
+  stopSignal: z.string().optional(),
+});
 
 export const Container = z
   .strictObject({
@@ -210,6 +299,14 @@ export const Container = z
     readinessProbe: Probe.optional(),
     startupProbe: Probe.optional(),
     securityContext: SecurityContext.optional(),
+    lifecycle: Lifecycle.optional(),
+    terminationMessagePath: z.string().startsWith('/').optional(),
+    terminationMessagePolicy: z.enum(['File', 'FallbackToLogsOnError']).optional(),
+    stdin: z.boolean().optional(),
+    stdinOnce: z.boolean().optional(),
+    tty: z.boolean().optional(),
+    // Only for init containers: `Always` makes a native sidecar (checked in PodSpec).
+    restartPolicy: z.literal('Always').optional(),
   })
   .superRefine((c, ctx) => {
     const paths = new Set<string>();
@@ -251,14 +348,69 @@ export const EmptyDirVolumeSource = z.strictObject({
   sizeLimit: MemoryQuantity.optional(),
 });
 
+export const DownwardAPIVolumeFile = z
+  .strictObject({
+    path: RelativePath,
+    fieldRef: VolumeObjectFieldSelector.optional(),
+    resourceFieldRef: ResourceFieldSelector.optional(),
+    mode: FileMode.optional(),
+  })
+  .superRefine(exactlyOne(['fieldRef', 'resourceFieldRef'], 'source'));
+export const DownwardAPIVolumeSource = z.strictObject({
+  items: z.array(DownwardAPIVolumeFile).optional(),
+  defaultMode: FileMode.default(0o644),
+});
+
+export const VolumeProjection = z
+  .strictObject({
+    configMap: ConfigMapVolumeSource.omit({ defaultMode: true }).optional(),
+    secret: z
+      .strictObject({
+        name: DNSSubdomain,
+        items: z.array(KeyToPath).optional(),
+        optional: z.boolean().optional(),
+      })
+      .optional(),
+    downwardAPI: z.strictObject({ items: z.array(DownwardAPIVolumeFile).optional() }).optional(),
+  })
+  .superRefine(exactlyOne(['configMap', 'secret', 'downwardAPI'], 'projection type'));
+export const ProjectedVolumeSource = z.strictObject({
+  sources: z.array(VolumeProjection),
+  defaultMode: FileMode.default(0o644),
+});
+
+export const HOST_PATH_TYPES = [
+  '',
+  'DirectoryOrCreate',
+  'Directory',
+  'FileOrCreate',
+  'File',
+  'Socket',
+  'CharDevice',
+  'BlockDevice',
+] as const;
+/**
+ * A node directory or file in the pod. It bypasses the node's isolation of pod data, so once RBAC exists
+ * only administrators may create pods with it (a pod-admission check on `volumes[].hostPath`).
+ */
+export const HostPathVolumeSource = z.strictObject({
+  path: z.string().startsWith('/'),
+  type: z.enum(HOST_PATH_TYPES).optional(),
+});
+
 export const Volume = z
   .strictObject({
     name: DNSLabel,
     configMap: ConfigMapVolumeSource.optional(),
     secret: SecretVolumeSource.optional(),
     emptyDir: EmptyDirVolumeSource.optional(),
+    downwardAPI: DownwardAPIVolumeSource.optional(),
+    projected: ProjectedVolumeSource.optional(),
+    hostPath: HostPathVolumeSource.optional(),
   })
-  .superRefine(exactlyOne(['configMap', 'secret', 'emptyDir'], 'volume type'));
+  .superRefine(
+    exactlyOne(['configMap', 'secret', 'emptyDir', 'downwardAPI', 'projected', 'hostPath'], 'volume type'),
+  );
 export type Volume = z.infer<typeof Volume>;
 
 export const Toleration = z
@@ -450,6 +602,40 @@ export type RestartPolicy = z.infer<typeof RestartPolicy>;
 
 const PROBE_FIELDS = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
 
+/** Kubernetes' safe sysctls: namespaced, and unable to affect other pods or the node. */
+export const SAFE_SYSCTLS = [
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+] as const;
+
+export const PodSecurityContext = z.strictObject({
+  runAsUser: z.int().min(0).optional(),
+  runAsGroup: z.int().min(0).optional(),
+  runAsNonRoot: z.boolean().optional(),
+  fsGroup: z.int().min(0).optional(),
+  fsGroupChangePolicy: z.enum(['OnRootMismatch', 'Always']).optional(),
+  supplementalGroups: z.array(z.int().min(0)).optional(),
+  // Other sysctls could change the node or its other pods: refused (see the superRefine of PodSpec).
+  sysctls: z.array(z.strictObject({ name: z.string().min(1), value: z.string() })).optional(),
+  seccompProfile: z.strictObject({ type: z.enum(['RuntimeDefault', 'Unconfined']) }).optional(),
+});
+export type PodSecurityContext = z.infer<typeof PodSecurityContext>;
+
+const HostAlias = z.strictObject({ ip: z.string().min(1), hostnames: z.array(z.string().min(1)).optional() });
+const PodDNSConfig = z.strictObject({
+  nameservers: z.array(z.string()).max(3).optional(),
+  searches: z.array(z.string()).max(32).optional(),
+  options: z.array(z.strictObject({ name: z.string().min(1), value: z.string().optional() })).optional(),
+});
+
 export const PodSpec = z
   .strictObject({
     runtimeClassName: RuntimeClassName.optional(),
@@ -464,49 +650,115 @@ export const PodSpec = z
     priorityClassName: DNSSubdomain.optional(),
     priority: z.int().optional(),
     preemptionPolicy: PreemptionPolicy.optional(),
+    initContainers: z.array(Container).optional(),
     containers: z.array(Container).min(1),
     volumes: z.array(Volume).optional(),
+    serviceAccountName: DNSSubdomain.optional(),
+    /** Deprecated alias of serviceAccountName that kubectl and old manifests still write. */
+    serviceAccount: DNSSubdomain.optional(),
+    automountServiceAccountToken: z.boolean().optional(),
+    enableServiceLinks: z.boolean().optional(),
+    hostname: DNSLabel.optional(),
+    subdomain: DNSLabel.optional(),
+    hostAliases: z.array(HostAlias).optional(),
+    dnsConfig: PodDNSConfig.optional(),
+    readinessGates: z.array(z.strictObject({ conditionType: QualifiedName })).optional(),
+    schedulingGates: z.array(z.strictObject({ name: QualifiedName })).optional(),
+    shareProcessNamespace: z.boolean().optional(),
+    securityContext: PodSecurityContext.optional(),
+    imagePullSecrets: z.array(z.strictObject({ name: z.string().min(1) })).optional(),
     terminationGracePeriodSeconds: z.int().min(0).default(30),
     activeDeadlineSeconds: z.int().min(1).optional(),
     // What `kubectl run` and most manifests carry. Without cluster DNS, ClusterFirst resolves as Default (the
     // node's resolvers), exactly as a kubelet without --cluster-dns falls back.
-    dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default']).optional(),
+    dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
     // One scheduler places pods; a pod asking for another one would never be placed, so it is refused.
     schedulerName: z.literal('default-scheduler').optional(),
   })
   .superRefine((spec, ctx) => {
     const containers = new Set<string>();
+    spec.initContainers?.forEach((c, i) => {
+      if (containers.has(c.name))
+        addCause(ctx, ['initContainers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
+      containers.add(c.name);
+      // Kubernetes refuses probes on run-to-completion init containers (sidecars may have them).
+      if (c.restartPolicy !== 'Always')
+        for (const probe of PROBE_FIELDS)
+          if (c[probe])
+            addCause(
+              ctx,
+              ['initContainers', i, probe],
+              Reason.Forbidden,
+              msg.forbidden('may not be set for init containers without restartPolicy=Always'),
+            );
+    });
     spec.containers.forEach((c, i) => {
       if (containers.has(c.name))
         addCause(ctx, ['containers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
       containers.add(c.name);
+      if (c.restartPolicy !== undefined)
+        addCause(
+          ctx,
+          ['containers', i, 'restartPolicy'],
+          Reason.Forbidden,
+          msg.forbidden('may not be set for non-init containers'),
+        );
     });
+    spec.securityContext?.sysctls?.forEach((s, i) => {
+      if (!(SAFE_SYSCTLS as readonly string[]).includes(s.name))
+        addCause(
+          ctx,
+          ['securityContext', 'sysctls', i, 'name'],
+          Reason.Forbidden,
+          msg.forbidden(
+            `sysctl "${s.name}" is not in the safe set (it could affect the node or other pods): ${SAFE_SYSCTLS.join(', ')}`,
+          ),
+        );
+    });
+    const psc = spec.securityContext;
+    if (psc?.runAsNonRoot && psc.runAsUser === 0)
+      addCause(
+        ctx,
+        ['securityContext', 'runAsNonRoot'],
+        Reason.Invalid,
+        msg.invalid(true, 'runAsNonRoot is true but runAsUser is 0 (root)'),
+      );
     const volumes = new Set<string>();
     spec.volumes?.forEach((v, i) => {
       if (volumes.has(v.name)) addCause(ctx, ['volumes', i, 'name'], Reason.Duplicate, msg.duplicate(v.name));
       volumes.add(v.name);
     });
-    spec.containers.forEach((c, i) =>
-      c.volumeMounts?.forEach((m, j) => {
-        if (!volumes.has(m.name))
-          addCause(ctx, ['containers', i, 'volumeMounts', j, 'name'], Reason.NotFound, msg.notFound(m.name));
-      }),
-    );
+    for (const field of ['initContainers', 'containers'] as const)
+      spec[field]?.forEach((c, i) =>
+        c.volumeMounts?.forEach((m, j) => {
+          if (!volumes.has(m.name))
+            addCause(ctx, [field, i, 'volumeMounts', j, 'name'], Reason.NotFound, msg.notFound(m.name));
+        }),
+      );
     // Runs before defaulting, so work out the tier the pod will get when it names none.
     const tier = spec.runtimeClassName ?? inferRuntimeClass(spec.containers.map((c) => c.image));
     if (tier === 'wasm')
-      spec.containers.forEach((c, i) => {
-        for (const probe of PROBE_FIELDS)
-          if (c[probe]?.exec)
-            addCause(
-              ctx,
-              ['containers', i, probe, 'exec'],
-              Reason.Forbidden,
-              msg.forbidden(
-                'exec probes are not supported by the wasm runtime class; use httpGet or tcpSocket',
-              ),
-            );
-      });
+      for (const field of ['initContainers', 'containers'] as const)
+        spec[field]?.forEach((c, i) => {
+          for (const probe of PROBE_FIELDS)
+            if (c[probe]?.exec)
+              addCause(
+                ctx,
+                [field, i, probe, 'exec'],
+                Reason.Forbidden,
+                msg.forbidden(
+                  'exec probes are not supported by the wasm runtime class; use httpGet or tcpSocket',
+                ),
+              );
+          for (const hook of ['postStart', 'preStop'] as const)
+            if (c.lifecycle?.[hook]?.exec)
+              addCause(
+                ctx,
+                [field, i, 'lifecycle', hook, 'exec'],
+                Reason.Forbidden,
+                msg.forbidden('exec hooks are not supported by the wasm runtime class; use httpGet or sleep'),
+              );
+        });
     const keys = new Set<string>();
     spec.topologySpreadConstraints?.forEach((c, i) => {
       const k = `${c.topologyKey}/${c.whenUnsatisfiable}`;
@@ -571,6 +823,9 @@ export const PodStatus = z.strictObject({
   podIP: z.string().optional(),
   startTime: Timestamp.optional(),
   containerStatuses: z.array(ContainerStatus).optional(),
+  initContainerStatuses: z.array(ContainerStatus).optional(),
+  hostIPs: z.array(z.strictObject({ ip: z.string() })).optional(),
+  podIPs: z.array(z.strictObject({ ip: z.string() })).optional(),
   /** Set by the scheduler when it preempted pods on this node to make room for this one. */
   nominatedNodeName: z.string().optional(),
 });
@@ -596,7 +851,7 @@ export type PodTemplateSpec = z.infer<typeof PodTemplateSpec>;
 export function defaultPodSpec(spec: PodSpec, restartPolicy: RestartPolicy): void {
   spec.restartPolicy ??= restartPolicy;
   spec.runtimeClassName ??= inferRuntimeClass(spec.containers.map((c) => c.image));
-  for (const c of spec.containers) {
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
     // As in Kubernetes, a limit without a request requests the limit: the scheduler reserves what may be used.
     const limits = c.resources?.limits;
     if (!c.resources || !limits) continue;
@@ -610,4 +865,8 @@ export function defaultPodSpec(spec: PodSpec, restartPolicy: RestartPolicy): voi
 
 export function defaultPod(pod: Pod): void {
   defaultPodSpec(pod.spec, 'Always');
+  // As the ServiceAccount admission does (pods only, never templates): every pod runs as a service
+  // account, and the deprecated alias agrees with the name.
+  pod.spec.serviceAccountName ??= pod.spec.serviceAccount ?? 'default';
+  pod.spec.serviceAccount = pod.spec.serviceAccountName;
 }
