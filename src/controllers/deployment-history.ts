@@ -1,15 +1,25 @@
-// A Deployment's revision history, kept as `apps/v1` ControllerRevision objects the Deployment controller
-// owns: one per distinct pod template, named `<deployment>-<pod-template-hash>`, `data: { spec: { template } }`,
-// numbered by `revision` (a template that comes back — `rollout undo` — gets the next number, as in
-// Kubernetes). These helpers read it for `strata rollout history|undo`; they only need something that
-// lists objects (the ObjectStore in the server, the HTTP client in the CLI), and import nothing else.
+// A Deployment's rollout history, read the way kubectl reads it: its ReplicaSets (those it controls),
+// each one revision (`deployment.kubernetes.io/revision`) of the template it runs. These helpers back
+// `strata rollout history|undo` and `strata describe deployment`; they only need something that lists
+// objects (the ObjectStore in-process, the HTTP client in the CLI), and import nothing else of Strata.
 import { type KindInfo, kindFor } from '../api/index.ts';
+import {
+  ANNOTATIONS_NOT_COPIED,
+  CHANGE_CAUSE_ANNOTATION,
+  POD_TEMPLATE_HASH_LABEL,
+  byCreation,
+  equalIgnoreHash,
+  isControlledBy,
+  revisionOf,
+  templateWithoutHash,
+} from './deployment-util.ts';
 
-export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
-/** On the Deployment: the revision of its current template. */
-export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
-/** Copied from the Deployment onto the revision it creates (shown by `rollout history`). */
-export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
+export {
+  CHANGE_CAUSE_ANNOTATION,
+  POD_TEMPLATE_HASH_LABEL,
+  REVISION_ANNOTATION,
+  isControlledBy,
+} from './deployment-util.ts';
 
 /** Anything that lists objects of a kind in a namespace: ObjectStore, the API client. */
 export interface ObjectLister {
@@ -18,79 +28,115 @@ export interface ObjectLister {
 
 export interface DeploymentRevision {
   revision: number;
-  /** The pod template of that revision (as it was in the Deployment's spec). */
+  /** The pod template of that revision, as its ReplicaSet runs it (pod-template-hash label included). */
   template: any;
-  /** When this revision was first created (RFC 3339). */
+  /** When the ReplicaSet was created (RFC 3339). */
   createdAt: string;
-  /** The ControllerRevision's name. */
+  /** The ReplicaSet's name. */
   name: string;
   /** pod-template-hash of the template (the label its pods carry). */
   hash: string;
   changeCause?: string;
+  replicaSet: any;
 }
 
-export function controllerRevisionKind(): KindInfo {
-  const kind = kindFor('apps/v1', 'ControllerRevision');
-  if (!kind) throw new Error('the apps/v1 ControllerRevision kind is not registered');
+export function replicaSetKind(): KindInfo {
+  const kind = kindFor('apps/v1', 'ReplicaSet');
+  if (!kind) throw new Error('the apps/v1 ReplicaSet kind is not registered');
   return kind;
 }
 
-/** True when `obj` has a controller ownerReference to `owner` (by uid). */
-export function isControlledBy(obj: any, owner: any): boolean {
-  return (obj?.metadata?.ownerReferences ?? []).some(
-    (r: any) => r.controller === true && r.uid === owner?.metadata?.uid,
-  );
+/** The ReplicaSets a Deployment controls, oldest first. */
+export async function deploymentReplicaSets(objects: ObjectLister, deployment: any): Promise<any[]> {
+  const { items } = await objects.list(replicaSetKind(), deployment.metadata.namespace);
+  return items.filter((rs) => isControlledBy(rs, deployment)).sort(byCreation);
 }
 
-/** Convert a ControllerRevision of a Deployment into a DeploymentRevision. */
-export function toDeploymentRevision(cr: any): DeploymentRevision {
-  const cause = cr.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
+/**
+ * kubectl's GetAllReplicaSets: the new ReplicaSet (the oldest running the Deployment's template) and
+ * the old ones that still have replicas (what `describe` lists as OldReplicaSets).
+ */
+export function splitReplicaSets(deployment: any, rss: readonly any[]): { newRS?: any; olds: any[] } {
+  const newRS = [...rss]
+    .sort(byCreation)
+    .find((rs) => equalIgnoreHash(rs.spec?.template, deployment.spec.template));
+  const olds = rss.filter((rs) => rs !== newRS && (rs.spec?.replicas ?? 1) !== 0);
+  return { newRS, olds };
+}
+
+export function toDeploymentRevision(rs: any): DeploymentRevision {
+  const cause = rs.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
   return {
-    revision: cr.revision,
-    template: cr.data?.spec?.template,
-    createdAt: cr.metadata.creationTimestamp,
-    name: cr.metadata.name,
-    hash: cr.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '',
+    revision: revisionOf(rs),
+    template: rs.spec?.template,
+    createdAt: rs.metadata.creationTimestamp,
+    name: rs.metadata.name,
+    hash: rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '',
     ...(cause ? { changeCause: cause } : {}),
+    replicaSet: rs,
   };
 }
 
-/** The Deployment's revisions, oldest first (at most revisionHistoryLimit old ones, plus the current one). */
+/** The Deployment's revisions, oldest first (one per revision number, as `kubectl rollout history`). */
 export async function deploymentRevisions(
   objects: ObjectLister,
   deployment: any,
 ): Promise<DeploymentRevision[]> {
-  const { items } = await objects.list(controllerRevisionKind(), deployment.metadata.namespace);
-  return items
-    .filter((cr) => isControlledBy(cr, deployment) && cr.data?.spec?.template)
-    .map(toDeploymentRevision)
-    .sort((a, b) => a.revision - b.revision);
+  const byNumber = new Map<number, DeploymentRevision>();
+  for (const rs of await deploymentReplicaSets(objects, deployment))
+    byNumber.set(revisionOf(rs), toDeploymentRevision(rs));
+  return [...byNumber.values()].sort((a, b) => a.revision - b.revision);
 }
 
 /**
- * The pod template to write into the Deployment's spec to roll back to `toRevision` — by default (undefined
- * or 0) the revision before the current one, as `kubectl rollout undo`. Throws an Error with kubectl's
- * wording when there is no such revision. Writing the template back starts an ordinary rollout; the
- * controller then gives that template the next revision number.
+ * The ReplicaSet `kubectl rollout undo` goes back to: revision `toRevision`, or by default (undefined or
+ * 0) the one with the second-highest revision. Throws kubectl's errors when there is none.
  */
+export async function rollbackReplicaSet(
+  objects: ObjectLister,
+  deployment: any,
+  toRevision?: number,
+): Promise<any> {
+  const rss = await deploymentReplicaSets(objects, deployment);
+  if (toRevision) {
+    const found = rss.find((rs) => revisionOf(rs) === toRevision);
+    if (!found) throw new Error(`unable to find specified revision ${toRevision} in history`);
+    return found;
+  }
+  let latest: any;
+  let previous: any;
+  for (const rs of rss) {
+    const v = revisionOf(rs);
+    if (!latest || v > revisionOf(latest)) [previous, latest] = [latest, rs];
+    else if (!previous || v > revisionOf(previous)) previous = rs;
+  }
+  if (!previous)
+    throw new Error(`no rollout history found for deployment ${JSON.stringify(deployment.metadata.name)}`);
+  return previous;
+}
+
+/** The pod template to write back into the Deployment's spec for `rollout undo` (no hash label). */
 export async function rollbackTemplate(
   objects: ObjectLister,
   deployment: any,
   toRevision?: number,
 ): Promise<any> {
-  const revisions = await deploymentRevisions(objects, deployment);
-  const name = deployment.metadata.name;
-  if (revisions.length === 0) throw new Error(`no rollout history found for deployment "${name}"`);
-  let target: DeploymentRevision | undefined;
-  if (toRevision) {
-    target = revisions.find((r) => r.revision === toRevision);
-    if (!target) throw new Error(`unable to find specified revision ${toRevision} in history`);
-  } else {
-    const current = Number(
-      deployment.metadata.annotations?.[REVISION_ANNOTATION] ?? revisions.at(-1)!.revision,
-    );
-    target = revisions.filter((r) => r.revision < current).at(-1);
-    if (!target) throw new Error(`no previous revision found for deployment "${name}"`);
-  }
-  return structuredClone(target.template);
+  return templateWithoutHash((await rollbackReplicaSet(objects, deployment, toRevision)).spec.template);
+}
+
+/**
+ * What kubectl 1.32 sends for `rollout undo` (a JSON patch): the ReplicaSet's template without its
+ * hash label, and the annotations of the ReplicaSet (the Deployment's own revision/bookkeeping ones
+ * kept).
+ */
+export function rollbackPatch(deployment: any, rs: any): { op: 'replace'; path: string; value: any }[] {
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries<string>(deployment.metadata.annotations ?? {}))
+    if (ANNOTATIONS_NOT_COPIED.has(k)) annotations[k] = v;
+  for (const [k, v] of Object.entries<string>(rs.metadata.annotations ?? {}))
+    if (!ANNOTATIONS_NOT_COPIED.has(k)) annotations[k] = v;
+  return [
+    { op: 'replace', path: '/spec/template', value: templateWithoutHash(rs.spec.template) },
+    { op: 'replace', path: '/metadata/annotations', value: annotations },
+  ];
 }

@@ -1,17 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import {
   DeploymentController,
   POD_TEMPLATE_HASH_LABEL,
   REVISION_ANNOTATION,
   deploymentRevisions,
-  planRollingUpdate,
   resolveFenceposts,
   rollbackTemplate,
   templateHash,
 } from './deployment.ts';
+import { rollbackPatch, rollbackReplicaSet } from './deployment-history.ts';
+import { newRSNewReplicas, scaleDownOldReplicaSets } from './deployment-util.ts';
+import { ReplicaSetController } from './replicaset.ts';
+import { SharedInformers } from './shared-informers.ts';
 import {
-  CONTROLLER_REVISION,
   DEPLOYMENT,
   POD,
   type TestObjects,
@@ -23,24 +26,50 @@ import {
   until,
 } from './testutil.ts';
 
+const REPLICASET = kindFor('apps/v1', 'ReplicaSet')!;
+
 let t: TestObjects;
 let objects: ObjectStore;
+let informers: SharedInformers;
 let controller: DeploymentController;
+let replicaSets: ReplicaSetController;
 let stopAgent: (() => void) | undefined;
 
 beforeEach(async () => {
   t = await openTestObjects();
   objects = t.objects;
-  controller = new DeploymentController({ objects });
-  await controller.start();
+  informers = new SharedInformers(objects);
+  controller = new DeploymentController({ objects, informers });
+  replicaSets = new ReplicaSetController({ objects, informers });
+  const started = Promise.all([controller.start(), replicaSets.start()]);
+  informers.start();
+  await started;
 });
 
 afterEach(async () => {
   stopAgent?.();
   stopAgent = undefined;
-  await controller.stop();
+  await Promise.all([controller.stop(), replicaSets.stop()]);
+  informers.stop();
   await t.close();
 });
+
+const controlledBy = (obj: any, owner: any) =>
+  obj.metadata.ownerReferences?.some((r: any) => r.controller && r.uid === owner.metadata.uid);
+
+/** The Deployment's ReplicaSets, oldest first. */
+async function replicaSetsOf(name: string): Promise<any[]> {
+  const d = await objects.get(DEPLOYMENT, 'default', name);
+  const { items } = await objects.list(REPLICASET, 'default');
+  return items
+    .filter((rs) => controlledBy(rs, d))
+    .sort((a, b) => (a.metadata.creationTimestamp < b.metadata.creationTimestamp ? -1 : 1));
+}
+
+/** Both controllers have nothing queued (the Deployment's work goes through the ReplicaSets'). */
+async function idle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await Promise.all([controller.whenIdle(), replicaSets.whenIdle()]);
+}
 
 function deployment(name: string, replicas: number, image = 'registry.example/web:1'): any {
   return {
@@ -58,11 +87,11 @@ function deployment(name: string, replicas: number, image = 'registry.example/we
   };
 }
 
+/** Pods of the Deployment's ReplicaSets. */
 async function podsOf(name: string): Promise<any[]> {
+  const rss = await replicaSetsOf(name);
   const { items } = await objects.list(POD, 'default');
-  return items.filter((p) =>
-    p.metadata.ownerReferences?.some((r: any) => r.kind === 'Deployment' && r.name === name),
-  );
+  return items.filter((p) => rss.some((rs) => controlledBy(p, rs)));
 }
 
 /** Wait until the deployment has exactly `n` pods, all of the current template, and return them. */
@@ -93,19 +122,42 @@ describe('templateHash', () => {
 });
 
 describe('DeploymentController', () => {
-  it('creates replicas with template labels, pod-template-hash, owner and generated names', async () => {
+  it('makes one ReplicaSet per template, named and labelled with the pod-template-hash, owning the pods', async () => {
     const d = await objects.create(deployment('web', 3));
     const pods = await settled('web', 3);
     const hash = templateHash(d.spec.template);
+    const [rs] = await replicaSetsOf('web');
+    expect(rs.metadata).toMatchObject({
+      name: `web-${hash}`,
+      labels: { app: 'web', [POD_TEMPLATE_HASH_LABEL]: hash },
+      annotations: {
+        [REVISION_ANNOTATION]: '1',
+        'deployment.kubernetes.io/desired-replicas': '3',
+        'deployment.kubernetes.io/max-replicas': '4', // 25% surge of 3, rounded up
+      },
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          name: 'web',
+          uid: d.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    });
+    expect(rs.spec.selector).toEqual({ matchLabels: { app: 'web', [POD_TEMPLATE_HASH_LABEL]: hash } });
+    expect(rs.spec.template.metadata.labels).toEqual({ app: 'web', [POD_TEMPLATE_HASH_LABEL]: hash });
+    expect(rs.spec.replicas).toBe(3);
     for (const p of pods) {
       expect(p.metadata.name).toMatch(new RegExp(`^web-${hash}-[a-z0-9]{5}$`));
       expect(p.metadata.labels).toEqual({ app: 'web', [POD_TEMPLATE_HASH_LABEL]: hash });
       expect(p.metadata.ownerReferences).toEqual([
         {
           apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          name: 'web',
-          uid: d.metadata.uid,
+          kind: 'ReplicaSet',
+          name: rs.metadata.name,
+          uid: rs.metadata.uid,
           controller: true,
           blockOwnerDeletion: true,
         },
@@ -122,6 +174,7 @@ describe('DeploymentController', () => {
       updatedReplicas: 3,
       readyReplicas: 0,
       availableReplicas: 0,
+      unavailableReplicas: 3,
     });
     expect(condition({ status }, 'Available')).toMatchObject({
       status: 'False',
@@ -129,8 +182,11 @@ describe('DeploymentController', () => {
     });
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'RolloutInProgress',
+      reason: 'ReplicaSetUpdated',
+      message: `ReplicaSet "web-${hash}" is progressing.`,
     });
+    const after = await objects.get(DEPLOYMENT, 'default', 'web');
+    expect(after.metadata.annotations[REVISION_ANNOTATION]).toBe('1');
   });
 
   it('replaces a deleted pod and a failed pod', async () => {
@@ -169,13 +225,25 @@ describe('DeploymentController', () => {
     await settled('web', 0);
     const status = await until(async () => {
       const d = await objects.get(DEPLOYMENT, 'default', 'web');
-      return d.status?.observedGeneration === d.metadata.generation && d.status.replicas === 0 && d.status;
+      return (
+        d.status?.observedGeneration === d.metadata.generation &&
+        d.status.replicas === 0 &&
+        condition(d, 'Progressing')?.reason === 'NewReplicaSetAvailable' &&
+        d.status
+      );
     }, 'status after scale to zero');
     expect(condition({ status }, 'Available')).toMatchObject({ status: 'True' });
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'NewRevisionAvailable',
+      reason: 'NewReplicaSetAvailable',
     });
+    // one ReplicaSet per template: the first one is kept, scaled to zero
+    const rss = await replicaSetsOf('web');
+    const byRevision = rss.map((rs) => [rs.metadata.annotations[REVISION_ANNOTATION], rs.spec.replicas]);
+    expect(byRevision.sort()).toEqual([
+      ['1', 0],
+      ['2', 0],
+    ]);
   });
 
   it('reports ready and available replicas from pod conditions', async () => {
@@ -200,10 +268,11 @@ describe('DeploymentController', () => {
       status: 'True',
       reason: 'MinimumReplicasAvailable',
     });
+    const [rs] = await replicaSetsOf('web');
     expect(condition({ status }, 'Progressing')).toMatchObject({
       status: 'True',
-      reason: 'NewRevisionAvailable',
-      message: 'Deployment "web" has successfully progressed.',
+      reason: 'NewReplicaSetAvailable',
+      message: `ReplicaSet "${rs.metadata.name}" has successfully progressed.`,
     });
   });
 
@@ -214,8 +283,8 @@ describe('DeploymentController', () => {
     });
     await objects.create(deployment('burst', 20));
     await settled('burst', 20);
-    // Pod events keep re-queueing the deployment meanwhile; each reconcile must see its own creations.
-    await controller.whenIdle();
+    // Pod and ReplicaSet events keep re-queueing both controllers meanwhile; neither may act twice.
+    await idle();
     w.cancel();
     expect(created).toBe(20);
   });
@@ -290,50 +359,41 @@ describe('rolling updates', () => {
     expect(resolveFenceposts(ru(2, 1), 5)).toEqual({ maxSurge: 2, maxUnavailable: 1 });
   });
 
-  it('plans one bounded step at a time', () => {
-    const pod = (name: string, ready: boolean) => ({
-      metadata: { name, creationTimestamp: '2024-01-01T00:00:00Z' },
-      status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  it('plans one bounded step at a time, over ReplicaSet sizes', () => {
+    const d = (maxSurge: number, maxUnavailable: number, replicas = 4) => ({
+      metadata: { name: 'web' },
+      spec: { replicas, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } } },
     });
-    const isAvailable = isReadyPod;
-    const old = [pod('o1', true), pod('o2', true), pod('o3', true), pod('o4', true)];
+    const rs = (name: string, replicas: number, available: number, created = '2024-01-01T00:00:00Z') => ({
+      metadata: { name, uid: name, creationTimestamp: created },
+      spec: { replicas },
+      status: { availableReplicas: available },
+    });
+    const available = (x: any) => Math.min(x.spec.replicas, x.status.availableReplicas);
+    const sizes = (m: Map<any, number>) => Object.fromEntries([...m].map(([x, n]) => [x.metadata.name, n]));
+    const old = rs('old', 4, 4);
     // surge first: 4 + 1 pods at most
-    expect(
-      planRollingUpdate({ replicas: 4, maxSurge: 1, maxUnavailable: 1, current: [], old, isAvailable }),
-    ).toMatchObject({ create: 1, remove: [] });
-    // then, with the new pod not ready: one old pod may go (5 pods - 3 min available - 1 unready new)
-    const step2 = planRollingUpdate({
-      replicas: 4,
-      maxSurge: 1,
-      maxUnavailable: 1,
-      current: [pod('n1', false)],
-      old,
-      isAvailable,
+    const fresh = rs('new', 0, 0, '2024-01-02T00:00:00Z');
+    expect(newRSNewReplicas(d(1, 1), [old, fresh], fresh)).toBe(1);
+    // then, with the new pod not available: one old pod may go (5 pods - 3 min available - 1 unready new)
+    const surged = rs('new', 1, 0, '2024-01-02T00:00:00Z');
+    expect(newRSNewReplicas(d(1, 1), [old, surged], surged)).toBe(1);
+    expect(sizes(scaleDownOldReplicaSets(d(1, 1), [old, surged], [old], surged, available))).toEqual({
+      old: 3,
     });
-    expect(step2.create).toBe(0);
-    expect(step2.remove).toHaveLength(1);
-    // no unavailability allowed and the new pod not ready: nothing to do (the rollout waits)
+    // no unavailability allowed and the new pod not available: nothing to do (the rollout waits)
+    expect(scaleDownOldReplicaSets(d(1, 0), [old, surged], [old], surged, available).size).toBe(0);
+    // a shrinking ReplicaSet whose pods are still there counts them against the surge
+    expect(newRSNewReplicas(d(1, 1), [rs('old', 3, 3), surged], surged, (x) => (x === surged ? 1 : 4))).toBe(
+      1,
+    );
+    // unavailable old replicas are removed before available ones, from the oldest ReplicaSet first
+    const older = rs('older', 1, 0, '2023-12-01T00:00:00Z');
+    const mixed = rs('old', 2, 2);
+    const none = rs('new', 0, 0, '2024-01-02T00:00:00Z');
     expect(
-      planRollingUpdate({
-        replicas: 4,
-        maxSurge: 1,
-        maxUnavailable: 0,
-        current: [pod('n1', false)],
-        old,
-        isAvailable,
-      }),
-    ).toEqual({ create: 0, remove: [] });
-    // unavailable old pods are removed before available ones
-    const mixed = [pod('o1', false), pod('o2', true), pod('o3', true)];
-    const step3 = planRollingUpdate({
-      replicas: 3,
-      maxSurge: 0,
-      maxUnavailable: 1,
-      current: [],
-      old: mixed,
-      isAvailable,
-    });
-    expect(step3.remove.map((p) => p.metadata.name)).toEqual(['o1']);
+      sizes(scaleDownOldReplicaSets(d(0, 1, 3), [older, mixed, none], [older, mixed], none, available)),
+    ).toEqual({ older: 0 });
   });
 
   for (const [maxSurge, maxUnavailable] of [
@@ -357,7 +417,7 @@ describe('rolling updates', () => {
         return (
           s?.updatedReplicas === 4 &&
           s.availableReplicas === 4 &&
-          condition({ status: s }, 'Progressing')?.reason === 'NewRevisionAvailable'
+          condition({ status: s }, 'Progressing')?.reason === 'NewReplicaSetAvailable'
         );
       }, 'rollout complete');
       bounds.cancel();
@@ -384,12 +444,13 @@ describe('rolling updates', () => {
       const s = await statusOf('bad');
       return condition({ status: s }, 'Progressing')?.reason === 'ProgressDeadlineExceeded' && s;
     }, 'ProgressDeadlineExceeded');
+    const badHash = templateHash((await objects.get(DEPLOYMENT, 'default', 'bad')).spec.template);
     expect(condition({ status: stalled }, 'Progressing')).toMatchObject({
       status: 'False',
-      message: 'Deployment "bad" has timed out progressing.',
+      message: `ReplicaSet "bad-${badHash}" has timed out progressing.`,
     });
     expect(condition({ status: stalled }, 'Available')?.status).toBe('True');
-    await controller.whenIdle();
+    await idle();
     const pods = await podsOf('bad');
     // the old pods keep serving; exactly one surge pod of the bad template exists
     expect(
@@ -419,15 +480,65 @@ describe('rolling updates', () => {
     expect(restored.map((p) => p.metadata.name).sort()).toEqual(good.map((p) => p.metadata.name).sort());
     const after = await until(async () => {
       const x = await objects.get(DEPLOYMENT, 'default', 'bad');
-      return condition(x, 'Progressing')?.reason === 'NewRevisionAvailable' && x;
+      return condition(x, 'Progressing')?.reason === 'NewReplicaSetAvailable' && x;
     }, 'rolled back and complete');
     expect(after.metadata.annotations[REVISION_ANNOTATION]).toBe('3');
     const revisions = await deploymentRevisions(objects, after);
     expect(revisions.map((r) => r.revision)).toEqual([2, 3]);
     expect(revisions[1].template.spec.containers[0].image).toBe('registry.example/web:1');
+    // the first ReplicaSet came back: it is revision 3 now and remembers it was 1
+    const back = revisions[1].replicaSet;
+    expect(back.metadata.annotations['deployment.kubernetes.io/revision-history']).toBe('1');
+    expect(back.spec.replicas).toBe(3);
+    expect(revisions[0].replicaSet.spec.replicas).toBe(0);
   });
 
-  it('keeps revisionHistoryLimit old revisions as ControllerRevisions', async () => {
+  it("rolls back the way kubectl 1.32 does: a JSON patch of the template and the ReplicaSet's annotations", async () => {
+    stopAgent = await simulateAgent(objects);
+    const d = deployment('undo', 2);
+    d.metadata.annotations = { 'kubernetes.io/change-cause': 'v1', team: 'a' };
+    await objects.create(d);
+    await settled('undo', 2);
+    await objects.mutate(DEPLOYMENT, 'default', 'undo', (x) => {
+      x.metadata.annotations['kubernetes.io/change-cause'] = 'v2';
+      x.spec.template.spec.containers[0].image = 'registry.example/web:2';
+      return x;
+    });
+    await settled('undo', 2);
+    const current = await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'undo');
+      return x.metadata.annotations[REVISION_ANNOTATION] === '2' && x;
+    }, 'revision 2');
+    const target = await rollbackReplicaSet(objects, current, 1);
+    const patch = rollbackPatch(current, target);
+    expect(patch[0]).toEqual({
+      op: 'replace',
+      path: '/spec/template',
+      value: { ...target.spec.template, metadata: { labels: { app: 'undo' } } },
+    });
+    expect(patch[1].value).toEqual({
+      [REVISION_ANNOTATION]: '2',
+      'kubernetes.io/change-cause': 'v1',
+      team: 'a',
+    });
+    await objects.patch(DEPLOYMENT, 'default', 'undo', patch, undefined, { type: 'json' });
+    const pods = await settled('undo', 2);
+    expect(pods.every((p) => p.spec.containers[0].image === 'registry.example/web:1')).toBe(true);
+    const history = await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'undo');
+      const r = await deploymentRevisions(objects, x);
+      return x.metadata.annotations[REVISION_ANNOTATION] === '3' && r.length === 2 && r;
+    }, 'revision 3');
+    expect(history.map((r) => [r.revision, r.changeCause])).toEqual([
+      [2, 'v2'],
+      [3, 'v1'],
+    ]);
+    await expect(rollbackReplicaSet(objects, current, 7)).rejects.toThrow(
+      'unable to find specified revision 7 in history',
+    );
+  });
+
+  it('keeps revisionHistoryLimit old ReplicaSets', async () => {
     stopAgent = await simulateAgent(objects);
     const d = deployment('hist', 1);
     d.spec.revisionHistoryLimit = 2;
@@ -454,8 +565,8 @@ describe('rolling updates', () => {
     ]);
     expect(revisions[0].name).toBe(`hist-${revisions[0].hash}`);
     expect(revisions[0].changeCause).toBe('first');
-    const cr = await objects.get(CONTROLLER_REVISION, 'default', revisions[2].name);
-    expect(cr.metadata.ownerReferences[0]).toMatchObject({
+    const rs = await objects.get(REPLICASET, 'default', revisions[2].name);
+    expect(rs.metadata.ownerReferences[0]).toMatchObject({
       kind: 'Deployment',
       name: 'hist',
       controller: true,
@@ -482,14 +593,31 @@ describe('rolling updates', () => {
       return condition({ status: s }, 'Progressing')?.reason === 'DeploymentPaused' && s;
     }, 'paused');
     expect(condition({ status: paused }, 'Progressing')?.status).toBe('Unknown');
-    await controller.whenIdle();
+    await idle();
     expect((await podsOf('p')).map((p) => p.metadata.name).sort()).toEqual(
       before.map((p) => p.metadata.name).sort(),
     );
-    expect((await objects.list(CONTROLLER_REVISION, 'default')).items).toHaveLength(1);
+    expect(await replicaSetsOf('p')).toHaveLength(1);
+    // scaling still works while paused, on the ReplicaSet that runs
+    await objects.mutate(DEPLOYMENT, 'default', 'p', (d) => ({ ...d, spec: { ...d.spec, replicas: 3 } }));
+    await until(async () => (await podsOf('p')).filter(isLive).length === 3, '3 pods while paused');
+    expect((await podsOf('p')).every((p) => p.spec.containers[0].image === 'registry.example/web:1')).toBe(
+      true,
+    );
 
     await objects.mutate(DEPLOYMENT, 'default', 'p', (d) => ({ ...d, spec: { ...d.spec, paused: false } }));
-    const after = await settled('p', 2);
+    const resumed = await until(async () => {
+      const s = await statusOf('p');
+      const c = condition({ status: s }, 'Progressing');
+      return c && c.reason !== 'DeploymentPaused' && c;
+    }, 'resumed');
+    expect([
+      'DeploymentResumed',
+      'NewReplicaSetCreated',
+      'ReplicaSetUpdated',
+      'NewReplicaSetAvailable',
+    ]).toContain(resumed.reason);
+    const after = await settled('p', 3);
     expect(after.every((p) => p.spec.containers[0].image === 'registry.example/web:2')).toBe(true);
   });
 
@@ -533,12 +661,21 @@ describe('rolling updates', () => {
       const e = await eventsFor(objects, 'Deployment', 'ev');
       return e.length > 0 && e;
     }, 'events');
+    const [rs] = await replicaSetsOf('ev');
     expect(events[0]).toMatchObject({
       type: 'Normal',
-      reason: 'ScalingRevision',
+      reason: 'ScalingReplicaSet',
       source: { component: 'deployment-controller' },
       metadata: { namespace: 'default' },
+      message: `Scaled up replica set ${rs.metadata.name} from 0 to 2`,
     });
-    expect(events[0].message).toMatch(/^Scaled up revision 1 \(\w+\) to 2$/);
+    await objects.mutate(DEPLOYMENT, 'default', 'ev', (d) => ({ ...d, spec: { ...d.spec, replicas: 1 } }));
+    await until(
+      async () =>
+        (await eventsFor(objects, 'Deployment', 'ev')).some(
+          (e) => e.message === `Scaled down replica set ${rs.metadata.name} from 2 to 1`,
+        ),
+      'scale-down event',
+    );
   });
 });

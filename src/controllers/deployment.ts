@@ -1,244 +1,166 @@
-// Deployment controller: keeps `spec.replicas` pods of the Deployment's template and rolls them to a new
-// template paced by the strategy.
+// Deployment controller, as kube-controller-manager's: a Deployment manages one ReplicaSet per pod
+// template and rolls between them by scaling them; the ReplicaSet controller (replicaset.ts) makes the
+// pods. The rules themselves — hashes, revisions, annotations, surge arithmetic, status — are in
+// deployment-util.ts; this file reads the caches, decides, and writes.
 //
-// No ReplicaSets: pods belong to the Deployment directly (controller ownerReference) and carry
-// `pod-template-hash`, a short stable hash of the template they were made from; pods whose hash is the
-// current template's are "new", the others "old". What a ReplicaSet adds in Kubernetes — a per-template
-// replica count — is derived from the pods, and revision history lives in `apps/v1` ControllerRevisions
-// (see deployment-history.ts), one per template: `<deployment>-<hash>`, numbered 1, 2, ... The Deployment
-// carries its current number in annotation `deployment.kubernetes.io/revision`; a template that comes back
-// (`rollout undo`) gets the next number; old revisions without pods beyond `revisionHistoryLimit` are pruned.
+// - ReplicaSets: `<deployment>-<pod-template-hash>`, with the hash in their labels, selector and
+//   template (so their pods carry it), a controller reference to the Deployment, the Deployment's
+//   annotations, `deployment.kubernetes.io/revision` (the Deployment carries its current one too),
+//   `revision-history` when a rollback brings an old one back, and `desired-replicas`/`max-replicas`.
+//   ReplicaSets the Deployment's selector matches are adopted; its own that no longer match are released.
+// - A sync, in Kubernetes' order: a Deployment being deleted only gets its status; the paused condition
+//   is kept (Progressing=Unknown DeploymentPaused / DeploymentResumed); a paused Deployment, or a change
+//   of `replicas` (the desired-replicas annotation differs), is scaled without rolling (proportionally
+//   over the ReplicaSets mid-rollout); otherwise the strategy rolls:
+//   - RollingUpdate: the new ReplicaSet grows while all pods ≤ replicas + maxSurge (rounded up); old
+//     ReplicaSets shrink while available pods stay ≥ replicas − maxUnavailable (rounded down), their
+//     unavailable pods first.
+//   - Recreate: old ReplicaSets go to 0, and the new one grows once none of their pods runs any more.
+//   Old ReplicaSets with no pods beyond `revisionHistoryLimit` are deleted once a rollout completes.
+// - Status: counts summed over the ReplicaSets, Available (MinimumReplicasAvailable /
+//   MinimumReplicasUnavailable) and Progressing: NewReplicaSetCreated / FoundNewReplicaSet /
+//   ReplicaSetUpdated while progressing, NewReplicaSetAvailable when complete, and False /
+//   ProgressDeadlineExceeded when no progress was made for progressDeadlineSeconds (the rollout goes on;
+//   `rollout status` gives up). A stuck Deployment is re-checked when its deadline is due.
+// - Events: ScalingReplicaSet ("Scaled up replica set web-5d4b8 from 1 to 2"), FailedCreate, and a
+//   ProgressDeadlineExceeded warning when a rollout times out.
 //
-// Rollouts (the Kubernetes algorithm, with pods in place of ReplicaSet replicas):
-// - RollingUpdate: maxSurge (rounded up) and maxUnavailable (rounded down) of `replicas`; both 0 means
-//   maxUnavailable 1. New pods are created while all pods ≤ replicas + maxSurge; old pods are deleted
-//   while the available pods stay ≥ replicas − maxUnavailable (unavailable old pods go first, and new
-//   pods that are not available yet hold back as many deletions). So a rollout whose new pods never
-//   become ready stalls within those bounds and the old pods keep serving.
-// - Recreate: every old pod is deleted, and new ones are created once all are gone.
-// - A pod is available once Ready for `minReadySeconds`. `spec.paused` halts rollouts (scaling an
-//   unchanged template still works). A `kubectl.kubernetes.io/restartedAt` template annotation (how
-//   `rollout restart` works) is just a template change.
-//
-// Status: observedGeneration, replicas (pods not finished or terminating), updatedReplicas,
-// readyReplicas, availableReplicas, unavailableReplicas, and conditions:
-// - Available: True/MinimumReplicasAvailable when available ≥ replicas − maxUnavailable, else
-//   False/MinimumReplicasUnavailable.
-// - Progressing (reasons named for revisions, as there are no ReplicaSets; see DEPLOYMENT_REASONS):
-//   True/RolloutInProgress while pods are being replaced or scaled and progress is being made,
-//   True/NewRevisionAvailable when the rollout is complete (the k8s NewReplicaSetAvailable),
-//   Unknown/DeploymentPaused, True/DeploymentResumed, and False/ProgressDeadlineExceeded once no progress
-//   was made for `progressDeadlineSeconds` (progress: more updated, ready or available pods, fewer old
-//   ones, or a spec change). The rollout is not aborted; the condition tells `rollout status` to give up.
-//
-// Events: ScalingRevision ("Scaled up revision 3 (hash) to 2", "Scaled down revision 2 (hash) to 1"),
-// DeploymentRollback when an earlier template comes back, ProgressDeadlineExceeded (Warning), FailedCreate.
-//
-// Finished pods (Failed, or Succeeded) and pods being deleted do not count and are replaced; finished ones
-// are left for inspection, and the garbage collector removes them with their Deployment.
-import { type Condition, getCondition, kindFor, resolveIntOrPercent, setCondition } from '../api/index.ts';
-import type { Informer } from '../lib/informer.ts';
-import { nowRfc3339 } from '../store/objects.ts';
+// Where Kubernetes reads ReplicaSet status that may lag behind, this controller counts the pods in its
+// cache instead, for its decisions only (status is still summed from the ReplicaSets): a ReplicaSet
+// counts as many pods as still run for it while it shrinks, and at most `replicas` available ones — so
+// the surge and availability bounds hold at every moment, not only once every status caught up. Writes
+// carry the resourceVersion they were decided on; a conflict ends the sync, and the change that caused it
+// brings the Deployment back.
+import { isDeepStrictEqual } from 'node:util';
 import {
-  CHANGE_CAUSE_ANNOTATION,
+  type Condition,
+  getCondition,
+  kindFor,
+  labelSelectorMatcher,
+  PodTemplateSpec,
+  defaultPodSpec,
+} from '../api/index.ts';
+import type { Informer } from '../lib/informer.ts';
+import { errorCode, errorMessage } from '../lib/log.ts';
+import { nowRfc3339 } from '../store/objects.ts';
+import { claimObjects } from './claim.ts';
+import {
+  DEPLOYMENT_REASONS,
+  DESIRED_REPLICAS_ANNOTATION,
   POD_TEMPLATE_HASH_LABEL,
   REVISION_ANNOTATION,
-  controllerRevisionKind,
+  type DeploymentStatus,
+  byCreation,
+  byRevision,
+  calculateStatus,
+  deploymentComplete,
+  deploymentProgressing,
+  deploymentTimedOut,
+  desiredReplicas,
+  equalIgnoreHash,
+  findActiveOrLatest,
   isControlledBy,
-} from './deployment-history.ts';
-import { Expectations } from './expectations.ts';
-import { errorCode, ignoreNotFound } from '../lib/log.ts';
+  isSaturated,
+  maxRevision,
+  maxSurgeOf,
+  newCondition,
+  newRSNewReplicas,
+  proportionalSizes,
+  replicaSetName,
+  replicasAnnotationsNeedUpdate,
+  revisionOf,
+  scaleDownOldReplicaSets,
+  setDeploymentCondition,
+  setNewReplicaSetAnnotations,
+  setReplicasAnnotations,
+  specReplicas,
+  templateHash,
+  templateWithHash,
+} from './deployment-util.ts';
 import type { ControllerOptions } from './options.ts';
-import { QueuedController } from './queued-controller.ts';
 import {
   OwnedPodIndex,
   availability,
+  controllerRef,
   controllerRefTo,
-  deletionOrder,
-  generateNameFor,
   isActive,
   isDeleting,
   isFinished,
-  isReady,
   objectKeyOf,
-  ownedPodHandlers,
 } from './pods.ts';
+import { QueuedController } from './queued-controller.ts';
 
 export type { ControllerOptions } from './options.ts';
 export {
   CHANGE_CAUSE_ANNOTATION,
+  DEPLOYMENT_REASONS,
   POD_TEMPLATE_HASH_LABEL,
+  RESTARTED_AT_ANNOTATION,
   REVISION_ANNOTATION,
-  deploymentRevisions,
-  rollbackTemplate,
-} from './deployment-history.ts';
+  resolveFenceposts,
+  templateHash,
+} from './deployment-util.ts';
+export { deploymentRevisions, rollbackTemplate } from './deployment-history.ts';
 
 const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
+const REPLICASET = kindFor('apps/v1', 'ReplicaSet')!;
 const POD = kindFor('v1', 'Pod')!;
-
-/** `rollout restart` sets this template annotation to the current time. */
-export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
-
-/** Condition reasons of a Deployment (Progressing and Available). */
-export const DEPLOYMENT_REASONS = {
-  /** Progressing=True: pods are being created/deleted toward the template and progress is being made. */
-  RolloutInProgress: 'RolloutInProgress',
-  /** Progressing=True: every pod is of the current template and available (k8s: NewReplicaSetAvailable). */
-  NewRevisionAvailable: 'NewRevisionAvailable',
-  /** Progressing=False: no progress for progressDeadlineSeconds. */
-  ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
-  /** Progressing=Unknown while spec.paused. */
-  DeploymentPaused: 'DeploymentPaused',
-  /** Progressing=True right after spec.paused is cleared (the deadline starts again). */
-  DeploymentResumed: 'DeploymentResumed',
-  MinimumReplicasAvailable: 'MinimumReplicasAvailable',
-  MinimumReplicasUnavailable: 'MinimumReplicasUnavailable',
-} as const;
-
 const COMPONENT = 'deployment-controller';
 
-// ---- template hash ---------------------------------------------------------------------------------
+/** Ends a sync without an error: the object moved on, and its event brings the Deployment back. */
+class Superseded extends Error {}
 
-/** JSON with object keys sorted, so equal templates hash equally whatever their key order. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+const isConflict = (err: unknown): boolean => errorCode(err) === 409;
+
+/** The template as the API server would store it (defaults applied), or undefined if it is invalid. */
+const defaultedTemplates = new WeakMap<object, unknown>();
+function defaulted(template: any): unknown {
+  if (!template || typeof template !== 'object') return template;
+  if (defaultedTemplates.has(template)) return defaultedTemplates.get(template);
+  const parsed = PodTemplateSpec.safeParse(structuredClone(template));
+  let out: unknown = template;
+  if (parsed.success) {
+    defaultPodSpec(parsed.data.spec, 'Always');
+    out = JSON.parse(JSON.stringify(parsed.data));
   }
-  return JSON.stringify(v) ?? 'null';
-}
-
-function fnv1a32(s: string): number {
-  let h = 0x811c9dc5;
-  const bytes = Buffer.from(s, 'utf8');
-  for (const b of bytes) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-// Kubernetes' rand.SafeEncodeString alphabet: no vowels (no words), no look-alikes (0/o, 1/l, 3/e).
-const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-/** A short stable hash of a pod template (FNV-1a of its canonical JSON, safe-encoded like Kubernetes). */
-export function templateHash(template: unknown): string {
-  const digits = String(fnv1a32(canonicalJson(template)));
-  let out = '';
-  for (let i = 0; i < digits.length; i++) out += SAFE_ALPHABET[digits.charCodeAt(i) % SAFE_ALPHABET.length];
+  defaultedTemplates.set(template, out);
   return out;
 }
 
-// ---- rollout planning (pure) -----------------------------------------------------------------------
-
-/** maxSurge (rounded up) and maxUnavailable (rounded down) for `replicas`; both 0 → maxUnavailable 1. */
-export function resolveFenceposts(
-  strategy: any,
-  replicas: number,
-): { maxSurge: number; maxUnavailable: number } {
-  if (strategy?.type === 'Recreate') return { maxSurge: 0, maxUnavailable: replicas };
-  const ru = strategy?.rollingUpdate ?? {};
-  const maxSurge = resolveIntOrPercent(ru.maxSurge ?? '25%', replicas, true);
-  let maxUnavailable = resolveIntOrPercent(ru.maxUnavailable ?? '25%', replicas, false);
-  if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
-  return { maxSurge, maxUnavailable };
-}
-
-export interface RolloutPlan {
-  /** New-template pods to create. */
-  create: number;
-  /** Pods to delete (old ones, or surplus new ones). */
-  remove: any[];
-}
-
 /**
- * One step of a RollingUpdate: Kubernetes' reconcileNewReplicaSet + reconcileOldReplicaSets with pods
- * (`current`: active pods of the new template, `old`: active pods of older ones). Scaling up takes
- * precedence; the caller applies a step and plans again once its cache has seen the result.
+ * Kubernetes' EqualIgnoreHash, but also true when the two differ only in defaults: a ReplicaSet made
+ * by an older Strata lacks defaults added since, and must not look like a different template (which
+ * would start a rollout, or loop on name collisions).
  */
-export function planRollingUpdate(p: {
-  replicas: number;
-  maxSurge: number;
-  maxUnavailable: number;
-  current: readonly any[];
-  old: readonly any[];
-  isAvailable: (pod: any) => boolean;
-}): RolloutPlan {
-  const { replicas, maxSurge, maxUnavailable, current, old, isAvailable } = p;
-  if (old.length === 0 || current.length > replicas) return scaleTo(current, replicas);
-  const total = current.length + old.length;
-  if (current.length < replicas) {
-    const up = Math.min(replicas + maxSurge - total, replicas - current.length);
-    if (up > 0) return { create: up, remove: [] };
-  }
-  const minAvailable = replicas - maxUnavailable;
-  const newUnavailable = current.filter((pod) => !isAvailable(pod)).length;
-  const maxScaledDown = total - minAvailable - newUnavailable;
-  if (maxScaledDown <= 0) return { create: 0, remove: [] };
-  // Old pods that are not available cost nothing to remove: they go first (up to maxScaledDown).
-  const unhealthy = old
-    .filter((pod) => !isAvailable(pod))
-    .sort(deletionOrder)
-    .slice(0, maxScaledDown);
-  const rest = old.filter((pod) => !unhealthy.includes(pod)).sort(deletionOrder);
-  const availableNow = [...current, ...old].filter(isAvailable).length;
-  const more = Math.max(0, Math.min(rest.length, availableNow - minAvailable));
-  return { create: 0, remove: [...unhealthy, ...rest.slice(0, more)] };
+function sameTemplate(a: any, b: any): boolean {
+  return equalIgnoreHash(a, b) || equalIgnoreHash(defaulted(a), defaulted(b));
 }
 
-function scaleTo(pods: readonly any[], replicas: number): RolloutPlan {
-  if (pods.length < replicas) return { create: replicas - pods.length, remove: [] };
-  if (pods.length > replicas)
-    return { create: 0, remove: [...pods].sort(deletionOrder).slice(0, pods.length - replicas) };
-  return { create: 0, remove: [] };
+function findNewReplicaSet(d: any, rss: readonly any[]): any | undefined {
+  return [...rss].sort(byCreation).find((rs) => sameTemplate(rs.spec?.template, d.spec.template));
 }
 
-// ---- status ----------------------------------------------------------------------------------------
-
-interface Counts {
-  replicas: number;
-  updatedReplicas: number;
-  readyReplicas: number;
-  availableReplicas: number;
+/** What one sync works on: the Deployment as last written, and its ReplicaSets. */
+interface Sync {
+  key: string;
+  d: any;
+  rss: any[];
 }
-
-function sameCondition(a: Condition | undefined, b: Condition): boolean {
-  return !!a && a.status === b.status && a.reason === b.reason && a.message === b.message;
-}
-
-/** Set a condition, moving lastUpdateTime only when it changed (or `touched`). */
-function putCondition(
-  list: Condition[] | undefined,
-  next: Condition,
-  now: string,
-  touched = false,
-): Condition[] {
-  const prev = getCondition(list, next.type);
-  if (sameCondition(prev, next) && !touched) return list ?? [];
-  return setCondition(list, { ...next, lastUpdateTime: now }, now);
-}
-
-/** `<deployment>-<hash>`, shortened to fit a 253-character name. */
-function revisionName(deploymentName: string, hash: string): string {
-  const room = 253 - hash.length - 1;
-  return `${deploymentName.length > room ? deploymentName.slice(0, room) : deploymentName}-${hash}`;
-}
-
-const hashOf = (obj: any): string | undefined => obj?.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
 
 export class DeploymentController extends QueuedController {
-  private readonly expectations = new Expectations();
-  private readonly index = new OwnedPodIndex('Deployment');
-  private readonly revisionIndex = new OwnedPodIndex('Deployment');
-  /**
-   * Revision numbers this controller wrote (Deployment uid → hash → revision), trusted over a cache
-   * that may not show the write yet, so two writes never hand out the same number.
-   */
-  private readonly revisionsWritten = new Map<string, Map<string, number>>();
   private deployments!: Informer<any>;
+  private replicaSets!: Informer<any>;
+  /**
+   * Resolves once start() has registered every handler: informers replay their caches into the handlers
+   * one at a time, and a reconcile started by the first of them must not see the indexes half filled.
+   */
+  private readonly handlersReady = Promise.withResolvers<void>();
+  /** ReplicaSets by the uid of the Deployment controlling them. */
+  private readonly rsIndex = new OwnedPodIndex('Deployment');
+  /** Pods by the uid of the ReplicaSet controlling them: what still runs for each. */
+  private readonly podIndex = new OwnedPodIndex('ReplicaSet');
+  /** ReplicaSets this controller wrote (by uid), until the cache shows that version or a later one. */
+  private readonly written = new Map<string, any>();
 
   constructor(opts: ControllerOptions) {
     super(opts, COMPONENT);
@@ -246,463 +168,526 @@ export class DeploymentController extends QueuedController {
 
   async start(): Promise<void> {
     this.deployments = this.informers.informerFor(DEPLOYMENT);
+    this.replicaSets = this.informers.informerFor(REPLICASET);
     const pods = this.informers.informerFor(POD);
-    const revisions = this.informers.informerFor(controllerRevisionKind());
     this.removeHandlers.push(
       this.deployments.addHandler({
         onAdd: (d) => this.queue.add(objectKeyOf(d)),
         onUpdate: (_o, d) => this.queue.add(objectKeyOf(d)),
-        onDelete: (d) => {
-          this.expectations.delete(objectKeyOf(d));
-          this.revisionsWritten.delete(d.metadata.uid);
-        },
       }),
-      pods.addHandler(ownedPodHandlers(this.index, this.expectations, this.queue)),
-      revisions.addHandler({
-        onAdd: (cr) => this.revisionIndex.set(cr),
-        onUpdate: (old, cr) => {
-          this.revisionIndex.delete(old);
-          this.revisionIndex.set(cr);
+      this.replicaSets.addHandler({
+        onAdd: (rs) => this.replicaSetChanged(undefined, rs),
+        onUpdate: (old, rs) => this.replicaSetChanged(old, rs),
+        onDelete: (rs) => this.replicaSetChanged(rs, undefined),
+      }),
+      pods.addHandler({
+        onAdd: (p) => this.podIndex.set(p),
+        onUpdate: (old, p) => {
+          this.podIndex.delete(old);
+          this.podIndex.set(p);
+          if (!isDeleting(old) && isDeleting(p)) this.queueOwnerOfPod(p);
         },
-        onDelete: (cr) => {
-          const ref = this.revisionIndex.delete(cr);
-          // A revision deleted by someone else: recreate it if it is the current one.
-          if (ref) this.queue.add(`${cr.metadata.namespace}/${ref.name}`);
+        // A Recreate rollout waits for the old pods to be gone; a shrinking ReplicaSet stops counting them.
+        onDelete: (p) => {
+          this.podIndex.delete(p);
+          this.queueOwnerOfPod(p);
         },
       }),
     );
+    this.handlersReady.resolve();
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();
   }
 
-  /** Resolves when no reconcile is queued or running (for tests and orderly shutdown). */
-  protected async reconcile(key: string): Promise<void> {
-    const d = this.deployments.get(key);
-    if (!d || isDeleting(d)) return;
-    const spec = d.spec;
-    const replicas: number = spec.replicas ?? 1;
-    const minReadySeconds: number = spec.minReadySeconds ?? 0;
-    const hash = templateHash(spec.template);
-    const owned = this.index.podsOf(d.metadata.uid);
-    const active = owned.filter(isActive);
-    const current = active.filter((p) => hashOf(p) === hash);
-    const old = active.filter((p) => hashOf(p) !== hash);
-    const now = Date.now();
-    const isAvailable = (p: any) => availability(p, minReadySeconds, now).available;
-
-    const revisions = await this.syncRevisions(d, hash, owned);
-
-    let created = 0;
-    let deleted = 0;
-    if (this.expectations.satisfied(key)) {
-      let plan: RolloutPlan = { create: 0, remove: [] };
-      if (spec.paused) {
-        // Paused: no rollout step, but an unchanged template still follows `replicas`.
-        if (old.length === 0) plan = scaleTo(current, replicas);
-      } else if (spec.strategy?.type === 'Recreate') {
-        // Every old pod is gone (not just terminating) before any new one starts.
-        const oldRunning = owned.filter((p) => hashOf(p) !== hash && !isFinished(p));
-        if (old.length > 0) plan = { create: 0, remove: old };
-        else if (oldRunning.length === 0) plan = scaleTo(current, replicas);
-      } else {
-        const { maxSurge, maxUnavailable } = resolveFenceposts(spec.strategy, replicas);
-        plan = planRollingUpdate({ replicas, maxSurge, maxUnavailable, current, old, isAvailable });
-      }
-      if (plan.create > 0) {
-        created = await this.createPods(key, d, hash, plan.create);
-        this.recorder.normal(
-          d,
-          'ScalingRevision',
-          `Scaled up revision ${revisions.get(hash) ?? '?'} (${hash}) to ${current.length + created}`,
-        );
-      }
-      if (plan.remove.length > 0) {
-        deleted = await this.deletePods(key, plan.remove);
-        this.recordScaleDown(d, active, plan.remove, revisions);
-      }
-    }
-
-    let readyReplicas = 0;
-    let availableReplicas = 0;
-    let recheckMs: number | undefined;
-    for (const p of active) {
-      if (isReady(p)) readyReplicas++;
-      const a = availability(p, minReadySeconds, now);
-      if (a.available) availableReplicas++;
-      else if (a.waitMs !== undefined) recheckMs = Math.min(recheckMs ?? Infinity, a.waitMs);
-    }
-    const counts: Counts = {
-      replicas: active.length,
-      updatedReplicas: current.length,
-      readyReplicas,
-      availableReplicas,
-    };
-    const complete =
-      created === 0 &&
-      deleted === 0 &&
-      old.length === 0 &&
-      current.length === replicas &&
-      current.filter(isAvailable).length >= replicas;
-    const deadlineMs = await this.writeStatus(d, counts, replicas, complete);
-    if (deadlineMs !== undefined) recheckMs = Math.min(recheckMs ?? Infinity, deadlineMs);
-    if (recheckMs !== undefined) this.queue.addAfter(key, recheckMs + 10);
-  }
-
-  private recordScaleDown(d: any, active: any[], removed: any[], revisions: Map<string, number>): void {
-    const byHash = new Map<string, number>();
-    for (const p of removed) byHash.set(hashOf(p) ?? '', (byHash.get(hashOf(p) ?? '') ?? 0) + 1);
-    for (const [hash, n] of byHash) {
-      const left = active.filter((p) => hashOf(p) === hash).length - n;
-      this.recorder.normal(
-        d,
-        'ScalingRevision',
-        `Scaled down revision ${revisions.get(hash) ?? '?'} (${hash}) to ${left}`,
-      );
-    }
-  }
-
-  // ---- revision history ------------------------------------------------------------------------------
-
-  /**
-   * Make sure the current template has a ControllerRevision with the highest number (unless paused), the
-   * Deployment's revision annotation says so, and old revisions beyond revisionHistoryLimit are pruned.
-   * Returns hash → revision number of every known revision.
-   */
-  private async syncRevisions(d: any, hash: string, owned: any[]): Promise<Map<string, number>> {
-    const uid: string = d.metadata.uid;
-    const written = this.revisionsWritten.get(uid) ?? new Map<string, number>();
-    this.revisionsWritten.set(uid, written);
-    const crs = this.revisionIndex.podsOf(uid).filter((cr) => !isDeleting(cr));
-    const numbers = new Map<string, number>();
-    for (const cr of crs) {
-      const h = hashOf(cr);
-      if (h) numbers.set(h, Math.max(cr.revision ?? 0, written.get(h) ?? 0));
-    }
-    for (const [h, n] of written) if (!numbers.has(h)) numbers.set(h, n);
-    const max = Math.max(0, ...numbers.values());
-    let currentRevision = numbers.get(hash);
-
-    if (!d.spec.paused && (currentRevision === undefined || currentRevision < max)) {
-      const next = max + 1;
-      const rolledBackFrom = currentRevision;
-      currentRevision = await this.writeRevision(d, hash, next, crs);
-      if (currentRevision !== undefined) {
-        written.set(hash, currentRevision);
-        numbers.set(hash, currentRevision);
-        if (rolledBackFrom !== undefined && currentRevision === next) {
-          this.recorder.normal(
-            d,
-            'DeploymentRollback',
-            `Rolled back deployment "${d.metadata.name}" to revision ${rolledBackFrom} (now revision ${next})`,
-          );
+  private replicaSetChanged(old: any, rs: any): void {
+    if (old) this.rsIndex.delete(old);
+    if (rs) {
+      this.rsIndex.set(rs);
+      const mine = this.written.get(rs.metadata.uid);
+      if (mine && Number(rs.metadata.resourceVersion) >= Number(mine.metadata.resourceVersion))
+        this.written.delete(rs.metadata.uid);
+    } else this.written.delete(old.metadata.uid);
+    for (const obj of [old, rs]) {
+      if (!obj) continue;
+      const ref = controllerRef(obj);
+      if (ref?.kind === 'Deployment') this.queue.add(`${obj.metadata.namespace}/${ref.name}`);
+      else if (!ref && rs === obj) {
+        // An orphan: the Deployments whose selector matches it may adopt it.
+        for (const d of this.deployments.values()) {
+          if (
+            d.metadata.namespace === obj.metadata.namespace &&
+            labelSelectorMatcher(d.spec.selector)(obj.metadata.labels)
+          )
+            this.queue.add(objectKeyOf(d));
         }
       }
     }
-
-    if (
-      currentRevision !== undefined &&
-      d.metadata.annotations?.[REVISION_ANNOTATION] !== String(currentRevision)
-    ) {
-      const value = String(currentRevision);
-      await ignoreNotFound(
-        this.objects.mutate(DEPLOYMENT, d.metadata.namespace, d.metadata.name, (obj) => {
-          if (obj.metadata.uid !== uid || obj.metadata.annotations?.[REVISION_ANNOTATION] === value)
-            return undefined;
-          obj.metadata.annotations = { ...obj.metadata.annotations, [REVISION_ANNOTATION]: value };
-          return obj;
-        }),
-      );
-    }
-
-    await this.pruneRevisions(d, hash, crs, numbers, owned);
-    return numbers;
   }
 
-  /** Create the revision of `hash` as number `revision`, or renumber the existing one. Returns its number. */
-  private async writeRevision(
-    d: any,
-    hash: string,
-    revision: number,
-    crs: any[],
-  ): Promise<number | undefined> {
-    const kind = controllerRevisionKind();
-    const { namespace } = d.metadata;
-    const name = revisionName(d.metadata.name, hash);
-    const existing = crs.find((cr) => hashOf(cr) === hash);
-    if (!existing) {
-      const cause = d.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
-      try {
-        await this.objects.create(
-          {
-            apiVersion: 'apps/v1',
-            kind: 'ControllerRevision',
-            metadata: {
-              name,
-              namespace,
-              labels: { ...d.spec.template.metadata?.labels, [POD_TEMPLATE_HASH_LABEL]: hash },
-              ...(cause ? { annotations: { [CHANGE_CAUSE_ANNOTATION]: cause } } : {}),
-              ownerReferences: [controllerRefTo(d)],
-            },
-            data: { spec: { template: d.spec.template } },
-            revision,
-          },
-          namespace,
-        );
-        return revision;
-      } catch (err) {
-        if (errorCode(err) !== 409) throw err;
-        // Already there (our cache lags): renumber it below if it is ours.
-      }
+  private queueOwnerOfPod(p: any): void {
+    const ref = controllerRef(p);
+    if (ref?.kind !== 'ReplicaSet') return;
+    const rs = this.replicaSets.get(`${p.metadata.namespace}/${ref.name}`);
+    const owner = rs && controllerRef(rs);
+    if (owner?.kind === 'Deployment') this.queue.add(`${p.metadata.namespace}/${owner.name}`);
+  }
+
+  /** A ReplicaSet as this controller last knows it: its own write when the cache has not caught up. */
+  private latest(rs: any): any {
+    const mine = this.written.get(rs.metadata.uid);
+    return mine && Number(mine.metadata.resourceVersion) > Number(rs.metadata.resourceVersion) ? mine : rs;
+  }
+
+  protected async reconcile(key: string): Promise<void> {
+    await this.handlersReady.promise;
+    const cached = this.deployments.get(key);
+    if (!cached) return;
+    try {
+      const s: Sync = { key, d: cached, rss: await this.claimReplicaSets(cached) };
+      if (isDeleting(s.d)) return await this.syncStatusOnly(s);
+      await this.checkPausedConditions(s);
+      if (s.d.spec.paused) return await this.syncScaling(s);
+      if (await this.isScalingEvent(s)) return await this.syncScaling(s);
+      if (s.d.spec.strategy?.type === 'Recreate') await this.rolloutRecreate(s);
+      else await this.rolloutRolling(s);
+    } catch (err) {
+      if (!(err instanceof Superseded) && !isConflict(err)) throw err;
+      // Someone wrote in between: their change is on its way through the informers and queues us; look
+      // again shortly anyway in case it was our own write the cache has not shown yet.
+      this.queue.addAfter(key, 50);
     }
-    const updated = await this.objects.mutate(kind, namespace, existing?.metadata.name ?? name, (cr) => {
-      if (!isControlledBy(cr, d)) {
-        throw new Error(
-          `controllerrevision ${cr.metadata.name} exists and is not owned by deployment ${d.metadata.name}`,
-        );
-      }
-      if (cr.revision >= revision) return undefined;
-      cr.revision = revision;
-      const cause = d.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
-      if (cause) cr.metadata.annotations = { ...cr.metadata.annotations, [CHANGE_CAUSE_ANNOTATION]: cause };
-      return cr;
+  }
+
+  /** The Deployment's ReplicaSets, after adopting matching orphans and releasing its non-matching ones. */
+  private async claimReplicaSets(d: any): Promise<any[]> {
+    const ns: string = d.metadata.namespace;
+    const candidates = [...this.rsIndex.podsOf(d.metadata.uid)];
+    for (const rs of this.replicaSets.values())
+      if (rs.metadata.namespace === ns && !controllerRef(rs)) candidates.push(rs);
+    const matches = labelSelectorMatcher(d.spec.selector);
+    const { claimed } = await claimObjects(
+      this.objects,
+      d,
+      REPLICASET,
+      candidates.map(this.latest, this),
+      (rs) => matches(rs.metadata.labels),
+    );
+    return claimed;
+  }
+
+  // ---- what the pods say -----------------------------------------------------------------------------
+
+  /** Pods of a ReplicaSet that still run (not finished, not being deleted). */
+  private activePods(rs: any): any[] {
+    return this.podIndex.podsOf(rs.metadata.uid).filter(isActive);
+  }
+
+  /** What a ReplicaSet counts toward the surge limit: its replicas, or its pods while extra ones remain. */
+  private podCount = (rs: any): number => Math.max(specReplicas(rs), this.activePods(rs).length);
+
+  /** Available pods of a ReplicaSet, never more than its replicas (extra ones are on their way out). */
+  private available(rs: any): number {
+    const now = Date.now();
+    const minReady: number = rs.spec.minReadySeconds ?? 0;
+    const n = this.activePods(rs).filter((p) => availability(p, minReady, now).available).length;
+    return Math.min(specReplicas(rs), n);
+  }
+
+  // ---- writes -----------------------------------------------------------------------------------------
+
+  /** Update a ReplicaSet from the version it was decided on (a conflict supersedes the sync). */
+  private async updateReplicaSet(rs: any): Promise<any> {
+    const updated = await this.objects.update(rs, rs.metadata.namespace);
+    this.written.set(updated.metadata.uid, updated);
+    return updated;
+  }
+
+  private async writeStatus(s: Sync, status: DeploymentStatus): Promise<void> {
+    const d = s.d;
+    s.d = await this.objects.updateStatus(DEPLOYMENT, d.metadata.namespace, d.metadata.name, {
+      metadata: { resourceVersion: d.metadata.resourceVersion },
+      status: JSON.parse(JSON.stringify(status)),
     });
-    return updated?.revision;
   }
 
-  /** Delete the oldest revisions beyond revisionHistoryLimit that no pod uses any more. */
-  private async pruneRevisions(
-    d: any,
-    hash: string,
-    crs: any[],
-    numbers: Map<string, number>,
-    owned: any[],
+  /** SetDeploymentRevision: the Deployment's revision annotation follows its new ReplicaSet's. */
+  private async setDeploymentRevision(s: Sync, revision: number): Promise<void> {
+    const d = s.d;
+    if (d.metadata.annotations?.[REVISION_ANNOTATION] === String(revision)) return;
+    s.d = await this.objects.patch(DEPLOYMENT, d.metadata.namespace, d.metadata.name, {
+      metadata: {
+        resourceVersion: d.metadata.resourceVersion,
+        annotations: { [REVISION_ANNOTATION]: String(revision) },
+      },
+    });
+  }
+
+  private async setProgressing(
+    s: Sync,
+    status: 'True' | 'False' | 'Unknown',
+    reason: string,
+    message: string,
   ): Promise<void> {
-    const limit: number = d.spec.revisionHistoryLimit ?? 10;
-    const olds = crs
-      .filter((cr) => hashOf(cr) !== hash)
-      .sort((a, b) => (numbers.get(hashOf(a)!) ?? a.revision) - (numbers.get(hashOf(b)!) ?? b.revision));
-    let excess = olds.length - limit;
+    const next: DeploymentStatus = structuredClone(s.d.status ?? {});
+    setDeploymentCondition(next, newCondition('Progressing', status, reason, message, nowRfc3339()));
+    if (!isDeepStrictEqual(next, s.d.status ?? {})) await this.writeStatus(s, next);
+  }
+
+  // ---- the sync's steps, in Kubernetes' names -----------------------------------------------------------
+
+  private async checkPausedConditions(s: Sync): Promise<void> {
+    const cond = getCondition(s.d.status?.conditions, 'Progressing');
+    if (cond?.reason === DEPLOYMENT_REASONS.ProgressDeadlineExceeded) return;
+    const pausedNoted = cond?.reason === DEPLOYMENT_REASONS.DeploymentPaused;
+    if (s.d.spec.paused && !pausedNoted)
+      await this.setProgressing(s, 'Unknown', DEPLOYMENT_REASONS.DeploymentPaused, 'Deployment is paused');
+    else if (!s.d.spec.paused && pausedNoted)
+      await this.setProgressing(s, 'Unknown', DEPLOYMENT_REASONS.DeploymentResumed, 'Deployment is resumed');
+  }
+
+  /**
+   * The new ReplicaSet (created when `create` and missing) and the old ones, with the new one's revision
+   * and annotations and the Deployment's revision annotation brought up to date.
+   */
+  private async replicaSetsAndSyncRevision(
+    s: Sync,
+    create: boolean,
+  ): Promise<{ newRS: any | undefined; olds: any[] }> {
+    const found = findNewReplicaSet(s.d, s.rss);
+    const olds = s.rss.filter((rs) => rs !== found);
+    const newRevision = maxRevision(olds) + 1;
+    if (found) {
+      const copy = structuredClone(found);
+      const annotated = setNewReplicaSetAnnotations(s.d, copy, newRevision, true);
+      let newRS = found;
+      if (annotated || (copy.spec.minReadySeconds ?? 0) !== (s.d.spec.minReadySeconds ?? 0)) {
+        copy.spec.minReadySeconds = s.d.spec.minReadySeconds ?? 0;
+        newRS = await this.updateReplicaSet(copy);
+        this.replace(s, found, newRS);
+      }
+      await this.setDeploymentRevision(s, revisionOf(newRS));
+      if (!getCondition(s.d.status?.conditions, 'Progressing'))
+        await this.setProgressing(
+          s,
+          'True',
+          DEPLOYMENT_REASONS.FoundNewReplicaSet,
+          `Found new replica set ${JSON.stringify(newRS.metadata.name)}`,
+        );
+      return { newRS, olds };
+    }
+    if (!create) return { newRS: undefined, olds };
+    const newRS = await this.createNewReplicaSet(s, olds, newRevision);
+    return { newRS, olds };
+  }
+
+  private async createNewReplicaSet(s: Sync, olds: any[], newRevision: number): Promise<any> {
+    const d = s.d;
+    const hash = templateHash(d.spec.template, d.status?.collisionCount);
+    const template = templateWithHash(d.spec.template, hash);
+    const rs: any = {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: replicaSetName(d.metadata.name, hash),
+        namespace: d.metadata.namespace,
+        labels: { ...template.metadata.labels },
+        annotations: {},
+        ownerReferences: [controllerRefTo(d)],
+      },
+      spec: {
+        replicas: 0,
+        minReadySeconds: d.spec.minReadySeconds ?? 0,
+        selector: {
+          ...d.spec.selector,
+          matchLabels: { ...d.spec.selector.matchLabels, [POD_TEMPLATE_HASH_LABEL]: hash },
+        },
+        template,
+      },
+    };
+    rs.spec.replicas = newRSNewReplicas(d, [...olds, rs], rs, this.podCount);
+    setNewReplicaSetAnnotations(d, rs, newRevision, false);
+    let created: any;
+    try {
+      created = await this.objects.create(rs, d.metadata.namespace);
+      this.written.set(created.metadata.uid, created);
+      s.rss.push(created);
+    } catch (err) {
+      if (errorCode(err) === 409) {
+        const existing = await this.objects.get(REPLICASET, d.metadata.namespace, rs.metadata.name);
+        // Our own, not in the cache yet: use it.
+        if (
+          existing &&
+          isControlledBy(existing, d) &&
+          sameTemplate(existing.spec.template, d.spec.template)
+        ) {
+          s.rss.push(existing);
+          return existing;
+        }
+        // Someone else's ReplicaSet has the name: hash again with a higher collisionCount.
+        const status = structuredClone(d.status ?? {});
+        status.collisionCount = (status.collisionCount ?? 0) + 1;
+        await this.writeStatus(s, status);
+        throw new Superseded(
+          `replicaset ${rs.metadata.name} exists; collisionCount now ${status.collisionCount}`,
+        );
+      }
+      const message = `Failed to create new replica set ${JSON.stringify(rs.metadata.name)}: ${errorMessage(err)}`;
+      this.recorder.warning(d, 'FailedCreate', message);
+      await this.setProgressing(s, 'False', DEPLOYMENT_REASONS.ReplicaSetCreateError, message);
+      throw err;
+    }
+    if (rs.spec.replicas > 0)
+      this.recorder.normal(
+        d,
+        'ScalingReplicaSet',
+        `Scaled up replica set ${created.metadata.name} from 0 to ${rs.spec.replicas}`,
+      );
+    await this.setDeploymentRevision(s, newRevision);
+    await this.setProgressing(
+      s,
+      'True',
+      DEPLOYMENT_REASONS.NewReplicaSetCreated,
+      `Created new replica set ${JSON.stringify(created.metadata.name)}`,
+    );
+    return created;
+  }
+
+  private replace(s: Sync, old: any, next: any): void {
+    const i = s.rss.indexOf(old);
+    if (i >= 0) s.rss[i] = next;
+  }
+
+  /** Scale a ReplicaSet (recording it) unless it already has `replicas`. */
+  private async scaleAndRecord(s: Sync, rs: any, replicas: number): Promise<{ scaled: boolean; rs: any }> {
+    if (specReplicas(rs) === replicas) return { scaled: false, rs };
+    return this.scaleReplicaSet(s, rs, replicas, specReplicas(rs) < replicas ? 'up' : 'down');
+  }
+
+  private async scaleReplicaSet(
+    s: Sync,
+    rs: any,
+    replicas: number,
+    direction: string,
+  ): Promise<{ scaled: boolean; rs: any }> {
+    const desired = desiredReplicas(s.d);
+    const max = desired + maxSurgeOf(s.d);
+    const sizeChanges = specReplicas(rs) !== replicas;
+    if (!sizeChanges && !replicasAnnotationsNeedUpdate(rs, desired, max)) return { scaled: false, rs };
+    const from = specReplicas(rs);
+    const copy = structuredClone(rs);
+    copy.spec.replicas = replicas;
+    setReplicasAnnotations(copy, desired, max);
+    const updated = await this.updateReplicaSet(copy);
+    this.replace(s, rs, updated);
+    if (sizeChanges)
+      this.recorder.normal(
+        s.d,
+        'ScalingReplicaSet',
+        `Scaled ${direction ? `${direction} ` : ''}replica set ${rs.metadata.name} from ${from} to ${replicas}`,
+      );
+    return { scaled: sizeChanges, rs: updated };
+  }
+
+  /** A change of spec.replicas that the ReplicaSets' desired-replicas annotation does not reflect yet. */
+  private async isScalingEvent(s: Sync): Promise<boolean> {
+    const { newRS, olds } = await this.replicaSetsAndSyncRevision(s, false);
+    for (const rs of [...olds, newRS]) {
+      if (!rs || specReplicas(rs) === 0) continue;
+      const desired = rs.metadata.annotations?.[DESIRED_REPLICAS_ANNOTATION];
+      if (desired !== undefined && Number(desired) !== desiredReplicas(s.d)) return true;
+    }
+    return false;
+  }
+
+  /** Scaling events and paused Deployments: resize without rolling. */
+  private async syncScaling(s: Sync): Promise<void> {
+    const { newRS, olds } = await this.replicaSetsAndSyncRevision(s, false);
+    await this.scale(s, newRS, olds);
+    if (s.d.spec.paused) await this.cleanup(s, olds);
+    await this.syncDeploymentStatus(s);
+  }
+
+  private async syncStatusOnly(s: Sync): Promise<void> {
+    await this.replicaSetsAndSyncRevision(s, false);
+    await this.syncDeploymentStatus(s);
+  }
+
+  private async scale(s: Sync, newRS: any | undefined, olds: any[]): Promise<void> {
+    const d = s.d;
+    const only = findActiveOrLatest(newRS, olds);
+    if (only) {
+      if (specReplicas(only) !== desiredReplicas(d)) await this.scaleAndRecord(s, only, desiredReplicas(d));
+      return;
+    }
+    if (isSaturated(d, newRS)) {
+      for (const old of olds.filter((rs) => specReplicas(rs) > 0)) await this.scaleAndRecord(s, old, 0);
+      return;
+    }
+    if (d.spec.strategy?.type === 'Recreate') return;
+    const active = [...olds, newRS].filter((rs) => rs && specReplicas(rs) > 0);
+    const { sizes, direction } = proportionalSizes(d, active);
+    for (const rs of active) await this.scaleReplicaSet(s, rs, sizes.get(rs.metadata.uid)!, direction);
+  }
+
+  private async rolloutRolling(s: Sync): Promise<void> {
+    const { newRS, olds } = await this.replicaSetsAndSyncRevision(s, true);
+    const current = (rs: any) => s.rss.find((x) => x.metadata.uid === rs.metadata.uid) ?? rs;
+    if (await this.reconcileNewReplicaSet(s, current(newRS))) return this.syncRolloutStatus(s);
+    const activeOlds = olds.map(current).filter((rs) => specReplicas(rs) > 0);
+    if (await this.reconcileOldReplicaSets(s, activeOlds, current(newRS))) return this.syncRolloutStatus(s);
+    if (s.d.status && deploymentComplete(s.d, s.d.status)) await this.cleanup(s, olds.map(current));
+    await this.syncRolloutStatus(s);
+  }
+
+  private async reconcileNewReplicaSet(s: Sync, newRS: any): Promise<boolean> {
+    const replicas = desiredReplicas(s.d);
+    if (specReplicas(newRS) === replicas) return false;
+    if (specReplicas(newRS) > replicas) return (await this.scaleAndRecord(s, newRS, replicas)).scaled;
+    const next = newRSNewReplicas(s.d, s.rss, newRS, this.podCount);
+    return (await this.scaleAndRecord(s, newRS, next)).scaled;
+  }
+
+  private async reconcileOldReplicaSets(s: Sync, olds: any[], newRS: any): Promise<boolean> {
+    const available = (rs: any) => this.available(rs);
+    let scaled = false;
+    for (const [rs, size] of scaleDownOldReplicaSets(s.d, s.rss, olds, newRS, available))
+      if ((await this.scaleAndRecord(s, rs, size)).scaled) scaled = true;
+    return scaled;
+  }
+
+  private async rolloutRecreate(s: Sync): Promise<void> {
+    let { newRS, olds } = await this.replicaSetsAndSyncRevision(s, false);
+    let scaledDown = false;
+    for (const old of olds.filter((rs) => specReplicas(rs) > 0))
+      if ((await this.scaleAndRecord(s, old, 0)).scaled) scaledDown = true;
+    if (scaledDown) return this.syncRolloutStatus(s);
+    if (this.oldPodsRunning(newRS, olds)) return this.syncRolloutStatus(s);
+    if (!newRS) ({ newRS, olds } = await this.replicaSetsAndSyncRevision(s, true));
+    const current = s.rss.find((x) => x.metadata.uid === newRS.metadata.uid) ?? newRS;
+    await this.scaleAndRecord(s, current, desiredReplicas(s.d));
+    if (s.d.status && deploymentComplete(s.d, s.d.status)) await this.cleanup(s, olds);
+    await this.syncRolloutStatus(s);
+  }
+
+  /** Any pod of an old ReplicaSet not finished yet, being deleted or not (Recreate waits for them). */
+  private oldPodsRunning(newRS: any | undefined, olds: any[]): boolean {
+    if (olds.some((rs) => (rs.status?.replicas ?? 0) > 0)) return true;
+    return olds.some(
+      (rs) =>
+        rs.metadata.uid !== newRS?.metadata.uid &&
+        this.podIndex.podsOf(rs.metadata.uid).some((p) => !isFinished(p)),
+    );
+  }
+
+  /** Delete the oldest old ReplicaSets beyond revisionHistoryLimit that have no pods left. */
+  private async cleanup(s: Sync, olds: any[]): Promise<void> {
+    const limit: number | undefined = s.d.spec.revisionHistoryLimit;
+    if (limit === undefined) return;
+    const alive = olds.filter((rs) => !isDeleting(rs));
+    const excess = alive.length - limit;
     if (excess <= 0) return;
-    const inUse = new Set(owned.filter((p) => !isFinished(p)).map(hashOf));
-    const written = this.revisionsWritten.get(d.metadata.uid);
-    for (const cr of olds) {
-      if (excess <= 0) break;
-      if (inUse.has(hashOf(cr))) continue;
-      excess--;
+    for (const rs of alive.sort(byRevision).slice(0, excess)) {
+      if (
+        (rs.status?.replicas ?? 0) !== 0 ||
+        specReplicas(rs) !== 0 ||
+        (rs.metadata.generation ?? 0) > (rs.status?.observedGeneration ?? 0)
+      )
+        continue;
       try {
-        await this.objects.delete(controllerRevisionKind(), cr.metadata.namespace, cr.metadata.name, {
-          preconditions: { uid: cr.metadata.uid },
+        await this.objects.delete(REPLICASET, rs.metadata.namespace, rs.metadata.name, {
+          preconditions: { uid: rs.metadata.uid },
         });
-        written?.delete(hashOf(cr)!);
       } catch (err) {
         if (errorCode(err) !== 404) throw err;
       }
     }
   }
 
-  // ---- pods ------------------------------------------------------------------------------------------
+  // ---- status ------------------------------------------------------------------------------------------
 
-  /** Create `n` pods in batches of growing size (1, 2, 4, ...), stopping at the first failure. */
-  private async createPods(key: string, d: any, hash: string, n: number): Promise<number> {
-    const template = d.spec.template;
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        generateName: generateNameFor(`${d.metadata.name}-${hash}-`),
-        namespace: d.metadata.namespace,
-        labels: { ...template.metadata?.labels, [POD_TEMPLATE_HASH_LABEL]: hash },
-        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
-        ownerReferences: [controllerRefTo(d)],
-      },
-      spec: template.spec,
-    };
-    this.expectations.expect(key, n, 0);
-    let created = 0;
-    for (let batch = 1; created < n; batch *= 2) {
-      const size = Math.min(batch, n - created);
-      const results = await Promise.allSettled(
-        Array.from({ length: size }, () => this.objects.create(pod, d.metadata.namespace)),
-      );
-      const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-      created += size - failed.length;
-      if (failed.length > 0) {
-        // No event will come for pods that were not created, nor for the ones never attempted.
-        for (let i = 0; i < n - created; i++) this.expectations.creationObserved(key);
-        this.recorder.warning(
-          d,
-          'FailedCreate',
-          `Error creating pod: ${String(failed[0].reason?.message ?? failed[0].reason)}`,
+  private async syncDeploymentStatus(s: Sync): Promise<void> {
+    const newRS = findNewReplicaSet(s.d, s.rss);
+    const status = calculateStatus(s.d, s.rss, newRS, nowRfc3339());
+    if (!isDeepStrictEqual(normalize(status), normalize(s.d.status))) await this.writeStatus(s, status);
+  }
+
+  private async syncRolloutStatus(s: Sync): Promise<void> {
+    const d = s.d;
+    const newRS = findNewReplicaSet(d, s.rss);
+    const now = nowRfc3339();
+    const nowMs = Date.now();
+    const status = calculateStatus(d, s.rss, newRS, now);
+    const current = getCondition(d.status?.conditions, 'Progressing');
+    const complete =
+      status.replicas === status.updatedReplicas &&
+      current?.reason === DEPLOYMENT_REASONS.NewReplicaSetAvailable;
+    const subject = newRS
+      ? `ReplicaSet ${JSON.stringify(newRS.metadata.name)}`
+      : `Deployment ${JSON.stringify(d.metadata.name)}`;
+    let timedOut = false;
+    if (!complete) {
+      if (deploymentComplete(d, status)) {
+        setDeploymentCondition(
+          status,
+          newCondition(
+            'Progressing',
+            'True',
+            DEPLOYMENT_REASONS.NewReplicaSetAvailable,
+            `${subject} has successfully progressed.`,
+            now,
+          ),
         );
-        throw failed[0].reason;
+      } else if (deploymentProgressing(d, status)) {
+        // Progress moves lastUpdateTime (the deadline's start) even when the reason stays the same.
+        const c: Condition = newCondition(
+          'Progressing',
+          'True',
+          DEPLOYMENT_REASONS.ReplicaSetUpdated,
+          `${subject} is progressing.`,
+          now,
+        );
+        if (current?.status === 'True') c.lastTransitionTime = current.lastTransitionTime;
+        status.conditions = [...(status.conditions ?? []).filter((x) => x.type !== 'Progressing'), c];
+      } else if (deploymentTimedOut(d, status, nowMs)) {
+        timedOut = current?.reason !== DEPLOYMENT_REASONS.ProgressDeadlineExceeded;
+        setDeploymentCondition(
+          status,
+          newCondition(
+            'Progressing',
+            'False',
+            DEPLOYMENT_REASONS.ProgressDeadlineExceeded,
+            `${subject} has timed out progressing.`,
+            now,
+          ),
+        );
       }
     }
-    this.log.info({ deployment: key, created }, 'deployment-controller: created pods');
-    return created;
-  }
-
-  private async deletePods(key: string, pods: any[]): Promise<number> {
-    if (pods.length === 0) return 0;
-    this.expectations.expect(key, 0, pods.length);
-    const results = await Promise.allSettled(
-      pods.map((p) =>
-        this.objects.delete(POD, p.metadata.namespace, p.metadata.name, {
-          preconditions: { uid: p.metadata.uid },
-        }),
-      ),
-    );
-    let firstError: unknown;
-    results.forEach((r) => {
-      if (r.status === 'fulfilled') return;
-      this.expectations.deletionObserved(key);
-      if (errorCode(r.reason) !== 404 && firstError === undefined) firstError = r.reason;
-    });
-    if (firstError !== undefined) throw firstError;
-    this.log.info({ deployment: key, deleted: pods.length }, 'deployment-controller: deleted pods');
-    return pods.length;
-  }
-
-  /**
-   * Write status when it changed. Returns ms until the progress deadline would pass, when the rollout is
-   * still in progress, so the caller re-checks then.
-   */
-  private async writeStatus(
-    d: any,
-    counts: Counts,
-    replicas: number,
-    complete: boolean,
-  ): Promise<number | undefined> {
-    const { namespace, name, uid, generation } = d.metadata;
-    const spec = d.spec;
-    let deadlineMs: number | undefined;
-    let timedOut = false;
-    await ignoreNotFound(
-      this.objects.mutate(
-        DEPLOYMENT,
-        namespace,
-        name,
-        (obj) => {
-          if (obj.metadata.uid !== uid) return undefined;
-          deadlineMs = undefined;
-          timedOut = false;
-          const prev = obj.status ?? {};
-          const nowMs = Date.now();
-          const now = nowRfc3339();
-          const maxUnavailable =
-            spec.strategy?.type === 'Recreate' || replicas === 0
-              ? 0
-              : Math.min(replicas, resolveFenceposts(spec.strategy, replicas).maxUnavailable);
-          let conditions: Condition[] | undefined = prev.conditions;
-          conditions = putCondition(
-            conditions,
-            counts.availableReplicas >= replicas - maxUnavailable
-              ? {
-                  type: 'Available',
-                  status: 'True',
-                  reason: DEPLOYMENT_REASONS.MinimumReplicasAvailable,
-                  message: 'Deployment has minimum availability.',
-                }
-              : {
-                  type: 'Available',
-                  status: 'False',
-                  reason: DEPLOYMENT_REASONS.MinimumReplicasUnavailable,
-                  message: 'Deployment does not have minimum availability.',
-                },
-            now,
-          );
-          // Forward progress only (Kubernetes' DeploymentProgressing), or a new spec.
-          const oldBefore = (prev.replicas ?? 0) - (prev.updatedReplicas ?? 0);
-          const oldNow = counts.replicas - counts.updatedReplicas;
-          const progressed =
-            prev.observedGeneration !== generation ||
-            counts.updatedReplicas > (prev.updatedReplicas ?? 0) ||
-            counts.readyReplicas > (prev.readyReplicas ?? 0) ||
-            counts.availableReplicas > (prev.availableReplicas ?? 0) ||
-            oldNow < oldBefore;
-          const prevProgressing = getCondition(conditions, 'Progressing');
-          const deadline = (spec.progressDeadlineSeconds ?? 600) * 1000;
-          let progressing: Condition | undefined;
-          let touched = false;
-          if (spec.paused) {
-            progressing = {
-              type: 'Progressing',
-              status: 'Unknown',
-              reason: DEPLOYMENT_REASONS.DeploymentPaused,
-              message: 'Deployment is paused',
-            };
-          } else if (complete) {
-            progressing = {
-              type: 'Progressing',
-              status: 'True',
-              reason: DEPLOYMENT_REASONS.NewRevisionAvailable,
-              message: `Deployment ${JSON.stringify(name)} has successfully progressed.`,
-            };
-          } else if (!prevProgressing || prevProgressing.reason === DEPLOYMENT_REASONS.DeploymentPaused) {
-            const resumed = prevProgressing?.reason === DEPLOYMENT_REASONS.DeploymentPaused;
-            progressing = {
-              type: 'Progressing',
-              status: 'True',
-              reason: resumed ? DEPLOYMENT_REASONS.DeploymentResumed : DEPLOYMENT_REASONS.RolloutInProgress,
-              message: resumed
-                ? 'Deployment is resumed'
-                : `Deployment ${JSON.stringify(name)} is progressing.`,
-            };
-            touched = true;
-            deadlineMs = deadline;
-          } else if (progressed) {
-            progressing = {
-              type: 'Progressing',
-              status: 'True',
-              reason: DEPLOYMENT_REASONS.RolloutInProgress,
-              message: `Deployment ${JSON.stringify(name)} is progressing.`,
-            };
-            touched = true;
-            deadlineMs = deadline;
-          } else if (prevProgressing.reason === DEPLOYMENT_REASONS.NewRevisionAvailable) {
-            // Complete before and nothing changed since but a pod going away: not a stalled rollout.
-            progressing = undefined;
-          } else if (prevProgressing.status === 'True') {
-            const lastUpdate = Date.parse(
-              prevProgressing.lastUpdateTime ?? prevProgressing.lastTransitionTime ?? '',
-            );
-            const left = Number.isFinite(lastUpdate) ? lastUpdate + deadline - nowMs : deadline;
-            if (left <= 0) {
-              progressing = {
-                type: 'Progressing',
-                status: 'False',
-                reason: DEPLOYMENT_REASONS.ProgressDeadlineExceeded,
-                message: `Deployment ${JSON.stringify(name)} has timed out progressing.`,
-              };
-              timedOut = true;
-            } else deadlineMs = left;
-          }
-          if (progressing) conditions = putCondition(conditions, progressing, now, touched);
-          const status = {
-            observedGeneration: generation,
-            replicas: counts.replicas,
-            updatedReplicas: counts.updatedReplicas,
-            readyReplicas: counts.readyReplicas,
-            availableReplicas: counts.availableReplicas,
-            unavailableReplicas: Math.max(0, Math.max(replicas, counts.replicas) - counts.availableReplicas),
-            conditions,
-          };
-          if (JSON.stringify(status) === JSON.stringify(prev)) {
-            timedOut = false;
-            return undefined;
-          }
-          obj.status = status;
-          return obj;
-        },
-        'status',
-      ),
-    );
-    if (timedOut) {
+    if (isDeepStrictEqual(normalize(status), normalize(d.status))) {
+      this.requeueStuckDeployment(s, status, nowMs);
+      return;
+    }
+    await this.writeStatus(s, status);
+    if (timedOut)
       this.recorder.warning(
         d,
         DEPLOYMENT_REASONS.ProgressDeadlineExceeded,
-        `Deployment ${JSON.stringify(name)} has timed out progressing: ${counts.updatedReplicas} of ${replicas} updated pods, ${counts.availableReplicas} available`,
+        `${subject} has timed out progressing: ${status.updatedReplicas} of ${desiredReplicas(d)} updated replicas, ${status.availableReplicas} available`,
       );
-    }
-    return deadlineMs;
   }
+
+  /** No progress seen: look again when the progress deadline is due (kubernetes#34458). */
+  private requeueStuckDeployment(s: Sync, status: DeploymentStatus, nowMs: number): void {
+    const c = getCondition(s.d.status?.conditions, 'Progressing');
+    if (!c || deploymentComplete(s.d, status) || c.reason === DEPLOYMENT_REASONS.ProgressDeadlineExceeded)
+      return;
+    const from = Date.parse(c.lastUpdateTime ?? c.lastTransitionTime ?? '');
+    if (!Number.isFinite(from)) return;
+    const after = from + (s.d.spec.progressDeadlineSeconds ?? 600) * 1000 - nowMs;
+    this.queue.addAfter(s.key, Math.max(after, 0) + 100);
+  }
+}
+
+/** Status as JSON would carry it (no undefined members), for comparisons. */
+function normalize(status: unknown): unknown {
+  return JSON.parse(JSON.stringify(status ?? {}));
 }

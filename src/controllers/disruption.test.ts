@@ -98,6 +98,46 @@ describe('DisruptionController', () => {
     const s = await budgetStatus('web', (x) => x.expectedPods === 4);
     expect(s).toMatchObject({ desiredHealthy: 3, currentHealthy: 3, disruptionsAllowed: 0 });
   });
+
+  it("counts a Deployment's replicas once for the pods of all its ReplicaSets", async () => {
+    const template = {
+      metadata: { labels: { app: 'web' } },
+      spec: { containers: [{ name: 'c', image: 'registry.example/x:1' }] },
+    };
+    const d = await objects.create({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 5, selector: { matchLabels: { app: 'web' } }, template },
+    });
+    const controlled = (o: any) => [
+      {
+        apiVersion: o.apiVersion,
+        kind: o.kind,
+        name: o.metadata.name,
+        uid: o.metadata.uid,
+        controller: true,
+      },
+    ];
+    const replicaSet = (hash: string, replicas: number) =>
+      objects.create({
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: `web-${hash}`, namespace: 'default', ownerReferences: controlled(d) },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: 'web', 'pod-template-hash': hash } },
+          template: { ...template, metadata: { labels: { app: 'web', 'pod-template-hash': hash } } },
+        },
+      });
+    const [older, newer] = [await replicaSet('a', 2), await replicaSet('b', 2)];
+    await readyPod('o1', { app: 'web' }, { ownerReferences: controlled(older) });
+    await readyPod('n1', { app: 'web' }, { ownerReferences: controlled(newer) });
+    await readyPod('n2', { app: 'web' }, { ownerReferences: controlled(newer) });
+    await objects.create(pdb('web', { maxUnavailable: 1 }));
+    const s = await budgetStatus('web', (x) => x.expectedPods === 5);
+    expect(s).toMatchObject({ desiredHealthy: 4, currentHealthy: 3, disruptionsAllowed: 0 });
+  });
 });
 
 describe('evictPod', () => {

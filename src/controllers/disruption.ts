@@ -3,7 +3,8 @@
 // The controller (Kubernetes' disruption controller) keeps each budget's status current:
 // - expectedPods: the pods the budget covers. With an integer minAvailable, the matching pods (not
 //   finished); with a percentage or maxUnavailable, the scale of their controllers (a Deployment's
-//   spec.replicas, a DaemonSet's desiredNumberScheduled) plus one for each pod without such a controller.
+//   spec.replicas for pods of its ReplicaSets, a lone ReplicaSet's spec.replicas, a DaemonSet's
+//   desiredNumberScheduled) plus one for each pod without such a controller.
 // - desiredHealthy: minAvailable (percent of expected, rounded up), or expected − maxUnavailable.
 // - currentHealthy: matching pods that are Ready and not being deleted, minus the pods evicted recently
 //   whose deletion this controller has not seen yet (status.disruptedPods, kept for 2 minutes at most).
@@ -36,6 +37,7 @@ const PDB = kindFor('policy/v1', 'PodDisruptionBudget')!;
 const POD = kindFor('v1', 'Pod')!;
 const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
 const DAEMONSET = kindFor('apps/v1', 'DaemonSet')!;
+const REPLICASET = kindFor('apps/v1', 'ReplicaSet')!;
 
 const COMPONENT = 'disruption-controller';
 /** How long an evicted pod counts as disrupted before its deletion must have been seen. */
@@ -172,6 +174,7 @@ export class DisruptionController extends QueuedController {
   private pdbs!: Informer<any>;
   private deployments!: Informer<any>;
   private daemonsets!: Informer<any>;
+  private replicaSets!: Informer<any>;
   /** namespace → (pod key → pod). */
   private readonly podsByNamespace = new Map<string, Map<string, any>>();
 
@@ -183,6 +186,7 @@ export class DisruptionController extends QueuedController {
     this.pdbs = this.informers.informerFor(PDB);
     this.deployments = this.informers.informerFor(DEPLOYMENT);
     this.daemonsets = this.informers.informerFor(DAEMONSET);
+    this.replicaSets = this.informers.informerFor(REPLICASET);
     const pods = this.informers.informerFor(POD);
     const podChanged = (old: any, pod: any) => {
       const ns: string = (pod ?? old).metadata.namespace;
@@ -226,6 +230,11 @@ export class DisruptionController extends QueuedController {
           if (old.status?.desiredNumberScheduled !== ds.status?.desiredNumberScheduled) scaleChanged(ds);
         },
       }),
+      this.replicaSets.addHandler({
+        onUpdate: (old, rs) => {
+          if (old.spec?.replicas !== rs.spec?.replicas) scaleChanged(rs);
+        },
+      }),
     );
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();
@@ -246,26 +255,39 @@ export class DisruptionController extends QueuedController {
     const counted = new Set<string>();
     for (const p of pods) {
       const ref = controllerRef(p);
-      if (ref && counted.has(ref.uid)) continue;
       const scale = ref ? this.scaleOf(p.metadata.namespace, ref) : undefined;
       if (scale === undefined) {
         expected++;
         continue;
       }
-      counted.add(ref!.uid);
-      expected += scale;
+      if (counted.has(scale.uid)) continue;
+      counted.add(scale.uid);
+      expected += scale.replicas;
     }
     return expected;
   }
 
-  private scaleOf(namespace: string, ref: { kind: string; name: string; uid: string }): number | undefined {
+  /** The controller whose scale covers a pod (a ReplicaSet's Deployment, if it has one) and that scale. */
+  private scaleOf(
+    namespace: string,
+    ref: { kind: string; name: string; uid: string },
+  ): { uid: string; replicas: number } | undefined {
+    if (ref.kind === 'ReplicaSet') {
+      const rs = this.replicaSets.get(`${namespace}/${ref.name}`);
+      if (rs?.metadata.uid !== ref.uid) return undefined;
+      const owner = controllerRef(rs);
+      if (owner?.kind === 'Deployment') return this.scaleOf(namespace, owner);
+      return { uid: rs.metadata.uid, replicas: rs.spec?.replicas ?? 1 };
+    }
     if (ref.kind === 'Deployment') {
       const d = this.deployments.get(`${namespace}/${ref.name}`);
-      return d?.metadata.uid === ref.uid ? (d.spec?.replicas ?? 1) : undefined;
+      return d?.metadata.uid === ref.uid ? { uid: ref.uid, replicas: d.spec?.replicas ?? 1 } : undefined;
     }
     if (ref.kind === 'DaemonSet') {
       const ds = this.daemonsets.get(`${namespace}/${ref.name}`);
-      return ds?.metadata.uid === ref.uid ? (ds.status?.desiredNumberScheduled ?? 0) : undefined;
+      return ds?.metadata.uid === ref.uid
+        ? { uid: ref.uid, replicas: ds.status?.desiredNumberScheduled ?? 0 }
+        : undefined;
     }
     return undefined;
   }

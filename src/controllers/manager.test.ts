@@ -116,7 +116,7 @@ describe('startControllers', () => {
     await running.recorder.flush();
     const reasons = (await objects.list(EVENT)).items.map((e) => e.reason);
     expect(reasons).toEqual(
-      expect.arrayContaining(['NodeNotReady', 'TaintManagerEviction', 'ScalingRevision']),
+      expect.arrayContaining(['NodeNotReady', 'TaintManagerEviction', 'ScalingReplicaSet']),
     );
   });
 

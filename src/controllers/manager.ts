@@ -4,6 +4,7 @@ import type { ObjectStore } from '../store/objects.ts';
 import { type Clock, CronJobController } from './cronjob.ts';
 import { DaemonSetController } from './daemonset.ts';
 import { DeploymentController } from './deployment.ts';
+import { upgradeDeploymentsToReplicaSets } from './deployment-upgrade.ts';
 import { DisruptionController } from './disruption.ts';
 import { EndpointSliceController } from './endpointslice.ts';
 import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
@@ -12,6 +13,7 @@ import { JobController } from './job.ts';
 import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
+import { ReplicaSetController } from './replicaset.ts';
 import { SharedInformers } from './shared-informers.ts';
 
 export { ensureDefaultNamespaces } from './namespace.ts';
@@ -68,9 +70,11 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     opts.recorder ??
     new EventRecorder({ sink: objectStoreEventSink(opts.objects), component: 'controller-manager', log });
   const common = { objects: opts.objects, informers, log, recorder };
+  // Deployments and ReplicaSets start once a data dir of an earlier Strata (Deployments owning their pods,
+  // history in ControllerRevisions) has been moved to ReplicaSets: see deployment-upgrade.ts.
+  const workloads: Controller[] = [new DeploymentController(common), new ReplicaSetController(common)];
   const controllers: Controller[] = [
     new NamespaceController(common),
-    new DeploymentController(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
     new CronJobController({ ...common, clock: opts.cronJobClock }),
     new DaemonSetController(common),
@@ -87,7 +91,11 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     }),
     new EventGarbageCollector({ objects: opts.objects, ttlSeconds: opts.eventTTLSeconds, log }),
   ];
-  const started = controllers.map((c) => c.start());
+  const upgraded = upgradeDeploymentsToReplicaSets(opts.objects, log);
+  const started = [
+    ...controllers.map((c) => c.start()),
+    upgraded.then(() => Promise.all(workloads.map((c) => c.start()))),
+  ];
   if (ownInformers) informers.start();
   const ready = (async () => {
     await ensureDefaultNamespaces(opts.objects);
@@ -102,7 +110,8 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     ready,
     stop() {
       stopping ??= (async () => {
-        await Promise.allSettled(controllers.map((c) => c.stop()));
+        await upgraded.catch(() => undefined);
+        await Promise.allSettled([...controllers, ...workloads].map((c) => c.stop()));
         if (ownInformers) informers.stop();
         await recorder.flush();
       })();
