@@ -62,8 +62,12 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', Buffer.from(b64, 'base64'), ALG, true, ['sign']);
 }
 
-/** A new self-signed certificate authority. */
-export async function createCA(commonName: string, days = 3650): Promise<KeyPair> {
+/** A self-signed certificate with these extensions (the keys are new; validity starts a minute ago). */
+async function selfSigned(
+  commonName: string,
+  days: number,
+  extensions: (keys: CryptoKeyPair) => Promise<x509.Extension[]>,
+): Promise<KeyPair> {
   const keys = await generateKeys();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -73,13 +77,24 @@ export async function createCA(commonName: string, days = 3650): Promise<KeyPair
     notAfter: new Date(now + days * DAY_MS),
     keys,
     signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+    extensions: await extensions(keys),
   });
   return { cert: cert.toString('pem') + '\n', key: await keyPem(keys.privateKey) };
+}
+
+function altNameExtension(names: string[]): x509.SubjectAlternativeNameExtension {
+  return new x509.SubjectAlternativeNameExtension(
+    names.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n })),
+  );
+}
+
+/** A new self-signed certificate authority. */
+export function createCA(commonName: string, days = 3650): Promise<KeyPair> {
+  return selfSigned(commonName, days, async (keys) => [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ]);
 }
 
 /** A certificate signed by `ca`. */
@@ -100,15 +115,7 @@ export async function issue(ca: KeyPair, o: IssueOptions): Promise<KeyPair> {
     new x509.ExtendedKeyUsageExtension(eku),
     await x509.AuthorityKeyIdentifierExtension.create(caCert),
   ];
-  if (o.altNames?.length) {
-    extensions.push(
-      new x509.SubjectAlternativeNameExtension(
-        o.altNames.map((n) =>
-          isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
-        ),
-      ),
-    );
-  }
+  if (o.altNames?.length) extensions.push(altNameExtension(o.altNames));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: subjectName(o.commonName, o.organizations),
@@ -143,30 +150,11 @@ export function altNamesOf(certPem: string): string[] {
  * A self-signed serving certificate (a node agent's own, before any CA signs for it): clients pin it
  * exactly — it is its own trust anchor — so it needs no name the client checks.
  */
-export async function selfSignedServing(
-  commonName: string,
-  altNames: string[],
-  days = 365,
-): Promise<KeyPair> {
-  const keys = await generateKeys();
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: subjectName(commonName),
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + days * DAY_MS),
-    keys,
-    signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(
-        altNames.map((n) =>
-          isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
-        ),
-      ),
-    ],
-  });
-  return { cert: cert.toString('pem') + '\n', key: await keyPem(keys.privateKey) };
+export function selfSignedServing(commonName: string, altNames: string[], days = 365): Promise<KeyPair> {
+  return selfSigned(commonName, days, async () => [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    altNameExtension(altNames),
+  ]);
 }
