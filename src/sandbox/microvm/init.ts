@@ -91,9 +91,12 @@ stage rootfs
 strata_workload < /dev/null > "$OUT_PORT" 2> "$ERR_PORT" &
 child=$!
 stage workload-started
+# The signal port stays open: the host's data reaches an open port only. While no host end is
+# connected a read returns at once (EOF): then the loop waits a second.
 (
+  exec 3< "$SIG_PORT"
   while :; do
-    if read -r sig < "$SIG_PORT" && [ -n "$sig" ]; then kill "-$sig" "$child" 2> /dev/null; else sleep 1; fi
+    if read -r sig <&3 && [ -n "$sig" ]; then kill "-$sig" "$child" 2> /dev/null; else sleep 1; fi
   done
 ) &
 forwarder=$!
@@ -103,6 +106,13 @@ stage "workload-exited code=$code"
 kill -KILL "$forwarder" 2> /dev/null
 kill -KILL -1 2> /dev/null
 finish "exit $code"
+`;
+
+/** The KVM canary's init (accel.ts): proves the guest reached userspace, then powers off. */
+export const CANARY_SCRIPT = `#!/bin/sh
+/bin/mount -t devtmpfs devtmpfs /dev
+echo strata-canary-ok > /dev/ttyS0
+/bin/reboot -f
 `;
 
 /** A shell word that the shell reads back as exactly `s` (single quotes, ' as '\\''). */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpioArchive, type CpioEntry } from './cpio.ts';
-import { INIT_APPLETS, INIT_SCRIPT } from './init.ts';
+import { CANARY_SCRIPT, INIT_APPLETS, INIT_SCRIPT } from './init.ts';
 import type { GuestKernel } from './kernel.ts';
 
 /**
@@ -64,6 +64,7 @@ export function baseEntries(
     // Relative links: the init also runs them from /.strata inside the workload's root.
     ...INIT_APPLETS.map((a): CpioEntry => ({ type: 'symlink', path: `bin/${a}`, target: 'busybox' })),
     { type: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
+    { type: 'file', path: 'strata/canary', data: Buffer.from(CANARY_SCRIPT), mode: 0o755 },
   ];
   for (const m of modules) {
     const file = files.get(m);

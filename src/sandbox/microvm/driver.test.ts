@@ -1,0 +1,132 @@
+// The microvm driver against real QEMU (TCG here): the busybox test image booted as a VM. Each boot
+// costs seconds under TCG on a loaded host, so each test boots once and checks several things.
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore, importImage } from '../../image/index.ts';
+import { testImages } from '../../image/testing/fixtures.ts';
+import { captureLog, tempDir } from '../wasm/test-support.ts';
+import { MicrovmDriver } from './driver.ts';
+import type { MicrovmSandboxSpec } from './options.ts';
+import { kernelDir, microvmUnavailable } from './test-support.ts';
+
+const why = microvmUnavailable();
+if (why) console.log(`skipping the microvm driver tests: ${why}`);
+
+describe.skipIf(why)('MicrovmDriver (TCG)', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let store: ImageStore;
+  let driver: MicrovmDriver;
+  const runDir = `/run/strata-test-${process.pid}-microvm`;
+
+  beforeAll(async () => {
+    tmp = tempDir('strata-mvm-');
+    store = new ImageStore(join(tmp.path, 'images'));
+    await importImage(store, join(testImages(), 'busybox'), { name: 'busybox:1' });
+    driver = new MicrovmDriver({
+      stateDir: join(tmp.path, 'state'),
+      runDir,
+      images: store,
+      accel: 'tcg',
+      kernelDir,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await driver?.shutdown();
+    tmp?.remove();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  async function spec(
+    id: string,
+    command: string[],
+    over: Partial<MicrovmSandboxSpec> = {},
+  ): Promise<MicrovmSandboxSpec> {
+    const artifact = await driver.prepareArtifact({
+      sandboxId: id,
+      container: { name: 'main', image: 'busybox:1', command },
+    });
+    return {
+      id,
+      podUid: `uid-${id}`,
+      podName: 'Web_Pod',
+      namespace: 'default',
+      containerName: 'main',
+      image: artifact.image,
+      args: artifact.args ?? [],
+      env: { GREETING: "it's a VM" },
+      mounts: [],
+      limits: { memoryBytes: 192 * 1024 * 1024 },
+      log: captureLog(),
+      options: driver.tierOptions(
+        { sandboxId: id, container: { name: 'main', image: 'busybox:1' } },
+        artifact,
+      ),
+      ...over,
+    };
+  }
+
+  it('fingerprints the tier with its accelerator and kernel', async () => {
+    const fp = await driver.fingerprint();
+    expect(fp.healthy, fp.reason).toBe(true);
+    expect(fp.attributes['microvm.accel']).toBe('tcg');
+    expect(fp.attributes['microvm.kernel']).toMatch(/^\d+\.\d+/);
+  });
+
+  it('boots the image, runs the workload in the guest kernel, and reports its exit code and output', async () => {
+    const s = await spec(
+      'mvm-run',
+      [
+        'sh',
+        '-c',
+        'uname -r; hostname; pwd; echo "$GREETING"; grep -m1 "model name" /proc/cpuinfo; echo to-stderr >&2; echo x > /written; exit 3',
+      ],
+      { workingDir: '/tmp/work' },
+    );
+    const t0 = Date.now();
+    const handle = await driver.start(s);
+    expect(handle.driver).toBe('microvm');
+    const result = await driver.wait(s.id);
+    console.log(`microvm boot-to-exit: ${Date.now() - t0} ms`);
+    expect(result.exitCode).toBe(3);
+    expect(result.reason).toBe('Error');
+    const log = s.log as ReturnType<typeof captureLog>;
+    const [kernel, hostname, cwd, greeting, cpu] = log.stdout().trim().split('\n');
+    // The guest kernel's release, not the host's.
+    expect(kernel).toMatch(/-cloud-amd64$/);
+    expect(kernel).not.toBe(release());
+    expect(hostname).toBe('web-pod');
+    expect(cwd).toBe('/tmp/work');
+    expect(greeting).toBe("it's a VM");
+    expect(cpu).toMatch(/QEMU/);
+    expect(log.stderr()).toBe('to-stderr\n');
+    // The pod wrote its own overlay, never the image's shared disk.
+    const shared = s.image;
+    const listing = execFileSync('debugfs', ['-R', 'ls /', shared], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(listing).not.toContain('written');
+    await driver.destroy(s.id);
+    expect(existsSync(join(tmp.path, 'state/sandboxes', s.id))).toBe(false);
+  }, 90_000);
+
+  it('stops a running guest: SIGTERM through the signal port, reported as Killed', async () => {
+    const s = await spec('mvm-stop', ['sh', '-c', 'echo started; exec sleep 1000']);
+    await driver.start(s);
+    const log = s.log as ReturnType<typeof captureLog>;
+    const deadline = Date.now() + 60_000;
+    while (!log.stdout().includes('started') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(log.stdout()).toContain('started');
+    await driver.stop(s.id, 10);
+    const result = await driver.wait(s.id);
+    expect(result.reason).toBe('Killed');
+    expect(result.exitCode).toBe(143);
+    expect(result.signal).toBe('SIGTERM');
+    await driver.destroy(s.id);
+  }, 90_000);
+});

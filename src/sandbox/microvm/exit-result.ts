@@ -1,0 +1,57 @@
+// How a microVM sandbox's end is reported, in the Kubernetes terms the agent writes to pod status.
+//
+//   the init wrote `exit 0`                         -> Completed, 0
+//   the init wrote `exit N`                         -> Error, N (signal S when N = 128+S)
+//   the init wrote `error <why>` (mount, devices)   -> StartError, 128, the init's reason
+//   ended after stop()/destroy() (not exit 0)       -> Killed
+//   ended by the deadline                           -> DeadlineExceeded
+//   QEMU ended with no report (kernel panic, QEMU killed, crash)
+//                                                   -> Error, 255, with the end of the serial console
+import { constants } from 'node:os';
+import type { ExitResult } from '../driver.ts';
+
+export const LOST_EXIT_CODE = 255;
+
+export interface GuestExitFacts {
+  /** What the init wrote on the exit port ('' when nothing). */
+  report: string;
+  stopCause?: 'stop' | 'deadline';
+  deadlineSeconds?: number;
+  /** The last lines of the guest's serial console, for a guest that died without a report. */
+  consoleTail?: string;
+}
+
+function signalName(code: number): string | undefined {
+  if (code <= 128 || code > 128 + 64) return undefined;
+  const n = code - 128;
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+}
+
+export function describeGuestExit(f: GuestExitFacts): Omit<ExitResult, 'startedAt' | 'finishedAt'> {
+  const report = f.report.trim().split('\n').at(-1) ?? '';
+  const exit = /^exit (\d+)$/.exec(report);
+  if (f.stopCause === 'deadline') {
+    return {
+      exitCode: exit ? Number(exit[1]) : 137,
+      reason: 'DeadlineExceeded',
+      message: `the pod ran past its activeDeadlineSeconds (${f.deadlineSeconds ?? '?'} s)`,
+    };
+  }
+  if (exit) {
+    const exitCode = Number(exit[1]);
+    const signal = signalName(exitCode);
+    if (exitCode === 0) return { exitCode, reason: 'Completed' };
+    return { exitCode, reason: f.stopCause ? 'Killed' : 'Error', ...(signal ? { signal } : {}) };
+  }
+  if (report.startsWith('error ')) {
+    return { exitCode: 128, reason: 'StartError', message: `the guest's init: ${report.slice(6)}` };
+  }
+  if (f.stopCause)
+    return { exitCode: 137, reason: 'Killed', signal: 'SIGKILL', message: 'the VM was stopped' };
+  const tail = f.consoleTail?.trim();
+  return {
+    exitCode: LOST_EXIT_CODE,
+    reason: 'Error',
+    message: `the VM ended without reporting an exit status (kernel panic or QEMU failure)${tail ? `; console: ${tail}` : ''}`,
+  };
+}

@@ -1,0 +1,13 @@
+// The microvm tier's typed options (`SandboxSpec<MicrovmOptions>.options`): read off the pod's container
+// and the prepared image by tierOptions(), handed back to start().
+import type { ContainerImageConfig } from '../container/index.ts';
+import type { SandboxSpec } from '../driver.ts';
+
+export interface MicrovmOptions {
+  /** The image's configuration (entrypoint, cmd, env, working directory, user). */
+  imageConfig?: ContainerImageConfig;
+  /** Default: the pod name, made a valid hostname. */
+  hostname?: string;
+}
+
+export type MicrovmSandboxSpec = SandboxSpec<MicrovmOptions>;
