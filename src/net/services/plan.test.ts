@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import type { EndpointSlice, Service } from '../../api/index.ts';
+import { planServices } from './plan.ts';
+import { MAPS, chainNames, desiredState } from './ruleset.ts';
+
+function svc(name: string, spec: Record<string, unknown>): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
+    spec: { type: 'ClusterIP', sessionAffinity: 'None', clusterIP: '10.96.0.10', ...spec },
+  } as Service;
+}
+
+function slice(
+  svcName: string,
+  endpoints: { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean }[],
+  ports: { name?: string; port: number; protocol?: 'TCP' | 'UDP' }[] = [{ name: 'http', port: 8080 }],
+): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: `${svcName}-x`,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': svcName },
+    },
+    addressType: 'IPv4',
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: {
+        ready: e.ready ?? true,
+        serving: e.serving ?? e.ready ?? true,
+        terminating: e.terminating ?? false,
+      },
+      nodeName: e.node ?? 'n1',
+    })),
+    ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
+  } as EndpointSlice;
+}
+
+const http = [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }];
+
+describe('planServices', () => {
+  it('maps each Service port to its ready backends, by port name', () => {
+    const plans = planServices(
+      [svc('web', { ports: http })],
+      [
+        slice('web', [{ ip: '10.88.0.2' }, { ip: '10.88.0.3', ready: false }]),
+        slice('web', [{ ip: '10.88.0.4' }], [{ name: 'metrics', port: 9090 }]),
+        slice('other', [{ ip: '10.88.0.9' }]),
+      ],
+      { nodeName: 'n1' },
+    );
+    expect(plans).toEqual([
+      {
+        id: 'default/web/tcp/http',
+        clusterIP: '10.96.0.10',
+        port: 80,
+        protocol: 'tcp',
+        clusterBackends: [{ ip: '10.88.0.2', port: 8080, local: true }],
+      },
+    ]);
+  });
+
+  it('falls back to serving terminating endpoints when none is ready', () => {
+    const [plan] = planServices(
+      [svc('web', { ports: http })],
+      [
+        slice('web', [
+          { ip: '10.88.0.2', ready: false, serving: true, terminating: true },
+          { ip: '10.88.0.3', ready: false, serving: false, terminating: true },
+        ]),
+      ],
+    );
+    expect(plan.clusterBackends.map((b) => b.ip)).toEqual(['10.88.0.2']);
+  });
+
+  it('applies the Local traffic policies and affinity, and skips headless and ExternalName Services', () => {
+    const plans = planServices(
+      [
+        svc('web', {
+          type: 'NodePort',
+          ports: [{ ...http[0], nodePort: 30080 }],
+          externalTrafficPolicy: 'Local',
+          internalTrafficPolicy: 'Local',
+          sessionAffinity: 'ClientIP',
+          sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+        }),
+        svc('headless', { clusterIP: 'None', ports: http }),
+        svc('ext', { type: 'ExternalName', clusterIP: undefined, externalName: 'db.example.com' }),
+      ],
+      [
+        slice('web', [
+          { ip: '10.88.0.2', node: 'n1' },
+          { ip: '10.88.0.3', node: 'n2' },
+        ]),
+      ],
+      { nodeName: 'n1' },
+    );
+    expect(plans).toHaveLength(1);
+    expect(plans[0]).toMatchObject({
+      nodePort: 30080,
+      affinitySeconds: 60,
+      clusterBackends: [{ ip: '10.88.0.2', local: true }],
+      localBackends: [{ ip: '10.88.0.2', local: true }],
+    });
+  });
+});
+
+describe('desiredState', () => {
+  it('routes through verdict maps: one element per Service port, a chain per backend', () => {
+    const plans = planServices(
+      [svc('web', { type: 'NodePort', ports: [{ ...http[0], nodePort: 30080 }] })],
+      [slice('web', [{ ip: '10.88.0.2' }, { ip: '10.88.0.3' }])],
+    );
+    const s = desiredState(plans, { clusterCidr: '10.88.0.0/16' });
+    const id = 'default/web/tcp/http';
+    expect(s.maps.get(MAPS.serviceIps)).toEqual(
+      new Map([['10.96.0.10 . tcp . 80', `goto ${chainNames.service(id)}`]]),
+    );
+    expect(s.maps.get(MAPS.nodePorts)).toEqual(new Map([['tcp . 30080', `goto ${chainNames.external(id)}`]]));
+    expect(s.chains.get(chainNames.service(id))).toEqual([
+      `ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.88.0.0/16 jump mark-for-masquerade`,
+      `numgen random mod 2 vmap { 0 : goto ${chainNames.endpoint(id, { ip: '10.88.0.2', port: 8080, local: false })}, 1 : goto ${chainNames.endpoint(id, { ip: '10.88.0.3', port: 8080, local: false })} }`,
+    ]);
+    expect(s.chains.get(chainNames.endpoint(id, { ip: '10.88.0.2', port: 8080, local: false }))).toEqual([
+      'ip saddr 10.88.0.2 jump mark-for-masquerade',
+      'meta l4proto tcp dnat to 10.88.0.2:8080',
+    ]);
+    expect(s.clusterIps).toEqual(new Set(['10.96.0.10']));
+  });
+
+  it('sends Service ports without endpoints to the reject chain', () => {
+    const plans = planServices(
+      [svc('web', { type: 'NodePort', ports: [{ ...http[0], nodePort: 30080 }] })],
+      [],
+    );
+    const s = desiredState(plans);
+    expect(s.maps.get(MAPS.noEndpointServices)).toEqual(
+      new Map([['10.96.0.10 . tcp . 80', 'goto reject-chain']]),
+    );
+    expect(s.maps.get(MAPS.noEndpointNodePorts)).toEqual(new Map([['tcp . 30080', 'goto reject-chain']]));
+    expect(s.maps.get(MAPS.serviceIps)?.size).toBe(0);
+  });
+
+  it('costs the same per Service however many there are (chains per Service are independent)', () => {
+    const many = Array.from({ length: 200 }, (_, i) =>
+      svc(`s${i}`, { clusterIP: `10.96.1.${i}`, ports: http }),
+    );
+    const slices = many.map((s, i) => slice(s.metadata.name!, [{ ip: `10.88.1.${i}` }]));
+    const a = desiredState(planServices(many, slices));
+    const changed = [...slices];
+    changed[7] = slice('s7', [{ ip: '10.88.2.7' }]);
+    const b = desiredState(planServices(many, changed));
+    const differs = [...b.chains].filter(([k, v]) => JSON.stringify(a.chains.get(k)) !== JSON.stringify(v));
+    const gone = [...a.chains.keys()].filter((k) => !b.chains.has(k));
+    expect(differs).toHaveLength(2); // s7's service chain and its new endpoint chain
+    expect(gone).toHaveLength(1); // s7's old endpoint chain
+  });
+});

@@ -1,0 +1,232 @@
+// The nftables layout of the Service data plane, in the manner of kube-proxy's nftables mode: one table
+// (`ip strata`) that Strata alone writes, a few fixed chains, and verdict maps keyed by address, protocol
+// and port, so a packet costs one map lookup however many Services there are, and a change to one
+// Service rewrites only that Service's chains and map elements.
+//
+//   nat-prerouting / nat-output (dstnat) -> services:
+//       ip daddr . meta l4proto . th dport vmap @service-ips          ClusterIP:port -> service chain
+//       fib daddr type local meta l4proto . th dport vmap @service-nodeports
+//                                   any local address, 127.0.0.1 included -> external chain
+//   nat-postrouting (srcnat) -> masquerading: masquerade packets marked 0x4000
+//   service-<h>-<ns>/<svc>/<proto>/<port>:  [mark if the source is outside the pod CIDR]
+//       [ClientIP affinity: ip saddr @affinity-<h> goto endpoint-…]  numgen random mod N vmap {…}
+//   endpoint-<h>-…__<ip>/<port>: mark if the source is the endpoint itself (hairpin), [update affinity],
+//       dnat to <ip>:<port>
+//   external-<h>-…: node-port traffic: marked for masquerade (Cluster policy) then the service chain;
+//       with externalTrafficPolicy Local, local endpoints only and the client address kept
+//   filter hooks (priority -110, new connections): a Service port without endpoints is rejected
+//       (maps no-endpoint-services / no-endpoint-nodeports -> reject), and after DNAT a cluster IP on a
+//       port no Service has (set cluster-ips) is rejected instead of leaving for the default route.
+//
+// NodePorts also answer on 127.0.0.1 (kube-proxy refuses that): DNAT from 127.0.0.1 needs route_localnet
+// on the pod bridge, which the pod network sets together with its guard against pods reaching the
+// node's loopback services (see src/net/README.md); those connections are masqueraded here.
+import { createHash } from 'node:crypto';
+import type { Backend, ServicePortPlan } from './plan.ts';
+
+export const TABLE = 'strata';
+export const FAMILY = 'ip';
+export const MASQ_MARK = '0x4000';
+
+/** Chains every sync keeps (base chains and helpers): never deleted as stale. */
+export const FIXED_CHAINS = [
+  'nat-prerouting',
+  'nat-output',
+  'nat-postrouting',
+  'filter-input',
+  'filter-forward',
+  'filter-output',
+  'filter-output-post-dnat',
+  'services',
+  'masquerading',
+  'mark-for-masquerade',
+  'service-endpoints-check',
+  'nodeport-endpoints-check',
+  'cluster-ips-check',
+  'reject-chain',
+] as const;
+
+export const MAPS = {
+  serviceIps: 'service-ips',
+  nodePorts: 'service-nodeports',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+} as const;
+export const CLUSTER_IPS_SET = 'cluster-ips';
+
+export interface RulesetOptions {
+  /** Pod addresses (e.g. 10.88.0.0/16): cluster-IP traffic from elsewhere is masqueraded. */
+  clusterCidr?: string;
+  /** The service CIDR: after DNAT, anything still addressed into it is dropped. */
+  serviceCidr?: string;
+}
+
+/** Everything Strata wants in its table, as comparable data. */
+export interface DesiredState {
+  /** Chain name → its rules (nft syntax, without `add rule …`). Fixed chains included. */
+  chains: Map<string, string[]>;
+  /** Map name → element key → verdict. */
+  maps: Map<string, Map<string, string>>;
+  clusterIps: Set<string>;
+  /** Affinity set name → timeout seconds. */
+  affinitySets: Map<string, number>;
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 8).toUpperCase();
+}
+
+export const chainNames = {
+  service: (id: string) => `service-${hash(id)}-${id}`,
+  external: (id: string) => `external-${hash(id)}-${id}`,
+  endpoint: (id: string, b: Backend) =>
+    `endpoint-${hash(`${id}__${b.ip}/${b.port}`)}-${id}__${b.ip}/${b.port}`,
+  affinity: (id: string, b: Backend, seconds: number) =>
+    `affinity-${hash(`${id}__${b.ip}/${b.port}/${seconds}`)}`,
+};
+
+/** The fixed chains: base chains hooked into netfilter and the helpers they jump to. */
+export function fixedChains(opts: RulesetOptions): Map<string, string[]> {
+  const newConn = 'ct state new';
+  return new Map<string, string[]>([
+    ['nat-prerouting', ['type nat hook prerouting priority dstnat; policy accept;', 'jump services']],
+    ['nat-output', ['type nat hook output priority -100; policy accept;', 'jump services']],
+    ['nat-postrouting', ['type nat hook postrouting priority srcnat; policy accept;', 'jump masquerading']],
+    [
+      'filter-input',
+      [
+        'type filter hook input priority -110; policy accept;',
+        `${newConn} jump nodeport-endpoints-check`,
+        `${newConn} jump service-endpoints-check`,
+      ],
+    ],
+    [
+      'filter-forward',
+      [
+        'type filter hook forward priority -110; policy accept;',
+        `${newConn} jump service-endpoints-check`,
+        `${newConn} jump cluster-ips-check`,
+      ],
+    ],
+    [
+      'filter-output',
+      [
+        'type filter hook output priority -110; policy accept;',
+        `${newConn} jump service-endpoints-check`,
+        `${newConn} jump nodeport-endpoints-check`,
+      ],
+    ],
+    // After the nat output hook (-100): what is still addressed to a cluster IP found no Service port.
+    [
+      'filter-output-post-dnat',
+      ['type filter hook output priority -90; policy accept;', `${newConn} jump cluster-ips-check`],
+    ],
+    [
+      'services',
+      [
+        `ip daddr . meta l4proto . th dport vmap @${MAPS.serviceIps}`,
+        `fib daddr type local meta l4proto . th dport vmap @${MAPS.nodePorts}`,
+      ],
+    ],
+    ['mark-for-masquerade', [`meta mark set meta mark | ${MASQ_MARK}`]],
+    [
+      'masquerading',
+      [
+        `meta mark & ${MASQ_MARK} == 0 return`,
+        `meta mark set meta mark ^ ${MASQ_MARK}`,
+        'masquerade fully-random',
+      ],
+    ],
+    ['service-endpoints-check', [`ip daddr . meta l4proto . th dport vmap @${MAPS.noEndpointServices}`]],
+    [
+      'nodeport-endpoints-check',
+      [`fib daddr type local meta l4proto . th dport vmap @${MAPS.noEndpointNodePorts}`],
+    ],
+    [
+      'cluster-ips-check',
+      [
+        `ip daddr @${CLUSTER_IPS_SET} reject`,
+        ...(opts.serviceCidr ? [`ip daddr ${opts.serviceCidr} drop`] : []),
+      ],
+    ],
+    ['reject-chain', ['reject']],
+  ]);
+}
+
+/** The numgen dispatch over endpoint chains (with affinity lookups first). */
+function dispatch(id: string, backends: Backend[], affinitySeconds: number | undefined): string[] {
+  const rules: string[] = [];
+  if (affinitySeconds !== undefined)
+    for (const b of backends)
+      rules.push(
+        `ip saddr @${chainNames.affinity(id, b, affinitySeconds)} goto ${chainNames.endpoint(id, b)}`,
+      );
+  const arms = backends.map((b, i) => `${i} : goto ${chainNames.endpoint(id, b)}`).join(', ');
+  rules.push(`numgen random mod ${backends.length} vmap { ${arms} }`);
+  return rules;
+}
+
+export function desiredState(plans: readonly ServicePortPlan[], opts: RulesetOptions = {}): DesiredState {
+  const chains = fixedChains(opts);
+  const maps = new Map<string, Map<string, string>>(Object.values(MAPS).map((m) => [m, new Map()]));
+  const clusterIps = new Set<string>();
+  const affinitySets = new Map<string, number>();
+  for (const p of plans) {
+    clusterIps.add(p.clusterIP);
+    const svcKey = `${p.clusterIP} . ${p.protocol} . ${p.port}`;
+    const npKey = p.nodePort !== undefined ? `${p.protocol} . ${p.nodePort}` : undefined;
+    const backends = p.clusterBackends;
+    // Every backend of either policy gets its endpoint chain.
+    const all = new Map<string, Backend>();
+    for (const b of [...backends, ...(p.localBackends ?? [])]) all.set(`${b.ip}:${b.port}`, b);
+    for (const b of all.values()) {
+      const rules = [`ip saddr ${b.ip} jump mark-for-masquerade`];
+      if (p.affinitySeconds !== undefined) {
+        const set = chainNames.affinity(p.id, b, p.affinitySeconds);
+        affinitySets.set(set, p.affinitySeconds);
+        rules.push(`update @${set} { ip saddr }`);
+      }
+      rules.push(`meta l4proto ${p.protocol} dnat to ${b.ip}:${b.port}`);
+      chains.set(chainNames.endpoint(p.id, b), rules);
+    }
+    if (backends.length === 0) {
+      maps.get(MAPS.noEndpointServices)!.set(svcKey, 'goto reject-chain');
+    } else {
+      const service = chainNames.service(p.id);
+      const masq = opts.clusterCidr
+        ? [
+            `ip daddr ${p.clusterIP} ${p.protocol} dport ${p.port} ip saddr != ${opts.clusterCidr} jump mark-for-masquerade`,
+          ]
+        : [];
+      chains.set(service, [...masq, ...dispatch(p.id, backends, p.affinitySeconds)]);
+      maps.get(MAPS.serviceIps)!.set(svcKey, `goto ${service}`);
+    }
+    if (npKey === undefined) continue;
+    const external = chainNames.external(p.id);
+    if (p.localBackends === undefined) {
+      if (backends.length === 0) {
+        maps.get(MAPS.noEndpointNodePorts)!.set(npKey, 'goto reject-chain');
+        continue;
+      }
+      chains.set(external, ['jump mark-for-masquerade', `goto ${chainNames.service(p.id)}`]);
+    } else {
+      // externalTrafficPolicy Local: the client address is kept, so only local endpoints can answer;
+      // the node itself (a local source) may still use any endpoint, masqueraded.
+      if (backends.length === 0 && p.localBackends.length === 0) {
+        maps.get(MAPS.noEndpointNodePorts)!.set(npKey, 'goto reject-chain');
+        continue;
+      }
+      const rules =
+        backends.length > 0
+          ? [
+              'fib saddr type local jump mark-for-masquerade',
+              `fib saddr type local goto ${chainNames.service(p.id)}`,
+            ]
+          : [];
+      rules.push(...(p.localBackends.length ? dispatch(p.id, p.localBackends, p.affinitySeconds) : ['drop']));
+      chains.set(external, rules);
+    }
+    maps.get(MAPS.nodePorts)!.set(npKey, `goto ${external}`);
+  }
+  return { chains, maps, clusterIps, affinitySets };
+}
