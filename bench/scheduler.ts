@@ -27,7 +27,7 @@ import { Placer } from '../src/scheduler/schedule.ts';
 import { mostAllocatedScore } from '../src/scheduler/scores.ts';
 import { priorityAdmission } from '../src/server/admission.ts';
 import { buildServer } from '../src/server/app.ts';
-import { TokenAuthenticator } from '../src/server/auth.ts';
+import { Authenticator } from '../src/server/auth.ts';
 import { ObjectStore } from '../src/store/objects.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { optimalNodes, packingInstance, strataNodesUsed } from './lib/binpack-optimal.ts';
@@ -173,7 +173,7 @@ async function endToEnd(): Promise<void> {
   await scheduler.start();
 
   const token = 'bench-token';
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   auth.add(token, 'admin');
   const app = buildServer({ objects, auth });
   await app.listen({ port: 0, host: '127.0.0.1' });

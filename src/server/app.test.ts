@@ -10,7 +10,7 @@ import { ObjectStore } from '../store/objects.ts';
 import type { Store } from '../store/store.ts';
 import { ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { buildServer } from './app.ts';
-import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
+import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 
 let dir: string;
 let store: Store;
@@ -39,7 +39,7 @@ beforeAll(async () => {
   store = openSqliteStore(join(dir, 'state.db'));
   const objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   token = loadOrCreateAdminToken(dir).token;
   auth.add(token, 'admin');
   app = buildServer({ objects, auth, bodyLimit: 64 * 1024 });

@@ -120,6 +120,3 @@ export class Authenticator {
     return user ? { ok: true, user } : { ok: false, message: 'Unauthorized' };
   }
 }
-
-/** @deprecated the former name, kept while callers move to Authenticator. */
-export { Authenticator as TokenAuthenticator };

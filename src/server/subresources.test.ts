@@ -11,7 +11,7 @@ import { openSqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { priorityAdmission } from './admission.ts';
 import { buildServer } from './app.ts';
-import { TokenAuthenticator } from './auth.ts';
+import { Authenticator } from './auth.ts';
 
 let dir: string;
 let store: Store;
@@ -34,7 +34,7 @@ beforeAll(async () => {
   objects = new ObjectStore(store);
   objects.addCreateHook(priorityAdmission(objects));
   await ensureDefaultNamespaces(objects);
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   auth.add(token, 'admin');
   app = buildServer({ objects, auth });
   await app.ready();

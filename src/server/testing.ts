@@ -7,7 +7,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { buildServer } from './app.ts';
-import { TokenAuthenticator, loadOrCreateAdminToken } from './auth.ts';
+import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -29,7 +29,7 @@ export async function startTestServer(): Promise<TestServer> {
   const objects = new ObjectStore(store);
   // What the controller manager creates at start (server code may not import controllers).
   await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   const { token } = loadOrCreateAdminToken(dir);
   auth.add(token, 'admin');
   const app = buildServer({ objects, auth });

@@ -12,7 +12,7 @@ import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { buildServer } from './app.ts';
-import { TokenAuthenticator } from './auth.ts';
+import { Authenticator } from './auth.ts';
 
 let dir: string;
 let store: Store;
@@ -91,7 +91,7 @@ beforeAll(async () => {
   store = openSqliteStore(join(dir, 'state.db'));
   objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);
-  const auth = new TokenAuthenticator();
+  const auth = new Authenticator();
   auth.add(token, 'admin');
   app = buildServer({ objects, auth });
   await app.ready();
