@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ImageStore } from '../image/index.ts';
 import { ContainerDriver, type ContainerDriverOptions } from './container/index.ts';
 import type { Driver } from './driver.ts';
+import { MicrovmDriver, type AccelSetting } from './microvm/index.ts';
 import { WasmDriver } from './wasm/driver.ts';
 
 /** What a node shares with its tiers. Each is made on first use: a node holds only what its tiers take. */
@@ -39,6 +40,18 @@ export const TIERS: readonly Tier[] = [
         stateDir: join(node.stateDir, 'containers'),
         images: node.images(),
         network: node.podNetwork(),
+      }),
+  },
+  {
+    // Not yet by default: no pod network, exec or volumes, and the KVM canary can hold a node's first
+    // fingerprint for 15 s. STRATA_MICROVM_ACCEL=auto|kvm|tcg overrides the canary.
+    runtimeClass: 'microvm',
+    byDefault: false,
+    driver: (node) =>
+      new MicrovmDriver({
+        stateDir: join(node.stateDir, 'microvm'),
+        images: node.images(),
+        accel: (process.env.STRATA_MICROVM_ACCEL as AccelSetting | undefined) ?? 'auto',
       }),
   },
 ];

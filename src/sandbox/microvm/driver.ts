@@ -123,6 +123,9 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     this.qemu = opts.qemuBinary ?? which('qemu-system-x86_64');
     this.images = opts.images;
     this.accelSetting = opts.accel ?? 'auto';
+    if (!['auto', 'kvm', 'tcg'].includes(this.accelSetting)) {
+      throw new Error(`microvm accel "${this.accelSetting}": expected auto, kvm or tcg`);
+    }
     this.defaultMemoryBytes = opts.defaultMemoryBytes ?? 256 * MiB;
     this.tbSizeMiB = opts.tbSizeMiB ?? 64;
     this.busybox = opts.busybox;
@@ -138,8 +141,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       mkdirSync(cache, { recursive: true });
       const initramfs = baseInitramfs(kernel, cache, this.busybox);
       const tscKhz = hostTscKhz();
-      const { accel, detail } = await resolveAccel(this.accelSetting, join(cache, 'kvm-canary.json'), () =>
-        kvmCanary(this.qemu!, kernel.vmlinux, initramfs, tscKhz),
+      // The canary's verdict is per host boot: kept on the run directory (tmpfs), shared by every agent.
+      mkdirSync(this.runDir, { recursive: true });
+      const { accel, detail } = await resolveAccel(
+        this.accelSetting,
+        join(this.runDir, 'kvm-canary.json'),
+        () => kvmCanary(this.qemu!, kernel.vmlinux, initramfs, tscKhz),
       );
       return { kernel, initramfs, accel, accelDetail: detail, tscKhz };
     })();
