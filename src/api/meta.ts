@@ -137,6 +137,18 @@ export interface ListMeta {
   continue?: string;
 }
 
+/** A v1 ObjectReference: every field optional, as Kubernetes types it (EndpointSlice targetRef, CronJob active). */
+export const ObjectReference = z.strictObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  namespace: z.string().optional(),
+  name: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  fieldPath: z.string().optional(),
+});
+export type ObjectReference = z.infer<typeof ObjectReference>;
+
 export const ConditionStatus = z.enum(['True', 'False', 'Unknown']);
 export type ConditionStatus = z.infer<typeof ConditionStatus>;
 

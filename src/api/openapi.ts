@@ -78,6 +78,8 @@ const RENAMED: Readonly<Record<string, string>> = {
   EvictionSchema: `${apiPackage('policy', 'v1')}.Eviction`,
   DeleteOptions: `${META}.DeleteOptions`,
   Preconditions: `${META}.Preconditions`,
+  // Declared beside ObjectMeta (src/api/meta.ts), but Kubernetes files it under core/v1.
+  ObjectReference: `${apiPackage('', 'v1')}.ObjectReference`,
 };
 
 /** The zod schemas that become components, by component name. */

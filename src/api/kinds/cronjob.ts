@@ -4,8 +4,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
-import { Annotations, Labels, ObjectMeta, Timestamp } from '../meta.ts';
-import { ObjectReference } from './event.ts';
+import { Annotations, Labels, ObjectMeta, ObjectReference, Timestamp } from '../meta.ts';
 import { defaultJobSpec, JobSpec } from './job.ts';
 
 const MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];

@@ -4,7 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
-import { ObjectMeta } from '../meta.ts';
+import { ObjectMeta, ObjectReference } from '../meta.ts';
 import { dns1123LabelErrors, dns1123SubdomainErrors } from '../names.ts';
 import { ServiceProtocol } from './service.ts';
 
@@ -19,17 +19,6 @@ export const ENDPOINTSLICE_CONTROLLER_NAME = 'endpointslice-controller.k8s.io';
 export const MAX_ENDPOINTS_PER_SLICE = 1000;
 const MAX_PORTS = 100;
 const MAX_ADDRESSES = 100;
-
-export const ObjectReference = z.strictObject({
-  kind: z.string().optional(),
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  uid: z.string().optional(),
-  apiVersion: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  fieldPath: z.string().optional(),
-});
-export type ObjectReference = z.infer<typeof ObjectReference>;
 
 export const EndpointConditions = z.strictObject({
   /** Serving and not terminating: the endpoint should get new traffic. */

@@ -3,8 +3,11 @@
 import { z } from 'zod';
 import { DNSLabel, ObjectMeta, Timestamp } from '../meta.ts';
 
-/** The object an event is about (a v1 ObjectReference); `fieldPath` points into it, e.g. `spec.containers{app}`. */
-export const ObjectReference = z.strictObject({
+/**
+ * The object an event is about: a v1 ObjectReference whose kind and name are required; `fieldPath` points into
+ * it, e.g. `spec.containers{app}`.
+ */
+export const InvolvedObject = z.strictObject({
   apiVersion: z.string().optional(),
   kind: z.string().min(1),
   namespace: DNSLabel.optional(),
@@ -13,7 +16,7 @@ export const ObjectReference = z.strictObject({
   resourceVersion: z.string().optional(),
   fieldPath: z.string().optional(),
 });
-export type ObjectReference = z.infer<typeof ObjectReference>;
+export type InvolvedObject = z.infer<typeof InvolvedObject>;
 
 export const EventSource = z.strictObject({
   component: z.string().optional(),
@@ -28,7 +31,7 @@ export const Event = z.strictObject({
   apiVersion: z.literal('v1'),
   kind: z.literal('Event'),
   metadata: ObjectMeta,
-  involvedObject: ObjectReference,
+  involvedObject: InvolvedObject,
   /** Short, CamelCase, machine-readable: `Scheduled`, `FailedScheduling`, `Preempted`, `Killing`. */
   reason: z.string().max(128).optional(),
   message: z.string().max(4096).optional(),
