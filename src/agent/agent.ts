@@ -126,7 +126,7 @@ export class Agent {
           (x) => x.pod.metadata.namespace === ns && x.pod.metadata.name === name,
         );
         if (!w) throw new SandboxError('NotFound', `pod ${ns}/${name} does not run on this node`);
-        if (!w.pod.spec.containers.some((x: any) => x.name === c))
+        if (!podContainers(w.pod).some((x: any) => x.name === c))
           throw new SandboxError('NotFound', `container ${c} is not valid for pod ${name}`);
         const sb = w.sandboxOf(c);
         if (!sb) throw new SandboxError('NotRunning', `container ${c} in pod ${name} is not running`);
@@ -216,8 +216,11 @@ export class Agent {
   private locate(namespace: string, name: string, container: string) {
     for (const w of this.workers.values()) {
       if (w.pod.metadata.namespace === namespace && w.pod.metadata.name === name) {
-        const st = w.pod.status?.containerStatuses?.find((c: any) => c.name === container);
-        if (!w.pod.spec.containers.some((c: any) => c.name === container)) return undefined;
+        const st = [
+          ...(w.pod.status?.containerStatuses ?? []),
+          ...(w.pod.status?.initContainerStatuses ?? []),
+        ].find((c: any) => c.name === container);
+        if (!podContainers(w.pod).some((c: any) => c.name === container)) return undefined;
         return { podDir: w.podDir, restartCount: st?.restartCount ?? 0 };
       }
     }
@@ -560,4 +563,9 @@ export class Agent {
       );
     }
   }
+}
+
+/** A pod's containers, init containers (and sidecars) included: each has logs and may be exec'd into. */
+function podContainers(pod: any): any[] {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
 }

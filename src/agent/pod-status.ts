@@ -1,6 +1,8 @@
 // Derives a pod's status (phase, conditions, containerStatuses) from its containers' runs, following the
-// kubelet's rules: Pending until every container has started; Running while any runs or will restart;
-// Succeeded when all ended with 0 for good; Failed when all ended for good and one failed.
+// kubelet's rules: Pending until the init containers completed and every container has started; Running
+// while any runs or will restart; Succeeded when all ended with 0 for good; Failed when all ended for good
+// and one failed, or an init container failed for good. Sidecars (init containers with restartPolicy
+// Always) count for readiness, never for the phase.
 import type { Driver } from '../sandbox/driver.ts';
 
 export interface ContainerRun {
@@ -22,6 +24,16 @@ export interface ContainerRun {
   releaseImage?: () => Promise<void>;
   /** Manifest digest of the image the current run uses (container tier). */
   imageID?: string;
+  /** An init container with restartPolicy Always (a native sidecar). */
+  sidecar?: boolean;
+  /** The current run's preStop hook has run (it runs once per run, whatever stops it). */
+  preStopRan?: boolean;
+}
+
+/** The pod's init containers: their runs in spec order, and whether they all completed. */
+export interface InitProgress {
+  runs: ContainerRun[];
+  initialized: boolean;
 }
 
 /** Started: running and past its startup probe. Ready: started and passing its readiness probe. */
@@ -49,18 +61,24 @@ export function computePodStatus(
   startTime: string,
   terminal?: { reason: string; message: string },
   podIP?: string,
+  init: InitProgress = { runs: [], initialized: true },
 ): any {
   const everStarted = runs.every((r) => r.state.running || r.state.terminated || r.restartCount > 0);
   const allFinished = runs.every((r) => r.finished);
   const anyFailed = runs.some((r) => r.state.terminated && r.state.terminated.exitCode !== 0);
+  const initFailed = init.runs.some(
+    (r) => !r.sidecar && r.finished && r.state.terminated && r.state.terminated.exitCode !== 0,
+  );
   let phase: string;
   if (terminal) phase = allFinished ? 'Failed' : 'Running';
+  else if (initFailed && allFinished) phase = 'Failed';
+  else if (!init.initialized) phase = 'Pending';
   else if (allFinished) phase = anyFailed ? 'Failed' : 'Succeeded';
   else if (everStarted) phase = 'Running';
   else phase = 'Pending';
   if (terminal && allFinished) phase = 'Failed';
 
-  const containerStatuses = runs.map((r) => ({
+  const statusOf = (r: ContainerRun) => ({
     name: r.name,
     image: r.image,
     imageID: r.imageID ?? '',
@@ -68,9 +86,21 @@ export function computePodStatus(
     restartCount: r.restartCount,
     state: r.state,
     lastState: r.lastState ?? {},
-  }));
-  const allReady = containerStatuses.every((c) => c.ready);
-  const notReady = containerStatuses.filter((c) => !c.ready).map((c) => c.name);
+  });
+  const containerStatuses = runs.map(statusOf);
+  // A completed init container is ready (as the kubelet reports it); a sidecar is ready as its probes say.
+  const initContainerStatuses = init.runs.map((r) => {
+    const s = statusOf(r);
+    if (!r.sidecar && r.state.terminated?.exitCode === 0) return { ...s, ready: true };
+    return s;
+  });
+  const sidecarStatuses = initContainerStatuses.filter((_, i) => init.runs[i].sidecar);
+  const readiness = [...containerStatuses, ...sidecarStatuses];
+  const allReady = readiness.every((c) => c.ready);
+  const notReady = readiness.filter((c) => !c.ready).map((c) => c.name);
+  const incomplete = init.runs
+    .filter((r) => (r.sidecar ? !containerReadiness(r).started : r.state.terminated?.exitCode !== 0))
+    .map((r) => r.name);
   const readyMsg = notReady.length ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
   const prev: any[] = pod.status?.conditions ?? [];
   const keep = (c: any): any => {
@@ -86,7 +116,16 @@ export function computePodStatus(
     ...(podIP ? { podIP } : {}),
     conditions: [
       keep(condition('PodScheduled', true)),
-      keep(condition('Initialized', true)),
+      keep(
+        init.initialized
+          ? condition('Initialized', true)
+          : condition(
+              'Initialized',
+              false,
+              'ContainersNotInitialized',
+              `containers with incomplete status: [${incomplete.join(' ')}]`,
+            ),
+      ),
       keep(
         condition(
           'ContainersReady',
@@ -104,6 +143,7 @@ export function computePodStatus(
         ),
       ),
     ],
+    ...(init.runs.length ? { initContainerStatuses } : {}),
     containerStatuses,
   };
 }

@@ -27,8 +27,9 @@ import {
 import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
-import { computePodStatus, type ContainerRun } from './pod-status.ts';
+import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
 import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
+import { runHook, type HookHandler } from './lifecycle-hooks.ts';
 import { forgetHandle, readHandle, saveHandle } from './handles.ts';
 
 const podKind = kindFor('v1', 'Pod')!;
@@ -37,6 +38,11 @@ export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 /** A container that ran this long without failing resets its back-off (kubelet: 10 minutes). */
 const BACKOFF_RESET_MS = 600_000;
+/** The kubelet bounds nothing for postStart; a hook stuck for this long fails the container. */
+const POST_START_TIMEOUT_MS = 120_000;
+
+/** Decides from a run's exit whether the container runs again. */
+type RestartRule = (exit: ExitResult) => boolean;
 
 /** What the worker needs of an event recorder (the controllers' EventRecorder fits). */
 export interface EventRecorderLike {
@@ -83,6 +89,12 @@ export class PodWorker {
   readonly podDir: string;
   private readonly opts: PodWorkerOptions;
   private readonly runs = new Map<string, ContainerRun>();
+  /** Init containers in spec order: run to completion one by one, or (sidecars) started and kept running. */
+  private readonly initRuns = new Map<string, ContainerRun>();
+  /** Every init container that is not a sidecar has completed (Initialized condition). */
+  private initialized: boolean;
+  /** Aborted once the app containers are done: the sidecars stop then (or on the pod's stop). */
+  private readonly sidecarsStopping = new AbortController();
   private podIP?: string;
   private portsPublished = false;
   private readonly stopping = new AbortController();
@@ -106,18 +118,49 @@ export class PodWorker {
     this.opts = opts;
     this.podDir = join(opts.podsDir, pod.metadata.uid);
     this.startTime = pod.status?.startTime;
+    const inits: any[] = pod.spec.initContainers ?? [];
+    // Init containers that completed before an agent restart do not run again.
+    this.initialized =
+      inits.every((c) => c.restartPolicy === 'Always') ||
+      !!pod.status?.conditions?.some((c: any) => c.type === 'Initialized' && c.status === 'True');
+    const fresh = (c: any, prev: any, waiting: string): ContainerRun => ({
+      name: c.name,
+      image: c.image,
+      // An agent restart loses wasm sandboxes: continue counting from what was reported.
+      restartCount: prev ? prev.restartCount + (prev.state?.running ? 1 : 0) : 0,
+      state: { waiting: { reason: waiting } },
+      lastState: prev?.lastState ?? {},
+      finished: false,
+    });
+    for (const c of inits) {
+      const prev = pod.status?.initContainerStatuses?.find((s: any) => s.name === c.name);
+      const run = fresh(c, prev, 'PodInitializing');
+      run.sidecar = c.restartPolicy === 'Always';
+      if (this.initialized && !run.sidecar && prev?.state?.terminated) {
+        run.state = prev.state;
+        run.restartCount = prev.restartCount;
+        run.finished = true;
+      }
+      this.initRuns.set(c.name, run);
+    }
     for (const c of pod.spec.containers) {
       const prev = pod.status?.containerStatuses?.find((s: any) => s.name === c.name);
-      this.runs.set(c.name, {
-        name: c.name,
-        image: c.image,
-        // An agent restart loses wasm sandboxes: continue counting from what was reported.
-        restartCount: prev ? prev.restartCount + (prev.state?.running ? 1 : 0) : 0,
-        state: { waiting: { reason: 'ContainerCreating' } },
-        lastState: prev?.lastState ?? {},
-        finished: false,
-      });
+      this.runs.set(c.name, fresh(c, prev, this.initialized ? 'ContainerCreating' : 'PodInitializing'));
     }
+  }
+
+  /** A container's run, app or init. */
+  private runOf(name: string): ContainerRun | undefined {
+    return this.runs.get(name) ?? this.initRuns.get(name);
+  }
+
+  private containerSpec(name: string): any {
+    const spec = this.pod.spec;
+    return [...(spec.initContainers ?? []), ...spec.containers].find((c: any) => c.name === name);
+  }
+
+  private sidecarRuns(): ContainerRun[] {
+    return [...this.initRuns.values()].filter((r) => r.sidecar);
   }
 
   /** Starts supervising; resolves when every container is finished for good. */
@@ -137,15 +180,52 @@ export class PodWorker {
   async stop(graceSeconds: number, announce = false): Promise<void> {
     this.stopGrace = graceSeconds;
     this.stopping.abort();
-    await Promise.all(
-      [...this.runs.values()].map(async (r) => {
-        r.prober?.stop();
-        if (!r.sandboxId || !r.driver) return;
-        if (announce) this.event('Normal', 'Killing', `Stopping container ${r.name}`);
-        await r.driver.stop(r.sandboxId, graceSeconds).catch(() => {});
-      }),
-    );
+    const until = Date.now() + graceSeconds * 1000;
+    const stopAll = (runs: ContainerRun[]) =>
+      Promise.all(
+        runs.map(async (r) => {
+          r.prober?.stop();
+          if (!r.sandboxId || !r.driver) return;
+          if (announce) this.event('Normal', 'Killing', `Stopping container ${r.name}`);
+          await this.stopRun(r, Math.max(0, (until - Date.now()) / 1000));
+        }),
+      );
+    // As Kubernetes does: the app containers (and a running init container) first, the sidecars after.
+    await stopAll([...this.runs.values(), ...[...this.initRuns.values()].filter((r) => !r.sidecar)]);
+    await stopAll(this.sidecarRuns());
     await this.done;
+  }
+
+  /**
+   * Stops a run's sandbox: its preStop hook first (within the grace period), then the stop signal with
+   * what is left of the grace period.
+   */
+  private async stopRun(r: ContainerRun, graceSeconds: number): Promise<void> {
+    const id = r.sandboxId;
+    const driver = r.driver;
+    if (!id || !driver) return;
+    const container = this.containerSpec(r.name);
+    const preStop: HookHandler | undefined = container?.lifecycle?.preStop;
+    const began = Date.now();
+    if (preStop && r.state.running && graceSeconds > 0 && !r.preStopRan) {
+      r.preStopRan = true;
+      const out = await runHook(preStop, this.hookTarget(container, driver, id), graceSeconds * 1000);
+      if (!out.ok) this.event('Warning', 'FailedPreStopHook', `PreStopHook failed: ${out.message}`, r.name);
+    }
+    const left = Math.max(0, Math.ceil(graceSeconds - (Date.now() - began) / 1000));
+    await driver.stop(id, left).catch(() => {});
+  }
+
+  private hookTarget(container: any, driver: Driver, sandboxId: string): ProbeTarget {
+    return {
+      host: this.probeHost(driver),
+      ports: container.ports ?? [],
+      runtimeClass: this.runtimeClass(),
+      exec:
+        driver.capabilities.exec && driver.exec
+          ? (command: string[]) => driver.exec!(sandboxId, command)
+          : undefined,
+    };
   }
 
   /**
@@ -159,7 +239,7 @@ export class PodWorker {
     this.stopping.abort();
     clearTimeout(this.deadlineTimer);
     await Promise.all(
-      [...this.runs.values()].map(async (r) => {
+      [...this.runs.values(), ...this.initRuns.values()].map(async (r) => {
         r.prober?.stop();
         if (!r.sandboxId || !r.driver) return;
         if (!r.driver.capabilities.survivesAgentRestart) {
@@ -180,14 +260,14 @@ export class PodWorker {
 
   /** The running sandbox of a container, for exec-like access (undefined when not running). */
   sandboxOf(containerName: string): { driver: Driver; id: string } | undefined {
-    const r = this.runs.get(containerName);
+    const r = this.runOf(containerName);
     if (!r?.sandboxId || !r.driver || !r.state.running) return undefined;
     return { driver: r.driver, id: r.sandboxId };
   }
 
   /** Runs a command in a running container (tiers with the exec capability). */
   async exec(containerName: string, cmd: string[]): Promise<ExecResult> {
-    const r = this.runs.get(containerName);
+    const r = this.runOf(containerName);
     if (!r)
       throw new SandboxError(
         'NotFound',
@@ -217,14 +297,40 @@ export class PodWorker {
     mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
     this.startTime ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     // Sandboxes that outlived an agent restart are adopted before anything is reported.
-    for (const c of this.pod.spec.containers) {
+    for (const c of [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers]) {
+      const run = this.runOf(c.name)!;
+      if (run.finished) continue;
       const driver = this.opts.drivers.get(this.runtimeClass());
-      const adopted = driver ? await this.adopt(driver, c, this.runs.get(c.name)!) : undefined;
+      const adopted = driver ? await this.adopt(driver, c, run) : undefined;
       if (adopted) this.adopted.set(c.name, adopted);
     }
     this.armDeadline();
     this.report();
-    await Promise.all(this.pod.spec.containers.map((c: any) => this.superviseContainer(c)));
+    const sidecars: Array<Promise<void>> = [];
+    if (await this.runInitContainers(sidecars)) {
+      this.initialized = true;
+      this.report();
+      await Promise.all(
+        this.pod.spec.containers.map((c: any) =>
+          this.superviseContainer(
+            c,
+            this.runs.get(c.name)!,
+            (exit) => this.restartWanted(exit),
+            this.stopping.signal,
+            `spec.containers{${c.name}}`,
+          ),
+        ),
+      );
+    } else {
+      // An init container failed for good (or the pod was stopped): the app containers never run.
+      for (const r of this.runs.values()) r.finished = true;
+    }
+    // The sidecars outlive the app containers and stop after them, in reverse order of their start.
+    this.sidecarsStopping.abort();
+    const grace = this.pod.spec.terminationGracePeriodSeconds ?? 30;
+    for (const r of this.sidecarRuns().reverse())
+      await this.stopRun(r, this.stopping.signal.aborted ? this.stopGrace : grace);
+    await Promise.all(sidecars);
     clearTimeout(this.deadlineTimer);
     this.report();
     await this.reportChain;
@@ -247,6 +353,33 @@ export class PodWorker {
     );
   }
 
+  /**
+   * Runs the init containers in order: each one to completion before the next (a failure restarts it
+   * unless the pod's restartPolicy is Never, when the pod fails); a sidecar (restartPolicy Always) is
+   * started, supervised like an app container, and the next one starts once it has started. False when
+   * the app containers must not run.
+   */
+  private async runInitContainers(sidecars: Array<Promise<void>>): Promise<boolean> {
+    const stopping = this.stopping.signal;
+    for (const c of this.pod.spec.initContainers ?? []) {
+      if (stopping.aborted) return false;
+      const run = this.initRuns.get(c.name)!;
+      const fieldPath = `spec.initContainers{${c.name}}`;
+      if (run.sidecar) {
+        const signal = AbortSignal.any([stopping, this.sidecarsStopping.signal]);
+        sidecars.push(this.superviseContainer(c, run, () => true, signal, fieldPath));
+        while (!stopping.aborted && !containerReadiness(run).started) await sleep(50, stopping);
+        continue;
+      }
+      if (run.finished) continue; // completed before an agent restart
+      // The pod's Always means OnFailure for an init container: it must complete once.
+      const rule: RestartRule = (exit) => exit.exitCode !== 0 && this.pod.spec.restartPolicy !== 'Never';
+      await this.superviseContainer(c, run, rule, stopping, fieldPath);
+      if (run.state.terminated?.exitCode !== 0) return false;
+    }
+    return !stopping.aborted;
+  }
+
   private restartWanted(exit: ExitResult): boolean {
     switch (this.pod.spec.restartPolicy ?? 'Always') {
       case 'Always':
@@ -258,13 +391,16 @@ export class PodWorker {
     }
   }
 
-  private async superviseContainer(container: any): Promise<void> {
-    const run = this.runs.get(container.name)!;
+  private async superviseContainer(
+    container: any,
+    run: ContainerRun,
+    restartWanted: RestartRule,
+    signal: AbortSignal,
+    fieldPath: string,
+  ): Promise<void> {
     const runtimeClass = this.runtimeClass();
     const driver = this.opts.drivers.get(runtimeClass);
     let backoff = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
-    const signal = this.stopping.signal;
-    const fieldPath = `spec.containers{${container.name}}`;
     // A sandbox that outlived an agent restart is adopted instead of started again.
     let adopted = this.adopted.get(container.name);
     this.adopted.delete(container.name);
@@ -300,13 +436,15 @@ export class PodWorker {
         }
         run.sandboxId = handle.id;
         run.driver = driver;
+        run.preStopRan = false;
         await this.joinPodNetwork(driver, handle);
+        run.probeFailure = undefined;
+        await this.postStart(container, run, driver, handle.id, fieldPath);
         run.state = { running: { startedAt } };
         run.startedAtMs = Date.parse(startedAt);
-        run.probeFailure = undefined;
         run.prober = this.startProbes(container, run, driver, handle.id, fieldPath);
         this.report();
-        if (signal.aborted) await driver.stop(handle.id, this.stopGrace).catch(() => {});
+        if (signal.aborted) await this.stopRun(run, this.stopGrace);
         exit = await driver.wait(handle.id);
         // Agent shutdown: a sandbox that survives restarts keeps its handle for the next agent.
         if (this.detached && driver.capabilities.survivesAgentRestart) return;
@@ -347,7 +485,7 @@ export class PodWorker {
         finishedAt: exit.finishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
       };
       run.state = { terminated };
-      if (signal.aborted || !this.restartWanted(exit)) {
+      if (signal.aborted || !restartWanted(exit)) {
         // Reported now, not when the pod's last container ends: a sibling may run for hours (issue 8).
         run.finished = true;
         this.report();
@@ -380,6 +518,26 @@ export class PodWorker {
     // Every way out of the loop reports what the container ended as (a stop during a back-off too).
     run.finished = true;
     this.report();
+  }
+
+  /**
+   * The postStart hook, before the container counts as running. A failure kills the container
+   * (FailedPostStartHook) and ends this run with the hook's message; restartPolicy decides what follows.
+   */
+  private async postStart(
+    container: any,
+    run: ContainerRun,
+    driver: Driver,
+    sandboxId: string,
+    fieldPath: string,
+  ): Promise<void> {
+    const hook: HookHandler | undefined = container.lifecycle?.postStart;
+    if (!hook) return;
+    const out = await runHook(hook, this.hookTarget(container, driver, sandboxId), POST_START_TIMEOUT_MS);
+    if (out.ok) return;
+    run.probeFailure = `PostStartHookError: ${out.message}`;
+    this.event('Warning', 'FailedPostStartHook', `PostStartHook failed: ${out.message}`, fieldPath);
+    await driver.stop(sandboxId, this.pod.spec.terminationGracePeriodSeconds ?? 30).catch(() => {});
   }
 
   /** Kubelet-style events for a container that just started. */
@@ -449,8 +607,7 @@ export class PodWorker {
             `Container ${container.name} failed ${kind} probe, will be restarted`,
             fieldPath,
           );
-          const grace = this.pod.spec.terminationGracePeriodSeconds ?? 30;
-          void driver.stop(sandboxId, grace).catch(() => {});
+          void this.stopRun(run, this.pod.spec.terminationGracePeriodSeconds ?? 30);
         },
       },
     });
@@ -553,7 +710,7 @@ export class PodWorker {
     if (handle.podIP) this.podIP = handle.podIP;
     if (this.portsPublished) return;
     const ports: HostPortMapping[] = [];
-    for (const c of this.pod.spec.containers) {
+    for (const c of [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers]) {
       for (const p of c.ports ?? []) {
         if (!p.hostPort) continue;
         ports.push({
@@ -582,6 +739,7 @@ export class PodWorker {
         this.startTime!,
         this.terminalReason,
         this.podIP,
+        { runs: [...this.initRuns.values()], initialized: this.initialized },
       );
       try {
         await this.opts.client.patch(

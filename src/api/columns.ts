@@ -76,6 +76,22 @@ export function podStatus(pod: Pod): string {
   const st = pod.status ?? {};
   if (st.reason) return st.reason;
   let reason: string = st.phase ?? 'Pending';
+  // kubectl's printPod: the first init container not done yet names the status (Init:N/M, Init:<reason>).
+  const inits = pod.spec.initContainers ?? [];
+  for (const [i, c] of (st.initContainerStatuses ?? []).entries()) {
+    const sidecar = inits.find((x) => x.name === c.name)?.restartPolicy === 'Always';
+    const t = c.state?.terminated;
+    if (t?.exitCode === 0 || (sidecar && c.started)) continue;
+    if (t)
+      return t.reason
+        ? `Init:${t.reason}`
+        : t.signal
+          ? `Init:Signal:${t.signal}`
+          : `Init:ExitCode:${t.exitCode}`;
+    const w = c.state?.waiting?.reason;
+    if (w && w !== 'PodInitializing') return `Init:${w}`;
+    return `Init:${i}/${inits.length}`;
+  }
   for (const c of st.containerStatuses ?? []) {
     if (c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating')
       return c.state.waiting.reason;
