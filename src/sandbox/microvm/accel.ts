@@ -98,9 +98,10 @@ export async function resolveAccel(
   setting: AccelSetting,
   cacheFile: string,
   runCanary: () => Promise<CanaryVerdict>,
+  kvmDevice = '/dev/kvm',
 ): Promise<{ accel: Accel; detail: string }> {
   if (setting !== 'auto') return { accel: setting, detail: `set by configuration (${setting})` };
-  if (!existsSync('/dev/kvm')) return { accel: 'tcg', detail: 'no /dev/kvm' };
+  if (!existsSync(kvmDevice)) return { accel: 'tcg', detail: `no ${kvmDevice}` };
   try {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CanaryVerdict;
     if (cached.bootId === bootId()) return { accel: cached.usable ? 'kvm' : 'tcg', detail: cached.detail };
