@@ -1,7 +1,9 @@
 // `strata describe`: a readable summary of one object — the fields people look at first, its
-// conditions, and for pods the state of each container (with the last termination).
+// conditions, for pods the state of each container (with the last termination), and for Deployments
+// their ReplicaSets as kubectl shows them (OldReplicaSets, NewReplicaSet).
 import YAML from 'yaml';
-import { kindFor, type KindInfo } from '../api/index.ts';
+import { kindFor, labelSelectorToString, type KindInfo } from '../api/index.ts';
+import { deploymentReplicaSets, splitReplicaSets } from '../controllers/deployment-history.ts';
 import type { CliContext } from './context.ts';
 import { eventsFor, eventsSection } from './events.ts';
 import { age, deploymentRolloutState, podStatus } from './printers.ts';
@@ -119,12 +121,20 @@ function describePod(pod: any): string[] {
   return l;
 }
 
-function describeDeployment(d: any): string[] {
+/** kubectl's printReplicaSetsByLabels: `web-5d4b8 (3/3 replicas created)`, comma-separated, or <none>. */
+export function replicaSetList(rss: readonly any[]): string {
+  const s = rss.map(
+    (rs) => `${rs.metadata.name} (${rs.status?.replicas ?? 0}/${rs.spec?.replicas ?? 1} replicas created)`,
+  );
+  return s.length ? s.join(', ') : '<none>';
+}
+
+function describeDeployment(d: any, rss: readonly any[] | undefined): string[] {
   const l: string[] = [];
   kv(l, 'Name', d.metadata.name);
   kv(l, 'Namespace', d.metadata.namespace);
   kv(l, 'Created', `${d.metadata.creationTimestamp} (${age(d.metadata.creationTimestamp)} ago)`);
-  kv(l, 'Selector', labels(d.spec.selector?.matchLabels));
+  kv(l, 'Selector', labelSelectorToString(d.spec.selector) || '<none>');
   const s = d.status ?? {};
   kv(
     l,
@@ -145,6 +155,34 @@ function describeDeployment(d: any): string[] {
   kv(l, 'Runtime class', d.spec.template.spec.runtimeClassName);
   kv(l, 'Image', d.spec.template.spec.containers.map((c: any) => c.image).join(', '));
   conditions(l, s.conditions);
+  if (rss) {
+    const { newRS, olds } = splitReplicaSets(d, rss);
+    kv(l, 'OldReplicaSets', replicaSetList(olds));
+    kv(l, 'NewReplicaSet', replicaSetList(newRS ? [newRS] : []));
+  }
+  return l;
+}
+
+/** kubectl's ReplicaSet description: replicas, the pods' phases, its template's images. */
+function describeReplicaSet(rs: any, pods: readonly any[]): string[] {
+  const l: string[] = [];
+  kv(l, 'Name', rs.metadata.name);
+  kv(l, 'Namespace', rs.metadata.namespace);
+  kv(l, 'Selector', labelSelectorToString(rs.spec.selector) || '<none>');
+  kv(l, 'Labels', labels(rs.metadata.labels));
+  kv(l, 'Annotations', labels(rs.metadata.annotations));
+  const owner = rs.metadata.ownerReferences?.find((o: any) => o.controller);
+  kv(l, 'Controlled By', owner ? `${owner.kind}/${owner.name}` : undefined);
+  kv(l, 'Replicas', `${rs.status?.replicas ?? 0} current / ${rs.spec.replicas ?? 1} desired`);
+  const phase = (p: string) => pods.filter((x) => (x.status?.phase ?? 'Pending') === p).length;
+  kv(
+    l,
+    'Pods Status',
+    `${phase('Running')} Running / ${phase('Pending')} Waiting / ${phase('Succeeded')} Succeeded / ${phase('Failed')} Failed`,
+  );
+  kv(l, 'Runtime class', rs.spec.template.spec.runtimeClassName);
+  kv(l, 'Image', rs.spec.template.spec.containers.map((c: any) => c.image).join(', '));
+  conditions(l, rs.status?.conditions);
   return l;
 }
 
@@ -207,9 +245,22 @@ export async function describe(ctx: CliContext, kind: KindInfo, name: string): P
     case 'Pod':
       lines = describePod(obj);
       break;
-    case 'Deployment':
-      lines = describeDeployment(obj);
+    case 'Deployment': {
+      // As kubectl: the ReplicaSets are best effort (a server without them still gets a description).
+      const rss = await deploymentReplicaSets({ list: (k, ns) => ctx.client.list(k, ns) }, obj).catch(
+        () => undefined,
+      );
+      lines = describeDeployment(obj, rss);
       break;
+    }
+    case 'ReplicaSet': {
+      const { items } = await ctx.client.list(kindFor('v1', 'Pod')!, obj.metadata.namespace);
+      const owned = items.filter((p: any) =>
+        p.metadata.ownerReferences?.some((r: any) => r.controller && r.uid === obj.metadata.uid),
+      );
+      lines = describeReplicaSet(obj, owned);
+      break;
+    }
     case 'Job':
       lines = describeJob(obj);
       break;

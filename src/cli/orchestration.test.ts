@@ -7,7 +7,8 @@ import { seconds } from './duration.ts';
 import { ClientError } from '../client/client.ts';
 import { eventsSection, listEvents } from './events.ts';
 import { deploymentRolloutState, tableRows } from './printers.ts';
-import { probeLine } from './describe.ts';
+import { probeLine, replicaSetList } from './describe.ts';
+import { splitReplicaSets } from '../controllers/deployment-history.ts';
 import { rolloutProgress, rolloutTarget } from './rollout.ts';
 
 const deploy = (spec: any, status: any, generation = 2): any => ({
@@ -212,6 +213,32 @@ describe('describe helpers', () => {
       'tcp-socket :web delay=3s timeout=1s period=10s #success=1 #failure=3',
     );
     expect(probeLine({ exec: { command: ['cat', '/ok'] } })).toMatch(/^exec \[cat \/ok\] /);
+  });
+});
+
+describe('describe deployment: ReplicaSets as kubectl lists them', () => {
+  it('splits the new ReplicaSet (template match) from the old ones, scaled to zero or not', () => {
+    const template = (image: string, hash: string) => ({
+      metadata: { labels: { app: 'web', 'pod-template-hash': hash } },
+      spec: { containers: [{ name: 'web', image }] },
+    });
+    const rs = (name: string, image: string, replicas: number, current: number) => ({
+      metadata: { name, creationTimestamp: '2024-01-01T00:00:00Z' },
+      spec: { replicas, template: template(image, name.slice(4)) },
+      status: { replicas: current },
+    });
+    const d = { spec: { template: { ...template('web:2', ''), metadata: { labels: { app: 'web' } } } } };
+    const gone = rs('web-aaa', 'web:0', 0, 0);
+    const old = rs('web-bbb', 'web:1', 1, 2);
+    const fresh = rs('web-ccc', 'web:2', 3, 2);
+    const { newRS, olds } = splitReplicaSets(d, [gone, old, fresh]);
+    expect(newRS).toBe(fresh);
+    expect(olds).toEqual([gone, old]);
+    expect(replicaSetList(olds)).toBe('web-aaa (0/0 replicas created), web-bbb (2/1 replicas created)');
+    expect(replicaSetList([newRS, old])).toBe(
+      'web-ccc (2/3 replicas created), web-bbb (2/1 replicas created)',
+    );
+    expect(replicaSetList([])).toBe('<none>');
   });
 });
 

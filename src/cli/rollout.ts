@@ -1,15 +1,17 @@
 // `strata rollout status|history|undo|restart|pause|resume` and `strata scale`, kubectl's verbs for
-// Deployments, over the HTTP API. History and undo read the Deployment's ControllerRevisions with the
-// same helpers the controller's history is built by (deployment-history.ts, which needs only a lister).
-import { isDeepStrictEqual } from 'node:util';
+// Deployments, over the HTTP API. History and undo read the Deployment's ReplicaSets, as kubectl does,
+// with the helpers the controller writes them by (deployment-history.ts, which needs only a lister); undo
+// sends the JSON patch kubectl 1.32 sends.
 import YAML from 'yaml';
 import type { KindInfo } from '../api/index.ts';
 import { ClientError, resourcePath, type Client } from '../client/client.ts';
 import {
   deploymentRevisions,
   REVISION_ANNOTATION,
-  rollbackTemplate,
+  rollbackPatch,
+  rollbackReplicaSet,
 } from '../controllers/deployment-history.ts';
+import { equalIgnoreHash } from '../controllers/deployment-util.ts';
 import { type CliContext, kindArg } from './context.ts';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -188,7 +190,7 @@ export async function rolloutHistory(
   const revisions = await deploymentRevisions(lister(ctx.client), d);
   if (o.revision) {
     const r = revisions.find((x) => x.revision === o.revision);
-    if (!r) throw new Error(`unable to find the specified revision ${o.revision}`);
+    if (!r) throw new Error('unable to find the specified revision');
     out(`${ref(kind, name)} with revision #${r.revision}`);
     out('Pod Template:');
     out(
@@ -213,16 +215,6 @@ export async function rolloutHistory(
   for (const r of rows) out(`${r[0].padEnd(w)}${r[1]}`);
 }
 
-/** Template equality that ignores what the controller adds (pod-template-hash). */
-function sameTemplate(a: any, b: any): boolean {
-  const strip = (t: any): any => {
-    const c = JSON.parse(JSON.stringify(t ?? {}));
-    if (c.metadata?.labels) delete c.metadata.labels['pod-template-hash'];
-    return c;
-  };
-  return isDeepStrictEqual(strip(a), strip(b));
-}
-
 export async function rolloutUndo(
   ctx: CliContext,
   args: string[],
@@ -235,18 +227,18 @@ export async function rolloutUndo(
     throw new Error(
       `you cannot rollback a paused deployment; resume it first with 'strata rollout resume deployment/${name}' and try again`,
     );
-  const template = await rollbackTemplate(lister(ctx.client), d, o.toRevision);
-  if (sameTemplate(template, d.spec.template)) {
+  const rs = await rollbackReplicaSet(lister(ctx.client), d, o.toRevision);
+  if (equalIgnoreHash(rs.spec.template, d.spec.template)) {
     const current = d.metadata.annotations?.[REVISION_ANNOTATION];
     out(
       `${ref(kind, name)} skipped rollback (current template already matches revision ${o.toRevision || current})`,
     );
     return;
   }
-  await ctx.client.mutate(kind, ctx.namespace, name, (obj) => {
-    if (obj.metadata.uid !== d.metadata.uid) return undefined;
-    obj.spec.template = template;
-    return obj;
+  // What kubectl sends: the ReplicaSet's template (no hash label) and annotations, as a JSON patch.
+  await ctx.client.json('PATCH', resourcePath(kind, ctx.namespace, name), {
+    body: rollbackPatch(d, rs),
+    contentType: 'application/json-patch+json',
   });
   out(`${ref(kind, name)} rolled back`);
 }
@@ -285,6 +277,9 @@ export async function rolloutPause(
   out(`${ref(kind, name)} ${paused ? 'paused' : 'resumed'}`);
 }
 
+/** Kinds `strata scale` takes (those with a scale subresource). */
+const SCALABLE = ['Deployment', 'ReplicaSet'];
+
 /** `strata scale deployment/NAME --replicas N [--current-replicas M]`, through the scale subresource. */
 export async function scale(
   ctx: CliContext,
@@ -306,8 +301,10 @@ export async function scale(
   }
   if (targets.length === 0) throw new Error('specify what to scale: deployment/NAME');
   for (const t of targets) {
-    if (t.kind.kind !== 'Deployment')
-      throw new Error(`cannot scale ${t.kind.plural} "${t.name}": only deployments can be scaled`);
+    if (!SCALABLE.includes(t.kind.kind))
+      throw new Error(
+        `cannot scale ${t.kind.plural} "${t.name}": only deployments and replicasets can be scaled`,
+      );
     const path = resourcePath(t.kind, ctx.namespace, t.name, 'scale');
     const current = await ctx.client.json('GET', path);
     if (o.currentReplicas !== undefined && current.spec.replicas !== o.currentReplicas)

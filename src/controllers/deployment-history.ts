@@ -53,15 +53,13 @@ export async function deploymentReplicaSets(objects: ObjectLister, deployment: a
 }
 
 /**
- * kubectl's GetAllReplicaSets: the new ReplicaSet (the oldest running the Deployment's template) and
- * the old ones that still have replicas (what `describe` lists as OldReplicaSets).
+ * What `kubectl describe deployment` (1.32) lists: the new ReplicaSet (the oldest running the
+ * Deployment's template) as NewReplicaSet, and every other one, scaled to zero or not, as OldReplicaSets.
  */
 export function splitReplicaSets(deployment: any, rss: readonly any[]): { newRS?: any; olds: any[] } {
-  const newRS = [...rss]
-    .sort(byCreation)
-    .find((rs) => equalIgnoreHash(rs.spec?.template, deployment.spec.template));
-  const olds = rss.filter((rs) => rs !== newRS && (rs.spec?.replicas ?? 1) !== 0);
-  return { newRS, olds };
+  const sorted = [...rss].sort(byCreation);
+  const newRS = sorted.find((rs) => equalIgnoreHash(rs.spec?.template, deployment.spec.template));
+  return { newRS, olds: sorted.filter((rs) => rs !== newRS) };
 }
 
 export function toDeploymentRevision(rs: any): DeploymentRevision {

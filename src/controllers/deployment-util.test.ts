@@ -68,6 +68,11 @@ describe('templates', () => {
   it('compares templates ignoring the hash label, and finds the oldest matching ReplicaSet', () => {
     expect(equalIgnoreHash(template('web:1', 'abc'), template('web:1'))).toBe(true);
     expect(equalIgnoreHash(template('web:1', 'abc'), template('web:2', 'abc'))).toBe(false);
+    // what kubectl rollout undo writes back: Go's zero values spelled out
+    const fromKubectl = template('web:1');
+    Object.assign(fromKubectl.metadata, { creationTimestamp: null });
+    Object.assign(fromKubectl.spec.containers[0], { resources: {} });
+    expect(equalIgnoreHash(fromKubectl, template('web:1', 'abc'))).toBe(true);
     const d = deployment(3);
     const old = rs('old', 0, { image: 'web:1' });
     const first = rs('new-a', 1, { image: 'web:2', created: '2024-01-01T00:00:01Z' });

@@ -108,17 +108,37 @@ export function replicaSetName(deploymentName: string, hash: string): string {
   return `${deploymentName.length > room ? deploymentName.slice(0, room) : deploymentName}-${hash}`;
 }
 
-function withoutHash(template: any): any {
-  const t = structuredClone(template ?? {});
-  if (t.metadata?.labels) {
-    delete t.metadata.labels[POD_TEMPLATE_HASH_LABEL];
-    if (Object.keys(t.metadata.labels).length === 0) delete t.metadata.labels;
+/**
+ * Drop nulls, empty objects and empty lists, recursively: in Go an empty map, list or struct is the same
+ * as an absent one, so kubectl's `"resources":{}` or `"creationTimestamp":null` must compare equal to a
+ * template without them.
+ */
+function pruneEmpty(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const items = v.map(pruneEmpty).filter((x) => x !== undefined);
+    return items.length ? items : undefined;
   }
-  if (t.metadata && Object.keys(t.metadata).length === 0) delete t.metadata;
-  return JSON.parse(JSON.stringify(t));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const p = pruneEmpty(x);
+      if (p !== undefined) out[k] = p;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+  return v === null ? undefined : v;
 }
 
-/** Kubernetes' EqualIgnoreHash: the templates are equal once the pod-template-hash label is ignored. */
+function withoutHash(template: any): unknown {
+  const t = structuredClone(template ?? {});
+  if (t.metadata?.labels) delete t.metadata.labels[POD_TEMPLATE_HASH_LABEL];
+  return pruneEmpty(t);
+}
+
+/**
+ * Kubernetes' EqualIgnoreHash: the templates are equal once the pod-template-hash label is ignored (and,
+ * as Go's semantic equality has it, empty maps, lists and structs are as good as absent ones).
+ */
 export function equalIgnoreHash(a: any, b: any): boolean {
   return isDeepStrictEqual(withoutHash(a), withoutHash(b));
 }
