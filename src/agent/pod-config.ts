@@ -1,11 +1,22 @@
 // Turns a pod's declared environment and volumes into what a sandbox gets: resolved env values
-// (from literals, ConfigMaps and Secrets) and host directories materialised for configMap, secret and
-// emptyDir volumes. Missing references fail with CreateContainerConfigError, as in Kubernetes.
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// (from literals, ConfigMaps, Secrets and the downward API) and host directories materialised for
+// configMap, secret, emptyDir, downwardAPI and projected volumes, or checked for hostPath volumes.
+// Missing references fail with CreateContainerConfigError, as in Kubernetes.
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { join, normalize, sep } from 'node:path';
 import { kindFor } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
 import { SandboxError, type VolumeMount } from '../sandbox/driver.ts';
+import { downwardFiles, fieldValue, resourceValue, type DownwardContext } from './downward-api.ts';
 
 const configMapKind = kindFor('v1', 'ConfigMap')!;
 const secretKind = kindFor('v1', 'Secret')!;
@@ -52,7 +63,12 @@ function entries(obj: any, isSecret: boolean): Map<string, Buffer> {
   return out;
 }
 
-export async function resolveEnv(client: Client, pod: any, container: any): Promise<Record<string, string>> {
+export async function resolveEnv(
+  client: Client,
+  pod: any,
+  container: any,
+  podIP?: string,
+): Promise<Record<string, string>> {
   const refs = new RefCache(client, pod.metadata.namespace);
   const env: Record<string, string> = {};
   for (const src of container.envFrom ?? []) {
@@ -67,7 +83,15 @@ export async function resolveEnv(client: Client, pod: any, container: any): Prom
   }
   for (const e of container.env ?? []) {
     if (e.valueFrom === undefined) {
-      env[e.name] = e.value ?? '';
+      env[e.name] = expand(e.value ?? '', env);
+      continue;
+    }
+    if (e.valueFrom.fieldRef) {
+      env[e.name] = fieldValue(e.valueFrom.fieldRef.fieldPath, { pod, podIP });
+      continue;
+    }
+    if (e.valueFrom.resourceFieldRef) {
+      env[e.name] = resourceValue(e.valueFrom.resourceFieldRef, pod, container.name);
       continue;
     }
     const isSecret = !!e.valueFrom.secretKeyRef;
@@ -88,6 +112,16 @@ export async function resolveEnv(client: Client, pod: any, container: any): Prom
   return env;
 }
 
+/**
+ * Kubernetes' `$(VAR)` references in env values, to variables defined before; `$$` escapes, an unknown
+ * reference stays as written.
+ */
+function expand(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name) =>
+    m === '$$' ? '$' : name in env ? env[name] : m,
+  );
+}
+
 /** A relative path inside a volume that stays inside it. */
 function safeRelative(p: string): string {
   const n = normalize(p);
@@ -102,7 +136,12 @@ function safeRelative(p: string): string {
  * rewritten at each start (their content may have changed); emptyDir survives container restarts and
  * lives as long as the pod.
  */
-export async function prepareVolumes(client: Client, pod: any, podDir: string): Promise<Map<string, string>> {
+export async function prepareVolumes(
+  client: Client,
+  pod: any,
+  podDir: string,
+  podIP?: string,
+): Promise<Map<string, string>> {
   const refs = new RefCache(client, pod.metadata.namespace);
   const dirs = new Map<string, string>();
   for (const vol of pod.spec.volumes ?? []) {
@@ -110,6 +149,24 @@ export async function prepareVolumes(client: Client, pod: any, podDir: string): 
     dirs.set(vol.name, dir);
     if (vol.emptyDir !== undefined) {
       mkdirSync(dir, { recursive: true, mode: 0o777 });
+      continue;
+    }
+    if (vol.hostPath) {
+      dirs.set(vol.name, checkHostPath(vol.name, vol.hostPath));
+      continue;
+    }
+    if (vol.downwardAPI) {
+      freshDir(dir);
+      writeFiles(
+        dir,
+        downwardFiles(vol.downwardAPI.items ?? [], { pod, podIP }),
+        vol.downwardAPI.defaultMode,
+      );
+      continue;
+    }
+    if (vol.projected) {
+      freshDir(dir);
+      await project(refs, vol, dir, { pod, podIP });
       continue;
     }
     const isSecret = !!vol.secret;
@@ -143,6 +200,102 @@ export async function prepareVolumes(client: Client, pod: any, podDir: string): 
   return dirs;
 }
 
+function freshDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+}
+
+function writeFiles(
+  dir: string,
+  files: Array<{ path: string; content: string | Buffer; mode?: number }>,
+  mode = 0o644,
+): void {
+  for (const f of files) {
+    const file = join(dir, safeRelative(f.path));
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, f.content);
+    chmodSync(file, f.mode ?? mode);
+  }
+}
+
+/** A projected volume: its configMap, secret and downwardAPI sources, one directory. */
+async function project(refs: RefCache, vol: any, dir: string, ctx: DownwardContext): Promise<void> {
+  for (const src of vol.projected.sources) {
+    if (src.downwardAPI) {
+      writeFiles(dir, downwardFiles(src.downwardAPI.items ?? [], ctx), vol.projected.defaultMode);
+      continue;
+    }
+    const isSecret = !!src.secret;
+    const ref = src.secret ?? src.configMap;
+    const what = isSecret ? 'secret' : 'configmap';
+    const obj = isSecret ? await refs.secret(ref.name) : await refs.configMap(ref.name);
+    if (!obj) {
+      if (ref.optional) continue;
+      throw configError(`${what} "${ref.name}" not found (volume ${vol.name})`);
+    }
+    const data = entries(obj, isSecret);
+    const items: Array<{ key: string; path: string; mode?: number }> =
+      ref.items ?? [...data.keys()].map((key) => ({ key, path: key }));
+    const files = [];
+    for (const item of items) {
+      const content = data.get(item.key);
+      if (content === undefined) {
+        if (ref.optional) continue;
+        throw configError(`volume ${vol.name}: key ${item.key} not found in ${what} ${ref.name}`);
+      }
+      files.push({ path: item.path, content, mode: item.mode });
+    }
+    writeFiles(dir, files, vol.projected.defaultMode);
+  }
+}
+
+const HOST_PATH_KINDS: Record<string, { is: (s: Stats) => boolean; noun: string }> = {
+  Directory: { is: (s) => s.isDirectory(), noun: 'a directory' },
+  DirectoryOrCreate: { is: (s) => s.isDirectory(), noun: 'a directory' },
+  File: { is: (s) => s.isFile(), noun: 'a file' },
+  FileOrCreate: { is: (s) => s.isFile(), noun: 'a file' },
+  Socket: { is: (s) => s.isSocket(), noun: 'a socket' },
+  CharDevice: { is: (s) => s.isCharacterDevice(), noun: 'a character device' },
+  BlockDevice: { is: (s) => s.isBlockDevice(), noun: 'a block device' },
+};
+
+/**
+ * A hostPath volume: the node's own path, checked against its declared type (the *OrCreate types make
+ * it first), as the kubelet does. It exposes node data to the pod: once RBAC exists, creating a pod with
+ * one is for administrators only (an admission check on `volumes[].hostPath`).
+ */
+function checkHostPath(name: string, hp: { path: string; type?: string }): string {
+  const type = hp.type ?? '';
+  const fail = (why: string) =>
+    new SandboxError(
+      'CreateContainerConfigError',
+      `hostPath volume ${name}: type check failed: ${hp.path} ${why}`,
+    );
+  let st: Stats | undefined;
+  try {
+    st = statSync(hp.path);
+  } catch {
+    st = undefined;
+  }
+  if (!st && type === 'DirectoryOrCreate') {
+    mkdirSync(hp.path, { recursive: true, mode: 0o755 });
+    return hp.path;
+  }
+  if (!st && type === 'FileOrCreate') {
+    try {
+      closeSync(openSync(hp.path, 'a', 0o644));
+    } catch (err) {
+      throw fail(`cannot be created: ${(err as Error).message}`);
+    }
+    return hp.path;
+  }
+  if (type === '') return hp.path;
+  const want = HOST_PATH_KINDS[type];
+  if (!st) throw fail('does not exist');
+  if (!want.is(st)) throw fail(`is not ${want.noun}`);
+  return hp.path;
+}
+
 export function mountsFor(pod: any, container: any, dirs: Map<string, string>): VolumeMount[] {
   const byName = new Map<string, any>((pod.spec.volumes ?? []).map((v: any) => [v.name, v]));
   return (container.volumeMounts ?? []).map((m: any) => {
@@ -150,8 +303,8 @@ export function mountsFor(pod: any, container: any, dirs: Map<string, string>): 
     const vol = byName.get(m.name);
     if (!dir || !vol) throw configError(`volumeMount ${m.name}: no volume of that name in the pod`);
     if (m.subPath) throw configError(`volumeMount ${m.name}: subPath is not supported yet`);
-    // configMap and secret volumes are always read-only, as in Kubernetes.
-    const readOnly = !!m.readOnly || vol.emptyDir === undefined;
+    // configMap, secret, downwardAPI and projected volumes are always read-only, as in Kubernetes.
+    const readOnly = !!m.readOnly || (vol.emptyDir === undefined && vol.hostPath === undefined);
     return { hostPath: dir, guestPath: m.mountPath, readOnly };
   });
 }

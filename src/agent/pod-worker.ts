@@ -84,6 +84,29 @@ export function signalNumber(name: string | undefined): number | undefined {
 
 export { parseImagePin };
 
+/**
+ * The container as its tier must run it: the pod-level securityContext (runAsUser, runAsGroup,
+ * runAsNonRoot, supplementalGroups, fsGroup — a supplemental group, as in Kubernetes) under the
+ * container's own, which wins field by field. Dropping the pod's settings would run the container as
+ * the image's user (often root): never.
+ */
+export function withPodSecurity(podSpec: any, container: Container): Container {
+  const psc = podSpec.securityContext;
+  if (!psc) return container;
+  const sc = container.securityContext ?? {};
+  const groups = [...(psc.supplementalGroups ?? []), ...(psc.fsGroup !== undefined ? [psc.fsGroup] : [])];
+  const merged: Record<string, unknown> = {
+    ...(psc.runAsUser !== undefined ? { runAsUser: psc.runAsUser } : {}),
+    ...(psc.runAsGroup !== undefined ? { runAsGroup: psc.runAsGroup } : {}),
+    ...(psc.runAsNonRoot !== undefined ? { runAsNonRoot: psc.runAsNonRoot } : {}),
+    ...(psc.seccompProfile !== undefined ? { seccompProfile: psc.seccompProfile } : {}),
+    ...sc,
+  };
+  if (groups.length)
+    merged.supplementalGroups = [...new Set([...groups, ...((sc as any).supplementalGroups ?? [])])];
+  return { ...container, securityContext: merged as Container['securityContext'] };
+}
+
 export class PodWorker {
   pod: any;
   readonly podDir: string;
@@ -646,11 +669,12 @@ export class PodWorker {
 
   private async sandboxSpec(driver: Driver, container: any, run: ContainerRun): Promise<SandboxSpec> {
     const pod = this.pod;
-    const env = await resolveEnv(this.opts.client, pod, container);
-    const dirs = await prepareVolumes(this.opts.client, pod, this.podDir);
+    const podIP = this.podIP ?? pod.status?.podIP;
+    const env = await resolveEnv(this.opts.client, pod, container, podIP);
+    const dirs = await prepareVolumes(this.opts.client, pod, this.podDir, podIP);
     const mounts = mountsFor(pod, container, dirs);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
-    const request: ContainerRequest = { sandboxId: id, container };
+    const request: ContainerRequest = { sandboxId: id, container: withPodSecurity(pod.spec, container) };
     // The tier turns the image reference into what it runs; without that part, the reference goes as it is.
     let artifact: PreparedArtifact | undefined;
     if (preparesArtifacts(driver)) {
