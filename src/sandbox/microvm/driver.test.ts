@@ -114,7 +114,7 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     expect(existsSync(join(tmp.path, 'state/sandboxes', s.id))).toBe(false);
   }, 90_000);
 
-  it('stops a running guest: SIGTERM through the signal port, reported as Killed', async () => {
+  it('a VM outlives its driver: another driver re-adopts it, then stops it with SIGTERM (Killed)', async () => {
     const s = await spec('mvm-stop', ['sh', '-c', 'echo started; exec sleep 1000']);
     await driver.start(s);
     const log = s.log as ReturnType<typeof captureLog>;
@@ -122,11 +122,26 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     while (!log.stdout().includes('started') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
     expect(log.stdout()).toContain('started');
-    await driver.stop(s.id, 10);
-    const result = await driver.wait(s.id);
+    // The agent goes away (its driver shuts down); QEMU, daemonized, keeps the guest running.
+    await driver.shutdown();
+    const again = new MicrovmDriver({
+      stateDir: join(tmp.path, 'state'),
+      runDir,
+      images: store,
+      accel: 'tcg',
+      kernelDir,
+    });
+    driver = again;
+    const log2 = captureLog();
+    expect(await again.recover({ id: s.id, driver: 'microvm', state: {} }, log2)).toBe(true);
+    expect(await again.recover({ id: 'mvm-unknown', driver: 'microvm', state: {} }, log2)).toBe(false);
+    await again.stop(s.id, 10);
+    const result = await again.wait(s.id);
     expect(result.reason).toBe('Killed');
     expect(result.exitCode).toBe(143);
     expect(result.signal).toBe('SIGTERM');
-    await driver.destroy(s.id);
+    // Output delivered before the restart is not delivered again.
+    expect(log2.stdout()).toBe('');
+    await again.destroy(s.id);
   }, 90_000);
 });

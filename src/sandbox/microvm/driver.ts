@@ -417,7 +417,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     sb.poll = setInterval(() => {
       if (!qemuAlive(state)) this.finish(sb);
     }, 100);
-    sb.poll.unref();
+    // Not unref'd: a pending wait() keeps the process alive; shutdown() and destroy() clear it.
     if (state.deadlineAt !== undefined) {
       sb.deadlineTimer = setTimeout(
         () => void this.requestStop(sb, 'deadline', 0).catch(() => {}),
