@@ -149,8 +149,14 @@ describe('native sidecars (initContainers[].restartPolicy: Always)', () => {
       'sidecar restarted',
       () => h.of('logshipper')?.restartCount === 1 && h.of('logshipper').state.running,
     );
-    // The app ends: the pod completes, the sidecar is stopped (and its exit does not fail the pod).
+    // The app ends: the sidecar is stopped (its exit does not fail the pod), then the pod completes.
     h.driver.exit(h.driver.latest('app')!, 0);
+    await until('app terminated', () => h.of('app')?.state.terminated);
+    expect(
+      h.statuses
+        .filter((s) => s.phase === 'Succeeded')
+        .every((s) => s.initContainerStatuses[0].state.terminated),
+    ).toBe(true);
     await done;
     expect(h.driver.stopped).toContain(h.driver.latest('logshipper'));
     expect(h.of('logshipper').state.terminated).toBeDefined();

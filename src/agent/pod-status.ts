@@ -64,7 +64,8 @@ export function computePodStatus(
   init: InitProgress = { runs: [], initialized: true },
 ): any {
   const everStarted = runs.every((r) => r.state.running || r.state.terminated || r.restartCount > 0);
-  const allFinished = runs.every((r) => r.finished);
+  // The pod ends once its sidecars are stopped too (they stop after the app containers).
+  const allFinished = runs.every((r) => r.finished) && init.runs.every((r) => !r.sidecar || r.finished);
   const anyFailed = runs.some((r) => r.state.terminated && r.state.terminated.exitCode !== 0);
   const initFailed = init.runs.some(
     (r) => !r.sidecar && r.finished && r.state.terminated && r.state.terminated.exitCode !== 0,

@@ -109,4 +109,159 @@ spec:
     expect(ended.stderr).toContain('not running');
     await c.cli(['delete', 'pod', 'two-containers', '--grace-period', '1']);
   });
+
+  it('init containers run in order before the app (documentation manifest); a sidecar runs beside it', async () => {
+    await apply(
+      'init',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: myapp-pod, labels: { app.kubernetes.io/name: MyApp } }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  volumes: [{ name: work, emptyDir: {} }]
+  initContainers:
+    - name: init-myservice
+      image: localhost/busybox:1.0
+      command: ['sh', '-c', 'echo first >> /work/order']
+      volumeMounts: [{ name: work, mountPath: /work }]
+    - name: logshipper
+      image: localhost/busybox:1.0
+      restartPolicy: Always
+      command: ['sh', '-c', 'echo sidecar >> /work/order; exec sleep 3600']
+      volumeMounts: [{ name: work, mountPath: /work }]
+    - name: init-mydb
+      image: localhost/busybox:1.0
+      command: ['sh', '-c', 'echo second >> /work/order']
+      volumeMounts: [{ name: work, mountPath: /work }]
+  containers:
+    - name: myapp-container
+      image: localhost/busybox:1.0
+      command: ['sh', '-c', 'echo app >> /work/order; cat /work/order']
+      volumeMounts: [{ name: work, mountPath: /work }]
+`,
+    );
+    const p = await waitFor('myapp-pod Succeeded', async () => {
+      const p = await c.client.get(pods, 'default', 'myapp-pod');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    expect(p.status.initContainerStatuses.map((s: any) => s.name)).toEqual([
+      'init-myservice',
+      'logshipper',
+      'init-mydb',
+    ]);
+    expect(statusOf(p, 'init-mydb').state.terminated.exitCode).toBe(0);
+    // The sidecar was stopped once the app ended.
+    expect(statusOf(p, 'logshipper').state.terminated).toBeDefined();
+    const logs = await c.cli(['logs', 'myapp-pod', '-c', 'myapp-container']);
+    expect(logs.stdout.trim().split('\n')).toEqual(['first', 'sidecar', 'second', 'app']);
+  });
+
+  it('an init container that fails with restartPolicy Never fails the pod: Init:Error', async () => {
+    await apply(
+      'init-fail',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: init-fails }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  initContainers:
+    - { name: check, image: localhost/busybox:1.0, command: ['sh', '-c', 'echo no database; exit 3'] }
+  containers:
+    - { name: app, image: localhost/busybox:1.0, command: ['true'] }
+`,
+    );
+    const p = await waitFor('init-fails Failed', async () => {
+      const p = await c.client.get(pods, 'default', 'init-fails');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    });
+    expect(statusOf(p, 'check').state.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
+    expect(statusOf(p, 'app').state.waiting.reason).toBe('PodInitializing');
+    const got = await c.cli(['get', 'pod', 'init-fails']);
+    expect(got.stdout).toContain('Init:Error');
+  });
+
+  it('the downward API and a ConfigMap volume reach the container (documentation manifests)', async () => {
+    await apply(
+      'downward',
+      `apiVersion: v1
+kind: ConfigMap
+metadata: { name: game-config }
+data: { game.properties: "lives=3\\n" }
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kubernetes-downwardapi-volume-example
+  labels: { zone: us-est-coast, cluster: test-cluster1 }
+  annotations: { build: two }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: client-container
+      image: localhost/busybox:1.0
+      workingDir: /etc/podinfo
+      command: ['sh', '-c', 'pwd; cat labels; echo; cat annotations; echo; echo "$MY_POD_NAME $MY_POD_NAMESPACE $MY_NODE_NAME $MY_CPU_LIMIT"; cat /etc/config/game.properties']
+      resources: { limits: { cpu: 250m, memory: 64Mi } }
+      env:
+        - { name: MY_POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
+        - { name: MY_POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
+        - { name: MY_NODE_NAME, valueFrom: { fieldRef: { fieldPath: spec.nodeName } } }
+        - { name: MY_CPU_LIMIT, valueFrom: { resourceFieldRef: { containerName: client-container, resource: limits.cpu, divisor: 1m } } }
+      volumeMounts:
+        - { name: podinfo, mountPath: /etc/podinfo }
+        - { name: config-volume, mountPath: /etc/config }
+  volumes:
+    - name: podinfo
+      downwardAPI:
+        items:
+          - { path: labels, fieldRef: { fieldPath: metadata.labels } }
+          - { path: annotations, fieldRef: { fieldPath: metadata.annotations } }
+    - name: config-volume
+      configMap: { name: game-config }
+`,
+    );
+    await waitFor('downward pod Succeeded', async () => {
+      const p = await c.client.get(pods, 'default', 'kubernetes-downwardapi-volume-example');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    const logs = await c.cli(['logs', 'kubernetes-downwardapi-volume-example']);
+    expect(logs.stdout).toContain('/etc/podinfo');
+    expect(logs.stdout).toContain('cluster="test-cluster1"\nzone="us-est-coast"');
+    expect(logs.stdout).toContain('build="two"');
+    expect(logs.stdout).toContain('kubernetes-downwardapi-volume-example default node-a 250');
+    expect(logs.stdout).toContain('lives=3');
+  });
+
+  it('a hostPath that is not a directory when Directory is asked: a clear waiting reason', async () => {
+    const file = join(c.dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    await apply(
+      'hostpath',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: hostpath-bad }
+spec:
+  runtimeClassName: container
+  containers:
+    - name: app
+      image: localhost/busybox:1.0
+      command: ['sleep', '3600']
+      volumeMounts: [{ name: data, mountPath: /data }]
+  volumes:
+    - name: data
+      hostPath: { path: ${file}, type: Directory }
+`,
+    );
+    const p = await waitFor('hostpath-bad waiting', async () => {
+      const p = await c.client.get(pods, 'default', 'hostpath-bad');
+      return statusOf(p, 'app')?.state?.waiting?.reason === 'CreateContainerConfigError' ? p : undefined;
+    });
+    expect(statusOf(p, 'app').state.waiting.message).toBe(
+      `hostPath volume data: type check failed: ${file} is not a directory`,
+    );
+    await c.cli(['delete', 'pod', 'hostpath-bad', '--grace-period', '0']);
+  });
 });
