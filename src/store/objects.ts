@@ -129,7 +129,19 @@ interface InternalWriteOptions extends WriteOptions {
  * routes, controllers, scheduler). It may change the object (e.g. resolve a pod's priority) or refuse it
  * by throwing an ApiError.
  */
-export type CreateHook = (obj: any, kind: KindInfo) => void | Promise<void>;
+export type CreateHook = (obj: any, kind: KindInfo, opts: WriteOptions) => void | Promise<void>;
+
+/**
+ * Admission on update of the main resource (not status): runs after validation, before the
+ * compare-and-swap write, with the object being replaced. It may change `next` (e.g. keep values the
+ * server allocated that a replacement left out) or refuse it by throwing an ApiError.
+ */
+export type UpdateHook = (
+  next: any,
+  current: any,
+  kind: KindInfo,
+  opts: WriteOptions,
+) => void | Promise<void>;
 
 const GENERATE_NAME_SUFFIX = 5;
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -183,6 +195,7 @@ function kindOf(obj: any): KindInfo {
 export class ObjectStore {
   readonly store: Store;
   private readonly createHooks: CreateHook[] = [];
+  private readonly updateHooks: UpdateHook[] = [];
 
   constructor(store: Store) {
     this.store = store;
@@ -191,6 +204,11 @@ export class ObjectStore {
   /** Adds an admission hook that every create passes through (see CreateHook). */
   addCreateHook(hook: CreateHook): void {
     this.createHooks.push(hook);
+  }
+
+  /** Adds an admission hook that every update of the main resource passes through (see UpdateHook). */
+  addUpdateHook(hook: UpdateHook): void {
+    this.updateHooks.push(hook);
   }
 
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<any | undefined> {
@@ -245,7 +263,7 @@ export class ObjectStore {
     const checked = this.validate(obj, opts);
     const out = checked.object;
     if (kind.namespaced && kind.kind !== 'Namespace') await this.requireNamespace(out.metadata.namespace);
-    for (const hook of this.createHooks) await hook(out, kind);
+    for (const hook of this.createHooks) await hook(out, kind, opts);
     // Server-owned metadata: clients cannot choose these.
     out.metadata.uid = randomUUID();
     out.metadata.creationTimestamp = nowRfc3339();
@@ -295,6 +313,7 @@ export class ObjectStore {
     const checked = this.validate(obj, opts);
     const next = checked.object;
     this.checkImmutable(kind, current, next);
+    for (const hook of this.updateHooks) await hook(next, current, kind, opts);
     next.metadata.uid = current.metadata.uid;
     next.metadata.creationTimestamp = current.metadata.creationTimestamp;
     next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;

@@ -45,6 +45,7 @@ let allocator: ServiceAllocator;
 function useAllocator(opts: { serviceCidr?: string; nodePortRange?: string; leakGraceMs?: number } = {}) {
   allocator = new ServiceAllocator({ objects, log: quiet, ...opts });
   objects.addCreateHook(allocator.createHook);
+  objects.addUpdateHook(allocator.updateHook);
   return allocator;
 }
 
@@ -235,6 +236,38 @@ describe('ServiceAllocator on update', () => {
       field: 'spec.clusterIPs[0]',
       message: 'Invalid value: "10.96.0.99": field is immutable',
     });
+  });
+
+  it('through the store: a PUT without the allocated values keeps them, an added port gets a node port', async () => {
+    useAllocator();
+    const created = await objects.create(svc('a', { type: 'NodePort' }));
+    const replaced = await objects.update(
+      svc('a', {
+        type: 'NodePort',
+        ports: [
+          { name: 'http', port: 80 },
+          { name: 'metrics', port: 9090 },
+        ],
+      }),
+    );
+    expect(replaced.spec.clusterIP).toBe(created.spec.clusterIP);
+    expect(replaced.spec.ports[0].nodePort).toBe(created.spec.ports[0].nodePort);
+    expect(replaced.spec.ports[1].nodePort).toBeGreaterThanOrEqual(30000);
+    expect(await records(objects)).toContain(`${NODE_PORT_RECORDS}${replaced.spec.ports[1].nodePort}`);
+    const r = await refusal(
+      objects.mutate(SERVICE, 'default', 'a', (s) => ({
+        ...s,
+        spec: { ...s.spec, clusterIP: '10.96.0.99', clusterIPs: ['10.96.0.99'] },
+      })),
+    );
+    expect(r.causes[0]).toMatchObject({ field: 'spec.clusterIPs[0]' });
+  });
+
+  it('a dry-run create through the store claims nothing', async () => {
+    useAllocator();
+    const dry = await objects.create(svc('a', { type: 'NodePort' }), undefined, { dryRun: true });
+    expect(allocator.cidr.allocatable(dry.spec.clusterIP)).toBe(true);
+    expect(await records(objects)).toEqual([]);
   });
 
   it('allocates node ports when a ClusterIP Service becomes a NodePort', async () => {

@@ -29,7 +29,7 @@ import {
 } from '../../api/index.ts';
 import type { Informer } from '../../lib/informer.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
-import { ApiError, type ObjectStore } from '../../store/objects.ts';
+import { ApiError, type ObjectStore, type UpdateHook } from '../../store/objects.ts';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, PortRange, ServiceCidr } from './ranges.ts';
 import { RecordSet } from './records.ts';
 
@@ -128,6 +128,10 @@ export class ServiceAllocator {
     if (next?.kind !== 'Service' || next.apiVersion !== 'v1') return;
     await this.allocate(next, current, opts?.dryRun ?? false);
   }
+
+  /** The ObjectStore update hook (`objects.addUpdateHook(allocator.updateHook)`). */
+  readonly updateHook: UpdateHook = (next, current, kind, opts) =>
+    kind.group === '' && kind.kind === 'Service' ? this.admitUpdate(next, current, opts) : undefined;
 
   private async allocate(svc: any, prev: any | undefined, dryRun: boolean): Promise<void> {
     const owner = ownerOf(svc);
