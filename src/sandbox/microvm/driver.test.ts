@@ -144,4 +144,16 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     expect(log2.stdout()).toBe('');
     await again.destroy(s.id);
   }, 90_000);
+
+  it('contains a guest kernel panic: the VM ends and the pod is told why', async () => {
+    const s = await spec('mvm-panic', ['sh', '-c', 'echo c > /proc/sysrq-trigger; sleep 1000']);
+    await driver.start(s);
+    const result = await driver.wait(s.id);
+    expect(result.reason).toBe('Error');
+    expect(result.exitCode).toBe(255);
+    expect(result.message).toMatch(
+      /without reporting an exit status.*Kernel panic - not syncing: sysrq triggered crash/,
+    );
+    await driver.destroy(s.id);
+  }, 90_000);
 });

@@ -36,7 +36,7 @@ import {
 } from '../driver.ts';
 import { kvmCanary, resolveAccel, type AccelSetting } from './accel.ts';
 import { DiskCache, createOverlay } from './disk.ts';
-import { describeGuestExit } from './exit-result.ts';
+import { consoleSummary, describeGuestExit } from './exit-result.ts';
 import { guestConfigScript } from './init.ts';
 import { baseInitramfs, configArchive } from './initramfs.ts';
 import { loadGuestKernel, type GuestKernel } from './kernel.ts';
@@ -438,7 +438,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     if (sb.result) return;
     this.untrack(sb);
     const read = (p: string): string => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-    const consoleTail = read(sb.state.layout.console).split('\n').slice(-6).join('\n');
+    const consoleTail = consoleSummary(read(sb.state.layout.console));
     sb.result = {
       ...describeGuestExit({
         report: read(sb.state.layout.exit),

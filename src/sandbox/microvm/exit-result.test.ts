@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeGuestExit, LOST_EXIT_CODE } from './exit-result.ts';
+import { consoleSummary, describeGuestExit, LOST_EXIT_CODE } from './exit-result.ts';
 
 describe('describeGuestExit', () => {
   it('maps the init report to Kubernetes reasons', () => {
@@ -32,5 +32,20 @@ describe('describeGuestExit', () => {
       reason: 'Killed',
       exitCode: 137,
     });
+  });
+});
+
+describe('consoleSummary', () => {
+  it('picks the panic line and its cause out of a console, else the last lines', () => {
+    const console = [
+      '[    1.80] BUG: kernel NULL pointer dereference, address: 0000000000000000',
+      '[    1.81] RIP: 0010:foo+0x1/0x2',
+      '[    1.84] Kernel panic - not syncing: Fatal exception',
+      '[    1.85] Kernel Offset: disabled',
+    ].join('\n');
+    expect(consoleSummary(console)).toBe(
+      'Kernel panic - not syncing: Fatal exception (BUG: kernel NULL pointer dereference, address: 0000000000000000)',
+    );
+    expect(consoleSummary('a\nb\n[ 2.0] c\nd\n')).toBe('b | c | d');
   });
 });

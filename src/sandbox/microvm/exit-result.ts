@@ -27,6 +27,18 @@ function signalName(code: number): string | undefined {
   return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
 }
 
+/**
+ * What of a guest's serial console explains its end: the kernel's panic line (or the BUG/Oops that led
+ * to it) without its timestamp, else the console's last lines.
+ */
+export function consoleSummary(console: string, lines = 3): string {
+  const all = console.split('\n').map((l) => l.replace(/^\[\s*[\d.]+\]\s*/, '').trim());
+  const panic = all.find((l) => l.startsWith('Kernel panic'));
+  const cause = all.find((l) => /^(BUG:|Oops|general protection fault|Out of memory)/.test(l));
+  if (panic) return cause && !panic.includes(cause) ? `${panic} (${cause})` : panic;
+  return all.filter(Boolean).slice(-lines).join(' | ');
+}
+
 export function describeGuestExit(f: GuestExitFacts): Omit<ExitResult, 'startedAt' | 'finishedAt'> {
   const report = f.report.trim().split('\n').at(-1) ?? '';
   const exit = /^exit (\d+)$/.exec(report);
