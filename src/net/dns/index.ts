@@ -1,0 +1,10 @@
+// Cluster DNS's public API (see README.md).
+export {
+  ClusterDnsRecords,
+  DEFAULT_CLUSTER_DOMAIN,
+  reverseName,
+  type Answer,
+  type DnsRecord,
+  type RecordType,
+} from './records.ts';
+export { podResolvConf, type DnsPolicy, type PodDnsConfig, type PodResolvOptions } from './resolv.ts';
