@@ -156,4 +156,16 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     );
     await driver.destroy(s.id);
   }, 90_000);
+
+  it('a memory hog meets the guest OOM killer within the VM memory: OOMKilled', async () => {
+    const s = await spec('mvm-oom', ['sh', '-c', 'head -c 200000000 /dev/zero | sort > /dev/null'], {
+      limits: { memoryBytes: 96 * 1024 * 1024 },
+    });
+    await driver.start(s);
+    const result = await driver.wait(s.id);
+    expect(result.reason).toBe('OOMKilled');
+    expect(result.exitCode).toBe(137);
+    expect(result.message).toMatch(/96 MiB of memory: Out of memory: Killed process \d+ \(sort\)/);
+    await driver.destroy(s.id);
+  }, 90_000);
 });

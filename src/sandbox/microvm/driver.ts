@@ -36,7 +36,7 @@ import {
 } from '../driver.ts';
 import { kvmCanary, resolveAccel, type AccelSetting } from './accel.ts';
 import { DiskCache, createOverlay } from './disk.ts';
-import { consoleSummary, describeGuestExit } from './exit-result.ts';
+import { consoleSummary, describeGuestExit, oomKillLine } from './exit-result.ts';
 import { guestConfigScript } from './init.ts';
 import { baseInitramfs, configArchive } from './initramfs.ts';
 import { loadGuestKernel, type GuestKernel } from './kernel.ts';
@@ -293,11 +293,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       qmpSocket: join(sockets, 'qmp.sock'),
       pidfile: join(dir, 'qemu.pid'),
     };
+    let memoryMiB = 0;
     try {
       copyFileSync(boot.initramfs, layout.initrd);
       appendFileSync(layout.initrd, configArchive(config));
       await createOverlay(resolve(spec.image), layout.disk);
-      const memoryMiB = Math.max(
+      memoryMiB = Math.max(
         MIN_MEMORY_MIB,
         Math.floor((spec.limits.memoryBytes ?? this.defaultMemoryBytes) / MiB),
       );
@@ -326,6 +327,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       layout,
       pid: Number(readFileSync(layout.pidfile, 'utf8').trim()),
       startedAt: new Date().toISOString(),
+      memoryMiB,
     };
     if (spec.limits.deadlineSeconds !== undefined) {
       state.deadlineSeconds = spec.limits.deadlineSeconds;
@@ -438,13 +440,15 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     if (sb.result) return;
     this.untrack(sb);
     const read = (p: string): string => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-    const consoleTail = consoleSummary(read(sb.state.layout.console));
+    const consoleText = read(sb.state.layout.console);
     sb.result = {
       ...describeGuestExit({
         report: read(sb.state.layout.exit),
         stopCause: sb.stopCause,
         deadlineSeconds: sb.state.deadlineSeconds,
-        consoleTail,
+        consoleTail: consoleSummary(consoleText),
+        oomKill: oomKillLine(consoleText),
+        memoryMiB: sb.state.memoryMiB,
       }),
       startedAt: new Date(sb.state.startedAt),
       finishedAt: new Date(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consoleSummary, describeGuestExit, LOST_EXIT_CODE } from './exit-result.ts';
+import { consoleSummary, describeGuestExit, LOST_EXIT_CODE, oomKillLine } from './exit-result.ts';
 
 describe('describeGuestExit', () => {
   it('maps the init report to Kubernetes reasons', () => {
@@ -47,5 +47,23 @@ describe('consoleSummary', () => {
       'Kernel panic - not syncing: Fatal exception (BUG: kernel NULL pointer dereference, address: 0000000000000000)',
     );
     expect(consoleSummary('a\nb\n[ 2.0] c\nd\n')).toBe('b | c | d');
+  });
+});
+
+describe('the guest OOM killer', () => {
+  it('turns a non-zero exit after an OOM kill into OOMKilled, with the kernel line', () => {
+    const line = oomKillLine(
+      '[    9.1] Out of memory: Killed process 93 (sort) total-vm:98000kB, anon-rss:80000kB, file-rss:0kB\n',
+    );
+    expect(line).toBe('Out of memory: Killed process 93 (sort)');
+    expect(describeGuestExit({ report: 'exit 137\n', oomKill: line, memoryMiB: 96 })).toEqual({
+      exitCode: 137,
+      reason: 'OOMKilled',
+      signal: 'SIGKILL',
+      message: 'the guest ran out of its 96 MiB of memory: Out of memory: Killed process 93 (sort)',
+    });
+    // A workload that survived its child's OOM kill and exited 0 completed.
+    expect(describeGuestExit({ report: 'exit 0\n', oomKill: line }).reason).toBe('Completed');
+    expect(oomKillLine('nothing here')).toBeUndefined();
   });
 });

@@ -3,6 +3,8 @@
 //   the init wrote `exit 0`                         -> Completed, 0
 //   the init wrote `exit N`                         -> Error, N (signal S when N = 128+S)
 //   the init wrote `error <why>` (mount, devices)   -> StartError, 128, the init's reason
+//   exit N != 0 after the guest's OOM killer killed a process (its console says so)
+//                                                   -> OOMKilled, N (the guest's memory is the limit)
 //   ended after stop()/destroy() (not exit 0)       -> Killed
 //   ended by the deadline                           -> DeadlineExceeded
 //   QEMU ended with no report (kernel panic, QEMU killed, crash)
@@ -19,6 +21,9 @@ export interface GuestExitFacts {
   deadlineSeconds?: number;
   /** The last lines of the guest's serial console, for a guest that died without a report. */
   consoleTail?: string;
+  /** The guest kernel's OOM-killer line ("Out of memory: Killed process …"), when it has one. */
+  oomKill?: string;
+  memoryMiB?: number;
 }
 
 function signalName(code: number): string | undefined {
@@ -39,6 +44,12 @@ export function consoleSummary(console: string, lines = 3): string {
   return all.filter(Boolean).slice(-lines).join(' | ');
 }
 
+/** The guest kernel's OOM-killer report in its console, without the timestamp. */
+export function oomKillLine(console: string): string | undefined {
+  const m = /Out of memory: Killed process [^\n]*/.exec(console);
+  return m ? m[0].replace(/ total-vm:.*$/, '').trim() : undefined;
+}
+
 export function describeGuestExit(f: GuestExitFacts): Omit<ExitResult, 'startedAt' | 'finishedAt'> {
   const report = f.report.trim().split('\n').at(-1) ?? '';
   const exit = /^exit (\d+)$/.exec(report);
@@ -53,6 +64,14 @@ export function describeGuestExit(f: GuestExitFacts): Omit<ExitResult, 'startedA
     const exitCode = Number(exit[1]);
     const signal = signalName(exitCode);
     if (exitCode === 0) return { exitCode, reason: 'Completed' };
+    if (f.oomKill && !f.stopCause) {
+      return {
+        exitCode,
+        reason: 'OOMKilled',
+        message: `the guest ran out of its ${f.memoryMiB ?? '?'} MiB of memory: ${f.oomKill}`,
+        ...(signal ? { signal } : {}),
+      };
+    }
     return { exitCode, reason: f.stopCause ? 'Killed' : 'Error', ...(signal ? { signal } : {}) };
   }
   if (report.startsWith('error ')) {

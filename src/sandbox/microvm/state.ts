@@ -12,6 +12,8 @@ export interface MicrovmState {
   layout: VmLayout;
   pid: number;
   startedAt: string;
+  /** The guest's memory. */
+  memoryMiB: number;
   deadlineSeconds?: number;
   deadlineAt?: number;
 }
