@@ -148,7 +148,9 @@ export async function prepareVolumes(
     const dir = join(podDir, 'volumes', vol.name);
     dirs.set(vol.name, dir);
     if (vol.emptyDir !== undefined) {
-      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      mkdirSync(dir, { recursive: true });
+      // World-writable as Kubernetes makes it (mkdir's mode is cut by the umask): any container user writes.
+      chmodSync(dir, 0o777);
       continue;
     }
     if (vol.hostPath) {

@@ -26,6 +26,7 @@ import {
 } from '../sandbox/driver.ts';
 import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
+import { readRecords } from './log-reader.ts';
 import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
 import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
 import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
@@ -497,11 +498,24 @@ export class PodWorker {
       log.close();
       const killed = run.probeFailure;
       run.prober = undefined;
+      const fallback =
+        !killed &&
+        !exit.message &&
+        exit.exitCode !== 0 &&
+        container.terminationMessagePolicy === 'FallbackToLogsOnError'
+          ? await this.logTail(container.name, run.restartCount)
+          : undefined;
       const terminated = {
         exitCode: exit.exitCode,
         // A container a probe killed ended because of the probe, whatever its exit looked like.
         reason: killed ? 'Error' : exit.reason,
-        ...(killed ? { message: killed } : exit.message ? { message: exit.message } : {}),
+        ...(killed
+          ? { message: killed }
+          : exit.message
+            ? { message: exit.message }
+            : fallback
+              ? { message: fallback }
+              : {}),
         // The API's terminated.signal is the signal's number (drivers report its name).
         ...(signalNumber(exit.signal) !== undefined ? { signal: signalNumber(exit.signal) } : {}),
         startedAt: exit.startedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -561,6 +575,29 @@ export class PodWorker {
     run.probeFailure = `PostStartHookError: ${out.message}`;
     this.event('Warning', 'FailedPostStartHook', `PostStartHook failed: ${out.message}`, fieldPath);
     await driver.stop(sandboxId, this.pod.spec.terminationGracePeriodSeconds ?? 30).catch(() => {});
+  }
+
+  /**
+   * terminationMessagePolicy FallbackToLogsOnError: the end of a failed run's log as its message, at
+   * most the last 80 lines and 2048 bytes (the kubelet's bounds).
+   */
+  private async logTail(container: string, restartCount: number): Promise<string | undefined> {
+    const lines: string[] = [];
+    try {
+      const records = readRecords(containerLogPath(this.podDir, container, restartCount), {
+        tailLines: 80,
+        follow: false,
+        isOpen: () => false,
+        stopped: () => false,
+      });
+      for await (const r of records)
+        lines.push(Buffer.from(r.content).toString('utf8') + (r.partial ? '' : '\n'));
+    } catch {
+      return undefined;
+    }
+    const text = lines.join('');
+    const tail = Buffer.from(text).subarray(-2048).toString('utf8');
+    return tail.length ? tail : undefined;
   }
 
   /** Kubelet-style events for a container that just started. */
@@ -674,7 +711,11 @@ export class PodWorker {
     const dirs = await prepareVolumes(this.opts.client, pod, this.podDir, podIP);
     const mounts = mountsFor(pod, container, dirs);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
-    const request: ContainerRequest = { sandboxId: id, container: withPodSecurity(pod.spec, container) };
+    const request: ContainerRequest = {
+      sandboxId: id,
+      container: withPodSecurity(pod.spec, container),
+      podSpec: pod.spec,
+    };
     // The tier turns the image reference into what it runs; without that part, the reference goes as it is.
     let artifact: PreparedArtifact | undefined;
     if (preparesArtifacts(driver)) {

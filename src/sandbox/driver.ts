@@ -12,7 +12,7 @@
 //
 // A sandbox here is one running process image of one container of a pod. Restarts create a new sandbox.
 import type { Readable, Writable } from 'node:stream';
-import type { Container } from '../api/index.ts';
+import type { Container, PodSpec } from '../api/index.ts';
 
 /** What a driver reports about this machine. A tier that is not usable says so and is not advertised. */
 export interface Fingerprint {
@@ -231,6 +231,8 @@ export interface ContainerRequest {
   sandboxId: string;
   /** The container as the pod declares it: image, imagePullPolicy, command, args, securityContext, … */
   container: Container;
+  /** Its pod's spec, for pod-level settings a tier applies (hostname, hostAliases, sysctls, …). */
+  podSpec?: PodSpec;
 }
 
 /** What prepareArtifact() made ready for one sandbox. */

@@ -2,7 +2,7 @@
 // containers from the busybox test image) and on wasm where a field applies: multi-container pods sharing
 // an emptyDir, init containers, the downward API, ConfigMap volumes, and bad input with a clear status.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
@@ -263,5 +263,86 @@ spec:
       `hostPath volume data: type check failed: ${file} is not a directory`,
     );
     await c.cli(['delete', 'pod', 'hostpath-bad', '--grace-period', '0']);
+  });
+
+  it('termination messages, hooks, hostname and hostAliases, pod securityContext (documentation manifests)', async () => {
+    await apply(
+      'misc',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: msg-file }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: localhost/busybox:1.0
+      command: ['sh', '-c', 'echo "Sleep expired" > /dev/termination-log; exit 1']
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: msg-logs }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: localhost/busybox:1.0
+      terminationMessagePolicy: FallbackToLogsOnError
+      command: ['sh', '-c', 'echo "cannot open config"; exit 2']
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: lifecycle-demo }
+spec:
+  runtimeClassName: container
+  hostname: web-0
+  subdomain: web
+  hostAliases: [{ ip: 127.0.0.1, hostnames: [foo.local, bar.local] }]
+  securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 }
+  volumes: [{ name: shared, emptyDir: {} }]
+  containers:
+    - name: lifecycle-demo-container
+      image: localhost/busybox:1.0
+      command: ['sh', '-c', 'sleep 3600']
+      volumeMounts: [{ name: shared, mountPath: /shared }]
+      lifecycle:
+        postStart: { exec: { command: ['/bin/sh', '-c', 'echo Hello from the postStart handler > /shared/message'] } }
+        preStop: { exec: { command: ['/bin/sh', '-c', 'echo bye > /shared/stopped'] } }
+`,
+    );
+    const failed = async (name: string) =>
+      waitFor(`${name} Failed`, async () => {
+        const p = await c.client.get(pods, 'default', name);
+        return p.status?.phase === 'Failed' ? p : undefined;
+      });
+    expect(statusOf(await failed('msg-file'), 'main').state.terminated.message).toBe('Sleep expired\n');
+    expect(statusOf(await failed('msg-logs'), 'main').state.terminated.message).toBe('cannot open config\n');
+    const p = await waitFor('lifecycle-demo running', async () => {
+      const p = await c.client.get(pods, 'default', 'lifecycle-demo');
+      return statusOf(p, 'lifecycle-demo-container')?.state?.running ? p : undefined;
+    });
+    const exec = (cmd: string) => c.cli(['exec', p.metadata.name, '--', 'sh', '-c', cmd]);
+    expect((await exec('cat /shared/message')).stdout).toBe('Hello from the postStart handler\n');
+    expect((await exec('hostname')).stdout.trim()).toBe('web-0');
+    expect((await exec('cat /etc/hosts')).stdout).toMatch(/127\.0\.0\.1\s+foo\.local\s+bar\.local/);
+    expect((await exec('id -u; id -g; id -G')).stdout.split('\n').slice(0, 2)).toEqual(['1000', '3000']);
+    expect((await exec('id -G')).stdout).toContain('2000');
+    // preStop runs before the stop signal: its file is in the emptyDir the pod leaves behind.
+    const dir = join(c.dir, 'data', 'agent', 'pods', p.metadata.uid, 'volumes', 'shared');
+    const del = c.cli(['delete', 'pod', 'lifecycle-demo', '--grace-period', '5', '--wait=false']);
+    const bye = await waitFor(
+      'preStop ran',
+      () => {
+        try {
+          return readFileSync(join(dir, 'stopped'), 'utf8');
+        } catch {
+          return undefined;
+        }
+      },
+      20_000,
+    );
+    expect(bye).toBe('bye\n');
+    await del;
   });
 });

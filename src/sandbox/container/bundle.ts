@@ -50,6 +50,8 @@ export interface BundleInput {
   netnsPath?: string;
   /** Host paths of the per-sandbox files bind-mounted over /etc. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
+  /** Host file bind-mounted at options.terminationMessagePath. */
+  terminationLog?: string;
   /** catatonit on the host; no init when absent. */
   initBinary?: string;
   /** RLIMIT_NOFILE (soft = hard); default 1048576. See nofileLimit(). */
@@ -99,6 +101,9 @@ export function buildRuntimeSpec(input: BundleInput): OciSpec {
     etcMount('/etc/hosts', input.etcFiles.hosts),
     etcMount('/etc/hostname', input.etcFiles.hostname),
     etcMount('/etc/resolv.conf', input.etcFiles.resolvConf),
+    ...(input.terminationLog && options.terminationMessagePath
+      ? [etcMount(options.terminationMessagePath, input.terminationLog)]
+      : []),
   ];
   if (init) {
     mounts.push({
@@ -150,7 +155,11 @@ export function buildRuntimeSpec(input: BundleInput): OciSpec {
       resources: resources(spec, options),
       // Network-namespaced: they change the pod's namespace only. Ping without CAP_NET_RAW (ICMP
       // datagram sockets), and low ports without CAP_NET_BIND_SERVICE (Docker sets both).
-      sysctl: { 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_unprivileged_port_start': '0' },
+      sysctl: {
+        'net.ipv4.ping_group_range': '0 2147483647',
+        'net.ipv4.ip_unprivileged_port_start': '0',
+        ...options.sysctls,
+      },
       ...(sc.seccompProfile?.type === 'Unconfined' ? {} : { seccomp: defaultSeccompProfile(input.arch) }),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,

@@ -13,7 +13,7 @@
 // kernel DNAT rules), artifacts (image-artifact.ts: a snapshot of an image from the node's image store)
 // and typed options (options.ts: the pod's securityContext and cpu request, the image's config).
 
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCpu } from '../../api/index.ts';
 import type { ImageStore } from '../../image/index.ts';
@@ -361,12 +361,19 @@ export class ContainerDriver
   }
 
   tierOptions(
-    { container }: ContainerRequest,
+    { container, podSpec }: ContainerRequest,
     artifact: PreparedArtifact<ContainerOptions> | undefined,
   ): ContainerOptions {
     const cpuRequest = container.resources?.requests?.cpu;
+    const sysctls = podSpec?.securityContext?.sysctls;
     return {
       ...artifact?.options,
+      ...(podSpec?.hostname ? { hostname: podSpec.hostname } : {}),
+      ...(podSpec?.hostAliases?.length
+        ? { hostAliases: podSpec.hostAliases.map((a) => ({ ip: a.ip, hostnames: a.hostnames ?? [] })) }
+        : {}),
+      ...(sysctls?.length ? { sysctls: Object.fromEntries(sysctls.map((s) => [s.name, s.value])) } : {}),
+      terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
       ...(container.securityContext ? { securityContext: container.securityContext } : {}),
       ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
     };
@@ -470,6 +477,12 @@ export class ContainerDriver
       );
       writeFileSync(etcFiles.hostname, `${hostname}\n`);
       writeFileSync(etcFiles.resolvConf, attachment ? resolvConf() : resolvConf({ hostResolvConf: '' }));
+      // Writable by whatever user the container runs as: it is this sandbox's file only.
+      const terminationLog = join(bundle, TERMINATION_LOG);
+      if (options.terminationMessagePath) {
+        writeFileSync(terminationLog, '');
+        chmodSync(terminationLog, 0o666);
+      }
       const oci = buildRuntimeSpec({
         spec,
         options,
@@ -480,6 +493,7 @@ export class ContainerDriver
         hostname,
         netnsPath: attachment?.netnsPath,
         etcFiles,
+        ...(options.terminationMessagePath ? { terminationLog } : {}),
         initBinary: this.initBinary,
         nofile: this.nofile,
       });
@@ -587,7 +601,13 @@ export class ContainerDriver
     });
     const finishedAt = status?.at ?? new Date();
     const startedAt = sb.state.startedAt ? new Date(sb.state.startedAt) : finishedAt;
-    sb.result = { ...described, startedAt, finishedAt: finishedAt < startedAt ? startedAt : finishedAt };
+    const written = terminationMessage(sb.state.bundle);
+    sb.result = {
+      ...described,
+      ...(written ? { message: written } : {}),
+      startedAt,
+      finishedAt: finishedAt < startedAt ? startedAt : finishedAt,
+    };
     sb.resolveExit(sb.result);
   }
 
@@ -725,4 +745,20 @@ export function normalizeSignal(sig: string | undefined): string {
 
 function notFound(id: string): SandboxError {
   return new SandboxError('NotFound', `no container sandbox ${id}`);
+}
+
+/** The per-sandbox file bind-mounted at the container's terminationMessagePath. */
+const TERMINATION_LOG = 'termination-log';
+/** The kubelet reads at most this much of a termination message. */
+const MAX_TERMINATION_MESSAGE = 4096;
+
+/** What the container wrote to its termination message file (undefined when nothing). */
+function terminationMessage(bundle: string): string | undefined {
+  try {
+    const buf = readFileSync(join(bundle, TERMINATION_LOG));
+    const text = buf.subarray(0, MAX_TERMINATION_MESSAGE).toString('utf8');
+    return text.length ? text : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -32,6 +32,13 @@ export interface ContainerOptions {
   imageConfig?: ContainerImageConfig;
   /** Size of /dev/shm in bytes (default 64 MiB, Docker's). */
   shmSizeBytes?: number;
+  /**
+   * Where the container writes its termination message (the pod's `terminationMessagePath`): a
+   * per-sandbox file is bind-mounted there, and its content (≤ 4 KiB) becomes the exit's message.
+   */
+  terminationMessagePath?: string;
+  /** Extra kernel parameters from the pod's safe sysctl set (namespaced: the pod's own). */
+  sysctls?: Record<string, string>;
 }
 
 export type ContainerSandboxSpec = SandboxSpec<ContainerOptions>;
