@@ -654,6 +654,61 @@ describe('rolling updates', () => {
     );
   });
 
+  it('spreads a resize mid-rollout over the ReplicaSets in proportion (the Kubernetes docs example)', async () => {
+    stopAgent = await simulateAgent(
+      objects,
+      (p) => p.spec.containers[0].image !== 'registry.example/web:bad',
+    );
+    const d = deployment('prop', 10);
+    d.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } };
+    await objects.create(d);
+    await settled('prop', 10);
+    await until(async () => (await statusOf('prop'))?.availableReplicas === 10, '10 available');
+    await setImage('prop', 'registry.example/web:bad');
+    // stuck: 8 old (10 − maxUnavailable) and 5 new that never become ready (13 = 10 + maxSurge)
+    const sizes = async () =>
+      (await replicaSetsOf('prop')).map((rs) => rs.spec.replicas).sort((a, b) => a - b);
+    await until(async () => (await sizes()).join() === '5,8', 'stuck at 8 old and 5 new');
+    await idle();
+    expect(await sizes()).toEqual([5, 8]);
+    await objects.mutate(DEPLOYMENT, 'default', 'prop', (x) => ({ ...x, spec: { ...x.spec, replicas: 15 } }));
+    // 18 = 15 + maxSurge: the old ReplicaSet gets 3 more, the new one 2
+    await until(async () => (await sizes()).join() === '7,11', 'old 11, new 7');
+    await idle();
+    expect(await sizes()).toEqual([7, 11]);
+  });
+
+  it('adopts an orphan ReplicaSet its selector matches and rolls with it', async () => {
+    const template = {
+      metadata: { labels: { app: 'adopt', [POD_TEMPLATE_HASH_LABEL]: 'orphan1' } },
+      spec: { containers: [{ name: 'web', image: 'registry.example/web:1' }] },
+    };
+    const orphan = await objects.create({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'adopt-orphan1', namespace: 'default', labels: template.metadata.labels },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: template.metadata.labels },
+        template,
+      },
+    });
+    const d = await objects.create(deployment('adopt', 2));
+    const adopted = await until(async () => {
+      const rs = await objects.get(REPLICASET, 'default', 'adopt-orphan1');
+      return controlledBy(rs, d) && rs;
+    }, 'adoption');
+    expect(adopted.metadata.uid).toBe(orphan.metadata.uid);
+    // its template is the Deployment's: it is the new ReplicaSet, no other is made
+    const pods = await until(async () => {
+      const all = (await podsOf('adopt')).filter(isLive);
+      return all.length === 2 && all;
+    }, '2 pods');
+    expect(pods.every((p) => p.metadata.name.startsWith('adopt-orphan1-'))).toBe(true);
+    await idle();
+    expect((await replicaSetsOf('adopt')).map((rs) => rs.metadata.name)).toEqual(['adopt-orphan1']);
+  });
+
   it('records scaling events', async () => {
     await objects.create(deployment('ev', 2));
     await settled('ev', 2);
