@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, fixture, waitFor, wasm } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
@@ -344,5 +344,85 @@ spec:
     );
     expect(bye).toBe('bye\n');
     await del;
+  });
+});
+
+// The same manifests on the wasm tier, where the fields apply (no root needed): init containers in order,
+// a failing one, the downward API in env; exec hooks are refused with the field named.
+describe('the Pod spec end to end (wasm tier)', () => {
+  let w: Cluster;
+  beforeAll(async () => {
+    wasm('hello');
+    w = await new Cluster().up();
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  async function applyTo(name: string, yaml: string) {
+    const file = join(w.dir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    return w.cli(['apply', '-f', file]);
+  }
+
+  it('init containers run to completion before the app; a failing one fails the pod; env from the downward API', async () => {
+    const ok = await applyTo(
+      'wasm-init',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: wasm-init, labels: { tier: edge } }
+spec:
+  restartPolicy: Never
+  initContainers:
+    - { name: prepare, image: ${fixture('exit-code')}, args: ['0'] }
+  containers:
+    - name: app
+      image: ${wasm('hello')}
+      env:
+        - { name: GREETING, valueFrom: { fieldRef: { fieldPath: "metadata.labels['tier']" } } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: wasm-init-fails }
+spec:
+  restartPolicy: Never
+  initContainers:
+    - { name: prepare, image: ${fixture('exit-code')}, args: ['3'] }
+  containers:
+    - { name: app, image: ${wasm('hello')} }
+`,
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    const p = await waitFor('wasm-init Succeeded', async () => {
+      const p = await w.client.get(pods, 'default', 'wasm-init');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    expect(p.spec.runtimeClassName).toBe('wasm');
+    expect(statusOf(p, 'prepare').state.terminated.exitCode).toBe(0);
+    expect((await w.cli(['logs', 'wasm-init'])).stdout).toContain('GREETING = edge');
+    const f = await waitFor('wasm-init-fails Failed', async () => {
+      const p = await w.client.get(pods, 'default', 'wasm-init-fails');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    });
+    expect(statusOf(f, 'prepare').state.terminated.exitCode).toBe(3);
+    expect(statusOf(f, 'app').state.waiting.reason).toBe('PodInitializing');
+    expect((await w.cli(['get', 'pod', 'wasm-init-fails'])).stdout).toContain('Init:Error');
+  });
+
+  it('exec hooks are refused on wasm with the field named', async () => {
+    const r = await applyTo(
+      'wasm-hook',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: wasm-hook }
+spec:
+  containers:
+    - name: app
+      image: ${wasm('hello')}
+      lifecycle: { preStop: { exec: { command: [cleanup] } } }
+`,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('spec.containers[0].lifecycle.preStop.exec');
   });
 });
