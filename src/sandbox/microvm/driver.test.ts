@@ -10,6 +10,8 @@ import { testImages } from '../../image/testing/fixtures.ts';
 import { captureLog, tempDir } from '../wasm/test-support.ts';
 import { MicrovmDriver } from './driver.ts';
 import type { MicrovmSandboxSpec } from './options.ts';
+import { qmp } from './qemu.ts';
+import { readState } from './state.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
 
 const why = microvmUnavailable();
@@ -166,6 +168,28 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     expect(result.reason).toBe('OOMKilled');
     expect(result.exitCode).toBe(137);
     expect(result.message).toMatch(/96 MiB of memory: Out of memory: Killed process \d+ \(sort\)/);
+    await driver.destroy(s.id);
+  }, 90_000);
+
+  it('a guest that ignores SIGTERM is ended by QMP quit after the grace period', async () => {
+    const s = await spec('mvm-stubborn', [
+      'sh',
+      '-c',
+      'trap "" TERM; echo started; while :; do sleep 1; done',
+    ]);
+    await driver.start(s);
+    const log = s.log as ReturnType<typeof captureLog>;
+    const deadline = Date.now() + 60_000;
+    while (!log.stdout().includes('started') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    // The QMP socket answers (stop() relies on it after the grace period).
+    const state = readState(join(tmp.path, 'state/sandboxes', s.id))!;
+    expect(await qmp(state.layout.qmpSocket, 'query-status')).toMatchObject({ status: 'running' });
+    const t0 = Date.now();
+    await driver.stop(s.id, 1);
+    const result = await driver.wait(s.id);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(result).toMatchObject({ reason: 'Killed', exitCode: 137, message: 'the VM was stopped' });
     await driver.destroy(s.id);
   }, 90_000);
 });
