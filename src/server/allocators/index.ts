@@ -7,3 +7,8 @@ export {
 } from './service-allocator.ts';
 export { ensureKubernetesService, KUBERNETES_SERVICE, type ApiServerEndpoint } from './kubernetes-service.ts';
 export { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, PortRange, ServiceCidr } from './ranges.ts';
+export {
+  startServiceAllocation,
+  type RunningServiceAllocation,
+  type ServiceAllocationOptions,
+} from './install.ts';

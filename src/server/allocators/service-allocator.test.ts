@@ -5,6 +5,8 @@ import { objectStoreListWatch } from '../../controllers/list-watch.ts';
 import { openTestObjects, until, type TestObjects } from '../../controllers/testutil.ts';
 import { Informer } from '../../lib/informer.ts';
 import { ApiError, type ObjectStore } from '../../store/objects.ts';
+import { startTestServer } from '../testing.ts';
+import { startServiceAllocation } from './install.ts';
 import { ensureKubernetesService } from './kubernetes-service.ts';
 import { NODE_PORT_RECORDS, SERVICE_IP_RECORDS, ServiceAllocator } from './service-allocator.ts';
 
@@ -288,9 +290,8 @@ describe('ServiceAllocator following Services', () => {
   afterEach(() => informer?.stop());
 
   it('frees what a deleted Service held, and what an updated one no longer uses', async () => {
-    useAllocator();
     informer = new Informer(objectStoreListWatch(objects, SERVICE), { onError() {} }).start();
-    allocator.start(informer);
+    ({ allocator } = await startServiceAllocation({ objects, services: informer, log: quiet }));
     await informer.waitForSync();
     const a = await objects.create(
       svc('a', { type: 'NodePort', clusterIP: '10.96.0.10', ports: [{ port: 80, nodePort: 30080 }] }),
@@ -364,5 +365,38 @@ describe('default/kubernetes', () => {
     // Nobody else can take 10.96.0.1.
     const r = await refusal(objects.create(svc('x', { clusterIP: '10.96.0.1' })));
     expect(r.code).toBe(422);
+  });
+});
+
+describe('through the HTTP API', () => {
+  it('answers a taken address with a 422 Status naming the field, and changes nothing', async () => {
+    const server = await startTestServer();
+    try {
+      const alloc = new ServiceAllocator({ objects: server.objects, log: quiet });
+      server.objects.addCreateHook(alloc.createHook);
+      server.objects.addUpdateHook(alloc.updateHook);
+      const url = '/api/v1/namespaces/default/services';
+      expect(
+        (await server.req('POST', url, { body: svc('a', { clusterIP: '10.96.0.10' }) })).statusCode,
+      ).toBe(201);
+      const res = await server.req('POST', url, { body: svc('b', { clusterIP: '10.96.0.10' }) });
+      expect(res.statusCode).toBe(422);
+      expect(res.json()).toMatchObject({
+        kind: 'Status',
+        reason: 'Invalid',
+        message:
+          'Service "b" is invalid: spec.clusterIPs[0]: Invalid value: "10.96.0.10": failed to allocate IP 10.96.0.10: provided IP is already allocated',
+        details: { name: 'b', kind: 'Service', causes: [{ field: 'spec.clusterIPs[0]' }] },
+      });
+      expect((await server.req('GET', `${url}/b`)).statusCode).toBe(404);
+      expect(await records(server.objects)).toEqual([`${SERVICE_IP_RECORDS}10.96.0.10`]);
+      // dryRun=All answers with an address and claims none.
+      const dry = await server.req('POST', `${url}?dryRun=All`, { body: svc('c', { type: 'NodePort' }) });
+      expect(dry.statusCode).toBe(201);
+      expect(dry.json().spec.clusterIP).toMatch(/^10\.96\./);
+      expect(await records(server.objects)).toEqual([`${SERVICE_IP_RECORDS}10.96.0.10`]);
+    } finally {
+      await server.close();
+    }
   });
 });
