@@ -8,7 +8,29 @@
 import { type KindInfo, kindFor } from '../api/index.ts';
 import { errorCode } from '../lib/log.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import { controllerRef, controllerRefTo, isDeleting } from './pods.ts';
+import { controllerRef, controllerRefTo, isDeleting, objectKeyOf } from './pods.ts';
+
+/** Objects without a controller, by namespace, kept from informer events: the only ones to adopt. */
+export class OrphanIndex {
+  private readonly byNamespace = new Map<string, Map<string, any>>();
+
+  /** Record a change (`old` → `obj`, either undefined for an add or a delete). */
+  update(old: any, obj: any): void {
+    if (old) {
+      const inNs = this.byNamespace.get(old.metadata.namespace);
+      inNs?.delete(objectKeyOf(old));
+      if (inNs?.size === 0) this.byNamespace.delete(old.metadata.namespace);
+    }
+    if (!obj || controllerRef(obj)) return;
+    let inNs = this.byNamespace.get(obj.metadata.namespace);
+    if (!inNs) this.byNamespace.set(obj.metadata.namespace, (inNs = new Map()));
+    inNs.set(objectKeyOf(obj), obj);
+  }
+
+  in(namespace: string): any[] {
+    return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+  }
+}
 
 export interface ClaimResult {
   /** What the owner controls after the claim (adopted objects in their new version). */

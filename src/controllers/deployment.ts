@@ -43,7 +43,7 @@ import {
 import type { Informer } from '../lib/informer.ts';
 import { errorCode, errorMessage } from '../lib/log.ts';
 import { nowRfc3339 } from '../store/objects.ts';
-import { claimObjects } from './claim.ts';
+import { OrphanIndex, claimObjects } from './claim.ts';
 import {
   DEPLOYMENT_REASONS,
   DESIRED_REPLICAS_ANNOTATION,
@@ -157,6 +157,8 @@ export class DeploymentController extends QueuedController {
   private readonly handlersReady = Promise.withResolvers<void>();
   /** ReplicaSets by the uid of the Deployment controlling them. */
   private readonly rsIndex = new OwnedPodIndex('Deployment');
+  /** ReplicaSets without a controller: the only ones a Deployment may adopt. */
+  private readonly orphans = new OrphanIndex();
   /** Pods by the uid of the ReplicaSet controlling them: what still runs for each. */
   private readonly podIndex = new OwnedPodIndex('ReplicaSet');
   /** ReplicaSets this controller wrote (by uid), until the cache shows that version or a later one. */
@@ -201,6 +203,7 @@ export class DeploymentController extends QueuedController {
 
   private replicaSetChanged(old: any, rs: any): void {
     if (old) this.rsIndex.delete(old);
+    this.orphans.update(old, rs);
     if (rs) {
       this.rsIndex.set(rs);
       const mine = this.written.get(rs.metadata.uid);
@@ -261,9 +264,7 @@ export class DeploymentController extends QueuedController {
   /** The Deployment's ReplicaSets, after adopting matching orphans and releasing its non-matching ones. */
   private async claimReplicaSets(d: any): Promise<any[]> {
     const ns: string = d.metadata.namespace;
-    const candidates = [...this.rsIndex.podsOf(d.metadata.uid)];
-    for (const rs of this.replicaSets.values())
-      if (rs.metadata.namespace === ns && !controllerRef(rs)) candidates.push(rs);
+    const candidates = [...this.rsIndex.podsOf(d.metadata.uid), ...this.orphans.in(ns)];
     const matches = labelSelectorMatcher(d.spec.selector);
     const { claimed } = await claimObjects(
       this.objects,

@@ -23,7 +23,7 @@ import { type Condition, getCondition, kindFor, labelSelectorMatcher } from '../
 import type { Informer } from '../lib/informer.ts';
 import { errorMessage, ignoreNotFound } from '../lib/log.ts';
 import { nowRfc3339 } from '../store/objects.ts';
-import { claimObjects } from './claim.ts';
+import { OrphanIndex, claimObjects } from './claim.ts';
 import { Expectations } from './expectations.ts';
 import type { ControllerOptions } from './options.ts';
 import {
@@ -130,8 +130,8 @@ export class ReplicaSetController extends QueuedController {
   private readonly index = new OwnedPodIndex('ReplicaSet');
   /** Pods controlled by a Deployment itself (only during an upgrade), by the Deployment's uid. */
   private readonly handover = new OwnedPodIndex('Deployment');
-  /** Pods without a controller, by namespace: the only ones a ReplicaSet may adopt. */
-  private readonly orphans = new Map<string, Map<string, any>>();
+  /** Pods without a controller: the only ones a ReplicaSet may adopt. */
+  private readonly orphans = new OrphanIndex();
   private replicaSets!: Informer<any>;
   /**
    * Resolves once start() has registered every handler: informers replay their caches into the handlers
@@ -179,13 +179,9 @@ export class ReplicaSetController extends QueuedController {
 
   /** Keep the orphan index current, and wake the ReplicaSets that could adopt a (new) orphan. */
   private trackOrphan(old: any, pod: any): void {
-    if (old && !controllerRef(old)) this.orphans.get(old.metadata.namespace)?.delete(objectKeyOf(old));
-    if (!pod || controllerRef(pod)) return;
+    this.orphans.update(old, pod);
+    if (!pod || controllerRef(pod) || !isActive(pod)) return;
     const ns: string = pod.metadata.namespace;
-    let inNs = this.orphans.get(ns);
-    if (!inNs) this.orphans.set(ns, (inNs = new Map()));
-    inNs.set(objectKeyOf(pod), pod);
-    if (!isActive(pod)) return;
     for (const rs of this.replicaSets.values()) {
       if (rs.metadata.namespace === ns && labelSelectorMatcher(rs.spec.selector)(pod.metadata.labels))
         this.queue.add(objectKeyOf(rs));
@@ -200,7 +196,7 @@ export class ReplicaSetController extends QueuedController {
     const matches = labelSelectorMatcher(rs.spec.selector);
     const candidates = [
       ...this.index.podsOf(rs.metadata.uid),
-      ...(this.orphans.get(rs.metadata.namespace)?.values() ?? []),
+      ...this.orphans.in(rs.metadata.namespace),
     ].filter(isActive);
     const { claimed } = await claimObjects(this.objects, rs, POD, candidates, (p) =>
       matches(p.metadata.labels),
