@@ -207,3 +207,27 @@ describe('lifecycle hooks', () => {
     expect(h.last().phase).toBe('Failed');
   });
 });
+
+describe('readinessGates', () => {
+  it('the pod is Ready only once each gate condition is True; the gate conditions are kept', async () => {
+    const h = harness({ readinessGates: [{ conditionType: 'example.com/lb-ready' }] });
+    void h.worker.start();
+    await until('running', () => h.of('app')?.state.running && h.of('app').ready);
+    await until('reported', () => h.last().conditions.find((c: any) => c.type === 'Ready'));
+    expect(h.last().conditions.find((c: any) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ReadinessGatesNotReady',
+    });
+    // The owner of the gate sets its condition; the next report makes the pod Ready.
+    h.worker.pod.status = {
+      conditions: [
+        { type: 'example.com/lb-ready', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' },
+      ],
+    };
+    h.worker.pod.spec.containers[0].image = '/app.wasm';
+    h.driver.exit(h.driver.latest('app')!, 1);
+    await until('Ready', () => h.last().conditions.find((c: any) => c.type === 'Ready')?.status === 'True');
+    expect(h.last().conditions.find((c: any) => c.type === 'example.com/lb-ready').status).toBe('True');
+    await h.worker.stop(0);
+  });
+});

@@ -109,6 +109,9 @@ export function computePodStatus(
     return old && old.status === c.status ? { ...c, lastTransitionTime: old.lastTransitionTime } : c;
   };
   const completed = phase === 'Succeeded' || phase === 'Failed';
+  // readinessGates: the pod is Ready only once every gate's condition (set by whoever owns it) is True.
+  const gates: string[] = (pod.spec.readinessGates ?? []).map((g: any) => g.conditionType);
+  const gatesOpen = gates.filter((t) => !prev.some((c) => c.type === t && c.status === 'True'));
   return {
     phase,
     ...(terminal ? { reason: terminal.reason, message: terminal.message } : {}),
@@ -136,13 +139,22 @@ export function computePodStatus(
         ),
       ),
       keep(
-        condition(
-          'Ready',
-          allReady,
-          completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
-          completed ? undefined : readyMsg,
-        ),
+        allReady && gatesOpen.length && !completed
+          ? condition(
+              'Ready',
+              false,
+              'ReadinessGatesNotReady',
+              `corresponding condition of pod readiness gate "${gatesOpen[0]}" does not exist.`,
+            )
+          : condition(
+              'Ready',
+              allReady,
+              completed ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
+              completed ? undefined : readyMsg,
+            ),
       ),
+      // The gates' own conditions belong to their owners: kept as they are.
+      ...prev.filter((c) => gates.includes(c.type)),
     ],
     ...(init.runs.length ? { initContainerStatuses } : {}),
     containerStatuses,

@@ -144,3 +144,25 @@ describe('Pod spec: the fields documentation manifests use', () => {
     expect([p.spec.serviceAccountName, p.spec.serviceAccount]).toEqual(['old', 'old']);
   });
 });
+
+describe('podSpecWarnings', () => {
+  it('names the field and the tier for what the tier ignores', async () => {
+    const { podSpecWarnings } = await import('./pod.ts');
+    const wasm = valid(
+      podWith(
+        { hostAliases: [{ ip: '127.0.0.1', hostnames: ['a'] }], securityContext: { runAsUser: 1000 } },
+        'app.wasm',
+      ),
+    );
+    expect(podSpecWarnings(wasm.spec)).toEqual([
+      'spec.hostAliases: ignored: wasm guests have no /etc/hosts on the wasm runtime class',
+      'spec.securityContext: ignored: wasm guests have no users or groups (they run with no host identity) on the wasm runtime class',
+    ]);
+    const container = valid(
+      podWith({ hostAliases: [{ ip: '127.0.0.1', hostnames: ['a'] }], shareProcessNamespace: true }),
+    );
+    expect(podSpecWarnings(container.spec)).toEqual([
+      'spec.shareProcessNamespace: ignored: each container keeps its own PID namespace on the container runtime class',
+    ]);
+  });
+});

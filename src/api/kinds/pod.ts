@@ -870,3 +870,48 @@ export function defaultPod(pod: Pod): void {
   pod.spec.serviceAccountName ??= pod.spec.serviceAccount ?? 'default';
   pod.spec.serviceAccount = pod.spec.serviceAccountName;
 }
+
+/**
+ * Fields a pod's tier accepts but cannot honour, as `Warning:` texts naming the field and the tier (the
+ * server hands each to the request's warning hook). Fields whose omission would weaken isolation are not
+ * here: the schema refuses them instead.
+ */
+export function podSpecWarnings(spec: PodSpec): string[] {
+  const tier = spec.runtimeClassName ?? inferRuntimeClass(spec.containers.map((c) => c.image));
+  const out: string[] = [];
+  const warn = (field: string, why: string) => out.push(`${field}: ${why} on the ${tier} runtime class`);
+  const all = [
+    ...(spec.initContainers ?? []).map((c, i) => ({ c, path: `spec.initContainers[${i}]` })),
+    ...spec.containers.map((c, i) => ({ c, path: `spec.containers[${i}]` })),
+  ];
+  if (spec.shareProcessNamespace)
+    warn('spec.shareProcessNamespace', 'ignored: each container keeps its own PID namespace');
+  if (spec.dnsConfig || spec.dnsPolicy === 'None')
+    warn('spec.dnsConfig', "ignored: containers use the node's resolvers");
+  for (const { c, path } of all) {
+    if (c.stdin || c.tty)
+      warn(`${path}.stdin`, 'ignored: no terminal is attached to a pod container (use exec -it)');
+  }
+  if (tier === 'wasm') {
+    if (spec.hostAliases?.length) warn('spec.hostAliases', 'ignored: wasm guests have no /etc/hosts');
+    if (spec.hostname || spec.subdomain) warn('spec.hostname', 'ignored: wasm guests have no host name');
+    const psc = spec.securityContext;
+    if (psc && (psc.runAsUser ?? psc.runAsGroup ?? psc.fsGroup ?? psc.supplementalGroups) !== undefined)
+      warn(
+        'spec.securityContext',
+        'ignored: wasm guests have no users or groups (they run with no host identity)',
+      );
+    if (psc?.sysctls?.length)
+      warn('spec.securityContext.sysctls', 'ignored: wasm guests have no kernel parameters');
+    for (const { c, path } of all) {
+      if (c.terminationMessagePath && c.terminationMessagePath !== '/dev/termination-log')
+        warn(`${path}.terminationMessagePath`, 'ignored: wasm guests have no /dev');
+      if (c.securityContext)
+        warn(`${path}.securityContext`, 'ignored: wasm guests have no users or capabilities');
+    }
+  } else {
+    if (spec.securityContext?.fsGroup !== undefined)
+      warn('spec.securityContext.fsGroup', 'a supplemental group only: volume ownership is not changed');
+  }
+  return out;
+}
