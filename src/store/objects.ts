@@ -143,6 +143,12 @@ export type UpdateHook = (
   opts: WriteOptions,
 ) => void | Promise<void>;
 
+/**
+ * Runs on the replacement as sent, before validation (Kubernetes' PrepareForUpdate): drops fields the
+ * server had set that no longer apply, e.g. a Service's node ports when its type becomes ClusterIP.
+ */
+export type PrepareUpdateHook = (next: any, current: any, kind: KindInfo) => void;
+
 const GENERATE_NAME_SUFFIX = 5;
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -196,6 +202,7 @@ export class ObjectStore {
   readonly store: Store;
   private readonly createHooks: CreateHook[] = [];
   private readonly updateHooks: UpdateHook[] = [];
+  private readonly prepareUpdateHooks: PrepareUpdateHook[] = [];
 
   constructor(store: Store) {
     this.store = store;
@@ -209,6 +216,11 @@ export class ObjectStore {
   /** Adds an admission hook that every update of the main resource passes through (see UpdateHook). */
   addUpdateHook(hook: UpdateHook): void {
     this.updateHooks.push(hook);
+  }
+
+  /** Adds a hook that prepares every replacement before it is validated (see PrepareUpdateHook). */
+  addPrepareUpdateHook(hook: PrepareUpdateHook): void {
+    this.prepareUpdateHooks.push(hook);
   }
 
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<any | undefined> {
@@ -310,6 +322,7 @@ export class ObjectStore {
     const requestedManagedFields = takeManagedFields(obj);
     if (kind.namespaced) obj.metadata.namespace = ns;
     const expected = parseRv(obj.metadata.resourceVersion);
+    for (const prepare of this.prepareUpdateHooks) prepare(obj, current, kind);
     const checked = this.validate(obj, opts);
     const next = checked.object;
     this.checkImmutable(kind, current, next);

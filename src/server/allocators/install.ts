@@ -34,6 +34,7 @@ export async function startServiceAllocation(o: ServiceAllocationOptions): Promi
     log: o.log,
   });
   o.objects.addCreateHook(allocator.createHook);
+  o.objects.addPrepareUpdateHook(allocator.prepareUpdateHook);
   o.objects.addUpdateHook(allocator.updateHook);
   allocator.start(o.services);
   if (o.apiServer) await ensureKubernetesService(o.objects, allocator, o.apiServer);

@@ -47,6 +47,7 @@ let allocator: ServiceAllocator;
 function useAllocator(opts: { serviceCidr?: string; nodePortRange?: string; leakGraceMs?: number } = {}) {
   allocator = new ServiceAllocator({ objects, log: quiet, ...opts });
   objects.addCreateHook(allocator.createHook);
+  objects.addPrepareUpdateHook(allocator.prepareUpdateHook);
   objects.addUpdateHook(allocator.updateHook);
   return allocator;
 }
@@ -263,6 +264,35 @@ describe('ServiceAllocator on update', () => {
       })),
     );
     expect(r.causes[0]).toMatchObject({ field: 'spec.clusterIPs[0]' });
+  });
+
+  it('drops what the old type used when the type changes (as kubectl apply sends it: a merge over the live object)', async () => {
+    useAllocator();
+    const np = await objects.create(svc('a', { type: 'NodePort' }));
+    const asClusterIP = await objects.mutate(SERVICE, 'default', 'a', (s) => ({
+      ...s,
+      spec: { ...s.spec, type: 'ClusterIP' },
+    }));
+    expect(asClusterIP.spec.ports[0].nodePort).toBeUndefined();
+    expect(asClusterIP.spec.externalTrafficPolicy).toBeUndefined();
+    expect(asClusterIP.spec.clusterIP).toBe(np.spec.clusterIP);
+    const ext = await objects.mutate(SERVICE, 'default', 'a', (s) => ({
+      ...s,
+      spec: {
+        ...s.spec,
+        type: 'ExternalName',
+        externalName: 'db.example.com',
+        selector: undefined,
+        ports: undefined,
+      },
+    }));
+    expect(ext.spec.clusterIP).toBeUndefined();
+    expect(ext.spec.ipFamilies).toBeUndefined();
+    // An explicit nodePort on a ClusterIP Service is still refused.
+    const r = await refusal(
+      objects.mutate(SERVICE, 'default', 'a', () => svc('a', { ports: [{ port: 80, nodePort: 30001 }] })),
+    );
+    expect(r.causes[0]).toMatchObject({ field: 'spec.ports[0].nodePort' });
   });
 
   it('a dry-run create through the store claims nothing', async () => {

@@ -29,7 +29,7 @@ import {
 } from '../../api/index.ts';
 import type { Informer } from '../../lib/informer.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
-import { ApiError, type ObjectStore, type UpdateHook } from '../../store/objects.ts';
+import { ApiError, type ObjectStore, type PrepareUpdateHook, type UpdateHook } from '../../store/objects.ts';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, PortRange, ServiceCidr } from './ranges.ts';
 import { RecordSet } from './records.ts';
 
@@ -128,6 +128,44 @@ export class ServiceAllocator {
     if (next?.kind !== 'Service' || next.apiVersion !== 'v1') return;
     await this.allocate(next, current, opts?.dryRun ?? false);
   }
+
+  /**
+   * Before validation of a replacement (Kubernetes' dropTypeDependentFields): a Service whose type no
+   * longer uses what the server had set for the old type loses it, when the client left it unchanged —
+   * so `kubectl apply` can turn a NodePort Service into a ClusterIP one (its node ports dropped and
+   * later freed), or any Service into an ExternalName one (its cluster IP dropped).
+   */
+  readonly prepareUpdateHook: PrepareUpdateHook = (next, current, kind) => {
+    if (kind.group !== '' || kind.kind !== 'Service' || !next?.spec || !current?.spec) return;
+    const spec = next.spec;
+    const old = current.spec;
+    const type = spec.type ?? 'ClusterIP';
+    if (type === 'ClusterIP' || type === 'ExternalName') {
+      for (const p of spec.ports ?? []) {
+        const before = (old.ports ?? []).find(
+          (q: any) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'),
+        );
+        if (p.nodePort !== undefined && before?.nodePort === p.nodePort) delete p.nodePort;
+      }
+    }
+    if (
+      !(type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local') &&
+      spec.healthCheckNodePort === old.healthCheckNodePort
+    )
+      delete spec.healthCheckNodePort;
+    if (
+      type !== 'NodePort' &&
+      type !== 'LoadBalancer' &&
+      spec.externalTrafficPolicy === old.externalTrafficPolicy
+    )
+      delete spec.externalTrafficPolicy;
+    if (type === 'ExternalName') {
+      if (spec.clusterIP === old.clusterIP) delete spec.clusterIP;
+      if (JSON.stringify(spec.clusterIPs) === JSON.stringify(old.clusterIPs)) delete spec.clusterIPs;
+      for (const f of ['ipFamilies', 'ipFamilyPolicy', 'internalTrafficPolicy'])
+        if (JSON.stringify(spec[f]) === JSON.stringify(old[f])) delete spec[f];
+    }
+  };
 
   /** The ObjectStore update hook (`objects.addUpdateHook(allocator.updateHook)`). */
   readonly updateHook: UpdateHook = (next, current, kind, opts) =>
