@@ -178,3 +178,27 @@ describe('pod-level securityContext', () => {
     });
   });
 });
+
+describe('imagePullSecrets', () => {
+  it('docker config JSON Secrets become registry credentials by host', async () => {
+    const dockerconfig = {
+      auths: {
+        'registry.example:5000': { username: 'alice', password: 's3cret' },
+        'https://index.docker.io/v1/': { auth: Buffer.from('bob:pa:ss').toString('base64') },
+      },
+    };
+    const secrets: Record<string, any> = {
+      regcred: {
+        type: 'kubernetes.io/dockerconfigjson',
+        data: { '.dockerconfigjson': Buffer.from(JSON.stringify(dockerconfig)).toString('base64') },
+      },
+    };
+    const c: any = { find: async (_k: any, _ns: string, name: string) => secrets[name] };
+    const { pullCredentials } = await import('./pod-config.ts');
+    const p = pod({ imagePullSecrets: [{ name: 'missing' }, { name: 'regcred' }] });
+    expect(await pullCredentials(c, p)).toEqual({
+      'registry.example:5000': { username: 'alice', password: 's3cret' },
+      'docker.io': { username: 'bob', password: 'pa:ss' },
+    });
+  });
+});

@@ -122,6 +122,47 @@ function expand(value: string, env: Record<string, string>): string {
   );
 }
 
+/**
+ * Registry credentials from the pod's imagePullSecrets: `kubernetes.io/dockerconfigjson` Secrets
+ * (`.dockerconfigjson`: `{"auths": {host: {username, password} | {auth: base64(user:pass)}}}`) and the
+ * older `.dockercfg` (the `auths` map itself). A missing or unreadable Secret is skipped, as the kubelet
+ * does (the pull may still work anonymously); the first Secret naming a host wins.
+ */
+export async function pullCredentials(
+  client: Client,
+  pod: any,
+): Promise<Record<string, { username: string; password: string }>> {
+  const refs = new RefCache(client, pod.metadata.namespace);
+  const out: Record<string, { username: string; password: string }> = {};
+  for (const { name } of pod.spec.imagePullSecrets ?? []) {
+    const secret = await refs.secret(name).catch(() => undefined);
+    const data = secret ? entries(secret, true) : new Map<string, Buffer>();
+    const raw = data.get('.dockerconfigjson') ?? data.get('.dockercfg');
+    if (!raw) continue;
+    let auths: Record<string, any>;
+    try {
+      const parsed = JSON.parse(raw.toString('utf8'));
+      auths = data.has('.dockerconfigjson') ? (parsed.auths ?? {}) : parsed;
+    } catch {
+      continue;
+    }
+    for (const [server, entry] of Object.entries(auths)) {
+      let { username, password } = entry ?? {};
+      if ((!username || password === undefined) && typeof entry?.auth === 'string') {
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon > 0) [username, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
+      }
+      // Docker writes hosts as URLs too (https://index.docker.io/v1/): the host is what pulls match.
+      let host = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+      // Docker Hub's credentials are written for index.docker.io; images name it docker.io.
+      if (host === 'index.docker.io' || host === 'registry-1.docker.io') host = 'docker.io';
+      if (username && password !== undefined && !(host in out)) out[host] = { username, password };
+    }
+  }
+  return out;
+}
+
 /** A relative path inside a volume that stays inside it. */
 function safeRelative(p: string): string {
   const n = normalize(p);

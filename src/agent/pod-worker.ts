@@ -27,7 +27,7 @@ import {
 import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { readRecords } from './log-reader.ts';
-import { mountsFor, prepareVolumes, resolveEnv } from './pod-config.ts';
+import { mountsFor, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
 import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
 import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
@@ -715,6 +715,9 @@ export class PodWorker {
       sandboxId: id,
       container: withPodSecurity(pod.spec, container),
       podSpec: pod.spec,
+      ...(pod.spec.imagePullSecrets?.length
+        ? { registryCredentials: await pullCredentials(this.opts.client, pod) }
+        : {}),
     };
     // The tier turns the image reference into what it runs; without that part, the reference goes as it is.
     let artifact: PreparedArtifact | undefined;

@@ -233,6 +233,8 @@ export interface ContainerRequest {
   container: Container;
   /** Its pod's spec, for pod-level settings a tier applies (hostname, hostAliases, sysctls, …). */
   podSpec?: PodSpec;
+  /** Registry credentials by registry host, from the pod's imagePullSecrets (docker config JSON). */
+  registryCredentials?: Record<string, { username: string; password: string }>;
 }
 
 /** What prepareArtifact() made ready for one sandbox. */

@@ -13,8 +13,14 @@ export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
 /** A registry client for the image's registry: plain HTTP is allowed for loopback registries only. */
-export function registryClientFor(image: string): RegistryClient {
-  return new RegistryClient({ insecure: LOOPBACK.test(parseReference(image).registry) });
+export function registryClientFor(
+  image: string,
+  credentials?: Record<string, { username: string; password: string }>,
+): RegistryClient {
+  return new RegistryClient({
+    insecure: LOOPBACK.test(parseReference(image).registry),
+    ...(credentials ? { credentials } : {}),
+  });
 }
 
 /** `ref@sha256:<hex>` → the reference and the digest it must have. */

@@ -338,6 +338,7 @@ export class ContainerDriver
   async prepareArtifact({
     sandboxId,
     container,
+    registryCredentials,
   }: ContainerRequest): Promise<PreparedArtifact<ContainerOptions>> {
     if (!this.images) throw new SandboxError('CreateContainerError', 'this node has no image store');
     const img = await prepareContainerImage(
@@ -345,6 +346,7 @@ export class ContainerDriver
       container.image,
       container.imagePullPolicy,
       sandboxId,
+      registryCredentials,
     );
     return {
       image: img.rootfs,

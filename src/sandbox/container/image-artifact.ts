@@ -32,6 +32,7 @@ export async function prepareContainerImage(
   image: string,
   pullPolicy: PullPolicy | undefined,
   sandboxId: string,
+  credentials?: Record<string, { username: string; password: string }>,
 ): Promise<PreparedContainerImage> {
   try {
     const policy = pullPolicy ?? defaultPullPolicy(image);
@@ -45,7 +46,7 @@ export async function prepareContainerImage(
         );
       }
       try {
-        await pullImage(store, image, { client: registryClientFor(image) });
+        await pullImage(store, image, { client: registryClientFor(image, credentials) });
       } catch (err) {
         if (!present) throw err;
       }
