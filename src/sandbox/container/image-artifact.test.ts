@@ -83,10 +83,32 @@ describe.skipIf(unavailable)('the container tier prepares artifacts and options'
       imageConfig,
       securityContext: { runAsUser: 1000, readOnlyRootFilesystem: true },
       cpuRequest: 0.25,
+      terminationMessagePath: '/dev/termination-log',
     });
+    // Kubernetes' default termination message path, whatever the container declares.
     expect(
       driver.tierOptions({ sandboxId: 'sb-e', container: { name: 'main', image: 'x' } }, undefined),
-    ).toEqual({});
+    ).toEqual({ terminationMessagePath: '/dev/termination-log' });
+    // Pod-level settings the tier applies: hostname, hostAliases, safe sysctls.
+    expect(
+      driver.tierOptions(
+        {
+          sandboxId: 'sb-f',
+          container: { name: 'main', image: 'x' },
+          podSpec: {
+            containers: [],
+            hostname: 'web-0',
+            hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }],
+            securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '1' }] },
+          } as any,
+        },
+        undefined,
+      ),
+    ).toMatchObject({
+      hostname: 'web-0',
+      hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }],
+      sysctls: { 'net.ipv4.tcp_syncookies': '1' },
+    });
   });
 
   it('without an image store it cannot prepare images', async () => {
