@@ -46,10 +46,11 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     id: string,
     command: string[],
     over: Partial<MicrovmSandboxSpec> = {},
+    securityContext?: { runAsUser?: number; runAsGroup?: number },
   ): Promise<MicrovmSandboxSpec> {
     const artifact = await driver.prepareArtifact({
       sandboxId: id,
-      container: { name: 'main', image: 'busybox:1', command },
+      container: { name: 'main', image: 'busybox:1', command, securityContext },
     });
     return {
       id,
@@ -172,16 +173,19 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
   }, 90_000);
 
   it('a guest that ignores SIGTERM is ended by QMP quit after the grace period', async () => {
-    const s = await spec('mvm-stubborn', [
-      'sh',
-      '-c',
-      'trap "" TERM; echo started; while :; do sleep 1; done',
-    ]);
+    // Also runs as the pod's runAsUser/runAsGroup.
+    const s = await spec(
+      'mvm-stubborn',
+      ['sh', '-c', 'trap "" TERM; echo "$(id -u):$(id -g)"; echo started; while :; do sleep 1; done'],
+      {},
+      { runAsUser: 1000, runAsGroup: 1001 },
+    );
     await driver.start(s);
     const log = s.log as ReturnType<typeof captureLog>;
     const deadline = Date.now() + 60_000;
     while (!log.stdout().includes('started') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
+    expect(log.stdout()).toBe('1000:1001\nstarted\n');
     // The QMP socket answers (stop() relies on it after the grace period).
     const state = readState(join(tmp.path, 'state/sandboxes', s.id))!;
     expect(await qmp(state.layout.qmpSocket, 'query-status')).toMatchObject({ status: 'running' });

@@ -21,6 +21,7 @@ import { podHostname } from '../../net/etc-files.ts';
 import { which } from '../../net/command.ts';
 import { containerArgs } from '../container/index.ts';
 import { prepareContainerImage } from '../container/image-artifact.ts';
+import { resolveUser } from '../container/user.ts';
 import {
   SandboxError,
   type ArtifactDriver,
@@ -205,10 +206,21 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
         rootfs: snapshot.rootfs,
         release: async () => {},
       }));
+      let user;
+      try {
+        const sc = container.securityContext;
+        const u = resolveUser(snapshot.rootfs, snapshot.imageConfig.user, {
+          runAsUser: sc?.runAsUser,
+          runAsGroup: sc?.runAsGroup,
+        });
+        user = { uid: u.uid, gid: u.gid, home: u.home };
+      } catch (err) {
+        throw configError(`${container.image}: user: ${(err as Error).message}`);
+      }
       return {
         image: disk,
         args: containerArgs(snapshot.imageConfig, container.command, container.args),
-        options: { imageConfig: snapshot.imageConfig },
+        options: { imageConfig: snapshot.imageConfig, user },
         imageID: snapshot.imageID,
       };
     } catch (err) {
@@ -256,8 +268,11 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       );
     }
     const image = spec.options?.imageConfig ?? { entrypoint: [], cmd: [], env: {} };
-    if (image.user && !/^(0|root)(:(0|root))?$/.test(image.user)) {
-      throw configError(`image user "${image.user}": the microvm tier runs workloads as root only (for now)`);
+    const user = spec.options?.user;
+    if (!user && image.user && !/^(0|root)(:(0|root))?$/.test(image.user)) {
+      throw configError(
+        `image user "${image.user}" was not resolved (prepareArtifact resolves it against the image)`,
+      );
     }
     const argv = spec.args.length > 0 ? spec.args : [...image.entrypoint, ...image.cmd];
     let config: string;
@@ -265,7 +280,8 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       config = guestConfigScript({
         hostname: podHostname(spec.options?.hostname ?? spec.podName),
         argv,
-        env: { ...image.env, ...spec.env },
+        env: { ...(user && user.uid !== 0 ? { HOME: user.home } : {}), ...image.env, ...spec.env },
+        user,
         workingDir: spec.workingDir ?? image.workingDir ?? '/',
       });
     } catch (err) {

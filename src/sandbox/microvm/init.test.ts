@@ -44,6 +44,33 @@ describe('guestConfigScript', () => {
     expect(words.slice(-6)).toEqual(['strata-init', '/srv', 'sh', '-c', 'echo "$1"', "it's"]);
   });
 
+  it('changes to the resolved uid/gid after entering the working directory, and stays root otherwise', () => {
+    const call = (user?: { uid: number; gid: number }) =>
+      shellWords(
+        guestConfigScript({ hostname: 'h', argv: ['id'], env: {}, workingDir: '/w', user })
+          .split('\n')[2]
+          .trim()
+          .replace(/^exec /, ''),
+      );
+    expect(call({ uid: 1000, gid: 100 }).slice(-10)).toEqual([
+      'strata-init',
+      '/w',
+      '/.strata/nsenter',
+      '-F',
+      '-S',
+      '1000',
+      '-G',
+      '100',
+      '--',
+      'id',
+    ]);
+    expect(call({ uid: 0, gid: 0 }).slice(-3)).toEqual(['strata-init', '/w', 'id']);
+    expect(call().slice(-3)).toEqual(['strata-init', '/w', 'id']);
+    expect(() =>
+      guestConfigScript({ hostname: 'h', argv: ['id'], env: {}, workingDir: '/', user: { uid: -1, gid: 0 } }),
+    ).toThrow(/non-negative/);
+  });
+
   it('refuses to boot without a command, and bad variable names', () => {
     expect(() => guestConfigScript({ hostname: 'h', argv: [], env: {}, workingDir: '/' })).toThrow(
       /no command to run/,

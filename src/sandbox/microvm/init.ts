@@ -37,6 +37,7 @@ export const INIT_APPLETS = [
   'mkdir',
   'kill',
   'ls',
+  'nsenter',
 ];
 
 export const INIT_SCRIPT = `#!/bin/sh
@@ -127,6 +128,8 @@ export interface GuestConfig {
   argv: string[];
   env: Record<string, string>;
   workingDir: string;
+  /** Run as this uid/gid (supplementary groups cleared); default root. */
+  user?: { uid: number; gid: number };
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -140,11 +143,18 @@ export function guestConfigScript(c: GuestConfig): string {
     if (!k || k.includes('=')) throw new Error(`environment variable name "${k}" is not valid`);
   }
   const envWords = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`));
+  // The working directory is made and entered as root (as runtimes do), then the ids change: busybox's
+  // nsenter without namespaces is a setgid/setuid/exec (and clears supplementary groups).
   const cd = `mkdir -p "$1" 2>/dev/null; cd "$1" || exit 127; shift; exec "$@"`;
+  const u = c.user;
+  if (u && !(Number.isInteger(u.uid) && u.uid >= 0 && Number.isInteger(u.gid) && u.gid >= 0)) {
+    throw new Error(`user ${u.uid}:${u.gid}: expected non-negative integers`);
+  }
+  const setIds = u && (u.uid !== 0 || u.gid !== 0) ? `/.strata/nsenter -F -S ${u.uid} -G ${u.gid} -- ` : '';
   return [
     `STRATA_HOSTNAME=${shellQuote(c.hostname)}`,
     'strata_workload() {',
-    `  exec env -i ${envWords.join(' ')} chroot /newroot /.strata/sh -c ${shellQuote(cd)} strata-init ${shellQuote(c.workingDir || '/')} ${c.argv.map(shellQuote).join(' ')}`,
+    `  exec env -i ${envWords.join(' ')} chroot /newroot /.strata/sh -c ${shellQuote(cd)} strata-init ${shellQuote(c.workingDir || '/')} ${setIds}${c.argv.map(shellQuote).join(' ')}`,
     '}',
     '',
   ].join('\n');

@@ -6,6 +6,9 @@ import type { SandboxSpec } from '../driver.ts';
 export interface MicrovmOptions {
   /** The image's configuration (entrypoint, cmd, env, working directory, user). */
   imageConfig?: ContainerImageConfig;
+  /** Who the workload runs as: the image's User under the pod's runAsUser/runAsGroup, resolved
+   * against the image's /etc/passwd and /etc/group when the artifact was prepared. Default root. */
+  user?: { uid: number; gid: number; home: string };
   /** Default: the pod name, made a valid hostname. */
   hostname?: string;
 }
