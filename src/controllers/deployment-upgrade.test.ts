@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import { deploymentRevisions } from './deployment-history.ts';
+import { objectKey } from '../store/objects.ts';
+import { deploymentReplicaSets, deploymentRevisions, splitReplicaSets } from './deployment-history.ts';
 import { upgradeDeploymentsToReplicaSets } from './deployment-upgrade.ts';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, templateHash } from './deployment-util.ts';
 import { type RunningControllers, startControllers } from './manager.ts';
@@ -237,6 +238,45 @@ describe('upgrade to ReplicaSets', () => {
       return x.metadata.annotations[REVISION_ANNOTATION] === '3' && x;
     }, 'revision 3');
     expect((await deploymentRevisions(objects, third)).map((r) => r.revision)).toEqual([1, 2, 3]);
+  });
+
+  it("hands over pods written before today's pod defaults, untouched, and the templates line up for kubectl", async () => {
+    const { pods, hashes } = await oldStyleDeployment('aged', ['web:1', 'web:2']);
+    // As an older Strata stored them: without a default added since (terminationGracePeriodSeconds).
+    const age = async (kind: any, name: string, spec: (o: any) => any) => {
+      const key = objectKey(kind, 'default', name);
+      const kv = await objects.store.get<any>(key);
+      delete spec(kv!.value).terminationGracePeriodSeconds;
+      await objects.store.update(key, kv!.value, kv!.modRevision);
+    };
+    await age(DEPLOYMENT, 'aged', (o) => o.spec.template.spec);
+    for (const h of hashes) await age(CONTROLLER_REVISION, `aged-${h}`, (o) => o.data.spec.template.spec);
+    for (const p of pods) await age(POD, p.metadata.name, (o) => o.spec);
+
+    await upgradeDeploymentsToReplicaSets(objects);
+    const moved = (await objects.list(POD, 'default')).items;
+    expect(moved.map((p) => p.metadata.ownerReferences[0].name)).toEqual([
+      `aged-${hashes[1]}`,
+      `aged-${hashes[1]}`,
+      `aged-${hashes[1]}`,
+    ]);
+    expect(moved.every((p) => p.spec.terminationGracePeriodSeconds === undefined)).toBe(true);
+    const d = await objects.get(DEPLOYMENT, 'default', 'aged');
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(30);
+    // kubectl's plain comparison finds the running ReplicaSet as the new one
+    const { newRS } = splitReplicaSets(d, await deploymentReplicaSets(objects, d));
+    expect(newRS?.metadata.name).toBe(`aged-${hashes[1]}`);
+
+    running = startControllers({ objects });
+    await running.ready;
+    await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'aged');
+      return condition(x, 'Progressing')?.reason === 'NewReplicaSetAvailable';
+    }, 'complete');
+    expect((await objects.list(POD, 'default')).items.map((p) => p.metadata.uid).sort()).toEqual(
+      pods.map((p) => p.metadata.uid).sort(),
+    );
+    expect((await objects.list(REPLICASET, 'default')).items).toHaveLength(2);
   });
 
   it('keeps a rollout that was under way going, from where it stood', async () => {

@@ -13,7 +13,8 @@
 // ControllerRevision is owned by a Deployment it costs one list.
 import { kindFor } from '../api/index.ts';
 import { type Log, defaultLog, errorCode, errorMessage } from '../lib/log.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import { type ObjectStore, objectKey } from '../store/objects.ts';
+import { ConflictError, NotFoundError } from '../store/store.ts';
 import {
   ANNOTATIONS_NOT_COPIED,
   CHANGE_CAUSE_ANNOTATION,
@@ -127,6 +128,12 @@ async function upgradeDeployment(
     const rs = await ensureReplicaSet(objects, d, r, report);
     for (const p of r.pods) if (await handOver(objects, d, rs, p)) report.pods++;
   }
+  // The ReplicaSets' templates got today's defaults when they were created; written back through the
+  // API, the Deployment's template gets them too (nothing is written when there are none), so kubectl,
+  // which compares templates field by field, finds the current template's ReplicaSet.
+  await objects.mutate(DEPLOYMENT, d.metadata.namespace, d.metadata.name, (x) =>
+    x.metadata.uid === d.metadata.uid ? x : undefined,
+  );
   for (const cr of crs) {
     try {
       await objects.delete(CONTROLLER_REVISION, cr.metadata.namespace, cr.metadata.name, {
@@ -206,12 +213,20 @@ async function ensureReplicaSet(
   return objects.updateStatus(REPLICASET, d.metadata.namespace, name, { status });
 }
 
-/** Switch the pod's controller from the Deployment to its ReplicaSet; true when it was switched. */
+/**
+ * Switch the pod's controller from the Deployment to its ReplicaSet; true when it was switched. This is
+ * a storage migration, written straight to the store (compare-and-swap on the pod's revision): only the
+ * owner reference and the hash label change and the pod is otherwise exactly as stored. Through the API
+ * a pod written by an earlier Strata would be re-defaulted with today's pod defaults, which a pod's
+ * immutable spec refuses.
+ */
 async function handOver(objects: ObjectStore, d: any, rs: any, pod: any): Promise<boolean> {
-  let moved = false;
-  await objects.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
-    moved = false;
-    if (p.metadata.uid !== pod.metadata.uid || !isControlledBy(p, d)) return undefined;
+  const key = objectKey(POD, pod.metadata.namespace, pod.metadata.name);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const kv = await objects.store.get<any>(key);
+    if (!kv) return false;
+    const p = structuredClone(kv.value);
+    if (p.metadata.uid !== pod.metadata.uid || !isControlledBy(p, d)) return false;
     p.metadata.ownerReferences = [
       ...(p.metadata.ownerReferences ?? []).filter((ref: any) => ref.uid !== d.metadata.uid),
       controllerRefTo(rs),
@@ -220,8 +235,14 @@ async function handOver(objects: ObjectStore, d: any, rs: any, pod: any): Promis
       ...p.metadata.labels,
       [POD_TEMPLATE_HASH_LABEL]: rs.metadata.labels[POD_TEMPLATE_HASH_LABEL],
     };
-    moved = true;
-    return p;
-  });
-  return moved;
+    try {
+      await objects.store.update(key, p, kv.modRevision);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      if (!(err instanceof ConflictError)) throw err;
+      // Changed meanwhile (an agent writing status): read it again.
+    }
+  }
+  throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name} kept changing; not handed over`);
 }
