@@ -299,6 +299,8 @@ spec:
   hostname: web-0
   subdomain: web
   hostAliases: [{ ip: 127.0.0.1, hostnames: [foo.local, bar.local] }]
+  dnsPolicy: None
+  dnsConfig: { nameservers: [192.0.2.53], searches: [ns1.svc.cluster-domain.example], options: [{ name: ndots, value: '2' }] }
   securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 }
   volumes: [{ name: shared, emptyDir: {} }]
   containers:
@@ -325,6 +327,8 @@ spec:
     const exec = (cmd: string) => c.cli(['exec', p.metadata.name, '--', 'sh', '-c', cmd]);
     expect((await exec('cat /shared/message')).stdout).toBe('Hello from the postStart handler\n');
     expect((await exec('hostname')).stdout.trim()).toBe('web-0');
+    const resolv = (await exec('cat /etc/resolv.conf')).stdout;
+    expect(resolv).toContain('nameserver 192.0.2.53\nsearch ns1.svc.cluster-domain.example\noptions ndots:2');
     expect((await exec('cat /etc/hosts')).stdout).toMatch(/127\.0\.0\.1\s+foo\.local\s+bar\.local/);
     expect((await exec('id -u; id -g; id -G')).stdout.split('\n').slice(0, 2)).toEqual(['1000', '3000']);
     expect((await exec('id -G')).stdout).toContain('2000');

@@ -886,8 +886,8 @@ export function podSpecWarnings(spec: PodSpec): string[] {
   ];
   if (spec.shareProcessNamespace)
     warn('spec.shareProcessNamespace', 'ignored: each container keeps its own PID namespace');
-  if (spec.dnsConfig || spec.dnsPolicy === 'None')
-    warn('spec.dnsConfig', "ignored: containers use the node's resolvers");
+  if (tier === 'wasm' && (spec.dnsConfig || spec.dnsPolicy === 'None'))
+    warn('spec.dnsConfig', 'ignored: wasm guests have no resolver configuration');
   for (const { c, path } of all) {
     if (c.stdin || c.tty)
       warn(`${path}.stdin`, 'ignored: no terminal is attached to a pod container (use exec -it)');

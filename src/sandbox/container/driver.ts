@@ -36,6 +36,7 @@ import {
 } from '../driver.ts';
 import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
 import { run, which } from '../../net/command.ts';
+import { podResolvConf } from '../../net/dns/index.ts';
 import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
 import { buildRuntimeSpec, configError, containerArgv, INIT_PATH, nofileLimit, wantsInit } from './bundle.ts';
 import { findExecutable } from './executable.ts';
@@ -375,6 +376,10 @@ export class ContainerDriver
         ? { hostAliases: podSpec.hostAliases.map((a) => ({ ip: a.ip, hostnames: a.hostnames ?? [] })) }
         : {}),
       ...(sysctls?.length ? { sysctls: Object.fromEntries(sysctls.map((s) => [s.name, s.value])) } : {}),
+      // Only when the pod asks for something else than the node's resolvers (no cluster DNS here yet).
+      ...(podSpec?.dnsConfig || podSpec?.dnsPolicy === 'None'
+        ? { dns: { policy: podSpec.dnsPolicy, config: podSpec.dnsConfig } }
+        : {}),
       terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
       ...(container.securityContext ? { securityContext: container.securityContext } : {}),
       ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
@@ -478,7 +483,18 @@ export class ContainerDriver
         hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
       );
       writeFileSync(etcFiles.hostname, `${hostname}\n`);
-      writeFileSync(etcFiles.resolvConf, attachment ? resolvConf() : resolvConf({ hostResolvConf: '' }));
+      writeFileSync(
+        etcFiles.resolvConf,
+        options.dns
+          ? podResolvConf({
+              namespace: spec.namespace,
+              dnsPolicy: options.dns.policy,
+              dnsConfig: options.dns.config,
+            })
+          : attachment
+            ? resolvConf()
+            : resolvConf({ hostResolvConf: '' }),
+      );
       // Writable by whatever user the container runs as: it is this sandbox's file only.
       const terminationLog = join(bundle, TERMINATION_LOG);
       if (options.terminationMessagePath) {

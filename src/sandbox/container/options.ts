@@ -8,6 +8,7 @@
 
 import type { SandboxSpec } from '../driver.ts';
 import type { HostAlias } from '../../net/etc-files.ts';
+import type { DnsPolicy, PodDnsConfig } from '../../net/dns/index.ts';
 import type { ContainerImageConfig } from './image-config.ts';
 import type { SecurityContext } from './security.ts';
 
@@ -37,6 +38,8 @@ export interface ContainerOptions {
    * per-sandbox file is bind-mounted there, and its content (≤ 4 KiB) becomes the exit's message.
    */
   terminationMessagePath?: string;
+  /** The pod's dnsPolicy and dnsConfig, for its /etc/resolv.conf (see src/net/dns/resolv.ts). */
+  dns?: { policy?: DnsPolicy; config?: PodDnsConfig };
   /** Extra kernel parameters from the pod's safe sysctl set (namespaced: the pod's own). */
   sysctls?: Record<string, string>;
 }
