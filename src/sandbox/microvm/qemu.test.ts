@@ -32,6 +32,7 @@ describe('the QEMU command line', () => {
     const tcg = qemuArgs(layout, { accel: 'tcg', memoryMiB: 256, vcpus: 2, tbSizeMiB: 64, tscKhz: 1 });
     expect(tcg.slice(0, 4)).toEqual(['-M', 'microvm,acpi=on,pit=on,pic=on', '-accel', 'tcg,tb-size=64']);
     expect(tcg).toContain('-daemonize');
+    expect(tcg[tcg.indexOf('-sandbox') + 1]).toBe('on,obsolete=deny,resourcecontrol=deny');
     expect(tcg[tcg.indexOf('-m') + 1]).toBe('256');
     expect(tcg[tcg.indexOf('-smp') + 1]).toBe('2');
     expect(tcg).toContain('virtserialport,chardev=exit,name=strata.exit,nr=3');

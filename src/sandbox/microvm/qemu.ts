@@ -82,6 +82,10 @@ export function qemuArgs(l: VmLayout, s: VmShape): string[] {
     '-display',
     'none',
     '-no-reboot',
+    // QEMU's seccomp filter: no obsolete system calls, no scheduler/affinity changes. Not
+    // elevateprivileges=deny (it forbids the setsid of -daemonize) nor spawn=deny (its fork).
+    '-sandbox',
+    'on,obsolete=deny,resourcecontrol=deny',
     '-daemonize',
     '-pidfile',
     l.pidfile,
