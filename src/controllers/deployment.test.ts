@@ -709,6 +709,28 @@ describe('rolling updates', () => {
     expect((await replicaSetsOf('adopt')).map((rs) => rs.metadata.name)).toEqual(['adopt-orphan1']);
   });
 
+  it("carries a ReplicaSet's ReplicaFailure over to the Deployment while pods cannot be created", async () => {
+    let refuse = true;
+    objects.addCreateHook((_obj, kind) => {
+      if (refuse && kind.kind === 'Pod') throw new Error('pods "x" is forbidden: exceeded quota');
+    });
+    await objects.create(deployment('quota', 2));
+    const failing = await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'quota');
+      return condition(x, 'ReplicaFailure') && x;
+    }, 'ReplicaFailure on the deployment');
+    expect(condition(failing, 'ReplicaFailure')).toMatchObject({
+      status: 'True',
+      reason: 'FailedCreate',
+      message: 'pods "x" is forbidden: exceeded quota',
+    });
+    refuse = false;
+    await until(async () => {
+      const x = await objects.get(DEPLOYMENT, 'default', 'quota');
+      return x.status?.replicas === 2 && !condition(x, 'ReplicaFailure');
+    }, 'ReplicaFailure gone');
+  });
+
   it('records scaling events', async () => {
     await objects.create(deployment('ev', 2));
     await settled('ev', 2);

@@ -21,7 +21,8 @@
 //   MinimumReplicasUnavailable) and Progressing: NewReplicaSetCreated / FoundNewReplicaSet /
 //   ReplicaSetUpdated while progressing, NewReplicaSetAvailable when complete, and False /
 //   ProgressDeadlineExceeded when no progress was made for progressDeadlineSeconds (the rollout goes on;
-//   `rollout status` gives up). A stuck Deployment is re-checked when its deadline is due.
+//   `rollout status` gives up). A stuck Deployment is re-checked when its deadline is due. A ReplicaSet's
+//   ReplicaFailure condition (pods it cannot create or delete) is shown on the Deployment too.
 // - Events: ScalingReplicaSet ("Scaled up replica set web-5d4b8 from 1 to 2"), FailedCreate, and a
 //   ProgressDeadlineExceeded warning when a rollout times out.
 //
@@ -66,6 +67,7 @@ import {
   newCondition,
   newRSNewReplicas,
   proportionalSizes,
+  removeDeploymentCondition,
   replicaSetName,
   replicasAnnotationsNeedUpdate,
   revisionOf,
@@ -663,6 +665,11 @@ export class DeploymentController extends QueuedController {
         );
       }
     }
+    // A ReplicaSet failing to create or delete pods: its condition becomes the Deployment's (the new
+    // ReplicaSet's first), and goes away with it.
+    const failure = replicaFailure(newRS, s.rss);
+    if (failure) setDeploymentCondition(status, failure);
+    else removeDeploymentCondition(status, 'ReplicaFailure');
     if (isDeepStrictEqual(normalize(status), normalize(d.status))) {
       this.requeueStuckDeployment(s, status, nowMs);
       return;
@@ -686,6 +693,23 @@ export class DeploymentController extends QueuedController {
     const after = from + (s.d.spec.progressDeadlineSeconds ?? 600) * 1000 - nowMs;
     this.queue.addAfter(s.key, Math.max(after, 0) + 100);
   }
+}
+
+/** getReplicaFailures: the ReplicaFailure condition of the new ReplicaSet, else of any, as a Deployment's. */
+function replicaFailure(newRS: any | undefined, rss: readonly any[]): Condition | undefined {
+  for (const rs of newRS ? [newRS, ...rss] : rss) {
+    const c = getCondition(rs?.status?.conditions, 'ReplicaFailure');
+    if (c)
+      return {
+        type: 'ReplicaFailure',
+        status: c.status,
+        reason: c.reason,
+        message: c.message,
+        lastUpdateTime: c.lastTransitionTime,
+        lastTransitionTime: c.lastTransitionTime,
+      };
+  }
+  return undefined;
 }
 
 /** Status as JSON would carry it (no undefined members), for comparisons. */
