@@ -110,9 +110,9 @@ export class ServiceDataPlane {
           'service data plane: partial sync failed, doing a full one',
         );
         this.applied = undefined;
-        report = await this.fullSync(desired);
+        report = await this.fullSyncOrRebuild(desired);
       }
-    } else report = await this.fullSync(desired);
+    } else report = await this.fullSyncOrRebuild(desired);
     this.applied = desired;
     const previous = this.appliedPlans;
     this.appliedPlans = plans;
@@ -164,6 +164,30 @@ export class ServiceDataPlane {
     for (let i = 0; i < items.length; i += 500)
       out.push(`${verb} element ${this.prefix()} ${set} { ${items.slice(i, i + 500).join(', ')} }`);
     return out;
+  }
+
+  /**
+   * A full sync; if even that cannot apply (the table holds a set or map of another shape, e.g. written by
+   * another Strata version), the table is deleted and written anew — one moment without Service rules
+   * rather than none ever after.
+   */
+  private async fullSyncOrRebuild(desired: DesiredState): Promise<Omit<SyncReport, 'ms' | 'servicePorts'>> {
+    try {
+      return await this.fullSync(desired);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'service data plane: rebuilding the table');
+      await this.deleteTable();
+      return this.fullSync(desired);
+    }
+  }
+
+  private async deleteTable(): Promise<void> {
+    try {
+      await run('nft', ['delete', 'table', FAMILY, this.table]);
+    } catch (err) {
+      if (!(err instanceof CommandError && /No such file or directory|does not exist/.test(err.stderr)))
+        throw err;
+    }
   }
 
   private async fullSync(desired: DesiredState): Promise<Omit<SyncReport, 'ms' | 'servicePorts'>> {
@@ -275,12 +299,7 @@ export class ServiceDataPlane {
   async teardown(): Promise<void> {
     const prev = this.queue;
     this.queue = prev.then(async () => {
-      try {
-        await run('nft', ['delete', 'table', FAMILY, this.table]);
-      } catch (err) {
-        if (!(err instanceof CommandError && /No such file or directory|does not exist/.test(err.stderr)))
-          throw err;
-      }
+      await this.deleteTable();
       this.applied = undefined;
       this.appliedPlans = [];
     });
