@@ -1,7 +1,7 @@
 // The microvm driver against real QEMU (TCG here): the busybox test image booted as a VM. Each boot
 // costs seconds under TCG on a loaded host, so each test boots once and checks several things.
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { testImages } from '../../image/testing/fixtures.ts';
 import { captureLog, tempDir } from '../wasm/test-support.ts';
 import { MicrovmDriver } from './driver.ts';
 import type { MicrovmSandboxSpec } from './options.ts';
+import { cgroupDirs, detectCgroups } from '../container/cgroups.ts';
 import { qmp } from './qemu.ts';
 import { readState } from './state.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
@@ -22,6 +23,7 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
   let store: ImageStore;
   let driver: MicrovmDriver;
   const runDir = `/run/strata-test-${process.pid}-microvm`;
+  const cgroupParent = `strata-microvm-test-${process.pid}`;
 
   beforeAll(async () => {
     tmp = tempDir('strata-mvm-');
@@ -33,11 +35,15 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
       images: store,
       accel: 'tcg',
       kernelDir,
+      cgroupParent,
     });
   }, 60_000);
 
   afterAll(async () => {
     await driver?.shutdown();
+    // Every sandbox was destroyed: no cgroup of QEMU is left behind, parents included.
+    const left = cgroupDirs(detectCgroups(), `/${cgroupParent}`).filter((d) => existsSync(d));
+    expect(left).toEqual([]);
     tmp?.remove();
     rmSync(runDir, { recursive: true, force: true });
   });
@@ -92,6 +98,12 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     const t0 = Date.now();
     const handle = await driver.start(s);
     expect(handle.driver).toBe('microvm');
+    // QEMU runs in a cgroup of its own, limited to the guest's memory plus QEMU's share.
+    const pid = readState(join(tmp.path, 'state/sandboxes', s.id))!.pid;
+    const memoryLine = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /:memory:|^0::/.test(l));
+    expect(memoryLine).toMatch(new RegExp(`/${cgroupParent}/${s.id}$`));
     const result = await driver.wait(s.id);
     console.log(`microvm boot-to-exit: ${Date.now() - t0} ms`);
     expect(result.exitCode).toBe(3);
@@ -133,6 +145,7 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
       images: store,
       accel: 'tcg',
       kernelDir,
+      cgroupParent,
     });
     driver = again;
     const log2 = captureLog();

@@ -14,7 +14,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chainIds, type ImageStore } from '../../image/index.ts';
 import { podHostname } from '../../net/etc-files.ts';
@@ -35,7 +35,9 @@ import {
   type SandboxStats,
   type TierOptionsDriver,
 } from '../driver.ts';
+import { detectCgroups, type CgroupLayout } from '../container/cgroups.ts';
 import { kvmCanary, resolveAccel, type AccelSetting } from './accel.ts';
+import { createVmCgroup, inCgroup, qemuMemoryLimit, removeVmCgroup } from './cgroup.ts';
 import { DiskCache, createOverlay } from './disk.ts';
 import { consoleSummary, describeGuestExit, oomKillLine } from './exit-result.ts';
 import { guestConfigScript } from './init.ts';
@@ -63,6 +65,8 @@ export interface MicrovmDriverOptions {
   /** TCG translation cache per VM (default 64 MiB). */
   tbSizeMiB?: number;
   busybox?: string;
+  /** QEMU's cgroups go to /<cgroupParent>/<id> (default "strata-microvm"); false: none. */
+  cgroupParent?: string | false;
 }
 
 interface Sandbox {
@@ -107,6 +111,8 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   private readonly tbSizeMiB: number;
   private readonly busybox: string | undefined;
   private readonly disks: DiskCache;
+  private readonly cgroupParent: string | undefined;
+  private readonly cgroups: CgroupLayout | undefined;
   private readonly sandboxes = new Map<string, Sandbox>();
   private boot?: Promise<{
     kernel: GuestKernel;
@@ -132,6 +138,8 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     this.busybox = opts.busybox;
     mkdirSync(join(this.stateDir, 'sandboxes'), { recursive: true });
     this.disks = new DiskCache(join(this.stateDir, 'disks'));
+    this.cgroupParent = opts.cgroupParent === false ? undefined : (opts.cgroupParent ?? 'strata-microvm');
+    this.cgroups = this.cgroupParent ? detectCgroups() : undefined;
   }
 
   /** Kernel, initramfs, accelerator: made ready once per driver (the canary may take its timeout). */
@@ -319,18 +327,32 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
         Math.floor((spec.limits.memoryBytes ?? this.defaultMemoryBytes) / MiB),
       );
       const vcpus = Math.max(1, Math.ceil(spec.limits.cpu ?? 1));
-      await launch(
+      const argv = [
         this.qemu!,
-        qemuArgs(layout, {
+        ...qemuArgs(layout, {
           accel: boot.accel,
           memoryMiB,
           vcpus,
           tbSizeMiB: this.tbSizeMiB,
           tscKhz: boot.tscKhz,
         }),
-      );
+      ];
+      if (this.cgroups && this.cgroupParent) {
+        let procs: string[];
+        try {
+          procs = createVmCgroup(this.cgroups, this.cgroupParent, spec.id, {
+            memoryBytes: qemuMemoryLimit(memoryMiB, this.tbSizeMiB),
+            cpus: spec.limits.cpu ?? vcpus,
+          });
+        } catch (err) {
+          throw new SandboxError('CreateContainerError', `QEMU's cgroup: ${(err as Error).message}`);
+        }
+        await launch(inCgroup(procs, argv));
+      } else {
+        await launch(argv);
+      }
     } catch (err) {
-      this.cleanUp(dir, layout);
+      await this.cleanUp(dir, layout);
       throw err instanceof SandboxError
         ? err
         : new SandboxError('CreateContainerError', `QEMU: ${(err as Error).message}`);
@@ -375,7 +397,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       this.untrack(sb);
       this.sandboxes.delete(id);
     }
-    if (state) this.cleanUp(state.dir, state.layout);
+    if (state) await this.cleanUp(state.dir, state.layout);
     else rmSync(this.sandboxDir(id), { recursive: true, force: true });
   }
 
@@ -492,16 +514,23 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     this.finish(sb);
   }
 
-  private cleanUp(dir: string, layout: VmLayout): void {
+  private async cleanUp(dir: string, layout: VmLayout): Promise<void> {
+    if (this.cgroups && this.cgroupParent) {
+      // An exited QEMU stays in its cgroup until its parent reaps it: retry a busy cgroup briefly.
+      for (let i = 0; i < 40; i++) {
+        if (removeVmCgroup(this.cgroups, this.cgroupParent, basename(dir)).length === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
     rmSync(join(layout.qmpSocket, '..'), { recursive: true, force: true });
   }
 }
 
 /** QEMU with `-daemonize` returns once the VM is set up (or failed): its own status says which. */
-function launch(qemu: string, args: string[]): Promise<void> {
+function launch(argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(qemu, args, { timeout: 60_000 }, (err, _stdout, stderr) => {
+    execFile(argv[0], argv.slice(1), { timeout: 60_000 }, (err, _stdout, stderr) => {
       if (err) reject(new Error(`${stderr.toString().trim() || err.message}`));
       else resolve();
     });
