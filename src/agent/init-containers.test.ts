@@ -26,7 +26,7 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
   }
 }
 
-function harness(spec: Record<string, unknown>, driver = new FakeDriver()) {
+function harness(spec: Record<string, unknown>, driver = new FakeDriver(), status?: any) {
   const statuses: any[] = [];
   const events: Array<{ type: string; reason: string; message: string }> = [];
   const client: any = {
@@ -49,6 +49,8 @@ function harness(spec: Record<string, unknown>, driver = new FakeDriver()) {
       containers: [{ name: 'app', image: '/app.wasm' }],
       ...spec,
     },
+    // What the API last had: a restarted agent starts from it.
+    ...(status ? { status } : {}),
   };
   const worker = new PodWorker(pod, {
     client,
@@ -229,5 +231,33 @@ describe('readinessGates', () => {
     await until('Ready', () => h.last().conditions.find((c: any) => c.type === 'Ready')?.status === 'True');
     expect(h.last().conditions.find((c: any) => c.type === 'example.com/lb-ready').status).toBe('True');
     await h.worker.stop(0);
+  });
+});
+
+describe('init containers across an agent restart', () => {
+  it('completed init containers do not run again; a surviving sidecar and app are re-adopted', async () => {
+    const driver = new FakeDriver({ capabilities: { survivesAgentRestart: true } });
+    const spec = {
+      initContainers: [
+        { name: 'setup', image: '/s.wasm' },
+        { name: 'proxy', image: '/p.wasm', restartPolicy: 'Always' },
+      ],
+    };
+    const first = harness(spec, driver);
+    void first.worker.start();
+    await until('setup running', () => first.of('setup')?.state.running);
+    driver.exit(driver.latest('setup')!, 0);
+    await until('app running', () => first.of('app')?.state.running);
+    await first.worker.shutdown();
+    driver.restarted();
+    const second = harness(spec, driver, first.last());
+    void second.worker.start();
+    await until('app re-adopted', () => second.of('app')?.state.running);
+    expect(driver.started.map((s) => s.containerName)).toEqual(['setup', 'proxy', 'app']);
+    expect(driver.recovered).toHaveLength(2);
+    expect(second.of('setup').state.terminated.exitCode).toBe(0);
+    expect(second.of('proxy').state.running).toBeDefined();
+    expect(second.last().conditions.find((c: any) => c.type === 'Initialized').status).toBe('True');
+    await second.worker.stop(0);
   });
 });
