@@ -135,6 +135,10 @@ describe('Pod spec: the fields documentation manifests use', () => {
       containers: [{ name: 'app', image: 'app.wasm' }],
     });
     expect(c.map((x) => x.field)).toEqual(['spec.initContainers[0].lifecycle.preStop.exec']);
+    expect(fields({ containers: [{ name: 'app', image: 'app.wasm', workingDir: '/data' }] })).toEqual([
+      'spec.containers[0].workingDir',
+    ]);
+    valid(podWith({ containers: [{ name: 'app', image: 'app.wasm', workingDir: '/' }] }));
     expect(c[0].message).toContain('wasm runtime class');
   });
 

@@ -750,6 +750,16 @@ export const PodSpec = z
                   'exec probes are not supported by the wasm runtime class; use httpGet or tcpSocket',
                 ),
               );
+          // Refused here rather than when the sandbox starts: the user learns it from the apply.
+          if (c.workingDir && c.workingDir !== '/')
+            addCause(
+              ctx,
+              [field, i, 'workingDir'],
+              Reason.Forbidden,
+              msg.forbidden(
+                'the wasm runtime class has no working directory (WASI preview1 guests start in /); use absolute paths',
+              ),
+            );
           for (const hook of ['postStart', 'preStop'] as const)
             if (c.lifecycle?.[hook]?.exec)
               addCause(
