@@ -15,6 +15,7 @@ import {
   type Cause,
   type KindInfo,
   alreadyExists,
+  applyDefaults,
   badRequest,
   conflict,
   gone,
@@ -196,6 +197,15 @@ function kindOf(obj: any): KindInfo {
   const kind = kindFor(obj?.apiVersion, obj?.kind);
   if (!kind) throw new ApiError(badRequest(`unknown kind ${obj?.apiVersion}/${obj?.kind}`));
   return kind;
+}
+
+/** A stored object's spec with today's defaults applied (as it is, if today's schema refuses it). */
+function defaultedSpec(kind: KindInfo, obj: any): any {
+  try {
+    return applyDefaults(kind, structuredClone(obj)).spec;
+  } catch {
+    return obj.spec;
+  }
 }
 
 export class ObjectStore {
@@ -746,7 +756,9 @@ export class ObjectStore {
     }
     if (kind.kind === 'Pod') {
       // Like Kubernetes: a pod's spec is fixed once created; spec.nodeName is set through binding only.
-      const a = { ...current.spec, nodeName: undefined };
+      // The stored spec is compared with today's defaults applied, as `next` has them: a pod written by an
+      // earlier version (without a default added since) must still take metadata-only updates.
+      const a = { ...defaultedSpec(kind, current), nodeName: undefined };
       const b = { ...next.spec, nodeName: undefined };
       if (!isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) {
         causes.push({
