@@ -196,6 +196,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   async prepareArtifact({
     sandboxId,
     container,
+    registryCredentials,
   }: ContainerRequest): Promise<PreparedArtifact<MicrovmOptions>> {
     const store = this.images;
     if (!store) throw new SandboxError('CreateContainerError', 'this node has no image store');
@@ -205,6 +206,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       container.image,
       container.imagePullPolicy,
       `microvm-${sandboxId}`,
+      registryCredentials,
     );
     try {
       const resolved = await store.resolve(container.image);
