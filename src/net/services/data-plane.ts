@@ -1,11 +1,10 @@
 // ServiceDataPlane: makes the kernel's `ip strata` table match the Services and EndpointSlices it is
 // given (see ruleset.ts for the layout).
 //
-// - The first sync (and any sync after a failure) is a full one: it reads which chains and sets the table
-//   holds, then in one nft transaction re-declares everything, empties the maps and every chain, writes
-//   the wanted rules and elements and deletes what is not wanted. It converges from any state — an empty
-//   kernel, the rules of an agent that crashed, a table someone edited — without duplicate rules, and
-//   traffic never sees a half-written table.
+// - The first sync (and any sync after a failure) is a full one: one nft transaction deletes the table
+//   and writes it anew, with nothing read first. It converges from any state — an empty kernel, the rules
+//   of an agent that crashed, a table someone edited — without duplicate rules, and traffic never sees a
+//   half-written table (packets use the old table until the commit).
 // - Later syncs are partial: only the chains whose rules changed are flushed and rewritten, only map
 //   elements that changed are deleted or added, so the cost of a change does not grow with the number
 //   of Services (what kube-proxy's nftables mode was made for; its iptables mode rewrites everything).
@@ -23,7 +22,7 @@ import {
   flushServiceBackend,
   flushServiceIP,
 } from './conntrack.ts';
-import { nftApply, nftListTable } from './nft.ts';
+import { nftApply } from './nft.ts';
 import { type ServicePortPlan, planServices } from './plan.ts';
 import {
   CLUSTER_IPS_SET,
@@ -31,6 +30,7 @@ import {
   FAMILY,
   MAPS,
   type RulesetOptions,
+  RenderCache,
   TABLE,
   desiredState,
 } from './ruleset.ts';
@@ -78,6 +78,7 @@ export class ServiceDataPlane {
   /** What the kernel holds after our last successful sync; undefined = unknown (full sync next). */
   private applied?: DesiredState;
   private appliedPlans: ServicePortPlan[] = [];
+  private readonly renderCache = new RenderCache();
   private kernelPrepared = false;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -98,7 +99,7 @@ export class ServiceDataPlane {
     const started = performance.now();
     this.prepareKernel();
     const plans = planServices(services, slices, { nodeName: this.opts.nodeName });
-    const desired = desiredState(plans, this.opts);
+    const desired = desiredState(plans, this.opts, this.renderCache);
     let report: Omit<SyncReport, 'ms' | 'servicePorts'>;
     if (this.applied) {
       try {
@@ -110,9 +111,9 @@ export class ServiceDataPlane {
           'service data plane: partial sync failed, doing a full one',
         );
         this.applied = undefined;
-        report = await this.fullSyncOrRebuild(desired);
+        report = await this.fullSync(desired);
       }
-    } else report = await this.fullSyncOrRebuild(desired);
+    } else report = await this.fullSync(desired);
     this.applied = desired;
     const previous = this.appliedPlans;
     this.appliedPlans = plans;
@@ -146,12 +147,10 @@ export class ServiceDataPlane {
     return decl ? `add chain ${this.prefix()} ${name} { ${decl} }` : `add chain ${this.prefix()} ${name}`;
   }
 
-  private writeChain(name: string, rules: string[]): string[] {
+  private writeChain(name: string, rules: string[], flush = true): string[] {
     const { body } = splitDeclaration(rules);
-    return [
-      `flush chain ${this.prefix()} ${name}`,
-      ...body.map((r) => `add rule ${this.prefix()} ${name} ${r}`),
-    ];
+    const add = body.map((r) => `add rule ${this.prefix()} ${name} ${r}`);
+    return flush ? [`flush chain ${this.prefix()} ${name}`, ...add] : add;
   }
 
   private affinitySet(name: string, seconds: number): string {
@@ -166,21 +165,6 @@ export class ServiceDataPlane {
     return out;
   }
 
-  /**
-   * A full sync; if even that cannot apply (the table holds a set or map of another shape, e.g. written by
-   * another Strata version), the table is deleted and written anew — one moment without Service rules
-   * rather than none ever after.
-   */
-  private async fullSyncOrRebuild(desired: DesiredState): Promise<Omit<SyncReport, 'ms' | 'servicePorts'>> {
-    try {
-      return await this.fullSync(desired);
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'service data plane: rebuilding the table');
-      await this.deleteTable();
-      return this.fullSync(desired);
-    }
-  }
-
   private async deleteTable(): Promise<void> {
     try {
       await run('nft', ['delete', 'table', FAMILY, this.table]);
@@ -190,20 +174,25 @@ export class ServiceDataPlane {
     }
   }
 
+  /**
+   * The table deleted and written anew in one transaction: nothing is read first (listing a table of
+   * 20,000 chains takes nft seconds), whatever was there — a crashed agent's rules, a hand edit, a map of
+   * another shape from another version — is gone, and packets see the old table until the commit, then
+   * the new one. Established connections keep their NAT in conntrack; ClientIP affinity memories restart.
+   */
   private async fullSync(desired: DesiredState): Promise<Omit<SyncReport, 'ms' | 'servicePorts'>> {
-    const existing = await nftListTable(FAMILY, this.table);
-    const lines: string[] = [`add table ${this.prefix()}`];
+    // `add` first so that `delete` never fails on a missing table.
+    const lines: string[] = [
+      `add table ${this.prefix()}`,
+      `delete table ${this.prefix()}`,
+      `add table ${this.prefix()}`,
+    ];
     for (const [map, type] of Object.entries(MAP_TYPES))
       lines.push(`add map ${this.prefix()} ${map} { type ${type}; }`);
     lines.push(`add set ${this.prefix()} ${CLUSTER_IPS_SET} { type ipv4_addr; }`);
-    for (const map of Object.keys(MAP_TYPES)) lines.push(`flush map ${this.prefix()} ${map}`);
-    lines.push(`flush set ${this.prefix()} ${CLUSTER_IPS_SET}`);
     for (const [name, seconds] of desired.affinitySets) lines.push(this.affinitySet(name, seconds));
     for (const [name, rules] of desired.chains) lines.push(this.declareChain(name, rules));
-    const staleChains = [...(existing?.chains ?? [])].filter((c) => !desired.chains.has(c));
-    // Emptied first, so stale chains that jump to each other can be deleted in any order.
-    for (const c of staleChains) lines.push(`flush chain ${this.prefix()} ${c}`);
-    for (const [name, rules] of desired.chains) lines.push(...this.writeChain(name, rules));
+    for (const [name, rules] of desired.chains) lines.push(...this.writeChain(name, rules, false));
     let elementsChanged = 0;
     for (const [map, elements] of desired.maps) {
       const items = [...elements].map(([k, v]) => `${k} : ${v}`);
@@ -212,19 +201,8 @@ export class ServiceDataPlane {
     }
     lines.push(...this.elements('add', CLUSTER_IPS_SET, [...desired.clusterIps]));
     elementsChanged += desired.clusterIps.size;
-    for (const c of staleChains) lines.push(`delete chain ${this.prefix()} ${c}`);
-    const keepSets = new Set([CLUSTER_IPS_SET, ...desired.affinitySets.keys()]);
-    for (const s of existing?.sets ?? [])
-      if (!keepSets.has(s)) lines.push(`delete set ${this.prefix()} ${s}`);
-    for (const m of existing?.maps ?? [])
-      if (!(m in MAP_TYPES)) lines.push(`delete map ${this.prefix()} ${m}`);
     await nftApply(`${lines.join('\n')}\n`);
-    return {
-      full: true,
-      chainsWritten: desired.chains.size,
-      chainsDeleted: staleChains.length,
-      elementsChanged,
-    };
+    return { full: true, chainsWritten: desired.chains.size, chainsDeleted: 0, elementsChanged };
   }
 
   private async partialSync(

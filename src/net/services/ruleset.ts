@@ -21,7 +21,6 @@
 // NodePorts also answer on 127.0.0.1 (kube-proxy refuses that): DNAT from 127.0.0.1 needs route_localnet
 // on the pod bridge, which the pod network sets together with its guard against pods reaching the
 // node's loopback services (see src/net/README.md); those connections are masqueraded here.
-import { createHash } from 'node:crypto';
 import type { Backend, ServicePortPlan } from './plan.ts';
 
 export const TABLE = 'strata';
@@ -72,8 +71,15 @@ export interface DesiredState {
   affinitySets: Map<string, number>;
 }
 
+/**
+ * A short tag in front of each chain name, as kube-proxy has: FNV-1a (32 bits). Names also carry the
+ * whole id, so the tag only helps the eye; a cryptographic hash per chain cost more than the rest of a
+ * 5,000-Service render.
+ */
 function hash(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 8).toUpperCase();
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
 
 export const chainNames = {
@@ -82,7 +88,7 @@ export const chainNames = {
   endpoint: (id: string, b: Backend) =>
     `endpoint-${hash(`${id}__${b.ip}/${b.port}`)}-${id}__${b.ip}/${b.port}`,
   affinity: (id: string, b: Backend, seconds: number) =>
-    `affinity-${hash(`${id}__${b.ip}/${b.port}/${seconds}`)}`,
+    `affinity-${hash(`${id}__${b.ip}/${b.port}/${seconds}`)}-${id}__${b.ip}/${b.port}`,
 };
 
 /** The fixed chains: base chains hooked into netfilter and the helpers they jump to. */
@@ -166,67 +172,112 @@ function dispatch(id: string, backends: Backend[], affinitySeconds: number | und
   return rules;
 }
 
-export function desiredState(plans: readonly ServicePortPlan[], opts: RulesetOptions = {}): DesiredState {
+/** What one Service port contributes to the table. */
+interface RenderedPlan {
+  chains: [string, string[]][];
+  elements: [map: string, key: string, verdict: string][];
+  clusterIP: string;
+  affinitySets: [string, number][];
+}
+
+function renderPlan(p: ServicePortPlan, opts: RulesetOptions): RenderedPlan {
+  const out: RenderedPlan = { chains: [], elements: [], clusterIP: p.clusterIP, affinitySets: [] };
+  const svcKey = `${p.clusterIP} . ${p.protocol} . ${p.port}`;
+  const npKey = p.nodePort !== undefined ? `${p.protocol} . ${p.nodePort}` : undefined;
+  const backends = p.clusterBackends;
+  // Every backend of either policy gets its endpoint chain.
+  const all = new Map<string, Backend>();
+  for (const b of [...backends, ...(p.localBackends ?? [])]) all.set(`${b.ip}:${b.port}`, b);
+  for (const b of all.values()) {
+    const rules = [`ip saddr ${b.ip} jump mark-for-masquerade`];
+    if (p.affinitySeconds !== undefined) {
+      const set = chainNames.affinity(p.id, b, p.affinitySeconds);
+      out.affinitySets.push([set, p.affinitySeconds]);
+      rules.push(`update @${set} { ip saddr }`);
+    }
+    rules.push(`meta l4proto ${p.protocol} dnat to ${b.ip}:${b.port}`);
+    out.chains.push([chainNames.endpoint(p.id, b), rules]);
+  }
+  if (backends.length === 0) {
+    out.elements.push([MAPS.noEndpointServices, svcKey, 'goto reject-chain']);
+  } else {
+    const service = chainNames.service(p.id);
+    const masq = opts.clusterCidr
+      ? [
+          `ip daddr ${p.clusterIP} ${p.protocol} dport ${p.port} ip saddr != ${opts.clusterCidr} jump mark-for-masquerade`,
+        ]
+      : [];
+    out.chains.push([service, [...masq, ...dispatch(p.id, backends, p.affinitySeconds)]]);
+    out.elements.push([MAPS.serviceIps, svcKey, `goto ${service}`]);
+  }
+  if (npKey === undefined) return out;
+  const external = chainNames.external(p.id);
+  if (p.localBackends === undefined) {
+    if (backends.length === 0) {
+      out.elements.push([MAPS.noEndpointNodePorts, npKey, 'goto reject-chain']);
+      return out;
+    }
+    out.chains.push([external, ['jump mark-for-masquerade', `goto ${chainNames.service(p.id)}`]]);
+  } else {
+    // externalTrafficPolicy Local: the client address is kept, so only local endpoints can answer;
+    // the node itself (a local source) may still use any endpoint, masqueraded.
+    if (backends.length === 0 && p.localBackends.length === 0) {
+      out.elements.push([MAPS.noEndpointNodePorts, npKey, 'goto reject-chain']);
+      return out;
+    }
+    const rules =
+      backends.length > 0
+        ? [
+            'fib saddr type local jump mark-for-masquerade',
+            `fib saddr type local goto ${chainNames.service(p.id)}`,
+          ]
+        : [];
+    rules.push(...(p.localBackends.length ? dispatch(p.id, p.localBackends, p.affinitySeconds) : ['drop']));
+    out.chains.push([external, rules]);
+  }
+  out.elements.push([MAPS.nodePorts, npKey, `goto ${external}`]);
+  return out;
+}
+
+/**
+ * Rendered plans by their content, kept between syncs so that a sync renders only the Service ports
+ * that changed (the rest of a sync's JavaScript work is a lookup per port).
+ */
+export class RenderCache {
+  private entries = new Map<string, RenderedPlan>();
+  private next = new Map<string, RenderedPlan>();
+
+  get(p: ServicePortPlan, opts: RulesetOptions): RenderedPlan {
+    const key = JSON.stringify(p);
+    let r = this.entries.get(key) ?? this.next.get(key);
+    if (!r) r = renderPlan(p, opts);
+    this.next.set(key, r);
+    return r;
+  }
+
+  /** Keep only what the last desiredState() used. */
+  rotate(): void {
+    this.entries = this.next;
+    this.next = new Map();
+  }
+}
+
+export function desiredState(
+  plans: readonly ServicePortPlan[],
+  opts: RulesetOptions = {},
+  cache?: RenderCache,
+): DesiredState {
   const chains = fixedChains(opts);
   const maps = new Map<string, Map<string, string>>(Object.values(MAPS).map((m) => [m, new Map()]));
   const clusterIps = new Set<string>();
   const affinitySets = new Map<string, number>();
   for (const p of plans) {
-    clusterIps.add(p.clusterIP);
-    const svcKey = `${p.clusterIP} . ${p.protocol} . ${p.port}`;
-    const npKey = p.nodePort !== undefined ? `${p.protocol} . ${p.nodePort}` : undefined;
-    const backends = p.clusterBackends;
-    // Every backend of either policy gets its endpoint chain.
-    const all = new Map<string, Backend>();
-    for (const b of [...backends, ...(p.localBackends ?? [])]) all.set(`${b.ip}:${b.port}`, b);
-    for (const b of all.values()) {
-      const rules = [`ip saddr ${b.ip} jump mark-for-masquerade`];
-      if (p.affinitySeconds !== undefined) {
-        const set = chainNames.affinity(p.id, b, p.affinitySeconds);
-        affinitySets.set(set, p.affinitySeconds);
-        rules.push(`update @${set} { ip saddr }`);
-      }
-      rules.push(`meta l4proto ${p.protocol} dnat to ${b.ip}:${b.port}`);
-      chains.set(chainNames.endpoint(p.id, b), rules);
-    }
-    if (backends.length === 0) {
-      maps.get(MAPS.noEndpointServices)!.set(svcKey, 'goto reject-chain');
-    } else {
-      const service = chainNames.service(p.id);
-      const masq = opts.clusterCidr
-        ? [
-            `ip daddr ${p.clusterIP} ${p.protocol} dport ${p.port} ip saddr != ${opts.clusterCidr} jump mark-for-masquerade`,
-          ]
-        : [];
-      chains.set(service, [...masq, ...dispatch(p.id, backends, p.affinitySeconds)]);
-      maps.get(MAPS.serviceIps)!.set(svcKey, `goto ${service}`);
-    }
-    if (npKey === undefined) continue;
-    const external = chainNames.external(p.id);
-    if (p.localBackends === undefined) {
-      if (backends.length === 0) {
-        maps.get(MAPS.noEndpointNodePorts)!.set(npKey, 'goto reject-chain');
-        continue;
-      }
-      chains.set(external, ['jump mark-for-masquerade', `goto ${chainNames.service(p.id)}`]);
-    } else {
-      // externalTrafficPolicy Local: the client address is kept, so only local endpoints can answer;
-      // the node itself (a local source) may still use any endpoint, masqueraded.
-      if (backends.length === 0 && p.localBackends.length === 0) {
-        maps.get(MAPS.noEndpointNodePorts)!.set(npKey, 'goto reject-chain');
-        continue;
-      }
-      const rules =
-        backends.length > 0
-          ? [
-              'fib saddr type local jump mark-for-masquerade',
-              `fib saddr type local goto ${chainNames.service(p.id)}`,
-            ]
-          : [];
-      rules.push(...(p.localBackends.length ? dispatch(p.id, p.localBackends, p.affinitySeconds) : ['drop']));
-      chains.set(external, rules);
-    }
-    maps.get(MAPS.nodePorts)!.set(npKey, `goto ${external}`);
+    const r = cache ? cache.get(p, opts) : renderPlan(p, opts);
+    clusterIps.add(r.clusterIP);
+    for (const [name, rules] of r.chains) chains.set(name, rules);
+    for (const [map, key, verdict] of r.elements) maps.get(map)!.set(key, verdict);
+    for (const [set, seconds] of r.affinitySets) affinitySets.set(set, seconds);
   }
+  cache?.rotate();
   return { chains, maps, clusterIps, affinitySets };
 }
