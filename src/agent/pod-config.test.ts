@@ -157,6 +157,14 @@ describe('hostPath volumes', () => {
 });
 
 describe('pod-level securityContext', () => {
+  it.skipIf(process.getuid?.() !== 0)('fsGroup owns emptyDir volumes (setgid)', async () => {
+    const p = pod({ securityContext: { fsGroup: 2000 }, volumes: [{ name: 'scratch', emptyDir: {} }] });
+    const dirs = await prepareVolumes(client, p, dir);
+    const st = statSync(dirs.get('scratch')!);
+    expect(st.gid).toBe(2000);
+    expect(st.mode & 0o7777).toBe(0o2777);
+  });
+
   it('applies under the container’s own; fsGroup joins the supplemental groups', () => {
     const c = withPodSecurity(
       {

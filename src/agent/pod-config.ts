@@ -4,6 +4,7 @@
 // Missing references fail with CreateContainerConfigError, as in Kubernetes.
 import {
   chmodSync,
+  chownSync,
   closeSync,
   mkdirSync,
   openSync,
@@ -192,6 +193,12 @@ export async function prepareVolumes(
       mkdirSync(dir, { recursive: true });
       // World-writable as Kubernetes makes it (mkdir's mode is cut by the umask): any container user writes.
       chmodSync(dir, 0o777);
+      const fsGroup = pod.spec.securityContext?.fsGroup;
+      if (fsGroup !== undefined) {
+        // fsGroup: the volume belongs to the group, and what is created in it too (setgid).
+        chownSync(dir, statSync(dir).uid, fsGroup);
+        chmodSync(dir, 0o2777);
+      }
       continue;
     }
     if (vol.hostPath) {

@@ -919,9 +919,6 @@ export function podSpecWarnings(spec: PodSpec): string[] {
       if (c.securityContext)
         warn(`${path}.securityContext`, 'ignored: wasm guests have no users or capabilities');
     }
-  } else {
-    if (spec.securityContext?.fsGroup !== undefined)
-      warn('spec.securityContext.fsGroup', 'a supplemental group only: volume ownership is not changed');
   }
   return out;
 }
