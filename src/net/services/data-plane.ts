@@ -80,6 +80,7 @@ export class ServiceDataPlane {
   private appliedPlans: ServicePortPlan[] = [];
   private readonly renderCache = new RenderCache();
   private kernelPrepared = false;
+  private warnedConntrack = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ServiceDataPlaneOptions = {}) {
@@ -246,7 +247,9 @@ export class ServiceDataPlane {
     const udpBefore = before.filter((p) => p.protocol === 'udp');
     if (udpBefore.length === 0 && !after.some((p) => p.protocol === 'udp')) return;
     if (!conntrackAvailable()) {
-      this.log.warn({}, 'service data plane: conntrack not found; stale UDP entries are not flushed');
+      if (!this.warnedConntrack)
+        this.log.warn({}, 'service data plane: conntrack not found; stale UDP entries are not flushed');
+      this.warnedConntrack = true;
       return;
     }
     const nowById = new Map(after.map((p) => [p.id, p]));
