@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PodSpec } from '../../api/kinds/pod.ts';
 import { ImageStore, importImage } from '../../image/index.ts';
 import { testImages } from '../../image/testing/fixtures.ts';
 import { captureLog, tempDir } from '../wasm/test-support.ts';
@@ -83,6 +84,37 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     expect(fp.healthy, fp.reason).toBe(true);
     expect(fp.attributes['microvm.accel']).toBe('tcg');
     expect(fp.attributes['microvm.kernel']).toMatch(/^\d+\.\d+/);
+  });
+
+  it("prepares the image's disk once, with the user of the pod and container securityContexts", async () => {
+    const container = {
+      name: 'main',
+      image: 'busybox:1',
+      command: ['true'],
+      securityContext: { runAsGroup: 7 },
+    };
+    // A pod spec as the API defaults it.
+    const podSpec = PodSpec.parse({
+      containers: [container],
+      hostname: 'custom',
+      securityContext: { runAsUser: 1234, runAsGroup: 5 },
+    });
+    const a = await driver.prepareArtifact({ sandboxId: 'prep-a', container, podSpec });
+    const b = await driver.prepareArtifact({
+      sandboxId: 'prep-b',
+      container: { ...container, securityContext: undefined },
+    });
+    expect(a.image).toBe(b.image);
+    expect(a.image).toMatch(/disks\/[0-9a-f]{64}\.ext4$/);
+    expect(a.options?.user).toMatchObject({ uid: 1234, gid: 7 });
+    expect(b.options?.user).toMatchObject({ uid: 0, gid: 0 });
+    expect(driver.tierOptions({ sandboxId: 'prep-a', container, podSpec }, a).hostname).toBe('custom');
+    await expect(
+      driver.prepareArtifact({
+        sandboxId: 'prep-c',
+        container: { name: 'main', image: 'absent:1', imagePullPolicy: 'Never' },
+      }),
+    ).rejects.toMatchObject({ reason: 'ErrImageNeverPull' });
   });
 
   it('boots the image, runs the workload in the guest kernel, and reports its exit code and output', async () => {

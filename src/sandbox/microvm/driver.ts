@@ -196,6 +196,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   async prepareArtifact({
     sandboxId,
     container,
+    podSpec,
     registryCredentials,
   }: ContainerRequest): Promise<PreparedArtifact<MicrovmOptions>> {
     const store = this.images;
@@ -218,10 +219,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       }));
       let user;
       try {
+        // The container's securityContext wins over the pod's, field by field (as in Kubernetes).
         const sc = container.securityContext;
+        const podSc = podSpec?.securityContext;
         const u = resolveUser(snapshot.rootfs, snapshot.imageConfig.user, {
-          runAsUser: sc?.runAsUser,
-          runAsGroup: sc?.runAsGroup,
+          runAsUser: sc?.runAsUser ?? podSc?.runAsUser,
+          runAsGroup: sc?.runAsGroup ?? podSc?.runAsGroup,
         });
         user = { uid: u.uid, gid: u.gid, home: u.home };
       } catch (err) {
@@ -247,11 +250,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   /** The image disk is shared by every sandbox of the image: nothing of a sandbox to release. */
   async releaseArtifact(): Promise<void> {}
 
+  /** The prepared image's settings, and the pod's hostname when it sets one. */
   tierOptions(
-    _request: ContainerRequest,
+    { podSpec }: ContainerRequest,
     artifact: PreparedArtifact<MicrovmOptions> | undefined,
   ): MicrovmOptions {
-    return { ...artifact?.options };
+    return { ...artifact?.options, ...(podSpec?.hostname ? { hostname: podSpec.hostname } : {}) };
   }
 
   // --- lifecycle -------------------------------------------------------------------------------
