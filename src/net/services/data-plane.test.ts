@@ -123,6 +123,13 @@ describe.skipIf(unavailable)('ServiceDataPlane (root, real kernel)', () => {
     // Unrewritten service traffic goes to the test bridge, never to the default route.
     await run('ip', ['route', 'add', serviceCidr, 'dev', opts.bridge]);
     plane = new ServiceDataPlane({ table, clusterCidr: opts.subnet, serviceCidr, nodeName: 'n1' });
+    // The pod network masquerades every DNATed connection into the bridge itself (for hostPorts): its
+    // two rules go, so the hairpin and 127.0.0.1 tests prove the data plane's own masquerade.
+    for (const source of [opts.subnet, '127.0.0.0/8'])
+      await run('iptables', [
+        ...['-t', 'nat', '-D', `${opts.chainPrefix}-POSTROUTING`, '-s', source, '-o', opts.bridge],
+        ...['-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE'],
+      ]);
   });
 
   afterAll(async () => {
