@@ -63,6 +63,31 @@ describe('Scheduler', () => {
     expect(s.stats().scheduled).toBe(7);
   });
 
+  it('holds a pod with scheduling gates (SchedulingGated) and places it once the gates are removed', async () => {
+    await createNode(objects, { name: 'n1', cpu: '2', memory: '4Gi' });
+    const gated = podObject({ name: 'gated', cpu: '100m' });
+    gated.spec.schedulingGates = [{ name: 'example.com/quota' }, { name: 'example.com/review' }];
+    await objects.create(gated);
+    await startScheduler();
+    const held = await until(async () => {
+      const p = await getPod('gated');
+      return condition(p, 'PodScheduled')?.reason === 'SchedulingGated' && p;
+    }, 'SchedulingGated condition');
+    expect(held.spec.nodeName).toBeUndefined();
+    // Gates may only be removed: adding one is refused.
+    const added = structuredClone(held);
+    added.spec.schedulingGates.push({ name: 'example.com/more' });
+    await expect(objects.update(added)).rejects.toMatchObject({ code: 422 });
+    const one = structuredClone(held);
+    one.spec.schedulingGates = [{ name: 'example.com/review' }];
+    await objects.update(one);
+    expect(await nodeOf('gated')).toBeUndefined();
+    const none = await getPod('gated');
+    none.spec.schedulingGates = [];
+    await objects.update(none);
+    await until(() => nodeOf('gated'), 'gated pod bound once its gates are gone');
+  });
+
   it('explains an unschedulable pod, and binds it when a fitting node appears', async () => {
     await createNode(objects, { name: 'small-1', memory: '1Gi', runtimes: ['microvm'] });
     await createNode(objects, { name: 'small-2', memory: '1Gi', runtimes: ['microvm'] });

@@ -69,7 +69,12 @@ export interface SchedulerStats {
 
 /** Pods this scheduler should place: not bound, not being deleted, not finished. */
 export function isPendingPod(pod: any): boolean {
-  return !pod?.spec?.nodeName && !pod?.metadata?.deletionTimestamp && !isTerminated(pod);
+  return !pod?.spec?.nodeName && !pod?.metadata?.deletionTimestamp && !isTerminated(pod) && !isGated(pod);
+}
+
+/** A pod with scheduling gates waits until every gate is removed (Kubernetes' PodSchedulingReadiness). */
+export function isGated(pod: any): boolean {
+  return !pod?.spec?.nodeName && (pod?.spec?.schedulingGates?.length ?? 0) > 0;
 }
 
 const rvNumber = (obj: any): number => Number(obj?.metadata?.resourceVersion ?? 0) || 0;
@@ -209,6 +214,21 @@ export class Scheduler {
       }
     } else {
       this.queue.remove(key);
+      if (isGated(pod) && !pod.metadata?.deletionTimestamp) {
+        this.track(
+          this.writeCondition(
+            pod.metadata.namespace,
+            pod.metadata.name,
+            {
+              type: 'PodScheduled',
+              status: 'False',
+              reason: 'SchedulingGated',
+              message: 'Scheduling is blocked due to non-empty scheduling gates',
+            },
+            false,
+          ),
+        );
+      }
     }
     if (freed) this.onClusterChange();
   }

@@ -79,6 +79,27 @@ describe('resourceVersionMatch on lists', () => {
   });
 });
 
+describe('Warning headers for fields a tier does not honour', () => {
+  it('a wasm pod with hostAliases is created, with a Warning naming the field and the tier', async () => {
+    const r = await s.req('POST', '/api/v1/namespaces/default/pods', {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'aliased' },
+        spec: {
+          runtimeClassName: 'wasm',
+          hostAliases: [{ ip: '127.0.0.1', hostnames: ['db'] }],
+          containers: [{ name: 'main', image: '/opt/app.wasm' }],
+        },
+      },
+    });
+    expect(r.statusCode).toBe(201);
+    expect([r.headers.warning].flat()).toEqual([
+      '299 - "spec.hostAliases: ignored: wasm guests have no /etc/hosts on the wasm runtime class"',
+    ]);
+  });
+});
+
 describe('bodies without a Content-Type', () => {
   it('are read as JSON; an unknown Content-Type is a 415', async () => {
     const created = await s.app.inject({

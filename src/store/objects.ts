@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import jsonMergePatch from 'json-merge-patch';
+import { podSpecWarnings } from '../api/kinds/pod.ts';
 import {
   type Cause,
   type KindInfo,
@@ -720,6 +721,8 @@ export class ObjectStore {
           : badRequest(res.causes.map(causeText).join('; ')),
       );
     }
+    // Fields accepted but not honoured on the pod's tier: a Warning header each, never silence.
+    if (res.kind.kind === 'Pod') for (const w of podSpecWarnings(res.object.spec)) opts.warn?.(w);
     return { object: res.object, kind: res.kind };
   }
 
@@ -758,8 +761,18 @@ export class ObjectStore {
       // Like Kubernetes: a pod's spec is fixed once created; spec.nodeName is set through binding only.
       // The stored spec is compared with today's defaults applied, as `next` has them: a pod written by an
       // earlier version (without a default added since) must still take metadata-only updates.
-      const a = { ...defaultedSpec(kind, current), nodeName: undefined };
-      const b = { ...next.spec, nodeName: undefined };
+      // Scheduling gates may only be removed (Kubernetes' PodSchedulingReadiness), and only before binding.
+      const a = { ...defaultedSpec(kind, current), nodeName: undefined, schedulingGates: undefined };
+      const b = { ...next.spec, nodeName: undefined, schedulingGates: undefined };
+      const gatesBefore = new Set((current.spec.schedulingGates ?? []).map((g: { name: string }) => g.name));
+      const gatesAfter: { name: string }[] = next.spec.schedulingGates ?? [];
+      if (gatesAfter.some((g) => !gatesBefore.has(g.name)) || (current.spec.nodeName && gatesAfter.length)) {
+        causes.push({
+          field: 'spec.schedulingGates',
+          message: 'Forbidden: only deletion is allowed, and only before the pod is scheduled',
+          reason: 'FieldValueForbidden',
+        });
+      }
       if (!isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) {
         causes.push({
           field: 'spec',
