@@ -33,6 +33,9 @@ export interface UpOptions {
   insecureHttp?: boolean;
   /** Extra names/addresses for the serving certificate. */
   tlsSan?: string[];
+  /** Where Service cluster IPs and NodePorts come from. */
+  serviceCidr?: string;
+  serviceNodePortRange?: string;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -62,6 +65,8 @@ export async function up(o: UpOptions): Promise<void> {
     podEvictionTimeoutSeconds: o.podEvictionTimeout,
     insecureHttp: o.insecureHttp,
     tlsSans: o.tlsSan,
+    serviceCidr: o.serviceCidr,
+    nodePortRange: o.serviceNodePortRange,
     runtimes: o.runtimes,
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
@@ -114,6 +119,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.podEvictionTimeout !== undefined ? ['--pod-eviction-timeout', String(o.podEvictionTimeout)] : []),
     ...(o.leaseDuration !== undefined ? ['--lease-duration', String(o.leaseDuration)] : []),
     ...(o.insecureHttp ? ['--insecure-http'] : []),
+    ...(o.serviceCidr ? ['--service-cidr', o.serviceCidr] : []),
+    ...(o.serviceNodePortRange ? ['--service-node-port-range', o.serviceNodePortRange] : []),
     ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
@@ -177,6 +184,8 @@ export async function server(o: {
   podEvictionTimeout?: number;
   insecureHttp?: boolean;
   tlsSan?: string[];
+  serviceCidr?: string;
+  serviceNodePortRange?: string;
 }): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
@@ -189,6 +198,8 @@ export async function server(o: {
     podEvictionTimeoutSeconds: o.podEvictionTimeout,
     insecureHttp: o.insecureHttp,
     tlsSans: o.tlsSan,
+    serviceCidr: o.serviceCidr,
+    nodePortRange: o.serviceNodePortRange,
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);

@@ -75,6 +75,8 @@ program
   )
   .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
+  .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
+  .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => (await cluster()).up({ ...o, kubeconfig: g().kubeconfig }));
@@ -104,6 +106,8 @@ program
   )
   .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
+  .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
+  .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 
 program

@@ -17,6 +17,10 @@ export interface ControlPlaneNodeOptions {
   insecureHttp?: boolean;
   /** Extra names/addresses for the serving certificate. */
   tlsSans?: string[];
+  /** `--service-cidr`: where Service cluster IPs come from. */
+  serviceCidr?: string;
+  /** `--service-node-port-range`: where NodePorts come from. */
+  nodePortRange?: string;
 }
 
 export interface RunningControlPlane {
@@ -43,6 +47,8 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     podEvictionTimeoutSeconds: o.podEvictionTimeoutSeconds,
     insecureHttp: o.insecureHttp,
     tlsSans: o.tlsSans,
+    serviceCidr: o.serviceCidr,
+    nodePortRange: o.nodePortRange,
   });
   return {
     url: cp.url,

@@ -14,6 +14,7 @@ import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
+import { startServiceAllocation } from './allocators/index.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -29,6 +30,10 @@ export interface ControlPlaneOptions {
   insecureHttp?: boolean;
   /** Extra names and addresses for the serving certificate. */
   tlsSans?: string[];
+  /** The range Service cluster IPs come from (default 10.96.0.0/16). */
+  serviceCidr?: string;
+  /** The range NodePorts come from (default 30000-32767). */
+  nodePortRange?: string;
 }
 
 export interface ControlPlane {
@@ -70,6 +75,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   objects.addCreateHook(
     priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
   );
+  // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
+  const serviceAllocation = await startServiceAllocation({
+    objects,
+    services: controllers.informers.informerFor(kindFor('v1', 'Service')!),
+    serviceCidr: opts.serviceCidr,
+    nodePortRange: opts.nodePortRange,
+    log: logger || undefined,
+  });
   const events = controllers.recorder.withComponent('default-scheduler');
   const scheduler = new Scheduler({
     objects,
@@ -117,6 +130,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     async stop() {
       await app.close();
       await scheduler.stop();
+      await serviceAllocation.stop();
       await controllers.stop();
       await store.close();
     },
