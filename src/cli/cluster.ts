@@ -219,6 +219,7 @@ export async function agent(o: {
   leaseDuration?: number;
   caCertHash?: string;
   caFile?: string;
+  serviceCidr?: string;
 }): Promise<void> {
   let token: string;
   try {
@@ -246,6 +247,7 @@ export async function agent(o: {
     port: o.port,
     labels,
     leaseDurationSeconds: o.leaseDuration,
+    serviceCidr: o.serviceCidr,
     log: fileLogger(join(dataDir, 'agent.log')),
   });
   console.log(`Strata agent "${node.name}" registered with ${o.server}`);

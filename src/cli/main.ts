@@ -120,6 +120,7 @@ program
     "pin of the cluster CA (the server's DATA/tls/ca.hash), as kubeadm join takes it",
   )
   .option('--ca-file <file>', 'the cluster CA certificate (instead of --ca-cert-hash)')
+  .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
   .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')

@@ -12,7 +12,11 @@ import { fetchPinnedCA } from '../client/ca-bootstrap.ts';
 import { Client } from '../client/client.ts';
 import { ImageStore } from '../image/index.ts';
 import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
+import { kindFor } from '../api/index.ts';
+import { clientListWatch } from '../client/list-watch.ts';
 import { PodNetwork } from '../net/index.ts';
+import { which } from '../net/command.ts';
+import { ServiceProxy } from '../net/services/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
@@ -37,6 +41,8 @@ export interface NodeOptions {
   port?: number;
   labels?: Record<string, string>;
   leaseDurationSeconds?: number;
+  /** The cluster's Service range (as the server's --service-cidr); the data plane drops what DNAT left in it. */
+  serviceCidr?: string;
   log: NodeLog;
 }
 
@@ -60,7 +66,9 @@ export function fileLogger(file: string | undefined, verbose = false): pino.Logg
 }
 
 /** What the node shares with its tiers, each made on first use. */
-function nodeResources(dataDir: string): NodeResources & { imageStoreDir(): string | undefined } {
+function nodeResources(
+  dataDir: string,
+): NodeResources & { imageStoreDir(): string | undefined; podNetworkIfUsed(): PodNetwork | undefined } {
   let images: ImageStore | undefined;
   let network: PodNetwork | undefined;
   return {
@@ -68,6 +76,7 @@ function nodeResources(dataDir: string): NodeResources & { imageStoreDir(): stri
     images: () => (images ??= new ImageStore(join(dataDir, 'images'))),
     podNetwork: () => (network ??= new PodNetwork({ stateDir: join(dataDir, 'network') })),
     imageStoreDir: () => (images ? images.root : undefined),
+    podNetworkIfUsed: () => network,
   };
 }
 
@@ -85,8 +94,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const tiers = nodeTiers(o.runtimes);
   const resources = nodeResources(o.dataDir);
   const drivers = tiers.map((t) => t.driver(resources));
+  const client = new Client({ server: o.server, token: o.token, tls: { ca: o.ca } });
   const agent = new Agent({
-    client: new Client({ server: o.server, token: o.token, tls: { ca: o.ca } }),
+    client,
     drivers,
     tls: await agentTls(o.dataDir, o.address ?? '127.0.0.1', o.ca),
     dataDir: o.dataDir,
@@ -98,11 +108,50 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log: o.log,
   });
   await agent.start();
+  const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
   return {
     name: agent.nodeName,
     imageStore: resources.imageStoreDir(),
-    stop: (opts) => agent.stop(opts),
+    async stop(opts) {
+      await agent.stop(opts);
+      // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
+      await proxy?.stop({ teardown: opts?.stopSandboxes });
+    },
   };
+}
+
+/**
+ * The node's kube-proxy: when a tier put pods on the node's pod network, Services reach them through kernel
+ * rules (nftables) kept in step with Services and EndpointSlices. Needs root and `nft`; without them the
+ * node still runs, and says why Services do not reach its pods.
+ */
+async function startServiceProxy(
+  client: Client,
+  nodeName: string,
+  network: PodNetwork | undefined,
+  o: NodeOptions,
+): Promise<ServiceProxy | undefined> {
+  if (!network) return undefined;
+  if (process.getuid?.() !== 0 || !which('nft')) {
+    o.log.warn({}, 'service proxy off: it needs root and nft (Debian package nftables)');
+    return undefined;
+  }
+  const proxy = new ServiceProxy({
+    nodeName,
+    clusterCidr: network.subnet,
+    serviceCidr: o.serviceCidr ?? '10.96.0.0/16',
+    log: {
+      debug: () => {},
+      info: (x, m) => o.log.info(x, m),
+      warn: (x, m) => o.log.warn(x, m),
+      error: (x, m) => o.log.warn(x, m),
+    },
+  });
+  await proxy.start({
+    services: clientListWatch(client, kindFor('v1', 'Service')!),
+    endpointSlices: clientListWatch(client, kindFor('discovery.k8s.io/v1', 'EndpointSlice')!),
+  });
+  return proxy;
 }
 
 /**

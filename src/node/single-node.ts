@@ -38,6 +38,7 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
     runtimes: o.runtimes,
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDurationSeconds,
+    serviceCidr: o.serviceCidr,
     log: log.child({ component: 'agent' }),
   });
   return {

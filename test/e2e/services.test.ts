@@ -1,0 +1,118 @@
+// A platform engineer's first manifest: a Deployment plus a Service. The server allocates the cluster IP and
+// node port, the endpoints controller lists the ready replicas, the node's service proxy programs the kernel
+// (nftables), and the Service answers on its node port (127.0.0.1 included) and its cluster IP, spreading
+// requests over the replicas. `strata down` removes the rules.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kindFor } from '../../src/api/index.ts';
+import { Cluster, ROOT, waitFor } from './harness.ts';
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'Services need root (container tier and nftables)';
+  for (const bin of ['runc', 'conmon', 'nft']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    } catch {
+      return `${bin} is not installed`;
+    }
+  }
+  return undefined;
+}
+const why = missing();
+if (why) console.warn(`skipping the Services e2e tests: ${why}`);
+
+const slices = kindFor('discovery.k8s.io/v1', 'EndpointSlice')!;
+let c: Cluster;
+
+async function get(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return res.text();
+}
+
+describe.skipIf(!!why)('Services end to end', () => {
+  beforeAll(async () => {
+    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    c = await new Cluster().up();
+    const imported = await c.cli([
+      'image',
+      'import',
+      join(ROOT, 'build/images/busybox'),
+      '--name',
+      'localhost/busybox:1.0',
+    ]);
+    expect(imported.code, imported.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('a Deployment behind a NodePort Service answers on 127.0.0.1 and on its cluster IP, across replicas', async () => {
+    const file = join(c.dir, 'app.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: echo }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: echo } }
+  template:
+    metadata: { labels: { app: echo } }
+    spec:
+      runtimeClassName: container
+      containers:
+        - name: httpd
+          image: localhost/busybox:1.0
+          command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+          ports: [{ name: http, containerPort: 8080 }]
+          readinessProbe: { tcpSocket: { port: http }, periodSeconds: 1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: echo }
+spec:
+  type: NodePort
+  selector: { app: echo }
+  ports: [{ port: 80, targetPort: http }]
+`,
+    );
+    const applied = await c.kubectl(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/service\/echo created/);
+    await waitFor(
+      'three ready endpoints',
+      async () => {
+        const l = await c.client.list(slices, 'default', {
+          labelSelector: 'kubernetes.io/service-name=echo',
+        });
+        const ready = l.items.flatMap((s: any) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready);
+        return ready.length === 3;
+      },
+      90_000,
+    );
+    const svc = JSON.parse((await c.kubectl(['get', 'svc', 'echo', '-o', 'json'])).stdout);
+    const nodePort = svc.spec.ports[0].nodePort;
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    expect(svc.spec.clusterIP).toMatch(/^10\.96\./);
+    const pods = (
+      await c.kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[*].metadata.name}'])
+    ).stdout
+      .split(' ')
+      .sort();
+    const seen = new Set<string>();
+    await waitFor('the node port reaching every replica', async () => {
+      seen.add((await get(`http://127.0.0.1:${nodePort}/`)).trim());
+      return pods.every((p) => seen.has(p));
+    });
+    expect([...seen].sort()).toEqual(pods);
+    expect(pods).toContain((await get(`http://${svc.spec.clusterIP}/`)).trim());
+  });
+
+  it('strata down removes the Service rules', async () => {
+    await c.stop();
+    const r = spawnSync('nft', ['list', 'table', 'ip', 'strata'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+  });
+});
