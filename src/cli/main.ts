@@ -40,6 +40,10 @@ const cluster = () => import('./cluster.ts');
 const rollouts = () => import('./rollout.ts');
 
 const g = (): GlobalOptions => program.opts();
+/** The microvm tier reads its accelerator from the environment (a detached `up` inherits it). */
+const useMicrovmAccel = (mode: string | undefined): void => {
+  if (mode) process.env.STRATA_MICROVM_ACCEL = mode;
+};
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 let exitCode = 0;
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -56,7 +60,17 @@ program
   .option('--host <addr>', 'API listen address', '127.0.0.1')
   .option('--port <port>', 'API port', int, 6443)
   .option('--node-name <name>', 'name of this node (default: hostname)')
-  .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')
+  .option(
+    '--runtimes <list>',
+    'runtime classes this node runs (wasm, container; microvm on request)',
+    'wasm,container',
+  )
+  .addOption(
+    new Option(
+      '--microvm-accel <mode>',
+      'microvm accelerator (auto: KVM when a canary boot proves it usable)',
+    ).choices(['auto', 'kvm', 'tcg']),
+  )
   .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
   .option(
     '--node-grace-period <duration>',
@@ -79,7 +93,10 @@ program
   .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
-  .action(async (o) => (await cluster()).up({ ...o, kubeconfig: g().kubeconfig }));
+  .action(async (o) => {
+    useMicrovmAccel(o.microvmAccel);
+    await (await cluster()).up({ ...o, kubeconfig: g().kubeconfig });
+  });
 
 program
   .command('down')
@@ -123,12 +140,25 @@ program
   .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
-  .option('--runtimes <list>', 'runtime classes this node runs', 'wasm,container')
+  .option(
+    '--runtimes <list>',
+    'runtime classes this node runs (wasm, container; microvm on request)',
+    'wasm,container',
+  )
+  .addOption(
+    new Option(
+      '--microvm-accel <mode>',
+      'microvm accelerator (auto: KVM when a canary boot proves it usable)',
+    ).choices(['auto', 'kvm', 'tcg']),
+  )
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
   .option('--lease-duration <duration>', 'lease duration; renewed every quarter of it (default 40s)', seconds)
-  .action(async (o) => (await cluster()).agent({ ...o, labels: o.label }));
+  .action(async (o) => {
+    useMicrovmAccel(o.microvmAccel);
+    await (await cluster()).agent({ ...o, labels: o.label });
+  });
 
 program
   .command('apply')
