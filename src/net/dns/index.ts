@@ -8,3 +8,5 @@ export {
   type RecordType,
 } from './records.ts';
 export { podResolvConf, type DnsPolicy, type PodDnsConfig, type PodResolvOptions } from './resolv.ts';
+export { ClusterDnsServer, type ClusterDnsServerOptions, type ClusterDnsSources } from './server.ts';
+export { Forwarder, upstreamsFromResolvConf, type Upstream } from './upstream.ts';
