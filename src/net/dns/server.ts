@@ -12,7 +12,8 @@ import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
 import {
   type ParsedQuery,
   answerQuery,
-  encodeForUdp,
+  encodeResponse,
+  TCP_LIMIT,
   errorResponse,
   parseQuery,
   udpLimit,
@@ -212,7 +213,7 @@ export class ClusterDnsServer {
     if (local === 'forward') return this.forwarded(q, await this.forwarder.forward(msg, transport));
     if (!this.ready) return errorResponse(q, 'SERVFAIL');
     const packet = await this.chaseCname(q, local);
-    return transport === 'udp' ? encodeForUdp(packet, udpLimit(q)) : dnsPacket.encode(packet);
+    return encodeResponse(packet, transport === 'udp' ? udpLimit(q) : TCP_LIMIT);
   }
 
   private forwarded(q: ParsedQuery, result: ForwardResult): Buffer {
