@@ -249,7 +249,11 @@ export class GarbageCollector {
       remaining++;
       if (o.metadata.deletionTimestamp) continue;
       try {
-        await this.objects.delete(d.kind, d.namespace, d.name, { preconditions: { uid: o.metadata.uid } });
+        // Foreground all the way down, as Kubernetes does: a Deployment's ReplicaSets wait for their pods.
+        await this.objects.delete(d.kind, d.namespace, d.name, {
+          preconditions: { uid: o.metadata.uid },
+          propagationPolicy: 'Foreground',
+        });
       } catch (err) {
         if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
       }
