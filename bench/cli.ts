@@ -15,7 +15,7 @@ const NODE = process.execPath;
 const MAIN = join(ROOT, 'src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'strata-bench-cli-'));
 const kubeconfig = join(dir, 'kubeconfig');
-const env = { ...process.env, STRATA_HOME: dir };
+const env: NodeJS.ProcessEnv = { ...process.env, STRATA_HOME: dir };
 
 function run(cmd: string, args: readonly string[]): number {
   const t0 = performance.now();
@@ -25,8 +25,10 @@ function run(cmd: string, args: readonly string[]): number {
   return ms;
 }
 
-const strata = (...args: string[]) =>
-  [NODE, ['--disable-warning=ExperimentalWarning', MAIN, '--kubeconfig', kubeconfig, ...args]] as const;
+// As users run it: bin/strata (the pinned Node, with its compile cache in the run's own directory).
+const BIN = join(ROOT, 'bin/strata');
+env.NODE_COMPILE_CACHE = join(dir, 'compile-cache');
+const strata = (...args: string[]) => [BIN, ['--kubeconfig', kubeconfig, ...args]] as const;
 try {
   run(...strata('up', '-d', '--data-dir', join(dir, 'data'), '--port', '0', '--runtimes', 'wasm'));
   const pods = Array.from(
