@@ -17,6 +17,7 @@ import { clientListWatch } from '../client/list-watch.ts';
 import { PodNetwork } from '../net/index.ts';
 import { which } from '../net/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
+import { ClusterDnsServer } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
@@ -66,12 +67,17 @@ export function fileLogger(file: string | undefined, verbose = false): pino.Logg
 }
 
 /** What the node shares with its tiers, each made on first use. */
-function nodeResources(
-  dataDir: string,
-): NodeResources & { imageStoreDir(): string | undefined; podNetworkIfUsed(): PodNetwork | undefined } {
+function nodeResources(dataDir: string): NodeResources & {
+  imageStoreDir(): string | undefined;
+  podNetworkIfUsed(): PodNetwork | undefined;
+  setClusterDnsIP(ip: string): void;
+} {
   let images: ImageStore | undefined;
   let network: PodNetwork | undefined;
+  let clusterDns: string | undefined;
   return {
+    clusterDnsIP: () => clusterDns,
+    setClusterDnsIP: (ip) => (clusterDns = ip),
     stateDir: dataDir,
     images: () => (images ??= new ImageStore(join(dataDir, 'images'))),
     podNetwork: () => (network ??= new PodNetwork({ stateDir: join(dataDir, 'network') })),
@@ -109,6 +115,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   });
   await agent.start();
   const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
+  const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
+  if (dns) resources.setClusterDnsIP(dns.address);
   return {
     name: agent.nodeName,
     imageStore: resources.imageStoreDir(),
@@ -116,6 +124,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await agent.stop(opts);
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });
+      await dns?.server.stop();
     },
   };
 }
@@ -217,4 +226,45 @@ export async function joinTrust(
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(saved, pem, { mode: 0o644 });
   return pem;
+}
+
+/**
+ * The node's cluster DNS (Kubernetes' DNS spec for Services and pods; other names forwarded to the node's
+ * resolvers), on the pod bridge's address, port 53: the nameserver of its pods with dnsPolicy ClusterFirst.
+ * Pods started before it answers keep the node's resolvers. Without root or when port 53 is taken there, the
+ * node runs without it and says so.
+ */
+async function startClusterDns(
+  client: Client,
+  network: PodNetwork | undefined,
+  o: NodeOptions,
+): Promise<{ server: ClusterDnsServer; address: string } | undefined> {
+  if (!network) return undefined;
+  const log = nodeLibLog(o.log);
+  if (process.getuid?.() !== 0) {
+    log.warn({}, 'cluster DNS off: port 53 needs root');
+    return undefined;
+  }
+  try {
+    await network.init(); // the bridge must carry its address before the server binds it
+    const server = new ClusterDnsServer({ address: network.gateway, port: 53, log });
+    await server.start({
+      services: clientListWatch(client, kindFor('v1', 'Service')!),
+      endpointSlices: clientListWatch(client, kindFor('discovery.k8s.io/v1', 'EndpointSlice')!),
+    });
+    return { server, address: network.gateway };
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cluster DNS off: it could not start');
+    return undefined;
+  }
+}
+
+/** The node's log in the shape src/lib's Log asks for. */
+function nodeLibLog(log: NodeLog) {
+  return {
+    debug: () => {},
+    info: (x: object, m: string) => log.info(x, m),
+    warn: (x: object, m: string) => log.warn(x, m),
+    error: (x: object, m: string) => log.warn(x, m),
+  };
 }

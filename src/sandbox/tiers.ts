@@ -16,6 +16,8 @@ export interface NodeResources {
   images(): ImageStore;
   /** The node's pod network: bridge, addresses, hostPort rules (src/net). */
   podNetwork(): NonNullable<ContainerDriverOptions['network']>;
+  /** The cluster DNS server's address pods use as nameserver, once the node runs one. */
+  clusterDnsIP(): string | undefined;
 }
 
 export interface Tier {
@@ -40,6 +42,7 @@ export const TIERS: readonly Tier[] = [
         stateDir: join(node.stateDir, 'containers'),
         images: node.images(),
         network: node.podNetwork(),
+        clusterDnsIP: () => node.clusterDnsIP(),
       }),
   },
   {

@@ -110,6 +110,39 @@ spec:
     expect(pods).toContain((await get(`http://${svc.spec.clusterIP}/`)).trim());
   });
 
+  it('a pod resolves the Service by name through the cluster DNS (ClusterFirst resolv.conf)', async () => {
+    const file = join(c.dir, 'client.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: dns-client }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: localhost/busybox:1.0
+      # busybox's own resolver (its static glibc cannot resolve through NSS: its wget crashes on any host).
+      command: [sh, -c, 'cat /etc/resolv.conf; for n in echo.default.svc.cluster.local echo nothere; do ip=$(nslookup $n 2>/dev/null | sed -n "s/^Address: *//p" | tail -1); echo "$n -> $ip"; done']
+`,
+    );
+    expect((await c.kubectl(['apply', '-f', file])).code).toBe(0);
+    await waitFor('dns-client finished', async () => {
+      const p = JSON.parse((await c.kubectl(['get', 'pod', 'dns-client', '-o', 'json'])).stdout);
+      return ['Succeeded', 'Failed'].includes(p.status?.phase);
+    });
+    const out = (await c.kubectl(['logs', 'dns-client'])).stdout;
+    expect(out).toMatch(/^nameserver 10\.88\.0\.1$/m);
+    expect(out).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/m);
+    expect(out).toMatch(/^options ndots:5$/m);
+    const ip = JSON.parse((await c.kubectl(['get', 'svc', 'echo', '-o', 'json'])).stdout).spec.clusterIP;
+    for (const n of ['echo.default.svc.cluster.local', 'echo'])
+      expect(out).toMatch(new RegExp(`^${n.replaceAll('.', '\\.')} -> ${ip.replaceAll('.', '\\.')}$`, 'm'));
+    // An unknown name gets no answer (busybox then prints only its server's address).
+    expect(out).toMatch(/^nothere -> \s*10\.88\.0\.1:53$/m);
+  });
+
   it('strata down removes the Service rules', async () => {
     await c.stop();
     const r = spawnSync('nft', ['list', 'table', 'ip', 'strata'], { encoding: 'utf8' });

@@ -71,6 +71,11 @@ export interface ContainerDriverOptions {
   cgroupParent?: string;
   /** Pod networking; without it each container gets a network namespace with only loopback. */
   network?: PodNetwork;
+  /**
+   * The node's cluster DNS address, when it runs one: pods on the network with dnsPolicy ClusterFirst (the
+   * default) get it as their nameserver, with the cluster search path and ndots:5.
+   */
+  clusterDnsIP?: () => string | undefined;
   /** The node's image store, where prepareArtifact() finds (or pulls) images; without it, none. */
   images?: ImageStore;
   /**
@@ -119,6 +124,7 @@ export class ContainerDriver
   private readonly runtimeName: RuntimeName;
   private readonly cgroupParent: string;
   private readonly network: PodNetwork | undefined;
+  private readonly clusterDnsIP: () => string | undefined;
   private readonly images: ImageStore | undefined;
   private readonly initBinary: string | undefined;
   private readonly logSizeMax: number;
@@ -140,6 +146,7 @@ export class ContainerDriver
       throw new Error(`cgroupParent "${opts.cgroupParent}": expected path components of [A-Za-z0-9_.-]`);
     }
     this.network = opts.network;
+    this.clusterDnsIP = opts.clusterDnsIP ?? (() => undefined);
     this.images = opts.images;
     this.capabilities = {
       exec: true,
@@ -376,8 +383,8 @@ export class ContainerDriver
         ? { hostAliases: podSpec.hostAliases.map((a) => ({ ip: a.ip, hostnames: a.hostnames ?? [] })) }
         : {}),
       ...(sysctls?.length ? { sysctls: Object.fromEntries(sysctls.map((s) => [s.name, s.value])) } : {}),
-      // Only when the pod asks for something else than the node's resolvers (no cluster DNS here yet).
-      ...(podSpec?.dnsConfig || podSpec?.dnsPolicy === 'None'
+      // What the pod asks of its resolv.conf (ClusterFirst, the default, needs the node's cluster DNS).
+      ...(podSpec?.dnsConfig || podSpec?.dnsPolicy
         ? { dns: { policy: podSpec.dnsPolicy, config: podSpec.dnsConfig } }
         : {}),
       terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
@@ -483,13 +490,15 @@ export class ContainerDriver
         hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
       );
       writeFileSync(etcFiles.hostname, `${hostname}\n`);
+      const clusterDnsIP = attachment ? this.clusterDnsIP() : undefined;
       writeFileSync(
         etcFiles.resolvConf,
-        options.dns
+        options.dns || clusterDnsIP
           ? podResolvConf({
               namespace: spec.namespace,
-              dnsPolicy: options.dns.policy,
-              dnsConfig: options.dns.config,
+              dnsPolicy: options.dns?.policy,
+              dnsConfig: options.dns?.config,
+              clusterDnsIP,
             })
           : attachment
             ? resolvConf()
