@@ -669,8 +669,8 @@ export const PodSpec = z
     imagePullSecrets: z.array(z.strictObject({ name: z.string().min(1) })).optional(),
     terminationGracePeriodSeconds: z.int().min(0).default(30),
     activeDeadlineSeconds: z.int().min(1).optional(),
-    // What `kubectl run` and most manifests carry. Without cluster DNS, ClusterFirst resolves as Default (the
-    // node's resolvers), exactly as a kubelet without --cluster-dns falls back.
+    // What `kubectl run` and most manifests carry. On a node without cluster DNS, ClusterFirst resolves as
+    // Default (the node's resolvers), exactly as a kubelet without --cluster-dns falls back.
     dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
     // One scheduler places pods; a pod asking for another one would never be placed, so it is refused.
     schedulerName: z.literal('default-scheduler').optional(),
