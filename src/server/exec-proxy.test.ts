@@ -431,7 +431,9 @@ describe('port-forward', () => {
     while (!text(s, 0).includes('echo:over channels') && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(text(s, 0).slice(2)).toBe('echo:over channels');
+    // The 2-byte port prefix is binary: cut it off as bytes (as text, a port whose bytes form one UTF-8
+    // character would take one character, not two).
+    expect(Buffer.concat(s.channels.get(0)!).subarray(2).toString()).toBe('echo:over channels');
     s.ws.close();
     await s.closed;
     expect(
