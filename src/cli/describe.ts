@@ -3,7 +3,7 @@
 // their ReplicaSets as kubectl shows them (OldReplicaSets, NewReplicaSet).
 import YAML from 'yaml';
 import { kindFor, labelSelectorToString, type KindInfo } from '../api/index.ts';
-import { deploymentReplicaSets, splitReplicaSets } from '../controllers/deployment-history.ts';
+import { deploymentReplicaSets, splitReplicaSets } from '../api/deployment-history.ts';
 import type { CliContext } from './context.ts';
 import { eventsFor, eventsSection } from './events.ts';
 import { age, deploymentRolloutState, podStatus } from './printers.ts';

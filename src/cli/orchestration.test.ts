@@ -8,7 +8,7 @@ import { ClientError } from '../client/client.ts';
 import { eventsSection, listEvents } from './events.ts';
 import { deploymentRolloutState, tableRows } from './printers.ts';
 import { probeLine, replicaSetList } from './describe.ts';
-import { splitReplicaSets } from '../controllers/deployment-history.ts';
+import { splitReplicaSets } from '../api/deployment-history.ts';
 import { rolloutProgress, rolloutTarget } from './rollout.ts';
 
 const deploy = (spec: any, status: any, generation = 2): any => ({

@@ -10,8 +10,8 @@ import {
   REVISION_ANNOTATION,
   rollbackPatch,
   rollbackReplicaSet,
-} from '../controllers/deployment-history.ts';
-import { equalIgnoreHash } from '../controllers/deployment-util.ts';
+} from '../api/deployment-history.ts';
+import { equalIgnoreHash } from '../api/deployment-rollout.ts';
 import { type CliContext, kindArg } from './context.ts';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';

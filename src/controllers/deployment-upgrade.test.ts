@@ -5,9 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { objectKey } from '../store/objects.ts';
-import { deploymentReplicaSets, deploymentRevisions, splitReplicaSets } from './deployment-history.ts';
+import { deploymentReplicaSets, deploymentRevisions, splitReplicaSets } from '../api/deployment-history.ts';
 import { upgradeDeploymentsToReplicaSets } from './deployment-upgrade.ts';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, templateHash } from './deployment-util.ts';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, templateHash } from '../api/deployment-rollout.ts';
 import { type RunningControllers, startControllers } from './manager.ts';
 import {
   CONTROLLER_REVISION,

@@ -27,7 +27,7 @@ import {
   setReplicasAnnotations,
   templateHash,
   templateWithHash,
-} from './deployment-util.ts';
+} from '../api/deployment-rollout.ts';
 import { controllerRef, controllerRefTo, isActive } from './pods.ts';
 import { calculateReplicaSetStatus } from './replicaset.ts';
 

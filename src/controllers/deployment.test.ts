@@ -10,8 +10,8 @@ import {
   rollbackTemplate,
   templateHash,
 } from './deployment.ts';
-import { rollbackPatch, rollbackReplicaSet } from './deployment-history.ts';
-import { newRSNewReplicas, scaleDownOldReplicaSets } from './deployment-util.ts';
+import { rollbackPatch, rollbackReplicaSet } from '../api/deployment-history.ts';
+import { newRSNewReplicas, scaleDownOldReplicaSets } from '../api/deployment-rollout.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { SharedInformers } from './shared-informers.ts';
 import {

@@ -78,7 +78,7 @@ import {
   specReplicas,
   templateHash,
   templateWithHash,
-} from './deployment-util.ts';
+} from '../api/deployment-rollout.ts';
 import type { ControllerOptions } from './options.ts';
 import {
   OwnedPodIndex,
@@ -101,8 +101,8 @@ export {
   REVISION_ANNOTATION,
   resolveFenceposts,
   templateHash,
-} from './deployment-util.ts';
-export { deploymentRevisions, rollbackTemplate } from './deployment-history.ts';
+} from '../api/deployment-rollout.ts';
+export { deploymentRevisions, rollbackTemplate } from '../api/deployment-history.ts';
 
 const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
 const REPLICASET = kindFor('apps/v1', 'ReplicaSet')!;

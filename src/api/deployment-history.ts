@@ -2,7 +2,7 @@
 // each one revision (`deployment.kubernetes.io/revision`) of the template it runs. These helpers back
 // `strata rollout history|undo` and `strata describe deployment`; they only need something that lists
 // objects (the ObjectStore in-process, the HTTP client in the CLI), and import nothing else of Strata.
-import { type KindInfo, kindFor } from '../api/index.ts';
+import { type KindInfo, kindFor } from './index.ts';
 import {
   ANNOTATIONS_NOT_COPIED,
   CHANGE_CAUSE_ANNOTATION,
@@ -12,14 +12,14 @@ import {
   isControlledBy,
   revisionOf,
   templateWithoutHash,
-} from './deployment-util.ts';
+} from './deployment-rollout.ts';
 
 export {
   CHANGE_CAUSE_ANNOTATION,
   POD_TEMPLATE_HASH_LABEL,
   REVISION_ANNOTATION,
   isControlledBy,
-} from './deployment-util.ts';
+} from './deployment-rollout.ts';
 
 /** Anything that lists objects of a kind in a namespace: ObjectStore, the API client. */
 export interface ObjectLister {

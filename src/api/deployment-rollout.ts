@@ -4,7 +4,7 @@
 // scaling, and the rollout's status and progress. No I/O and nothing of Strata beyond the api, so the CLI
 // (`strata rollout`, `strata describe`) reads ReplicaSets by the same rules the controller writes them.
 import { isDeepStrictEqual } from 'node:util';
-import { type Condition, getCondition, resolveIntOrPercent } from '../api/index.ts';
+import { type Condition, getCondition, resolveIntOrPercent } from './index.ts';
 
 /** On a Deployment's ReplicaSets, their selectors, templates and pods: which template they run. */
 export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';

@@ -15,7 +15,7 @@ import {
   setDeploymentCondition,
   setNewReplicaSetAnnotations,
   templateHash,
-} from './deployment-util.ts';
+} from './deployment-rollout.ts';
 
 const template = (image: string, hash?: string) => ({
   metadata: { labels: { app: 'web', ...(hash ? { 'pod-template-hash': hash } : {}) } },
