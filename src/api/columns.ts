@@ -21,6 +21,8 @@ import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { Service } from './kinds/service.ts';
 import type { EndpointSlice } from './kinds/endpointslice.ts';
+import type { NetworkPolicy } from './kinds/networkpolicy.ts';
+import { labelSelectorToString } from './selectors.ts';
 import type { Condition, LabelSelector } from './meta.ts';
 
 /** A cell: kubectl prints numbers and strings as they are. */
@@ -354,6 +356,15 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     ),
     col('Endpoints', 'The addresses of the endpoints.', (e) =>
       firstThree((e.endpoints ?? []).flatMap((ep) => ep.addresses)),
+    ),
+    ageColumn(),
+  ]),
+  NetworkPolicy: columns<NetworkPolicy & Stored>([
+    nameColumn(),
+    col(
+      'Pod-Selector',
+      'The pods the policy applies to (empty: every pod of the namespace).',
+      (n) => labelSelectorToString(n.spec.podSelector) || '<none>',
     ),
     ageColumn(),
   ]),

@@ -160,6 +160,8 @@ const KINDS: Readonly<Record<string, string>> = {
     'Lease is a lock with a holder and a renew time; nodes heartbeat through theirs.',
   'policy/v1/PodDisruptionBudget':
     'PodDisruptionBudget limits how many pods of a set voluntary disruptions (evictions, drains) may take down at once.',
+  'networking.k8s.io/v1/NetworkPolicy':
+    'NetworkPolicy says which traffic may reach and leave the pods it selects; a selected pod is isolated in the directions of its policyTypes (enforced in the node kernel for container and microVM pods).',
   'scheduling.k8s.io/v1/PriorityClass':
     'PriorityClass maps a priority class name to an integer priority; higher-priority pods may preempt lower ones.',
 };

@@ -19,6 +19,7 @@ describe('registry', () => {
       'batch/v1 CronJob',
       'coordination.k8s.io/v1 Lease',
       'discovery.k8s.io/v1 EndpointSlice',
+      'networking.k8s.io/v1 NetworkPolicy',
       'policy/v1 PodDisruptionBudget',
       'scheduling.k8s.io/v1 PriorityClass',
     ]);

@@ -18,6 +18,7 @@ import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
 import { EndpointSlice } from './kinds/endpointslice.ts';
+import { NetworkPolicy } from './kinds/networkpolicy.ts';
 
 export interface KindInfo {
   group: string;
@@ -75,6 +76,7 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('batch', 'v1', 'CronJob', 'cronjobs', ['cj'], true, CronJob, CronJobStatus),
   kind('coordination.k8s.io', 'v1', 'Lease', 'leases', [], true, Lease),
   kind('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', [], true, EndpointSlice),
+  kind('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', ['netpol'], true, NetworkPolicy),
   kind(
     'policy',
     'v1',

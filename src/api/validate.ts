@@ -8,6 +8,7 @@ import { defaultDeployment } from './kinds/deployment.ts';
 import { defaultEvent } from './kinds/event.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
+import { defaultNetworkPolicy } from './kinds/networkpolicy.ts';
 import { defaultPod } from './kinds/pod.ts';
 import { defaultReplicaSet } from './kinds/replicaset.ts';
 import { defaultSecret } from './kinds/secret.ts';
@@ -43,6 +44,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'apps/v1/DaemonSet': defaultDaemonSet,
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,
+  'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,
 };
 
 function finishDefaults(kind: KindInfo, obj: any): void {

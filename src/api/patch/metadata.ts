@@ -268,6 +268,18 @@ const TYPES: Record<string, GoStruct> = {
   // ---- discovery.k8s.io/v1 -----------------------------------------------------------------------
   EndpointSlice: { metadata: struct('ObjectMeta'), endpoints: atomic('Endpoint'), ports: atomic() },
   Endpoint: { addresses: { list: { listType: 'set' } } },
+
+  // ---- networking.k8s.io/v1 ----------------------------------------------------------------------
+  NetworkPolicy: { metadata: struct('ObjectMeta'), spec: struct('NetworkPolicySpec') },
+  NetworkPolicySpec: {
+    podSelector: struct('LabelSelector'),
+    ingress: atomic('NetworkPolicyIngressRule'),
+    egress: atomic('NetworkPolicyEgressRule'),
+    policyTypes: atomic(),
+  },
+  NetworkPolicyIngressRule: { ports: atomic(), from: atomic('NetworkPolicyPeer') },
+  NetworkPolicyEgressRule: { ports: atomic(), to: atomic('NetworkPolicyPeer') },
+  NetworkPolicyPeer: { podSelector: struct('LabelSelector'), namespaceSelector: struct('LabelSelector') },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -289,6 +301,7 @@ const ROOTS: Record<string, string> = {
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
   'discovery.k8s.io/v1/EndpointSlice': 'EndpointSlice',
+  'networking.k8s.io/v1/NetworkPolicy': 'NetworkPolicy',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */
