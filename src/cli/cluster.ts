@@ -36,6 +36,9 @@ export interface UpOptions {
   /** Where Service cluster IPs and NodePorts come from. */
   serviceCidr?: string;
   serviceNodePortRange?: string;
+  /** The node's pod bridge and pod range. */
+  podBridge?: string;
+  podCidr?: string;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -70,6 +73,7 @@ export async function up(o: UpOptions): Promise<void> {
     runtimes: o.runtimes,
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
+    podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
     logFile,
     verbose: o.verbose,
   });
@@ -121,6 +125,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.insecureHttp ? ['--insecure-http'] : []),
     ...(o.serviceCidr ? ['--service-cidr', o.serviceCidr] : []),
     ...(o.serviceNodePortRange ? ['--service-node-port-range', o.serviceNodePortRange] : []),
+    ...(o.podBridge ? ['--pod-bridge', o.podBridge] : []),
+    ...(o.podCidr ? ['--pod-cidr', o.podCidr] : []),
     ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
@@ -220,6 +226,8 @@ export async function agent(o: {
   caCertHash?: string;
   caFile?: string;
   serviceCidr?: string;
+  podBridge?: string;
+  podCidr?: string;
 }): Promise<void> {
   let token: string;
   try {
@@ -248,6 +256,7 @@ export async function agent(o: {
     labels,
     leaseDurationSeconds: o.leaseDuration,
     serviceCidr: o.serviceCidr,
+    podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
     log: fileLogger(join(dataDir, 'agent.log')),
   });
   console.log(`Strata agent "${node.name}" registered with ${o.server}`);

@@ -91,6 +91,8 @@ program
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
   .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
+  .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
+  .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
@@ -138,6 +140,8 @@ program
   )
   .option('--ca-file <file>', 'the cluster CA certificate (instead of --ca-cert-hash)')
   .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
+  .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
+  .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
   .option(

@@ -17,3 +17,4 @@ export {
   type ResolvOptions,
 } from './etc-files.ts';
 export { Ipam, parseSubnet } from './ipam.ts';
+export { networkNames, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, type NetworkNames } from './network-names.ts';

@@ -14,7 +14,7 @@ import { ImageStore } from '../image/index.ts';
 import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
 import { kindFor } from '../api/index.ts';
 import { clientListWatch } from '../client/list-watch.ts';
-import { PodNetwork } from '../net/index.ts';
+import { PodNetwork, networkNames } from '../net/index.ts';
 import { which } from '../net/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
 import { ClusterDnsServer } from '../net/dns/index.ts';
@@ -44,7 +44,17 @@ export interface NodeOptions {
   leaseDurationSeconds?: number;
   /** The cluster's Service range (as the server's --service-cidr); the data plane drops what DNAT left in it. */
   serviceCidr?: string;
+  /**
+   * The node's pod network: its bridge (default strata0; every name the node owns on the machine derives
+   * from it, so two nodes on one machine keep apart) and its pod range (default 10.88.0.0/16).
+   */
+  podNetwork?: PodNetworkSettings;
   log: NodeLog;
+}
+
+export interface PodNetworkSettings {
+  bridge?: string;
+  cidr?: string;
 }
 
 export interface RunningNode {
@@ -67,7 +77,10 @@ export function fileLogger(file: string | undefined, verbose = false): pino.Logg
 }
 
 /** What the node shares with its tiers, each made on first use. */
-function nodeResources(dataDir: string): NodeResources & {
+function nodeResources(
+  dataDir: string,
+  settings: PodNetworkSettings = {},
+): NodeResources & {
   imageStoreDir(): string | undefined;
   podNetworkIfUsed(): PodNetwork | undefined;
   setClusterDnsIP(ip: string): void;
@@ -80,10 +93,22 @@ function nodeResources(dataDir: string): NodeResources & {
     setClusterDnsIP: (ip) => (clusterDns = ip),
     stateDir: dataDir,
     images: () => (images ??= new ImageStore(join(dataDir, 'images'))),
-    podNetwork: () => (network ??= new PodNetwork({ stateDir: join(dataDir, 'network') })),
+    podNetwork: () => (network ??= newPodNetwork(join(dataDir, 'network'), settings)),
     imageStoreDir: () => (images ? images.root : undefined),
     podNetworkIfUsed: () => network,
   };
+}
+
+function newPodNetwork(stateDir: string, settings: PodNetworkSettings): PodNetwork {
+  const names = networkNames(settings.bridge);
+  return new PodNetwork({
+    stateDir,
+    subnet: settings.cidr,
+    bridge: names.bridge,
+    netnsPrefix: names.netnsPrefix,
+    vethPrefix: names.vethPrefix,
+    chainPrefix: names.chainPrefix,
+  });
 }
 
 /** The tiers a `--runtimes` list names (default: the registry's defaults); an unknown one is an error. */
@@ -98,7 +123,8 @@ export function nodeTiers(runtimes: string | undefined): Tier[] {
 /** Builds the node's drivers and starts its agent; resolves once the Node is registered. */
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const tiers = nodeTiers(o.runtimes);
-  const resources = nodeResources(o.dataDir);
+  networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
+  const resources = nodeResources(o.dataDir, o.podNetwork);
   const drivers = tiers.map((t) => t.driver(resources));
   const client = new Client({ server: o.server, token: o.token, tls: { ca: o.ca } });
   const agent = new Agent({
@@ -147,6 +173,7 @@ async function startServiceProxy(
   }
   const proxy = new ServiceProxy({
     nodeName,
+    table: networkNames(o.podNetwork?.bridge).serviceTable,
     clusterCidr: network.subnet,
     serviceCidr: o.serviceCidr ?? '10.96.0.0/16',
     log: {

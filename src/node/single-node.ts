@@ -6,7 +6,7 @@ import {
   type ControlPlaneNodeOptions,
   type RunningControlPlane,
 } from './control-plane.ts';
-import { fileLogger, nodeTiers, startNode, type RunningNode } from './node.ts';
+import { fileLogger, nodeTiers, startNode, type PodNetworkSettings, type RunningNode } from './node.ts';
 
 export interface SingleNodeOptions extends ControlPlaneNodeOptions {
   /** Comma-separated runtime classes the node runs (default: the registry's defaults). */
@@ -14,6 +14,8 @@ export interface SingleNodeOptions extends ControlPlaneNodeOptions {
   nodeName?: string;
   /** The agent's lease duration in seconds (it renews every quarter of it). */
   leaseDurationSeconds?: number;
+  /** The node's pod bridge and range (`--pod-bridge`, `--pod-cidr`). */
+  podNetwork?: PodNetworkSettings;
   /** The node's log (JSON lines); the server logs to DATA/server.log. */
   logFile: string;
   verbose?: boolean;
@@ -39,6 +41,7 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDurationSeconds,
     serviceCidr: o.serviceCidr,
+    podNetwork: o.podNetwork,
     log: log.child({ component: 'agent' }),
   });
   return {

@@ -1,6 +1,15 @@
 // Starts real Strata processes for end-to-end tests and drives them through the CLI and HTTP API.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +63,46 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Each test cluster gets a network of its own (bridge, pod range, Service range, NodePort range), held
+ * through a lock file for the cluster's life: test runs of several people (or a user's own `strata up`)
+ * on one machine never share a bridge, rules or addresses.
+ */
+const SLOT_DIR = '/tmp/strata-e2e-slots';
+const SLOTS = 10;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function claimNetworkSlot(): { slot: number; release(): void } {
+  mkdirSync(SLOT_DIR, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const file = join(SLOT_DIR, `slot-${slot}`);
+      if (attempt > 0 && existsSync(file)) {
+        // Reclaim a slot whose holder died without releasing it.
+        const pid = Number(readFileSync(file, 'utf8'));
+        if (!pid || !pidAlive(pid)) rmSync(file, { force: true });
+      }
+      try {
+        const fd = openSync(file, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return { slot, release: () => rmSync(file, { force: true }) };
+      } catch {
+        /* taken */
+      }
+    }
+  }
+  throw new Error(`all ${SLOTS} e2e network slots in ${SLOT_DIR} are taken`);
+}
+
 /** A running Strata (one process with `up`, or server + agent processes). */
 export class Cluster {
   readonly dir: string;
@@ -69,9 +118,36 @@ export class Cluster {
   /** Agents started with addAgent, by node name: how to start them again, and the running process. */
   private readonly agents = new Map<string, { args: string[]; proc: ChildProcess }>();
 
+  /** This cluster's network slot: see claimNetworkSlot. */
+  private readonly slot = claimNetworkSlot();
+
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
     this.kubeconfig = join(this.dir, 'kubeconfig');
+  }
+
+  /** The Service range of this cluster (server and agents). */
+  get serviceCidr(): string {
+    return `10.${200 + this.slot.slot}.0.0/16`;
+  }
+
+  /** The pod range of this cluster's container node. */
+  get podCidr(): string {
+    return `10.${100 + this.slot.slot}.0.0/16`;
+  }
+
+  /** The pod bridge of this cluster's container node. */
+  get podBridge(): string {
+    return `ste2e${this.slot.slot}`;
+  }
+
+  private serverNetworkArgs(): string[] {
+    const low = 30000 + this.slot.slot * 200;
+    return ['--service-cidr', this.serviceCidr, '--service-node-port-range', `${low}-${low + 199}`];
+  }
+
+  private nodeNetworkArgs(): string[] {
+    return ['--pod-bridge', this.podBridge, '--pod-cidr', this.podCidr];
   }
 
   private spawnStrata(args: string[], logName: string): ChildProcess {
@@ -102,6 +178,8 @@ export class Cluster {
         '0',
         '--node-name',
         'node-a',
+        ...this.serverNetworkArgs(),
+        ...this.nodeNetworkArgs(),
         ...extra,
       ],
       'up',
@@ -114,7 +192,16 @@ export class Cluster {
   /** `strata server` alone (add nodes with addAgent). */
   async serverOnly(): Promise<this> {
     this.spawnStrata(
-      ['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'],
+      [
+        '--kubeconfig',
+        this.kubeconfig,
+        'server',
+        '--data-dir',
+        join(this.dir, 'server'),
+        '--port',
+        '0',
+        ...this.serverNetworkArgs(),
+      ],
       'server',
     );
     await this.connect();
@@ -124,7 +211,16 @@ export class Cluster {
   /** `strata server` and `strata agent` as two processes. */
   async serverAndAgent(): Promise<this> {
     this.spawnStrata(
-      ['--kubeconfig', this.kubeconfig, 'server', '--data-dir', join(this.dir, 'server'), '--port', '0'],
+      [
+        '--kubeconfig',
+        this.kubeconfig,
+        'server',
+        '--data-dir',
+        join(this.dir, 'server'),
+        '--port',
+        '0',
+        ...this.serverNetworkArgs(),
+      ],
       'server',
     );
     await this.connect();
@@ -143,6 +239,8 @@ export class Cluster {
         'node-b',
         '--runtimes',
         'wasm',
+        '--service-cidr',
+        this.serviceCidr,
       ],
       'agent',
     );
@@ -171,6 +269,10 @@ export class Cluster {
       // same machine run wasm only.
       '--runtimes',
       'wasm',
+      '--service-cidr',
+      this.serviceCidr,
+      // One container node per cluster: the slot's bridge is its own.
+      ...this.nodeNetworkArgs(),
       ...extra,
     ];
     const proc = this.spawnStrata(args, `agent ${name}`);
@@ -329,5 +431,6 @@ export class Cluster {
       ),
     );
     rmSync(this.dir, { recursive: true, force: true });
+    this.slot.release();
   }
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
 import { Cluster, ROOT, waitFor } from './harness.ts';
+import { networkNames } from '../../src/net/network-names.ts';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'Services need root (container tier and nftables)';
@@ -95,7 +96,7 @@ spec:
     const svc = JSON.parse((await c.kubectl(['get', 'svc', 'echo', '-o', 'json'])).stdout);
     const nodePort = svc.spec.ports[0].nodePort;
     expect(nodePort).toBeGreaterThanOrEqual(30000);
-    expect(svc.spec.clusterIP).toMatch(/^10\.96\./);
+    expect(svc.spec.clusterIP.startsWith(c.serviceCidr.replace(/0\.0\/16$/, ''))).toBe(true);
     const pods = (
       await c.kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[*].metadata.name}'])
     ).stdout
@@ -133,19 +134,23 @@ spec:
       return ['Succeeded', 'Failed'].includes(p.status?.phase);
     });
     const out = (await c.kubectl(['logs', 'dns-client'])).stdout;
-    expect(out).toMatch(/^nameserver 10\.88\.0\.1$/m);
+    const dnsIP = c.podCidr.replace(/0\/16$/, '1');
+    expect(out).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
     expect(out).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/m);
     expect(out).toMatch(/^options ndots:5$/m);
     const ip = JSON.parse((await c.kubectl(['get', 'svc', 'echo', '-o', 'json'])).stdout).spec.clusterIP;
     for (const n of ['echo.default.svc.cluster.local', 'echo'])
       expect(out).toMatch(new RegExp(`^${n.replaceAll('.', '\\.')} -> ${ip.replaceAll('.', '\\.')}$`, 'm'));
     // An unknown name gets no answer (busybox then prints only its server's address).
-    expect(out).toMatch(/^nothere -> \s*10\.88\.0\.1:53$/m);
+    expect(out).toMatch(new RegExp(`^nothere -> \\s*${dnsIP.replace(/\./g, '\\.')}:53$`, 'm'));
   });
 
   it('strata down removes the Service rules', async () => {
+    // The node's table is named after its bridge (the harness gives each cluster its own).
+    const table = networkNames(c.podBridge).serviceTable;
+    const list = () => spawnSync('nft', ['list', 'table', 'ip', table], { encoding: 'utf8' });
+    expect(list().status).toBe(0);
     await c.stop();
-    const r = spawnSync('nft', ['list', 'table', 'ip', 'strata'], { encoding: 'utf8' });
-    expect(r.status).not.toBe(0);
+    expect(list().status).not.toBe(0);
   });
 });
