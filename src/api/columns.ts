@@ -21,6 +21,8 @@ import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { Service } from './kinds/service.ts';
 import type { EndpointSlice } from './kinds/endpointslice.ts';
+import type { Ingress } from './kinds/ingress.ts';
+import type { IngressClass } from './kinds/ingressclass.ts';
 import type { NetworkPolicy } from './kinds/networkpolicy.ts';
 import { labelSelectorToString } from './selectors.ts';
 import type { Condition, LabelSelector } from './meta.ts';
@@ -366,6 +368,38 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       'The pods the policy applies to (empty: every pod of the namespace).',
       (n) => labelSelectorToString(n.spec.podSelector) || '<none>',
     ),
+    ageColumn(),
+  ]),
+  // kube-apiserver's ingressColumnDefinitions and ingressClassColumnDefinitions.
+  Ingress: columns<Ingress & Stored>([
+    nameColumn(),
+    col('Class', 'The name of the IngressClass resource.', (i) => i.spec.ingressClassName || '<none>'),
+    col('Hosts', 'Hosts that incoming requests are matched against.', (i) => {
+      const hosts = (i.spec.rules ?? []).map((r) => r.host || '*');
+      return hosts.length > 4
+        ? `${hosts.slice(0, 4).join(',')} + ${hosts.length - 4} more...`
+        : hosts.join(',') || '*';
+    }),
+    col('Address', 'Address is a list of IPs or hostnames of the load balancers.', (i) =>
+      (i.status?.loadBalancer?.ingress ?? [])
+        .map((a) => a.ip || a.hostname || '')
+        .filter(Boolean)
+        .join(','),
+    ),
+    col('Ports', 'Ports of TLS configurations that open.', (i) => (i.spec.tls?.length ? '80, 443' : '80')),
+    ageColumn(),
+  ]),
+  IngressClass: columns<IngressClass & Stored>([
+    nameColumn(),
+    col(
+      'Controller',
+      'Controller that is responsible for handling this class.',
+      (c) => c.spec.controller ?? '',
+    ),
+    col('Parameters', 'A reference to a resource with additional parameters.', (c) => {
+      const p = c.spec.parameters;
+      return p ? `${p.kind}/${p.name}` : '<none>';
+    }),
     ageColumn(),
   ]),
   DaemonSet: columns<DaemonSet & Stored>([

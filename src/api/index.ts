@@ -20,6 +20,8 @@ export * from './kinds/poddisruptionbudget.ts';
 export * from './kinds/priorityclass.ts';
 export * from './kinds/service.ts';
 export * from './kinds/endpointslice.ts';
+export * from './kinds/ingress.ts';
+export * from './kinds/ingressclass.ts';
 export * from './kinds/networkpolicy.ts';
 export * from './registry.ts';
 export * from './validate.ts';

@@ -18,6 +18,8 @@ import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
 import { EndpointSlice } from './kinds/endpointslice.ts';
+import { Ingress, IngressStatus } from './kinds/ingress.ts';
+import { IngressClass } from './kinds/ingressclass.ts';
 import { NetworkPolicy } from './kinds/networkpolicy.ts';
 
 export interface KindInfo {
@@ -76,6 +78,8 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('batch', 'v1', 'CronJob', 'cronjobs', ['cj'], true, CronJob, CronJobStatus),
   kind('coordination.k8s.io', 'v1', 'Lease', 'leases', [], true, Lease),
   kind('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', [], true, EndpointSlice),
+  kind('networking.k8s.io', 'v1', 'Ingress', 'ingresses', ['ing'], true, Ingress, IngressStatus),
+  kind('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', [], false, IngressClass),
   kind('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', ['netpol'], true, NetworkPolicy),
   kind(
     'policy',
