@@ -20,6 +20,7 @@ import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { Service } from './kinds/service.ts';
+import type { StatefulSet } from './kinds/statefulset.ts';
 import type { EndpointSlice } from './kinds/endpointslice.ts';
 import type { Ingress } from './kinds/ingress.ts';
 import type { IngressClass } from './kinds/ingressclass.ts';
@@ -439,6 +440,18 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     ),
     ageColumn(),
     ...workloadWideColumns<DaemonSet & Stored>(),
+  ]),
+  // kube-apiserver's statefulSetColumnDefinitions: no selector column, even with -o wide.
+  StatefulSet: columns<StatefulSet & Stored>([
+    nameColumn(),
+    col(
+      'Ready',
+      'Number of the pod with ready state.',
+      (s) => `${s.status?.readyReplicas ?? 0}/${s.spec.replicas ?? 1}`,
+    ),
+    ageColumn(),
+    col('Containers', 'Names of each container in the template.', containerNames, wide),
+    col('Images', 'Images referenced by each container in the template.', containerImages, wide),
   ]),
   Job: columns<Job & Stored>([
     nameColumn(),

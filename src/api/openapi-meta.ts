@@ -152,6 +152,8 @@ const KINDS: Readonly<Record<string, string>> = {
   'apps/v1/ReplicaSet':
     'ReplicaSet keeps a number of pods matching its selector running; Deployments manage one per pod template.',
   'apps/v1/DaemonSet': 'DaemonSet runs one copy of a pod on every node that matches its selector.',
+  'apps/v1/StatefulSet':
+    'StatefulSet runs pods with stable names (NAME-0..N-1), stable host names under a headless Service and a PersistentVolumeClaim per pod and claim template, created in order and updated from the highest ordinal down.',
   'apps/v1/ControllerRevision':
     'ControllerRevision is an immutable snapshot of a workload template, kept for rollbacks.',
   'batch/v1/Job': 'Job runs pods until a number of them complete successfully.',

@@ -24,6 +24,7 @@ import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as secret from './kinds/secret.ts';
+import * as statefulset from './kinds/statefulset.ts';
 import * as meta from './meta.ts';
 import { allKinds, type KindInfo } from './registry.ts';
 import {
@@ -65,6 +66,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [event, apiPackage('', 'v1')],
   [deployment, apiPackage('apps', 'v1')],
   [daemonset, apiPackage('apps', 'v1')],
+  [statefulset, apiPackage('apps', 'v1')],
   [controllerrevision, apiPackage('apps', 'v1')],
   [job, apiPackage('batch', 'v1')],
   [cronjob, apiPackage('batch', 'v1')],

@@ -14,6 +14,7 @@ describe('registry', () => {
       'apps/v1 Deployment',
       'apps/v1 ReplicaSet',
       'apps/v1 DaemonSet',
+      'apps/v1 StatefulSet',
       'apps/v1 ControllerRevision',
       'batch/v1 Job',
       'batch/v1 CronJob',

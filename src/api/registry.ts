@@ -17,6 +17,7 @@ import { PriorityClass } from './kinds/priorityclass.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
+import { StatefulSet, StatefulSetStatus } from './kinds/statefulset.ts';
 import { EndpointSlice } from './kinds/endpointslice.ts';
 import { Ingress, IngressStatus } from './kinds/ingress.ts';
 import { IngressClass } from './kinds/ingressclass.ts';
@@ -73,6 +74,7 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
   kind('apps', 'v1', 'ReplicaSet', 'replicasets', ['rs'], true, ReplicaSet, ReplicaSetStatus),
   kind('apps', 'v1', 'DaemonSet', 'daemonsets', ['ds'], true, DaemonSet, DaemonSetStatus),
+  kind('apps', 'v1', 'StatefulSet', 'statefulsets', ['sts'], true, StatefulSet, StatefulSetStatus),
   kind('apps', 'v1', 'ControllerRevision', 'controllerrevisions', [], true, ControllerRevision),
   kind('batch', 'v1', 'Job', 'jobs', [], true, Job, JobStatus),
   kind('batch', 'v1', 'CronJob', 'cronjobs', ['cj'], true, CronJob, CronJobStatus),

@@ -32,7 +32,7 @@ export const RESOURCE_VERBS: readonly Verb[] = [
 ];
 
 /** Kinds with a `scale` subresource (autoscaling/v1 Scale over spec.replicas). */
-const SCALABLE = new Set(['apps/v1/Deployment', 'apps/v1/ReplicaSet']);
+const SCALABLE = new Set(['apps/v1/Deployment', 'apps/v1/ReplicaSet', 'apps/v1/StatefulSet']);
 
 export function hasScaleSubresource(k: KindInfo): boolean {
   return SCALABLE.has(`${k.apiVersion}/${k.kind}`);

@@ -13,6 +13,7 @@ import { defaultPod } from './kinds/pod.ts';
 import { defaultReplicaSet } from './kinds/replicaset.ts';
 import { defaultSecret } from './kinds/secret.ts';
 import { defaultService } from './kinds/service.ts';
+import { defaultStatefulSet } from './kinds/statefulset.ts';
 import { allKinds, kindFor, type KindInfo, resolveKind } from './registry.ts';
 
 export type { Cause } from './causes.ts';
@@ -42,6 +43,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'apps/v1/Deployment': defaultDeployment,
   'apps/v1/ReplicaSet': defaultReplicaSet,
   'apps/v1/DaemonSet': defaultDaemonSet,
+  'apps/v1/StatefulSet': defaultStatefulSet,
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,
   'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,

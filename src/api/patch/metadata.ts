@@ -229,6 +229,17 @@ const TYPES: Record<string, GoStruct> = {
   },
   DaemonSetSpec: { selector: struct('LabelSelector'), template: struct('PodTemplateSpec') },
   DaemonSetStatus: { conditions },
+  StatefulSet: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('StatefulSetSpec'),
+    status: struct('StatefulSetStatus'),
+  },
+  StatefulSetSpec: {
+    selector: struct('LabelSelector'),
+    template: struct('PodTemplateSpec'),
+    volumeClaimTemplates: atomic(),
+  },
+  StatefulSetStatus: { conditions },
   ControllerRevision: { metadata: struct('ObjectMeta') },
 
   // ---- batch/v1 ----------------------------------------------------------------------------------
@@ -294,6 +305,7 @@ const ROOTS: Record<string, string> = {
   'apps/v1/Deployment': 'Deployment',
   'apps/v1/ReplicaSet': 'ReplicaSet',
   'apps/v1/DaemonSet': 'DaemonSet',
+  'apps/v1/StatefulSet': 'StatefulSet',
   'apps/v1/ControllerRevision': 'ControllerRevision',
   'batch/v1/Job': 'Job',
   'batch/v1/CronJob': 'CronJob',

@@ -15,7 +15,7 @@ import { evictPod } from '../../controllers/disruption.ts';
 import { ApiError, type ObjectStore, type WriteOptions } from '../../store/objects.ts';
 
 /** Kinds with a scale subresource: their spec.replicas and selector. */
-const SCALABLE = new Set(['Deployment', 'ReplicaSet']);
+const SCALABLE = new Set(['Deployment', 'ReplicaSet', 'StatefulSet']);
 
 export function hasScale(kind: KindInfo): boolean {
   return SCALABLE.has(kind.kind);
