@@ -17,6 +17,7 @@ import { clientListWatch } from '../client/list-watch.ts';
 import { PodNetwork, networkNames } from '../net/index.ts';
 import { which } from '../net/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
+import { PolicyEnforcer } from '../net/policy/index.ts';
 import { ClusterDnsServer } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 
@@ -141,6 +142,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   });
   await agent.start();
   const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
+  const policy = proxy ? await startNetworkPolicy(client, o) : undefined;
   const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
   if (dns) resources.setClusterDnsIP(dns.address);
   return {
@@ -150,6 +152,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await agent.stop(opts);
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });
+      await policy?.stop({ teardown: opts?.stopSandboxes });
       await dns?.server.stop();
     },
   };
@@ -188,6 +191,23 @@ async function startServiceProxy(
     endpointSlices: clientListWatch(client, kindFor('discovery.k8s.io/v1', 'EndpointSlice')!),
   });
   return proxy;
+}
+
+/**
+ * NetworkPolicy for the node's pods with an address (container, microVM), in a table of its own next to
+ * the Service table (src/net/policy/README.md says why); started where the service proxy runs (root, nft).
+ */
+async function startNetworkPolicy(client: Client, o: NodeOptions): Promise<PolicyEnforcer> {
+  const enforcer = new PolicyEnforcer({
+    table: `${networkNames(o.podNetwork?.bridge).serviceTable}_policy`,
+    log: nodeLibLog(o.log),
+  });
+  await enforcer.start({
+    policies: clientListWatch(client, kindFor('networking.k8s.io/v1', 'NetworkPolicy')!),
+    pods: clientListWatch(client, kindFor('v1', 'Pod')!),
+    namespaces: clientListWatch(client, kindFor('v1', 'Namespace')!),
+  });
+  return enforcer;
 }
 
 /**
