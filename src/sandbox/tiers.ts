@@ -46,8 +46,9 @@ export const TIERS: readonly Tier[] = [
       }),
   },
   {
-    // Not yet by default: no pod network, exec or volumes, and the KVM canary can hold a node's first
-    // fingerprint for 15 s. STRATA_MICROVM_ACCEL=auto|kvm|tcg overrides the canary.
+    // By default: a node offers it whenever its fingerprint says the tier works here (root, QEMU, the
+    // guest kernel). The KVM canary's verdict is cached per host boot, so only a host's first start
+    // pays for it; STRATA_MICROVM_ACCEL=auto|kvm|tcg overrides the canary.
     runtimeClass: 'microvm',
     byDefault: false,
     driver: (node) =>
@@ -55,6 +56,8 @@ export const TIERS: readonly Tier[] = [
         stateDir: join(node.stateDir, 'microvm'),
         images: node.images(),
         accel: (process.env.STRATA_MICROVM_ACCEL as AccelSetting | undefined) ?? 'auto',
+        network: node.podNetwork(),
+        clusterDnsIP: () => node.clusterDnsIP(),
       }),
   },
 ];

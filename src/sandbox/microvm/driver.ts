@@ -8,16 +8,28 @@
 // virtio-serial ports backed by files in the sandbox's directory (log-tail.ts copies them into the log
 // sink); stop() sends SIGTERM through the guest's signal port, then QMP `quit`, then SIGKILL.
 //
-// Not yet: exec, the pod network (tap on the node bridge), volumes, QEMU in a cgroup and jailed. The
-// capabilities say so, and the agent refuses what is absent.
+// exec goes through the guest's exec helper on its own port (exec-channel.ts, guest/vmexec.c); the pod
+// network is the container tier's with a tap in the pod's namespace (network.ts); volumes are disks
+// (volumes.ts).
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chainIds, type ImageStore } from '../../image/index.ts';
-import { podHostname } from '../../net/etc-files.ts';
+import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
+import { podResolvConf } from '../../net/dns/index.ts';
+import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
 import { which } from '../../net/command.ts';
 import { containerArgs } from '../container/index.ts';
 import { prepareContainerImage } from '../container/image-artifact.ts';
@@ -27,9 +39,15 @@ import {
   type ArtifactDriver,
   type Capabilities,
   type ContainerRequest,
+  type ExecResult,
   type ExitResult,
   type Fingerprint,
+  type HostPortMapping,
+  type InteractiveExec,
+  type InteractiveExecDriver,
+  type InteractiveOptions,
   type LogSink,
+  type PodNetworkDriver,
   type PreparedArtifact,
   type SandboxHandle,
   type SandboxStats,
@@ -39,6 +57,10 @@ import { detectCgroups, type CgroupLayout } from '../container/cgroups.ts';
 import { kvmCanary, resolveAccel, type AccelSetting } from './accel.ts';
 import { createVmCgroup, inCgroup, qemuMemoryLimit, removeVmCgroup } from './cgroup.ts';
 import { DiskCache, createOverlay } from './disk.ts';
+import { ExecChannel } from './exec-channel.ts';
+import { vmexecBinary } from './exec-helper.ts';
+import { attachTap, detachTap } from './network.ts';
+import { volumeDisks } from './volumes.ts';
 import { consoleSummary, describeGuestExit, oomKillLine } from './exit-result.ts';
 import { guestConfigScript } from './init.ts';
 import { baseInitramfs, configArchive } from './initramfs.ts';
@@ -67,7 +89,14 @@ export interface MicrovmDriverOptions {
   busybox?: string;
   /** QEMU's cgroups go to /<cgroupParent>/<id> (default "strata-microvm"); false: none. */
   cgroupParent?: string | false;
+  /** The node's pod network (the container tier's): VMs join it through a tap; without it, no network. */
+  network?: PodNetwork;
+  /** The node's cluster DNS address, for pods with dnsPolicy ClusterFirst (as the container tier). */
+  clusterDnsIP?: () => string | undefined;
 }
+
+/** Each of stdout and stderr of a non-interactive exec is cut at this size (as the container tier's). */
+const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 
 interface Sandbox {
   state: MicrovmState;
@@ -78,6 +107,7 @@ interface Sandbox {
   stopCause?: 'stop' | 'deadline';
   poll?: NodeJS.Timeout;
   deadlineTimer?: NodeJS.Timeout;
+  exec?: ExecChannel;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$/;
@@ -86,20 +116,17 @@ const DEFAULT_KERNEL_DIR = fileURLToPath(new URL('../../../build/microvm/kernel'
 /** Guests smaller than this do not boot the cloud kernel with the init's needs. */
 const MIN_MEMORY_MIB = 64;
 
-export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOptionsDriver<MicrovmOptions> {
+export class MicrovmDriver
+  implements
+    ArtifactDriver<MicrovmOptions>,
+    TierOptionsDriver<MicrovmOptions>,
+    InteractiveExecDriver<MicrovmOptions>,
+    PodNetworkDriver<MicrovmOptions>
+{
   readonly name = 'microvm';
-  readonly capabilities: Capabilities = {
-    exec: false,
-    survivesAgentRestart: true,
-    gracefulStop: true,
-    stats: true,
-    // The guest's memory is the VM's: a workload cannot use more.
-    memoryLimit: true,
-    interactiveExec: false,
-    podNetwork: false,
-    artifacts: true,
-    tierOptions: true,
-  };
+  readonly capabilities: Capabilities;
+  private readonly network: PodNetwork | undefined;
+  private readonly clusterDnsIP: () => string | undefined;
 
   private readonly stateDir: string;
   private readonly runDir: string;
@@ -140,6 +167,20 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     this.disks = new DiskCache(join(this.stateDir, 'disks'));
     this.cgroupParent = opts.cgroupParent === false ? undefined : (opts.cgroupParent ?? 'strata-microvm');
     this.cgroups = this.cgroupParent ? detectCgroups() : undefined;
+    this.network = opts.network;
+    this.clusterDnsIP = opts.clusterDnsIP ?? (() => undefined);
+    this.capabilities = {
+      exec: true,
+      survivesAgentRestart: true,
+      gracefulStop: true,
+      stats: true,
+      // The guest's memory is the VM's: a workload cannot use more.
+      memoryLimit: true,
+      interactiveExec: true,
+      podNetwork: this.network !== undefined,
+      artifacts: true,
+      tierOptions: true,
+    };
   }
 
   /** Kernel, initramfs, accelerator: made ready once per driver (the canary may take its timeout). */
@@ -148,7 +189,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       const kernel = loadGuestKernel(this.kernelDir);
       const cache = join(this.stateDir, 'boot');
       mkdirSync(cache, { recursive: true });
-      const initramfs = baseInitramfs(kernel, cache, this.busybox);
+      const initramfs = baseInitramfs(kernel, cache, this.busybox, vmexecBinary(cache));
       const tscKhz = hostTscKhz();
       // The canary's verdict is per host boot: kept on the run directory (tmpfs), shared by every agent.
       mkdirSync(this.runDir, { recursive: true });
@@ -183,7 +224,9 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       attributes['microvm.accelDetail'] = b.accelDetail;
       attributes['microvm.kernel'] = b.kernel.release;
       attributes['microvm.machine'] = 'microvm';
-      attributes['microvm.network'] = 'none (not yet)';
+      attributes['microvm.network'] = this.network
+        ? `tap in the pod namespace (bridge ${this.network.bridge} ${this.network.subnet})`
+        : 'none';
     } catch (err) {
       return unhealthy((err as Error).message);
     }
@@ -250,12 +293,122 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   /** The image disk is shared by every sandbox of the image: nothing of a sandbox to release. */
   async releaseArtifact(): Promise<void> {}
 
-  /** The prepared image's settings, and the pod's hostname when it sets one. */
+  /** The prepared image's settings, and the pod's hostname, hostAliases and DNS settings. */
   tierOptions(
     { podSpec }: ContainerRequest,
     artifact: PreparedArtifact<MicrovmOptions> | undefined,
   ): MicrovmOptions {
-    return { ...artifact?.options, ...(podSpec?.hostname ? { hostname: podSpec.hostname } : {}) };
+    return {
+      ...artifact?.options,
+      ...(podSpec?.hostname ? { hostname: podSpec.hostname } : {}),
+      ...(podSpec?.hostAliases?.length
+        ? { hostAliases: podSpec.hostAliases.map((a) => ({ ip: a.ip, hostnames: a.hostnames ?? [] })) }
+        : {}),
+      ...(podSpec?.dnsConfig || podSpec?.dnsPolicy
+        ? { dns: { policy: podSpec.dnsPolicy, config: podSpec.dnsConfig } }
+        : {}),
+    };
+  }
+
+  // --- the pod network (PodNetworkDriver) ------------------------------------------------------
+
+  /** hostPorts are the pod network's DNAT rules to the pod IP, which the VM holds (network.ts). */
+  async publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void> {
+    if (!this.network) return;
+    for (const p of ports) await this.network.publish(podUid, p);
+  }
+
+  /** The pod is gone: its network (the tap goes with its namespace) and its writable volume disks. */
+  async releasePod(podUid: string): Promise<void> {
+    for (const sb of this.sandboxes.values()) if (sb.state.podUid === podUid) return;
+    rmSync(this.podVolumesDir(podUid), { recursive: true, force: true });
+    await this.network?.teardown(podUid);
+  }
+
+  /** After a crash: networks of pods that are gone (taps with them), and their volume disks. */
+  async reconcilePods(livePodUids: string[]): Promise<void> {
+    const live = new Set(livePodUids);
+    const dir = join(this.stateDir, 'pod-volumes');
+    if (existsSync(dir)) {
+      for (const uid of readdirSync(dir))
+        if (!live.has(uid)) rmSync(join(dir, uid), { recursive: true, force: true });
+    }
+    await this.network?.reconcile(livePodUids);
+  }
+
+  // --- exec (Driver.exec, InteractiveExecDriver) ---------------------------------------------------
+
+  /** Runs cmd in the guest, in the workload's root, as its user, with its env; output collected. */
+  async exec(id: string, cmd: string[]): Promise<ExecResult> {
+    const channel = this.execChannel(id);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const collect = (into: Buffer[]) => {
+      let size = 0;
+      return (chunk: Buffer) => {
+        if (size >= EXEC_OUTPUT_CAP) return;
+        into.push(chunk.subarray(0, EXEC_OUTPUT_CAP - size));
+        size += chunk.length;
+      };
+    };
+    const session = await channel.open(
+      cmd,
+      { tty: false, stdin: false },
+      { stdout: collect(out), stderr: collect(err) },
+    );
+    const exitCode = await session.exited;
+    return { exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  }
+
+  /** `strata exec -i/-t` in the guest: streamed stdio, a terminal in the guest with tty. */
+  async execInteractive(id: string, cmd: string[], opts: InteractiveOptions): Promise<InteractiveExec> {
+    const channel = this.execChannel(id);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const session = await channel.open(
+      cmd,
+      { tty: opts.tty, stdin: true, cols: opts.cols, rows: opts.rows },
+      { stdout: (c) => stdout.write(c), stderr: (c) => stderr.write(c) },
+    );
+    const exited = session.exited.then((code) => {
+      stdout.end();
+      stderr.end();
+      return code;
+    });
+    let stdin: PassThrough | null = null;
+    if (opts.stdio === 'pipe') {
+      stdin = new PassThrough();
+      stdin.on('data', (d: Buffer) => session.write(d));
+      stdin.on('end', () => session.end());
+    } else {
+      // A CLI in a terminal: the agent's own stdio.
+      const onData = (d: Buffer) => session.write(d);
+      process.stdin.on('data', onData);
+      process.stdin.once('end', () => session.end());
+      stdout.pipe(process.stdout, { end: false });
+      stderr.pipe(process.stderr, { end: false });
+      void exited.then(() => process.stdin.off('data', onData));
+    }
+    return {
+      stdin,
+      stdout: opts.stdio === 'pipe' ? stdout : null,
+      stderr: opts.stdio === 'pipe' && !opts.tty ? stderr : null,
+      pid: undefined,
+      exited,
+      kill: (signal = 'SIGKILL') => session.kill(signal),
+      resize: async (cols, rows) => session.resize(cols, rows),
+    };
+  }
+
+  private execChannel(id: string): ExecChannel {
+    const sb = this.sandboxes.get(id);
+    if (!sb) throw notFound(id);
+    if (sb.result) throw new SandboxError('NotRunning', `microvm sandbox ${id} has exited`);
+    const socket = sb.state.layout.execSocket;
+    if (!socket)
+      throw new SandboxError('NotSupported', `microvm sandbox ${id} was started without an exec port`);
+    sb.exec ??= new ExecChannel(socket);
+    return sb.exec;
   }
 
   // --- lifecycle -------------------------------------------------------------------------------
@@ -274,7 +427,15 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     }
     if (spec.stdin && spec.stdin.length > 0)
       throw configError('stdin bytes are not supported by the microvm tier');
-    if (spec.mounts.length > 0) throw configError('volumes are not supported by the microvm tier yet');
+    for (const other of this.sandboxes.values()) {
+      if (other.state.podUid === spec.podUid && !other.result) {
+        // One VM holds the pod's address and its writable volumes; containers of a pod side by side
+        // would need one shared VM (not yet).
+        throw configError(
+          `pod ${spec.podName} already runs a microVM (${other.state.id}): the microvm tier runs one container of a pod at a time`,
+        );
+      }
+    }
     if (!existsSync(spec.image)) {
       throw new SandboxError(
         'ErrImagePull',
@@ -289,15 +450,16 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       );
     }
     const argv = spec.args.length > 0 ? spec.args : [...image.entrypoint, ...image.cmd];
-    let config: string;
+    const hostname = podHostname(spec.options?.hostname ?? spec.podName);
+    const guestConfig = {
+      hostname,
+      argv,
+      env: { ...(user && user.uid !== 0 ? { HOME: user.home } : {}), ...image.env, ...spec.env },
+      user,
+      workingDir: spec.workingDir ?? image.workingDir ?? '/',
+    };
     try {
-      config = guestConfigScript({
-        hostname: podHostname(spec.options?.hostname ?? spec.podName),
-        argv,
-        env: { ...(user && user.uid !== 0 ? { HOME: user.home } : {}), ...image.env, ...spec.env },
-        user,
-        workingDir: spec.workingDir ?? image.workingDir ?? '/',
-      });
+      guestConfigScript(guestConfig); // refuses bad input before anything is made
     } catch (err) {
       throw configError((err as Error).message);
     }
@@ -322,11 +484,53 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       signalSocket: join(sockets, 'signal.sock'),
       qmpSocket: join(sockets, 'qmp.sock'),
       pidfile: join(dir, 'qemu.pid'),
+      execSocket: join(sockets, 'exec.sock'),
     };
     let memoryMiB = 0;
+    let attachment: PodAttachment | undefined;
+    let netnsPath: string | undefined;
     try {
+      const volumes = await volumeDisks(spec.mounts, dir, this.podVolumesDir(spec.podUid)).catch(
+        (err: Error) => {
+          throw configError(err.message);
+        },
+      );
+      layout.volumes = volumes.disks;
+      let network;
+      if (this.network) {
+        try {
+          attachment = await this.network.setup(spec.podUid);
+          network = await attachTap(attachment);
+        } catch (err) {
+          throw new SandboxError('CreateContainerError', `pod network: ${(err as Error).message}`);
+        }
+        netnsPath = network.netnsPath;
+        layout.net = { tap: network.tap, mac: network.mac };
+      }
+      const options = spec.options ?? {};
+      const clusterDnsIP = attachment ? this.clusterDnsIP() : undefined;
+      const etc = {
+        hosts: hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
+        hostname: `${hostname}\n`,
+        'resolv.conf':
+          options.dns || clusterDnsIP
+            ? podResolvConf({
+                namespace: spec.namespace,
+                dnsPolicy: options.dns?.policy,
+                dnsConfig: options.dns?.config,
+                clusterDnsIP,
+              })
+            : attachment
+              ? resolvConf()
+              : resolvConf({ hostResolvConf: '' }),
+      };
+      const config = guestConfigScript({
+        ...guestConfig,
+        volumes: volumes.guest,
+        ...(network ? { network } : {}),
+      });
       copyFileSync(boot.initramfs, layout.initrd);
-      appendFileSync(layout.initrd, configArchive(config));
+      appendFileSync(layout.initrd, configArchive(config, etc));
       await createOverlay(resolve(spec.image), layout.disk);
       memoryMiB = Math.max(
         MIN_MEMORY_MIB,
@@ -334,6 +538,8 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       );
       const vcpus = Math.max(1, Math.ceil(spec.limits.cpu ?? 1));
       const argv = [
+        // In the pod's network namespace: QEMU opens the pod's tap and sees no host interface.
+        ...(netnsPath ? [which('nsenter') ?? 'nsenter', `--net=${netnsPath}`, '--'] : []),
         this.qemu!,
         ...qemuArgs(layout, {
           accel: boot.accel,
@@ -358,6 +564,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
         await launch(argv);
       }
     } catch (err) {
+      if (netnsPath) await detachTap(netnsPath);
       await this.cleanUp(dir, layout);
       throw err instanceof SandboxError
         ? err
@@ -372,6 +579,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       pid: Number(readFileSync(layout.pidfile, 'utf8').trim()),
       startedAt: new Date().toISOString(),
       memoryMiB,
+      ...(attachment ? { podIP: attachment.ip, netnsPath } : {}),
     };
     if (spec.limits.deadlineSeconds !== undefined) {
       state.deadlineSeconds = spec.limits.deadlineSeconds;
@@ -379,7 +587,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     }
     writeState(dir, state);
     this.track(state, spec.log);
-    return { id: spec.id, driver: this.name, state: { dir } };
+    return {
+      id: spec.id,
+      driver: this.name,
+      ...(attachment ? { podIP: attachment.ip } : {}),
+      state: { dir },
+    };
   }
 
   async wait(id: string): Promise<ExitResult> {
@@ -403,6 +616,8 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
       this.untrack(sb);
       this.sandboxes.delete(id);
     }
+    // The tap goes now (the pod's namespace, with eth0 and the address, stays until releasePod).
+    if (state?.netnsPath) await detachTap(state.netnsPath);
     if (state) await this.cleanUp(state.dir, state.layout);
     else rmSync(this.sandboxDir(id), { recursive: true, force: true });
   }
@@ -445,6 +660,12 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
     return join(this.stateDir, 'sandboxes', id);
   }
 
+  /** The pod's writable volume disks (emptyDir), kept across its sandboxes until the pod goes. */
+  private podVolumesDir(podUid: string): string {
+    if (!ID_RE.test(podUid)) throw configError(`pod uid "${podUid}": expected [A-Za-z0-9_.+-]`);
+    return join(this.stateDir, 'pod-volumes', podUid);
+  }
+
   private track(state: MicrovmState, log: LogSink): Sandbox {
     let resolveExit!: (r: ExitResult) => void;
     const exited = new Promise<ExitResult>((r) => (resolveExit = r));
@@ -477,6 +698,7 @@ export class MicrovmDriver implements ArtifactDriver<MicrovmOptions>, TierOption
   private untrack(sb: Sandbox): void {
     if (sb.poll) clearInterval(sb.poll);
     if (sb.deadlineTimer) clearTimeout(sb.deadlineTimer);
+    sb.exec?.close();
     for (const t of sb.tails) t.close();
   }
 

@@ -19,7 +19,12 @@ export const PORTS = {
   stderr: 'strata.stderr',
   exit: 'strata.exit',
   signal: 'strata.signal',
+  /** The exec helper's multiplexed sessions (guest/vmexec.c, exec-channel.ts). */
+  exec: 'strata.exec',
 } as const;
+
+/** virtio-blk serial of the image's root disk; volume disks are `v0`, `v1`, … (volumes.ts). */
+export const ROOT_SERIAL = 'root';
 
 /** Applets the init calls, linked to /bin/busybox in the initramfs. */
 export const INIT_APPLETS = [
@@ -38,6 +43,9 @@ export const INIT_APPLETS = [
   'kill',
   'ls',
   'nsenter',
+  'ip',
+  'touch',
+  'rm',
 ];
 
 export const INIT_SCRIPT = `#!/bin/sh
@@ -65,29 +73,70 @@ port() {
   done
   return 1
 }
-i=0
-while :; do
+# Block devices by their virtio serial (the order of virtio-mmio devices is not the command line's).
+blockdev() {
+  for d in /sys/block/vd*; do
+    [ "$(cat "$d/serial" 2> /dev/null)" = "$1" ] && { echo "/dev/\${d##*/}"; return 0; }
+  done
+  return 1
+}
+devices_ready() {
   EXIT_PORT=$(port ${PORTS.exit}) && OUT_PORT=$(port ${PORTS.stdout}) && ERR_PORT=$(port ${PORTS.stderr}) &&
-    SIG_PORT=$(port ${PORTS.signal}) && [ -e "$EXIT_PORT" ] && [ -e "$OUT_PORT" ] && [ -e "$ERR_PORT" ] &&
-    [ -e "$SIG_PORT" ] && [ -b /dev/vda ] && break
+    SIG_PORT=$(port ${PORTS.signal}) && EXEC_PORT=$(port ${PORTS.exec}) || return 1
+  for p in "$EXIT_PORT" "$OUT_PORT" "$ERR_PORT" "$SIG_PORT" "$EXEC_PORT"; do [ -e "$p" ] || return 1; done
+  for s in ${ROOT_SERIAL} $STRATA_DISKS; do dev=$(blockdev "$s") && [ -b "$dev" ] || return 1; done
+  [ -z "$STRATA_IP" ] || [ -e /sys/class/net/eth0 ] || return 1
+}
+i=0
+until devices_ready; do
   i=$((i + 1))
-  [ $i -gt 1000 ] && { EXIT_PORT=/dev/null; die "virtio devices did not appear: $(ls /sys/class/virtio-ports /dev)"; }
+  [ $i -gt 1000 ] && { EXIT_PORT=\${EXIT_PORT:-/dev/null}; die "virtio devices did not appear: $(ls /sys/class/virtio-ports /sys/block /sys/class/net)"; }
   sleep 0.01
 done
 stage devices
 mkdir -p /newroot
-mount -t ext4 /dev/vda /newroot || die "cannot mount the root filesystem disk"
+mount -t ext4 "$(blockdev ${ROOT_SERIAL})" /newroot || die "cannot mount the root filesystem disk"
 for d in proc sys dev .strata; do mkdir -p "/newroot/$d"; done
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
-mount -t devpts devpts /newroot/dev/pts
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
 # The workload's working directory is entered by the initramfs' busybox, bound read-only at /.strata.
 mount --bind /bin /newroot/.strata
 mount -o remount,bind,ro /newroot/.strata
 hostname "$STRATA_HOSTNAME"
+# /etc/hosts, /etc/hostname and /etc/resolv.conf as the pod's (bound over the image's, as runtimes do).
+for f in hosts hostname resolv.conf; do
+  [ -e "/strata/etc/$f" ] || continue
+  mkdir -p /newroot/etc
+  [ -L "/newroot/etc/$f" ] && rm -f "/newroot/etc/$f"
+  [ -e "/newroot/etc/$f" ] || touch "/newroot/etc/$f"
+  mount --bind "/strata/etc/$f" "/newroot/etc/$f" && mount -o remount,bind,ro "/newroot/etc/$f"
+done
+# A volume: its disk mounted under /strata/vol, then bound where the pod wants it (a file or a directory).
+vol() {
+  dev=$(blockdev "$1") || die "volume disk $1 did not appear"
+  mkdir -p "/strata/vol/$1"
+  if [ "$3" = ro ]; then opts=ro,noload; else opts=rw; fi
+  mount -t ext4 -o "$opts" "$dev" "/strata/vol/$1" || die "cannot mount the disk of volume $2"
+  src="/strata/vol/$1"
+  [ -n "$4" ] && src="$src/$4"
+  t="/newroot$2"
+  if [ -d "$src" ]; then mkdir -p "$t"; else mkdir -p "\${t%/*}"; [ -e "$t" ] || touch "$t"; fi
+  mount --bind "$src" "$t" || die "cannot mount volume $2"
+  [ "$3" = ro ] && mount -o remount,bind,ro "$t"
+}
+strata_volumes
+ip link set lo up
+if [ -n "$STRATA_IP" ]; then
+  ip link set eth0 mtu "$STRATA_MTU" 2> /dev/null
+  ip addr add "$STRATA_IP" dev eth0 && ip link set eth0 up && ip route add default via "$STRATA_GATEWAY" ||
+    die "cannot configure the pod network ($STRATA_IP via $STRATA_GATEWAY)"
+fi
+# exec sessions (strata exec, kubectl exec, exec probes): served on their own port, in the workload's root.
+strata_vmexec "$EXEC_PORT" < /dev/null > /dev/null 2> /dev/ttyS0 &
 stage rootfs
 strata_workload < /dev/null > "$OUT_PORT" 2> "$ERR_PORT" &
 child=$!
@@ -130,6 +179,19 @@ export interface GuestConfig {
   workingDir: string;
   /** Run as this uid/gid (supplementary groups cleared); default root. */
   user?: { uid: number; gid: number };
+  /** The pod's address on eth0 (the pod network), absent without one. */
+  network?: { ip: string; prefixLength: number; gateway: string; mtu: number };
+  /** Volume disks (virtio-blk serials, see volumes.ts) and where each goes in the workload's root. */
+  volumes?: GuestVolume[];
+}
+
+export interface GuestVolume {
+  serial: string;
+  /** Absolute path in the workload's root. */
+  target: string;
+  readOnly: boolean;
+  /** The volume is this one file of the disk (a file mounted on a file), not the disk's root. */
+  file?: string;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -151,10 +213,35 @@ export function guestConfigScript(c: GuestConfig): string {
     throw new Error(`user ${u.uid}:${u.gid}: expected non-negative integers`);
   }
   const setIds = u && (u.uid !== 0 || u.gid !== 0) ? `/.strata/nsenter -F -S ${u.uid} -G ${u.gid} -- ` : '';
+  const n = c.network;
+  if (n) {
+    const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+    if (!ipv4.test(n.ip) || !ipv4.test(n.gateway))
+      throw new Error(`pod address ${n.ip} via ${n.gateway}: IPv4 expected`);
+  }
+  const volumes = c.volumes ?? [];
+  for (const v of volumes) {
+    if (!/^v\d+$/.test(v.serial)) throw new Error(`volume disk serial "${v.serial}": v<N> expected`);
+    if (!v.target.startsWith('/')) throw new Error(`volume mount path "${v.target}" must be absolute`);
+  }
   return [
     `STRATA_HOSTNAME=${shellQuote(c.hostname)}`,
     'strata_workload() {',
     `  exec env -i ${envWords.join(' ')} chroot /newroot /.strata/sh -c ${shellQuote(cd)} strata-init ${shellQuote(c.workingDir || '/')} ${setIds}${c.argv.map(shellQuote).join(' ')}`,
+    '}',
+    'strata_vmexec() {',
+    `  exec env -i ${envWords.join(' ')} /bin/strata-vmexec "$1" /newroot ${shellQuote(c.workingDir || '/')} ${u?.uid ?? 0} ${u?.gid ?? 0}`,
+    '}',
+    `STRATA_IP=${n ? shellQuote(`${n.ip}/${n.prefixLength}`) : "''"}`,
+    `STRATA_GATEWAY=${n ? shellQuote(n.gateway) : "''"}`,
+    `STRATA_MTU=${n ? Math.floor(n.mtu) : 1500}`,
+    `STRATA_DISKS=${shellQuote(volumes.map((v) => v.serial).join(' '))}`,
+    'strata_volumes() {',
+    ...volumes.map(
+      (v) =>
+        `  vol ${v.serial} ${shellQuote(v.target)} ${v.readOnly ? 'ro' : 'rw'}${v.file ? ` ${shellQuote(v.file)}` : ''}`,
+    ),
+    '  :',
     '}',
     '',
   ].join('\n');

@@ -12,9 +12,18 @@ import type { GuestKernel } from './kernel.ts';
 
 /**
  * Modules the init loads, in dependency order (PLATFORM-NOTES). Those built into the kernel
- * (modules.builtin) are skipped; networking's (failover, net_failover, virtio_net) come with the tap.
+ * (modules.builtin) are skipped.
  */
-export const GUEST_MODULES = ['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_blk', 'virtio_console'];
+export const GUEST_MODULES = [
+  'virtio_ring',
+  'virtio',
+  'virtio_mmio',
+  'virtio_blk',
+  'virtio_console',
+  'failover',
+  'net_failover',
+  'virtio_net',
+];
 
 export const DEFAULT_BUSYBOX = '/bin/busybox';
 
@@ -46,6 +55,7 @@ function builtinModules(modulesDir: string): Set<string> {
 export function baseEntries(
   kernel: GuestKernel,
   busybox = DEFAULT_BUSYBOX,
+  vmexec?: string,
   modules = GUEST_MODULES,
 ): CpioEntry[] {
   const files = moduleFiles(kernel.modulesDir);
@@ -65,6 +75,9 @@ export function baseEntries(
     ...INIT_APPLETS.map((a): CpioEntry => ({ type: 'symlink', path: `bin/${a}`, target: 'busybox' })),
     { type: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
     { type: 'file', path: 'strata/canary', data: Buffer.from(CANARY_SCRIPT), mode: 0o755 },
+    ...(vmexec
+      ? [{ type: 'file', path: 'bin/strata-vmexec', data: readFileSync(vmexec), mode: 0o755 } as const]
+      : []),
   ];
   for (const m of modules) {
     const file = files.get(m);
@@ -82,8 +95,13 @@ export function baseEntries(
 }
 
 /** Builds (once) the base initramfs of `kernel` in `cacheDir`; returns its path. */
-export function baseInitramfs(kernel: GuestKernel, cacheDir: string, busybox = DEFAULT_BUSYBOX): string {
-  const archive = cpioArchive(baseEntries(kernel, busybox));
+export function baseInitramfs(
+  kernel: GuestKernel,
+  cacheDir: string,
+  busybox = DEFAULT_BUSYBOX,
+  vmexec?: string,
+): string {
+  const archive = cpioArchive(baseEntries(kernel, busybox, vmexec));
   const name = `initramfs-${kernel.release}-${createHash('sha256').update(archive).digest('hex').slice(0, 16)}.cpio`;
   const path = join(cacheDir, name);
   if (!existsSync(path)) {
@@ -94,11 +112,23 @@ export function baseInitramfs(kernel: GuestKernel, cacheDir: string, busybox = D
   return path;
 }
 
-/** The per-sandbox archive: /strata/config (see init.ts), to append to the base archive. */
-export function configArchive(configScript: string): Buffer {
+/**
+ * The per-sandbox archive, to append to the base archive: /strata/config (see init.ts) and the pod's
+ * /etc files (`etc`: name → content; hosts, hostname, resolv.conf), which the init binds into its root.
+ */
+export function configArchive(configScript: string, etc: Record<string, string> = {}): Buffer {
   // Inode numbers distinct from the base archive's: the kernel links entries with equal inode numbers.
   return cpioArchive(
-    [{ type: 'file', path: 'strata/config', data: Buffer.from(configScript), mode: 0o644 }],
+    [
+      { type: 'file', path: 'strata/config', data: Buffer.from(configScript), mode: 0o644 },
+      ...(Object.keys(etc).length ? [{ type: 'dir', path: 'strata/etc' } as const] : []),
+      ...Object.entries(etc).map(([name, text]): CpioEntry => ({
+        type: 'file',
+        path: `strata/etc/${name}`,
+        data: Buffer.from(text),
+        mode: 0o644,
+      })),
+    ],
     1 << 20,
   );
 }

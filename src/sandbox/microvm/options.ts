@@ -1,5 +1,7 @@
 // The microvm tier's typed options (`SandboxSpec<MicrovmOptions>.options`): read off the pod's container
 // and the prepared image by tierOptions(), handed back to start().
+import type { HostAlias } from '../../net/etc-files.ts';
+import type { DnsPolicy, PodDnsConfig } from '../../net/dns/index.ts';
 import type { ContainerImageConfig } from '../container/index.ts';
 import type { SandboxSpec } from '../driver.ts';
 
@@ -11,6 +13,10 @@ export interface MicrovmOptions {
   user?: { uid: number; gid: number; home: string };
   /** Default: the pod name, made a valid hostname. */
   hostname?: string;
+  /** Extra /etc/hosts lines (the pod spec's hostAliases). */
+  hostAliases?: HostAlias[];
+  /** The pod's dnsPolicy and dnsConfig, for its /etc/resolv.conf (as the container tier's). */
+  dns?: { policy?: DnsPolicy; config?: PodDnsConfig };
 }
 
 export type MicrovmSandboxSpec = SandboxSpec<MicrovmOptions>;

@@ -3,7 +3,7 @@
 // QMP client for stopping a VM.
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { PORTS } from './init.ts';
+import { PORTS, ROOT_SERIAL } from './init.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -19,6 +19,12 @@ export interface VmLayout {
   signalSocket: string;
   qmpSocket: string;
   pidfile: string;
+  /** The exec helper's port (exec-channel.ts); absent in VMs started before exec existed. */
+  execSocket?: string;
+  /** Volume disks (volumes.ts), raw ext4 images, by virtio serial. */
+  volumes?: { serial: string; file: string; readOnly: boolean }[];
+  /** The pod network: a tap in the pod's namespace (QEMU runs there) and the pod's MAC address. */
+  net?: { tap: string; mac: string };
 }
 
 export interface VmShape {
@@ -100,9 +106,24 @@ export function qemuArgs(l: VmLayout, s: VmShape): string[] {
     '-drive',
     `id=root,file=${l.disk},format=qcow2,if=none,cache=unsafe`,
     '-device',
-    'virtio-blk-device,drive=root',
+    `virtio-blk-device,drive=root,serial=${ROOT_SERIAL}`,
+    ...(l.volumes ?? []).flatMap((v) => [
+      '-drive',
+      // Writable volumes are the pod's data: written through, unlike the throw-away root overlay.
+      `id=${v.serial},file=${v.file},format=raw,if=none,${v.readOnly ? 'readonly=on' : 'cache=writeback'}`,
+      '-device',
+      `virtio-blk-device,drive=${v.serial},serial=${v.serial}`,
+    ]),
+    ...(l.net
+      ? [
+          '-netdev',
+          `tap,id=net0,ifname=${l.net.tap},script=no,downscript=no`,
+          '-device',
+          `virtio-net-device,netdev=net0,mac=${l.net.mac}`,
+        ]
+      : []),
     '-device',
-    'virtio-serial-device,max_ports=5',
+    'virtio-serial-device,max_ports=6',
     ...port('out', l.stdout, PORTS.stdout, 1),
     ...port('err', l.stderr, PORTS.stderr, 2),
     ...port('exit', l.exit, PORTS.exit, 3),
@@ -110,6 +131,14 @@ export function qemuArgs(l: VmLayout, s: VmShape): string[] {
     `socket,id=sig,path=${l.signalSocket},server=on,wait=off`,
     '-device',
     `virtserialport,chardev=sig,name=${PORTS.signal},nr=4`,
+    ...(l.execSocket
+      ? [
+          '-chardev',
+          `socket,id=exec,path=${l.execSocket},server=on,wait=off`,
+          '-device',
+          `virtserialport,chardev=exec,name=${PORTS.exec},nr=5`,
+        ]
+      : []),
     '-qmp',
     `unix:${l.qmpSocket},server=on,wait=off`,
   ];

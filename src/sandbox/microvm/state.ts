@@ -16,6 +16,9 @@ export interface MicrovmState {
   memoryMiB: number;
   deadlineSeconds?: number;
   deadlineAt?: number;
+  /** On the pod network: the pod's address and the namespace QEMU (and its tap) live in. */
+  podIP?: string;
+  netnsPath?: string;
 }
 
 export function writeState(dir: string, s: MicrovmState): void {
