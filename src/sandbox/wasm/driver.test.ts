@@ -599,18 +599,40 @@ describe('limits and stopping', () => {
     expect(share).toBeLessThan(0.45);
   });
 
-  it('refuses to run more sandboxes than maxWorkers', async () => {
-    const small = new WasmDriver({ cacheDir: join(tmp.path, 'cache-small'), maxWorkers: 1, poolSize: 1 });
+  it('refuses to run more sandboxes than maxSandboxes, or more threads than maxWorkers', async () => {
+    const small = new WasmDriver({ cacheDir: join(tmp.path, 'cache-small'), maxSandboxes: 2 });
     try {
       const a = spec(fixture('sleeper'));
+      const b = spec(fixture('sleeper'));
       await small.start(a);
+      await small.start(b);
+      expect((await small.fingerprint()).attributes['wasm.maxSandboxes']).toBe('2');
       await expect(small.start(spec(fixture('sleeper')))).rejects.toThrow(
-        /all 1 wasm sandbox workers are in use/,
+        /all 2 wasm sandboxes of this node are in use/,
       );
       await small.stop(a.id, 0);
       expect((await run(example('hello'), {}, small)).result.reason).toBe('Completed');
     } finally {
       await small.shutdown();
+    }
+    // A thread per guest (the earlier design): the threads are the limit.
+    const threads = new WasmDriver({
+      cacheDir: join(tmp.path, 'cache-threads'),
+      maxWorkers: 1,
+      maxSandboxes: 10,
+      poolSize: 1,
+      guestsPerWorker: 1,
+    });
+    try {
+      const a = spec(fixture('sleeper'));
+      await threads.start(a);
+      await expect(threads.start(spec(fixture('sleeper')))).rejects.toThrow(
+        /all 1 wasm sandbox workers are in use/,
+      );
+      await threads.stop(a.id, 0);
+      expect((await run(example('hello'), {}, threads)).result.reason).toBe('Completed');
+    } finally {
+      await threads.shutdown();
     }
   });
 

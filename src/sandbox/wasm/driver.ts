@@ -1,10 +1,12 @@
-// The wasm tier: runs WASI preview1 command modules, each in a pooled worker thread.
+// The wasm tier: runs WASI preview1 command modules, many guests per worker thread.
 //
-// start() resolves the module (module-source), compiles it once per content hash and memory cap
-// (module-cache, memory-cap), checks the mounts (mounts), and hands the run to a worker (pool, worker)
-// through a shared control block (control, log-ring). A stop takes effect at the guest's next host
-// call (host-imports, poll); a guest that never calls the host is interrupted after the grace period
-// (interrupt), or its worker terminated as a last resort. See exit-result.ts for how each end is
+// start() resolves the module (module-source), compiles it once per content hash and memory cap with
+// preemption points (module-cache, memory-cap, preempt), checks the mounts (mounts), and hands the run
+// to a worker (pool, worker) through the worker's shared control block (control, log-ring). A guest
+// that waits is suspended (JSPI) and its thread runs other guests. A stop takes effect at the guest's
+// next host call (host-imports, poll); a forced stop at its next preemption point, or, for a module
+// that has none and so runs on a thread of its own, by interrupting the thread (interrupt); the worker
+// is terminated as a last resort. See exit-result.ts for how each end is
 // reported, and cpu-throttle.ts for what limits.cpu does. Of the contract's optional parts it has
 // artifacts only (artifact.ts: paths, URLs and OCI wasm artifacts from the node's image store).
 
@@ -27,25 +29,38 @@ import {
   type SandboxStats,
 } from '../driver.ts';
 import { prepareWasmModule } from './artifact.ts';
-import { CPU_BASELINE_F64, MEMORY_PAGES, RING_OFFSET, STOP, resetControl } from './control.ts';
+import { instanceCeiling } from './capacity.ts';
+import {
+  CPU_SINCE_US_F64,
+  CPU_USED_US_F64,
+  MEMORY_PAGES,
+  STOP,
+  StopLevel,
+  slotViews,
+  type SlotViews,
+} from './control.ts';
 import { describeExit, type FinalOutcome } from './exit-result.ts';
 import { WorkerInterrupter } from './interrupt.ts';
-import { LogRingReader } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
 import { ModuleCache, type CompiledModule } from './module-cache.ts';
 import { ModuleSource } from './module-source.ts';
 import { prepareMounts } from './mounts.ts';
-import { WorkerPool, type PooledWorker } from './pool.ts';
+import { WorkerPool, type Placement, type PooledWorker } from './pool.ts';
 import { touchModule, type FromWorker } from './protocol.ts';
+import { hasJspi } from './webassembly.ts';
 
 export interface WasmDriverOptions {
   /** Downloaded modules and temporary stdin files live here. */
   cacheDir: string;
   /** Idle workers kept warm (default 2). */
   poolSize?: number;
-  /** Most wasm sandboxes running at once, i.e. worker threads (default 128). */
+  /** Most worker threads (default 128). */
   maxWorkers?: number;
-  /** Runs before a worker is replaced (default 10,000). */
+  /** Guests one worker thread runs at once (default 2,000); 1 = a thread per guest. */
+  guestsPerWorker?: number;
+  /** Most wasm sandboxes running at once (default: what threads and V8's address space allow, see capacity.ts). */
+  maxSandboxes?: number;
+  /** Guests a worker takes before it is replaced (default 10,000 for a dedicated worker, 100,000 shared). */
   maxRunsPerWorker?: number;
   /** Largest module accepted (default 256 MiB). */
   maxModuleBytes?: number;
@@ -58,18 +73,21 @@ export interface WasmDriverOptions {
 /** Even with a zero grace period a stop waits this long for the guest's next host call, so that a
  * guest asleep in poll_oneoff ends cleanly instead of being interrupted. */
 const MIN_STOP_WINDOW_MS = 100;
-/** How long an interrupted worker gets to confirm it released its run before it is terminated. */
+/** How long a forced guest gets to unwind (or its interrupted worker to confirm) before the worker is terminated. */
 const REAP_TIMEOUT_MS = 1000;
+const DEFAULT_GUESTS_PER_WORKER = 2_000;
+let guestSeq = 0;
 /** Log latency bound for a guest that writes and then computes without calling the host. */
 const DRAIN_INTERVAL_MS = 50;
 
 interface Sandbox {
   spec: SandboxSpec;
   compiled: CompiledModule;
+  /** Its id in the worker's messages and log records. */
+  guest: number;
+  place: Placement;
   pw: PooledWorker;
-  ctl: Int32Array;
-  cpuBaseline: Float64Array;
-  reader: LogRingReader;
+  slot: SlotViews;
   startedAt: Date;
   running: boolean;
   stdinFd: number | null;
@@ -110,8 +128,12 @@ export class WasmDriver implements ArtifactDriver {
   private readonly source: ModuleSource;
   private readonly pool: WorkerPool;
   private readonly maxWorkers: number;
+  private readonly guestsPerWorker: number;
+  private readonly maxSandboxes: number;
   private readonly interrupter = new WorkerInterrupter();
   private readonly sandboxes = new Map<string, Sandbox>();
+  /** Running sandboxes by guest id, to deliver log records to. */
+  private readonly byGuest = new Map<number, Sandbox>();
   /** start() calls in progress, by sandbox id. */
   private readonly starting = new Map<string, Promise<SandboxHandle>>();
   private drainTimer: NodeJS.Timeout | undefined;
@@ -123,13 +145,24 @@ export class WasmDriver implements ArtifactDriver {
     this.images = opts.images;
     this.workDir = opts.workDir ?? process.cwd();
     this.maxWorkers = opts.maxWorkers ?? 128;
+    this.guestsPerWorker = Math.max(1, opts.guestsPerWorker ?? DEFAULT_GUESTS_PER_WORKER);
+    this.maxSandboxes =
+      opts.maxSandboxes ?? Math.min(this.maxWorkers * this.guestsPerWorker, instanceCeiling());
     this.source = new ModuleSource({ cacheDir: opts.cacheDir, maxBytes: opts.maxModuleBytes });
     this.cache = new ModuleCache();
     this.pool = new WorkerPool({
       idle: opts.poolSize ?? 2,
       max: this.maxWorkers,
-      maxRunsPerWorker: opts.maxRunsPerWorker ?? 10_000,
+      guestsPerWorker: this.guestsPerWorker,
+      maxRunsPerWorker: opts.maxRunsPerWorker ?? (this.guestsPerWorker > 1 ? 100_000 : 10_000),
     });
+  }
+
+  /** Sandboxes running or starting now. */
+  get liveSandboxes(): number {
+    let n = this.starting.size;
+    for (const sb of this.sandboxes.values()) if (!sb.result) n++;
+    return n;
   }
 
   async fingerprint(): Promise<Fingerprint> {
@@ -137,16 +170,23 @@ export class WasmDriver implements ArtifactDriver {
       'wasm.engine': `V8 ${process.versions.v8}`,
       'wasm.node': process.version,
       'wasm.wasi': 'preview1',
-      'wasm.maxSandboxes': String(this.maxWorkers),
+      'wasm.maxSandboxes': String(this.maxSandboxes),
+      'wasm.guestsPerThread': String(this.guestsPerWorker),
+      'wasm.maxThreads': String(this.maxWorkers),
       'wasm.memoryLimit': 'linear-memory-cap',
       'wasm.cpuLimit': 'host-call-throttle',
     };
     const base = { runtimeClass: 'wasm', attributes };
     if (
       typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' ||
-      typeof SharedArrayBuffer !== 'function'
+      typeof SharedArrayBuffer !== 'function' ||
+      !hasJspi()
     ) {
-      return { ...base, healthy: false, reason: 'this Node.js has no WebAssembly or SharedArrayBuffer' };
+      return {
+        ...base,
+        healthy: false,
+        reason: 'this Node.js has no WebAssembly, SharedArrayBuffer or JSPI (WebAssembly.Suspending)',
+      };
     }
     this.probed ??= this.pool.probe();
     try {
@@ -168,6 +208,12 @@ export class WasmDriver implements ArtifactDriver {
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     }
     checkSpec(spec);
+    if (this.liveSandboxes >= this.maxSandboxes) {
+      throw new SandboxError(
+        'CreateContainerError',
+        `all ${this.maxSandboxes} wasm sandboxes of this node are in use (maxSandboxes)`,
+      );
+    }
     const starting = this.launch(spec);
     this.starting.set(spec.id, starting);
     try {
@@ -181,26 +227,32 @@ export class WasmDriver implements ArtifactDriver {
     let stdinFd: number | null = null;
     try {
       const resolved = await this.source.resolve(spec.image, spec.imageDigest);
-      const compiled = await this.cache.get(resolved.sha256, spec.limits.memoryBytes, () =>
-        this.source.load(resolved),
+      const compiled = await this.cache.get(
+        resolved.sha256,
+        spec.limits.memoryBytes,
+        () => this.source.load(resolved),
+        this.guestsPerWorker > 1,
       );
       const preopens = await prepareMounts(spec.mounts);
       if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
-      const pw = this.pool.acquire();
-      this.interrupter.enable();
-      const sb = this.track(spec, compiled, pw, stdinFd);
+      const place = this.pool.acquire(compiled.preemptible);
+      // Only a guest on a thread of its own is ever interrupted through the inspector.
+      if (!place.pw.shared) this.interrupter.enable();
+      const sb = this.track(spec, compiled, place, stdinFd);
       const running = this.awaitRunning(sb);
-      resetControl(pw.control);
-      const sendModule = !touchModule(pw.modules, compiled.key, true);
-      pw.post({
+      place.pw.onDrain ??= () => this.drainWorker(place.pw);
+      const sendModule = !touchModule(place.pw.modules, compiled.key, true);
+      place.pw.post({
         type: 'run',
+        guest: sb.guest,
+        slot: place.slot,
         moduleKey: compiled.key,
         module: sendModule ? compiled.module : undefined,
+        preemptible: compiled.preemptible,
         args: spec.args.length > 0 ? spec.args : [basename(spec.image)],
         env: spec.env,
         preopens,
         stdinFd,
-        control: pw.control,
         cpu: spec.limits.cpu,
       });
       stdinFd = null; // owned by the sandbox now
@@ -216,7 +268,11 @@ export class WasmDriver implements ArtifactDriver {
       return {
         id: spec.id,
         driver: this.name,
-        state: { module: compiled.key, startedAt: sb.startedAt.toISOString() },
+        state: {
+          module: compiled.key,
+          startedAt: sb.startedAt.toISOString(),
+          thread: place.pw.shared ? 'shared' : 'own',
+        },
       };
     } finally {
       if (stdinFd !== null) closeSync(stdinFd);
@@ -264,9 +320,9 @@ export class WasmDriver implements ArtifactDriver {
     });
     if (sb.result) return final();
     // Memory as of the guest's last host call (a guest growing memory without calling the host is
-    // seen at its next call); CPU time of the worker thread since this run began.
+    // seen at its next call); CPU time the guest used on its thread (counted at every switch).
     const memoryBytes = this.lastMemory(sb);
-    const cpuNanos = await this.workerCpuNanos(sb);
+    const cpuNanos = await this.guestCpuNanos(sb);
     // The guest may have ended meanwhile, and its worker moved on to another run.
     return sb.result ? final() : { cpuNanos, memoryBytes, timestamp: new Date() };
   }
@@ -286,6 +342,7 @@ export class WasmDriver implements ArtifactDriver {
     }
     await Promise.all(live.map((sb) => sb.exited));
     await this.pool.shutdown();
+    this.byGuest.clear();
     this.interrupter.close();
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = undefined;
@@ -303,7 +360,7 @@ export class WasmDriver implements ArtifactDriver {
   private track(
     spec: SandboxSpec,
     compiled: CompiledModule,
-    pw: PooledWorker,
+    place: Placement,
     stdinFd: number | null,
   ): Sandbox {
     let resolveExit!: (r: ExitResult) => void;
@@ -311,10 +368,10 @@ export class WasmDriver implements ArtifactDriver {
     const sb: Sandbox = {
       spec,
       compiled,
-      pw,
-      ctl: new Int32Array(pw.control, 0, RING_OFFSET / 4),
-      cpuBaseline: new Float64Array(pw.control, 0, RING_OFFSET / 8),
-      reader: new LogRingReader(pw.control),
+      guest: ++guestSeq,
+      place,
+      pw: place.pw,
+      slot: slotViews(place.pw.control, place.slot),
       startedAt: new Date(),
       running: false,
       stdinFd,
@@ -327,6 +384,7 @@ export class WasmDriver implements ArtifactDriver {
       markStarted: () => undefined,
     };
     this.sandboxes.set(spec.id, sb);
+    this.byGuest.set(sb.guest, sb);
     this.ensureDrainTimer();
     return sb;
   }
@@ -340,10 +398,10 @@ export class WasmDriver implements ArtifactDriver {
       const failStart = (message: string, workerOk: boolean): void => {
         if (sb.result) return;
         this.sandboxes.delete(sb.spec.id);
+        this.byGuest.delete(sb.guest);
         for (const t of sb.timers) clearTimeout(t);
         this.closeStdin(sb);
-        if (workerOk && !sb.forcing) this.pool.release(sb.pw);
-        else void this.pool.discard(sb.pw);
+        this.pool.release(sb.place, sb.guest, workerOk && !sb.forcing);
         // Settle the exit too: a stop(), destroy() or shutdown() may already be waiting on it.
         const now = new Date();
         sb.result = {
@@ -357,7 +415,7 @@ export class WasmDriver implements ArtifactDriver {
         this.ensureDrainTimer();
         reject(new SandboxError('CreateContainerError', message));
       };
-      sb.pw.listener = {
+      sb.pw.guests.set(sb.guest, {
         message: (msg: FromWorker) => {
           switch (msg.type) {
             case 'running':
@@ -367,11 +425,9 @@ export class WasmDriver implements ArtifactDriver {
             case 'start-failed':
               failStart(msg.message, true);
               break;
-            case 'drain':
-              this.drain(sb);
-              break;
             case 'exit':
-              this.finish(sb, msg.outcome, msg.memoryBytes, msg.cpuMicros * 1000);
+              // The worker has counted the guest's CPU time up to its end.
+              this.finish(sb, msg.outcome, msg.memoryBytes, Math.round(sb.slot.f64[CPU_USED_US_F64] * 1000));
               break;
             case 'reaped':
               void this.finishKilled(sb);
@@ -380,15 +436,23 @@ export class WasmDriver implements ArtifactDriver {
         },
         failure: (err) => {
           if (!sb.running) failStart(`wasm worker failed: ${err.message}`, false);
-          else this.finish(sb, { kind: 'worker-failed', message: err.message }, this.lastMemory(sb), 0);
+          else
+            this.finish(
+              sb,
+              { kind: 'worker-failed', message: err.message },
+              this.lastMemory(sb),
+              Math.round(sb.slot.f64[CPU_USED_US_F64] * 1000),
+            );
         },
-      };
+      });
     });
   }
 
-  private signalStop(sb: Sandbox): void {
-    Atomics.store(sb.ctl, STOP, 1);
-    Atomics.notify(sb.ctl, STOP);
+  /** Raises the guest's stop word to `level` and wakes it if it is waiting. */
+  private signalStop(sb: Sandbox, level: number = StopLevel.STOP): void {
+    if (Atomics.load(sb.slot.words, STOP) >= level) return;
+    Atomics.store(sb.slot.words, STOP, level);
+    if (!sb.pw.dead) sb.pw.post({ type: 'stop', guest: sb.guest });
   }
 
   /** Stops at the guest's next host call; forces it after the grace period. */
@@ -403,36 +467,51 @@ export class WasmDriver implements ArtifactDriver {
     clearTimeout(t);
   }
 
-  /** Ends a guest wherever it is: interrupt its execution, then have the worker release the run. */
+  /** Ends a guest wherever it is. */
   private force(sb: Sandbox): void {
     if (sb.result || sb.forcing) return;
     sb.forcing = true;
+    // A guest with preemption points ends at the next one (a few microseconds of computing away) or
+    // at its next host call, and its thread's other guests carry on.
+    this.signalStop(sb, StopLevel.KILL);
+    if (sb.pw.shared) {
+      sb.timers.push(setTimeout(() => void this.terminate(sb), REAP_TIMEOUT_MS));
+      return;
+    }
+    // A guest alone on its thread may have no preemption points: interrupt the thread's execution.
     // A worker still loading its code would not survive an interrupt (it would exit): terminate it.
     if (!sb.pw.ready || !this.interrupter.interrupt(sb.pw.name)) {
       void this.terminate(sb);
       return;
     }
     // The worker handles 'reap' once the interrupted execution has unwound.
-    sb.pw.post({ type: 'reap' });
+    sb.pw.post({ type: 'reap', guest: sb.guest });
     sb.timers.push(setTimeout(() => void this.terminate(sb), REAP_TIMEOUT_MS));
   }
 
-  /** Last resort: end the thread. node:wasi's host descriptors of this run stay open. */
+  /**
+   * Last resort: end the thread (and with it any other guest on it, reported as failed). node:wasi's
+   * host descriptors of its runs stay open.
+   */
   private async terminate(sb: Sandbox): Promise<void> {
     if (sb.result) return;
     this.terminatedWorkers++;
-    const cpu = await this.workerCpuNanos(sb);
+    const cpu = await this.guestCpuNanos(sb);
+    const pw = sb.pw;
     this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
+    if (!pw.dead) await this.pool.discard(pw);
   }
 
   private async finishKilled(sb: Sandbox): Promise<void> {
-    const cpu = await this.workerCpuNanos(sb);
+    const cpu = await this.guestCpuNanos(sb);
     this.finish(sb, { kind: 'killed' }, this.lastMemory(sb), cpu);
   }
 
   private finish(sb: Sandbox, outcome: FinalOutcome, memoryBytes: number, cpuNanos: number): void {
     if (sb.result) return;
-    this.drain(sb);
+    // Everything the guest wrote before it ended is in its worker's ring by now.
+    this.drainWorker(sb.pw);
+    this.byGuest.delete(sb.guest);
     for (const t of sb.timers) clearTimeout(t);
     this.closeStdin(sb);
     const d = describeExit({
@@ -447,31 +526,32 @@ export class WasmDriver implements ArtifactDriver {
     sb.markStarted();
     sb.finalCpuNanos = cpuNanos;
     sb.finalMemoryBytes = memoryBytes;
-    // A worker is reused only after a guest that ended by itself; one we stopped or interrupted (or
-    // whose run failed inside node:wasi) is replaced.
+    // A dedicated worker is reused only after a guest that ended by itself; one we stopped or
+    // interrupted (or whose run failed inside node:wasi) is replaced. A shared worker's guests unwind
+    // at host calls and preemption points, which leave the thread sound.
     const clean = !sb.forcing && !sb.stopCause && (outcome.kind === 'exit' || outcome.kind === 'trap');
-    if (clean) this.pool.release(sb.pw);
-    else void this.pool.discard(sb.pw);
+    this.pool.release(sb.place, sb.guest, clean);
     sb.resolveExit(sb.result);
     this.ensureDrainTimer();
   }
 
-  private drain(sb: Sandbox): void {
-    sb.reader.drain((stream, chunk) => {
+  /** Delivers a worker's log records to its guests' sinks. */
+  private drainWorker(pw: PooledWorker): void {
+    pw.reader.drain((guest, stream, chunk) => {
       try {
-        sb.spec.log.write(stream, chunk);
+        this.byGuest.get(guest)?.spec.log.write(stream, chunk);
       } catch {
         // A failing log sink must not take the sandbox (or the agent) down with it.
       }
     });
   }
 
-  /** One timer drains every running sandbox, bounding log latency for guests that rarely call the host. */
+  /** One timer drains every worker, bounding log latency for guests that rarely call the host. */
   private ensureDrainTimer(): void {
-    const active = [...this.sandboxes.values()].some((sb) => !sb.result);
+    const active = this.byGuest.size > 0;
     if (active && !this.drainTimer) {
       this.drainTimer = setInterval(() => {
-        for (const sb of this.sandboxes.values()) if (!sb.result) this.drain(sb);
+        for (const pw of this.pool.workers()) if (pw.guests.size > 0) this.drainWorker(pw);
       }, DRAIN_INTERVAL_MS);
       this.drainTimer.unref();
     } else if (!active && this.drainTimer) {
@@ -481,15 +561,19 @@ export class WasmDriver implements ArtifactDriver {
   }
 
   private lastMemory(sb: Sandbox): number {
-    return Atomics.load(sb.ctl, MEMORY_PAGES) * PAGE_BYTES;
+    return Atomics.load(sb.slot.words, MEMORY_PAGES) * PAGE_BYTES;
   }
 
-  private async workerCpuNanos(sb: Sandbox): Promise<number> {
+  /** CPU time the guest used: its finished spans, plus the current one if it is on its thread now. */
+  private async guestCpuNanos(sb: Sandbox): Promise<number> {
+    const usedUs = sb.slot.f64[CPU_USED_US_F64];
+    const sinceUs = sb.slot.f64[CPU_SINCE_US_F64];
+    if (!(sinceUs >= 0) || sb.pw.dead) return Math.round(usedUs * 1000);
     try {
       const u = await sb.pw.worker.cpuUsage();
-      return Math.max(0, Math.round((u.user + u.system - sb.cpuBaseline[CPU_BASELINE_F64]) * 1000));
+      return Math.round((usedUs + Math.max(0, u.user + u.system - sinceUs)) * 1000);
     } catch {
-      return 0;
+      return Math.round(usedUs * 1000);
     }
   }
 

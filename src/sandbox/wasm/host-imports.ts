@@ -1,11 +1,13 @@
 // The import object a guest is instantiated with: node:wasi's preview1 functions, each behind a gate,
-// with the ones that are unsafe or unstoppable in node:wasi replaced.
+// with the ones that are unsafe, unstoppable or blocking in node:wasi replaced.
 //
 // The gate runs before every host call. It is where a stop request takes effect (the guest unwinds
 // with GuestStopped at its next host call), where stats() learns the guest's memory size, and where
-// a CPU limit below one core is applied.
+// a CPU limit below one core is applied. A host function returns a number, or a promise when the guest
+// has to wait (a sleep in poll_oneoff, a full log ring, a CPU-limit pause): the worker wraps every
+// import in WebAssembly.Suspending, so a waiting guest is suspended and its thread runs other guests.
 
-import { RING_OFFSET, MEMORY_PAGES, STOP } from './control.ts';
+import { MEMORY_PAGES, STOP, StopLevel, type SlotViews } from './control.ts';
 import { CpuThrottle } from './cpu-throttle.ts';
 import type { FsGuard, WasiFn } from './fs-guard.ts';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
@@ -22,53 +24,111 @@ export class GuestStopped extends Error {
   }
 }
 
+/** Thrown through the guest's frames when a stop was forced (the grace period ran out). */
+export class GuestKilled extends Error {
+  constructor() {
+    super('the sandbox was killed');
+    this.name = 'GuestKilled';
+  }
+}
+
+/** Thrown by proc_exit: the guest's end with an exit code (node:wasi's own needs wasi.start()). */
+export class GuestExit extends Error {
+  readonly code: number;
+  constructor(code: number) {
+    super(`exit ${code}`);
+    this.code = code;
+  }
+}
+
+export type HostFn = (...args: any[]) => number | Promise<number>;
+
 export interface HostImportOptions {
   /** node:wasi's own functions (WASI#wasiImport). */
   wasi: Record<string, WasiFn>;
   mem: GuestMemory;
-  control: SharedArrayBuffer;
+  /** The guest's slot in the worker's control block (stop word, memory size). */
+  slot: SlotViews;
+  /** The guest's id, which tags its records in the worker's log ring. */
+  guest: number;
   ring: LogRingWriter;
   guard: FsGuard;
   /** limits.cpu; only 0 < cpu < 1 changes anything. */
   cpu?: number;
+  /** Waits `ms`; a stop request ends the wait early. */
+  sleep(ms: number): Promise<void>;
+  /** CPU time this guest has used so far (ms). */
+  cpuMs(): number;
 }
 
-export function buildHostImports(o: HostImportOptions): Record<string, WasiFn> {
-  const ctl = new Int32Array(o.control, 0, RING_OFFSET / 4);
-  const { mem, ring } = o;
-  const checkStop = (): void => {
-    if (Atomics.load(ctl, STOP) !== 0) throw new GuestStopped();
-  };
-  /** An interruptible sleep: Atomics.notify on the stop word ends it early. */
-  const sleep = (ms: number): void => {
-    checkStop();
-    Atomics.wait(ctl, STOP, 0, ms);
-    checkStop();
-  };
-  const throttle = o.cpu !== undefined && o.cpu > 0 && o.cpu < 1 ? new CpuThrottle(o.cpu, sleep) : undefined;
+export interface HostImports {
+  imports: Record<string, HostFn>;
+  /** Ends the guest if the agent asked (throws); used at preemption points too. */
+  checkStop(level?: number): void;
+  /** The CPU limit's verdict: a promise when the guest must pause first. */
+  throttle(): Promise<void> | undefined;
+}
 
-  const capture = (stream: StreamName, iovs: number, iovsLen: number, nwrittenPtr: number): number => {
+export function buildHostImports(o: HostImportOptions): HostImports {
+  const { mem, ring, slot, guest } = o;
+  /** Ends the guest if a stop of at least `level` was requested. */
+  const checkStop = (level: number = StopLevel.STOP): void => {
+    const s = Atomics.load(slot.words, STOP);
+    if (s < level || s === StopLevel.RUN) return;
+    throw s === StopLevel.KILL ? new GuestKilled() : new GuestStopped();
+  };
+  /** An interruptible sleep: a stop request ends it, and the guest then unwinds. */
+  const sleep = async (ms: number): Promise<void> => {
+    checkStop();
+    await o.sleep(ms);
+    checkStop();
+  };
+  const cpuLimited = o.cpu !== undefined && o.cpu > 0 && o.cpu < 1;
+  const throttle = cpuLimited ? new CpuThrottle(o.cpu!, sleep, o.cpuMs) : undefined;
+
+  const capture = (
+    stream: StreamName,
+    iovs: number,
+    iovsLen: number,
+    nwrittenPtr: number,
+  ): number | Promise<number> => {
     try {
       mem.check(iovs, iovsLen * 8);
+      mem.check(nwrittenPtr, 4);
       const view = mem.view();
+      const chunks: Uint8Array[] = [];
       let total = 0;
       for (let i = 0; i < iovsLen >>> 0; i++) {
         const ptr = view.getUint32((iovs >>> 0) + i * 8, true);
         const len = view.getUint32((iovs >>> 0) + i * 8 + 4, true);
         if (len === 0) continue;
-        ring.write(stream, mem.bytes(ptr, len));
+        chunks.push(mem.bytes(ptr, len));
         total += len;
       }
-      mem.check(nwrittenPtr, 4);
-      mem.view().setUint32(nwrittenPtr >>> 0, total, true);
-      return Errno.SUCCESS;
+      const done = (): number => {
+        mem.view().setUint32(nwrittenPtr >>> 0, total, true);
+        return Errno.SUCCESS;
+      };
+      // A full ring suspends the guest; the views stay valid meanwhile (a suspended guest cannot grow
+      // its memory), and the rest is written as the agent drains.
+      const writeFrom = (i: number): number | Promise<number> => {
+        for (; i < chunks.length; i++) {
+          const wait = ring.write(guest, stream, chunks[i], checkStop);
+          if (wait) {
+            const next = i + 1;
+            return wait.then(() => writeFrom(next));
+          }
+        }
+        return done();
+      };
+      return writeFrom(0);
     } catch (err) {
       if (err instanceof GuestFault) return Errno.FAULT;
       throw err;
     }
   };
 
-  const overrides: Record<string, WasiFn> = {
+  const overrides: Record<string, HostFn> = {
     ...o.guard.wrap(o.wasi, mem),
     // stdout/stderr go to the agent's log sink through the log ring; node:wasi's own stdio fds are
     // /dev/null and only other descriptors reach it.
@@ -83,19 +143,22 @@ export function buildHostImports(o: HostImportOptions): Record<string, WasiFn> {
         if (ring.pending()) ring.kick();
       },
     }),
+    proc_exit: (code: number) => {
+      throw new GuestExit(code >>> 0);
+    },
     // uvwasi implements proc_raise as kill(getpid(), sig): a guest could kill the whole agent.
     proc_raise: () => Errno.NOSYS,
   };
 
-  const imports: Record<string, WasiFn> = {};
+  const imports: Record<string, HostFn> = {};
   for (const name of Object.keys(o.wasi)) {
     const impl = overrides[name] ?? o.wasi[name];
-    imports[name] = (...args: any[]): number => {
+    imports[name] = (...args: any[]): number | Promise<number> => {
       checkStop();
-      Atomics.store(ctl, MEMORY_PAGES, mem.byteLength / PAGE_BYTES);
-      throttle?.check();
-      return impl(...args);
+      Atomics.store(slot.words, MEMORY_PAGES, mem.byteLength / PAGE_BYTES);
+      const pause = throttle?.check();
+      return pause ? pause.then(() => impl(...args)) : impl(...args);
     };
   }
-  return imports;
+  return { imports, checkStop, throttle: () => throttle?.check() };
 }

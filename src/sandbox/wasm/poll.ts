@@ -1,9 +1,9 @@
-// poll_oneoff, reimplemented so that a sleeping guest can be stopped.
+// poll_oneoff, reimplemented so that a sleeping guest suspends instead of blocking its thread.
 //
 // node:wasi sleeps for clock subscriptions inside uvwasi (uv_sleep), where neither Worker.terminate()
 // nor anything else can reach the thread until the sleep ends: an hour-long sleep() made the sandbox
-// unkillable for an hour. Here the wait is Atomics.wait on the control block's stop word, which the
-// agent's Atomics.notify interrupts at once.
+// unkillable for an hour, and it held a whole thread. Here a wait returns a promise (a timer that a
+// stop ends early): the guest suspends through JSPI and the other guests of its thread run.
 //
 // Descriptor subscriptions are answered as ready immediately: every descriptor a guest can hold is a
 // regular file, a directory or the capture of stdout/stderr, none of which ever blocks.
@@ -12,8 +12,8 @@ import type { GuestMemory } from './guest-memory.ts';
 import { Clock, Errno, EventType, EVENT_SIZE, SUBCLOCKFLAG_ABSTIME, SUBSCRIPTION_SIZE } from './wasi-abi.ts';
 
 export interface PollHooks {
-  /** Blocks up to `ms` milliseconds, returning early (or throwing) when the sandbox is stopped. */
-  sleep(ms: number): void;
+  /** Waits up to `ms` milliseconds, settling early (or rejecting) when the sandbox is stopped. */
+  sleep(ms: number): Promise<void>;
   /** Called once before the guest blocks (used to flush its log output to the agent). */
   beforeBlock(): void;
 }
@@ -25,7 +25,12 @@ interface Ready {
 }
 
 export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
-  return function poll_oneoff(inPtr: number, outPtr: number, nsubs: number, neventsPtr: number): number {
+  return function poll_oneoff(
+    inPtr: number,
+    outPtr: number,
+    nsubs: number,
+    neventsPtr: number,
+  ): number | Promise<number> {
     nsubs >>>= 0;
     if (nsubs === 0) return Errno.INVAL;
     try {
@@ -38,7 +43,7 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
     const monoNow = process.hrtime.bigint();
     const immediate: Ready[] = [];
     const timers: Array<{ userdata: bigint; deadline: bigint }> = [];
-    let view = mem.view();
+    const view = mem.view();
     for (let i = 0; i < nsubs; i++) {
       const base = (inPtr >>> 0) + i * SUBSCRIPTION_SIZE;
       const userdata = view.getBigUint64(base, true);
@@ -57,30 +62,35 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
       }
     }
 
-    let ready = immediate;
-    if (ready.length === 0) {
-      const first = timers.reduce((min, t) => (t.deadline < min ? t.deadline : min), timers[0].deadline);
-      let now = process.hrtime.bigint();
-      if (now < first) hooks.beforeBlock();
-      while (now < first) {
-        hooks.sleep(Number(first - now) / 1e6);
-        now = process.hrtime.bigint();
-      }
-      ready = timers
+    const report = (ready: Ready[]): number => {
+      const view = mem.view(); // fresh: the guest may have grown its memory before it called us
+      ready.forEach((ev, i) => {
+        const base = (outPtr >>> 0) + i * EVENT_SIZE;
+        for (let b = 0; b < EVENT_SIZE; b += 8) view.setBigUint64(base + b, 0n, true);
+        view.setBigUint64(base, ev.userdata, true);
+        view.setUint16(base + 8, ev.error, true);
+        view.setUint8(base + 10, ev.type);
+      });
+      view.setUint32(neventsPtr >>> 0, ready.length, true);
+      return Errno.SUCCESS;
+    };
+    if (immediate.length > 0) return report(immediate);
+
+    const first = timers.reduce((min, t) => (t.deadline < min ? t.deadline : min), timers[0].deadline);
+    const expired = (now: bigint): Ready[] =>
+      timers
         .filter((t) => t.deadline <= now)
         .map((t) => ({ userdata: t.userdata, error: 0, type: EventType.CLOCK }));
-      view = mem.view(); // the sleep hooks never grow memory, but stay safe against a stale buffer
-    }
-
-    ready.forEach((ev, i) => {
-      const base = (outPtr >>> 0) + i * EVENT_SIZE;
-      for (let b = 0; b < EVENT_SIZE; b += 8) view.setBigUint64(base + b, 0n, true);
-      view.setBigUint64(base, ev.userdata, true);
-      view.setUint16(base + 8, ev.error, true);
-      view.setUint8(base + 10, ev.type);
-    });
-    view.setUint32(neventsPtr >>> 0, ready.length, true);
-    return Errno.SUCCESS;
+    const now = process.hrtime.bigint();
+    if (now >= first) return report(expired(now));
+    hooks.beforeBlock();
+    return (async () => {
+      // Timers can fire a little early by the monotonic clock: sleep again for the remainder.
+      for (let t = process.hrtime.bigint(); t < first; t = process.hrtime.bigint()) {
+        await hooks.sleep(Number(first - t) / 1e6);
+      }
+      return report(expired(process.hrtime.bigint()));
+    })();
   };
 }
 

@@ -12,6 +12,14 @@ export interface WasmMemory {
   grow(deltaPages: number): number;
 }
 
+export interface WasmGlobal {
+  value: number;
+}
+
+export interface WasmTable {
+  set(index: number, fn: unknown): void;
+}
+
 export interface WasmInstance {
   readonly exports: Record<string, unknown>;
 }
@@ -35,3 +43,21 @@ interface WasmApi {
 }
 
 export const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/**
+ * JavaScript Promise Integration (on by default in Node 24's V8 13.6): `Suspending` marks an import
+ * that may return a promise, on which the calling wasm stack suspends; `promising` turns an export
+ * into a function that returns a promise of its result.
+ */
+interface JspiApi {
+  Suspending: new (fn: (...args: any[]) => unknown) => object;
+  promising<A extends unknown[]>(fn: (...args: A) => unknown): (...args: A) => Promise<unknown>;
+}
+
+export const Jspi = (globalThis as unknown as { WebAssembly: JspiApi }).WebAssembly;
+
+/** Whether this V8 has JSPI (without it, guests cannot share a thread). */
+export function hasJspi(): boolean {
+  const w = (globalThis as unknown as { WebAssembly?: Partial<JspiApi> }).WebAssembly;
+  return typeof w?.Suspending === 'function' && typeof w?.promising === 'function';
+}

@@ -1,20 +1,44 @@
-// A sandbox worker: runs one guest at a time, synchronously, off the agent's event loop.
+// A sandbox worker: runs many guests on one thread, switching between them as they wait.
 //
-// Reused across short-lived guests (a warm worker starts a guest in ~0.1 ms; a new one takes ~30 ms).
-// Everything a run opens is released when it ends, because node:wasi itself releases nothing.
+// Every WASI import is wrapped in WebAssembly.Suspending and `_start` in WebAssembly.promising
+// (JavaScript Promise Integration): a host call that has to wait (a sleep, a full log ring, a CPU-limit
+// pause) returns a promise, the guest's stack is suspended, and the thread's event loop runs the
+// other guests and the agent's messages until the promise settles. A guest that computes without
+// waiting reaches a preemption point (preempt.ts) at every loop head and function entry; when it has
+// held the thread for a time slice it is suspended there until the next turn of the event loop, so its
+// neighbours' timers still fire on time. Modules without preemption points get a worker of their own
+// (the driver sees to it).
+//
+// The worker counts each guest's CPU time at every switch, into the guest's slot of the control block.
+// Everything a guest opens is released when it ends, because node:wasi itself releases nothing.
 
 import { closeSync, openSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import { CPU_BASELINE_F64, MEMORY_PAGES, RING_OFFSET } from './control.ts';
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  CPU_SINCE_US_F64,
+  CPU_USED_US_F64,
+  MEMORY_PAGES,
+  StopLevel,
+  slotViews,
+  type SlotViews,
+} from './control.ts';
 import { threadCpuMs } from './cpu-throttle.ts';
 import { FsGuard, type WasiFn } from './fs-guard.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { buildHostImports, GuestStopped } from './host-imports.ts';
+import { buildHostImports, GuestExit, GuestKilled, GuestStopped, type HostImports } from './host-imports.ts';
 import { LogRingWriter } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
+import { FUEL_PER_CHECK, PREEMPT_FUEL, PREEMPT_TABLE } from './preempt.ts';
 import { touchModule, type FromWorker, type Outcome, type RunRequest, type ToWorker } from './protocol.ts';
 import { WASI_MODULE } from './wasi-abi.ts';
-import { Wasm, type WasmMemory, type WasmModule } from './webassembly.ts';
+import {
+  Jspi,
+  Wasm,
+  type WasmGlobal,
+  type WasmMemory,
+  type WasmModule,
+  type WasmTable,
+} from './webassembly.ts';
 
 // node:wasi warns once per thread that it is experimental; that is known and not actionable here.
 // The warning is printed by the default 'warning' listener, so filter it before loading the module.
@@ -26,8 +50,14 @@ process.on('warning', (w) => {
 });
 const { WASI } = await import('node:wasi');
 
+/** How long a guest may keep the thread before it yields at a preemption point. */
+const SLICE_MS = 10;
+/** setTimeout's longest delay; longer sleeps are taken in pieces. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const port = parentPort!;
 const post = (m: FromWorker): void => port.postMessage(m);
+const { control } = workerData as { control: SharedArrayBuffer };
 
 /** Modules this worker has been sent, by cache key (the driver mirrors this set). */
 const modules = new Map<string, WasmModule>();
@@ -35,26 +65,98 @@ const modules = new Map<string, WasmModule>();
 /** Shared by every run: the guest's stdio fds are wrapped (fs-guard, host-imports) so never closed. */
 const devNull = openSync('/dev/null', 'r+');
 
-/** The run in progress, kept so that a 'reap' after a forced interrupt can release its descriptors. */
-let current: { guard: FsGuard; fdClose: WasiFn } | undefined;
+const ring = new LogRingWriter(control, () => post({ type: 'drain' }));
 
-function release(): void {
-  if (!current) return;
-  const c = current;
-  current = undefined;
-  c.guard.closeAll(c.fdClose);
+/**
+ * `(module (import "h" "preempt" (func)) (export "preempt" (func 0)))`: turns the JSPI-suspending
+ * preemption handler into a wasm function that can sit in the guest's preemption table.
+ */
+const trampoline = new Wasm.Module(
+  Uint8Array.of(
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x02, 0x0d, 0x01, 0x01, 0x68, 0x07, ...new TextEncoder().encode('preempt'), 0x00, 0x00],
+    ...[0x07, 0x0b, 0x01, 0x07, ...new TextEncoder().encode('preempt'), 0x00, 0x00],
+  ),
+);
+
+interface Guest {
+  id: number;
+  slot: SlotViews;
+  guard: FsGuard;
+  fdClose: WasiFn;
+  /** Ends the guest's current wait early (a stop request). */
+  wake?: () => void;
+  memory?: WasmMemory;
+}
+
+const guests = new Map<number, Guest>();
+
+// --- switching and CPU accounting ---------------------------------------------------------------
+
+/** The guest whose code is on the stack (undefined: the event loop, or our own code). */
+let running: Guest | undefined;
+let switchedAtMs = 0;
+let sliceStart = 0;
+
+function switchTo(g: Guest | undefined): void {
+  const now = threadCpuMs();
+  if (running) {
+    running.slot.f64[CPU_USED_US_F64] += (now - switchedAtMs) * 1000;
+    running.slot.f64[CPU_SINCE_US_F64] = -1;
+  }
+  running = g;
+  switchedAtMs = now;
+  sliceStart = performance.now();
+  if (g) g.slot.f64[CPU_SINCE_US_F64] = now * 1000;
+}
+
+/** The guest `g` waits for `p`: account its CPU time until it is resumed. */
+function suspend<T>(g: Guest, p: Promise<T>): Promise<T> {
+  if (running === g) switchTo(undefined);
+  return p.then(
+    (v) => {
+      switchTo(g);
+      return v;
+    },
+    (err: unknown) => {
+      switchTo(g);
+      throw err;
+    },
+  );
+}
+
+function cpuMsOf(g: Guest): number {
+  const since = g.slot.f64[CPU_SINCE_US_F64];
+  const live = running === g && since >= 0 ? threadCpuMs() - since / 1000 : 0;
+  return g.slot.f64[CPU_USED_US_F64] / 1000 + live;
+}
+
+/** A timer that a stop request ends early. */
+function sleepFor(g: Guest, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      if (g.wake === done) g.wake = undefined;
+      resolve();
+    };
+    const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+    g.wake = done;
+  });
+}
+
+// --- a run --------------------------------------------------------------------------------------
+
+function release(g: Guest): void {
+  if (!guests.delete(g.id)) return;
+  g.guard.closeAll(g.fdClose);
 }
 
 function run(req: RunRequest): void {
-  const f64 = new Float64Array(req.control, 0, RING_OFFSET / 8);
-  const ctl = new Int32Array(req.control, 0, RING_OFFSET / 4);
-  const cpuStart = threadCpuMs();
-  f64[CPU_BASELINE_F64] = cpuStart * 1000;
-
   touchModule(modules, req.moduleKey, req.module);
   const module = modules.get(req.moduleKey);
-  if (!module)
-    return post({ type: 'start-failed', message: `module ${req.moduleKey} was not sent to this worker` });
+  const fail = (message: string): void => post({ type: 'start-failed', guest: req.guest, message });
+  if (!module) return fail(`module ${req.moduleKey} was not sent to this worker`);
 
   let wasi;
   try {
@@ -69,57 +171,94 @@ function run(req: RunRequest): void {
       stderr: devNull,
     });
   } catch (err) {
-    return post({ type: 'start-failed', message: `cannot set up WASI: ${(err as Error).message}` });
+    return fail(`cannot set up WASI: ${(err as Error).message}`);
   }
   const wasiImport = wasi.wasiImport as Record<string, WasiFn>;
-  const guard = new FsGuard(req.preopens);
-  current = { guard, fdClose: wasiImport.fd_close };
+  const slot = slotViews(control, req.slot);
+  const g: Guest = { id: req.guest, slot, guard: new FsGuard(req.preopens), fdClose: wasiImport.fd_close };
+  guests.set(g.id, g);
 
   const mem = new GuestMemory();
-  const ring = new LogRingWriter(
-    req.control,
-    () => post({ type: 'drain' }),
-    () => {
-      if (Atomics.load(ctl, 0) !== 0) throw new GuestStopped();
-    },
-  );
-  const imports = buildHostImports({
+  const host = buildHostImports({
     wasi: wasiImport,
     mem,
-    control: req.control,
+    slot,
+    guest: g.id,
     ring,
-    guard,
+    guard: g.guard,
     cpu: req.cpu,
+    sleep: (ms) => sleepFor(g, ms),
+    cpuMs: () => cpuMsOf(g),
   });
+  const imports: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(host.imports)) {
+    imports[name] = new Jspi.Suspending((...args: unknown[]) => {
+      const r = fn(...args);
+      return typeof r === 'number' ? r : suspend(g, r);
+    });
+  }
 
   let instance;
   try {
     instance = new Wasm.Instance(module, { [WASI_MODULE]: imports });
+    if (req.preemptible) wirePreemption(g, instance.exports, host);
+    g.memory = instance.exports.memory as WasmMemory;
+    mem.attach(g.memory);
+    // Hands the memory to node:wasi; `_start` is ours to call (through JSPI), so give it none.
+    wasi.initialize({ exports: { memory: g.memory } });
   } catch (err) {
-    release();
-    return post({
-      type: 'start-failed',
-      message: `cannot instantiate the module: ${(err as Error).message}`,
-    });
+    release(g);
+    return fail(`cannot instantiate the module: ${(err as Error).message}`);
   }
-  const memory = instance.exports.memory as WasmMemory;
-  mem.attach(memory);
-  Atomics.store(ctl, MEMORY_PAGES, memory.buffer.byteLength / PAGE_BYTES);
-  post({ type: 'running' });
+  Atomics.store(slot.words, MEMORY_PAGES, g.memory.buffer.byteLength / PAGE_BYTES);
+  post({ type: 'running', guest: g.id });
 
-  let outcome: Outcome;
+  const start = Jspi.promising(instance.exports._start as () => unknown);
+  const previous = running;
+  switchTo(g);
+  let settled: Promise<unknown>;
   try {
-    outcome = { kind: 'exit', code: wasi.start(instance) };
+    settled = start();
   } catch (err) {
-    outcome = classifyThrow(err);
+    settled = Promise.reject(err);
   }
-  const memoryBytes = memory.buffer.byteLength;
-  release();
-  post({ type: 'exit', outcome, memoryBytes, cpuMicros: Math.round((threadCpuMs() - cpuStart) * 1000) });
+  // start() returns at the guest's first suspension (or its end): the code below runs later.
+  if (running === g) switchTo(previous);
+  settled.then(
+    () => finish(g, { kind: 'exit', code: 0 }),
+    (err: unknown) => finish(g, classifyThrow(err)),
+  );
+}
+
+function finish(g: Guest, outcome: Outcome): void {
+  if (running === g) switchTo(undefined);
+  // A guest reaped after a forced interrupt has been reported already.
+  if (!guests.has(g.id)) return;
+  const memoryBytes = g.memory ? g.memory.buffer.byteLength : 0;
+  release(g);
+  post({ type: 'exit', guest: g.id, outcome, memoryBytes });
+}
+
+/** Puts the preemption handler in the guest's preemption table (see preempt.ts). */
+function wirePreemption(g: Guest, exports: Record<string, unknown>, host: HostImports): void {
+  const fuel = exports[PREEMPT_FUEL] as WasmGlobal;
+  const handler = (): undefined | Promise<void> => {
+    fuel.value = FUEL_PER_CHECK;
+    host.checkStop(StopLevel.KILL);
+    const pause = host.throttle();
+    if (pause) return suspend(g, pause);
+    if (performance.now() - sliceStart < SLICE_MS) return undefined;
+    // Its slice is used up: let the event loop turn (timers, messages, the other guests) first.
+    return suspend(g, new Promise<void>((r) => setImmediate(r))).then(() => host.checkStop(StopLevel.KILL));
+  };
+  const t = new Wasm.Instance(trampoline, { h: { preempt: new Jspi.Suspending(handler) } });
+  (exports[PREEMPT_TABLE] as WasmTable).set(0, t.exports.preempt);
 }
 
 function classifyThrow(err: unknown): Outcome {
+  if (err instanceof GuestExit) return { kind: 'exit', code: err.code };
   if (err instanceof GuestStopped) return { kind: 'stopped' };
+  if (err instanceof GuestKilled) return { kind: 'killed' };
   if (err instanceof Wasm.RuntimeError) return { kind: 'trap', message: err.message };
   if (err instanceof RangeError && /call stack/i.test(err.message))
     return { kind: 'trap', message: 'call stack exhausted' };
@@ -128,9 +267,11 @@ function classifyThrow(err: unknown): Outcome {
 
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'run') run(msg);
+  else if (msg.type === 'stop') guests.get(msg.guest)?.wake?.();
   else if (msg.type === 'reap') {
-    release();
-    post({ type: 'reaped' });
+    const g = guests.get(msg.guest);
+    if (g) release(g);
+    post({ type: 'reaped', guest: msg.guest });
   }
 });
 process.on('exit', () => closeSync(devNull));
