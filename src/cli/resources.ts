@@ -10,35 +10,8 @@ function ref(kind: KindInfo, name: string): string {
   return `${kind.kind.toLowerCase()}${kind.group ? `.${kind.group}` : ''}/${name}`;
 }
 
-/** Annotations the server or other commands own; a manifest that does not mention them keeps them. */
-const SERVER_MANAGED_ANNOTATION = /^deployment\.kubernetes\.io\//;
-const TEMPLATE_ANNOTATIONS_KEPT = ['kubectl.kubernetes.io/restartedAt'];
-
-/**
- * apply replaces the object, but must not undo what the server or `rollout restart` wrote: the
- * revision annotation, and the restart stamp on the pod template (otherwise re-applying an unchanged
- * manifest would start a rollout).
- */
-function keepServerManaged(current: any, desired: any): any {
-  const out = structuredClone(desired);
-  for (const [k, v] of Object.entries<string>(current.metadata?.annotations ?? {})) {
-    if (SERVER_MANAGED_ANNOTATION.test(k) && out.metadata.annotations?.[k] === undefined) {
-      out.metadata.annotations = { ...out.metadata.annotations, [k]: v };
-    }
-  }
-  const curTpl = current.spec?.template?.metadata?.annotations ?? {};
-  for (const k of TEMPLATE_ANNOTATIONS_KEPT) {
-    if (
-      curTpl[k] !== undefined &&
-      out.spec?.template &&
-      out.spec.template.metadata?.annotations?.[k] === undefined
-    ) {
-      out.spec.template.metadata = { ...out.spec.template.metadata };
-      out.spec.template.metadata.annotations = { ...out.spec.template.metadata.annotations, [k]: curTpl[k] };
-    }
-  }
-  return out;
-}
+/** The field manager of `strata apply` (kubectl's own server-side apply uses "kubectl"). */
+const APPLY_MANAGER = 'strata';
 
 export async function apply(ctx: CliContext, files: string[], out: (s: string) => void): Promise<number> {
   const manifests = readManifests(files);
@@ -71,20 +44,22 @@ export async function apply(ctx: CliContext, files: string[], out: (s: string) =
     }
     const name = obj.metadata?.name;
     try {
-      const current = name ? await ctx.client.find(kind, ns, name) : undefined;
-      if (!current) {
-        const created = await ctx.client.create(kind, obj, ns);
-        out(`${ref(kind, created.metadata.name)} created`);
-      } else {
-        const desired = keepServerManaged(current, {
-          ...obj,
-          metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion },
-        });
-        const updated = await ctx.client.replace(kind, desired, ns);
-        out(
-          `${ref(kind, name)} ${updated.metadata.resourceVersion === current.metadata.resourceVersion ? 'unchanged' : 'configured'}`,
-        );
-      }
+      if (!name) throw new Error('metadata.name is required by apply');
+      // Server-side apply: the fields this manifest sets are Strata's CLI's; what the server, controllers
+      // or other commands wrote (a node name, a cluster IP, a revision annotation) stays theirs.
+      const current = await ctx.client.find(kind, ns, name);
+      // As kubectl does, the body names its namespace (the server matches it against the URL's).
+      const body = ns ? { ...obj, metadata: { ...obj.metadata, namespace: ns } } : obj;
+      const applied = await ctx.client.serverSideApply(kind, body, ns, {
+        fieldManager: APPLY_MANAGER,
+        force: true,
+      });
+      const verb = !current
+        ? 'created'
+        : applied.metadata.resourceVersion === current.metadata.resourceVersion
+          ? 'unchanged'
+          : 'configured';
+      out(`${ref(kind, name)} ${verb}`);
     } catch (err) {
       failures++;
       console.error(`error: ${m.source}: ${(err as Error).message}`);

@@ -194,6 +194,24 @@ export class Client {
   }
 
   /**
+   * Server-side apply (`application/apply-patch+yaml`, JSON being YAML): the object is created when
+   * missing, and the fields `fieldManager` set before but no longer lists are removed. `force` takes
+   * fields other managers own (as `kubectl apply --server-side --force-conflicts`).
+   */
+  serverSideApply(
+    kind: KindInfo,
+    obj: any,
+    namespace: string | undefined,
+    opts: { fieldManager: string; force?: boolean },
+  ): Promise<any> {
+    return this.json('PATCH', resourcePath(kind, namespaceOf(kind, obj, namespace), obj.metadata.name), {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: opts.fieldManager, force: opts.force ? 'true' : undefined },
+    });
+  }
+
+  /**
    * Read-modify-write of the main resource with compare-and-swap on metadata.resourceVersion: `fn` gets
    * the current object and returns the new one (or undefined to leave it); a 409 conflict retries with
    * the fresh object. Resolves with the object as stored, or undefined when `fn` skipped or it is gone.

@@ -842,9 +842,22 @@ function runApply(...args: Parameters<typeof serverSideApply>): ReturnType<typeo
   }
 }
 
+/**
+ * Equal but for the resourceVersion and the managedFields timestamps: a change of timestamps alone is no
+ * change (kube-apiserver's IgnoreManagedFieldsTimestampsTransformer), so a repeated apply is not a write.
+ */
 function sameObject(a: any, b: any): boolean {
   const strip = (o: any) =>
-    JSON.parse(JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } }));
+    JSON.parse(
+      JSON.stringify({
+        ...o,
+        metadata: {
+          ...o.metadata,
+          resourceVersion: undefined,
+          managedFields: o.metadata?.managedFields?.map((m: any) => ({ ...m, time: undefined })),
+        },
+      }),
+    );
   return isDeepStrictEqual(strip(a), strip(b));
 }
 
