@@ -15,6 +15,7 @@ export * from './kinds/lease.ts';
 export * from './kinds/event.ts';
 export * from './kinds/daemonset.ts';
 export * from './kinds/statefulset.ts';
+export * from './kinds/statefulset-history.ts';
 export * from './kinds/controllerrevision.ts';
 export * from './kinds/cronjob.ts';
 export * from './kinds/poddisruptionbudget.ts';

@@ -15,6 +15,7 @@ import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { SharedInformers } from './shared-informers.ts';
+import { StatefulSetController } from './statefulset.ts';
 
 export { ensureDefaultNamespaces } from './namespace.ts';
 
@@ -78,6 +79,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
     new CronJobController({ ...common, clock: opts.cronJobClock }),
     new DaemonSetController(common),
+    new StatefulSetController(common),
     new DisruptionController(common),
     new EndpointSliceController(common),
     new GarbageCollector(common),
