@@ -14,12 +14,15 @@ import type { Job } from './kinds/job.ts';
 import type { Lease } from './kinds/lease.ts';
 import type { Namespace } from './kinds/namespace.ts';
 import type { Node } from './kinds/node.ts';
+import type { PersistentVolume } from './kinds/persistentvolume.ts';
+import type { PersistentVolumeClaim } from './kinds/persistentvolumeclaim.ts';
 import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { Service } from './kinds/service.ts';
+import type { StorageClass } from './kinds/storageclass.ts';
 import type { StatefulSet } from './kinds/statefulset.ts';
 import type { EndpointSlice } from './kinds/endpointslice.ts';
 import type { Ingress } from './kinds/ingress.ts';
@@ -263,11 +266,82 @@ const workloadWideColumns = <
   col<T>('Selector', 'Label selector for the pods.', (o) => selectorString(o.spec.selector), wide),
 ];
 
+/** kubectl's access mode abbreviations (RWO, ROX, RWX, RWOP), comma-joined. */
+function accessModes(modes: readonly string[] | undefined): string {
+  const short: Record<string, string> = {
+    ReadWriteOnce: 'RWO',
+    ReadOnlyMany: 'ROX',
+    ReadWriteMany: 'RWX',
+    ReadWriteOncePod: 'RWOP',
+  };
+  return (modes ?? []).map((m) => short[m] ?? m).join(',');
+}
+
+const storageColumns = {
+  PersistentVolume: columns<PersistentVolume & Stored>([
+    nameColumn(),
+    col('Capacity', 'The size of the volume.', (v) => String(v.spec.capacity?.storage ?? '')),
+    col('Access Modes', 'How the volume may be mounted.', (v) => accessModes(v.spec.accessModes)),
+    col('Reclaim Policy', 'What happens to the volume when its claim is deleted.', (v) =>
+      String(v.spec.persistentVolumeReclaimPolicy ?? 'Retain'),
+    ),
+    col('Status', 'The phase of the volume.', (v) => v.status?.phase ?? ''),
+    col('Claim', 'The claim bound to the volume.', (v) =>
+      v.spec.claimRef?.name ? `${v.spec.claimRef.namespace}/${v.spec.claimRef.name}` : '',
+    ),
+    col('StorageClass', 'The class of the volume.', (v) => v.spec.storageClassName ?? ''),
+    col('VolumeAttributesClass', 'Not used by Strata.', () => '<unset>'),
+    col('Reason', 'Why the volume is in its phase.', (v) => v.status?.reason ?? ''),
+    ageColumn(),
+    col('VolumeMode', 'Filesystem or Block.', (v) => v.spec.volumeMode ?? 'Filesystem', wide),
+  ]),
+  PersistentVolumeClaim: columns<PersistentVolumeClaim & Stored>([
+    nameColumn(),
+    col('Status', 'The phase of the claim.', (c) =>
+      c.metadata.deletionTimestamp ? 'Terminating' : (c.status?.phase ?? 'Pending'),
+    ),
+    col('Volume', 'The volume bound to the claim.', (c) => c.spec.volumeName ?? ''),
+    col('Capacity', 'The size of the bound volume.', (c) => String(c.status?.capacity?.storage ?? '')),
+    col('Access Modes', 'How the volume may be mounted.', (c) => accessModes(c.status?.accessModes)),
+    col('StorageClass', 'The class of the claim.', (c) => c.spec.storageClassName ?? ''),
+    col('VolumeAttributesClass', 'Not used by Strata.', () => '<unset>'),
+    ageColumn(),
+    col('VolumeMode', 'Filesystem or Block.', (c) => c.spec.volumeMode ?? 'Filesystem', wide),
+  ]),
+  StorageClass: columns<StorageClass & Stored & { metadata: { annotations?: Record<string, string> } }>([
+    col(
+      'Name',
+      DESCRIBE_NAME,
+      (s) =>
+        (s.metadata.name ?? '') +
+        (s.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true'
+          ? ' (default)'
+          : ''),
+      { format: 'name' },
+    ),
+    col('Provisioner', 'Who makes the volumes.', (s) => s.provisioner ?? ''),
+    col(
+      'ReclaimPolicy',
+      'What happens to a volume when its claim is deleted.',
+      (s) => s.reclaimPolicy ?? 'Delete',
+    ),
+    col('VolumeBindingMode', 'When volumes are bound.', (s) => s.volumeBindingMode ?? 'Immediate'),
+    col(
+      'AllowVolumeExpansion',
+      'Whether claims of the class may grow.',
+      (s) => (s.allowVolumeExpansion ? 'true' : 'false'),
+      { type: 'boolean' },
+    ),
+    ageColumn(),
+  ]),
+};
+
 // ---- the columns of each kind -------------------------------------------------------------------
 
 type StoredPod = Pod & Stored;
 
 const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
+  ...storageColumns,
   Pod: columns<StoredPod>([
     nameColumn(),
     col(

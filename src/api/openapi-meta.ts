@@ -164,6 +164,12 @@ const KINDS: Readonly<Record<string, string>> = {
     'PodDisruptionBudget limits how many pods of a set voluntary disruptions (evictions, drains) may take down at once.',
   'networking.k8s.io/v1/NetworkPolicy':
     'NetworkPolicy says which traffic may reach and leave the pods it selects; a selected pod is isolated in the directions of its policyTypes (enforced in the node kernel for container and microVM pods).',
+  'v1/PersistentVolume':
+    'PersistentVolume is a piece of storage on a node (an ext4 image file made by the local-path provisioner, or a directory) that a claim binds to.',
+  'v1/PersistentVolumeClaim':
+    'PersistentVolumeClaim is a request for storage (size, access modes, class) that pods mount by name.',
+  'storage.k8s.io/v1/StorageClass':
+    'StorageClass says how claims naming it get volumes: the provisioner, binding mode, reclaim policy and whether they may grow.',
   'scheduling.k8s.io/v1/PriorityClass':
     'PriorityClass maps a priority class name to an integer priority; higher-priority pods may preempt lower ones.',
 };

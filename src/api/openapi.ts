@@ -20,10 +20,13 @@ import * as job from './kinds/job.ts';
 import * as lease from './kinds/lease.ts';
 import * as namespace from './kinds/namespace.ts';
 import * as node from './kinds/node.ts';
+import * as persistentvolume from './kinds/persistentvolume.ts';
+import * as persistentvolumeclaim from './kinds/persistentvolumeclaim.ts';
 import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as secret from './kinds/secret.ts';
+import * as storageclass from './kinds/storageclass.ts';
 import * as statefulset from './kinds/statefulset.ts';
 import * as meta from './meta.ts';
 import { allKinds, type KindInfo } from './registry.ts';
@@ -73,6 +76,9 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [lease, apiPackage('coordination.k8s.io', 'v1')],
   [poddisruptionbudget, apiPackage('policy', 'v1')],
   [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
+  [persistentvolume, apiPackage('', 'v1')],
+  [persistentvolumeclaim, apiPackage('', 'v1')],
+  [storageclass, apiPackage('storage.k8s.io', 'v1')],
 ];
 
 /** Exports whose Kubernetes name or package differs from the export's. */

@@ -23,6 +23,9 @@ describe('registry', () => {
       'networking.k8s.io/v1 NetworkPolicy',
       'policy/v1 PodDisruptionBudget',
       'scheduling.k8s.io/v1 PriorityClass',
+      'v1 PersistentVolume',
+      'v1 PersistentVolumeClaim',
+      'storage.k8s.io/v1 StorageClass',
     ]);
     expect(kindFor('scheduling.k8s.io/v1', 'PriorityClass')!.namespaced).toBe(false);
     expect(kindFor('policy/v1', 'PodDisruptionBudget')!.hasStatus).toBe(true);

@@ -11,12 +11,15 @@ import { Job, JobStatus } from './kinds/job.ts';
 import { Lease } from './kinds/lease.ts';
 import { Namespace, NamespaceStatus } from './kinds/namespace.ts';
 import { Node, NodeStatus } from './kinds/node.ts';
+import { PersistentVolume, PersistentVolumeStatus } from './kinds/persistentvolume.ts';
+import { PersistentVolumeClaim, PersistentVolumeClaimStatus } from './kinds/persistentvolumeclaim.ts';
 import { Pod, PodStatus } from './kinds/pod.ts';
 import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
+import { StorageClass } from './kinds/storageclass.ts';
 import { StatefulSet, StatefulSetStatus } from './kinds/statefulset.ts';
 import { EndpointSlice } from './kinds/endpointslice.ts';
 import { Ingress, IngressStatus } from './kinds/ingress.ts';
@@ -94,6 +97,27 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     PodDisruptionBudgetStatus,
   ),
   kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),
+  kind(
+    '',
+    'v1',
+    'PersistentVolume',
+    'persistentvolumes',
+    ['pv'],
+    false,
+    PersistentVolume,
+    PersistentVolumeStatus,
+  ),
+  kind(
+    '',
+    'v1',
+    'PersistentVolumeClaim',
+    'persistentvolumeclaims',
+    ['pvc'],
+    true,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimStatus,
+  ),
+  kind('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', ['sc'], false, StorageClass),
 ]);
 
 export function allKinds(): KindInfo[] {

@@ -16,6 +16,7 @@ import {
 } from '../meta.ts';
 import { labelValueErrors } from '../names.ts';
 import { CpuQuantity, MemoryQuantity, parseCpu, parseMemory } from '../quantity.ts';
+import { EphemeralVolumeSource, PersistentVolumeClaimVolumeSource } from './persistentvolumeclaim.ts';
 
 export const RUNTIME_CLASSES = ['wasm', 'container', 'microvm'] as const;
 export const RuntimeClassName = z.enum(RUNTIME_CLASSES);
@@ -407,9 +408,23 @@ export const Volume = z
     downwardAPI: DownwardAPIVolumeSource.optional(),
     projected: ProjectedVolumeSource.optional(),
     hostPath: HostPathVolumeSource.optional(),
+    persistentVolumeClaim: PersistentVolumeClaimVolumeSource.optional(),
+    ephemeral: EphemeralVolumeSource.optional(),
   })
   .superRefine(
-    exactlyOne(['configMap', 'secret', 'emptyDir', 'downwardAPI', 'projected', 'hostPath'], 'volume type'),
+    exactlyOne(
+      [
+        'configMap',
+        'secret',
+        'emptyDir',
+        'downwardAPI',
+        'projected',
+        'hostPath',
+        'persistentVolumeClaim',
+        'ephemeral',
+      ],
+      'volume type',
+    ),
   );
 export type Volume = z.infer<typeof Volume>;
 

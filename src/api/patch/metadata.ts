@@ -276,6 +276,23 @@ const TYPES: Record<string, GoStruct> = {
   PodDisruptionBudgetStatus: { conditions },
   PriorityClass: { metadata: struct('ObjectMeta') },
 
+  // ---- core/v1 and storage.k8s.io/v1: storage ------------------------------------------------------
+  PersistentVolume: { metadata: struct('ObjectMeta'), spec: struct('PersistentVolumeSpec') },
+  PersistentVolumeSpec: {
+    accessModes: atomic(),
+    mountOptions: atomic(),
+    nodeAffinity: struct('VolumeNodeAffinity'),
+  },
+  VolumeNodeAffinity: { required: struct('NodeSelector') },
+  PersistentVolumeClaim: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('PersistentVolumeClaimSpec'),
+    status: struct('PersistentVolumeClaimStatus'),
+  },
+  PersistentVolumeClaimSpec: { accessModes: atomic(), selector: struct('LabelSelector') },
+  PersistentVolumeClaimStatus: { accessModes: atomic(), conditions },
+  StorageClass: { metadata: struct('ObjectMeta'), mountOptions: atomic(), allowedTopologies: atomic() },
+
   // ---- discovery.k8s.io/v1 -----------------------------------------------------------------------
   EndpointSlice: { metadata: struct('ObjectMeta'), endpoints: atomic('Endpoint'), ports: atomic() },
   Endpoint: { addresses: { list: { listType: 'set' } } },
@@ -312,6 +329,9 @@ const ROOTS: Record<string, string> = {
   'coordination.k8s.io/v1/Lease': 'Lease',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
+  'v1/PersistentVolume': 'PersistentVolume',
+  'v1/PersistentVolumeClaim': 'PersistentVolumeClaim',
+  'storage.k8s.io/v1/StorageClass': 'StorageClass',
   'discovery.k8s.io/v1/EndpointSlice': 'EndpointSlice',
   'networking.k8s.io/v1/NetworkPolicy': 'NetworkPolicy',
 };
