@@ -209,3 +209,40 @@ spec:
     await c.cli(['delete', 'pod', 'live']);
   });
 });
+
+describe('apply', () => {
+  it('re-applying manifests of running objects changes nothing, and a field the manifest drops goes away', async () => {
+    const manifest = (extraLabel: boolean): string => `apiVersion: v1
+kind: Pod
+metadata:
+  name: reapplied
+  labels: { app: reapplied${extraLabel ? ', tier: extra' : ''} }
+spec:
+  runtimeClassName: wasm
+  containers: [{ name: main, image: ${fixture('sleeper')} }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: reapplied }
+spec:
+  selector: { app: reapplied }
+  ports: [{ port: 80 }]
+`;
+    expect((await c.cli(['apply', '-f', '-'], { input: manifest(true) })).stdout).toContain(
+      'pod/reapplied created',
+    );
+    // Scheduled (the server set nodeName) and running; the Service got a cluster IP from the server.
+    await waitFor('pod reapplied running', async () => {
+      const p = await c.client.get(pods, 'default', 'reapplied');
+      return p.spec.nodeName && p.status?.phase === 'Running';
+    });
+    const again = await c.cli(['apply', '-f', '-'], { input: manifest(true) });
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toBe('pod/reapplied unchanged\nservice/reapplied unchanged\n');
+    const dropped = await c.cli(['apply', '-f', '-'], { input: manifest(false) });
+    expect(dropped.stdout).toContain('pod/reapplied configured');
+    const p = await c.client.get(pods, 'default', 'reapplied');
+    expect(p.metadata.labels).toEqual({ app: 'reapplied' });
+    expect(p.spec.nodeName).toBeTruthy();
+  });
+});
