@@ -158,6 +158,11 @@ export class WasmDriver implements ArtifactDriver {
     });
   }
 
+  /** Worker threads alive now. */
+  get threads(): number {
+    return this.pool.size;
+  }
+
   /** Sandboxes running or starting now. */
   get liveSandboxes(): number {
     let n = this.starting.size;
