@@ -59,6 +59,7 @@ import { createVmCgroup, inCgroup, qemuMemoryLimit, removeVmCgroup } from './cgr
 import { DiskCache, createOverlay } from './disk.ts';
 import { ExecChannel } from './exec-channel.ts';
 import { vmexecBinary } from './exec-helper.ts';
+import { emptyJail, ensureVmmUser, jailArgs, namespacePrefix, VMM_USER } from './jail.ts';
 import { attachTap, detachTap } from './network.ts';
 import { volumeDisks } from './volumes.ts';
 import { consoleSummary, describeGuestExit, oomKillLine } from './exit-result.ts';
@@ -93,6 +94,8 @@ export interface MicrovmDriverOptions {
   network?: PodNetwork;
   /** The node's cluster DNS address, for pods with dnsPolicy ClusterFirst (as the container tier). */
   clusterDnsIP?: () => string | undefined;
+  /** QEMU drops to this user in an empty chroot once the VM is set up (jail.ts); false: stays root. */
+  vmmUser?: string | false;
 }
 
 /** Each of stdout and stderr of a non-interactive exec is cut at this size (as the container tier's). */
@@ -126,6 +129,7 @@ export class MicrovmDriver
   readonly name = 'microvm';
   readonly capabilities: Capabilities;
   private readonly network: PodNetwork | undefined;
+  private readonly vmmUser: string | undefined;
   private readonly clusterDnsIP: () => string | undefined;
 
   private readonly stateDir: string;
@@ -147,6 +151,7 @@ export class MicrovmDriver
     accel: Accel;
     accelDetail: string;
     tscKhz: number;
+    jail?: string;
   }>;
   private closed = false;
 
@@ -168,6 +173,7 @@ export class MicrovmDriver
     this.cgroupParent = opts.cgroupParent === false ? undefined : (opts.cgroupParent ?? 'strata-microvm');
     this.cgroups = this.cgroupParent ? detectCgroups() : undefined;
     this.network = opts.network;
+    this.vmmUser = opts.vmmUser === false ? undefined : (opts.vmmUser ?? VMM_USER);
     this.clusterDnsIP = opts.clusterDnsIP ?? (() => undefined);
     this.capabilities = {
       exec: true,
@@ -198,7 +204,9 @@ export class MicrovmDriver
         join(this.runDir, 'kvm-canary.json'),
         () => kvmCanary(this.qemu!, kernel.vmlinux, initramfs, tscKhz),
       );
-      return { kernel, initramfs, accel, accelDetail: detail, tscKhz };
+      // The unprivileged user QEMU becomes (made once, when missing) and its empty chroot.
+      const jail = this.vmmUser ? (ensureVmmUser(this.vmmUser), emptyJail(this.runDir)) : undefined;
+      return { kernel, initramfs, accel, accelDetail: detail, tscKhz, ...(jail ? { jail } : {}) };
     })();
     this.boot.catch(() => (this.boot = undefined));
     return this.boot;
@@ -224,6 +232,9 @@ export class MicrovmDriver
       attributes['microvm.accelDetail'] = b.accelDetail;
       attributes['microvm.kernel'] = b.kernel.release;
       attributes['microvm.machine'] = 'microvm';
+      attributes['microvm.vmm'] = this.vmmUser
+        ? `user ${this.vmmUser}, chroot, own mount+ipc namespaces, seccomp`
+        : 'root, seccomp';
       attributes['microvm.network'] = this.network
         ? `tap in the pod namespace (bridge ${this.network.bridge} ${this.network.subnet})`
         : 'none';
@@ -539,8 +550,9 @@ export class MicrovmDriver
       const vcpus = Math.max(1, Math.ceil(spec.limits.cpu ?? 1));
       const argv = [
         // In the pod's network namespace: QEMU opens the pod's tap and sees no host interface.
-        ...(netnsPath ? [which('nsenter') ?? 'nsenter', `--net=${netnsPath}`, '--'] : []),
+        ...namespacePrefix(netnsPath),
         this.qemu!,
+        ...(boot.jail && this.vmmUser ? jailArgs(boot.jail, this.vmmUser) : []),
         ...qemuArgs(layout, {
           accel: boot.accel,
           memoryMiB,

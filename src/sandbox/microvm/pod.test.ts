@@ -3,7 +3,7 @@
 // the pod's resolv.conf, exec works with and without a terminal, and volumes arrive as disks. One boot
 // serves several checks: each costs seconds under TCG.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore, importImage } from '../../image/index.ts';
@@ -13,7 +13,9 @@ import { networkingUnavailable } from '../../net/test-support.ts';
 import { captureLog, tempDir } from '../wasm/test-support.ts';
 import { MicrovmDriver } from './driver.ts';
 import type { MicrovmSandboxSpec } from './options.ts';
+import { VMM_USER, userId } from './jail.ts';
 import { TAP } from './network.ts';
+import { readState } from './state.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
 
 const why = microvmUnavailable() ?? networkingUnavailable();
@@ -180,9 +182,22 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
     expect(await cat.exited).toBe(0);
     expect(counted.trim()).toBe('100000');
 
-    // QEMU lives in the pod's namespace, with the tap there (no host interface of its own).
+    // QEMU lives in the pod's namespace, with the tap there (no host interface of its own), as the
+    // unprivileged VMM user, chrooted into an empty directory, in a mount namespace of its own.
     const netns = `${bridge}-pod-web`;
     expect(execFileSync('ip', ['-n', netns, '-o', 'link', 'show', TAP], { encoding: 'utf8' })).toContain(TAP);
+    const pid = readState(join(tmp.path, 'state/sandboxes', s.id))!.pid;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const uid = userId(VMM_USER)!;
+    expect(uid).toBeGreaterThan(0);
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+    expect(readlinkSync(`/proc/${pid}/root`)).toBe(`${runDir}/jail`);
+    expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(
+      execFileSync('ip', ['netns', 'exec', netns, 'readlink', '/proc/self/ns/net'], {
+        encoding: 'utf8',
+      }).trim(),
+    );
 
     await driver.stop(s.id, 5);
     await driver.wait(s.id);
