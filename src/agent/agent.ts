@@ -12,7 +12,13 @@ import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { Informer } from '../lib/informer.ts';
-import { SandboxError, canExecInteractive, joinsPodNetwork, type Driver } from '../sandbox/driver.ts';
+import {
+  SandboxError,
+  canAttach,
+  canExecInteractive,
+  joinsPodNetwork,
+  type Driver,
+} from '../sandbox/driver.ts';
 import { savedHandles } from './handles.ts';
 import { buildAgentHttp } from './http.ts';
 import {
@@ -138,6 +144,20 @@ export class Agent {
           );
         }
         return driver.execInteractive(sb.id, cmd, { tty: o.tty, stdio: 'pipe', cols: o.cols, rows: o.rows });
+      },
+      attach: async (ns, name, c, o) => {
+        const w = [...this.workers.values()].find(
+          (x) => x.pod.metadata.namespace === ns && x.pod.metadata.name === name,
+        );
+        const sb = w?.sandboxOf(c);
+        if (!sb) throw new SandboxError('NotRunning', `container ${c} in pod ${name} is not running`);
+        if (!canAttach(sb.driver)) {
+          throw new SandboxError(
+            'NotSupported',
+            `attaching to a container's stdin is not supported by the ${sb.driver.name} tier`,
+          );
+        }
+        return sb.driver.attach(sb.id, o);
       },
     });
     await this.http.listen({ host: this.opts.address ?? '127.0.0.1', port: this.opts.port ?? 0 });

@@ -7,13 +7,16 @@
 //                                            rows), framed as src/client/exec-stream.ts describes; resize
 //                                            frames resize the command's terminal
 //   POST /attach-stream/:ns/:pod/:container  strata-exec.v1: the container's output from now on, read from
-//                                            its log (stdin cannot be attached: containers run without one)
+//                                            its log; with stdin=true, the container's own stdio through
+//                                            its tier (AttachDriver: stdin, output, resizes), for pods whose
+//                                            container says `stdin: true`
 //   POST /portforward/:ns/:pod?port=N        strata-portforward.v1: one TCP connection to the pod's IP
 // Logs: GET /containerLogs/:ns/:pod/:container with the pods/log parameters (log-reader.ts).
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { notFound, statusFailure, unauthorized, badRequest, kindFor, internalError } from '../api/index.ts';
@@ -27,7 +30,7 @@ import {
   PORT_FORWARD_UPGRADE,
   refuseUpgrade,
 } from '../client/exec-stream.ts';
-import { SandboxError, type ExecResult } from '../sandbox/driver.ts';
+import { SandboxError, type AttachedStdio, type AttachOptions, type ExecResult } from '../sandbox/driver.ts';
 import type { InteractiveExec } from '../sandbox/container/exec.ts';
 import { LogRenderer, readRecords } from './log-reader.ts';
 import { containerLogPath, isLogOpen } from './logs.ts';
@@ -57,6 +60,13 @@ export interface AgentHttpOptions {
     cmd: string[],
     opts: { tty: boolean; cols?: number; rows?: number },
   ) => Promise<InteractiveExec>;
+  /** Attaches to a pod container's own stdio (tiers that can: AttachDriver). */
+  attach?: (
+    namespace: string,
+    name: string,
+    container: string,
+    opts: AttachOptions,
+  ) => Promise<AttachedStdio>;
 }
 
 const EXEC_STREAM_PATH = /^\/exec-stream\/([^/]+)\/([^/]+)\/([^/]+)$/;
@@ -245,7 +255,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
   async function serveAttachStream(
     req: IncomingMessage,
     socket: Duplex,
-    _head: Buffer,
+    head: Buffer,
     url: URL,
     [namespace, pod, container]: string[],
   ): Promise<void> {
@@ -254,14 +264,7 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     }
     if (!(await callerOk(req))) return refuseUpgrade(socket, 401, unauthorized());
     if (url.searchParams.get('stdin') === 'true') {
-      return refuseUpgrade(
-        socket,
-        400,
-        badRequest(
-          `attaching to the stdin of container "${container}" in pod "${pod}" is not supported: ` +
-            'Strata starts containers without an open stdin; attach without -i to follow its output',
-        ),
-      );
+      return serveStdinAttach(socket, head, url, [namespace, pod, container]);
     }
     const where = opts.locate(namespace, pod, container);
     if (!where) return refuseUpgrade(socket, 404, notFound(podKind, pod));
@@ -291,6 +294,83 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
         });
       }
     }
+    if (!socket.destroyed) socket.end(encodeFrame(FRAME.exit, JSON.stringify({ exitCode: 0 })));
+  }
+
+  /**
+   * `attach -i`: the client's stdin frames go to the container's stdin (an empty one ends the input),
+   * resize frames resize its terminal, its output comes back as frames; exit 0 once its output ends
+   * (it exited). The client going away detaches: the container keeps running.
+   */
+  async function serveStdinAttach(
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    [namespace, pod, container]: string[],
+  ): Promise<void> {
+    if (!opts.attach) {
+      return refuseUpgrade(socket, 400, badRequest('attaching to stdin is not supported by this node'));
+    }
+    const q = url.searchParams;
+    const size = (k: string): number | undefined => {
+      const n = Number(q.get(k));
+      return Number.isInteger(n) && n > 0 && n < 10_000 ? n : undefined;
+    };
+    let session: AttachedStdio;
+    try {
+      session = await opts.attach(namespace, pod, container, {
+        stdin: true,
+        cols: size('cols'),
+        rows: size('rows'),
+      });
+    } catch (err) {
+      const { code, status } = sandboxErrorStatus(err);
+      const message = `cannot attach to the stdin of container "${container}" in pod "${pod}": ${(err as Error).message}`;
+      return refuseUpgrade(socket, code, { ...(status as object), message });
+    }
+    socket.on('close', () => session.close());
+    if (socket.destroyed) return;
+    acceptUpgrade(socket);
+
+    const stdin = session.stdin;
+    stdin?.on('error', () => {}); // EPIPE once the container is gone
+    const decoder = new FrameDecoder();
+    const onData = (chunk: Buffer): void => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const f of frames) {
+        if (f.type === FRAME.resize) {
+          const size = terminalSize(f.payload);
+          if (size) void session.resize(size.cols, size.rows);
+          continue;
+        }
+        if (f.type !== FRAME.stdin || !stdin || stdin.writableEnded) continue;
+        if (f.payload.length === 0) stdin.end();
+        else stdin.write(f.payload);
+      }
+    };
+    if (head.length) onData(head);
+    socket.on('data', onData);
+    const forward = (stream: NodeJS.ReadableStream | null, type: number): void => {
+      stream?.on('data', (d: Buffer) => {
+        if (socket.destroyed) return;
+        if (!socket.write(encodeFrame(type, d))) {
+          stream.pause();
+          socket.once('drain', () => stream.resume());
+        }
+      });
+    };
+    forward(session.stdout, FRAME.stdout);
+    forward(session.stderr, FRAME.stderr);
+    // Both outputs end once the relay is gone (after the container's last output was forwarded).
+    const ended = (s: NodeJS.ReadableStream | null) =>
+      s ? finished(s).catch(() => undefined) : Promise.resolve(undefined);
+    await Promise.all([session.closed, ended(session.stdout), ended(session.stderr)]);
     if (!socket.destroyed) socket.end(encodeFrame(FRAME.exit, JSON.stringify({ exitCode: 0 })));
   }
 

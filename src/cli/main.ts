@@ -225,15 +225,37 @@ program
 
 program
   .command('run')
-  .description('run a one-shot pod, stream its output and exit with its exit code (docker-run style)')
-  .argument('<runtime>', 'runtime class: wasm')
-  .argument('<image>', 'for wasm: a .wasm path on the node or an https:// URL (optionally @sha256:...)')
+  .description('run a pod docker-run style: stream its output, exit with its exit code')
+  .argument('<runtime>', 'runtime class: wasm, container or microvm')
+  .argument(
+    '<image>',
+    "container/microvm: an image reference in the node's store or a registry (e.g. localhost/busybox:1.0); wasm: a .wasm path, https:// URL or OCI reference",
+  )
   .argument('[args...]', 'arguments for the program (after --)')
   .option('--name <name>', 'pod name')
-  .option('--rm', 'delete the pod when it exits')
-  .option('-e, --env <k=v>', 'environment variable (repeatable)', collect)
-  .option('--memory <q>', 'memory limit, e.g. 64Mi')
-  .option('--cpu <q>', 'cpu limit, e.g. 500m')
+  .option('--rm', 'delete the pod when it exits (and on Ctrl-C)')
+  .option(
+    '-e, --env <k=v>',
+    "environment variable; a bare NAME takes this shell's value (repeatable)",
+    collect,
+  )
+  .option('--env-file <file>', 'environment variables from a file of KEY=VALUE lines (repeatable)', collect)
+  .option(
+    '-p, --publish <[ip:]host:container[/udp]>',
+    'publish a container port on the node (repeatable)',
+    collect,
+  )
+  .option(
+    '-v, --volume <src:path[:ro]>',
+    'mount a host path (absolute or ./) or a named claim (repeatable)',
+    collect,
+  )
+  .option('-w, --workdir <dir>', 'working directory in the container')
+  .option('-u, --user <uid[:gid]>', 'run as this numeric user and group')
+  .option('-i, --interactive', "pass this process's stdin to the container")
+  .option('-t, --tty', 'give the container a terminal')
+  .option('--memory <q>', "memory limit, e.g. 64Mi (docker's 512m, 1g mean MiB, GiB)")
+  .option('--cpu <q>', 'cpu limit, e.g. 500m or 1.5')
   .addOption(
     new Option('--restart <policy>', 'restart policy')
       .choices(['Never', 'OnFailure', 'Always'])
@@ -243,6 +265,20 @@ program
   .option('-d, --detach', 'create the pod and return')
   .action(async (runtime: string, image: string, args: string[], o) => {
     exitCode = await run(connect(g()), runtime, image, args, o);
+  });
+
+program
+  .command('attach')
+  .description("attach to a running container's output (and stdin with -i, for pods with stdin: true)")
+  .argument('<pod>')
+  .option('-c, --container <name>', 'container (default: the only one)')
+  .option('-i, --stdin', "pass stdin to the container's own stdin")
+  .option('-t, --tty', 'the container runs on a terminal: put this one in raw mode')
+  .action(async (pod: string, o) => {
+    const ctx = connect(g());
+    const path = resourcePath(kindArg('pods'), ctx.namespace, pod.replace(/^pods?\//, ''), 'attach');
+    const opts = { container: o.container, command: [], stdin: !!o.stdin, tty: !!o.tty };
+    exitCode = await execInteractive(ctx.client, path, opts);
   });
 
 const rollout = program

@@ -6,7 +6,8 @@
 // only: it never asks which tier it holds.
 //
 // Optional parts are separate interfaces behind capability flags, as Nomad's ExecTaskStreamingDriver and
-// DriverNetworkManager are: InteractiveExecDriver, PodNetworkDriver, ArtifactDriver, TierOptionsDriver.
+// DriverNetworkManager are: InteractiveExecDriver, PodNetworkDriver, ArtifactDriver, TierOptionsDriver,
+// AttachDriver.
 // The agent tests the flag through the type guards at the end of this file (never instanceof, never a
 // method's presence, never a tier name); a tier that sets a flag implements the interface.
 //
@@ -47,6 +48,11 @@ export interface Capabilities {
   artifacts: boolean;
   /** tierOptions() reads the tier's own settings off the pod's container: TierOptionsDriver. */
   tierOptions: boolean;
+  /**
+   * attach() reaches a running sandbox's own stdin (the pod's `stdin: true`, on a terminal with `tty`):
+   * AttachDriver. Optional: a tier without it has no attachable stdin.
+   */
+  attach?: boolean;
 }
 
 export interface VolumeMount {
@@ -201,6 +207,43 @@ export interface InteractiveExecDriver<O extends object = object> extends Driver
   execInteractive(id: string, cmd: string[], opts: InteractiveOptions): Promise<InteractiveExec>;
 }
 
+/** What attach() connects to. */
+export interface AttachOptions {
+  /** Pass input to the sandbox's stdin (refused with NotSupported when it was started without one). */
+  stdin: boolean;
+  /** The client's terminal size, applied at once when the sandbox runs on a terminal. */
+  cols?: number;
+  rows?: number;
+}
+
+/** A client attached to a sandbox's own stdio. */
+export interface AttachedStdio {
+  /**
+   * The sandbox's stdin (null without `stdin`). end() detaches the input: a `stdinOnce` sandbox then
+   * reads EOF, another keeps its stdin open for the next client.
+   */
+  stdin: Writable | null;
+  /** Output from the moment of attaching; with a terminal, everything. Ends when the sandbox's output does. */
+  stdout: Readable;
+  /** Null on a terminal (merged into stdout). */
+  stderr: Readable | null;
+  /** Changes the terminal's size (a no-op without a terminal). */
+  resize(cols: number, rows: number): Promise<void>;
+  /** Detaches (the sandbox keeps running; a `stdinOnce` one loses its stdin). */
+  close(): void;
+  /** Resolves once detached, or when the sandbox's output ended (it exited). */
+  closed: Promise<void>;
+}
+
+/**
+ * `capabilities.attach`: `kubectl attach -i`, `kubectl run -it`, `strata run -i`. The tier starts a
+ * sandbox whose pod container says `stdin: true` with its stdin held open (and on a pseudo-terminal with
+ * `tty: true`), reading both off the pod's container itself; attach() connects a client to it.
+ */
+export interface AttachDriver<O extends object = object> extends Driver<O> {
+  attach(id: string, opts: AttachOptions): Promise<AttachedStdio>;
+}
+
 /** A container port published on the node (the pod spec's `ports[].hostPort`). */
 export interface HostPortMapping {
   containerPort: number;
@@ -274,6 +317,10 @@ export interface TierOptionsDriver<O extends object = object> extends Driver<O> 
 
 export function canExecInteractive(d: Driver): d is InteractiveExecDriver {
   return d.capabilities.interactiveExec;
+}
+
+export function canAttach(d: Driver): d is AttachDriver {
+  return d.capabilities.attach === true;
 }
 
 export function joinsPodNetwork(d: Driver): d is PodNetworkDriver {

@@ -4,7 +4,8 @@
 //   process   argv: SandboxSpec.args, or the image's [...entrypoint, ...cmd] when args is empty, behind
 //             catatonit (`/dev/.strata-init -- argv...`) unless disabled or argv[0] is an init;
 //             env: PATH (default), HOSTNAME, HOME, then the image's env, then the pod's (last wins);
-//             cwd: workingDir ?? image workingDir ?? "/"; user: see user.ts; terminal false;
+//             cwd: workingDir ?? image workingDir ?? "/"; user: see user.ts; terminal: the pod's `tty`
+//             (conmon holds the terminal, TERM=xterm unless set);
 //             capabilities: security.ts; noNewPrivileges unless allowPrivilegeEscalation;
 //             RLIMIT_NOFILE: Docker's 1048576, or the agent's hard limit if lower (the runtime sets
 //             rlimits after dropping CAP_SYS_RESOURCE: it cannot raise them)
@@ -117,7 +118,8 @@ export function buildRuntimeSpec(input: BundleInput): OciSpec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      // conmon -t receives the terminal's master from the runtime (its console socket) and holds it.
+      terminal: options.stdio?.tty === true,
       user: {
         uid: user.uid,
         gid: user.gid,
@@ -172,6 +174,8 @@ function environment(input: BundleInput): string[] {
     PATH: DEFAULT_PATH,
     HOSTNAME: input.hostname,
     HOME: input.user.home,
+    // What Docker and CRI-O give a container with a terminal.
+    ...(input.options.stdio?.tty ? { TERM: 'xterm' } : {}),
     ...input.image.env,
     ...input.spec.env,
   };

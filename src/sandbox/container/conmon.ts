@@ -3,6 +3,12 @@
 // status to `<exit dir>/<id>`. It daemonizes (double fork), so the container and its supervisor outlive
 // the agent: after a restart the agent finds the exit file and the log where conmon left them.
 //
+// With `stdin`, conmon keeps a pipe to the container's stdin open and feeds it from clients of its attach
+// socket (`<bundle>/attach`, see attach.ts); with `terminal`, the runtime allocates a pseudo-terminal
+// and hands its master to conmon, which logs what the terminal prints as stdout and resizes it on
+// requests written to `<bundle>/ctl`. Without `leaveStdinOpen`, the first attached client to go away
+// closes the container's stdin (Kubernetes' `stdinOnce`).
+//
 // The handshake: conmon reports the container's pid (or the runtime's error) as one JSON message
 // `{"data": <pid or -1>, "message": "..."}` on the pipe named by _OCI_SYNCPIPE. It never closes that
 // pipe, so we read exactly one message and then drop our end (conmon survives writing to it later).
@@ -27,6 +33,12 @@ export interface ConmonOptions {
   logSizeMax?: number;
   exitDir: string;
   socketDir: string;
+  /** Keep the container's stdin open for attach clients (default: /dev/null). */
+  stdin?: boolean;
+  /** Keep stdin open when an attach client goes away (Kubernetes' stdinOnce: false). */
+  leaveStdinOpen?: boolean;
+  /** Run the container on a pseudo-terminal (config.json must say `process.terminal: true`). */
+  terminal?: boolean;
   timeoutMs?: number;
 }
 
@@ -60,6 +72,9 @@ export async function launchConmon(o: ConmonOptions): Promise<{ pid: number; con
     '--log-level',
     'error',
     ...(o.logSizeMax ? ['--log-size-max', String(o.logSizeMax)] : []),
+    ...(o.stdin ? ['--stdin'] : []),
+    ...(o.stdin && o.leaveStdinOpen ? ['--leave-stdin-open'] : []),
+    ...(o.terminal ? ['--terminal'] : []),
     ...o.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
   ];
   mkdirSync(o.socketDir, { recursive: true }); // conmon fails silently when it is missing

@@ -11,7 +11,8 @@
 // Besides the Driver contract it implements every optional part (see ../driver.ts): interactive exec
 // (exec.ts), the pod network (a PodNetwork from src/net: start() returns the pod IP, hostPorts are
 // kernel DNAT rules), artifacts (image-artifact.ts: a snapshot of an image from the node's image store)
-// and typed options (options.ts: the pod's securityContext and cpu request, the image's config).
+// and typed options (options.ts: the pod's securityContext and cpu request, the image's config), and
+// attach (attach.ts: conmon holds the stdin, and terminal, of a pod container with `stdin`/`tty`).
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,9 @@ import type { ImageStore } from '../../image/index.ts';
 import {
   SandboxError,
   type ArtifactDriver,
+  type AttachDriver,
+  type AttachedStdio,
+  type AttachOptions,
   type Capabilities,
   type ContainerRequest,
   type ExecResult,
@@ -50,6 +54,7 @@ import {
   type CgroupLayout,
   type CgroupStats,
 } from './cgroups.ts';
+import { attachConmon } from './attach.ts';
 import { conmonAlive, launchConmon } from './conmon.ts';
 import { CriLogTail } from './cri-log.ts';
 import { execCapture, execInteractive, type InteractiveExec, type InteractiveOptions } from './exec.ts';
@@ -114,7 +119,8 @@ export class ContainerDriver
     InteractiveExecDriver<ContainerOptions>,
     PodNetworkDriver<ContainerOptions>,
     ArtifactDriver<ContainerOptions>,
-    TierOptionsDriver<ContainerOptions>
+    TierOptionsDriver<ContainerOptions>,
+    AttachDriver<ContainerOptions>
 {
   readonly name = 'container';
   readonly capabilities: Capabilities;
@@ -159,6 +165,7 @@ export class ContainerDriver
       podNetwork: this.network !== undefined,
       artifacts: true,
       tierOptions: true,
+      attach: true,
     };
     this.initBinary = opts.initBinary === false ? undefined : (opts.initBinary ?? locate('catatonit'));
     this.logSizeMax = opts.logSizeMaxBytes ?? DEFAULT_LOG_SIZE_MAX;
@@ -297,6 +304,30 @@ export class ContainerDriver
     return execInteractive(sb.runtime.execArgv(id, cmd, opts.tty), opts);
   }
 
+  /**
+   * `kubectl attach`: a client on the container's own stdio, through conmon's attach socket (attach.ts).
+   * Input needs a container started with an open stdin (the pod's `stdin: true`).
+   */
+  async attach(id: string, opts: AttachOptions): Promise<AttachedStdio> {
+    const sb = await this.find(id);
+    if (!sb) throw notFound(id);
+    if (sb.result) throw new SandboxError('NotRunning', `container ${id} has exited`);
+    const stdio = sb.state.stdio;
+    if (opts.stdin && !stdio?.stdin) {
+      throw new SandboxError(
+        'NotSupported',
+        "the container was started without an open stdin: set stdin: true on the pod's container to attach to it",
+      );
+    }
+    return attachConmon({
+      bundle: sb.state.bundle,
+      tty: stdio?.tty === true,
+      stdin: opts.stdin,
+      cols: opts.cols,
+      rows: opts.rows,
+    });
+  }
+
   async recover(handle: SandboxHandle, log: LogSink): Promise<boolean> {
     if (handle.driver !== this.name) return false;
     if (this.sandboxes.has(handle.id)) return true;
@@ -389,6 +420,15 @@ export class ContainerDriver
         : {}),
       terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
       ...(container.securityContext ? { securityContext: container.securityContext } : {}),
+      ...(container.stdin || container.tty
+        ? {
+            stdio: {
+              stdin: container.stdin === true,
+              stdinOnce: container.stdinOnce === true,
+              tty: container.tty === true,
+            },
+          }
+        : {}),
       ...(cpuRequest !== undefined ? { cpuRequest: parseCpu(cpuRequest) / 1000 } : {}),
     };
   }
@@ -463,6 +503,7 @@ export class ContainerDriver
       pid: 0,
       stopSignal: normalizeSignal(image.stopSignal),
       memoryLimitBytes: spec.limits.memoryBytes,
+      ...(options.stdio?.stdin || options.stdio?.tty ? { stdio: options.stdio } : {}),
     };
     if (spec.limits.deadlineSeconds !== undefined) {
       state.deadlineSeconds = spec.limits.deadlineSeconds;
@@ -540,6 +581,9 @@ export class ContainerDriver
         logSizeMax: this.logSizeMax,
         exitDir: this.exitDir,
         socketDir: join(bundle, 'sockets'),
+        stdin: options.stdio?.stdin,
+        leaveStdinOpen: options.stdio?.stdinOnce === false,
+        terminal: options.stdio?.tty,
       }).catch((err: Error) => {
         throw new SandboxError('CreateContainerError', err.message);
       });

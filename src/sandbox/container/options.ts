@@ -42,6 +42,20 @@ export interface ContainerOptions {
   dns?: { policy?: DnsPolicy; config?: PodDnsConfig };
   /** Extra kernel parameters from the pod's safe sysctl set (namespaced: the pod's own). */
   sysctls?: Record<string, string>;
+  /**
+   * The container's own stdin and terminal (the pod's `stdin`, `stdinOnce`, `tty`): conmon holds an open
+   * stdin (and the terminal) that attach() reaches. Default: stdin /dev/null, no terminal.
+   */
+  stdio?: ContainerStdio;
+}
+
+export interface ContainerStdio {
+  /** Keep stdin open for attach (`stdin: true`). */
+  stdin: boolean;
+  /** Close stdin when the first attached client detaches (`stdinOnce: true`). */
+  stdinOnce: boolean;
+  /** Run the container on a pseudo-terminal (`tty: true`): stdout and stderr become one stream. */
+  tty: boolean;
 }
 
 export type ContainerSandboxSpec = SandboxSpec<ContainerOptions>;

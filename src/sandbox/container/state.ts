@@ -4,6 +4,7 @@
 
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ContainerStdio } from './options.ts';
 import type { RuntimeName } from './runtime.ts';
 
 export interface SandboxState {
@@ -28,6 +29,8 @@ export interface SandboxState {
   deadlineAt?: number;
   deadlineSeconds?: number;
   stopCause?: 'stop' | 'deadline';
+  /** The container's open stdin and terminal, when it has them (attach() needs to know after a restart). */
+  stdio?: ContainerStdio;
 }
 
 export function statePath(bundle: string): string {
