@@ -17,10 +17,30 @@ import { join, normalize, sep } from 'node:path';
 import { kindFor } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
 import { SandboxError, type VolumeMount } from '../sandbox/driver.ts';
+import { serviceEnv } from '../net/services/service-env.ts';
 import { downwardFiles, fieldValue, resourceValue, type DownwardContext } from './downward-api.ts';
 
 const configMapKind = kindFor('v1', 'ConfigMap')!;
 const secretKind = kindFor('v1', 'Secret')!;
+const serviceKind = kindFor('v1', 'Service')!;
+
+/**
+ * The Service variables of a pod (KUBERNETES_SERVICE_HOST/PORT always, Docker-link style ones of its
+ * namespace's Services unless `enableServiceLinks: false`), read at container start. When the API cannot
+ * be asked the container starts without them rather than not at all.
+ */
+export async function podServiceEnv(client: Client, pod: any): Promise<Record<string, string>> {
+  const links = pod.spec?.enableServiceLinks !== false;
+  try {
+    const [own, api] = await Promise.all([
+      links ? client.list(serviceKind, pod.metadata.namespace).then((l) => l.items) : Promise.resolve([]),
+      client.find(serviceKind, 'default', 'kubernetes'),
+    ]);
+    return serviceEnv(api ? [...own, api] : own, pod.metadata.namespace, links);
+  } catch {
+    return {};
+  }
+}
 
 function configError(message: string): SandboxError {
   return new SandboxError('CreateContainerConfigError', message);
@@ -69,9 +89,11 @@ export async function resolveEnv(
   pod: any,
   container: any,
   podIP?: string,
+  /** Variables defined first (the Service variables): the container's own override them. */
+  base: Record<string, string> = {},
 ): Promise<Record<string, string>> {
   const refs = new RefCache(client, pod.metadata.namespace);
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...base };
   for (const src of container.envFrom ?? []) {
     const isSecret = !!src.secretRef;
     const ref = src.secretRef ?? src.configMapRef;

@@ -27,7 +27,7 @@ import {
 import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { readRecords } from './log-reader.ts';
-import { mountsFor, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
+import { mountsFor, podServiceEnv, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
 import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
 import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
@@ -707,7 +707,13 @@ export class PodWorker {
   private async sandboxSpec(driver: Driver, container: any, run: ContainerRun): Promise<SandboxSpec> {
     const pod = this.pod;
     const podIP = this.podIP ?? pod.status?.podIP;
-    const env = await resolveEnv(this.opts.client, pod, container, podIP);
+    const env = await resolveEnv(
+      this.opts.client,
+      pod,
+      container,
+      podIP,
+      await podServiceEnv(this.opts.client, pod),
+    );
     const dirs = await prepareVolumes(this.opts.client, pod, this.podDir, podIP);
     const mounts = mountsFor(pod, container, dirs);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;

@@ -14,7 +14,14 @@ import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
-import { startServiceAllocation } from './allocators/index.ts';
+import {
+  DEFAULT_SERVICE_CIDR,
+  ServiceCidr,
+  ensureKubeDnsService,
+  ensureKubernetesService,
+  startServiceAllocation,
+} from './allocators/index.ts';
+import { type PodListener, advertiseAddress, isLoopback, listenForPods } from './pod-listener.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -56,7 +63,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   auth.add(admin.token, 'admin', [ADMIN_GROUP]);
   const pki = opts.insecureHttp
     ? undefined
-    : await loadOrCreateClusterPKI(opts.dataDir, { tlsSans: opts.tlsSans, listenAddress: opts.host });
+    : await loadOrCreateClusterPKI(opts.dataDir, {
+        tlsSans: opts.tlsSans,
+        listenAddress: opts.host,
+        // The `kubernetes` Service's address: pods verify the server under it.
+        firstServiceIP: new ServiceCidr(opts.serviceCidr ?? DEFAULT_SERVICE_CIDR).kubernetesServiceIP,
+      });
   auth.loadFile(join(opts.dataDir, 'tokens'));
 
   const logger =
@@ -121,6 +133,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // A wildcard listener is reached locally through loopback.
   const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
   const host = local.includes(':') ? `[${local}]` : local;
+  const forPods = await servePods(app, pki, opts.host ?? '127.0.0.1', addr.port, logger || undefined);
+  if (forPods) await ensureKubernetesService(objects, serviceAllocation.allocator, forPods);
+  await ensureKubeDnsService(objects, serviceAllocation.allocator).catch((err) =>
+    (logger || undefined)?.warn({ err: (err as Error).message }, 'kube-system/kube-dns Service not created'),
+  );
   return {
     url: `${pki ? 'https' : 'http'}://${host}:${addr.port}`,
     pki,
@@ -128,6 +145,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     adminTokenFile: admin.path,
     objects,
     async stop() {
+      await forPods?.close?.();
       await app.close();
       await scheduler.stop();
       await serviceAllocation.stop();
@@ -135,4 +153,42 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await store.close();
     },
   };
+}
+
+/**
+ * Where pods reach the API (the `default/kubernetes` endpoint): on a loopback listener, a second listener
+ * on the machine's advertise address; on a wildcard one, that address and the same port; on a specific
+ * address, that address. None over plain HTTP (development, loopback only) or without an IPv4 address.
+ */
+async function servePods(
+  app: ReturnType<typeof buildServer>,
+  pki: ClusterPKI | undefined,
+  host: string,
+  port: number,
+  log: { warn(o: object, m: string): void } | undefined,
+): Promise<(PodListener | { address: string; port: number; close?: undefined }) | undefined> {
+  if (!pki) return undefined;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (!wildcard && !isLoopback(host))
+    return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? { address: host, port } : undefined;
+  const address = advertiseAddress();
+  if (!address) {
+    log?.warn(
+      {},
+      'no IPv4 address besides loopback: pods cannot reach the API (no default/kubernetes endpoint)',
+    );
+    return undefined;
+  }
+  if (wildcard) return { address, port };
+  try {
+    return await listenForPods(
+      app,
+      { cert: pki.serving.cert, key: pki.serving.key, ca: pki.ca.cert },
+      address,
+      port,
+    );
+  } catch (err) {
+    log?.warn({ err: (err as Error).message, address }, 'pods cannot reach the API: no listener for them');
+    return undefined;
+  }
 }

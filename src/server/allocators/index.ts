@@ -12,3 +12,4 @@ export {
   type RunningServiceAllocation,
   type ServiceAllocationOptions,
 } from './install.ts';
+export { ensureKubeDnsService, KUBE_DNS_SERVICE } from './kube-dns-service.ts';

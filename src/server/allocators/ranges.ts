@@ -49,14 +49,30 @@ export class ServiceCidr {
     return intToIp(this.base + 1);
   }
 
-  /** A random address for dynamic allocation: never the network, broadcast or the kubernetes address. */
+  /**
+   * The tenth address, which the `kube-system/kube-dns` Service takes (10.96.0.10, as kubeadm and K3s
+   * set it), or undefined when the range is too small to spare it.
+   */
+  get kubeDnsServiceIP(): string | undefined {
+    return this.size > 16 ? intToIp(this.base + 10) : undefined;
+  }
+
+  /** Addresses kept for the Services the control plane makes itself (never handed out dynamically). */
+  private reserved(n: number): boolean {
+    return n === this.base + 1 || (this.size > 16 && n === this.base + 10);
+  }
+
+  /** A random address for dynamic allocation: never the network, broadcast or a reserved address. */
   randomDynamic(): string {
-    return intToIp(this.base + 2 + Math.floor(Math.random() * (this.size - 3)));
+    for (;;) {
+      const n = this.base + 2 + Math.floor(Math.random() * (this.size - 3));
+      if (!this.reserved(n)) return intToIp(n);
+    }
   }
 
   /** Every dynamically allocatable address, in order (for the scan once random probing gives up). */
   *dynamic(): Generator<string> {
-    for (let n = this.base + 2; n < this.base + this.size - 1; n++) yield intToIp(n);
+    for (let n = this.base + 2; n < this.base + this.size - 1; n++) if (!this.reserved(n)) yield intToIp(n);
   }
 }
 
