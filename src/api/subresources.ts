@@ -54,6 +54,12 @@ export function subresourcesOf(k: KindInfo): SubresourceInfo[] {
         description: 'bind the pod to a node',
       },
       {
+        name: 'ephemeralcontainers',
+        responseKind: core('Pod'),
+        verbs: ['get', 'patch', 'update'],
+        description: 'add ephemeral (debug) containers to the pod',
+      },
+      {
         name: 'eviction',
         responseKind: { group: 'policy', version: 'v1', kind: 'Eviction' },
         verbs: ['create'],

@@ -47,6 +47,10 @@ import {
 } from './store.ts';
 
 /** An error that carries the Kubernetes Status object to return to the client. */
+
+/** The subresources written through update/patch beside the main resource. */
+export type WritableSubresource = 'status' | 'ephemeralcontainers';
+
 export class ApiError extends Error {
   readonly status: any;
   readonly code: number;
@@ -409,6 +413,62 @@ export class ObjectStore {
   }
 
   /**
+   * The pods/NAME/ephemeralcontainers subresource (`kubectl debug`): only spec.ephemeralContainers is
+   * taken from `input`, and only by additions — an ephemeral container, once added, is neither changed
+   * nor removed (Kubernetes' rule: it may already have run).
+   */
+  async updateEphemeralContainers(
+    namespace: string,
+    name: string,
+    input: any,
+    opts: InternalWriteOptions = {},
+  ): Promise<any> {
+    const kind = kindFor('v1', 'Pod')!;
+    const current = await this.mustGet(kind, namespace, name);
+    const expected = parseRv(input?.metadata?.resourceVersion);
+    const wanted: any[] = input?.spec?.ephemeralContainers ?? [];
+    if (!Array.isArray(wanted))
+      throw new ApiError(badRequest('spec.ephemeralContainers: must be a list of containers'));
+    const causes: Cause[] = [];
+    for (const had of current.spec.ephemeralContainers ?? []) {
+      const now = wanted.find((c) => c?.name === had.name);
+      if (!now)
+        causes.push({
+          field: 'spec.ephemeralContainers',
+          message: `Forbidden: existing ephemeral containers "${had.name}" may not be removed`,
+          reason: 'FieldValueForbidden',
+        });
+      else if (!isDeepStrictEqual(JSON.parse(JSON.stringify(now)), had))
+        causes.push({
+          field: 'spec.ephemeralContainers',
+          message: `Forbidden: existing ephemeral containers "${had.name}" may not be changed`,
+          reason: 'FieldValueForbidden',
+        });
+    }
+    if (causes.length) throw new ApiError(invalid(kind, name, causes));
+    const candidate = structuredClone(current);
+    candidate.spec.ephemeralContainers = wanted;
+    const next = this.validate(candidate, opts).object;
+    next.status = current.status;
+    next.metadata = { ...current.metadata };
+    next.metadata.managedFields =
+      opts.managedFields ??
+      (opts.fieldManager
+        ? managedFieldsAfterUpdate(
+            current,
+            next,
+            opts.fieldManager,
+            this.fieldManagerContext(kind, 'ephemeralcontainers'),
+          )
+        : undefined) ??
+      current.metadata.managedFields;
+    if (!next.metadata.managedFields?.length) delete next.metadata.managedFields;
+    if (sameObject(next, current)) return current;
+    if (opts.dryRun) return this.checkedDryRun(kind, current, next, expected);
+    return this.write(kind, current, next, expected);
+  }
+
+  /**
    * Read-modify-write with retries on conflict: `mutate` gets the current object (a copy) and returns
    * the new one, or undefined to skip. For controllers; `subresource` 'status' writes status only.
    */
@@ -417,7 +477,7 @@ export class ObjectStore {
     namespace: string | undefined,
     name: string,
     mutate: (obj: any) => any | undefined,
-    subresource?: 'status',
+    subresource?: WritableSubresource,
     opts: InternalWriteOptions = {},
   ): Promise<any | undefined> {
     for (let attempt = 0; ; attempt++) {
@@ -429,9 +489,10 @@ export class ObjectStore {
       const rv = next.metadata?.resourceVersion;
       const pinned = rv !== undefined && rv !== current.metadata.resourceVersion;
       try {
-        return subresource === 'status'
-          ? await this.updateStatus(kind, namespace, name, next, opts)
-          : await this.update(next, namespace, opts);
+        if (subresource === 'status') return await this.updateStatus(kind, namespace, name, next, opts);
+        if (subresource === 'ephemeralcontainers')
+          return await this.updateEphemeralContainers(namespace!, name, next, opts);
+        return await this.update(next, namespace, opts);
       } catch (err) {
         if (err instanceof ApiError && err.code === 409 && !pinned && attempt < 20) continue;
         throw err;
@@ -450,11 +511,15 @@ export class ObjectStore {
     namespace: string | undefined,
     name: string,
     patch: any,
-    subresource?: 'status',
+    subresource?: WritableSubresource,
     opts: PatchOptions = {},
   ): Promise<any> {
     const type = opts.type ?? 'merge';
-    if (type === 'apply') return this.apply(kind, namespace, name, patch, subresource, opts);
+    if (type === 'apply') {
+      if (subresource === 'ephemeralcontainers')
+        throw new ApiError(badRequest('server-side apply is not supported on pods/ephemeralcontainers'));
+      return this.apply(kind, namespace, name, patch, subresource, opts);
+    }
     if (type !== 'json' && !isObject(patch)) {
       throw new ApiError(
         badRequest(`a ${type === 'merge' ? 'merge' : 'strategic merge'} patch must be a JSON object`),

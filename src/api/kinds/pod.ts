@@ -330,6 +330,32 @@ export const Container = z
   });
 export type Container = z.infer<typeof Container>;
 
+/** What an ephemeral container may not have (Kubernetes' validateEphemeralContainers): it never serves. */
+const EPHEMERAL_FORBIDDEN = [
+  'ports',
+  'livenessProbe',
+  'readinessProbe',
+  'startupProbe',
+  'lifecycle',
+  'resources',
+  'restartPolicy',
+] as const;
+
+/**
+ * An ephemeral container (`kubectl debug`): a container added to a running pod through the
+ * `pods/NAME/ephemeralcontainers` subresource, run once and never restarted. `targetContainerName` names
+ * the container whose process namespace it would share; Strata's tiers run it in the pod's network and
+ * volumes but in a process namespace of its own (the field is kept, not honoured).
+ */
+export const EphemeralContainer = z
+  .strictObject({ ...Container.shape, targetContainerName: z.string().optional() })
+  .superRefine((c, ctx) => {
+    for (const f of EPHEMERAL_FORBIDDEN)
+      if (c[f] !== undefined)
+        addCause(ctx, [f], Reason.Forbidden, msg.forbidden('cannot be set for an Ephemeral Container'));
+  });
+export type EphemeralContainer = z.infer<typeof EphemeralContainer>;
+
 const KeyToPath = z.strictObject({ key: z.string().min(1), path: RelativePath, mode: FileMode.optional() });
 
 export const ConfigMapVolumeSource = z.strictObject({
@@ -667,6 +693,8 @@ export const PodSpec = z
     preemptionPolicy: PreemptionPolicy.optional(),
     initContainers: z.array(Container).optional(),
     containers: z.array(Container).min(1),
+    // Only the ephemeralcontainers subresource adds them (a pod update may not change them).
+    ephemeralContainers: z.array(EphemeralContainer).optional(),
     volumes: z.array(Volume).optional(),
     serviceAccountName: DNSSubdomain.optional(),
     /** Deprecated alias of serviceAccountName that kubectl and old manifests still write. */
@@ -719,6 +747,21 @@ export const PodSpec = z
           msg.forbidden('may not be set for non-init containers'),
         );
     });
+    spec.ephemeralContainers?.forEach((c, i) => {
+      if (containers.has(c.name))
+        addCause(ctx, ['ephemeralContainers', i, 'name'], Reason.Duplicate, msg.duplicate(c.name));
+      containers.add(c.name);
+      if (
+        c.targetContainerName !== undefined &&
+        !spec.containers.some((x) => x.name === c.targetContainerName)
+      )
+        addCause(
+          ctx,
+          ['ephemeralContainers', i, 'targetContainerName'],
+          Reason.NotFound,
+          msg.notFound(c.targetContainerName),
+        );
+    });
     spec.securityContext?.sysctls?.forEach((s, i) => {
       if (!(SAFE_SYSCTLS as readonly string[]).includes(s.name))
         addCause(
@@ -743,7 +786,7 @@ export const PodSpec = z
       if (volumes.has(v.name)) addCause(ctx, ['volumes', i, 'name'], Reason.Duplicate, msg.duplicate(v.name));
       volumes.add(v.name);
     });
-    for (const field of ['initContainers', 'containers'] as const)
+    for (const field of ['initContainers', 'containers', 'ephemeralContainers'] as const)
       spec[field]?.forEach((c, i) =>
         c.volumeMounts?.forEach((m, j) => {
           if (!volumes.has(m.name))
@@ -849,6 +892,7 @@ export const PodStatus = z.strictObject({
   startTime: Timestamp.optional(),
   containerStatuses: z.array(ContainerStatus).optional(),
   initContainerStatuses: z.array(ContainerStatus).optional(),
+  ephemeralContainerStatuses: z.array(ContainerStatus).optional(),
   hostIPs: z.array(z.strictObject({ ip: z.string() })).optional(),
   podIPs: z.array(z.strictObject({ ip: z.string() })).optional(),
   /** Set by the scheduler when it preempted pods on this node to make room for this one. */

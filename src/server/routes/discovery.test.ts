@@ -149,6 +149,7 @@ describe('aggregated discovery (apidiscovery.k8s.io/v2)', () => {
     });
     expect(pods.subresources.map((x: any) => x.subresource)).toEqual([
       'binding',
+      'ephemeralcontainers',
       'eviction',
       'exec',
       'log',

@@ -329,6 +329,9 @@ async function handle(
     const opts = method === 'PUT' ? writeOptions(req, q, []) : {};
     return handleScale(objects, method, kind, namespace, name, req.body, opts);
   }
+  if (subresource === 'ephemeralcontainers' && kind.kind === 'Pod') {
+    return ephemeralContainers(objects, req, reply, p);
+  }
   if (subresource !== undefined && subresource !== 'status') {
     throw new ApiError(statusFailure(404, 'NotFound', `${kind.plural} has no subresource "${subresource}"`));
   }
@@ -473,4 +476,47 @@ export function registerResourceRoutes(app: FastifyInstance, objects: ObjectStor
       (req) => (req.params as any).version,
     ),
   });
+}
+
+/**
+ * pods/NAME/ephemeralcontainers: GET the pod, PUT a pod whose spec.ephemeralContainers adds containers, or
+ * PATCH it (what `kubectl debug` sends: a strategic merge patch of spec.ephemeralContainers).
+ */
+async function ephemeralContainers(
+  objects: ObjectStore,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  p: ResourcePath,
+): Promise<unknown> {
+  const q = req.query as Query;
+  const { kind, namespace, name } = p;
+  const warnings: string[] = [];
+  let result: unknown;
+  switch (req.method) {
+    case 'GET':
+      return objects.mustGet(kind, namespace, name!);
+    case 'PUT': {
+      const body = requireBody(req.body);
+      checkBodyMatchesPath(p, body);
+      result = await objects.updateEphemeralContainers(
+        namespace!,
+        name!,
+        body,
+        writeOptions(req, q, warnings),
+      );
+      break;
+    }
+    case 'PATCH': {
+      const type = patchTypeOf(req);
+      if (req.body === undefined || req.body === null)
+        throw new ApiError(badRequest('the request body must contain a patch'));
+      const opts = { ...writeOptions(req, q, warnings), type, force: forceOf(q, type) };
+      result = await objects.patch(kind, namespace, name!, req.body, 'ephemeralcontainers', opts);
+      break;
+    }
+    default:
+      throw new ApiError(methodNotAllowed(`${req.method} is not supported on pods/ephemeralcontainers`));
+  }
+  sendWarnings(reply, warnings);
+  return result;
 }
