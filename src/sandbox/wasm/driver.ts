@@ -56,7 +56,7 @@ export interface WasmDriverOptions {
   poolSize?: number;
   /** Most worker threads (default 128). */
   maxWorkers?: number;
-  /** Guests one worker thread runs at once (default 2,000); 1 = a thread per guest. */
+  /** Guests one worker thread runs at once (default 500); 1 = a thread per guest. */
   guestsPerWorker?: number;
   /** Most wasm sandboxes running at once (default: what threads and V8's address space allow, see capacity.ts). */
   maxSandboxes?: number;
@@ -75,7 +75,7 @@ export interface WasmDriverOptions {
 const MIN_STOP_WINDOW_MS = 100;
 /** How long a forced guest gets to unwind (or its interrupted worker to confirm) before the worker is terminated. */
 const REAP_TIMEOUT_MS = 1000;
-const DEFAULT_GUESTS_PER_WORKER = 2_000;
+const DEFAULT_GUESTS_PER_WORKER = 500;
 let guestSeq = 0;
 /** Log latency bound for a guest that writes and then computes without calling the host. */
 const DRAIN_INTERVAL_MS = 50;
@@ -165,7 +165,8 @@ export class WasmDriver implements ArtifactDriver {
 
   /** Sandboxes running or starting now. */
   get liveSandboxes(): number {
-    let n = this.starting.size;
+    let n = 0;
+    for (const id of this.starting.keys()) if (!this.sandboxes.has(id)) n++;
     for (const sb of this.sandboxes.values()) if (!sb.result) n++;
     return n;
   }

@@ -6,6 +6,13 @@
 // a CPU limit below one core is applied. A host function returns a number, or a promise when the guest
 // has to wait (a sleep in poll_oneoff, a full log ring, a CPU-limit pause): the worker wraps every
 // import in WebAssembly.Suspending, so a waiting guest is suspended and its thread runs other guests.
+//
+// Node's own code (node:wasi, node:fs) runs only on the thread's main stack, never on a guest's
+// suspendable (JSPI) stack: node:wasi reports its allocations to V8 from there, and V8 aborts the whole
+// process (`Check failed: isolate_->IsOnCentralStack()`) when that report triggers a GC — seen with
+// 2,000 guests in one thread. So a call that reaches node:wasi suspends the guest for one microtask and
+// is made from the main stack; our own functions (stdout/stderr capture, poll_oneoff, proc_exit) run
+// in place.
 
 import { MEMORY_PAGES, STOP, StopLevel, type SlotViews } from './control.ts';
 import { CpuThrottle } from './cpu-throttle.ts';
@@ -128,15 +135,24 @@ export function buildHostImports(o: HostImportOptions): HostImports {
     }
   };
 
+  /** Runs Node's code on the main stack: the guest suspends until the microtask has run. */
+  const onMainStack =
+    (fn: WasiFn): HostFn =>
+    (...args) =>
+      Promise.resolve().then(() => fn(...args));
+  const node: Record<string, HostFn> = {};
+  for (const [name, fn] of Object.entries({ ...o.wasi, ...o.guard.wrap(o.wasi, mem) }))
+    node[name] = onMainStack(fn);
+
   const overrides: Record<string, HostFn> = {
-    ...o.guard.wrap(o.wasi, mem),
+    ...node,
     // stdout/stderr go to the agent's log sink through the log ring; node:wasi's own stdio fds are
     // /dev/null and only other descriptors reach it.
     fd_write: (fd, iovs, iovsLen, nwrittenPtr) =>
       fd === 1 || fd === 2
         ? capture(fd === 1 ? 'stdout' : 'stderr', iovs, iovsLen, nwrittenPtr)
-        : o.wasi.fd_write(fd, iovs, iovsLen, nwrittenPtr),
-    fd_pwrite: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : o.wasi.fd_pwrite(fd, ...rest)),
+        : node.fd_write(fd, iovs, iovsLen, nwrittenPtr),
+    fd_pwrite: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : node.fd_pwrite(fd, ...rest)),
     poll_oneoff: makePollOneoff(mem, {
       sleep,
       beforeBlock: () => {
@@ -152,7 +168,7 @@ export function buildHostImports(o: HostImportOptions): HostImports {
 
   const imports: Record<string, HostFn> = {};
   for (const name of Object.keys(o.wasi)) {
-    const impl = overrides[name] ?? o.wasi[name];
+    const impl = overrides[name];
     imports[name] = (...args: any[]): number | Promise<number> => {
       checkStop();
       Atomics.store(slot.words, MEMORY_PAGES, mem.byteLength / PAGE_BYTES);
