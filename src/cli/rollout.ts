@@ -12,13 +12,23 @@ import {
   rollbackReplicaSet,
 } from '../api/deployment-history.ts';
 import { equalIgnoreHash } from '../api/deployment-rollout.ts';
+import {
+  revisionTemplate,
+  rollbackRevision,
+  sameRevisionData,
+  revisionData,
+  statefulSetProgress,
+  statefulSetRevisions,
+} from '../api/kinds/statefulset-history.ts';
 import { type CliContext, kindArg } from './context.ts';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+const CHANGE_CAUSE = 'kubernetes.io/change-cause';
 
 /**
  * `deployment/NAME`, `deploy NAME`, `deployments.apps/NAME`: the workload a rollout verb is about.
- * `status` and `restart` also take daemonsets; history, undo, pause and resume only deployments.
+ * `status` and `restart` also take daemonsets; status, restart, history and undo take statefulsets; pause
+ * and resume only deployments.
  */
 export function rolloutTarget(args: string[], kinds = ['Deployment']): { kind: KindInfo; name: string } {
   let kindName: string;
@@ -35,7 +45,7 @@ export function rolloutTarget(args: string[], kinds = ['Deployment']): { kind: K
   if (!kinds.includes(kind.kind))
     throw new Error(
       kinds.length > 1
-        ? `no rollouts for ${kind.plural}: use deployment/NAME or daemonset/NAME`
+        ? `no rollouts for ${kind.plural}: use ${kinds.map((k) => `${k.toLowerCase()}/NAME`).join(' or ')}`
         : `no rollouts for ${kind.plural}: only deployments have rollouts (deployment/NAME)`,
     );
   if (!name) throw new Error(`specify the name: ${kindName}/NAME`);
@@ -88,6 +98,7 @@ export function daemonSetProgress(ds: any): RolloutProgress {
 /** kubectl's DeploymentStatusViewer: where a Deployment's rollout stands. */
 export function rolloutProgress(d: any): RolloutProgress {
   if (d.kind === 'DaemonSet') return daemonSetProgress(d);
+  if (d.kind === 'StatefulSet') return statefulSetProgress(d);
   const name = d.metadata.name;
   const s = d.status ?? {};
   if ((d.metadata.generation ?? 0) > (s.observedGeneration ?? 0))
@@ -125,7 +136,7 @@ export async function rolloutStatus(
   o: { watch?: boolean; timeout?: number },
   out: (s: string) => void,
 ): Promise<void> {
-  const { kind, name } = rolloutTarget(args, ['Deployment', 'DaemonSet']);
+  const { kind, name } = rolloutTarget(args, ['Deployment', 'DaemonSet', 'StatefulSet']);
   const deadline = o.timeout && o.timeout > 0 ? Date.now() + o.timeout * 1000 : Infinity;
   let last = '';
   for (;;) {
@@ -185,9 +196,16 @@ export async function rolloutHistory(
   o: { revision?: number },
   out: (s: string) => void,
 ): Promise<void> {
-  const { kind, name } = rolloutTarget(args);
+  const { kind, name } = rolloutTarget(args, ['Deployment', 'StatefulSet']);
   const d = await ctx.client.get(kind, ctx.namespace, name);
-  const revisions = await deploymentRevisions(lister(ctx.client), d);
+  const revisions =
+    kind.kind === 'StatefulSet'
+      ? (await statefulSetRevisions(lister(ctx.client), d)).map((r) => ({
+          revision: r.revision as number,
+          template: revisionTemplate(r),
+          changeCause: r.metadata.annotations?.[CHANGE_CAUSE] as string | undefined,
+        }))
+      : await deploymentRevisions(lister(ctx.client), d);
   if (o.revision) {
     const r = revisions.find((x) => x.revision === o.revision);
     if (!r) throw new Error('unable to find the specified revision');
@@ -221,8 +239,9 @@ export async function rolloutUndo(
   o: { toRevision?: number },
   out: (s: string) => void,
 ): Promise<void> {
-  const { kind, name } = rolloutTarget(args);
+  const { kind, name } = rolloutTarget(args, ['Deployment', 'StatefulSet']);
   const d = await ctx.client.get(kind, ctx.namespace, name);
+  if (kind.kind === 'StatefulSet') return statefulSetUndo(ctx, kind, d, o.toRevision, out);
   if (d.spec.paused)
     throw new Error(
       `you cannot rollback a paused deployment; resume it first with 'strata rollout resume deployment/${name}' and try again`,
@@ -243,12 +262,33 @@ export async function rolloutUndo(
   out(`${ref(kind, name)} rolled back`);
 }
 
+/** kubectl's StatefulSetRollbacker: the revision's data is a strategic merge patch, applied as it is. */
+async function statefulSetUndo(
+  ctx: CliContext,
+  kind: KindInfo,
+  sts: any,
+  toRevision: number | undefined,
+  out: (s: string) => void,
+): Promise<void> {
+  const name = sts.metadata.name;
+  const target = rollbackRevision(await statefulSetRevisions(lister(ctx.client), sts), toRevision);
+  if (sameRevisionData(target.data, revisionData(sts))) {
+    out(`${ref(kind, name)} skipped rollback (current template already matches revision ${target.revision})`);
+    return;
+  }
+  await ctx.client.json('PATCH', resourcePath(kind, ctx.namespace, name), {
+    body: target.data,
+    contentType: 'application/strategic-merge-patch+json',
+  });
+  out(`${ref(kind, name)} rolled back`);
+}
+
 export async function rolloutRestart(
   ctx: CliContext,
   args: string[],
   out: (s: string) => void,
 ): Promise<void> {
-  const { kind, name } = rolloutTarget(args, ['Deployment', 'DaemonSet']);
+  const { kind, name } = rolloutTarget(args, ['Deployment', 'DaemonSet', 'StatefulSet']);
   const d = await ctx.client.get(kind, ctx.namespace, name);
   if (d.spec.paused)
     throw new Error(
@@ -278,7 +318,7 @@ export async function rolloutPause(
 }
 
 /** Kinds `strata scale` takes (those with a scale subresource). */
-const SCALABLE = ['Deployment', 'ReplicaSet'];
+const SCALABLE = ['Deployment', 'ReplicaSet', 'StatefulSet'];
 
 /** `strata scale deployment/NAME --replicas N [--current-replicas M]`, through the scale subresource. */
 export async function scale(
@@ -303,7 +343,7 @@ export async function scale(
   for (const t of targets) {
     if (!SCALABLE.includes(t.kind.kind))
       throw new Error(
-        `cannot scale ${t.kind.plural} "${t.name}": only deployments and replicasets can be scaled`,
+        `cannot scale ${t.kind.plural} "${t.name}": only deployments, replicasets and statefulsets can be scaled`,
       );
     const path = resourcePath(t.kind, ctx.namespace, t.name, 'scale');
     const current = await ctx.client.json('GET', path);
