@@ -7,6 +7,7 @@ import { DeploymentController } from './deployment.ts';
 import { upgradeDeploymentsToReplicaSets } from './deployment-upgrade.ts';
 import { DisruptionController } from './disruption.ts';
 import { EndpointSliceController } from './endpointslice.ts';
+import { PersistentVolumeController } from './persistentvolume.ts';
 import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
 import { GarbageCollector } from './gc.ts';
 import { JobController } from './job.ts';
@@ -82,6 +83,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new StatefulSetController(common),
     new DisruptionController(common),
     new EndpointSliceController(common),
+    new PersistentVolumeController(common),
     new GarbageCollector(common),
     new NodeLifecycleController({
       ...common,

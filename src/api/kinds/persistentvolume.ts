@@ -3,6 +3,7 @@
 // ext4 image file in the node's data dir) with node affinity to the node that holds the file; an
 // administrator may also create `local` or `hostPath` volumes (a directory on a node). Validation follows
 // kube-apiserver's ValidatePersistentVolume(Update) and its messages.
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Cause, addCause, exactlyOne, msg, Reason } from '../causes.ts';
 import { ObjectMeta, ObjectReference, Timestamp } from '../meta.ts';
@@ -110,8 +111,9 @@ export type PersistentVolume = z.infer<typeof PersistentVolume>;
 /** kube-apiserver's ValidatePersistentVolumeUpdate: the volume source and volumeMode are fixed. */
 export function persistentVolumeUpdateCauses(next: PersistentVolume, current: PersistentVolume): Cause[] {
   const causes: Cause[] = [];
-  const source = (pv: PersistentVolume) => JSON.stringify(VOLUME_SOURCES.map((k) => pv.spec[k] ?? null));
-  if (source(next) !== source(current))
+  const source = (pv: PersistentVolume) =>
+    JSON.parse(JSON.stringify(VOLUME_SOURCES.map((k) => pv.spec[k] ?? null)));
+  if (!isDeepStrictEqual(source(next), source(current)))
     causes.push({
       field: 'spec.persistentvolumesource',
       reason: Reason.Forbidden,
@@ -125,7 +127,10 @@ export function persistentVolumeUpdateCauses(next: PersistentVolume, current: Pe
     });
   if (
     current.spec.nodeAffinity?.required &&
-    JSON.stringify(next.spec.nodeAffinity ?? null) !== JSON.stringify(current.spec.nodeAffinity)
+    !isDeepStrictEqual(
+      JSON.parse(JSON.stringify(next.spec.nodeAffinity ?? null)),
+      JSON.parse(JSON.stringify(current.spec.nodeAffinity)),
+    )
   )
     causes.push({
       field: 'spec.nodeAffinity',
@@ -162,4 +167,44 @@ export function nodeAffinityFor(node: string): z.input<typeof VolumeNodeAffinity
       ],
     },
   };
+}
+
+/**
+ * On a Node: the bytes of local volumes the node can hold (written by the node's volume manager from the
+ * size of the filesystem under its data dir). The scheduler subtracts the volumes already on the node.
+ */
+export const LOCAL_STORAGE_CAPACITY_ANNOTATION = 'storage.strata.dev/local-capacity';
+
+/** Whether `pv` is a volume of Strata's local-path provisioner (an ext4 image file on its node). */
+export function isLocalPathVolume(pv: Pick<PersistentVolume, 'spec'>): boolean {
+  return pv.spec.csi?.driver === LOCAL_PATH_DRIVER;
+}
+
+/**
+ * Whether an unbound volume can serve a claim (the PV controller's findMatchingVolume rules): same class
+ * ("" matches ""), every access mode the claim asks for, enough capacity, the claim's selector, and not
+ * reserved for another claim.
+ */
+export function volumeMatchesClaim(
+  pv: PersistentVolume,
+  claim: {
+    metadata: { name?: string; namespace?: string; uid?: string };
+    spec: {
+      storageClassName?: string;
+      accessModes?: string[];
+      resources?: { requests?: { storage?: string | number } };
+      selector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] };
+    };
+  },
+  selectorMatches: (labels: Record<string, string> | undefined) => boolean,
+): boolean {
+  const ref = pv.spec.claimRef;
+  if (ref && (ref.name !== claim.metadata.name || ref.namespace !== claim.metadata.namespace)) return false;
+  if (ref?.uid && ref.uid !== claim.metadata.uid) return false;
+  if ((pv.spec.storageClassName ?? '') !== (claim.spec.storageClassName ?? '')) return false;
+  const modes = new Set(pv.spec.accessModes ?? []);
+  if (!(claim.spec.accessModes ?? []).every((m) => modes.has(m))) return false;
+  if (volumeCapacityBytes(pv) < quantityBytes(claim.spec.resources?.requests?.storage)) return false;
+  if (claim.spec.selector && !selectorMatches(pv.metadata.labels)) return false;
+  return true;
 }

@@ -3,6 +3,7 @@
 // matching one an administrator created); its spec is fixed once created except that a bound claim's
 // requested size may grow when its class allows expansion. Validation follows kube-apiserver's
 // ValidatePersistentVolumeClaim(Update) and its messages.
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Cause, addCause, msg, Reason } from '../causes.ts';
 import { Condition, LabelSelector, ObjectMeta, TemplateMeta } from '../meta.ts';
@@ -154,8 +155,9 @@ export function persistentVolumeClaimUpdateCauses(
     b.resources.requests.storage = a.resources?.requests?.storage;
     if (b.resources.limits === undefined && a.resources?.limits === undefined) delete b.resources.limits;
   }
-  const norm = (s: unknown) => JSON.stringify(s);
-  if (norm(a) !== norm(b)) {
+  // Key order differs between a stored object and a re-validated one: compare structurally.
+  const norm = (s: unknown) => JSON.parse(JSON.stringify(s));
+  if (!isDeepStrictEqual(norm(a), norm(b))) {
     causes.push({
       field: 'spec',
       reason: Reason.Forbidden,

@@ -2,6 +2,7 @@
 // provisioner makes them, when (Immediate, or WaitForFirstConsumer: once a pod using the claim is
 // scheduled, on that pod's node), what happens to them when released, and whether they may grow.
 // Every cluster starts with one default class, `local-path` (Strata's built-in provisioner).
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Cause, msg, Reason } from '../causes.ts';
 import { ObjectMeta, QualifiedName } from '../meta.ts';
@@ -85,7 +86,8 @@ export function builtinLocalPathStorageClass(): StorageClass {
 /** kube-apiserver's ValidateStorageClassUpdate: what may not change once the class exists. */
 export function storageClassUpdateCauses(next: StorageClass, current: StorageClass): Cause[] {
   const causes: Cause[] = [];
-  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const same = (a: unknown, b: unknown) =>
+    isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? null)), JSON.parse(JSON.stringify(b ?? null)));
   if (!same(next.parameters ?? {}, current.parameters ?? {}))
     causes.push({
       field: 'parameters',
