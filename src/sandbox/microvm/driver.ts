@@ -483,7 +483,8 @@ export class MicrovmDriver
 
     mkdirSync(dir, { recursive: true });
     const sockets = join(this.runDir, createHash('sha256').update(dir).digest('hex').slice(0, 16));
-    mkdirSync(sockets, { recursive: true });
+    // Root's only: whoever can connect to these sockets controls the VM (exec, signals, QMP).
+    mkdirSync(sockets, { recursive: true, mode: 0o700 });
     const layout: VmLayout = {
       vmlinux: boot.kernel.vmlinux,
       initrd: join(dir, 'initrd.cpio'),
