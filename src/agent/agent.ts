@@ -154,7 +154,7 @@ export class Agent {
         if (!canAttach(sb.driver)) {
           throw new SandboxError(
             'NotSupported',
-            `attaching to a container's stdin is not supported by the ${sb.driver.name} tier`,
+            `the ${sb.driver.name} tier has no attachable stdin (its containers read an empty one)`,
           );
         }
         return sb.driver.attach(sb.id, o);
@@ -239,6 +239,7 @@ export class Agent {
         const st = [
           ...(w.pod.status?.containerStatuses ?? []),
           ...(w.pod.status?.initContainerStatuses ?? []),
+          ...(w.pod.status?.ephemeralContainerStatuses ?? []),
         ].find((c: any) => c.name === container);
         if (!podContainers(w.pod).some((c: any) => c.name === container)) return undefined;
         return { podDir: w.podDir, restartCount: st?.restartCount ?? 0 };
@@ -587,5 +588,9 @@ export class Agent {
 
 /** A pod's containers, init containers (and sidecars) included: each has logs and may be exec'd into. */
 function podContainers(pod: any): any[] {
-  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+  return [
+    ...(pod.spec.initContainers ?? []),
+    ...pod.spec.containers,
+    ...(pod.spec.ephemeralContainers ?? []),
+  ];
 }

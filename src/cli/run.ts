@@ -253,7 +253,7 @@ function attachInputWhenRunning(ctx: CliContext, name: string, tty: boolean): At
     } catch (err) {
       // It exited before the attach: its output is in the log, its exit code in its status.
       if (!/not running|has exited|not found/i.test((err as Error).message))
-        process.stderr.write(`strata: attaching stdin failed: ${(err as Error).message}\n`);
+        process.stderr.write(`strata: -i: ${(err as Error).message}\n`);
       return;
     }
     if (closed) {
