@@ -14,6 +14,7 @@ import {
 } from './testutil.ts';
 
 const STS = kindFor('apps/v1', 'StatefulSet')!;
+const PVC = kindFor('v1', 'PersistentVolumeClaim')!;
 
 let t: TestObjects;
 let objects: ObjectStore;
@@ -360,6 +361,70 @@ describe('StatefulSetController', () => {
       return x?.status?.updatedReplicas === 1 && x;
     }, 'status');
     expect(s.status.currentReplicas).toBe(1);
+  });
+
+  it('makes each pod its claims before the pod, keeps them across pod deletion, and owns them by the retention policy', async () => {
+    const claim = {
+      metadata: { name: 'www', labels: { tier: 'data' } },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    };
+    await objects.create(
+      statefulset('vol', {
+        replicas: 2,
+        volumeClaimTemplates: [claim],
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
+      }),
+    );
+    const set = await getSet('vol');
+    const pod0 = await until(() => get('vol-0'), 'vol-0');
+    const pvc0 = await objects.get(PVC, 'default', 'www-vol-0');
+    expect(pvc0).toBeDefined();
+    expect(Number(pvc0.metadata.resourceVersion)).toBeLessThan(Number(pod0.metadata.resourceVersion));
+    expect(pvc0.metadata.labels).toEqual({ tier: 'data', app: 'vol' });
+    expect(pvc0.spec).toMatchObject({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+    });
+    expect(pvc0.metadata.ownerReferences).toEqual([
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'vol', uid: set.metadata.uid },
+    ]);
+    expect(pod0.spec.volumes).toEqual([{ name: 'www', persistentVolumeClaim: { claimName: 'www-vol-0' } }]);
+    await ready('vol-0');
+    await ready('vol-1');
+    // The pod comes back with the same claim (not a new one).
+    await objects.delete(POD, 'default', 'vol-0', { gracePeriodSeconds: 0 });
+    const again = await until(async () => {
+      const p = await get('vol-0');
+      return p && p.metadata.uid !== pod0.metadata.uid && p;
+    }, 'vol-0 recreated');
+    expect(again.spec.volumes[0].persistentVolumeClaim.claimName).toBe('www-vol-0');
+    expect((await objects.get(PVC, 'default', 'www-vol-0')).metadata.uid).toBe(pvc0.metadata.uid);
+    await markReady(again);
+    // whenScaled=Delete: scaling down hands the claim of the removed pod to that pod.
+    const pod1 = await get('vol-1');
+    await objects.mutate(STS, 'default', 'vol', (s) => ({ ...s, spec: { ...s.spec, replicas: 1 } }));
+    const pvc1 = await until(async () => {
+      const c = await objects.get(PVC, 'default', 'www-vol-1');
+      return c?.metadata.ownerReferences?.[0]?.kind === 'Pod' && c;
+    }, 'claim owned by the pod');
+    expect(pvc1.metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Pod', name: 'vol-1', uid: pod1.metadata.uid },
+    ]);
+    expect((await objects.get(PVC, 'default', 'www-vol-0')).metadata.ownerReferences[0].kind).toBe(
+      'StatefulSet',
+    );
+    // Retain/Retain (a policy change applies to existing claims): no owners left.
+    await objects.mutate(STS, 'default', 'vol', (s) => ({
+      ...s,
+      spec: {
+        ...s.spec,
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      },
+    }));
+    await until(
+      async () => !(await objects.get(PVC, 'default', 'www-vol-0')).metadata.ownerReferences,
+      'owners removed',
+    );
   });
 
   it('rolls back to an earlier template by reusing its revision under the next number, and trims history', async () => {

@@ -159,9 +159,6 @@ export function defaultStatefulSet(sts: StatefulSet): void {
     const ru = (sts.spec.updateStrategy.rollingUpdate ??= {});
     ru.partition ??= 0;
   }
-  for (const t of sts.spec.volumeClaimTemplates ?? []) {
-    t.spec.volumeMode ??= 'Filesystem';
-  }
 }
 
 /** The spec fields a StatefulSet may change after creation (Kubernetes' ValidateStatefulSetUpdate). */
