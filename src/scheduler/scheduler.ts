@@ -13,6 +13,8 @@ import type { ObjectStore } from '../store/objects.ts';
 import { NodeInfoCache, type PodInfo, podInfo, podKey } from './node-info.ts';
 import { disruptionBudgets, hasTerminatingPods, planPreemption } from './preemption.ts';
 import { type QueuedPod, SchedulingQueue } from './queue.ts';
+import { defaultFilters } from './filters/index.ts';
+import { VolumeBinding } from './volume-binding.ts';
 import { isTerminated } from './resources.ts';
 import { type PlacementResult, Placer, isPlaced } from './schedule.ts';
 import type { Strategy } from './scores.ts';
@@ -86,6 +88,8 @@ export class Scheduler {
   readonly cache = new NodeInfoCache();
   private readonly objects: ObjectStore;
   private readonly placer: Placer;
+  /** Claims and volumes: a filter plugin plus PreBind (see volume-binding.ts). */
+  private readonly volumeBinding = new VolumeBinding();
   private readonly queue: SchedulingQueue;
   private readonly retryIntervalMs: number;
   private readonly maxBinds: number;
@@ -123,6 +127,7 @@ export class Scheduler {
     this.placer = new Placer({
       strategy: opts.strategy,
       percentageOfNodesToScore: opts.percentageOfNodesToScore,
+      filters: [...defaultFilters, this.volumeBinding.filter],
     });
     this.queue = new SchedulingQueue({
       initialBackoffMs: opts.initialBackoffMs,
@@ -159,11 +164,13 @@ export class Scheduler {
         onDelete: (p) => this.onPodDeleted(p),
       }),
     );
+    this.removeHandlers.push(...this.volumeBinding.start(this.informers, () => this.onClusterChange()));
     if (this.ownInformers) this.informers.start();
     const synced = await Promise.all([
       this.nodeInformer.waitForSync(),
       this.podInformer.waitForSync(),
       ...(this.pdbInformer ? [this.pdbInformer.waitForSync()] : []),
+      this.volumeBinding.waitForSync().then((s) => s.every(Boolean)),
     ]);
     if (!synced.every(Boolean) || this.stopped) return;
     this.started = true;
@@ -397,6 +404,7 @@ export class Scheduler {
     const { namespace, name } = entry.pod.metadata;
     let bound: any;
     try {
+      await this.volumeBinding.preBind(this.objects, entry.pod, nodeName);
       bound = await this.objects.bind(namespace, name, nodeName);
     } catch (err) {
       this.cache.forget(entry.key);
