@@ -44,10 +44,11 @@ export interface Backend {
   readonly id: string;
   send(req: BackendRequest): Promise<BackendResponse>;
   /**
-   * A raw byte stream to the backend for a protocol upgrade (WebSocket): writes the request head, then
-   * hands back the connection. Optional: a backend that cannot tunnel answers upgrades with 501.
+   * A raw byte stream to the backend, for protocol upgrades (WebSocket: the gateway writes the request
+   * head itself) and LoadBalancer ports proxied at L4. Optional: without it, upgrades are answered 501.
+   * Rejects with a BackendError whose `reached` is false when the connection was not established.
    */
-  tunnel?(req: BackendRequest, head: Buffer): Promise<Duplex>;
+  connect?(): Promise<Duplex>;
   /** Connections open now (idle or busy), for metrics. */
   connections(): number;
   /** Close idle connections and stop pooling (in-flight requests finish). */
@@ -149,7 +150,7 @@ export class HttpBackend implements Backend {
     });
   }
 
-  tunnel(r: BackendRequest, head: Buffer): Promise<Duplex> {
+  connect(): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: this.host, port: this.port });
       const timer = setTimeout(
@@ -163,13 +164,7 @@ export class HttpBackend implements Backend {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        const lines = [`${r.method} ${r.path} HTTP/1.1`];
-        for (const [k, v] of Object.entries(r.headers)) {
-          if (v === undefined) continue;
-          for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
-        }
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-        if (head.length) socket.write(head);
+        socket.setNoDelay(true);
         resolve(socket);
       });
     });

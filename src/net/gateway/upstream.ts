@@ -4,6 +4,7 @@
 //
 // Readiness: `setBackends` is called with the ready endpoints whenever the EndpointSlices change. A
 // backend that leaves gets no new requests; its requests in flight finish, then its pool is closed.
+import type { Duplex } from 'node:stream';
 import { newBalancer, PeakEwmaEstimator, type Balancer, type LoadInfo } from './balancer.ts';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from './backend.ts';
 import { breakerRefusal, type BreakerLimit } from './circuit-breaker.ts';
@@ -272,6 +273,44 @@ export class Upstream {
     }
   }
 
+  /**
+   * A raw connection to a backend (WebSocket upgrades, L4 LoadBalancer ports): connection failures are
+   * retried on other backends (nothing reached them), within the budget. `release` must be called when
+   * the connection ends: the backend counts it as a request in flight until then.
+   */
+  async connect(
+    route: RouteConfig,
+  ): Promise<
+    | { ok: true; stream: Duplex; backend: string; release: () => void }
+    | { ok: false; status: number; reason: string }
+  > {
+    this.budget.deposit();
+    const deadline = this.now() + route.timeoutMs;
+    const tried = new Set<string>();
+    let attempts = 0;
+    for (;;) {
+      const s = this.choose(tried, this.now());
+      if (s === undefined) return this.failed(503, 'no ready backend', attempts);
+      if (typeof s === 'string') return this.failed(503, `every backend is at its ${s} limit`, attempts);
+      if (!s.backend.connect)
+        return this.failed(501, `backend ${s.id} cannot take raw connections`, attempts);
+      attempts++;
+      tried.add(s.id);
+      const probe = s.outlier.begin();
+      s.active++;
+      try {
+        const stream = await s.backend.connect();
+        this.record(s, 'success', probe);
+        return { ok: true, stream, backend: s.id, release: once(() => this.release(s)) };
+      } catch (err) {
+        this.release(s);
+        this.record(s, 'gateway-failure', probe);
+        if (!this.mayRetry(attempts, route, deadline))
+          return this.failed(502, `backend ${s.id}: ${(err as Error).message}`, attempts);
+      }
+    }
+  }
+
   private mayRetry(attempts: number, route: RouteConfig, deadline: number): boolean {
     if (attempts > route.retries || this.now() >= deadline) return false;
     if (!this.budget.tryWithdraw()) {
@@ -287,7 +326,11 @@ export class Upstream {
     this.closeIfDrained(s);
   }
 
-  private failed(status: number, reason: string, attempts: number): DispatchResult {
+  private failed(
+    status: number,
+    reason: string,
+    attempts: number,
+  ): { ok: false; status: number; reason: string; attempts: number } {
     this.counters?.inc('strata_gateway_requests_total', { upstream: this.name, code: String(status) });
     return { ok: false, status, reason, attempts };
   }
