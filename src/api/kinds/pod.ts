@@ -958,8 +958,9 @@ export function podSpecWarnings(spec: PodSpec): string[] {
   if (tier === 'wasm' && (spec.dnsConfig || spec.dnsPolicy === 'None'))
     warn('spec.dnsConfig', 'ignored: wasm guests have no resolver configuration');
   for (const { c, path } of all) {
-    if (c.stdin || c.tty)
-      warn(`${path}.stdin`, 'ignored: no terminal is attached to a pod container (use exec -it)');
+    // The container tier holds a container's stdin (and terminal) open for attach; the others do not.
+    if ((c.stdin || c.tty) && tier !== 'container')
+      warn(`${path}.stdin`, 'ignored: the container reads an empty stdin and has no terminal to attach to');
   }
   if (tier === 'wasm') {
     if (spec.hostAliases?.length) warn('spec.hostAliases', 'ignored: wasm guests have no /etc/hosts');
