@@ -195,7 +195,13 @@ export class MicrovmDriver
       const kernel = loadGuestKernel(this.kernelDir);
       const cache = join(this.stateDir, 'boot');
       mkdirSync(cache, { recursive: true });
-      const initramfs = baseInitramfs(kernel, cache, this.busybox, vmexecBinary(cache));
+      // The exec helper is built once per host boot for every agent (run directory: tmpfs).
+      const initramfs = baseInitramfs(
+        kernel,
+        cache,
+        this.busybox,
+        vmexecBinary(join(this.runDir, 'helpers')),
+      );
       const tscKhz = hostTscKhz();
       // The canary's verdict is per host boot: kept on the run directory (tmpfs), shared by every agent.
       mkdirSync(this.runDir, { recursive: true });
