@@ -17,6 +17,7 @@ import { NodeLifecycleController } from './node-lifecycle.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { SharedInformers } from './shared-informers.ts';
 import { StatefulSetController } from './statefulset.ts';
+import { statefulSetUpdateAdmission } from './statefulset-update.ts';
 
 export { ensureDefaultNamespaces } from './namespace.ts';
 
@@ -72,6 +73,8 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     opts.recorder ??
     new EventRecorder({ sink: objectStoreEventSink(opts.objects), component: 'controller-manager', log });
   const common = { objects: opts.objects, informers, log, recorder };
+  // kube-apiserver's StatefulSet update rule, on the store every writer (the API included) goes through.
+  opts.objects.addUpdateHook(statefulSetUpdateAdmission);
   // Deployments and ReplicaSets start once a data dir of an earlier Strata (Deployments owning their pods,
   // history in ControllerRevisions) has been moved to ReplicaSets: see deployment-upgrade.ts.
   const workloads: Controller[] = [new DeploymentController(common), new ReplicaSetController(common)];

@@ -3,6 +3,7 @@ import { kindFor, statefulSetProgress } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { claimOwnerRefs } from './statefulset-claims.ts';
 import { StatefulSetController, newStatefulSetPod, splitByOrdinal } from './statefulset.ts';
+import { statefulSetUpdateAdmission } from './statefulset-update.ts';
 import {
   CONTROLLER_REVISION,
   POD,
@@ -425,6 +426,19 @@ describe('StatefulSetController', () => {
       async () => !(await objects.get(PVC, 'default', 'www-vol-0')).metadata.ownerReferences,
       'owners removed',
     );
+  });
+
+  it('refuses an update of the fields fixed at creation, naming spec, and changes nothing', async () => {
+    objects.addUpdateHook(statefulSetUpdateAdmission);
+    await objects.create(statefulset('fixed', { replicas: 0 }));
+    const err = await objects
+      .mutate(STS, 'default', 'fixed', (s) => ({ ...s, spec: { ...s.spec, serviceName: 'other' } }))
+      .catch((e) => e);
+    expect(err.code).toBe(422);
+    expect(err.status.details.causes[0]).toMatchObject({ field: 'spec', reason: 'FieldValueForbidden' });
+    expect((await getSet('fixed')).spec.serviceName).toBe('svc');
+    await objects.mutate(STS, 'default', 'fixed', (s) => ({ ...s, spec: { ...s.spec, replicas: 2 } }));
+    expect((await getSet('fixed')).spec.replicas).toBe(2);
   });
 
   it('rolls back to an earlier template by reusing its revision under the next number, and trims history', async () => {
