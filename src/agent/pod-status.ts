@@ -26,6 +26,8 @@ export interface ContainerRun {
   imageID?: string;
   /** An init container with restartPolicy Always (a native sidecar). */
   sidecar?: boolean;
+  /** An ephemeral container whose one run has begun (it never starts twice). */
+  launched?: boolean;
   /** The current run's preStop hook has run (it runs once per run, whatever stops it). */
   preStopRan?: boolean;
 }
@@ -62,6 +64,7 @@ export function computePodStatus(
   terminal?: { reason: string; message: string },
   podIP?: string,
   init: InitProgress = { runs: [], initialized: true },
+  ephemeral: ContainerRun[] = [],
 ): any {
   const everStarted = runs.every((r) => r.state.running || r.state.terminated || r.restartCount > 0);
   // The pod ends once its sidecars are stopped too (they stop after the app containers).
@@ -158,5 +161,15 @@ export function computePodStatus(
     ],
     ...(init.runs.length ? { initContainerStatuses } : {}),
     containerStatuses,
+    // Ephemeral containers count for neither the phase nor readiness (Kubernetes' rule).
+    ...(ephemeral.length
+      ? {
+          ephemeralContainerStatuses: ephemeral.map((r) => ({
+            ...statusOf(r),
+            ready: false,
+            started: !!r.state.running,
+          })),
+        }
+      : {}),
   };
 }

@@ -115,6 +115,15 @@ export class PodWorker {
   private readonly runs = new Map<string, ContainerRun>();
   /** Init containers in spec order: run to completion one by one, or (sidecars) started and kept running. */
   private readonly initRuns = new Map<string, ContainerRun>();
+  /**
+   * Ephemeral containers (`kubectl debug`), added to a running pod through its ephemeralcontainers
+   * subresource: each runs once, never restarts, and is stopped when the pod's app containers end.
+   */
+  private readonly ephemeralRuns = new Map<string, ContainerRun>();
+  private readonly ephemeralDone: Array<Promise<void>> = [];
+  private readonly ephemeralStopping = new AbortController();
+  /** The app containers have started: ephemeral containers may run from now until the pod ends. */
+  private appStarted = false;
   /** Every init container that is not a sidecar has completed (Initialized condition). */
   private initialized: boolean;
   /** Aborted once the app containers are done: the sidecars stop then (or on the pod's stop). */
@@ -171,16 +180,28 @@ export class PodWorker {
       const prev = pod.status?.containerStatuses?.find((s: any) => s.name === c.name);
       this.runs.set(c.name, fresh(c, prev, this.initialized ? 'ContainerCreating' : 'PodInitializing'));
     }
+    for (const c of pod.spec.ephemeralContainers ?? []) {
+      const prev = pod.status?.ephemeralContainerStatuses?.find((s: any) => s.name === c.name);
+      const run = fresh(c, prev, 'ContainerCreating');
+      // One run only: one that ended before an agent restart stays ended.
+      if (prev?.state?.terminated) {
+        run.state = prev.state;
+        run.finished = true;
+      }
+      this.ephemeralRuns.set(c.name, run);
+    }
   }
 
   /** A container's run, app or init. */
   private runOf(name: string): ContainerRun | undefined {
-    return this.runs.get(name) ?? this.initRuns.get(name);
+    return this.runs.get(name) ?? this.initRuns.get(name) ?? this.ephemeralRuns.get(name);
   }
 
   private containerSpec(name: string): any {
     const spec = this.pod.spec;
-    return [...(spec.initContainers ?? []), ...spec.containers].find((c: any) => c.name === name);
+    return [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])].find(
+      (c: any) => c.name === name,
+    );
   }
 
   private sidecarRuns(): ContainerRun[] {
@@ -195,6 +216,37 @@ export class PodWorker {
 
   update(pod: any): void {
     this.pod = pod;
+    this.startEphemeralContainers();
+  }
+
+  /**
+   * Starts the ephemeral containers the pod's spec lists and this worker has not started yet — once the
+   * app containers run, and not after the pod ended (as the kubelet: an ended pod runs nothing new).
+   */
+  private startEphemeralContainers(): void {
+    if (!this.appStarted || this.pod.metadata.deletionTimestamp) return;
+    if (this.stopping.signal.aborted || this.ephemeralStopping.signal.aborted) return;
+    const signal = AbortSignal.any([this.stopping.signal, this.ephemeralStopping.signal]);
+    for (const c of this.pod.spec.ephemeralContainers ?? []) {
+      let run = this.ephemeralRuns.get(c.name);
+      if (run?.launched || run?.finished) continue;
+      if (!run) {
+        run = {
+          name: c.name,
+          image: c.image,
+          restartCount: 0,
+          state: { waiting: { reason: 'ContainerCreating' } },
+          lastState: {},
+          finished: false,
+        };
+        this.ephemeralRuns.set(c.name, run);
+      }
+      run.launched = true;
+      this.report();
+      this.ephemeralDone.push(
+        this.superviseContainer(c, run, () => false, signal, `spec.ephemeralContainers{${c.name}}`),
+      );
+    }
   }
 
   /**
@@ -215,7 +267,11 @@ export class PodWorker {
         }),
       );
     // As Kubernetes does: the app containers (and a running init container) first, the sidecars after.
-    await stopAll([...this.runs.values(), ...[...this.initRuns.values()].filter((r) => !r.sidecar)]);
+    await stopAll([
+      ...this.runs.values(),
+      ...this.ephemeralRuns.values(),
+      ...[...this.initRuns.values()].filter((r) => !r.sidecar),
+    ]);
     await stopAll(this.sidecarRuns());
     await this.done;
   }
@@ -263,7 +319,7 @@ export class PodWorker {
     this.stopping.abort();
     clearTimeout(this.deadlineTimer);
     await Promise.all(
-      [...this.runs.values(), ...this.initRuns.values()].map(async (r) => {
+      [...this.runs.values(), ...this.initRuns.values(), ...this.ephemeralRuns.values()].map(async (r) => {
         r.prober?.stop();
         if (!r.sandboxId || !r.driver) return;
         if (!r.driver.capabilities.survivesAgentRestart) {
@@ -321,7 +377,12 @@ export class PodWorker {
     mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
     this.startTime ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     // Sandboxes that outlived an agent restart are adopted before anything is reported.
-    for (const c of [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers]) {
+    const spec = this.pod.spec;
+    for (const c of [
+      ...(spec.initContainers ?? []),
+      ...spec.containers,
+      ...(spec.ephemeralContainers ?? []),
+    ]) {
       const run = this.runOf(c.name)!;
       if (run.finished) continue;
       const driver = this.opts.drivers.get(this.runtimeClass());
@@ -334,6 +395,8 @@ export class PodWorker {
     if (await this.runInitContainers(sidecars)) {
       this.initialized = true;
       this.report();
+      this.appStarted = true;
+      this.startEphemeralContainers();
       await Promise.all(
         this.pod.spec.containers.map((c: any) =>
           this.superviseContainer(
@@ -349,7 +412,12 @@ export class PodWorker {
       // An init container failed for good (or the pod was stopped): the app containers never run.
       for (const r of this.runs.values()) r.finished = true;
     }
-    // The sidecars outlive the app containers and stop after them, in reverse order of their start.
+    // Ephemeral containers end with the app containers; the sidecars outlive them and stop after them,
+    // in reverse order of their start.
+    this.ephemeralStopping.abort();
+    for (const r of this.ephemeralRuns.values()) await this.stopRun(r, 0);
+    await Promise.all(this.ephemeralDone);
+    for (const r of this.ephemeralRuns.values()) r.finished = true;
     this.sidecarsStopping.abort();
     const grace = this.pod.spec.terminationGracePeriodSeconds ?? 30;
     for (const r of this.sidecarRuns().reverse())
@@ -814,6 +882,7 @@ export class PodWorker {
         this.terminalReason,
         this.podIP,
         { runs: [...this.initRuns.values()], initialized: this.initialized },
+        [...this.ephemeralRuns.values()],
       );
       try {
         await this.opts.client.patch(

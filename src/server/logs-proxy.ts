@@ -118,7 +118,11 @@ function isRfc3339(v: string): boolean {
  */
 export function checkContainerState(pod: any, container: string, previous: boolean): void {
   const name = pod.metadata.name;
-  const all = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
+  const all = [
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.ephemeralContainerStatuses ?? []),
+  ];
   const cs = all.find((s: any) => s.name === container);
   const fail = (message: string): never => {
     throw new ApiError(badRequest(message));

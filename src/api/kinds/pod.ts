@@ -350,8 +350,11 @@ const EPHEMERAL_FORBIDDEN = [
 export const EphemeralContainer = z
   .strictObject({ ...Container.shape, targetContainerName: z.string().optional() })
   .superRefine((c, ctx) => {
+    // Empty values are no setting (clients such as kubectl debug send `resources: {}`).
+    const set = (v: unknown): boolean =>
+      v !== undefined && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0);
     for (const f of EPHEMERAL_FORBIDDEN)
-      if (c[f] !== undefined)
+      if (set(c[f]))
         addCause(ctx, [f], Reason.Forbidden, msg.forbidden('cannot be set for an Ephemeral Container'));
   });
 export type EphemeralContainer = z.infer<typeof EphemeralContainer>;

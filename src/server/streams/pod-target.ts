@@ -15,7 +15,13 @@ export function chooseContainer(pod: any, wanted: string | undefined | null): st
   const names: string[] = (pod.spec?.containers ?? []).map((c: any) => c.name);
   const name = pod.metadata?.name;
   if (wanted) {
-    if (!names.includes(wanted))
+    // A named container may be an app, init or ephemeral one (kube's podHasContainerWithName).
+    const all = [
+      ...names,
+      ...(pod.spec?.initContainers ?? []).map((c: any) => c.name),
+      ...(pod.spec?.ephemeralContainers ?? []).map((c: any) => c.name),
+    ];
+    if (!all.includes(wanted))
       throw new ApiError(badRequest(`container ${wanted} is not valid for pod ${name}`));
     return wanted;
   }
