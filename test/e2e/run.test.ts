@@ -232,6 +232,21 @@ spec:
     // Detaching left it running (stdinOnce is false: its stdin stays open for the next client).
     const pod = await c.client.get(pods, 'default', 'catter');
     expect(pod.status.containerStatuses[0].state.running).toBeTruthy();
+    const s = spawn(NODE, [...MAIN_ARGS, '--kubeconfig', c.kubeconfig, 'attach', '-i', 'catter'], {
+      stdio: 'pipe',
+    });
+    let strataOut = '';
+    s.stdout.on('data', (d) => (strataOut += d));
+    s.stdin.write('and through strata attach\n');
+    try {
+      await waitFor(
+        'the echo to strata attach',
+        () => strataOut.includes('and through strata attach'),
+        30_000,
+      );
+    } finally {
+      s.kill('SIGKILL');
+    }
     await c.cli(['delete', 'pod', 'catter', '--grace-period', '0']);
   });
 
@@ -252,6 +267,7 @@ spec:
       { input: 'through kubectl\n', timeoutMs: 90_000 },
     );
     expect(r.stdout).toContain('through kubectl\neof-seen\n');
+    expect(r.stderr).not.toContain('stdin: ignored'); // the container tier acts on stdin
     expect(r.code, r.stderr).toBe(6);
   });
 
