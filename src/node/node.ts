@@ -20,6 +20,7 @@ import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
 import { ClusterDnsServer } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
+import { startNodeGateway } from './gateway.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
 
@@ -50,6 +51,9 @@ export interface NodeOptions {
    * from it, so two nodes on one machine keep apart) and its pod range (default 10.88.0.0/16).
    */
   podNetwork?: PodNetworkSettings;
+  /** The gateway's Ingress ports (`--http-port`/`--https-port`, default 80/443; 0 = off). */
+  httpPort?: number;
+  httpsPort?: number;
   log: NodeLog;
 }
 
@@ -145,11 +149,21 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const policy = proxy ? await startNetworkPolicy(client, o) : undefined;
   const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
   if (dns) resources.setClusterDnsIP(dns.address);
+  // The L7 gateway: Ingresses and LoadBalancer Services, on every node address.
+  const gateway = await startNodeGateway({
+    client,
+    nodeName: agent.nodeName,
+    address: o.address ?? '127.0.0.1',
+    httpPort: o.httpPort,
+    httpsPort: o.httpsPort,
+    log: nodeLibLog(o.log),
+  });
   return {
     name: agent.nodeName,
     imageStore: resources.imageStoreDir(),
     async stop(opts) {
       await agent.stop(opts);
+      await gateway?.stop();
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });
       await policy?.stop({ teardown: opts?.stopSandboxes });
