@@ -39,6 +39,9 @@ export interface UpOptions {
   /** The node's pod bridge and pod range. */
   podBridge?: string;
   podCidr?: string;
+  /** The gateway's Ingress ports (0 = off). */
+  httpPort?: number;
+  httpsPort?: number;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -74,6 +77,8 @@ export async function up(o: UpOptions): Promise<void> {
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
     podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
+    httpPort: o.httpPort,
+    httpsPort: o.httpsPort,
     logFile,
     verbose: o.verbose,
   });
@@ -127,6 +132,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.serviceNodePortRange ? ['--service-node-port-range', o.serviceNodePortRange] : []),
     ...(o.podBridge ? ['--pod-bridge', o.podBridge] : []),
     ...(o.podCidr ? ['--pod-cidr', o.podCidr] : []),
+    ...(o.httpPort !== undefined ? ['--http-port', String(o.httpPort)] : []),
+    ...(o.httpsPort !== undefined ? ['--https-port', String(o.httpsPort)] : []),
     ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
@@ -228,6 +235,8 @@ export async function agent(o: {
   serviceCidr?: string;
   podBridge?: string;
   podCidr?: string;
+  httpPort?: number;
+  httpsPort?: number;
 }): Promise<void> {
   let token: string;
   try {
@@ -257,6 +266,8 @@ export async function agent(o: {
     leaseDurationSeconds: o.leaseDuration,
     serviceCidr: o.serviceCidr,
     podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
+    httpPort: o.httpPort,
+    httpsPort: o.httpsPort,
     log: fileLogger(join(dataDir, 'agent.log')),
   });
   console.log(`Strata agent "${node.name}" registered with ${o.server}`);

@@ -93,6 +93,13 @@ program
   .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
   .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
   .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
+  .option('--http-port <port>', "the gateway's Ingress HTTP port on the node's addresses (0 = off)", int, 80)
+  .option(
+    '--https-port <port>',
+    "the gateway's Ingress HTTPS port on the node's addresses (0 = off)",
+    int,
+    443,
+  )
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
@@ -142,6 +149,13 @@ program
   .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
   .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
   .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
+  .option('--http-port <port>', "the gateway's Ingress HTTP port on the node's addresses (0 = off)", int, 80)
+  .option(
+    '--https-port <port>',
+    "the gateway's Ingress HTTPS port on the node's addresses (0 = off)",
+    int,
+    443,
+  )
   .option('--data-dir <dir>', 'agent state directory')
   .option('--node-name <name>', 'node name (default: hostname)')
   .option(

@@ -16,6 +16,9 @@ export interface SingleNodeOptions extends ControlPlaneNodeOptions {
   leaseDurationSeconds?: number;
   /** The node's pod bridge and range (`--pod-bridge`, `--pod-cidr`). */
   podNetwork?: PodNetworkSettings;
+  /** The gateway's Ingress ports (`--http-port`, `--https-port`; 0 = off). */
+  httpPort?: number;
+  httpsPort?: number;
   /** The node's log (JSON lines); the server logs to DATA/server.log. */
   logFile: string;
   verbose?: boolean;
@@ -42,6 +45,8 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
     leaseDurationSeconds: o.leaseDurationSeconds,
     serviceCidr: o.serviceCidr,
     podNetwork: o.podNetwork,
+    httpPort: o.httpPort,
+    httpsPort: o.httpsPort,
     log: log.child({ component: 'agent' }),
   });
   return {
