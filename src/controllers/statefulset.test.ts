@@ -441,6 +441,34 @@ describe('StatefulSetController', () => {
     expect((await getSet('fixed')).spec.replicas).toBe(2);
   });
 
+  it('adopts orphans named NAME-ORDINAL that its selector matches, and no other pod', async () => {
+    const orphan = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', labels: { app: 'adopt' } },
+      spec: { containers: [{ name: 'db', image: 'registry.example/db:1' }] },
+    });
+    const kept = await objects.create(orphan('adopt-1'));
+    await objects.create(orphan('adopt-x'));
+    // OnDelete: an adopted pod without the set's revision label is otherwise replaced by the rolling update.
+    await objects.create(
+      statefulset('adopt', {
+        replicas: 2,
+        podManagementPolicy: 'Parallel',
+        updateStrategy: { type: 'OnDelete' },
+      }),
+    );
+    const set = await getSet('adopt');
+    const adopted = await until(async () => {
+      const p = await get('adopt-1');
+      return p?.metadata.ownerReferences?.[0]?.uid === set.metadata.uid && p;
+    }, 'adopt-1 adopted');
+    expect(adopted.metadata.uid).toBe(kept.metadata.uid);
+    await until(() => get('adopt-0'), 'adopt-0 created');
+    await settle();
+    expect((await get('adopt-x')).metadata.ownerReferences).toBeUndefined();
+  });
+
   it('rolls back to an earlier template by reusing its revision under the next number, and trims history', async () => {
     await objects.create(
       statefulset('rb', { replicas: 1, revisionHistoryLimit: 1, podManagementPolicy: 'Parallel' }),

@@ -29,6 +29,7 @@
 // FailedDelete ("create Pod web-0 in StatefulSet web successful", "create Claim data-web-0 Pod web-0 ...").
 import {
   CONTROLLER_REVISION_HASH_LABEL,
+  labelSelectorMatcher,
   POD_INDEX_LABEL,
   REVISION_HASH_LABEL,
   STATEFULSET_POD_NAME_LABEL,
@@ -62,6 +63,7 @@ import {
   ownedPodHandlers,
 } from './pods.ts';
 import { QueuedController } from './queued-controller.ts';
+import { OrphanIndex, claimObjects } from './claim.ts';
 import { claimOwnerRefs } from './statefulset-claims.ts';
 
 const STATEFULSET = kindFor('apps/v1', 'StatefulSet')!;
@@ -178,7 +180,11 @@ export function replicaStatus(
 
 export class StatefulSetController extends QueuedController {
   private readonly index = new OwnedPodIndex('StatefulSet');
+  /** Pods without a controller: a set adopts those its selector matches and whose name is one of its own. */
+  private readonly orphans = new OrphanIndex();
   private sets!: Informer<any>;
+  /** Informers replay their caches into the handlers one at a time: reconcile once all are registered. */
+  private readonly handlersReady = Promise.withResolvers<void>();
 
   constructor(opts: ControllerOptions) {
     super(opts, COMPONENT);
@@ -190,23 +196,56 @@ export class StatefulSetController extends QueuedController {
     // Pod names are fixed, so a lagging cache cannot make the controller create twice (the second
     // create is AlreadyExists): no expectations to keep.
     const noExpectations = { creationObserved() {}, deletionObserved() {} };
+    const owned = ownedPodHandlers(this.index, noExpectations, this.queue);
     this.removeHandlers.push(
       this.sets.addHandler({
         onAdd: (s) => this.queue.add(objectKeyOf(s)),
         onUpdate: (_o, s) => this.queue.add(objectKeyOf(s)),
       }),
-      pods.addHandler(ownedPodHandlers(this.index, noExpectations, this.queue)),
+      pods.addHandler({
+        onAdd: (p) => {
+          owned.onAdd(p);
+          this.trackOrphan(undefined, p);
+        },
+        onUpdate: (old, p) => {
+          owned.onUpdate(old, p);
+          this.trackOrphan(old, p);
+        },
+        onDelete: (p) => {
+          owned.onDelete(p);
+          this.trackOrphan(p, undefined);
+        },
+      }),
     );
+    this.handlersReady.resolve();
     if (this.ownInformers) this.informers.start();
     await this.informers.waitForSync();
   }
 
+  /** Keep the orphan index current, and wake the sets that could adopt a (new) orphan. */
+  private trackOrphan(old: any, pod: any): void {
+    this.orphans.update(old, pod);
+    if (!pod || controllerRef(pod) || isDeleting(pod)) return;
+    for (const set of this.sets.values()) if (this.isMember(set, pod)) this.queue.add(objectKeyOf(set));
+  }
+
+  /** The set's selector matches the pod and the pod's name is NAME-ORDINAL (Kubernetes' isMemberOf). */
+  private isMember(set: any, pod: any): boolean {
+    return (
+      pod.metadata.namespace === set.metadata.namespace &&
+      podOrdinal(set.metadata.name, pod.metadata.name) !== undefined &&
+      labelSelectorMatcher(set.spec.selector)(pod.metadata.labels)
+    );
+  }
+
   protected async reconcile(key: string): Promise<void> {
+    await this.handlersReady.promise;
     const set = this.sets.get(key);
     if (!set) return;
-    const pods = this.index
-      .podsOf(set.metadata.uid)
-      .filter((p) => controllerRef(p)?.uid === set.metadata.uid);
+    // Adopt orphans (e.g. left by `kubectl delete sts --cascade=orphan`), release pods that stopped matching.
+    const candidates = [...this.index.podsOf(set.metadata.uid), ...this.orphans.in(set.metadata.namespace)];
+    const { claimed } = await claimObjects(this.objects, set, POD, candidates, (p) => this.isMember(set, p));
+    const pods = claimed;
     const { current, update, collisionCount } = await this.revisions(set, pods);
     const minReadySeconds: number = set.spec.minReadySeconds ?? 0;
     let recheckMs: number | undefined;
