@@ -1,7 +1,7 @@
 // Many guests on one worker thread: sleepers wake, a spinner is time-sliced and throttled, and
 // stopping, killing, trapping or running out of memory ends one guest only.
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExitResult } from '../driver.ts';
 import { WasmDriver } from './driver.ts';
@@ -152,6 +152,43 @@ describe('guests sharing one worker thread', () => {
       expect((await driver.wait(s.id)).reason).toBe('Killed');
     }
   });
+
+  it(
+    '1,000 guests using files through node:wasi on one thread all complete',
+    { timeout: 120_000 },
+    async () => {
+      // node:wasi reports its allocations to V8; from a guest's JSPI stack, a report that triggers a GC
+      // (likely with a thousand linear memories alive) aborted the whole process. It runs on the main stack.
+      const dir = join(tmp.path, 'files');
+      mkdirSync(dir);
+      const mounts = [{ hostPath: dir, guestPath: '/data', readOnly: false }];
+      const guests = Array.from({ length: 1000 }, (_, i) =>
+        spec(fixture('fs-tool'), {
+          args: [
+            'fs-tool',
+            'write',
+            `/data/f${i}`,
+            `text ${i}`,
+            ',',
+            'sleep',
+            '1',
+            ',',
+            'cat',
+            `/data/f${i}`,
+          ],
+          mounts,
+        }),
+      );
+      for (let i = 0; i < guests.length; i += 100)
+        await Promise.all(guests.slice(i, i + 100).map((g) => driver.start(g)));
+      expect(driver.threads).toBe(1);
+      for (const [i, g] of guests.entries()) {
+        expect((await driver.wait(g.id)).reason).toBe('Completed');
+        expect(stdout(g)).toContain(`CONTENT /data/f${i}: text ${i}`);
+        await driver.destroy(g.id);
+      }
+    },
+  );
 
   it('a module the preemption rewriter refuses runs on a thread of its own and is still killed', async () => {
     const own = new WasmDriver({ cacheDir: join(tmp.path, 'cache-own'), maxWorkers: 2 });
