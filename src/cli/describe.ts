@@ -238,6 +238,64 @@ function describeNode(n: any): string[] {
   return l;
 }
 
+/** The ready `ip:port` endpoints of one Service port, from the Service's EndpointSlices. */
+function portEndpoints(slices: readonly any[], portName: string | undefined, protocol: string): string {
+  const out: string[] = [];
+  for (const s of slices) {
+    const port = (s.ports ?? []).find(
+      (p: any) => (p.name ?? '') === (portName ?? '') && (p.protocol ?? 'TCP') === protocol,
+    );
+    if (!port) continue;
+    for (const ep of s.endpoints ?? [])
+      if (ep.conditions?.ready !== false)
+        for (const a of ep.addresses ?? []) out.push(port.port !== undefined ? `${a}:${port.port}` : a);
+  }
+  if (out.length === 0) return '<none>';
+  // As kubectl: the first three, then how many more.
+  return out.length > 3 ? `${out.slice(0, 3).join(',')} + ${out.length - 3} more...` : out.join(',');
+}
+
+/** `kubectl describe service`: addresses, each port with its target, node port and ready endpoints. */
+export function describeService(svc: any, slices: readonly any[]): string[] {
+  const l: string[] = [];
+  const row = (k: string, v: unknown) => {
+    if (v !== undefined && v !== null && v !== '') l.push(`${`${k}:`.padEnd(26)}${v}`);
+  };
+  const spec = svc.spec ?? {};
+  row('Name', svc.metadata.name);
+  row('Namespace', svc.metadata.namespace);
+  row('Labels', labels(svc.metadata.labels).replaceAll(`\n${' '.repeat(18)}`, `\n${' '.repeat(26)}`));
+  row(
+    'Selector',
+    spec.selector
+      ? Object.entries(spec.selector)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')
+      : '<none>',
+  );
+  row('Type', spec.type ?? 'ClusterIP');
+  row('IP Family Policy', spec.ipFamilyPolicy);
+  row('IP Families', spec.ipFamilies?.join(','));
+  row('IP', spec.clusterIP);
+  row('IPs', spec.clusterIPs?.join(','));
+  row('External Name', spec.externalName);
+  row(
+    'LoadBalancer Ingress',
+    svc.status?.loadBalancer?.ingress?.map((i: any) => i.ip ?? i.hostname).join(', '),
+  );
+  for (const p of spec.ports ?? []) {
+    const name = p.name || '<unset>';
+    row('Port', `${name}  ${p.port}/${p.protocol ?? 'TCP'}`);
+    row('TargetPort', `${p.targetPort ?? p.port}/${p.protocol ?? 'TCP'}`);
+    if (p.nodePort) row('NodePort', `${name}  ${p.nodePort}/${p.protocol ?? 'TCP'}`);
+    if (spec.type !== 'ExternalName') row('Endpoints', portEndpoints(slices, p.name, p.protocol ?? 'TCP'));
+  }
+  row('Session Affinity', spec.sessionAffinity ?? 'None');
+  row('External Traffic Policy', spec.externalTrafficPolicy);
+  row('Internal Traffic Policy', spec.internalTrafficPolicy);
+  return l;
+}
+
 export async function describe(ctx: CliContext, kind: KindInfo, name: string): Promise<string> {
   const obj = await ctx.client.get(kind, kind.namespaced ? ctx.namespace : undefined, name);
   let lines: string[];
@@ -271,6 +329,16 @@ export async function describe(ctx: CliContext, kind: KindInfo, name: string): P
       });
       lines.push(`Pods:             ${pods.items.length}`);
       for (const p of pods.items) lines.push(`  ${p.metadata.namespace}/${p.metadata.name}  ${podStatus(p)}`);
+      break;
+    }
+    case 'Service': {
+      const slices = await ctx.client
+        .list(kindFor('discovery.k8s.io/v1', 'EndpointSlice')!, obj.metadata.namespace, {
+          labelSelector: `kubernetes.io/service-name=${obj.metadata.name}`,
+        })
+        .then((r) => r.items)
+        .catch(() => []);
+      lines = describeService(obj, slices);
       break;
     }
     case 'Event':
