@@ -96,6 +96,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
         podNetwork: false, // no PodNetwork given: loopback only
         artifacts: true,
         tierOptions: true,
+        attach: true,
       });
     });
 
