@@ -18,7 +18,7 @@ import { PodNetwork, networkNames } from '../net/index.ts';
 import { which } from '../net/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
-import { ClusterDnsServer } from '../net/dns/index.ts';
+import { ClusterDnsServer, KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 import { startNodeGateway } from './gateway.ts';
 
@@ -148,7 +148,11 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
   const policy = proxy ? await startNetworkPolicy(client, o) : undefined;
   const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
-  if (dns) resources.setClusterDnsIP(dns.address);
+  // Pods get the kube-dns Service's address when this node's server is behind it (needs the service
+  // proxy to DNAT it here); the bridge address itself otherwise.
+  const dnsServiceIP =
+    dns && proxy ? await publishClusterDns(client, agent.nodeName, dns.address, o) : undefined;
+  if (dns) resources.setClusterDnsIP(dnsServiceIP ?? dns.address);
   // The L7 gateway: Ingresses and LoadBalancer Services, on every node address.
   const gateway = await startNodeGateway({
     client,
@@ -167,6 +171,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });
       await policy?.stop({ teardown: opts?.stopSandboxes });
+      if (dnsServiceIP && opts?.stopSandboxes)
+        await client
+          .delete(sliceKind(), KUBE_DNS.namespace, kubeDnsSliceName(agent.nodeName))
+          .catch(() => {});
       await dns?.server.stop();
     },
   };
@@ -316,6 +324,38 @@ async function startClusterDns(
     return { server, address: network.gateway };
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'cluster DNS off: it could not start');
+    return undefined;
+  }
+}
+
+const sliceKind = () => kindFor('discovery.k8s.io/v1', 'EndpointSlice')!;
+
+/**
+ * Put this node's DNS server behind the `kube-system/kube-dns` Service (an EndpointSlice of its own)
+ * and return the Service's cluster IP; undefined when the cluster has no such Service.
+ */
+async function publishClusterDns(
+  client: Client,
+  nodeName: string,
+  address: string,
+  o: NodeOptions,
+): Promise<string | undefined> {
+  try {
+    const svc = await client.find(kindFor('v1', 'Service')!, KUBE_DNS.namespace, KUBE_DNS.name);
+    const ip: string | undefined = svc?.spec?.clusterIP;
+    if (!ip || ip === 'None') return undefined;
+    const slice = kubeDnsEndpointSlice(nodeName, address);
+    const current = await client.find(sliceKind(), KUBE_DNS.namespace, slice.metadata.name!);
+    if (!current) await client.create(sliceKind(), slice, KUBE_DNS.namespace);
+    else
+      await client.replace(
+        sliceKind(),
+        { ...slice, metadata: { ...slice.metadata, resourceVersion: current.metadata.resourceVersion } },
+        KUBE_DNS.namespace,
+      );
+    return ip;
+  } catch (err) {
+    nodeLibLog(o.log).warn({ err: (err as Error).message }, 'cluster DNS: not published behind kube-dns');
     return undefined;
   }
 }

@@ -10,3 +10,4 @@ export {
 export { podResolvConf, type DnsPolicy, type PodDnsConfig, type PodResolvOptions } from './resolv.ts';
 export { ClusterDnsServer, type ClusterDnsServerOptions, type ClusterDnsSources } from './server.ts';
 export { Forwarder, upstreamsFromResolvConf, type Upstream } from './upstream.ts';
+export { KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } from './endpoint.ts';
