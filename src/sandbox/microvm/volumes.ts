@@ -155,20 +155,26 @@ export async function volumeDisks(
     const serial = `v${i}`;
     const what = `volume mount ${m.guestPath}`;
     if (!m.guestPath.startsWith('/')) throw new Error(`${what}: the mount path must be absolute`);
+    // A local persistent volume names its ext4 image (VolumeMount.blockImage, read this way so that
+    // this compiles with and without the field); an ext4 image file given as hostPath counts too.
+    const blockImage = (m as VolumeMount & { blockImage?: string }).blockImage;
+    const pvImage = blockImage ?? (isExt4Image(m.hostPath) ? m.hostPath : undefined);
+    if (pvImage) {
+      // Attached as it is; never while the node has it loop-mounted (two ext4 drivers on one image).
+      if (!isExt4Image(pvImage)) throw new Error(`${what}: ${pvImage} is not an ext4 image`);
+      const loop = loopDeviceOf(pvImage);
+      if (loop) throw new Error(`${what}: ${pvImage} is attached to ${loop} on the node (unmount it first)`);
+      plan.disks.push({ serial, file: pvImage, readOnly: m.readOnly });
+      plan.guest.push({ serial, target: m.guestPath, readOnly: m.readOnly });
+      continue;
+    }
     let st;
     try {
       st = statSync(m.hostPath);
     } catch {
       throw new Error(`${what}: ${m.hostPath} does not exist on the node`);
     }
-    if (isExt4Image(m.hostPath)) {
-      // A persistent volume's image file: attached as it is.
-      const loop = loopDeviceOf(m.hostPath);
-      if (loop)
-        throw new Error(`${what}: ${m.hostPath} is attached to ${loop} on the node (unmount it first)`);
-      plan.disks.push({ serial, file: m.hostPath, readOnly: m.readOnly });
-      plan.guest.push({ serial, target: m.guestPath, readOnly: m.readOnly });
-    } else if (m.readOnly) {
+    if (m.readOnly) {
       if (!st.isFile() && !st.isDirectory())
         throw new Error(`${what}: ${m.hostPath} is neither a file nor a directory`);
       const image = join(sandboxDir, `volume-${serial}.ext4`);
