@@ -154,7 +154,7 @@ export class Agent {
         if (!canAttach(sb.driver)) {
           throw new SandboxError(
             'NotSupported',
-            `the ${sb.driver.name} tier has no attachable stdin (its containers read an empty one)`,
+            `the ${sb.driver.name} tier runs its containers without an open stdin (they read an empty one)`,
           );
         }
         return sb.driver.attach(sb.id, o);

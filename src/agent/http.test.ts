@@ -157,7 +157,7 @@ describe('attach-stream', () => {
   it('refuses stdin on a node whose tiers cannot attach, explaining why', async () => {
     const r = await upgrade('/attach-stream/default/p/c?stdin=true&stdout=true', EXEC_PROTOCOL);
     expect(r).toMatchObject({ code: 400 });
-    expect((r as { body: string }).body).toContain('attaching to stdin is not supported by this node');
+    expect((r as { body: string }).body).toContain('without an open stdin');
   });
 
   it('streams what the container writes from now on, stdout and stderr apart, until its run ends', async () => {

@@ -309,7 +309,13 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
     [namespace, pod, container]: string[],
   ): Promise<void> {
     if (!opts.attach) {
-      return refuseUpgrade(socket, 400, badRequest('attaching to stdin is not supported by this node'));
+      return refuseUpgrade(
+        socket,
+        400,
+        badRequest(
+          `cannot attach to the stdin of container "${container}" in pod "${pod}": this node runs containers without an open stdin`,
+        ),
+      );
     }
     const q = url.searchParams;
     const size = (k: string): number | undefined => {
