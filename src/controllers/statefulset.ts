@@ -183,6 +183,7 @@ export class StatefulSetController extends QueuedController {
   /** Pods without a controller: a set adopts those its selector matches and whose name is one of its own. */
   private readonly orphans = new OrphanIndex();
   private sets!: Informer<any>;
+  private revisionCache!: Informer<any>;
   /** Informers replay their caches into the handlers one at a time: reconcile once all are registered. */
   private readonly handlersReady = Promise.withResolvers<void>();
 
@@ -192,6 +193,7 @@ export class StatefulSetController extends QueuedController {
 
   async start(): Promise<void> {
     this.sets = this.informers.informerFor(STATEFULSET);
+    this.revisionCache = this.informers.informerFor(controllerRevisionKind());
     const pods = this.informers.informerFor(POD);
     // Pod names are fixed, so a lagging cache cannot make the controller create twice (the second
     // create is AlreadyExists): no expectations to keep.
@@ -279,14 +281,25 @@ export class StatefulSetController extends QueuedController {
 
   // ---- revisions ------------------------------------------------------------------------------------
 
+  /**
+   * The set's ControllerRevisions, lowest first, from the cache. A cache behind the controller's own writes
+   * is harmless: creating a revision that exists finds it (409), and a rollback's renumbering is idempotent.
+   */
+  private revisionsOf(set: any): any[] {
+    return [...this.revisionCache.values()]
+      .filter(
+        (r) => r.metadata.namespace === set.metadata.namespace && controllerRef(r)?.uid === set.metadata.uid,
+      )
+      .sort(byRevisionNumber);
+  }
+
   /** Kubernetes' getStatefulSetRevisions: find or make the update revision, and find the current one. */
   private async revisions(
     set: any,
     _pods: any[],
   ): Promise<{ current: any; update: any; collisionCount: number }> {
     const CR = controllerRevisionKind();
-    const { items } = await this.objects.list(CR, set.metadata.namespace);
-    const revisions = items.filter((r) => controllerRef(r)?.uid === set.metadata.uid).sort(byRevisionNumber);
+    const revisions = this.revisionsOf(set);
     const collisionCount: number = set.status?.collisionCount ?? 0;
     const data = revisionData(set);
     const next = Math.max(0, ...revisions.map((r) => r.revision ?? 0)) + 1;
@@ -352,10 +365,7 @@ export class StatefulSetController extends QueuedController {
   private async truncateHistory(set: any, pods: any[], current: string, update: string): Promise<void> {
     const CR = controllerRevisionKind();
     const live = new Set([current, update, ...pods.map(revisionOfPod).filter(Boolean)]);
-    const { items } = await this.objects.list(CR, set.metadata.namespace);
-    const history = items
-      .filter((r) => controllerRef(r)?.uid === set.metadata.uid && !live.has(r.metadata.name))
-      .sort(byRevisionNumber);
+    const history = this.revisionsOf(set).filter((r) => !live.has(r.metadata.name));
     const limit: number = set.spec.revisionHistoryLimit ?? 10;
     for (const r of history.slice(0, Math.max(0, history.length - limit)))
       await ignoreNotFound(
