@@ -177,7 +177,10 @@ if (process.argv[2] === '--child') {
   process.send!(r, () => process.exit(0));
 } else {
   const sharedCounts = (process.argv[2] ?? '1000,10000').split(',').map(Number);
-  const threadCounts = (process.argv[3] ?? '128').split(',').map(Number);
+  const threadCounts = (process.argv[3] ?? '128')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
   const results: Result[] = [];
   for (const n of threadCounts) results.push(await inChild('thread', n));
   for (const n of sharedCounts) results.push(await inChild('shared', n));

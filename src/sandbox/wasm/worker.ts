@@ -92,6 +92,19 @@ interface Guest {
 
 const guests = new Map<number, Guest>();
 
+/** The WASI functions each module imports: a guest gets gates for these only. */
+const importNames = new WeakMap<WasmModule, string[]>();
+function wasiImportsOf(module: WasmModule): string[] {
+  let names = importNames.get(module);
+  if (!names) {
+    names = Wasm.Module.imports(module)
+      .filter((i) => i.module === WASI_MODULE && i.kind === 'function')
+      .map((i) => i.name);
+    importNames.set(module, names);
+  }
+  return names;
+}
+
 // --- switching and CPU accounting ---------------------------------------------------------------
 
 /** The guest whose code is on the stack (undefined: the event loop, or our own code). */
@@ -189,6 +202,7 @@ function run(req: RunRequest): void {
     cpu: req.cpu,
     sleep: (ms) => sleepFor(g, ms),
     cpuMs: () => cpuMsOf(g),
+    names: wasiImportsOf(module),
   });
   const imports: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(host.imports)) {
