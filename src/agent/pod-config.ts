@@ -13,12 +13,14 @@ import {
   writeFileSync,
   type Stats,
 } from 'node:fs';
-import { join, normalize, sep } from 'node:path';
+import { dirname, join, normalize, sep } from 'node:path';
 import { kindFor } from '../api/index.ts';
 import type { Client } from '../client/client.ts';
 import { SandboxError, type VolumeMount } from '../sandbox/driver.ts';
 import { serviceEnv } from '../net/services/service-env.ts';
 import { downwardFiles, fieldValue, resourceValue, type DownwardContext } from './downward-api.ts';
+import { claimMount } from './volumes/claim-volume.ts';
+import { blockImageOf } from './volumes/local-volumes.ts';
 
 const configMapKind = kindFor('v1', 'ConfigMap')!;
 const secretKind = kindFor('v1', 'Secret')!;
@@ -227,6 +229,11 @@ export async function prepareVolumes(
       dirs.set(vol.name, checkHostPath(vol.name, vol.hostPath));
       continue;
     }
+    if (vol.persistentVolumeClaim || vol.ephemeral) {
+      // A claim's volume (src/agent/volumes/); podDir is <dataDir>/pods/<uid>.
+      dirs.set(vol.name, (await claimMount(client, pod, vol, dirname(dirname(podDir)))).dir);
+      continue;
+    }
     if (vol.downwardAPI) {
       freshDir(dir);
       writeFiles(
@@ -376,7 +383,13 @@ export function mountsFor(pod: any, container: any, dirs: Map<string, string>): 
     if (!dir || !vol) throw configError(`volumeMount ${m.name}: no volume of that name in the pod`);
     if (m.subPath) throw configError(`volumeMount ${m.name}: subPath is not supported yet`);
     // configMap, secret, downwardAPI and projected volumes are always read-only, as in Kubernetes.
-    const readOnly = !!m.readOnly || (vol.emptyDir === undefined && vol.hostPath === undefined);
-    return { hostPath: dir, guestPath: m.mountPath, readOnly };
+    const claimBacked = vol.persistentVolumeClaim !== undefined || vol.ephemeral !== undefined;
+    const readOnly =
+      !!m.readOnly ||
+      !!vol.persistentVolumeClaim?.readOnly ||
+      (vol.emptyDir === undefined && vol.hostPath === undefined && !claimBacked);
+    // A local persistent volume is also an ext4 image: tiers that take disks (microvm) attach that instead.
+    const blockImage = claimBacked ? blockImageOf(dir) : undefined;
+    return { hostPath: dir, guestPath: m.mountPath, readOnly, ...(blockImage ? { blockImage } : {}) };
   });
 }

@@ -239,15 +239,11 @@ export class PersistentVolumeController extends QueuedController {
         return c;
       });
     await this.expandIfAsked(claim, pv);
-    const cap = claim.status?.capacity?.storage;
     const status: PersistentVolumeClaim['status'] = {
-      ...claim.status,
       phase: 'Bound',
       accessModes: pv.spec.accessModes,
-      // The node reports the size once it has grown the filesystem; until then the last one it reported.
-      capacity: {
-        storage: cap !== undefined && claim.status?.phase === 'Bound' ? cap : pv.spec.capacity!.storage,
-      },
+      // The volume's size at binding; after an expansion the node reports the grown size (kept below).
+      capacity: { storage: pv.spec.capacity!.storage },
     };
     await this.setClaimStatus(claim, status);
   }
@@ -493,7 +489,9 @@ export class PersistentVolumeController extends QueuedController {
     claim: PersistentVolumeClaim,
     status: NonNullable<PersistentVolumeClaim['status']>,
   ): Promise<void> {
-    if (JSON.stringify(claim.status ?? {}) === JSON.stringify({ ...claim.status, ...status })) return;
+    const merged = { ...claim.status, ...status };
+    if (claim.status?.phase === 'Bound' && status.phase === 'Bound') merged.capacity = claim.status.capacity;
+    if (JSON.stringify(claim.status ?? {}) === JSON.stringify(merged)) return;
     await this.objects
       .mutate(
         PVC,
@@ -502,7 +500,9 @@ export class PersistentVolumeController extends QueuedController {
         (c) => {
           if (c.metadata.uid !== claim.metadata.uid) return undefined;
           // Merged over what is there: the node's part (capacity after a resize, its conditions) stays.
+          const reported = c.status?.phase === 'Bound' ? c.status.capacity : undefined;
           c.status = { ...c.status, ...status };
+          if (reported && status.phase === 'Bound') c.status.capacity = reported;
           return c;
         },
         'status',

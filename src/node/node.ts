@@ -20,6 +20,7 @@ import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
 import { ClusterDnsServer, KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
+import { NodeVolumeManager } from '../agent/volumes/volume-manager.ts';
 import { startNodeGateway } from './gateway.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
@@ -145,6 +146,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log: o.log,
   });
   await agent.start();
+  // Local persistent volumes: capacity on the Node, unmount/grow/remove as pods and volumes change.
+  const volumes = new NodeVolumeManager({ client, nodeName: agent.nodeName, dataDir: o.dataDir, log: o.log });
+  await volumes.start();
   const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
   const policy = proxy ? await startNetworkPolicy(client, o) : undefined;
   const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
@@ -167,6 +171,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     imageStore: resources.imageStoreDir(),
     async stop(opts) {
       await agent.stop(opts);
+      await volumes.stop();
       await gateway?.stop();
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });

@@ -61,6 +61,11 @@ export interface VolumeMount {
   /** Path the guest sees. */
   guestPath: string;
   readOnly: boolean;
+  /**
+   * A local persistent volume's ext4 image file (src/agent/volumes/): `hostPath` is where the node has it
+   * loop-mounted; a tier that attaches disks (microvm, virtio-blk) uses the image instead — never both at once.
+   */
+  blockImage?: string;
 }
 
 /**

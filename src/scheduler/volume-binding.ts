@@ -13,6 +13,7 @@
 // `volume.kubernetes.io/selected-node` — the PV controller then provisions on that node. The claims
 // headed somewhere are counted against that node at once (assumed), so the next pod sees the space taken.
 import {
+  type KindInfo,
   type PersistentVolume,
   type PersistentVolumeClaim,
   LOCAL_PATH_PROVISIONER,
@@ -27,12 +28,16 @@ import {
   volumeCapacityBytes,
   volumeNodeName,
 } from '../api/index.ts';
-import type { SharedInformers } from '../controllers/shared-informers.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { CycleContext, FilterPlugin } from './framework.ts';
 import type { NodeInfo, PodInfo } from './node-info.ts';
 import { isTerminated } from './resources.ts';
+
+/** What the plugin needs of the scheduler's shared informers. */
+export interface InformerSource {
+  informerFor(kind: KindInfo): Informer<any>;
+}
 
 const PVC = kindFor('v1', 'PersistentVolumeClaim')!;
 const PV = kindFor('v1', 'PersistentVolume')!;
@@ -75,7 +80,7 @@ export class VolumeBinding {
   }
 
   /** Watches claims, volumes and classes; `onChange` gives unschedulable pods another chance. */
-  start(informers: SharedInformers, onChange: () => void): (() => void)[] {
+  start(informers: InformerSource, onChange: () => void): (() => void)[] {
     this.claims = informers.informerFor(PVC);
     this.volumes = informers.informerFor(PV);
     this.classes = informers.informerFor(SC);
