@@ -208,6 +208,18 @@ describe('the pod', () => {
       },
     });
   });
+  it('-dit keeps stdin open for later attaches (not stdinOnce)', () => {
+    const pod = buildRunPod(
+      'container',
+      'i',
+      [],
+      { interactive: true, tty: true, detach: true },
+      'p',
+      'ns',
+      env(),
+    );
+    expect(pod.spec.containers[0]).toMatchObject({ stdin: true, stdinOnce: false, tty: true });
+  });
   it('a relative working directory is refused', () => {
     expect(() => buildRunPod('container', 'i', [], { workdir: 'tmp' }, 'p', 'ns', env())).toThrow(
       /^-w tmp: the working directory must be an absolute path/,

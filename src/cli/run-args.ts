@@ -9,7 +9,8 @@
 //                          PersistentVolumeClaim of that name
 //   -w DIR                 workingDir (absolute)
 //   --user UID[:GID]       securityContext runAsUser/runAsGroup (numbers: a pod has no user names)
-//   -i, -t                 the container's stdin (stdinOnce: the run's input ends it) and terminal
+//   -i, -t                 the container's stdin (stdinOnce: the run's input ends it; with -d it stays
+//                          open for `attach -i`) and terminal
 //   --memory Q, --cpu Q    limits (docker's 512m/1g memory suffixes are binary units, 512Mi/1Gi)
 import { isAbsolute, posix, resolve } from 'node:path';
 
@@ -31,6 +32,7 @@ export interface RunArgs {
   memory?: string;
   cpu?: string;
   restart?: string;
+  detach?: boolean;
 }
 
 export interface EnvVar {
@@ -274,8 +276,9 @@ export function buildRunPod(
     ...(o.workdir !== undefined ? { workingDir: o.workdir } : {}),
     ...(securityContext ? { securityContext } : {}),
     ...(Object.keys(limits).length ? { resources: { limits } } : {}),
-    // As `kubectl run -i`: the run's input is the container's, and ends with it.
-    ...(o.interactive ? { stdin: true, stdinOnce: true } : {}),
+    // As `kubectl run -i`: the run's input is the container's, and ends with it. Detached (`-dit`, as
+    // docker's), stdin stays open for whoever attaches later.
+    ...(o.interactive ? { stdin: true, stdinOnce: !o.detach } : {}),
     ...(o.tty ? { tty: true } : {}),
   };
   return {

@@ -18,7 +18,6 @@ const nodeKind = kindFor('v1', 'Node')!;
 export interface RunOptions extends RunArgs {
   rm?: boolean;
   timeout?: number;
-  detach?: boolean;
 }
 
 /** Waiting reasons that no amount of waiting fixes: the run reports them and ends. */
@@ -120,8 +119,6 @@ export async function run(
   if (o.detach && o.rm) {
     throw new RunArgumentError('--rm with -d: the pod is deleted when an attached run ends; run it attached');
   }
-  if (o.detach && o.interactive)
-    throw new RunArgumentError('-i with -d: a detached run has no input to pass');
   checkRuntime(runtime, await offeredRuntimes(ctx.client));
   const name = o.name ?? `run-${Date.now().toString(36)}`;
   const pod = buildRunPod(
