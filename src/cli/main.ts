@@ -62,8 +62,7 @@ program
   .option('--node-name <name>', 'name of this node (default: hostname)')
   .option(
     '--runtimes <list>',
-    'runtime classes this node runs (wasm, container; microvm on request)',
-    'wasm,container',
+    'runtime classes this node runs (default: each of wasm, container, microvm this machine can run)',
   )
   .addOption(
     new Option(
@@ -160,8 +159,7 @@ program
   .option('--node-name <name>', 'node name (default: hostname)')
   .option(
     '--runtimes <list>',
-    'runtime classes this node runs (wasm, container; microvm on request)',
-    'wasm,container',
+    'runtime classes this node runs (default: each of wasm, container, microvm this machine can run)',
   )
   .addOption(
     new Option(

@@ -50,7 +50,7 @@ export const TIERS: readonly Tier[] = [
     // guest kernel). The KVM canary's verdict is cached per host boot, so only a host's first start
     // pays for it; STRATA_MICROVM_ACCEL=auto|kvm|tcg overrides the canary.
     runtimeClass: 'microvm',
-    byDefault: false,
+    byDefault: true,
     driver: (node) =>
       new MicrovmDriver({
         stateDir: join(node.stateDir, 'microvm'),
