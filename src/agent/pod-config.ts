@@ -21,6 +21,7 @@ import { serviceEnv } from '../net/services/service-env.ts';
 import { downwardFiles, fieldValue, resourceValue, type DownwardContext } from './downward-api.ts';
 import { claimMount } from './volumes/claim-volume.ts';
 import { blockImageOf } from './volumes/local-volumes.ts';
+import { expandSubPathExpr, resolveSubPath } from './volume-subpath.ts';
 
 const configMapKind = kindFor('v1', 'ConfigMap')!;
 const secretKind = kindFor('v1', 'Secret')!;
@@ -375,13 +376,23 @@ function checkHostPath(name: string, hp: { path: string; type?: string }): strin
   return hp.path;
 }
 
-export function mountsFor(pod: any, container: any, dirs: Map<string, string>): VolumeMount[] {
+/**
+ * The container's mounts: each volume's directory (or, with subPath/subPathExpr, the part of it the
+ * mount names — expanded from `env`, the container's resolved environment).
+ */
+export function mountsFor(
+  pod: any,
+  container: any,
+  dirs: Map<string, string>,
+  env: Record<string, string> = {},
+): VolumeMount[] {
   const byName = new Map<string, any>((pod.spec.volumes ?? []).map((v: any) => [v.name, v]));
   return (container.volumeMounts ?? []).map((m: any) => {
-    const dir = dirs.get(m.name);
+    const volumeDir = dirs.get(m.name);
     const vol = byName.get(m.name);
-    if (!dir || !vol) throw configError(`volumeMount ${m.name}: no volume of that name in the pod`);
-    if (m.subPath) throw configError(`volumeMount ${m.name}: subPath is not supported yet`);
+    if (!volumeDir || !vol) throw configError(`volumeMount ${m.name}: no volume of that name in the pod`);
+    const sub = m.subPathExpr !== undefined ? expandSubPathExpr(m.subPathExpr, env) : m.subPath;
+    const dir = sub ? resolveSubPath(m.name, volumeDir, sub) : volumeDir;
     // configMap, secret, downwardAPI and projected volumes are always read-only, as in Kubernetes.
     const claimBacked = vol.persistentVolumeClaim !== undefined || vol.ephemeral !== undefined;
     const readOnly =
@@ -389,7 +400,8 @@ export function mountsFor(pod: any, container: any, dirs: Map<string, string>): 
       !!vol.persistentVolumeClaim?.readOnly ||
       (vol.emptyDir === undefined && vol.hostPath === undefined && !claimBacked);
     // A local persistent volume is also an ext4 image: tiers that take disks (microvm) attach that instead.
-    const blockImage = claimBacked ? blockImageOf(dir) : undefined;
+    // (Not with a subPath: a disk is the whole volume.)
+    const blockImage = claimBacked && !sub ? blockImageOf(dir) : undefined;
     return { hostPath: dir, guestPath: m.mountPath, readOnly, ...(blockImage ? { blockImage } : {}) };
   });
 }

@@ -783,7 +783,7 @@ export class PodWorker {
       await podServiceEnv(this.opts.client, pod),
     );
     const dirs = await prepareVolumes(this.opts.client, pod, this.podDir, podIP);
-    const mounts = mountsFor(pod, container, dirs);
+    const mounts = mountsFor(pod, container, dirs, env);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
     const request: ContainerRequest = {
       sandboxId: id,

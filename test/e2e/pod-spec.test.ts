@@ -110,6 +110,56 @@ spec:
     await c.cli(['delete', 'pod', 'two-containers', '--grace-period', '1']);
   });
 
+  it('subPath and subPathExpr mount part of a volume (documentation manifests)', async () => {
+    await apply(
+      'subpaths',
+      `apiVersion: v1
+kind: Pod
+metadata: { name: pod1 }
+spec:
+  runtimeClassName: container
+  restartPolicy: Never
+  volumes: [{ name: workdir1, emptyDir: {} }]
+  containers:
+    - name: container1
+      image: localhost/busybox:1.0
+      env:
+        - name: POD_NAME
+          valueFrom: { fieldRef: { apiVersion: v1, fieldPath: metadata.name } }
+      command: [sh, -c, 'echo logged > /logs/app.log; sleep 3600']
+      volumeMounts: [{ name: workdir1, mountPath: /logs, subPathExpr: $(POD_NAME) }]
+    - name: site
+      image: localhost/busybox:1.0
+      command: [sh, -c, 'echo page > /var/www/html/index.html; sleep 3600']
+      volumeMounts: [{ name: workdir1, mountPath: /var/www/html, subPath: html }]
+    - name: reader
+      image: localhost/busybox:1.0
+      command: [sh, -c, 'sleep 3600']
+      volumeMounts: [{ name: workdir1, mountPath: /all }]
+`,
+    );
+    await waitFor('pod1 running', async () => {
+      const p = await c.client.get(pods, 'default', 'pod1');
+      return ['container1', 'site', 'reader'].every((n) => statusOf(p, n)?.state?.running);
+    });
+    // The reader sees the whole volume: each writer's part under its subPath.
+    const read = await waitFor('both parts written', async () => {
+      const r = await c.cli([
+        'exec',
+        'pod1',
+        '-c',
+        'reader',
+        '--',
+        'sh',
+        '-c',
+        'cat /all/pod1/app.log /all/html/index.html',
+      ]);
+      return r.code === 0 ? r : undefined;
+    });
+    expect(read.stdout).toBe('logged\npage\n');
+    await c.cli(['delete', 'pod', 'pod1', '--grace-period', '1']);
+  });
+
   it('init containers run in order before the app (documentation manifest); a sidecar runs beside it', async () => {
     await apply(
       'init',

@@ -181,12 +181,24 @@ export const ResourceRequirements = z
   });
 export type ResourceRequirements = z.infer<typeof ResourceRequirements>;
 
-export const VolumeMount = z.strictObject({
-  name: z.string().min(1),
-  mountPath: z.string().min(1),
-  readOnly: z.boolean().optional(),
-  subPath: checkedString(relativePathErrors, true).optional(),
-});
+export const VolumeMount = z
+  .strictObject({
+    name: z.string().min(1),
+    mountPath: z.string().min(1),
+    readOnly: z.boolean().optional(),
+    subPath: checkedString(relativePathErrors, true).optional(),
+    // $(VAR) from the container's env, expanded on the node (the result is checked there).
+    subPathExpr: z.string().min(1).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.subPath !== undefined && m.subPathExpr !== undefined)
+      addCause(
+        ctx,
+        ['subPathExpr'],
+        Reason.Invalid,
+        msg.invalid(m.subPathExpr, 'subPathExpr and subPath are mutually exclusive'),
+      );
+  });
 export type VolumeMount = z.infer<typeof VolumeMount>;
 
 const Port = z.int().min(1).max(65535);
