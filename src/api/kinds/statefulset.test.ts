@@ -115,6 +115,19 @@ describe('StatefulSet', () => {
     ).toContain('spec.volumeClaimTemplates[0].spec.accessModes');
   });
 
+  it('lets containers mount a volumeClaimTemplate by name, but not an unknown volume', () => {
+    const withMount = (name: string) => {
+      const s = sts({ volumeClaimTemplates: [claim('data')] });
+      (s.spec.template.spec.containers[0] as any).volumeMounts = [{ name, mountPath: '/data' }];
+      return s;
+    };
+    expect(valid(withMount('data')).spec.template.spec.volumes).toBeUndefined();
+    expect(invalid(withMount('other'))[0]).toMatchObject({
+      field: 'spec.template.spec.containers[0].volumeMounts[0].name',
+      reason: 'FieldValueNotFound',
+    });
+  });
+
   it('may change replicas, template, strategy and retention later, but not selector, serviceName or claims', () => {
     const before = valid(sts({ volumeClaimTemplates: [claim('data')] }));
     const change = (spec: Record<string, unknown>) =>

@@ -55,6 +55,7 @@ export const StatefulSetSpec = z
     ordinals: StatefulSetOrdinals.optional(),
   })
   .superRefine((spec, ctx) => {
+    allowClaimMounts(spec, ctx as unknown as { issues: z.core.$ZodRawIssue[] });
     const sel = spec.selector;
     // Kubernetes' ValidateStatefulSetSpec wording.
     if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
@@ -120,6 +121,35 @@ export const StatefulSetSpec = z
     });
   });
 export type StatefulSetSpec = z.infer<typeof StatefulSetSpec>;
+
+/**
+ * A container may mount a volumeClaimTemplate by its name: every pod gets that volume (a claim of its own),
+ * though the template's own `volumes` do not list it. The pod template's check reported such mounts as
+ * "Not found"; they are taken back here (Kubernetes does not check a StatefulSet's mounts at all).
+ */
+function allowClaimMounts(spec: StatefulSetSpec, ctx: { issues: z.core.$ZodRawIssue[] }): void {
+  const claims = new Set((spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));
+  if (!claims.size || !Array.isArray(ctx.issues)) return;
+  const containers: Record<string, { volumeMounts?: { name: string }[] }[] | undefined> = {
+    initContainers: spec.template.spec.initContainers,
+    containers: spec.template.spec.containers,
+  };
+  const isClaimMount = (issue: z.core.$ZodRawIssue): boolean => {
+    const p = issue.path ?? [];
+    if (
+      p.length !== 7 ||
+      p[0] !== 'template' ||
+      p[1] !== 'spec' ||
+      p[4] !== 'volumeMounts' ||
+      p[6] !== 'name'
+    )
+      return false;
+    const mount = containers[String(p[2])]?.[Number(p[3])]?.volumeMounts?.[Number(p[5])];
+    return mount !== undefined && claims.has(mount.name) && String(issue.message).startsWith('Not found');
+  };
+  const kept = ctx.issues.filter((i) => !isClaimMount(i));
+  ctx.issues.splice(0, ctx.issues.length, ...kept);
+}
 
 const Count = z.int().min(0).optional();
 export const StatefulSetStatus = z.strictObject({
