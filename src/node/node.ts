@@ -171,7 +171,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     imageStore: resources.imageStoreDir(),
     async stop(opts) {
       await agent.stop(opts);
-      await volumes.stop();
+      await volumes.stop({ unmount: opts?.stopSandboxes });
       await gateway?.stop();
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });

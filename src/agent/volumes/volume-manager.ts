@@ -72,10 +72,18 @@ export class NodeVolumeManager {
     this.timer.unref?.();
   }
 
-  async stop(): Promise<void> {
+  /** Stops the loop; `unmount` (the node is going down with its pods) also unmounts every volume — the data stays. */
+  async stop(opts: { unmount?: boolean } = {}): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    if (!opts.unmount) return; // an agent restart: pods keep running on their mounts
+    for (const handle of this.volumes.handles())
+      await this.volumes
+        .detach(handle)
+        .catch((err) =>
+          this.o.log.warn({ volume: handle, err: errorMessage(err) }, 'volumes: unmount failed'),
+        );
   }
 
   private tick(): Promise<void> {
