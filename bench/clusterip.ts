@@ -9,7 +9,7 @@
 //    and then single changes (one Service's endpoints replaced): the time until the kernel has the
 //    change. The goal is a per-change cost that stays flat as N grows.
 //
-//   npm run bench -- clusterip [SECONDS=4] [ROUNDS=3]       (root, nft, wrk: apt-get install wrk)
+//   npm run bench -- clusterip [SECONDS=4] [ROUNDS=3] [data|rules]   (root, nft, wrk: apt-get install wrk)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,8 @@ import { fmt, summarize } from './lib/stats.ts';
 
 const SECONDS = Number(process.argv[2] ?? 4);
 const ROUNDS = Number(process.argv[3] ?? 3);
+/** `data` or `rules` to run one part only. */
+const PART = process.argv[4];
 if (process.getuid?.() !== 0) throw new Error('clusterip needs root');
 for (const tool of ['nft', 'wrk', 'ip'])
   if (!which(tool))
@@ -151,22 +153,22 @@ async function dataPath(): Promise<void> {
   }
 }
 
-/** N Services × 3 endpoints in a /12 of their own (never routed: rules only). */
-function fleet(n: number, generation: Map<number, number>): { services: Service[]; slices: EndpointSlice[] } {
+/** N Services × 3 endpoints in ranges of their own (never routed: rules only). */
+function fleet(n: number): { services: Service[]; slices: EndpointSlice[] } {
   const services: Service[] = [];
   const slices: EndpointSlice[] = [];
   for (let i = 0; i < n; i++) {
-    const name = `s${i}`;
-    services.push(service(name, `10.${112 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`));
-    const g = generation.get(i) ?? 0;
-    slices.push(
-      slice(
-        name,
-        [0, 1, 2].map((k) => `10.${64 + k}.${(i >> 8) & 255}.${(i + g) & 255}`),
-      ),
-    );
+    services.push(service(`s${i}`, `10.${112 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`));
+    slices.push(endpointsOf(i, 0));
   }
   return { services, slices };
+}
+
+function endpointsOf(i: number, generation: number): EndpointSlice {
+  return slice(
+    `s${i}`,
+    [0, 1, 2].map((k) => `10.${64 + k}.${(i >> 8) & 255}.${(i + generation) & 255}`),
+  );
 }
 
 async function ruleProgramming(): Promise<void> {
@@ -178,17 +180,16 @@ async function ruleProgramming(): Promise<void> {
   );
   console.log('|---:|---:|---:|---:|---:|');
   for (const n of [1000, 5000]) {
-    const gen = new Map<number, number>();
     await rulesPlane.teardown();
     rulesPlane.invalidate();
-    let f = fleet(n, gen);
+    const f = fleet(n);
     const full = await rulesPlane.reconcile(f.services, f.slices);
     const changes: number[] = [];
     let chains = 0;
-    for (let k = 0; k < 7; k++) {
+    for (let k = 1; k <= 7; k++) {
+      // As the informers hand it over: one slice object replaced, every other object the same.
       const i = Math.floor(Math.random() * n);
-      gen.set(i, (gen.get(i) ?? 0) + 1);
-      f = fleet(n, gen);
+      f.slices[i] = endpointsOf(i, k);
       const r = await rulesPlane.reconcile(f.services, f.slices);
       if (r.full) throw new Error('expected a partial sync');
       changes.push(r.ms);
@@ -202,8 +203,8 @@ async function ruleProgramming(): Promise<void> {
 }
 
 try {
-  await dataPath();
-  await ruleProgramming();
+  if (PART !== 'rules') await dataPath();
+  if (PART !== 'data') await ruleProgramming();
 } finally {
   server?.kill('SIGKILL');
   await plane.teardown().catch(() => {});

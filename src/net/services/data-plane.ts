@@ -23,7 +23,7 @@ import {
   flushServiceIP,
 } from './conntrack.ts';
 import { nftApply } from './nft.ts';
-import { type ServicePortPlan, planServices } from './plan.ts';
+import { ServicePlanner, type ServicePortPlan } from './plan.ts';
 import {
   CLUSTER_IPS_SET,
   type DesiredState,
@@ -68,7 +68,7 @@ function splitDeclaration(rules: string[]): { decl?: string; body: string[] } {
 }
 
 function sameRules(a: string[] | undefined, b: string[]): boolean {
-  return !!a && a.length === b.length && a.every((r, i) => r === b[i]);
+  return a === b || (!!a && a.length === b.length && a.every((r, i) => r === b[i]));
 }
 
 export class ServiceDataPlane {
@@ -79,6 +79,7 @@ export class ServiceDataPlane {
   private applied?: DesiredState;
   private appliedPlans: ServicePortPlan[] = [];
   private readonly renderCache = new RenderCache();
+  private readonly planner: ServicePlanner;
   private kernelPrepared = false;
   private warnedConntrack = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -87,6 +88,7 @@ export class ServiceDataPlane {
     this.opts = opts;
     this.table = opts.table ?? TABLE;
     this.log = opts.log ?? defaultLog;
+    this.planner = new ServicePlanner({ nodeName: opts.nodeName });
   }
 
   /** Make the kernel serve exactly these Services (syncs never overlap: each waits for the previous one). */
@@ -99,7 +101,7 @@ export class ServiceDataPlane {
   private async sync(services: readonly Service[], slices: readonly EndpointSlice[]): Promise<SyncReport> {
     const started = performance.now();
     this.prepareKernel();
-    const plans = planServices(services, slices, { nodeName: this.opts.nodeName });
+    const plans = this.planner.plan(services, slices);
     const desired = desiredState(plans, this.opts, this.renderCache);
     let report: Omit<SyncReport, 'ms' | 'servicePorts'>;
     if (this.applied) {

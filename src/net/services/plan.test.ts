@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointSlice, Service } from '../../api/index.ts';
-import { planServices } from './plan.ts';
+import { ServicePlanner, planServices } from './plan.ts';
 import { MAPS, chainNames, desiredState } from './ruleset.ts';
 
 function svc(name: string, spec: Record<string, unknown>): Service {
@@ -157,5 +157,26 @@ describe('desiredState', () => {
     const gone = [...a.chains.keys()].filter((k) => !b.chains.has(k));
     expect(differs).toHaveLength(2); // s7's service chain and its new endpoint chain
     expect(gone).toHaveLength(1); // s7's old endpoint chain
+  });
+
+  it('ServicePlanner re-plans only Services whose objects changed, and agrees with planServices', () => {
+    const many = Array.from({ length: 50 }, (_, i) =>
+      svc(`s${i}`, { clusterIP: `10.96.1.${i}`, ports: http }),
+    );
+    const slices = many.map((s, i) => slice(s.metadata.name!, [{ ip: `10.88.1.${i}` }]));
+    const planner = new ServicePlanner({ nodeName: 'n1' });
+    const first = planner.plan(many, slices);
+    expect(first).toEqual(planServices(many, slices, { nodeName: 'n1' }));
+    const changed = [...slices];
+    changed[7] = slice('s7', [{ ip: '10.88.2.7' }]);
+    const second = planner.plan(many, changed);
+    expect(second).toEqual(planServices(many, changed, { nodeName: 'n1' }));
+    const byId = (plans: typeof first, id: string) => plans.find((p) => p.id === id)!;
+    // The same objects for untouched Services (the renderer then skips them); a new plan for s7.
+    expect(byId(second, 'default/s8/tcp/http')).toBe(byId(first, 'default/s8/tcp/http'));
+    expect(byId(second, 'default/s7/tcp/http')).not.toBe(byId(first, 'default/s7/tcp/http'));
+    expect(byId(second, 'default/s7/tcp/http').clusterBackends[0].ip).toBe('10.88.2.7');
+    // A Service that goes away takes its plans with it.
+    expect(planner.plan(many.slice(1), changed).some((p) => p.id.startsWith('default/s0/'))).toBe(false);
   });
 });

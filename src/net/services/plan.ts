@@ -76,49 +76,97 @@ function isServingTerminating(ep: Endpoint): boolean {
   return ep.conditions?.serving === true && ep.conditions?.terminating === true;
 }
 
+/** The ports of one Service that need kernel rules (none for headless and ExternalName Services). */
+function planService(svc: Service, own: readonly EndpointSlice[], opts: PlanOptions): ServicePortPlan[] {
+  const spec = svc.spec;
+  const clusterIP = spec.clusterIP;
+  if (spec.type === 'ExternalName' || !clusterIP || clusterIP === 'None') return [];
+  const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+  const affinitySeconds =
+    spec.sessionAffinity === 'ClientIP'
+      ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800)
+      : undefined;
+  const out: ServicePortPlan[] = [];
+  for (const port of spec.ports ?? []) {
+    const protocol = PROTOCOLS[port.protocol ?? 'TCP'];
+    const all = backendsFor(own, port, opts.nodeName);
+    const plan: ServicePortPlan = {
+      id: `${key}/${protocol}/${portName(port)}`,
+      clusterIP,
+      port: port.port,
+      protocol,
+      clusterBackends: spec.internalTrafficPolicy === 'Local' ? all.filter((b) => b.local) : all,
+    };
+    if (port.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) {
+      plan.nodePort = port.nodePort;
+      if (spec.externalTrafficPolicy === 'Local') plan.localBackends = all.filter((b) => b.local);
+    }
+    if (affinitySeconds !== undefined) plan.affinitySeconds = affinitySeconds;
+    out.push(plan);
+  }
+  return out;
+}
+
+function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const name = s.metadata.labels?.['kubernetes.io/service-name'];
+    if (!name) continue;
+    const key = `${s.metadata.namespace}/${name}`;
+    let list = out.get(key);
+    if (!list) out.set(key, (list = []));
+    list.push(s);
+  }
+  return out;
+}
+
+const byId = (a: ServicePortPlan, b: ServicePortPlan) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** Every Service port that needs kernel rules, sorted by id. */
 export function planServices(
   services: readonly Service[],
   slices: readonly EndpointSlice[],
   opts: PlanOptions = {},
 ): ServicePortPlan[] {
-  const slicesByService = new Map<string, EndpointSlice[]>();
-  for (const s of slices) {
-    const name = s.metadata.labels?.['kubernetes.io/service-name'];
-    if (!name) continue;
-    const key = `${s.metadata.namespace}/${name}`;
-    let list = slicesByService.get(key);
-    if (!list) slicesByService.set(key, (list = []));
-    list.push(s);
-  }
+  const own = slicesByService(slices);
   const out: ServicePortPlan[] = [];
-  for (const svc of services) {
-    const spec = svc.spec;
-    const clusterIP = spec.clusterIP;
-    if (spec.type === 'ExternalName' || !clusterIP || clusterIP === 'None') continue;
-    const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
-    const own = slicesByService.get(key) ?? [];
-    const affinitySeconds =
-      spec.sessionAffinity === 'ClientIP'
-        ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800)
-        : undefined;
-    for (const port of spec.ports ?? []) {
-      const protocol = PROTOCOLS[port.protocol ?? 'TCP'];
-      const all = backendsFor(own, port, opts.nodeName);
-      const plan: ServicePortPlan = {
-        id: `${key}/${protocol}/${portName(port)}`,
-        clusterIP,
-        port: port.port,
-        protocol,
-        clusterBackends: spec.internalTrafficPolicy === 'Local' ? all.filter((b) => b.local) : all,
-      };
-      if (port.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) {
-        plan.nodePort = port.nodePort;
-        if (spec.externalTrafficPolicy === 'Local') plan.localBackends = all.filter((b) => b.local);
-      }
-      if (affinitySeconds !== undefined) plan.affinitySeconds = affinitySeconds;
-      out.push(plan);
-    }
+  for (const svc of services)
+    out.push(...planService(svc, own.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? [], opts));
+  return out.sort(byId);
+}
+
+/**
+ * planServices for a caller that plans again and again from informers (the data plane): informers hand
+ * out a new object for every change and the same object otherwise, so a Service whose object and
+ * slices are the very ones of the last call keeps its plans (the same plan objects, which lets the
+ * renderer skip it too). A change then costs work for the Services it touched, plus a lookup per Service.
+ */
+export class ServicePlanner {
+  private readonly opts: PlanOptions;
+  private last = new Map<string, { svc: Service; slices: EndpointSlice[]; plans: ServicePortPlan[] }>();
+
+  constructor(opts: PlanOptions = {}) {
+    this.opts = opts;
   }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  plan(services: readonly Service[], slices: readonly EndpointSlice[]): ServicePortPlan[] {
+    const own = slicesByService(slices);
+    const next = new Map<string, { svc: Service; slices: EndpointSlice[]; plans: ServicePortPlan[] }>();
+    const out: ServicePortPlan[] = [];
+    for (const svc of services) {
+      const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      const mine = own.get(key) ?? [];
+      const prev = this.last.get(key);
+      const same =
+        prev !== undefined &&
+        prev.svc === svc &&
+        prev.slices.length === mine.length &&
+        prev.slices.every((s, i) => s === mine[i]);
+      const plans = same ? prev.plans : planService(svc, mine, this.opts);
+      next.set(key, { svc, slices: mine, plans });
+      out.push(...plans);
+    }
+    this.last = next;
+    return out.sort(byId);
+  }
 }

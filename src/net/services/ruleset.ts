@@ -246,12 +246,20 @@ function renderPlan(p: ServicePortPlan, opts: RulesetOptions): RenderedPlan {
 export class RenderCache {
   private entries = new Map<string, RenderedPlan>();
   private next = new Map<string, RenderedPlan>();
+  /** Plans the caller hands again unchanged (ServicePlanner reuses them): no key to compute. */
+  private byPlan = new WeakMap<ServicePortPlan, { key: string; r: RenderedPlan }>();
 
   get(p: ServicePortPlan, opts: RulesetOptions): RenderedPlan {
+    const known = this.byPlan.get(p);
+    if (known && (this.entries.get(known.key) === known.r || this.next.get(known.key) === known.r)) {
+      this.next.set(known.key, known.r);
+      return known.r;
+    }
     const key = JSON.stringify(p);
     let r = this.entries.get(key) ?? this.next.get(key);
     if (!r) r = renderPlan(p, opts);
     this.next.set(key, r);
+    this.byPlan.set(p, { key, r });
     return r;
   }
 
