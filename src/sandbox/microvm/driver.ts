@@ -168,7 +168,8 @@ export class MicrovmDriver
     this.defaultMemoryBytes = opts.defaultMemoryBytes ?? 256 * MiB;
     this.tbSizeMiB = opts.tbSizeMiB ?? 64;
     this.busybox = opts.busybox;
-    mkdirSync(join(this.stateDir, 'sandboxes'), { recursive: true });
+    // Root's only: sandboxes hold the pods' secrets (read-only volume disks) and their data.
+    mkdirSync(join(this.stateDir, 'sandboxes'), { recursive: true, mode: 0o700 });
     this.disks = new DiskCache(join(this.stateDir, 'disks'));
     this.cgroupParent = opts.cgroupParent === false ? undefined : (opts.cgroupParent ?? 'strata-microvm');
     this.cgroups = this.cgroupParent ? detectCgroups() : undefined;
@@ -487,7 +488,7 @@ export class MicrovmDriver
       throw new SandboxError('CreateContainerError', `microvm boot assets: ${(err as Error).message}`);
     }
 
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const sockets = join(this.runDir, createHash('sha256').update(dir).digest('hex').slice(0, 16));
     // Root's only: whoever can connect to these sockets controls the VM (exec, signals, QMP).
     mkdirSync(sockets, { recursive: true, mode: 0o700 });

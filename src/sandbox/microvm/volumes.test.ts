@@ -58,6 +58,7 @@ describe.skipIf(why)('volumeDisks', () => {
     // Secrets and config live in the sandbox's own directory, read-only.
     expect(cm.file.startsWith(sandbox)).toBe(true);
     expect(cm.readOnly).toBe(true);
+    expect(statSync(cm.file).mode & 0o777).toBe(0o600);
     expect(debugfs(cm.file, 'cat /key')).toBe('value');
     expect(debugfs(one.file, 'cat /single')).toBe('one file');
     // A writable directory is a sparse per-pod image, reused by the pod's next sandbox.

@@ -17,6 +17,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   cpSync,
   existsSync,
@@ -107,6 +108,8 @@ async function mkfs(source: string, image: string, bytes: number, inodes: number
       ],
       { maxBuffer: 1 << 20 },
     );
+    // A volume's image may hold a Secret: root's only (QEMU opens it before dropping to its user).
+    chmodSync(tmp, 0o600);
     renameSync(tmp, image);
   } catch (err) {
     rmSync(tmp, { force: true });
