@@ -108,6 +108,35 @@ describe.skipIf(!!why)('strata run and attach end to end', () => {
     expect(await c.client.find(pods, 'default', 'three')).toBeUndefined();
   });
 
+  it('Ctrl-C on an attached run with --rm stops the pod and exits 130', async () => {
+    const p = spawn(
+      NODE,
+      [
+        ...MAIN_ARGS,
+        '--kubeconfig',
+        c.kubeconfig,
+        'run',
+        '--rm',
+        '--name',
+        'interrupted',
+        'container',
+        busybox,
+        '--',
+        'sleep',
+        '300',
+      ],
+      { stdio: 'pipe' },
+    );
+    const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    await waitFor('the pod to run', async () => {
+      const pod = await c.client.find(pods, 'default', 'interrupted');
+      return pod?.status?.containerStatuses?.[0]?.state?.running;
+    });
+    p.kill('SIGINT');
+    expect(await exited).toBe(130);
+    await waitFor('the pod to be gone', async () => !(await c.client.find(pods, 'default', 'interrupted')));
+  });
+
   it('-p publishes a container port on the node that answers', async () => {
     const port = await freePort();
     const r = await c.cli([
