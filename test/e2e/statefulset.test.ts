@@ -236,6 +236,68 @@ spec:
     expect((await getJson('sts', 'web')).status).toMatchObject({ replicas: 2, readyReplicas: 2 });
   });
 
+  it('gives each pod its own claim, whose data survives the pod, and deletes a scaled-down claim (whenScaled: Delete)', async () => {
+    const file = join(c.dir, 'data.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: data }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: data } }
+  persistentVolumeClaimRetentionPolicy: { whenScaled: Delete }
+  template:
+    metadata: { labels: { app: data } }
+    spec:
+      runtimeClassName: container
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: localhost/busybox:1.0
+          command: [sh, -c, 'test -f /var/lib/data/first || hostname > /var/lib/data/first; exec sleep 3600']
+          volumeMounts: [{ name: store, mountPath: /var/lib/data }]
+  volumeClaimTemplates:
+    - metadata: { name: store }
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: { requests: { storage: 32Mi } }
+`,
+    );
+    await kubectlOk(['apply', '-f', file]);
+    await podsReady('app=data', 2);
+    const claims = await getJson('pvc', '-l', 'app=data');
+    expect(claims.items.map((x: any) => [x.metadata.name, x.status?.phase]).sort()).toEqual([
+      ['store-data-0', 'Bound'],
+      ['store-data-1', 'Bound'],
+    ]);
+    expect((await kubectlOk(['exec', 'data-1', '--', 'cat', '/var/lib/data/first'])).trim()).toBe('data-1');
+    await kubectlOk(['exec', 'data-0', '--', 'sh', '-c', 'echo kept > /var/lib/data/marker']);
+    const uid = (await getJson('pod', 'data-0')).metadata.uid;
+    await kubectlOk(['delete', 'pod', 'data-0']);
+    await waitFor(
+      'data-0 back',
+      async () => {
+        const p = (await getJson('pods', '-l', 'app=data')).items.find(
+          (x: any) => x.metadata.name === 'data-0',
+        );
+        return p && p.metadata.uid !== uid && ready(p);
+      },
+      180_000,
+    );
+    expect((await kubectlOk(['exec', 'data-0', '--', 'cat', '/var/lib/data/marker'])).trim()).toBe('kept');
+    expect((await kubectlOk(['exec', 'data-0', '--', 'cat', '/var/lib/data/first'])).trim()).toBe('data-0');
+    // Scaling down removes data-1 and, with whenScaled: Delete, its claim; data-0's stays.
+    await kubectlOk(['scale', 'sts', 'data', '--replicas=1']);
+    await waitFor(
+      'store-data-1 deleted',
+      async () =>
+        (await getJson('pvc', '-l', 'app=data')).items.map((x: any) => x.metadata.name).join() ===
+        'store-data-0',
+      120_000,
+    );
+  });
+
   it('runs a StatefulSet of wasm pods in order with stable names', async () => {
     const file = join(c.dir, 'ticker.yaml');
     writeFileSync(
