@@ -230,13 +230,28 @@ export class Upstream {
       tried.add(s.id);
       const probe = s.outlier.begin();
       s.active++;
-      const perTry = AbortSignal.timeout(Math.max(1, Math.min(route.perTryTimeoutMs, deadline - now)));
-      const signal = clientSignal ? AbortSignal.any([perTry, clientSignal]) : perTry;
+      // One controller per attempt, aborted by the per-try timer or the client leaving (cheaper than
+      // AbortSignal.timeout + AbortSignal.any on every request).
+      const attempt = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(
+        () => {
+          timedOut = true;
+          attempt.abort();
+        },
+        Math.max(1, Math.min(route.perTryTimeoutMs, deadline - now)),
+      );
+      const onClientAbort = () => attempt.abort();
+      clientSignal?.addEventListener('abort', onClientAbort, { once: true });
+      const signal = attempt.signal;
       const t0 = performance.now();
       let again: boolean;
       let failure: { status: number; reason: string };
       try {
-        const response = await s.backend.send({ ...req, signal });
+        const response = await s.backend.send({ ...req, signal }).finally(() => {
+          clearTimeout(timer);
+          clientSignal?.removeEventListener('abort', onClientAbort);
+        });
         s.observe(performance.now() - t0, performance.now());
         const is5xx = response.status >= 500;
         this.record(s, is5xx ? '5xx' : 'success', probe);
@@ -263,7 +278,6 @@ export class Upstream {
         const e = err instanceof BackendError ? err : new BackendError(String(err), 'EUNKNOWN', true);
         s.observe(performance.now() - t0, performance.now());
         this.record(s, 'gateway-failure', probe);
-        const timedOut = perTry.aborted;
         failure = timedOut
           ? { status: 504, reason: `backend ${s.id} did not answer in time` }
           : { status: 502, reason: `backend ${s.id}: ${e.code} ${e.message}` };
