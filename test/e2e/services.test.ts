@@ -5,6 +5,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
+import { createSocket } from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
@@ -218,6 +220,50 @@ spec:
     );
     expect(curl.status, curl.stderr).toBe(0);
     expect(JSON.parse(curl.stdout).gitVersion).toMatch(/^v1\./);
+  });
+
+  it('describe svc lists the endpoints; an ExternalName Service has no cluster IP and a CNAME in DNS', async () => {
+    const described = await c.cli(['describe', 'svc', 'echo']);
+    expect(described.code, described.stderr).toBe(0);
+    const endpoints = /^Endpoints:\s+(.*)$/m.exec(described.stdout)?.[1] ?? '';
+    expect(endpoints.split(',').filter((e) => /^\d+\.\d+\.\d+\.\d+:8080$/.test(e))).toHaveLength(3);
+    const file = join(c.dir, 'external.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Service
+metadata: { name: ext }
+spec: { type: ExternalName, externalName: example.com }
+`,
+    );
+    expect((await c.kubectl(['apply', '-f', file])).code).toBe(0);
+    const ext = JSON.parse((await c.kubectl(['get', 'svc', 'ext', '-o', 'json'])).stdout);
+    expect(ext.spec.clusterIP).toBeUndefined();
+    expect(ext.spec.clusterIPs).toBeUndefined();
+    // Asked straight at the node's DNS server (the bridge address): a CNAME to the external name.
+    const server = c.podCidr.replace(/0\/16$/, '1');
+    const answer = await waitFor('the CNAME of ext', async () => {
+      const sock = createSocket('udp4');
+      try {
+        const reply = await new Promise<Buffer>((resolve, reject) => {
+          sock.once('message', resolve);
+          sock.once('error', reject);
+          const q = dnsPacket.encode({
+            type: 'query',
+            id: 7,
+            flags: dnsPacket.RECURSION_DESIRED,
+            questions: [{ type: 'CNAME', name: 'ext.default.svc.cluster.local' }],
+          });
+          sock.send(q, 53, server);
+          setTimeout(() => reject(new Error('no answer')), 2000);
+        });
+        const r = dnsPacket.decode(reply);
+        return r.answers?.find((a: any) => a.type === 'CNAME');
+      } finally {
+        sock.close();
+      }
+    });
+    expect((answer as any).data).toBe('example.com');
   });
 
   it('strata down removes the Service rules', async () => {
