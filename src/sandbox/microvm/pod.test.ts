@@ -107,6 +107,17 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
     writeFileSync(join(vols, 'secret', 'token'), 's3cret');
     mkdirSync(join(vols, 'scratch'), { recursive: true });
     writeFileSync(join(vols, 'scratch', 'seed'), 'seeded\n');
+    // A local persistent volume: an ext4 image file, attached as a disk (VolumeMount.blockImage).
+    mkdirSync(join(vols, 'pv-content'));
+    writeFileSync(join(vols, 'pv-content', 'kept'), 'from before\n');
+    const pvImage = join(vols, 'pv.ext4');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', join(vols, 'pv-content'), pvImage, '16M']);
+    const pvMount = {
+      hostPath: join(vols, 'pv-mountpoint'),
+      guestPath: '/data',
+      readOnly: false,
+      blockImage: pvImage,
+    };
     const s = await spec(
       'mvm-web',
       'pod-web',
@@ -120,6 +131,7 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
           { hostPath: join(vols, 'config'), guestPath: '/etc/app', readOnly: true },
           { hostPath: join(vols, 'secret', 'token'), guestPath: '/run/token', readOnly: true },
           { hostPath: join(vols, 'scratch'), guestPath: '/scratch', readOnly: false },
+          pvMount,
         ],
       },
     );
@@ -161,9 +173,11 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
       'sh',
       '-c',
       'cat /etc/app/app.conf /run/token; echo; cat /scratch/seed; echo new > /scratch/new && cat /scratch/new; ' +
-        'touch /etc/app/x 2>/dev/null || echo read-only',
+        'touch /etc/app/x 2>/dev/null || echo read-only; cat /data/kept; echo written-in-the-vm > /data/new; sync',
     ]);
-    expect(Buffer.from(v.stdout).toString()).toBe('colour=blue\ns3cret\nseeded\nnew\nread-only\n');
+    expect(Buffer.from(v.stdout).toString()).toBe(
+      'colour=blue\ns3cret\nseeded\nnew\nread-only\nfrom before\n',
+    );
 
     // Interactive, with a terminal: what is typed reaches the shell, and its exit code comes back.
     const it = await driver.execInteractive(s.id, ['sh'], { tty: true, stdio: 'pipe', cols: 100, rows: 30 });
@@ -202,6 +216,13 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
     await driver.stop(s.id, 5);
     await driver.wait(s.id);
     await driver.destroy(s.id);
+    // What the pod wrote to its persistent volume is in the image file.
+    expect(
+      execFileSync('debugfs', ['-R', 'cat /new', pvImage], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ).toBe('written-in-the-vm\n');
     // The tap is gone with the sandbox; the pod's network and scratch disk stay until the pod goes.
     expect(() => execFileSync('ip', ['-n', netns, 'link', 'show', TAP], { stdio: 'pipe' })).toThrow();
     expect(readdirSync(join(tmp.path, 'state/pod-volumes/pod-web'))).toHaveLength(1);
