@@ -1,7 +1,7 @@
 // End to end, `strata run` docker-style on every tier, and attaching to a pod container's own stdin:
-// exit codes, --rm, -p (a hostPort that answers), -v (a host path), -w, --user, --env-file, -i with piped
-// input, -it on a pseudo-terminal (util-linux `script`), kubectl attach -i and kubectl run -i, and wasm
-// through the same command.
+// exit codes, --rm, Ctrl-C, -p (a hostPort that answers), -v (a host path; a named claim), -w, --user,
+// --env-file, -i with piped input, -it on a pseudo-terminal (util-linux `script`), kubectl attach -i and
+// kubectl run -i, and wasm through the same command.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -191,6 +191,28 @@ describe.skipIf(!!why)('strata run and attach end to end', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('/work\n1234\n2345\nfrom the host\nhello world/flag/unset\n');
     expect(execFileSync('cat', [join(host, 'out.txt')]).toString()).toBe('written\n');
+  });
+
+  it('-v NAME:PATH is a PersistentVolumeClaim, created on first use; its data outlives the run', async () => {
+    const script = 'echo run >> /data/runs; cat /data/runs';
+    const first = await c.cli(
+      ['run', '--rm', '-v', 'rundata:/data', 'container', busybox, '--', 'sh', '-c', script],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('persistentvolumeclaim/rundata created');
+    expect(first.stdout).toBe('run\n');
+    const second = await c.cli(
+      ['run', '--rm', '-v', 'rundata:/data', 'container', busybox, '--', 'sh', '-c', script],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).not.toContain('created');
+    expect(second.stdout).toBe('run\nrun\n');
   });
 
   it('-i passes piped input to the container; its end is the container’s EOF', async () => {
