@@ -89,6 +89,10 @@ export async function mountImage(image: string, dir: string): Promise<void> {
   if (isMountPoint(dir)) return;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   await exec('mount', ['-t', 'ext4', '-o', 'loop', image, dir]);
+  // Direct I/O from the loop device to the image: without it every block is cached twice (the volume's
+  // page cache and the image file's) and a sync writes it twice — half the throughput of the node's disk.
+  for (const dev of await loopDevicesOf(image))
+    await exec('losetup', ['--direct-io=on', dev]).catch(() => undefined); // an fs without O_DIRECT: buffered
   // Any container user may write, as with emptyDir and Kubernetes' local-path provisioner.
   chmodSync(dir, 0o777);
 }
