@@ -251,12 +251,15 @@ export class StatefulSetController extends QueuedController {
     const { current, update, collisionCount } = await this.revisions(set, pods);
     const minReadySeconds: number = set.spec.minReadySeconds ?? 0;
     let recheckMs: number | undefined;
+    let syncError: unknown;
     if (!isDeleting(set)) {
-      recheckMs = await this.sync(set, pods, current, update).catch((err) => {
-        // Status is still written below; the queue retries with back-off.
+      try {
+        recheckMs = await this.sync(set, pods, current, update);
+      } catch (err) {
+        // Status is still written below; the error goes to the queue, which retries with back-off.
         this.log.warn({ statefulset: key, err: errorMessage(err) }, 'statefulset-controller: sync failed');
-        throw err;
-      });
+        syncError = err;
+      }
     }
     const counts = replicaStatus(pods, minReadySeconds, current.metadata.name, update.metadata.name);
     const status: Record<string, unknown> = {
@@ -276,6 +279,7 @@ export class StatefulSetController extends QueuedController {
     }
     await this.writeStatus(set, status);
     await this.truncateHistory(set, pods, status.currentRevision as string, update.metadata.name);
+    if (syncError !== undefined) throw syncError;
     if (recheckMs !== undefined) this.queue.addAfter(key, recheckMs + 10);
   }
 
