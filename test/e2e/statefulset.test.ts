@@ -298,6 +298,26 @@ spec:
     );
   });
 
+  it('runs examples/statefulset-web.yaml as written: three pods, each with a Bound claim', async () => {
+    const imported = await c.cli([
+      'image',
+      'import',
+      join(ROOT, 'build/images/httpd'),
+      '--name',
+      'localhost/httpd:1.0',
+    ]);
+    expect(imported.code, imported.stderr).toBe(0);
+    await kubectlOk(['apply', '-f', join(ROOT, 'examples/statefulset-web.yaml')]);
+    const pods = await podsReady('app=www', 3);
+    expect(pods.map((p: any) => p.metadata.name).sort()).toEqual(['www-0', 'www-1', 'www-2']);
+    const claims = (await getJson('pvc', '-l', 'app=www')).items;
+    expect(claims.map((x: any) => `${x.metadata.name}:${x.status?.phase}`).sort()).toEqual([
+      'data-www-0:Bound',
+      'data-www-1:Bound',
+      'data-www-2:Bound',
+    ]);
+  });
+
   it('runs a StatefulSet of wasm pods in order with stable names', async () => {
     const file = join(c.dir, 'ticker.yaml');
     writeFileSync(
