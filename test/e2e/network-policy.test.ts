@@ -188,6 +188,10 @@ spec:
 `);
     await eventually('web blocked by its egress policy', async () => !(await reaches('web', `${dbIP}:8080`)));
     expect(await reaches('web', dbClusterIP)).toBe(false);
+    // Traffic to its own node is never filtered: the egress-isolated pod still resolves names through
+    // the kube-dns Service (DNATed to the node's DNS server).
+    const lookup = await c.kubectl(['exec', 'web', '--', 'nslookup', 'db.default.svc.cluster.local']);
+    expect(lookup.stdout).toContain(dbClusterIP);
     // Only default/web is selected: ops/tool (also app=web) still gets in.
     expect(await reaches('tool', `${dbIP}:8080`, 'ops')).toBe(true);
     expect((await c.kubectl(['delete', 'netpol', 'web-no-egress'])).code).toBe(0);
