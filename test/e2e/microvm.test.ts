@@ -4,7 +4,7 @@
 // ClusterIP Service reached from a container pod); exec works with and without a terminal; a memory hog
 // is stopped by the guest's limit and the pod says why; kill -9 of the agent leaves the VM running and
 // the restarted agent re-adopts it with its logs; and the guest sees nothing of the host beyond its disks.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -227,6 +227,39 @@ spec:
     );
     expect(tty.stdout).toMatch(/got hi tty=\/dev\/pts\/\d+/);
     expect(tty.code).toBe(5);
+
+    // kubectl exec -it from a real terminal (util-linux script gives kubectl one): raw mode, the
+    // guest's terminal, the remote exit code.
+    const q = (w: string): string => `'${w.replaceAll("'", "'\\''")}'`;
+    const line = [
+      'kubectl',
+      '--kubeconfig',
+      c.kubeconfig,
+      '--cache-dir',
+      join(c.dir, 'kube-cache'),
+      'exec',
+      '-it',
+      vmPod,
+      '--',
+      'sh',
+      '-c',
+      'read x; echo "got $x on $(tty)"; exit 6',
+    ]
+      .map(q)
+      .join(' ');
+    const terminal = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn('script', ['-q', '-e', '-c', `${line}; echo "exit=$?"`, '/dev/null'], {
+        stdio: 'pipe',
+      });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('close', (code) => resolve({ code, out }));
+      setTimeout(() => p.stdin.write('typed\r'), 4000);
+      setTimeout(() => p.stdin.end(), 15000);
+    });
+    expect(terminal.out).toMatch(/got typed on \/dev\/pts\/\d+/);
+    expect(terminal.out).toContain('exit=6');
   }, 180_000);
 
   it('escape battery: the guest sees its own disks only, and no pod reaches a VM control socket', async () => {
