@@ -29,6 +29,10 @@ have docker-registry || need_pkgs+=(docker-registry)
 have skopeo || need_pkgs+=(skopeo)
 have htpasswd || need_pkgs+=(apache2-utils)
 have openssl || need_pkgs+=(openssl)
+# curl: the e2e test that reaches the API from a pod's network namespace over verified TLS; wrk: the load
+# generator of the Service and gateway benchmarks.
+have curl || need_pkgs+=(curl)
+have wrk || need_pkgs+=(wrk)
 # MicroVM tier: QEMU (the microvm machine), qemu-img for per-pod overlays, mke2fs for image disks, and
 # the decompressors a kernel's bzImage payload may need (Debian's cloud kernel is lz4).
 have qemu-system-x86_64 || need_pkgs+=(qemu-system-x86)
