@@ -79,4 +79,58 @@ describe('guestConfigScript', () => {
       guestConfigScript({ hostname: 'h', argv: ['x'], env: { 'A=B': '1' }, workingDir: '/' }),
     ).toThrow(/not valid/);
   });
+
+  it('hands the guest its network, volumes and exec helper as quoted words only', () => {
+    const script = guestConfigScript({
+      hostname: 'h',
+      argv: ['true'],
+      env: { A: 'b' },
+      workingDir: "/srv/it's",
+      user: { uid: 1000, gid: 100 },
+      network: { ip: '10.88.0.7', prefixLength: 16, gateway: '10.88.0.1', mtu: 1450 },
+      volumes: [
+        { serial: 'v0', target: '/etc/$(reboot)', readOnly: true },
+        { serial: 'v1', target: '/run/token', readOnly: true, file: "it's" },
+        { serial: 'v2', target: '/data', readOnly: false },
+      ],
+    });
+    // Run the fragment in busybox sh with the init's functions stubbed: what each receives.
+    const out = execFileSync(
+      '/bin/busybox',
+      [
+        'sh',
+        '-c',
+        `${script}\nvol() { printf '%s|' vol "$@"; echo; }\nstrata_volumes\necho "$STRATA_IP $STRATA_GATEWAY $STRATA_MTU [$STRATA_DISKS]"`,
+      ],
+      { encoding: 'utf8' },
+    );
+    const lines = out.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      'vol|v0|/etc/$(reboot)|ro|',
+      "vol|v1|/run/token|ro|it's|",
+      'vol|v2|/data|rw|',
+      '10.88.0.7/16 10.88.0.1 1450 [v0 v1 v2]',
+    ]);
+    // The exec helper gets the workload's environment, root, directory and ids.
+    expect(script).toContain("/bin/strata-vmexec \"$1\" /newroot '/srv/it'\\''s' 1000 100");
+    expect(script).toMatch(/strata_vmexec\(\) \{\n  exec env -i .*'A=b'/);
+    expect(() =>
+      guestConfigScript({
+        hostname: 'h',
+        argv: ['true'],
+        env: {},
+        workingDir: '/',
+        volumes: [{ serial: 'x; reboot', target: '/a', readOnly: true }],
+      }),
+    ).toThrow(/serial/);
+    expect(() =>
+      guestConfigScript({
+        hostname: 'h',
+        argv: ['true'],
+        env: {},
+        workingDir: '/',
+        network: { ip: '10.0.0.1; reboot', prefixLength: 8, gateway: '10.0.0.1', mtu: 1500 },
+      }),
+    ).toThrow(/IPv4/);
+  });
 });
