@@ -234,6 +234,11 @@ spec:
       120_000,
     );
     expect((await getJson('sts', 'web')).status).toMatchObject({ replicas: 2, readyReplicas: 2 });
+    const described = await kubectlOk(['describe', 'sts', 'web']);
+    expect(described).toMatch(/^Replicas:\s+2 desired \| 2 total$/m);
+    expect(described).toMatch(/^Update Strategy:\s+RollingUpdate$/m);
+    expect(described).toMatch(/SuccessfulDelete .*delete Pod web-2 in StatefulSet web successful/);
+    expect(await kubectlOk(['get', 'all', '-o', 'name'])).toMatch(/^statefulset.apps\/web$/m);
   });
 
   it('gives each pod its own claim, whose data survives the pod, and deletes a scaled-down claim (whenScaled: Delete)', async () => {
