@@ -135,6 +135,16 @@ describe('PersistentVolumeController', () => {
     await until(async () => !(await getClaim('data')), 'claim gone once the pod is');
   });
 
+  it('provisions on the node of a pod placed by hand (spec.nodeName) using the claim', async () => {
+    await objects.create(claim('data'));
+    const pod = podObject({ name: 'pinned', nodeName: 'node-b' });
+    pod.spec.volumes = [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }];
+    await objects.create(pod);
+    const c = await boundClaim('data');
+    const pv = await objects.get(PV, undefined, c.spec.volumeName);
+    expect(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values).toEqual(['node-b']);
+  });
+
   it('grows the volume of a bound claim when the class allows it', async () => {
     await objects.create(claim('data', {}, { [SELECTED_NODE_ANNOTATION]: 'node-a' }));
     const c = await boundClaim('data');

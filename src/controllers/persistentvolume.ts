@@ -360,7 +360,9 @@ export class PersistentVolumeController extends QueuedController {
       );
       return;
     }
-    let node = selectedNode;
+    // A consumer placed without the scheduler (spec.nodeName set by hand, where Kubernetes would wait
+    // forever) decides the node just the same.
+    let node = selectedNode ?? (waitForConsumer ? this.placedConsumerNode(claim) : undefined);
     if (!node && waitForConsumer) {
       this.recorder.normal(
         claim,
@@ -379,6 +381,19 @@ export class PersistentVolumeController extends QueuedController {
       return;
     }
     await this.provision(claim, cls, node);
+  }
+
+  /** The node of a pod (not finished) that uses the claim and is already on a node. */
+  private placedConsumerNode(claim: PersistentVolumeClaim): string | undefined {
+    for (const p of this.pods.values())
+      if (
+        p.metadata.namespace === claim.metadata.namespace &&
+        p.spec?.nodeName &&
+        !isFinished(p) &&
+        podClaimNames(p).includes(claim.metadata.name!)
+      )
+        return p.spec.nodeName;
+    return undefined;
   }
 
   /** Immediate binding: the node with the most free local capacity that can hold `bytes`. */

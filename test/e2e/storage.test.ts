@@ -5,9 +5,10 @@
 // Delete removes the volume's file from the node, an expanded claim's filesystem is larger — on the
 // container tier (busybox) and on the wasm tier (a WASI file tool).
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mountsUnder } from '../../src/agent/volumes/ext4-image.ts';
 import { Cluster, ROOT, fixture, waitFor } from './harness.ts';
 
 function missing(): string | undefined {
@@ -327,5 +328,86 @@ spec:
       async () => !(await getJson('pvc')).items.some((x: any) => x.metadata.name === 'eph-scratch'),
       60_000,
     );
+  });
+});
+
+// A separate agent process, killed (-9) and started again: the volume, its data and its mount outlive it.
+describe.skipIf(!!why)('persistent volumes across an agent restart', { timeout: 300_000 }, () => {
+  let r: Cluster;
+  const tool = () => fixture('fs-tool');
+  const pod = (name: string, args: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  runtimeClassName: wasm
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: ${tool()}
+      args: [${args}]
+      volumeMounts: [{ name: data, mountPath: /data }]
+  volumes:
+    - name: data
+      persistentVolumeClaim: { claimName: kept }
+`;
+  const run = async (name: string, manifest: string) => {
+    const file = join(r.dir, `${name}.yaml`);
+    writeFileSync(file, manifest);
+    const applied = await r.kubectl(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    return waitFor(
+      `${name} finished`,
+      async () => {
+        const p = JSON.parse((await r.kubectl(['get', 'pod', name, '-o', 'json'])).stdout);
+        return ['Succeeded', 'Failed'].includes(p.status?.phase) && p;
+      },
+      120_000,
+    );
+  };
+
+  beforeAll(async () => {
+    r = await new Cluster().serverOnly();
+    await r.addAgent('node-v');
+  }, 120_000);
+  afterAll(async () => {
+    if (!r) return;
+    // Pods and the claim go through the API, so the node unmounts and removes the volume before the cluster does.
+    await r.kubectl(['delete', 'pods', '--all', '--wait=true']);
+    await r.kubectl(['delete', 'pvc', '--all', '--wait=true']);
+    const volumes = join(r.agentDir('node-v'), 'volumes');
+    await waitFor(
+      'volumes removed',
+      async () => !existsSync(volumes) || readdirSync(volumes).length === 0,
+      60_000,
+    ).catch(() => undefined);
+    for (const point of mountsUnder(r.dir).keys()) execFileSync('umount', ['-l', point]);
+    await r.stop();
+  });
+
+  it('keeps the volume and its data when the agent is killed and started again', async () => {
+    const claimFile = join(r.dir, 'kept.yaml');
+    writeFileSync(
+      claimFile,
+      `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: { name: kept }
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: { requests: { storage: 16Mi } }
+`,
+    );
+    expect((await r.kubectl(['apply', '-f', claimFile])).code).toBe(0);
+    const w = await run('before', pod('before', 'write, /data/note, before-restart'));
+    expect(w.status.phase).toBe('Succeeded');
+    const pvName = JSON.parse((await r.kubectl(['get', 'pvc', 'kept', '-o', 'json'])).stdout).spec.volumeName;
+    const image = join(r.agentDir('node-v'), 'volumes', pvName, 'disk.img');
+    expect(existsSync(image)).toBe(true);
+    await r.killAgent('node-v');
+    await r.restartAgent('node-v');
+    const after = await run('after', pod('after', 'cat, /data/note'));
+    expect(after.status.phase).toBe('Succeeded');
+    expect((await r.kubectl(['logs', 'after'])).stdout).toContain('CONTENT /data/note: before-restart');
+    expect(existsSync(image)).toBe(true);
   });
 });
