@@ -40,6 +40,9 @@ have qemu-img || need_pkgs+=(qemu-utils)
 have mke2fs || need_pkgs+=(e2fsprogs)
 have lz4 || need_pkgs+=(lz4)
 have xz || need_pkgs+=(xz-utils)
+# The microVM guest's exec helper (a small static C program in the initramfs) is built once per host boot.
+have gcc || need_pkgs+=(gcc)
+[ -e /usr/include/stdio.h ] || need_pkgs+=(libc6-dev)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -20,6 +20,8 @@ describe('registry', () => {
       'batch/v1 CronJob',
       'coordination.k8s.io/v1 Lease',
       'discovery.k8s.io/v1 EndpointSlice',
+      'networking.k8s.io/v1 Ingress',
+      'networking.k8s.io/v1 IngressClass',
       'networking.k8s.io/v1 NetworkPolicy',
       'policy/v1 PodDisruptionBudget',
       'scheduling.k8s.io/v1 PriorityClass',
@@ -91,7 +93,7 @@ describe('registry', () => {
   });
 
   it('resolveKind returns undefined for unknown names', () => {
-    expect(resolveKind('ingresses')).toBeUndefined();
+    expect(resolveKind('gateways')).toBeUndefined();
     expect(resolveKind('deployments.batch')).toBeUndefined();
   });
 });

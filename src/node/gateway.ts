@@ -3,8 +3,8 @@
 // the LoadBalancer Services and Ingresses it serves — the node does it rather than a control-plane
 // controller because only the node knows whether its listener actually bound (a taken port becomes
 // `ports[].error` in the status), as K3s's ServiceLB reports the nodes whose svclb pods run. It also
-// creates the `strata` IngressClass (the default class) when the cluster has none by that name.
-import { kindFor, strataIngressClass, type Ingress, type Service } from '../api/index.ts';
+// serves the `strata` IngressClass (the control plane creates it: src/server/ingress-admission.ts).
+import { kindFor, type Ingress, type Service } from '../api/index.ts';
 import { selfSignedServing } from '../auth/pki.ts';
 import { ClientError, type Client } from '../client/client.ts';
 import { clientEventSink } from '../client/event-sink.ts';
@@ -51,12 +51,6 @@ async function writeLoadBalancerStatus(
 
 export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGateway | undefined> {
   const { client, log } = o;
-  try {
-    await client.create(kind('networking.k8s.io/v1', 'IngressClass'), strataIngressClass());
-  } catch (err) {
-    if (!(err instanceof ClientError && err.code === 409))
-      log.warn({ err: errorMessage(err) }, 'gateway: could not create the strata IngressClass');
-  }
   const recorder = new EventRecorder({
     sink: clientEventSink(client),
     component: 'strata-gateway',

@@ -9,6 +9,7 @@ import { ObjectStore } from '../store/objects.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
+import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
 import { installStorageAdmission } from './storage-admission.ts';
 import { buildServer } from './app.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
@@ -86,6 +87,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
+  objects.addCreateHook(defaultIngressClassAdmission(objects));
+  await ensureStrataIngressClass(objects);
   objects.addCreateHook(
     priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
   );

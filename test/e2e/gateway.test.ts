@@ -350,7 +350,7 @@ spec:
     });
     expect(pods).toContain(viaTls);
     await waitFor('the Ingress address', async () =>
-      /two-hosts\s+<none>\s+a\.example\.com,b\.example\.com\s+127\.0\.0\.1\s+80, 443/.test(
+      /two-hosts\s+strata\s+a\.example\.com,b\.example\.com\s+127\.0\.0\.1\s+80, 443/.test(
         (await c.kubectl(['get', 'ing'])).stdout,
       ),
     );

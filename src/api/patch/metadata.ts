@@ -308,6 +308,16 @@ const TYPES: Record<string, GoStruct> = {
   NetworkPolicyIngressRule: { ports: atomic(), from: atomic('NetworkPolicyPeer') },
   NetworkPolicyEgressRule: { ports: atomic(), to: atomic('NetworkPolicyPeer') },
   NetworkPolicyPeer: { podSelector: struct('LabelSelector'), namespaceSelector: struct('LabelSelector') },
+  // Ingress lists are atomic in k8s.io/api (+listType=atomic): rules, paths, tls and its hosts.
+  Ingress: { metadata: struct('ObjectMeta'), spec: struct('IngressSpec'), status: struct('IngressStatus') },
+  IngressSpec: { rules: atomic('IngressRule'), tls: atomic('IngressTLS') },
+  IngressRule: { http: struct('HTTPIngressRuleValue') },
+  HTTPIngressRuleValue: { paths: atomic() },
+  IngressTLS: { hosts: atomic() },
+  IngressStatus: { loadBalancer: struct('IngressLoadBalancerStatus') },
+  IngressLoadBalancerStatus: { ingress: atomic('IngressLoadBalancerIngress') },
+  IngressLoadBalancerIngress: { ports: atomic() },
+  IngressClass: { metadata: struct('ObjectMeta') },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -334,6 +344,8 @@ const ROOTS: Record<string, string> = {
   'storage.k8s.io/v1/StorageClass': 'StorageClass',
   'discovery.k8s.io/v1/EndpointSlice': 'EndpointSlice',
   'networking.k8s.io/v1/NetworkPolicy': 'NetworkPolicy',
+  'networking.k8s.io/v1/Ingress': 'Ingress',
+  'networking.k8s.io/v1/IngressClass': 'IngressClass',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */
