@@ -171,6 +171,22 @@ describe('node health', () => {
 });
 
 describe('registration', () => {
+  it('offers 1,000 pods, or more when a tier holds more on its own (wasm guests)', async () => {
+    const plain = agent('cap-plain', new FakeDriver());
+    const dense = new FakeDriver();
+    dense.maxSandboxes = 12_000;
+    const many = agent('cap-dense', dense);
+    await plain.start();
+    await many.start();
+    try {
+      expect((await client.get(NODE, undefined, 'cap-plain')).status.capacity.pods).toBe('1000');
+      expect((await client.get(NODE, undefined, 'cap-dense')).status.allocatable.pods).toBe('12000');
+    } finally {
+      await plain.stop();
+      await many.stop();
+    }
+  });
+
   it('registers its node again when the Node object is deleted under it', async () => {
     const a = agent('reg-node', new FakeDriver(), { leaseDurationSeconds: 1 });
     await a.start();

@@ -18,6 +18,7 @@ import {
   canExecInteractive,
   joinsPodNetwork,
   type Driver,
+  type Fingerprint,
 } from '../sandbox/driver.ts';
 import { savedHandles } from './handles.ts';
 import { buildAgentHttp } from './http.ts';
@@ -36,6 +37,8 @@ const nodeKind = kindFor('v1', 'Node')!;
 const podKind = kindFor('v1', 'Pod')!;
 const leaseKind = kindFor('coordination.k8s.io/v1', 'Lease')!;
 
+/** The node's pod capacity when no tier says it holds more. */
+const DEFAULT_MAX_PODS = 1000;
 export const LEASE_NAMESPACE = 'kube-node-lease';
 
 export interface AgentOptions {
@@ -87,7 +90,7 @@ export class Agent {
   private readonly log: NonNullable<AgentOptions['log']>;
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
-  private readonly tiers = new Map<string, TierHealth & { driver: Driver }>();
+  private readonly tiers = new Map<string, TierHealth & { driver: Driver; maxSandboxes?: number }>();
   private readonly memory: MemoryPressure;
   private availableBytes = 0;
   /** lastTransitionTime of each node condition, kept while its status stays the same. */
@@ -362,7 +365,7 @@ export class Agent {
   /** Fingerprints every configured driver; the healthy ones are offered. */
   private async fingerprint(): Promise<void> {
     for (const d of this.opts.drivers) {
-      let fp;
+      let fp: Omit<Fingerprint, 'attributes'>;
       try {
         fp = await d.fingerprint();
       } catch (err) {
@@ -376,6 +379,7 @@ export class Agent {
         reason: fp.reason,
         everHealthy,
         driver: d,
+        maxSandboxes: fp.healthy ? fp.maxSandboxes : undefined,
       });
       if (fp.healthy) this.drivers.set(fp.runtimeClass, d);
       else this.drivers.delete(fp.runtimeClass);
@@ -454,7 +458,9 @@ export class Agent {
   private nodeStatus(offered: string[]): any {
     const cpu = String(availableParallelism());
     const memory = `${Math.floor(totalmem() / 1024)}Ki`;
-    const pods = String(this.opts.maxPods ?? 1000);
+    // 1,000 pods unless a tier holds more on its own (wasm: thousands of guests per node).
+    const tierCeilings = [...this.tiers.values()].map((t) => t.maxSandboxes ?? 0);
+    const pods = String(this.opts.maxPods ?? Math.max(DEFAULT_MAX_PODS, ...tierCeilings));
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     return {
       capacity: { cpu, memory, pods },

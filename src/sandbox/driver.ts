@@ -24,6 +24,11 @@ export interface Fingerprint {
   reason?: string;
   /** Driver-specific facts for Node status (versions, limits). */
   attributes: Record<string, string>;
+  /**
+   * How many sandboxes the tier holds on this node at most, when it knows a ceiling of its own (wasm: V8's
+   * instance ceiling). The node's pod capacity takes the largest one into account.
+   */
+  maxSandboxes?: number;
 }
 
 export interface Capabilities {

@@ -45,6 +45,8 @@ export class FakeDriver
   readonly capabilities: Capabilities;
   runtimeClass: string;
   healthy = true;
+  /** Reported as the fingerprint's maxSandboxes (the tier's own ceiling), when set. */
+  maxSandboxes?: number;
   /** Next start() fails with this (waiting reason, message). */
   failStart?: { reason: string; message: string };
   readonly started: SandboxSpec<FakeOptions>[] = [];
@@ -81,7 +83,7 @@ export class FakeDriver
 
   async fingerprint(): Promise<Fingerprint> {
     return this.healthy
-      ? { runtimeClass: this.runtimeClass, healthy: true, attributes: {} }
+      ? { runtimeClass: this.runtimeClass, healthy: true, attributes: {}, maxSandboxes: this.maxSandboxes }
       : { runtimeClass: this.runtimeClass, healthy: false, reason: 'fake runtime is broken', attributes: {} };
   }
 

@@ -182,7 +182,7 @@ export class WasmDriver implements ArtifactDriver {
       'wasm.memoryLimit': 'linear-memory-cap',
       'wasm.cpuLimit': 'host-call-throttle',
     };
-    const base = { runtimeClass: 'wasm', attributes };
+    const base = { runtimeClass: 'wasm', attributes, maxSandboxes: this.maxSandboxes };
     if (
       typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' ||
       typeof SharedArrayBuffer !== 'function' ||
