@@ -208,6 +208,8 @@ export async function prepareVolumes(
   pod: any,
   podDir: string,
   podIP?: string,
+  /** The pod's tier attaches local persistent volumes as disks (Capabilities.blockVolumes). */
+  blockVolumes = false,
 ): Promise<Map<string, string>> {
   const refs = new RefCache(client, pod.metadata.namespace);
   const dirs = new Map<string, string>();
@@ -232,7 +234,8 @@ export async function prepareVolumes(
     }
     if (vol.persistentVolumeClaim || vol.ephemeral) {
       // A claim's volume (src/agent/volumes/); podDir is <dataDir>/pods/<uid>.
-      dirs.set(vol.name, (await claimMount(client, pod, vol, dirname(dirname(podDir)))).dir);
+      const claim = await claimMount(client, pod, vol, dirname(dirname(podDir)), !blockVolumes);
+      dirs.set(vol.name, claim.dir);
       continue;
     }
     if (vol.downwardAPI) {

@@ -782,7 +782,13 @@ export class PodWorker {
       podIP,
       await podServiceEnv(this.opts.client, pod),
     );
-    const dirs = await prepareVolumes(this.opts.client, pod, this.podDir, podIP);
+    const dirs = await prepareVolumes(
+      this.opts.client,
+      pod,
+      this.podDir,
+      podIP,
+      driver.capabilities.blockVolumes === true,
+    );
     const mounts = mountsFor(pod, container, dirs, env);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
     const request: ContainerRequest = {

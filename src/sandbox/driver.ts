@@ -58,6 +58,11 @@ export interface Capabilities {
    * AttachDriver. Optional: a tier without it has no attachable stdin.
    */
   attach?: boolean;
+  /**
+   * Mounts that carry a `blockImage` (a local persistent volume's ext4 image) are attached by the tier as
+   * disks, so the node must not loop-mount those volumes (one filesystem is never mounted twice).
+   */
+  blockVolumes?: boolean;
 }
 
 export interface VolumeMount {

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountsUnder } from '../../src/agent/volumes/ext4-image.ts';
+import { microvmUnavailable } from '../../src/sandbox/microvm/test-support.ts';
 import { Cluster, ROOT, fixture, waitFor } from './harness.ts';
 
 function missing(): string | undefined {
@@ -167,6 +168,27 @@ describe.skipIf(!!why)('persistent volumes end to end', { timeout: 300_000 }, ()
     expect(sizeKb).toBeLessThan(70_000);
     await deletePod('writer');
   });
+
+  it.skipIf(!!microvmUnavailable())(
+    'hands a microVM pod the claim as a disk (never loop-mounted beside it); a container pod reads its data after',
+    async () => {
+      await apply('vmdata', claim('vmdata', '64Mi'));
+      await apply(
+        'vm-writer',
+        containerPod('vm-writer', 'vmdata').replace(
+          'runtimeClassName: container',
+          'runtimeClassName: microvm',
+        ),
+      );
+      const vm = await podDone('vm-writer');
+      expect(vm.status.phase, JSON.stringify(vm.status)).toBe('Succeeded');
+      await apply('ctr-reader', containerPod('ctr-reader', 'vmdata'));
+      await podDone('ctr-reader');
+      expect(await kubectl(['logs', 'ctr-reader'])).toContain('written by vm-writer');
+      await deletePod('vm-writer');
+      await deletePod('ctr-reader');
+    },
+  );
 
   it('grows the filesystem of an expanded claim', async () => {
     const before = await getJson('pvc', 'data');

@@ -55,7 +55,14 @@ async function boundClaim(
 }
 
 /** The directory (and image) for one claim-backed volume of `pod`, on the node whose data dir is `dataDir`. */
-export async function claimMount(client: Client, pod: any, vol: any, dataDir: string): Promise<ClaimMount> {
+export async function claimMount(
+  client: Client,
+  pod: any,
+  vol: any,
+  dataDir: string,
+  /** false: the pod's tier attaches the image as a disk, the node must not mount it. */
+  mount = true,
+): Promise<ClaimMount> {
   const name = podVolumeClaimName(pod.metadata.name, vol)!;
   const claim = await boundClaim(client, pod.metadata.namespace, name);
   const pv: PersistentVolume | undefined = await client.find(PV, undefined, claim.spec.volumeName!);
@@ -69,6 +76,7 @@ export async function claimMount(client: Client, pod: any, vol: any, dataDir: st
       pv.spec.csi!.volumeHandle,
       volumeCapacityBytes(pv),
       pv.spec.persistentVolumeReclaimPolicy ?? 'Retain',
+      { mount },
     );
     return { ...attached, readOnly };
   }

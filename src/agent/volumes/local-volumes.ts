@@ -59,7 +59,13 @@ export class LocalVolumes {
    * Makes the volume if it does not exist yet (`bytes` large), grows it if it is smaller, and mounts it.
    * `reclaimPolicy` is remembered for when its PersistentVolume goes away.
    */
-  attach(handle: string, bytes: number, reclaimPolicy: string): Promise<AttachedVolume> {
+  attach(
+    handle: string,
+    bytes: number,
+    reclaimPolicy: string,
+    opts: { mount?: boolean } = {},
+  ): Promise<AttachedVolume> {
+    const mount = opts.mount ?? true;
     this.lastAttach.set(handle, Date.now());
     return this.serial(handle, async () => {
       const image = this.imagePath(handle);
@@ -75,7 +81,17 @@ export class LocalVolumes {
         await growImage(image, bytes, false);
         this.recordFilesystemBytes(handle, bytes);
       }
-      if (!mounted) await mountImage(image, dir);
+      if (!mount) {
+        // For a tier that attaches the image itself (a microVM disk): the node lets go of it first. An
+        // unmount that fails (a pod of another tier still uses it) is the pod's start error.
+        if (mounted) {
+          try {
+            await unmount(dir);
+          } catch (err) {
+            throw new Error(`volume ${handle} is in use on this node: ${(err as Error).message}`);
+          }
+        }
+      } else if (!mounted) await mountImage(image, dir);
       this.lastAttach.set(handle, Date.now());
       return { dir, image };
     });

@@ -187,6 +187,8 @@ export class MicrovmDriver
       podNetwork: this.network !== undefined,
       artifacts: true,
       tierOptions: true,
+      // A local persistent volume's ext4 image becomes a virtio-blk disk (volumes.ts).
+      blockVolumes: true,
     };
   }
 
