@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointSlice, Service } from '../src/api/index.ts';
-import { run, which } from '../src/net/command.ts';
+import { run, which } from '../src/lib/command.ts';
 import { PodNetwork } from '../src/net/pod-network.ts';
 import { ServiceDataPlane } from '../src/net/services/data-plane.ts';
 import { fmt, summarize } from './lib/stats.ts';

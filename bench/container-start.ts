@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from '../src/net/command.ts';
+import { which } from '../src/lib/command.ts';
 import { buildRuntimeSpec, nofileLimit } from '../src/sandbox/container/bundle.ts';
 import { cgroupDirs, detectCgroups } from '../src/sandbox/container/cgroups.ts';
 import { ContainerDriver } from '../src/sandbox/container/driver.ts';

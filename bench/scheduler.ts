@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { kindFor } from '../src/api/index.ts';
 import { ensureDefaultNamespaces } from '../src/controllers/namespace.ts';
-import { SharedInformers } from '../src/controllers/shared-informers.ts';
+import { SharedInformers } from '../src/store/shared-informers.ts';
 import { NodeInfoCache, podInfo } from '../src/scheduler/node-info.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { Placer } from '../src/scheduler/schedule.ts';

@@ -16,7 +16,7 @@ import {
   FrameDecoder,
   PORT_FORWARD_UPGRADE,
 } from '../client/exec-stream.ts';
-import { which } from '../net/command.ts';
+import { which } from '../lib/command.ts';
 import { execInteractive } from '../sandbox/container/exec.ts';
 import { buildAgentHttp } from './http.ts';
 import { containerLogPath, RotatingLog } from './logs.ts';

@@ -26,8 +26,8 @@ import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as secret from './kinds/secret.ts';
-import * as storageclass from './kinds/storageclass.ts';
 import * as statefulset from './kinds/statefulset.ts';
+import * as storageclass from './kinds/storageclass.ts';
 import * as meta from './meta.ts';
 import { allKinds, type KindInfo } from './registry.ts';
 import {

@@ -13,7 +13,7 @@ import {
 import { rollbackPatch, rollbackReplicaSet } from '../api/deployment-history.ts';
 import { newRSNewReplicas, scaleDownOldReplicaSets } from '../api/deployment-rollout.ts';
 import { ReplicaSetController } from './replicaset.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import {
   DEPLOYMENT,
   POD,

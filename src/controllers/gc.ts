@@ -18,7 +18,7 @@ import type { ObjectStore } from '../store/objects.ts';
 import { type Log, defaultLog, errorCode } from '../lib/log.ts';
 import type { ControllerOptions } from './options.ts';
 import type { OwnerRef } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 
 /**

@@ -15,7 +15,7 @@ import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import { ReplicaSetController } from './replicaset.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { statefulSetUpdateAdmission } from './statefulset-update.ts';
 

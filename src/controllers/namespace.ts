@@ -12,7 +12,7 @@ import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { ControllerOptions } from './options.ts';
 import { type Log, defaultLog, errorCode, ignoreNotFound } from '../lib/log.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 
 const NAMESPACE = kindFor('v1', 'Namespace')!;

@@ -40,7 +40,7 @@ import {
   toleratesTaint,
 } from './placement.ts';
 import { isFinished, isReady, objectKeyOf } from './pods.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 
 const NODE = kindFor('v1', 'Node')!;
 const LEASE = kindFor('coordination.k8s.io/v1', 'Lease')!;

@@ -2,7 +2,7 @@
 import type { ObjectStore } from '../store/objects.ts';
 import { EventRecorder, objectStoreEventSink } from './events.ts';
 import { type Log, defaultLog } from '../lib/log.ts';
-import type { SharedInformers } from './shared-informers.ts';
+import type { SharedInformers } from '../store/shared-informers.ts';
 
 export interface ControllerOptions {
   objects: ObjectStore;

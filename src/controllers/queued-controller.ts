@@ -5,7 +5,7 @@ import type { EventRecorder } from '../lib/events.ts';
 import { type Log, defaultLog } from '../lib/log.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import { type ControllerOptions, recorderFor } from './options.ts';
-import { SharedInformers } from './shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export abstract class QueuedController {

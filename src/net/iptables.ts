@@ -3,7 +3,7 @@
 // `strata:<podUid>`, so that removal is exact: a pod's rules are found by their comment, and removing
 // Strata altogether flushes its chains and the jumps — nobody else's rules are touched.
 
-import { CommandError, run } from './command.ts';
+import { CommandError, run } from '../lib/command.ts';
 
 export type Table = 'filter' | 'nat';
 

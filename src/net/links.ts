@@ -3,7 +3,7 @@
 // one process per step: a pod's set-up is two `ip` runs.
 
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { CommandError, run } from './command.ts';
+import { CommandError, run } from '../lib/command.ts';
 
 /** Where `ip netns add NAME` mounts a namespace (runtimes join it by this path). */
 export const NETNS_DIR = '/run/netns';

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { which } from './command.ts';
+import { which } from '../lib/command.ts';
 import { Iptables } from './iptables.ts';
 import { PodNetwork } from './pod-network.ts';
 import { inNetns, networkingUnavailable, tracesOf } from './test-support.ts';

@@ -3,7 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { which } from './command.ts';
+import { which } from '../lib/command.ts';
 
 /** Why pod networking cannot be tested here, or undefined when it can. */
 export function networkingUnavailable(): string | undefined {

@@ -15,7 +15,7 @@ import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
 import { kindFor } from '../api/index.ts';
 import { clientListWatch } from '../client/list-watch.ts';
 import { PodNetwork, networkNames } from '../net/index.ts';
-import { which } from '../net/command.ts';
+import { which } from '../lib/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
 import { ClusterDnsServer, KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } from '../net/dns/index.ts';

@@ -6,7 +6,7 @@
 // (status.nominatedNodeName) and room held for it there until they are gone. Unschedulable pods wait
 // until a node or pod change (or the periodic retry) gives them another chance.
 import { type Condition, getCondition, kindFor, setCondition } from '../api/index.ts';
-import { SharedInformers } from '../controllers/shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { type Log, defaultLog, errorCode, errorMessage } from '../lib/log.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';

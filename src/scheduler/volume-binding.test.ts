@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
 import { PersistentVolumeController } from '../controllers/persistentvolume.ts';
-import { SharedInformers } from '../controllers/shared-informers.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import {
   NODE,
   POD,

@@ -18,7 +18,7 @@ import { buildAgentHttp } from '../agent/http.ts';
 import { containerLogPath, RotatingLog } from '../agent/logs.ts';
 import { Client } from '../client/client.ts';
 import { ensureDefaultNamespaces } from '../controllers/manager.ts';
-import { which } from '../net/command.ts';
+import { which } from '../lib/command.ts';
 import { execInteractive } from '../sandbox/container/exec.ts';
 import { SandboxError } from '../sandbox/driver.ts';
 import { ObjectStore } from '../store/objects.ts';

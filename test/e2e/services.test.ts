@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
 import { Cluster, ROOT, waitFor } from './harness.ts';
 import { networkNames } from '../../src/net/network-names.ts';
-import { which } from '../../src/net/command.ts';
+import { which } from '../../src/lib/command.ts';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'Services need root (container tier and nftables)';

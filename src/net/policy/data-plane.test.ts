@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Namespace, type NetworkPolicy, type Pod, validateObject } from '../../api/index.ts';
-import { run, which } from '../command.ts';
+import { run, which } from '../../lib/command.ts';
 import { PodNetwork } from '../pod-network.ts';
 import { inNetns, networkingUnavailable } from '../test-support.ts';
 import { nftListTable } from '../services/nft.ts';

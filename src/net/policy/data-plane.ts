@@ -5,7 +5,7 @@
 // add/delete the set elements that changed (a pod starting is one element per set it belongs to).
 // teardown() deletes exactly the table.
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
-import { CommandError, run } from '../command.ts';
+import { CommandError, run } from '../../lib/command.ts';
 import { setSysctl } from '../links.ts';
 import { nftApply } from '../services/nft.ts';
 import type { PolicyPlan } from './plan.ts';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../api/index.ts';
 import { EndpointSliceController } from '../../controllers/endpointslice.ts';
-import { objectStoreListWatch } from '../../controllers/list-watch.ts';
-import { SharedInformers } from '../../controllers/shared-informers.ts';
+import { objectStoreListWatch } from '../../store/list-watch.ts';
+import { SharedInformers } from '../../store/shared-informers.ts';
 import {
   POD,
   openTestObjects,
@@ -21,7 +21,7 @@ import {
   type TestObjects,
 } from '../../controllers/testutil.ts';
 import { startServiceAllocation, type RunningServiceAllocation } from '../../server/allocators/index.ts';
-import { run, which } from '../command.ts';
+import { run, which } from '../../lib/command.ts';
 import { PodNetwork } from '../pod-network.ts';
 import { inNetns, networkingUnavailable } from '../test-support.ts';
 import { ServiceProxy } from './service-proxy.ts';

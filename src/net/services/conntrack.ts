@@ -3,7 +3,7 @@
 // datagrams sent while a Service had no backend were rejected, an entry that would go on rejecting.
 // Kubernetes flushes both (kube-proxy's conntrack cleanup); so do we. TCP needs nothing: the reset of
 // the dead backend ends the connection.
-import { CommandError, run, which } from '../command.ts';
+import { CommandError, run, which } from '../../lib/command.ts';
 
 /** Deletes matching entries; "0 flow entries have been deleted" (exit 1) is not an error. */
 async function deleteEntries(args: string[]): Promise<void> {

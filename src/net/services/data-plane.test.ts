@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointSlice, Service } from '../../api/index.ts';
-import { run, which } from '../command.ts';
+import { run, which } from '../../lib/command.ts';
 import { PodNetwork } from '../pod-network.ts';
 import { inNetns, networkingUnavailable } from '../test-support.ts';
 import { ServiceDataPlane } from './data-plane.ts';

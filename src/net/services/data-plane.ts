@@ -13,7 +13,7 @@
 // - teardown() deletes exactly the table, which holds every rule Strata wrote.
 import type { EndpointSlice, Service } from '../../api/index.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
-import { CommandError, run } from '../command.ts';
+import { CommandError, run } from '../../lib/command.ts';
 import { setSysctl } from '../links.ts';
 import {
   conntrackAvailable,

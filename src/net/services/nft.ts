@@ -1,6 +1,6 @@
 // Talking to nftables: scripts go to `nft -f -` (one atomic transaction each: all of it applies or
 // none), state is read back with `nft -j` (JSON). There is no maintained npm nftables library.
-import { CommandError, run } from '../command.ts';
+import { CommandError, run } from '../../lib/command.ts';
 
 export async function nftApply(script: string): Promise<void> {
   await run('nft', ['-f', '-'], { input: script });

@@ -2,9 +2,9 @@
 // test table of its own in the real kernel. Only rules are checked here; traffic is data-plane.test.ts's.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../../api/index.ts';
-import { objectStoreListWatch } from '../../controllers/list-watch.ts';
+import { objectStoreListWatch } from '../../store/list-watch.ts';
 import { openTestObjects, until, type TestObjects } from '../../controllers/testutil.ts';
-import { which } from '../command.ts';
+import { which } from '../../lib/command.ts';
 import { networkingUnavailable } from '../test-support.ts';
 import { nftListElements, nftListTable } from './nft.ts';
 import { ServiceProxy } from './service-proxy.ts';

@@ -39,7 +39,7 @@ import {
   type TierOptionsDriver,
 } from '../driver.ts';
 import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
-import { run, which } from '../../net/command.ts';
+import { run, which } from '../../lib/command.ts';
 import { podResolvConf } from '../../net/dns/index.ts';
 import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
 import { buildRuntimeSpec, configError, containerArgv, INIT_PATH, nofileLimit, wantsInit } from './bundle.ts';

@@ -1,7 +1,7 @@
 // execInteractive without a container: the "runtime" is a shell, which is enough to see the terminal
 // that `script` provides and its size changing.
 import { describe, expect, it } from 'vitest';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 import { execInteractive } from './exec.ts';
 
 describe.skipIf(!which('script') || !which('stty'))('interactive exec over pipes', () => {

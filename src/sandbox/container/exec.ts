@@ -19,7 +19,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 import type { ExecResult, InteractiveExec, InteractiveOptions } from '../driver.ts';
 
 /** Each of stdout and stderr is cut at this size; the rest is discarded (the exit code still counts). */

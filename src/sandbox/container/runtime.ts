@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommandError, run, which } from '../../net/command.ts';
+import { CommandError, run, which } from '../../lib/command.ts';
 import type { CgroupLayout } from './cgroups.ts';
 
 export type RuntimeName = 'runc' | 'crun';

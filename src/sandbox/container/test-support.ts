@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 import type { SandboxSpec } from '../driver.ts';
 import { captureLog } from '../wasm/test-support.ts';
 import { cgroupDirs, cgroupProblem, detectCgroups } from './cgroups.ts';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 import { tempDir } from '../wasm/test-support.ts';
 import { DiskCache, createOverlay } from './disk.ts';
 

@@ -30,7 +30,7 @@ import { chainIds, type ImageStore } from '../../image/index.ts';
 import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
 import { podResolvConf } from '../../net/dns/index.ts';
 import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 import { containerArgs } from '../container/index.ts';
 import { prepareContainerImage } from '../container/image-artifact.ts';
 import { resolveUser } from '../container/user.ts';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 
 export const VMEXEC_SOURCE = fileURLToPath(new URL('./guest/vmexec.c', import.meta.url));
 

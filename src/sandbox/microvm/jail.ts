@@ -7,7 +7,7 @@
 // to the host's filesystem and no host network interface.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 
 export const VMM_USER = 'strata-vmm';
 

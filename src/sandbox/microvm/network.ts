@@ -9,7 +9,7 @@
 // crash reconcile that removes unknown bridge ports) would need a second kind of pod; here nothing in
 // src/net changes, and QEMU runs inside the pod's namespace, so it sees no host interface at all.
 import { basename } from 'node:path';
-import { run } from '../../net/command.ts';
+import { run } from '../../lib/command.ts';
 import type { PodAttachment } from '../../net/pod-network.ts';
 
 /** The tap's name inside the pod's namespace (namespaced: every pod can use the same name). */

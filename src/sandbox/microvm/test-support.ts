@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from '../../net/command.ts';
+import { which } from '../../lib/command.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const kernelDir = join(repoRoot, 'build/microvm/kernel');

@@ -161,6 +161,12 @@ describe('guests sharing one worker thread', () => {
       // (likely with a thousand linear memories alive) aborted the whole process. It runs on the main stack.
       const dir = join(tmp.path, 'files');
       mkdirSync(dir);
+      // One thread holding all 1,000 (the default stops at 500 guests per thread).
+      const driver = new WasmDriver({
+        cacheDir: join(tmp.path, 'cache-1000'),
+        maxWorkers: 1,
+        guestsPerWorker: 1000,
+      });
       const mounts = [{ hostPath: dir, guestPath: '/data', readOnly: false }];
       const guests = Array.from({ length: 1000 }, (_, i) =>
         spec(fixture('fs-tool'), {
@@ -187,6 +193,7 @@ describe('guests sharing one worker thread', () => {
         expect(stdout(g)).toContain(`CONTENT /data/f${i}: text ${i}`);
         await driver.destroy(g.id);
       }
+      await driver.shutdown();
     },
   );
 

@@ -1,7 +1,7 @@
 // The allocator on a real sqlite-backed ObjectStore, through the same create path every writer takes.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../../api/index.ts';
-import { objectStoreListWatch } from '../../controllers/list-watch.ts';
+import { objectStoreListWatch } from '../../store/list-watch.ts';
 import { openTestObjects, until, type TestObjects } from '../../controllers/testutil.ts';
 import { Informer } from '../../lib/informer.ts';
 import { ApiError, type ObjectStore } from '../../store/objects.ts';

@@ -2,7 +2,7 @@
 // 150,000 pods are listed, watched and cached once, not once per component.
 import type { KindInfo } from '../api/index.ts';
 import { Informer, type InformerOptions } from '../lib/informer.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import type { ObjectStore } from './objects.ts';
 import { objectStoreListWatch } from './list-watch.ts';
 import { type Log, defaultLog } from '../lib/log.ts';
 

@@ -2,7 +2,7 @@
 // the store; the node agent feeds the same Informer from the HTTP API client instead).
 import type { KindInfo } from '../api/index.ts';
 import type { ListWatch } from '../lib/informer.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import type { ObjectStore } from './objects.ts';
 
 export function objectStoreListWatch(
   objects: ObjectStore,
