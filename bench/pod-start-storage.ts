@@ -154,5 +154,9 @@ try {
 } finally {
   up.kill('SIGTERM');
   await new Promise((r) => up.once('exit', r));
-  rmSync(home, { recursive: true, force: true });
+  try {
+    rmSync(home, { recursive: true, force: true });
+  } catch (err) {
+    console.error(`could not remove ${home}: ${(err as Error).message}`);
+  }
 }

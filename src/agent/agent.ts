@@ -90,6 +90,7 @@ export class Agent {
   private readonly log: NonNullable<AgentOptions['log']>;
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
+  private readonly teardowns = new Set<Promise<unknown>>();
   private readonly tiers = new Map<string, TierHealth & { driver: Driver; maxSandboxes?: number }>();
   private readonly memory: MemoryPressure;
   private availableBytes = 0;
@@ -230,6 +231,7 @@ export class Agent {
         if (opts.stopSandboxes) await this.releasePod(uid);
       }),
     );
+    await Promise.all(this.teardowns);
     for (const d of new Set(this.opts.drivers)) await d.shutdown();
     if (this.recorder)
       await Promise.race([this.recorder.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -300,14 +302,27 @@ export class Agent {
   private forget(pod: any): void {
     const w = this.workers.get(pod.metadata.uid);
     if (!w) {
-      void this.reapOrphan(pod.metadata.uid);
+      this.track(this.reapOrphan(pod.metadata.uid));
       return;
     }
     this.workers.delete(pod.metadata.uid);
-    void w
-      .stop(0)
-      .then(() => this.releasePod(pod.metadata.uid))
-      .then(() => w.cleanup());
+    this.track(
+      w
+        .stop(0)
+        .then(() => this.releasePod(pod.metadata.uid))
+        .then(() => w.cleanup()),
+    );
+  }
+
+  /**
+   * A teardown of a pod that left the API (force-deleted): stop() waits for it, so a node going down right
+   * after a deletion does not leave a stopped container or a mounted rootfs behind.
+   */
+  private track(teardown: Promise<unknown>): void {
+    const t: Promise<unknown> = teardown
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'pod teardown failed'))
+      .finally(() => this.teardowns.delete(t));
+    this.teardowns.add(t);
   }
 
   /** Per-pod resources a tier holds beyond its sandboxes (a pod network). */
