@@ -21,6 +21,7 @@ import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
+import type { ServiceAccount } from './kinds/serviceaccount.ts';
 import type { Service } from './kinds/service.ts';
 import type { StatefulSet } from './kinds/statefulset.ts';
 import type { StorageClass } from './kinds/storageclass.ts';
@@ -681,6 +682,16 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       'Data',
       'The number of entries in data and binaryData.',
       (c) => Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length,
+      integer,
+    ),
+    ageColumn(),
+  ]),
+  ServiceAccount: columns<ServiceAccount & Stored>([
+    nameColumn(),
+    col(
+      'Secrets',
+      'The number of secrets the service account references.',
+      (a) => a.secrets?.length ?? 0,
       integer,
     ),
     ageColumn(),

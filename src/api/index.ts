@@ -8,6 +8,7 @@ export * from './kinds/node.ts';
 export * from './kinds/pod.ts';
 export * from './kinds/configmap.ts';
 export * from './kinds/secret.ts';
+export * from './kinds/serviceaccount.ts';
 export * from './kinds/deployment.ts';
 export * from './kinds/replicaset.ts';
 export * from './kinds/job.ts';

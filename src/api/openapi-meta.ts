@@ -144,6 +144,8 @@ const KINDS: Readonly<Record<string, string>> = {
   'v1/Pod':
     'Pod is a group of containers scheduled together onto one node and run in one sandbox tier (spec.runtimeClassName: wasm, container or microvm).',
   'v1/ConfigMap': 'ConfigMap holds configuration data for pods to consume as environment variables or files.',
+  'v1/ServiceAccount':
+    'ServiceAccount binds together a name understood by users, secrets and image pull secrets.',
   'v1/Secret': 'Secret holds sensitive data (base64 in data, plain text in stringData) for pods to consume.',
   'v1/Event':
     'Event is a report of something that happened to an object, recorded by controllers, the scheduler and agents.',

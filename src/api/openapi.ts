@@ -26,6 +26,7 @@ import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as secret from './kinds/secret.ts';
+import * as serviceaccount from './kinds/serviceaccount.ts';
 import * as statefulset from './kinds/statefulset.ts';
 import * as storageclass from './kinds/storageclass.ts';
 import * as meta from './meta.ts';
@@ -66,6 +67,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [namespace, apiPackage('', 'v1')],
   [configmap, apiPackage('', 'v1')],
   [secret, apiPackage('', 'v1')],
+  [serviceaccount, apiPackage('', 'v1')],
   [event, apiPackage('', 'v1')],
   [deployment, apiPackage('apps', 'v1')],
   [daemonset, apiPackage('apps', 'v1')],

@@ -9,6 +9,7 @@ describe('registry', () => {
       'v1 Pod',
       'v1 ConfigMap',
       'v1 Secret',
+      'v1 ServiceAccount',
       'v1 Event',
       'v1 Service',
       'apps/v1 Deployment',

@@ -18,6 +18,7 @@ import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisru
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
+import { ServiceAccount } from './kinds/serviceaccount.ts';
 import { Service, ServiceStatus } from './kinds/service.ts';
 import { StatefulSet, StatefulSetStatus } from './kinds/statefulset.ts';
 import { StorageClass } from './kinds/storageclass.ts';
@@ -72,6 +73,7 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('', 'v1', 'Pod', 'pods', ['po'], true, Pod, PodStatus),
   kind('', 'v1', 'ConfigMap', 'configmaps', ['cm'], true, ConfigMap),
   kind('', 'v1', 'Secret', 'secrets', [], true, Secret),
+  kind('', 'v1', 'ServiceAccount', 'serviceaccounts', ['sa'], true, ServiceAccount),
   kind('', 'v1', 'Event', 'events', ['ev'], true, Event),
   kind('', 'v1', 'Service', 'services', ['svc'], true, Service, ServiceStatus),
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),

@@ -16,6 +16,7 @@ import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
+import { ServiceAccountController } from './serviceaccount.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { statefulSetUpdateAdmission } from './statefulset-update.ts';
 
@@ -80,6 +81,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   const workloads: Controller[] = [new DeploymentController(common), new ReplicaSetController(common)];
   const controllers: Controller[] = [
     new NamespaceController(common),
+    new ServiceAccountController(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
     new CronJobController({ ...common, clock: opts.cronJobClock }),
     new DaemonSetController(common),

@@ -187,6 +187,12 @@ const TYPES: Record<string, GoStruct> = {
   NamespaceStatus: { conditions },
   ConfigMap: { metadata: struct('ObjectMeta') },
   Secret: { metadata: struct('ObjectMeta') },
+  // secrets: patchStrategy merge by name; imagePullSecrets: atomic (k8s.io/api core/v1 types.go).
+  ServiceAccount: {
+    metadata: struct('ObjectMeta'),
+    secrets: mergeMap(undefined, 'name'),
+    imagePullSecrets: atomic(),
+  },
   Event: { metadata: struct('ObjectMeta') },
   Service: { metadata: struct('ObjectMeta'), spec: struct('ServiceSpec'), status: struct('ServiceStatus') },
   ServiceSpec: {
@@ -327,6 +333,7 @@ const ROOTS: Record<string, string> = {
   'v1/Namespace': 'Namespace',
   'v1/ConfigMap': 'ConfigMap',
   'v1/Secret': 'Secret',
+  'v1/ServiceAccount': 'ServiceAccount',
   'v1/Event': 'Event',
   'v1/Service': 'Service',
   'apps/v1/Deployment': 'Deployment',
