@@ -36,6 +36,8 @@ export interface UpOptions {
   /** Where Service cluster IPs and NodePorts come from. */
   serviceCidr?: string;
   serviceNodePortRange?: string;
+  /** Where pods reach the API (an address of this machine, or none). */
+  advertiseAddress?: string;
   /** The node's pod bridge and pod range. */
   podBridge?: string;
   podCidr?: string;
@@ -73,6 +75,7 @@ export async function up(o: UpOptions): Promise<void> {
     tlsSans: o.tlsSan,
     serviceCidr: o.serviceCidr,
     nodePortRange: o.serviceNodePortRange,
+    advertiseAddress: o.advertiseAddress,
     runtimes: o.runtimes,
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
@@ -130,6 +133,7 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.insecureHttp ? ['--insecure-http'] : []),
     ...(o.serviceCidr ? ['--service-cidr', o.serviceCidr] : []),
     ...(o.serviceNodePortRange ? ['--service-node-port-range', o.serviceNodePortRange] : []),
+    ...(o.advertiseAddress ? ['--advertise-address', o.advertiseAddress] : []),
     ...(o.podBridge ? ['--pod-bridge', o.podBridge] : []),
     ...(o.podCidr ? ['--pod-cidr', o.podCidr] : []),
     ...(o.httpPort !== undefined ? ['--http-port', String(o.httpPort)] : []),
@@ -199,6 +203,8 @@ export async function server(o: {
   tlsSan?: string[];
   serviceCidr?: string;
   serviceNodePortRange?: string;
+  /** Where pods reach the API (an address of this machine, or none). */
+  advertiseAddress?: string;
 }): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
@@ -213,6 +219,7 @@ export async function server(o: {
     tlsSans: o.tlsSan,
     serviceCidr: o.serviceCidr,
     nodePortRange: o.serviceNodePortRange,
+    advertiseAddress: o.advertiseAddress,
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);

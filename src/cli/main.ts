@@ -90,6 +90,10 @@ program
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
   .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
+  .option(
+    '--advertise-address <ip>',
+    "where pods reach the API: an address of this machine (default: the default route's), or none",
+  )
   .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
   .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
   .option('--http-port <port>', "the gateway's Ingress HTTP port on the node's addresses (0 = off)", int, 80)
@@ -133,6 +137,10 @@ program
   .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
   .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
   .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
+  .option(
+    '--advertise-address <ip>',
+    "where pods reach the API: an address of this machine (default: the default route's), or none",
+  )
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 
 program

@@ -21,6 +21,8 @@ export interface ControlPlaneNodeOptions {
   serviceCidr?: string;
   /** `--service-node-port-range`: where NodePorts come from. */
   nodePortRange?: string;
+  /** `--advertise-address`: where pods reach the API ('none': nowhere). */
+  advertiseAddress?: string;
 }
 
 export interface RunningControlPlane {
@@ -49,6 +51,7 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     tlsSans: o.tlsSans,
     serviceCidr: o.serviceCidr,
     nodePortRange: o.nodePortRange,
+    advertiseAddress: o.advertiseAddress,
   });
   return {
     url: cp.url,

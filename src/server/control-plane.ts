@@ -43,6 +43,12 @@ export interface ControlPlaneOptions {
   serviceCidr?: string;
   /** The range NodePorts come from (default 30000-32767). */
   nodePortRange?: string;
+  /**
+   * Where pods reach the API (kube-apiserver's --advertise-address): an IPv4 address of this machine
+   * (default: the one of the default route), or 'none' — no listener for pods and no default/kubernetes
+   * endpoint (a loopback-only control plane).
+   */
+  advertiseAddress?: string;
 }
 
 export interface ControlPlane {
@@ -56,6 +62,9 @@ export interface ControlPlane {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const advertise = opts.advertiseAddress;
+  if (advertise !== undefined && advertise !== 'none' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(advertise))
+    throw new Error(`--advertise-address ${advertise}: expected an IPv4 address of this machine, or none`);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(join(opts.dataDir, 'state.db'));
   const objects = new ObjectStore(store);
@@ -66,7 +75,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const pki = opts.insecureHttp
     ? undefined
     : await loadOrCreateClusterPKI(opts.dataDir, {
-        tlsSans: opts.tlsSans,
+        tlsSans: [
+          ...(opts.tlsSans ?? []),
+          ...(opts.advertiseAddress && opts.advertiseAddress !== 'none' ? [opts.advertiseAddress] : []),
+        ],
         listenAddress: opts.host,
         // The `kubernetes` Service's address: pods verify the server under it.
         firstServiceIP: new ServiceCidr(opts.serviceCidr ?? DEFAULT_SERVICE_CIDR).kubernetesServiceIP,
@@ -138,7 +150,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // A wildcard listener is reached locally through loopback.
   const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
   const host = local.includes(':') ? `[${local}]` : local;
-  const forPods = await servePods(app, pki, opts.host ?? '127.0.0.1', addr.port, logger || undefined);
+  const forPods =
+    opts.advertiseAddress === 'none'
+      ? undefined
+      : await servePods(
+          app,
+          pki,
+          opts.host ?? '127.0.0.1',
+          addr.port,
+          opts.advertiseAddress,
+          logger || undefined,
+        );
   if (forPods) await ensureKubernetesService(objects, serviceAllocation.allocator, forPods);
   await ensureKubeDnsService(objects, serviceAllocation.allocator).catch((err) =>
     (logger || undefined)?.warn({ err: (err as Error).message }, 'kube-system/kube-dns Service not created'),
@@ -170,13 +192,14 @@ async function servePods(
   pki: ClusterPKI | undefined,
   host: string,
   port: number,
+  advertise: string | undefined,
   log: { warn(o: object, m: string): void } | undefined,
 ): Promise<(PodListener | { address: string; port: number; close?: undefined }) | undefined> {
   if (!pki) return undefined;
   const wildcard = host === '0.0.0.0' || host === '::';
   if (!wildcard && !isLoopback(host))
     return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? { address: host, port } : undefined;
-  const address = advertiseAddress();
+  const address = advertise ?? advertiseAddress();
   if (!address) {
     log?.warn(
       {},

@@ -70,3 +70,29 @@ describe.skipIf(!address)('the API for pods', () => {
     expect(cert.subjectAltName).toContain('IP Address:10.123.0.1');
   });
 });
+
+describe('--advertise-address', () => {
+  it('none: no listener for pods and no kubernetes endpoint; a bad value is refused before anything starts', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'strata-noadvertise-'));
+    try {
+      await expect(
+        startControlPlane({ dataDir: join(d, 'bad'), port: 0, logger: false, advertiseAddress: 'my-host' }),
+      ).rejects.toThrow('--advertise-address my-host: expected an IPv4 address of this machine, or none');
+      const loopbackOnly = await startControlPlane({
+        dataDir: join(d, 'cp'),
+        port: 0,
+        logger: false,
+        advertiseAddress: 'none',
+      });
+      try {
+        expect(
+          await loopbackOnly.objects.get(kindFor('v1', 'Service')!, 'default', 'kubernetes'),
+        ).toBeUndefined();
+      } finally {
+        await loopbackOnly.stop();
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
