@@ -43,6 +43,8 @@ have xz || need_pkgs+=(xz-utils)
 # The microVM guest's exec helper (a small static C program in the initramfs) is built once per host boot.
 have gcc || need_pkgs+=(gcc)
 [ -e /usr/include/stdio.h ] || need_pkgs+=(libc6-dev)
+# The etcd datastore backend: its tests and the multi-server suite start Debian's etcd 3.4.
+have etcd || need_pkgs+=(etcd-server)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
