@@ -31,6 +31,12 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Something on the request path after authentication (authorization, audit, metrics): it adds its own
+ * Fastify hooks, which run in the order the extensions are listed, each seeing the authenticated `req.user`.
+ */
+export type ServerExtension = (app: FastifyInstance) => void;
+
 export interface ServerTls {
   /** Serving certificate chain (leaf first, then the CA) and its key, PEM. */
   cert: string;
@@ -51,6 +57,8 @@ export interface ServerOptions {
   logger?: boolean | object;
   /** /readyz answers 200 only once this returns true (e.g. controllers synced). */
   ready?: () => boolean;
+  /** Request-path extensions, registered right after authentication, in this order. */
+  extensions?: ServerExtension[];
 }
 
 /**
@@ -170,6 +178,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     }
     (req as any).user = result.user;
   });
+  for (const extend of opts.extensions ?? []) extend(app);
 
   app.setErrorHandler((err: any, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.code).send(err.status);
