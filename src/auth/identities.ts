@@ -6,3 +6,14 @@ export const APISERVER_AGENT_CLIENT_CN = 'system:kube-apiserver';
 export const ADMIN_GROUP = 'system:masters';
 /** Every authenticated caller is in this group. */
 export const AUTHENTICATED_GROUP = 'system:authenticated';
+
+/** Who is calling, once authenticated (Kubernetes' user.Info). */
+export interface UserInfo {
+  username: string;
+  groups: string[];
+  /** How the caller proved it. */
+  via: 'x509' | 'token' | 'serviceaccount' | 'bootstrap';
+  /** Extra attributes (a service-account token's pod binding, impersonation's originating user). */
+  extra?: Record<string, string[]>;
+  uid?: string;
+}

@@ -9,14 +9,10 @@ import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'n
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { AUTHENTICATED_GROUP } from '../auth/identities.ts';
+import { AUTHENTICATED_GROUP, type UserInfo } from '../auth/identities.ts';
 
-export interface User {
-  username: string;
-  groups: string[];
-  /** How the caller proved it: 'x509' or 'token'. */
-  via: 'x509' | 'token';
-}
+/** The authenticated caller (defined in auth/ so authorizers there can use it). */
+export type User = UserInfo;
 
 export type AuthResult = { ok: true; user: User } | { ok: false; message: string };
 
