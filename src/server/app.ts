@@ -12,7 +12,7 @@ import {
   internalError,
 } from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
-import type { Authenticator } from './auth.ts';
+import type { Authenticator, User } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
 import { attachExecUpgrade } from './exec-proxy.ts';
@@ -28,6 +28,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Opens requests and upgrades to node agents (logs, exec, attach, port-forward). */
     agents: AgentDialer;
+  }
+  interface FastifyRequest {
+    /** The authenticated caller (unset on the public paths /healthz, /readyz, /livez, /version). */
+    user?: User;
   }
 }
 
@@ -176,7 +180,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       reply.code(401).header('www-authenticate', 'Bearer realm="strata"').send(unauthorized(result.message));
       return reply;
     }
-    (req as any).user = result.user;
+    req.user = result.user;
   });
   for (const extend of opts.extensions ?? []) extend(app);
 

@@ -100,6 +100,13 @@ export interface WriteOptions {
   /** Receives each warning (e.g. `unknown field "spec.foo"`) for the response's Warning headers. */
   warn?: (message: string) => void;
   /**
+   * Who asked for this write, when it came through the API (admission policies, quotas and audit need it);
+   * undefined for the control plane's own in-process writers (controllers, scheduler).
+   */
+  user?: { username: string; groups: string[]; uid?: string; extra?: Record<string, string[]> };
+  /** Receives audit annotations (key → value) an admission step wants recorded in the audit event. */
+  annotate?: (key: string, value: string) => void;
+  /**
    * The manager this write is recorded under in metadata.managedFields (operation Update). Without one
    * (controllers in this process) managedFields are left as they are.
    */

@@ -98,6 +98,7 @@ function writeOptions(req: FastifyRequest, q: Query, warnings: string[]): WriteO
     fieldValidation: fieldValidationOf(q),
     fieldManager: fieldManagerOf(req, q),
     warn: (m) => warnings.push(m),
+    user: req.user,
   };
 }
 
