@@ -7,6 +7,7 @@
 import type { Namespace, NetworkPolicy, Pod } from '../../api/index.ts';
 import { Informer, type ListWatch } from '../../lib/informer.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
+import { SyncLoop } from '../../lib/sync-loop.ts';
 import { PolicyDataPlane, type PolicyDataPlaneOptions, type PolicySyncReport } from './data-plane.ts';
 import { planPolicies } from './plan.ts';
 
@@ -38,21 +39,24 @@ function podKey(p: Pod): string {
 
 export class PolicyEnforcer {
   readonly dataPlane: PolicyDataPlane;
-  private readonly opts: PolicyEnforcerOptions;
   private readonly log: Log;
   private policies?: Informer<NetworkPolicy>;
   private pods?: Informer<Pod>;
   private namespaces?: Informer<Namespace>;
-  private timer?: ReturnType<typeof setTimeout>;
-  private fullTimer?: ReturnType<typeof setInterval>;
-  private syncing?: Promise<void>;
-  private dirty = false;
-  private stopped = false;
-  private failures = 0;
+  private readonly loop: SyncLoop<PolicySyncReport>;
 
   constructor(opts: PolicyEnforcerOptions = {}) {
-    this.opts = opts;
     this.log = opts.log ?? defaultLog;
+    this.loop = new SyncLoop({
+      sync: () => this.syncNow(),
+      onSync: opts.onSync,
+      onFullSync: () => this.dataPlane.invalidate(),
+      coalesceMs: opts.coalesceMs,
+      fullSyncIntervalMs: opts.fullSyncIntervalMs,
+      retryMs: opts.retryMs,
+      log: this.log,
+      name: 'network policy',
+    });
     this.dataPlane = new PolicyDataPlane(opts);
   }
 
@@ -64,18 +68,18 @@ export class PolicyEnforcer {
     this.pods = new Informer(sources.pods, { onError });
     this.namespaces = new Informer(sources.namespaces, { onError });
     const changed = {
-      onAdd: () => this.schedule(),
-      onUpdate: () => this.schedule(),
-      onDelete: () => this.schedule(),
+      onAdd: () => this.loop.schedule(),
+      onUpdate: () => this.loop.schedule(),
+      onDelete: () => this.loop.schedule(),
     };
     this.policies.addHandler(changed);
     this.namespaces.addHandler(changed);
     // Pods change often (status, conditions); only what the rules hold triggers a sync.
     this.pods.addHandler({
-      onAdd: () => this.schedule(),
-      onDelete: () => this.schedule(),
+      onAdd: () => this.loop.schedule(),
+      onDelete: () => this.loop.schedule(),
       onUpdate: (a, b) => {
-        if (podKey(a) !== podKey(b)) this.schedule();
+        if (podKey(a) !== podKey(b)) this.loop.schedule();
       },
     });
     for (const i of [this.policies, this.pods, this.namespaces]) i.start();
@@ -84,11 +88,7 @@ export class PolicyEnforcer {
       (await this.pods.waitForSync()) &&
       (await this.namespaces.waitForSync());
     if (!synced) return undefined;
-    this.fullTimer = setInterval(() => {
-      this.dataPlane.invalidate();
-      this.schedule();
-    }, this.opts.fullSyncIntervalMs ?? 3_600_000);
-    this.fullTimer.unref?.();
+    this.loop.startFullSyncs();
     return this.syncNow();
   }
 
@@ -102,49 +102,13 @@ export class PolicyEnforcer {
     return this.dataPlane.reconcile(plans);
   }
 
-  private schedule(delayMs = this.opts.coalesceMs ?? 50): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.timer || this.syncing) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.runSync();
-    }, delayMs);
-  }
-
-  private async runSync(): Promise<void> {
-    if (this.stopped || !this.dirty) return;
-    this.dirty = false;
-    this.syncing = (async () => {
-      try {
-        const report = await this.syncNow();
-        this.failures = 0;
-        this.opts.onSync?.(report);
-      } catch (err) {
-        this.failures++;
-        this.log.error({ err: errorMessage(err) }, 'network policy: sync failed');
-        this.dirty = true;
-      }
-    })();
-    await this.syncing;
-    this.syncing = undefined;
-    if (this.dirty) {
-      const retry = this.failures
-        ? Math.min(30_000, (this.opts.retryMs ?? 500) * 2 ** (this.failures - 1))
-        : undefined;
-      this.schedule(retry);
-    }
-  }
-
   /** Stop following; the rules stay unless `teardown` (the node going down: `strata down`). */
   async stop(opts: { teardown?: boolean } = {}): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.fullTimer) clearInterval(this.fullTimer);
+    const stopped = this.loop.stop();
     this.policies?.stop();
     this.pods?.stop();
     this.namespaces?.stop();
-    await this.syncing;
+    await stopped;
     if (opts.teardown) await this.dataPlane.teardown();
   }
 }

@@ -1,5 +1,5 @@
 // ServiceProxy: the node's kube-proxy. It follows Services and EndpointSlices (two informers, fed by the
-// API client in the agent) and keeps the kernel's rules in step through a ServiceDataPlane: changes are
+// API client in the agent) and keeps the kernel's rules in step through a ServiceDataPlane, driven by a SyncLoop: changes are
 // coalesced (a burst of endpoint updates is one sync), a sync never overlaps another, a failed one is
 // retried, and a full sync runs now and then to repair drift. Stopping leaves the rules in place — the
 // kernel keeps serving traffic while the agent restarts, and the next start converges from them — unless
@@ -7,6 +7,7 @@
 import type { EndpointSlice, Service } from '../../api/index.ts';
 import { Informer, type ListWatch } from '../../lib/informer.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
+import { SyncLoop } from '../../lib/sync-loop.ts';
 import { ServiceDataPlane, type ServiceDataPlaneOptions, type SyncReport } from './data-plane.ts';
 
 export interface ServiceProxySources {
@@ -27,20 +28,23 @@ export interface ServiceProxyOptions extends ServiceDataPlaneOptions {
 
 export class ServiceProxy {
   readonly dataPlane: ServiceDataPlane;
-  private readonly opts: ServiceProxyOptions;
   private readonly log: Log;
   private services?: Informer<Service>;
   private slices?: Informer<EndpointSlice>;
-  private timer?: ReturnType<typeof setTimeout>;
-  private fullTimer?: ReturnType<typeof setInterval>;
-  private syncing?: Promise<void>;
-  private dirty = false;
-  private stopped = false;
-  private failures = 0;
+  private readonly loop: SyncLoop<SyncReport>;
 
   constructor(opts: ServiceProxyOptions = {}) {
-    this.opts = opts;
     this.log = opts.log ?? defaultLog;
+    this.loop = new SyncLoop({
+      sync: () => this.syncNow(),
+      onSync: opts.onSync,
+      onFullSync: () => this.dataPlane.invalidate(),
+      coalesceMs: opts.coalesceMs,
+      fullSyncIntervalMs: opts.fullSyncIntervalMs,
+      retryMs: opts.retryMs,
+      log: this.log,
+      name: 'service proxy',
+    });
     this.dataPlane = new ServiceDataPlane(opts);
   }
 
@@ -51,9 +55,9 @@ export class ServiceProxy {
     this.services = new Informer(sources.services, { onError });
     this.slices = new Informer(sources.endpointSlices, { onError });
     const changed = {
-      onAdd: () => this.schedule(),
-      onUpdate: () => this.schedule(),
-      onDelete: () => this.schedule(),
+      onAdd: () => this.loop.schedule(),
+      onUpdate: () => this.loop.schedule(),
+      onDelete: () => this.loop.schedule(),
     };
     this.services.addHandler(changed);
     this.slices.addHandler(changed);
@@ -61,11 +65,7 @@ export class ServiceProxy {
     this.slices.start();
     const synced = (await this.services.waitForSync()) && (await this.slices.waitForSync());
     if (!synced) return undefined;
-    this.fullTimer = setInterval(() => {
-      this.dataPlane.invalidate();
-      this.schedule();
-    }, this.opts.fullSyncIntervalMs ?? 3_600_000);
-    this.fullTimer.unref?.();
+    this.loop.startFullSyncs();
     return this.syncNow();
   }
 
@@ -74,51 +74,15 @@ export class ServiceProxy {
     return this.dataPlane.reconcile(this.services?.list() ?? [], this.slices?.list() ?? []);
   }
 
-  private schedule(delayMs = this.opts.coalesceMs ?? 50): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.timer || this.syncing) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.runSync();
-    }, delayMs);
-  }
-
-  private async runSync(): Promise<void> {
-    if (this.stopped || !this.dirty) return;
-    this.dirty = false;
-    this.syncing = (async () => {
-      try {
-        const report = await this.syncNow();
-        this.failures = 0;
-        this.opts.onSync?.(report);
-      } catch (err) {
-        this.failures++;
-        this.log.error({ err: errorMessage(err) }, 'service proxy: sync failed');
-        this.dirty = true;
-      }
-    })();
-    await this.syncing;
-    this.syncing = undefined;
-    if (this.dirty) {
-      const retry = this.failures
-        ? Math.min(30_000, (this.opts.retryMs ?? 500) * 2 ** (this.failures - 1))
-        : undefined;
-      this.schedule(retry);
-    }
-  }
-
   /**
    * Stop following. The rules stay (traffic keeps flowing while the agent is away) unless `teardown`,
    * which removes Strata's table — what `strata down` wants.
    */
   async stop(opts: { teardown?: boolean } = {}): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.fullTimer) clearInterval(this.fullTimer);
+    const stopped = this.loop.stop();
     this.services?.stop();
     this.slices?.stop();
-    await this.syncing;
+    await stopped;
     if (opts.teardown) await this.dataPlane.teardown();
   }
 }
