@@ -16,6 +16,15 @@ export type User = UserInfo;
 
 export type AuthResult = { ok: true; user: User } | { ok: false; message: string };
 
+/**
+ * A source of bearer-token identities beyond the static list (bootstrap tokens, service-account tokens):
+ * the user the token names, or undefined when it is not one of its tokens or not valid. Synchronous, as
+ * authentication of upgrades is: a verifier reads caches (informers), not the store.
+ */
+export interface TokenVerifier {
+  verify(token: string): User | undefined;
+}
+
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
 /** Returns the admin token, creating it (0600) on first start. */
@@ -55,6 +64,12 @@ export function userFromCertificate(socket: TLSSocket): User | undefined {
 
 export class Authenticator {
   private readonly entries: Array<{ digest: Buffer; user: User }> = [];
+  private readonly verifiers: TokenVerifier[] = [];
+
+  /** Asks `v` about tokens the static list does not know, after the verifiers added before it. */
+  addVerifier(v: TokenVerifier): void {
+    this.verifiers.push(v);
+  }
 
   add(token: string, username: string, groups: string[] = []): void {
     this.entries.push({
@@ -84,7 +99,12 @@ export class Authenticator {
     const d = digest(token);
     let found: User | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found = e.user;
-    return found;
+    if (found) return found;
+    for (const v of this.verifiers) {
+      const user = v.verify(token);
+      if (user) return user;
+    }
+    return undefined;
   }
 
   /** Authenticates a raw request (also upgrades, which Fastify's hooks do not see). */
