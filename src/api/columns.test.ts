@@ -45,7 +45,7 @@ describe('age', () => {
 });
 
 describe('columns', () => {
-  it('every kind has one name-formatted column and an Age or Last Seen column; definitions are plain data', () => {
+  it('every kind has one name-formatted column and an Age, Last Seen or Created At column; definitions are plain data', () => {
     for (const k of allKinds()) {
       const cols = columnsFor(k.kind);
       expect(
@@ -53,7 +53,8 @@ describe('columns', () => {
         k.kind,
       ).toHaveLength(1);
       expect(
-        cols.some((c) => c.name === 'Age' || c.name === 'Last Seen'),
+        // Roles print Created At, as kube's printers do.
+        cols.some((c) => c.name === 'Age' || c.name === 'Last Seen' || c.name === 'Created At'),
         k.kind,
       ).toBe(true);
       for (const c of cols) {

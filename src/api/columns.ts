@@ -29,6 +29,7 @@ import type { EndpointSlice } from './kinds/endpointslice.ts';
 import type { Ingress } from './kinds/ingress.ts';
 import type { IngressClass } from './kinds/ingressclass.ts';
 import type { NetworkPolicy } from './kinds/networkpolicy.ts';
+import type { ClusterRoleBinding, RoleBinding } from './kinds/rbac.ts';
 import { labelSelectorToString } from './selectors.ts';
 import type { Condition, LabelSelector } from './meta.ts';
 
@@ -341,6 +342,29 @@ const storageColumns = {
 
 type StoredPod = Pod & Stored;
 
+/** RBAC tables (kube's printers): roles show when they were made; bindings show the role and subjects. */
+const createdAtColumn = <T extends Stored>(): Column<T> =>
+  col<T>('Created At', DESCRIBE_AGE, (o) => o.metadata.creationTimestamp ?? '', { type: 'date' });
+const subjectsOfKind = (b: RoleBinding | ClusterRoleBinding, kind: string): string =>
+  (b.subjects ?? [])
+    .filter((s) => s.kind === kind)
+    .map((s) => (kind === 'ServiceAccount' ? `${s.namespace ?? ''}:${s.name}` : s.name))
+    .join(', ');
+const bindingColumns = <T extends (RoleBinding | ClusterRoleBinding) & Stored>(): Column<T>[] => [
+  nameColumn(),
+  col<T>('Role', 'Role is the role referenced by this binding.', (b) =>
+    b.roleRef ? `${b.roleRef.kind}/${b.roleRef.name}` : '',
+  ),
+  ageColumn(),
+  col<T>('Users', 'Users in the binding.', (b) => subjectsOfKind(b, 'User'), wide),
+  col<T>('Groups', 'Groups in the binding.', (b) => subjectsOfKind(b, 'Group'), wide),
+  col<T>(
+    'ServiceAccounts',
+    'ServiceAccounts in the binding.',
+    (b) => subjectsOfKind(b, 'ServiceAccount'),
+    wide,
+  ),
+];
 const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   ...storageColumns,
   Pod: columns<StoredPod>([
@@ -707,6 +731,10 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     col('Holder', 'The holder of the lease.', (l) => l.spec?.holderIdentity ?? ''),
     ageColumn(),
   ]),
+  Role: columns<Stored>([nameColumn(), createdAtColumn()]),
+  ClusterRole: columns<Stored>([nameColumn(), createdAtColumn()]),
+  RoleBinding: columns<RoleBinding & Stored>(bindingColumns()),
+  ClusterRoleBinding: columns<ClusterRoleBinding & Stored>(bindingColumns()),
 };
 
 /** kube-apiserver's default table for kinds without printers. */

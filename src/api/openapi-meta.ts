@@ -174,6 +174,14 @@ const KINDS: Readonly<Record<string, string>> = {
     'StorageClass says how claims naming it get volumes: the provisioner, binding mode, reclaim policy and whether they may grow.',
   'scheduling.k8s.io/v1/PriorityClass':
     'PriorityClass maps a priority class name to an integer priority; higher-priority pods may preempt lower ones.',
+  'rbac.authorization.k8s.io/v1/Role':
+    'Role is a namespaced set of PolicyRules (verbs on resources) that a RoleBinding grants to subjects.',
+  'rbac.authorization.k8s.io/v1/ClusterRole':
+    'ClusterRole is a cluster-wide set of PolicyRules (resources and non-resource URLs); an aggregationRule fills it with the rules of the ClusterRoles its selectors match.',
+  'rbac.authorization.k8s.io/v1/RoleBinding':
+    'RoleBinding grants a Role, or a ClusterRole within this namespace, to users, groups and service accounts.',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding':
+    'ClusterRoleBinding grants a ClusterRole to users, groups and service accounts in every namespace.',
 };
 
 export function kindDescription(k: KindInfo): string {

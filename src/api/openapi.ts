@@ -25,6 +25,7 @@ import * as persistentvolumeclaim from './kinds/persistentvolumeclaim.ts';
 import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
+import * as rbac from './kinds/rbac.ts';
 import * as secret from './kinds/secret.ts';
 import * as serviceaccount from './kinds/serviceaccount.ts';
 import * as statefulset from './kinds/statefulset.ts';
@@ -81,6 +82,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [persistentvolume, apiPackage('', 'v1')],
   [persistentvolumeclaim, apiPackage('', 'v1')],
   [storageclass, apiPackage('storage.k8s.io', 'v1')],
+  [rbac, apiPackage('rbac.authorization.k8s.io', 'v1')],
 ];
 
 /** Exports whose Kubernetes name or package differs from the export's. */

@@ -29,6 +29,10 @@ describe('registry', () => {
       'v1 PersistentVolume',
       'v1 PersistentVolumeClaim',
       'storage.k8s.io/v1 StorageClass',
+      'rbac.authorization.k8s.io/v1 Role',
+      'rbac.authorization.k8s.io/v1 RoleBinding',
+      'rbac.authorization.k8s.io/v1 ClusterRole',
+      'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
     ]);
     expect(kindFor('scheduling.k8s.io/v1', 'PriorityClass')!.namespaced).toBe(false);
     expect(kindFor('policy/v1', 'PodDisruptionBudget')!.hasStatus).toBe(true);

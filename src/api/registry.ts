@@ -26,6 +26,7 @@ import { EndpointSlice } from './kinds/endpointslice.ts';
 import { Ingress, IngressStatus } from './kinds/ingress.ts';
 import { IngressClass } from './kinds/ingressclass.ts';
 import { NetworkPolicy } from './kinds/networkpolicy.ts';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from './kinds/rbac.ts';
 
 export interface KindInfo {
   group: string;
@@ -120,6 +121,18 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     PersistentVolumeClaimStatus,
   ),
   kind('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', ['sc'], false, StorageClass),
+  kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', [], true, Role),
+  kind('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings', [], true, RoleBinding),
+  kind('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', [], false, ClusterRole),
+  kind(
+    'rbac.authorization.k8s.io',
+    'v1',
+    'ClusterRoleBinding',
+    'clusterrolebindings',
+    [],
+    false,
+    ClusterRoleBinding,
+  ),
 ]);
 
 export function allKinds(): KindInfo[] {

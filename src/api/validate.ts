@@ -10,6 +10,7 @@ import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultNetworkPolicy } from './kinds/networkpolicy.ts';
 import { defaultPod } from './kinds/pod.ts';
+import { defaultBindingSubjects } from './kinds/rbac.ts';
 import { defaultReplicaSet } from './kinds/replicaset.ts';
 import { defaultSecret } from './kinds/secret.ts';
 import { defaultService } from './kinds/service.ts';
@@ -47,6 +48,8 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,
   'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,
+  'rbac.authorization.k8s.io/v1/RoleBinding': defaultBindingSubjects,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': defaultBindingSubjects,
 };
 
 function finishDefaults(kind: KindInfo, obj: any): void {

@@ -324,6 +324,17 @@ const TYPES: Record<string, GoStruct> = {
   IngressLoadBalancerStatus: { ingress: atomic('IngressLoadBalancerIngress') },
   IngressLoadBalancerIngress: { ports: atomic() },
   IngressClass: { metadata: struct('ObjectMeta') },
+
+  // ---- rbac.authorization.k8s.io/v1 (lists atomic, as k8s.io/api marks them) -----------------------
+  Role: { metadata: struct('ObjectMeta'), rules: atomic() },
+  ClusterRole: {
+    metadata: struct('ObjectMeta'),
+    rules: atomic(),
+    aggregationRule: struct('AggregationRule'),
+  },
+  AggregationRule: { clusterRoleSelectors: atomic() },
+  RoleBinding: { metadata: struct('ObjectMeta'), subjects: atomic() },
+  ClusterRoleBinding: { metadata: struct('ObjectMeta'), subjects: atomic() },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -353,6 +364,10 @@ const ROOTS: Record<string, string> = {
   'networking.k8s.io/v1/NetworkPolicy': 'NetworkPolicy',
   'networking.k8s.io/v1/Ingress': 'Ingress',
   'networking.k8s.io/v1/IngressClass': 'IngressClass',
+  'rbac.authorization.k8s.io/v1/Role': 'Role',
+  'rbac.authorization.k8s.io/v1/ClusterRole': 'ClusterRole',
+  'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */
