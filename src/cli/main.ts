@@ -15,6 +15,7 @@ import { cordon, drain } from './drain.ts';
 import { seconds } from './duration.ts';
 import { apply, del, get } from './resources.ts';
 import { run } from './run.ts';
+import { registerTokenCommands } from './token.ts';
 
 const withGlobalOptions = (cmd: Command): Command =>
   cmd
@@ -409,6 +410,8 @@ if (commandOf(process.argv.slice(2)) === 'image') {
 } else {
   program.command('image').description("manage this node's OCI images (node-local store)");
 }
+
+registerTokenCommands(program, () => connect(g()), print);
 
 program
   .command('version')

@@ -1,6 +1,7 @@
 // Starts every controller of the control plane on one ObjectStore, sharing one informer per kind and one
 // event recorder.
 import type { ObjectStore } from '../store/objects.ts';
+import { BootstrapTokenCleaner } from './bootstrap-token-cleaner.ts';
 import { type Clock, CronJobController } from './cronjob.ts';
 import { DaemonSetController } from './daemonset.ts';
 import { DeploymentController } from './deployment.ts';
@@ -82,6 +83,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   const controllers: Controller[] = [
     new NamespaceController(common),
     new ServiceAccountController(common),
+    new BootstrapTokenCleaner(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
     new CronJobController({ ...common, clock: opts.cronJobClock }),
     new DaemonSetController(common),

@@ -11,11 +11,13 @@ import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
 import { installStorageAdmission } from './storage-admission.ts';
+import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { buildServer } from './app.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
+import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
 import {
   DEFAULT_SERVICE_CIDR,
   ServiceCidr,
@@ -49,6 +51,8 @@ export interface ControlPlaneOptions {
    * endpoint (a loopback-only control plane).
    */
   advertiseAddress?: string;
+  /** A PodSecurityConfiguration file (default: DATA/pod-security.yaml when it exists; else warn at baseline). */
+  podSecurityConfig?: string;
 }
 
 export interface ControlPlane {
@@ -97,6 +101,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
     podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
   });
+  // Join tokens: kube-system's bootstrap-token-<id> Secrets, read from the controllers' cache.
+  const tokenSecrets = controllers.informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
+  auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
   objects.addCreateHook(defaultIngressClassAdmission(objects));
@@ -104,6 +111,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   objects.addCreateHook(
     priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
   );
+  installPodSecurity(objects, podSecurityConfigFor(opts.dataDir, opts.podSecurityConfig));
   // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
   const serviceAllocation = await startServiceAllocation({
     objects,
