@@ -3,9 +3,9 @@
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
 import { Condition, LabelSelector, ObjectMeta } from '../meta.ts';
-import { labelSelectorMatcher } from '../selectors.ts';
 import { IntOrPercent } from './deployment.ts';
 import { defaultPodSpec, PodTemplateSpec } from './pod.ts';
+import { validateWorkloadTemplate } from './workload-template.ts';
 
 export const DaemonSetUpdateStrategy = z.strictObject({
   type: z.enum(['RollingUpdate', 'OnDelete']).default('RollingUpdate'),
@@ -24,29 +24,7 @@ export const DaemonSetSpec = z
     revisionHistoryLimit: z.int().min(0).default(10),
   })
   .superRefine((spec, ctx) => {
-    const sel = spec.selector;
-    if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
-      addCause(
-        ctx,
-        ['selector'],
-        Reason.Invalid,
-        msg.invalid(sel, 'empty selector is invalid for daemonset'),
-      );
-    else if (!labelSelectorMatcher(sel)(spec.template.metadata?.labels))
-      addCause(
-        ctx,
-        ['template', 'metadata', 'labels'],
-        Reason.Invalid,
-        msg.invalid(spec.template.metadata?.labels ?? {}, '`selector` does not match template `labels`'),
-      );
-    const rp = spec.template.spec.restartPolicy;
-    if (rp !== undefined && rp !== 'Always')
-      addCause(
-        ctx,
-        ['template', 'spec', 'restartPolicy'],
-        Reason.NotSupported,
-        msg.notSupported(rp, ['Always']),
-      );
+    validateWorkloadTemplate(spec, ctx, 'daemonset');
     const strategy = spec.updateStrategy;
     if (strategy.type === 'OnDelete' && strategy.rollingUpdate)
       addCause(

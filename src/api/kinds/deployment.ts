@@ -2,8 +2,8 @@
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
 import { Condition, LabelSelector, ObjectMeta } from '../meta.ts';
-import { labelSelectorMatcher } from '../selectors.ts';
 import { defaultPodSpec, PodTemplateSpec } from './pod.ts';
+import { validateWorkloadTemplate } from './workload-template.ts';
 
 /** `maxSurge`/`maxUnavailable`: an absolute count or a percentage of replicas. */
 export const IntOrPercent = z.union([z.int().min(0), z.string()]).superRefine((v, ctx) => {
@@ -43,29 +43,7 @@ export const DeploymentSpec = z
     paused: z.boolean().optional(),
   })
   .superRefine((spec, ctx) => {
-    const sel = spec.selector;
-    if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
-      addCause(
-        ctx,
-        ['selector'],
-        Reason.Invalid,
-        msg.invalid(sel, 'empty selector is invalid for deployment'),
-      );
-    else if (!labelSelectorMatcher(sel)(spec.template.metadata?.labels))
-      addCause(
-        ctx,
-        ['template', 'metadata', 'labels'],
-        Reason.Invalid,
-        msg.invalid(spec.template.metadata?.labels ?? {}, '`selector` does not match template `labels`'),
-      );
-    const rp = spec.template.spec.restartPolicy;
-    if (rp !== undefined && rp !== 'Always')
-      addCause(
-        ctx,
-        ['template', 'spec', 'restartPolicy'],
-        Reason.NotSupported,
-        msg.notSupported(rp, ['Always']),
-      );
+    validateWorkloadTemplate(spec, ctx, 'deployment');
     const ru = spec.strategy.rollingUpdate;
     if (spec.strategy.type === 'Recreate' && ru)
       addCause(

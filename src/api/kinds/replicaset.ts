@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
 import { Condition, LabelSelector, ObjectMeta } from '../meta.ts';
-import { labelSelectorMatcher } from '../selectors.ts';
 import { defaultPodSpec, PodTemplateSpec } from './pod.ts';
+import { validateWorkloadTemplate } from './workload-template.ts';
 
 export const ReplicaSetSpec = z
   .strictObject({
@@ -16,30 +16,7 @@ export const ReplicaSetSpec = z
     template: PodTemplateSpec,
   })
   .superRefine((spec, ctx) => {
-    const sel = spec.selector;
-    // Kubernetes' ValidateReplicaSetSpec words an empty selector this way (shared with Deployments).
-    if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
-      addCause(
-        ctx,
-        ['selector'],
-        Reason.Invalid,
-        msg.invalid(sel, 'empty selector is invalid for deployment'),
-      );
-    else if (!labelSelectorMatcher(sel)(spec.template.metadata?.labels))
-      addCause(
-        ctx,
-        ['template', 'metadata', 'labels'],
-        Reason.Invalid,
-        msg.invalid(spec.template.metadata?.labels ?? {}, '`selector` does not match template `labels`'),
-      );
-    const rp = spec.template.spec.restartPolicy;
-    if (rp !== undefined && rp !== 'Always')
-      addCause(
-        ctx,
-        ['template', 'spec', 'restartPolicy'],
-        Reason.NotSupported,
-        msg.notSupported(rp, ['Always']),
-      );
+    validateWorkloadTemplate(spec, ctx, 'deployment');
     const deadline = spec.template.spec.activeDeadlineSeconds;
     if (deadline !== undefined)
       addCause(

@@ -6,9 +6,9 @@
 import { z } from 'zod';
 import { addCause, type Cause, msg, Reason } from '../causes.ts';
 import { Condition, DNSLabel, LabelSelector, ObjectMeta } from '../meta.ts';
-import { labelSelectorMatcher } from '../selectors.ts';
 import { IntOrPercent } from './deployment.ts';
 import { defaultPodSpec, PodTemplateSpec } from './pod.ts';
+import { validateWorkloadTemplate } from './workload-template.ts';
 import { StatefulSetClaimTemplate } from './statefulset-claims.ts';
 
 export const StatefulSetPodManagementPolicy = z.enum(['OrderedReady', 'Parallel']);
@@ -56,30 +56,7 @@ export const StatefulSetSpec = z
   })
   .superRefine((spec, ctx) => {
     allowClaimMounts(spec, ctx as unknown as { issues: z.core.$ZodRawIssue[] });
-    const sel = spec.selector;
-    // Kubernetes' ValidateStatefulSetSpec wording.
-    if (!Object.keys(sel.matchLabels ?? {}).length && !sel.matchExpressions?.length)
-      addCause(
-        ctx,
-        ['selector'],
-        Reason.Invalid,
-        msg.invalid(sel, 'empty selector is invalid for statefulset'),
-      );
-    else if (!labelSelectorMatcher(sel)(spec.template.metadata?.labels))
-      addCause(
-        ctx,
-        ['template', 'metadata', 'labels'],
-        Reason.Invalid,
-        msg.invalid(spec.template.metadata?.labels ?? {}, '`selector` does not match template `labels`'),
-      );
-    const rp = spec.template.spec.restartPolicy;
-    if (rp !== undefined && rp !== 'Always')
-      addCause(
-        ctx,
-        ['template', 'spec', 'restartPolicy'],
-        Reason.NotSupported,
-        msg.notSupported(rp, ['Always']),
-      );
+    validateWorkloadTemplate(spec, ctx, 'statefulset');
     const deadline = spec.template.spec.activeDeadlineSeconds;
     if (deadline !== undefined)
       addCause(
