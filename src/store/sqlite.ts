@@ -406,6 +406,21 @@ export class SqliteStore implements Store {
     this.#compacted = revision;
   }
 
+  /**
+   * Leaves in the files only what the current data needs: VACUUM rebuilds the database without free
+   * pages, then a TRUNCATE checkpoint copies the WAL into it and cuts the WAL to zero bytes. Without
+   * this, values that compaction or an overwrite removed (e.g. a Secret stored before encryption at rest
+   * was turned on) stay readable in free pages and old WAL frames. Blocks the process while it runs: an
+   * offline maintenance step (strata secrets reencrypt), not something for a busy server.
+   */
+  async vacuum(): Promise<void> {
+    this.#assertOpen();
+    this.#flush(true);
+    this.#db.exec('VACUUM');
+    const r = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
+    if (r?.busy !== 0) throw new Error(`${this.path}: the WAL checkpoint could not complete (busy)`);
+  }
+
   /** Commits queued writes, closes the file, delivers what watches already hold, then ends them. */
   async close(): Promise<void> {
     if (this.#closed) return;
