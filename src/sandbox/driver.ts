@@ -151,6 +151,23 @@ export interface SandboxStats {
   cpuNanos: number;
   memoryBytes: number;
   timestamp: Date;
+  // Optional figures a tier reports when it can measure them (the metrics names in src/metrics/README.md).
+  /** CFS periods elapsed and throttled, and the time throttled (ns), for sandboxes with a CPU quota. */
+  cpuCfsPeriods?: number;
+  cpuCfsThrottledPeriods?: number;
+  cpuCfsThrottledNanos?: number;
+  /** Anonymous resident memory (cAdvisor's rss). */
+  memoryRssBytes?: number;
+  /** The limit the tier enforces, bytes. */
+  memoryLimitBytes?: number;
+  /** Cumulative block I/O of the sandbox. */
+  fsReadBytes?: number;
+  fsWriteBytes?: number;
+  /** Cumulative bytes through the network namespace the sandbox runs in (loopback excluded). */
+  networkRxBytes?: number;
+  networkTxBytes?: number;
+  /** Cumulative pressure stall time ("some", µs) of the sandbox's own cgroup (cgroup v2 PSI). */
+  pressureStallMicros?: { cpu?: number; memory?: number; io?: number };
 }
 
 export interface ExecResult {

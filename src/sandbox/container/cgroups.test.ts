@@ -67,6 +67,9 @@ describe('statistics', () => {
         'memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n',
       }),
       cpuacct: files(join(d, 'cpuacct'), { 'cpuacct.usage': '123456789\n' }),
+      cpu: files(join(d, 'cpu'), {
+        'cpu.stat': 'nr_periods 50\nnr_throttled 19\nthrottled_time 950000000\n',
+      }),
       pids: files(join(d, 'pids'), { 'pids.current': '7\n', 'pids.max': '64\n', 'pids.events': 'max 3\n' }),
       blkio: files(join(d, 'blkio'), {
         'blkio.throttle.io_service_bytes':
@@ -84,6 +87,10 @@ describe('statistics', () => {
       ioReadBytes: 4097,
       ioWriteBytes: 8192,
       oomKills: 2,
+      cpuCfsPeriods: 50,
+      cpuCfsThrottledPeriods: 19,
+      cpuCfsThrottledNanos: 950_000_000,
+      memoryRssBytes: 8388608,
     });
     const unlimited = readStatsV1({
       memory: files(join(d, 'm2'), {
@@ -100,7 +107,10 @@ describe('statistics', () => {
       'memory.max': 'max\n',
       'memory.stat': 'anon 8388608\nfile 2097152\ninactive_file 1048576\n',
       'memory.events': 'low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n',
-      'cpu.stat': 'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n',
+      'cpu.stat':
+        'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 10\nnr_throttled 4\nthrottled_usec 1200\n',
+      'io.pressure':
+        'some avg10=1.50 avg60=0.20 avg300=0.00 total=98765\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=50\n',
       'pids.current': '3\n',
       'pids.max': '1024\n',
       'pids.events': 'max 0\n',
@@ -117,6 +127,12 @@ describe('statistics', () => {
       ioReadBytes: 4196,
       ioWriteBytes: 512,
       oomKills: 1,
+      cpuCfsPeriods: 10,
+      cpuCfsThrottledPeriods: 4,
+      cpuCfsThrottledNanos: 1_200_000,
+      memoryRssBytes: 8388608,
+      // Only the "some" line counts; a missing file is no figure.
+      pressureStallMicros: { cpu: undefined, memory: undefined, io: 98765 },
     });
   });
 });

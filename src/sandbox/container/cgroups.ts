@@ -119,6 +119,14 @@ export interface CgroupStats {
   ioWriteBytes: number;
   /** Processes the kernel OOM killer ended in this cgroup. */
   oomKills: number;
+  /** CFS bandwidth control: periods elapsed, periods throttled, time throttled (ns). */
+  cpuCfsPeriods: number;
+  cpuCfsThrottledPeriods: number;
+  cpuCfsThrottledNanos: number;
+  /** Anonymous memory (v1 total_rss, v2 anon). */
+  memoryRssBytes: number;
+  /** Cumulative "some" stall time per resource (µs), cgroup v2 only (PSI). */
+  pressureStallMicros?: { cpu?: number; memory?: number; io?: number };
 }
 
 export function readStats(layout: CgroupLayout, rel: string): CgroupStats {
@@ -127,6 +135,7 @@ export function readStats(layout: CgroupLayout, rel: string): CgroupStats {
   return readStatsV1({
     memory: dir('memory'),
     cpuacct: dir('cpuacct'),
+    cpu: dir('cpu'),
     pids: dir('pids'),
     blkio: dir('blkio'),
   });
@@ -136,6 +145,7 @@ export function readStats(layout: CgroupLayout, rel: string): CgroupStats {
 export function readStatsV1(d: {
   memory?: string;
   cpuacct?: string;
+  cpu?: string;
   pids?: string;
   blkio?: string;
 }): CgroupStats {
@@ -148,7 +158,12 @@ export function readStatsV1(d: {
     : { read: 0, write: 0 };
   const pidsMax = d.pids ? readOr(join(d.pids, 'pids.max'), 'max').trim() : 'max';
   const oom = d.memory ? keyValues(readOr(join(d.memory, 'memory.oom_control'), '')) : {};
+  const cfs = d.cpu ? keyValues(readOr(join(d.cpu, 'cpu.stat'), '')) : {};
   return {
+    cpuCfsPeriods: cfs.nr_periods ?? 0,
+    cpuCfsThrottledPeriods: cfs.nr_throttled ?? 0,
+    cpuCfsThrottledNanos: cfs.throttled_time ?? 0,
+    memoryRssBytes: memStat.total_rss ?? memStat.rss ?? 0,
     cpuNanos: d.cpuacct ? num(readOr(join(d.cpuacct, 'cpuacct.usage'), '0')) : 0,
     memoryWorkingSetBytes: Math.max(0, usage - inactive),
     memoryUsageBytes: usage,
@@ -181,6 +196,15 @@ export function readStatsV2(dir: string): CgroupStats {
     }
   }
   return {
+    cpuCfsPeriods: cpu.nr_periods ?? 0,
+    cpuCfsThrottledPeriods: cpu.nr_throttled ?? 0,
+    cpuCfsThrottledNanos: (cpu.throttled_usec ?? 0) * 1000,
+    memoryRssBytes: memStat.anon ?? 0,
+    pressureStallMicros: {
+      cpu: pressureTotal(readOr(join(dir, 'cpu.pressure'), '')),
+      memory: pressureTotal(readOr(join(dir, 'memory.pressure'), '')),
+      io: pressureTotal(readOr(join(dir, 'io.pressure'), '')),
+    },
     cpuNanos: (cpu.usage_usec ?? 0) * 1000,
     memoryWorkingSetBytes: Math.max(0, usage - (memStat.inactive_file ?? 0)),
     memoryUsageBytes: usage,
@@ -273,4 +297,37 @@ function blkioBytes(text: string): { read: number; write: number } {
     else if (op === 'Write') write += Number(v) || 0;
   }
   return { read, write };
+}
+
+/** The cumulative "some" stall time (µs) of a PSI file (cpu.pressure, /proc/pressure/io, …). */
+export function pressureTotal(text: string): number | undefined {
+  const m = /^some .*\btotal=(\d+)/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Bytes through the network namespace a cgroup's processes run in (loopback excluded), read from the
+ * first member's /proc/PID/net/dev — what cAdvisor reports as the container's network figures.
+ */
+export function cgroupNetwork(layout: CgroupLayout, rel: string): { rx: number; tx: number } | undefined {
+  const dir = layout.mode === 'v2' ? join(layout.unified!, rel) : layout.v1.pids && join(layout.v1.pids, rel);
+  if (!dir) return undefined;
+  const pid = readOr(join(dir, 'cgroup.procs'), '').split('\n')[0]?.trim();
+  return pid ? netDevOf(pid) : undefined;
+}
+
+/** /proc/PID/net/dev summed over every interface but loopback (or over `only`). */
+export function netDevOf(pid: string | number, only?: string): { rx: number; tx: number } | undefined {
+  const text = readOr(`/proc/${pid}/net/dev`, '');
+  if (!text) return undefined;
+  let rx = 0;
+  let tx = 0;
+  for (const line of text.split('\n').slice(2)) {
+    const [name, rest] = line.split(':');
+    if (!rest || name.trim() === 'lo' || (only !== undefined && name.trim() !== only)) continue;
+    const f = rest.trim().split(/\s+/);
+    rx += Number(f[0]) || 0;
+    tx += Number(f[8]) || 0;
+  }
+  return { rx, tx };
 }

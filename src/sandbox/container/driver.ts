@@ -50,6 +50,7 @@ import {
   detectCgroups,
   oomKills,
   readStats,
+  cgroupNetwork,
   removeCgroup,
   type CgroupLayout,
   type CgroupStats,
@@ -99,7 +100,7 @@ export interface ContainerDriverOptions {
 }
 
 /** SandboxStats plus what cgroups tell about a container. */
-export interface ContainerStats extends SandboxStats, Omit<CgroupStats, 'cpuNanos'> {}
+export interface ContainerStats extends SandboxStats, Omit<CgroupStats, 'cpuNanos' | keyof SandboxStats> {}
 
 interface Sandbox {
   state: SandboxState;
@@ -287,7 +288,15 @@ export class ContainerDriver
     const sb = await this.find(id);
     if (!sb) throw notFound(id);
     const s = readStats(this.layout, sb.state.cgroupsPath);
-    return { ...s, memoryBytes: s.memoryWorkingSetBytes, timestamp: new Date() };
+    const net = cgroupNetwork(this.layout, sb.state.cgroupsPath);
+    return {
+      ...s,
+      memoryBytes: s.memoryWorkingSetBytes,
+      fsReadBytes: s.ioReadBytes,
+      fsWriteBytes: s.ioWriteBytes,
+      ...(net ? { networkRxBytes: net.rx, networkTxBytes: net.tx } : {}),
+      timestamp: new Date(),
+    };
   }
 
   async exec(id: string, cmd: string[]): Promise<ExecResult> {

@@ -53,7 +53,7 @@ import {
   type SandboxStats,
   type TierOptionsDriver,
 } from '../driver.ts';
-import { detectCgroups, type CgroupLayout } from '../container/cgroups.ts';
+import { detectCgroups, netDevOf, readStats, type CgroupLayout } from '../container/cgroups.ts';
 import { kvmCanary, resolveAccel, type AccelSetting } from './accel.ts';
 import { createVmCgroup, inCgroup, qemuMemoryLimit, removeVmCgroup } from './cgroup.ts';
 import { DiskCache, createOverlay } from './disk.ts';
@@ -653,7 +653,29 @@ export class MicrovmDriver
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]);
       const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${sb.state.pid}/status`, 'utf8'));
-      return { cpuNanos: ticks * 1e7, memoryBytes: rss ? Number(rss[1]) * 1024 : 0, timestamp: new Date() };
+      const base = {
+        cpuNanos: ticks * 1e7,
+        memoryBytes: rss ? Number(rss[1]) * 1024 : 0,
+        timestamp: new Date(),
+      };
+      // The pod's eth0 only: tc mirrors every packet between it and the tap, which would count twice.
+      const net = sb.state.netnsPath ? netDevOf(sb.state.pid, 'eth0') : undefined;
+      const withNet = { ...base, ...(net ? { networkRxBytes: net.rx, networkTxBytes: net.tx } : {}) };
+      if (!this.cgroups || !this.cgroupParent) return withNet;
+      // QEMU's own cgroup: its CFS throttling (the VM's CPU limit), memory and limit as the kernel counts them.
+      const cg = readStats(this.cgroups, join('/', this.cgroupParent, id));
+      return {
+        ...withNet,
+        cpuNanos: cg.cpuNanos || base.cpuNanos,
+        memoryRssBytes: cg.memoryRssBytes || base.memoryBytes,
+        cpuCfsPeriods: cg.cpuCfsPeriods,
+        cpuCfsThrottledPeriods: cg.cpuCfsThrottledPeriods,
+        cpuCfsThrottledNanos: cg.cpuCfsThrottledNanos,
+        ...(cg.memoryLimitBytes !== undefined ? { memoryLimitBytes: cg.memoryLimitBytes } : {}),
+        fsReadBytes: cg.ioReadBytes,
+        fsWriteBytes: cg.ioWriteBytes,
+        ...(cg.pressureStallMicros ? { pressureStallMicros: cg.pressureStallMicros } : {}),
+      };
     } catch {
       return { cpuNanos: 0, memoryBytes: 0, timestamp: new Date() };
     }
