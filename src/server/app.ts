@@ -175,7 +175,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
     if (PUBLIC_PATHS.has(path)) return;
-    const result = opts.auth.authenticateRequest(req.raw);
+    const result = await opts.auth.authenticateRequest(req.raw);
     if (!result.ok) {
       reply.code(401).header('www-authenticate', 'Bearer realm="strata"').send(unauthorized(result.message));
       return reply;

@@ -18,12 +18,16 @@ export type AuthResult = { ok: true; user: User } | { ok: false; message: string
 
 /**
  * A source of bearer-token identities beyond the static list (bootstrap tokens, service-account tokens):
- * the user the token names, or undefined when it is not one of its tokens or not valid. Synchronous, as
- * authentication of upgrades is: a verifier reads caches (informers), not the store.
+ * the user the token names, or undefined when it is not one of its tokens or not valid. Synchronous where
+ * it can be (a verifier reading caches); a Promise where it cannot (service-account JWTs: WebCrypto
+ * signature checks are asynchronous), which makes that request's authentication asynchronous.
  */
 export interface TokenVerifier {
-  verify(token: string): User | undefined;
+  verify(token: string): User | undefined | Promise<User | undefined>;
 }
+
+/** A value now or later: authentication stays synchronous unless a verifier needs to wait. */
+export type MaybePromise<T> = T | Promise<T>;
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
@@ -88,27 +92,39 @@ export class Authenticator {
   }
 
   /** A bearer token from an Authorization header. */
-  authenticate(header: string | undefined): User | undefined {
+  authenticate(header: string | undefined): MaybePromise<User | undefined> {
     if (!header) return undefined;
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) return undefined;
     return this.authenticateToken(m[1]);
   }
 
-  authenticateToken(token: string): User | undefined {
+  authenticateToken(token: string): MaybePromise<User | undefined> {
     const d = digest(token);
     let found: User | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found = e.user;
     if (found) return found;
-    for (const v of this.verifiers) {
-      const user = v.verify(token);
+    return this.askVerifiers(token, 0);
+  }
+
+  /** Verifiers from index `i` on, in order; synchronous until one answers with a Promise. */
+  private askVerifiers(token: string, i: number): MaybePromise<User | undefined> {
+    for (; i < this.verifiers.length; i++) {
+      const user = this.verifiers[i].verify(token);
+      if (user instanceof Promise) {
+        const next = i + 1;
+        return user.then((u) => u ?? this.askVerifiers(token, next));
+      }
       if (user) return user;
     }
     return undefined;
   }
 
-  /** Authenticates a raw request (also upgrades, which Fastify's hooks do not see). */
-  authenticateRequest(req: IncomingMessage): AuthResult {
+  /**
+   * Authenticates a raw request (also upgrades, which Fastify's hooks do not see). Synchronous for
+   * certificates, static tokens and synchronous verifiers; a Promise when a verifier needs one.
+   */
+  authenticateRequest(req: IncomingMessage): MaybePromise<AuthResult> {
     const socket = req.socket as TLSSocket;
     if (socket.encrypted) {
       const presented = socket.getPeerCertificate?.();
@@ -132,7 +148,9 @@ export class Authenticator {
         message: 'bearer tokens are accepted over plain HTTP only from loopback; use HTTPS',
       };
     }
+    const toResult = (user: User | undefined): AuthResult =>
+      user ? { ok: true, user } : { ok: false, message: 'Unauthorized' };
     const user = this.authenticate(header);
-    return user ? { ok: true, user } : { ok: false, message: 'Unauthorized' };
+    return user instanceof Promise ? user.then(toResult) : toResult(user);
   }
 }

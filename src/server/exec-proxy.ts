@@ -148,7 +148,7 @@ async function serveUpgrade(
       statusFailure(405, 'MethodNotAllowed', `${req.method} is not supported on pods/${m[3]}`),
     );
   }
-  const who = auth.authenticateRequest(req);
+  const who = await auth.authenticateRequest(req);
   if (!who.ok) throw new ApiError(unauthorized(who.message));
   const [namespace, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
   const pod = await objects.get(podKind, namespace, name);

@@ -5,7 +5,13 @@ import type { Authenticator, User } from '../auth.ts';
 
 const GV = 'authentication.k8s.io/v1';
 
-const userInfo = (u: User) => ({ username: u.username, groups: u.groups });
+// uid and extra as kube returns them (a service account's uid, its token's pod binding).
+const userInfo = (u: User) => ({
+  username: u.username,
+  ...(u.uid ? { uid: u.uid } : {}),
+  groups: u.groups,
+  ...(u.extra ? { extra: u.extra } : {}),
+});
 
 /** The authenticated caller of a request (set by the server's authentication hook). */
 export function requestUser(req: FastifyRequest): User | undefined {
@@ -15,7 +21,7 @@ export function requestUser(req: FastifyRequest): User | undefined {
 export function registerAuthenticationRoutes(app: FastifyInstance, auth: Authenticator): void {
   app.post(`/apis/${GV}/tokenreviews`, async (req) => {
     const token = (req.body as { spec?: { token?: unknown } } | undefined)?.spec?.token;
-    const user = typeof token === 'string' ? auth.authenticateToken(token) : undefined;
+    const user = typeof token === 'string' ? await auth.authenticateToken(token) : undefined;
     return {
       apiVersion: GV,
       kind: 'TokenReview',
