@@ -6,14 +6,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore, prefixRangeEnd, StoreClosedError, type SqliteStore } from './sqlite.ts';
-import {
-  AlreadyExistsError,
-  ConflictError,
-  NotFoundError,
-  RevisionCompactedError,
-  type WatchEvent,
-  type WatchOptions,
-} from './store.ts';
+import { storeContract } from './store-contract.ts';
+import { RevisionCompactedError, type WatchEvent, type WatchOptions } from './store.ts';
 
 let dir: string;
 let dbPath: string;
@@ -48,94 +42,10 @@ async function record(store: SqliteStore, prefix: string, opts?: WatchOptions) {
   return { events, closes, watch, until };
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 20));
+// The contract every Store backend passes (the etcd one too); below it, what is sqlite's own.
+storeContract('sqlite', { open: async () => open() });
 
 describe('sqlite store: key/value', () => {
-  it('creates, gets and lists in key order with the revision', async () => {
-    const s = open();
-    expect(await s.revision()).toBe(0);
-    const a = await s.create('/pods/b', { n: 1 });
-    expect(a).toEqual({ key: '/pods/b', value: { n: 1 }, createRevision: 1, modRevision: 1 });
-    await s.create('/pods/a', { n: 2 });
-    await s.create('/podsx', { n: 3 });
-    await s.create('/nodes/a', { n: 4 });
-    expect(await s.get('/pods/a')).toEqual({
-      key: '/pods/a',
-      value: { n: 2 },
-      createRevision: 2,
-      modRevision: 2,
-    });
-    expect(await s.get('/pods/zz')).toBeUndefined();
-
-    const pods = await s.list('/pods/');
-    expect(pods.revision).toBe(4);
-    expect(pods.items.map((kv) => kv.key)).toEqual(['/pods/a', '/pods/b']);
-    expect((await s.list('/pods')).items.map((kv) => kv.key)).toEqual(['/pods/a', '/pods/b', '/podsx']);
-    expect((await s.list('')).items.map((kv) => kv.key)).toEqual([
-      '/nodes/a',
-      '/pods/a',
-      '/pods/b',
-      '/podsx',
-    ]);
-    expect((await s.list('/none/')).items).toEqual([]);
-    expect(await s.revision()).toBe(4);
-  });
-
-  it('updates with and without CAS; a stale revision is a ConflictError that changes nothing', async () => {
-    const s = open();
-    const c = await s.create('/k', { v: 1 });
-    const u1 = await s.update('/k', { v: 2 }, c.modRevision);
-    expect(u1).toEqual({ key: '/k', value: { v: 2 }, createRevision: 1, modRevision: 2 });
-    const err = await s.update('/k', { v: 3 }, c.modRevision).catch((e) => e);
-    expect(err).toBeInstanceOf(ConflictError);
-    expect(err).toMatchObject({ key: '/k', actualRevision: 2 });
-    expect((await s.get('/k'))?.value).toEqual({ v: 2 });
-    expect(await s.revision()).toBe(2);
-    const u2 = await s.update('/k', { v: 4 });
-    expect(u2.modRevision).toBe(3);
-    expect((await s.get('/k'))?.value).toEqual({ v: 4 });
-  });
-
-  it('rejects create of an existing key and update/delete of a missing one', async () => {
-    const s = open();
-    await s.create('/k', 1);
-    await expect(s.create('/k', 2)).rejects.toBeInstanceOf(AlreadyExistsError);
-    await expect(s.update('/missing', 1)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(s.update('/missing', 1, 1)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(s.delete('/missing')).rejects.toBeInstanceOf(NotFoundError);
-    expect(await s.revision()).toBe(1);
-    expect((await s.get('/k'))?.value).toBe(1);
-  });
-
-  it('deletes with CAS and returns the deleted value stamped with the delete revision', async () => {
-    const s = open();
-    await s.create('/k', { v: 1 });
-    const u = await s.update('/k', { v: 2 });
-    await expect(s.delete('/k', 1)).rejects.toMatchObject({ name: 'ConflictError', actualRevision: 2 });
-    expect(await s.get('/k')).toBeDefined();
-    const d = await s.delete('/k', u.modRevision);
-    expect(d).toEqual({ key: '/k', value: { v: 2 }, createRevision: 1, modRevision: 3 });
-    expect(await s.get('/k')).toBeUndefined();
-    await s.create('/k', { v: 5 });
-    expect(await s.get('/k')).toMatchObject({ createRevision: 4, modRevision: 4 });
-    await s.delete('/k');
-    expect(await s.revision()).toBe(5);
-  });
-
-  it('rejects bad input without writing anything', async () => {
-    const s = open();
-    await expect(s.create('', 1)).rejects.toBeInstanceOf(TypeError);
-    await expect(s.create('/bad\ud800', 1)).rejects.toBeInstanceOf(TypeError);
-    await expect(s.create('/u', undefined)).rejects.toBeInstanceOf(TypeError);
-    const cyclic: any = {};
-    cyclic.self = cyclic;
-    await expect(s.create('/c', cyclic)).rejects.toBeInstanceOf(TypeError);
-    await expect(s.update('/c', 1, -1)).rejects.toBeInstanceOf(RangeError);
-    await expect(s.update('/c', 1, 1.5)).rejects.toBeInstanceOf(RangeError);
-    expect(await s.revision()).toBe(0);
-    expect((await s.list('')).items).toEqual([]);
-  });
-
   it('group-commits concurrent writes: call order, one revision each, failures stay local', async () => {
     const s = open();
     await s.create('/dup', 0);
@@ -168,24 +78,12 @@ describe('sqlite store: key/value', () => {
     expect(resolvedWhenImmediateRan).toBeLessThan(n);
   });
 
-  it('orders keys by code point and bounds prefixes exactly, beyond the BMP too', async () => {
+  it('bounds prefixes by code point, beyond the BMP too', () => {
     expect(prefixRangeEnd('/a/')).toBe('/a0');
     expect(prefixRangeEnd('')).toBeNull();
     expect(prefixRangeEnd('a\u{10ffff}')).toBe('b');
     expect(prefixRangeEnd('\u{10ffff}')).toBeNull();
     expect(prefixRangeEnd('a\ud7ff')).toBe('a\ue000');
-    const s = open();
-    for (const k of ['/x/\uffff', '/x/\u{1f600}', '/x/a', '/x\u{10ffff}', '/x/\u{10ffff}\u{10ffff}z', '/y']) {
-      await s.create(k, k);
-    }
-    expect((await s.list('/x/')).items.map((kv) => kv.key)).toEqual([
-      '/x/a',
-      '/x/\uffff',
-      '/x/\u{1f600}',
-      '/x/\u{10ffff}\u{10ffff}z',
-    ]);
-    expect((await s.list('/x/\u{10ffff}')).items.map((kv) => kv.key)).toEqual(['/x/\u{10ffff}\u{10ffff}z']);
-    expect((await s.list('/x\u{10ffff}')).items.map((kv) => kv.key)).toEqual(['/x\u{10ffff}']);
   });
 
   it('keeps data, revision and compaction across reopen', async () => {
@@ -295,35 +193,7 @@ describe('sqlite store: key/value', () => {
 });
 
 describe('sqlite store: watch', () => {
-  it('replays history from a revision, then live events, in order', async () => {
-    const s = open();
-    await s.create('/p/a', { v: 1 }); // 1
-    await s.create('/p/b', { v: 1 }); // 2
-    await s.update('/p/a', { v: 2 }); // 3
-    await s.delete('/p/b'); // 4
-    const w = await record(s, '/p/', { fromRevision: 2 });
-    await w.until(3);
-    await s.create('/p/c', { v: 1 }); // 5
-    await s.update('/p/c', { v: 2 }, 5); // 6
-    await w.until(5);
-    expect(w.events.map((e) => [e.type, e.kv.key, e.kv.modRevision, e.created])).toEqual([
-      ['PUT', '/p/b', 2, true],
-      ['PUT', '/p/a', 3, false],
-      ['DELETE', '/p/b', 4, false],
-      ['PUT', '/p/c', 5, true],
-      ['PUT', '/p/c', 6, false],
-    ]);
-    const upd = w.events[1];
-    expect(upd.kv).toEqual({ key: '/p/a', value: { v: 2 }, createRevision: 1, modRevision: 3 });
-    expect(upd.prevKv).toEqual({ key: '/p/a', value: { v: 1 }, createRevision: 1, modRevision: 1 });
-    expect(JSON.parse(JSON.stringify(upd.prevKv))).toEqual(upd.prevKv);
-    expect(w.events[2].kv).toEqual({ key: '/p/b', value: { v: 1 }, createRevision: 2, modRevision: 4 });
-    expect(w.events[2].prevKv).toBeUndefined();
-    expect(w.events[4].prevKv).toMatchObject({ value: { v: 1 }, modRevision: 5 });
-    expect(w.closes).toEqual([]);
-  });
-
-  it('replays a PUT whose previous version was compacted without prevKv, like etcd', async () => {
+  it('replays a PUT whose previous version was compacted without prevKv', async () => {
     const s = open();
     await s.create('/a', { v: 1 }); // 1
     await s.create('/b', { v: 1 }); // 2
@@ -340,105 +210,11 @@ describe('sqlite store: watch', () => {
     expect(w.events[2].prevKv?.value).toEqual({ v: 1 });
   });
 
-  it('loses and repeats nothing when writes land during a long replay', async () => {
-    const s = open();
-    const pre = 3_000; // several replay chunks
-    await Promise.all(Array.from({ length: pre }, (_, i) => s.create(`/r/${i}`, { i })));
-    await s.create('/other/x', 1);
-    const events: number[] = [];
-    let wrote = 0;
-    const writes: Promise<unknown>[] = [];
-    await s.watch(
-      '/r/',
-      (ev) => {
-        events.push(ev.kv.modRevision);
-        // Keep writing while history is still being replayed.
-        if (wrote < 200 && events.length % 10 === 0) writes.push(s.update(`/r/${wrote++}`, { i: -1 }));
-      },
-      { fromRevision: 1 },
-    );
-    for (let i = 0; i < 100; i++) writes.push(s.create(`/r/late/${i}`, i));
-    await vi.waitFor(() => expect(events.length).toBe(pre + 100 + wrote), { timeout: 10_000 });
-    await Promise.all(writes);
-    await tick();
-    expect(events.length).toBe(pre + 100 + wrote);
-    const sorted = [...events].sort((a, b) => a - b);
-    expect(events).toEqual(sorted);
-    expect(new Set(events).size).toBe(events.length);
-    expect(events).not.toContain(pre + 1); // /other/x
-  });
-
-  it('filters by prefix and, without fromRevision, sends only future events', async () => {
-    const s = open();
-    await s.create('/a/old', 1);
-    const w = await record(s, '/a/');
-    await s.create('/b/1', 1);
-    await s.create('/a/1', 1);
-    await s.create('/ab', 1);
-    await s.update('/a/old', 2);
-    await w.until(2);
-    await tick();
-    expect(w.events.map((e) => e.kv.key)).toEqual(['/a/1', '/a/old']);
-  });
-
-  it('watches from a future revision', async () => {
-    const s = open();
-    const w = await record(s, '', { fromRevision: 3 });
-    for (let i = 1; i <= 4; i++) await s.create(`/k${i}`, i);
-    await w.until(2);
-    await tick();
-    expect(w.events.map((e) => e.kv.modRevision)).toEqual([3, 4]);
-  });
-
   it('delivers a live event before the writer resumes', async () => {
     const s = open();
     const w = await record(s, '/');
     await s.create('/x', 1);
     expect(w.events).toHaveLength(1);
-  });
-
-  it('stops delivering after cancel, without calling onClose', async () => {
-    const s = open();
-    const w = await record(s, '/');
-    await s.create('/1', 1);
-    await w.until(1);
-    w.watch.cancel();
-    w.watch.cancel();
-    await s.create('/2', 1);
-    await tick();
-    expect(w.events).toHaveLength(1);
-    expect(w.closes).toEqual([]);
-  });
-
-  it('cancel during replay stops it', async () => {
-    const s = open();
-    await Promise.all(Array.from({ length: 2_500 }, (_, i) => s.create(`/k/${i}`, i)));
-    let n = 0;
-    const watch = await s.watch(
-      '/k/',
-      () => {
-        if (++n === 5) watch.cancel();
-      },
-      { fromRevision: 1 },
-    );
-    await tick();
-    expect(n).toBe(5);
-  });
-
-  it('rejects a watch from compacted history with RevisionCompactedError', async () => {
-    const s = open();
-    for (let i = 1; i <= 5; i++) await s.create(`/k${i}`, i);
-    await s.compact(3);
-    const err = await s.watch('/', () => {}, { fromRevision: 3 }).catch((e) => e);
-    expect(err).toBeInstanceOf(RevisionCompactedError);
-    expect(err).toMatchObject({ requested: 3, compacted: 3 });
-    await expect(s.watch('/', () => {}, { fromRevision: 0 })).rejects.toBeInstanceOf(RevisionCompactedError);
-    const w = await record(s, '/', { fromRevision: 4 });
-    await w.until(2);
-    expect(w.events.map((e) => e.kv.modRevision)).toEqual([4, 5]);
-    await s.compact(2); // already compacted further: no-op
-    expect(s.compactedRevision()).toBe(3);
-    await expect(s.compact(6)).rejects.toBeInstanceOf(RangeError);
   });
 
   it('compacts automatically to historyLimit', async () => {
@@ -464,34 +240,6 @@ describe('sqlite store: watch', () => {
     const err = await closed;
     expect(err).toBeInstanceOf(RevisionCompactedError);
     expect(n).toBeLessThan(3_000);
-  });
-
-  it('close() ends every watch through onClose', async () => {
-    const s = open();
-    const w1 = await record(s, '/a/');
-    const w2 = await record(s, '/', { fromRevision: 1 });
-    await s.close();
-    expect(w1.closes).toEqual([undefined]);
-    expect(w2.closes).toEqual([undefined]);
-  });
-
-  it('a throwing callback ends only its own watch, with the error', async () => {
-    const s = open();
-    const bad = await record(s, '/');
-    const boom = new Error('boom');
-    const badWatch = await s.watch(
-      '/',
-      () => {
-        throw boom;
-      },
-      { onClose: (err) => bad.closes.push(err) },
-    );
-    const good = await record(s, '/');
-    await s.create('/1', 1);
-    await s.create('/2', 1);
-    await good.until(2);
-    expect(bad.closes).toEqual([boom]);
-    badWatch.cancel();
   });
 });
 

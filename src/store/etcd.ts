@@ -1,0 +1,397 @@
+// The Store on etcd (v3 API, through the `etcd3` client): what several `strata server` processes share.
+//
+// Mapping. A Strata key K is the etcd key ROOT + K (ROOT "/registry", as Kubernetes). Revisions are etcd's
+// own: a kv's modRevision is its etcd mod_revision (the object's resourceVersion), the store revision is
+// the etcd header revision. Writes are single etcd transactions:
+//   create  compare create_revision(K) = 0           then put          else range K (why it failed)
+//   update  compare mod_revision(K) = expected        then put prev_kv  else range K
+//           (no expected: compare create_revision(K) > 0, i.e. the key exists)
+//   delete  the same compares                         then delete prev_kv
+// so CAS is etcd's, and nothing is read-modify-written on this side. Every write is durable when etcd
+// acknowledges it (a quorum of members has fsynced it to its WAL).
+//
+// Lists read at one revision: the first page (PAGE_SIZE keys) fixes the revision, later pages read at it,
+// so a list of 150,000 pods is one consistent snapshot without one huge response. A compaction overtaking a
+// paged list restarts it.
+//
+// Compaction. store.compact(r) means "history <= r is gone", i.e. etcd's compact(r + 1) (etcd keeps the
+// compacted revision itself readable). Auto-compaction runs in the store, like kube-apiserver's compactor:
+// every `compactionIntervalMs` it compacts to the revision it saw one interval earlier, keeping at least
+// `historyLimit` revisions — so several servers on one etcd compact harmlessly (compacting an
+// already-compacted revision is a no-op). A watch from compacted history is refused with
+// RevisionCompactedError, found either from this process's own compactions or by asking etcd.
+import {
+  Etcd3,
+  type IOptions,
+  type IKeyValue,
+  type IRangeResponse,
+  type ITxnResponse,
+  type ICompare,
+} from 'etcd3';
+import { EtcdWatch, parseValue } from './etcd-watch.ts';
+import {
+  DEFAULT_ETCD_ROOT,
+  checkKey,
+  checkPrefix,
+  checkRevision,
+  isCompactedError,
+  prefixRangeEndBytes,
+  toJsonBuffer,
+} from './etcd-keys.ts';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  RevisionCompactedError,
+  type KeyValue,
+  type ListResult,
+  type Store,
+  type Watch,
+  type WatchEvent,
+  type WatchOptions,
+} from './store.ts';
+
+export interface EtcdTlsOptions {
+  /** PEM of the CA that signed etcd's serving certificate. */
+  ca?: Buffer;
+  /** PEM client certificate and key, when etcd asks for client certificates. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface EtcdStoreOptions {
+  /** Member client URLs: http://host:2379 or https://host:2379. */
+  endpoints: string[];
+  tls?: EtcdTlsOptions;
+  /** Key prefix every Strata key is stored under. Default "/registry". */
+  root?: string;
+  /** Auto-compaction period; 0 turns it off. Default 5 minutes (kube-apiserver's default). */
+  compactionIntervalMs?: number;
+  /** Revisions of history auto-compaction always keeps. Default 100,000 (the sqlite store's default). */
+  historyLimit?: number;
+  /** How long connecting may take. Default 10 s. */
+  dialTimeoutMs?: number;
+}
+
+/** The store was closed; the operation did not happen. */
+export class EtcdStoreClosedError extends Error {
+  constructor() {
+    super('store is closed');
+    this.name = 'EtcdStoreClosedError';
+  }
+}
+
+const PAGE_SIZE = 1_000;
+const DEFAULT_COMPACTION_INTERVAL_MS = 5 * 60_000;
+const DEFAULT_HISTORY_LIMIT = 100_000;
+
+export function openEtcdStore(opts: EtcdStoreOptions): EtcdStore {
+  return new EtcdStore(opts);
+}
+
+export class EtcdStore implements Store {
+  readonly endpoints: string[];
+  readonly root: string;
+  /** The underlying client (maintenance: snapshots, status; leader election). */
+  readonly client: Etcd3;
+  #rootBuf: Buffer;
+  #closed = false;
+  /** History <= this revision is known to be compacted (by this process, or learned from etcd). */
+  #compacted = 0;
+  #watches = new Set<EtcdWatch>();
+  #compactor: NodeJS.Timeout | undefined;
+  #historyLimit: number;
+  #lastTickRevision = 0;
+
+  constructor(opts: EtcdStoreOptions) {
+    if (opts.endpoints.length === 0) throw new Error('etcd: at least one endpoint is needed');
+    this.endpoints = opts.endpoints;
+    this.root = opts.root ?? DEFAULT_ETCD_ROOT;
+    this.#rootBuf = Buffer.from(this.root, 'utf8');
+    this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    const options: IOptions = {
+      hosts: opts.endpoints,
+      dialTimeout: opts.dialTimeoutMs ?? 10_000,
+    };
+    if (opts.tls?.ca || opts.tls?.cert) {
+      options.credentials = {
+        rootCertificate: opts.tls.ca ?? Buffer.alloc(0),
+        ...(opts.tls.cert ? { certChain: opts.tls.cert } : {}),
+        ...(opts.tls.key ? { privateKey: opts.tls.key } : {}),
+      };
+    }
+    this.client = new Etcd3(options);
+    const interval = opts.compactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS;
+    if (interval > 0) {
+      this.#compactor = setInterval(() => void this.#autoCompact().catch(() => {}), interval);
+      this.#compactor.unref();
+    }
+  }
+
+  /** History at or below this revision is known to be compacted away (0: none known). */
+  compactedRevision(): number {
+    return this.#compacted;
+  }
+
+  async revision(): Promise<number> {
+    this.#assertOpen();
+    // A count-only range over the root: cheap, and linearizable (etcd's default), so the answer is current.
+    const res = await this.client.kv.range({
+      key: this.#rootBuf,
+      range_end: prefixRangeEndBytes(this.#rootBuf),
+      count_only: true,
+    });
+    return Number(res.header.revision);
+  }
+
+  async get<T = unknown>(key: string): Promise<KeyValue<T> | undefined> {
+    this.#assertOpen();
+    checkKey(key);
+    const res = await this.client.kv.range({ key: this.#k(key) });
+    const kv = res.kvs[0];
+    return kv ? this.#kv<T>(key, kv) : undefined;
+  }
+
+  async list<T = unknown>(prefix: string): Promise<ListResult<T>> {
+    this.#assertOpen();
+    checkPrefix(prefix);
+    const start = this.#k(prefix);
+    const end = prefixRangeEndBytes(start);
+    for (;;) {
+      try {
+        return await this.#listAt<T>(start, end);
+      } catch (err) {
+        // The revision the first page fixed was compacted before the last page: list again, now.
+        if (!isCompactedError(err)) throw err;
+      }
+    }
+  }
+
+  async #listAt<T>(start: Buffer, end: Buffer): Promise<ListResult<T>> {
+    const items: KeyValue<T>[] = [];
+    let revision = 0;
+    let from = start;
+    for (;;) {
+      const res: IRangeResponse = await this.client.kv.range({
+        key: from,
+        range_end: end,
+        limit: PAGE_SIZE,
+        ...(revision > 0 ? { revision: String(revision) } : {}),
+      });
+      if (revision === 0) revision = Number(res.header.revision);
+      for (const kv of res.kvs) items.push(this.#kv<T>(this.#unroot(kv.key), kv));
+      if (!res.more || res.kvs.length === 0) break;
+      // The next page starts right after the last key: the key plus a zero byte.
+      from = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+    }
+    return { items, revision };
+  }
+
+  async create<T = unknown>(key: string, value: T): Promise<KeyValue<T>> {
+    this.#assertOpen();
+    checkKey(key);
+    const k = this.#k(key);
+    const v = toJsonBuffer(key, value);
+    const res = await this.client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: '0' }],
+      success: [{ request_put: { key: k, value: v } }],
+      failure: [{ request_range: { key: k } }],
+    });
+    if (!res.succeeded) throw new AlreadyExistsError(key);
+    const rev = Number(res.header.revision);
+    return { key, value, createRevision: rev, modRevision: rev };
+  }
+
+  async update<T = unknown>(key: string, value: T, expectedRevision?: number): Promise<KeyValue<T>> {
+    this.#assertOpen();
+    checkKey(key);
+    if (expectedRevision !== undefined) checkRevision(expectedRevision, 'expectedRevision');
+    const k = this.#k(key);
+    const v = toJsonBuffer(key, value);
+    const res = await this.client.kv.txn({
+      compare: [this.#precondition(k, expectedRevision)],
+      success: [{ request_put: { key: k, value: v, prev_kv: true } }],
+      failure: [{ request_range: { key: k } }],
+    });
+    this.#throwIfFailed(key, res);
+    const prev = res.responses[0].response_put.prev_kv;
+    return {
+      key,
+      value,
+      createRevision: Number(prev?.create_revision ?? res.header.revision),
+      modRevision: Number(res.header.revision),
+    };
+  }
+
+  async delete<T = unknown>(key: string, expectedRevision?: number): Promise<KeyValue<T>> {
+    this.#assertOpen();
+    checkKey(key);
+    if (expectedRevision !== undefined) checkRevision(expectedRevision, 'expectedRevision');
+    const k = this.#k(key);
+    const res = await this.client.kv.txn({
+      compare: [this.#precondition(k, expectedRevision)],
+      success: [{ request_delete_range: { key: k, prev_kv: true } }],
+      failure: [{ request_range: { key: k } }],
+    });
+    this.#throwIfFailed(key, res);
+    const prev = res.responses[0].response_delete_range.prev_kvs[0];
+    // Like the DELETE event: the deleted value, stamped with the revision of the delete.
+    return {
+      key,
+      value: parseValue(prev.value) as T,
+      createRevision: Number(prev.create_revision),
+      modRevision: Number(res.header.revision),
+    };
+  }
+
+  async watch<T = unknown>(
+    prefix: string,
+    onEvent: (ev: WatchEvent<T>) => void,
+    opts: WatchOptions = {},
+  ): Promise<Watch> {
+    this.#assertOpen();
+    checkPrefix(prefix);
+    const from = opts.fromRevision;
+    if (from !== undefined) {
+      checkRevision(from, 'fromRevision');
+      await this.#refuseCompacted(from);
+    }
+    const key = this.#k(prefix);
+    const w: EtcdWatch = new EtcdWatch({
+      client: this.client,
+      key,
+      rangeEnd: prefixRangeEndBytes(key),
+      rootLength: this.root.length,
+      fromRevision: from === undefined ? 0 : Math.max(1, from),
+      onEvent: onEvent as (ev: WatchEvent) => void,
+      onClose: opts.onClose,
+      onEnd: () => this.#watches.delete(w),
+    });
+    this.#watches.add(w);
+    try {
+      await w.start();
+    } catch (err) {
+      this.#watches.delete(w);
+      if (err instanceof RevisionCompactedError) this.#learnCompacted(err.compacted);
+      throw err;
+    }
+    return { cancel: () => w.cancel() };
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.#assertOpen();
+    checkRevision(revision, 'revision');
+    const current = await this.revision();
+    if (revision > current) {
+      throw new RangeError(`cannot compact to revision ${revision}: the current revision is ${current}`);
+    }
+    if (revision <= this.#compacted) return;
+    // etcd keeps its compaction revision readable; ours drops it too — except the current revision,
+    // which etcd cannot compact past (this process then refuses watches from it by itself).
+    const target = Math.min(revision + 1, current);
+    try {
+      await this.client.kv.compact({ revision: String(target), physical: false });
+    } catch (err) {
+      if (!isCompactedError(err)) throw err; // someone compacted further already: fine
+    }
+    this.#compacted = revision;
+  }
+
+  /** Ends every watch (onClose()), stops the compactor and closes the client. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#compactor) clearInterval(this.#compactor);
+    for (const w of [...this.#watches]) w.closeByStore();
+    this.client.close();
+  }
+
+  // ---- helpers ----
+
+  /** kube-apiserver's compactor: compact to what was current one interval ago, keeping historyLimit. */
+  async #autoCompact(): Promise<void> {
+    if (this.#closed) return;
+    const current = await this.revision();
+    const target = Math.min(this.#lastTickRevision, current - this.#historyLimit);
+    this.#lastTickRevision = current;
+    if (target > this.#compacted && target > 0) await this.compact(target);
+  }
+
+  /** Rejects a watch from history etcd no longer has: a range read at that revision fails the same way. */
+  async #refuseCompacted(from: number): Promise<void> {
+    if (this.#compacted > 0 && from <= this.#compacted) {
+      throw new RevisionCompactedError(from, this.#compacted);
+    }
+    if (from < 1) return;
+    try {
+      await this.client.kv.range({ key: this.#rootBuf, revision: String(from), count_only: true });
+    } catch (err) {
+      if (isCompactedError(err)) {
+        const compacted = await this.#findCompacted(from);
+        this.#learnCompacted(compacted);
+        throw new RevisionCompactedError(from, compacted);
+      }
+      // A future revision is fine: the watch waits for it.
+      if (!(err instanceof Error && err.message.includes('future revision'))) throw err;
+    }
+  }
+
+  /**
+   * etcd does not report its compaction revision except in a canceled watch; a binary search for the
+   * oldest readable revision finds it in ~log2(revision) small reads (only on this rare path).
+   * Returns the Store's notion: the newest revision whose history is gone.
+   */
+  async #findCompacted(knownCompacted: number): Promise<number> {
+    let lo = knownCompacted; // unreadable
+    let hi = await this.revision(); // readable
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      try {
+        await this.client.kv.range({ key: this.#rootBuf, revision: String(mid), count_only: true });
+        hi = mid;
+      } catch (err) {
+        if (!isCompactedError(err)) throw err;
+        lo = mid;
+      }
+    }
+    return hi - 1;
+  }
+
+  #learnCompacted(compacted: number): void {
+    if (compacted > this.#compacted) this.#compacted = compacted;
+  }
+
+  #precondition(k: Buffer, expected: number | undefined): ICompare {
+    return expected === undefined
+      ? { key: k, target: 'Create', result: 'Greater', create_revision: '0' }
+      : { key: k, target: 'Mod', result: 'Equal', mod_revision: String(expected) };
+  }
+
+  #throwIfFailed(key: string, res: ITxnResponse): void {
+    if (res.succeeded) return;
+    const current = res.responses[0]?.response_range?.kvs[0];
+    if (!current) throw new NotFoundError(key);
+    throw new ConflictError(key, Number(current.mod_revision));
+  }
+
+  #k(key: string): Buffer {
+    return Buffer.from(this.root + key, 'utf8');
+  }
+
+  #unroot(key: Buffer): string {
+    return key.toString('utf8').slice(this.root.length);
+  }
+
+  #kv<T>(key: string, kv: IKeyValue): KeyValue<T> {
+    return {
+      key,
+      value: parseValue(kv.value) as T,
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EtcdStoreClosedError();
+  }
+}
