@@ -44,6 +44,8 @@ export interface UpOptions {
   /** The gateway's Ingress ports (0 = off). */
   httpPort?: number;
   httpsPort?: number;
+  /** `--encryption-provider-config`: resources encrypted at rest (docs/data-protection.md). */
+  encryptionProviderConfig?: string;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -82,6 +84,7 @@ export async function up(o: UpOptions): Promise<void> {
     podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
+    encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
     logFile,
     verbose: o.verbose,
   });
@@ -139,6 +142,9 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.httpPort !== undefined ? ['--http-port', String(o.httpPort)] : []),
     ...(o.httpsPort !== undefined ? ['--https-port', String(o.httpsPort)] : []),
     ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
+    ...(o.encryptionProviderConfig
+      ? ['--encryption-provider-config', resolve(o.encryptionProviderConfig)]
+      : []),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
@@ -205,6 +211,7 @@ export async function server(o: {
   serviceNodePortRange?: string;
   /** Where pods reach the API (an address of this machine, or none). */
   advertiseAddress?: string;
+  encryptionProviderConfig?: string;
 }): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
@@ -220,6 +227,7 @@ export async function server(o: {
     serviceCidr: o.serviceCidr,
     nodePortRange: o.serviceNodePortRange,
     advertiseAddress: o.advertiseAddress,
+    encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);

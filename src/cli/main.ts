@@ -104,6 +104,10 @@ program
     int,
     443,
   )
+  .option(
+    '--encryption-provider-config <file>',
+    'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
+  )
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
@@ -142,7 +146,24 @@ program
     '--advertise-address <ip>',
     "where pods reach the API: an address of this machine (default: the default route's), or none",
   )
+  .option(
+    '--encryption-provider-config <file>',
+    'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
+  )
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
+
+const secrets = program.command('secrets').description('data protection: secrets encrypted at rest');
+secrets
+  .command('reencrypt')
+  .description(
+    'rewrite every encrypted resource with the first provider of the configuration (key rotation; encrypting data stored before), then compact and VACUUM the datastore; the server must be stopped',
+  )
+  .option('--data-dir <dir>', 'state directory of the stopped server')
+  .requiredOption(
+    '--encryption-provider-config <file>',
+    'the EncryptionConfiguration the server will run with',
+  )
+  .action(async (o) => (await import('./secrets.ts')).reencryptSecrets(o));
 
 program
   .command('agent')

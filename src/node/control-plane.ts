@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
 
+/** `strata secrets reencrypt` (offline, on a data directory no server holds). */
+export { reencryptDataDir } from '../store/encryption/offline.ts';
+
 export interface ControlPlaneNodeOptions {
   dataDir: string;
   host?: string;
@@ -23,6 +26,8 @@ export interface ControlPlaneNodeOptions {
   nodePortRange?: string;
   /** `--advertise-address`: where pods reach the API ('none': nowhere). */
   advertiseAddress?: string;
+  /** `--encryption-provider-config`: an EncryptionConfiguration file (encryption at rest). */
+  encryptionProviderConfig?: string;
 }
 
 export interface RunningControlPlane {
@@ -52,6 +57,7 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     serviceCidr: o.serviceCidr,
     nodePortRange: o.nodePortRange,
     advertiseAddress: o.advertiseAddress,
+    encryptionProviderConfig: o.encryptionProviderConfig,
   });
   return {
     url: cp.url,

@@ -6,6 +6,8 @@ import pino from 'pino';
 import { kindFor } from '../api/index.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { ObjectStore } from '../store/objects.ts';
+import { loadEncryptionConfig } from '../store/encryption/config.ts';
+import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
@@ -53,6 +55,12 @@ export interface ControlPlaneOptions {
   advertiseAddress?: string;
   /** A PodSecurityConfiguration file (default: DATA/pod-security.yaml when it exists; else warn at baseline). */
   podSecurityConfig?: string;
+  /**
+   * kube-apiserver's --encryption-provider-config: an EncryptionConfiguration file; the resources it
+   * names are encrypted at rest (store/encryption). Read before the store opens: a bad file or a missing
+   * key-encryption key refuses to start, naming the path.
+   */
+  encryptionProviderConfig?: string;
 }
 
 export interface ControlPlane {
@@ -69,9 +77,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const advertise = opts.advertiseAddress;
   if (advertise !== undefined && advertise !== 'none' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(advertise))
     throw new Error(`--advertise-address ${advertise}: expected an IPv4 address of this machine, or none`);
+  const encryption = opts.encryptionProviderConfig
+    ? loadEncryptionConfig(opts.encryptionProviderConfig)
+    : undefined;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(join(opts.dataDir, 'state.db'));
-  const objects = new ObjectStore(store);
+  const objects = new ObjectStore(encryption ? new EncryptedStore(store, encryption) : store);
   await ensureDefaultNamespaces(objects);
   const auth = new Authenticator();
   const admin = loadOrCreateAdminToken(opts.dataDir);
