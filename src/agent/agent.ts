@@ -31,6 +31,11 @@ import {
   type TierHealth,
 } from './node-health.ts';
 import { PodWorker } from './pod-worker.ts';
+import { StatsCollector } from '../metrics/collector.ts';
+import { agentExposition, cadvisorExposition, resourceExposition } from '../metrics/exposition.ts';
+import { containerResources } from '../metrics/pod-resources.ts';
+import type { SandboxRef } from '../metrics/samples.ts';
+import { buildSummary } from '../metrics/summary.ts';
 import type { FastifyInstance } from 'fastify';
 
 const nodeKind = kindFor('v1', 'Node')!;
@@ -67,6 +72,8 @@ export interface AgentOptions {
   memoryPressureTransitionMs?: number;
   /** For tests: bytes of memory available now. Default: MemAvailable from /proc/meminfo. */
   availableMemory?: () => number;
+  /** How often the stats of every sandbox and the node are collected (src/metrics). Default 10 s. */
+  statsIntervalMs?: number;
   /** Record Kubernetes events (Started, Unhealthy, BackOff, …) through the API. Default true. */
   events?: boolean;
   log?: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void };
@@ -85,6 +92,7 @@ export class Agent {
   private readonly workers = new Map<string, PodWorker>();
   private informer?: Informer<any>;
   private http?: FastifyInstance;
+  private collector?: StatsCollector;
   private timers: NodeJS.Timeout[] = [];
   private port = 0;
   private readonly log: NonNullable<AgentOptions['log']>;
@@ -119,9 +127,25 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    const collector = new StatsCollector({
+      nodeName: this.nodeName,
+      list: () => this.sandboxRefs(),
+      intervalMs: this.opts.statsIntervalMs,
+      log: this.log,
+    });
+    this.collector = collector;
+    const agentText = agentExposition(collector);
+    const cadvisor = cadvisorExposition(collector);
+    const resource = resourceExposition(collector);
     this.http = buildAgentHttp({
       client: this.opts.client,
       tls: this.opts.tls,
+      metrics: {
+        metrics: () => agentText.render(),
+        cadvisor: () => cadvisor.render(),
+        resource: () => resource.render(),
+        summary: async () => buildSummary(this.nodeName, await collector.current()),
+      },
       locate: (ns, name, c) => this.locate(ns, name, c),
       exec: (ns, name, c, cmd) => {
         const w = [...this.workers.values()].find(
@@ -214,6 +238,36 @@ export class Agent {
         .catch((err) => this.log.warn({ err: err.message }, 'network reconcile failed'));
     }
     this.timers.push(setInterval(() => void this.checkHealth(), this.opts.healthIntervalMs ?? 10_000));
+    collector.start();
+  }
+
+  /** Every running container of the pods on this node, for the stats collector. */
+  private sandboxRefs(): SandboxRef[] {
+    const refs: SandboxRef[] = [];
+    for (const w of this.workers.values()) {
+      const pod = w.pod;
+      const statuses = [
+        ...(pod.status?.containerStatuses ?? []),
+        ...(pod.status?.initContainerStatuses ?? []),
+      ];
+      for (const c of podContainers(pod)) {
+        const sb = w.sandboxOf(c.name);
+        if (!sb) continue;
+        const started = statuses.find((s: any) => s.name === c.name)?.state?.running?.startedAt;
+        refs.push({
+          namespace: pod.metadata.namespace,
+          pod: pod.metadata.name,
+          podUid: pod.metadata.uid,
+          container: c.name,
+          runtimeClass: pod.spec.runtimeClassName ?? sb.driver.name,
+          sandboxId: sb.id,
+          ...(started ? { startedAt: Date.parse(started) / 1000 } : {}),
+          ...containerResources(c),
+          stats: () => sb.driver.stats(sb.id),
+        });
+      }
+    }
+    return refs;
   }
 
   /**
@@ -224,6 +278,7 @@ export class Agent {
    */
   async stop(opts: { stopSandboxes?: boolean } = {}): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.collector?.stop();
     this.informer?.stop();
     await Promise.all(
       [...this.workers.entries()].map(async ([uid, w]) => {

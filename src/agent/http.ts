@@ -12,6 +12,7 @@
 //                                            container says `stdin: true`
 //   POST /portforward/:ns/:pod?port=N        strata-portforward.v1: one TCP connection to the pod's IP
 // Logs: GET /containerLogs/:ns/:pod/:container with the pods/log parameters (log-reader.ts).
+// Metrics (src/metrics, kubelet paths): GET /metrics, /metrics/cadvisor, /metrics/resource, /stats/summary.
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -60,6 +61,13 @@ export interface AgentHttpOptions {
     cmd: string[],
     opts: { tty: boolean; cols?: number; rows?: number },
   ) => Promise<InteractiveExec>;
+  /** The node's metrics: Prometheus text per kubelet path, and the stats summary (src/metrics). */
+  metrics?: {
+    metrics(): Promise<string>;
+    cadvisor(): Promise<string>;
+    resource(): Promise<string>;
+    summary(): Promise<unknown>;
+  };
   /** Attaches to a pod container's own stdio (tiers that can: AttachDriver). */
   attach?: (
     namespace: string,
@@ -128,6 +136,23 @@ export function buildAgentHttp(opts: AgentHttpOptions): FastifyInstance {
   }
 
   app.get('/healthz', async () => 'ok');
+
+  // Same authentication as logs and exec: the control plane's certificate or a token the API accepts.
+  const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+  const metricsRoutes: Array<[string, (m: NonNullable<AgentHttpOptions['metrics']>) => Promise<unknown>]> = [
+    ['/metrics', (m) => m.metrics()],
+    ['/metrics/cadvisor', (m) => m.cadvisor()],
+    ['/metrics/resource', (m) => m.resource()],
+    ['/stats/summary', (m) => m.summary()],
+  ];
+  for (const [path, render] of metricsRoutes) {
+    app.get(path, async (req, reply) => {
+      if (!(await callerOk(req.raw))) return reply.code(401).send(unauthorized());
+      if (!opts.metrics) return reply.code(404).send(statusFailure(404, 'NotFound', `no metrics at ${path}`));
+      const body = await render(opts.metrics);
+      return typeof body === 'string' ? reply.type(PROMETHEUS_TEXT).send(body) : body;
+    });
+  }
 
   const streams = new Set<Duplex>();
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
