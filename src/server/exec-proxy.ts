@@ -25,6 +25,7 @@ import { badRequest, kindFor, notFound, statusFailure, unauthorized, internalErr
 import { EXEC_PROTOCOL, PORT_FORWARD_UPGRADE } from '../api/exec-frames.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
 import type { Authenticator } from './auth.ts';
+import { authorizeUpgrade } from './authorization.ts';
 import { AgentRefusedError, type AgentDialer } from './agent-endpoint.ts';
 import { CHANNEL_PROTOCOLS, chooseChannelProtocol } from './streams/channel.ts';
 import { chooseContainer, queryBool, requireHost } from './streams/pod-target.ts';
@@ -104,7 +105,7 @@ export function attachExecUpgrade(app: FastifyInstance, objects: ObjectStore, au
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     track(open, socket);
     socket.on('error', () => socket.destroy());
-    serveUpgrade(req, socket, head, objects, auth, app.agents, open).catch((err) => {
+    serveUpgrade(req, socket, head, objects, auth, app.agents, open, app).catch((err) => {
       if (err instanceof ApiError) refuseUpgrade(socket, err.code, err.status);
       else refuseUpgrade(socket, 500, internalError((err as Error).message));
     });
@@ -124,6 +125,7 @@ async function serveUpgrade(
   auth: Authenticator,
   agents: AgentDialer,
   open: Set<Duplex>,
+  app: FastifyInstance,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://strata');
   const m = STREAM_PATH.exec(url.pathname);
@@ -150,6 +152,7 @@ async function serveUpgrade(
   }
   const who = await auth.authenticateRequest(req);
   if (!who.ok) throw new ApiError(unauthorized(who.message));
+  await authorizeUpgrade(app, req, who.user); // a 403 when the user may not create pods/{exec,attach,portforward}
   const [namespace, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
   const pod = await objects.get(podKind, namespace, name);
   if (!pod) throw new ApiError(notFound(podKind, name));

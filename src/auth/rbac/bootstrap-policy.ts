@@ -1,0 +1,278 @@
+// Kubernetes' default ClusterRoles and ClusterRoleBindings (plugin/pkg/auth/authorizer/rbac/bootstrappolicy),
+// trimmed to the resources Strata serves plus the ones clients expect to name. `admin`, `edit` and `view`
+// are aggregated: their rules come from the `system:aggregate-to-*` roles (and from each other: view is
+// labelled aggregate-to-edit, edit aggregate-to-admin), so a CRD-like addition only needs a labelled role.
+import type { ClusterRole, ClusterRoleBinding, PolicyRule } from '../../api/kinds/rbac.ts';
+import { RBAC_API_VERSION, RBAC_GROUP } from '../../api/kinds/rbac.ts';
+import { ADMIN_GROUP, AUTHENTICATED_GROUP } from '../identities.ts';
+
+export const UNAUTHENTICATED_GROUP = 'system:unauthenticated';
+export const AUTOUPDATE_ANNOTATION = 'rbac.authorization.kubernetes.io/autoupdate';
+export const AGGREGATE_TO = (role: 'admin' | 'edit' | 'view') => `${RBAC_GROUP}/aggregate-to-${role}`;
+
+const READ = ['get', 'list', 'watch'];
+const WRITE = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+const READ_WRITE = [...READ, ...WRITE];
+
+function rule(verbs: string[], apiGroups: string[], resources: string[]): PolicyRule {
+  return { verbs, apiGroups, resources };
+}
+function urls(verbs: string[], nonResourceURLs: string[]): PolicyRule {
+  return { verbs, nonResourceURLs };
+}
+
+const BOOTSTRAP_LABELS = { 'kubernetes.io/bootstrapping': 'rbac-defaults' };
+
+function clusterRole(
+  name: string,
+  rules: PolicyRule[],
+  extra: { labels?: Record<string, string>; aggregateFrom?: 'admin' | 'edit' | 'view' } = {},
+): ClusterRole {
+  return {
+    apiVersion: RBAC_API_VERSION,
+    kind: 'ClusterRole',
+    metadata: {
+      name,
+      labels: { ...BOOTSTRAP_LABELS, ...extra.labels },
+      annotations: { [AUTOUPDATE_ANNOTATION]: 'true' },
+    },
+    rules,
+    ...(extra.aggregateFrom
+      ? {
+          aggregationRule: {
+            clusterRoleSelectors: [{ matchLabels: { [AGGREGATE_TO(extra.aggregateFrom)]: 'true' } }],
+          },
+        }
+      : {}),
+  };
+}
+
+function binding(name: string, role: string, subjects: { kind: 'User' | 'Group'; name: string }[]) {
+  const out: ClusterRoleBinding = {
+    apiVersion: RBAC_API_VERSION,
+    kind: 'ClusterRoleBinding',
+    metadata: {
+      name,
+      labels: { ...BOOTSTRAP_LABELS },
+      annotations: { [AUTOUPDATE_ANNOTATION]: 'true' },
+    },
+    roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: role },
+    subjects: subjects.map((s) => ({ ...s, apiGroup: RBAC_GROUP })),
+  };
+  return out;
+}
+
+const DISCOVERY_URLS = [
+  '/api',
+  '/api/*',
+  '/apis',
+  '/apis/*',
+  '/healthz',
+  '/livez',
+  '/openapi',
+  '/openapi/*',
+  '/readyz',
+  '/version',
+  '/version/',
+];
+const PUBLIC_INFO_URLS = ['/healthz', '/livez', '/readyz', '/version', '/version/'];
+
+/** The names the in-process components would authenticate as if they ran apart (as in kube). */
+export const SCHEDULER_USER = 'system:kube-scheduler';
+export const CONTROLLER_MANAGER_USER = 'system:kube-controller-manager';
+
+export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
+  clusterRole('cluster-admin', [rule(['*'], ['*'], ['*']), urls(['*'], ['*'])]),
+  clusterRole('system:discovery', [urls(['get'], DISCOVERY_URLS)]),
+  clusterRole('system:public-info-viewer', [urls(['get'], PUBLIC_INFO_URLS)]),
+  clusterRole('system:basic-user', [
+    rule(['create'], ['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews']),
+    rule(['create'], ['authentication.k8s.io'], ['selfsubjectreviews']),
+  ]),
+  // The user-facing roles: empty here, filled by the aggregation controller.
+  clusterRole('admin', [], { aggregateFrom: 'admin' }),
+  clusterRole('edit', [], { aggregateFrom: 'edit', labels: { [AGGREGATE_TO('admin')]: 'true' } }),
+  clusterRole('view', [], { aggregateFrom: 'view', labels: { [AGGREGATE_TO('edit')]: 'true' } }),
+  clusterRole(
+    'system:aggregate-to-admin',
+    [
+      rule(['create'], ['authorization.k8s.io'], ['localsubjectaccessreviews']),
+      rule(READ_WRITE, [RBAC_GROUP], ['roles', 'rolebindings']),
+    ],
+    { labels: { [AGGREGATE_TO('admin')]: 'true' } },
+  ),
+  clusterRole(
+    'system:aggregate-to-edit',
+    [
+      // Read on the resources that let one act as the pod's identity or read its secrets.
+      rule(
+        READ,
+        [''],
+        ['pods/attach', 'pods/proxy', 'pods/exec', 'pods/portforward', 'secrets', 'services/proxy'],
+      ),
+      rule(['impersonate'], [''], ['serviceaccounts']),
+      rule(WRITE, [''], ['pods', 'pods/attach', 'pods/proxy', 'pods/exec', 'pods/portforward']),
+      rule(['create'], [''], ['pods/eviction']),
+      rule(
+        WRITE,
+        [''],
+        [
+          'serviceaccounts',
+          'services',
+          'services/proxy',
+          'persistentvolumeclaims',
+          'configmaps',
+          'secrets',
+          'events',
+        ],
+      ),
+      rule(['create'], [''], ['serviceaccounts/token']),
+      rule(
+        WRITE,
+        ['apps'],
+        [
+          'statefulsets',
+          'statefulsets/scale',
+          'daemonsets',
+          'deployments',
+          'deployments/scale',
+          'deployments/rollback',
+          'replicasets',
+          'replicasets/scale',
+        ],
+      ),
+      rule(WRITE, ['autoscaling'], ['horizontalpodautoscalers']),
+      rule(WRITE, ['batch'], ['jobs', 'cronjobs']),
+      rule(WRITE, ['policy'], ['poddisruptionbudgets']),
+      rule(WRITE, ['networking.k8s.io'], ['networkpolicies', 'ingresses']),
+      rule(READ_WRITE, ['coordination.k8s.io'], ['leases']),
+    ],
+    { labels: { [AGGREGATE_TO('edit')]: 'true' } },
+  ),
+  clusterRole(
+    'system:aggregate-to-view',
+    [
+      rule(
+        READ,
+        [''],
+        [
+          'pods',
+          'replicationcontrollers',
+          'replicationcontrollers/scale',
+          'serviceaccounts',
+          'services',
+          'services/status',
+          'endpoints',
+          'persistentvolumeclaims',
+          'persistentvolumeclaims/status',
+          'configmaps',
+        ],
+      ),
+      rule(
+        READ,
+        [''],
+        [
+          'limitranges',
+          'resourcequotas',
+          'bindings',
+          'events',
+          'pods/status',
+          'resourcequotas/status',
+          'namespaces/status',
+          'replicationcontrollers/status',
+          'pods/log',
+        ],
+      ),
+      // Reading namespaces at the namespace scope means reading this one: a hint of where one has access.
+      rule(READ, [''], ['namespaces']),
+      rule(READ, ['discovery.k8s.io'], ['endpointslices']),
+      rule(
+        READ,
+        ['apps'],
+        [
+          'controllerrevisions',
+          'statefulsets',
+          'statefulsets/status',
+          'statefulsets/scale',
+          'daemonsets',
+          'daemonsets/status',
+          'deployments',
+          'deployments/status',
+          'deployments/scale',
+          'replicasets',
+          'replicasets/status',
+          'replicasets/scale',
+        ],
+      ),
+      rule(READ, ['autoscaling'], ['horizontalpodautoscalers', 'horizontalpodautoscalers/status']),
+      rule(READ, ['batch'], ['jobs', 'cronjobs', 'cronjobs/status', 'jobs/status']),
+      rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
+      rule(READ, ['networking.k8s.io'], ['networkpolicies', 'ingresses', 'ingresses/status']),
+    ],
+    { labels: { [AGGREGATE_TO('view')]: 'true' } },
+  ),
+  // The components. In `strata up` they run in-process and write through the ObjectStore directly; these
+  // are the least-privilege identities they take when they talk to the API (and what kube gives them).
+  clusterRole('system:kube-scheduler', [
+    rule(['create'], ['', 'events.k8s.io'], ['events']),
+    rule(['patch', 'update'], ['', 'events.k8s.io'], ['events']),
+    rule(['create'], ['coordination.k8s.io'], ['leases']),
+    rule(['get', 'update'], ['coordination.k8s.io'], ['leases']),
+    rule(['delete', 'get', 'list', 'watch'], [''], ['pods']),
+    rule(['create'], [''], ['bindings', 'pods/binding']),
+    rule(['patch', 'update'], [''], ['pods/status']),
+    rule(READ, [''], ['nodes', 'namespaces', 'persistentvolumeclaims', 'persistentvolumes', 'services']),
+    rule(READ, ['apps'], ['replicasets', 'statefulsets']),
+    rule(READ, ['policy'], ['poddisruptionbudgets']),
+    rule(READ, ['storage.k8s.io'], ['storageclasses', 'csinodes', 'csidrivers', 'csistoragecapacities']),
+    rule(READ, ['scheduling.k8s.io'], ['priorityclasses']),
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+  ]),
+  // kube-controller-manager runs each controller under its own service account; Strata's controllers
+  // share one process and one identity, so this role is the union of what they write.
+  clusterRole('system:kube-controller-manager', [
+    rule(['*'], ['', 'apps', 'batch', 'policy', 'discovery.k8s.io', 'coordination.k8s.io'], ['*']),
+    rule(['*'], ['networking.k8s.io', 'storage.k8s.io', 'scheduling.k8s.io', 'autoscaling'], ['*']),
+    rule(['*'], [RBAC_GROUP], ['clusterroles']),
+    rule(READ, [RBAC_GROUP], ['roles', 'rolebindings', 'clusterrolebindings']),
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+  ]),
+  // What a node agent needs without the Node authorizer's per-node narrowing (kube's system:node).
+  clusterRole('system:node', [
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews', 'localsubjectaccessreviews']),
+    rule(READ, [''], ['services']),
+    rule(['create', 'get', 'list', 'watch', 'delete', 'patch', 'update'], [''], ['nodes']),
+    rule(['patch', 'update'], [''], ['nodes/status']),
+    rule(['create', 'patch', 'update'], ['', 'events.k8s.io'], ['events']),
+    rule(READ, [''], ['pods']),
+    rule(['create', 'delete'], [''], ['pods']),
+    rule(['patch', 'update'], [''], ['pods/status']),
+    rule(['create'], [''], ['pods/eviction']),
+    rule(['get'], [''], ['configmaps', 'secrets']),
+    rule(['get'], [''], ['persistentvolumeclaims', 'persistentvolumes']),
+    rule(['get', 'update', 'patch'], [''], ['persistentvolumeclaims/status']),
+    rule(['get'], [''], ['endpoints']),
+    rule(READ, ['discovery.k8s.io'], ['endpointslices']),
+    rule(READ, ['networking.k8s.io'], ['networkpolicies', 'ingresses', 'ingressclasses']),
+    rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
+    rule(['create'], [''], ['serviceaccounts/token']),
+    rule(READ, ['storage.k8s.io'], ['storageclasses']),
+  ]),
+]);
+
+export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly ClusterRoleBinding[] = Object.freeze([
+  binding('cluster-admin', 'cluster-admin', [{ kind: 'Group', name: ADMIN_GROUP }]),
+  binding('system:discovery', 'system:discovery', [{ kind: 'Group', name: AUTHENTICATED_GROUP }]),
+  binding('system:basic-user', 'system:basic-user', [{ kind: 'Group', name: AUTHENTICATED_GROUP }]),
+  binding('system:public-info-viewer', 'system:public-info-viewer', [
+    { kind: 'Group', name: AUTHENTICATED_GROUP },
+    { kind: 'Group', name: UNAUTHENTICATED_GROUP },
+  ]),
+  binding('system:kube-scheduler', 'system:kube-scheduler', [{ kind: 'User', name: SCHEDULER_USER }]),
+  binding('system:kube-controller-manager', 'system:kube-controller-manager', [
+    { kind: 'User', name: CONTROLLER_MANAGER_USER },
+  ]),
+]);
