@@ -19,6 +19,7 @@ import type { PersistentVolumeClaim } from './kinds/persistentvolumeclaim.ts';
 import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
+import type { ResourceQuota } from './kinds/resourcequota.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
 import type { Secret } from './kinds/secret.ts';
 import type { ServiceAccount } from './kinds/serviceaccount.ts';
@@ -621,6 +622,18 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       (p) => p.preemptionPolicy ?? 'PreemptLowerPriority',
     ),
   ]),
+  // kubectl's quota table: `pods: 1/10, requests.cpu: 500m/2` under REQUEST, the limits.* under LIMIT.
+  ResourceQuota: columns<ResourceQuota & Stored>([
+    nameColumn(),
+    ageColumn(),
+    col('Request', 'Usage of the resources that are not limits.*, as used/hard.', (q) =>
+      quotaUsage(q, (r) => !r.startsWith('limits.')),
+    ),
+    col('Limit', 'Usage of the limits.* resources, as used/hard.', (q) =>
+      quotaUsage(q, (r) => r.startsWith('limits.')),
+    ),
+  ]),
+  LimitRange: columns<Stored>([nameColumn(), createdAtColumn()]),
   ControllerRevision: columns<ControllerRevision & Stored>([
     nameColumn(),
     col('Controller', 'The controller that owns this revision.', (r) => {
@@ -736,6 +749,16 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   RoleBinding: columns<RoleBinding & Stored>(bindingColumns()),
   ClusterRoleBinding: columns<ClusterRoleBinding & Stored>(bindingColumns()),
 };
+
+/** `pods: 1/10, requests.cpu: 0/2` for the resources `pick` selects, in name order. */
+function quotaUsage(q: ResourceQuota, pick: (resource: string) => boolean): string {
+  const hard = q.status?.hard ?? q.spec.hard ?? {};
+  return Object.keys(hard)
+    .filter(pick)
+    .sort()
+    .map((r) => `${r}: ${q.status?.used?.[r] ?? 0}/${hard[r]}`)
+    .join(', ');
+}
 
 /** kube-apiserver's default table for kinds without printers. */
 const DEFAULT_COLUMNS: readonly Column[] = columns<Stored>([nameColumn(), ageColumn()]);

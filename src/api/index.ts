@@ -29,6 +29,8 @@ export * from './kinds/persistentvolume.ts';
 export * from './kinds/persistentvolumeclaim.ts';
 export * from './kinds/storageclass.ts';
 export * from './kinds/networkpolicy.ts';
+export * from './kinds/resourcequota.ts';
+export * from './kinds/limitrange.ts';
 export * from './kinds/rbac.ts';
 export * from './registry.ts';
 export * from './validate.ts';

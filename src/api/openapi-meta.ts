@@ -172,6 +172,10 @@ const KINDS: Readonly<Record<string, string>> = {
     'PersistentVolumeClaim is a request for storage (size, access modes, class) that pods mount by name.',
   'storage.k8s.io/v1/StorageClass':
     'StorageClass says how claims naming it get volumes: the provisioner, binding mode, reclaim policy and whether they may grow.',
+  'v1/ResourceQuota':
+    'ResourceQuota sets hard limits on the compute, storage and object counts a namespace may use (optionally per scope); status.used is kept exact by the server.',
+  'v1/LimitRange':
+    'LimitRange sets per-namespace defaults, minimums, maximums and limit/request ratios for container, pod and claim resources.',
   'scheduling.k8s.io/v1/PriorityClass':
     'PriorityClass maps a priority class name to an integer priority; higher-priority pods may preempt lower ones.',
   'rbac.authorization.k8s.io/v1/Role':

@@ -25,6 +25,8 @@ import * as persistentvolumeclaim from './kinds/persistentvolumeclaim.ts';
 import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
+import * as limitrange from './kinds/limitrange.ts';
+import * as resourcequota from './kinds/resourcequota.ts';
 import * as rbac from './kinds/rbac.ts';
 import * as secret from './kinds/secret.ts';
 import * as serviceaccount from './kinds/serviceaccount.ts';
@@ -79,6 +81,8 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [lease, apiPackage('coordination.k8s.io', 'v1')],
   [poddisruptionbudget, apiPackage('policy', 'v1')],
   [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
+  [resourcequota, apiPackage('', 'v1')],
+  [limitrange, apiPackage('', 'v1')],
   [persistentvolume, apiPackage('', 'v1')],
   [persistentvolumeclaim, apiPackage('', 'v1')],
   [storageclass, apiPackage('storage.k8s.io', 'v1')],

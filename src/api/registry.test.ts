@@ -11,6 +11,8 @@ describe('registry', () => {
       'v1 Secret',
       'v1 ServiceAccount',
       'v1 Event',
+      'v1 ResourceQuota',
+      'v1 LimitRange',
       'v1 Service',
       'apps/v1 Deployment',
       'apps/v1 ReplicaSet',

@@ -26,6 +26,8 @@ import { EndpointSlice } from './kinds/endpointslice.ts';
 import { Ingress, IngressStatus } from './kinds/ingress.ts';
 import { IngressClass } from './kinds/ingressclass.ts';
 import { NetworkPolicy } from './kinds/networkpolicy.ts';
+import { LimitRange } from './kinds/limitrange.ts';
+import { ResourceQuota, ResourceQuotaStatus } from './kinds/resourcequota.ts';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from './kinds/rbac.ts';
 
 export interface KindInfo {
@@ -76,6 +78,8 @@ const KINDS: readonly KindInfo[] = Object.freeze([
   kind('', 'v1', 'Secret', 'secrets', [], true, Secret),
   kind('', 'v1', 'ServiceAccount', 'serviceaccounts', ['sa'], true, ServiceAccount),
   kind('', 'v1', 'Event', 'events', ['ev'], true, Event),
+  kind('', 'v1', 'ResourceQuota', 'resourcequotas', ['quota'], true, ResourceQuota, ResourceQuotaStatus),
+  kind('', 'v1', 'LimitRange', 'limitranges', ['limits'], true, LimitRange),
   kind('', 'v1', 'Service', 'services', ['svc'], true, Service, ServiceStatus),
   kind('apps', 'v1', 'Deployment', 'deployments', ['deploy'], true, Deployment, DeploymentStatus),
   kind('apps', 'v1', 'ReplicaSet', 'replicasets', ['rs'], true, ReplicaSet, ReplicaSetStatus),

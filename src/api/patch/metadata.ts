@@ -281,6 +281,11 @@ const TYPES: Record<string, GoStruct> = {
   PodDisruptionBudgetSpec: { selector: struct('LabelSelector') },
   PodDisruptionBudgetStatus: { conditions },
   PriorityClass: { metadata: struct('ObjectMeta') },
+  ResourceQuota: { metadata: struct('ObjectMeta'), spec: struct('ResourceQuotaSpec') },
+  ResourceQuotaSpec: { scopes: atomic(), scopeSelector: struct('ScopeSelector') },
+  ScopeSelector: { matchExpressions: atomic() },
+  LimitRange: { metadata: struct('ObjectMeta'), spec: struct('LimitRangeSpec') },
+  LimitRangeSpec: { limits: atomic() },
 
   // ---- core/v1 and storage.k8s.io/v1: storage ------------------------------------------------------
   PersistentVolume: { metadata: struct('ObjectMeta'), spec: struct('PersistentVolumeSpec') },
@@ -357,6 +362,8 @@ const ROOTS: Record<string, string> = {
   'coordination.k8s.io/v1/Lease': 'Lease',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
+  'v1/ResourceQuota': 'ResourceQuota',
+  'v1/LimitRange': 'LimitRange',
   'v1/PersistentVolume': 'PersistentVolume',
   'v1/PersistentVolumeClaim': 'PersistentVolumeClaim',
   'storage.k8s.io/v1/StorageClass': 'StorageClass',
