@@ -1,8 +1,8 @@
-// Key and value encoding for the etcd Store: Strata keys live under a root prefix ("/registry", as in
-// Kubernetes), values are JSON text. Input checks match the sqlite store's, so both backends refuse the
+// Key and value encoding for the etcd Store: Strata keys live under a root prefix (none by default: the
+// ObjectStore's keys are already /registry/<group>/<resource>/…, as in Kubernetes), values are JSON text. Input checks match the sqlite store's, so both backends refuse the
 // same bad input with the same error types before anything is written.
 
-export const DEFAULT_ETCD_ROOT = '/registry';
+export const DEFAULT_ETCD_ROOT = '';
 
 /**
  * The smallest byte string greater than every byte string starting with `prefix` (etcd's

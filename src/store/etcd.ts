@@ -1,6 +1,7 @@
 // The Store on etcd (v3 API, through the `etcd3` client): what several `strata server` processes share.
 //
-// Mapping. A Strata key K is the etcd key ROOT + K (ROOT "/registry", as Kubernetes). Revisions are etcd's
+// Mapping. A Strata key K is the etcd key ROOT + K (ROOT "" by default: the ObjectStore's keys already
+// start with /registry/, as Kubernetes' do; tests use a root per test). Revisions are etcd's
 // own: a kv's modRevision is its etcd mod_revision (the object's resourceVersion), the store revision is
 // the etcd header revision. Writes are single etcd transactions:
 //   create  compare create_revision(K) = 0           then put          else range K (why it failed)
@@ -63,7 +64,10 @@ export interface EtcdStoreOptions {
   /** Member client URLs: http://host:2379 or https://host:2379. */
   endpoints: string[];
   tls?: EtcdTlsOptions;
-  /** Key prefix every Strata key is stored under. Default "/registry". */
+  /**
+   * Prefix put before every Strata key (ASCII). Default "": the ObjectStore's keys already read
+   * /registry/<group>/<resource>/…, as Kubernetes lays etcd out.
+   */
   root?: string;
   /** Auto-compaction period; 0 turns it off. Default 5 minutes (kube-apiserver's default). */
   compactionIntervalMs?: number;
@@ -94,7 +98,8 @@ export class EtcdStore implements Store {
   readonly root: string;
   /** The underlying client (maintenance: snapshots, status; leader election). */
   readonly client: Etcd3;
-  #rootBuf: Buffer;
+  /** A key no one writes: reading it is the cheapest way to get a revision, or to test one for compaction. */
+  #probeKey: Buffer;
   #closed = false;
   /** History <= this revision is known to be compacted (by this process, or learned from etcd). */
   #compacted = 0;
@@ -107,7 +112,7 @@ export class EtcdStore implements Store {
     if (opts.endpoints.length === 0) throw new Error('etcd: at least one endpoint is needed');
     this.endpoints = opts.endpoints;
     this.root = opts.root ?? DEFAULT_ETCD_ROOT;
-    this.#rootBuf = Buffer.from(this.root, 'utf8');
+    this.#probeKey = Buffer.from(`${this.root}/.strata/probe`, 'utf8');
     this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     const options: IOptions = {
       hosts: opts.endpoints,
@@ -135,12 +140,8 @@ export class EtcdStore implements Store {
 
   async revision(): Promise<number> {
     this.#assertOpen();
-    // A count-only range over the root: cheap, and linearizable (etcd's default), so the answer is current.
-    const res = await this.client.kv.range({
-      key: this.#rootBuf,
-      range_end: prefixRangeEndBytes(this.#rootBuf),
-      count_only: true,
-    });
+    // A linearizable (etcd's default) read of one key: its header carries the current revision.
+    const res = await this.client.kv.range({ key: this.#probeKey });
     return Number(res.header.revision);
   }
 
@@ -155,8 +156,8 @@ export class EtcdStore implements Store {
   async list<T = unknown>(prefix: string): Promise<ListResult<T>> {
     this.#assertOpen();
     checkPrefix(prefix);
-    const start = this.#k(prefix);
-    const end = prefixRangeEndBytes(start);
+    const start = this.#rangeStart(prefix);
+    const end = prefixRangeEndBytes(this.#k(prefix));
     for (;;) {
       try {
         return await this.#listAt<T>(start, end);
@@ -256,11 +257,10 @@ export class EtcdStore implements Store {
       checkRevision(from, 'fromRevision');
       await this.#refuseCompacted(from);
     }
-    const key = this.#k(prefix);
     const w: EtcdWatch = new EtcdWatch({
       client: this.client,
-      key,
-      rangeEnd: prefixRangeEndBytes(key),
+      key: this.#rangeStart(prefix),
+      rangeEnd: prefixRangeEndBytes(this.#k(prefix)),
       rootLength: this.root.length,
       fromRevision: from === undefined ? 0 : Math.max(1, from),
       onEvent: onEvent as (ev: WatchEvent) => void,
@@ -324,7 +324,7 @@ export class EtcdStore implements Store {
     }
     if (from < 1) return;
     try {
-      await this.client.kv.range({ key: this.#rootBuf, revision: String(from), count_only: true });
+      await this.client.kv.range({ key: this.#probeKey, revision: String(from) });
     } catch (err) {
       if (isCompactedError(err)) {
         const compacted = await this.#findCompacted(from);
@@ -347,7 +347,7 @@ export class EtcdStore implements Store {
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
       try {
-        await this.client.kv.range({ key: this.#rootBuf, revision: String(mid), count_only: true });
+        await this.client.kv.range({ key: this.#probeKey, revision: String(mid) });
         hi = mid;
       } catch (err) {
         if (!isCompactedError(err)) throw err;
@@ -376,6 +376,12 @@ export class EtcdStore implements Store {
 
   #k(key: string): Buffer {
     return Buffer.from(this.root + key, 'utf8');
+  }
+
+  /** The start of a prefix range: etcd refuses an empty key, and "\0" with range end "\0" means every key. */
+  #rangeStart(prefix: string): Buffer {
+    const k = this.#k(prefix);
+    return k.length === 0 ? Buffer.from([0]) : k;
   }
 
   #unroot(key: Buffer): string {

@@ -421,6 +421,16 @@ export class SqliteStore implements Store {
     if (r?.busy !== 0) throw new Error(`${this.path}: the WAL checkpoint could not complete (busy)`);
   }
 
+  /**
+   * Writes a consistent copy of the database to `path` (VACUUM INTO: a compact, self-contained file
+   * as of the last committed write; queued writes are committed first). `path` must not exist.
+   */
+  async backupTo(path: string): Promise<void> {
+    this.#assertOpen();
+    this.#flush(true);
+    this.#db.prepare('VACUUM INTO ?').run(path);
+  }
+
   /** Commits queued writes, closes the file, delivers what watches already hold, then ends them. */
   async close(): Promise<void> {
     if (this.#closed) return;
