@@ -130,7 +130,7 @@ export class EvaluatorPool {
     );
   }
 
-  private onReply(slot: Slot, m: WorkerReply): void {
+  private onReply(slot: Slot, m: Exclude<WorkerReply, { ready: true }>): void {
     const job = slot.job;
     if (!job || m.id !== job.id) return;
     if ('outcome' in m) {
