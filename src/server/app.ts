@@ -86,7 +86,15 @@ function checkDepth(value: unknown): unknown {
   return value;
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version']);
+// The service-account issuer's discovery document and keys are public too (routes/serviceaccount-token.ts).
+const PUBLIC_PATHS = new Set([
+  '/healthz',
+  '/readyz',
+  '/livez',
+  '/version',
+  '/.well-known/openid-configuration',
+  '/openid/v1/jwks',
+]);
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
   const logger: any = opts.logger ?? false;
