@@ -31,6 +31,7 @@ import type { Ingress } from './kinds/ingress.ts';
 import type { IngressClass } from './kinds/ingressclass.ts';
 import type { NetworkPolicy } from './kinds/networkpolicy.ts';
 import type { ClusterRoleBinding, RoleBinding } from './kinds/rbac.ts';
+import { csrConditionText, type CertificateSigningRequest } from './kinds/certificatesigningrequest.ts';
 import { labelSelectorToString } from './selectors.ts';
 import type { Condition, LabelSelector } from './meta.ts';
 
@@ -748,7 +749,30 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   ClusterRole: columns<Stored>([nameColumn(), createdAtColumn()]),
   RoleBinding: columns<RoleBinding & Stored>(bindingColumns()),
   ClusterRoleBinding: columns<ClusterRoleBinding & Stored>(bindingColumns()),
+  // kubectl's printers for certificates.k8s.io: NAME AGE SIGNERNAME REQUESTOR REQUESTEDDURATION CONDITION.
+  CertificateSigningRequest: columns<CertificateSigningRequest & Stored>([
+    nameColumn(),
+    ageColumn(),
+    col('SignerName', 'The signer the request is for.', (c) => c.spec?.signerName ?? ''),
+    col('Requestor', 'Who created the request.', (c) => c.spec?.username ?? ''),
+    col('RequestedDuration', 'The validity the request asks for.', (c) =>
+      c.spec?.expirationSeconds === undefined ? '<none>' : humanSeconds(c.spec.expirationSeconds),
+    ),
+    col('Condition', 'Approved, Denied, Failed, Issued or Pending.', (c) => csrConditionText(c)),
+  ]),
 };
+
+/** A duration as kubectl's duration.HumanDuration prints it for whole units (600 → 10m, 86400 → 24h). */
+function humanSeconds(s: number): string {
+  if (s < 120) return `${s}s`;
+  if (s < 600 && s % 60) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 3 * 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 8 * 3600 && s % 3600 >= 60) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
+  const hours = Math.floor((s % 86400) / 3600);
+  if (s < 8 * 86400 && hours) return `${Math.floor(s / 86400)}d${hours}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
 
 /** `pods: 1/10, requests.cpu: 0/2` for the resources `pick` selects, in name order. */
 function quotaUsage(q: ResourceQuota, pick: (resource: string) => boolean): string {

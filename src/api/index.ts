@@ -32,6 +32,7 @@ export * from './kinds/networkpolicy.ts';
 export * from './kinds/resourcequota.ts';
 export * from './kinds/limitrange.ts';
 export * from './kinds/rbac.ts';
+export * from './kinds/certificatesigningrequest.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './status.ts';

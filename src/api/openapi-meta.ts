@@ -186,6 +186,8 @@ const KINDS: Readonly<Record<string, string>> = {
     'RoleBinding grants a Role, or a ClusterRole within this namespace, to users, groups and service accounts.',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding':
     'ClusterRoleBinding grants a ClusterRole to users, groups and service accounts in every namespace.',
+  'certificates.k8s.io/v1/CertificateSigningRequest':
+    'CertificateSigningRequest asks a signer for a certificate: nodes obtain their client certificates through it (signer kubernetes.io/kube-apiserver-client-kubelet).',
 };
 
 export function kindDescription(k: KindInfo): string {

@@ -28,6 +28,7 @@ import * as priorityclass from './kinds/priorityclass.ts';
 import * as limitrange from './kinds/limitrange.ts';
 import * as resourcequota from './kinds/resourcequota.ts';
 import * as rbac from './kinds/rbac.ts';
+import * as certificatesigningrequest from './kinds/certificatesigningrequest.ts';
 import * as secret from './kinds/secret.ts';
 import * as serviceaccount from './kinds/serviceaccount.ts';
 import * as statefulset from './kinds/statefulset.ts';
@@ -87,6 +88,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [persistentvolumeclaim, apiPackage('', 'v1')],
   [storageclass, apiPackage('storage.k8s.io', 'v1')],
   [rbac, apiPackage('rbac.authorization.k8s.io', 'v1')],
+  [certificatesigningrequest, apiPackage('certificates.k8s.io', 'v1')],
 ];
 
 /** Exports whose Kubernetes name or package differs from the export's. */

@@ -30,6 +30,7 @@ describe('registry', () => {
       'scheduling.k8s.io/v1 PriorityClass',
       'v1 PersistentVolume',
       'v1 PersistentVolumeClaim',
+      'certificates.k8s.io/v1 CertificateSigningRequest',
       'storage.k8s.io/v1 StorageClass',
       'rbac.authorization.k8s.io/v1 Role',
       'rbac.authorization.k8s.io/v1 RoleBinding',

@@ -29,6 +29,10 @@ import { NetworkPolicy } from './kinds/networkpolicy.ts';
 import { LimitRange } from './kinds/limitrange.ts';
 import { ResourceQuota, ResourceQuotaStatus } from './kinds/resourcequota.ts';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from './kinds/rbac.ts';
+import {
+  CertificateSigningRequest,
+  CertificateSigningRequestStatus,
+} from './kinds/certificatesigningrequest.ts';
 
 export interface KindInfo {
   group: string;
@@ -123,6 +127,16 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     true,
     PersistentVolumeClaim,
     PersistentVolumeClaimStatus,
+  ),
+  kind(
+    'certificates.k8s.io',
+    'v1',
+    'CertificateSigningRequest',
+    'certificatesigningrequests',
+    ['csr'],
+    false,
+    CertificateSigningRequest,
+    CertificateSigningRequestStatus,
   ),
   kind('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', ['sc'], false, StorageClass),
   kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', [], true, Role),

@@ -82,6 +82,14 @@ export function subresourcesOf(k: KindInfo): SubresourceInfo[] {
       description: `read or change the replicas of the ${k.kind}`,
     });
   }
+  if (id === 'certificates.k8s.io/v1/CertificateSigningRequest') {
+    out.push({
+      name: 'approval',
+      responseKind: own(k),
+      verbs: ['get', 'patch', 'update'],
+      description: 'approve or deny the request (its Approved/Denied conditions)',
+    });
+  }
   if (k.hasStatus) {
     out.push({
       name: 'status',

@@ -3,6 +3,8 @@
 import type { ObjectStore } from '../store/objects.ts';
 import { BootstrapTokenCleaner } from './bootstrap-token-cleaner.ts';
 import { type Clock, CronJobController } from './cronjob.ts';
+import { CsrApprover, type ParseRequest } from './csr-approver.ts';
+import { CsrSigner, type SignRequest } from './csr-signer.ts';
 import { DaemonSetController } from './daemonset.ts';
 import { DeploymentController } from './deployment.ts';
 import { upgradeDeploymentsToReplicaSets } from './deployment-upgrade.ts';
@@ -45,6 +47,8 @@ export interface ControllerManagerOptions {
   recorder?: EventRecorder;
   /** Reuse informers (e.g. the scheduler's); by default the manager creates, starts and stops its own. */
   informers?: SharedInformers;
+  /** Node client certificates (CSR approver + signer), when the cluster has a CA to sign with. */
+  certificateSigning?: { parse: ParseRequest; sign: SignRequest };
 }
 
 export interface RunningControllers {
@@ -101,6 +105,12 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
         opts.podEvictionTimeoutSeconds !== undefined ? opts.podEvictionTimeoutSeconds * 1000 : undefined,
     }),
     new EventGarbageCollector({ objects: opts.objects, ttlSeconds: opts.eventTTLSeconds, log }),
+    ...(opts.certificateSigning
+      ? [
+          new CsrApprover({ ...common, parse: opts.certificateSigning.parse }),
+          new CsrSigner({ ...common, ...opts.certificateSigning }),
+        ]
+      : []),
   ];
   const upgraded = upgradeDeploymentsToReplicaSets(opts.objects, log);
   const started = [

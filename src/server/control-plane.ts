@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { kindFor } from '../api/index.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { openServerDatastore, type DatastoreFlags } from '../store/datastore-server.ts';
 import { ObjectStore } from '../store/objects.ts';
 import { loadEncryptionConfig } from '../store/encryption/config.ts';
 import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
@@ -20,6 +20,8 @@ import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
+import { csrCreateAdmission, csrPrepareUpdate } from '../auth/bootstrap/csr-admission.ts';
+import { parseCsr, signCsr } from '../auth/bootstrap/csr.ts';
 import {
   DEFAULT_SERVICE_CIDR,
   ServiceCidr,
@@ -31,6 +33,8 @@ import { type PodListener, advertiseAddress, isLoopback, listenForPods } from '.
 
 export interface ControlPlaneOptions {
   dataDir: string;
+  /** Where state lives (sqlite://, etcd://), etcd client TLS, scheduled backups (store/datastore-server.ts). */
+  datastore?: DatastoreFlags;
   host?: string;
   port?: number;
   strategy?: 'spread' | 'binpack';
@@ -81,7 +85,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ? loadEncryptionConfig(opts.encryptionProviderConfig)
     : undefined;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const store = openSqliteStore(join(opts.dataDir, 'state.db'));
+  const datastore = await openServerDatastore(opts.dataDir, opts.datastore);
+  const store = datastore.store;
   const objects = new ObjectStore(encryption ? new EncryptedStore(store, encryption) : store);
   await ensureDefaultNamespaces(objects);
   const auth = new Authenticator();
@@ -111,7 +116,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     objects,
     nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
     podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
+    // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
+    certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
   });
+  objects.addCreateHook(csrCreateAdmission);
+  objects.addPrepareUpdateHook(csrPrepareUpdate);
   // Join tokens: kube-system's bootstrap-token-<id> Secrets, read from the controllers' cache.
   const tokenSecrets = controllers.informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
   auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
@@ -196,7 +205,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await scheduler.stop();
       await serviceAllocation.stop();
       await controllers.stop();
-      await store.close();
+      await datastore.close();
     },
   };
 }

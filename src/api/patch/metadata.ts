@@ -340,6 +340,16 @@ const TYPES: Record<string, GoStruct> = {
   AggregationRule: { clusterRoleSelectors: atomic() },
   RoleBinding: { metadata: struct('ObjectMeta'), subjects: atomic() },
   ClusterRoleBinding: { metadata: struct('ObjectMeta'), subjects: atomic() },
+
+  // ---- certificates.k8s.io/v1 ------------------------------------------------------------------------
+  CertificateSigningRequest: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('CertificateSigningRequestSpec'),
+    status: struct('CertificateSigningRequestStatus'),
+  },
+  CertificateSigningRequestSpec: { usages: atomic(), groups: atomic() },
+  // `+listType=map +listMapKey=type`, no patch strategy (strategic merge replaces the list).
+  CertificateSigningRequestStatus: { conditions: { list: { listType: 'map', listMapKeys: ['type'] } } },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -375,6 +385,7 @@ const ROOTS: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': 'ClusterRole',
   'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
+  'certificates.k8s.io/v1/CertificateSigningRequest': 'CertificateSigningRequest',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */

@@ -1,8 +1,10 @@
 // Generic REST routes for every kind in the registry, in the Kubernetes URL layout.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  approvalStatus,
   badRequest,
   fieldSelectorFields,
+  invalid,
   kindFor,
   methodNotAllowed,
   notFound,
@@ -333,6 +335,9 @@ async function handle(
   if (subresource === 'ephemeralcontainers' && kind.kind === 'Pod') {
     return ephemeralContainers(objects, req, reply, p);
   }
+  if (subresource === 'approval' && kind.kind === 'CertificateSigningRequest') {
+    return csrApproval(objects, req, p);
+  }
   if (subresource !== undefined && subresource !== 'status') {
     throw new ApiError(statusFailure(404, 'NotFound', `${kind.plural} has no subresource "${subresource}"`));
   }
@@ -520,4 +525,31 @@ async function ephemeralContainers(
   }
   sendWarnings(reply, warnings);
   return result;
+}
+
+/**
+ * certificatesigningrequests/NAME/approval (`kubectl certificate approve|deny`): GET the request, or PUT it
+ * with the conditions wanted — only status.conditions is taken, and an Approved or Denied condition, once
+ * set, stays (kube's approval strategy).
+ */
+async function csrApproval(objects: ObjectStore, req: FastifyRequest, p: ResourcePath): Promise<unknown> {
+  const { kind, name } = p;
+  const current = await objects.mustGet(kind, undefined, name!);
+  if (req.method === 'GET') return current;
+  if (req.method !== 'PUT')
+    throw new ApiError(
+      methodNotAllowed(`${req.method} is not supported on certificatesigningrequests/approval`),
+    );
+  const body = requireBody(req.body);
+  checkBodyMatchesPath(p, body);
+  const result = approvalStatus(current, body);
+  if ('causes' in result) throw new ApiError(invalid(kind, name!, result.causes));
+  const q = req.query as Query;
+  return objects.updateStatus(
+    kind,
+    undefined,
+    name!,
+    { metadata: { resourceVersion: body.metadata?.resourceVersion }, status: result.status },
+    writeOptions(req, q, []),
+  );
 }
