@@ -8,6 +8,31 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultConfigPath, readKubeconfig, writeKubeconfig } from '../client/kubeconfig.ts';
 
+/** `--datastore`, `--etcd-cafile|certfile|keyfile`, `--backup-schedule|retention|dir` as commander parses them. */
+export interface DatastoreCliOptions {
+  datastore?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  backupSchedule?: string;
+  backupRetention?: number;
+  backupDir?: string;
+}
+
+/** Paths resolved against the working directory (a detached process may run elsewhere). */
+export function datastoreFlags(o: DatastoreCliOptions): DatastoreCliOptions {
+  const abs = (p: string | undefined) => (p === undefined ? undefined : resolve(p));
+  return {
+    datastore: o.datastore,
+    etcdCafile: abs(o.etcdCafile),
+    etcdCertfile: abs(o.etcdCertfile),
+    etcdKeyfile: abs(o.etcdKeyfile),
+    backupSchedule: o.backupSchedule,
+    backupRetention: o.backupRetention,
+    backupDir: abs(o.backupDir),
+  };
+}
+
 export function defaultDataDir(): string {
   return process.env.STRATA_HOME ? join(process.env.STRATA_HOME, 'data') : join(homedir(), '.strata', 'data');
 }
@@ -197,26 +222,29 @@ export async function down(o: { dataDir?: string }): Promise<void> {
   console.log(`Strata stopped (pid ${pid})`);
 }
 
-export async function server(o: {
-  dataDir?: string;
-  host?: string;
-  port?: number;
-  strategy?: 'spread' | 'binpack';
-  kubeconfig?: string;
-  nodeGracePeriod?: number;
-  podEvictionTimeout?: number;
-  insecureHttp?: boolean;
-  tlsSan?: string[];
-  serviceCidr?: string;
-  serviceNodePortRange?: string;
-  /** Where pods reach the API (an address of this machine, or none). */
-  advertiseAddress?: string;
-  encryptionProviderConfig?: string;
-}): Promise<void> {
+export async function server(
+  o: {
+    dataDir?: string;
+    host?: string;
+    port?: number;
+    strategy?: 'spread' | 'binpack';
+    kubeconfig?: string;
+    nodeGracePeriod?: number;
+    podEvictionTimeout?: number;
+    insecureHttp?: boolean;
+    tlsSan?: string[];
+    serviceCidr?: string;
+    serviceNodePortRange?: string;
+    /** Where pods reach the API (an address of this machine, or none). */
+    advertiseAddress?: string;
+    encryptionProviderConfig?: string;
+  } & DatastoreCliOptions,
+): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
   const cp = await startControlPlaneNode({
     dataDir,
+    datastore: datastoreFlags(o),
     host: o.host,
     port: o.port,
     strategy: o.strategy,

@@ -16,6 +16,7 @@ import { seconds } from './duration.ts';
 import { apply, del, get } from './resources.ts';
 import { run } from './run.ts';
 import { registerTokenCommands } from './token.ts';
+import { registerDatastoreCommands, withDatastoreOptions } from './datastore.ts';
 
 const withGlobalOptions = (cmd: Command): Command =>
   cmd
@@ -151,6 +152,10 @@ program
     'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
   )
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
+withDatastoreOptions(
+  program.commands.find((c) => c.name() === 'server')!,
+  int,
+);
 
 const secrets = program.command('secrets').description('data protection: secrets encrypted at rest');
 secrets
@@ -433,6 +438,7 @@ if (commandOf(process.argv.slice(2)) === 'image') {
 }
 
 registerTokenCommands(program, () => connect(g()), print);
+registerDatastoreCommands(program, int);
 
 program
   .command('version')

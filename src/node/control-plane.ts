@@ -3,12 +3,15 @@
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import type { DatastoreFlags } from '../store/datastore-server.ts';
 
 /** `strata secrets reencrypt` (offline, on a data directory no server holds). */
 export { reencryptDataDir } from '../store/encryption/offline.ts';
 
 export interface ControlPlaneNodeOptions {
   dataDir: string;
+  /** `--datastore`, `--etcd-*`, `--backup-*`. */
+  datastore?: DatastoreFlags;
   host?: string;
   port?: number;
   strategy?: 'spread' | 'binpack';
@@ -46,6 +49,7 @@ export interface RunningControlPlane {
 export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise<RunningControlPlane> {
   const cp: ControlPlane = await startControlPlane({
     dataDir: o.dataDir,
+    datastore: o.datastore,
     host: o.host,
     port: o.port,
     strategy: o.strategy,
