@@ -20,6 +20,8 @@ import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
+import { csrCreateAdmission, csrPrepareUpdate } from '../auth/bootstrap/csr-admission.ts';
+import { parseCsr, signCsr } from '../auth/bootstrap/csr.ts';
 import {
   DEFAULT_SERVICE_CIDR,
   ServiceCidr,
@@ -114,7 +116,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     objects,
     nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
     podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
+    // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
+    certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
   });
+  objects.addCreateHook(csrCreateAdmission);
+  objects.addPrepareUpdateHook(csrPrepareUpdate);
   // Join tokens: kube-system's bootstrap-token-<id> Secrets, read from the controllers' cache.
   const tokenSecrets = controllers.informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
   auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
