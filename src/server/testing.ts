@@ -8,6 +8,9 @@ import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { buildServer } from './app.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
+import { ADMIN_GROUP } from '../auth/identities.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
+import { type Authorization, startAuthorization } from './authorization.ts';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -20,10 +23,14 @@ export interface TestServer {
   ): Promise<LightMyRequestResponse>;
   /** The Authorization header value of the admin token (for raw app.inject calls). */
   authorization: string;
+  /** The authenticator, to add users (`auth.add(token, name, groups)`). */
+  auth: Authenticator;
+  /** RBAC and the authorizer chain, as `strata server` runs them (undefined with authorization: false). */
+  authz?: Authorization;
   close(): Promise<void>;
 }
 
-export async function startTestServer(): Promise<TestServer> {
+export async function startTestServer(opts: { authorization?: boolean } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-server-'));
   const store = openSqliteStore(join(dir, 'state.db'));
   const objects = new ObjectStore(store);
@@ -31,13 +38,18 @@ export async function startTestServer(): Promise<TestServer> {
   await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
   const auth = new Authenticator();
   const { token } = loadOrCreateAdminToken(dir);
-  auth.add(token, 'admin');
-  const app = buildServer({ objects, auth });
+  auth.add(token, 'admin', [ADMIN_GROUP]);
+  const informers = new SharedInformers(objects);
+  informers.start();
+  const authz = opts.authorization === false ? undefined : await startAuthorization({ objects, informers });
+  const app = buildServer({ objects, auth, extensions: authz ? [authz.extension] : [] });
   await app.ready();
   return {
     app,
     objects,
     authorization: `Bearer ${token}`,
+    auth,
+    authz,
     req: (method, url, opts = {}) =>
       app.inject({
         method: method as 'GET',
@@ -51,6 +63,7 @@ export async function startTestServer(): Promise<TestServer> {
       }),
     close: async () => {
       await app.close();
+      informers.stop();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
