@@ -403,6 +403,33 @@ export const DownwardAPIVolumeSource = z.strictObject({
   defaultMode: FileMode.default(0o644),
 });
 
+/**
+ * A bound service-account token written into a projected volume: the node requests it (TokenRequest bound
+ * to the pod, for `audience` or the API's) and rewrites it before 80 % of its lifetime (src/agent/volumes/).
+ */
+export const ServiceAccountTokenProjection = z
+  .strictObject({
+    audience: z.string().optional(),
+    expirationSeconds: z.int().default(3600),
+    path: RelativePath,
+  })
+  .superRefine((t, ctx) => {
+    if (t.expirationSeconds < 600)
+      addCause(
+        ctx,
+        ['expirationSeconds'],
+        Reason.Invalid,
+        msg.invalid(t.expirationSeconds, 'may not specify a duration less than 10 minutes'),
+      );
+    if (t.expirationSeconds > 2 ** 32)
+      addCause(
+        ctx,
+        ['expirationSeconds'],
+        Reason.Invalid,
+        msg.invalid(t.expirationSeconds, 'may not specify a duration larger than 2^32 seconds'),
+      );
+  });
+
 export const VolumeProjection = z
   .strictObject({
     configMap: ConfigMapVolumeSource.omit({ defaultMode: true }).optional(),
@@ -414,8 +441,9 @@ export const VolumeProjection = z
       })
       .optional(),
     downwardAPI: z.strictObject({ items: z.array(DownwardAPIVolumeFile).optional() }).optional(),
+    serviceAccountToken: ServiceAccountTokenProjection.optional(),
   })
-  .superRefine(exactlyOne(['configMap', 'secret', 'downwardAPI'], 'projection type'));
+  .superRefine(exactlyOne(['configMap', 'secret', 'downwardAPI', 'serviceAccountToken'], 'projection type'));
 export const ProjectedVolumeSource = z.strictObject({
   sources: z.array(VolumeProjection),
   defaultMode: FileMode.default(0o644),
