@@ -13,7 +13,7 @@ import { kindFor } from '../api/index.ts';
 import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { which } from '../lib/command.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { ensureDefaultNamespaces } from '../controllers/manager.ts';
@@ -41,7 +41,7 @@ interface Server {
     method: string,
     url: string,
     opts?: { body?: unknown; headers?: Record<string, string> },
-  ): ReturnType<FastifyInstance['inject']>;
+  ): Promise<LightMyRequestResponse>;
 }
 let s: Server;
 let store: Store;
