@@ -7,6 +7,8 @@ import { RBAC_API_VERSION, RBAC_GROUP } from '../../api/kinds/rbac.ts';
 import { ADMIN_GROUP, AUTHENTICATED_GROUP } from '../identities.ts';
 
 export const UNAUTHENTICATED_GROUP = 'system:unauthenticated';
+const BOOTSTRAPPERS_GROUP = 'system:bootstrappers';
+const NODES_GROUP = 'system:nodes';
 export const AUTOUPDATE_ANNOTATION = 'rbac.authorization.kubernetes.io/autoupdate';
 export const AGGREGATE_TO = (role: 'admin' | 'edit' | 'view') => `${RBAC_GROUP}/aggregate-to-${role}`;
 
@@ -261,6 +263,17 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
     rule(['create'], [''], ['serviceaccounts/token']),
     rule(READ, ['storage.k8s.io'], ['storageclasses']),
   ]),
+  // Joining nodes (kube's roles, bound as kubeadm binds them): a bootstrap token may ask for a node client
+  // certificate; a node may ask to renew its own. What a node may do once joined is the Node authorizer's.
+  clusterRole('system:node-bootstrapper', [
+    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
+  ]),
+  clusterRole('system:certificates.k8s.io:certificatesigningrequests:nodeclient', [
+    rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/nodeclient']),
+  ]),
+  clusterRole('system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [
+    rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient']),
+  ]),
 ]);
 
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly ClusterRoleBinding[] = Object.freeze([
@@ -275,4 +288,17 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly ClusterRoleBinding[] = Ob
   binding('system:kube-controller-manager', 'system:kube-controller-manager', [
     { kind: 'User', name: CONTROLLER_MANAGER_USER },
   ]),
+  binding('kubeadm:kubelet-bootstrap', 'system:node-bootstrapper', [
+    { kind: 'Group', name: BOOTSTRAPPERS_GROUP },
+  ]),
+  binding(
+    'kubeadm:node-autoapprove-bootstrap',
+    'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
+    [{ kind: 'Group', name: BOOTSTRAPPERS_GROUP }],
+  ),
+  binding(
+    'kubeadm:node-autoapprove-certificate-rotation',
+    'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
+    [{ kind: 'Group', name: NODES_GROUP }],
+  ),
 ]);
