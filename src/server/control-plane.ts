@@ -15,6 +15,8 @@ import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingres
 import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { buildServer } from './app.ts';
+import { startAuthorization } from './authorization.ts';
+import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
@@ -124,6 +126,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Join tokens: kube-system's bootstrap-token-<id> Secrets, read from the controllers' cache.
   const tokenSecrets = controllers.informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
   auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
+  // Authorization: system:masters, then the authorizers in `before` (the Node authorizer goes there, ahead
+  // of RBAC), then RBAC over the controllers' informers; the default roles are reconciled here.
+  const authz = await startAuthorization({ objects, informers: controllers.informers, before: [] });
+  const aggregation = new ClusterRoleAggregationController({ objects, informers: controllers.informers });
+  await aggregation.start();
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
   objects.addCreateHook(defaultIngressClassAdmission(objects));
@@ -172,6 +179,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ready: () => ready,
     tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
     agents: new AgentDialer(pki?.agentClient),
+    extensions: [authz.extension],
   });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
   const addr = app.server.address() as { address: string; port: number };
@@ -203,6 +211,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await forPods?.close?.();
       await app.close();
       await scheduler.stop();
+      await aggregation.stop();
       await serviceAllocation.stop();
       await controllers.stop();
       await datastore.close();
