@@ -49,8 +49,28 @@ export function storageVersionHash(group: string, version: string, kind: string)
     .toString('base64');
 }
 
-/** Resources served by handlers of their own rather than the object store (src/server/routes/authentication.ts). */
+const review = (group: string, plural: string, kind: string, namespaced = false): DiscoveredResource => ({
+  group,
+  version: 'v1',
+  plural,
+  singular: plural.slice(0, -1),
+  kind,
+  namespaced,
+  verbs: ['create'],
+  shortNames: [],
+  categories: [],
+  subresources: [],
+});
+
+/**
+ * Resources served by handlers of their own rather than the object store (src/server/routes/authentication.ts,
+ * src/server/routes/authorization.ts).
+ */
 const UNSTORED: readonly DiscoveredResource[] = [
+  review('authorization.k8s.io', 'localsubjectaccessreviews', 'LocalSubjectAccessReview', true),
+  review('authorization.k8s.io', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
+  review('authorization.k8s.io', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
+  review('authorization.k8s.io', 'subjectaccessreviews', 'SubjectAccessReview'),
   {
     group: 'authentication.k8s.io',
     version: 'v1',
