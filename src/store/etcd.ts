@@ -23,6 +23,7 @@
 // RevisionCompactedError, found either from this process's own compactions or by asking etcd.
 import {
   Etcd3,
+  type IRequestOp,
   type IOptions,
   type IKeyValue,
   type IRangeResponse,
@@ -85,6 +86,21 @@ export class EtcdStoreClosedError extends Error {
   }
 }
 
+/**
+ * The write did not happen: this process wrote under a leader's fencing token and another process has
+ * since taken the leadership (the fencing record moved on). See controllers/leader-election.ts.
+ */
+export class FencedError extends Error {
+  readonly key: string;
+  constructor(key: string, fenceKey: string) {
+    super(`write to ${key} refused: this server is no longer the leader (${fenceKey} has moved on)`);
+    this.name = 'FencedError';
+    this.key = key;
+  }
+}
+
+type ITxnRequestOps = IRequestOp[];
+
 const PAGE_SIZE = 1_000;
 const DEFAULT_COMPACTION_INTERVAL_MS = 5 * 60_000;
 const DEFAULT_HISTORY_LIMIT = 100_000;
@@ -107,6 +123,8 @@ export class EtcdStore implements Store {
   #compactor: NodeJS.Timeout | undefined;
   #historyLimit: number;
   #lastTickRevision = 0;
+  /** While set, every write also requires mod_revision(fence.key) = fence.token (leader fencing). */
+  #fence: { key: Buffer; name: string; token: number } | undefined;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('etcd: at least one endpoint is needed');
@@ -194,11 +212,14 @@ export class EtcdStore implements Store {
     const k = this.#k(key);
     const v = toJsonBuffer(key, value);
     const res = await this.client.kv.txn({
-      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: '0' }],
+      compare: this.#fenced([{ key: k, target: 'Create', result: 'Equal', create_revision: '0' }]),
       success: [{ request_put: { key: k, value: v } }],
-      failure: [{ request_range: { key: k } }],
+      failure: this.#failureReads(k),
     });
-    if (!res.succeeded) throw new AlreadyExistsError(key);
+    if (!res.succeeded) {
+      this.#throwIfFenced(key, res);
+      throw new AlreadyExistsError(key);
+    }
     const rev = Number(res.header.revision);
     return { key, value, createRevision: rev, modRevision: rev };
   }
@@ -210,9 +231,9 @@ export class EtcdStore implements Store {
     const k = this.#k(key);
     const v = toJsonBuffer(key, value);
     const res = await this.client.kv.txn({
-      compare: [this.#precondition(k, expectedRevision)],
+      compare: this.#fenced([this.#precondition(k, expectedRevision)]),
       success: [{ request_put: { key: k, value: v, prev_kv: true } }],
-      failure: [{ request_range: { key: k } }],
+      failure: this.#failureReads(k),
     });
     this.#throwIfFailed(key, res);
     const prev = res.responses[0].response_put.prev_kv;
@@ -230,9 +251,9 @@ export class EtcdStore implements Store {
     if (expectedRevision !== undefined) checkRevision(expectedRevision, 'expectedRevision');
     const k = this.#k(key);
     const res = await this.client.kv.txn({
-      compare: [this.#precondition(k, expectedRevision)],
+      compare: this.#fenced([this.#precondition(k, expectedRevision)]),
       success: [{ request_delete_range: { key: k, prev_kv: true } }],
-      failure: [{ request_range: { key: k } }],
+      failure: this.#failureReads(k),
     });
     this.#throwIfFailed(key, res);
     const prev = res.responses[0].response_delete_range.prev_kvs[0];
@@ -367,8 +388,42 @@ export class EtcdStore implements Store {
       : { key: k, target: 'Mod', result: 'Equal', mod_revision: String(expected) };
   }
 
+  /** Leader fencing (controllers/leader-election.ts): makes every later write require the record at `token`. */
+  setFence(key: string, token: number | undefined): void {
+    this.#fence = token === undefined ? undefined : { key: this.#k(key), name: key, token };
+  }
+
+  /** Writes the fencing record unconditionally; its revision is the new leader's token. */
+  async writeFence(key: string, value: unknown): Promise<number> {
+    this.#assertOpen();
+    const res = await this.client.kv.put({ key: this.#k(key), value: toJsonBuffer(key, value) });
+    return Number(res.header.revision);
+  }
+
+  #fenced(compare: ICompare[]): ICompare[] {
+    const f = this.#fence;
+    if (!f) return compare;
+    return [...compare, { key: f.key, target: 'Mod', result: 'Equal', mod_revision: String(f.token) }];
+  }
+
+  /** On failure, read the key (why) and, when fenced, the fencing record (whether it was the fence). */
+  #failureReads(k: Buffer): ITxnRequestOps {
+    const ops: ITxnRequestOps = [{ request_range: { key: k } }];
+    if (this.#fence) ops.push({ request_range: { key: this.#fence.key } });
+    return ops;
+  }
+
+  #throwIfFenced(key: string, res: ITxnResponse): void {
+    const f = this.#fence;
+    const rec = res.responses[1]?.response_range?.kvs[0];
+    if (f && res.responses.length > 1 && (!rec || Number(rec.mod_revision) !== f.token)) {
+      throw new FencedError(key, f.name);
+    }
+  }
+
   #throwIfFailed(key: string, res: ITxnResponse): void {
     if (res.succeeded) return;
+    this.#throwIfFenced(key, res);
     const current = res.responses[0]?.response_range?.kvs[0];
     if (!current) throw new NotFoundError(key);
     throw new ConflictError(key, Number(current.mod_revision));
