@@ -795,6 +795,7 @@ export class PodWorker {
       sandboxId: id,
       container: withPodSecurity(pod.spec, container),
       podSpec: pod.spec,
+      podAnnotations: pod.metadata.annotations,
       ...(pod.spec.imagePullSecrets?.length
         ? { registryCredentials: await pullCredentials(this.opts.client, pod) }
         : {}),

@@ -1,4 +1,5 @@
-// iproute2 operations: the node's bridge, a pod's named network namespace and its veth pair.
+// iproute2 operations: the node's bridge, a pod's named network namespace and its veth pair, and
+// addresses of the node's own on the bridge (pods served by the node).
 // Each multi-step change runs as one `ip -batch` (one process, stops at the first error) rather than
 // one process per step: a pod's set-up is two `ip` runs.
 
@@ -26,6 +27,32 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
     if (!/File exists|already assigned/.test((err as CommandError).stderr ?? '')) throw err;
   }
   await run('ip', ['link', 'set', name, 'up']);
+}
+
+/** Adds `ip`/32 to the bridge: an address of the node's own that pods reach over the bridge. Idempotent. */
+export async function addHostAddress(bridge: string, ip: string): Promise<void> {
+  try {
+    // noprefixroute: the bridge's own route already covers the pod range.
+    await run('ip', ['addr', 'add', `${ip}/32`, 'dev', bridge, 'noprefixroute']);
+  } catch (err) {
+    if (!/File exists|already assigned/.test((err as CommandError).stderr ?? '')) throw err;
+  }
+}
+
+/** Removes an address addHostAddress() made; false when it was not there. */
+export async function deleteHostAddress(bridge: string, ip: string): Promise<boolean> {
+  try {
+    await run('ip', ['addr', 'del', `${ip}/32`, 'dev', bridge]);
+    return true;
+  } catch (err) {
+    if (
+      /Address not found|Cannot assign|Cannot find device|does not exist/.test(
+        (err as CommandError).stderr ?? '',
+      )
+    )
+      return false;
+    throw err;
+  }
 }
 
 export async function deleteLink(name: string): Promise<boolean> {

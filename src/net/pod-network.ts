@@ -13,8 +13,10 @@ import { join } from 'node:path';
 import { Iptables, podOfRule } from './iptables.ts';
 import { Ipam } from './ipam.ts';
 import {
+  addHostAddress,
   bridgePorts,
   createPodLinks,
+  deleteHostAddress,
   defaultRouteMtu,
   deleteLink,
   deleteNetns,
@@ -69,6 +71,11 @@ interface PodRecord {
   netns: string;
   hostVeth: string;
   ports: PortMapping[];
+  /**
+   * The pod's address is the node's own, on the bridge (a /32), with no namespace or veth: a pod whose
+   * sandboxes have no network stack and are served by the node (wasm HTTP handlers).
+   */
+  onHost?: boolean;
 }
 
 export interface ReconcileReport {
@@ -156,6 +163,58 @@ export class PodNetwork {
         throw err;
       }
       return this.attachment(rec);
+    });
+  }
+
+  /**
+   * An address of the pod's own on the node itself, for a pod served by the node rather than run in a
+   * network namespace (wasm HTTP handlers, src/net/local-handlers.ts): a /32 on the bridge, so pods reach
+   * it over the bridge and Service rules DNAT to it like to any pod IP. Made on first call.
+   */
+  async claimHostAddress(podUid: string): Promise<string> {
+    checkUid(podUid);
+    return this.serial(async () => {
+      await this.init();
+      const existing = this.readRecord(podUid);
+      if (existing?.onHost) {
+        await addHostAddress(this.bridge, existing.ip);
+        return existing.ip;
+      }
+      if (existing) throw new Error(`pod ${podUid} already has a network namespace on this node`);
+      const rec: PodRecord = {
+        podUid,
+        ip: this.ipam.allocate(podUid),
+        netns: '',
+        hostVeth: '',
+        ports: [],
+        onHost: true,
+      };
+      this.writeRecord(rec);
+      try {
+        await addHostAddress(this.bridge, rec.ip);
+      } catch (err) {
+        await this.removePod(rec).catch(() => {});
+        throw err;
+      }
+      return rec.ip;
+    });
+  }
+
+  /**
+   * Releases the host addresses (claimHostAddress) of pods not in `livePodUids`, without touching pods
+   * that have namespaces — for a node whose only users of the pod network are handlers.
+   */
+  reconcileHostAddresses(livePodUids: Iterable<string>): Promise<string[]> {
+    const live = new Set(livePodUids);
+    return this.serial(async () => {
+      const released: string[] = [];
+      for (const uid of this.recordUids()) {
+        const rec = this.readRecord(uid);
+        if (!rec?.onHost || live.has(uid)) continue;
+        await this.removePod(rec);
+        released.push(rec.ip);
+      }
+      return released;
     });
   }
 
@@ -281,10 +340,14 @@ export class PodNetwork {
     for (const rule of await this.ipt.listRules('nat', this.chains.hostport)) {
       if (podOfRule(rule) === rec.podUid) await this.ipt.deleteRule('nat', this.chains.hostport, rule);
     }
-    // The host end first: while a process still holds the namespace, deleting only the name would
-    // leave the pair (and the pod's port on the bridge) alive.
-    await deleteLink(rec.hostVeth);
-    await deleteNetns(rec.netns);
+    if (rec.onHost) {
+      if (rec.ip) await deleteHostAddress(this.bridge, rec.ip);
+    } else {
+      // The host end first: while a process still holds the namespace, deleting only the name would
+      // leave the pair (and the pod's port on the bridge) alive.
+      await deleteLink(rec.hostVeth);
+      await deleteNetns(rec.netns);
+    }
     this.ipam.release(rec.podUid);
     rmSync(this.recordPath(rec.podUid), { force: true });
   }

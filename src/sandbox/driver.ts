@@ -300,6 +300,52 @@ export interface PodNetworkDriver<O extends object = object> extends Driver<O> {
   reconcilePods(livePodUids: string[]): Promise<void>;
 }
 
+// --- HTTP handlers served by the node on a tier's behalf ---------------------------------------------
+
+/** One HTTP request for a sandbox that serves HTTP in-process (a wasm handler: no sockets of its own). */
+export interface HttpHandlerRequest {
+  method: string;
+  /** Path and query, as received. */
+  url: string;
+  /** Lower-case names; repeated headers joined as Node joins them. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+  /** The client's address and the address:port the request came to. */
+  remoteAddress: string;
+  localAddress: string;
+  localPort: number;
+}
+
+export interface HttpHandlerResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+/** Answers one request; rejects only when the handler could not run at all (the host answers 502/503). */
+export type HttpHandler = (req: HttpHandlerRequest) => Promise<HttpHandlerResponse>;
+
+/**
+ * What a tier whose sandboxes serve HTTP in-process needs from the node: an address on the pod network
+ * for the pod, and listeners there that call the handler (http-handlers.ts, on the node's pod network).
+ * The pod's address is an ordinary pod IP, so Services, cluster DNS, NodePorts and the gateway reach a
+ * handler like any other endpoint.
+ */
+export interface HttpHandlerHost {
+  /** Serves `ports` of the pod with `handle`; the pod's address is made on first use. */
+  serve(
+    podUid: string,
+    ports: number[],
+    handle: HttpHandler,
+  ): Promise<{ ip: string; close(): Promise<void> }>;
+  /** Publishes a hostPort of the pod on the node (as container pods' hostPorts are). */
+  publish(podUid: string, port: HostPortMapping): Promise<void>;
+  /** Closes the pod's listeners and releases its address. Idempotent. */
+  release(podUid: string): Promise<void>;
+  /** At agent start: releases the addresses of pods not in `livePodUids`. */
+  reconcile(livePodUids: string[]): Promise<void>;
+}
+
 /** A container of a pod, as the agent hands it to a tier's optional steps. */
 export interface ContainerRequest {
   /** The id start() will get (SandboxSpec.id). */
@@ -308,6 +354,8 @@ export interface ContainerRequest {
   container: Container;
   /** Its pod's spec, for pod-level settings a tier applies (hostname, hostAliases, sysctls, …). */
   podSpec?: PodSpec;
+  /** Its pod's annotations, for tier settings that have no field (e.g. `strata.dev/wasm-http: wagi`). */
+  podAnnotations?: Record<string, string>;
   /** Registry credentials by registry host, from the pod's imagePullSecrets (docker config JSON). */
   registryCredentials?: Record<string, { username: string; password: string }>;
 }

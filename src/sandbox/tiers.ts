@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ImageStore } from '../image/index.ts';
 import { ContainerDriver, type ContainerDriverOptions } from './container/index.ts';
 import type { Driver } from './driver.ts';
+import { HandlerListeners } from './http-handlers.ts';
 import { MicrovmDriver, type AccelSetting } from './microvm/index.ts';
 import { WasmDriver } from './wasm/driver.ts';
 
@@ -32,7 +33,13 @@ export const TIERS: readonly Tier[] = [
   {
     runtimeClass: 'wasm',
     byDefault: true,
-    driver: (node) => new WasmDriver({ cacheDir: join(node.stateDir, 'wasm-cache'), images: node.images() }),
+    driver: (node) =>
+      new WasmDriver({
+        cacheDir: join(node.stateDir, 'wasm-cache'),
+        images: node.images(),
+        // HTTP handlers get addresses on the node's pod network, made only when one is served.
+        httpHandlers: () => new HandlerListeners(node.podNetwork()),
+      }),
   },
   {
     runtimeClass: 'container',

@@ -8,7 +8,10 @@
 // that has none and so runs on a thread of its own, by interrupting the thread (interrupt); the worker
 // is terminated as a last resort. See exit-result.ts for how each end is
 // reported, and cpu-throttle.ts for what limits.cpu does. Of the contract's optional parts it has
-// artifacts only (artifact.ts: paths, URLs and OCI wasm artifacts from the node's image store).
+// artifacts (artifact.ts: paths, URLs and OCI wasm artifacts from the node's image store), tier options
+// (a container's declared ports) and, with an HttpHandlerHost, the pod network: a container that declares
+// ports is an HTTP handler (http-handler.ts) — its pod gets an address and every request runs a fresh
+// instance, WAGI-style.
 
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
@@ -22,12 +25,17 @@ import {
   type ContainerRequest,
   type ExitResult,
   type Fingerprint,
+  type HostPortMapping,
+  type HttpHandlerHost,
   type LogSink,
+  type PodNetworkDriver,
   type PreparedArtifact,
   type SandboxHandle,
   type SandboxSpec,
   type SandboxStats,
+  type TierOptionsDriver,
 } from '../driver.ts';
+import { WasmHttpHandler } from './http-handler.ts';
 import { prepareWasmModule } from './artifact.ts';
 import { instanceCeiling } from './capacity.ts';
 import {
@@ -68,6 +76,25 @@ export interface WasmDriverOptions {
   images?: ImageStore;
   /** Relative module paths in a container's `image` resolve against this directory (default: cwd). */
   workDir?: string;
+  /**
+   * Where HTTP handlers (containers that declare ports) are served: the node's listeners on its pod
+   * network, made on first use. Without it such containers are refused.
+   */
+  httpHandlers?: () => HttpHandlerHost;
+  /** A handler request's instance is ended after this long (504); default 60 s. */
+  handlerRequestTimeoutSeconds?: number;
+}
+
+/**
+ * The pod annotation that makes its wasm containers HTTP handlers, served on their declared ports with
+ * the interface it names: `wagi` (CGI for WASI: request in the environment and stdin, response on stdout).
+ */
+export const WASM_HTTP_ANNOTATION = 'strata.dev/wasm-http';
+
+/** The wasm tier's own settings, read off the pod's container (tierOptions). */
+export interface WasmOptions {
+  /** TCP ports the container declares: it is an HTTP handler served on them. */
+  httpPorts?: number[];
 }
 
 /** Even with a zero grace period a stop waits this long for the guest's next host call, so that a
@@ -102,9 +129,12 @@ interface Sandbox {
   markStarted: () => void;
 }
 
-export class WasmDriver implements ArtifactDriver {
+export class WasmDriver
+  implements ArtifactDriver<WasmOptions>, TierOptionsDriver<WasmOptions>, PodNetworkDriver<WasmOptions>
+{
   readonly name = 'wasm';
-  readonly capabilities: Capabilities = {
+  readonly capabilities: Capabilities;
+  private static baseCapabilities: Capabilities = {
     exec: false,
     survivesAgentRestart: false,
     // A wasm guest has no signal handlers: a stop ends it at its next host call, it cannot react.
@@ -112,10 +142,10 @@ export class WasmDriver implements ArtifactDriver {
     stats: true,
     memoryLimit: true,
     interactiveExec: false,
-    // WASI preview1 has no sockets to put on a network.
+    // WASI preview1 has no sockets; HTTP handlers (with an HttpHandlerHost) are served on the pod network.
     podNetwork: false,
     artifacts: true,
-    tierOptions: false,
+    tierOptions: true,
   };
   /** Compiled modules; `cache.compiles` counts real compilations. */
   readonly cache: ModuleCache;
@@ -138,6 +168,13 @@ export class WasmDriver implements ArtifactDriver {
   private readonly starting = new Map<string, Promise<SandboxHandle>>();
   private drainTimer: NodeJS.Timeout | undefined;
   private probed: Promise<void> | undefined;
+  private readonly httpHandlers: (() => HttpHandlerHost) | undefined;
+  private handlerHost: HttpHandlerHost | undefined;
+  private readonly handlerRequestTimeoutSeconds: number | undefined;
+  /** Resident HTTP handlers by sandbox id. */
+  private readonly handlers = new Map<string, WasmHttpHandler>();
+  /** Pods this driver gave an address (released with the pod). */
+  private readonly servedPods = new Set<string>();
   private closed = false;
 
   constructor(opts: WasmDriverOptions) {
@@ -148,6 +185,9 @@ export class WasmDriver implements ArtifactDriver {
     this.guestsPerWorker = Math.max(1, opts.guestsPerWorker ?? DEFAULT_GUESTS_PER_WORKER);
     this.maxSandboxes =
       opts.maxSandboxes ?? Math.min(this.maxWorkers * this.guestsPerWorker, instanceCeiling());
+    this.httpHandlers = opts.httpHandlers;
+    this.capabilities = { ...WasmDriver.baseCapabilities, podNetwork: opts.httpHandlers !== undefined };
+    this.handlerRequestTimeoutSeconds = opts.handlerRequestTimeoutSeconds;
     this.source = new ModuleSource({ cacheDir: opts.cacheDir, maxBytes: opts.maxModuleBytes });
     this.cache = new ModuleCache();
     this.pool = new WorkerPool({
@@ -181,6 +221,7 @@ export class WasmDriver implements ArtifactDriver {
       'wasm.maxThreads': String(this.maxWorkers),
       'wasm.memoryLimit': 'linear-memory-cap',
       'wasm.cpuLimit': 'host-call-throttle',
+      ...(this.httpHandlers ? { 'wasm.http': 'wagi' } : {}),
     };
     const base = { runtimeClass: 'wasm', attributes, maxSandboxes: this.maxSandboxes };
     if (
@@ -208,12 +249,13 @@ export class WasmDriver implements ArtifactDriver {
     return { ...base, healthy: true };
   }
 
-  async start(spec: SandboxSpec): Promise<SandboxHandle> {
+  async start(spec: SandboxSpec<WasmOptions>): Promise<SandboxHandle> {
     if (this.closed) throw new SandboxError('CreateContainerError', 'the wasm driver is shut down');
     if (this.sandboxes.has(spec.id) || this.starting.has(spec.id)) {
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     }
     checkSpec(spec);
+    if (spec.options?.httpPorts?.length) return this.startHandler(spec);
     if (this.liveSandboxes >= this.maxSandboxes) {
       throw new SandboxError(
         'CreateContainerError',
@@ -229,16 +271,97 @@ export class WasmDriver implements ArtifactDriver {
     }
   }
 
+  /** The module, fetched and compiled once per content and memory cap (module-cache). */
+  private async compile(spec: SandboxSpec): Promise<CompiledModule> {
+    const resolved = await this.source.resolve(spec.image, spec.imageDigest);
+    return this.cache.get(
+      resolved.sha256,
+      spec.limits.memoryBytes,
+      () => this.source.load(resolved),
+      this.guestsPerWorker > 1,
+    );
+  }
+
+  /**
+   * A container that declares ports: compile the module now (a bad one fails here, not at the first
+   * request), then serve the ports on the pod's address; each request runs a fresh instance.
+   */
+  private async startHandler(spec: SandboxSpec<WasmOptions>): Promise<SandboxHandle> {
+    if (!this.httpHandlers)
+      throw new SandboxError(
+        'CreateContainerError',
+        'this node serves no wasm HTTP handlers (it has no pod network); remove the container ports to run the module once',
+      );
+    await this.compile(spec);
+    this.handlerHost ??= this.httpHandlers();
+    const handler = new WasmHttpHandler(spec, this, {
+      requestTimeoutSeconds: this.handlerRequestTimeoutSeconds,
+    });
+    this.handlers.set(spec.id, handler);
+    try {
+      const served = await this.handlerHost.serve(spec.podUid, spec.options!.httpPorts!, handler.handle);
+      this.servedPods.add(spec.podUid);
+      handler.listening(served.close);
+      return {
+        id: spec.id,
+        driver: this.name,
+        podIP: served.ip,
+        state: {
+          mode: 'http-handler',
+          ports: spec.options!.httpPorts!,
+          startedAt: handler.startedAt.toISOString(),
+        },
+      };
+    } catch (err) {
+      this.handlers.delete(spec.id);
+      throw new SandboxError(
+        'CreateContainerError',
+        `serving the handler's ports: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  tierOptions({ container, podAnnotations }: ContainerRequest): WasmOptions {
+    // Opt-in: a module that declares ports but is a plain command (a ticker documenting its port) still runs.
+    const mode = podAnnotations?.[WASM_HTTP_ANNOTATION];
+    if (mode === undefined) return {};
+    if (mode !== 'wagi')
+      throw new SandboxError(
+        'CreateContainerError',
+        `annotation ${WASM_HTTP_ANNOTATION}: "${mode}" is not a handler interface this node serves (wagi)`,
+      );
+    const ports = (container.ports ?? [])
+      .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
+      .map((p) => p.containerPort);
+    return ports.length ? { httpPorts: [...new Set(ports)] } : {};
+  }
+
+  async publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void> {
+    if (!ports.length) return;
+    if (!this.servedPods.has(podUid) || !this.handlerHost)
+      throw new SandboxError(
+        'CreateContainerError',
+        'hostPort: only a wasm HTTP handler (a container with ports) has ports to publish',
+      );
+    for (const p of ports) await this.handlerHost.publish(podUid, p);
+  }
+
+  async releasePod(podUid: string): Promise<void> {
+    if (!this.servedPods.delete(podUid)) return;
+    await this.handlerHost?.release(podUid);
+  }
+
+  async reconcilePods(livePodUids: string[]): Promise<void> {
+    // Handlers end with the agent; addresses a crash left behind go (only when this node serves handlers).
+    if (!this.httpHandlers) return;
+    this.handlerHost ??= this.httpHandlers();
+    await this.handlerHost.reconcile(livePodUids);
+  }
+
   private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
     let stdinFd: number | null = null;
     try {
-      const resolved = await this.source.resolve(spec.image, spec.imageDigest);
-      const compiled = await this.cache.get(
-        resolved.sha256,
-        spec.limits.memoryBytes,
-        () => this.source.load(resolved),
-        this.guestsPerWorker > 1,
-      );
+      const compiled = await this.compile(spec);
       const preopens = await prepareMounts(spec.mounts);
       if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
       const place = this.pool.acquire(compiled.preemptible);
@@ -293,18 +416,28 @@ export class WasmDriver implements ArtifactDriver {
   async releaseArtifact(_sandboxId: string): Promise<void> {}
 
   async wait(id: string): Promise<ExitResult> {
+    const handler = this.handlers.get(id);
+    if (handler) return handler.exited;
     const sb = await this.find(id);
     if (!sb) throw notFound(id);
     return sb.exited;
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
+    const handler = this.handlers.get(id);
+    if (handler) return handler.stop(graceSeconds);
     const sb = await this.find(id);
     if (!sb || sb.result) return;
     await this.requestStop(sb, 'stop', graceSeconds);
   }
 
   async destroy(id: string): Promise<void> {
+    const handler = this.handlers.get(id);
+    if (handler) {
+      await handler.stop(0);
+      this.handlers.delete(id);
+      return;
+    }
     const sb = await this.find(id);
     if (!sb) return;
     if (!sb.result) {
@@ -317,6 +450,8 @@ export class WasmDriver implements ArtifactDriver {
   }
 
   async stats(id: string): Promise<SandboxStats> {
+    const handler = this.handlers.get(id);
+    if (handler) return handler.stats();
     const sb = await this.find(id);
     if (!sb) throw notFound(id);
     const final = (): SandboxStats => ({
@@ -340,6 +475,7 @@ export class WasmDriver implements ArtifactDriver {
 
   async shutdown(): Promise<void> {
     this.closed = true;
+    await Promise.all([...this.handlers.values()].map((h) => h.stop(0)));
     const live = [...this.sandboxes.values()].filter((sb) => !sb.result);
     for (const sb of live) {
       sb.stopCause ??= 'stop';
