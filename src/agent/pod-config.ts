@@ -20,6 +20,7 @@ import { SandboxError, type VolumeMount } from '../sandbox/driver.ts';
 import { serviceEnv } from '../net/services/service-env.ts';
 import { downwardFiles, fieldValue, resourceValue, type DownwardContext } from './downward-api.ts';
 import { claimMount } from './volumes/claim-volume.ts';
+import { projectServiceAccountToken } from './volumes/projected-token.ts';
 import { blockImageOf } from './volumes/local-volumes.ts';
 import { expandSubPathExpr, resolveSubPath } from './volume-subpath.ts';
 
@@ -249,7 +250,7 @@ export async function prepareVolumes(
     }
     if (vol.projected) {
       freshDir(dir);
-      await project(refs, vol, dir, { pod, podIP });
+      await project(client, refs, vol, dir, { pod, podIP });
       continue;
     }
     const isSecret = !!vol.secret;
@@ -301,9 +302,26 @@ function writeFiles(
   }
 }
 
-/** A projected volume: its configMap, secret and downwardAPI sources, one directory. */
-async function project(refs: RefCache, vol: any, dir: string, ctx: DownwardContext): Promise<void> {
+/** A projected volume: its configMap, secret, downwardAPI and serviceAccountToken sources, one directory. */
+async function project(
+  client: Client,
+  refs: RefCache,
+  vol: any,
+  dir: string,
+  ctx: DownwardContext,
+): Promise<void> {
   for (const src of vol.projected.sources) {
+    if (src.serviceAccountToken) {
+      // A token bound to the pod, rewritten before it expires (volumes/projected-token.ts).
+      await projectServiceAccountToken(
+        client,
+        ctx.pod,
+        dir,
+        src.serviceAccountToken,
+        vol.projected.defaultMode,
+      );
+      continue;
+    }
     if (src.downwardAPI) {
       writeFiles(dir, downwardFiles(src.downwardAPI.items ?? [], ctx), vol.projected.defaultMode);
       continue;
