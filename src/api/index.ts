@@ -33,6 +33,8 @@ export * from './kinds/resourcequota.ts';
 export * from './kinds/limitrange.ts';
 export * from './kinds/rbac.ts';
 export * from './kinds/certificatesigningrequest.ts';
+export * from './kinds/admission-policy.ts';
+export * from './kinds/policyreport.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './status.ts';

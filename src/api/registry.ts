@@ -33,6 +33,12 @@ import {
   CertificateSigningRequest,
   CertificateSigningRequestStatus,
 } from './kinds/certificatesigningrequest.ts';
+import {
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+  ValidatingAdmissionPolicyStatus,
+} from './kinds/admission-policy.ts';
+import { ClusterPolicyReport, PolicyReport } from './kinds/policyreport.ts';
 
 export interface KindInfo {
   group: string;
@@ -137,6 +143,35 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     false,
     CertificateSigningRequest,
     CertificateSigningRequestStatus,
+  ),
+  kind(
+    'admissionregistration.k8s.io',
+    'v1',
+    'ValidatingAdmissionPolicy',
+    'validatingadmissionpolicies',
+    [],
+    false,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyStatus,
+  ),
+  kind(
+    'admissionregistration.k8s.io',
+    'v1',
+    'ValidatingAdmissionPolicyBinding',
+    'validatingadmissionpolicybindings',
+    [],
+    false,
+    ValidatingAdmissionPolicyBinding,
+  ),
+  kind('wgpolicyk8s.io', 'v1alpha2', 'PolicyReport', 'policyreports', ['polr'], true, PolicyReport),
+  kind(
+    'wgpolicyk8s.io',
+    'v1alpha2',
+    'ClusterPolicyReport',
+    'clusterpolicyreports',
+    ['cpolr'],
+    false,
+    ClusterPolicyReport,
   ),
   kind('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', ['sc'], false, StorageClass),
   kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', [], true, Role),
