@@ -254,3 +254,39 @@ export class LeaderElector {
     });
   }
 }
+
+export interface LeaderWork {
+  stop(): Promise<void>;
+}
+
+export interface RunWhileLeadingOptions extends Omit<
+  LeaderElectorOptions,
+  'onStartedLeading' | 'onStoppedLeading'
+> {
+  /** Starts the leader's work (controllers, scheduler); called on every new term. */
+  work: () => Promise<LeaderWork>;
+}
+
+/**
+ * Runs `work` only while this process leads: started on winning the lease, stopped on losing it (then
+ * competed for again). What `strata server` does with its controllers and scheduler on a shared etcd.
+ */
+export function runWhileLeading(o: RunWhileLeadingOptions): {
+  elector: LeaderElector;
+  stop(): Promise<void>;
+} {
+  let running: LeaderWork | undefined;
+  const elector = new LeaderElector({
+    ...o,
+    onStartedLeading: async () => {
+      running = await o.work();
+    },
+    onStoppedLeading: async () => {
+      const r = running;
+      running = undefined;
+      await r?.stop();
+    },
+  });
+  elector.start();
+  return { elector, stop: () => elector.stop() };
+}
