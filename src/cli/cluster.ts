@@ -37,7 +37,31 @@ export function defaultDataDir(): string {
   return process.env.STRATA_HOME ? join(process.env.STRATA_HOME, 'data') : join(homedir(), '.strata', 'data');
 }
 
-export interface UpOptions {
+/** The audit log flags of `strata up` and `strata server`. */
+export interface AuditCliOptions {
+  auditLogPath?: string;
+  auditPolicyFile?: string;
+  auditLogMaxsize?: number;
+  auditLogMaxbackup?: number;
+  auditLogMaxage?: number;
+}
+
+/**
+ * The audit log is on by default (zero trust asks for one; kube-apiserver's is off unless given a path):
+ * DATA/audit.log at Metadata for every request. `--audit-log-path -` writes to stdout, `none` turns it off.
+ */
+export function auditConfig(o: AuditCliOptions, dataDir: string) {
+  if (o.auditLogPath === 'none') return undefined;
+  return {
+    path: o.auditLogPath === '-' ? '-' : resolve(o.auditLogPath ?? join(dataDir, 'audit.log')),
+    policyFile: o.auditPolicyFile && resolve(o.auditPolicyFile),
+    maxSizeMB: o.auditLogMaxsize,
+    maxBackups: o.auditLogMaxbackup,
+    maxAgeDays: o.auditLogMaxage,
+  };
+}
+
+export interface UpOptions extends AuditCliOptions {
   dataDir?: string;
   /** Comma-separated runtime classes this node runs (default: every tier the node runs by default). */
   runtimes?: string;
@@ -110,6 +134,7 @@ export async function up(o: UpOptions): Promise<void> {
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
+    audit: auditConfig(o, dataDir),
     logFile,
     verbose: o.verbose,
   });
@@ -170,6 +195,16 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.encryptionProviderConfig
       ? ['--encryption-provider-config', resolve(o.encryptionProviderConfig)]
       : []),
+    ...(o.auditLogPath
+      ? [
+          '--audit-log-path',
+          o.auditLogPath === '-' || o.auditLogPath === 'none' ? o.auditLogPath : resolve(o.auditLogPath),
+        ]
+      : []),
+    ...(o.auditPolicyFile ? ['--audit-policy-file', resolve(o.auditPolicyFile)] : []),
+    ...(o.auditLogMaxsize !== undefined ? ['--audit-log-maxsize', String(o.auditLogMaxsize)] : []),
+    ...(o.auditLogMaxbackup !== undefined ? ['--audit-log-maxbackup', String(o.auditLogMaxbackup)] : []),
+    ...(o.auditLogMaxage !== undefined ? ['--audit-log-maxage', String(o.auditLogMaxage)] : []),
   ];
   const out = openSync(join(dataDir, 'up.out'), 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
@@ -238,7 +273,8 @@ export async function server(
     /** Where pods reach the API (an address of this machine, or none). */
     advertiseAddress?: string;
     encryptionProviderConfig?: string;
-  } & DatastoreCliOptions,
+  } & DatastoreCliOptions &
+    AuditCliOptions,
 ): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
@@ -256,6 +292,7 @@ export async function server(
     nodePortRange: o.serviceNodePortRange,
     advertiseAddress: o.advertiseAddress,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
+    audit: auditConfig(o, dataDir),
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);

@@ -109,6 +109,14 @@ program
     '--encryption-provider-config <file>',
     'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
   )
+  .option(
+    '--audit-log-path <path>',
+    'the audit log (default DATA/audit.log; - for stdout; none: no audit log)',
+  )
+  .option('--audit-policy-file <file>', 'an audit.k8s.io/v1 Policy (default: every request at Metadata)')
+  .option('--audit-log-maxsize <MB>', 'rotate the audit log at this size (default 100)', int)
+  .option('--audit-log-maxbackup <n>', 'rotated audit logs kept (default 10)', int)
+  .option('--audit-log-maxage <days>', 'rotated audit logs removed after this many days (default 30)', int)
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
@@ -151,6 +159,14 @@ program
     '--encryption-provider-config <file>',
     'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
   )
+  .option(
+    '--audit-log-path <path>',
+    'the audit log (default DATA/audit.log; - for stdout; none: no audit log)',
+  )
+  .option('--audit-policy-file <file>', 'an audit.k8s.io/v1 Policy (default: every request at Metadata)')
+  .option('--audit-log-maxsize <MB>', 'rotate the audit log at this size (default 100)', int)
+  .option('--audit-log-maxbackup <n>', 'rotated audit logs kept (default 10)', int)
+  .option('--audit-log-maxage <days>', 'rotated audit logs removed after this many days (default 30)', int)
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 withDatastoreOptions(
   program.commands.find((c) => c.name() === 'server')!,

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import type { AuditLogConfig } from '../server/audit/index.ts';
 import type { DatastoreFlags } from '../store/datastore-server.ts';
 
 /** `strata secrets reencrypt` (offline, on a data directory no server holds). */
@@ -31,6 +32,8 @@ export interface ControlPlaneNodeOptions {
   advertiseAddress?: string;
   /** `--encryption-provider-config`: an EncryptionConfiguration file (encryption at rest). */
   encryptionProviderConfig?: string;
+  /** The audit log (`--audit-log-path` …); none when absent. */
+  audit?: AuditLogConfig;
 }
 
 export interface RunningControlPlane {
@@ -62,6 +65,7 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     nodePortRange: o.nodePortRange,
     advertiseAddress: o.advertiseAddress,
     encryptionProviderConfig: o.encryptionProviderConfig,
+    audit: o.audit,
   });
   return {
     url: cp.url,

@@ -15,6 +15,7 @@ import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingres
 import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { buildServer } from './app.ts';
+import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
 import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
@@ -67,6 +68,8 @@ export interface ControlPlaneOptions {
    * key-encryption key refuses to start, naming the path.
    */
   encryptionProviderConfig?: string;
+  /** The audit log (--audit-log-path, --audit-policy-file, rotation); none when absent. */
+  audit?: AuditLogConfig;
 }
 
 export interface ControlPlane {
@@ -92,6 +95,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const objects = new ObjectStore(encryption ? new EncryptedStore(store, encryption) : store);
   await ensureDefaultNamespaces(objects);
   const auth = new Authenticator();
+  // A bad policy file refuses to start, before anything listens.
+  const audit = opts.audit ? startAudit(opts.audit, auth) : undefined;
   const admin = loadOrCreateAdminToken(opts.dataDir);
   auth.add(admin.token, 'admin', [ADMIN_GROUP]);
   const pki = opts.insecureHttp
@@ -179,7 +184,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ready: () => ready,
     tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
     agents: new AgentDialer(pki?.agentClient),
-    extensions: [authz.extension],
+    // Audit first: it records the authenticated user before impersonation, and requests authorization refuses.
+    extensions: [...(audit ? [audit.extension] : []), authz.extension],
   });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
   const addr = app.server.address() as { address: string; port: number };
@@ -210,6 +216,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     async stop() {
       await forPods?.close?.();
       await app.close();
+      // What the audit log still buffers is written before the process ends.
+      audit?.close();
       await scheduler.stop();
       await aggregation.stop();
       await serviceAllocation.stop();
