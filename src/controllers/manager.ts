@@ -18,6 +18,7 @@ import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import { ReplicaSetController } from './replicaset.ts';
+import { type QuotaCoordinator, ResourceQuotaController } from './resourcequota.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 import { ServiceAccountController } from './serviceaccount.ts';
 import { StatefulSetController } from './statefulset.ts';
@@ -47,6 +48,8 @@ export interface ControllerManagerOptions {
   recorder?: EventRecorder;
   /** Reuse informers (e.g. the scheduler's); by default the manager creates, starts and stops its own. */
   informers?: SharedInformers;
+  /** Quota admission of this process: the quota controller's recounts run serialized with its charges. */
+  quota?: QuotaCoordinator;
   /** Node client certificates (CSR approver + signer), when the cluster has a CA to sign with. */
   certificateSigning?: { parse: ParseRequest; sign: SignRequest };
 }
@@ -95,6 +98,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new DisruptionController(common),
     new EndpointSliceController(common),
     new PersistentVolumeController(common),
+    new ResourceQuotaController({ ...common, coordinator: opts.quota }),
     new GarbageCollector(common),
     new NodeLifecycleController({
       ...common,

@@ -14,6 +14,7 @@ import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
 import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
+import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
 import { buildServer } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
@@ -119,8 +120,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           { level: opts.logger.level ?? 'info' },
           opts.logger.file ? pino.destination({ dest: opts.logger.file, mkdir: true }) : undefined,
         );
+  // Quota admission is made before the controllers: the quota controller serializes its recounts with it.
+  const quota = new QuotaAdmission(objects);
   const controllers = startControllers({
     objects,
+    quota,
     nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
     podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
     // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
@@ -143,7 +147,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   objects.addCreateHook(
     priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
   );
+  // Kube's order: LimitRange defaults, then Pod Security, then quota (which counts the defaulted pod).
+  installLimitRangeAdmission(objects);
   installPodSecurity(objects, podSecurityConfigFor(opts.dataDir, opts.podSecurityConfig));
+  quota.install();
   // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
   const serviceAllocation = await startServiceAllocation({
     objects,
