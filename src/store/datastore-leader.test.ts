@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { kindFor } from '../api/index.ts';
-import { openEtcdStore, FencedError, type EtcdStore } from '../store/etcd.ts';
-import { ObjectStore } from '../store/objects.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
-import { etcdUnavailable, startEtcdCluster, type EtcdCluster } from '../store/testing/etcd.ts';
-import { FENCE_KEY, LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE, LeaderElector } from './leader-election.ts';
+import { openEtcdStore, FencedError, type EtcdStore } from './etcd.ts';
+import { ObjectStore } from './objects.ts';
+import { openSqliteStore } from './sqlite.ts';
+import { etcdUnavailable, startEtcdCluster, type EtcdCluster } from './testing/etcd.ts';
+import { FENCE_KEY, LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE, LeaderElector } from './datastore-leader.ts';
 
 const LEASE = kindFor('coordination.k8s.io/v1', 'Lease')!;
 const fast = { leaseDurationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 200 };

@@ -1,4 +1,5 @@
-// Leader election for the controllers and the scheduler, as client-go's leaderelection does it: one
+// Leader election for the controllers and the scheduler (store/, beside the fencing it relies on), as
+// client-go's leaderelection does it: one
 // coordination.k8s.io/v1 Lease (kube-system/strata-controller-manager) that every `strata server`
 // competes for. The holder renews it every retryPeriod; a candidate takes it over only when the record
 // it observed has not changed for leaseDuration (measured on the candidate's own clock, from when it saw
@@ -13,7 +14,11 @@
 // its clock believes.
 import type { KindInfo } from '../api/index.ts';
 import { kindFor } from '../api/index.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import type { ObjectStore } from './objects.ts';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { EtcdStore } from './etcd.ts';
+import type { Store } from './store.ts';
 
 export interface LeaderElectionTimings {
   /** How long a non-renewed lease stays valid for others (client-go default 15 s). */
@@ -289,4 +294,40 @@ export function runWhileLeading(o: RunWhileLeadingOptions): {
   });
   elector.start();
   return { elector, stop: () => elector.stop() };
+}
+
+export interface LeadershipOptions {
+  /** The datastore under the ObjectStore: fencing is used when it supports it (etcd). */
+  store: Store;
+  objects: ObjectStore;
+  /** Compete for the lease (several servers on one etcd); false: this process alone runs the work. */
+  enabled: boolean;
+  timings?: Partial<LeaderElectionTimings>;
+  log?: LeaderElectorOptions['log'];
+  /** Starts the controllers and the scheduler; `ready` resolves when their caches have synced. */
+  work: () => Promise<LeaderWork & { ready: Promise<void> }>;
+}
+
+export interface Leadership {
+  /** Resolves when this server may report ready: its work synced (alone), or at once (a candidate). */
+  ready: Promise<void>;
+  elector: LeaderElector | undefined;
+  stop(): Promise<void>;
+}
+
+/** The composition root's one call: run the work now, or only while holding the lease. */
+export async function startLeadership(o: LeadershipOptions): Promise<Leadership> {
+  if (!o.enabled) {
+    const w = await o.work();
+    return { ready: w.ready, elector: undefined, stop: () => w.stop() };
+  }
+  const run = runWhileLeading({
+    objects: o.objects,
+    identity: `${hostname()}_${randomUUID()}`,
+    timings: o.timings,
+    log: o.log,
+    fencing: o.store instanceof EtcdStore ? o.store : undefined,
+    work: o.work,
+  });
+  return { ready: Promise.resolve(), elector: run.elector, stop: run.stop };
 }
