@@ -21,6 +21,7 @@ import { ReplicaSetController } from './replicaset.ts';
 import { type QuotaCoordinator, ResourceQuotaController } from './resourcequota.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 import { ServiceAccountController } from './serviceaccount.ts';
+import { RootCAPublisher } from './rootca.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { statefulSetUpdateAdmission } from './statefulset-update.ts';
 
@@ -52,6 +53,8 @@ export interface ControllerManagerOptions {
   quota?: QuotaCoordinator;
   /** Node client certificates (CSR approver + signer), when the cluster has a CA to sign with. */
   certificateSigning?: { parse: ParseRequest; sign: SignRequest };
+  /** The cluster CA (PEM) published as kube-root-ca.crt in every namespace; none without TLS. */
+  rootCACert?: string;
 }
 
 export interface RunningControllers {
@@ -90,6 +93,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   const controllers: Controller[] = [
     new NamespaceController(common),
     new ServiceAccountController(common),
+    ...(opts.rootCACert ? [new RootCAPublisher({ ...common, caCert: opts.rootCACert })] : []),
     new BootstrapTokenCleaner(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
     new CronJobController({ ...common, clock: opts.cronJobClock }),
