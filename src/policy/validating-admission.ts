@@ -51,7 +51,7 @@ export interface ValidatingAdmissionOptions extends EvaluatorPoolOptions {
 }
 
 /** One binding of one policy to evaluate for a request, and how to act on its outcome. */
-interface Applicable {
+export interface Applicable {
   policy: ValidatingAdmissionPolicy;
   binding: ValidatingAdmissionPolicyBinding;
   item?: EvaluationItem;
@@ -138,12 +138,13 @@ export class ValidatingAdmission {
     this.decide(applicable, byApplicable, { operation, obj, kind, opts });
   }
 
-  private namespaceObject(name: string): any {
+  /** The namespace object from the watch cache (what namespaceSelector and `namespaceObject` see). */
+  namespaceObject(name: string): any {
     return this.namespaces.get(name);
   }
 
   /** The bindings (with their policies and params) that apply to this request. */
-  private async applicable(req: MatchRequest, namespace: string | undefined): Promise<Applicable[]> {
+  async applicable(req: MatchRequest, namespace: string | undefined): Promise<Applicable[]> {
     const out: Applicable[] = [];
     for (const binding of this.bindings.list()) {
       const policy = this.policies.get(binding.spec.policyName ?? '');
