@@ -5,7 +5,7 @@
 // bindings change (debounced) and every `intervalMs`.
 import { allKinds, type KindInfo } from '../../api/index.ts';
 import type { ObjectStore } from '../../store/objects.ts';
-import { matchResources, ruleMatches, type MatchRequest, type Operation } from '../admission/matching.ts';
+import { ruleMatches, type MatchRequest, type Operation } from '../admission/matching.ts';
 import { admissionRequest } from '../admission/request.ts';
 import type { ValidatingAdmission } from '../validating-admission.ts';
 import { PolicyReporter, REPORT_SOURCE, resultKey } from './reporter.ts';
