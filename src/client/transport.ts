@@ -24,8 +24,8 @@ export interface TransportRequest {
 }
 
 export class Transport {
-  readonly tls: TlsConfig;
-  private readonly agent: HttpAgent | HttpsAgent;
+  tls: TlsConfig;
+  private agent: HttpAgent | HttpsAgent;
   private readonly secure: boolean;
 
   constructor(server: URL, tls: TlsConfig = {}) {
@@ -65,6 +65,17 @@ export class Transport {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /**
+   * Presents another client certificate from now on (a node's rotated identity): new connections use it,
+   * and the old ones are closed so long-lived watches reconnect under it.
+   */
+  setClientCertificate(cert: string, key: string): void {
+    const old = this.agent;
+    this.tls = { ...this.tls, cert, key };
+    this.agent = new HttpsAgent({ keepAlive: true, ...this.tlsOptions() });
+    old.destroy();
   }
 }
 

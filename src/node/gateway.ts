@@ -9,6 +9,7 @@ import { selfSignedServing } from '../auth/pki.ts';
 import { ClientError, type Client } from '../client/client.ts';
 import { clientEventSink } from '../client/event-sink.ts';
 import { clientListWatch } from '../client/list-watch.ts';
+import { ingressTlsSecrets } from './node-identity-secrets.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { errorMessage, type Log } from '../lib/log.ts';
 import { NodeGateway, type LoadBalancerIngress, type StatusSink } from '../net/gateway/index.ts';
@@ -79,7 +80,8 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
       endpointSlices: clientListWatch(client, kind('discovery.k8s.io/v1', 'EndpointSlice')),
       ingresses: clientListWatch(client, kind('networking.k8s.io/v1', 'Ingress')),
       ingressClasses: clientListWatch(client, kind('networking.k8s.io/v1', 'IngressClass')),
-      secrets: clientListWatch(client, kind('v1', 'Secret')),
+      // Only the Secrets Ingresses name for TLS: a node may not list Secrets (node-identity-secrets.ts).
+      secrets: ingressTlsSecrets(client),
     });
   } catch (err) {
     log.warn({ err: errorMessage(err) }, 'gateway off: it could not start');

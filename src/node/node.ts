@@ -22,17 +22,23 @@ import { ClusterDnsServer, KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } fr
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 import { NodeVolumeManager } from '../agent/volumes/volume-manager.ts';
 import { startNodeGateway } from './gateway.ts';
+import { CertificateRotator, loadOrJoin } from './node-identity.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
 
 export interface NodeOptions {
   /** The agent's state directory: pods, each tier's state, the image store, the network, certificates. */
   dataDir: string;
-  /** The API server the agent joins, the bearer token it presents, and the cluster CA (PEM; none for a
-   * plain-HTTP development server). */
+  /** The API server the agent joins, and the cluster CA (PEM; none for a plain-HTTP development server). */
   server: string;
-  token: string;
   ca?: string;
+  /**
+   * A join (bootstrap) token: on an HTTPS cluster the node obtains its own client certificate with it
+   * (node-identity.ts) unless one is already in its data dir. Without it, a stored certificate is used.
+   */
+  joinToken?: string;
+  /** A bearer token to present instead of a node certificate (plain-HTTP development servers, or legacy). */
+  token?: string;
   /**
    * The runtime classes it runs, comma-separated (default: every tier the registry runs by default). A
    * tier unusable here says so in its fingerprint and is not offered; one left out is not even built
@@ -132,13 +138,33 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
   const resources = nodeResources(o.dataDir, o.podNetwork);
   const drivers = tiers.map((t) => t.driver(resources));
-  const client = new Client({ server: o.server, token: o.token, tls: { ca: o.ca } });
+  const nodeName = o.nodeName ?? hostname().toLowerCase();
+  // The node's own identity (system:node:NAME) on an HTTPS cluster, unless told to use a bearer token.
+  const identity =
+    o.ca && (o.joinToken || !o.token)
+      ? await loadOrJoin({
+          server: o.server,
+          ca: o.ca,
+          dataDir: o.dataDir,
+          nodeName,
+          token: o.joinToken,
+          log: o.log,
+        })
+      : undefined;
+  const client = new Client({
+    server: o.server,
+    token: identity ? undefined : o.token,
+    tls: { ca: o.ca, ...(identity ? { cert: identity.cert, key: identity.key } : {}) },
+  });
+  const rotator = identity
+    ? new CertificateRotator({ client, current: identity, dataDir: o.dataDir, nodeName, log: o.log })
+    : undefined;
   const agent = new Agent({
     client,
     drivers,
     tls: await agentTls(o.dataDir, o.address ?? '127.0.0.1', o.ca),
     dataDir: o.dataDir,
-    nodeName: o.nodeName,
+    nodeName,
     address: o.address,
     port: o.port,
     labels: o.labels,
@@ -146,6 +172,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log: o.log,
   });
   await agent.start();
+  rotator?.start();
   // Local persistent volumes: capacity on the Node, unmount/grow/remove as pods and volumes change.
   const volumes = new NodeVolumeManager({ client, nodeName: agent.nodeName, dataDir: o.dataDir, log: o.log });
   await volumes.start();
@@ -170,6 +197,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     name: agent.nodeName,
     imageStore: resources.imageStoreDir(),
     async stop(opts) {
+      rotator?.stop();
       await agent.stop(opts);
       await volumes.stop({ unmount: opts?.stopSandboxes });
       await gateway?.stop();

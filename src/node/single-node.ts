@@ -1,12 +1,15 @@
 // `strata up`: the control plane and a node in one process — the node's agent talks to the API over
 // HTTPS like any other agent, so a single-node cluster runs the same code paths as a multi-node one.
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   startControlPlaneNode,
   type ControlPlaneNodeOptions,
   type RunningControlPlane,
 } from './control-plane.ts';
+import { Client } from '../client/client.ts';
 import { fileLogger, nodeTiers, startNode, type PodNetworkSettings, type RunningNode } from './node.ts';
+import { createJoinToken, storedNodeCertificate } from './node-identity.ts';
 
 export interface SingleNodeOptions extends ControlPlaneNodeOptions {
   /** Comma-separated runtime classes the node runs (default: the registry's defaults). */
@@ -35,10 +38,11 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
   nodeTiers(o.runtimes); // a bad --runtimes fails before anything starts
   const log = fileLogger(o.logFile, !!o.verbose);
   const controlPlane = await startControlPlaneNode(o);
+  const agentDir = join(o.dataDir, 'agent');
   const node = await startNode({
-    dataDir: join(o.dataDir, 'agent'),
+    dataDir: agentDir,
     server: controlPlane.url,
-    token: controlPlane.adminToken,
+    ...(await localNodeCredentials(controlPlane, agentDir, o.nodeName)),
     ca: controlPlane.ca,
     runtimes: o.runtimes,
     nodeName: o.nodeName,
@@ -57,4 +61,23 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
       await controlPlane.stop();
     },
   };
+}
+
+/**
+ * How the local node authenticates: on HTTPS, its own certificate — the first time through a short-lived
+ * join token the admin makes, exactly as a node on another host joins; over plain HTTP, the admin token.
+ */
+async function localNodeCredentials(
+  cp: RunningControlPlane,
+  agentDir: string,
+  nodeName = hostname().toLowerCase(),
+): Promise<{ token?: string; joinToken?: string }> {
+  if (!cp.ca) return { token: cp.adminToken };
+  if (storedNodeCertificate(agentDir, cp.ca, nodeName)) return {};
+  const admin = new Client({ server: cp.url, token: cp.adminToken, tls: { ca: cp.ca } });
+  try {
+    return { joinToken: await createJoinToken(admin, 600, `strata up: node ${nodeName} joining`) };
+  } finally {
+    admin.close();
+  }
 }
