@@ -14,6 +14,7 @@ import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
 import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
+import { startAdmissionPolicies } from '../policy/admission-policies.ts';
 import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
 import { buildServer } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
@@ -150,6 +151,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Kube's order: LimitRange defaults, then Pod Security, then quota (which counts the defaulted pod).
   installLimitRangeAdmission(objects);
   installPodSecurity(objects, podSecurityConfigFor(opts.dataDir, opts.podSecurityConfig));
+  // ValidatingAdmissionPolicies after the built-in guards and before quota (kube's plugin order).
+  const admissionPolicies = await startAdmissionPolicies(objects);
   quota.install();
   // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
   const serviceAllocation = await startServiceAllocation({
@@ -227,6 +230,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       audit?.close();
       await scheduler.stop();
       await aggregation.stop();
+      await admissionPolicies.stop();
       await serviceAllocation.stop();
       await controllers.stop();
       await datastore.close();
