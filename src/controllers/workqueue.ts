@@ -14,6 +14,23 @@ export interface WorkQueueOptions {
   name?: string;
 }
 
+/**
+ * Where queues report depth, adds and timings (client-go's workqueue MetricsProvider): one per process,
+ * set by the composition root (src/node/control-plane.ts); undefined = nowhere.
+ */
+export interface WorkQueueMetrics {
+  added(queue: string): void;
+  depth(queue: string, depth: number): void;
+  /** A key was processed: how long it waited in the queue and how long processing took, seconds. */
+  processed(queue: string, waitedSeconds: number, workSeconds: number, failed: boolean): void;
+}
+
+let metricsProvider: WorkQueueMetrics | undefined;
+
+export function setWorkQueueMetrics(provider: WorkQueueMetrics | undefined): void {
+  metricsProvider = provider;
+}
+
 export class WorkQueue {
   private readonly process: (key: string) => Promise<void>;
   private readonly concurrency: number;
@@ -31,6 +48,12 @@ export class WorkQueue {
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
+  /** Read at each use: the provider may be set after the queue was made (the control plane's start). */
+  private get metrics(): WorkQueueMetrics | undefined {
+    return metricsProvider;
+  }
+  /** When each queued key was (first) added, for the time it waited. */
+  private readonly addedAt = new Map<string, number>();
 
   constructor(process: (key: string) => Promise<void>, opts: WorkQueueOptions = {}) {
     this.process = process;
@@ -47,7 +70,12 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
+    if (this.metrics && !this.queue.has(key)) {
+      this.addedAt.set(key, performance.now());
+      this.metrics.added(this.name);
+    }
     this.queue.add(key);
+    this.metrics?.depth(this.name, this.queue.size);
     this.pump();
   }
 
@@ -93,6 +121,7 @@ export class WorkQueue {
   async stop(): Promise<void> {
     this.stopped = true;
     this.queue.clear();
+    this.addedAt.clear();
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     await Promise.allSettled([...this.running]);
@@ -103,6 +132,7 @@ export class WorkQueue {
       const key = this.queue.values().next().value as string;
       this.queue.delete(key);
       this.processing.add(key);
+      this.metrics?.depth(this.name, this.queue.size);
       const run = this.runOne(key);
       this.running.add(run);
       void run.finally(() => this.running.delete(run));
@@ -113,13 +143,24 @@ export class WorkQueue {
   }
 
   private async runOne(key: string): Promise<void> {
+    const start = performance.now();
+    const queuedAt = this.addedAt.get(key) ?? start;
+    this.addedAt.delete(key);
+    let failed = false;
     try {
       await this.process(key);
       this.failures.delete(key);
     } catch (err) {
+      failed = true;
       this.log.warn({ key, err: errorMessage(err) }, `${this.name}: reconcile failed; retrying`);
       if (!this.stopped) this.addRateLimited(key);
     } finally {
+      this.metrics?.processed(
+        this.name,
+        (start - queuedAt) / 1000,
+        (performance.now() - start) / 1000,
+        failed,
+      );
       this.processing.delete(key);
       if (this.dirty.delete(key) && !this.stopped) this.queue.add(key);
       this.pump();

@@ -50,6 +50,11 @@ export interface SchedulerOptions {
   onScheduled?(pod: any, nodeName: string): void;
   /** Called when a pod's unschedulable message changes (for a `FailedScheduling` Event). */
   onFailedScheduling?(pod: any, message: string): void;
+  /**
+   * Called after each placement attempt with its result and how long choosing a node took (for
+   * scheduler_schedule_attempts_total and scheduler_scheduling_attempt_duration_seconds).
+   */
+  onAttempt?(result: 'scheduled' | 'unschedulable', seconds: number): void;
 }
 
 export interface SchedulerStats {
@@ -100,7 +105,10 @@ export class Scheduler {
   private nodeInformer?: Informer<any>;
   private pdbInformer?: Informer<any>;
   private readonly preemption: boolean;
-  private readonly hooks: Pick<SchedulerOptions, 'onPreempt' | 'onScheduled' | 'onFailedScheduling'>;
+  private readonly hooks: Pick<
+    SchedulerOptions,
+    'onPreempt' | 'onScheduled' | 'onFailedScheduling' | 'onAttempt'
+  >;
   private preemptOffset = 0;
   private readonly removeHandlers: (() => void)[] = [];
   /** Pods being bound: key → queue entry (out of the queue meanwhile). */
@@ -141,6 +149,7 @@ export class Scheduler {
       onPreempt: opts.onPreempt,
       onScheduled: opts.onScheduled,
       onFailedScheduling: opts.onFailedScheduling,
+      onAttempt: opts.onAttempt,
     };
     this.ownInformers = !opts.informers;
     this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
@@ -294,8 +303,10 @@ export class Scheduler {
     const pod = entry.pod;
     if (!isPendingPod(pod)) return;
     const info = podInfo(pod);
+    const t0 = performance.now();
     const result = this.tryNominatedNode(info) ?? this.placer.place(info, this.cache.nodes(), this.cache);
     entry.lastAttemptAt = Date.now();
+    this.hooks.onAttempt?.(isPlaced(result) ? 'scheduled' : 'unschedulable', (performance.now() - t0) / 1000);
     if (isPlaced(result)) {
       this.cache.assume(info, result.node);
       this.binding.set(entry.key, entry);

@@ -62,11 +62,27 @@ const review = (group: string, plural: string, kind: string, namespaced = false)
   subresources: [],
 });
 
+/** metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics (read-only, served by routes/metrics-api.ts). */
+const metricsResource = (plural: 'nodes' | 'pods'): DiscoveredResource => ({
+  group: 'metrics.k8s.io',
+  version: 'v1beta1',
+  plural,
+  singular: '',
+  kind: plural === 'nodes' ? 'NodeMetrics' : 'PodMetrics',
+  namespaced: plural === 'pods',
+  verbs: ['get', 'list'],
+  shortNames: [],
+  categories: [],
+  subresources: [],
+});
+
 /**
  * Resources served by handlers of their own rather than the object store (src/server/routes/authentication.ts,
- * src/server/routes/authorization.ts).
+ * src/server/routes/authorization.ts, src/server/routes/metrics-api.ts).
  */
 const UNSTORED: readonly DiscoveredResource[] = [
+  metricsResource('nodes'),
+  metricsResource('pods'),
   review('authorization.k8s.io', 'localsubjectaccessreviews', 'LocalSubjectAccessReview', true),
   review('authorization.k8s.io', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
   review('authorization.k8s.io', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
