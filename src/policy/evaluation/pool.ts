@@ -49,6 +49,7 @@ export class EvaluatorPool {
   private readonly queue: Job[] = [];
   private readonly budgetMs: number;
   private readonly heapMb: number;
+  private readonly size: number;
   private nextId = 1;
   private closed = false;
   /** Workers replaced after an overrun (for tests and metrics). */
@@ -57,8 +58,12 @@ export class EvaluatorPool {
   constructor(opts: EvaluatorPoolOptions = {}) {
     this.budgetMs = opts.budgetMs ?? 1000;
     this.heapMb = opts.heapMb ?? 256;
-    const size = opts.size ?? Math.min(2, availableParallelism());
-    for (let i = 0; i < size; i++) {
+    this.size = opts.size ?? Math.min(2, availableParallelism());
+  }
+
+  /** Workers start with the first evaluation: a cluster without bound policies runs none. */
+  private ensureWorkers(): void {
+    while (this.slots.length < this.size) {
       const slot = new Slot();
       this.spawn(slot);
       this.slots.push(slot);
@@ -69,6 +74,7 @@ export class EvaluatorPool {
   evaluate(input: EvaluationInput, items: EvaluationItem[]): Promise<PolicyOutcome[]> {
     if (items.length === 0) return Promise.resolve([]);
     if (this.closed) return Promise.resolve(items.map(() => errorOutcome('the policy evaluator is stopped')));
+    this.ensureWorkers();
     return new Promise((resolve) => {
       this.queue.push({ id: this.nextId++, input, items, outcomes: [], offset: 0, resolve });
       this.dispatch();
