@@ -22,6 +22,8 @@ import { startAuthorization } from './authorization.ts';
 import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
+import { ServerMetrics } from './metrics.ts';
+import { MetricsPoller } from './metrics-poller.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
@@ -81,6 +83,8 @@ export interface ControlPlane {
   /** The cluster's certificates (undefined with insecureHttp). */
   pki?: ClusterPKI;
   objects: ObjectStore;
+  /** The control plane's Prometheus registry and its feeds (src/server/metrics.ts). */
+  metrics: ServerMetrics;
   stop(): Promise<void>;
 }
 
@@ -162,6 +166,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     nodePortRange: opts.nodePortRange,
     log: logger || undefined,
   });
+  const metrics = new ServerMetrics();
+  await metrics.watchStore(objects);
   const events = controllers.recorder.withComponent('default-scheduler');
   const scheduler = new Scheduler({
     objects,
@@ -174,6 +180,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`,
       ),
     onFailedScheduling: (pod, message) => events.warning(pod, 'FailedScheduling', message),
+    onAttempt: metrics.schedulerAttempt,
     onPreempt: (preemptor, victims, node) => {
       for (const v of victims) {
         events.normal(
@@ -185,6 +192,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     },
   });
   await scheduler.start();
+  metrics.watchScheduler(() => scheduler.stats());
+  const agents = new AgentDialer(pki?.agentClient);
+  const poller = new MetricsPoller({ objects, agents, log: logger || undefined });
   let ready = false;
   void controllers.ready.then(() => (ready = true));
   const app = buildServer({
@@ -193,11 +203,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     logger: logger || false,
     ready: () => ready,
     tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
-    agents: new AgentDialer(pki?.agentClient),
+    agents,
     // Audit first: it records the authenticated user before impersonation, and requests authorization refuses.
-    extensions: [...(audit ? [audit.extension] : []), authz.extension],
+    extensions: [...(audit ? [audit.extension] : []), authz.extension, metrics.extension(objects, poller)],
   });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
+  poller.start();
   const addr = app.server.address() as { address: string; port: number };
   // A wildcard listener is reached locally through loopback.
   const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
@@ -223,7 +234,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     adminToken: admin.token,
     adminTokenFile: admin.path,
     objects,
+    metrics,
     async stop() {
+      poller.stop();
+      await metrics.close();
       await forPods?.close?.();
       await app.close();
       // What the audit log still buffers is written before the process ends.
