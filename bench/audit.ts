@@ -39,9 +39,8 @@ for (const [i, v] of variants.entries()) {
     headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'target' },
-      data: { k: 'v'.repeat(256) },
+      kind: 'ServiceAccount',
+      metadata: { name: 'target', annotations: { note: 'v'.repeat(256) } },
     }),
   });
   if (res.status !== 201) throw new Error(`setup: HTTP ${res.status}`);
