@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { kindFor } from '../api/index.ts';
 import { openServerDatastore, type DatastoreFlags } from '../store/datastore-server.ts';
+import { startLeadership, type LeaderElectionTimings } from '../store/datastore-leader.ts';
+import { SharedInformers } from '../store/shared-informers.ts';
 import { ObjectStore } from '../store/objects.ts';
 import { loadEncryptionConfig } from '../store/encryption/config.ts';
 import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
@@ -42,6 +44,11 @@ export interface ControlPlaneOptions {
   dataDir: string;
   /** Where state lives (sqlite://, etcd://), etcd client TLS, scheduled backups (store/datastore-server.ts). */
   datastore?: DatastoreFlags;
+  /**
+   * Run the controllers and the scheduler only while holding the leader Lease (default: on with an etcd
+   * datastore, which several servers share; off with sqlite, which one server owns). Timings for tests.
+   */
+  leaderElection?: boolean | Partial<LeaderElectionTimings>;
   host?: string;
   port?: number;
   strategy?: 'spread' | 'binpack';
@@ -127,31 +134,25 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         );
   // Quota admission is made before the controllers: the quota controller serializes its recounts with it.
   const quota = new QuotaAdmission(objects);
-  const controllers = startControllers({
-    objects,
-    quota,
-    nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
-    podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
-    // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
-    certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
-  });
+  // Informers every server needs (authentication, authorization, admission); the controllers and the
+  // scheduler share them while this server leads.
+  const informers = new SharedInformers(objects);
+  informers.start();
   objects.addCreateHook(csrCreateAdmission);
   objects.addPrepareUpdateHook(csrPrepareUpdate);
   // Join tokens: kube-system's bootstrap-token-<id> Secrets, read from the controllers' cache.
-  const tokenSecrets = controllers.informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
+  const tokenSecrets = informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
   auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
   // Authorization: system:masters, then the authorizers in `before` (the Node authorizer goes there, ahead
   // of RBAC), then RBAC over the controllers' informers; the default roles are reconciled here.
-  const authz = await startAuthorization({ objects, informers: controllers.informers, before: [] });
-  const aggregation = new ClusterRoleAggregationController({ objects, informers: controllers.informers });
+  const authz = await startAuthorization({ objects, informers, before: [] });
+  const aggregation = new ClusterRoleAggregationController({ objects, informers });
   await aggregation.start();
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
   objects.addCreateHook(defaultIngressClassAdmission(objects));
   await ensureStrataIngressClass(objects);
-  objects.addCreateHook(
-    priorityAdmission(objects, pcKind ? controllers.informers.informerFor(pcKind) : undefined),
-  );
+  objects.addCreateHook(priorityAdmission(objects, pcKind ? informers.informerFor(pcKind) : undefined));
   // Kube's order: LimitRange defaults, then Pod Security, then quota (which counts the defaulted pod).
   installLimitRangeAdmission(objects);
   installPodSecurity(objects, podSecurityConfigFor(opts.dataDir, opts.podSecurityConfig));
@@ -161,42 +162,76 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
   const serviceAllocation = await startServiceAllocation({
     objects,
-    services: controllers.informers.informerFor(kindFor('v1', 'Service')!),
+    services: informers.informerFor(kindFor('v1', 'Service')!),
     serviceCidr: opts.serviceCidr,
     nodePortRange: opts.nodePortRange,
     log: logger || undefined,
   });
   const metrics = new ServerMetrics();
   await metrics.watchStore(objects);
-  const events = controllers.recorder.withComponent('default-scheduler');
-  const scheduler = new Scheduler({
-    objects,
-    strategy: opts.strategy ?? 'spread',
-    informers: controllers.informers,
-    onScheduled: (pod, node) =>
-      events.normal(
-        pod,
-        'Scheduled',
-        `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`,
-      ),
-    onFailedScheduling: (pod, message) => events.warning(pod, 'FailedScheduling', message),
-    onAttempt: metrics.schedulerAttempt,
-    onPreempt: (preemptor, victims, node) => {
-      for (const v of victims) {
+  // Controllers and the scheduler: at once on a datastore this server alone owns (sqlite); on etcd, only
+  // while this server holds the leader Lease, its writes fenced (store/datastore-leader.ts).
+  let leading: { scheduler: Scheduler } | undefined;
+  const startLeaderWork = async () => {
+    const controllers = startControllers({
+      informers,
+      objects,
+      quota,
+      nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
+      podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
+      // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
+      certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
+    });
+    const events = controllers.recorder.withComponent('default-scheduler');
+    const scheduler = new Scheduler({
+      objects,
+      strategy: opts.strategy ?? 'spread',
+      informers,
+      onScheduled: (pod, node) =>
         events.normal(
-          v,
-          'Preempted',
-          `Preempted by pod ${preemptor.metadata.namespace}/${preemptor.metadata.name} on node ${node}`,
-        );
-      }
-    },
+          pod,
+          'Scheduled',
+          `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`,
+        ),
+      onFailedScheduling: (pod, message) => events.warning(pod, 'FailedScheduling', message),
+      onAttempt: metrics.schedulerAttempt,
+      onPreempt: (preemptor, victims, node) => {
+        for (const v of victims) {
+          events.normal(
+            v,
+            'Preempted',
+            `Preempted by pod ${preemptor.metadata.namespace}/${preemptor.metadata.name} on node ${node}`,
+          );
+        }
+      },
+    });
+    await scheduler.start();
+    leading = { scheduler };
+    return {
+      ready: controllers.ready,
+      async stop() {
+        leading = undefined;
+        await scheduler.stop();
+        await controllers.stop();
+      },
+    };
+  };
+  const le = opts.leaderElection ?? datastore.spec.kind === 'etcd';
+  const leadership = await startLeadership({
+    store,
+    objects,
+    enabled: le !== false,
+    timings: typeof le === 'object' ? le : undefined,
+    log: logger || undefined,
+    work: startLeaderWork,
   });
-  await scheduler.start();
-  metrics.watchScheduler(() => scheduler.stats());
+  metrics.watchScheduler(
+    () => leading?.scheduler.stats() ?? { pending: 0, unschedulable: 0, binding: 0, bindErrors: 0 },
+  );
   const agents = new AgentDialer(pki?.agentClient);
   const poller = new MetricsPoller({ objects, agents, log: logger || undefined });
   let ready = false;
-  void controllers.ready.then(() => (ready = true));
+  void leadership.ready.then(() => (ready = true));
   const app = buildServer({
     objects,
     auth,
@@ -242,11 +277,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await app.close();
       // What the audit log still buffers is written before the process ends.
       audit?.close();
-      await scheduler.stop();
+      await leadership.stop();
       await aggregation.stop();
       await admissionPolicies.stop();
       await serviceAllocation.stop();
-      await controllers.stop();
+      informers.stop();
       await datastore.close();
     },
   };
