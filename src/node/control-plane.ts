@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';
 import type { DatastoreFlags } from '../store/datastore-server.ts';
 
@@ -67,6 +68,8 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     encryptionProviderConfig: o.encryptionProviderConfig,
     audit: o.audit,
   });
+  // The controllers' work queues report to this control plane's registry (client-go's MetricsProvider).
+  setWorkQueueMetrics(cp.metrics.workQueueProvider());
   return {
     url: cp.url,
     adminToken: cp.adminToken,
