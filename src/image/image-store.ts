@@ -17,6 +17,7 @@ import { ImageError } from './errors.ts';
 import { collectGarbage, type GcOptions, type GcResult } from './gc.ts';
 import { atomicWriteFile, withLockFile } from './fsutil.ts';
 import { Leases } from './leases.ts';
+import type { RegistryClient } from './registry-client.ts';
 import {
   descriptorSchema,
   IMAGE_CONFIG_TYPES,
@@ -59,7 +60,14 @@ export interface ImageStoreOptions {
   allowSetuid?: boolean;
   /** Uncompressed size cap per layer. */
   maxLayerBytes?: number;
+  /**
+   * Called by every registry pull once the image's digest is known, before any layer is fetched: throws to
+   * refuse the image (the node's cosign signature policy, src/image/signature-policy.ts).
+   */
+  verifyPull?: PullVerifier;
 }
+
+export type PullVerifier = (ref: Reference, digest: Digest, client: RegistryClient) => Promise<void>;
 
 interface ImagesFile {
   version: 1;
@@ -77,6 +85,7 @@ export class ImageStore {
   readonly snapshots: Snapshotter;
   readonly leases: Leases;
   readonly platform: Platform;
+  readonly verifyPull?: PullVerifier;
   private readonly indexPath: string;
   private readonly lockPath: string;
 
@@ -89,6 +98,7 @@ export class ImageStore {
       maxLayerBytes: opts.maxLayerBytes,
     });
     this.platform = opts.platform ?? defaultPlatform();
+    this.verifyPull = opts.verifyPull;
     this.indexPath = join(root, 'images.json');
     this.lockPath = join(root, 'images.lock');
   }

@@ -41,6 +41,8 @@ export async function pullImage(
   const lease = await store.leases.acquire();
   try {
     const top = await client.getManifest(ref, manifestReference(ref));
+    // The node's signature policy sees the digest before anything of the image is fetched.
+    await store.verifyPull?.(ref, top.descriptor.digest, client);
     await lease.add({ blobs: [top.descriptor.digest] });
     await store.content.put(top.bytes, top.descriptor);
     let desc = top.descriptor;
