@@ -43,7 +43,11 @@ async function main(): Promise<void> {
     const baseline: number[] = [];
     await rate(500, (i) => store.create(`/warm/${i}`, value)); // connections up, members warm
     for (let r = 0; r < ROUNDS; r++) {
-      baseline.push(await rate(WRITES, (i) => raw.put(`/raw/${r}/${i}`).value(JSON.stringify(value))));
+      baseline.push(
+        await rate(WRITES, async (i) => {
+          await raw.put(`/raw/${r}/${i}`).value(JSON.stringify(value));
+        }),
+      );
       strata.push(await rate(WRITES, (i) => store.create(`/strata/${r}/${i}`, value)));
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
