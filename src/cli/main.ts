@@ -16,6 +16,7 @@ import { seconds } from './duration.ts';
 import { apply, del, get } from './resources.ts';
 import { run } from './run.ts';
 import { registerTokenCommands } from './token.ts';
+import { registerPolicyCommands } from './policy.ts';
 import { registerAuthCommands } from './auth.ts';
 import { registerDatastoreCommands, withDatastoreOptions } from './datastore.ts';
 
@@ -455,6 +456,7 @@ if (commandOf(process.argv.slice(2)) === 'image') {
 }
 
 registerTokenCommands(program, () => connect(g()), print);
+registerPolicyCommands(program, () => connect(g()), print);
 registerAuthCommands(program, () => connect(g()), print, (code) => (exitCode = code));
 registerDatastoreCommands(program, int);
 
