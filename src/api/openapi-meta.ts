@@ -111,6 +111,53 @@ export function metaComponents(): Record<string, Schema> {
       },
       'x-kubernetes-group-version-kind': [{ group: 'autoscaling', kind: 'Scale', version: 'v1' }],
     },
+    'io.k8s.api.authentication.v1.TokenRequest': {
+      description:
+        'TokenRequest asks for a bound, expiring token of a ServiceAccount (the serviceaccounts/token subresource).',
+      type: 'object',
+      properties: {
+        apiVersion: str('authentication.k8s.io/v1'),
+        kind: str('TokenRequest'),
+        metadata: ref(`${META}.ObjectMeta`),
+        spec: {
+          type: 'object',
+          description: 'What the token is for.',
+          properties: {
+            audiences: {
+              type: 'array',
+              items: { type: 'string' },
+              description: "Who the token is for; the API server's own audiences when empty.",
+            },
+            expirationSeconds: {
+              type: 'integer',
+              format: 'int64',
+              description: 'Requested lifetime in seconds (at least 600; default 3600).',
+            },
+            boundObjectRef: {
+              type: 'object',
+              description: 'A Pod or Secret of the namespace the token dies with.',
+              properties: {
+                apiVersion: str('v1'),
+                kind: str('Pod or Secret.'),
+                name: str('Name of the object.'),
+                uid: str('UID of the object (checked when given).'),
+              },
+            },
+          },
+        },
+        status: {
+          type: 'object',
+          description: 'The issued token (read-only).',
+          properties: {
+            token: str('The signed JWT.'),
+            expirationTimestamp: ref(`${META}.Time`, 'When the token expires.'),
+          },
+        },
+      },
+      'x-kubernetes-group-version-kind': [
+        { group: 'authentication.k8s.io', kind: 'TokenRequest', version: 'v1' },
+      ],
+    },
     'io.k8s.api.core.v1.Binding': {
       description: 'Binding assigns a pod to a node (what a scheduler posts to pods/binding).',
       type: 'object',

@@ -74,6 +74,14 @@ export function subresourcesOf(k: KindInfo): SubresourceInfo[] {
       { name: 'log', responseKind: core('Pod'), verbs: ['get'], description: 'read the log of a container' },
     );
   }
+  if (id === 'v1/ServiceAccount') {
+    out.push({
+      name: 'token',
+      responseKind: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' },
+      verbs: ['create'],
+      description: 'request a bound, expiring token of the service account (TokenRequest)',
+    });
+  }
   if (hasScaleSubresource(k)) {
     out.push({
       name: 'scale',

@@ -8,6 +8,9 @@ import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { buildServer } from './app.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
+import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
+import { ServiceAccountTokens } from '../auth/serviceaccount/tokens.ts';
+import { serviceAccountTokenRoutes } from './routes/serviceaccount-token.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 import { type Authorization, startAuthorization } from './authorization.ts';
@@ -42,7 +45,14 @@ export async function startTestServer(opts: { authorization?: boolean } = {}): P
   const informers = new SharedInformers(objects);
   informers.start();
   const authz = opts.authorization === false ? undefined : await startAuthorization({ objects, informers });
-  const app = buildServer({ objects, auth, extensions: authz ? [authz.extension] : [] });
+  // Service-account tokens: TokenRequest and the verifier, as the control plane has them.
+  const saTokens = new ServiceAccountTokens({ key: await loadOrCreateSigningKey(dir), objects });
+  auth.addVerifier(saTokens);
+  const app = buildServer({
+    objects,
+    auth,
+    extensions: [...(authz ? [authz.extension] : []), serviceAccountTokenRoutes(objects, saTokens)],
+  });
   await app.ready();
   return {
     app,
