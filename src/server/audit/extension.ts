@@ -218,6 +218,9 @@ export function auditExtension(opts: AuditOptions): ServerExtension {
     const agent = raw.headers['user-agent'];
     if (agent) event.userAgent = agent;
     const ref = objectRef(a);
+    // A create names its object in the body, not the URL: kube's objectRef carries the name all the same.
+    const bodyName = (body as { metadata?: { name?: unknown } } | undefined)?.metadata?.name;
+    if (ref && !ref.name && a.verb === 'create' && typeof bodyName === 'string') ref.name = bodyName;
     if (ref) event.objectRef = ref;
     event.responseStatus = statusOf(code, response);
     if (atLeast(p.decision.level, 'Request') && body !== undefined && stage === 'ResponseComplete')
