@@ -52,6 +52,16 @@ describe('request attributes', () => {
       verb: 'get',
       subresource: 'log',
     });
+    // kubectl get pod p -w watches a list narrowed to one name: rules with resourceNames apply.
+    expect(
+      attrs('GET', '/api/v1/namespaces/d/pods?fieldSelector=metadata.name%3Dp&watch=true'),
+    ).toMatchObject({
+      verb: 'watch',
+      name: 'p',
+    });
+    expect(
+      attrs('GET', '/api/v1/namespaces/d/pods?fieldSelector=metadata.name%3Dp,status.phase%3DRunning').name,
+    ).toBeUndefined();
   });
 
   it('asks create for exec, attach and port-forward whatever the method (WebSocket upgrades are GETs)', () => {

@@ -12,6 +12,17 @@ const RESOURCE_VERBS: Record<string, string> = {
   PATCH: 'patch',
 };
 
+/** The X of a field selector that is exactly `metadata.name=X` (or `==`), else undefined. */
+function selectedName(selector: string | null): string | undefined {
+  if (!selector) return undefined;
+  const parts = selector.split(',');
+  for (const p of parts) {
+    const m = /^metadata\.name(==|=)(.*)$/.exec(p.trim());
+    if (m && parts.length === 1) return m[2] || undefined;
+  }
+  return undefined;
+}
+
 /** namespaces/{name}/status and /finalize are the Namespace's own subresources, not resources in it. */
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
@@ -53,7 +64,8 @@ export function requestAttributes(method: string, rawUrl: string, user: UserInfo
     namespace = seg[1];
     if (seg.length >= 3 && !NAMESPACE_SUBRESOURCES.has(seg[2])) seg = seg.slice(2);
   }
-  const [resource, name, subresource] = seg;
+  const [resource, pathName, subresource] = seg;
+  let name = pathName;
   let verb: string;
   const m = method.toUpperCase();
   if (m === 'GET' || m === 'HEAD') {
@@ -61,6 +73,10 @@ export function requestAttributes(method: string, rawUrl: string, user: UserInfo
   } else if (m === 'DELETE') {
     verb = name ? 'delete' : 'deletecollection';
   } else verb = RESOURCE_VERBS[m] ?? m.toLowerCase();
+  // A list or watch of one object by `fieldSelector=metadata.name=X` is about that object: kube fills in
+  // the name so that rules with resourceNames can allow it (`kubectl get pod x -w`).
+  if ((verb === 'list' || verb === 'watch') && !name)
+    name = selectedName(url.searchParams.get('fieldSelector'));
   // The streaming subresources run something in the pod whatever the transport's method (WebSocket
   // upgrades are GETs): kube asks for `create` on them (AuthorizePodWebsocketUpgradeCreatePermission).
   if (
