@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, fixture, waitFor } from './harness.ts';
 import { networkNames } from '../../src/net/network-names.ts';
 import { which } from '../../src/lib/command.ts';
 
@@ -179,6 +179,37 @@ spec:
       { encoding: 'utf8' },
     );
     expect(after.stdout).toBe('401');
+  });
+
+  it('a wasm pod gets the same directory as a preopen: its token, CA and namespace, read-only', async () => {
+    const file = join(c.dir, 'wasm-reader.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: wasm-reader }
+spec:
+  runtimeClassName: wasm
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: ${fixture('fs-tool')}
+      args: [cat, ${SA_DIR}/namespace, ',', cat, ${SA_DIR}/token, ',', ls, ${SA_DIR}, ',', write, ${SA_DIR}/token, x]
+`,
+    );
+    const applied = await c.kubectl(['apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    await waitFor('wasm-reader finished', async () => {
+      const p = JSON.parse((await c.kubectl(['get', 'pod', 'wasm-reader', '-o', 'json'])).stdout);
+      return ['Succeeded', 'Failed'].includes(p.status?.phase) && p;
+    });
+    const logs = (await c.kubectl(['logs', 'wasm-reader'])).stdout;
+    expect(logs).toContain(`CONTENT ${SA_DIR}/namespace: default`);
+    const token = new RegExp(`CONTENT ${SA_DIR}/token: (\\S+)`).exec(logs)?.[1] ?? '';
+    expect(decodeJwt(token).sub).toBe('system:serviceaccount:default:default');
+    expect(logs).toMatch(/ca\.crt/);
+    // Read-only: the one failed operation is the write.
+    expect(logs).toMatch(new RegExp(`ERR write ${SA_DIR}/token`));
   });
 
   it('kubectl create token: a token for the API authenticates as the account, one for another audience does not', async () => {
