@@ -65,7 +65,7 @@ export function requestAttributes(method: string, rawUrl: string, user: UserInfo
     if (seg.length >= 3 && !NAMESPACE_SUBRESOURCES.has(seg[2])) seg = seg.slice(2);
   }
   const [resource, pathName, subresource] = seg;
-  let name = pathName;
+  let name: string | undefined = pathName;
   let verb: string;
   const m = method.toUpperCase();
   if (m === 'GET' || m === 'HEAD') {
