@@ -6,6 +6,7 @@ import { kindFor, labelSelectorToString, type KindInfo } from '../api/index.ts';
 import { deploymentReplicaSets, splitReplicaSets } from '../api/deployment-history.ts';
 import type { CliContext } from './context.ts';
 import { eventsFor, eventsSection } from './events.ts';
+import { efficiencyLines } from './top.ts';
 import { age, deploymentRolloutState, podStatus } from './printers.ts';
 
 function kv(lines: string[], key: string, value: unknown, indent = 0): void {
@@ -300,9 +301,20 @@ export async function describe(ctx: CliContext, kind: KindInfo, name: string): P
   const obj = await ctx.client.get(kind, kind.namespaced ? ctx.namespace : undefined, name);
   let lines: string[];
   switch (kind.kind) {
-    case 'Pod':
+    case 'Pod': {
       lines = describePod(obj);
+      // Best effort, as events: a server without the metrics history still describes the pod.
+      const efficiency = obj.spec?.nodeName
+        ? await ctx.client
+            .json(
+              'GET',
+              `/strata/metrics/efficiency?namespace=${encodeURIComponent(obj.metadata.namespace)}&pod=${encodeURIComponent(name)}`,
+            )
+            .catch(() => undefined)
+        : undefined;
+      if (efficiency) lines.push(...efficiencyLines(efficiency));
       break;
+    }
     case 'Deployment': {
       // As kubectl: the ReplicaSets are best effort (a server without them still gets a description).
       const rss = await deploymentReplicaSets({ list: (k, ns) => ctx.client.list(k, ns) }, obj).catch(

@@ -7,6 +7,7 @@
 // api only (`import()` of a module already loaded costs nothing, so the actions stay simple).
 import { Command, Option } from 'commander';
 import { resourcePath } from '../client/client.ts';
+import { topNodes, topPods } from './top.ts';
 import { connect, kindArg, type GlobalOptions } from './context.ts';
 import { describe } from './describe.ts';
 import { execInteractive } from './exec.ts';
@@ -403,6 +404,26 @@ program
   .description('mark a node schedulable again')
   .argument('<node>')
   .action(async (node: string) => cordon(connect(g()).client, node.replace(/^nodes?\//, ''), false, print));
+
+program
+  .command('top')
+  .description(
+    'CPU and memory of nodes or pods (metrics.k8s.io); pods --bottlenecks: efficiency and bottlenecks',
+  )
+  .argument('<what>', 'nodes | pods')
+  .argument('[name]')
+  .option('--containers', "each container's usage (pods)")
+  .option('-A, --all-namespaces', 'across all namespaces (pods)')
+  .option('-l, --selector <sel>', 'label selector')
+  .option('--bottlenecks', "each pod's efficiency (usage ÷ requests), throttling, OOM risk and verdict")
+  .option('--window <seconds>', 'seconds of history --bottlenecks looks at (default 300)', int)
+  .action(async (what: string, name: string | undefined, o) => {
+    const ctx = connect(g());
+    const opts = { ...o, selector: o.selector };
+    if (/^(no|node|nodes)$/.test(what)) print(await topNodes(ctx, name, opts));
+    else if (/^(po|pod|pods)$/.test(what)) print(await topPods(ctx, name, opts));
+    else throw new Error(`strata top: expected nodes or pods, not "${what}"`);
+  });
 
 program
   .command('drain')
