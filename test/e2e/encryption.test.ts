@@ -290,8 +290,12 @@ describe('encryption at rest (strata server, kubectl, the sqlite files)', { time
     expect(failed.out).toContain(`key-encryption key file ${kekPath}: not found`);
   });
 
-  it('no secret value in the server log or any output', () => {
-    const log = readFileSync(join(dataDir, 'server.log'), 'utf8') + output.join('');
+  it('no secret value in the server log, the audit log or any output', () => {
+    // The server log, the audit log (on by default, Metadata: no bodies) and everything printed.
+    const log =
+      readFileSync(join(dataDir, 'server.log'), 'utf8') +
+      readFileSync(join(dataDir, 'audit.log'), 'utf8') +
+      output.join('');
     expect(log.length).toBeGreaterThan(0);
     for (const v of Object.values(values)) {
       expect(log.includes(v), v).toBe(false);
