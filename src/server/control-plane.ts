@@ -23,6 +23,10 @@ import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
 import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
+import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
+import { ServiceAccountTokens } from '../auth/serviceaccount/tokens.ts';
+import { serviceAccountTokenRoutes } from './routes/serviceaccount-token.ts';
+import { serviceAccountAdmission } from './serviceaccount-admission.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { ServerMetrics } from './metrics.ts';
 import { MetricsPoller } from './metrics-poller.ts';
@@ -79,6 +83,8 @@ export interface ControlPlaneOptions {
    * key-encryption key refuses to start, naming the path.
    */
   encryptionProviderConfig?: string;
+  /** `iss` of service-account tokens (--service-account-issuer); default https://kubernetes.default.svc.cluster.local. */
+  serviceAccountIssuer?: string;
   /** The audit log (--audit-log-path, --audit-policy-file, rotation); none when absent. */
   audit?: AuditLogConfig;
 }
@@ -112,6 +118,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const audit = opts.audit ? startAudit(opts.audit, auth) : undefined;
   const admin = loadOrCreateAdminToken(opts.dataDir);
   auth.add(admin.token, 'admin', [ADMIN_GROUP]);
+  // Service-account tokens: signed with DATA/sa.key, verified for every bearer token the list above lacks.
+  const saTokens = new ServiceAccountTokens({
+    key: await loadOrCreateSigningKey(opts.dataDir),
+    objects,
+    issuer: opts.serviceAccountIssuer,
+  });
+  auth.addVerifier(saTokens);
   const pki = opts.insecureHttp
     ? undefined
     : await loadOrCreateClusterPKI(opts.dataDir, {
@@ -151,6 +164,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
   objects.addCreateHook(defaultIngressClassAdmission(objects));
+  objects.addCreateHook(serviceAccountAdmission(objects));
   await ensureStrataIngressClass(objects);
   objects.addCreateHook(priorityAdmission(objects, pcKind ? informers.informerFor(pcKind) : undefined));
   // Kube's order: LimitRange defaults, then Pod Security, then quota (which counts the defaulted pod).
@@ -175,6 +189,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const startLeaderWork = async () => {
     const controllers = startControllers({
       informers,
+      // kube-root-ca.crt in every namespace (what pods verify the API with).
+      rootCACert: pki?.ca.cert,
       objects,
       quota,
       nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
@@ -240,7 +256,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
     agents,
     // Audit first: it records the authenticated user before impersonation, and requests authorization refuses.
-    extensions: [...(audit ? [audit.extension] : []), authz.extension, metrics.extension(objects, poller)],
+    extensions: [
+      ...(audit ? [audit.extension] : []),
+      authz.extension,
+      metrics.extension(objects, poller),
+      serviceAccountTokenRoutes(objects, saTokens),
+    ],
   });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
   poller.start();
