@@ -12,6 +12,7 @@
 //       …                                  (an ECDSA P-256 public key, as `cosign generate-key-pair` writes)
 //     # or keyFiles: [/etc/strata/cosign.pub]
 //
+// The file is DATA/image-signatures.yaml (IMAGE_SIGNATURE_POLICY_FILE) of the control plane and of each node.
 // Globs match `registry/repository` (docker.io/library/… for short names): `*` within one path segment,
 // `**` across segments. An image several policies match must satisfy each of them.
 import { type KeyObject, createPublicKey } from 'node:crypto';
@@ -22,7 +23,9 @@ import { type SignatureVerdict, resolveDigest, verifyCosignSignature } from './c
 import type { Digest } from './digest.ts';
 import { ImageError } from './errors.ts';
 import { type Reference, parseReference, repositoryName } from './reference.ts';
-import type { RegistryClient } from './registry-client.ts';
+import { RegistryClient } from './registry-client.ts';
+
+export const IMAGE_SIGNATURE_POLICY_FILE = 'image-signatures.yaml';
 
 const PolicyFile = z.strictObject({
   apiVersion: z.literal('policy.strata.dev/v1alpha1'),
@@ -118,6 +121,27 @@ export class ImageSignaturePolicy {
     for (const p of policies)
       out.push({ policy: p.name, verdict: await verifyCosignSignature(client, ref, resolved, p.keys) });
     return out;
+  }
+
+  /**
+   * What pod admission asks (src/policy/signatures): each policy's verdict on an image, [] when none
+   * covers it or it is not a registry reference (a wasm module's file path).
+   */
+  admissionCheck(
+    client: RegistryClient = new RegistryClient(),
+  ): (image: string) => Promise<{ policy: string; verified: boolean; reason?: string }[]> {
+    return async (image) => {
+      let ref: Reference;
+      try {
+        ref = parseReference(image);
+      } catch {
+        return [];
+      }
+      if (!this.matching(ref).length) return [];
+      return (await this.check(image, client)).map(({ policy, verdict }) =>
+        verdict.verified ? { policy, verified: true } : { policy, verified: false, reason: verdict.reason },
+      );
+    };
   }
 
   /** The hook an ImageStore calls at pull: refuses (ImageError 'Unauthorized') what a policy does not accept. */

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/signature-policy.ts';
 import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';
 import type { DatastoreFlags } from '../store/datastore-server.ts';
@@ -54,6 +55,10 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
   const cp: ControlPlane = await startControlPlane({
     dataDir: o.dataDir,
     datastore: o.datastore,
+    // Pods' images are checked against DATA/image-signatures.yaml when it exists.
+    imageSignatures: ImageSignaturePolicy.load(
+      join(o.dataDir, IMAGE_SIGNATURE_POLICY_FILE),
+    )?.admissionCheck(),
     host: o.host,
     port: o.port,
     strategy: o.strategy,

@@ -11,6 +11,7 @@ import { daysLeft, selfSignedServing, type KeyPair } from '../auth/pki.ts';
 import { fetchPinnedCA } from '../client/ca-bootstrap.ts';
 import { Client } from '../client/client.ts';
 import { ImageStore } from '../image/index.ts';
+import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/signature-policy.ts';
 import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
 import { kindFor } from '../api/index.ts';
 import { clientListWatch } from '../client/list-watch.ts';
@@ -46,6 +47,8 @@ export interface NodeOptions {
    */
   runtimes?: string;
   nodeName?: string;
+  /** The image signature policy file checked at every pull (default DATA/image-signatures.yaml, if present). */
+  imageSignaturePolicy?: string;
   /** Address the agent's endpoint listens on and advertises (default 127.0.0.1). */
   address?: string;
   port?: number;
@@ -92,6 +95,7 @@ export function fileLogger(file: string | undefined, verbose = false): pino.Logg
 function nodeResources(
   dataDir: string,
   settings: PodNetworkSettings = {},
+  signaturePolicy?: string,
 ): NodeResources & {
   imageStoreDir(): string | undefined;
   podNetworkIfUsed(): PodNetwork | undefined;
@@ -104,7 +108,13 @@ function nodeResources(
     clusterDnsIP: () => clusterDns,
     setClusterDnsIP: (ip) => (clusterDns = ip),
     stateDir: dataDir,
-    images: () => (images ??= new ImageStore(join(dataDir, 'images'))),
+    // Every pull checks the node's image signature policy (DATA/image-signatures.yaml), if any.
+    images: () =>
+      (images ??= new ImageStore(join(dataDir, 'images'), {
+        verifyPull: ImageSignaturePolicy.load(
+          signaturePolicy ?? join(dataDir, IMAGE_SIGNATURE_POLICY_FILE),
+        )?.pullVerifier(),
+      })),
     podNetwork: () => (network ??= newPodNetwork(join(dataDir, 'network'), settings)),
     imageStoreDir: () => (images ? images.root : undefined),
     podNetworkIfUsed: () => network,
@@ -136,7 +146,7 @@ export function nodeTiers(runtimes: string | undefined): Tier[] {
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const tiers = nodeTiers(o.runtimes);
   networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
-  const resources = nodeResources(o.dataDir, o.podNetwork);
+  const resources = nodeResources(o.dataDir, o.podNetwork, o.imageSignaturePolicy);
   const drivers = tiers.map((t) => t.driver(resources));
   const nodeName = o.nodeName ?? hostname().toLowerCase();
   // The node's own identity (system:node:NAME) on an HTTPS cluster, unless told to use a bearer token.

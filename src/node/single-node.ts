@@ -41,6 +41,8 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
   const agentDir = join(o.dataDir, 'agent');
   const node = await startNode({
     dataDir: agentDir,
+    // `strata up`: the node follows the cluster's DATA/image-signatures.yaml, as admission does.
+    imageSignaturePolicy: join(o.dataDir, 'image-signatures.yaml'),
     server: controlPlane.url,
     ...(await localNodeCredentials(controlPlane, agentDir, o.nodeName)),
     ca: controlPlane.ca,

@@ -18,6 +18,7 @@ import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { startAdmissionPolicies } from '../policy/admission-policies.ts';
 import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
+import { type ImageSignatureCheck, installImageSignatureAdmission } from '../policy/signatures/index.ts';
 import { buildServer } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
@@ -77,6 +78,8 @@ export interface ControlPlaneOptions {
   advertiseAddress?: string;
   /** A PodSecurityConfiguration file (default: DATA/pod-security.yaml when it exists; else warn at baseline). */
   podSecurityConfig?: string;
+  /** Verifies pod images against the cluster's image signature policy (src/node builds it from DATA/image-signatures.yaml). */
+  imageSignatures?: ImageSignatureCheck;
   /**
    * kube-apiserver's --encryption-provider-config: an EncryptionConfiguration file; the resources it
    * names are encrypted at rest (store/encryption). Read before the store opens: a bad file or a missing
@@ -172,6 +175,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   installPodSecurity(objects, podSecurityConfigFor(opts.dataDir, opts.podSecurityConfig));
   // ValidatingAdmissionPolicies after the built-in guards and before quota (kube's plugin order).
   const admissionPolicies = await startAdmissionPolicies(objects);
+  if (opts.imageSignatures) installImageSignatureAdmission(objects, opts.imageSignatures);
   quota.install();
   // Cluster IPs and NodePorts: the last admission hooks (they claim addresses only for objects that passed).
   const serviceAllocation = await startServiceAllocation({
