@@ -81,7 +81,7 @@ export class EtcdWatch {
               const compact = Number(res.compact_revision);
               const err =
                 compact > 0
-                  ? new RevisionCompactedError(this.#next, compact - 1)
+                  ? new RevisionCompactedError(this.#next, compact)
                   : new Error(`etcd canceled the watch: ${res.cancel_reason || 'no reason given'}`);
               if (!created) {
                 created = true;

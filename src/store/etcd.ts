@@ -15,8 +15,8 @@
 // so a list of 150,000 pods is one consistent snapshot without one huge response. A compaction overtaking a
 // paged list restarts it.
 //
-// Compaction. store.compact(r) means "history <= r is gone", i.e. etcd's compact(r + 1) (etcd keeps the
-// compacted revision itself readable). Auto-compaction runs in the store, like kube-apiserver's compactor:
+// Compaction. store.compact(r) means "history <= r is gone": etcd's compact(r), which keeps revision r
+// readable but drops the tombstones at r (so watches start at r + 1 at the earliest). Auto-compaction runs in the store, like kube-apiserver's compactor:
 // every `compactionIntervalMs` it compacts to the revision it saw one interval earlier, keeping at least
 // `historyLimit` revisions — so several servers on one etcd compact harmlessly (compacting an
 // already-compacted revision is a no-op). A watch from compacted history is refused with
@@ -307,11 +307,10 @@ export class EtcdStore implements Store {
       throw new RangeError(`cannot compact to revision ${revision}: the current revision is ${current}`);
     }
     if (revision <= this.#compacted) return;
-    // etcd keeps its compaction revision readable; ours drops it too — except the current revision,
-    // which etcd cannot compact past (this process then refuses watches from it by itself).
-    const target = Math.min(revision + 1, current);
+    // etcd's compact(r) keeps revision r readable but drops the tombstones of keys deleted at r, so a
+    // watch from r could miss a DELETE: as in the Store, history up to and including r counts as gone.
     try {
-      await this.client.kv.compact({ revision: String(target), physical: false });
+      await this.client.kv.compact({ revision: String(revision), physical: false });
     } catch (err) {
       if (!isCompactedError(err)) throw err; // someone compacted further already: fine
     }
@@ -338,17 +337,22 @@ export class EtcdStore implements Store {
     if (target > this.#compacted && target > 0) await this.compact(target);
   }
 
-  /** Rejects a watch from history etcd no longer has: a range read at that revision fails the same way. */
+  /**
+   * Rejects a watch from history etcd no longer has. A watch from `from` needs every event from `from` on,
+   * which etcd still has exactly when revision `from - 1` is readable (etcd keeps its compaction revision
+   * readable, not the tombstones at it).
+   */
   async #refuseCompacted(from: number): Promise<void> {
     if (this.#compacted > 0 && from <= this.#compacted) {
       throw new RevisionCompactedError(from, this.#compacted);
     }
     if (from < 1) return;
+    const probe = Math.max(1, from - 1);
     try {
-      await this.client.kv.range({ key: this.#probeKey, revision: String(from) });
+      await this.client.kv.range({ key: this.#probeKey, revision: String(probe) });
     } catch (err) {
       if (isCompactedError(err)) {
-        const compacted = await this.#findCompacted(from);
+        const compacted = await this.#findCompacted(probe);
         this.#learnCompacted(compacted);
         throw new RevisionCompactedError(from, compacted);
       }
@@ -360,7 +364,7 @@ export class EtcdStore implements Store {
   /**
    * etcd does not report its compaction revision except in a canceled watch; a binary search for the
    * oldest readable revision finds it in ~log2(revision) small reads (only on this rare path).
-   * Returns the Store's notion: the newest revision whose history is gone.
+   * That revision is etcd's compaction revision, which is also the Store's "compacted" (see compact()).
    */
   async #findCompacted(knownCompacted: number): Promise<number> {
     let lo = knownCompacted; // unreadable
@@ -375,7 +379,7 @@ export class EtcdStore implements Store {
         lo = mid;
       }
     }
-    return hi - 1;
+    return hi;
   }
 
   #learnCompacted(compacted: number): void {
