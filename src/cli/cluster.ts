@@ -303,7 +303,8 @@ export async function server(
 export async function agent(o: {
   runtimes?: string;
   server: string;
-  tokenFile: string;
+  token?: string;
+  tokenFile?: string;
   dataDir?: string;
   nodeName?: string;
   address?: string;
@@ -318,12 +319,18 @@ export async function agent(o: {
   httpPort?: number;
   httpsPort?: number;
 }): Promise<void> {
-  let token: string;
-  try {
-    token = readFileSync(o.tokenFile, 'utf8').trim();
-  } catch (err) {
-    throw new Error(`cannot read --token-file ${o.tokenFile}: ${(err as Error).message}`);
+  let token = o.token?.trim();
+  if (token === undefined && o.tokenFile !== undefined) {
+    try {
+      token = readFileSync(o.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new Error(`cannot read --token-file ${o.tokenFile}: ${(err as Error).message}`);
+    }
   }
+  // A join token gets the node its own certificate (kept in its data dir: later starts need no token);
+  // anything else is a bearer token presented as is.
+  const { parseToken } = await import('../node/node-identity-token.ts');
+  const joinToken = token !== undefined && parseToken(token) ? token : undefined;
   const dataDir = resolve(o.dataDir ?? join(defaultDataDir(), 'agent'));
   const labels: Record<string, string> = {};
   for (const l of o.labels ?? []) {
@@ -336,7 +343,8 @@ export async function agent(o: {
   const node = await startNode({
     dataDir,
     server: o.server,
-    token,
+    token: joinToken ? undefined : token,
+    joinToken,
     ca,
     runtimes: o.runtimes,
     nodeName: o.nodeName,

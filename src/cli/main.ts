@@ -193,7 +193,11 @@ program
   .command('agent')
   .description('run a node agent that joins a server')
   .requiredOption('--server <url>', 'API server URL')
-  .requiredOption('--token-file <file>', 'file holding the bearer token')
+  .option(
+    '--token <token>',
+    'join token (strata token create): the node obtains its own certificate with it, once',
+  )
+  .option('--token-file <file>', 'file holding the join token (or a bearer token to present instead)')
   .option(
     '--ca-cert-hash <sha256:hex>',
     "pin of the cluster CA (the server's DATA/tls/ca.hash), as kubeadm join takes it",

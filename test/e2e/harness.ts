@@ -229,8 +229,9 @@ export class Cluster {
         'agent',
         '--server',
         this.server,
-        '--token-file',
-        this.tokenFile,
+        // Agents join as nodes on other hosts do: a join token, then a certificate of their own.
+        '--token',
+        await this.joinToken(),
         '--ca-cert-hash',
         this.caHash,
         '--data-dir',
@@ -257,8 +258,9 @@ export class Cluster {
       'agent',
       '--server',
       this.server,
-      '--token-file',
-      this.tokenFile,
+      // Agents join as nodes on other hosts do: a join token, then a certificate of their own.
+      '--token',
+      await this.joinToken(),
       '--ca-cert-hash',
       this.caHash,
       '--data-dir',
@@ -334,6 +336,20 @@ export class Cluster {
     const token = readFileSync(this.tokenFile, 'utf8').trim();
     this.client = new Client({ server: conn.server, token, tls: { ca: conn.tls.ca } });
     await waitFor('server /readyz', async () => (await this.client.request('GET', '/readyz')).ok);
+  }
+
+  private joinTokenValue: string | undefined;
+
+  /**
+   * A join token for this cluster's agents (`strata token create`: a bootstrap token Secret), made once;
+   * each agent exchanges it for its own node certificate (system:node:NAME) when it first starts.
+   */
+  async joinToken(): Promise<string> {
+    if (this.joinTokenValue) return this.joinTokenValue;
+    const r = await this.cli(['token', 'create', '--ttl', '2h', '--description', 'e2e agents']);
+    if (r.code !== 0) throw new Error(`strata token create failed: ${r.stderr}`);
+    this.joinTokenValue = r.stdout.trim();
+    return this.joinTokenValue;
   }
 
   /** A request that presents no credential (only the CA to verify the server with). */
