@@ -185,6 +185,8 @@ export class BackgroundScanner {
         timestamp: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
         properties: { binding, scan: 'background' },
       };
+      const actions = a.binding.spec.validationActions ?? [];
+      const onlyWarns = actions.length > 0 && actions.every((x) => x === 'Warn');
       const failed = new Map(outcome.failures.map((f) => [f.index, f]));
       for (const [index] of (a.policy.spec.validations ?? []).entries()) {
         const rule = `validations[${index}]`;
@@ -195,7 +197,8 @@ export class BackgroundScanner {
         this.reporter.upsert(namespace ?? '', resultKey(policy, binding, rule, resource), {
           ...base,
           rule,
-          result: f ? 'fail' : 'pass',
+          // A binding that only warns reports its failures as warn, as admission does.
+          result: f ? (onlyWarns ? 'warn' : 'fail') : 'pass',
           ...(f ? { message: f.message } : {}),
         });
       }
