@@ -22,7 +22,6 @@ import { type ImageSignatureCheck, installImageSignatureAdmission } from '../pol
 import { buildServer } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
-import { ClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
 import { ServiceAccountTokens } from '../auth/serviceaccount/tokens.ts';
@@ -34,6 +33,7 @@ import { MetricsPoller } from './metrics-poller.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
+import { startNodeAuthorization } from '../auth/node-authorizer-setup.ts';
 import { csrCreateAdmission, csrPrepareUpdate } from '../auth/bootstrap/csr-admission.ts';
 import { parseCsr, signCsr } from '../auth/bootstrap/csr.ts';
 import {
@@ -160,10 +160,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const tokenSecrets = informers.informerFor(kindFor('v1', 'Secret')!, 'kube-system');
   auth.addVerifier(new BootstrapTokenAuthenticator({ secrets: (key) => tokenSecrets.get(key) }));
   // Authorization: system:masters, then the authorizers in `before` (the Node authorizer goes there, ahead
-  // of RBAC), then RBAC over the controllers' informers; the default roles are reconciled here.
-  const authz = await startAuthorization({ objects, informers, before: [] });
-  const aggregation = new ClusterRoleAggregationController({ objects, informers });
-  await aggregation.start();
+  // of RBAC), then RBAC over the controllers' informers; the default roles are reconciled here (their
+  // aggregation is a controller of the manager's).
+  const nodeAuthz = startNodeAuthorization({ objects, informers });
+  const authz = await startAuthorization({
+    objects,
+    informers,
+    before: [nodeAuthz.authorizer],
+  });
   const pcKind = kindFor('scheduling.k8s.io/v1', 'PriorityClass');
   installStorageAdmission(objects);
   objects.addCreateHook(defaultIngressClassAdmission(objects));
@@ -303,7 +307,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // What the audit log still buffers is written before the process ends.
       audit?.close();
       await leadership.stop();
-      await aggregation.stop();
       await admissionPolicies.stop();
       await serviceAllocation.stop();
       informers.stop();
