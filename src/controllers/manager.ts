@@ -21,6 +21,7 @@ import { ReplicaSetController } from './replicaset.ts';
 import { type QuotaCoordinator, ResourceQuotaController } from './resourcequota.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 import { ServiceAccountController } from './serviceaccount.ts';
+import { ClusterRoleAggregationController } from './clusterrole-aggregation.ts';
 import { RootCAPublisher } from './rootca.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { statefulSetUpdateAdmission } from './statefulset-update.ts';
@@ -93,6 +94,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
   const controllers: Controller[] = [
     new NamespaceController(common),
     new ServiceAccountController(common),
+    new ClusterRoleAggregationController(common),
     ...(opts.rootCACert ? [new RootCAPublisher({ ...common, caCert: opts.rootCACert })] : []),
     new BootstrapTokenCleaner(common),
     new JobController({ ...common, podFailureBackoffMs: opts.jobPodFailureBackoffMs }),
