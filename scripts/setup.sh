@@ -45,6 +45,7 @@ have gcc || need_pkgs+=(gcc)
 [ -e /usr/include/stdio.h ] || need_pkgs+=(libc6-dev)
 # The etcd datastore backend: its tests and the multi-server suite start Debian's etcd 3.4.
 have etcd || need_pkgs+=(etcd-server)
+have etcdctl || need_pkgs+=(etcd-client)   # strata restore of an etcd snapshot
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

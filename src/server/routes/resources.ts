@@ -32,6 +32,7 @@ import { serveWatch } from '../watch.ts';
 import { proxyPodLogs } from '../logs-proxy.ts';
 import { proxyExec } from '../exec-proxy.ts';
 import { handleEviction, handleScale, hasScale } from './subresources.ts';
+import { addAuditAnnotation } from '../audit/index.ts';
 
 type Query = Record<string, string | undefined>;
 
@@ -101,6 +102,7 @@ function writeOptions(req: FastifyRequest, q: Query, warnings: string[]): WriteO
     fieldManager: fieldManagerOf(req, q),
     warn: (m) => warnings.push(m),
     user: req.user,
+    annotate: (k, v) => addAuditAnnotation(req, k, v),
   };
 }
 
