@@ -16,8 +16,18 @@ export interface TopOptions {
 
 const NOT_AVAILABLE = 'metrics not available yet';
 
+/**
+ * Millicores of a metrics.k8s.io quantity: metrics-server (and Strata) write CPU in nanocores ("574835n"),
+ * a suffix the api's request parser does not take.
+ */
+function milli(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(n|u)$/.exec(q);
+  if (m) return Number(m[1]) / (m[2] === 'n' ? 1e6 : 1e3);
+  return parseCpu(q);
+}
+
 /** kubectl's formatting: millicores, and memory in Mi. */
-const cores = (q: string): string => `${Math.round(parseCpu(q))}m`;
+const cores = (q: string): string => `${Math.round(milli(q))}m`;
 const mebibytes = (q: string): string => `${Math.round(parseMemory(q) / 1024 / 1024)}Mi`;
 const percent = (part: number, whole: number | undefined): string =>
   whole ? `${Math.round((part / whole) * 100)}%` : '<unknown>';
@@ -37,7 +47,7 @@ export async function topNodes(ctx: CliContext, name: string | undefined, o: Top
   const rows = [['NAME', 'CPU(cores)', 'CPU(%)', 'MEMORY(bytes)', 'MEMORY(%)']];
   for (const m of items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const alloc = (byName.get(m.metadata.name) as any)?.status?.allocatable ?? {};
-    const cpu = parseCpu(m.usage.cpu);
+    const cpu = milli(m.usage.cpu);
     const mem = parseMemory(m.usage.memory);
     rows.push([
       m.metadata.name,
@@ -72,7 +82,7 @@ export async function topPods(ctx: CliContext, name: string | undefined, o: TopO
         rows.push([...lead, m.metadata.name, c.name, cores(c.usage.cpu), mebibytes(c.usage.memory)]);
       continue;
     }
-    const cpu = m.containers.reduce((a: number, c: any) => a + parseCpu(c.usage.cpu), 0);
+    const cpu = m.containers.reduce((a: number, c: any) => a + milli(c.usage.cpu), 0);
     const mem = m.containers.reduce((a: number, c: any) => a + parseMemory(c.usage.memory), 0);
     rows.push([...lead, m.metadata.name, `${Math.round(cpu)}m`, `${Math.round(mem / 1024 / 1024)}Mi`]);
   }
