@@ -28,6 +28,7 @@ import { parseImagePin } from '../sandbox/image-pull.ts';
 import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
 import { readRecords } from './log-reader.ts';
 import { mountsFor, podServiceEnv, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
+import { resumeServiceAccountTokens } from './volumes/projected-token.ts';
 import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
 import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
@@ -765,6 +766,8 @@ export class PodWorker {
       { pod: this.pod.metadata.name, container: container.name, sandbox: saved.handle.id },
       'sandbox re-adopted after agent restart',
     );
+    // Its projected service-account tokens lost their rotation with the old agent process.
+    void resumeServiceAccountTokens(this.opts.client, this.pod, this.podDir, this.opts.log);
     return { handle: saved.handle, startedAt: saved.startedAt, log };
   }
 

@@ -15,7 +15,12 @@ import { serviceAccountTokenRoutes } from '../../server/routes/serviceaccount-to
 import { ObjectStore } from '../../store/objects.ts';
 import { openSqliteStore } from '../../store/sqlite.ts';
 import type { Store } from '../../store/store.ts';
-import { projectServiceAccountToken, stopTokenRotations, tokenRotationCount } from './projected-token.ts';
+import {
+  projectServiceAccountToken,
+  resumeServiceAccountTokens,
+  stopTokenRotations,
+  tokenRotationCount,
+} from './projected-token.ts';
 
 const POD = kindFor('v1', 'Pod')!;
 const NODE_TOKEN = 'node-agent-token-for-this-test-0123';
@@ -53,7 +58,10 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(fn: () => T | Promise<T>, what: string): Promise<T> {
+async function until<T>(
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+): Promise<T> {
   const start = Date.now();
   for (;;) {
     const v = await fn();
@@ -116,6 +124,34 @@ describe('projected service-account token', () => {
     await until(() => tokenRotationCount() === 0, 'the rotation to stop');
     expect(refreshes).toContain('service account token: rotation stopped');
     expect(existsSync(join(vol, 'token'))).toBe(true);
+  });
+
+  it('resumes rotation after an agent restart, into the directory the sandbox still mounts', async () => {
+    const pod = await makePod();
+    pod.spec.volumes = [
+      {
+        name: 'kube-api-access-abcde',
+        projected: {
+          defaultMode: 0o644,
+          sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }],
+        },
+      },
+      { name: 'scratch', emptyDir: {} },
+    ];
+    const vol = join(dir, 'pod', 'volumes', 'kube-api-access-abcde');
+    mkdirSync(vol, { recursive: true });
+    await projectServiceAccountToken(client, pod, vol, { path: 'token', expirationSeconds: 3607 }, 0o644);
+    const before = readFileSync(join(vol, 'token'), 'utf8');
+    const inode = statSync(vol).ino;
+    // The agent restarts: its timers are gone.
+    stopTokenRotations(dir);
+    expect(tokenRotationCount()).toBe(0);
+    await resumeServiceAccountTokens(client, pod, join(dir, 'pod'));
+    expect(tokenRotationCount()).toBe(1);
+    const after = readFileSync(join(vol, 'token'), 'utf8');
+    expect(after).not.toBe(before);
+    expect(statSync(vol).ino).toBe(inode);
+    expect((await tokens.review(after)).ok).toBe(true);
   });
 
   it('fails the start with a clear reason when no token can be had', async () => {

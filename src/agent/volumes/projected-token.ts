@@ -150,3 +150,36 @@ export async function projectServiceAccountToken(
   };
   schedule(when(issued) - Date.now(), issued.expiresAt);
 }
+
+/**
+ * After an agent restart, a re-adopted sandbox still mounts its pod's projected directories, but nothing
+ * rotates their tokens any more: fetch a fresh token into each (same directory, so the running sandbox sees
+ * it) and rotate again. Failures are logged, not thrown: the sandbox keeps running on its current token.
+ */
+export async function resumeServiceAccountTokens(
+  client: Client,
+  pod: any,
+  podDir: string,
+  log?: { warn(o: object, m: string): void },
+): Promise<void> {
+  for (const vol of pod.spec?.volumes ?? []) {
+    if (!vol.projected) continue;
+    const dir = join(podDir, 'volumes', vol.name);
+    if (!existsSync(dir)) continue;
+    for (const src of vol.projected.sources ?? []) {
+      if (!src.serviceAccountToken || rotations.has(join(dir, src.serviceAccountToken.path))) continue;
+      await projectServiceAccountToken(
+        client,
+        pod,
+        dir,
+        src.serviceAccountToken,
+        vol.projected.defaultMode ?? 0o644,
+        {
+          log,
+        },
+      ).catch((err: Error) =>
+        log?.warn({ pod: pod.metadata.name, err: err.message }, 'service account token: not resumed'),
+      );
+    }
+  }
+}
