@@ -26,6 +26,7 @@ export interface ScanSummary {
   truncated: boolean;
 }
 
+const SCAN_CONCURRENCY = 32;
 const SKIPPED_KINDS = new Set(['PolicyReport', 'ClusterPolicyReport', 'Event', 'Lease']);
 
 export class BackgroundScanner {
@@ -118,19 +119,29 @@ export class BackgroundScanner {
   private async scanOnce(): Promise<ScanSummary> {
     const summary: ScanSummary = { objects: 0, evaluations: 0, pass: 0, fail: 0, error: 0, truncated: false };
     if (this.plugin.bindings.list().length === 0) return summary;
-    for (const { kind, operation } of this.kindsInScope()) {
-      const { items } = await this.objects.list(kind);
-      for (const obj of items) {
-        if (this.stopped) return summary;
-        if (summary.objects >= this.maxObjects) {
-          summary.truncated = true;
-          return summary;
+    // Several objects in flight keep every worker busy (a lone round trip leaves them idle between objects).
+    const inFlight = new Set<Promise<void>>();
+    try {
+      for (const { kind, operation } of this.kindsInScope()) {
+        const { items } = await this.objects.list(kind);
+        for (const obj of items) {
+          if (this.stopped) return summary;
+          if (summary.objects >= this.maxObjects) {
+            summary.truncated = true;
+            return summary;
+          }
+          summary.objects++;
+          const p: Promise<void> = this.scanObject(kind, operation, obj, summary).finally(() =>
+            inFlight.delete(p),
+          );
+          inFlight.add(p);
+          if (inFlight.size >= SCAN_CONCURRENCY) await Promise.race(inFlight);
         }
-        summary.objects++;
-        await this.scanObject(kind, operation, obj, summary);
       }
+      return summary;
+    } finally {
+      await Promise.all(inFlight);
     }
-    return summary;
   }
 
   private async scanObject(
