@@ -212,11 +212,11 @@ export function analysePod(
     const suggested = Math.max(0.001, cpu.peakCores * HEADROOM);
     if (requests.cpu === undefined)
       hints.push(
-        `set requests.cpu: ${formatCpu(suggested * 1000)} (peak ${formatCpu(cpu.peakCores * 1000)} + 25 %)`,
+        `set requests.cpu: ${formatCpu(Math.max(1, Math.round(suggested * 1000)))} (peak ${formatCpu(Math.round(cpu.peakCores * 1000))} + 25 %)`,
       );
     else if (cpu.peakCores < OVERPROVISIONED_RATIO * requests.cpu)
       hints.push(
-        `lower requests.cpu ${formatCpu(requests.cpu * 1000)} → ${formatCpu(suggested * 1000)} (peak ${formatCpu(cpu.peakCores * 1000)} + 25 %)`,
+        `lower requests.cpu ${formatCpu(requests.cpu * 1000)} → ${formatCpu(Math.max(1, Math.round(suggested * 1000)))} (peak ${formatCpu(Math.round(cpu.peakCores * 1000))} + 25 %)`,
       );
   }
   if (enough && memPeak !== undefined) {
