@@ -8,6 +8,12 @@ import { Cluster, waitFor, wasm } from './harness.ts';
 const PODS = kindFor('v1', 'Pod')!;
 let c: Cluster;
 const kubectl = (args: string[], input?: string) => c.kubectl(args, { input });
+/** `kubectl run` refuses a wasm module's file path as an image name, so pods are applied. */
+const runPod = (name: string, ns: string, image: string, restart = 'Always') =>
+  kubectl(
+    ['apply', '-n', ns, '-f', '-'],
+    `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"restartPolicy":"${restart}","containers":[{"name":"m","image":"${image}"}]}}`,
+  );
 const jsonpath = async (args: string[]) => (await kubectl([...args, '-o', 'jsonpath={.status.used}'])).stdout;
 
 beforeAll(async () => {
@@ -41,10 +47,10 @@ describe('ResourceQuota and LimitRange with kubectl', () => {
     for (const r of refusals)
       expect(String(r.reason?.message ?? r.reason)).toContain('exceeded quota: count');
     expect(await jsonpath(['get', 'quota', 'count', '-n', 'q'])).toBe('{"pods":"10"}');
-    const over = await kubectl(['run', 'over', '-n', 'q', `--image=${wasm('ticker')}`]);
+    const over = await runPod('over', 'q', wasm('ticker'));
     expect(over.code).not.toBe(0);
     expect(over.stderr.trim()).toBe(
-      'Error from server (Forbidden): pods "over" is forbidden: exceeded quota: count, requested: pods=1, used: pods=10, limited: pods=10',
+      'Error from server (Forbidden): error when creating "STDIN": pods "over" is forbidden: exceeded quota: count, requested: pods=1, used: pods=10, limited: pods=10',
     );
     const table = await kubectl(['get', 'quota', '-n', 'q']);
     expect(table.stdout).toMatch(/^NAME\s+AGE\s+REQUEST\s+LIMIT\ncount\s+\S+\s+pods: 10\/10\s*\n$/);
@@ -72,7 +78,7 @@ spec:
 `,
     );
     expect(applied.stdout).toContain('limitrange/defaults created');
-    const run = await kubectl(['run', 'once', '-n', 'lr', '--restart=Never', `--image=${wasm('hello')}`]);
+    const run = await runPod('once', 'lr', wasm('hello'), 'Never');
     expect(run.stdout.trim()).toBe('pod/once created');
     const resources = await kubectl([
       'get',
@@ -100,9 +106,9 @@ spec:
         (await jsonpath(['get', 'quota', 'compute', '-n', 'lr'])) ===
         '{"requests.cpu":"0","requests.memory":"0"}',
     );
-    expect((await kubectl(['run', 'a', '-n', 'lr', `--image=${wasm('ticker')}`])).code).toBe(0);
-    expect((await kubectl(['run', 'b', '-n', 'lr', `--image=${wasm('ticker')}`])).code).toBe(0);
-    const third = await kubectl(['run', 'c', '-n', 'lr', `--image=${wasm('ticker')}`]);
+    expect((await runPod('a', 'lr', wasm('ticker'))).code).toBe(0);
+    expect((await runPod('b', 'lr', wasm('ticker'))).code).toBe(0);
+    const third = await runPod('c', 'lr', wasm('ticker'));
     expect(third.stderr).toContain(
       'exceeded quota: compute, requested: requests.cpu=100m, used: requests.cpu=200m, limited: requests.cpu=250m',
     );
