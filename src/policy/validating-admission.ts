@@ -83,6 +83,8 @@ export class ValidatingAdmission {
     this.objects.addUpdateHook((next, current, kind, opts) =>
       this.admit('UPDATE', next, current, kind, opts),
     );
+    // The first binding starts the evaluation workers, so the first request does not wait for them.
+    this.bindings.addHandler({ onAdd: () => this.pool.warm() });
     this.policies.start();
     this.bindings.start();
     this.namespaces.start();

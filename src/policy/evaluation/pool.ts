@@ -61,8 +61,9 @@ export class EvaluatorPool {
     this.size = opts.size ?? Math.min(2, availableParallelism());
   }
 
-  /** Workers start with the first evaluation: a cluster without bound policies runs none. */
-  private ensureWorkers(): void {
+  /** Workers start with the first evaluation (or warm()): a cluster without bound policies runs none. */
+  warm(): void {
+    if (this.closed) return;
     while (this.slots.length < this.size) {
       const slot = new Slot();
       this.spawn(slot);
@@ -74,7 +75,7 @@ export class EvaluatorPool {
   evaluate(input: EvaluationInput, items: EvaluationItem[]): Promise<PolicyOutcome[]> {
     if (items.length === 0) return Promise.resolve([]);
     if (this.closed) return Promise.resolve(items.map(() => errorOutcome('the policy evaluator is stopped')));
-    this.ensureWorkers();
+    this.warm();
     return new Promise((resolve) => {
       this.queue.push({ id: this.nextId++, input, items, outcomes: [], offset: 0, resolve });
       this.dispatch();
