@@ -121,11 +121,15 @@ spec:
         ...(body ? ['-H', 'Content-Type: application/json', '-d', body] : []),
         `https://kubernetes.default.svc${path}`,
       ]);
-    const whoami = api(
-      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-      'POST',
-      '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}',
-    );
+    // The node programs the Service's kernel rules on its own schedule: wait until a connection gets through.
+    const whoami = await waitFor('the kubernetes Service to answer from the pod', () => {
+      const r = api(
+        '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        'POST',
+        '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}',
+      );
+      return r.status !== 0 && r;
+    });
     expect(whoami.status, whoami.stderr + whoami.body).toBe(201);
     const user = JSON.parse(whoami.body).status.userInfo;
     expect(user).toMatchObject({
