@@ -65,6 +65,14 @@ const MAP_FIELDS = new Set([
   'binaryData',
   'stringData',
   'features',
+  // ResourceQuota and LimitRange: resource names are map keys (spec.hard[requests.cpu]).
+  'hard',
+  'used',
+  'min',
+  'max',
+  'default',
+  'defaultRequest',
+  'maxLimitRequestRatio',
 ]);
 
 export function renderPath(path: readonly PropertyKey[]): string {

@@ -350,6 +350,28 @@ const TYPES: Record<string, GoStruct> = {
   CertificateSigningRequestSpec: { usages: atomic(), groups: atomic() },
   // `+listType=map +listMapKey=type`, no patch strategy (strategic merge replaces the list).
   CertificateSigningRequestStatus: { conditions: { list: { listType: 'map', listMapKeys: ['type'] } } },
+
+  // ---- admissionregistration.k8s.io/v1 (k8s.io/api's list markers) ------------------------------------
+  ValidatingAdmissionPolicy: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('ValidatingAdmissionPolicySpec'),
+  },
+  ValidatingAdmissionPolicySpec: {
+    validations: atomic(),
+    variables: atomic(),
+    auditAnnotations: atomic(),
+    matchConditions: {
+      list: { patchStrategy: 'merge', patchMergeKey: 'name', listType: 'map', listMapKeys: ['name'] },
+    },
+  },
+  ValidatingAdmissionPolicyBinding: {
+    metadata: struct('ObjectMeta'),
+    spec: struct('ValidatingAdmissionPolicyBindingSpec'),
+  },
+  ValidatingAdmissionPolicyBindingSpec: { validationActions: { list: { listType: 'set' } } },
+
+  // ---- wgpolicyk8s.io/v1alpha2 (a CRD upstream: lists replaced whole) ------------------------------
+  PolicyReport: { metadata: struct('ObjectMeta'), results: atomic() },
 };
 
 /** The Go root type of each kind, by `apiVersion/kind`. */
@@ -386,6 +408,10 @@ const ROOTS: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
   'certificates.k8s.io/v1/CertificateSigningRequest': 'CertificateSigningRequest',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': 'ValidatingAdmissionPolicy',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': 'ValidatingAdmissionPolicyBinding',
+  'wgpolicyk8s.io/v1alpha2/PolicyReport': 'PolicyReport',
+  'wgpolicyk8s.io/v1alpha2/ClusterPolicyReport': 'PolicyReport',
 };
 
 /** The Go root type name of a kind (`Pod`, `Deployment`…), or undefined for a kind not in the table. */

@@ -197,8 +197,8 @@ describe('ResourceQuota admission', () => {
     });
     expect(res.statusCode).toBe(422);
     const fields = res.json().details.causes.map((c: any) => c.field);
-    expect(fields).toContain('spec.hard.pods');
-    expect(fields).toContain('spec.hard.requests.gpus');
+    expect(fields).toContain('spec.hard[pods]');
+    expect(fields).toContain('spec.hard[requests.gpus]');
   });
 });
 
@@ -256,6 +256,6 @@ describe('LimitRange admission', () => {
     });
     expect(res.statusCode).toBe(422);
     const fields = res.json().details.causes.map((c: any) => c.field);
-    expect(fields).toEqual(expect.arrayContaining(['spec.limits[0].min.cpu', 'spec.limits[0].default']));
+    expect(fields).toEqual(expect.arrayContaining(['spec.limits[0].min[cpu]', 'spec.limits[0].default']));
   });
 });
