@@ -95,6 +95,10 @@ export interface UpOptions extends AuditCliOptions {
   httpsPort?: number;
   /** `--encryption-provider-config`: resources encrypted at rest (docs/data-protection.md). */
   encryptionProviderConfig?: string;
+  /** `--pod-security-config`: the cluster's Pod Security defaults (docs/policy-guards.md). */
+  podSecurityConfig?: string;
+  /** `--service-account-issuer`: the iss of service-account tokens. */
+  serviceAccountIssuer?: string;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -134,6 +138,8 @@ export async function up(o: UpOptions): Promise<void> {
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
+    podSecurityConfig: o.podSecurityConfig && resolve(o.podSecurityConfig),
+    serviceAccountIssuer: o.serviceAccountIssuer,
     audit: auditConfig(o, dataDir),
     logFile,
     verbose: o.verbose,
@@ -195,6 +201,8 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.encryptionProviderConfig
       ? ['--encryption-provider-config', resolve(o.encryptionProviderConfig)]
       : []),
+    ...(o.podSecurityConfig ? ['--pod-security-config', resolve(o.podSecurityConfig)] : []),
+    ...(o.serviceAccountIssuer ? ['--service-account-issuer', o.serviceAccountIssuer] : []),
     ...(o.auditLogPath
       ? [
           '--audit-log-path',
@@ -273,6 +281,8 @@ export async function server(
     /** Where pods reach the API (an address of this machine, or none). */
     advertiseAddress?: string;
     encryptionProviderConfig?: string;
+    podSecurityConfig?: string;
+    serviceAccountIssuer?: string;
   } & DatastoreCliOptions &
     AuditCliOptions,
 ): Promise<void> {
@@ -292,6 +302,8 @@ export async function server(
     nodePortRange: o.serviceNodePortRange,
     advertiseAddress: o.advertiseAddress,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
+    podSecurityConfig: o.podSecurityConfig && resolve(o.podSecurityConfig),
+    serviceAccountIssuer: o.serviceAccountIssuer,
     audit: auditConfig(o, dataDir),
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());

@@ -113,6 +113,14 @@ program
     'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
   )
   .option(
+    '--pod-security-config <file>',
+    'a PodSecurityConfiguration: the cluster-wide Pod Security defaults (default DATA/pod-security.yaml if present; else warn at baseline)',
+  )
+  .option(
+    '--service-account-issuer <url>',
+    'the iss of service-account tokens (default https://kubernetes.default.svc.cluster.local)',
+  )
+  .option(
     '--audit-log-path <path>',
     'the audit log (default DATA/audit.log; - for stdout; none: no audit log)',
   )
@@ -161,6 +169,14 @@ program
   .option(
     '--encryption-provider-config <file>',
     'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
+  )
+  .option(
+    '--pod-security-config <file>',
+    'a PodSecurityConfiguration: the cluster-wide Pod Security defaults (default DATA/pod-security.yaml if present; else warn at baseline)',
+  )
+  .option(
+    '--service-account-issuer <url>',
+    'the iss of service-account tokens (default https://kubernetes.default.svc.cluster.local)',
   )
   .option(
     '--audit-log-path <path>',
@@ -482,7 +498,12 @@ if (commandOf(process.argv.slice(2)) === 'image') {
 
 registerTokenCommands(program, () => connect(g()), print);
 registerPolicyCommands(program, () => connect(g()), print);
-registerAuthCommands(program, () => connect(g()), print, (code) => (exitCode = code));
+registerAuthCommands(
+  program,
+  () => connect(g()),
+  print,
+  (code) => (exitCode = code),
+);
 registerDatastoreCommands(program, int);
 
 program

@@ -34,6 +34,10 @@ export interface ControlPlaneNodeOptions {
   advertiseAddress?: string;
   /** `--encryption-provider-config`: an EncryptionConfiguration file (encryption at rest). */
   encryptionProviderConfig?: string;
+  /** `--pod-security-config`: a PodSecurityConfiguration (default DATA/pod-security.yaml when present). */
+  podSecurityConfig?: string;
+  /** `--service-account-issuer`: the iss of service-account tokens. */
+  serviceAccountIssuer?: string;
   /** The audit log (`--audit-log-path` …); none when absent. */
   audit?: AuditLogConfig;
 }
@@ -71,6 +75,8 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     nodePortRange: o.nodePortRange,
     advertiseAddress: o.advertiseAddress,
     encryptionProviderConfig: o.encryptionProviderConfig,
+    podSecurityConfig: o.podSecurityConfig,
+    serviceAccountIssuer: o.serviceAccountIssuer,
     audit: o.audit,
   });
   // The controllers' work queues report to this control plane's registry (client-go's MetricsProvider).
