@@ -30,10 +30,8 @@ describe('the protobuf schema', () => {
   });
 
   it('decodes every built-in kind the API serves', () => {
-    // CRD-style groups have no generated.proto upstream; their clients always send JSON. Known gap:
-    // extract-schema.ts does not yet pick up the certificates.k8s.io/v1 descriptor kubectl embeds, so the
-    // protobuf bodies of `kubectl certificate approve|deny` are answered 415 (JSON clients work).
-    const jsonOnly = ['serving.knative.dev', 'wgpolicyk8s.io', 'metrics.k8s.io', 'certificates.k8s.io'];
+    // CRD-style groups have no generated.proto upstream; their clients always send JSON.
+    const jsonOnly = ['serving.knative.dev', 'wgpolicyk8s.io', 'metrics.k8s.io'];
     for (const k of allKinds()) {
       if (jsonOnly.includes(k.group)) continue;
       expect(messageTypeFor(k.apiVersion, k.kind), `${k.apiVersion} ${k.kind}`).toBeDefined();

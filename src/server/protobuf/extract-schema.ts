@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync, constants as zlibConstants } from 'node:zlib';
+import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { readGoJsonTags, type GoJsonTags } from './go-struct-tags.ts';
 import { schemaRoots } from './kinds.ts';
@@ -80,7 +80,13 @@ export function readEmbeddedDescriptors(binary: Buffer): Map<string, FileDescrip
     let raw: Buffer;
     try {
       // The member's length is unknown; a sync flush inflates what is there and ignores the rest.
-      raw = gunzipSync(binary.subarray(at, at + (1 << 20)), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      // Only this member: gunzip would go on into the next member when two descriptors sit back to back
+      // (certificates/v1 right before v1beta1), and protobuf would merge the two into one file named
+      // after the second. Go's gzip.Writer writes a plain 10-byte header (no flags), then raw deflate.
+      if (binary[at + 3] !== 0) continue;
+      raw = inflateRawSync(binary.subarray(at + 10, at + (1 << 20)), {
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      });
     } catch {
       continue; // three bytes that only look like a gzip header
     }

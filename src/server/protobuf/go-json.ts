@@ -34,6 +34,7 @@ const SPECIAL_TYPES: Readonly<Record<string, (message: Decoded, path: string) =>
   // Go `type ExtraValue []string`, wrapped in a message because protobuf has no named lists.
   'k8s.io.api.authentication.v1.ExtraValue': (m) => stringList(m.items),
   'k8s.io.api.authorization.v1.ExtraValue': (m) => stringList(m.items),
+  'k8s.io.api.certificates.v1.ExtraValue': (m) => stringList(m.items),
 };
 
 /** Every message type the converter treats specially (the schema test checks none is missed). */

@@ -62,6 +62,9 @@ export const PROTOBUF_KINDS: Readonly<Record<string, Readonly<Record<string, str
   },
   'autoscaling/v2': { HorizontalPodAutoscaler: 'k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler' },
   'batch/v1': { CronJob: 'k8s.io.api.batch.v1.CronJob', Job: 'k8s.io.api.batch.v1.Job' },
+  'certificates.k8s.io/v1': {
+    CertificateSigningRequest: 'k8s.io.api.certificates.v1.CertificateSigningRequest',
+  },
   'coordination.k8s.io/v1': { Lease: 'k8s.io.api.coordination.v1.Lease' },
   'discovery.k8s.io/v1': { EndpointSlice: 'k8s.io.api.discovery.v1.EndpointSlice' },
   'events.k8s.io/v1': { Event: 'k8s.io.api.events.v1.Event' },
