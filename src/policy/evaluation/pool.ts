@@ -7,7 +7,7 @@
 //
 // Why a worker pool and not a static cost bound: Kubernetes bounds cost from the schemas' maxItems and
 // maxLength, which Strata's kinds do not carry, so a static bound would refuse ordinary policies or bound
-// nothing. Measured (bench/admission-policy.bench.ts): the round trip costs tens of microseconds per
+// nothing. Measured (bench/admission-policy.ts): the round trip costs tens of microseconds per
 // request, beside a pod create of about a millisecond.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -1,6 +1,6 @@
 // Admission-policy overhead, each figure beside a baseline measured in the same run.
 //
-//   npm run bench -- admission-policy.bench [--scale=N]     (~1 min at scale 1)
+//   npm run bench -- admission-policy [--scale=N]     (~1 min at scale 1)
 //
 // 1. Pod creates through the ObjectStore (sqlite, as an API caller: opts.user set) with 0, 10 and 100
 //    bound policies that all pass; the baseline is the 0-policy run (goal: ≥ 0.8× its rate at 10).

@@ -10,7 +10,7 @@
 //     worker thread for its CPU time, a message per guest this bench does not include.
 // Goal: < 2 % of a core.
 //
-//   node bench/metrics.bench.ts [ROUNDS]
+//   npm run bench -- metrics [ROUNDS]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
