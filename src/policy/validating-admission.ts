@@ -1,5 +1,6 @@
 // The ValidatingAdmissionPolicy admission plugin. For an API write (create or update with a caller:
-// `opts.user`), every binding whose policy matches the request (matchConstraints, then the binding's
+// `opts.user`) and every create by the control plane's own controllers, every binding whose policy
+// matches the request (matchConstraints, then the binding's
 // matchResources) is evaluated — off the main thread, with a deadline (evaluation/pool.ts) — and its
 // failures applied by the binding's validationActions, as kube-apiserver does:
 //   Deny  → the write is refused: `ValidatingAdmissionPolicy 'p' with binding 'b' denied request: msg`,
@@ -49,6 +50,9 @@ export interface ValidatingAdmissionOptions extends EvaluatorPoolOptions {
   /** Violations kept in memory (default 1000). */
   violationLimit?: number;
 }
+
+/** Who the control plane's in-process controllers write as (kube-controller-manager's identity). */
+const CONTROL_PLANE_USER = { username: 'system:kube-controller-manager', groups: ['system:authenticated'] };
 
 /** One binding of one policy to evaluate for a request, and how to act on its outcome. */
 export interface Applicable {
@@ -110,8 +114,13 @@ export class ValidatingAdmission {
       const causes = policyCompileErrors(obj.spec ?? {});
       if (causes.length) throw new ApiError(invalid(kind, obj.metadata?.name ?? '', causes));
     }
-    if (!opts.user) return; // the control plane's own writers are not subject to policies
+    // Pods (and any object) that the control plane's own controllers create are admitted like an API
+    // client's — in Kubernetes they go through the API as kube-controller-manager — or a Deployment would
+    // carry past a policy the pods it makes must meet. Their updates (binding, finalizers) are not: in
+    // Kubernetes those go through subresources that pod rules do not match.
+    if (!opts.user && operation !== 'CREATE') return;
     if (this.bindings.list().length === 0) return;
+    opts = opts.user ? opts : { ...opts, user: CONTROL_PLANE_USER };
     const namespace: string | undefined = obj?.metadata?.namespace;
     const nsObject = kind.namespaced && namespace ? this.namespaceObject(namespace) : undefined;
     const req: MatchRequest = {

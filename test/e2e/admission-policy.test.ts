@@ -91,6 +91,31 @@ describe('admission policies with kubectl', () => {
     // Other namespaces are not bound: a container pod in default is admitted.
     const other = await kubectl(['apply', '-f', '-'], pod('web', 'container'));
     expect(other.stdout.trim()).toBe('pod/web created');
+    // A Deployment does not carry container pods past the policy: the pods its ReplicaSet creates are
+    // admitted like a client's, refused, and the ReplicaSet says why.
+    const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: sneaky }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: sneaky } }
+  template:
+    metadata: { labels: { app: sneaky } }
+    spec:
+      runtimeClassName: container
+      containers: [{ name: main, image: localhost/busybox:1.0 }]
+`;
+    expect((await kubectl(['apply', '-n', 'guests', '-f', '-'], deployment)).code).toBe(0);
+    const event = await waitFor('the ReplicaSet to report the refusal', async () => {
+      const r = await kubectl(['get', 'events', '-n', 'guests', '-o', 'json']);
+      const items = JSON.parse(r.stdout).items as Array<{ reason: string; message: string }>;
+      return items.find((e) => e.reason === 'FailedCreate');
+    });
+    expect(event.message).toContain("ValidatingAdmissionPolicy 'untrusted-tiers'");
+    const pods = JSON.parse(
+      (await kubectl(['get', 'pods', '-n', 'guests', '-l', 'app=sneaky', '-o', 'json'])).stdout,
+    );
+    expect(pods.items).toHaveLength(0);
   });
 
   it('Warn: the pod is created and kubectl prints the Warning line', async () => {
