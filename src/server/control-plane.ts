@@ -17,6 +17,7 @@ import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingres
 import { installStorageAdmission } from './storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { startAdmissionPolicies } from '../policy/admission-policies.ts';
+import { policyViolationTotals } from '../policy/reports/violations.ts';
 import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
 import { type ImageSignatureCheck, installImageSignatureAdmission } from '../policy/signatures/index.ts';
 import { buildServer } from './app.ts';
@@ -249,6 +250,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log: logger || undefined,
     work: startLeaderWork,
   });
+  metrics.watchPolicyViolations(policyViolationTotals);
   metrics.watchScheduler(
     () => leading?.scheduler.stats() ?? { pending: 0, unschedulable: 0, binding: 0, bindErrors: 0 },
   );

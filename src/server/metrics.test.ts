@@ -137,3 +137,18 @@ describe('GET /metrics', () => {
     expect(text).toContain('process_cpu_user_seconds_total');
   });
 });
+
+describe('policy violations', () => {
+  it('exposes the admission-policy violation totals read at scrape time', async () => {
+    const m = new ServerMetrics();
+    let totals = [{ policy: 'untrusted-tiers', severity: 'high', action: 'Deny', count: 2 }];
+    m.watchPolicyViolations(() => totals);
+    expect(await m.registry.metrics()).toContain(
+      'strata_policy_violations_total{policy="untrusted-tiers",severity="high",action="Deny"} 2',
+    );
+    totals = [{ policy: 'untrusted-tiers', severity: 'high', action: 'Deny', count: 3 }];
+    expect(await m.registry.metrics()).toContain(
+      'strata_policy_violations_total{policy="untrusted-tiers",severity="high",action="Deny"} 3',
+    );
+  });
+});

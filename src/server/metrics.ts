@@ -282,6 +282,26 @@ export class ServerMetrics {
     });
   }
 
+  /**
+   * Admission-policy violations (Deny, Warn and Audit outcomes) by policy, severity and action, read at
+   * scrape time — what `strata policy report` totals, for Prometheus and the alert rules.
+   */
+  watchPolicyViolations(
+    totals: () => Array<{ policy: string; severity: string; action: string; count: number }>,
+  ): void {
+    new Counter({
+      name: 'strata_policy_violations_total',
+      help: 'Admission-policy violations (Deny, Warn and Audit outcomes) by policy, severity and action.',
+      labelNames: ['policy', 'severity', 'action'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const t of totals())
+          this.inc({ policy: t.policy, severity: t.severity, action: t.action }, t.count);
+      },
+    });
+  }
+
   /** client-go's MetricsProvider for the controllers' work queues (setWorkQueueMetrics). */
   workQueueProvider() {
     return {
