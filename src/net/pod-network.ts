@@ -168,7 +168,7 @@ export class PodNetwork {
 
   /**
    * An address of the pod's own on the node itself, for a pod served by the node rather than run in a
-   * network namespace (wasm HTTP handlers, src/net/local-handlers.ts): a /32 on the bridge, so pods reach
+   * network namespace (wasm HTTP handlers, src/sandbox/http-handlers.ts): a /32 on the bridge, so pods reach
    * it over the bridge and Service rules DNAT to it like to any pod IP. Made on first call.
    */
   async claimHostAddress(podUid: string): Promise<string> {

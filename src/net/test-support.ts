@@ -2,7 +2,7 @@
 // and what is left of a pod on it.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { which } from '../lib/command.ts';
 
 /** Why pod networking cannot be tested here, or undefined when it can. */
@@ -40,4 +40,28 @@ export function inNetns(netns: string, cmd: string[], timeoutMs = 10_000): strin
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/**
+ * Deletes bridges named `prefix<digits>` other than `keep`: what crashed earlier runs of a test left.
+ * A stale bridge with the test's range would own the route to it, and the test's pods would be unreachable.
+ */
+export function removeStaleTestBridges(prefix: string, keep: string): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/class/net');
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (name === keep || !new RegExp(`^${prefix}\\d+$`).test(name)) continue;
+    try {
+      execFileSync(which('ip')!, ['link', 'del', name], { stdio: 'ignore' });
+      removed.push(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
 }

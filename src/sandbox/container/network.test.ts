@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PodNetwork } from '../../net/pod-network.ts';
-import { inNetns, networkingUnavailable, tracesOf } from '../../net/test-support.ts';
+import { inNetns, networkingUnavailable, removeStaleTestBridges, tracesOf } from '../../net/test-support.ts';
 import { ContainerDriver } from './driver.ts';
 import {
   buildTestRootfs,
@@ -37,6 +37,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
   const started: string[] = [];
 
   beforeAll(() => {
+    removeStaleTestBridges('stct', netOpts.bridge);
     buildTestRootfs();
     tmp = tempDir('strata-ctnet-');
     net = new PodNetwork({ stateDir: join(tmp.path, 'net'), ...netOpts });
