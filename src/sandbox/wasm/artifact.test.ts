@@ -27,12 +27,12 @@ const prepare = (image: string, imagePullPolicy?: 'Always' | 'IfNotPresent' | 'N
   driver.prepareArtifact({ sandboxId: 's-1', container: { name: 'app', image, imagePullPolicy } });
 
 describe('the wasm tier prepares artifacts', () => {
-  it('declares artifacts and nothing else optional', () => {
+  it("declares artifacts and tier options (a handler's ports); no pod network without a handler host", () => {
     expect(driver.capabilities).toMatchObject({
       artifacts: true,
       interactiveExec: false,
       podNetwork: false,
-      tierOptions: false,
+      tierOptions: true,
     });
   });
 
