@@ -316,12 +316,17 @@ export class Cluster {
   }
 
   private async connect(): Promise<void> {
-    const conn = await waitFor('kubeconfig', () => {
-      if (!existsSync(this.kubeconfig)) return undefined;
-      for (const p of this.procs)
-        if (p.exitCode !== null) throw new Error(`strata exited: ${(p as any).output.join('')}`);
-      return readKubeconfig(this.kubeconfig);
-    });
+    const conn = await waitFor(
+      'kubeconfig',
+      () => {
+        if (!existsSync(this.kubeconfig)) return undefined;
+        for (const p of this.procs)
+          if (p.exitCode !== null) throw new Error(`strata exited: ${(p as any).output.join('')}`);
+        return readKubeconfig(this.kubeconfig);
+        // A start can take a minute on two cores loaded by other tests (the hook timeout is 120 s).
+      },
+      110_000,
+    );
     this.server = conn.server;
     // `up` keeps its state in STRATA_HOME/data, `server` in the --data-dir the harness gave it.
     this.dataDir = [join(this.dir, 'data'), join(this.dir, 'server')].find((d) =>
