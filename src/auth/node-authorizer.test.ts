@@ -33,6 +33,8 @@ function setup() {
   const authz = new NodeAuthorizer({
     graph,
     ingressTlsSecret: (ns, name) => ns === 'default' && name === 'site-tls',
+    // A local volume on n1 whose claim no pod uses now (its node grows it and reports the size).
+    claimVolumeNodeNow: async (ns, name) => (ns === 'default' && name === 'idle-data' ? 'n1' : undefined),
   });
   const ask = (n: string, a: Partial<RequestAttributes>) =>
     authz.authorize({ user: nodeUser(n), verb: 'get', resourceRequest: true, path: '/', ...a });
@@ -117,5 +119,21 @@ describe('Node authorizer', () => {
       path: '/',
     });
     expect(r.decision).toBe('no-opinion');
+  });
+
+  it('lets a node write the status of a claim whose local volume it holds, even with no pod using it', async () => {
+    const { ask } = setup();
+    const status = (n: string, name: string) =>
+      ask(n, {
+        verb: 'patch',
+        resource: 'persistentvolumeclaims',
+        subresource: 'status',
+        namespace: 'default',
+        name,
+      });
+    expect((await status('n1', 'idle-data')).decision).toBe('allow');
+    expect((await status('n2', 'idle-data')).decision).toBe('no-opinion');
+    expect((await status('n1', 'web-data')).decision).toBe('allow');
+    expect((await status('n2', 'web-data')).decision).toBe('no-opinion');
   });
 });

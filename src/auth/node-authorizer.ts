@@ -62,6 +62,11 @@ export interface NodeAuthorizerOptions {
   refersNow?: (node: string, resource: string, namespace: string, name: string) => Promise<boolean>;
   /** The node a pod is bound to, from the store (when the graph does not know the pod yet). */
   nodeOfNow?: (namespace: string, name: string) => Promise<string | undefined>;
+  /**
+   * The node a claim's volume lives on (a local volume's node affinity), from the store: that node grows
+   * the claim's filesystem and reports it, even while no pod uses the claim.
+   */
+  claimVolumeNodeNow?: (namespace: string, name: string) => Promise<string | undefined>;
   /** Secrets Ingresses name for TLS, as `namespace/name`. */
   ingressTlsSecret?: (namespace: string, name: string) => boolean;
 }
@@ -119,10 +124,12 @@ export class NodeAuthorizer implements Authorizer {
           return (await this.podOnNode(node, a.namespace, a.name)) ? allow(`a pod bound to ${node}`) : denied;
         return denied;
       case '/persistentvolumeclaims':
-        if (sub === 'status' && WRITE_STATUS.has(a.verb) && a.name && a.namespace)
-          return (await this.refers(node, resource, a.namespace, a.name))
-            ? allow(`a claim a pod on ${node} uses`)
-            : denied;
+        if (sub === 'status' && WRITE_STATUS.has(a.verb) && a.name && a.namespace) {
+          if (await this.refers(node, resource, a.namespace, a.name))
+            return allow(`a claim a pod on ${node} uses`);
+          if ((await this.o.claimVolumeNodeNow?.(a.namespace, a.name)) === node)
+            return allow(`a claim whose volume is on ${node}`);
+        }
         return denied;
       case '/serviceaccounts':
         if (sub === 'token' && a.verb === 'create' && a.name && a.namespace)

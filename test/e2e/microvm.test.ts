@@ -274,8 +274,9 @@ spec:
     ]);
     expect(r.code, r.stderr).toBe(0);
     const [blocks, fstypes, rest] = r.stdout.split('---\n');
-    // The image's disk and the configMap's: nothing else is attached to the VM.
-    expect(blocks.trim().split(/\s+/).sort()).toEqual(['vda', 'vdb']);
+    // The image's disk, the configMap's and the service-account token's (the kube-api-access projected
+    // volume every pod gets): nothing else is attached to the VM.
+    expect(blocks.trim().split(/\s+/).sort()).toEqual(['vda', 'vdb', 'vdc']);
     // No filesystem shared with the host (9p, virtiofs, fuse, nfs): block devices and kernel filesystems.
     for (const t of fstypes.trim().split('\n')) {
       expect(['rootfs', 'ext4', 'proc', 'sysfs', 'devtmpfs', 'devpts', 'tmpfs']).toContain(t);
