@@ -46,6 +46,8 @@ have gcc || need_pkgs+=(gcc)
 # The etcd datastore backend: its tests and the multi-server suite start Debian's etcd 3.4.
 have etcd || need_pkgs+=(etcd-server)
 have etcdctl || need_pkgs+=(etcd-client)   # strata restore of an etcd snapshot
+# The dashboard's browser tests drive Debian's Chromium headless through playwright-core.
+have chromium || need_pkgs+=(chromium)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
