@@ -5,18 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'exec into a container pod needs root (the container tier)';
-  for (const bin of ['runc', 'conmon']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon'], 'exec into a container pod needs root (the container tier)');
 }
 const why = missing();
 if (why) console.warn(`skipping the audit e2e test: ${why}`);

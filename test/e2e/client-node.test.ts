@@ -4,19 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 import { join } from 'node:path';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['runc', 'conmon', 'iptables']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'iptables'], 'the container tier needs root');
 }
 const why = missing();
 if (why) console.warn(`skipping the client-node e2e tests: ${why}`);

@@ -11,20 +11,15 @@ import { kindFor } from '../../src/api/index.ts';
 import { ImageStore, RegistryClient, pushImage } from '../../src/image/index.ts';
 import { wasmArtifact } from '../../src/image/testing/fixtures.ts';
 import { freePort, startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['runc', 'conmon', 'iptables', 'skopeo', 'docker-registry']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(
+    ['runc', 'conmon', 'iptables', 'skopeo', 'docker-registry'],
+    'the container tier needs root',
+  );
 }
 
 const why = missing();

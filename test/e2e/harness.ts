@@ -455,3 +455,16 @@ export class Cluster {
     this.slot.release();
   }
 }
+
+/** Why an end-to-end test cannot run here: not root (the container tier and nftables need it), or a tool
+ *  missing from PATH. Undefined when everything is present; the tests print the reason when they skip. */
+export function missingTools(
+  bins: string[],
+  notRootReason = 'the container tier needs root',
+): string | undefined {
+  if (process.getuid?.() !== 0) return notRootReason;
+  for (const bin of bins) {
+    if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) return `${bin} is not installed`;
+  }
+  return undefined;
+}

@@ -8,18 +8,10 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_CERT_ANNOTATION, kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, wasm, waitFor } from './harness.ts';
+import { Cluster, ROOT, wasm, waitFor, missingTools } from './harness.ts';
 
 function missingContainers(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['runc', 'conmon', 'kubectl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'kubectl'], 'the container tier needs root');
 }
 const why = missingContainers();
 if (why) console.warn(`skipping metrics e2e tests: ${why}`);

@@ -8,18 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkNames } from '../../src/net/network-names.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'NetworkPolicy needs root (container tier and nftables)';
-  for (const bin of ['runc', 'conmon', 'nft']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'nft'], 'NetworkPolicy needs root (container tier and nftables)');
 }
 const why = missing();
 if (why) console.warn(`skipping the NetworkPolicy e2e tests: ${why}`);

@@ -6,20 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, fixture, waitFor, wasm } from './harness.ts';
+import { Cluster, ROOT, fixture, waitFor, wasm, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['runc', 'conmon', 'iptables']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'iptables'], 'the container tier needs root');
 }
 
 const why = missing();

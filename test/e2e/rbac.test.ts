@@ -8,21 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const TOKENS = { alice: 'alice-e2e-token-0123456789abcdef', bob: 'bob-e2e-token-0123456789abcdef' };
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['kubectl', 'runc', 'conmon']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['kubectl', 'runc', 'conmon'], 'the container tier needs root');
 }
 const why = missing();
 if (why) console.warn(`skipping RBAC e2e tests: ${why}`);

@@ -8,21 +8,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, NODE, ROOT, waitFor, wasm } from './harness.ts';
+import { Cluster, NODE, ROOT, waitFor, wasm, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const MAIN_ARGS = ['--disable-warning=ExperimentalWarning', join(ROOT, 'src/cli/main.ts')];
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier needs root';
-  for (const bin of ['runc', 'conmon', 'iptables', 'script', 'perl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'iptables', 'script', 'perl'], 'the container tier needs root');
 }
 
 const why = missing();

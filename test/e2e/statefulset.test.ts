@@ -7,18 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, waitFor, wasm } from './harness.ts';
+import { Cluster, ROOT, waitFor, wasm, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the container tier and cluster DNS need root';
-  for (const bin of ['runc', 'conmon', 'nft', 'kubectl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'nft', 'kubectl'], 'the container tier and cluster DNS need root');
 }
 const why = missing();
 if (why) console.warn(`skipping the StatefulSet e2e tests: ${why}`);

@@ -10,18 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountsUnder } from '../../src/agent/volumes/ext4-image.ts';
 import { microvmUnavailable } from '../../src/sandbox/microvm/test-support.ts';
-import { Cluster, ROOT, fixture, waitFor } from './harness.ts';
+import { Cluster, ROOT, fixture, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'local volumes (loop mounts) and the container tier need root';
-  for (const bin of ['runc', 'conmon', 'kubectl', 'mke2fs', 'resize2fs', 'losetup']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(
+    ['runc', 'conmon', 'kubectl', 'mke2fs', 'resize2fs', 'losetup'],
+    'local volumes (loop mounts) and the container tier need root',
+  );
 }
 const why = missing();
 if (why) console.warn(`skipping the storage e2e tests: ${why}`);

@@ -9,18 +9,10 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'wasm handlers need root (pod network and Service rules)';
-  for (const bin of ['runc', 'conmon', 'nft']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      return `${bin} is not installed`;
-    }
-  }
-  return undefined;
+  return missingTools(['runc', 'conmon', 'nft'], 'wasm handlers need root (pod network and Service rules)');
 }
 const why = missing();
 if (why) console.warn(`skipping the wasm HTTP e2e tests: ${why}`);
