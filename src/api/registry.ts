@@ -39,6 +39,7 @@ import {
   ValidatingAdmissionPolicyStatus,
 } from './kinds/admission-policy.ts';
 import { ClusterPolicyReport, PolicyReport } from './kinds/policyreport.ts';
+import { PrometheusRule } from './kinds/prometheusrule.ts';
 
 export interface KindInfo {
   group: string;
@@ -172,6 +173,15 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     ['cpolr'],
     false,
     ClusterPolicyReport,
+  ),
+  kind(
+    'monitoring.coreos.com',
+    'v1',
+    'PrometheusRule',
+    'prometheusrules',
+    ['promrule'],
+    true,
+    PrometheusRule,
   ),
   kind('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', ['sc'], false, StorageClass),
   kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', [], true, Role),
