@@ -66,9 +66,21 @@ export function userFromCertificate(socket: TLSSocket): User | undefined {
   return { username, groups: [...groups, AUTHENTICATED_GROUP], via: 'x509' };
 }
 
+/**
+ * Authenticates a request that carries neither a client certificate nor an Authorization header (the
+ * dashboard's session cookie, src/server/ui-session.ts): a result, or undefined when it is not its kind.
+ */
+export type CredentialSource = (req: IncomingMessage) => MaybePromise<AuthResult> | undefined;
+
 export class Authenticator {
   private readonly entries: Array<{ digest: Buffer; user: User }> = [];
   private readonly verifiers: TokenVerifier[] = [];
+  private readonly sources: CredentialSource[] = [];
+
+  /** Asks `s` about requests with no certificate and no Authorization header, after the sources added before it. */
+  addCredentialSource(s: CredentialSource): void {
+    this.sources.push(s);
+  }
 
   /** Asks `v` about tokens the static list does not know, after the verifiers added before it. */
   addVerifier(v: TokenVerifier): void {
@@ -141,7 +153,13 @@ export class Authenticator {
       }
     }
     const header = req.headers.authorization;
-    if (!header) return { ok: false, message: 'Unauthorized' };
+    if (!header) {
+      for (const source of this.sources) {
+        const result = source(req);
+        if (result) return result;
+      }
+      return { ok: false, message: 'Unauthorized' };
+    }
     if (!socket.encrypted && !isLoopback(socket.remoteAddress)) {
       return {
         ok: false,

@@ -86,7 +86,12 @@ export const CONTROLLER_MANAGER_USER = 'system:kube-controller-manager';
 export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
   clusterRole('cluster-admin', [rule(['*'], ['*'], ['*']), urls(['*'], ['*'])]),
   clusterRole('system:discovery', [urls(['get'], DISCOVERY_URLS)]),
-  clusterRole('system:public-info-viewer', [urls(['get'], PUBLIC_INFO_URLS)]),
+  clusterRole('system:public-info-viewer', [
+    urls(['get'], PUBLIC_INFO_URLS),
+    // The dashboard's pages and its login/logout (src/server/ui.ts); its data comes through the API.
+    urls(['get'], ['/ui', '/ui/*']),
+    urls(['post'], ['/ui/login', '/ui/logout']),
+  ]),
   clusterRole('system:basic-user', [
     rule(['create'], ['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews']),
     rule(['create'], ['authentication.k8s.io'], ['selfsubjectreviews']),
