@@ -18,6 +18,7 @@ import type { PersistentVolume } from './kinds/persistentvolume.ts';
 import type { PersistentVolumeClaim } from './kinds/persistentvolumeclaim.ts';
 import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
+import { hpaTargets, type HorizontalPodAutoscaler } from './kinds/hpa.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ResourceQuota } from './kinds/resourcequota.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
@@ -605,6 +606,19 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       (p) => p.status?.disruptionsAllowed ?? 0,
       integer,
     ),
+    ageColumn(),
+  ]),
+  HorizontalPodAutoscaler: columns<HorizontalPodAutoscaler & Stored>([
+    nameColumn(),
+    col(
+      'Reference',
+      'reference to the target object',
+      (h) => `${h.spec.scaleTargetRef?.kind ?? ''}/${h.spec.scaleTargetRef?.name ?? ''}`,
+    ),
+    col('Targets', 'the current and target metrics', (h) => hpaTargets(h)),
+    col('MinPods', 'the lower limit for the number of pods', (h) => h.spec.minReplicas ?? 1, integer),
+    col('MaxPods', 'the upper limit for the number of pods', (h) => h.spec.maxReplicas ?? 0, integer),
+    col('Replicas', 'the current number of replicas', (h) => h.status?.currentReplicas ?? 0, integer),
     ageColumn(),
   ]),
   PriorityClass: columns<PriorityClass & Stored>([

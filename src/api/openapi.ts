@@ -24,6 +24,7 @@ import * as persistentvolume from './kinds/persistentvolume.ts';
 import * as persistentvolumeclaim from './kinds/persistentvolumeclaim.ts';
 import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
+import * as hpa from './kinds/hpa.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as limitrange from './kinds/limitrange.ts';
 import * as resourcequota from './kinds/resourcequota.ts';
@@ -81,6 +82,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [cronjob, apiPackage('batch', 'v1')],
   [lease, apiPackage('coordination.k8s.io', 'v1')],
   [poddisruptionbudget, apiPackage('policy', 'v1')],
+  [hpa, apiPackage('autoscaling', 'v2')],
   [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
   [resourcequota, apiPackage('', 'v1')],
   [limitrange, apiPackage('', 'v1')],

@@ -27,6 +27,7 @@ describe('registry', () => {
       'networking.k8s.io/v1 IngressClass',
       'networking.k8s.io/v1 NetworkPolicy',
       'policy/v1 PodDisruptionBudget',
+      'autoscaling/v2 HorizontalPodAutoscaler',
       'scheduling.k8s.io/v1 PriorityClass',
       'v1 PersistentVolume',
       'v1 PersistentVolumeClaim',

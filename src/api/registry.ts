@@ -16,6 +16,7 @@ import { PersistentVolumeClaim, PersistentVolumeClaimStatus } from './kinds/pers
 import { Pod, PodStatus } from './kinds/pod.ts';
 import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
 import { PriorityClass } from './kinds/priorityclass.ts';
+import { HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus } from './kinds/hpa.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { ServiceAccount } from './kinds/serviceaccount.ts';
@@ -113,6 +114,16 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     true,
     PodDisruptionBudget,
     PodDisruptionBudgetStatus,
+  ),
+  kind(
+    'autoscaling',
+    'v2',
+    'HorizontalPodAutoscaler',
+    'horizontalpodautoscalers',
+    ['hpa'],
+    true,
+    HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerStatus,
   ),
   kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),
   kind(

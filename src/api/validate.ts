@@ -6,6 +6,7 @@ import { defaultCronJob } from './kinds/cronjob.ts';
 import { defaultDaemonSet } from './kinds/daemonset.ts';
 import { defaultDeployment } from './kinds/deployment.ts';
 import { defaultEvent } from './kinds/event.ts';
+import { defaultHorizontalPodAutoscaler } from './kinds/hpa.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultNetworkPolicy } from './kinds/networkpolicy.ts';
@@ -47,6 +48,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'apps/v1/StatefulSet': defaultStatefulSet,
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,
+  'autoscaling/v2/HorizontalPodAutoscaler': defaultHorizontalPodAutoscaler,
   'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,
   'rbac.authorization.k8s.io/v1/RoleBinding': defaultBindingSubjects,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': defaultBindingSubjects,
