@@ -23,6 +23,8 @@ import { type ImageSignatureCheck, installImageSignatureAdmission } from '../pol
 import { buildServer } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
+import { forbiddenMessage } from './authorization-attributes.ts';
+import { componentStores } from '../auth/components/index.ts';
 import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
 import { dashboard } from './ui.ts';
 import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
@@ -196,12 +198,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Controllers and the scheduler: at once on a datastore this server alone owns (sqlite); on etcd, only
   // while this server holds the leader Lease, its writes fenced (store/datastore-leader.ts).
   let leading: { scheduler: Scheduler } | undefined;
+  // The controllers and the scheduler act as system:kube-controller-manager and system:kube-scheduler:
+  // each call is authorized by the chain the API uses (and audited), as if they were API clients.
+  const components = componentStores({
+    objects,
+    authorizer: authz.authorizer,
+    forbiddenMessage,
+    audit: audit && { decide: (a) => audit.policy.decide(a), sink: audit.writer },
+    log: logger || undefined,
+  });
   const startLeaderWork = async () => {
     const controllers = startControllers({
       informers,
       // kube-root-ca.crt in every namespace (what pods verify the API with).
       rootCACert: pki?.ca.cert,
-      objects,
+      objects: components.controllerManager,
       quota,
       nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
       podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
@@ -210,7 +221,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     const events = controllers.recorder.withComponent('default-scheduler');
     const scheduler = new Scheduler({
-      objects,
+      objects: components.scheduler,
       strategy: opts.strategy ?? 'spread',
       informers,
       onScheduled: (pod, node) =>

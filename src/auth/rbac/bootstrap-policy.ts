@@ -79,7 +79,7 @@ const DISCOVERY_URLS = [
 ];
 const PUBLIC_INFO_URLS = ['/healthz', '/livez', '/readyz', '/version', '/version/'];
 
-/** The names the in-process components would authenticate as if they ran apart (as in kube). */
+/** The users the in-process components act as (auth/components), kube's names. */
 export const SCHEDULER_USER = 'system:kube-scheduler';
 export const CONTROLLER_MANAGER_USER = 'system:kube-controller-manager';
 
@@ -218,8 +218,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
     ],
     { labels: { [AGGREGATE_TO('view')]: 'true' } },
   ),
-  // The components. In `strata up` they run in-process and write through the ObjectStore directly; these
-  // are the least-privilege identities they take when they talk to the API (and what kube gives them).
+  // The components. They run in-process and act on the store through an authorizing view of it
+  // (auth/components/acting-store.ts) as these users: every call they make is checked against these roles.
+  // The scheduler's is kube's (with system:volume-scheduler's PV/PVC rules, which kube binds to it too).
   clusterRole('system:kube-scheduler', [
     rule(['create'], ['', 'events.k8s.io'], ['events']),
     rule(['patch', 'update'], ['', 'events.k8s.io'], ['events']),
@@ -229,22 +230,53 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
     rule(['create'], [''], ['bindings', 'pods/binding']),
     rule(['patch', 'update'], [''], ['pods/status']),
     rule(READ, [''], ['nodes', 'namespaces', 'persistentvolumeclaims', 'persistentvolumes', 'services']),
+    rule(['patch', 'update'], [''], ['persistentvolumeclaims', 'persistentvolumes']),
     rule(READ, ['apps'], ['replicasets', 'statefulsets']),
     rule(READ, ['policy'], ['poddisruptionbudgets']),
     rule(READ, ['storage.k8s.io'], ['storageclasses', 'csinodes', 'csidrivers', 'csistoragecapacities']),
     rule(READ, ['scheduling.k8s.io'], ['priorityclasses']),
-    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
-    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
   ]),
-  // kube-controller-manager runs each controller under its own service account; Strata's controllers
-  // share one process and one identity, so this role is the union of what they write.
+  // kube-controller-manager's controllers each have a role (kube's system:controller:*); Strata's share one
+  // process and one identity, so this is the union of what they do — and no more:
+  // - read, update, patch and delete everything: the garbage collector (owner references, finalizers,
+  //   dependents of any kind) and the namespace controller (a deleted namespace's contents) walk every
+  //   kind, as kube's system:controller:generic-garbage-collector and namespace-controller do;
+  // - create only what a controller makes: pods (ReplicaSet, Job, DaemonSet, StatefulSet), ReplicaSets
+  //   (Deployment), Jobs (CronJob), ControllerRevisions (StatefulSet, DaemonSet), claims (StatefulSet)
+  //   and volumes (provisioner), EndpointSlices, ServiceAccounts and kube-root-ca.crt ConfigMaps in each
+  //   namespace, the default namespaces and StorageClass, events, and its leader Lease.
+  // Not held: creating Secrets, RoleBindings or ClusterRoleBindings, Services, Nodes; impersonation;
+  // TokenRequests; RBAC's bind and escalate (the aggregation controller's updates are in-process writes,
+  // which the escalation check leaves to the role below).
   clusterRole('system:kube-controller-manager', [
-    rule(['*'], ['', 'apps', 'batch', 'policy', 'discovery.k8s.io', 'coordination.k8s.io'], ['*']),
-    rule(['*'], ['networking.k8s.io', 'storage.k8s.io', 'scheduling.k8s.io', 'autoscaling'], ['*']),
-    rule(['*'], [RBAC_GROUP], ['clusterroles']),
-    rule(READ, [RBAC_GROUP], ['roles', 'rolebindings', 'clusterrolebindings']),
-    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
-    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+    rule(READ, ['*'], ['*']),
+    rule(['update', 'patch', 'delete', 'deletecollection'], ['*'], ['*']),
+    rule(
+      ['create'],
+      [''],
+      [
+        'pods',
+        'events',
+        'namespaces',
+        'serviceaccounts',
+        'configmaps',
+        'persistentvolumes',
+        'persistentvolumeclaims',
+      ],
+    ),
+    rule(['create'], ['apps'], ['replicasets', 'controllerrevisions']),
+    rule(['create'], ['batch'], ['jobs']),
+    rule(['create'], ['discovery.k8s.io'], ['endpointslices']),
+    rule(['create'], ['storage.k8s.io'], ['storageclasses']),
+    rule(['create'], ['events.k8s.io'], ['events']),
+    rule(['create'], ['coordination.k8s.io'], ['leases']),
+    // The CSR approver and signer (kube's csrapproving and csrsigning), for kubelet client certificates.
+    {
+      verbs: ['approve', 'sign'],
+      apiGroups: ['certificates.k8s.io'],
+      resources: ['signers'],
+      resourceNames: ['kubernetes.io/kube-apiserver-client-kubelet'],
+    },
   ]),
   // What a node agent needs without the Node authorizer's per-node narrowing (kube's system:node).
   clusterRole('system:node', [
@@ -280,6 +312,26 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
     rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient']),
   ]),
 ]);
+
+/**
+ * Rules an earlier Strata put in a default role and this one no longer grants. Reconciling only ever adds
+ * rules (an administrator's additions stay), so these exact rules are taken out of roles that still
+ * auto-update: a cluster made before the components had their own narrowed roles loses the broad ones.
+ */
+export const RETIRED_BOOTSTRAP_RULES: Readonly<Record<string, readonly PolicyRule[]>> = Object.freeze({
+  'system:kube-controller-manager': [
+    rule(['*'], ['', 'apps', 'batch', 'policy', 'discovery.k8s.io', 'coordination.k8s.io'], ['*']),
+    rule(['*'], ['networking.k8s.io', 'storage.k8s.io', 'scheduling.k8s.io', 'autoscaling'], ['*']),
+    rule(['*'], [RBAC_GROUP], ['clusterroles']),
+    rule(READ, [RBAC_GROUP], ['roles', 'rolebindings', 'clusterrolebindings']),
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+  ],
+  'system:kube-scheduler': [
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+  ],
+});
 
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly ClusterRoleBinding[] = Object.freeze([
   binding('cluster-admin', 'cluster-admin', [{ kind: 'Group', name: ADMIN_GROUP }]),

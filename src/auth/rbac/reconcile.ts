@@ -1,7 +1,8 @@
 // Puts the default ClusterRoles and bindings in place at server start, as kube-apiserver's
 // rbac/bootstrap-roles post-start hook does: missing ones are created; existing ones annotated
 // `rbac.authorization.kubernetes.io/autoupdate: "true"` get back the rules and subjects a release adds
-// (nothing is removed, so an administrator's additions stay); setting the annotation to "false" opts out.
+// (nothing is removed, so an administrator's additions stay — except the exact rules an earlier Strata
+// granted and this one retired); setting the annotation to "false" opts out.
 import { isDeepStrictEqual } from 'node:util';
 import { kindFor } from '../../api/index.ts';
 import type { ClusterRole, ClusterRoleBinding } from '../../api/kinds/rbac.ts';
@@ -10,6 +11,7 @@ import {
   AUTOUPDATE_ANNOTATION,
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
   BOOTSTRAP_CLUSTER_ROLES,
+  RETIRED_BOOTSTRAP_RULES,
 } from './bootstrap-policy.ts';
 
 const CLUSTER_ROLE = kindFor('rbac.authorization.k8s.io/v1', 'ClusterRole')!;
@@ -45,7 +47,9 @@ export async function reconcileBootstrapPolicy(objects: ObjectStore): Promise<vo
     }
     if (!autoupdate(current)) continue;
     // Aggregated roles' rules belong to the aggregation controller.
-    const rules = role.aggregationRule ? current.rules : union(current.rules ?? [], role.rules ?? []);
+    const retired = RETIRED_BOOTSTRAP_RULES[role.metadata.name!] ?? [];
+    const kept = (current.rules ?? []).filter((r) => !retired.some((x) => isDeepStrictEqual(r, x)));
+    const rules = role.aggregationRule ? current.rules : union(kept, role.rules ?? []);
     const labels = { ...role.metadata.labels, ...current.metadata.labels };
     if (isDeepStrictEqual(rules, current.rules) && isDeepStrictEqual(labels, current.metadata.labels))
       continue;

@@ -24,6 +24,8 @@ export const AUDIT_DEFAULTS = { maxSizeMB: 100, maxBackups: 10, maxAgeDays: 30 }
 
 export interface Audit {
   extension: ServerExtension;
+  /** The policy, for events of in-process callers (auth/components). */
+  policy: AuditPolicy;
   writer: AuditLogWriter;
   close(): void;
 }
@@ -39,6 +41,7 @@ export function startAudit(c: AuditLogConfig, auth: Authenticator): Audit {
   });
   return {
     extension: auditExtension({ policy, sink: writer, auth }),
+    policy,
     writer,
     close: () => writer.close(),
   };
