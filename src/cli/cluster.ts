@@ -33,6 +33,19 @@ export function datastoreFlags(o: DatastoreCliOptions): DatastoreCliOptions {
   };
 }
 
+/** `strata server --cluster-init | --join URL --token T --ca-cert-hash H`, `--etcd-*`, `--cluster-leave`. */
+export interface EmbeddedEtcdCliOptions {
+  clusterInit?: boolean;
+  join?: string;
+  token?: string;
+  caCertHash?: string;
+  etcdAddress?: string;
+  etcdClientPort?: number;
+  etcdPeerPort?: number;
+  quotaBackendBytes?: number;
+  clusterLeave?: boolean;
+}
+
 export function defaultDataDir(): string {
   return process.env.STRATA_HOME ? join(process.env.STRATA_HOME, 'data') : join(homedir(), '.strata', 'data');
 }
@@ -284,9 +297,17 @@ export async function server(
     podSecurityConfig?: string;
     serviceAccountIssuer?: string;
   } & DatastoreCliOptions &
-    AuditCliOptions,
+    AuditCliOptions &
+    EmbeddedEtcdCliOptions,
 ): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
+  if (o.clusterLeave) {
+    const { leaveEmbeddedEtcd } = await import('../node/embedded-etcd.ts');
+    console.log(
+      `etcd member ${await leaveEmbeddedEtcd(dataDir)} removed from the cluster; its data is deleted`,
+    );
+    return;
+  }
   const { startControlPlaneNode } = await import('../node/control-plane.ts');
   const cp = await startControlPlaneNode({
     dataDir,
@@ -305,6 +326,16 @@ export async function server(
     podSecurityConfig: o.podSecurityConfig && resolve(o.podSecurityConfig),
     serviceAccountIssuer: o.serviceAccountIssuer,
     audit: auditConfig(o, dataDir),
+    embeddedEtcd: {
+      clusterInit: o.clusterInit,
+      join: o.join,
+      token: o.token,
+      caCertHash: o.caCertHash,
+      address: o.etcdAddress,
+      clientPort: o.etcdClientPort,
+      peerPort: o.etcdPeerPort,
+      quotaBackendBytes: o.quotaBackendBytes,
+    },
   });
   if (o.kubeconfig) writeKubeconfig(resolve(o.kubeconfig), cp.kubeconfig());
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);

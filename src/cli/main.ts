@@ -186,6 +186,21 @@ program
   .option('--audit-log-maxsize <MB>', 'rotate the audit log at this size (default 100)', int)
   .option('--audit-log-maxbackup <n>', 'rotated audit logs kept (default 10)', int)
   .option('--audit-log-maxage <days>', 'rotated audit logs removed after this many days (default 30)', int)
+  .option('--cluster-init', 'found a new cluster with an embedded etcd member (DATA/etcd; docs/ha.md)')
+  .option(
+    '--join <url>',
+    "join a server's embedded etcd cluster (https://SERVER:6443), with --token and --ca-cert-hash",
+  )
+  .option('--token <token>', 'with --join: a join token in group system:bootstrappers:strata:servers')
+  .option('--ca-cert-hash <sha256:hex>', "with --join: pins the joined server's CA")
+  .option('--etcd-address <ip>', "where the other members reach this one's etcd (default 127.0.0.1)")
+  .option('--etcd-client-port <port>', "the embedded etcd's client port (default 2379)", int)
+  .option('--etcd-peer-port <port>', "the embedded etcd's peer port (default 2380)", int)
+  .option('--quota-backend-bytes <n>', "the embedded etcd's backend quota (default 8 GiB)", int)
+  .option(
+    '--cluster-leave',
+    "remove this data directory's etcd member from the cluster (server stopped), then exit",
+  )
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 withDatastoreOptions(
   program.commands.find((c) => c.name() === 'server')!,

@@ -7,6 +7,14 @@ import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/sign
 import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';
 import type { DatastoreFlags } from '../store/datastore-server.ts';
+import pino from 'pino';
+import {
+  ensureServerJoinRbac,
+  hasEmbeddedEtcd,
+  startEmbeddedDatastore,
+  type EmbeddedEtcdFlags,
+  type RunningEmbeddedEtcd,
+} from './embedded-etcd.ts';
 
 /** `strata secrets reencrypt` (offline, on a data directory no server holds). */
 export { reencryptDataDir } from '../store/encryption/offline.ts';
@@ -40,6 +48,10 @@ export interface ControlPlaneNodeOptions {
   serviceAccountIssuer?: string;
   /** The audit log (`--audit-log-path` …); none when absent. */
   audit?: AuditLogConfig;
+  /** `--cluster-init` / `--join` / `--etcd-*`: the embedded etcd member (node/embedded-etcd.ts). */
+  embeddedEtcd?: EmbeddedEtcdFlags;
+  /** Leader-election timings (tests; default 15 s lease, 10 s renew deadline, 2 s retry). */
+  leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
 }
 
 export interface RunningControlPlane {
@@ -56,29 +68,50 @@ export interface RunningControlPlane {
 }
 
 export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise<RunningControlPlane> {
-  const cp: ControlPlane = await startControlPlane({
-    dataDir: o.dataDir,
-    datastore: o.datastore,
-    // Pods' images are checked against DATA/image-signatures.yaml when it exists.
-    imageSignatures: ImageSignaturePolicy.load(
-      join(o.dataDir, IMAGE_SIGNATURE_POLICY_FILE),
-    )?.admissionCheck(),
-    host: o.host,
-    port: o.port,
-    strategy: o.strategy,
-    logger: { file: join(o.dataDir, 'server.log') },
-    nodeGracePeriodSeconds: o.nodeGracePeriodSeconds,
-    podEvictionTimeoutSeconds: o.podEvictionTimeoutSeconds,
-    insecureHttp: o.insecureHttp,
-    tlsSans: o.tlsSans,
-    serviceCidr: o.serviceCidr,
-    nodePortRange: o.nodePortRange,
-    advertiseAddress: o.advertiseAddress,
-    encryptionProviderConfig: o.encryptionProviderConfig,
-    podSecurityConfig: o.podSecurityConfig,
-    serviceAccountIssuer: o.serviceAccountIssuer,
-    audit: o.audit,
-  });
+  // The embedded etcd member starts first: the Store opens on it.
+  let etcd: RunningEmbeddedEtcd | undefined;
+  if (o.datastore?.datastore && (o.embeddedEtcd?.clusterInit || o.embeddedEtcd?.join))
+    throw new Error('--datastore names an external datastore; --cluster-init/--join run an embedded etcd');
+  // Without --datastore, a data directory that holds a member restarts it (no flag needed after the first start).
+  const e = o.embeddedEtcd;
+  if (!o.datastore?.datastore && (e?.clusterInit || e?.join || hasEmbeddedEtcd(o.dataDir)))
+    etcd = await startEmbeddedDatastore(
+      o.dataDir,
+      o.embeddedEtcd ?? {},
+      pino(pino.destination({ dest: join(o.dataDir, 'server.log'), append: true, mkdir: true })),
+    );
+  let cp: ControlPlane;
+  try {
+    cp = await startControlPlane({
+      dataDir: o.dataDir,
+      datastore: etcd ? { ...o.datastore, ...etcd.datastore } : o.datastore,
+      extensions: etcd ? [etcd.joinExtension] : undefined,
+      leaderElection: o.leaderElection,
+      // Pods' images are checked against DATA/image-signatures.yaml when it exists.
+      imageSignatures: ImageSignaturePolicy.load(
+        join(o.dataDir, IMAGE_SIGNATURE_POLICY_FILE),
+      )?.admissionCheck(),
+      host: o.host,
+      port: o.port,
+      strategy: o.strategy,
+      logger: { file: join(o.dataDir, 'server.log') },
+      nodeGracePeriodSeconds: o.nodeGracePeriodSeconds,
+      podEvictionTimeoutSeconds: o.podEvictionTimeoutSeconds,
+      insecureHttp: o.insecureHttp,
+      tlsSans: o.tlsSans,
+      serviceCidr: o.serviceCidr,
+      nodePortRange: o.nodePortRange,
+      advertiseAddress: o.advertiseAddress,
+      encryptionProviderConfig: o.encryptionProviderConfig,
+      podSecurityConfig: o.podSecurityConfig,
+      serviceAccountIssuer: o.serviceAccountIssuer,
+      audit: o.audit,
+    });
+  } catch (err) {
+    await etcd?.stop();
+    throw err;
+  }
+  if (etcd) await ensureServerJoinRbac(cp.objects);
   // The controllers' work queues report to this control plane's registry (client-go's MetricsProvider).
   setWorkQueueMetrics(cp.metrics.workQueueProvider());
   return {
@@ -95,6 +128,9 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
       clientKey: cp.pki?.admin.key,
       tokenFile: cp.adminTokenFile,
     }),
-    stop: () => cp.stop(),
+    stop: async () => {
+      await cp.stop();
+      await etcd?.stop();
+    },
   };
 }

@@ -20,7 +20,7 @@ import { startAdmissionPolicies } from '../policy/admission-policies.ts';
 import { policyViolationTotals } from '../policy/reports/violations.ts';
 import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
 import { type ImageSignatureCheck, installImageSignatureAdmission } from '../policy/signatures/index.ts';
-import { buildServer } from './app.ts';
+import { buildServer, type ServerExtension } from './app.ts';
 import { startAudit, type AuditLogConfig } from './audit/index.ts';
 import { startAuthorization } from './authorization.ts';
 import { forbiddenMessage } from './authorization-attributes.ts';
@@ -94,6 +94,8 @@ export interface ControlPlaneOptions {
   serviceAccountIssuer?: string;
   /** The audit log (--audit-log-path, --audit-policy-file, rotation); none when absent. */
   audit?: AuditLogConfig;
+  /** More request-path extensions from the composition root (e.g. the embedded etcd's join route). */
+  extensions?: ServerExtension[];
 }
 
 export interface ControlPlane {
@@ -285,6 +287,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       serviceAccountTokenRoutes(objects, saTokens),
       // The web dashboard at /ui (its session cookie authenticates through `auth`, so RBAC applies).
       dashboard({ auth }),
+      ...(opts.extensions ?? []),
     ],
   });
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 6443 });
