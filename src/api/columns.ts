@@ -801,8 +801,89 @@ function quotaUsage(q: ResourceQuota, pick: (resource: string) => boolean): stri
 /** kube-apiserver's default table for kinds without printers. */
 const DEFAULT_COLUMNS: readonly Column[] = columns<Stored>([nameColumn(), ageColumn()]);
 
-/** The columns of a kind (NAME and AGE for a kind without its own). */
-export function columnsFor(kind: string): readonly Column[] {
+// Knative Serving's printer columns (its CRDs' additionalPrinterColumns), keyed `Kind.group` since the
+// serving group has a `Service` of its own.
+type KnativeStored = Stored & {
+  metadata: { labels?: Record<string, string> };
+  status?: {
+    url?: string;
+    latestCreatedRevisionName?: string;
+    latestReadyRevisionName?: string;
+    actualReplicas?: number;
+    desiredReplicas?: number;
+    conditions?: { type: string; status: string; reason?: string }[];
+  };
+};
+const knativeReady = (o: KnativeStored) => o.status?.conditions?.find((c) => c.type === 'Ready');
+const servingColumns = {
+  url: col<KnativeStored>('URL', 'The URL the service is reached at.', (o) => o.status?.url ?? ''),
+  created: col<KnativeStored>(
+    'LatestCreated',
+    'The newest revision made from the template.',
+    (o) => o.status?.latestCreatedRevisionName ?? '',
+  ),
+  ready: col<KnativeStored>(
+    'LatestReady',
+    'The newest revision that became ready.',
+    (o) => o.status?.latestReadyRevisionName ?? '',
+  ),
+  readyCondition: col<KnativeStored>('Ready', 'The Ready condition.', (o) => knativeReady(o)?.status ?? ''),
+  reason: col<KnativeStored>('Reason', 'Why it is not ready.', (o) => knativeReady(o)?.reason ?? ''),
+};
+const BY_GROUP_KIND: Readonly<Record<string, readonly Column[]>> = {
+  'Service.serving.knative.dev': columns<KnativeStored>([
+    nameColumn(),
+    servingColumns.url,
+    servingColumns.created,
+    servingColumns.ready,
+    servingColumns.readyCondition,
+    servingColumns.reason,
+  ]),
+  'Configuration.serving.knative.dev': columns<KnativeStored>([
+    nameColumn(),
+    servingColumns.created,
+    servingColumns.ready,
+    servingColumns.readyCondition,
+    servingColumns.reason,
+  ]),
+  'Revision.serving.knative.dev': columns<KnativeStored>([
+    nameColumn(),
+    col(
+      'Config Name',
+      'The Configuration it was made from.',
+      (o) => o.metadata.labels?.['serving.knative.dev/configuration'] ?? '',
+    ),
+    col(
+      'Generation',
+      'The Configuration generation it was made from.',
+      (o) => o.metadata.labels?.['serving.knative.dev/configurationGeneration'] ?? '',
+    ),
+    servingColumns.readyCondition,
+    servingColumns.reason,
+    col('Actual Replicas', 'Instances serving now.', (o) => o.status?.actualReplicas ?? 0, integer),
+    col(
+      'Desired Replicas',
+      'Instances the autoscaler wants.',
+      (o) => o.status?.desiredReplicas ?? 0,
+      integer,
+    ),
+  ]),
+  'Route.serving.knative.dev': columns<KnativeStored>([
+    nameColumn(),
+    servingColumns.url,
+    servingColumns.readyCondition,
+    servingColumns.reason,
+  ]),
+};
+
+/** The columns of a kind (NAME and AGE for a kind without its own); `group` tells same-named kinds apart. */
+export function columnsFor(kind: string, group = ''): readonly Column[] {
+  if (group) {
+    const own = BY_GROUP_KIND[`${kind}.${group}`];
+    if (own) return own;
+    // A grouped kind named like a core one (Knative's Service) must not borrow the core kind's columns.
+    if (group.endsWith('knative.dev')) return DEFAULT_COLUMNS;
+  }
   return BY_KIND[kind] ?? DEFAULT_COLUMNS;
 }
 

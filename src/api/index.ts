@@ -36,6 +36,7 @@ export * from './kinds/rbac.ts';
 export * from './kinds/certificatesigningrequest.ts';
 export * from './kinds/admission-policy.ts';
 export * from './kinds/policyreport.ts';
+export * from './kinds/serving.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './status.ts';

@@ -41,6 +41,10 @@ describe('registry', () => {
       'rbac.authorization.k8s.io/v1 RoleBinding',
       'rbac.authorization.k8s.io/v1 ClusterRole',
       'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
+      'serving.knative.dev/v1 Service',
+      'serving.knative.dev/v1 Configuration',
+      'serving.knative.dev/v1 Revision',
+      'serving.knative.dev/v1 Route',
     ]);
     expect(kindFor('scheduling.k8s.io/v1', 'PriorityClass')!.namespaced).toBe(false);
     expect(kindFor('policy/v1', 'PodDisruptionBudget')!.hasStatus).toBe(true);

@@ -40,6 +40,16 @@ import {
   ValidatingAdmissionPolicyStatus,
 } from './kinds/admission-policy.ts';
 import { ClusterPolicyReport, PolicyReport } from './kinds/policyreport.ts';
+import {
+  Configuration,
+  ConfigurationStatus,
+  KnativeService,
+  Revision,
+  RevisionStatus,
+  Route,
+  RouteStatus,
+  KnativeServiceStatus,
+} from './kinds/serving.ts';
 import { PrometheusRule } from './kinds/prometheusrule.ts';
 
 export interface KindInfo {
@@ -207,6 +217,29 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     false,
     ClusterRoleBinding,
   ),
+  // Knative Serving (src/serving/): functions that scale to zero.
+  kind(
+    'serving.knative.dev',
+    'v1',
+    'Service',
+    'services',
+    ['kservice', 'ksvc'],
+    true,
+    KnativeService,
+    KnativeServiceStatus,
+  ),
+  kind(
+    'serving.knative.dev',
+    'v1',
+    'Configuration',
+    'configurations',
+    ['config', 'cfg'],
+    true,
+    Configuration,
+    ConfigurationStatus,
+  ),
+  kind('serving.knative.dev', 'v1', 'Revision', 'revisions', ['rev'], true, Revision, RevisionStatus),
+  kind('serving.knative.dev', 'v1', 'Route', 'routes', ['rt'], true, Route, RouteStatus),
 ]);
 
 export function allKinds(): KindInfo[] {

@@ -35,7 +35,7 @@ export function tableRows(
   items: any[],
   opts: { wide?: boolean; withNamespace?: boolean; headers?: boolean; now?: number },
 ): string[] {
-  const all = columnsFor(kind.kind);
+  const all = columnsFor(kind.kind, kind.group);
   const shown = all.filter((c) => c.priority === 0 || opts.wide);
   const now = opts.now ?? Date.now();
   const header = [...(opts.withNamespace ? ['NAMESPACE'] : []), ...shown.map(columnHeader)];

@@ -179,7 +179,7 @@ export function toTable(
   const version = opts.version ?? 'v1';
   const include = opts.includeObject ?? 'Metadata';
   const now = opts.now ?? Date.now();
-  const cols = columnsFor(kind.kind);
+  const cols = columnsFor(kind.kind, kind.group);
   const items = list ? (body as ListLike).items : [body];
   const rowObject = (o: ObjectLike): unknown =>
     include === 'Object'
