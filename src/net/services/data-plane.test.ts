@@ -161,19 +161,24 @@ describe.skipIf(unavailable)('ServiceDataPlane (root, real kernel)', () => {
     expect(fromPod('client', `http://${gateway}:${nodePort}/`)).toMatch(/^[AB]$/);
   });
 
-  it('a change rewrites only the chains of the Service that changed', async () => {
+  it('a change touches only the map elements of the Service that changed', async () => {
     const other = service('other', {
       clusterIP: vip(11),
       ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }],
     });
     await plane.reconcile([web, other], [slice('web', ['a', 'b']), slice('other', ['a'])]);
     const report = await plane.reconcile([web, other], [slice('web', ['a']), slice('other', ['a'])]);
-    // web's service chain (now one arm) and external chain unchanged; b's endpoint chain deleted.
-    expect(report).toMatchObject({ full: false, chainsWritten: 1, chainsDeleted: 1, elementsChanged: 0 });
+    // web's elements: its cluster IP and node port now go to the one-backend dispatch chains (2 × delete
+    // + add), b's two backend slots and its endpoint-self pair go. The shared chains: nodeport-dispatch-1
+    // is new (other has no node port), dispatch-2 and nodeport-dispatch-2 are used by no one any more.
+    expect(report).toMatchObject({ full: false, chainsWritten: 1, chainsDeleted: 2, elementsChanged: 7 });
     expect(await spread(`http://${vip(10)}/`, 10)).toEqual(new Set(['A']));
+    expect(await spread(`http://127.0.0.1:${nodePort}/`, 5)).toEqual(new Set(['A']));
     expect(await get(`http://${vip(11)}/`)).toBe('A');
     const unchanged = await plane.reconcile([web, other], [slice('web', ['a']), slice('other', ['a'])]);
     expect(unchanged).toMatchObject({ chainsWritten: 0, chainsDeleted: 0, elementsChanged: 0 });
+    const contents = await nftListTable('ip', table);
+    expect([...(contents?.chains ?? [])].filter((c) => c.includes('default/'))).toEqual([]);
   });
 
   it('refuses connections at once for a Service without endpoints, and to unknown ports of a cluster IP', async () => {
