@@ -429,6 +429,20 @@ program
   .action(async (args: string[], o) => (await rollouts()).scale(connect(g()), args, o, print));
 
 program
+  .command('autoscale')
+  .description(
+    'create a HorizontalPodAutoscaler for a deployment, replicaset or statefulset (like kubectl autoscale)',
+  )
+  .argument('<target...>', 'deployment/NAME (or: deployment NAME)')
+  .requiredOption('--max <n>', 'the upper limit of replicas', int)
+  .option('--min <n>', 'the lower limit of replicas (default 1)', int)
+  .option('--cpu-percent <n>', 'the target average CPU utilization, percent of requests (default 80)', int)
+  .option('--name <name>', 'the HorizontalPodAutoscaler name (default: the target name)')
+  .action(async (args: string[], o) =>
+    (await import('./autoscale.ts')).autoscale(connect(g()), args, o, print),
+  );
+
+program
   .command('cordon')
   .description('mark a node unschedulable')
   .argument('<node>')

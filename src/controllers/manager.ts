@@ -13,6 +13,7 @@ import { EndpointSliceController } from './endpointslice.ts';
 import { PersistentVolumeController } from './persistentvolume.ts';
 import { EventGarbageCollector, EventRecorder, objectStoreEventSink } from './events.ts';
 import { GarbageCollector } from './gc.ts';
+import { HorizontalPodAutoscalerController, type HorizontalPodAutoscalerControllerOptions } from './hpa.ts';
 import { JobController } from './job.ts';
 import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
 import { NamespaceController, ensureDefaultNamespaces } from './namespace.ts';
@@ -54,6 +55,11 @@ export interface ControllerManagerOptions {
   quota?: QuotaCoordinator;
   /** Node client certificates (CSR approver + signer), when the cluster has a CA to sign with. */
   certificateSigning?: { parse: ParseRequest; sign: SignRequest };
+  /** Where the HPA controller reads pods' CPU/memory and Pods metrics; its sync period (default 15 s). */
+  hpa?: Pick<
+    HorizontalPodAutoscalerControllerOptions,
+    'resources' | 'podMetrics' | 'syncPeriodMs' | 'downscaleStabilizationSeconds'
+  >;
   /** The cluster CA (PEM) published as kube-root-ca.crt in every namespace; none without TLS. */
   rootCACert?: string;
 }
@@ -102,6 +108,7 @@ export function startControllers(opts: ControllerManagerOptions): RunningControl
     new DaemonSetController(common),
     new StatefulSetController(common),
     new DisruptionController(common),
+    new HorizontalPodAutoscalerController({ ...common, ...opts.hpa }),
     new EndpointSliceController(common),
     new PersistentVolumeController(common),
     new ResourceQuotaController({ ...common, coordinator: opts.quota }),

@@ -209,6 +209,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     audit: audit && { decide: (a) => audit.policy.decide(a), sink: audit.writer },
     log: logger || undefined,
   });
+  // The HPA controller reads pods' CPU and memory through the metrics poller (made with the API below).
+  let hpaResources: MetricsPoller | undefined;
   const startLeaderWork = async () => {
     const controllers = startControllers({
       informers,
@@ -218,6 +220,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       quota,
       nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
       podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
+      hpa: {
+        resources: {
+          get intervalMs() {
+            return hpaResources?.intervalMs ?? 10_000;
+          },
+          fresh: async () => (hpaResources ? hpaResources.fresh() : []),
+        },
+      },
       // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
       certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
     });
@@ -270,6 +280,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   );
   const agents = new AgentDialer(pki?.agentClient);
   const poller = new MetricsPoller({ objects, agents, log: logger || undefined });
+  hpaResources = poller;
   let ready = false;
   void leadership.ready.then(() => (ready = true));
   const app = buildServer({
