@@ -34,6 +34,8 @@ import { serviceAccountAdmission } from './serviceaccount-admission.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { ServerMetrics } from './metrics.ts';
 import { MetricsPoller } from './metrics-poller.ts';
+import { MetricsHistory } from './metrics-history.ts';
+import { setUpAlerting } from '../alerts/index.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
@@ -197,6 +199,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   const metrics = new ServerMetrics();
   await metrics.watchStore(objects);
+  // Alerts (src/alerts): PrometheusRule admission now; the evaluator runs while this server leads.
+  const history = new MetricsHistory();
+  const alerting = setUpAlerting(objects, {
+    scrape: () => metrics.render(),
+    history,
+    certificates: () =>
+      pki
+        ? [
+            { name: 'cluster-ca', pem: pki.ca.cert },
+            { name: 'apiserver', pem: pki.serving.cert },
+          ]
+        : [],
+    log: logger || undefined,
+  });
   // Controllers and the scheduler: at once on a datastore this server alone owns (sqlite); on etcd, only
   // while this server holds the leader Lease, its writes fenced (store/datastore-leader.ts).
   let leading: { scheduler: Scheduler } | undefined;
@@ -255,11 +271,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       },
     });
     await scheduler.start();
+    await alerting.startLeading();
     leading = { scheduler };
     return {
       ready: controllers.ready,
       async stop() {
         leading = undefined;
+        await alerting.stopLeading();
         await scheduler.stop();
         await controllers.stop();
       },
@@ -279,7 +297,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     () => leading?.scheduler.stats() ?? { pending: 0, unschedulable: 0, binding: 0, bindErrors: 0 },
   );
   const agents = new AgentDialer(pki?.agentClient);
-  const poller = new MetricsPoller({ objects, agents, log: logger || undefined });
+  const poller = new MetricsPoller({ objects, agents, history, log: logger || undefined });
   hpaResources = poller;
   let ready = false;
   void leadership.ready.then(() => (ready = true));
@@ -295,6 +313,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(audit ? [audit.extension] : []),
       authz.extension,
       metrics.extension(objects, poller),
+      alerting.extension,
       serviceAccountTokenRoutes(objects, saTokens),
       // The web dashboard at /ui (its session cookie authenticates through `auth`, so RBAC applies).
       dashboard({ auth }),
@@ -307,6 +326,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // A wildcard listener is reached locally through loopback.
   const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
   const host = local.includes(':') ? `[${local}]` : local;
+  alerting.engine.externalURL = `${pki ? 'https' : 'http'}://${host}:${addr.port}`;
   const forPods =
     opts.advertiseAddress === 'none'
       ? undefined
