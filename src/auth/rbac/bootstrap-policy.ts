@@ -153,6 +153,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
       rule(WRITE, ['policy'], ['poddisruptionbudgets']),
       rule(WRITE, ['networking.k8s.io'], ['networkpolicies', 'ingresses']),
       rule(READ_WRITE, ['coordination.k8s.io'], ['leases']),
+      rule(WRITE, ['monitoring.coreos.com'], ['prometheusrules']),
     ],
     { labels: { [AGGREGATE_TO('edit')]: 'true' } },
   ),
@@ -215,6 +216,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
       rule(READ, ['batch'], ['jobs', 'cronjobs', 'cronjobs/status', 'jobs/status']),
       rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
       rule(READ, ['networking.k8s.io'], ['networkpolicies', 'ingresses', 'ingresses/status']),
+      rule(READ, ['monitoring.coreos.com'], ['prometheusrules']),
+      // The alerting API (src/alerts): /api/v2/alerts[/groups], /api/v2/receivers and /api/v2/status parse as
+      // core-group resources (kube's request-info rules); Prometheus' rule API is a non-resource path.
+      rule(['get', 'list'], [''], ['alerts', 'receivers', 'status']),
+      urls(['get'], ['/prometheus/api/v1/*']),
     ],
     { labels: { [AGGREGATE_TO('view')]: 'true' } },
   ),
