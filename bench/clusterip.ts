@@ -7,7 +7,9 @@
 //    request is a new conntrack entry and a DNAT decision). Rounds alternate to spread machine noise.
 // 2. Rule programming: a table of N Services × 3 endpoints (N = 1,000 and 5,000), the first (full) sync
 //    and then single changes (one Service's endpoints replaced): the time until the kernel has the
-//    change. The goal is a per-change cost that stays flat as N grows.
+//    change, by a partial sync (the data plane's way) and, interleaved, by a full rewrite of the table
+//    (the baseline: kube-proxy's iptables mode rewrites everything each sync). The goal is a per-change
+//    cost that stays flat as N grows.
 //
 //   npm run bench -- clusterip [SECONDS=4] [ROUNDS=3] [data|rules]   (root, nft, wrk: apt-get install wrk)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -171,33 +173,64 @@ function endpointsOf(i: number, generation: number): EndpointSlice {
   );
 }
 
+/**
+ * What any `nft -f -` costs on this host now, whatever the change: one element added to a set in a
+ * table of its own (nft's start, its cache dump of every chain of every table, the kernel's commit).
+ */
+async function nftFloor(): Promise<number> {
+  const t = `stbnfloor${tag}`;
+  await run('nft', ['-f', '-'], { input: `add table ip ${t}\nadd set ip ${t} s { type ipv4_addr; }\n` });
+  const t0 = performance.now();
+  await run('nft', ['-f', '-'], { input: `add element ip ${t} s { 10.0.0.1 }\n` });
+  const ms = performance.now() - t0;
+  await run('nft', ['delete', 'table', 'ip', t]);
+  return ms;
+}
+
 async function ruleProgramming(): Promise<void> {
   console.log(
     "\n### Rule programming (N Services × 3 endpoints; one change = one Service's endpoints replaced)\n",
   );
   console.log(
-    '| Services | first sync (full) | one change, p50 | one change, max | chains written per change |',
+    '| Services | first sync (full) | one change, partial: p50 | max | elements changed | chains written | one change, full rewrite (baseline): p50 | partial vs full | nft floor: p50 |',
   );
-  console.log('|---:|---:|---:|---:|---:|');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const n of [1000, 5000]) {
     await rulesPlane.teardown();
     rulesPlane.invalidate();
     const f = fleet(n);
     const full = await rulesPlane.reconcile(f.services, f.slices);
-    const changes: number[] = [];
-    let chains = 0;
-    for (let k = 1; k <= 7; k++) {
-      // As the informers hand it over: one slice object replaced, every other object the same.
+    let k = 0;
+    // As the informers hand it over: one slice object replaced, every other object the same.
+    const change = () => {
       const i = Math.floor(Math.random() * n);
-      f.slices[i] = endpointsOf(i, k);
+      f.slices[i] = endpointsOf(i, ++k);
+    };
+    const partial: number[] = [];
+    const rewrite: number[] = [];
+    const floor: number[] = [];
+    let elements = 0;
+    let chains = 0;
+    // Interleaved: a partial sync (what the data plane does), then a full rewrite of the whole table for
+    // the next change (what kube-proxy's iptables mode does on every sync), and again.
+    for (let round = 0; round < 5; round++) {
+      change();
       const r = await rulesPlane.reconcile(f.services, f.slices);
       if (r.full) throw new Error('expected a partial sync');
-      changes.push(r.ms);
+      partial.push(r.ms);
+      elements = r.elementsChanged;
       chains = r.chainsWritten;
+      change();
+      rulesPlane.invalidate();
+      const w = await rulesPlane.reconcile(f.services, f.slices);
+      if (!w.full) throw new Error('expected a full sync');
+      rewrite.push(w.ms);
+      floor.push(await nftFloor());
     }
-    const s = summarize(changes);
+    const s = summarize(partial);
+    const b = summarize(rewrite);
     console.log(
-      `| ${n.toLocaleString('en')} | ${fmt(full.ms)} | ${fmt(s.p50)} | ${fmt(s.max)} | ${chains} |`,
+      `| ${n.toLocaleString('en')} | ${fmt(full.ms)} | ${fmt(s.p50)} | ${fmt(s.max)} | ${elements} | ${chains} | ${fmt(b.p50)} | ${(s.p50 / b.p50).toFixed(3)}× | ${fmt(summarize(floor).p50)} |`,
     );
   }
 }
