@@ -62,6 +62,7 @@ import { vmexecBinary } from './exec-helper.ts';
 import { emptyJail, ensureVmmUser, jailArgs, namespacePrefix, VMM_USER } from './jail.ts';
 import { attachTap, detachTap } from './network.ts';
 import { volumeDisks } from './volumes.ts';
+import { type LiveVolume, type LiveVolumeWatch, watchLiveVolumes } from './live-volumes.ts';
 import { consoleSummary, describeGuestExit, oomKillLine } from './exit-result.ts';
 import { guestConfigScript } from './init.ts';
 import { baseInitramfs, configArchive } from './initramfs.ts';
@@ -111,6 +112,8 @@ interface Sandbox {
   poll?: NodeJS.Timeout;
   deadlineTimer?: NodeJS.Timeout;
   exec?: ExecChannel;
+  /** Sends what the node rewrites in the pod's small read-only volumes (the token) to the guest. */
+  live?: LiveVolumeWatch;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$/;
@@ -510,6 +513,7 @@ export class MicrovmDriver
     let memoryMiB = 0;
     let attachment: PodAttachment | undefined;
     let netnsPath: string | undefined;
+    let liveVolumes: LiveVolume[] = [];
     try {
       const volumes = await volumeDisks(spec.mounts, dir, this.podVolumesDir(spec.podUid)).catch(
         (err: Error) => {
@@ -517,6 +521,7 @@ export class MicrovmDriver
         },
       );
       layout.volumes = volumes.disks;
+      liveVolumes = volumes.live;
       let network;
       if (this.network) {
         try {
@@ -602,6 +607,7 @@ export class MicrovmDriver
       startedAt: new Date().toISOString(),
       memoryMiB,
       ...(attachment ? { podIP: attachment.ip, netnsPath } : {}),
+      ...(liveVolumes.length ? { liveVolumes } : {}),
     };
     if (spec.limits.deadlineSeconds !== undefined) {
       state.deadlineSeconds = spec.limits.deadlineSeconds;
@@ -687,7 +693,8 @@ export class MicrovmDriver
     const state = readState(this.sandboxDir(handle.id));
     if (!state || state.id !== handle.id) return false;
     // A VM that ended while the agent was away still reports: its exit file and logs are on disk.
-    this.track(state, log);
+    // Re-adopted: what the node rewrote meanwhile is unknown to the guest, so every live file goes again.
+    this.track(state, log, true);
     return true;
   }
 
@@ -710,7 +717,7 @@ export class MicrovmDriver
     return join(this.stateDir, 'pod-volumes', podUid);
   }
 
-  private track(state: MicrovmState, log: LogSink): Sandbox {
+  private track(state: MicrovmState, log: LogSink, resendLive = false): Sandbox {
     let resolveExit!: (r: ExitResult) => void;
     const exited = new Promise<ExitResult>((r) => (resolveExit = r));
     const sb: Sandbox = {
@@ -724,6 +731,10 @@ export class MicrovmDriver
     };
     this.sandboxes.set(state.id, sb);
     for (const t of sb.tails) t.start();
+    if (state.liveVolumes?.length)
+      sb.live = watchLiveVolumes(state.liveVolumes, (line) => sendLine(state.layout.signalSocket, line), {
+        resendAll: resendLive,
+      });
     // QEMU is not our child (daemonized): its end is noticed by polling its pid.
     sb.poll = setInterval(() => {
       if (!qemuAlive(state)) this.finish(sb);
@@ -743,6 +754,7 @@ export class MicrovmDriver
     if (sb.poll) clearInterval(sb.poll);
     if (sb.deadlineTimer) clearTimeout(sb.deadlineTimer);
     sb.exec?.close();
+    sb.live?.close();
     for (const t of sb.tails) t.close();
   }
 

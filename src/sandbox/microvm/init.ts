@@ -46,6 +46,12 @@ export const INIT_APPLETS = [
   'ip',
   'touch',
   'rm',
+  // Live volumes (live-volumes.ts): copied into a tmpfs, files rewritten from the control port.
+  'cp',
+  'mv',
+  'chown',
+  'chmod',
+  'base64',
 ];
 
 export const INIT_SCRIPT = `#!/bin/sh
@@ -128,6 +134,37 @@ vol() {
   mount --bind "$src" "$t" || die "cannot mount volume $2"
   [ "$3" = ro ] && mount -o remount,bind,ro "$t"
 }
+# A live volume (a small read-only directory the node keeps current, e.g. the service-account token):
+# its disk copied into a tmpfs, bound read-only where the pod wants it; livefile rewrites its files.
+livevol() {
+  dev=$(blockdev "$1") || die "volume disk $1 did not appear"
+  mkdir -p "/strata/disk/$1" "/strata/vol/$1" /strata/live
+  mount -t ext4 -o ro,noload "$dev" "/strata/disk/$1" || die "cannot mount the disk of volume $2"
+  mount -t tmpfs -o mode=0755 "live-$1" "/strata/vol/$1" || die "cannot make the tmpfs of volume $2"
+  cp -a "/strata/disk/$1/." "/strata/vol/$1/" || die "cannot copy the disk of volume $2"
+  umount "/strata/disk/$1"
+  rm -rf "/strata/vol/$1/lost+found"
+  touch "/strata/live/$1"
+  t="/newroot$2"
+  mkdir -p "$t"
+  mount --bind "/strata/vol/$1" "$t" || die "cannot mount volume $2"
+  mount -o remount,bind,ro "$t"
+}
+# 'file SERIAL MODE UID GID NAME64 DATA64' from the control port: a new file, then a rename over the old.
+livefile() {
+  case "$1" in v[0-9] | v[0-9][0-9] | v[0-9][0-9][0-9]) ;; *) return 0 ;; esac
+  [ -e "/strata/live/$1" ] || return 0
+  name=$(echo "$5" | base64 -d 2> /dev/null) || return 0
+  case "$name" in '' | . | .. | */*) return 0 ;; esac
+  new="/strata/vol/$1/.strata-new"
+  if echo "$6" | base64 -d > "$new" 2> /dev/null && chown "$3:$4" "$new" && chmod "$2" "$new" &&
+    mv -f "$new" "/strata/vol/$1/$name"; then
+    say "live volume $1: $name updated"
+  else
+    rm -f "$new"
+    say "live volume $1: cannot update $name"
+  fi
+}
 strata_volumes
 ip link set lo up
 if [ -n "$STRATA_IP" ]; then
@@ -142,11 +179,14 @@ strata_workload < /dev/null > "$OUT_PORT" 2> "$ERR_PORT" &
 child=$!
 stage workload-started
 # The signal port stays open: the host's data reaches an open port only. While no host end is
-# connected a read returns at once (EOF): then the loop waits a second.
+# connected a read returns at once (EOF): then the loop waits a second. It also carries live volumes'
+# file updates ('file …' lines).
 (
   exec 3< "$SIG_PORT"
   while :; do
-    if read -r sig <&3 && [ -n "$sig" ]; then kill "-$sig" "$child" 2> /dev/null; else sleep 1; fi
+    if read -r sig a b c d e f <&3 && [ -n "$sig" ]; then
+      if [ "$sig" = file ]; then livefile "$a" "$b" "$c" "$d" "$e" "$f"; else kill "-$sig" "$child" 2> /dev/null; fi
+    else sleep 1; fi
   done
 ) &
 forwarder=$!
@@ -192,6 +232,8 @@ export interface GuestVolume {
   readOnly: boolean;
   /** The volume is this one file of the disk (a file mounted on a file), not the disk's root. */
   file?: string;
+  /** Served from a tmpfs the host keeps current (live-volumes.ts); read-only directories only. */
+  live?: boolean;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -237,9 +279,10 @@ export function guestConfigScript(c: GuestConfig): string {
     `STRATA_MTU=${n ? Math.floor(n.mtu) : 1500}`,
     `STRATA_DISKS=${shellQuote(volumes.map((v) => v.serial).join(' '))}`,
     'strata_volumes() {',
-    ...volumes.map(
-      (v) =>
-        `  vol ${v.serial} ${shellQuote(v.target)} ${v.readOnly ? 'ro' : 'rw'}${v.file ? ` ${shellQuote(v.file)}` : ''}`,
+    ...volumes.map((v) =>
+      v.live && v.readOnly && !v.file
+        ? `  livevol ${v.serial} ${shellQuote(v.target)}`
+        : `  vol ${v.serial} ${shellQuote(v.target)} ${v.readOnly ? 'ro' : 'rw'}${v.file ? ` ${shellQuote(v.file)}` : ''}`,
     ),
     '  :',
     '}',

@@ -1,5 +1,6 @@
 // What a microVM sandbox keeps on disk (`<stateDir>/sandboxes/<id>/state.json`) so that recover() can
 // re-adopt its QEMU after an agent restart.
+import type { LiveVolume } from './live-volumes.ts';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VmLayout } from './qemu.ts';
@@ -19,6 +20,8 @@ export interface MicrovmState {
   /** On the pod network: the pod's address and the namespace QEMU (and its tap) live in. */
   podIP?: string;
   netnsPath?: string;
+  /** Read-only directory volumes the host keeps current in the guest (live-volumes.ts). */
+  liveVolumes?: LiveVolume[];
 }
 
 export function writeState(dir: string, s: MicrovmState): void {

@@ -49,11 +49,13 @@ describe.skipIf(why)('volumeDisks', () => {
       pod,
     );
     expect(plan.guest).toEqual([
-      { serial: 'v0', target: '/etc/cm', readOnly: true },
+      // A small read-only directory is live: the guest serves it from a tmpfs the node keeps current.
+      { serial: 'v0', target: '/etc/cm', readOnly: true, live: true },
       { serial: 'v1', target: '/etc/one', readOnly: true, file: 'single' },
       { serial: 'v2', target: '/scratch', readOnly: false },
       { serial: 'v3', target: '/data', readOnly: false },
     ]);
+    expect(plan.live).toEqual([{ serial: 'v0', hostPath: join(src, 'cm') }]);
     const [cm, one, scratch, data] = plan.disks;
     // Secrets and config live in the sandbox's own directory, read-only.
     expect(cm.file.startsWith(sandbox)).toBe(true);

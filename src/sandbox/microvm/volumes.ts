@@ -36,6 +36,7 @@ import { promisify } from 'node:util';
 import type { VolumeMount } from '../driver.ts';
 import { treeUsage } from './disk.ts';
 import type { GuestVolume } from './init.ts';
+import { LIVE_VOLUME_MAX_BYTES, type LiveVolume } from './live-volumes.ts';
 
 const execFileAsync = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -142,6 +143,8 @@ async function readOnlyImage(source: string, image: string, workDir: string): Pr
 export interface VolumePlan {
   disks: VolumeDisk[];
   guest: GuestVolume[];
+  /** Read-only directories small enough to keep current in the guest (live-volumes.ts). */
+  live: LiveVolume[];
 }
 
 /**
@@ -153,7 +156,7 @@ export async function volumeDisks(
   sandboxDir: string,
   podDir: string,
 ): Promise<VolumePlan> {
-  const plan: VolumePlan = { disks: [], guest: [] };
+  const plan: VolumePlan = { disks: [], guest: [], live: [] };
   for (const [i, m] of mounts.entries()) {
     const serial = `v${i}`;
     const what = `volume mount ${m.guestPath}`;
@@ -183,7 +186,16 @@ export async function volumeDisks(
       const image = join(sandboxDir, `volume-${serial}.ext4`);
       const file = await readOnlyImage(m.hostPath, image, sandboxDir);
       plan.disks.push({ serial, file: image, readOnly: true });
-      plan.guest.push({ serial, target: m.guestPath, readOnly: true, ...(file ? { file } : {}) });
+      // A small directory (a projected token, a Secret, a ConfigMap) is kept current while the VM runs.
+      const live = !file && st.isDirectory() && treeUsage(m.hostPath).bytes <= LIVE_VOLUME_MAX_BYTES;
+      if (live) plan.live.push({ serial, hostPath: m.hostPath });
+      plan.guest.push({
+        serial,
+        target: m.guestPath,
+        readOnly: true,
+        ...(file ? { file } : {}),
+        ...(live ? { live } : {}),
+      });
     } else {
       if (!st.isDirectory()) {
         throw new Error(`${what}: a writable volume must be a directory (a VM cannot write a host file)`);
