@@ -361,7 +361,13 @@ export async function agent(o: {
   podCidr?: string;
   httpPort?: number;
   httpsPort?: number;
+  lbPort?: number;
 }): Promise<void> {
+  // Several servers (comma-separated): the agent talks to them through its local load balancer.
+  const servers = o.server
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let token = o.token?.trim();
   if (token === undefined && o.tokenFile !== undefined) {
     try {
@@ -382,10 +388,21 @@ export async function agent(o: {
     labels[k] = v;
   }
   const { fileLogger, joinTrust, startNode } = await import('../node/node.ts');
-  const ca = await joinTrust(o.server, dataDir, o.caCertHash, o.caFile);
+  // The CA from the first server that answers (any of them presents the same cluster CA).
+  let ca: string | undefined;
+  for (const [i, s] of servers.entries()) {
+    try {
+      ca = await joinTrust(s, dataDir, o.caCertHash, o.caFile);
+      break;
+    } catch (err) {
+      if (i === servers.length - 1) throw err;
+    }
+  }
   const node = await startNode({
     dataDir,
-    server: o.server,
+    server: servers[0]!,
+    servers,
+    loadBalancerPort: o.lbPort,
     token: joinToken ? undefined : token,
     joinToken,
     ca,
@@ -401,6 +418,6 @@ export async function agent(o: {
     httpsPort: o.httpsPort,
     log: fileLogger(join(dataDir, 'agent.log')),
   });
-  console.log(`Strata agent "${node.name}" registered with ${o.server}`);
+  console.log(`Strata agent "${node.name}" registered with ${servers.join(', ')}`);
   onSignals(() => node.stop());
 }

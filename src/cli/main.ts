@@ -224,7 +224,11 @@ secrets
 program
   .command('agent')
   .description('run a node agent that joins a server')
-  .requiredOption('--server <url>', 'API server URL')
+  .requiredOption(
+    '--server <url>',
+    'API server URL; several comma-separated: the agent reaches them through its local load balancer',
+  )
+  .option('--lb-port <port>', "the local load balancer's port (default 6444; used with several servers)", int)
   .option(
     '--token <token>',
     'join token (strata token create): the node obtains its own certificate with it, once',

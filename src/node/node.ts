@@ -9,6 +9,7 @@ import { Agent, type AgentOptions } from '../agent/agent.ts';
 import { APISERVER_AGENT_CLIENT_CN } from '../auth/identities.ts';
 import { daysLeft, selfSignedServing, type KeyPair } from '../auth/pki.ts';
 import { fetchPinnedCA } from '../client/ca-bootstrap.ts';
+import { startAgentLoadBalancer, type AgentLoadBalancer } from './server-lb.ts';
 import { Client } from '../client/client.ts';
 import { ImageStore } from '../image/index.ts';
 import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/signature-policy.ts';
@@ -64,6 +65,13 @@ export interface NodeOptions {
   /** The gateway's Ingress ports (`--http-port`/`--https-port`, default 80/443; 0 = off). */
   httpPort?: number;
   httpsPort?: number;
+  /**
+   * More servers besides `server` (several `--server`s): the agent then talks to all of them through its
+   * local load balancer on `loadBalancerPort` (default 6444), which fails over between them (server-lb.ts).
+   */
+  servers?: string[];
+  /** The local load balancer's port; given alone, the balancer runs even for one --server. */
+  loadBalancerPort?: number;
   log: NodeLog;
 }
 
@@ -144,6 +152,20 @@ export function nodeTiers(runtimes: string | undefined): Tier[] {
 
 /** Builds the node's drivers and starts its agent; resolves once the Node is registered. */
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
+  const servers = [o.server, ...(o.servers ?? []).filter((s) => s !== o.server)];
+  const lb =
+    servers.length > 1 || o.loadBalancerPort !== undefined
+      ? await startAgentLoadBalancer({ servers, dataDir: o.dataDir, port: o.loadBalancerPort, log: o.log })
+      : undefined;
+  try {
+    return await startNodeVia(lb ? { ...o, server: lb.url } : o, lb);
+  } catch (err) {
+    await lb?.stop();
+    throw err;
+  }
+}
+
+async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): Promise<RunningNode> {
   const tiers = nodeTiers(o.runtimes);
   networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
   const resources = nodeResources(o.dataDir, o.podNetwork, o.imageSignaturePolicy);
@@ -183,6 +205,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   });
   await agent.start();
   rotator?.start();
+  lb?.follow(client);
   // Local persistent volumes: capacity on the Node, unmount/grow/remove as pods and volumes change.
   const volumes = new NodeVolumeManager({ client, nodeName: agent.nodeName, dataDir: o.dataDir, log: o.log });
   await volumes.start();
@@ -219,6 +242,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
           .delete(sliceKind(), KUBE_DNS.namespace, kubeDnsSliceName(agent.nodeName))
           .catch(() => {});
       await dns?.server.stop();
+      await lb?.stop();
     },
   };
 }
