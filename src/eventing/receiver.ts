@@ -89,7 +89,10 @@ export class CloudEventsReceiver {
   private server?: Server;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
-  constructor(private readonly o: ReceiverOptions) {}
+  private readonly o: ReceiverOptions;
+  constructor(o: ReceiverOptions) {
+    this.o = o;
+  }
 
   get port(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
