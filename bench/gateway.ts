@@ -8,6 +8,7 @@
 //
 //   npm run bench -- gateway [SECONDS_PER_ROUND] [ROUNDS]
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -86,6 +87,16 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU (user + system) the serving process spent per request, in µs: the gateway's own cost, not
+   *  the machine's load (throughput on this shared 2-core host swings with other work). */
+  cpuUs: number;
+}
+
+/** CPU time of a process in µs (utime + stime from /proc, clock ticks of 10 ms). */
+function processCpuUs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 function ms(v: string): number {
@@ -95,7 +106,8 @@ function ms(v: string): number {
 }
 
 // Asynchronous: the proxies under test run on this process's event loop.
-async function wrk(port: number): Promise<WrkResult> {
+async function wrk(port: number, servingPid = process.pid): Promise<WrkResult> {
+  const cpu0 = processCpuUs(servingPid);
   const { stdout: out } = await promisify(execFile)(
     'wrk',
     ['-t2', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}/`],
@@ -108,7 +120,9 @@ async function wrk(port: number): Promise<WrkResult> {
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, p50, p99, errors };
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const cpuUs = (processCpuUs(servingPid) - cpu0) / Math.max(1, total);
+  return { rps, p50, p99, errors, cpuUs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -155,9 +169,11 @@ const plain = await startPlainProxy(plainPort, backendPort);
 
 const targets = { direct: backendPort, gateway: lbPort, 'plain Node proxy': plainPort } as const;
 const results: Record<string, WrkResult[]> = { direct: [], gateway: [], 'plain Node proxy': [] };
-for (const [, port] of Object.entries(targets)) await wrk(port); // warm-up (JIT, pools)
+// Whose CPU a request costs: the backend's process when direct, this process (the proxy) otherwise.
+const servingPid = (name: string) => (name === 'direct' ? backend.pid! : process.pid);
+for (const [name, port] of Object.entries(targets)) await wrk(port, servingPid(name)); // warm-up (JIT, pools)
 for (let round = 0; round < ROUNDS; round++)
-  for (const [name, port] of Object.entries(targets)) results[name].push(await wrk(port));
+  for (const [name, port] of Object.entries(targets)) results[name].push(await wrk(port, servingPid(name)));
 
 await gateway.stop();
 plain.close();
@@ -170,6 +186,7 @@ const row = (name: string) => {
     rps: median(r.map((x) => x.rps)),
     p50: median(r.map((x) => x.p50)),
     p99: median(r.map((x) => x.p99)),
+    cpuUs: median(r.map((x) => x.cpuUs)),
     errors: r.reduce((a, x) => a + x.errors, 0),
   };
 };
@@ -177,14 +194,19 @@ const direct = row('direct');
 console.log(
   `\n### Gateway (L7) vs direct vs a plain Node proxy — wrk, concurrency ${CONCURRENCY}, keep-alive, ${ROUNDS} × ${SECONDS}s rounds (medians)\n`,
 );
-console.log('| path | requests/s | p50 | p99 | vs direct | errors |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  '| path | requests/s | p50 | p99 | vs direct | CPU per request (backend when direct, proxy otherwise) | errors |',
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const name of Object.keys(targets)) {
   const r = row(name);
   console.log(
-    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.errors} |`,
+    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.errors} |`,
   );
 }
 const g = row('gateway');
 const p = row('plain Node proxy');
-console.log(`\ngateway / plain Node proxy throughput: ${(g.rps / p.rps).toFixed(2)}×`);
+console.log(
+  `\ngateway / plain Node proxy: ${(g.rps / p.rps).toFixed(2)}× throughput, ${(g.cpuUs / p.cpuUs).toFixed(2)}× CPU per request; ` +
+    `per-round throughput ratios: ${results.gateway.map((x, i) => (x.rps / results['plain Node proxy'][i].rps).toFixed(2)).join(', ')}`,
+);

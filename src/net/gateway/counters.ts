@@ -11,7 +11,15 @@ export class Counters {
   }
 
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
-    const key = `${name}${labelText(labels)}`;
+    this.incKey(Counters.key(name, labels), by);
+  }
+
+  /** A counter's series key: callers on the request path compute it once and use incKey. */
+  static key(name: string, labels: Record<string, string> = {}): string {
+    return `${name}${labelText(labels)}`;
+  }
+
+  incKey(key: string, by = 1): void {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 

@@ -4,7 +4,7 @@
 // with their status (502 unreachable, 503 no backend or every breaker full, 504 timeout) and a reason.
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { BackendRequest } from './backend.ts';
 import type { RouteConfig } from './config.ts';
 import type { Upstream } from './upstream.ts';
@@ -33,15 +33,20 @@ const HOP_BY_HOP = new Set([
 
 /** Headers without hop-by-hop ones (and those the Connection header names) and HTTP/2 pseudo-headers. */
 export function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const named = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  // Usually there is no Connection header (HTTP/1.1 keep-alive is the default): no set to build.
+  const connection = headers.connection;
+  const named = connection
+    ? new Set(
+        String(connection)
+          .split(',')
+          .map((s) => s.trim().toLowerCase())
+          .filter(Boolean),
+      )
+    : undefined;
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k) || named.has(k)) continue;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(k) || named?.has(k)) continue;
     out[k] = v;
   }
   return out;
@@ -76,11 +81,8 @@ function hasNoBody(req: ClientRequest): boolean {
   );
 }
 
-async function requestBody(req: ClientRequest): Promise<Buffer | ClientRequest | undefined> {
-  if (hasNoBody(req)) {
-    req.resume();
-    return undefined;
-  }
+/** A body to buffer (up to MAX_BUFFERED_BODY, so it can be replayed) or to stream. */
+async function requestBody(req: ClientRequest): Promise<Buffer | ClientRequest> {
   const len = Number(req.headers['content-length'] ?? NaN);
   if (!(len <= MAX_BUFFERED_BODY)) return req;
   const chunks: Buffer[] = [];
@@ -117,11 +119,15 @@ export async function proxyRequest(
       return;
     }
     const client = new AbortController();
-    const onClose = () => {
+    let upstreamBody: Readable | undefined;
+    // One listener for the client's connection: a client that leaves aborts the attempt, or the relay.
+    res.once('close', () => {
       if (!res.writableFinished) client.abort();
-    };
-    res.once('close', onClose);
-    const body = await requestBody(req);
+      if (upstreamBody && !upstreamBody.readableEnded) upstreamBody.destroy();
+    });
+    let body: Buffer | ClientRequest | undefined;
+    if (hasNoBody(req)) req.resume();
+    else body = await requestBody(req);
     const outgoing: BackendRequest = {
       method: req.method ?? 'GET',
       path: req.url || '/',
@@ -135,14 +141,32 @@ export async function proxyRequest(
     }
     const upstream = result.response;
     (res as ServerResponse).writeHead(upstream.status, endToEnd(upstream.headers));
-    upstream.body.on('error', () => res.destroy());
-    upstream.body.pipe(res as ServerResponse);
-    res.once('close', () => {
-      if (!upstream.body.readableEnded) upstream.body.destroy();
-    });
+    if (res.destroyed) {
+      upstream.body.destroy();
+      return;
+    }
+    upstreamBody = upstream.body;
+    relay(upstream.body, res);
   } catch (err) {
     answer(res, 502, `gateway error: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The response body to the client, with backpressure: what `pipe` does, without its half-dozen
+ * listeners added and removed on every request.
+ */
+function relay(body: Readable, res: ClientResponse): void {
+  const out = res as ServerResponse;
+  const resume = () => body.resume();
+  body.on('data', (chunk: Buffer) => {
+    if (!out.write(chunk)) {
+      body.pause();
+      out.once('drain', resume);
+    }
+  });
+  body.once('end', () => out.end());
+  body.once('error', () => res.destroy());
 }
 
 /** Serve an HTTP/1.1 upgrade (WebSocket): relay the request head, then the bytes both ways. */

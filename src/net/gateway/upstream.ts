@@ -9,7 +9,7 @@ import { newBalancer, PeakEwmaEstimator, type Balancer, type LoadInfo } from './
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from './backend.ts';
 import { breakerRefusal, type BreakerLimit } from './circuit-breaker.ts';
 import type { RouteConfig, UpstreamConfig } from './config.ts';
-import type { Counters } from './counters.ts';
+import { Counters } from './counters.ts';
 import { ejectionAllowed, OutlierTracker, type Outcome, type OutlierTransition } from './outlier.ts';
 import { RetryBudget } from './retry-budget.ts';
 
@@ -70,6 +70,10 @@ export class Upstream {
   private readonly onEvent: (e: UpstreamEvent) => void;
   private readonly now: () => number;
   private readonly random?: () => number;
+  /** Backends in rotation, kept as an array (the request path reads it; setBackends writes it). */
+  private rotation: BackendState[] = [];
+  /** strata_gateway_requests_total series keys by status code (no label formatting per request). */
+  private readonly requestKeys = new Map<number, string>();
 
   readonly name: string;
 
@@ -106,11 +110,12 @@ export class Upstream {
       s.inRotation = false;
       this.closeIfDrained(s);
     }
+    this.rotation = [...this.states.values()].filter((s) => s.inRotation);
   }
 
   /** Backends in rotation (ready), by id. */
   backends(): BackendState[] {
-    return [...this.states.values()].filter((s) => s.inRotation);
+    return this.rotation;
   }
 
   /** Stop: every backend leaves rotation (in-flight requests finish). */
@@ -130,11 +135,14 @@ export class Upstream {
 
   /** Pick a backend for an attempt, preferring ones not tried yet. */
   private choose(tried: Set<string>, now: number): BackendState | BreakerLimit | undefined {
-    const inRotation = this.backends();
+    const inRotation = this.rotation;
     if (inRotation.length === 0) return undefined;
-    const fresh = inRotation.filter((s) => !tried.has(s.id));
+    const fresh = tried.size === 0 ? inRotation : inRotation.filter((s) => !tried.has(s.id));
     const pool = fresh.length ? fresh : inRotation;
-    let candidates = pool.filter((s) => s.outlier.available(now));
+    // The usual case, every backend available, allocates nothing.
+    let candidates = pool.every((s) => s.outlier.available(now))
+      ? pool
+      : pool.filter((s) => s.outlier.available(now));
     // Every remaining backend ejected: fail open rather than refuse (Envoy's panic mode).
     if (candidates.length === 0) candidates = pool.filter((s) => s.outlier.state === 'ejected');
     if (candidates.length === 0) return undefined;
@@ -248,10 +256,13 @@ export class Upstream {
       let again: boolean;
       let failure: { status: number; reason: string };
       try {
-        const response = await s.backend.send({ ...req, signal }).finally(() => {
+        let response: BackendResponse;
+        try {
+          response = await s.backend.send({ ...req, signal });
+        } finally {
           clearTimeout(timer);
           clientSignal?.removeEventListener('abort', onClientAbort);
-        });
+        }
         s.observe(performance.now() - t0, performance.now());
         const is5xx = response.status >= 500;
         this.record(s, is5xx ? '5xx' : 'success', probe);
@@ -260,14 +271,11 @@ export class Upstream {
           this.release(s);
           continue;
         }
+        // 'error' is followed by 'close' (autoDestroy); 'end' comes first when the body is read through.
         const release = once(() => this.release(s));
         response.body.once('end', release);
         response.body.once('close', release);
-        response.body.once('error', release);
-        this.counters?.inc('strata_gateway_requests_total', {
-          upstream: this.name,
-          code: String(response.status),
-        });
+        this.countRequest(response.status);
         return { ok: true, response, backend: s.id, attempts };
       } catch (err) {
         this.release(s);
@@ -340,12 +348,22 @@ export class Upstream {
     this.closeIfDrained(s);
   }
 
+  private countRequest(status: number): void {
+    if (!this.counters) return;
+    let key = this.requestKeys.get(status);
+    if (key === undefined) {
+      key = Counters.key('strata_gateway_requests_total', { upstream: this.name, code: String(status) });
+      this.requestKeys.set(status, key);
+    }
+    this.counters.incKey(key);
+  }
+
   private failed(
     status: number,
     reason: string,
     attempts: number,
   ): { ok: false; status: number; reason: string; attempts: number } {
-    this.counters?.inc('strata_gateway_requests_total', { upstream: this.name, code: String(status) });
+    this.countRequest(status);
     return { ok: false, status, reason, attempts };
   }
 }
