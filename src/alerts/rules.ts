@@ -69,9 +69,11 @@ export function compileRules(
       try {
         parsed = parsePromQL(r.expr);
       } catch (err) {
+        // Positions count from 1, as editors show columns; the text there helps find it in a long rule.
+        const at = err instanceof PromQLError ? r.expr.slice(err.position, err.position + 20) : '';
         const pos =
           err instanceof PromQLError
-            ? ` (at position ${err.position + 1}: ${JSON.stringify(r.expr.slice(err.position, err.position + 20))})`
+            ? ` (at position ${err.position + 1}${at ? `: ${JSON.stringify(at)}` : ', the end of the expression'})`
             : '';
         errors.push({ field: `${field}.expr`, message: `${(err as Error).message}${pos}` });
         return;
