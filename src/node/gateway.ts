@@ -13,6 +13,7 @@ import { ingressTlsSecrets } from './node-identity-secrets.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { errorMessage, type Log } from '../lib/log.ts';
 import { NodeGateway, type LoadBalancerIngress, type StatusSink } from '../net/gateway/index.ts';
+import { patchingStatsSink } from '../net/gateway/serving-stats.ts';
 
 export interface NodeGatewayOptions {
   client: Client;
@@ -72,6 +73,12 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     defaultCertificate: await selfSignedServing('strata-gateway', [o.address, 'localhost']),
     status,
     event: (obj, type, reason, message) => recorder.event(obj, type, reason, message),
+    // Knative route hosts; the activator's per-revision reports patch the Revision (src/serving reads them).
+    serving: patchingStatsSink(
+      o.nodeName,
+      (ns, name, body) => client.patch(kind('serving.knative.dev/v1', 'Revision'), ns, name, body),
+      log,
+    ),
     log,
   });
   try {

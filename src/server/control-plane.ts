@@ -11,6 +11,7 @@ import { ObjectStore } from '../store/objects.ts';
 import { loadEncryptionConfig } from '../store/encryption/config.ts';
 import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
+import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
@@ -98,6 +99,8 @@ export interface ControlPlaneOptions {
   audit?: AuditLogConfig;
   /** More request-path extensions from the composition root (e.g. the embedded etcd's join route). */
   extensions?: ServerExtension[];
+  /** Knative Serving: the domain of route URLs (default strata.local) and the autoscaler's cluster defaults. */
+  serving?: { domain?: string; autoscaler?: Partial<AutoscalerDefaults>; tickMs?: number };
 }
 
 export interface ControlPlane {
@@ -271,6 +274,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       },
     });
     await scheduler.start();
+    // Knative Serving's controllers and autoscaler (src/serving), as the controller manager.
+    const serving = await startServing({
+      objects: components.controllerManager,
+      informers,
+      recorder: controllers.recorder,
+      ...opts.serving,
+    });
     await alerting.startLeading();
     leading = { scheduler };
     return {
@@ -278,6 +288,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       async stop() {
         leading = undefined;
         await alerting.stopLeading();
+        await serving.stop();
         await scheduler.stop();
         await controllers.stop();
       },

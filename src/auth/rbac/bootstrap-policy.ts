@@ -154,6 +154,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
       rule(WRITE, ['networking.k8s.io'], ['networkpolicies', 'ingresses']),
       rule(READ_WRITE, ['coordination.k8s.io'], ['leases']),
       rule(WRITE, ['monitoring.coreos.com'], ['prometheusrules']),
+      rule(WRITE, ['serving.knative.dev'], ['services', 'configurations', 'routes', 'revisions']),
     ],
     { labels: { [AGGREGATE_TO('edit')]: 'true' } },
   ),
@@ -217,6 +218,20 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
       rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
       rule(READ, ['networking.k8s.io'], ['networkpolicies', 'ingresses', 'ingresses/status']),
       rule(READ, ['monitoring.coreos.com'], ['prometheusrules']),
+      rule(
+        READ,
+        ['serving.knative.dev'],
+        [
+          'services',
+          'services/status',
+          'configurations',
+          'configurations/status',
+          'routes',
+          'routes/status',
+          'revisions',
+          'revisions/status',
+        ],
+      ),
       // The alerting API (src/alerts): /api/v2/alerts[/groups], /api/v2/receivers and /api/v2/status parse as
       // core-group resources (kube's request-info rules); Prometheus' rule API is a non-resource path.
       rule(['get', 'list'], [''], ['alerts', 'receivers', 'status']),
@@ -251,7 +266,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
   //   (Deployment), Jobs (CronJob), ControllerRevisions (StatefulSet, DaemonSet), claims (StatefulSet)
   //   and volumes (provisioner), EndpointSlices, ServiceAccounts and kube-root-ca.crt ConfigMaps in each
   //   namespace, the default namespaces and StorageClass, events, and its leader Lease.
-  // Not held: creating Secrets, RoleBindings or ClusterRoleBindings, Services, Nodes; impersonation;
+  // Not held: creating Secrets, RoleBindings or ClusterRoleBindings, Nodes; impersonation;
   // TokenRequests; RBAC's bind and escalate (the aggregation controller's updates are in-process writes,
   // which the escalation check leaves to the role below).
   clusterRole('system:kube-controller-manager', [
@@ -276,6 +291,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
     rule(['create'], ['storage.k8s.io'], ['storageclasses']),
     rule(['create'], ['events.k8s.io'], ['events']),
     rule(['create'], ['coordination.k8s.io'], ['leases']),
+    // Knative Serving (src/serving): a ksvc's Configuration and Route, revisions, and what a revision runs
+    // as — its Deployment, its private Service and the Route's placeholder Service.
+    rule(['create'], ['serving.knative.dev'], ['configurations', 'routes', 'revisions']),
+    rule(['create'], ['apps'], ['deployments']),
+    rule(['create'], [''], ['services']),
     // The CSR approver and signer (kube's csrapproving and csrsigning), for kubelet client certificates.
     {
       verbs: ['approve', 'sign'],
@@ -284,6 +304,8 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
       resourceNames: ['kubernetes.io/kube-apiserver-client-kubelet'],
     },
   ]),
+  // A node gateway's activator reports a revision's traffic as an annotation on the Revision (merge patch).
+  clusterRole('strata:serving-gateway', [rule(['get', 'patch'], ['serving.knative.dev'], ['revisions'])]),
   // What a node agent needs without the Node authorizer's per-node narrowing (kube's system:node).
   clusterRole('system:node', [
     rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
@@ -364,4 +386,6 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly ClusterRoleBinding[] = Ob
     'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
     [{ kind: 'Group', name: NODES_GROUP }],
   ),
+  // Node gateways report each revision's traffic to the serving autoscaler (src/serving/README.md).
+  binding('strata:serving-gateway', 'strata:serving-gateway', [{ kind: 'Group', name: NODES_GROUP }]),
 ]);

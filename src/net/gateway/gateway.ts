@@ -28,6 +28,7 @@ import { endpointsFor, servicePort, type EndpointAddress } from './endpoints.ts'
 import { listenHttp, listenHttps, listenTcp, type HttpHandlers, type Listener } from './listeners.ts';
 import { proxyRequest, proxyUpgrade, type ClientRequest, type Resolution } from './proxy.ts';
 import { IngressRouter } from './routes.ts';
+import { ServingActivator, type ServingStatsSink } from './serving-activator.ts';
 import { Upstream, type UpstreamEvent } from './upstream.ts';
 
 export interface GatewaySources {
@@ -76,6 +77,11 @@ export interface GatewayOptions {
   event?: EventFn;
   /** Default: an HttpBackend at the endpoint's address. */
   backendFactory?: BackendFactory;
+  /**
+   * Knative Serving: with a sink for the activator's per-revision reports, the HTTP port also serves the
+   * route hosts the serving controllers publish (serving-routes.ts, serving-activator.ts).
+   */
+  serving?: ServingStatsSink;
   /** Changes within this window are applied together. Default 20 ms. */
   coalesceMs?: number;
   log?: Log;
@@ -128,10 +134,22 @@ export class NodeGateway {
   private timer?: ReturnType<typeof setTimeout>;
   private stopped = false;
   private readonly written = new Map<string, string>();
+  /** Knative route hosts and the activator (when GatewayOptions.serving is set). */
+  readonly serving?: ServingActivator;
 
   constructor(o: GatewayOptions) {
     this.o = o;
     this.log = o.log ?? defaultLog;
+    if (o.serving)
+      this.serving = new ServingActivator({
+        sink: o.serving,
+        counters: this.counters,
+        onInvalid: (svc, why) =>
+          this.log.warn(
+            { service: key(svc.metadata.namespace, svc.metadata.name), why },
+            'gateway: bad route table',
+          ),
+      });
     this.counters.describe(
       'strata_gateway_requests_total',
       'Requests answered, by upstream and status code.',
@@ -172,7 +190,9 @@ export class NodeGateway {
   async start(sources: GatewaySources): Promise<void> {
     const host = this.o.listenAddress ?? '0.0.0.0';
     const ingressHandlers = (secure: boolean): HttpHandlers => ({
-      request: (req, res) => void proxyRequest(req, res, (r) => this.resolveIngress(r), secure),
+      request: (req, res) =>
+        this.serving?.handle(req, res, secure) ||
+        void proxyRequest(req, res, (r) => this.resolveIngress(r), secure),
       upgrade: (req, socket, head) =>
         void proxyUpgrade(req, socket, head, (r) => this.resolveIngress(r), secure),
     });
@@ -220,6 +240,7 @@ export class NodeGateway {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.serving?.stop();
     if (this.timer) clearTimeout(this.timer);
     for (const inf of Object.values(this.informers ?? {})) (inf as Informer<unknown>).stop();
     await Promise.all([...this.lb.values()].map((l) => this.closeLb(l)));
@@ -270,6 +291,15 @@ export class NodeGateway {
       const port = svc && servicePort(svc, t.port);
       if (svc && port) want(svc, port);
     }
+    const revisionPort = (ns: string, revision: string) => {
+      const svc = byKey.get(key(ns, revision));
+      const port = svc && servicePort(svc, 'http');
+      return svc && port ? { svc, port, k: `${key(ns, revision)}:${port.name || port.port}` } : undefined;
+    };
+    for (const r of this.serving?.wanted(services) ?? []) {
+      const p = revisionPort(r.namespace, r.revision);
+      if (p) want(p.svc, p.port);
+    }
     const lbWanted = new Map<string, { svc: Service; port: ServicePort }>();
     for (const svc of services) {
       if (svc.spec.type !== 'LoadBalancer' || svc.spec.loadBalancerClass) continue;
@@ -289,6 +319,10 @@ export class NodeGateway {
       u.close();
       this.upstreams.delete(k);
     }
+    this.serving?.update((ns, revision) => {
+      const p = revisionPort(ns, revision);
+      return p && { svc: p.svc, upstream: this.upstreams.get(p.k), route: this.route(undefined, p.svc) };
+    });
     await this.syncLoadBalancers(lbWanted);
     this.pruneTls();
     await this.writeStatus(services, ingresses);
