@@ -119,11 +119,11 @@ export async function proxyRequest(
       return;
     }
     const client = new AbortController();
-    let upstreamBody: Readable | undefined;
+    const relayed: { body?: Readable } = {};
     // One listener for the client's connection: a client that leaves aborts the attempt, or the relay.
     res.once('close', () => {
       if (!res.writableFinished) client.abort();
-      if (upstreamBody && !upstreamBody.readableEnded) upstreamBody.destroy();
+      if (relayed.body && !relayed.body.readableEnded) relayed.body.destroy();
     });
     let body: Buffer | ClientRequest | undefined;
     if (hasNoBody(req)) req.resume();
@@ -145,7 +145,7 @@ export async function proxyRequest(
       upstream.body.destroy();
       return;
     }
-    upstreamBody = upstream.body;
+    relayed.body = upstream.body;
     relay(upstream.body, res);
   } catch (err) {
     answer(res, 502, `gateway error: ${(err as Error).message}`);
