@@ -30,7 +30,9 @@ export function quantity(q: string | number | undefined): number {
 }
 
 export function cores(n: number): string {
-  return n < 1 ? `${Math.round(n * 1000)}m` : `${n.toFixed(n < 10 ? 2 : 1)}`;
+  const milli = n * 1000;
+  if (milli < 10) return `${milli.toFixed(milli === 0 ? 0 : 1)}m`;
+  return n < 1 ? `${Math.round(milli)}m` : `${n.toFixed(n < 10 ? 2 : 1)}`;
 }
 
 export function bytes(n: number): string {
@@ -94,8 +96,9 @@ export function nodeTiers(node: KubeObject): string[] {
 
 /** How the node's microVMs are accelerated (KVM or TCG), when the node says so. */
 export function microvmAccel(node: KubeObject): string | undefined {
+  // A label (selectable: schedule on KVM nodes), or the microvm driver's fingerprint attribute.
   const v =
     node.metadata.labels?.['strata.dev/microvm-accel'] ??
-    node.metadata.annotations?.['strata.dev/microvm-accel'];
+    node.metadata.annotations?.['strata.dev/microvm.accel'];
   return v ? v.toUpperCase() : undefined;
 }

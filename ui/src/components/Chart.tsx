@@ -48,7 +48,7 @@ export function Chart({
             value: (_u, v) => (v == null ? '—' : format(v)),
           },
         ],
-        axes: [{}, { values: (_u, vals) => vals.map((v) => format(v)), size: 70 }],
+        axes: [{}, { values: (_u, vals) => vals.map((v) => format(v)), size: 90 }],
         legend: { show: false },
       },
       [points.map((p) => p.t / 1000), points.map((p) => p.v)],

@@ -1,6 +1,6 @@
 // One pod: status, live logs (a followed log stream, not polling), an exec terminal where the tier supports
 // it, CPU and memory over time, and the pod's events.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, streamLines, useLiveList } from '../api.ts';
 import { Chart } from '../components/Chart.tsx';
 import { Terminal } from '../components/Terminal.tsx';
@@ -13,6 +13,12 @@ const MAX_LOG_LINES = 2000;
 function Logs({ namespace, pod, container }: { namespace: string; pod: string; container: string }) {
   const [lines, setLines] = useState<string[]>([]);
   const [state, setState] = useState('connecting');
+  const pre = useRef<HTMLPreElement>(null);
+  // Follow the tail while the reader is at the bottom; leave the scroll alone once they scroll up.
+  const atBottom = useRef(true);
+  useLayoutEffect(() => {
+    if (atBottom.current && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [lines]);
   useEffect(() => {
     const abort = new AbortController();
     setLines([]);
@@ -45,7 +51,17 @@ function Logs({ namespace, pod, container }: { namespace: string; pod: string; c
       <p role="status" className="muted">
         {container}: {state}
       </p>
-      <pre className="logs" tabIndex={0} aria-label={`Logs of ${pod}/${container}`} aria-live="off">
+      <pre
+        ref={pre}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          atBottom.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+        }}
+        className="logs"
+        tabIndex={0}
+        aria-label={`Logs of ${pod}/${container}`}
+        aria-live="off"
+      >
         {lines.join('\n')}
       </pre>
     </section>
