@@ -311,16 +311,23 @@ export async function startEmbeddedDatastore(
     log,
   });
   const local = memberClient([member.localClientUrl], tls);
-  // Remember the other members' client URLs: the Store fails over to them, and `leave` asks them.
-  try {
-    const urls = (await listMembers(local)).flatMap((m) => (m.name === record.name ? [] : m.clientUrls));
-    if (urls.length) {
-      record.peers = urls;
-      writeFileSync(recordFile(dataDir), JSON.stringify(record, null, 2), { mode: 0o600 });
+  // Remember the other members' client URLs (at start and every 10 s: members join later): the Store fails
+  // over to them after a restart, and `--cluster-leave` asks them.
+  const rec = record;
+  const recordPeers = async () => {
+    try {
+      const urls = (await listMembers(local)).flatMap((m) => (m.name === rec.name ? [] : m.clientUrls));
+      if (urls.length && JSON.stringify(urls) !== JSON.stringify(rec.peers)) {
+        rec.peers = urls;
+        writeFileSync(recordFile(dataDir), JSON.stringify(rec, null, 2), { mode: 0o600 });
+      }
+    } catch (err) {
+      log?.warn({ err: (err as Error).message }, 'etcd member list failed; keeping the recorded members');
     }
-  } catch (err) {
-    log?.warn({ err: (err as Error).message }, 'etcd member list failed; keeping the recorded members');
-  }
+  };
+  await recordPeers();
+  const peersTimer = setInterval(() => void recordPeers(), 10_000);
+  peersTimer.unref();
   const upkeep = startDefragUpkeep({ client: local, quotaBackendBytes: quota, log });
   const hostsOf = (urls: string[]) => urls.map((u) => u.replace(/^https?:\/\//, ''));
   const others = [...new Set(hostsOf(record.peers))].filter(
@@ -337,6 +344,7 @@ export async function startEmbeddedDatastore(
     datastore,
     joinExtension: joinRoute({ client: local, ca: () => ({ cert: ca.cert, key: ca.key }), log }),
     async stop() {
+      clearInterval(peersTimer);
       upkeep.stop();
       local.close();
       await member.stop();

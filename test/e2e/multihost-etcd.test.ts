@@ -1,0 +1,293 @@
+// Three `strata server`s on their own embedded etcd (--cluster-init, then --join twice: a three-member
+// etcd over TLS from the cluster CA) and an agent that knows all three through its local load balancer.
+// Everything on loopback (distinct ports stand for distinct hosts; no network namespaces here).
+//
+// Drill: SIGKILL the first server's whole process group (the server and its etcd member, as a host dies).
+// Two etcd members keep quorum; the controller Lease moves to another server once it has stood still for
+// its 15 s; a Deployment created right after the kill converges, its pods started by the agent whose load
+// balancer moved to another server, and the agent's node lease keeps being renewed. Then the dead server
+// leaves the etcd cluster for good (`strata server --cluster-leave`): two members remain.
+//
+// Timings on two shared cores: leader Lease 15 s (renew deadline 10 s), agent lease 10 s, the load
+// balancer's health check every 2 s; waits up to 120 s for a server to start, 150 s for convergence.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kindFor } from '../../src/api/index.ts';
+import { Client } from '../../src/client/client.ts';
+import { etcdUnavailable, freePort } from '../../src/store/testing/etcd.ts';
+import { memberClient, type MemberTlsFiles } from '../../src/store/etcd-embedded/member.ts';
+import { listMembers } from '../../src/store/etcd-embedded/membership.ts';
+import { NODE, ROOT, wasm, waitFor } from './harness.ts';
+
+const missing = etcdUnavailable();
+if (missing) console.warn(`skipping multi-server e2e: ${missing}`);
+
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const LEASE = kindFor('coordination.k8s.io/v1', 'Lease')!;
+const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
+const POD = kindFor('v1', 'Pod')!;
+const NODE_KIND = kindFor('v1', 'Node')!;
+
+interface Proc {
+  name: string;
+  dir: string;
+  proc: ChildProcess;
+  out: () => string;
+}
+
+function spawnStrata(name: string, dir: string, args: string[]): Proc {
+  // Its own process group: killing the group takes the server's etcd member with it, as a host dies.
+  const proc = spawn(NODE, ['--disable-warning=ExperimentalWarning', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  return { name, dir, proc, out: () => out };
+}
+
+function killGroup(p: Proc): Promise<void> {
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.proc.once('exit', () => resolve());
+    try {
+      process.kill(-p.proc.pid!, 'SIGKILL');
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function cli(args: string[]): string {
+  const r = spawnSync(NODE, ['--disable-warning=ExperimentalWarning', MAIN, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`strata ${args.join(' ')}: ${r.stderr || r.stdout}`);
+  return r.stdout.trim();
+}
+
+function etcdTls(dataDir: string): MemberTlsFiles {
+  const d = join(dataDir, 'etcd/tls');
+  return {
+    caFile: join(d, 'ca.crt'),
+    certFile: join(d, 'server.crt'),
+    keyFile: join(d, 'server.key'),
+    peerCertFile: join(d, 'peer.crt'),
+    peerKeyFile: join(d, 'peer.key'),
+    clientCertFile: join(d, 'client.crt'),
+    clientKeyFile: join(d, 'client.key'),
+  };
+}
+
+describe.skipIf(missing)(
+  'three servers on an embedded three-member etcd, an agent behind its load balancer',
+  () => {
+    const root = mkdtempSync(join(tmpdir(), 'strata-multihost-'));
+    const procs: Proc[] = [];
+    const servers: { p: Proc; port: number; client: Client; etcdClientPort: number }[] = [];
+    let agent: Proc;
+    let caHash = '';
+
+    async function startServer(name: string, join_: string[]): Promise<void> {
+      const dir = join(root, name);
+      const port = await freePort();
+      const etcdClientPort = await freePort();
+      const p = spawnStrata(name, dir, [
+        'server',
+        '--data-dir',
+        dir,
+        '--port',
+        String(port),
+        '--advertise-address',
+        'none',
+        '--kubeconfig',
+        join(dir, 'kubeconfig'),
+        '--etcd-client-port',
+        String(etcdClientPort),
+        '--etcd-peer-port',
+        String(await freePort()),
+        '--quota-backend-bytes',
+        String(256 * 1024 * 1024),
+        ...join_,
+      ]);
+      procs.push(p);
+      await waitFor(
+        `${name} listening`,
+        () => {
+          if (p.proc.exitCode !== null) throw new Error(`${name} exited: ${p.out()}`);
+          return p.out().includes('listening on');
+        },
+        120_000,
+      );
+      const tls = join(dir, 'tls');
+      const client = new Client({
+        server: `https://127.0.0.1:${port}`,
+        tls: {
+          ca: readFileSync(join(tls, 'ca.crt'), 'utf8'),
+          cert: readFileSync(join(tls, 'admin.crt'), 'utf8'),
+          key: readFileSync(join(tls, 'admin.key'), 'utf8'),
+        },
+      });
+      servers.push({ p, port, client, etcdClientPort });
+    }
+
+    const members = async (dataDir: string, port: number) => {
+      const c = memberClient([`https://127.0.0.1:${port}`], etcdTls(dataDir));
+      try {
+        return (await listMembers(c)).map((m) => m.name);
+      } finally {
+        c.close();
+      }
+    };
+
+    beforeAll(async () => {
+      await startServer('s1', ['--cluster-init']);
+      caHash = readFileSync(join(root, 's1/tls/ca.hash'), 'utf8').trim();
+      const kc = ['--kubeconfig', join(root, 's1/kubeconfig')];
+      const serverToken = cli([
+        ...kc,
+        'token',
+        'create',
+        '--ttl',
+        '1h',
+        '--groups',
+        'system:bootstrappers:strata:servers',
+      ]);
+      const joinArgs = [
+        '--join',
+        `https://127.0.0.1:${servers[0]!.port}`,
+        '--token',
+        serverToken,
+        '--ca-cert-hash',
+        caHash,
+      ];
+      await startServer('s2', joinArgs);
+      await startServer('s3', joinArgs);
+      const agentToken = cli([...kc, 'token', 'create', '--ttl', '1h']);
+      const dir = join(root, 'agent');
+      agent = spawnStrata('agent', dir, [
+        'agent',
+        '--server',
+        servers.map((s) => `https://127.0.0.1:${s.port}`).join(','),
+        '--lb-port',
+        String(await freePort()),
+        '--token',
+        agentToken,
+        '--ca-cert-hash',
+        caHash,
+        '--data-dir',
+        dir,
+        '--node-name',
+        'mh-a1',
+        '--runtimes',
+        'wasm',
+        '--port',
+        String(await freePort()),
+        '--http-port',
+        '0',
+        '--https-port',
+        '0',
+        '--lease-duration',
+        '10',
+      ]);
+      procs.push(agent);
+      await waitFor(
+        'node mh-a1 Ready',
+        async () => {
+          if (agent.proc.exitCode !== null) throw new Error(`agent exited: ${agent.out()}`);
+          const n = await servers[1]!.client.find(NODE_KIND, undefined, 'mh-a1');
+          return n?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+        },
+        120_000,
+      );
+    }, 400_000);
+
+    afterAll(async () => {
+      for (const p of procs.reverse()) await killGroup(p);
+      for (const s of servers) s.client.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    it('runs a three-member etcd, one member per server', async () => {
+      const names = await members(join(root, 's2'), servers[1]!.etcdClientPort);
+      expect(names).toHaveLength(3);
+      expect(names.every((n) => n !== '')).toBe(true);
+    });
+
+    it('survives the first server dying with its etcd member: leader, work and agent carry on', async () => {
+      const [s1, s2] = servers as [(typeof servers)[0], (typeof servers)[0]];
+      const leaseBefore = await s2.client.get(LEASE, 'kube-system', 'strata-controller-manager');
+      const nodeLease = async () =>
+        (await s2.client.get(LEASE, 'kube-node-lease', 'mh-a1')).spec.renewTime as string;
+      // The founder records the members that joined after it (every 10 s): what --cluster-leave asks later.
+      await waitFor(
+        's1 knows both other members',
+        () => JSON.parse(readFileSync(join(root, 's1/etcd/member.json'), 'utf8')).peers.length === 2,
+        30_000,
+      );
+      await killGroup(s1.p);
+      const killedAt = Date.now();
+
+      // Writes go on through another server (two of three etcd members keep quorum).
+      const image = wasm('ticker');
+      await waitFor(
+        'a write through s2',
+        async () =>
+          s2.client.create(
+            DEPLOYMENT,
+            {
+              apiVersion: 'apps/v1',
+              kind: 'Deployment',
+              metadata: { name: 'after-kill' },
+              spec: {
+                replicas: 2,
+                selector: { matchLabels: { app: 'after-kill' } },
+                template: {
+                  metadata: { labels: { app: 'after-kill' } },
+                  spec: { runtimeClassName: 'wasm', containers: [{ name: 'tick', image }] },
+                },
+              },
+            },
+            'default',
+          ),
+        60_000,
+      );
+      // The Deployment converges: some server leads (the Lease's holder is alive) and the agent runs its pods.
+      await waitFor(
+        'after-kill pods Running on mh-a1',
+        async () => {
+          const pods = (await s2.client.list(POD, 'default', { labelSelector: 'app=after-kill' })).items;
+          return (
+            pods.length === 2 &&
+            pods.every((p: any) => p.status?.phase === 'Running' && p.spec.nodeName === 'mh-a1')
+          );
+        },
+        150_000,
+      );
+      const leaseAfter = await s2.client.get(LEASE, 'kube-system', 'strata-controller-manager');
+      console.log(
+        `leader before the kill: ${leaseBefore.spec.holderIdentity}; after: ${leaseAfter.spec.holderIdentity}; converged ${Math.round((Date.now() - killedAt) / 1000)} s after the kill`,
+      );
+      expect(leaseAfter.spec.renewTime > leaseBefore.spec.renewTime).toBe(true);
+      // The agent heartbeats through another server: its node lease moves on after the kill.
+      const first = await nodeLease();
+      await waitFor(
+        'the node lease renewed after the kill',
+        async () => (await nodeLease()) !== first,
+        30_000,
+      );
+      expect(agent.out() + readFileSync(join(root, 'agent/agent.log'), 'utf8')).toMatch(
+        /load balancer: (server down|switched server)/,
+      );
+    }, 300_000);
+
+    it('removes the dead server from etcd for good (--cluster-leave)', async () => {
+      const out = cli(['server', '--cluster-leave', '--data-dir', join(root, 's1')]);
+      expect(out).toMatch(/removed from the cluster/);
+      const names = await members(join(root, 's2'), servers[1]!.etcdClientPort);
+      expect(names).toHaveLength(2);
+    }, 60_000);
+  },
+);
