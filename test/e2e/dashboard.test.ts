@@ -204,6 +204,13 @@ spec:
       30_000,
     );
     await page.getByRole('button', { name: 'Close terminal' }).click();
+
+    // The node's page: its conditions, tiers and charts over time.
+    await page.getByRole('link', { name: 'node-a' }).first().click();
+    await page.getByRole('heading', { name: 'Node node-a' }).waitFor();
+    await page.getByRole('table', { name: 'Conditions' }).getByText('Ready').first().waitFor();
+    await page.getByText('CPU (cores)').first().waitFor();
+    await accessible('node detail');
   }, 120_000);
 
   it('scales a Deployment from the UI; the API sees it', async () => {
