@@ -15,7 +15,8 @@ import { deploymentName, isWasmRevision } from './revision-resources.ts';
 export interface AutoscalerOptions {
   objects: ObjectStore;
   informers: SharedInformers;
-  defaults: AutoscalerDefaults;
+  /** The cluster defaults now (config-autoscaler). */
+  defaults: () => AutoscalerDefaults;
   log: Log;
   /** Decision interval. Knative: 2 s. Default 1 s. */
   tickMs?: number;
@@ -154,7 +155,7 @@ export class Autoscaler implements ScaleView {
     const ns = rev.metadata.namespace!;
     const name = rev.metadata.name!;
     const s = this.stateOf(rev);
-    const spec = scalingSpec(rev.metadata.annotations, rev.spec.containerConcurrency, this.o.defaults);
+    const spec = scalingSpec(rev.metadata.annotations, rev.spec.containerConcurrency, this.o.defaults());
     const now = Date.now();
     s.samples = s.samples.filter((x) => now - x.stats.at <= spec.stableWindowMs);
     const deploy = this.o.informers.informerFor(KIND.deployment).get(`${ns}/${deploymentName(name)}`);

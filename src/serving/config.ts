@@ -105,3 +105,56 @@ export function scalingSpec(
     scaleToZero: d.enableScaleToZero,
   };
 }
+
+/** Where the cluster's serving settings live, as Knative keeps them. */
+export const SERVING_SYSTEM_NAMESPACE = 'knative-serving';
+export const CONFIG_AUTOSCALER = 'config-autoscaler';
+export const CONFIG_DOMAIN = 'config-domain';
+
+/** Knative's config-autoscaler keys over `base`; a bad value keeps the base one and is reported. */
+export function parseConfigAutoscaler(
+  data: Record<string, string> | undefined,
+  base: AutoscalerDefaults,
+  warn: (key: string, value: string) => void = () => {},
+): AutoscalerDefaults {
+  const out = { ...base };
+  if (!data) return out;
+  const number = (key: string, set: (n: number) => void, min = 0) => {
+    const v = data[key];
+    if (v === undefined) return;
+    const n = Number(v);
+    if (Number.isFinite(n) && n >= min) set(n);
+    else warn(key, v);
+  };
+  const seconds = (key: string, set: (n: number) => void) => {
+    const v = data[key];
+    if (v === undefined) return;
+    const n = parseDurationSeconds(v);
+    if (n !== undefined) set(n);
+    else warn(key, v);
+  };
+  const bool = (key: string, set: (b: boolean) => void) => {
+    const v = data[key];
+    if (v === 'true' || v === 'false') set(v === 'true');
+    else if (v !== undefined) warn(key, v);
+  };
+  number('container-concurrency-target-default', (n) => (out.containerConcurrencyTarget = n), 0.01);
+  number('requests-per-second-target-default', (n) => (out.requestsPerSecondTarget = n), 0.01);
+  number('container-concurrency-target-percentage', (n) => (out.targetUtilizationPercentage = n), 1);
+  number('panic-window-percentage', (n) => (out.panicWindowPercentage = n), 1);
+  number('panic-threshold-percentage', (n) => (out.panicThresholdPercentage = n), 110);
+  number('target-burst-capacity', (n) => (out.targetBurstCapacity = n), -1);
+  number('max-scale-up-rate', (n) => (out.maxScaleUpRate = n), 1);
+  number('initial-scale', (n) => (out.initialScale = n));
+  seconds('stable-window', (n) => (out.stableWindowSeconds = n));
+  seconds('scale-to-zero-grace-period', (n) => (out.scaleToZeroGracePeriodSeconds = n));
+  bool('allow-zero-initial-scale', (b) => (out.allowZeroInitialScale = b));
+  bool('enable-scale-to-zero', (b) => (out.enableScaleToZero = b));
+  return out;
+}
+
+/** Knative's config-domain: the first key whose value is empty (no selector) is the domain. */
+export function parseConfigDomain(data: Record<string, string> | undefined, fallback: string): string {
+  for (const [k, v] of Object.entries(data ?? {})) if (k !== '_example' && v.trim() === '') return k;
+  return fallback;
+}

@@ -1,14 +1,22 @@
 // Knative Serving in Strata: the reconciler (Service → Configuration + Route → Revisions → Deployments)
 // and the KPA autoscaler, started together by the control plane on its store. The activator is in each
 // node's gateway (src/net/gateway/serving-*.ts); the two meet only in API objects (see README.md).
-import { invalid, SERVING_API_VERSION, type KindInfo } from '../api/index.ts';
+import { invalid, kindFor, SERVING_API_VERSION, type KindInfo } from '../api/index.ts';
 import { ApiError } from '../store/objects.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { defaultLog, type Log } from '../lib/log.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { SharedInformers } from '../store/shared-informers.ts';
 import { Autoscaler } from './autoscaler.ts';
-import { KNATIVE_DEFAULTS, type AutoscalerDefaults } from './config.ts';
+import {
+  CONFIG_AUTOSCALER,
+  CONFIG_DOMAIN,
+  KNATIVE_DEFAULTS,
+  parseConfigAutoscaler,
+  parseConfigDomain,
+  SERVING_SYSTEM_NAMESPACE,
+  type AutoscalerDefaults,
+} from './config.ts';
 import { ServingReconciler } from './reconciler.ts';
 
 export { KNATIVE_DEFAULTS, scalingSpec, type AutoscalerDefaults, type ScalingSpec } from './config.ts';
@@ -47,7 +55,16 @@ function revisionImmutable(next: any, current: any, kind: KindInfo): void {
 
 export async function startServing(o: ServingOptions): Promise<RunningServing> {
   const log = o.log ?? defaultLog;
-  const defaults = { ...KNATIVE_DEFAULTS, ...o.autoscaler };
+  const base = { ...KNATIVE_DEFAULTS, ...o.autoscaler };
+  // The cluster's settings, as Knative keeps them: ConfigMaps config-autoscaler and config-domain in
+  // knative-serving (absent: Knative's defaults and the `domain` option).
+  const configMaps = o.informers.informerFor(kindFor('v1', 'ConfigMap')!, SERVING_SYSTEM_NAMESPACE);
+  const data = (name: string) => configMaps.get(`${SERVING_SYSTEM_NAMESPACE}/${name}`)?.data;
+  const defaults = () =>
+    parseConfigAutoscaler(data(CONFIG_AUTOSCALER), base, (key, value) =>
+      log.warn({ key, value }, `serving: ${CONFIG_AUTOSCALER}: value ignored`),
+    );
+  const domain = () => parseConfigDomain(data(CONFIG_DOMAIN), o.domain ?? DEFAULT_DOMAIN);
   o.objects.addUpdateHook(revisionImmutable);
   let reconciler: ServingReconciler | undefined;
   const autoscaler = new Autoscaler({
@@ -63,15 +80,21 @@ export async function startServing(o: ServingOptions): Promise<RunningServing> {
     informers: o.informers,
     recorder: o.recorder.withComponent('serving-controller'),
     log,
-    domain: o.domain ?? DEFAULT_DOMAIN,
-    initialScale: defaults.initialScale,
+    domain,
+    initialScale: () => defaults().initialScale,
     scale: autoscaler,
+  });
+  const removeConfigHandler = configMaps.addHandler({
+    onAdd: () => reconciler?.poke(),
+    onUpdate: () => reconciler?.poke(),
+    onDelete: () => reconciler?.poke(),
   });
   autoscaler.start();
   await reconciler.start();
   return {
     autoscaler,
     async stop() {
+      removeConfigHandler();
       await autoscaler.stop();
       await reconciler.stop();
     },

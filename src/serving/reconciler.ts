@@ -64,10 +64,10 @@ export interface ServingReconcilerOptions {
   informers: SharedInformers;
   recorder: EventRecorder;
   log: Log;
-  /** The domain of route URLs (`http://NAME.NAMESPACE.<domain>`). */
-  domain: string;
-  /** Replicas a new revision starts with unless annotated. */
-  initialScale: number;
+  /** The domain of route URLs (`http://NAME.NAMESPACE.<domain>`), now (config-domain). */
+  domain: () => string;
+  /** Replicas a new revision starts with unless annotated, now (config-autoscaler). */
+  initialScale: () => number;
   scale?: ScaleView;
 }
 
@@ -325,7 +325,7 @@ export class ServingReconciler {
       KIND.deployment,
       ns,
       deploymentName(name),
-      revisionDeployment(rev, initialReplicas(rev, this.o.initialScale)),
+      revisionDeployment(rev, initialReplicas(rev, this.o.initialScale())),
       () => undefined,
     );
     const wantSvc = revisionService(rev, failure?.message);
@@ -421,7 +421,7 @@ export class ServingReconciler {
     if ((route.metadata as { deletionTimestamp?: string }).deletionTimestamp) return;
     const ns = route.metadata.namespace!;
     const name = route.metadata.name!;
-    const domain = this.o.domain;
+    const domain = this.o.domain();
     const host = `${name}.${ns}.${domain}`;
     const resolved: (TrafficTarget & { revisionName: string })[] = [];
     let missing: string | undefined;
