@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, wasm, waitFor, missingTools } from './harness.ts';
+import { Cluster, NODE, ROOT, wasm, waitFor, missingTools } from './harness.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // The platform notes' flags for headless Chromium on this machine.
@@ -88,12 +88,15 @@ async function accessible(name: string): Promise<void> {
 
 describe.skipIf(!!skip)('dashboard in a real browser', () => {
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'build/ui/index.html'))) {
-      execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '-c', 'ui/vite.config.ts'], {
+    // Always from the current ui/ sources (setup builds the same; a few seconds), with the pinned Node.
+    execFileSync(
+      NODE,
+      [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '-c', 'ui/vite.config.ts', '--logLevel', 'warn'],
+      {
         cwd: ROOT,
-        stdio: 'ignore',
-      });
-    }
+        stdio: 'inherit',
+      },
+    );
     execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
     token = readFileSync(c.tokenFile, 'utf8').trim();
