@@ -1,5 +1,6 @@
 // The control plane as `strata server` and `strata up` run it: API server, controllers and scheduler
 // over the embedded store, logging to DATA/server.log, and the admin kubeconfig that reaches it.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
 import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
@@ -7,6 +8,7 @@ import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/sign
 import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';
 import type { DatastoreFlags } from '../store/datastore-server.ts';
+import { ensureLocalNodeToken } from './local-node-token.ts';
 import pino from 'pino';
 import {
   ensureServerJoinRbac,
@@ -48,6 +50,11 @@ export interface ControlPlaneNodeOptions {
   serviceAccountIssuer?: string;
   /** The audit log (`--audit-log-path` …); none when absent. */
   audit?: AuditLogConfig;
+  /**
+   * The node that runs in the same process (`strata up`): over plain HTTP it gets a token of its own
+   * (`localNodeToken`), never the admin's.
+   */
+  localNodeName?: string;
   /** `--cluster-init` / `--join` / `--etcd-*`: the embedded etcd member (node/embedded-etcd.ts). */
   embeddedEtcd?: EmbeddedEtcdFlags;
   /** Leader-election timings (tests; default 15 s lease, 10 s renew deadline, 2 s retry). */
@@ -58,6 +65,8 @@ export interface RunningControlPlane {
   url: string;
   adminToken: string;
   adminTokenFile: string;
+  /** Over plain HTTP: the token of `localNodeName` (system:node:NAME); with TLS the node joins instead. */
+  localNodeToken?: string;
   /** The cluster CA (PEM), absent with plain HTTP. */
   ca?: string;
   /** The CA's pin that joining agents pass as --ca-cert-hash, absent with plain HTTP. */
@@ -68,6 +77,12 @@ export interface RunningControlPlane {
 }
 
 export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise<RunningControlPlane> {
+  // Written before the server reads DATA/tokens at start.
+  const localNodeToken =
+    o.insecureHttp && o.localNodeName
+      ? (mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }),
+        ensureLocalNodeToken(join(o.dataDir, 'tokens'), o.localNodeName))
+      : undefined;
   // The embedded etcd member starts first: the Store opens on it.
   let etcd: RunningEmbeddedEtcd | undefined;
   if (o.datastore?.datastore && (o.embeddedEtcd?.clusterInit || o.embeddedEtcd?.join))
@@ -118,6 +133,7 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
     url: cp.url,
     adminToken: cp.adminToken,
     adminTokenFile: cp.adminTokenFile,
+    ...(localNodeToken ? { localNodeToken } : {}),
     ca: cp.pki?.ca.cert,
     caHash: cp.pki?.caHash,
     kubeconfig: (node) => ({

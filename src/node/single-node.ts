@@ -37,7 +37,10 @@ export interface SingleNode {
 export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode> {
   nodeTiers(o.runtimes); // a bad --runtimes fails before anything starts
   const log = fileLogger(o.logFile, !!o.verbose);
-  const controlPlane = await startControlPlaneNode(o);
+  const controlPlane = await startControlPlaneNode({
+    ...o,
+    localNodeName: o.nodeName ?? hostname().toLowerCase(),
+  });
   const agentDir = join(o.dataDir, 'agent');
   const node = await startNode({
     dataDir: agentDir,
@@ -67,14 +70,15 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
 
 /**
  * How the local node authenticates: on HTTPS, its own certificate — the first time through a short-lived
- * join token the admin makes, exactly as a node on another host joins; over plain HTTP, the admin token.
+ * join token the admin makes, exactly as a node on another host joins; over plain HTTP (no certificates),
+ * a token of its own (system:node:NAME, in DATA/tokens), never the admin's.
  */
 async function localNodeCredentials(
   cp: RunningControlPlane,
   agentDir: string,
   nodeName = hostname().toLowerCase(),
 ): Promise<{ token?: string; joinToken?: string }> {
-  if (!cp.ca) return { token: cp.adminToken };
+  if (!cp.ca) return { token: cp.localNodeToken ?? cp.adminToken };
   if (storedNodeCertificate(agentDir, cp.ca, nodeName)) return {};
   const admin = new Client({ server: cp.url, token: cp.adminToken, tls: { ca: cp.ca } });
   try {
