@@ -132,6 +132,17 @@ describe('alerting', () => {
         ].join('\n'),
       },
     });
+    // A receivers' configuration the dispatcher could not load is refused, naming the field.
+    const badSecret = await req('PUT', '/api/v1/namespaces/kube-system/secrets/alertmanager-main', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'alertmanager-main', namespace: 'kube-system' },
+      stringData: { 'alertmanager.yaml': 'route: {receiver: nobody}\nreceivers: []\n' },
+    });
+    expect(badSecret.statusCode).toBe(422);
+    // stringData is merged into data before admission (as in kube-apiserver): the field is data's.
+    expect(badSecret.json().details.causes[0].field).toBe('data[alertmanager.yaml]');
+    expect(badSecret.json().message).toMatch(/route.receiver: no receiver named "nobody"/);
     // A pod in CrashLoopBackOff (as the agent reports it) and a rule on it with a short `for`.
     const pod = await objects.create({
       apiVersion: 'v1',
@@ -222,6 +233,15 @@ describe('alerting', () => {
     expect(groups.find((g: any) => g.labels.alertname === 'CrashLoopFast').receiver).toEqual({
       name: 'hook',
     });
+    // The ALERTS series, as Prometheus writes it, for rules about alerts.
+    const { evaluate } = await import('./promql/eval.ts');
+    const { parsePromQL } = await import('./promql/parse.ts');
+    const meta = evaluate(
+      parsePromQL('ALERTS{alertname="CrashLoopFast", alertstate="firing"}').expr,
+      Date.now(),
+      alerting.engine.samples,
+    );
+    expect(meta.type === 'vector' && meta.samples.map((x) => x.labels.pod)).toEqual(['crasher']);
     const prom = (await req('GET', '/prometheus/api/v1/rules')).json();
     expect(prom.data.groups.map((g: any) => g.name)).toContain('strata.nodes');
     const events = await until('the AlertFiring event', async () =>

@@ -253,6 +253,13 @@ export class AlertingEngine {
           return;
         }
         this.announce(status.state!.update(g, r, samples, now));
+        // Prometheus' ALERTS series, for rules about alerts (e.g. a P0 firing for an hour).
+        const active = [...status.state!.alerts.values()].filter((a) => a.state !== 'inactive');
+        this.samples.append(
+          `alerts:${ruleKey(g, r, i)}`,
+          now,
+          active.map((a) => ({ labels: { ...a.labels, __name__: 'ALERTS', alertstate: a.state }, v: 1 })),
+        );
       } catch (err) {
         status.lastError = (err as Error).message;
       }

@@ -2,7 +2,7 @@
 // the rule evaluator (run while this server leads) with its notification dispatcher, and the HTTP API.
 import type { FastifyInstance } from 'fastify';
 import type { ObjectStore } from '../store/objects.ts';
-import { installPrometheusRuleAdmission } from './admission.ts';
+import { installNotifyConfigAdmission, installPrometheusRuleAdmission } from './admission.ts';
 import { alertingRoutes } from './api.ts';
 import { ensureDefaultRules } from './defaults.ts';
 import { AlertingEngine, type AlertingOptions } from './engine.ts';
@@ -22,6 +22,7 @@ export interface Alerting {
 /** Call before the server accepts writes (admission), with the store the server uses. */
 export function setUpAlerting(objects: ObjectStore, opts: Omit<AlertingOptions, 'objects'>): Alerting {
   installPrometheusRuleAdmission(objects);
+  installNotifyConfigAdmission(objects);
   const engine = new AlertingEngine({ ...opts, objects });
   return {
     engine,
