@@ -25,6 +25,7 @@ import * as persistentvolumeclaim from './kinds/persistentvolumeclaim.ts';
 import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as hpa from './kinds/hpa.ts';
+import * as pingsource from './kinds/pingsource.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as limitrange from './kinds/limitrange.ts';
 import * as resourcequota from './kinds/resourcequota.ts';
@@ -83,6 +84,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [lease, apiPackage('coordination.k8s.io', 'v1')],
   [poddisruptionbudget, apiPackage('policy', 'v1')],
   [hpa, apiPackage('autoscaling', 'v2')],
+  [pingsource, 'dev.knative.sources.v1'],
   [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
   [resourcequota, apiPackage('', 'v1')],
   [limitrange, apiPackage('', 'v1')],

@@ -17,6 +17,7 @@ import { Pod, PodStatus } from './kinds/pod.ts';
 import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisruptionbudget.ts';
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus } from './kinds/hpa.ts';
+import { PingSource, PingSourceStatus } from './kinds/pingsource.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { ServiceAccount } from './kinds/serviceaccount.ts';
@@ -135,6 +136,7 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     HorizontalPodAutoscaler,
     HorizontalPodAutoscalerStatus,
   ),
+  kind('sources.knative.dev', 'v1', 'PingSource', 'pingsources', [], true, PingSource, PingSourceStatus),
   kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),
   kind(
     '',

@@ -7,6 +7,7 @@ import { defaultDaemonSet } from './kinds/daemonset.ts';
 import { defaultDeployment } from './kinds/deployment.ts';
 import { defaultEvent } from './kinds/event.ts';
 import { defaultHorizontalPodAutoscaler } from './kinds/hpa.ts';
+import { defaultPingSource } from './kinds/pingsource.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
 import { defaultNetworkPolicy } from './kinds/networkpolicy.ts';
@@ -49,6 +50,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'batch/v1/Job': defaultJob,
   'batch/v1/CronJob': defaultCronJob,
   'autoscaling/v2/HorizontalPodAutoscaler': defaultHorizontalPodAutoscaler,
+  'sources.knative.dev/v1/PingSource': defaultPingSource,
   'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,
   'rbac.authorization.k8s.io/v1/RoleBinding': defaultBindingSubjects,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': defaultBindingSubjects,

@@ -12,6 +12,7 @@ import { loadEncryptionConfig } from '../store/encryption/config.ts';
 import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
+import { PingSourceController } from '../eventing/pingsource.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
@@ -281,6 +282,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       recorder: controllers.recorder,
       ...opts.serving,
     });
+    // Event triggers (src/eventing): PingSources, as the controller manager.
+    const pings = new PingSourceController({
+      objects: components.controllerManager,
+      informers,
+      recorder: controllers.recorder.withComponent('pingsource-controller'),
+    });
+    await pings.start();
     await alerting.startLeading();
     leading = { scheduler };
     return {
@@ -288,6 +296,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       async stop() {
         leading = undefined;
         await alerting.stopLeading();
+        await pings.stop();
         await serving.stop();
         await scheduler.stop();
         await controllers.stop();
