@@ -9,6 +9,7 @@ import type { ObjectStore } from '../store/objects.ts';
 import { parseExposition } from './exposition-parse.ts';
 import { CONFIG_SECRET, Dispatcher, parseNotifyConfig } from './notify.ts';
 import { SampleStore, unionSource } from './promql/sample-store.ts';
+import { selectedNames } from './promql/parse.ts';
 import type { SeriesSource } from './promql/eval.ts';
 import {
   type Alert,
@@ -153,15 +154,25 @@ export class AlertingEngine {
     if (this.opts.scrape) sources.push(['server', async () => parseExposition(await this.opts.scrape!())]);
     if (this.opts.certificates)
       sources.push(['certificates', async () => certificateSamples(this.opts.certificates!())]);
+    // Only the series some rule reads are kept (a histogram's buckets alone can be thousands of series).
+    const wanted = this.wantedNames();
     await Promise.all(
       sources.map(async ([name, read]) => {
         try {
-          this.samples.append(name, now, await read());
+          const got = await read();
+          this.samples.append(name, now, wanted ? got.filter((x) => wanted.has(x.labels.__name__)) : got);
         } catch (err) {
           this.opts.log?.warn({ source: name, err: (err as Error).message }, 'alerting: scrape failed');
         }
       }),
     );
+  }
+
+  /** The metric names the rules select, or undefined when one selects by labels alone. */
+  private wantedNames(): Set<string> | undefined {
+    const names = new Set<string>();
+    for (const g of this.groups) for (const r of g.rules) if (!selectedNames(r.expr, names)) return undefined;
+    return names;
   }
 
   private async loadRules(now: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate, type Sample, type Value } from './eval.ts';
-import { PromQLError, parsePromQL } from './parse.ts';
+import { PromQLError, parsePromQL, selectedNames } from './parse.ts';
 import { SampleStore } from './sample-store.ts';
 
 // A counter `reqs` scraped every 10 s for 5 minutes: pod a grows by 1/s, pod b by 2/s with a reset at
@@ -57,6 +57,16 @@ describe('PromQL parse', () => {
     expect(() => parsePromQL('reqs{code=~"("}')).toThrow(/bad regex/);
     expect(() => parsePromQL('{code=~".*"}')).toThrow(/non-empty matcher/);
     expect(parsePromQL('sum by (pod) (rate(reqs[5m])) > 1').type).toBe('vector');
+  });
+  it('names the metrics an expression reads (what the evaluator keeps), or none when it selects by labels', () => {
+    expect(
+      [
+        ...selectedNames(
+          parsePromQL('sum(rate(a[5m])) / on(x) group_left b > 1 or absent(c) unless -d').expr,
+        )!,
+      ].sort(),
+    ).toEqual(['a', 'b', 'c', 'd']);
+    expect(selectedNames(parsePromQL('count({job="x"})').expr)).toBeUndefined();
   });
 });
 

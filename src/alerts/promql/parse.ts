@@ -397,3 +397,25 @@ function matchesEmpty(m: Matcher): boolean {
       return !m.re!.test('');
   }
 }
+
+/** The metric names an expression's selectors read; undefined when one selects by labels alone (any name). */
+export function selectedNames(e: Expr, into = new Set<string>()): Set<string> | undefined {
+  switch (e.type) {
+    case 'selector':
+      if (e.name === undefined) return undefined;
+      into.add(e.name);
+      return into;
+    case 'range':
+      return selectedNames(e.selector, into);
+    case 'call':
+      for (const a of e.args) if (!selectedNames(a, into)) return undefined;
+      return into;
+    case 'aggregate':
+    case 'unary':
+      return selectedNames(e.expr, into);
+    case 'binary':
+      return selectedNames(e.left, into) && selectedNames(e.right, into);
+    default:
+      return into;
+  }
+}
