@@ -66,7 +66,8 @@ export class SampleStore implements SeriesSource {
     for (const n of names) {
       for (const st of this.byName.get(n)?.values() ?? []) {
         if (!matchers.every((m) => matches(m, st.labels[m.name]))) continue;
-        const points = st.points.filter((p) => p.t >= start && p.t <= end);
+        // Points are in time order: two binary searches, not a scan of the whole retention.
+        const points = st.points.slice(lowerBound(st.points, start), lowerBound(st.points, end + 1));
         if (points.length) out.push({ labels: st.labels, points });
       }
     }
@@ -77,6 +78,18 @@ export class SampleStore implements SeriesSource {
   names(): string[] {
     return [...this.byName.keys()].sort();
   }
+}
+
+/** The index of the first point at or after t. */
+function lowerBound(points: Point[], t: number): number {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (points[mid].t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function push(points: Point[], p: Point): void {
