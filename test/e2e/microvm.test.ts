@@ -322,6 +322,12 @@ spec:
     const served = async () =>
       ((await c.kubectl(['logs', vmPod])).stdout.match(/response:200/g) ?? []).length;
     const servedBefore = await served();
+    // The guest's projected service-account token (a live volume: kept current from the node's copy).
+    const guestToken = async () =>
+      (await c.kubectl(['exec', vmPod, '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token']))
+        .stdout;
+    const tokenBefore = await guestToken();
+    expect(tokenBefore).toMatch(/^ey/);
     await c.killAgent(NODE);
     // The VM serves while no agent runs.
     const during = execFileSync('curl', ['-sf', '--max-time', '10', `http://127.0.0.1:${HOST_PORT}/`], {
@@ -343,6 +349,16 @@ spec:
     expect((await c.kubectl(['logs', vmPod])).stdout).toMatch(/^serving$/m);
     // exec still works on the re-adopted VM.
     expect((await c.kubectl(['exec', vmPod, '--', 'cat', '/www/index.html'])).stdout).toMatch(/^vm /);
+    // The restarted agent fetched the pod a fresh token (its rotation died with the old agent); the
+    // running VM reads it — the node's rewrite reaches the guest, as every token rotation does.
+    await waitFor(
+      'the fresh service-account token in the VM',
+      async () => {
+        const t = await guestToken();
+        return /^ey/.test(t) && t !== tokenBefore;
+      },
+      60_000,
+    );
   }, 240_000);
 
   it('a memory hog in the VM is stopped by the guest kernel, and the pod says OOMKilled', async () => {
