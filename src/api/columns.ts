@@ -19,6 +19,7 @@ import type { PersistentVolumeClaim } from './kinds/persistentvolumeclaim.ts';
 import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import { hpaTargets, type HorizontalPodAutoscaler } from './kinds/hpa.ts';
+import type { PingSource } from './kinds/pingsource.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ResourceQuota } from './kinds/resourcequota.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
@@ -607,6 +608,15 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       integer,
     ),
     ageColumn(),
+  ]),
+  // Knative's PingSource printer columns (its CRD's additionalPrinterColumns).
+  PingSource: columns<PingSource & Stored>([
+    nameColumn(),
+    col('Sink', 'The resolved sink URI.', (p) => p.status?.sinkUri ?? ''),
+    col('Schedule', 'The cron schedule.', (p) => p.spec?.schedule ?? ''),
+    ageColumn(),
+    col('Ready', 'The Ready condition.', (p) => condition(p.status?.conditions, 'Ready')?.status ?? ''),
+    col('Reason', 'Why it is not ready.', (p) => condition(p.status?.conditions, 'Ready')?.reason ?? ''),
   ]),
   HorizontalPodAutoscaler: columns<HorizontalPodAutoscaler & Stored>([
     nameColumn(),
