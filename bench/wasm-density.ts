@@ -3,7 +3,12 @@
 // thread per guest (the earlier design, `guestsPerWorker: 1`), measured in the same run. Each scenario
 // runs in a fresh child process, so that RSS is its own.
 //
-//   npm run bench -- wasm-density [SHARED_COUNTS] [THREAD_COUNTS]      (defaults: 1000,10000 and 128)
+//   npm run bench -- wasm-density [SHARED_COUNTS] [THREAD_COUNTS] [NO_TRAP_COUNTS]
+//                                  (defaults: 1000,10000 and 128 and none; 0 skips a list)
+//
+// NO_TRAP_COUNTS run the shared design in a process with --disable-wasm-trap-handler: linear memories
+// without V8's guard regions (explicit bounds checks), the way past ~12,900 instances per process
+// (capacity.ts): the next ceiling is vm.max_map_count.
 //
 // Per scenario: N copies of build/wasm/fixtures/sleeper.wasm (prints a line, sleeps an hour in
 // poll_oneoff) are started through WasmDriver.start() with 64 starts in flight; start latency is
@@ -27,8 +32,10 @@ const IN_FLIGHT = 64;
 const TICKERS = 20;
 const TICK_WINDOW_MS = 5000;
 
+type Mode = 'shared' | 'thread' | 'shared-notrap';
+
 interface Result {
-  mode: 'shared' | 'thread';
+  mode: Mode;
   asked: number;
   live: number;
   firstError?: string;
@@ -62,10 +69,10 @@ function sandbox(id: string, image: string, args: string[], log: LogSink = disca
   };
 }
 
-async function scenario(mode: 'shared' | 'thread', n: number): Promise<Result> {
+async function scenario(mode: Mode, n: number): Promise<Result> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'strata-bench-density-'));
   const driver =
-    mode === 'shared'
+    mode !== 'thread'
       ? new WasmDriver({ cacheDir, maxSandboxes: n + TICKERS + 1 })
       : new WasmDriver({
           cacheDir,
@@ -161,10 +168,14 @@ async function scenario(mode: 'shared' | 'thread', n: number): Promise<Result> {
 }
 
 /** Runs one scenario in a fresh process (its RSS is then its own). */
-function inChild(mode: 'shared' | 'thread', n: number): Promise<Result> {
+function inChild(mode: Mode, n: number): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), ['--child', mode, String(n)], {
-      execArgv: ['--expose-gc', '--disable-warning=ExperimentalWarning'],
+      execArgv: [
+        '--expose-gc',
+        '--disable-warning=ExperimentalWarning',
+        ...(mode === 'shared-notrap' ? ['--disable-wasm-trap-handler'] : []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.on('message', (m) => resolve(m as Result));
@@ -173,24 +184,32 @@ function inChild(mode: 'shared' | 'thread', n: number): Promise<Result> {
 }
 
 if (process.argv[2] === '--child') {
-  const r = await scenario(process.argv[3] as 'shared' | 'thread', Number(process.argv[4]));
+  const r = await scenario(process.argv[3] as Mode, Number(process.argv[4]));
   process.send!(r, () => process.exit(0));
 } else {
-  const sharedCounts = (process.argv[2] ?? '1000,10000').split(',').map(Number);
-  const threadCounts = (process.argv[3] ?? '128')
-    .split(',')
-    .map(Number)
-    .filter((n) => n > 0);
+  const counts = (arg: string | undefined, dflt: string) =>
+    (arg ?? dflt)
+      .split(',')
+      .map(Number)
+      .filter((n) => n > 0);
+  const sharedCounts = counts(process.argv[2], '1000,10000');
+  const threadCounts = counts(process.argv[3], '128');
+  const noTrapCounts = counts(process.argv[4], '');
   const results: Result[] = [];
   for (const n of threadCounts) results.push(await inChild('thread', n));
   for (const n of sharedCounts) results.push(await inChild('shared', n));
+  for (const n of noTrapCounts) results.push(await inChild('shared-notrap', n));
   console.log('\n### Wasm density: idle (sleeping) sandboxes in one agent process\n');
   console.log(
     '| design | asked | live | threads | RSS / instance | start p50 | start p99 | all started in | starts/s | tickers: ticks in 5 s (min) | stopped cleanly | all stopped in |',
   );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    const design = r.mode === 'shared' ? 'shared threads (JSPI)' : 'thread per guest';
+    const design = {
+      shared: 'shared threads (JSPI)',
+      'shared-notrap': 'shared threads (JSPI), no trap handler',
+      thread: 'thread per guest',
+    }[r.mode];
     console.log(
       `| ${design} | ${r.asked} | ${r.live} | ${r.threads} | ${r.rssPerInstanceKiB.toFixed(1)} KiB | ${fmt(r.startP50)} | ${fmt(r.startP99)} | ` +
         `${r.startAllSeconds.toFixed(2)} s | ${Math.round(r.live / r.startAllSeconds)} | ${r.ticksMin}/${r.ticksExpected} | ` +
