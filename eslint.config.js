@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'build/**', '.strata/**', 'web/dist/**'] },
+  { ignores: ['node_modules/**', 'build/**', '.strata/**', 'web/node_modules/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -6,7 +6,7 @@
 // A fresh browser context per round (cold cache: every asset is fetched), then a reload in the same
 // context (warm: hashed assets come from the cache, index.html is revalidated). Goal: < 1 s headless.
 //
-//   npm run bench -- dashboard [ROUNDS]      (needs build/ui: npx vite build -c ui/vite.config.ts)
+//   npm run bench -- dashboard [ROUNDS]      (needs build/ui: npx vite build -c web/vite.config.ts)
 import { X509Certificate, createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -29,7 +29,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 
 if (!existsSync(join(ASSETS, 'index.html'))) {
-  console.error('build/ui is missing: run `npx vite build -c ui/vite.config.ts` first');
+  console.error('build/ui is missing: run `npx vite build -c web/vite.config.ts` first');
   process.exit(1);
 }
 if (!existsSync(CHROMIUM)) {

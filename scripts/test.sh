@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-echo "== typecheck"; tsc --noEmit
+echo "== typecheck"; tsc --noEmit && tsc --noEmit -p web
 echo "== lint"; eslint . && prettier --check . >/dev/null
 echo "== tests"; vitest run

@@ -99,7 +99,10 @@ export class Agent {
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
   private readonly teardowns = new Set<Promise<unknown>>();
-  private readonly tiers = new Map<string, TierHealth & { driver: Driver; maxSandboxes?: number }>();
+  private readonly tiers = new Map<
+    string,
+    TierHealth & { driver: Driver; maxSandboxes?: number; attributes: Record<string, string> }
+  >();
   private readonly memory: MemoryPressure;
   private availableBytes = 0;
   /** lastTransitionTime of each node condition, kept while its status stays the same. */
@@ -435,11 +438,11 @@ export class Agent {
   /** Fingerprints every configured driver; the healthy ones are offered. */
   private async fingerprint(): Promise<void> {
     for (const d of this.opts.drivers) {
-      let fp: Omit<Fingerprint, 'attributes'>;
+      let fp: Fingerprint;
       try {
         fp = await d.fingerprint();
       } catch (err) {
-        fp = { runtimeClass: this.tierOf(d), healthy: false, reason: (err as Error).message };
+        fp = { runtimeClass: this.tierOf(d), healthy: false, reason: (err as Error).message, attributes: {} };
       }
       const prev = this.tiers.get(fp.runtimeClass);
       const everHealthy = (prev?.everHealthy ?? false) || fp.healthy;
@@ -450,6 +453,7 @@ export class Agent {
         everHealthy,
         driver: d,
         maxSandboxes: fp.healthy ? fp.maxSandboxes : undefined,
+        attributes: fp.attributes ?? {},
       });
       if (fp.healthy) this.drivers.set(fp.runtimeClass, d);
       else this.drivers.delete(fp.runtimeClass);
@@ -593,6 +597,12 @@ export class Agent {
     // The server pins this certificate when it calls the agent (logs, exec, port-forward).
     const annotations = {
       [AGENT_CERT_ANNOTATION]: this.opts.tls ? Buffer.from(this.opts.tls.cert).toString('base64') : null,
+      // What each tier found on this node (e.g. strata.dev/microvm.accel: kvm|tcg), for users and the dashboard.
+      ...Object.fromEntries(
+        [...this.tiers.values()].flatMap((t) =>
+          Object.entries(t.attributes).map(([k, v]) => [`strata.dev/${k}`, v]),
+        ),
+      ),
     };
     const existing = await this.opts.client.find(nodeKind, undefined, this.nodeName);
     if (!existing) {

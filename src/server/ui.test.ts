@@ -61,7 +61,7 @@ describe('dashboard assets', () => {
   it('says clearly when the build is missing', async () => {
     const res = await app.inject({ method: 'GET', url: '/ui/' });
     expect(res.statusCode).toBe(503);
-    expect(res.body).toContain('npx vite build -c ui/vite.config.ts');
+    expect(res.body).toContain('npx vite build -c web/vite.config.ts');
   });
 
   it('serves index.html no-cache and hashed assets immutable, to anyone, never files outside the build', async () => {

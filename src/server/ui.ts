@@ -1,4 +1,4 @@
-// The web dashboard at /ui: the built assets (build/ui, `npx vite build -c ui/vite.config.ts`, run by
+// The web dashboard at /ui: the built assets (build/ui, `npx vite build -c web/vite.config.ts`, run by
 // scripts/setup.sh), and the session endpoints that turn a pasted token into the session cookie
 // (src/server/ui-session.ts). The dashboard's data comes only through the public API, with that cookie.
 //
@@ -51,7 +51,7 @@ const MISSING_BUILD = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Strata dashboard not built</title></head>
 <body><main><h1>The Strata dashboard is not built</h1>
 <p>This server found no <code>index.html</code> under its assets directory. Build it from the repository with</p>
-<pre>npx vite build -c ui/vite.config.ts</pre>
+<pre>npx vite build -c web/vite.config.ts</pre>
 <p>(scripts/setup.sh does this), then reload. The API itself works without it.</p></main></body></html>
 `;
 

@@ -1,4 +1,4 @@
-// The dashboard's build: `npx vite build -c ui/vite.config.ts` (scripts/setup.sh) writes build/ui, which the
+// The dashboard's build: `npx vite build -c web/vite.config.ts` (scripts/setup.sh) writes build/ui, which the
 // server serves at /ui (src/server/ui.ts). Hashed file names under assets/ let the server mark them immutable.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
