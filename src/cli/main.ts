@@ -18,6 +18,7 @@ import { apply, del, get } from './resources.ts';
 import { run } from './run.ts';
 import { registerTokenCommands } from './token.ts';
 import { registerPolicyCommands } from './policy.ts';
+import { registerFuncCommands } from './func.ts';
 import { registerAlertCommands } from './alerts.ts';
 import { registerAuthCommands } from './auth.ts';
 import { registerDatastoreCommands, withDatastoreOptions } from './datastore.ts';
@@ -532,6 +533,7 @@ if (commandOf(process.argv.slice(2)) === 'image') {
 
 registerTokenCommands(program, () => connect(g()), print);
 registerPolicyCommands(program, () => connect(g()), print);
+registerFuncCommands(program, () => connect(g()), print);
 registerAlertCommands(program, () => connect(g()), print);
 registerAuthCommands(
   program,

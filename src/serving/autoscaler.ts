@@ -181,6 +181,13 @@ export class Autoscaler implements ScaleView {
       },
       s.decider,
     );
+    // Until the revision has proven it can serve once, it keeps its initial scale (Knative's activation):
+    // a slow first start must not be scaled away before it is ready.
+    const provenReady = rev.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (!provenReady && decision.desired < spec.initialScale) {
+      decision.desired = spec.maxScale > 0 ? Math.min(spec.initialScale, spec.maxScale) : spec.initialScale;
+      decision.reason = 'not ready yet: initial scale';
+    }
     const changed = s.decision?.desired !== decision.desired;
     s.decision = decision;
     // A wasm revision keeps one placed host pod at zero (its cached module): the cold path is an instantiate.

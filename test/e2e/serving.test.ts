@@ -107,7 +107,7 @@ spec:
     spec:
       runtimeClassName: wasm
       containers:
-        - image: ${wasm('greeter.wasm')}
+        - image: ${wasm('greeter')}
           env: [{ name: POD_NAME, value: ${who} }]
 ${extra}`;
 
@@ -327,7 +327,7 @@ spec:
       },
       120_000,
     );
-    expect(JSON.stringify(rev.status.conditions)).toMatch(/exited with code 3|CrashLoopBackOff/);
+    expect(JSON.stringify(rev.status.conditions)).toMatch(/exited with code 3|CrashLoopBackOff|failed/);
     expect([404, 503]).toContain(r.status);
     const ev = await waitFor('InternalError event', async () => {
       const e = await json(['get', 'events', '--field-selector', 'involvedObject.name=broken-00001']);

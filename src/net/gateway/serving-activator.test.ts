@@ -43,7 +43,7 @@ function routeService(table: object): Service {
       annotations: { [ROUTES_ANNOTATION]: JSON.stringify(table) },
     },
     spec: { ports: [{ name: 'http', port: 80 }] },
-  } as Service;
+  } as unknown as Service;
 }
 
 function revisionService(name: string, annotations: Record<string, string>): Service {
