@@ -306,7 +306,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const le = opts.leaderElection ?? datastore.spec.kind === 'etcd';
   const leadership = await startLeadership({
     store,
-    objects,
+    // The leader Lease is the controller manager's own (kube's leader election writes it as that user too).
+    objects: components.controllerManager,
     enabled: le !== false,
     timings: typeof le === 'object' ? le : undefined,
     log: logger || undefined,
