@@ -21,6 +21,7 @@ export * from './kinds/controllerrevision.ts';
 export * from './kinds/cronjob.ts';
 export * from './kinds/poddisruptionbudget.ts';
 export * from './kinds/hpa.ts';
+export * from './kinds/hpa-v1.ts';
 export * from './kinds/pingsource.ts';
 export * from './kinds/priorityclass.ts';
 export * from './kinds/service.ts';

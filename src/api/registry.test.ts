@@ -28,6 +28,7 @@ describe('registry', () => {
       'networking.k8s.io/v1 NetworkPolicy',
       'policy/v1 PodDisruptionBudget',
       'autoscaling/v2 HorizontalPodAutoscaler',
+      'autoscaling/v1 HorizontalPodAutoscaler',
       'sources.knative.dev/v1 PingSource',
       'scheduling.k8s.io/v1 PriorityClass',
       'v1 PersistentVolume',

@@ -18,6 +18,7 @@ import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisru
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus } from './kinds/hpa.ts';
 import { PingSource, PingSourceStatus } from './kinds/pingsource.ts';
+import { HorizontalPodAutoscalerV1, HorizontalPodAutoscalerV1Status } from './kinds/hpa-v1.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
 import { ServiceAccount } from './kinds/serviceaccount.ts';
@@ -135,6 +136,17 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     true,
     HorizontalPodAutoscaler,
     HorizontalPodAutoscalerStatus,
+  ),
+  // kubectl ≤ 1.32's `kubectl autoscale` writes v1; both versions share one storage key (kinds/hpa-v1.ts).
+  kind(
+    'autoscaling',
+    'v1',
+    'HorizontalPodAutoscaler',
+    'horizontalpodautoscalers',
+    ['hpa'],
+    true,
+    HorizontalPodAutoscalerV1,
+    HorizontalPodAutoscalerV1Status,
   ),
   kind('sources.knative.dev', 'v1', 'PingSource', 'pingsources', [], true, PingSource, PingSourceStatus),
   kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),

@@ -174,6 +174,27 @@ describe('HorizontalPodAutoscalerController', () => {
     });
   });
 
+  it('reconciles an autoscaling/v1 object (kubectl 1.32 autoscale) as kube converts it, writing a v1 status', async () => {
+    await deployment(2);
+    await runningPod('web-a', 100);
+    await runningPod('web-b', 100);
+    await objects.create({
+      apiVersion: 'autoscaling/v1',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+        maxReplicas: 3,
+        targetCPUUtilizationPercentage: 50,
+      },
+    });
+    await controller.syncNow('default', 'web');
+    expect((await objects.get(DEPLOYMENT, 'default', 'web')).spec.replicas).toBe(3);
+    const h = await objects.get(HPA, 'default', 'web');
+    expect(h.apiVersion).toBe('autoscaling/v1');
+    expect(h.status).toMatchObject({ currentCPUUtilizationPercentage: 100, desiredReplicas: 3 });
+  });
+
   it('reports a target that does not exist in AbleToScale', async () => {
     await objects.create(hpa());
     await controller.syncNow('default', 'web');

@@ -15,6 +15,7 @@ import {
   type MetricSpec,
   type MetricStatus,
   formatCpu,
+  hpaV1SpecToV2,
   kindFor,
   labelSelectorMatcher,
   parseCpu,
@@ -40,6 +41,8 @@ import { QueuedController } from './queued-controller.ts';
 
 const COMPONENT = 'horizontal-pod-autoscaler';
 const HPA = kindFor('autoscaling/v2', 'HorizontalPodAutoscaler')!;
+/** Objects written as autoscaling/v1 share HPA's storage; their status is written in v1's shape. */
+const HPA_V1 = kindFor('autoscaling/v1', 'HorizontalPodAutoscaler')!;
 const POD = kindFor('v1', 'Pod')!;
 /** The kinds with a scale subresource (src/server/routes/subresources.ts serves the same three). */
 const SCALABLE: Record<string, KindInfo> = {
@@ -183,17 +186,27 @@ export class HorizontalPodAutoscalerController extends QueuedController {
 
   protected async reconcile(key: string): Promise<void> {
     const [namespace, name] = key.split('/');
-    const hpa = (await this.objects.get(HPA, namespace, name)) as HorizontalPodAutoscaler | undefined;
-    if (!hpa || hpa.metadata.deletionTimestamp) return;
+    const stored = await this.objects.get(HPA, namespace, name);
+    if (!stored || stored.metadata.deletionTimestamp) return;
+    // A v1 object is reconciled as the v2 object kube converts it to (one CPU Utilization metric).
+    const v1 = stored.apiVersion === 'autoscaling/v1';
+    const hpa: HorizontalPodAutoscaler = v1
+      ? {
+          ...structuredClone(stored),
+          apiVersion: 'autoscaling/v2',
+          spec: hpaV1SpecToV2(stored.spec),
+          status: stored.status?.lastScaleTime ? { lastScaleTime: stored.status.lastScaleTime } : {},
+        }
+      : structuredClone(stored);
     try {
-      await this.reconcileHpa(key, structuredClone(hpa));
+      await this.reconcileHpa(key, hpa, v1);
     } catch (err) {
       if (err instanceof ApiError && err.status.code === 409) this.queue.add(key);
       else this.log.warn({ hpa: key, err: errorMessage(err) }, 'hpa: reconcile failed');
     }
   }
 
-  private async reconcileHpa(key: string, hpa: HorizontalPodAutoscaler): Promise<void> {
+  private async reconcileHpa(key: string, hpa: HorizontalPodAutoscaler, v1 = false): Promise<void> {
     const ns = hpa.metadata.namespace!;
     const ref = hpa.spec.scaleTargetRef;
     const now = this.now();
@@ -208,6 +221,22 @@ export class HorizontalPodAutoscalerController extends QueuedController {
     };
     const writeStatus = async () => {
       status.observedGeneration = hpa.metadata.generation;
+      if (v1) {
+        // autoscaling/v1's status: no conditions or metric list, the CPU utilization alone.
+        const cpu = status.currentMetrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu');
+        const util = cpu?.resource?.current.averageUtilization;
+        await this.objects.updateStatus(HPA_V1, ns, hpa.metadata.name!, {
+          metadata: { resourceVersion: hpa.metadata.resourceVersion },
+          status: {
+            observedGeneration: status.observedGeneration,
+            ...(status.lastScaleTime ? { lastScaleTime: status.lastScaleTime } : {}),
+            currentReplicas: status.currentReplicas ?? 0,
+            desiredReplicas: status.desiredReplicas ?? 0,
+            ...(util !== undefined ? { currentCPUUtilizationPercentage: util } : {}),
+          },
+        });
+        return;
+      }
       await this.objects.updateStatus(HPA, ns, hpa.metadata.name!, {
         metadata: { resourceVersion: hpa.metadata.resourceVersion },
         status,

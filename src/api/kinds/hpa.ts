@@ -317,6 +317,17 @@ function quantityText(q: string | number | undefined): string {
  * `<unknown>` before a reading, the first two and `+ N more...`, `<none>` without metrics.
  */
 export function hpaTargets(hpa: HorizontalPodAutoscaler): string {
+  // An object written as autoscaling/v1 (kinds/hpa-v1.ts) prints as kube converts it: one CPU target.
+  const asV1 = hpa as unknown as {
+    apiVersion: string;
+    spec: { targetCPUUtilizationPercentage?: number };
+    status?: { currentCPUUtilizationPercentage?: number };
+  };
+  if (asV1.apiVersion === 'autoscaling/v1') {
+    const cur = asV1.status?.currentCPUUtilizationPercentage;
+    const target = asV1.spec?.targetCPUUtilizationPercentage ?? DEFAULT_CPU_UTILIZATION;
+    return `cpu: ${cur !== undefined ? `${cur}%` : '<unknown>'}/${target}%`;
+  }
   const specs = hpa.spec.metrics ?? [];
   const statuses = hpa.status?.currentMetrics ?? [];
   const list = specs.map((m, i) => {
