@@ -28,7 +28,7 @@ import { endpointsFor, servicePort, type EndpointAddress } from './endpoints.ts'
 import { listenHttp, listenHttps, listenTcp, type HttpHandlers, type Listener } from './listeners.ts';
 import { proxyRequest, proxyUpgrade, type ClientRequest, type Resolution } from './proxy.ts';
 import { IngressRouter } from './routes.ts';
-import { ServingActivator, type ServingStatsSink } from './serving-activator.ts';
+import { readyEndpoints, ServingActivator, type ServingStatsSink } from './serving-activator.ts';
 import { Upstream, type UpstreamEvent } from './upstream.ts';
 
 export interface GatewaySources {
@@ -321,7 +321,14 @@ export class NodeGateway {
     }
     this.serving?.update((ns, revision) => {
       const p = revisionPort(ns, revision);
-      return p && { svc: p.svc, upstream: this.upstreams.get(p.k), route: this.route(undefined, p.svc) };
+      return (
+        p && {
+          svc: p.svc,
+          upstream: this.upstreams.get(p.k),
+          route: this.route(undefined, p.svc),
+          ready: readyEndpoints(p.svc, slices),
+        }
+      );
     });
     await this.syncLoadBalancers(lbWanted);
     this.pruneTls();

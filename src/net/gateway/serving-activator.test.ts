@@ -80,7 +80,12 @@ async function setup(annotations: Record<string, string> = {}): Promise<Setup> {
     routeService({ hosts: { 'fn.default.strata.local': [{ revision: 'fn-00001', percent: 100 }] } }),
   ]);
   const update = () =>
-    activator.update(() => ({ svc, upstream, route: routeConfig(svc.metadata.annotations ?? {}) }));
+    activator.update(() => ({
+      svc,
+      upstream,
+      route: routeConfig(svc.metadata.annotations ?? {}),
+      ready: upstream.backends().length,
+    }));
   update();
   const front = await listen((req, res) => {
     if (!activator.handle(req, res, false)) res.writeHead(404).end();

@@ -15,7 +15,7 @@
 // is no hop to remove: a request that finds room goes straight to an instance; the counters tell requests
 // that passed while spare capacity was below target-burst-capacity (`path="activator"`) from the others
 // (`path="direct"`).
-import type { Service } from '../../api/index.ts';
+import type { EndpointSlice, Service } from '../../api/index.ts';
 import { REVISION_SERVICE_ANNOTATIONS as RSA, type RevisionStats } from '../../api/index.ts';
 import type { RouteConfig } from './config.ts';
 import type { Counters } from './counters.ts';
@@ -32,6 +32,19 @@ export interface RevisionUpstream {
   svc: Service;
   upstream?: Upstream;
   route: RouteConfig;
+  /** Ready endpoints (not the terminating ones an upstream falls back to: those refuse new requests). */
+  ready: number;
+}
+
+/** Ready endpoints of a Service, from its EndpointSlices. */
+export function readyEndpoints(svc: Service, slices: readonly EndpointSlice[]): number {
+  let n = 0;
+  for (const slice of slices) {
+    if (slice.metadata.namespace !== svc.metadata.namespace) continue;
+    if (slice.metadata.labels?.['kubernetes.io/service-name'] !== svc.metadata.name) continue;
+    for (const ep of slice.endpoints ?? []) if (ep.conditions?.ready !== false && ep.addresses[0]) n++;
+  }
+  return n;
 }
 
 export interface ActivatorOptions {
@@ -97,7 +110,7 @@ class RevisionGate {
   }
 
   ready(): number {
-    return this.target?.upstream?.backends().length ?? 0;
+    return this.target?.upstream ? Math.min(this.target.ready, this.target.upstream.backends().length) : 0;
   }
 
   hasRoom(): boolean {
