@@ -1,5 +1,5 @@
 // End to end, HorizontalPodAutoscaler: a real single-node cluster runs a busybox Deployment requesting
-// 100m CPU; `strata autoscale` creates HPAs (kubectl prints them); a busy loop switched on in one pod
+// 100m CPU; `strata autoscale` and `kubectl autoscale` (autoscaling/v1 in kubectl 1.32) create HPAs; a busy loop switched on in one pod
 // drives utilization far above the 50 % target and the HPA scales the Deployment up (the readings come
 // from the agent's stats through the server's metrics poller, as `kubectl top` sees them); when the
 // loop stops, the HPA scales back down after its short scaleDown.stabilizationWindowSeconds.
@@ -79,8 +79,24 @@ describe.skipIf(!!why)('HorizontalPodAutoscaler end to end', () => {
     const got = await c.kubectl(['get', 'hpa', 'burn-probe']);
     expect(got.stdout).toMatch(/^NAME\s+REFERENCE\s+TARGETS\s+MINPODS\s+MAXPODS\s+REPLICAS\s+AGE/);
     expect(got.stdout).toMatch(/burn-probe\s+Deployment\/burn\s+cpu: \S+\/90%\s+1\s+2\s/);
-    // One HPA per target: the next test's own HPA follows.
     expect((await c.kubectl(['delete', 'hpa', 'burn-probe'])).code).toBe(0);
+    // kubectl 1.32's autoscale writes autoscaling/v1 (targetCPUUtilizationPercentage).
+    const k = await c.kubectl([
+      'autoscale',
+      'deployment',
+      'burn',
+      '--name',
+      'burn-kubectl',
+      '--min=1',
+      '--max=2',
+      '--cpu-percent=90',
+    ]);
+    expect(k.code, k.stderr).toBe(0);
+    expect(k.stdout).toContain('horizontalpodautoscaler.autoscaling/burn-kubectl autoscaled');
+    const listed = await c.kubectl(['get', 'hpa', 'burn-kubectl']);
+    expect(listed.stdout).toMatch(/burn-kubectl\s+Deployment\/burn\s+cpu: \S+\/90%\s+1\s+2\s/);
+    // One HPA per target: the next test's own HPA follows.
+    expect((await c.kubectl(['delete', 'hpa', 'burn-kubectl'])).code).toBe(0);
   });
 
   it('scales a CPU-bound Deployment up under load and back down after the stabilization window', async () => {
