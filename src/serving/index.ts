@@ -66,16 +66,16 @@ export async function startServing(o: ServingOptions): Promise<RunningServing> {
     );
   const domain = () => parseConfigDomain(data(CONFIG_DOMAIN), o.domain ?? DEFAULT_DOMAIN);
   o.objects.addUpdateHook(revisionImmutable);
-  let reconciler: ServingReconciler | undefined;
   const autoscaler = new Autoscaler({
     objects: o.objects,
     informers: o.informers,
     defaults,
     log,
     tickMs: o.tickMs,
-    onChange: () => reconciler?.poke(),
+    // Called only once started (after the reconciler below exists).
+    onChange: () => reconciler.poke(),
   });
-  reconciler = new ServingReconciler({
+  const reconciler = new ServingReconciler({
     objects: o.objects,
     informers: o.informers,
     recorder: o.recorder.withComponent('serving-controller'),
@@ -85,9 +85,9 @@ export async function startServing(o: ServingOptions): Promise<RunningServing> {
     scale: autoscaler,
   });
   const removeConfigHandler = configMaps.addHandler({
-    onAdd: () => reconciler?.poke(),
-    onUpdate: () => reconciler?.poke(),
-    onDelete: () => reconciler?.poke(),
+    onAdd: () => reconciler.poke(),
+    onUpdate: () => reconciler.poke(),
+    onDelete: () => reconciler.poke(),
   });
   autoscaler.start();
   await reconciler.start();
