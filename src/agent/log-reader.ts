@@ -4,6 +4,7 @@
 // closed) or the reader goes away. `attach` follows the same file from its current end.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { parseRecord, type LogRecord } from './log-format.ts';
+import { flushLogSync } from './logs.ts';
 
 export interface FollowOptions {
   /** Start at the file's current end (attach) instead of its beginning. */
@@ -27,6 +28,7 @@ export async function* readRecords(path: string, o: FollowOptions): AsyncGenerat
   let pos = 0;
   let first = true;
   for (;;) {
+    flushLogSync(path); // the writer buffers: what the container wrote is in the file before we look
     const size = sizeOf(path);
     if (size < pos) pos = 0; // rotated: a new file starts
     if (size > pos) {
