@@ -38,6 +38,7 @@ describe('registry', () => {
       'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding',
       'wgpolicyk8s.io/v1alpha2 PolicyReport',
       'wgpolicyk8s.io/v1alpha2 ClusterPolicyReport',
+      'monitoring.coreos.com/v1 PrometheusRule',
       'storage.k8s.io/v1 StorageClass',
       'rbac.authorization.k8s.io/v1 Role',
       'rbac.authorization.k8s.io/v1 RoleBinding',
