@@ -1,12 +1,20 @@
 // The buffered log writer: lines are queued and written off the main thread, yet none is lost — not on
 // close, not on process exit, not to a reader — and rotation still keeps every line in order.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readRecords } from './log-reader.ts';
-import { FLUSH_MS, isLogOpen, RotatingLog } from './logs.ts';
+import {
+  containerLogDir,
+  containerLogPath,
+  FLUSH_MS,
+  isLogOpen,
+  pruneOldLogs,
+  pruneOldLogsAsync,
+  RotatingLog,
+} from './logs.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -96,6 +104,26 @@ describe('RotatingLog (buffered)', () => {
     for (let i = 0; i < 5; i++) log.write('stdout', big);
     expect(sizeOf(path)).toBeGreaterThanOrEqual(4 * 256 * 1024); // not all of it held in memory
     log.close();
+  });
+
+  it('open() makes the directory and appends after what an earlier run of the agent wrote', async () => {
+    const path = join(dir, 'pods', 'uid', 'logs', 'c', '0.log');
+    const first = await RotatingLog.open(path);
+    first.write('stdout', Buffer.from('one\n'));
+    first.close();
+    const again = await RotatingLog.open(path); // a re-adopted sandbox's log
+    again.write('stdout', Buffer.from('two\n'));
+    again.close();
+    expect(contents(path).map(lineText)).toEqual(['one', 'two']);
+    expect(pruneOldLogs(join(dir, 'pods', 'uid'), 'c', 0)).toBeUndefined();
+  });
+
+  it('pruneOldLogsAsync keeps the current and the previous run only', async () => {
+    const podDir = join(dir, 'pod');
+    for (const n of [0, 1, 2, 3]) (await RotatingLog.open(containerLogPath(podDir, 'c', n))).close();
+    await pruneOldLogsAsync(podDir, 'c', 3);
+    expect(readdirSync(containerLogDir(podDir, 'c')).sort()).toEqual(['2.log', '3.log']);
+    await pruneOldLogsAsync(join(dir, 'missing'), 'c', 3); // no directory yet: nothing to do
   });
 
   it('process exit writes what is queued (no close, no timer tick)', () => {

@@ -15,8 +15,10 @@ import {
   closeSync,
   constants,
   existsSync,
+  fstat as fstatCb,
   fstatSync,
   mkdirSync,
+  open as openCb,
   openSync,
   readdirSync,
   renameSync,
@@ -24,7 +26,9 @@ import {
   write,
   writeSync,
 } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { LogSink } from '../sandbox/driver.ts';
 import { formatRecords } from './log-format.ts';
 
@@ -89,14 +93,33 @@ export class RotatingLog implements LogSink {
   /** The last write error, kept for tests and diagnostics (the guest is not stopped by a full disk). */
   lastError: Error | undefined;
 
-  constructor(path: string, maxBytes = DEFAULT_MAX_LOG_BYTES) {
+  constructor(path: string, maxBytes = DEFAULT_MAX_LOG_BYTES, opened?: { fd: number; size: number }) {
     this.path = path;
     this.maxBytes = maxBytes;
-    mkdirSync(join(path, '..'), { recursive: true });
-    this.fd = openSync(path, OPEN_FLAGS, 0o640);
-    this.size = fstatSync(this.fd).size;
+    if (opened) {
+      this.fd = opened.fd;
+      this.size = opened.size;
+    } else {
+      mkdirSync(join(path, '..'), { recursive: true });
+      this.fd = openSync(path, OPEN_FLAGS, 0o640);
+      this.size = fstatSync(this.fd).size;
+    }
     openLogs.set(path, this);
     installExitHook();
+  }
+
+  /** The same log, its directory and file made without blocking the agent's thread (a pod's start). */
+  static async open(path: string, maxBytes = DEFAULT_MAX_LOG_BYTES): Promise<RotatingLog> {
+    await mkdir(join(path, '..'), { recursive: true });
+    // A plain descriptor (not a FileHandle): the log's positional writes and its close are its own.
+    const fd = await promisify(openCb)(path, OPEN_FLAGS, 0o640);
+    try {
+      const { size } = await promisify(fstatCb)(fd);
+      return new RotatingLog(path, maxBytes, { fd, size });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
   }
 
   write(stream: 'stdout' | 'stderr', chunk: Uint8Array): void {
@@ -209,5 +232,19 @@ export function pruneOldLogs(podDir: string, container: string, currentRestart: 
   for (const f of readdirSync(dir)) {
     const n = Number.parseInt(f, 10);
     if (Number.isInteger(n) && n < currentRestart - 1) rmSync(join(dir, f), { force: true });
+  }
+}
+
+/** pruneOldLogs off the agent's thread (a pod's start). */
+export async function pruneOldLogsAsync(
+  podDir: string,
+  container: string,
+  currentRestart: number,
+): Promise<void> {
+  const dir = containerLogDir(podDir, container);
+  const files = await readdir(dir).catch(() => [] as string[]);
+  for (const f of files) {
+    const n = Number.parseInt(f, 10);
+    if (Number.isInteger(n) && n < currentRestart - 1) await rm(join(dir, f), { force: true });
   }
 }

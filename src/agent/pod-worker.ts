@@ -5,7 +5,7 @@
 // Tier-blind: the pod's runtimeClassName picks a driver, and what differs between tiers is asked of the
 // driver through its capabilities (src/sandbox/driver.ts): where the image comes from (artifacts), the
 // tier's own settings (tierOptions), the pod's IP and hostPorts (podNetwork), exec.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { inferRuntimeClass, kindFor, parseCpu, parseMemory, type Container } from '../api/index.ts';
@@ -25,7 +25,7 @@ import {
   type SandboxSpec,
 } from '../sandbox/driver.ts';
 import { parseImagePin } from '../sandbox/image-pull.ts';
-import { RotatingLog, containerLogPath, pruneOldLogs } from './logs.ts';
+import { RotatingLog, containerLogPath, pruneOldLogsAsync } from './logs.ts';
 import { readRecords } from './log-reader.ts';
 import { mountsFor, podServiceEnv, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
 import { resumeServiceAccountTokens } from './volumes/projected-token.ts';
@@ -369,13 +369,12 @@ export class PodWorker {
     return r.driver.exec(r.sandboxId, cmd);
   }
 
-  /** Remove the pod's files (logs, volumes) once the pod is gone from the API. */
-  cleanup(): void {
-    rmSync(this.podDir, { recursive: true, force: true });
+  /** Remove the pod's files (logs, volumes) once the pod is gone from the API (async: off the agent's thread). */
+  async cleanup(): Promise<void> {
+    await rm(this.podDir, { recursive: true, force: true });
   }
 
   private async run(): Promise<void> {
-    mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
     this.startTime ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     // Sandboxes that outlived an agent restart are adopted before anything is reported.
     const spec = this.pod.spec;
@@ -390,6 +389,9 @@ export class PodWorker {
       const adopted = driver ? await this.adopt(driver, c, run) : undefined;
       if (adopted) this.adopted.set(c.name, adopted);
     }
+    // After the adoption above, which reaches the driver before its first await (an agent's start
+    // re-adopts its survivors at once); off the agent's thread, a cost per pod at density.
+    await mkdir(this.podDir, { recursive: true, mode: 0o700 });
     this.armDeadline();
     this.report();
     const sidecars: Array<Promise<void>> = [];
@@ -753,6 +755,7 @@ export class PodWorker {
     if (!driver.capabilities.survivesAgentRestart) return undefined;
     const saved = readHandle(this.podDir, container.name);
     if (!saved) return undefined;
+    // Synchronous: rare (an agent's restart), and the driver's recover() follows without a turn between.
     const log = new RotatingLog(containerLogPath(this.podDir, container.name, saved.restartCount));
     const ok = await driver.recover(saved.handle, log).catch(() => false);
     if (!ok) {
@@ -813,7 +816,7 @@ export class PodWorker {
     const { ref, digest } = parseImagePin(container.image);
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
-    pruneOldLogs(this.podDir, container.name, run.restartCount);
+    await pruneOldLogsAsync(this.podDir, container.name, run.restartCount);
     return {
       id,
       podUid: pod.metadata.uid,
@@ -833,7 +836,7 @@ export class PodWorker {
           ? Math.max(1, ads - (Date.now() - Date.parse(this.startTime!)) / 1000)
           : undefined,
       },
-      log: new RotatingLog(containerLogPath(this.podDir, container.name, run.restartCount)),
+      log: await RotatingLog.open(containerLogPath(this.podDir, container.name, run.restartCount)),
       ...(hasTierOptions(driver) ? { options: driver.tierOptions(request, artifact) } : {}),
     };
   }
