@@ -229,8 +229,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     audit: audit && { decide: (a) => audit.policy.decide(a), sink: audit.writer },
     log: logger || undefined,
   });
-  // The HPA controller reads pods' CPU and memory through the metrics poller (made with the API below).
-  let hpaResources: MetricsPoller | undefined;
+  // The HPA controller reads pods' CPU and memory through the metrics poller (the agents' summaries).
+  const agents = new AgentDialer(pki?.agentClient);
+  const poller = new MetricsPoller({ objects, agents, history, log: logger || undefined });
   const startLeaderWork = async () => {
     const controllers = startControllers({
       informers,
@@ -240,14 +241,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       quota,
       nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
       podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
-      hpa: {
-        resources: {
-          get intervalMs() {
-            return hpaResources?.intervalMs ?? 10_000;
-          },
-          fresh: async () => (hpaResources ? hpaResources.fresh() : []),
-        },
-      },
+      hpa: { resources: poller },
       // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
       certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
     });
@@ -317,9 +311,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   metrics.watchScheduler(
     () => leading?.scheduler.stats() ?? { pending: 0, unschedulable: 0, binding: 0, bindErrors: 0 },
   );
-  const agents = new AgentDialer(pki?.agentClient);
-  const poller = new MetricsPoller({ objects, agents, history, log: logger || undefined });
-  hpaResources = poller;
   let ready = false;
   void leadership.ready.then(() => (ready = true));
   const app = buildServer({

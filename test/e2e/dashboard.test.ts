@@ -91,7 +91,14 @@ describe.skipIf(!!skip)('dashboard in a real browser', () => {
     // Always from the current ui/ sources (setup builds the same; a few seconds), with the pinned Node.
     execFileSync(
       NODE,
-      [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '-c', 'web/vite.config.ts', '--logLevel', 'warn'],
+      [
+        join(ROOT, 'node_modules/vite/bin/vite.js'),
+        'build',
+        '-c',
+        'web/vite.config.ts',
+        '--logLevel',
+        'warn',
+      ],
       {
         cwd: ROOT,
         stdio: 'inherit',

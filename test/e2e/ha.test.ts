@@ -164,7 +164,11 @@ describe.skipIf(missing)('HA: two servers on a three-member etcd', () => {
     );
     const takeover = performance.now() - t0;
     // The Lease is written before the new leader logs it (the log is flushed asynchronously): wait for the line.
-    const logged = await waitFor('the other server to log that it leads', () => leaderIdentity(other), 30_000);
+    const logged = await waitFor(
+      'the other server to log that it leads',
+      () => leaderIdentity(other),
+      30_000,
+    );
     expect(next.spec.holderIdentity).toBe(logged);
     expect(next.spec.leaseTransitions).toBe((lease.spec.leaseTransitions ?? 0) + 1);
     await waitFor('4 pods', async () => (await podsOf(other)) === 4, 60_000);
