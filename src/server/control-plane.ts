@@ -12,7 +12,7 @@ import { loadEncryptionConfig } from '../store/encryption/config.ts';
 import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
-import { PingSourceController } from '../eventing/pingsource.ts';
+import { PingSourceController } from '../controllers/eventing/pingsource.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from './admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
@@ -37,7 +37,7 @@ import { AgentDialer } from './agent-endpoint.ts';
 import { ServerMetrics } from './metrics.ts';
 import { MetricsPoller } from './metrics-poller.ts';
 import { MetricsHistory } from './metrics-history.ts';
-import { setUpAlerting } from '../alerts/index.ts';
+import { setUpAlerting } from './alerts/index.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
@@ -203,7 +203,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   const metrics = new ServerMetrics();
   await metrics.watchStore(objects);
-  // Alerts (src/alerts): PrometheusRule admission now; the evaluator runs while this server leads.
+  // Alerts (src/server/alerts): PrometheusRule admission now; the evaluator runs while this server leads.
   const history = new MetricsHistory();
   const alerting = setUpAlerting(objects, {
     scrape: () => metrics.render(),
@@ -276,7 +276,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       recorder: controllers.recorder,
       ...opts.serving,
     });
-    // Event triggers (src/eventing): PingSources, as the controller manager.
+    // Event triggers (src/controllers/eventing): PingSources, as the controller manager.
     const pings = new PingSourceController({
       objects: components.controllerManager,
       informers,

@@ -1,7 +1,7 @@
 // sources.knative.dev/v1 PingSource: a CloudEvent sent to a sink on a cron schedule. Knative's schema
 // (schedule, timezone, contentType, data | dataBase64, sink, ceOverrides) and its validation; Strata
 // also accepts a six-field schedule whose first field is seconds (`*/5 * * * * *`), for triggers more
-// often than once a minute. The controller lives in src/eventing/pingsource.ts.
+// often than once a minute. The controller lives in src/controllers/eventing/pingsource.ts.
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';

@@ -1,6 +1,6 @@
 // monitoring.coreos.com/v1 PrometheusRule (the Prometheus Operator's kind, a subset): groups of alerting
 // and recording rules whose `expr` is PromQL. The shape is checked here; the expressions are compiled at
-// write time by the alerting subsystem (src/alerts/admission.ts), which refuses a parse error or a
+// write time by the alerting subsystem (src/server/alerts/admission.ts), which refuses a parse error or a
 // construct its evaluator lacks with the field and the position.
 import { z } from 'zod';
 import { ObjectMeta } from '../meta.ts';

@@ -234,7 +234,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly ClusterRole[] = Object.freeze([
           'revisions/status',
         ],
       ),
-      // The alerting API (src/alerts): /api/v2/alerts[/groups], /api/v2/receivers and /api/v2/status parse as
+      // The alerting API (src/server/alerts): /api/v2/alerts[/groups], /api/v2/receivers and /api/v2/status parse as
       // core-group resources (kube's request-info rules); Prometheus' rule API is a non-resource path.
       rule(['get', 'list'], [''], ['alerts', 'receivers', 'status']),
       urls(['get'], ['/prometheus/api/v1/*']),

@@ -2,10 +2,10 @@
 // its sources into a sample store when a group is due, evaluates each group at its interval, records
 // a `v1` Event when an alert fires or resolves (on the pod, node or Deployment its labels name, else
 // on the PrometheusRule), and hands firing/resolved alerts to the notification dispatcher.
-import { kindFor } from '../api/index.ts';
-import type { PrometheusRule } from '../api/kinds/prometheusrule.ts';
-import { EventRecorder, type InvolvedObject } from '../lib/events.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import { kindFor } from '../../api/index.ts';
+import type { PrometheusRule } from '../../api/kinds/prometheusrule.ts';
+import { EventRecorder, type InvolvedObject } from '../../lib/events.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 import { parseExposition } from './exposition-parse.ts';
 import { CONFIG_SECRET, Dispatcher, parseNotifyConfig } from './notify.ts';
 import { SampleStore, unionSource } from './promql/sample-store.ts';

@@ -4,8 +4,8 @@
 // the Knative-style address `http://NAME.NAMESPACE.svc.cluster.local`. A Knative Service
 // (serving.knative.dev/v1, once that kind is registered) is reached through the node gateway with its
 // status.url's host as the Host header, as the gateway routes functions.
-import { type Destination, kindFor } from '../api/index.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import { type Destination, kindFor } from '../../api/index.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 
 export interface ResolvedSink {
   /** What status.sinkUri shows. */

@@ -1,7 +1,7 @@
 // The alerting subsystem as the control plane starts it: PrometheusRule admission, the default rules,
 // the rule evaluator (run while this server leads) with its notification dispatcher, and the HTTP API.
 import type { FastifyInstance } from 'fastify';
-import type { ObjectStore } from '../store/objects.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 import { installNotifyConfigAdmission, installPrometheusRuleAdmission } from './admission.ts';
 import { alertingRoutes } from './api.ts';
 import { ensureDefaultRules } from './defaults.ts';

@@ -3,9 +3,9 @@
 // other object (delete it and it comes back at the next start; empty its groups to silence it for good).
 // Priorities follow the issue's scale: P0 system down (act now) … P3 performance (within 24 h); names and
 // expressions follow kube-prometheus' rules where one exists.
-import { kindFor } from '../api/index.ts';
-import type { PrometheusRule } from '../api/kinds/prometheusrule.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import { kindFor } from '../../api/index.ts';
+import type { PrometheusRule } from '../../api/kinds/prometheusrule.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 
 export const DEFAULT_RULES_REF = { namespace: 'kube-system', name: 'strata-default-alerts' };
 

@@ -7,8 +7,8 @@
 //   scrape (container waiting/terminated reasons, Deployment conditions and generations, cordoned nodes).
 // - `certificateSamples`: when the cluster's certificates expire.
 import { X509Certificate } from 'node:crypto';
-import { kindFor } from '../api/index.ts';
-import type { ObjectStore } from '../store/objects.ts';
+import { kindFor } from '../../api/index.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 import type { Matcher } from './promql/parse.ts';
 import { type Labels, type Series, type SeriesSource, matches } from './promql/eval.ts';
 

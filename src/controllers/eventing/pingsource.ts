@@ -12,12 +12,12 @@ import {
   kindFor,
   pingSourceUri,
   setCondition,
-} from '../api/index.ts';
-import type { EventRecorder } from '../lib/events.ts';
-import type { Informer } from '../lib/informer.ts';
-import { type Log, defaultLog, errorMessage } from '../lib/log.ts';
-import { ApiError, type ObjectStore } from '../store/objects.ts';
-import type { SharedInformers } from '../store/shared-informers.ts';
+} from '../../api/index.ts';
+import type { EventRecorder } from '../../lib/events.ts';
+import type { Informer } from '../../lib/informer.ts';
+import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
+import { ApiError, type ObjectStore } from '../../store/objects.ts';
+import type { SharedInformers } from '../../store/shared-informers.ts';
 import type { CloudEvent } from './cloudevents.ts';
 import { type DeliveryResult, type DeliverySpec, deliver } from './delivery.ts';
 import { type SinkOptions, SinkError, resolveSink } from './sinks.ts';

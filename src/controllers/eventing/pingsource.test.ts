@@ -3,10 +3,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { kindFor } from '../api/index.ts';
-import { EventRecorder, objectStoreEventSink } from '../controllers/events.ts';
-import { SharedInformers } from '../store/shared-informers.ts';
-import { type TestObjects, openTestObjects, until } from '../controllers/testutil.ts';
+import { kindFor } from '../../api/index.ts';
+import { EventRecorder, objectStoreEventSink } from '../events.ts';
+import { SharedInformers } from '../../store/shared-informers.ts';
+import { type TestObjects, openTestObjects, until } from '../testutil.ts';
 import { PingSourceController } from './pingsource.ts';
 
 const PING = kindFor('sources.knative.dev/v1', 'PingSource')!;

@@ -4,7 +4,7 @@
 // (after `keep_firing_for` when set). Labels are the series' (minus `__name__`) plus the rule's and
 // `alertname`; annotations and rule labels are templated with `$labels` and `$value`.
 import { createHash } from 'node:crypto';
-import type { PrometheusRule } from '../api/kinds/prometheusrule.ts';
+import type { PrometheusRule } from '../../api/kinds/prometheusrule.ts';
 import { type Expr, PromQLError, parseDuration, parsePromQL } from './promql/parse.ts';
 import { type Labels, type Sample, type SeriesSource, evaluate } from './promql/eval.ts';
 import { expandTemplate } from './template.ts';

@@ -2,11 +2,11 @@
 // compiled (parse, types, Strata's PromQL subset) so a rule that could never be evaluated is refused with
 // a 422 naming the field and the position, and the stored rules stay evaluable. The receivers' Secret
 // likewise.
-import { Reason } from '../api/causes.ts';
-import type { PrometheusRule } from '../api/kinds/prometheusrule.ts';
-import { invalid } from '../api/status.ts';
-import type { KindInfo } from '../api/registry.ts';
-import { ApiError, type ObjectStore } from '../store/objects.ts';
+import { Reason } from '../../api/causes.ts';
+import type { PrometheusRule } from '../../api/kinds/prometheusrule.ts';
+import { invalid } from '../../api/status.ts';
+import type { KindInfo } from '../../api/registry.ts';
+import { ApiError, type ObjectStore } from '../../store/objects.ts';
 import { CONFIG_SECRET, parseNotifyConfig } from './notify.ts';
 import { compileRules } from './rules.ts';
 
