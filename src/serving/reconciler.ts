@@ -392,6 +392,8 @@ export class ServingReconciler {
         pod.metadata.labels?.[SERVING_LABELS.revision] !== name
       )
         continue;
+      // A pod being deleted (a scale-down) ends with a signal's exit code: that is no failure to start.
+      if (pod.metadata.deletionTimestamp) continue;
       for (const cs of pod.status?.containerStatuses ?? []) {
         const waiting = cs.state?.waiting;
         const terminated = cs.state?.terminated ?? cs.lastState?.terminated;
