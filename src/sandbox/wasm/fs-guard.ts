@@ -14,7 +14,7 @@
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
-import { Errno, LOOKUP_SYMLINK_FOLLOW, Oflags, WRITE_RIGHTS } from './wasi-abi.ts';
+import { Errno, Fdflags, LINUX_O, LOOKUP_SYMLINK_FOLLOW, Oflags, WRITE_RIGHTS } from './wasi-abi.ts';
 
 export interface PreopenSpec {
   guestPath: string;
@@ -57,7 +57,12 @@ export class FsGuard {
     const follow = (flags: number): boolean => (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
     const path = (fd: number, ptr: number, len: number, fol: boolean): Target | undefined =>
       // Bounded before decoding: a guest-chosen length must not become a huge string in our heap.
-      len >>> 0 > MAX_PATH_BYTES ? { errno: Errno.NAMETOOLONG } : this.target(fd, mem.string(ptr, len), fol);
+      // An empty path names nothing (POSIX ENOENT, as wasmtime; uvwasi says INVAL).
+      len >>> 0 > MAX_PATH_BYTES
+        ? { errno: Errno.NAMETOOLONG }
+        : len >>> 0 === 0 && this.fds.has(fd)
+          ? { errno: Errno.NOENT }
+          : this.target(fd, mem.string(ptr, len), fol);
     const readOnly = (t: Target | undefined): boolean =>
       !!t && 'entry' in t && this.mounts[t.entry.mount].readOnly;
     const fdReadOnly = (fd: number): boolean => {
@@ -119,7 +124,13 @@ export class FsGuard {
           return r;
         }),
       path_create_directory: mutate('path_create_directory', () => false, 1),
-      path_remove_directory: mutate('path_remove_directory', () => false, 1),
+      // rmdir of "." (or "x/.") is EINVAL in POSIX and wasmtime; uvwasi resolves it to the directory.
+      path_remove_directory: (fd, ptr, len) =>
+        guarded(() =>
+          len >>> 0 > 0 && len >>> 0 <= MAX_PATH_BYTES && /(^|\/)\.\/*$/.test(mem.string(ptr, len))
+            ? Errno.INVAL
+            : mutate('path_remove_directory', () => false, 1)(fd, ptr, len),
+        ),
       path_unlink_file: mutate('path_unlink_file', () => false, 1),
       path_filestat_set_times: mutate('path_filestat_set_times', (a) => follow(a[1]), 2),
       path_filestat_get: inspect('path_filestat_get', (a) => follow(a[1]), 2),
@@ -148,6 +159,28 @@ export class FsGuard {
       fd_filestat_set_times: fdMutate('fd_filestat_set_times'),
       fd_filestat_set_size: fdMutate('fd_filestat_set_size'),
       fd_allocate: fdMutate('fd_allocate'),
+      // uvwasi answers INVAL for an open descriptor that is not a preopen; wasmtime (and wasi-libc's
+      // preopen scan, which stops at BADF) expect BADF.
+      fd_prestat_get: (fd, ptr) => {
+        const r = wasi.fd_prestat_get(fd, ptr);
+        return r === Errno.INVAL ? Errno.BADF : r;
+      },
+      // uvwasi reports the host's open(2) flags (O_RDWR|O_LARGEFILE...) as fs_flags: translate.
+      fd_fdstat_get: (fd, ptr) =>
+        guarded(() => {
+          const r = wasi.fd_fdstat_get(fd, ptr);
+          if (r !== Errno.SUCCESS) return r;
+          const view = mem.view();
+          const host = view.getUint16((ptr >>> 0) + 2, true) | 0;
+          view.setUint16((ptr >>> 0) + 2, fdflagsOf(host), true);
+          return r;
+        }),
+      // A preview1 guest has no sockets: every descriptor it holds is NOTSOCK (uvwasi's own sock_*
+      // ended the whole process).
+      sock_accept: (fd) => this.sockErrno(fd),
+      sock_recv: (fd) => this.sockErrno(fd),
+      sock_send: (fd) => this.sockErrno(fd),
+      sock_shutdown: (fd) => this.sockErrno(fd),
       fd_close: (fd) => {
         // The stdio descriptors are shared by the worker across runs: closing them is a no-op.
         if (fd >= 0 && fd <= 2) return Errno.SUCCESS;
@@ -180,6 +213,11 @@ export class FsGuard {
       }
     }
     this.fds.clear();
+  }
+
+  /** NOTSOCK for a descriptor the guest holds, BADF otherwise. */
+  private sockErrno(fd: number): number {
+    return fd >= 0 && (fd <= 2 || this.fds.has(fd)) ? Errno.NOTSOCK : Errno.BADF;
   }
 
   private track(fd: number, e: FdEntry): void {
@@ -258,6 +296,18 @@ function isSpecialFile(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * fdflags from the open(2) flags uvwasi reports (16 bits of them). O_SYNC's bits do not fit; its
+ * O_DSYNC part shows as DSYNC.
+ */
+function fdflagsOf(host: number): number {
+  let f = 0;
+  if (host & LINUX_O.APPEND) f |= Fdflags.APPEND;
+  if (host & LINUX_O.NONBLOCK) f |= Fdflags.NONBLOCK;
+  if (host & LINUX_O.DSYNC) f |= Fdflags.DSYNC;
+  return f;
 }
 
 /** Maps faults in our own checks to errnos instead of letting them unwind the guest. */

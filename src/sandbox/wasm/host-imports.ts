@@ -149,6 +149,9 @@ export function buildHostImports(o: HostImportOptions): HostImports {
       fd === 1 || fd === 2
         ? capture(fd === 1 ? 'stdout' : 'stderr', iovs, iovsLen, nwrittenPtr)
         : onMainStack('fd_write', [fd, iovs, iovsLen, nwrittenPtr]),
+    // stdout and stderr are streams (as in wasmtime): no offsets.
+    fd_seek: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_seek', [fd, ...rest])),
+    fd_tell: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_tell', [fd, ...rest])),
     fd_pwrite: (fd, ...rest) =>
       fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_pwrite', [fd, ...rest]),
     poll_oneoff: makePollOneoff(mem, {

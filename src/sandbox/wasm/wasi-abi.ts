@@ -10,6 +10,7 @@ export const Errno = {
   LOOP: 32,
   NAMETOOLONG: 37,
   NOENT: 44,
+  NOTSOCK: 57,
   NOSYS: 52,
   NOTSUP: 58,
   PERM: 63,
@@ -24,6 +25,10 @@ export const WRITE_RIGHTS =
   (1n << 6n) | // fd_write
   (1n << 8n) | // fd_allocate
   (1n << 22n); // fd_filestat_set_size
+
+/** fdflags (witx) and the Linux open(2) bits uvwasi reports in their place. */
+export const Fdflags = { APPEND: 1, DSYNC: 2, NONBLOCK: 4, RSYNC: 8, SYNC: 16 } as const;
+export const LINUX_O = { APPEND: 0o2000, NONBLOCK: 0o4000, DSYNC: 0o10000, SYNC: 0o4010000 } as const;
 
 export const Oflags = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
 export const LOOKUP_SYMLINK_FOLLOW = 1;
