@@ -41,6 +41,23 @@ function plan(members: MemberInfo[], name: string, peerUrl: string): JoinPlan {
 }
 
 /**
+ * etcd refuses a membership change while its members have not all been connected for 5 s (the strict
+ * reconfig check: "unhealthy cluster"; etcd3 then opens its circuit breaker for a while), e.g. right after
+ * a member started: retry for up to 30 s.
+ */
+async function whenHealthy<T>(change: () => Promise<T>): Promise<T> {
+  for (const deadline = Date.now() + 30_000; ;) {
+    try {
+      return await change();
+    } catch (err) {
+      if (!/unhealthy cluster|circuit breaker is open/.test((err as Error).message) || Date.now() > deadline)
+        throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
+/**
  * Adds `name` at `peerUrl`, or finds it added already (a join retried after the joiner died before its
  * member started). A different member on that peer URL, or the name on another URL, is refused.
  */
@@ -53,7 +70,7 @@ export async function addMember(client: Etcd3, name: string, peerUrl: string): P
   if (named)
     throw new Error(`an etcd member named ${name} exists at ${named.peerUrls.join(',')}; remove it first`);
   if (!same) {
-    await client.cluster.memberAdd({ peerURLs: [peerUrl] });
+    await whenHealthy(() => client.cluster.memberAdd({ peerURLs: [peerUrl] }));
     members = await listMembers(client);
   }
   return plan(members, name, peerUrl);
@@ -63,6 +80,6 @@ export async function addMember(client: Etcd3, name: string, peerUrl: string): P
 export async function removeMember(client: Etcd3, name: string): Promise<boolean> {
   const m = (await listMembers(client)).find((x) => x.name === name);
   if (!m) return false;
-  await client.cluster.memberRemove({ ID: m.id });
+  await whenHealthy(() => client.cluster.memberRemove({ ID: m.id }));
   return true;
 }
