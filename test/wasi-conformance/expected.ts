@@ -236,27 +236,6 @@ export const EXPECTED: Record<string, Expected> = {
  * run (never silently skipped) and fails if one of them starts passing, so the list stays true.
  */
 export const KNOWN: Record<string, string> = {
-  'symlinks.symlink_inside': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.symlink_inside_nested': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.symlink_to_dir': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.symlink_exists': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.readlink': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.readlink_used': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.readlink_text': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.open_follow': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.open_follow_nested': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.open_nofollow': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.open_nofollow_directory': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.open_through_dirlink': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.filestat_nofollow': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.filestat_nofollow_type': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.filestat_follow': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.filestat_follow_type': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.dangling_create': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.dangling_creat_follow': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.unlink_link': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.unlink_dirlink': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
-  'symlinks.symlink_trailing_slash': 'guest-made symlinks are refused (PERM) by fs-guard.ts',
   'open-flags.file_as_dirfd': 'uvwasi checks rights first (a file has no path_open right)',
   'poll.bad_fd_event_error':
     'poll.ts (owned by the JSPI work) answers every descriptor subscription as ready',

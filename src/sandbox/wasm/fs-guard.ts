@@ -11,7 +11,7 @@
 //    open leak, ~4 per run): the guard tracks every descriptor so the worker can close them (closeAll).
 //  - opening a FIFO would block the worker in open(2) where no stop can reach it: refused here.
 
-import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
 import { Errno, Fdflags, LINUX_O, LOOKUP_SYMLINK_FOLLOW, Oflags, WRITE_RIGHTS } from './wasi-abi.ts';
@@ -98,6 +98,16 @@ export class FsGuard {
     return {
       path_open: (dirfd, dirflags, ptr, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr) =>
         guarded(() => {
+          // A final symlink is never followed by O_CREAT|O_EXCL (EEXIST) nor without lookupflags.symlink_follow
+          // (ELOOP, as O_NOFOLLOW); a trailing slash follows it (POSIX). uvwasi follows it regardless.
+          const exclusive = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
+          if (exclusive || !follow(dirflags)) {
+            const own = path(dirfd, ptr, len, false);
+            if (own && 'entry' in own && own.real && isSymlink(own.real)) {
+              if (exclusive) return Errno.EXIST;
+              if (!mem.string(ptr, len).endsWith('/')) return Errno.LOOP;
+            }
+          }
           const t = path(dirfd, ptr, len, follow(dirflags));
           const err = denied(t);
           if (err !== undefined) return err;
@@ -154,8 +164,32 @@ export class FsGuard {
           if (readOnly(from) || readOnly(to)) return Errno.ROFS;
           return wasi.path_link(oldFd, oldFlags, oldPtr, oldLen, newFd, newPtr, newLen);
         }),
-      // A guest-made symlink could point anywhere on the host: never allowed.
-      path_symlink: () => Errno.PERM,
+      // A guest may link inside its own volume (as wasmtime allows); a target that is absolute or leaves
+      // the volume is refused outright. Made here, not by uvwasi, which vets the target against the
+      // directory descriptor instead of the link's own directory. Following stays vetted at every use.
+      path_symlink: (oldPtr, oldLen, fd, newPtr, newLen) =>
+        guarded(() => {
+          if (oldLen >>> 0 > MAX_PATH_BYTES) return Errno.NAMETOOLONG;
+          const linkTarget = mem.string(oldPtr, oldLen);
+          const t = path(fd, newPtr, newLen, false);
+          const err = denied(t);
+          if (err !== undefined) return err;
+          if (!t || !('entry' in t)) return Errno.BADF;
+          if (!t.real) return Errno.NOENT;
+          if (readOnly(t)) return Errno.ROFS;
+          const root = this.mounts[t.entry.mount].hostPath;
+          if (linkTarget === '' || linkTarget.includes('\0')) return Errno.INVAL;
+          if (linkTarget.startsWith('/') || !within(posix.resolve(posix.dirname(t.real), linkTarget), root)) {
+            return Errno.PERM;
+          }
+          const trailing = mem.string(newPtr, newLen).endsWith('/');
+          try {
+            symlinkSync(linkTarget, trailing ? `${t.real}/` : t.real);
+            return Errno.SUCCESS;
+          } catch (e) {
+            return errnoOf(e);
+          }
+        }),
       fd_filestat_set_times: fdMutate('fd_filestat_set_times'),
       fd_filestat_set_size: fdMutate('fd_filestat_set_size'),
       fd_allocate: fdMutate('fd_allocate'),
@@ -296,6 +330,23 @@ function isSpecialFile(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A host error from node:fs as a WASI errno. */
+function errnoOf(e: unknown): number {
+  const codes: Record<string, number> = {
+    EEXIST: Errno.EXIST,
+    ENOENT: Errno.NOENT,
+    ENOTDIR: Errno.NOTDIR,
+    EACCES: Errno.ACCES,
+    EPERM: Errno.PERM,
+    ENAMETOOLONG: Errno.NAMETOOLONG,
+    ELOOP: Errno.LOOP,
+    EROFS: Errno.ROFS,
+    ENOSPC: Errno.NOSPC,
+    EISDIR: Errno.ISDIR,
+  };
+  return codes[(e as NodeJS.ErrnoException).code ?? ''] ?? Errno.INVAL;
 }
 
 /**
