@@ -236,13 +236,11 @@ export const EXPECTED: Record<string, Expected> = {
  * run (never silently skipped) and fails if one of them starts passing, so the list stays true.
  */
 export const KNOWN: Record<string, string> = {
-  'open-flags.file_as_dirfd': 'uvwasi checks rights first (a file has no path_open right)',
   'poll.bad_fd_event_error':
     'poll.ts (owned by the JSPI work) answers every descriptor subscription as ready',
   'readdir.entries': "uvwasi's fd_readdir leaves out '.' and '..'",
   'readdir.names': "uvwasi's fd_readdir leaves out '.' and '..'",
   'readdir.entries_after_first_cookie': "uvwasi's fd_readdir leaves out '.' and '..'",
-  'readdir.readdir_on_file': 'uvwasi checks rights first (a file has no fd_readdir right)',
   'fdnum.renumber_onto_stdout':
     "stdio is captured by the host, not a descriptor in uvwasi's table: renumbering onto it is refused",
   'fdnum.stdout_redirected_bytes': 'follows from renumber_onto_stdout',

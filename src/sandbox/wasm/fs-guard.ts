@@ -215,6 +215,10 @@ export class FsGuard {
       sock_recv: (fd) => this.sockErrno(fd),
       sock_send: (fd) => this.sockErrno(fd),
       sock_shutdown: (fd) => this.sockErrno(fd),
+      fd_readdir: (fd, ...rest) => {
+        const e = this.fds.get(fd);
+        return e && !isDirectory(e.path) ? Errno.NOTDIR : wasi.fd_readdir(fd, ...rest);
+      },
       fd_close: (fd) => {
         // The stdio descriptors are shared by the worker across runs: closing them is a no-op.
         if (fd >= 0 && fd <= 2) return Errno.SUCCESS;
@@ -267,6 +271,8 @@ export class FsGuard {
     const entry = this.fds.get(dirfd);
     if (!entry) return undefined;
     if (guestPath.includes('\0')) return { errno: Errno.INVAL };
+    // A path relative to a file: NOTDIR, as wasmtime (uvwasi says NOTCAPABLE: a file lacks the rights).
+    if (!isDirectory(entry.path)) return { errno: Errno.NOTDIR };
     const root = this.mounts[entry.mount].hostPath;
     // Mirrors uvwasi: normalise lexically; nothing may climb above the directory it is relative to.
     const lexical = posix.resolve(entry.path, guestPath);
@@ -311,6 +317,14 @@ function canonical(p: string): string {
     return realpathSync.native(p);
   } catch {
     return p;
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return true; // gone or unreadable: let the call itself report it
   }
 }
 
