@@ -70,3 +70,5 @@ for src in "$root"/test/fixtures/wasm/*.c; do
   compile "$src" "$out/fixtures/$(basename "${src%.c}").wasm"
 done
 echo "build-examples: $built built, $skipped up to date ($out)"
+# The WASI conformance battery's programs (build/wasm/conformance/), same toolchain.
+bash "$root/test/wasi-conformance/build.sh"
