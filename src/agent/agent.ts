@@ -99,6 +99,7 @@ export class Agent {
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
   private readonly teardowns = new Set<Promise<unknown>>();
+  private readonly metricsSources: Array<() => string> = [];
   private readonly tiers = new Map<
     string,
     TierHealth & { driver: Driver; maxSandboxes?: number; attributes: Record<string, string> }
@@ -129,6 +130,11 @@ export class Agent {
     }
   }
 
+  /** More Prometheus text for the agent's /metrics from the node's other parts (e.g. the L7 gateway). */
+  addMetricsSource(render: () => string): void {
+    this.metricsSources.push(render);
+  }
+
   async start(): Promise<void> {
     const collector = new StatsCollector({
       nodeName: this.nodeName,
@@ -144,7 +150,8 @@ export class Agent {
       client: this.opts.client,
       tls: this.opts.tls,
       metrics: {
-        metrics: () => agentText.render(),
+        metrics: async () =>
+          [await agentText.render(), ...this.metricsSources.map((render) => render())].join(''),
         cadvisor: () => cadvisor.render(),
         resource: () => resource.render(),
         summary: async () => buildSummary(this.nodeName, await collector.current()),

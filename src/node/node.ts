@@ -226,6 +226,8 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
     httpsPort: o.httpsPort,
     log: nodeLibLog(o.log),
   });
+  // Its strata_gateway_* series (requests, latency, retries, ejections, breaker trips) on the agent's /metrics.
+  if (gateway) agent.addMetricsSource(() => gateway.counters.text());
   return {
     name: agent.nodeName,
     imageStore: resources.imageStoreDir(),

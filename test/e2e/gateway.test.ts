@@ -5,7 +5,7 @@
 // back; a breaker trips at its limit; an Ingress routes two hosts to two Services, and TLS by SNI with a
 // kubernetes.io/tls Secret. Events are read back with the real kubectl.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedServing } from '../../src/auth/pki.ts';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, ROOT, agentGet, waitFor } from './harness.ts';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'the container tier needs root';
@@ -357,6 +357,17 @@ spec:
     expect((await c.kubectl(['get', 'ingressclass', 'strata'])).stdout).toMatch(
       /strata\s+strata\.dev\/gateway/,
     );
+  });
+
+  it("the agent's /metrics carries the gateway's series: requests by code, latency histogram, ejections", async () => {
+    const token = readFileSync(c.tokenFile, 'utf8').trim();
+    const text = (await agentGet(c, '/metrics', token)).body;
+    // Earlier tests sent hundreds of requests through LoadBalancer ports and ejected a failing replica.
+    const ok = [...text.matchAll(/^strata_gateway_requests_total\{[^}]*code="200"[^}]*\} (\d+)$/gm)];
+    expect(ok.reduce((n, m) => n + Number(m[1]), 0)).toBeGreaterThan(0);
+    expect(text).toContain('# TYPE strata_gateway_upstream_response_seconds histogram');
+    expect(text).toMatch(/^strata_gateway_upstream_response_seconds_count\{upstream="[^"]+"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^strata_gateway_outlier_ejections_total\{[^}]*\} [1-9]\d*$/m);
   });
 
   it('deleting a LoadBalancer Service releases its port', async () => {

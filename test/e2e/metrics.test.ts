@@ -4,11 +4,9 @@
 // container is flagged CPU-throttled by `strata top pods --bottlenecks` and `strata describe pod`.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_CERT_ANNOTATION, kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, wasm, waitFor, missingTools } from './harness.ts';
+import { Cluster, ROOT, wasm, waitFor, missingTools, agentGet as agentGetOf } from './harness.ts';
 
 function missingContainers(): string | undefined {
   return missingTools(['runc', 'conmon', 'kubectl'], 'the container tier needs root');
@@ -18,32 +16,7 @@ if (why) console.warn(`skipping metrics e2e tests: ${why}`);
 
 let c: Cluster;
 
-/** GET on the node's agent (its pinned certificate, the admin's token), as Prometheus would scrape it. */
-async function agentGet(path: string, token?: string): Promise<{ status: number; body: string }> {
-  const node = await c.client.get(kindFor('v1', 'Node')!, undefined, 'node-a');
-  const port = node.status.daemonEndpoints.kubeletEndpoint.Port;
-  const addr = node.status.addresses.find((a: any) => a.type === 'InternalIP')?.address ?? '127.0.0.1';
-  const ca = Buffer.from(node.metadata.annotations[AGENT_CERT_ANNOTATION], 'base64').toString('utf8');
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: addr,
-        port,
-        path,
-        ca,
-        checkServerIdentity: () => undefined,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+const agentGet = (path: string, token?: string) => agentGetOf(c, path, token);
 
 /** Series of a Prometheus exposition whose labels include all of `labels`: [labels text, value]. */
 function series(text: string, name: string, labels: Record<string, string>): number[] {

@@ -2,9 +2,26 @@
 // metrics endpoint can serve them as they are. Every ejection and breaker trip is counted here (and
 // reported as an Event on its Service).
 
+/** Upper bounds (seconds) of the latency histograms: Prometheus' client defaults, which dashboards expect. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One histogram series: cumulative counts are computed when rendering, so observing is one increment. */
+class HistogramSeries {
+  readonly counts = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+  sum = 0;
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    this.counts[i]++;
+    this.sum += seconds;
+  }
+}
+
 export class Counters {
   private readonly values = new Map<string, number>();
   private readonly help = new Map<string, string>();
+  /** Histograms by name, then by label text (`{a="b"}`). */
+  private readonly histograms = new Map<string, Map<string, HistogramSeries>>();
 
   describe(name: string, help: string): void {
     this.help.set(name, help);
@@ -33,9 +50,37 @@ export class Counters {
     return total;
   }
 
+  /** A histogram series to observe into; callers on the request path keep it (no label formatting per request). */
+  histogram(name: string, labels: Record<string, string> = {}): { observe(seconds: number): void } {
+    let byLabels = this.histograms.get(name);
+    if (!byLabels) this.histograms.set(name, (byLabels = new Map()));
+    const key = labelText(labels);
+    let series = byLabels.get(key);
+    if (!series) byLabels.set(key, (series = new HistogramSeries()));
+    return series;
+  }
+
   text(): string {
     const names = new Set([...this.values.keys()].map((k) => k.replace(/\{.*$/, '')));
     const out: string[] = [];
+    for (const [name, byLabels] of [...this.histograms].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const help = this.help.get(name);
+      if (help) out.push(`# HELP ${name} ${help}`);
+      out.push(`# TYPE ${name} histogram`);
+      for (const [labels, h] of byLabels) {
+        const inner = labels.slice(1, -1);
+        const withLe = (le: string) => `{${inner ? `${inner},` : ''}le="${le}"}`;
+        let cumulative = 0;
+        LATENCY_BUCKETS.forEach((le, i) => {
+          cumulative += h.counts[i];
+          out.push(`${name}_bucket${withLe(String(le))} ${cumulative}`);
+        });
+        cumulative += h.counts[LATENCY_BUCKETS.length];
+        out.push(`${name}_bucket${withLe('+Inf')} ${cumulative}`);
+        out.push(`${name}_sum${labels} ${h.sum}`);
+        out.push(`${name}_count${labels} ${cumulative}`);
+      }
+    }
     for (const name of [...names].sort()) {
       const help = this.help.get(name);
       if (help) out.push(`# HELP ${name} ${help}`);

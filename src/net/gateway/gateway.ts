@@ -156,6 +156,10 @@ export class NodeGateway {
     );
     this.counters.describe('strata_gateway_retries_total', 'Retries sent, within the retry budget.');
     this.counters.describe(
+      'strata_gateway_upstream_response_seconds',
+      "Seconds from a request's arrival to its backend's response headers, retries included.",
+    );
+    this.counters.describe(
       'strata_gateway_retry_budget_exhausted_total',
       'Retries refused by the retry budget.',
     );

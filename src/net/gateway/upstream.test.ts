@@ -75,6 +75,24 @@ describe('Upstream', () => {
     }
   });
 
+  it('times every answered request into a Prometheus histogram per upstream', async () => {
+    const list = [await serve('a'), await serve('b')];
+    const { u, counters } = upstreamFor(list);
+    await Promise.all(Array.from({ length: 12 }, () => get(u)));
+    const text = counters.text();
+    expect(text).toContain('# TYPE strata_gateway_upstream_response_seconds histogram');
+    const count = /strata_gateway_upstream_response_seconds_count\{upstream="[^"]+"\} (\d+)/.exec(text);
+    expect(Number(count?.[1])).toBe(12);
+    const inf = /strata_gateway_upstream_response_seconds_bucket\{upstream="[^"]+",le="\+Inf"\} (\d+)/.exec(
+      text,
+    );
+    expect(Number(inf?.[1])).toBe(12);
+    // Buckets are cumulative: never decreasing from the smallest bound to +Inf.
+    const buckets = [...text.matchAll(/_bucket\{[^}]*\} (\d+)/g)].map((m) => Number(m[1]));
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    expect(text).toMatch(/strata_gateway_upstream_response_seconds_sum\{upstream="[^"]+"\} [0-9.e-]+/);
+  });
+
   it('a backend that dies costs no failed request: connection refused is retried elsewhere', async () => {
     const list = [await serve('a'), await serve('b'), await serve('c')];
     const { u, counters } = upstreamFor(list);

@@ -74,6 +74,8 @@ export class Upstream {
   private rotation: BackendState[] = [];
   /** strata_gateway_requests_total series keys by status code (no label formatting per request). */
   private readonly requestKeys = new Map<number, string>();
+  /** Time from the client's request to the backend's response headers, retries included. */
+  private readonly latency?: { observe(seconds: number): void };
 
   readonly name: string;
 
@@ -81,6 +83,7 @@ export class Upstream {
     this.name = name;
     this.config = config;
     this.counters = o.counters;
+    this.latency = o.counters?.histogram('strata_gateway_upstream_response_seconds', { upstream: name });
     this.onEvent = o.onEvent ?? (() => {});
     this.now = o.now ?? Date.now;
     this.random = o.random;
@@ -223,6 +226,7 @@ export class Upstream {
     clientSignal?: AbortSignal,
   ): Promise<DispatchResult> {
     this.budget.deposit();
+    const started = performance.now();
     const start = this.now();
     const deadline = start + route.timeoutMs;
     const replayable = req.body === undefined || Buffer.isBuffer(req.body);
@@ -276,6 +280,7 @@ export class Upstream {
         response.body.once('end', release);
         response.body.once('close', release);
         this.countRequest(response.status);
+        this.latency?.observe((performance.now() - started) / 1000);
         return { ok: true, response, backend: s.id, attempts };
       } catch (err) {
         this.release(s);
