@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, setGlobalDispatcher } from 'undici';
-import { startControlPlane, type ControlPlane } from '../src/server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../src/node/assemble-control-plane.ts';
 
 const PER_ROUND = Number(process.argv[2] ?? 5000);
 const ROUNDS = Number(process.argv[3] ?? 5);

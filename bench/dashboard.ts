@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { startControlPlane } from '../src/server/control-plane.ts';
+import { startControlPlane } from '../src/node/assemble-control-plane.ts';
 import { SESSION_COOKIE } from '../src/server/ui-session.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 5);

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, setGlobalDispatcher } from 'undici';
-import { startControlPlane, type ControlPlane } from '../src/server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../src/node/assemble-control-plane.ts';
 import { loadEncryptionConfig } from '../src/store/encryption/config.ts';
 import { EncryptedStore } from '../src/store/encryption/encrypted-store.ts';
 import { ObjectStore } from '../src/store/objects.ts';

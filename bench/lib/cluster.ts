@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.ts';
 import { Client } from '../../src/client/client.ts';
 import { WasmDriver } from '../../src/sandbox/wasm/driver.ts';
-import { startControlPlane, type ControlPlane } from '../../src/server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../../src/node/assemble-control-plane.ts';
 
 export interface BenchCluster {
   cp: ControlPlane;

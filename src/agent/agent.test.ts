@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_CLASSES, kindFor } from '../api/index.ts';
 import { Client } from '../client/client.ts';
-import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../node/assemble-control-plane.ts';
 import { Agent } from './agent.ts';
 import { FakeDriver } from './testing/fake-driver.ts';
 import { MEMORY_PRESSURE_TAINT, RUNTIME_UNAVAILABLE_TAINT } from './node-health.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
 import { Client } from '../client/client.ts';
-import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from './assemble-control-plane.ts';
 
 const CLUSTER_ROLE = kindFor('rbac.authorization.k8s.io/v1', 'ClusterRole')!;
 const REPLICA_SET = kindFor('apps/v1', 'ReplicaSet')!;

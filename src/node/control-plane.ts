@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
-import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from './assemble-control-plane.ts';
 import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/signature-policy.ts';
 import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';

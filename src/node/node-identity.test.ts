@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
-import { startControlPlane, type ControlPlane } from '../server/control-plane.ts';
+import { startControlPlane, type ControlPlane } from './assemble-control-plane.ts';
 import { Client } from '../client/client.ts';
 import {
   CertificateRotator,

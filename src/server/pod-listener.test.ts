@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Agent as HttpsAgent, request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../api/index.ts';
-import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../node/assemble-control-plane.ts';
 import { advertiseAddress } from './pod-listener.ts';
 
 const address = advertiseAddress();

@@ -1,6 +1,6 @@
 // The control plane's components as their own users: views of the ObjectStore that act as
 // system:kube-controller-manager and system:kube-scheduler (acting-store.ts), audited as such (audit.ts).
-// The composition root (src/server/control-plane.ts) hands these to the controllers and the scheduler.
+// The composition root (src/node/assemble-control-plane.ts) hands these to the controllers and the scheduler.
 import type { Log } from '../../lib/log.ts';
 import type { ObjectStore } from '../../store/objects.ts';
 import type { Authorizer } from '../authorizer.ts';

@@ -14,30 +14,30 @@ import { startControllers, ensureDefaultNamespaces } from '../controllers/manage
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
 import { PingSourceController } from '../controllers/eventing/pingsource.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
-import { priorityAdmission } from './admission.ts';
-import { defaultIngressClassAdmission, ensureStrataIngressClass } from './ingress-admission.ts';
-import { installStorageAdmission } from './storage-admission.ts';
+import { priorityAdmission } from '../server/admission.ts';
+import { defaultIngressClassAdmission, ensureStrataIngressClass } from '../server/ingress-admission.ts';
+import { installStorageAdmission } from '../server/storage-admission.ts';
 import { installPodSecurity, podSecurityConfigFor } from '../policy/pod-security/index.ts';
 import { startAdmissionPolicies } from '../policy/admission-policies.ts';
 import { policyViolationTotals } from '../policy/reports/violations.ts';
 import { QuotaAdmission, installLimitRangeAdmission } from '../policy/quota/index.ts';
 import { type ImageSignatureCheck, installImageSignatureAdmission } from '../policy/signatures/index.ts';
-import { buildServer, type ServerExtension } from './app.ts';
-import { startAudit, type AuditLogConfig } from './audit/index.ts';
-import { startAuthorization } from './authorization.ts';
-import { forbiddenMessage } from './authorization-attributes.ts';
+import { buildServer, type ServerExtension } from '../server/app.ts';
+import { startAudit, type AuditLogConfig } from '../server/audit/index.ts';
+import { startAuthorization } from '../server/authorization.ts';
+import { forbiddenMessage } from '../server/authorization-attributes.ts';
 import { componentStores } from '../auth/components/index.ts';
-import { Authenticator, loadOrCreateAdminToken } from './auth.ts';
-import { dashboard } from './ui.ts';
+import { Authenticator, loadOrCreateAdminToken } from '../server/auth.ts';
+import { dashboard } from '../server/ui.ts';
 import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
 import { ServiceAccountTokens } from '../auth/serviceaccount/tokens.ts';
-import { serviceAccountTokenRoutes } from './routes/serviceaccount-token.ts';
-import { serviceAccountAdmission } from './serviceaccount-admission.ts';
-import { AgentDialer } from './agent-endpoint.ts';
-import { ServerMetrics } from './metrics.ts';
-import { MetricsPoller } from './metrics-poller.ts';
-import { MetricsHistory } from './metrics-history.ts';
-import { setUpAlerting } from './alerts/index.ts';
+import { serviceAccountTokenRoutes } from '../server/routes/serviceaccount-token.ts';
+import { serviceAccountAdmission } from '../server/serviceaccount-admission.ts';
+import { AgentDialer } from '../server/agent-endpoint.ts';
+import { ServerMetrics } from '../server/metrics.ts';
+import { MetricsPoller } from '../server/metrics-poller.ts';
+import { MetricsHistory } from '../server/metrics-history.ts';
+import { setUpAlerting } from '../server/alerts/index.ts';
 import { loadOrCreateClusterPKI, type ClusterPKI } from '../auth/cluster-pki.ts';
 import { ADMIN_GROUP } from '../auth/identities.ts';
 import { BootstrapTokenAuthenticator } from '../auth/bootstrap/authenticator.ts';
@@ -50,8 +50,8 @@ import {
   ensureKubeDnsService,
   ensureKubernetesService,
   startServiceAllocation,
-} from './allocators/index.ts';
-import { type PodListener, advertiseAddress, isLoopback, listenForPods } from './pod-listener.ts';
+} from '../server/allocators/index.ts';
+import { type PodListener, advertiseAddress, isLoopback, listenForPods } from '../server/pod-listener.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
