@@ -34,6 +34,9 @@ import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
 import { forgetHandle, readHandle, saveHandle } from './handles.ts';
 
+/** Delay before a status write that failed transiently is tried again (with the pod's latest state). */
+const STATUS_RETRY_MS = 1000;
+
 const podKind = kindFor('v1', 'Pod')!;
 
 export const BACKOFF_INITIAL_MS = 10_000;
@@ -906,11 +909,16 @@ export class PodWorker {
           'status',
         );
       } catch (err) {
-        if ((err as any).code !== 404)
-          this.opts.log.warn(
-            { pod: this.pod.metadata.name, err: (err as Error).message },
-            'status update failed',
-          );
+        const code = (err as { code?: unknown }).code;
+        if (code === 404) return; // the pod is gone
+        this.opts.log.warn(
+          { pod: this.pod.metadata.name, err: (err as Error).message },
+          'status update failed',
+        );
+        // A transient failure (no answer, throttled, a server error) is retried: otherwise the last state
+        // change before it would never reach the API (seen as one pod of 2,000 stuck in ContainerCreating).
+        if (typeof code !== 'number' || code === 429 || code >= 500)
+          setTimeout(() => this.report(), STATUS_RETRY_MS).unref();
       }
     });
   }
