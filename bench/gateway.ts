@@ -11,10 +11,10 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { selfSignedServing } from '../src/auth/pki.ts';
 import type { ListWatch } from '../src/lib/informer.ts';
 import { NodeGateway } from '../src/net/gateway/index.ts';
+import { freePort } from '../src/lib/free-port.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -28,14 +28,6 @@ try {
     console.error('bench gateway: needs wrk (apt-get install -y wrk)');
     process.exit(2);
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** The backend: a small keep-alive HTTP server in its own process. */

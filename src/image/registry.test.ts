@@ -23,8 +23,8 @@ import {
   wasmArtifact,
   EMPTY_WASM,
 } from './testing/fixtures.ts';
+import { freePort } from '../lib/free-port.ts';
 import {
-  freePort,
   registryUnavailable,
   startLocalRegistry,
   startTokenServer,

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
 import { ImageStore, RegistryClient, pushImage } from '../../src/image/index.ts';
 import { wasmArtifact } from '../../src/image/testing/fixtures.ts';
-import { freePort, startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
+import { freePort } from '../../src/lib/free-port.ts';
+import { startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
 import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;

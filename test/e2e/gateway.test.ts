@@ -8,12 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedServing } from '../../src/auth/pki.ts';
 import { kindFor } from '../../src/api/index.ts';
 import { Cluster, ROOT, agentGet, waitFor } from './harness.ts';
+import { freePort } from '../../src/lib/free-port.ts';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'the container tier needs root';
@@ -30,14 +30,6 @@ const why = missing();
 if (why) console.warn(`skipping the gateway e2e tests: ${why}`);
 
 const slices = kindFor('discovery.k8s.io/v1', 'EndpointSlice')!;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '0.0.0.0', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Reply {
   status: number;
@@ -103,10 +95,10 @@ describe.skipIf(!!why)('the node gateway end to end', () => {
   beforeAll(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     [httpPort, httpsPort, lbPort, limitedPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
+      await freePort('0.0.0.0'),
+      await freePort('0.0.0.0'),
+      await freePort('0.0.0.0'),
+      await freePort('0.0.0.0'),
     ];
     c = await new Cluster().up(['--http-port', String(httpPort), '--https-port', String(httpsPort)]);
     const imported = await c.cli([

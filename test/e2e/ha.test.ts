@@ -7,12 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  etcdUnavailable,
-  freePort,
-  startEtcdCluster,
-  type EtcdCluster,
-} from '../../src/store/testing/etcd.ts';
+import { freePort } from '../../src/lib/free-port.ts';
+import { etcdUnavailable, startEtcdCluster, type EtcdCluster } from '../../src/store/testing/etcd.ts';
 import { NODE, ROOT, waitFor } from './harness.ts';
 
 const missing = etcdUnavailable();

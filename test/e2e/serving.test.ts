@@ -9,22 +9,14 @@
 //   - a revision whose instance cannot start answers 503 with the reason and records an Event; a request
 //     held past timeoutSeconds answers 504.
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, missingTools, ROOT, waitFor, wasm } from './harness.ts';
+import { freePort } from '../../src/lib/free-port.ts';
 
 const why = missingTools(['runc', 'conmon', 'nft']);
 if (why) console.warn(`skipping the serving e2e tests: ${why}`);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '0.0.0.0', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Reply {
   status: number;
@@ -139,7 +131,7 @@ ${extra}      containers:
 describe.skipIf(!!why)('Knative Serving end to end', () => {
   beforeAll(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
-    port = await freePort();
+    port = await freePort('0.0.0.0');
     c = await new Cluster().up(['--http-port', String(port), '--https-port', '0']);
     const imported = await c.cli([
       'image',

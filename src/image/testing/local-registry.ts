@@ -4,10 +4,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSign, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Credentials } from '../registry-auth.ts';
+import { freePort } from '../../lib/free-port.ts';
 
 export interface LocalRegistry {
   /** "127.0.0.1:PORT", as used in references. */
@@ -41,17 +41,6 @@ export function registryUnavailable(): string | undefined {
 
 export function toolMissing(cmd: string, pkg: string): string | undefined {
   return which(cmd) ? undefined : `${cmd} not installed (apt-get install ${pkg})`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const children = new Set<ChildProcess>();

@@ -11,6 +11,7 @@ import { selfSignedServing } from '../../auth/pki.ts';
 import { strataIngressClass } from '../../api/index.ts';
 import type { InformerWatchEvent, ListWatch } from '../../lib/informer.ts';
 import { NodeGateway, type LoadBalancerIngress } from './gateway.ts';
+import { freePort } from '../../lib/free-port.ts';
 
 /** An in-memory collection with list + watch, as the API would serve it. */
 class Source<T extends { metadata: any }> implements ListWatch<T> {
@@ -92,14 +93,6 @@ function slice(svc: string, portName: string, port: number, idx: number) {
     ports: [{ name: portName, port, protocol: 'TCP' }],
     endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined): Promise<T> {

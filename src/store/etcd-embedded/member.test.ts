@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCA, issue } from '../../auth/pki.ts';
-import { etcdUnavailable, freePort } from '../testing/etcd.ts';
+import { freePort } from '../../lib/free-port.ts';
+import { etcdUnavailable } from '../testing/etcd.ts';
 import { memberClient, startEmbeddedEtcd, type EmbeddedEtcd, type MemberTlsFiles } from './member.ts';
 import { addMember, listMembers, removeMember } from './membership.ts';
 

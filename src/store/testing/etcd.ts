@@ -3,9 +3,9 @@
 // Nothing here talks to any address but 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../lib/free-port.ts';
 
 export const ETCD_BINARY = process.env.STRATA_ETCD_BINARY ?? '/usr/bin/etcd';
 
@@ -47,16 +47,6 @@ export interface EtcdClusterOptions {
 }
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel; closed before etcd binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
   const size = opts.size ?? 1;
