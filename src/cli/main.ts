@@ -22,6 +22,7 @@ import { registerFuncCommands } from './func.ts';
 import { registerAlertCommands } from './alerts.ts';
 import { registerAuthCommands } from './auth.ts';
 import { registerDatastoreCommands, withDatastoreOptions } from './datastore.ts';
+import { collect, int, withControlPlaneOptions, withNodeOptions } from './cluster-options.ts';
 
 const withGlobalOptions = (cmd: Command): Command =>
   cmd
@@ -53,83 +54,17 @@ const useMicrovmAccel = (mode: string | undefined): void => {
 };
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 let exitCode = 0;
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`expected an integer, got ${JSON.stringify(v)}`);
-  return n;
-};
 
-program
-  .command('up')
-  .description('start a single-node cluster (API server, controllers, scheduler and agent) in one process')
-  .option('--data-dir <dir>', 'state directory (default $STRATA_HOME/data or ~/.strata/data)')
-  .option('--host <addr>', 'API listen address', '127.0.0.1')
-  .option('--port <port>', 'API port', int, 6443)
-  .option('--node-name <name>', 'name of this node (default: hostname)')
-  .option(
-    '--runtimes <list>',
-    'runtime classes this node runs (default: each of wasm, container, microvm this machine can run)',
-  )
-  .addOption(
-    new Option(
-      '--microvm-accel <mode>',
-      'microvm accelerator (auto: KVM when a canary boot proves it usable)',
-    ).choices(['auto', 'kvm', 'tcg']),
-  )
-  .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
-  .option(
-    '--node-grace-period <duration>',
-    'a node whose lease is this old becomes NotReady (default 40s)',
-    seconds,
-  )
-  .option(
-    '--pod-eviction-timeout <duration>',
-    "how long a NotReady node's pods wait before they are evicted and replaced elsewhere (default 5m)",
-    seconds,
-  )
-  .option(
-    '--lease-duration <duration>',
-    "the agent's lease duration; it renews every quarter of it (default 40s)",
-    seconds,
-  )
-  .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
-  .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
-  .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
-  .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
-  .option(
-    '--advertise-address <ip>',
-    "where pods reach the API: an address of this machine (default: the default route's), or none",
-  )
-  .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
-  .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
-  .option('--http-port <port>', "the gateway's Ingress HTTP port on the node's addresses (0 = off)", int, 80)
-  .option(
-    '--https-port <port>',
-    "the gateway's Ingress HTTPS port on the node's addresses (0 = off)",
-    int,
-    443,
-  )
-  .option(
-    '--encryption-provider-config <file>',
-    'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
-  )
-  .option(
-    '--pod-security-config <file>',
-    'a PodSecurityConfiguration: the cluster-wide Pod Security defaults (default DATA/pod-security.yaml if present; else warn at baseline)',
-  )
-  .option(
-    '--service-account-issuer <url>',
-    'the iss of service-account tokens (default https://kubernetes.default.svc.cluster.local)',
-  )
-  .option(
-    '--audit-log-path <path>',
-    'the audit log (default DATA/audit.log; - for stdout; none: no audit log)',
-  )
-  .option('--audit-policy-file <file>', 'an audit.k8s.io/v1 Policy (default: every request at Metadata)')
-  .option('--audit-log-maxsize <MB>', 'rotate the audit log at this size (default 100)', int)
-  .option('--audit-log-maxbackup <n>', 'rotated audit logs kept (default 10)', int)
-  .option('--audit-log-maxage <days>', 'rotated audit logs removed after this many days (default 30)', int)
+withNodeOptions(
+  withControlPlaneOptions(
+    program
+      .command('up')
+      .description(
+        'start a single-node cluster (API server, controllers, scheduler and agent) in one process',
+      )
+      .option('--data-dir <dir>', 'state directory (default $STRATA_HOME/data or ~/.strata/data)'),
+  ),
+)
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
@@ -143,51 +78,12 @@ program
   .option('--data-dir <dir>', 'state directory')
   .action(async (o) => (await cluster()).down(o));
 
-program
-  .command('server')
-  .description('run the control plane only (API server, controllers, scheduler)')
-  .option('--data-dir <dir>', 'state directory')
-  .option('--host <addr>', 'listen address', '127.0.0.1')
-  .option('--port <port>', 'port', int, 6443)
-  .addOption(new Option('--strategy <s>', 'scheduling strategy').choices(['spread', 'binpack']))
-  .option(
-    '--node-grace-period <duration>',
-    'a node whose lease is this old becomes NotReady (default 40s)',
-    seconds,
-  )
-  .option(
-    '--pod-eviction-timeout <duration>',
-    "how long a NotReady node's pods wait before they are evicted and replaced elsewhere (default 5m)",
-    seconds,
-  )
-  .option('--insecure-http', 'serve plain HTTP instead of HTTPS (loopback development only)')
-  .option('--tls-san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect)
-  .option('--service-cidr <cidr>', 'range Service cluster IPs come from', '10.96.0.0/16')
-  .option('--service-node-port-range <a-b>', 'range NodePorts come from', '30000-32767')
-  .option(
-    '--advertise-address <ip>',
-    "where pods reach the API: an address of this machine (default: the default route's), or none",
-  )
-  .option(
-    '--encryption-provider-config <file>',
-    'an EncryptionConfiguration: the resources it names (e.g. secrets) are encrypted at rest',
-  )
-  .option(
-    '--pod-security-config <file>',
-    'a PodSecurityConfiguration: the cluster-wide Pod Security defaults (default DATA/pod-security.yaml if present; else warn at baseline)',
-  )
-  .option(
-    '--service-account-issuer <url>',
-    'the iss of service-account tokens (default https://kubernetes.default.svc.cluster.local)',
-  )
-  .option(
-    '--audit-log-path <path>',
-    'the audit log (default DATA/audit.log; - for stdout; none: no audit log)',
-  )
-  .option('--audit-policy-file <file>', 'an audit.k8s.io/v1 Policy (default: every request at Metadata)')
-  .option('--audit-log-maxsize <MB>', 'rotate the audit log at this size (default 100)', int)
-  .option('--audit-log-maxbackup <n>', 'rotated audit logs kept (default 10)', int)
-  .option('--audit-log-maxage <days>', 'rotated audit logs removed after this many days (default 30)', int)
+withControlPlaneOptions(
+  program
+    .command('server')
+    .description('run the control plane only (API server, controllers, scheduler)')
+    .option('--data-dir <dir>', 'state directory'),
+)
   .option('--cluster-init', 'found a new cluster with an embedded etcd member (DATA/etcd; docs/ha.md)')
   .option(
     '--join <url>',
@@ -222,50 +118,35 @@ secrets
   )
   .action(async (o) => (await import('./secrets.ts')).reencryptSecrets(o));
 
-program
-  .command('agent')
-  .description('run a node agent that joins a server')
-  .requiredOption(
-    '--server <url>',
-    'API server URL; several comma-separated: the agent reaches them through its local load balancer',
-  )
-  .option('--lb-port <port>', "the local load balancer's port (default 6444; used with several servers)", int)
-  .option(
-    '--token <token>',
-    'join token (strata token create): the node obtains its own certificate with it, once',
-  )
-  .option('--token-file <file>', 'file holding the join token (or a bearer token to present instead)')
-  .option(
-    '--ca-cert-hash <sha256:hex>',
-    "pin of the cluster CA (the server's DATA/tls/ca.hash), as kubeadm join takes it",
-  )
-  .option('--ca-file <file>', 'the cluster CA certificate (instead of --ca-cert-hash)')
-  .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
-  .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
-  .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
-  .option('--http-port <port>', "the gateway's Ingress HTTP port on the node's addresses (0 = off)", int, 80)
-  .option(
-    '--https-port <port>',
-    "the gateway's Ingress HTTPS port on the node's addresses (0 = off)",
-    int,
-    443,
-  )
-  .option('--data-dir <dir>', 'agent state directory')
-  .option('--node-name <name>', 'node name (default: hostname)')
-  .option(
-    '--runtimes <list>',
-    'runtime classes this node runs (default: each of wasm, container, microvm this machine can run)',
-  )
-  .addOption(
-    new Option(
-      '--microvm-accel <mode>',
-      'microvm accelerator (auto: KVM when a canary boot proves it usable)',
-    ).choices(['auto', 'kvm', 'tcg']),
-  )
+withNodeOptions(
+  program
+    .command('agent')
+    .description('run a node agent that joins a server')
+    .requiredOption(
+      '--server <url>',
+      'API server URL; several comma-separated: the agent reaches them through its local load balancer',
+    )
+    .option(
+      '--lb-port <port>',
+      "the local load balancer's port (default 6444; used with several servers)",
+      int,
+    )
+    .option(
+      '--token <token>',
+      'join token (strata token create): the node obtains its own certificate with it, once',
+    )
+    .option('--token-file <file>', 'file holding the join token (or a bearer token to present instead)')
+    .option(
+      '--ca-cert-hash <sha256:hex>',
+      "pin of the cluster CA (the server's DATA/tls/ca.hash), as kubeadm join takes it",
+    )
+    .option('--ca-file <file>', 'the cluster CA certificate (instead of --ca-cert-hash)')
+    .option('--service-cidr <cidr>', "the cluster's Service range (as the server's)", '10.96.0.0/16')
+    .option('--data-dir <dir>', 'agent state directory'),
+)
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
-  .option('--lease-duration <duration>', 'lease duration; renewed every quarter of it (default 40s)', seconds)
   .action(async (o) => {
     useMicrovmAccel(o.microvmAccel);
     await (await cluster()).agent({ ...o, labels: o.label });
