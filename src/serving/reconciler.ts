@@ -131,7 +131,10 @@ export class ServingReconciler {
       onDelete: () => this.loop.schedule(),
     };
     for (const k of Object.values(KIND)) this.removers.push(this.inf(k).addHandler(changed));
-    await this.o.informers.waitForSync();
+    // Only its own kinds: the shared factory also holds informers that may never sync (a Secret the
+    // encryption configuration cannot decrypt keeps the cluster-wide Secret list failing, and waiting on it
+    // hung the leader's start).
+    await Promise.all(Object.values(KIND).map((k) => this.inf(k).waitForSync()));
     this.loop.schedule(0);
     this.loop.startFullSyncs();
   }
