@@ -15,6 +15,8 @@ export interface ContainerRun {
   finished: boolean;
   sandboxId?: string;
   driver?: Driver;
+  /** Settles when the sandbox being prepared and started has its id (or failed to start). */
+  launching?: Promise<void>;
   startedAtMs?: number;
   /** Probes of the current run (absent when the container declares none). */
   prober?: { readonly ready: boolean; readonly started: boolean; stop(): void };

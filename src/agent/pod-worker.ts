@@ -325,6 +325,7 @@ export class PodWorker {
     await Promise.all(
       [...this.runs.values(), ...this.initRuns.values(), ...this.ephemeralRuns.values()].map(async (r) => {
         r.prober?.stop();
+        await r.launching;
         if (!r.sandboxId || !r.driver) return;
         if (!r.driver.capabilities.survivesAgentRestart) {
           await r.driver.stop(r.sandboxId, 0).catch(() => {});
@@ -523,10 +524,25 @@ export class PodWorker {
           ({ handle, startedAt, log } = adopted);
           adopted = undefined;
         } else {
-          const spec = await this.sandboxSpec(driver, container, run);
-          log = spec.log as RotatingLog;
-          if (signal.aborted) break;
-          handle = await driver.start(spec);
+          // Until the sandbox has an id, shutdown() cannot stop it: it waits for this launch instead, so an
+          // agent that stops mid-start does not leave a running sandbox or a mounted rootfs unaccounted.
+          let launched!: () => void;
+          run.launching = new Promise<void>((r) => (launched = r));
+          try {
+            const spec = await this.sandboxSpec(driver, container, run);
+            log = spec.log as RotatingLog;
+            if (signal.aborted) {
+              log.close();
+              await this.releaseImage(run);
+              break;
+            }
+            handle = await driver.start(spec);
+            run.sandboxId = handle.id;
+            run.driver = driver;
+          } finally {
+            run.launching = undefined;
+            launched();
+          }
           startedAt = new Date().toISOString();
           this.recordStart(container, fieldPath);
           if (driver.capabilities.survivesAgentRestart)

@@ -454,7 +454,7 @@ export class Cluster {
           }),
       ),
     );
-    rmSync(this.dir, { recursive: true, force: true });
+    removeClusterDir(this.dir);
     // A node killed mid-stop leaves its containers on the slot's bridge with their pod IPs, and its kernel
     // rules: a later cluster on the same slot would hand out the same addresses again (ARP conflicts, a
     // Service answered by a stale pod). Such a slot stays taken for the rest of this test process.
@@ -462,6 +462,27 @@ export class Cluster {
       console.warn(`e2e: a cluster needed SIGKILL to stop; network slot ${this.slot.slot} is not reused`);
     else this.slot.release();
   }
+}
+
+/** Removes a cluster's directory. A mount still under it (a container rootfs, a volume) means a node left
+ *  something behind on stop: it is named on stderr, detached, and the directory removed anyway, so one
+ *  leak does not fail every later cleanup. */
+function removeClusterDir(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')))
+      .sort((a, b) => b.length - a.length);
+    console.warn(
+      `e2e: ${dir} could not be removed (${(err as Error).message}); mounts left: ${mounts.join(', ') || 'none'}`,
+    );
+    for (const m of mounts) spawnSync('umount', ['-l', m]);
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Why an end-to-end test cannot run here: not root (the container tier and nftables need it), or a tool
