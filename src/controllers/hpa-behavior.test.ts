@@ -1,6 +1,6 @@
 // Stabilization and rate policies against kube's documented behavior examples.
 import { describe, expect, it } from 'vitest';
-import { ScaleHistory, scaleDownLimit, scaleUpLimit } from './hpa-behavior.ts';
+import { ScaleHistory, replicaRateLimit } from './hpa-behavior.ts';
 
 const T0 = Date.parse('2026-01-01T12:00:00Z');
 const none = () => 0;
@@ -15,10 +15,10 @@ describe('rate policies', () => {
       ],
     };
     // 80 replicas: 10 % is 8 pods, more than 4 → 72. 20 replicas: 10 % is 2, fewer than 4 → 16.
-    expect(scaleDownLimit(80, none, rules)).toBe(72);
-    expect(scaleDownLimit(20, none, rules)).toBe(16);
-    expect(scaleDownLimit(80, none, { ...rules, selectPolicy: 'Min' })).toBe(76);
-    expect(scaleDownLimit(80, none, { ...rules, selectPolicy: 'Disabled' })).toBe(80);
+    expect(replicaRateLimit('down', 80, none, rules)).toBe(72);
+    expect(replicaRateLimit('down', 20, none, rules)).toBe(16);
+    expect(replicaRateLimit('down', 80, none, { ...rules, selectPolicy: 'Min' })).toBe(76);
+    expect(replicaRateLimit('down', 80, none, { ...rules, selectPolicy: 'Disabled' })).toBe(80);
   });
 
   it('scale up, kube defaults: 4 pods or 100 % per 15 s', () => {
@@ -29,10 +29,10 @@ describe('rate policies', () => {
         { type: 'Percent' as const, value: 100, periodSeconds: 15 },
       ],
     };
-    expect(scaleUpLimit(1, none, rules)).toBe(5);
-    expect(scaleUpLimit(10, none, rules)).toBe(20);
+    expect(replicaRateLimit('up', 1, none, rules)).toBe(5);
+    expect(replicaRateLimit('up', 10, none, rules)).toBe(20);
     // 4 were added in this period: the period started at 6 → 10 (pods) or 12 (percent).
-    expect(scaleUpLimit(10, () => 4, rules)).toBe(12);
+    expect(replicaRateLimit('up', 10, () => 4, rules)).toBe(12);
   });
 });
 

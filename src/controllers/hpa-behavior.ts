@@ -38,7 +38,43 @@ export interface NormalizeArgs {
   now: number;
 }
 
-const WITHIN = ['DesiredWithinRange', 'the desired count is within the acceptable range'] as const;
+type Direction = 'up' | 'down';
+/** A condition's reason and message. */
+type LimitReason = readonly [string, string];
+
+const WITHIN: LimitReason = ['DesiredWithinRange', 'the desired count is within the acceptable range'];
+const RATE_LIMITED: Record<Direction, LimitReason> = {
+  up: ['ScaleUpLimit', 'the desired replica count is increasing faster than the maximum scale rate'],
+  down: ['ScaleDownLimit', 'the desired replica count is decreasing faster than the maximum scale rate'],
+};
+const OUT_OF_RANGE: Record<Direction, LimitReason> = {
+  up: ['TooManyReplicas', 'the desired replica count is more than the maximum replica count'],
+  down: ['TooFewReplicas', 'the desired replica count is less than the minimum replica count'],
+};
+
+/** AbleToScale reasons. */
+const READY: LimitReason = ['ReadyForNewScale', 'recommended size matches current size'];
+const STABILIZED: Record<Direction, LimitReason> = {
+  up: [
+    'ScaleUpStabilized',
+    'recent recommendations were lower than current one, applying the lowest recent recommendation',
+  ],
+  down: [
+    'ScaleDownStabilized',
+    'recent recommendations were higher than current one, applying the highest recent recommendation',
+  ],
+};
+
+function outcome(replicas: number, stabilized: number, able: LimitReason, limit: LimitReason): Limited {
+  return {
+    replicas,
+    ableReason: able[0],
+    ableMessage: able[1],
+    limited: replicas !== stabilized,
+    limitReason: limit[0],
+    limitMessage: limit[1],
+  };
+}
 
 export class ScaleHistory {
   private readonly recommendations = new Map<string, Timestamped[]>();
@@ -93,38 +129,22 @@ export class ScaleHistory {
     for (const r of this.recommendations.get(a.key) ?? [])
       if (r.at >= cutoff && r.value > stabilized) stabilized = r.value;
     this.record(a.key, a.desiredReplicas, a.now, cutoff);
-    const able =
-      stabilized !== a.desiredReplicas
-        ? ([
-            'ScaleDownStabilized',
-            'recent recommendations were higher than current one, applying the highest recent recommendation',
-          ] as const)
-        : (['ReadyForNewScale', 'recommended size matches current size'] as const);
+    const able = stabilized !== a.desiredReplicas ? STABILIZED.down : READY;
     // convertDesiredReplicasWithRules
     const scaleUpLimit = Math.max(2 * a.currentReplicas, 4);
     let replicas = stabilized;
-    let limit: readonly [string, string] = WITHIN;
+    let limit = WITHIN;
     if (stabilized < a.minReplicas) {
       replicas = a.minReplicas;
-      limit = ['TooFewReplicas', 'the desired replica count is less than the minimum replica count'];
+      limit = OUT_OF_RANGE.down;
     } else {
       const max = Math.min(a.maxReplicas, scaleUpLimit);
       if (stabilized > max) {
         replicas = max;
-        limit =
-          a.maxReplicas > scaleUpLimit
-            ? ['ScaleUpLimit', 'the desired replica count is increasing faster than the maximum scale rate']
-            : ['TooManyReplicas', 'the desired replica count is more than the maximum replica count'];
+        limit = a.maxReplicas > scaleUpLimit ? RATE_LIMITED.up : OUT_OF_RANGE.up;
       }
     }
-    return {
-      replicas,
-      ableReason: able[0],
-      ableMessage: able[1],
-      limited: replicas !== stabilized,
-      limitReason: limit[0],
-      limitMessage: limit[1],
-    };
+    return outcome(replicas, stabilized, able, limit);
   }
 
   private withBehavior(a: NormalizeArgs, behavior: HorizontalPodAutoscalerBehavior): Limited {
@@ -146,77 +166,41 @@ export class ScaleHistory {
     this.record(a.key, a.desiredReplicas, a.now, Math.min(upCutoff, downCutoff));
     const able =
       stabilized === a.desiredReplicas
-        ? (['ReadyForNewScale', 'recommended size matches current size'] as const)
-        : a.desiredReplicas >= a.currentReplicas
-          ? ([
-              'ScaleUpStabilized',
-              'recent recommendations were lower than current one, applying the lowest recent recommendation',
-            ] as const)
-          : ([
-              'ScaleDownStabilized',
-              'recent recommendations were higher than current one, applying the highest recent recommendation',
-            ] as const);
+        ? READY
+        : STABILIZED[a.desiredReplicas >= a.currentReplicas ? 'up' : 'down'];
     const [replicas, limit] = this.rate(a, stabilized, up, down);
-    return {
-      replicas,
-      ableReason: able[0],
-      ableMessage: able[1],
-      limited: replicas !== stabilized,
-      limitReason: limit[0],
-      limitMessage: limit[1],
-    };
+    return outcome(replicas, stabilized, able, limit);
   }
 
-  /** convertDesiredReplicasWithBehaviorRate. */
+  /**
+   * convertDesiredReplicasWithBehaviorRate: the change is capped by the direction's rate limit, and the
+   * limit by max (up) or min (down) replicas — the cap that binds names the ScalingLimited reason.
+   */
   private rate(
     a: NormalizeArgs,
     desired: number,
     up: HPAScalingRules,
     down: HPAScalingRules,
-  ): [number, readonly [string, string]] {
-    if (desired > a.currentReplicas) {
-      const limit = Math.max(
-        a.currentReplicas,
-        scaleUpLimit(a.currentReplicas, this.changed(this.upEvents, a.key, a.now), up),
-      );
-      const [max, reason] =
-        a.maxReplicas > limit
-          ? [
-              limit,
-              [
-                'ScaleUpLimit',
-                'the desired replica count is increasing faster than the maximum scale rate',
-              ] as const,
-            ]
-          : [
-              a.maxReplicas,
-              [
-                'TooManyReplicas',
-                'the desired replica count is more than the maximum replica count',
-              ] as const,
-            ];
-      if (desired > max) return [max, reason];
-    } else if (desired < a.currentReplicas) {
-      const limit = Math.min(
-        a.currentReplicas,
-        scaleDownLimit(a.currentReplicas, this.changed(this.downEvents, a.key, a.now), down),
-      );
-      const [min, reason] =
-        a.minReplicas < limit
-          ? [
-              limit,
-              [
-                'ScaleDownLimit',
-                'the desired replica count is decreasing faster than the maximum scale rate',
-              ] as const,
-            ]
-          : [
-              a.minReplicas,
-              ['TooFewReplicas', 'the desired replica count is less than the minimum replica count'] as const,
-            ];
-      if (desired < min) return [min, reason];
-    }
-    return [desired, WITHIN];
+  ): [number, LimitReason] {
+    if (desired === a.currentReplicas) return [desired, WITHIN];
+    const dir: Direction = desired > a.currentReplicas ? 'up' : 'down';
+    const events = dir === 'up' ? this.upEvents : this.downEvents;
+    const rateLimit = replicaRateLimit(
+      dir,
+      a.currentReplicas,
+      this.changed(events, a.key, a.now),
+      dir === 'up' ? up : down,
+    );
+    // The rate limit never goes past the current count the other way.
+    const rate =
+      dir === 'up' ? Math.max(a.currentReplicas, rateLimit) : Math.min(a.currentReplicas, rateLimit);
+    const bound = dir === 'up' ? a.maxReplicas : a.minReplicas;
+    // The tighter of the rate limit and the bound wins (towards the current count).
+    const rateBinds = dir === 'up' ? bound > rate : bound < rate;
+    const limit = rateBinds ? rate : bound;
+    const reason = rateBinds ? RATE_LIMITED[dir] : OUT_OF_RANGE[dir];
+    const exceeds = dir === 'up' ? desired > limit : desired < limit;
+    return exceeds ? [limit, reason] : [desired, WITHIN];
   }
 
   /** getReplicasChangePerPeriod, as a function of the period. */
@@ -235,36 +219,31 @@ export class ScaleHistory {
   }
 }
 
-/** calculateScaleUpLimitWithScalingRules. */
-export function scaleUpLimit(
+/**
+ * calculateScaleUpLimitWithScalingRules and calculateScaleDownLimitWithBehaviors: each policy allows a
+ * change of `value` pods or percent counted from where its period started (the count before the changes
+ * made within it); selectPolicy Max takes the policy allowing the largest change, Min the smallest.
+ */
+export function replicaRateLimit(
+  dir: Direction,
   current: number,
-  added: (periodSeconds: number) => number,
+  changedWithin: (periodSeconds: number) => number,
   rules: HPAScalingRules,
 ): number {
   if (rules.selectPolicy === 'Disabled') return current;
-  const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
-  let result = rules.selectPolicy === 'Min' ? Infinity : -Infinity;
+  // Up, the largest change is the largest limit; down, the smallest change is: Max up and Min down take
+  // the larger limit, Min up and Max down the smaller.
+  const larger = (rules.selectPolicy === 'Min') === (dir === 'down');
+  const pick = larger ? Math.max : Math.min;
+  let result = larger ? -Infinity : Infinity;
   for (const p of rules.policies ?? []) {
-    const start = current - added(p.periodSeconds);
-    const proposed = p.type === 'Pods' ? start + p.value : Math.ceil(start * (1 + p.value / 100));
-    result = pick(result, proposed);
-  }
-  return result;
-}
-
-/** calculateScaleDownLimitWithBehaviors (Min picks the largest limit, i.e. the smallest change). */
-export function scaleDownLimit(
-  current: number,
-  removed: (periodSeconds: number) => number,
-  rules: HPAScalingRules,
-): number {
-  if (rules.selectPolicy === 'Disabled') return current;
-  const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
-  let result = rules.selectPolicy === 'Min' ? -Infinity : Infinity;
-  for (const p of rules.policies ?? []) {
-    const start = current + removed(p.periodSeconds);
-    const proposed = p.type === 'Pods' ? start - p.value : Math.trunc(start * (1 - p.value / 100));
-    result = pick(result, proposed);
+    if (dir === 'up') {
+      const start = current - changedWithin(p.periodSeconds);
+      result = pick(result, p.type === 'Pods' ? start + p.value : Math.ceil(start * (1 + p.value / 100)));
+    } else {
+      const start = current + changedWithin(p.periodSeconds);
+      result = pick(result, p.type === 'Pods' ? start - p.value : Math.trunc(start * (1 - p.value / 100)));
+    }
   }
   return result;
 }

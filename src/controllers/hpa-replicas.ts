@@ -86,6 +86,11 @@ function groupPods(pods: PodInfo[], readings: Map<string, Reading>, cpu: boolean
   return g;
 }
 
+function requirePods(pods: PodInfo[]): void {
+  if (pods.length === 0)
+    throw new MetricError('no pods returned by selector while calculating replica count');
+}
+
 function sum(values: Iterable<number>): number {
   let s = 0;
   for (const v of values) s += v;
@@ -135,8 +140,7 @@ export function resourceUtilizationReplicas(o: {
   now: number;
   tolerance?: number;
 }): Proposal {
-  if (o.pods.length === 0)
-    throw new MetricError('no pods returned by selector while calculating replica count');
+  requirePods(o.pods);
   const requests = new Map<string, number>();
   for (const p of o.pods) {
     if (p.request === undefined || p.request <= 0)
@@ -178,8 +182,7 @@ export function averageValueReplicas(o: {
   now: number;
   tolerance?: number;
 }): Proposal {
-  if (o.pods.length === 0)
-    throw new MetricError('no pods returned by selector while calculating replica count');
+  requirePods(o.pods);
   const names = new Set(o.pods.map((p) => p.name));
   const g = groupPods(o.pods, o.readings, false, o.now);
   const values = new Map([...o.readings].filter(([n]) => names.has(n)).map(([n, r]) => [n, r.value]));

@@ -16,6 +16,7 @@ import {
   type MetricStatus,
   formatCpu,
   hpaV1SpecToV2,
+  hpaV2StatusToV1,
   kindFor,
   labelSelectorMatcher,
   parseCpu,
@@ -221,25 +222,10 @@ export class HorizontalPodAutoscalerController extends QueuedController {
     };
     const writeStatus = async () => {
       status.observedGeneration = hpa.metadata.generation;
-      if (v1) {
-        // autoscaling/v1's status: no conditions or metric list, the CPU utilization alone.
-        const cpu = status.currentMetrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu');
-        const util = cpu?.resource?.current.averageUtilization;
-        await this.objects.updateStatus(HPA_V1, ns, hpa.metadata.name!, {
-          metadata: { resourceVersion: hpa.metadata.resourceVersion },
-          status: {
-            observedGeneration: status.observedGeneration,
-            ...(status.lastScaleTime ? { lastScaleTime: status.lastScaleTime } : {}),
-            currentReplicas: status.currentReplicas ?? 0,
-            desiredReplicas: status.desiredReplicas ?? 0,
-            ...(util !== undefined ? { currentCPUUtilizationPercentage: util } : {}),
-          },
-        });
-        return;
-      }
-      await this.objects.updateStatus(HPA, ns, hpa.metadata.name!, {
+      // An autoscaling/v1 object gets v1's status shape (kinds/hpa-v1.ts).
+      await this.objects.updateStatus(v1 ? HPA_V1 : HPA, ns, hpa.metadata.name!, {
         metadata: { resourceVersion: hpa.metadata.resourceVersion },
-        status,
+        status: v1 ? hpaV2StatusToV1(status) : status,
       });
     };
     const kind = SCALABLE[ref.kind];

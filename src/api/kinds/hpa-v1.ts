@@ -9,6 +9,8 @@ import {
   CrossVersionObjectReference,
   DEFAULT_CPU_UTILIZATION,
   type HorizontalPodAutoscalerSpec,
+  type HorizontalPodAutoscalerStatus,
+  checkReplicaRange,
 } from './hpa.ts';
 
 const SpecV1 = z
@@ -19,22 +21,7 @@ const SpecV1 = z
     targetCPUUtilizationPercentage: z.int().optional(),
   })
   .superRefine((spec, ctx) => {
-    if (spec.minReplicas !== undefined && spec.minReplicas < 1)
-      addCause(
-        ctx,
-        ['minReplicas'],
-        Reason.Invalid,
-        msg.invalid(spec.minReplicas, 'must be greater than or equal to 1'),
-      );
-    if (spec.maxReplicas < 1)
-      addCause(ctx, ['maxReplicas'], Reason.Invalid, msg.invalid(spec.maxReplicas, 'must be greater than 0'));
-    else if (spec.minReplicas !== undefined && spec.maxReplicas < spec.minReplicas)
-      addCause(
-        ctx,
-        ['maxReplicas'],
-        Reason.Invalid,
-        msg.invalid(spec.maxReplicas, 'must be greater than or equal to `minReplicas`'),
-      );
+    checkReplicaRange(ctx, spec);
     const t = spec.targetCPUUtilizationPercentage;
     if (t !== undefined && t < 1)
       addCause(
@@ -84,5 +71,18 @@ export function hpaV1SpecToV2(spec: HorizontalPodAutoscalerV1['spec']): Horizont
         },
       },
     ],
+  };
+}
+
+/** The v1 status kube's conversion gives a v2 status: no conditions or metric list, the CPU utilization alone. */
+export function hpaV2StatusToV1(status: HorizontalPodAutoscalerStatus): HorizontalPodAutoscalerV1['status'] {
+  const cpu = status.currentMetrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu');
+  const util = cpu?.resource?.current.averageUtilization;
+  return {
+    ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
+    ...(status.lastScaleTime ? { lastScaleTime: status.lastScaleTime } : {}),
+    currentReplicas: status.currentReplicas ?? 0,
+    desiredReplicas: status.desiredReplicas ?? 0,
+    ...(util !== undefined ? { currentCPUUtilizationPercentage: util } : {}),
   };
 }

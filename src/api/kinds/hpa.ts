@@ -173,6 +173,29 @@ function checkRules(ctx: z.RefinementCtx<any>, path: PropertyKey[], r: HPAScalin
   });
 }
 
+/** minReplicas ≥ 1 and 1 ≤ maxReplicas ≥ minReplicas: the same rule in autoscaling/v1 and v2. */
+export function checkReplicaRange(
+  ctx: z.RefinementCtx<any>,
+  spec: { minReplicas?: number; maxReplicas: number },
+): void {
+  if (spec.minReplicas !== undefined && spec.minReplicas < 1)
+    addCause(
+      ctx,
+      ['minReplicas'],
+      Reason.Invalid,
+      msg.invalid(spec.minReplicas, 'must be greater than or equal to 1'),
+    );
+  if (spec.maxReplicas < 1)
+    addCause(ctx, ['maxReplicas'], Reason.Invalid, msg.invalid(spec.maxReplicas, 'must be greater than 0'));
+  else if (spec.minReplicas !== undefined && spec.maxReplicas < spec.minReplicas)
+    addCause(
+      ctx,
+      ['maxReplicas'],
+      Reason.Invalid,
+      msg.invalid(spec.maxReplicas, 'must be greater than or equal to `minReplicas`'),
+    );
+}
+
 export const HorizontalPodAutoscalerSpec = z
   .strictObject({
     scaleTargetRef: CrossVersionObjectReference,
@@ -182,22 +205,7 @@ export const HorizontalPodAutoscalerSpec = z
     behavior: HorizontalPodAutoscalerBehavior.optional(),
   })
   .superRefine((spec, ctx) => {
-    if (spec.minReplicas !== undefined && spec.minReplicas < 1)
-      addCause(
-        ctx,
-        ['minReplicas'],
-        Reason.Invalid,
-        msg.invalid(spec.minReplicas, 'must be greater than or equal to 1'),
-      );
-    if (spec.maxReplicas < 1)
-      addCause(ctx, ['maxReplicas'], Reason.Invalid, msg.invalid(spec.maxReplicas, 'must be greater than 0'));
-    else if (spec.minReplicas !== undefined && spec.maxReplicas < spec.minReplicas)
-      addCause(
-        ctx,
-        ['maxReplicas'],
-        Reason.Invalid,
-        msg.invalid(spec.maxReplicas, 'must be greater than or equal to `minReplicas`'),
-      );
+    checkReplicaRange(ctx, spec);
     spec.metrics?.forEach((m, i) => checkMetric(ctx, ['metrics', i], m));
     for (const dir of ['scaleUp', 'scaleDown'] as const) {
       const r = spec.behavior?.[dir];
