@@ -109,10 +109,12 @@ if [ "$QUERY_STRING" = slow ]; then sleep 1; fi
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 echo "$K_REVISION $(hostname)"
 `;
+// startDelay: seconds the container waits before it listens (its TCP readiness probe fails until then).
 const ECHO = (
   name: string,
   annotations: Record<string, string>,
   extra = '',
+  startDelay = 0,
 ) => `apiVersion: serving.knative.dev/v1
 kind: Service
 metadata: { name: ${name} }
@@ -125,7 +127,7 @@ spec:
 ${extra}      containers:
         - image: localhost/busybox:1.0
           env: [{ name: APP, value: ${JSON.stringify(CGI)} }]
-          command: [sh, -c, 'mkdir -p /www/cgi-bin && printf "%s" "$APP" > /www/cgi-bin/app && chmod +x /www/cgi-bin/app && exec httpd -f -p $PORT -h /www']
+          command: [sh, -c, '${startDelay ? `sleep ${startDelay}; ` : ''}mkdir -p /www/cgi-bin && printf "%s" "$APP" > /www/cgi-bin/app && chmod +x /www/cgi-bin/app && exec httpd -f -p $PORT -h /www']
 `;
 
 describe.skipIf(!!why)('Knative Serving end to end', () => {
@@ -329,8 +331,9 @@ spec:
   }, 240_000);
 
   it('a request held past timeoutSeconds answers 504 with the reason', async () => {
-    // Ready once (initial scale), scaled to zero; then its pods cannot become ready within 1 s.
-    await apply(ECHO('slowstart', {}, '      timeoutSeconds: 1\n'));
+    // Ready once (initial scale), scaled to zero; then a cold request is held while the new pod sleeps 5 s
+    // before it listens: it cannot become ready within the 1 s timeout however fast the cold path is.
+    await apply(ECHO('slowstart', {}, '      timeoutSeconds: 1\n', 5));
     await ksvcReady('slowstart');
     await waitFor(
       'slowstart at zero',
