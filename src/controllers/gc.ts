@@ -70,7 +70,7 @@ export class GarbageCollector {
     this.objects = opts.objects;
     this.log = opts.log ?? defaultLog;
     this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.informers = opts.informers?.scoped() ?? new SharedInformers(opts.objects, { log: this.log });
     this.queue = new WorkQueue(
       (id) => (id.startsWith(OWNER_WORK) ? this.propagate(id.slice(OWNER_WORK.length)) : this.collect(id)),
       {

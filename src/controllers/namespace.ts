@@ -55,7 +55,7 @@ export class NamespaceController {
     this.log = opts.log ?? defaultLog;
     this.recheckMs = opts.recheckMs ?? 1000;
     this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.informers = opts.informers?.scoped() ?? new SharedInformers(opts.objects, { log: this.log });
     this.queue = new WorkQueue((name) => this.reconcile(name), {
       concurrency: opts.concurrency,
       log: this.log,

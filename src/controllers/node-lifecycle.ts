@@ -123,7 +123,7 @@ export class NodeLifecycleController {
     this.monitorPeriodMs = opts.monitorPeriodMs ?? 5_000;
     this.podEvictionTimeoutMs = opts.podEvictionTimeoutMs ?? 300_000;
     this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.informers = opts.informers?.scoped() ?? new SharedInformers(opts.objects, { log: this.log });
   }
 
   async start(): Promise<void> {

@@ -24,7 +24,7 @@ export abstract class QueuedController {
     this.log = opts.log ?? defaultLog;
     ({ recorder: this.recorder, owned: this.ownRecorder } = recorderFor(opts, component));
     this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.informers = opts.informers?.scoped() ?? new SharedInformers(opts.objects, { log: this.log });
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       concurrency: opts.concurrency,
       log: this.log,

@@ -152,7 +152,7 @@ export class Scheduler {
       onAttempt: opts.onAttempt,
     };
     this.ownInformers = !opts.informers;
-    this.informers = opts.informers ?? new SharedInformers(opts.objects, { log: this.log });
+    this.informers = opts.informers?.scoped() ?? new SharedInformers(opts.objects, { log: this.log });
   }
 
   /** Start watching and scheduling; resolves once the caches have synced and the first pass is queued. */

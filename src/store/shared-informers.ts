@@ -50,4 +50,45 @@ export class SharedInformers {
     this.stopped = true;
     for (const inf of this.informers.values()) inf.stop();
   }
+
+  /**
+   * The factory as one component sees it: the same shared informers, but its waitForSync() waits only for the
+   * kinds this component asked for, and its stop() leaves the shared ones running. One kind whose list keeps
+   * failing (a Secret the encryption keys cannot decrypt) must not hold up a controller that never reads it.
+   */
+  scoped(): SharedInformers {
+    return new ComponentInformers(this);
+  }
+}
+
+class ComponentInformers extends SharedInformers {
+  private readonly used = new Set<Informer<any>>();
+  private readonly shared: SharedInformers;
+
+  constructor(shared: SharedInformers) {
+    super(shared.objects);
+    this.shared = shared;
+  }
+
+  override informerFor(kind: KindInfo, namespace?: string): Informer<any> {
+    const inf = this.shared.informerFor(kind, namespace);
+    this.used.add(inf);
+    return inf;
+  }
+
+  override start(): void {
+    this.shared.start();
+  }
+
+  override async waitForSync(): Promise<boolean> {
+    const results = await Promise.all([...this.used].map((i) => i.waitForSync()));
+    return results.every(Boolean);
+  }
+
+  /** The shared informers belong to whoever made the factory. */
+  override stop(): void {}
+
+  override scoped(): SharedInformers {
+    return this.shared.scoped();
+  }
 }
