@@ -13,6 +13,7 @@ import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
 import { PingSourceController } from '../controllers/eventing/pingsource.ts';
+import { GatewayRequestRates } from '../controllers/hpa-gateway-rps.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from '../server/admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from '../server/ingress-admission.ts';
@@ -241,7 +242,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       quota,
       nodeGracePeriodSeconds: opts.nodeGracePeriodSeconds,
       podEvictionTimeoutSeconds: opts.podEvictionTimeoutSeconds,
-      hpa: { resources: poller },
+      // Pods metric requests_per_second: the node gateways' request counters, sampled through the agents.
+      hpa: {
+        resources: poller,
+        podMetrics: new GatewayRequestRates({ objects: components.controllerManager, agents }),
+      },
       // Node certificates: CSRs from joining nodes approved and signed by the cluster CA.
       certificateSigning: pki ? { parse: parseCsr, sign: (req, o) => signCsr(pki.ca, req, o) } : undefined,
     });

@@ -1,0 +1,232 @@
+// The HPA's Pods metric `requests_per_second`, fed from the node gateways: what prometheus-adapter would
+// compute as `sum(rate(requests_total[window])) by (pod)` over the gateways' counters.
+//
+// Every node's gateway counts the requests it sends to each Service port
+// (`strata_gateway_requests_total{upstream="NS/SERVICE:PORT",code}` on the agent's /metrics). This source
+// samples those counters on every node (through the agents, as the metrics poller reads their summaries),
+// takes each Service's request rate over the window (newest sample against the oldest one still in it,
+// summed over nodes and status codes) and gives each of the Service's ready endpoint pods an equal share —
+// the gateway spreads requests over ready endpoints, so the share is each pod's rate up to the balancer's
+// evenness, and the sum over the pods (what the HPA's average is taken from) is exact. A pod behind several
+// gateway-fronted Services adds their shares. A pod behind none has no reading (the HPA then treats it as
+// kube does a pod without a metric); a Service the gateways have not yet sent a request to has no counter,
+// so it has no reading until its first request.
+import type { IncomingMessage } from 'node:http';
+import { kindFor } from '../api/index.ts';
+import type { ObjectStore } from '../store/objects.ts';
+import type { PodMetricsSource } from './hpa.ts';
+import { MetricError, type Reading } from './hpa-replicas.ts';
+
+/** The Pods metric this source serves. */
+export const REQUESTS_PER_SECOND = 'requests_per_second';
+/** The gateway's request counter (src/net/gateway/upstream.ts) and its Service-port label. */
+export const GATEWAY_REQUESTS = 'strata_gateway_requests_total';
+
+const NODE = kindFor('v1', 'Node')!;
+const SLICE = kindFor('discovery.k8s.io/v1', 'EndpointSlice')!;
+
+/** How the control plane reaches a node's agent (the server's AgentDialer fits). */
+export interface AgentScraper {
+  request(node: unknown, path: string, r?: { signal?: AbortSignal }): Promise<IncomingMessage>;
+}
+
+export interface GatewayRequestRatesOptions {
+  objects: ObjectStore;
+  agents: AgentScraper;
+  /** The rate's window: samples older than this are dropped. Default 30 s. */
+  windowMs?: number;
+  /** How often every agent is sampled once the HPA asked for the metric. Default 5 s. */
+  intervalMs?: number;
+  /** A scrape gives up after this. Default 5 s. */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+interface Sample {
+  at: number;
+  /** Requests so far per upstream (`NS/SERVICE:PORT`), every status code summed. */
+  totals: Map<string, number>;
+}
+
+/** Undo the exposition format's label escaping (\\, \" and \n). */
+function unescapeLabel(v: string): string {
+  return v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+}
+
+const LINE = new RegExp(`^${GATEWAY_REQUESTS}\\{(.*)\\}\\s+(\\S+)`);
+const LABEL = /([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g;
+
+/** The gateway's request totals per upstream in one Prometheus text exposition. */
+export function parseRequestTotals(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = LINE.exec(line);
+    if (!m) continue;
+    const value = Number(m[2]);
+    if (!Number.isFinite(value)) continue;
+    for (const [, name, raw] of m[1].matchAll(LABEL)) {
+      if (name !== 'upstream') continue;
+      const upstream = unescapeLabel(raw);
+      out.set(upstream, (out.get(upstream) ?? 0) + value);
+    }
+  }
+  return out;
+}
+
+/**
+ * Requests per second per upstream over one node's samples: newest against oldest. A counter that went
+ * down was reset (the agent restarted): as Prometheus' rate, count from zero.
+ */
+export function ratesOf(samples: Sample[]): { rates: Map<string, number>; at: number; windowMs: number } {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const windowMs = last.at - first.at;
+  const rates = new Map<string, number>();
+  if (windowMs <= 0) return { rates, at: last.at, windowMs };
+  for (const [upstream, total] of last.totals) {
+    const before = first.totals.get(upstream) ?? 0;
+    const delta = total >= before ? total - before : total;
+    rates.set(upstream, (delta * 1000) / windowMs);
+  }
+  return { rates, at: last.at, windowMs };
+}
+
+/** The Service an upstream name belongs to (`NS/SERVICE:PORT` → `NS/SERVICE`). */
+function serviceOf(upstream: string): string {
+  const colon = upstream.lastIndexOf(':');
+  return colon < 0 ? upstream : upstream.slice(0, colon);
+}
+
+export class GatewayRequestRates implements PodMetricsSource {
+  private readonly o: GatewayRequestRatesOptions;
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  /** Per node, its samples in the window (oldest first). */
+  private readonly samples = new Map<string, Sample[]>();
+  private timer?: ReturnType<typeof setInterval>;
+  private running?: Promise<void>;
+  /** When the HPA last asked (wall clock). */
+  private lastAsked = 0;
+
+  constructor(o: GatewayRequestRatesOptions) {
+    this.o = o;
+    this.now = o.now ?? Date.now;
+    this.windowMs = o.windowMs ?? 30_000;
+  }
+
+  /** Stop sampling now (tests; otherwise it stops by itself when no longer asked). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One sample of every node now (joins one under way). */
+  sample(): Promise<void> {
+    this.running ??= this.pass().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const { items } = await this.o.objects.list(NODE, undefined);
+    const names = new Set(items.map((n: any) => n.metadata.name as string));
+    for (const k of this.samples.keys()) if (!names.has(k)) this.samples.delete(k);
+    await Promise.all(
+      items.map(async (node: any) => {
+        const name = node.metadata.name as string;
+        let text: string;
+        try {
+          text = await this.scrape(node);
+        } catch {
+          // An unreachable agent adds no sample; its older ones age out of the window.
+          return;
+        }
+        const at = this.now();
+        const list = this.samples.get(name) ?? [];
+        list.push({ at, totals: parseRequestTotals(text) });
+        while (list.length > 2 && list[0].at < at - this.windowMs) list.shift();
+        this.samples.set(name, list);
+      }),
+    );
+  }
+
+  private async scrape(node: unknown): Promise<string> {
+    const res = await this.o.agents.request(node, '/metrics', {
+      signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000),
+    });
+    const parts: Buffer[] = [];
+    for await (const d of res) parts.push(d as Buffer);
+    const text = Buffer.concat(parts).toString('utf8');
+    if ((res.statusCode ?? 500) >= 400) throw new Error(`agent answered ${res.statusCode}`);
+    return text;
+  }
+
+  /**
+   * Sampling starts with a question and stops when no question came for two windows: a cluster without
+   * such an HPA (or a server that stopped leading) does not scrape.
+   */
+  private ensureSampling(): void {
+    this.lastAsked = Date.now();
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastAsked > 2 * this.windowMs) {
+        this.stop();
+        this.samples.clear();
+      } else void this.sample().catch(() => {});
+    }, this.o.intervalMs ?? 5000);
+    this.timer.unref?.();
+  }
+
+  /** Per Service (`NS/NAME`): requests per second summed over nodes and ports, with when and over what window. */
+  async serviceRates(): Promise<Map<string, { rps: number; at: number; windowMs: number }>> {
+    this.ensureSampling();
+    await this.sample();
+    const out = new Map<string, { rps: number; at: number; windowMs: number }>();
+    for (const list of this.samples.values()) {
+      if (list.length < 2) continue;
+      const { rates, at, windowMs } = ratesOf(list);
+      for (const [upstream, rps] of rates) {
+        const svc = serviceOf(upstream);
+        const prev = out.get(svc);
+        out.set(svc, {
+          rps: (prev?.rps ?? 0) + rps,
+          at: Math.max(prev?.at ?? 0, at),
+          windowMs: Math.max(prev?.windowMs ?? 0, windowMs),
+        });
+      }
+    }
+    return out;
+  }
+
+  async podMetric(namespace: string, metric: string, pods: string[]): Promise<Map<string, Reading>> {
+    if (metric !== REQUESTS_PER_SECOND)
+      throw new MetricError(
+        `unable to get metric ${metric}: the pods metrics served here are ${REQUESTS_PER_SECOND} (from the node gateways)`,
+      );
+    const rates = await this.serviceRates();
+    const wanted = new Set(pods);
+    // Each Service's ready endpoint pods, from its EndpointSlices.
+    const endpoints = new Map<string, Set<string>>();
+    const { items } = await this.o.objects.list(SLICE, namespace);
+    for (const slice of items as any[]) {
+      const svc = slice.metadata.labels?.['kubernetes.io/service-name'];
+      if (!svc || !rates.has(`${namespace}/${svc}`)) continue;
+      const set = endpoints.get(svc) ?? new Set<string>();
+      for (const ep of slice.endpoints ?? [])
+        if (ep.conditions?.ready !== false && ep.targetRef?.kind === 'Pod' && ep.targetRef.name)
+          set.add(ep.targetRef.name);
+      endpoints.set(svc, set);
+    }
+    const out = new Map<string, Reading>();
+    for (const [svc, members] of endpoints) {
+      if (members.size === 0) continue;
+      const r = rates.get(`${namespace}/${svc}`)!;
+      const share = r.rps / members.size;
+      for (const pod of members) {
+        if (!wanted.has(pod)) continue;
+        const prev = out.get(pod);
+        out.set(pod, { value: (prev?.value ?? 0) + share, timestamp: r.at, windowMs: r.windowMs });
+      }
+    }
+    return out;
+  }
+}
