@@ -30,7 +30,13 @@ import { readRecords } from './log-reader.ts';
 import { mountsFor, podServiceEnv, prepareVolumes, pullCredentials, resolveEnv } from './pod-config.ts';
 import { resumeServiceAccountTokens } from './volumes/projected-token.ts';
 import { computePodStatus, containerReadiness, type ContainerRun } from './pod-status.ts';
-import { ContainerProber, probeFailureMessage, type ProbeTarget } from './probes.ts';
+import {
+  ContainerProber,
+  FAST_READINESS_ANNOTATION,
+  FAST_READINESS_INTERVAL_MS,
+  probeFailureMessage,
+  type ProbeTarget,
+} from './probes.ts';
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
 import { forgetHandle, readHandle, saveHandle } from './handles.ts';
 
@@ -744,6 +750,9 @@ export class PodWorker {
       container,
       target,
       startedAtMs: run.startedAtMs ?? Date.now(),
+      ...(this.pod.metadata.annotations?.[FAST_READINESS_ANNOTATION] === 'true'
+        ? { fastFirstReadinessMs: FAST_READINESS_INTERVAL_MS }
+        : {}),
       callbacks: {
         onChange: () => this.report(),
         onProbeFailure: (kind, message) =>

@@ -127,7 +127,11 @@ describe('probe handlers', () => {
 });
 
 /** A prober driven by a scripted sequence of outcomes, on fake timers. */
-function scripted(container: Record<string, ProbeSpec>, outcomes: Record<string, boolean[]>) {
+function scripted(
+  container: Record<string, ProbeSpec>,
+  outcomes: Record<string, boolean[]>,
+  fastFirstReadinessMs?: number,
+) {
   const calls: string[] = [];
   const changes: string[] = [];
   const failures: string[] = [];
@@ -136,6 +140,7 @@ function scripted(container: Record<string, ProbeSpec>, outcomes: Record<string,
     container,
     target,
     startedAtMs: Date.now(),
+    ...(fastFirstReadinessMs ? { fastFirstReadinessMs } : {}),
     run: async (spec): Promise<ProbeOutcome> => {
       const kind = Object.keys(container).find((k) => container[k] === spec)!;
       calls.push(kind);
@@ -186,6 +191,59 @@ describe('ContainerProber', () => {
     expect(s.changes).toEqual(['started=true ready=true', 'started=true ready=false']);
     expect(s.failures).toHaveLength(3);
     expect(s.failures[0]).toBe('readiness: readinessProbe says no');
+    s.prober.stop();
+  });
+
+  it('fast first readiness: retried every 20 ms until ready, then the period; failures reported once per period', async () => {
+    vi.useFakeTimers();
+    const s = scripted(
+      { readinessProbe: { tcpSocket: { port: 1 }, periodSeconds: 1, failureThreshold: 3 } },
+      { readinessProbe: [false, false, false, false, false, true, false, false, false] },
+      20,
+    );
+    s.prober.start();
+    await vi.advanceTimersByTimeAsync(5); // attempt 1 fails (reported)
+    expect(s.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(5 * 20); // attempts 2-5 fail (not reported), 6 succeeds
+    expect(s.calls).toHaveLength(6);
+    expect(s.prober.ready).toBe(true);
+    expect(s.failures).toHaveLength(1);
+    // Ready once: the declared period again, and failures reported each time as the kubelet does.
+    await vi.advanceTimersByTimeAsync(500);
+    expect(s.calls).toHaveLength(6);
+    await vi.advanceTimersByTimeAsync(3 * 1000);
+    expect(s.calls).toHaveLength(9);
+    expect(s.failures).toHaveLength(4);
+    expect(s.prober.ready).toBe(false);
+    s.prober.stop();
+
+    // Without the option the second attempt waits a whole period.
+    const slow = scripted(
+      { readinessProbe: { tcpSocket: { port: 1 }, periodSeconds: 1 } },
+      { readinessProbe: [false, true] },
+    );
+    slow.prober.start();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(slow.calls).toHaveLength(1);
+    expect(slow.prober.ready).toBe(false);
+    slow.prober.stop();
+  });
+
+  it('fast first readiness stops after its window when the container never becomes ready', async () => {
+    vi.useFakeTimers();
+    const s = scripted(
+      { readinessProbe: { tcpSocket: { port: 1 }, periodSeconds: 5 } },
+      { readinessProbe: Array(10_000).fill(false) },
+      20,
+    );
+    s.prober.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    const inWindow = s.calls.length;
+    expect(inWindow).toBeGreaterThan(400);
+    // Reported once per 5 s period inside the window (t = 0 and 5 s), not per attempt.
+    expect(s.failures.length).toBeLessThanOrEqual(3);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.calls.length - inWindow).toBeLessThanOrEqual(2);
     s.prober.stop();
   });
 

@@ -260,7 +260,22 @@ export interface ProberOptions {
   callbacks: ProberCallbacks;
   /** For tests: run one probe. Default runProbe. */
   run?: (probe: ProbeSpec, target: ProbeTarget) => Promise<ProbeOutcome>;
+  /**
+   * Until the container is first ready, a failed httpGet/tcpSocket readiness attempt is retried after
+   * this many ms instead of periodSeconds, for the first FAST_READINESS_WINDOW_MS after the start (the
+   * pod annotation FAST_READINESS_ANNOTATION asks for it). Knative's queue-proxy probes a cold instance
+   * the same way (every 25 ms): a request held at zero waits for the moment the server listens, not
+   * for the next period. The quick attempts' failures are reported at most once per periodSeconds.
+   */
+  fastFirstReadinessMs?: number;
 }
+
+/** A pod annotation ("true"): its containers' first readiness is probed quickly (serving revisions set it). */
+export const FAST_READINESS_ANNOTATION = 'strata.dev/fast-first-readiness';
+/** The retry interval it asks for. */
+export const FAST_READINESS_INTERVAL_MS = 20;
+/** How long after a start the quick attempts go on; then the declared period again. */
+export const FAST_READINESS_WINDOW_MS = 10_000;
 
 /** One probe's loop and its consecutive-result bookkeeping (the kubelet's prober worker). */
 class ProbeLoop {
@@ -271,6 +286,7 @@ class ProbeLoop {
   private stopped = false;
   private last?: boolean;
   private run = 0;
+  private lastFailureReportMs = -Infinity;
 
   constructor(kind: ProbeKind, spec: ProbeSpec, owner: ContainerProber) {
     this.kind = kind;
@@ -303,10 +319,24 @@ class ProbeLoop {
       this.last = outcome.ok;
       this.run = 1;
     }
-    if (!outcome.ok) this.owner.callbacks.onProbeFailure(this.kind, outcome.message);
+    const periodMs = (this.spec.periodSeconds ?? 10) * 1000;
+    const fastMs = this.fastRetryMs();
+    if (!outcome.ok && (fastMs === undefined || Date.now() - this.lastFailureReportMs >= periodMs)) {
+      this.lastFailureReportMs = Date.now();
+      this.owner.callbacks.onProbeFailure(this.kind, outcome.message);
+    }
     const threshold = outcome.ok ? (this.spec.successThreshold ?? 1) : (this.spec.failureThreshold ?? 3);
     if (this.run >= threshold) this.owner.settle(this.kind, outcome);
-    this.schedule((this.spec.periodSeconds ?? 10) * 1000);
+    this.schedule(this.fastRetryMs() ?? periodMs);
+  }
+
+  /** The quick interval while a readiness probe has not yet passed once (see fastFirstReadinessMs). */
+  private fastRetryMs(): number | undefined {
+    const ms = this.owner.fastFirstReadinessMs;
+    if (ms === undefined || this.kind !== 'readiness' || this.owner.everReady) return undefined;
+    if (!this.spec.httpGet && !this.spec.tcpSocket) return undefined; // an exec is a process start each
+    if (Date.now() - this.owner.startedAtMs >= FAST_READINESS_WINDOW_MS) return undefined;
+    return ms;
   }
 }
 
@@ -322,6 +352,9 @@ export class ContainerProber {
   private started_: boolean;
   private ready_: boolean;
   private stopped = false;
+  /** The container has been ready once in this run. */
+  everReady = false;
+  readonly fastFirstReadinessMs: number | undefined;
 
   constructor(opts: ProberOptions) {
     this.opts = opts;
@@ -330,6 +363,7 @@ export class ContainerProber {
     const c = opts.container;
     this.started_ = !c.startupProbe;
     this.ready_ = this.started_ && !c.readinessProbe;
+    this.fastFirstReadinessMs = opts.fastFirstReadinessMs;
   }
 
   /** The container passed its startup probe (or has none). */
@@ -383,6 +417,7 @@ export class ContainerProber {
         }
         return;
       case 'readiness':
+        if (outcome.ok) this.everReady = true;
         if (outcome.ok !== this.ready_) {
           this.ready_ = outcome.ok;
           this.callbacks.onChange();

@@ -16,6 +16,13 @@ import {
 } from '../api/index.ts';
 
 export const WASM_HTTP_ANNOTATION = 'strata.dev/wasm-http';
+/**
+ * Asks the agent to probe a new pod's readiness every 20 ms until it is first ready (instead of every
+ * periodSeconds): a request held at zero is forwarded when the server listens, not up to a period later.
+ * Knative's queue-proxy probes a cold instance the same way. The agent's constant is
+ * FAST_READINESS_ANNOTATION in src/agent/probes.ts (serving does not import the agent).
+ */
+export const FAST_READINESS_ANNOTATION = 'strata.dev/fast-first-readiness';
 /** Knative's defaults: port 8080, request timeout 300 s. */
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_TIMEOUT_SECONDS = 300;
@@ -117,7 +124,7 @@ export function revisionDeployment(rev: Revision, replicas: number) {
           labels: { ...(rev.metadata.labels ?? {}), ...labels, app: name },
           annotations: {
             ...(rev.metadata.annotations ?? {}),
-            ...(wasm ? { [WASM_HTTP_ANNOTATION]: 'wagi' } : {}),
+            ...(wasm ? { [WASM_HTTP_ANNOTATION]: 'wagi' } : { [FAST_READINESS_ANNOTATION]: 'true' }),
           },
         },
         spec: {
