@@ -2,9 +2,10 @@
 // interface, so a backend need not be a socket: today an HTTP server at a pod address (HttpBackend); later
 // a wasm HTTP handler run inside the node (a "local handler", issues 11/12) implements the same `send`,
 // and the routing, load balancing, retries, breakers and ejection apply to it unchanged.
-import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import net from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
 
 export interface BackendRequest {
   method: string;
@@ -60,14 +61,31 @@ export interface HttpBackendOptions {
   maxConnections?: number;
   /** Connect timeout. Default 5 s. */
   connectTimeoutMs?: number;
-  /** Idle keep-alive connections are closed after this. Default 30 s. */
+  /** Idle keep-alive connections are closed after this (or the server's shorter `Keep-Alive: timeout`). Default 30 s. */
   idleTimeoutMs?: number;
 }
 
-/** An HTTP/1.1 server at ip:port, through a keep-alive connection pool. */
+/** Errors that say the connection was never established: the request did not reach the backend. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Request headers undici refuses or that this hop answered already (Expect: the client got its 100 Continue). */
+const NOT_FORWARDED = new Set(['expect']);
+
+/**
+ * An HTTP/1.1 server at ip:port, through undici's keep-alive `Pool` (`dispatch` with a handler: measured
+ * ~25 % less CPU per proxied request than node:http's `request` + Agent, bench/gateway.ts).
+ */
 export class HttpBackend implements Backend {
   readonly id: string;
-  private readonly agent: http.Agent;
+  private readonly pool: Pool;
   private readonly connectTimeoutMs: number;
 
   readonly host: string;
@@ -78,75 +96,43 @@ export class HttpBackend implements Backend {
     this.port = port;
     this.id = `${host}:${port}`;
     this.connectTimeoutMs = o.connectTimeoutMs ?? 5_000;
-    this.agent = new http.Agent({
-      keepAlive: true,
-      maxSockets: o.maxConnections ?? Infinity,
-      maxFreeSockets: 256,
-      timeout: o.idleTimeoutMs ?? 30_000,
-      scheduling: 'lifo',
+    const idle = o.idleTimeoutMs ?? 30_000;
+    this.pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+      connections: Number.isFinite(o.maxConnections) ? o.maxConnections : null,
+      connectTimeout: this.connectTimeoutMs,
+      keepAliveTimeout: idle,
+      keepAliveMaxTimeout: idle,
+      pipelining: 1,
     });
   }
 
   connections(): number {
-    let n = 0;
-    for (const list of Object.values(this.agent.sockets)) n += list?.length ?? 0;
-    for (const list of Object.values(this.agent.freeSockets)) n += list?.length ?? 0;
-    return n;
+    return this.pool.stats.connected;
   }
 
   close(): void {
-    // Idle sockets go now; busy ones are not pooled again once their response ends.
-    for (const list of Object.values(this.agent.freeSockets)) for (const s of list ?? []) s.destroy();
-    (this.agent as any).keepAlive = false;
+    // Requests in flight finish; then every connection is closed.
+    this.pool.close().catch(() => {});
   }
 
   send(r: BackendRequest): Promise<BackendResponse> {
     return new Promise((resolve, reject) => {
-      let reached = false;
-      let settled = false;
-      let connectTimer: ReturnType<typeof setTimeout> | undefined;
-      const fail = (err: Error & { code?: string }) => {
-        if (settled) return;
-        settled = true;
-        if (connectTimer) clearTimeout(connectTimer);
-        const code = err.code ?? (r.signal?.aborted ? 'aborted' : 'EUNKNOWN');
-        reject(err instanceof BackendError ? err : new BackendError(err.message, code, reached));
-      };
-      const req = http.request({
-        host: this.host,
-        port: this.port,
-        method: r.method,
-        path: r.path,
-        headers: r.headers,
-        agent: this.agent,
-        signal: r.signal,
-      });
-      req.on('socket', (socket: net.Socket) => {
-        if (!socket.connecting) {
-          reached = true;
-          return;
+      const exchange = new Exchange(this.id, r.signal, resolve, reject);
+      let headers = r.headers;
+      for (const k of NOT_FORWARDED)
+        if (headers[k] !== undefined) {
+          headers = { ...headers };
+          delete headers[k];
         }
-        connectTimer = setTimeout(() => {
-          req.destroy(new BackendError(`connect to ${this.id} timed out`, 'ETIMEDOUT', false));
-        }, this.connectTimeoutMs);
-        socket.once('connect', () => {
-          reached = true;
-          clearTimeout(connectTimer);
-        });
-      });
-      req.on('response', (res) => {
-        if (settled) {
-          res.resume();
-          return;
-        }
-        settled = true;
-        if (connectTimer) clearTimeout(connectTimer);
-        resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res });
-      });
-      req.on('error', fail);
-      if (r.body === undefined) req.end();
-      else if (Buffer.isBuffer(r.body)) req.end(r.body);
-      else r.body.pipe(req);
+      this.pool.dispatch(
+        {
+          method: r.method as Dispatcher.HttpMethod,
+          path: r.path,
+          headers: headers as Record<string, string | string[]>,
+          body: r.body ?? null,
+        },
+        exchange,
+      );
     });
   }
 
@@ -168,5 +154,109 @@ export class HttpBackend implements Backend {
         resolve(socket);
       });
     });
+  }
+}
+
+/** A response body fed by undici: backpressure through the controller, destroyed = request aborted. */
+class ResponseBody extends Readable {
+  private readonly controller: Dispatcher.DispatchController;
+  constructor(controller: Dispatcher.DispatchController) {
+    super();
+    this.controller = controller;
+  }
+  override _read(): void {
+    this.controller.resume();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Destroyed before its end (the client left): stop reading from the backend; the connection is dropped.
+    if (!this.readableEnded)
+      this.controller.abort(err ?? new BackendError('response abandoned', 'aborted', true));
+    cb(err);
+  }
+}
+
+/** One request's handler (undici's dispatch handler API): settles `send`'s promise, then feeds the body. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly id: string;
+  private readonly signal?: AbortSignal;
+  private readonly resolve: (r: BackendResponse) => void;
+  private readonly reject: (e: Error) => void;
+  private controller?: Dispatcher.DispatchController;
+  private body?: ResponseBody;
+  /** The request was handed to a connected socket: it reached the backend. */
+  private started = false;
+  private settled = false;
+  private readonly onAbort = () => this.abort();
+
+  constructor(
+    id: string,
+    signal: AbortSignal | undefined,
+    resolve: (r: BackendResponse) => void,
+    reject: (e: Error) => void,
+  ) {
+    this.id = id;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private abort(): void {
+    const err = new BackendError(`request to ${this.id} aborted`, 'aborted', this.started);
+    this.controller?.abort(err);
+    // Not on a connection yet: give up now; onRequestStart aborts it if it gets one later.
+    this.fail(err);
+  }
+
+  private fail(err: BackendError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.reject(err);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.started = true;
+    if (this.signal?.aborted || this.settled) controller.abort(new BackendError('aborted', 'aborted', false));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.body = new ResponseBody(controller);
+    this.resolve({ status, headers, body: this.body });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.body && !this.body.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.body?.push(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    const code = err instanceof BackendError ? err.code : (err.code ?? 'EUNKNOWN');
+    if (this.body) {
+      this.signal?.removeEventListener('abort', this.onAbort);
+      if (!this.body.destroyed) this.body.destroy(new BackendError(err.message, code, true));
+      return;
+    }
+    const reached = this.started || !NOT_CONNECTED.has(code);
+    this.fail(
+      err instanceof BackendError
+        ? err
+        : new BackendError(
+            code === 'UND_ERR_CONNECT_TIMEOUT' ? `connect to ${this.id} timed out` : err.message,
+            code === 'UND_ERR_CONNECT_TIMEOUT' ? 'ETIMEDOUT' : code,
+            reached,
+          ),
+    );
   }
 }
