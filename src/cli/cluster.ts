@@ -230,7 +230,11 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
   const out = openSync(join(dataDir, 'up.out'), 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
   child.unref();
-  const deadline = Date.now() + 60_000;
+  // A loaded machine can take minutes (first start issues the cluster's certificates and syncs every informer);
+  // say so while waiting rather than give up on a process that is still coming up.
+  const started = Date.now();
+  const deadline = started + 300_000;
+  let nextNotice = started + 30_000;
   for (;;) {
     if (child.exitCode !== null)
       throw new Error(`strata up exited with code ${child.exitCode}; see ${join(dataDir, 'up.out')}`);
@@ -242,8 +246,15 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
       console.log(`  logs:        ${join(dataDir, 'strata.log')}   stop with: strata down`);
       return;
     }
+    if (Date.now() > nextNotice) {
+      console.log(`still starting (pid ${child.pid}, ${Math.round((Date.now() - started) / 1000)}s)…`);
+      nextNotice += 30_000;
+    }
     if (Date.now() > deadline)
-      throw new Error(`strata up did not come up within 60s; see ${join(dataDir, 'up.out')}`);
+      throw new Error(
+        `strata up did not come up within 300s; it is still running in the background (pid ${child.pid}): ` +
+          `see ${join(dataDir, 'up.out')}, or stop it with: strata down`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -296,6 +307,8 @@ export async function server(
     encryptionProviderConfig?: string;
     podSecurityConfig?: string;
     serviceAccountIssuer?: string;
+    clusterCidr?: string;
+    nodeCidrMaskSize?: number;
   } & DatastoreCliOptions &
     AuditCliOptions &
     EmbeddedEtcdCliOptions,
@@ -321,6 +334,8 @@ export async function server(
     tlsSans: o.tlsSan,
     serviceCidr: o.serviceCidr,
     nodePortRange: o.serviceNodePortRange,
+    clusterCidr: o.clusterCidr,
+    nodeCidrMaskSize: o.nodeCidrMaskSize,
     advertiseAddress: o.advertiseAddress,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
     podSecurityConfig: o.podSecurityConfig && resolve(o.podSecurityConfig),
