@@ -96,6 +96,11 @@ withControlPlaneOptions(
   .option('--etcd-peer-port <port>', "the embedded etcd's peer port (default 2380)", int)
   .option('--quota-backend-bytes <n>', "the embedded etcd's backend quota (default 8 GiB)", int)
   .option(
+    '--cluster-cidr <cidr>',
+    "the cluster's pod range: each Node gets a block of it (spec.podCIDR) for pods that reach other nodes' (docs/ha.md)",
+  )
+  .option('--node-cidr-mask-size <n>', "with --cluster-cidr: the size of each node's block (default 24)", int)
+  .option(
     '--cluster-leave',
     "remove this data directory's etcd member from the cluster (server stopped), then exit",
   )

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ipam, allocateNodeCidr, contains, intToIp, ipToInt, parseSubnet } from './ipam.ts';
+import { Ipam, contains, intToIp, ipToInt, parseSubnet } from './ipam.ts';
 
 const dirs: string[] = [];
 function file(): string {
@@ -60,20 +60,5 @@ describe('Ipam', () => {
     const f = file();
     new Ipam({ file: f, subnet: '10.88.0.0/16' }).allocate('a');
     expect(() => new Ipam({ file: f, subnet: '10.99.0.0/16' })).toThrow(/is for 10.88.0.0\/16/);
-  });
-});
-
-describe('allocateNodeCidr', () => {
-  it('hands each node the lowest free /24 of the cluster range', () => {
-    expect(allocateNodeCidr('10.244.0.0/16', [])).toBe('10.244.0.0/24');
-    expect(allocateNodeCidr('10.244.0.0/16', ['10.244.0.0/24', '10.244.2.0/24'])).toBe('10.244.1.0/24');
-    // A range outside the cluster's does not count.
-    expect(allocateNodeCidr('10.244.0.0/16', ['10.88.0.0/24'])).toBe('10.244.0.0/24');
-  });
-
-  it('says when the range is full, and refuses a mask wider than the range', () => {
-    expect(allocateNodeCidr('10.244.0.0/23', ['10.244.0.0/24', '10.244.1.0/24'])).toBeUndefined();
-    expect(allocateNodeCidr('10.244.0.0/22', [], 26)).toBe('10.244.0.0/26');
-    expect(() => allocateNodeCidr('10.244.0.0/24', [], 16)).toThrow(/mask \/16/);
   });
 });

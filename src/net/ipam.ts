@@ -137,28 +137,3 @@ export class Ipam {
     renameSync(tmp, this.file);
   }
 }
-
-/**
- * The pod range of each node, cut from the cluster's range (kube-controller-manager's --cluster-cidr and
- * --node-cidr-mask-size, 24 by default): the lowest block no other node holds. Pure, so the server's
- * allocator decides from the Nodes' spec.podCIDR alone; undefined when the cluster range is full.
- */
-export function allocateNodeCidr(
-  clusterCidr: string,
-  taken: Iterable<string>,
-  maskSize = 24,
-): string | undefined {
-  const cluster = parseSubnet(clusterCidr);
-  if (maskSize < cluster.prefix || maskSize > 30)
-    throw new Error(`node CIDR mask /${maskSize}: must be between /${cluster.prefix} and /30`);
-  const size = 2 ** (32 - maskSize);
-  const count = 2 ** (maskSize - cluster.prefix);
-  const used = new Set<number>();
-  for (const c of taken) {
-    const s = parseSubnet(c);
-    if (contains(cluster, intToIp(s.network))) used.add(Math.floor((s.network - cluster.network) / size));
-  }
-  for (let i = 0; i < count; i++)
-    if (!used.has(i)) return `${intToIp((cluster.network + i * size) >>> 0)}/${maskSize}`;
-  return undefined;
-}

@@ -14,6 +14,7 @@ import { startControllers, ensureDefaultNamespaces } from '../controllers/manage
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
 import { PingSourceController } from '../controllers/eventing/pingsource.ts';
 import { GatewayRequestRates } from '../controllers/hpa-gateway-rps.ts';
+import { NodeIpamController } from '../controllers/node-ipam.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { priorityAdmission } from '../server/admission.ts';
 import { defaultIngressClassAdmission, ensureStrataIngressClass } from '../server/ingress-admission.ts';
@@ -79,6 +80,12 @@ export interface ControlPlaneOptions {
   serviceCidr?: string;
   /** The range NodePorts come from (default 30000-32767). */
   nodePortRange?: string;
+  /**
+   * The cluster's pod range (kube-controller-manager's --cluster-cidr): when set, every Node gets a block of
+   * it as spec.podCIDR (controllers/node-ipam.ts), /`nodeCidrMaskSize` each (default 24). Unset: none.
+   */
+  clusterCidr?: string;
+  nodeCidrMaskSize?: number;
   /**
    * Where pods reach the API (kube-apiserver's --advertise-address): an IPv4 address of this machine
    * (default: the one of the default route), or 'none' — no listener for pods and no default/kubernetes
@@ -288,6 +295,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       recorder: controllers.recorder.withComponent('pingsource-controller'),
     });
     await pings.start();
+    // Pod ranges for Nodes (multi-host pod networking), when the cluster has a pod range.
+    const nodeIpam = opts.clusterCidr
+      ? new NodeIpamController({
+          objects: components.controllerManager,
+          informers,
+          recorder: controllers.recorder,
+          clusterCidr: opts.clusterCidr,
+          nodeMaskSize: opts.nodeCidrMaskSize,
+        })
+      : undefined;
+    await nodeIpam?.start();
     await alerting.startLeading();
     leading = { scheduler };
     return {
@@ -296,6 +314,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         leading = undefined;
         await alerting.stopLeading();
         await pings.stop();
+        await nodeIpam?.stop();
         await serving.stop();
         await scheduler.stop();
         await controllers.stop();

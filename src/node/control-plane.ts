@@ -40,6 +40,9 @@ export interface ControlPlaneNodeOptions {
   serviceCidr?: string;
   /** `--service-node-port-range`: where NodePorts come from. */
   nodePortRange?: string;
+  /** `--cluster-cidr`, `--node-cidr-mask-size`: Nodes get pod ranges from it (none when unset). */
+  clusterCidr?: string;
+  nodeCidrMaskSize?: number;
   /** `--advertise-address`: where pods reach the API ('none': nowhere). */
   advertiseAddress?: string;
   /** `--encryption-provider-config`: an EncryptionConfiguration file (encryption at rest). */
@@ -116,6 +119,8 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
       tlsSans: o.tlsSans,
       serviceCidr: o.serviceCidr,
       nodePortRange: o.nodePortRange,
+      clusterCidr: o.clusterCidr,
+      nodeCidrMaskSize: o.nodeCidrMaskSize,
       advertiseAddress: o.advertiseAddress,
       encryptionProviderConfig: o.encryptionProviderConfig,
       podSecurityConfig: o.podSecurityConfig,

@@ -20,6 +20,7 @@ import { PodNetwork, networkNames } from '../net/index.ts';
 import { which } from '../lib/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
+import { NodeOverlay, interfaceMtu } from '../net/overlay/node-overlay.ts';
 import { ClusterDnsServer, KUBE_DNS, kubeDnsEndpointSlice, kubeDnsSliceName } from '../net/dns/index.ts';
 import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '../sandbox/tiers.ts';
 import { NodeVolumeManager } from '../agent/volumes/volume-manager.ts';
@@ -72,12 +73,19 @@ export interface NodeOptions {
   servers?: string[];
   /** The local load balancer's port; given alone, the balancer runs even for one --server. */
   loadBalancerPort?: number;
+  /**
+   * Wait for the pod range the servers allocate (server --cluster-cidr) when this Node has none yet and no
+   * --pod-cidr is given (default true; `strata up` runs one node and never waits). See nodePodRange().
+   */
+  waitForPodCidr?: boolean;
   log: NodeLog;
 }
 
 export interface PodNetworkSettings {
   bridge?: string;
   cidr?: string;
+  /** The pods' MTU (default: the default route's interface's); the overlay's when the node uses one. */
+  mtu?: number;
 }
 
 export interface RunningNode {
@@ -138,6 +146,7 @@ function newPodNetwork(stateDir: string, settings: PodNetworkSettings): PodNetwo
     netnsPrefix: names.netnsPrefix,
     vethPrefix: names.vethPrefix,
     chainPrefix: names.chainPrefix,
+    mtu: settings.mtu,
   });
 }
 
@@ -168,8 +177,6 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
 async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): Promise<RunningNode> {
   const tiers = nodeTiers(o.runtimes);
   networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
-  const resources = nodeResources(o.dataDir, o.podNetwork, o.imageSignaturePolicy);
-  const drivers = tiers.map((t) => t.driver(resources));
   const nodeName = o.nodeName ?? hostname().toLowerCase();
   // The node's own identity (system:node:NAME) on an HTTPS cluster, unless told to use a bearer token.
   const identity =
@@ -191,6 +198,17 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
   const rotator = identity
     ? new CertificateRotator({ client, current: identity, dataDir: o.dataDir, nodeName, log: o.log })
     : undefined;
+  // The pod range before the drivers exist: they build the pod network with it.
+  const range = await nodePodRange(client, nodeName, o);
+  // Pods on a range the servers gave out reach other nodes' pods over the overlay: their packets must fit it.
+  const overlayIP = range.assigned ? overlayAddress(o) : undefined;
+  const podNetwork = {
+    ...o.podNetwork,
+    cidr: range.cidr,
+    mtu: overlayIP ? interfaceMtu(overlayIP) - VXLAN_OVERHEAD : undefined,
+  };
+  const resources = nodeResources(o.dataDir, podNetwork, o.imageSignaturePolicy);
+  const drivers = tiers.map((t) => t.driver(resources));
   const agent = new Agent({
     client,
     drivers,
@@ -209,6 +227,10 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
   // Local persistent volumes: capacity on the Node, unmount/grow/remove as pods and volumes change.
   const volumes = new NodeVolumeManager({ client, nodeName: agent.nodeName, dataDir: o.dataDir, log: o.log });
   await volumes.start();
+  const overlay =
+    overlayIP && range.cidr
+      ? await startOverlay(client, agent.nodeName, overlayIP, range.cidr, resources.podNetworkIfUsed(), o)
+      : undefined;
   const proxy = await startServiceProxy(client, agent.nodeName, resources.podNetworkIfUsed(), o);
   const policy = proxy ? await startNetworkPolicy(client, o) : undefined;
   const dns = await startClusterDns(client, resources.podNetworkIfUsed(), o);
@@ -239,6 +261,7 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.
       await proxy?.stop({ teardown: opts?.stopSandboxes });
       await policy?.stop({ teardown: opts?.stopSandboxes });
+      await overlay?.stop({ teardown: opts?.stopSandboxes });
       if (dnsServiceIP && opts?.stopSandboxes)
         await client
           .delete(sliceKind(), KUBE_DNS.namespace, kubeDnsSliceName(agent.nodeName))
@@ -247,6 +270,109 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
       await lb?.stop();
     },
   };
+}
+
+const NODE_KIND = () => kindFor('v1', 'Node')!;
+/** VXLAN over IPv4 adds 50 bytes to each packet (outer IP, UDP, VXLAN and Ethernet headers). */
+const VXLAN_OVERHEAD = 50;
+
+/**
+ * The node's pod range, and whether the servers assigned it: `--pod-cidr` when given (warned about when the
+ * Node carries another), else the Node's spec.podCIDR (the servers' node-ipam controller allocates it when
+ * they run with --cluster-cidr), else the default. A node joining for the first time registers its Node
+ * early and waits for the range: up to 60 s when other Nodes have ranges (the servers allocate), 5 s when
+ * none has (they may not; then the default). A node that has registered before finds it at once.
+ */
+async function nodePodRange(
+  client: Client,
+  nodeName: string,
+  o: NodeOptions,
+): Promise<{ cidr?: string; assigned: boolean }> {
+  const log = nodeLibLog(o.log);
+  const explicit = o.podNetwork?.cidr;
+  let node = await client.find(NODE_KIND(), undefined, nodeName);
+  const assigned: string | undefined = node?.spec?.podCIDR;
+  if (explicit) {
+    if (assigned && assigned !== explicit)
+      log.warn(
+        { podCIDR: assigned, podCidrFlag: explicit },
+        'the Node was assigned another pod range than --pod-cidr: other nodes route its range here, not this one',
+      );
+    return { cidr: explicit, assigned: false };
+  }
+  if (assigned) return { cidr: assigned, assigned: true };
+  if (o.waitForPodCidr === false) return { assigned: false };
+  const others = (await client.list(NODE_KIND())).items.some(
+    (n: any) => n.metadata.name !== nodeName && n.spec?.podCIDR,
+  );
+  if (!node) {
+    // Registered now, bare (the agent adds labels and status): the allocator sees it and gives it a range.
+    node = await client
+      .create(NODE_KIND(), { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, spec: {} })
+      .catch((err) => {
+        if (err?.code !== 409) throw err;
+      });
+  }
+  const deadline = Date.now() + (others ? 60_000 : 5_000);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const cidr: string | undefined = (await client.find(NODE_KIND(), undefined, nodeName))?.spec?.podCIDR;
+    if (cidr) {
+      log.info({ podCIDR: cidr }, 'pod range assigned by the servers');
+      return { cidr, assigned: true };
+    }
+  }
+  log.info(
+    {},
+    others
+      ? 'no pod range assigned within 60 s: using the default one (Node events say why)'
+      : 'the servers assign no pod ranges (server --cluster-cidr): using --pod-cidr or the default',
+  );
+  return { assigned: false };
+}
+
+/** Where the overlay carries this node's pods' packets from: its advertised address, unless loopback. */
+function overlayAddress(o: NodeOptions): string | undefined {
+  const address = o.address ?? '127.0.0.1';
+  return /^\d+\.\d+\.\d+\.\d+$/.test(address) && !address.startsWith('127.') && address !== '0.0.0.0'
+    ? address
+    : undefined;
+}
+
+/**
+ * Pod traffic to other nodes (src/net/overlay): a VXLAN device following the Nodes' ranges, started when
+ * the node's pods are on a range the servers assigned and the node has an address others reach. Needs
+ * root and iproute2; without them the node runs and says its pods reach no other node's.
+ */
+async function startOverlay(
+  client: Client,
+  nodeName: string,
+  localIP: string,
+  podCidr: string,
+  network: PodNetwork | undefined,
+  o: NodeOptions,
+): Promise<NodeOverlay | undefined> {
+  if (!network) return undefined;
+  const log = nodeLibLog(o.log);
+  if (process.getuid?.() !== 0 || !which('bridge')) {
+    log.warn({}, 'overlay off: it needs root and iproute2; pods reach no other node');
+    return undefined;
+  }
+  const overlay = new NodeOverlay({
+    nodeName,
+    localIP,
+    podCidr,
+    masqueradeChain: network.chains.postrouting,
+    log,
+  });
+  try {
+    await overlay.start(clientListWatch(client, NODE_KIND()));
+    return overlay;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'overlay off: it could not start');
+    await overlay.stop().catch(() => {});
+    return undefined;
+  }
 }
 
 /**

@@ -54,6 +54,8 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
     leaseDurationSeconds: o.leaseDurationSeconds,
     serviceCidr: o.serviceCidr,
     podNetwork: o.podNetwork,
+    // One node: its pods keep the local range (10.88.0.0/16 unless --pod-cidr), as before servers allocated.
+    waitForPodCidr: false,
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
     log: log.child({ component: 'agent' }),
