@@ -130,6 +130,10 @@ export class OwnedPodIndex {
   podsOf(uid: string): any[] {
     return [...(this.byOwner.get(uid)?.values() ?? [])];
   }
+
+  countOf(uid: string): number {
+    return this.byOwner.get(uid)?.size ?? 0;
+  }
 }
 
 /**

@@ -49,6 +49,9 @@ const COMPONENT = 'replicaset-controller';
 /** Pods created or deleted per sync at most (Kubernetes' burstReplicas). */
 export const BURST_REPLICAS = 500;
 
+/** The longest a ReplicaSet waits to reconcile after a pod's update (kube's Job controller batches 1 s). */
+export const POD_UPDATE_BATCH_MAX_MS = 1000;
+
 /** The pod a ReplicaSet creates from its template (Kubernetes' GetPodFromTemplate). */
 export function podFromTemplate(rs: any): any {
   const meta = rs.spec.template.metadata ?? {};
@@ -146,7 +149,18 @@ export class ReplicaSetController extends QueuedController {
   async start(): Promise<void> {
     this.replicaSets = this.informers.informerFor(REPLICASET);
     const pods = this.informers.informerFor(POD);
+    // A pod's updates (status, binding) are batched per ReplicaSet, as kube's Job controller batches pod
+    // events (syncJobBatchPeriod): a reconcile walks all the ReplicaSet's pods, and with thousands of them
+    // starting at once their updates made it run back to back (quadratic: the first cost of a 2,000-pod
+    // ramp). The wait grows with the pods a reconcile walks (1 ms each, at most 1 s), so a small
+    // ReplicaSet is reconciled at once as before. Adds, deletions and owner changes are never delayed.
     const owned = ownedPodHandlers(this.index, this.expectations, this.queue);
+    const batched = ownedPodHandlers(this.index, this.expectations, {
+      add: (key) => {
+        const uid = this.replicaSets.get(key)?.metadata.uid;
+        this.queue.addAfter(key, Math.min(POD_UPDATE_BATCH_MAX_MS, uid ? this.index.countOf(uid) : 0));
+      },
+    });
     this.removeHandlers.push(
       this.replicaSets.addHandler({
         onAdd: (rs) => this.queue.add(objectKeyOf(rs)),
@@ -160,7 +174,10 @@ export class ReplicaSetController extends QueuedController {
           this.trackOrphan(undefined, p);
         },
         onUpdate: (old, p) => {
-          owned.onUpdate(old, p);
+          // Deletion (its expectation) and a change of owner still go through at once.
+          if (isDeleting(p) !== isDeleting(old) || controllerRef(p)?.uid !== controllerRef(old)?.uid)
+            owned.onUpdate(old, p);
+          else batched.onUpdate(old, p);
           this.handover.delete(old);
           this.handover.set(p);
           this.trackOrphan(old, p);
