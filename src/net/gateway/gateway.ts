@@ -112,6 +112,9 @@ interface LbListener {
   opening?: Promise<void>;
 }
 
+/** The route-cache key of a route without annotations of its own. */
+const NO_ANNOTATIONS = {};
+
 const key = (ns: string | undefined, name: string | undefined) => `${ns ?? 'default'}/${name ?? ''}`;
 
 export class NodeGateway {
@@ -126,6 +129,8 @@ export class NodeGateway {
     secrets: Informer<Secret>;
   };
   private readonly upstreams = new Map<string, Upstream>();
+  /** Parsed route settings by Service object, then by the route's own annotations object. */
+  private readonly routes = new WeakMap<Service, WeakMap<object, RouteConfig>>();
   private router = new IngressRouter([]);
   private readonly tlsContexts = new Map<string, { rv: string; ctx?: SecureContext }>();
   private readonly lb = new Map<string, LbListener>();
@@ -386,9 +391,17 @@ export class NodeGateway {
     return { upstream: u, route: this.route(t.ingress.metadata.annotations, svc) };
   }
 
-  /** A route's settings: the Ingress's (or LoadBalancer Service's) annotations, then the Service's. */
+  /**
+   * A route's settings: the Ingress's (or LoadBalancer Service's) annotations, then the Service's. Parsed
+   * once per pair of objects (the informers replace an object when it changes), not per request.
+   */
   private route(own: Record<string, string> | undefined, svc: Service): RouteConfig {
-    return routeConfig({ ...svc.metadata.annotations, ...own });
+    let bySvc = this.routes.get(svc);
+    if (!bySvc) this.routes.set(svc, (bySvc = new WeakMap()));
+    const k = own ?? NO_ANNOTATIONS;
+    let config = bySvc.get(k);
+    if (!config) bySvc.set(k, (config = routeConfig({ ...svc.metadata.annotations, ...own })));
+    return config;
   }
 
   private certificateFor(serverName: string): SecureContext | undefined {

@@ -133,6 +133,7 @@ export async function proxyRequest(
       path: req.url || '/',
       headers: forwardedHeaders(req, secure),
       body: body as BackendRequest['body'],
+      signal: undefined, // set per attempt by the upstream
     };
     const result = await where.upstream.dispatch(outgoing, where.route, client.signal);
     if (!result.ok) {

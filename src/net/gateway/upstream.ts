@@ -262,7 +262,8 @@ export class Upstream {
       try {
         let response: BackendResponse;
         try {
-          response = await s.backend.send({ ...req, signal });
+          req.signal = signal; // this attempt's (the request object is the proxy's own, made per request)
+          response = await s.backend.send(req);
         } finally {
           clearTimeout(timer);
           clientSignal?.removeEventListener('abort', onClientAbort);
