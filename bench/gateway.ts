@@ -9,6 +9,7 @@
 //   npm run bench -- gateway [SECONDS_PER_ROUND] [ROUNDS]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { promisify } from 'node:util';
 import http from 'node:http';
 import { selfSignedServing } from '../src/auth/pki.ts';
@@ -75,6 +76,8 @@ async function startPlainProxy(port: number, backendPort: number): Promise<http.
 }
 
 interface WrkResult {
+  /** The host's 1-minute load average when the round ended. */
+  load: number;
   rps: number;
   p50: number;
   p99: number;
@@ -114,11 +117,12 @@ async function wrk(port: number, servingPid = process.pid): Promise<WrkResult> {
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const cpuUs = (processCpuUs(servingPid) - cpu0) / Math.max(1, total);
-  return { rps, p50, p99, errors, cpuUs };
+  return { rps, p50, p99, errors, cpuUs, load: os.loadavg()[0] };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const loadAtStart = os.loadavg()[0];
 const backendPort = await freePort();
 const backend = await startBackend(backendPort);
 const lbPort = await freePort();
@@ -183,6 +187,11 @@ const row = (name: string) => {
   };
 };
 const direct = row('direct');
+const loads = Object.values(results).flatMap((r) => r.map((x) => x.load));
+console.log(
+  `\nhost: ${os.availableParallelism()} CPUs (nproc), load average ${loadAtStart.toFixed(1)} at start, ` +
+    `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} over the rounds`,
+);
 console.log(
   `\n### Gateway (L7) vs direct vs a plain Node proxy — wrk, concurrency ${CONCURRENCY}, keep-alive, ${ROUNDS} × ${SECONDS}s rounds (medians)\n`,
 );
