@@ -9,12 +9,26 @@
 //  - preopens carry no rights we could restrict, so read-only must be enforced here;
 //  - it never closes host descriptors when an instance is discarded (preopens and files the guest left
 //    open leak, ~4 per run): the guard tracks every descriptor so the worker can close them (closeAll).
-//  - opening a FIFO would block the worker in open(2) where no stop can reach it: refused here.
+//  - opening a FIFO would block the worker in open(2) where no stop can reach it: refused here;
+//  - its fd_readdir leaves out `.` and `..` (wasmtime, like POSIX readdir, lists them): listed here;
+//  - renumbering onto or away from stdio (wasmtime allows both) would close the worker's shared stdio
+//    descriptors in uvwasi: the guest's numbers are mapped over node:wasi's instead (guest-fds.ts).
 
-import { lstatSync, realpathSync, statSync, symlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, symlinkSync, type Dirent } from 'node:fs';
 import { posix } from 'node:path';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
-import { Errno, Fdflags, LINUX_O, LOOKUP_SYMLINK_FOLLOW, Oflags, WRITE_RIGHTS } from './wasi-abi.ts';
+import { GuestFds, NO_FD } from './guest-fds.ts';
+import type { FdKind } from './poll.ts';
+import {
+  DIRENT_SIZE,
+  Errno,
+  Fdflags,
+  Filetype,
+  LINUX_O,
+  LOOKUP_SYMLINK_FOLLOW,
+  Oflags,
+  WRITE_RIGHTS,
+} from './wasi-abi.ts';
 
 export interface PreopenSpec {
   guestPath: string;
@@ -35,6 +49,8 @@ interface FdEntry {
   mount: number;
   /** Canonical host path of the object: what the kernel resolves uvwasi's path for this fd to. */
   path: string;
+  /** A directory (as opened). */
+  dir: boolean;
 }
 
 type Target = { errno: number } | { entry: FdEntry; lexical: string; real?: string };
@@ -44,12 +60,49 @@ const DANGLING = Symbol('dangling');
 export class FsGuard {
   private readonly mounts: PreopenSpec[];
   private readonly fds = new Map<number, FdEntry>();
+  /** The guest's descriptor numbers (the keys of `fds` are node:wasi's). */
+  private readonly numbers = new GuestFds();
+  /** A directory's entries as last listed from cookie 0: later cookies page through the same list. */
+  private readonly listings = new Map<number, Array<Dirent<Buffer>>>();
   private maxFd: number;
 
   constructor(mounts: PreopenSpec[]) {
     this.mounts = mounts;
-    mounts.forEach((m, i) => this.fds.set(FIRST_PREOPEN_FD + i, { mount: i, path: m.hostPath }));
+    mounts.forEach((m, i) => this.fds.set(FIRST_PREOPEN_FD + i, { mount: i, path: m.hostPath, dir: true }));
     this.maxFd = FIRST_PREOPEN_FD + mounts.length - 1;
+  }
+
+  /** True once the guest's descriptor numbers differ from node:wasi's (see guest-fds.ts). */
+  get mapped(): boolean {
+    return this.numbers.mapped;
+  }
+
+  /** node:wasi's descriptor behind the guest's `fd` (NO_FD: none). */
+  hostFd(fd: number): number {
+    return this.numbers.host(fd);
+  }
+
+  /** What the guest's `fd` is, for poll_oneoff. */
+  kindOf(fd: number): FdKind {
+    const host = this.hostFd(fd);
+    if (host === 0) return 'stdin';
+    if (host === 1 || host === 2) return 'output';
+    const e = this.fds.get(host);
+    return !e ? 'bad' : e.dir ? 'directory' : 'file';
+  }
+
+  /** Whether node:wasi's `host` is an open descriptor (stdio always is). */
+  private isOpen(host: number): boolean {
+    return (host >= 0 && host <= 2) || this.fds.has(host);
+  }
+
+  /** Closes node:wasi's `host`, which no guest number refers to any more (never the shared stdio). */
+  private closeHost(wasi: Record<string, WasiFn>, host: number): number {
+    this.listings.delete(host);
+    if (host <= 2 || host === NO_FD) return Errno.SUCCESS;
+    const r = wasi.fd_close(host);
+    if (r === Errno.SUCCESS) this.fds.delete(host);
+    return r;
   }
 
   /** Replacements for node:wasi's filesystem functions. */
@@ -128,8 +181,11 @@ export class FsGuard {
           );
           if (r === Errno.SUCCESS) {
             const fd = mem.view().getUint32(fdPtr >>> 0, true);
-            if (t && 'entry' in t) this.track(fd, { mount: t.entry.mount, path: canonical(t.lexical) });
-            else this.maxFd = Math.max(this.maxFd, fd);
+            if (this.numbers.mapped) mem.view().setUint32(fdPtr >>> 0, this.numbers.adopt(fd), true);
+            if (t && 'entry' in t) {
+              const path = canonical(t.lexical);
+              this.track(fd, { mount: t.entry.mount, path, dir: isDirectory(path) });
+            } else this.maxFd = Math.max(this.maxFd, fd);
           }
           return r;
         }),
@@ -215,30 +271,103 @@ export class FsGuard {
       sock_recv: (fd) => this.sockErrno(fd),
       sock_send: (fd) => this.sockErrno(fd),
       sock_shutdown: (fd) => this.sockErrno(fd),
-      fd_readdir: (fd, ...rest) => {
-        const e = this.fds.get(fd);
-        return e && !isDirectory(e.path) ? Errno.NOTDIR : wasi.fd_readdir(fd, ...rest);
-      },
+      fd_readdir: (fd, buf, bufLen, cookie, bufusedPtr) =>
+        guarded(() => {
+          const e = this.fds.get(fd);
+          if (e && !e.dir) return Errno.NOTDIR;
+          // node:wasi vets the descriptor and its fd_readdir right (nothing is written with length 0).
+          const r = wasi.fd_readdir(fd, buf, 0, 0n, bufusedPtr);
+          if (r !== Errno.SUCCESS || !e) return r;
+          return this.readdir(mem, fd, e, buf, bufLen, BigInt(cookie), bufusedPtr);
+        }),
+      // These two take the guest's own numbers (host-imports does not translate them).
       fd_close: (fd) => {
-        // The stdio descriptors are shared by the worker across runs: closing them is a no-op.
-        if (fd >= 0 && fd <= 2) return Errno.SUCCESS;
-        const r = wasi.fd_close(fd);
-        if (r === Errno.SUCCESS) this.fds.delete(fd);
-        return r;
-      },
-      fd_renumber: (from, to) => {
-        // uvwasi would close the host descriptor behind `to`; stdio ones are shared, so refuse.
-        if (from <= 2 || to <= 2) return Errno.NOTSUP;
-        const r = wasi.fd_renumber(from, to);
-        if (r === Errno.SUCCESS) {
-          const e = this.fds.get(from);
-          this.fds.delete(from);
-          if (e) this.track(to, e);
-          else this.fds.delete(to);
+        fd >>>= 0;
+        const host = this.numbers.host(fd);
+        if (!this.isOpen(host)) return Errno.BADF;
+        if (host <= 2 && !this.numbers.mapped) {
+          // Closing stdio: from now on the guest's numbers are its own (its fd 1 is gone, as in wasmtime;
+          // node:wasi's stays open, the worker shares it).
+          this.numbers.map(this.fds.keys());
         }
-        return r;
+        return this.closeHost(wasi, this.numbers.drop(fd));
+      },
+      // Only `from` must be open (wasmtime's fd_renumber): renumbering onto an unused number moves it.
+      fd_renumber: (from, to) => {
+        from >>>= 0;
+        to >>>= 0;
+        const [hostFrom, hostTo] = [this.numbers.host(from), this.numbers.host(to)];
+        if (!this.isOpen(hostFrom)) return Errno.BADF;
+        if (from === to) return Errno.SUCCESS;
+        this.listings.delete(hostFrom);
+        this.listings.delete(hostTo);
+        if (!this.numbers.mapped && from > 2 && to > 2 && this.isOpen(hostTo)) {
+          // Both are node:wasi's own numbers: its renumber closes `to` and moves `from` there.
+          const r = wasi.fd_renumber(from, to);
+          if (r === Errno.SUCCESS) {
+            const e = this.fds.get(from);
+            this.fds.delete(from);
+            if (e) this.track(to, e);
+            else this.fds.delete(to);
+          }
+          return r;
+        }
+        // Onto or away from stdio (uvwasi would close the worker's shared stdio descriptors), or onto an
+        // unused number (uvwasi refuses): the guest's numbers are mapped from now on.
+        this.numbers.map(this.fds.keys());
+        return this.closeHost(wasi, this.numbers.move(from, to));
       },
     };
+  }
+
+  /**
+   * fd_readdir as wasmtime answers it: `.` (d_next 1), `..` (2), then the host's entries in its order
+   * (3, 4, ...); entries are packed back to back and the last one is cut at the end of the buffer, so a
+   * full buffer (bufused == buf_len) means "call again from the last whole entry's d_next". d_ino is the
+   * entry's own inode (lstat); `..` repeats the directory's, as wasmtime does.
+   */
+  private readdir(
+    mem: GuestMemory,
+    fd: number,
+    e: FdEntry,
+    buf: number,
+    bufLen: number,
+    cookie: bigint,
+    bufusedPtr: number,
+  ): number {
+    bufLen >>>= 0;
+    mem.check(buf, bufLen);
+    mem.check(bufusedPtr, 4);
+    let entries = cookie === 0n ? undefined : this.listings.get(fd);
+    if (!entries) {
+      try {
+        entries = readdirSync(e.path, { withFileTypes: true, encoding: 'buffer' });
+      } catch (err) {
+        return errnoOf(err);
+      }
+      this.listings.set(fd, entries);
+    }
+    const dirIno = inodeOf(e.path);
+    const out = mem.bytes(buf, bufLen);
+    const header = new DataView(new ArrayBuffer(DIRENT_SIZE));
+    let used = 0;
+    for (let i = cookie; used < bufLen && i < BigInt(entries.length) + 2n; i++) {
+      const n = Number(i);
+      const name = n === 0 ? DOT : n === 1 ? DOTDOT : entries[n - 2].name;
+      const type = n < 2 ? Filetype.DIRECTORY : filetypeOf(entries[n - 2]);
+      const ino = n < 2 ? dirIno : inodeOf(Buffer.concat([Buffer.from(`${e.path}/`), name]));
+      header.setBigUint64(0, i + 1n, true);
+      header.setBigUint64(8, ino, true);
+      header.setUint32(16, name.length, true);
+      header.setUint32(20, type, true); // d_type, then padding
+      for (const part of [new Uint8Array(header.buffer), name]) {
+        const n = Math.min(part.length, bufLen - used);
+        out.set(part.subarray(0, n), used);
+        used += n;
+      }
+    }
+    mem.view().setUint32(bufusedPtr >>> 0, used, true);
+    return Errno.SUCCESS;
   }
 
   /** Closes every descriptor the instance may still hold (node:wasi never does). */
@@ -251,6 +380,7 @@ export class FsGuard {
       }
     }
     this.fds.clear();
+    this.listings.clear();
   }
 
   /** NOTSOCK for a descriptor the guest holds, BADF otherwise. */
@@ -310,6 +440,27 @@ function realTarget(lexical: string, follow: boolean): string | typeof DANGLING 
   } catch {
     return undefined;
   }
+}
+
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+function inodeOf(p: string | Buffer): bigint {
+  try {
+    return lstatSync(p, { bigint: true }).ino;
+  } catch {
+    return 0n; // vanished since it was listed
+  }
+}
+
+function filetypeOf(d: Dirent<Buffer>): number {
+  if (d.isDirectory()) return Filetype.DIRECTORY;
+  if (d.isFile()) return Filetype.REGULAR_FILE;
+  if (d.isSymbolicLink()) return Filetype.SYMBOLIC_LINK;
+  if (d.isBlockDevice()) return Filetype.BLOCK_DEVICE;
+  if (d.isCharacterDevice()) return Filetype.CHARACTER_DEVICE;
+  if (d.isSocket()) return Filetype.SOCKET_STREAM;
+  return Filetype.UNKNOWN;
 }
 
 function canonical(p: string): string {

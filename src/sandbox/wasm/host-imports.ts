@@ -21,7 +21,7 @@ import { GuestFault, type GuestMemory } from './guest-memory.ts';
 import type { LogRingWriter, StreamName } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
 import { makePollOneoff } from './poll.ts';
-import { Errno } from './wasi-abi.ts';
+import { Errno, FD_ARGS } from './wasi-abi.ts';
 
 /** Thrown through the guest's frames to end it when the agent asked the sandbox to stop. */
 export class GuestStopped extends Error {
@@ -155,6 +155,7 @@ export function buildHostImports(o: HostImportOptions): HostImports {
     fd_pwrite: (fd, ...rest) =>
       fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_pwrite', [fd, ...rest]),
     poll_oneoff: makePollOneoff(mem, {
+      fdKind: (fd) => o.guard.kindOf(fd),
       sleep,
       beforeBlock: () => {
         if (ring.pending()) ring.kick();
@@ -171,9 +172,14 @@ export function buildHostImports(o: HostImportOptions): HostImports {
   for (const name of o.names ?? Object.keys(o.wasi)) {
     if (!(name in o.wasi)) continue;
     const impl: HostFn = own[name] ?? ((...args) => onMainStack(name, args));
+    const fdArgs = FD_ARGS[name];
     imports[name] = (...args: any[]): number | Promise<number> => {
       checkStop();
       Atomics.store(slot.words, MEMORY_PAGES, mem.byteLength / PAGE_BYTES);
+      // Once the guest renumbered onto or away from stdio, its numbers become node:wasi's here (a file
+      // renumbered onto fd 1 is written as a file; the capture follows stdout to its new number).
+      // Descriptors arrive as signed i32: 0xffffffff is a bad descriptor (BADF), not an invalid argument.
+      if (fdArgs) for (const i of fdArgs) args[i] = o.guard.hostFd(args[i] >>> 0);
       const pause = throttle?.check();
       return pause ? pause.then(() => impl(...args)) : impl(...args);
     };

@@ -5,13 +5,21 @@
 // unkillable for an hour, and it held a whole thread. Here a wait returns a promise (a timer that a
 // stop ends early): the guest suspends through JSPI and the other guests of its thread run.
 //
-// Descriptor subscriptions are answered as ready immediately: every descriptor a guest can hold is a
-// regular file, a directory or the capture of stdout/stderr, none of which ever blocks.
+// Descriptor subscriptions are answered as ready immediately: every descriptor a guest can read or
+// write is a regular file or the capture of stdout/stderr, none of which ever blocks. As in wasmtime
+// (its preview1 poll_oneoff, test preview1_poll_oneoff_files), a subscription that names a descriptor
+// that cannot be polled that way — a bad one, a directory, reading stdout, writing stdin — fails the
+// whole call with BADF; it is not reported as an event.
 
 import type { GuestMemory } from './guest-memory.ts';
 import { Clock, Errno, EventType, EVENT_SIZE, SUBCLOCKFLAG_ABSTIME, SUBSCRIPTION_SIZE } from './wasi-abi.ts';
 
+/** What a guest descriptor is, as far as polling it goes. */
+export type FdKind = 'stdin' | 'output' | 'file' | 'directory' | 'bad';
+
 export interface PollHooks {
+  /** What the guest's descriptor `fd` refers to (its own numbering, stdio redirections included). */
+  fdKind(fd: number): FdKind;
   /** Waits up to `ms` milliseconds, settling early (or rejecting) when the sandbox is stopped. */
   sleep(ms: number): Promise<void>;
   /** Called once before the guest blocks (used to flush its log output to the agent). */
@@ -56,6 +64,9 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
         if (deadline === undefined) immediate.push({ userdata, error: Errno.INVAL, type: tag });
         else timers.push({ userdata, deadline });
       } else if (tag === EventType.FD_READ || tag === EventType.FD_WRITE) {
+        const kind = hooks.fdKind(view.getUint32(base + 16, true));
+        const ok = kind === 'file' || kind === (tag === EventType.FD_READ ? 'stdin' : 'output');
+        if (!ok) return Errno.BADF;
         immediate.push({ userdata, error: Errno.SUCCESS, type: tag });
       } else {
         immediate.push({ userdata, error: Errno.INVAL, type: tag });

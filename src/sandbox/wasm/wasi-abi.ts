@@ -34,6 +34,17 @@ export const WRITE_RIGHTS =
 export const Fdflags = { APPEND: 1, DSYNC: 2, NONBLOCK: 4, RSYNC: 8, SYNC: 16 } as const;
 export const LINUX_O = { APPEND: 0o2000, NONBLOCK: 0o4000, DSYNC: 0o10000, SYNC: 0o4010000 } as const;
 
+export const Filetype = {
+  UNKNOWN: 0,
+  BLOCK_DEVICE: 1,
+  CHARACTER_DEVICE: 2,
+  DIRECTORY: 3,
+  REGULAR_FILE: 4,
+  SOCKET_DGRAM: 5,
+  SOCKET_STREAM: 6,
+  SYMBOLIC_LINK: 7,
+} as const;
+
 export const Oflags = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
 export const LOOKUP_SYMLINK_FOLLOW = 1;
 
@@ -44,6 +55,49 @@ export const SUBCLOCKFLAG_ABSTIME = 1;
 /** sizeof(subscription) and sizeof(event) in wasm32. */
 export const SUBSCRIPTION_SIZE = 48;
 export const EVENT_SIZE = 32;
+/** sizeof(dirent): d_next u64, d_ino u64, d_namlen u32, d_type u8, 3 bytes of padding. */
+export const DIRENT_SIZE = 24;
+
+/**
+ * Which arguments of each function are descriptors, in the guest's numbering (host-imports translates
+ * them when the guest has renumbered a file onto stdio). fd_close and fd_renumber take the guest's own
+ * numbers (fs-guard), poll_oneoff's are inside its subscriptions.
+ */
+export const FD_ARGS: Readonly<Record<string, readonly number[]>> = {
+  fd_advise: [0],
+  fd_allocate: [0],
+  fd_datasync: [0],
+  fd_fdstat_get: [0],
+  fd_fdstat_set_flags: [0],
+  fd_fdstat_set_rights: [0],
+  fd_filestat_get: [0],
+  fd_filestat_set_size: [0],
+  fd_filestat_set_times: [0],
+  fd_pread: [0],
+  fd_prestat_get: [0],
+  fd_prestat_dir_name: [0],
+  fd_pwrite: [0],
+  fd_read: [0],
+  fd_readdir: [0],
+  fd_seek: [0],
+  fd_sync: [0],
+  fd_tell: [0],
+  fd_write: [0],
+  path_create_directory: [0],
+  path_filestat_get: [0],
+  path_filestat_set_times: [0],
+  path_link: [0, 3],
+  path_open: [0],
+  path_readlink: [0],
+  path_remove_directory: [0],
+  path_rename: [0, 3],
+  path_symlink: [2],
+  path_unlink_file: [0],
+  sock_accept: [0],
+  sock_recv: [0],
+  sock_send: [0],
+  sock_shutdown: [0],
+};
 
 /** The import module every preview1 guest links against. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';

@@ -59,6 +59,28 @@ int main(void) {
   // A buffer too small for one entry is filled to the brim: the caller sees bufused == buf_len.
   E("readdir_small_buffer", __wasi_fd_readdir(fd, buf, 8, 0, &used));
   V("readdir_small_buffer_used", "%u", (unsigned)used);
+  // d_ino is the entry's inode: "." (and, as in wasmtime, "..") the directory's own, a file its own.
+  __wasi_filestat_t dst, fst;
+  (void)__wasi_fd_filestat_get(fd, &dst);
+  (void)__wasi_path_filestat_get(DIR, 0, "r/a", &fst);
+  int dot_ok = 0, file_ok = 0, dot_first = 0;
+  (void)__wasi_fd_readdir(fd, buf, sizeof buf, 0, &used);
+  for (size_t off = 0; off + sizeof(__wasi_dirent_t) <= used;) {
+    __wasi_dirent_t d;
+    memcpy(&d, buf + off, sizeof d);
+    off += sizeof d;
+    if (off + d.d_namlen > used) break;
+    if (d.d_namlen == 1 && buf[off] == '.') dot_ok = d.d_ino == dst.ino, dot_first = d.d_next == 1;
+    if (d.d_namlen == 1 && buf[off] == 'a') file_ok = d.d_ino == fst.ino && d.d_type == __WASI_FILETYPE_REGULAR_FILE;
+    off += d.d_namlen;
+  }
+  V("dot_ino_matches", "%s", dot_ok ? "yes" : "no");
+  V("dot_cookie_first", "%s", dot_first ? "yes" : "no");
+  V("file_ino_and_type", "%s", file_ok ? "yes" : "no");
+  // An entry that appears later is listed by a fresh read from cookie 0.
+  make_file("r/d", "4");
+  V("entries_after_create", "%d", list(fd, 0, NULL, all));
+
   __wasi_fd_t f = open_at(NULL, DIR, 0, "r/a", 0, 0);
   E("readdir_on_file", __wasi_fd_readdir(f, buf, sizeof buf, 0, &used));
   E("readdir_bad_fd", __wasi_fd_readdir(99, buf, sizeof buf, 0, &used));
