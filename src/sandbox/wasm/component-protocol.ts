@@ -1,0 +1,42 @@
+// Messages between component-sandbox.ts (agent thread) and component-worker.ts (one per pod).
+import type { ComponentWorld } from './component-transpile.ts';
+import type { WasmModule } from './webassembly.ts';
+
+export interface ComponentWorkerData {
+  world: ComponentWorld;
+  /** The transpiled glue, as a script (component-transpile.ts). */
+  glue: string;
+  /** Compiled core modules (memory-capped) by the names the glue asks for. */
+  cores: Record<string, WasmModule>;
+  args: string[];
+  env: Record<string, string>;
+  /** wasi:http: instances kept ready ahead of requests. */
+  poolSize: number;
+}
+
+export interface ComponentRequest {
+  type: 'request';
+  id: number;
+  method: string;
+  /** Absolute URL (http://host:port/path?query). */
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+export type ToComponentWorker = ComponentRequest | { type: 'count' };
+
+export type FromComponentWorker =
+  | { type: 'running' }
+  | { type: 'start-failed'; message: string }
+  | { type: 'log'; stream: 'stdout' | 'stderr'; chunk: Uint8Array }
+  | { type: 'exit'; code: number; trap?: string; error?: string }
+  | {
+      type: 'response';
+      id: number;
+      status: number;
+      headers: Array<[string, string]>;
+      body: Uint8Array;
+      error?: string;
+    }
+  | { type: 'count'; instances: number };

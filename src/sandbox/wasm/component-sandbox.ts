@@ -1,0 +1,347 @@
+// The agent side of WASI 0.2 components on the wasm tier. A pod whose image is a component (not a
+// core module: module-check.ts `isComponentBinary`) is transpiled once per digest (component-
+// transpile.ts), its core modules memory-capped (memory-cap.ts) and compiled once per digest and cap,
+// and run on a worker thread of its own (component-worker.ts):
+// - wasi:cli/command: runs `wasi:cli/run` once; exit code, logs, stop and deadline as preview-1 guests;
+// - wasi:http/proxy: an HTTP workload on the pod's ports (the same node listeners WAGI handlers use,
+//   HttpHandlerHost), each request answered by an instance from a pool made ahead.
+// A stop ends the thread (terminate): a component guest has no host call at which to unwind cleanly,
+// and the thread holds this pod only.
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import {
+  SandboxError,
+  type ExitResult,
+  type HttpHandlerHost,
+  type HttpHandlerRequest,
+  type HttpHandlerResponse,
+  type SandboxHandle,
+  type SandboxSpec,
+  type SandboxStats,
+} from '../driver.ts';
+import type { ComponentWorkerData, FromComponentWorker } from './component-protocol.ts';
+import { ComponentCache, type TranspiledComponent } from './component-transpile.ts';
+import { describeExit, KILLED_EXIT_CODE } from './exit-result.ts';
+import { applyMemoryCap } from './memory-cap.ts';
+import { isComponentBinary } from './module-check.ts';
+import type { ModuleSource, ResolvedModule } from './module-source.ts';
+import { Wasm, type WasmModule } from './webassembly.ts';
+
+const WORKER_URL = new URL('./component-worker.ts', import.meta.url);
+/** wasi:http instances kept ready per pod. */
+export const DEFAULT_INSTANCE_POOL = 8;
+
+export interface ComponentSandboxesOptions {
+  cacheDir: string;
+  source: ModuleSource;
+  /** The node's HTTP listeners for pods (absent: this node serves no wasm HTTP workloads). */
+  handlerHost?: () => HttpHandlerHost;
+  poolSize?: number;
+}
+
+interface Running {
+  spec: SandboxSpec;
+  worker: Worker;
+  component: TranspiledComponent;
+  startedAt: Date;
+  exited: Promise<ExitResult>;
+  result?: ExitResult;
+  finish: (r: Omit<ExitResult, 'startedAt' | 'finishedAt'>) => void;
+  stopCause?: 'stop' | 'deadline';
+  requests: Map<number, (r: HttpHandlerResponse) => void>;
+  closeListeners?: () => Promise<void>;
+  timers: NodeJS.Timeout[];
+}
+
+export class ComponentSandboxes {
+  readonly cache: ComponentCache;
+  private readonly source: ModuleSource;
+  private readonly handlerHost?: () => HttpHandlerHost;
+  private readonly poolSize: number;
+  /** sha256 → whether it is a component (read once per content). */
+  private readonly kinds = new Map<string, boolean>();
+  private readonly compiled = new Map<string, Promise<Record<string, WasmModule>>>();
+  private readonly running = new Map<string, Running>();
+  private requestSeq = 0;
+
+  constructor(opts: ComponentSandboxesOptions) {
+    this.cache = new ComponentCache(opts.cacheDir);
+    this.source = opts.source;
+    this.handlerHost = opts.handlerHost;
+    this.poolSize = opts.poolSize ?? DEFAULT_INSTANCE_POOL;
+  }
+
+  has(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** The spec's image, when it is a component (undefined: a core module, for the tier's own path). */
+  async match(spec: SandboxSpec): Promise<ResolvedModule | undefined> {
+    const resolved = await this.source.resolve(spec.image, spec.imageDigest);
+    let kind = this.kinds.get(resolved.sha256);
+    if (kind === undefined) {
+      const head = new Uint8Array(8);
+      if (resolved.bytes) head.set(resolved.bytes.subarray(0, 8));
+      else {
+        const f = await open(resolved.path, 'r');
+        try {
+          await f.read(head, 0, 8, 0);
+        } finally {
+          await f.close();
+        }
+      }
+      kind = isComponentBinary(head);
+      this.kinds.set(resolved.sha256, kind);
+    }
+    return kind ? resolved : undefined;
+  }
+
+  async start(
+    spec: SandboxSpec,
+    resolved: ResolvedModule,
+    httpPorts: number[] | undefined,
+  ): Promise<SandboxHandle> {
+    if (this.running.has(spec.id))
+      throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
+    if (spec.mounts.length)
+      throw new SandboxError(
+        'CreateContainerError',
+        'volumeMounts: WASI 0.2 components get no filesystem on this node yet (wasi:filesystem preopens are empty); remove the mounts',
+      );
+    const component = await this.cache.get(resolved.sha256, () => this.source.load(resolved));
+    if (component.world === 'http' && !httpPorts?.length)
+      throw new SandboxError(
+        'CreateContainerError',
+        'ports: the component is a wasi:http/proxy handler; declare the containerPort it serves and annotate the pod strata.dev/wasm-http: wasi-http',
+      );
+    if (component.world === 'command' && httpPorts?.length)
+      throw new SandboxError(
+        'CreateContainerError',
+        'the component is a wasi:cli/command, not a wasi:http handler: remove the strata.dev/wasm-http annotation',
+      );
+    const cores = await this.coresOf(component, spec.limits.memoryBytes);
+    const data: ComponentWorkerData = {
+      world: component.world,
+      glue: component.glue,
+      cores,
+      args: spec.args.length ? spec.args : ['component.wasm'],
+      env: spec.env,
+      poolSize: this.poolSize,
+    };
+    const worker = new Worker(WORKER_URL, {
+      name: `component ${spec.id}`,
+      workerData: data,
+      env: {},
+      resourceLimits: { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 32 },
+    });
+    const startedAt = new Date();
+    let finish!: Running['finish'];
+    const exited = new Promise<ExitResult>((resolve) => {
+      finish = (r) => {
+        if (run.result) return;
+        run.result = { ...r, startedAt, finishedAt: new Date() };
+        for (const t of run.timers) clearTimeout(t);
+        for (const answer of run.requests.values()) answer(text(503, 'the handler stopped'));
+        run.requests.clear();
+        void worker.terminate();
+        resolve(run.result);
+      };
+    });
+    const run: Running = {
+      spec,
+      worker,
+      component,
+      startedAt,
+      exited,
+      finish,
+      requests: new Map(),
+      timers: [],
+    };
+    this.running.set(spec.id, run);
+
+    const started = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: FromComponentWorker) => {
+        if (m.type === 'log') spec.log.write(m.stream, m.chunk);
+        else if (m.type === 'running') resolve();
+        else if (m.type === 'start-failed') reject(new SandboxError('CreateContainerError', m.message));
+        else if (m.type === 'exit') {
+          const outcome = m.trap
+            ? ({ kind: 'trap', message: m.trap } as const)
+            : m.error
+              ? ({ kind: 'error', message: m.error } as const)
+              : ({ kind: 'exit', code: m.code } as const);
+          finish(describeExit({ outcome, memoryBytes: 0, memories: [] }));
+        } else if (m.type === 'response') {
+          const answer = run.requests.get(m.id);
+          run.requests.delete(m.id);
+          if (m.error) spec.log.write('stderr', new TextEncoder().encode(`wasi:http handler: ${m.error}\n`));
+          answer?.(m.error ? text(500, `the handler failed: ${m.error}`) : m);
+        }
+      });
+      worker.on('error', (err) => {
+        reject(new SandboxError('CreateContainerError', `component worker failed: ${err.message}`));
+        finish(
+          describeExit({
+            outcome: { kind: 'worker-failed', message: err.message },
+            memoryBytes: 0,
+            memories: [],
+          }),
+        );
+      });
+      worker.on('exit', () => {
+        reject(
+          new SandboxError('CreateContainerError', 'the component worker ended before the component ran'),
+        );
+        finish({
+          exitCode: KILLED_EXIT_CODE,
+          reason: run.stopCause === 'deadline' ? 'DeadlineExceeded' : 'Killed',
+          signal: 'SIGKILL',
+        });
+      });
+    });
+    try {
+      await started;
+    } catch (err) {
+      this.running.delete(spec.id);
+      void worker.terminate();
+      throw err;
+    }
+    if (spec.limits.deadlineSeconds !== undefined) {
+      const t = setTimeout(() => void this.end(run, 'deadline', 0), spec.limits.deadlineSeconds * 1000);
+      t.unref();
+      run.timers.push(t);
+    }
+    let podIP: string | undefined;
+    if (component.world === 'http') {
+      if (!this.handlerHost) {
+        await this.destroy(spec.id);
+        throw new SandboxError(
+          'CreateContainerError',
+          'this node serves no wasm HTTP workloads (it has no pod network)',
+        );
+      }
+      try {
+        const served = await this.handlerHost().serve(spec.podUid, httpPorts!, (req) =>
+          this.handle(run, req),
+        );
+        run.closeListeners = served.close;
+        podIP = served.ip;
+      } catch (err) {
+        await this.destroy(spec.id);
+        throw new SandboxError(
+          'CreateContainerError',
+          `serving the handler's ports: ${(err as Error).message}`,
+        );
+      }
+    }
+    return {
+      id: spec.id,
+      driver: 'wasm',
+      ...(podIP ? { podIP } : {}),
+      state: {
+        mode: component.world === 'http' ? 'wasi-http' : 'wasi-command',
+        component: component.sha256,
+        startedAt: startedAt.toISOString(),
+      },
+    };
+  }
+
+  /** One request, answered by a pooled instance of the pod's component. */
+  handle(run: Running, req: HttpHandlerRequest): Promise<HttpHandlerResponse> {
+    if (run.result) return Promise.resolve(text(503, 'the handler is stopping'));
+    const id = ++this.requestSeq;
+    return new Promise((resolve) => {
+      run.requests.set(id, resolve);
+      const host = req.headers.host ?? `${req.localAddress}:${req.localPort}`;
+      run.worker.postMessage({
+        type: 'request',
+        id,
+        method: req.method,
+        url: `http://${host}${req.url}`,
+        headers: Object.entries(req.headers),
+        body: req.body,
+      });
+    });
+  }
+
+  /** Core modules compiled once per component and memory cap. */
+  private coresOf(c: TranspiledComponent, capBytes: number | undefined): Promise<Record<string, WasmModule>> {
+    const key = `${c.sha256}/${capBytes ?? 'unlimited'}`;
+    let p = this.compiled.get(key);
+    if (!p) {
+      p = (async () => {
+        const out: Record<string, WasmModule> = {};
+        for (const [name, bytes] of Object.entries(c.cores)) {
+          try {
+            out[name] = await Wasm.compile(applyMemoryCap(bytes, capBytes).bytes);
+          } catch (err) {
+            throw new SandboxError(
+              'CreateContainerError',
+              `the component's core module ${name}: ${(err as Error).message}`,
+            );
+          }
+        }
+        return out;
+      })();
+      p.catch(() => this.compiled.delete(key));
+      this.compiled.set(key, p);
+    }
+    return p;
+  }
+
+  wait(id: string): Promise<ExitResult> {
+    return this.get(id).exited;
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    const run = this.running.get(id);
+    if (run) await this.end(run, 'stop', graceSeconds);
+  }
+
+  /** Ends it: an HTTP workload lets requests in flight finish within the grace period. */
+  private async end(run: Running, cause: 'stop' | 'deadline', graceSeconds: number): Promise<void> {
+    if (run.result) return;
+    run.stopCause ??= cause;
+    const closing = run.closeListeners?.();
+    if (run.component.world === 'http') {
+      const deadline = Date.now() + graceSeconds * 1000;
+      while (run.requests.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (closing) await Promise.race([closing, new Promise((r) => setTimeout(r, 1000).unref())]);
+      if (cause === 'stop') run.finish({ exitCode: 0, reason: 'Completed' });
+    }
+    const reason = cause === 'deadline' ? 'DeadlineExceeded' : 'Killed';
+    run.finish({ exitCode: KILLED_EXIT_CODE, reason, signal: 'SIGKILL' });
+    await run.exited;
+  }
+
+  async destroy(id: string): Promise<void> {
+    const run = this.running.get(id);
+    if (!run) return;
+    await this.end(run, 'stop', 0);
+    this.running.delete(id);
+  }
+
+  stats(id: string): SandboxStats {
+    const run = this.get(id);
+    const cpuNanos = Number(run.worker.performance?.eventLoopUtilization().active ?? 0) * 1e6;
+    return { cpuNanos, memoryBytes: 0, timestamp: new Date() };
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.destroy(id)));
+  }
+
+  private get(id: string): Running {
+    const run = this.running.get(id);
+    if (!run) throw new SandboxError('NotFound', `no wasm sandbox ${id}`);
+    return run;
+  }
+}
+
+function text(status: number, message: string): HttpHandlerResponse {
+  return {
+    status,
+    headers: [['Content-Type', 'text/plain; charset=utf-8']],
+    body: new TextEncoder().encode(`${message}\n`),
+  };
+}
