@@ -136,7 +136,9 @@ export function revisionDeployment(rev: Revision, replicas: number) {
           ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
           ...(s.tolerations ? { tolerations: s.tolerations } : {}),
           ...(s.affinity ? { affinity: s.affinity } : {}),
-          ...(s.enableServiceLinks !== undefined ? { enableServiceLinks: s.enableServiceLinks } : {}),
+          // Knative's default (config-defaults enable-service-links: false): no Service variables, so a
+          // cold start does not list the namespace's Services first.
+          enableServiceLinks: s.enableServiceLinks ?? false,
           // Scale-down should not keep a drained instance around for the default 30 s.
           terminationGracePeriodSeconds: Math.min(s.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, 5),
         },
