@@ -147,8 +147,11 @@ export class Cluster {
     return ['--service-cidr', this.serviceCidr, '--service-node-port-range', `${low}-${low + 199}`];
   }
 
-  private nodeNetworkArgs(): string[] {
-    return ['--pod-bridge', this.podBridge, '--pod-cidr', this.podCidr];
+  /** A node's pod network, and its gateway's Ingress ports off unless the test asks for them (`extra`): every
+   *  cluster on 80/443 would take them from each other and from a `strata up` running beside the tests. */
+  private nodeNetworkArgs(extra: string[]): string[] {
+    const gateway = extra.includes('--http-port') ? [] : ['--http-port', '0', '--https-port', '0'];
+    return ['--pod-bridge', this.podBridge, '--pod-cidr', this.podCidr, ...gateway];
   }
 
   private spawnStrata(args: string[], logName: string): ChildProcess {
@@ -180,7 +183,7 @@ export class Cluster {
         '--node-name',
         'node-a',
         ...this.serverNetworkArgs(),
-        ...this.nodeNetworkArgs(),
+        ...this.nodeNetworkArgs(extra),
         ...extra,
       ],
       'up',
@@ -275,7 +278,7 @@ export class Cluster {
       '--service-cidr',
       this.serviceCidr,
       // One container node per cluster: the slot's bridge is its own.
-      ...this.nodeNetworkArgs(),
+      ...this.nodeNetworkArgs(extra),
       ...extra,
     ];
     const proc = this.spawnStrata(args, `agent ${name}`);
