@@ -14,7 +14,15 @@
 //  - renumbering onto or away from stdio (wasmtime allows both) would close the worker's shared stdio
 //    descriptors in uvwasi: the guest's numbers are mapped over node:wasi's instead (guest-fds.ts).
 
-import { lstatSync, readdirSync, realpathSync, statSync, symlinkSync, type Dirent } from 'node:fs';
+import {
+  lstatSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  type Dirent,
+} from 'node:fs';
 import { posix } from 'node:path';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
 import { GuestFds, NO_FD } from './guest-fds.ts';
@@ -200,7 +208,25 @@ export class FsGuard {
       path_unlink_file: mutate('path_unlink_file', () => false, 1),
       path_filestat_set_times: mutate('path_filestat_set_times', (a) => follow(a[1]), 2),
       path_filestat_get: inspect('path_filestat_get', (a) => follow(a[1]), 2),
-      path_readlink: inspect('path_readlink', () => false, 1),
+      // uvwasi answers NOBUFS when the link's text does not fit; wasmtime (preview1_readlink) truncates
+      // it silently, bufused == buf_len, and an empty buffer is fine.
+      path_readlink: (fd, ptr, len, buf, bufLen, bufusedPtr) =>
+        guarded(() => {
+          const r = inspect('path_readlink', () => false, 1)(fd, ptr, len, buf, bufLen, bufusedPtr);
+          if (r !== Errno.NOBUFS) return r;
+          const t = path(fd, ptr, len, false);
+          if (!t || !('entry' in t) || !t.real) return r;
+          let text: Buffer;
+          try {
+            text = readlinkSync(t.real, { encoding: 'buffer' });
+          } catch (err) {
+            return errnoOf(err);
+          }
+          const n = Math.min(text.length, bufLen >>> 0);
+          mem.bytes(buf, n).set(text.subarray(0, n));
+          mem.view().setUint32(bufusedPtr >>> 0, n, true);
+          return Errno.SUCCESS;
+        }),
       path_rename: (fd, oldPtr, oldLen, newFd, newPtr, newLen) =>
         guarded(() => {
           const from = path(fd, oldPtr, oldLen, false);
@@ -410,8 +436,31 @@ export class FsGuard {
     const real = realTarget(lexical, follow);
     if (real === DANGLING) return { errno: Errno.NOENT };
     if (real !== undefined && !within(real, root)) return { errno: Errno.NOTCAPABLE };
+    const notDir = dotAfterNonDirectory(entry.path, guestPath, root);
+    if (notDir !== undefined) return { errno: notDir };
     return { entry, lexical, real };
   }
+}
+
+/**
+ * uvwasi drops `.` and `..` lexically, so "file/." opened the file and "file/../x" opened x; the kernel
+ * (and wasmtime) resolve each component: what precedes a `.` or `..` must be a directory (NOTDIR), and
+ * must exist (NOENT). Only prefixes inside the volume are looked at.
+ */
+function dotAfterNonDirectory(base: string, guestPath: string, root: string): number | undefined {
+  if (!guestPath.includes('.')) return undefined;
+  const parts = guestPath.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    if (parts[i] !== '.' && parts[i] !== '..') continue;
+    const prefix = posix.resolve(base, parts.slice(0, i).join('/'));
+    if (!within(prefix, root)) continue;
+    try {
+      if (!statSync(prefix).isDirectory()) return Errno.NOTDIR;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? Errno.NOTDIR : Errno.NOENT;
+    }
+  }
+  return undefined;
 }
 
 /** True when `p` is `dir` or below it (both canonical). */

@@ -11,6 +11,7 @@ export const Errno = {
   ISDIR: 31,
   LOOP: 32,
   NAMETOOLONG: 37,
+  NOBUFS: 42,
   NOENT: 44,
   NOSPC: 51,
   NOSYS: 52,

@@ -30,6 +30,13 @@ int main(void) {
   E("rename_file_trailing_slash", __wasi_path_rename(DIR, "moved/", DIR, "moved2"));
   E("rename_missing", __wasi_path_rename(DIR, "nope", DIR, "x"));
   E("rename_escape", __wasi_path_rename(DIR, "moved", DIR, "../moved"));
+  E("rename_onto_itself", __wasi_path_rename(DIR, "moved", DIR, "moved"));
+  (void)__wasi_path_create_directory(DIR, "src");
+  make_file("src/kept", "k");
+  (void)__wasi_path_create_directory(DIR, "dst");
+  E("rename_dir_over_empty_dir", __wasi_path_rename(DIR, "src", DIR, "dst"));
+  V("rename_dir_contents_moved", "%lld", (long long)size_of("dst/kept"));
+  E("rename_dir_into_itself", __wasi_path_rename(DIR, "dst", DIR, "dst/inner"));
   E("rmdir_empty", __wasi_path_remove_directory(DIR, "empty2"));
   E("rmdir_dot", __wasi_path_remove_directory(DIR, "."));
   E("link", __wasi_path_link(DIR, 0, "moved", DIR, "hard"));

@@ -113,5 +113,27 @@ int main(void) {
   E("write_read_only", write_all(ro, "x"));
   (void)__wasi_fd_close(ro);
   E("sync_closed", __wasi_fd_sync(ro));
+
+  // Past the end: reading gives nothing, writing leaves a hole of zeros; set_size grows with zeros and
+  // leaves the offset alone.
+  __wasi_fd_t g = open_at(NULL, DIR, 0, "grow", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_TRUNC, 0);
+  (void)__wasi_fd_seek(g, 100, __WASI_WHENCE_SET, &pos);
+  n = 99;
+  E("read_beyond_end", __wasi_fd_read(g, &iov, 1, &n));
+  V("read_beyond_end_nread", "%u", (unsigned)n);
+  __wasi_ciovec_t z = {(const uint8_t *)"Z", 1};
+  E("write_beyond_end", __wasi_fd_write(g, &z, 1, &n));
+  V("write_beyond_end_size", "%lld", (long long)size_of("grow"));
+  b[0] = 0xAA;
+  (void)__wasi_fd_pread(g, &iov, 1, 50, &n);
+  V("hole_reads_zero", "%s", b[0] == 0 ? "yes" : "no");
+  E("set_size_grow", __wasi_fd_filestat_set_size(g, 1000));
+  V("set_size_grow_size", "%lld", (long long)size_of("grow"));
+  (void)__wasi_fd_tell(g, &pos);
+  V("offset_after_set_size", "%llu", (unsigned long long)pos);
+  b[0] = 0xAA;
+  (void)__wasi_fd_pread(g, &iov, 1, 900, &n);
+  V("grown_reads_zero", "%s", n == 3 && b[0] == 0 ? "yes" : "no");
+  (void)__wasi_fd_close(g);
   return 0;
 }

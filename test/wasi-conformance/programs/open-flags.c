@@ -41,6 +41,9 @@ int main(void) {
   fd = open_at("dir_dotdot_inside", DIR, 0, "dir/../file", 0, 0);
   if (fd != (__wasi_fd_t)-1) (void)__wasi_fd_close(fd);
   open_at("empty_path", DIR, 0, "", 0, 0);
+  open_at("creat_excl_dir", DIR, 0, "dir", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, 0);
+  open_at("creat_in_missing_dir", DIR, 0, "nodir/x", __WASI_OFLAGS_CREAT, 0);
+  open_at("file_slash_dot", DIR, 0, "file/.", 0, 0);
   fd = open_at(NULL, DIR, 0, "file", 0, 0);
   open_at("file_as_dirfd", fd, 0, "x", 0, 0);
   if (fd != (__wasi_fd_t)-1) (void)__wasi_fd_close(fd);

@@ -17,6 +17,18 @@ int main(void) {
   V("readlink_used", "%u", (unsigned)used);
   V("readlink_text", "%s", (char *)buf);
   E("readlink_not_link", __wasi_path_readlink(DIR, "target", buf, sizeof buf, &used));
+  // wasmtime preview1_readlink: a buffer too small truncates silently (bufused == buf_len), an empty
+  // one is fine, and bytes past the link's text are left untouched.
+  memset(buf, 0xAA, sizeof buf);
+  E("readlink_small", __wasi_path_readlink(DIR, "link", buf, 4, &used));
+  V("readlink_small_used", "%u", (unsigned)used);
+  V("readlink_small_text", "%.4s", (char *)buf);
+  V("readlink_small_untouched", "%s", buf[4] == 0xAA ? "yes" : "no");
+  used = 99;
+  E("readlink_zero_buffer", __wasi_path_readlink(DIR, "link", buf, 0, &used));
+  V("readlink_zero_used", "%u", (unsigned)used);
+  E("readlink_escape", __wasi_path_readlink(DIR, "../x", buf, sizeof buf, &used));
+  E("readlink_missing", __wasi_path_readlink(DIR, "nope", buf, sizeof buf, &used));
 
   __wasi_fd_t fd = open_at("open_follow", DIR, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, "link", 0, 0);
   if (fd != (__wasi_fd_t)-1) (void)__wasi_fd_close(fd);
@@ -46,6 +58,10 @@ int main(void) {
   errno_line("symlink_escape", up);
   if (abs == 0) open_at("open_absolute_link", DIR, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, "abs", 0, 0);
   if (up == 0) open_at("open_escape_link", DIR, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, "up", 0, 0);
+
+  // The link itself may not be placed outside the volume either.
+  E("symlink_link_outside", __wasi_path_symlink("target", DIR, "../evil"));
+  E("symlink_link_absolute", __wasi_path_symlink("target", DIR, "/evil"));
 
   E("unlink_link", __wasi_path_unlink_file(DIR, "link"));
   V("target_survives", "%llu", (unsigned long long)size_of("target"));
