@@ -234,7 +234,13 @@ spec:
     await new Promise((r) => setTimeout(r, 1000));
     // The exec session may itself be killed with the container (137) once httpd, its main process, dies.
     const killed = await c.kubectl(['exec', pods[0], '--', 'killall', 'httpd']);
-    expect([0, 137], killed.stderr).toContain(killed.code);
+    // killall also finds httpd's per-request children: one that exits before its signal makes killall
+    // fail with "No such process" for it, while the others (the main httpd among them) were killed.
+    const raced = killed.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('killall:'))
+      .every((l) => l.includes('No such process'));
+    expect([0, 137].includes(killed.code) || raced, killed.stderr).toBe(true);
     await new Promise((r) => setTimeout(r, 4000));
     stop = true;
     await load;
