@@ -20,6 +20,7 @@ import type { Pod } from './kinds/pod.ts';
 import type { PodDisruptionBudget } from './kinds/poddisruptionbudget.ts';
 import { hpaTargets, type HorizontalPodAutoscaler } from './kinds/hpa.ts';
 import type { PingSource } from './kinds/pingsource.ts';
+import type { Broker, Trigger } from './kinds/eventing.ts';
 import type { PriorityClass } from './kinds/priorityclass.ts';
 import type { ResourceQuota } from './kinds/resourcequota.ts';
 import type { ReplicaSet } from './kinds/replicaset.ts';
@@ -617,6 +618,22 @@ const BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     ageColumn(),
     col('Ready', 'The Ready condition.', (p) => condition(p.status?.conditions, 'Ready')?.status ?? ''),
     col('Reason', 'Why it is not ready.', (p) => condition(p.status?.conditions, 'Ready')?.reason ?? ''),
+  ]),
+  // Knative's Broker and Trigger printer columns (their CRDs' additionalPrinterColumns).
+  Broker: columns<Broker & Stored>([
+    nameColumn(),
+    col('URL', 'The address events are POSTed to.', (b) => b.status?.address?.url ?? ''),
+    ageColumn(),
+    col('Ready', 'The Ready condition.', (b) => condition(b.status?.conditions, 'Ready')?.status ?? ''),
+    col('Reason', 'Why it is not ready.', (b) => condition(b.status?.conditions, 'Ready')?.reason ?? ''),
+  ]),
+  Trigger: columns<Trigger & Stored>([
+    nameColumn(),
+    col('Broker', 'The Broker whose events it filters.', (t) => t.spec?.broker ?? ''),
+    col('Subscriber_URI', 'The resolved subscriber.', (t) => t.status?.subscriberUri ?? ''),
+    ageColumn(),
+    col('Ready', 'The Ready condition.', (t) => condition(t.status?.conditions, 'Ready')?.status ?? ''),
+    col('Reason', 'Why it is not ready.', (t) => condition(t.status?.conditions, 'Ready')?.reason ?? ''),
   ]),
   HorizontalPodAutoscaler: columns<HorizontalPodAutoscaler & Stored>([
     nameColumn(),

@@ -23,6 +23,7 @@ export * from './kinds/poddisruptionbudget.ts';
 export * from './kinds/hpa.ts';
 export * from './kinds/hpa-v1.ts';
 export * from './kinds/pingsource.ts';
+export * from './kinds/eventing.ts';
 export * from './kinds/priorityclass.ts';
 export * from './kinds/service.ts';
 export * from './kinds/endpointslice.ts';

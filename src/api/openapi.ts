@@ -26,6 +26,7 @@ import * as pod from './kinds/pod.ts';
 import * as poddisruptionbudget from './kinds/poddisruptionbudget.ts';
 import * as hpa from './kinds/hpa.ts';
 import * as pingsource from './kinds/pingsource.ts';
+import * as eventing from './kinds/eventing.ts';
 import * as priorityclass from './kinds/priorityclass.ts';
 import * as limitrange from './kinds/limitrange.ts';
 import * as resourcequota from './kinds/resourcequota.ts';
@@ -85,6 +86,7 @@ const MODULES: readonly [Record<string, unknown>, string][] = [
   [poddisruptionbudget, apiPackage('policy', 'v1')],
   [hpa, apiPackage('autoscaling', 'v2')],
   [pingsource, 'dev.knative.sources.v1'],
+  [eventing, 'dev.knative.eventing.v1'],
   [priorityclass, apiPackage('scheduling.k8s.io', 'v1')],
   [resourcequota, apiPackage('', 'v1')],
   [limitrange, apiPackage('', 'v1')],

@@ -30,6 +30,8 @@ describe('registry', () => {
       'autoscaling/v2 HorizontalPodAutoscaler',
       'autoscaling/v1 HorizontalPodAutoscaler',
       'sources.knative.dev/v1 PingSource',
+      'eventing.knative.dev/v1 Broker',
+      'eventing.knative.dev/v1 Trigger',
       'scheduling.k8s.io/v1 PriorityClass',
       'v1 PersistentVolume',
       'v1 PersistentVolumeClaim',

@@ -18,6 +18,7 @@ import { PodDisruptionBudget, PodDisruptionBudgetStatus } from './kinds/poddisru
 import { PriorityClass } from './kinds/priorityclass.ts';
 import { HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus } from './kinds/hpa.ts';
 import { PingSource, PingSourceStatus } from './kinds/pingsource.ts';
+import { Broker, BrokerStatus, Trigger, TriggerStatus } from './kinds/eventing.ts';
 import { HorizontalPodAutoscalerV1, HorizontalPodAutoscalerV1Status } from './kinds/hpa-v1.ts';
 import { ReplicaSet, ReplicaSetStatus } from './kinds/replicaset.ts';
 import { Secret } from './kinds/secret.ts';
@@ -149,6 +150,8 @@ const KINDS: readonly KindInfo[] = Object.freeze([
     HorizontalPodAutoscalerV1Status,
   ),
   kind('sources.knative.dev', 'v1', 'PingSource', 'pingsources', [], true, PingSource, PingSourceStatus),
+  kind('eventing.knative.dev', 'v1', 'Broker', 'brokers', [], true, Broker, BrokerStatus),
+  kind('eventing.knative.dev', 'v1', 'Trigger', 'triggers', [], true, Trigger, TriggerStatus),
   kind('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', ['pc'], false, PriorityClass),
   kind(
     '',

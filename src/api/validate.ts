@@ -8,6 +8,7 @@ import { defaultDeployment } from './kinds/deployment.ts';
 import { defaultEvent } from './kinds/event.ts';
 import { defaultHorizontalPodAutoscaler } from './kinds/hpa.ts';
 import { defaultPingSource } from './kinds/pingsource.ts';
+import { defaultTrigger } from './kinds/eventing.ts';
 import { defaultHorizontalPodAutoscalerV1 } from './kinds/hpa-v1.ts';
 import { defaultJob } from './kinds/job.ts';
 import { defaultNamespace } from './kinds/namespace.ts';
@@ -52,6 +53,7 @@ const DEFAULTERS: Record<string, (obj: any) => void> = {
   'batch/v1/CronJob': defaultCronJob,
   'autoscaling/v2/HorizontalPodAutoscaler': defaultHorizontalPodAutoscaler,
   'sources.knative.dev/v1/PingSource': defaultPingSource,
+  'eventing.knative.dev/v1/Trigger': defaultTrigger,
   'autoscaling/v1/HorizontalPodAutoscaler': defaultHorizontalPodAutoscalerV1,
   'networking.k8s.io/v1/NetworkPolicy': defaultNetworkPolicy,
   'rbac.authorization.k8s.io/v1/RoleBinding': defaultBindingSubjects,

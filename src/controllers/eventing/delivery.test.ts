@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CloudEvent } from './cloudevents.ts';
-import { backoffMs, deliver, parseIsoDuration } from './delivery.ts';
+import { parseIsoDuration } from '../../api/index.ts';
+import { backoffMs, deliver } from './delivery.ts';
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -5,16 +5,11 @@
 // 404, 408, 409, 429 or 5xx other than 501 — anything else is final (a 400 will not get better).
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { type DeliverySpec as ApiDeliverySpec, parseIsoDuration } from '../../api/index.ts';
 import { type CloudEvent, toBinary } from './cloudevents.ts';
 
-export interface DeliverySpec {
-  retry?: number;
-  backoffPolicy?: 'exponential' | 'linear';
-  /** ISO 8601 duration, e.g. `PT0.2S`. Default PT0.2S. */
-  backoffDelay?: string;
-  /** Per-attempt timeout, ISO 8601. Default 30 s. */
-  timeout?: string;
-}
+/** The delivery spec's retry part (the dead-letter sink comes resolved, as a URL, beside it). */
+export type DeliverySpec = Omit<ApiDeliverySpec, 'deadLetterSink'>;
 
 export interface Attempt {
   status?: number;
@@ -26,17 +21,6 @@ export interface DeliveryResult {
   /** Where the event finally went: the sink, the dead-letter sink, or nowhere. */
   deliveredTo?: 'sink' | 'deadLetterSink';
   attempts: Attempt[];
-}
-
-const DURATION =
-  /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
-
-/** An ISO 8601 duration (days, hours, minutes, seconds) in milliseconds; undefined when malformed. */
-export function parseIsoDuration(s: string): number | undefined {
-  const m = DURATION.exec(s);
-  if (!m || s === 'P' || s.endsWith('T')) return undefined;
-  const [d, h, min, sec] = m.slice(1).map((x) => (x ? Number(x) : 0));
-  return Math.round((((d * 24 + h) * 60 + min) * 60 + sec) * 1000);
 }
 
 /** The wait before retry `n` (1-based), as Knative computes it. */
@@ -79,6 +63,18 @@ export function post(
     req.on('error', (err) => resolve({ error: err.message }));
     req.end(body);
   });
+}
+
+/**
+ * A failed delivery in one line, for a Warning Event: `after 3 attempt(s): HTTP 500`, and whether the
+ * dead-letter sink took it.
+ */
+export function describeFailure(r: DeliveryResult): string {
+  const dead = r.deliveredTo === 'deadLetterSink';
+  const toSink = dead ? r.attempts.slice(0, -1) : r.attempts;
+  const last = toSink.at(-1);
+  const why = last?.status !== undefined ? `HTTP ${last.status}` : (last?.error ?? 'not sent');
+  return `after ${toSink.length} attempt(s): ${why}${dead ? '; sent to the dead-letter sink' : ''}`;
 }
 
 const ok = (a: Attempt) => a.status !== undefined && a.status >= 200 && a.status < 300;

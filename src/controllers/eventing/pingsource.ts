@@ -5,22 +5,16 @@
 // ceAttributes and the SinkProvided / Deployed / Ready conditions; a failed delivery is a Warning Event.
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import {
-  type Condition,
-  PING_EVENT_TYPE,
-  type PingSource,
-  kindFor,
-  pingSourceUri,
-  setCondition,
-} from '../../api/index.ts';
+import { PING_EVENT_TYPE, type PingSource, kindFor, pingSourceUri } from '../../api/index.ts';
 import type { EventRecorder } from '../../lib/events.ts';
 import type { Informer } from '../../lib/informer.ts';
 import { type Log, defaultLog, errorMessage } from '../../lib/log.ts';
-import { ApiError, type ObjectStore } from '../../store/objects.ts';
+import type { ObjectStore } from '../../store/objects.ts';
 import type { SharedInformers } from '../../store/shared-informers.ts';
 import type { CloudEvent } from './cloudevents.ts';
-import { type DeliveryResult, type DeliverySpec, deliver } from './delivery.ts';
+import { type DeliveryResult, type DeliverySpec, deliver, describeFailure } from './delivery.ts';
 import { type SinkOptions, SinkError, resolveSink } from './sinks.ts';
+import { setEventingCondition, writeStatusIfChanged } from './status.ts';
 
 const KIND = kindFor('sources.knative.dev/v1', 'PingSource')!;
 
@@ -135,16 +129,12 @@ export class PingSourceController {
     }
     const event = pingEvent(p);
     const result = await deliver(event, sink.target, PING_DELIVERY, { headers: sink.headers });
-    if (!result.ok) {
-      const last = result.attempts.at(-1);
+    if (!result.ok)
       this.o.recorder.warning(
         p,
         'DeliveryFailed',
-        `event ${event.id} not delivered to ${sink.uri} after ${result.attempts.length} attempt(s): ${
-          last?.status !== undefined ? `HTTP ${last.status}` : last?.error
-        }`,
+        `event ${event.id} not delivered to ${sink.uri} ${describeFailure(result)}`,
       );
-    }
     this.o.onDelivered?.(p, event, result);
   }
 
@@ -152,14 +142,8 @@ export class PingSourceController {
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (p.metadata.deletionTimestamp) return this.unschedule(key);
     const status = structuredClone(p.status ?? {});
-    const set = (type: string, st: 'True' | 'False', reason?: string, message?: string) => {
-      status.conditions = setCondition(status.conditions as Condition[] | undefined, {
-        type,
-        status: st,
-        ...(reason ? { reason } : {}),
-        ...(message ? { message } : {}),
-      });
-    };
+    const set = (type: string, st: 'True' | 'False', reason?: string, message?: string) =>
+      setEventingCondition(status, type, st, reason, message);
     try {
       const sink = await resolveSink(this.o.objects, p.metadata.namespace!, p.spec.sink, this.o);
       status.sinkUri = sink.uri;
@@ -180,17 +164,6 @@ export class PingSourceController {
       { type: PING_EVENT_TYPE, source: pingSourceUri(p.metadata.namespace!, p.metadata.name!) },
     ];
     status.observedGeneration = p.metadata.generation;
-    // Conditions keep their transition times, so an unchanged status compares equal: no write, no event.
-    if (JSON.stringify(status) === JSON.stringify(p.status ?? {})) return;
-    try {
-      await this.o.objects.updateStatus(KIND, p.metadata.namespace, p.metadata.name!, {
-        metadata: { resourceVersion: p.metadata.resourceVersion },
-        status,
-      });
-    } catch (err) {
-      // A newer version is on its way through the informer and will be reconciled.
-      if (!(err instanceof ApiError && err.status.code === 409))
-        this.log.warn({ pingsource: key, err: errorMessage(err) }, 'pingsource: status update failed');
-    }
+    await writeStatusIfChanged(this.o.objects, KIND, p, status, this.log);
   }
 }

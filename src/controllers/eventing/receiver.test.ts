@@ -38,7 +38,7 @@ function post(port: number, path: string, headers: Record<string, string>, body:
 }
 
 async function receiver(to: Destination) {
-  const r = new CloudEventsReceiver({ route: (p) => (p === '/default/orders' ? to : undefined) });
+  const r = new CloudEventsReceiver({ route: (p) => (p === '/default/orders' ? () => [to] : undefined) });
   await r.start();
   closers.unshift(() => r.stop());
   return r;
@@ -102,7 +102,9 @@ describe('CloudEventsReceiver', () => {
     const s = await sink([500, 503, 200]);
     const outcomes: unknown[] = [];
     const r = new CloudEventsReceiver({
-      route: () => ({ uri: s.url, delivery: { retry: 4, backoffPolicy: 'linear', backoffDelay: 'PT0.05S' } }),
+      route: () => () => [
+        { uri: s.url, delivery: { retry: 4, backoffPolicy: 'linear', backoffDelay: 'PT0.05S' } },
+      ],
       onDelivered: (_e, _to, result) => outcomes.push(result),
     });
     await r.start();

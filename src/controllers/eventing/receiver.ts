@@ -1,9 +1,10 @@
 // A CloudEvents HTTP receiver: accepts events in binary or structured mode, answers 400 naming the
 // attribute at fault (a Kubernetes-style Status, so clients of the API read it the same way), 202 once
-// an event is accepted, and hands accepted events to a dispatcher — which delivers them to their sink
-// with Knative's retries and dead-letter sink (delivery.ts). Knative's broker ingress works the same way.
+// an event is accepted, then delivers it to every destination its path's route gives for it, with
+// Knative's retries and dead-letter sink (delivery.ts). The Broker ingress (broker.ts) is one.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type Status, statusFailure } from '../../api/index.ts';
 import { type CloudEvent, CloudEventError, parseHttp } from './cloudevents.ts';
 import { type DeliveryResult, type DeliverySpec, deliver } from './delivery.ts';
 
@@ -11,6 +12,8 @@ import { type DeliveryResult, type DeliverySpec, deliver } from './delivery.ts';
 export const MAX_EVENT_BYTES = 4 << 20;
 
 export interface Destination {
+  /** Who the destination is, for onDelivered (e.g. a Trigger's `namespace/name`). */
+  id?: string;
   /** The sink's URL. */
   uri: string;
   delivery?: DeliverySpec;
@@ -19,19 +22,15 @@ export interface Destination {
   headers?: Record<string, string>;
 }
 
-export type Answer = { status: number; body: Record<string, unknown>; event?: CloudEvent };
+export type Answer = { status: number; body: Status | Record<string, unknown>; event?: CloudEvent };
 
-function statusBody(code: number, reason: string, message: string, field?: string) {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
+function statusBody(code: number, reason: string, message: string, field?: string): Status {
+  return statusFailure(
     code,
-    ...(field ? { details: { causes: [{ reason: 'FieldValueRequired', field, message }] } } : {}),
-  };
+    reason,
+    message,
+    field ? { causes: [{ reason: 'FieldValueRequired', field, message }] } : undefined,
+  );
 }
 
 /** Judge one request: the event, or the error answer. Pure apart from reading its arguments. */
@@ -75,16 +74,19 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
+/** Where one accepted event goes: every destination it matches (none is fine: accepted, delivered nowhere). */
+export type EventRoute = (event: CloudEvent) => Destination[] | Promise<Destination[]>;
+
 export interface ReceiverOptions {
-  /** Where events POSTed to `path` go; undefined → 404. */
-  route(path: string): Destination | undefined;
+  /** The route of events POSTed to `path`; undefined → 404. */
+  route(path: string): EventRoute | undefined;
   host?: string;
   port?: number;
   /** Told about every delivery outcome (events, logs, tests). */
   onDelivered?(event: CloudEvent, to: Destination, result: DeliveryResult): void;
 }
 
-/** An HTTP server receiving CloudEvents and delivering each to the destination its path names. */
+/** An HTTP server receiving CloudEvents and delivering each to the destinations its path routes it to. */
 export class CloudEventsReceiver {
   private server?: Server;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -129,13 +131,21 @@ export class CloudEventsReceiver {
     this.send(res, a);
     if (!a.event) return;
     const event = a.event;
-    const p = deliver(event, to.uri, to.delivery, {
-      deadLetterSink: to.deadLetterSink,
-      headers: to.headers,
-      signal: this.abort.signal,
-    }).then((r) => this.o.onDelivered?.(event, to, r));
+    const p = Promise.resolve(to(event)).then((destinations) =>
+      Promise.all(
+        destinations.map((d) =>
+          deliver(event, d.uri, d.delivery, {
+            deadLetterSink: d.deadLetterSink,
+            headers: d.headers,
+            signal: this.abort.signal,
+          }).then((r) => this.o.onDelivered?.(event, d, r)),
+        ),
+      ),
+    );
     this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    // A route that fails to resolve (its store unreachable) loses the event, as a broker that crashes
+    // after 202 would: the sender was already answered.
+    void p.catch(() => {}).finally(() => this.inflight.delete(p));
   }
 
   /** Deliveries still running (tests, graceful stop). */

@@ -34,6 +34,7 @@ describe('the protobuf schema', () => {
     const jsonOnly = [
       'serving.knative.dev',
       'sources.knative.dev',
+      'eventing.knative.dev',
       'monitoring.coreos.com',
       'wgpolicyk8s.io',
       'metrics.k8s.io',
