@@ -13,6 +13,7 @@ import { EncryptedStore } from '../store/encryption/encrypted-store.ts';
 import { startControllers, ensureDefaultNamespaces } from '../controllers/manager.ts';
 import { startServing, type AutoscalerDefaults } from '../serving/index.ts';
 import { PingSourceController } from '../controllers/eventing/pingsource.ts';
+import { BrokerController } from '../controllers/eventing/broker.ts';
 import { GatewayRequestRates } from '../controllers/hpa-gateway-rps.ts';
 import { NodeIpamController } from '../controllers/node-ipam.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
@@ -110,6 +111,11 @@ export interface ControlPlaneOptions {
   extensions?: ServerExtension[];
   /** Knative Serving: the domain of route URLs (default strata.local) and the autoscaler's cluster defaults. */
   serving?: { domain?: string; autoscaler?: Partial<AutoscalerDefaults>; tickMs?: number };
+  /**
+   * Knative Eventing: the node gateway's HTTP address, for sinks that are Knative Services (default
+   * http://127.0.0.1:80), and the Broker ingress's port (default 0: any free one; status.address.url says).
+   */
+  eventing?: { gateway?: string; brokerIngressPort?: number };
 }
 
 export interface ControlPlane {
@@ -293,8 +299,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       objects: components.controllerManager,
       informers,
       recorder: controllers.recorder.withComponent('pingsource-controller'),
+      gateway: opts.eventing?.gateway,
     });
     await pings.start();
+    // Brokers and Triggers: the ingress listens beside the API, while this server leads.
+    const brokers = new BrokerController({
+      objects: components.controllerManager,
+      informers,
+      recorder: controllers.recorder.withComponent('broker-controller'),
+      gateway: opts.eventing?.gateway,
+      host: opts.host ?? '127.0.0.1',
+      port: opts.eventing?.brokerIngressPort,
+      log: logger || undefined,
+    });
+    await brokers.start();
     // Pod ranges for Nodes (multi-host pod networking), when the cluster has a pod range.
     const nodeIpam = opts.clusterCidr
       ? new NodeIpamController({
@@ -314,6 +332,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         leading = undefined;
         await alerting.stopLeading();
         await pings.stop();
+        await brokers.stop();
         await nodeIpam?.stop();
         await serving.stop();
         await scheduler.stop();

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeconfigContents, LocalNode } from '../client/kubeconfig.ts';
-import { startControlPlane, type ControlPlane } from './assemble-control-plane.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './assemble-control-plane.ts';
 import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/signature-policy.ts';
 import { setWorkQueueMetrics } from '../controllers/workqueue.ts';
 import type { AuditLogConfig } from '../server/audit/index.ts';
@@ -53,6 +53,8 @@ export interface ControlPlaneNodeOptions {
   serviceAccountIssuer?: string;
   /** The audit log (`--audit-log-path` …); none when absent. */
   audit?: AuditLogConfig;
+  /** Knative Eventing: the node gateway's address for Knative Service sinks, the Broker ingress's port. */
+  eventing?: ControlPlaneOptions['eventing'];
   /**
    * The node that runs in the same process (`strata up`): over plain HTTP it gets a token of its own
    * (`localNodeToken`), never the admin's.
@@ -126,6 +128,7 @@ export async function startControlPlaneNode(o: ControlPlaneNodeOptions): Promise
       podSecurityConfig: o.podSecurityConfig,
       serviceAccountIssuer: o.serviceAccountIssuer,
       audit: o.audit,
+      eventing: o.eventing,
     });
   } catch (err) {
     await etcd?.stop();

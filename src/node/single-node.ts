@@ -40,6 +40,11 @@ export async function startSingleNode(o: SingleNodeOptions): Promise<SingleNode>
   const controlPlane = await startControlPlaneNode({
     ...o,
     localNodeName: o.nodeName ?? hostname().toLowerCase(),
+    // Event sinks that are Knative Services are reached through this node's gateway.
+    eventing: {
+      ...(o.httpPort !== 0 ? { gateway: `http://127.0.0.1:${o.httpPort ?? 80}` } : {}),
+      ...o.eventing,
+    },
   });
   const agentDir = join(o.dataDir, 'agent');
   const node = await startNode({
