@@ -48,7 +48,13 @@ function get(port: number, host: string, path = '/', timeoutMs = 60_000): Promis
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the gateway closed as idle just as it was reused (Node's documented race,
+      // seen on a loaded host): a GET is safe to send again on a fresh connection.
+      if (req.reusedSocket && err.code === 'ECONNRESET')
+        get(port, host, path, timeoutMs).then(resolve, reject);
+      else reject(err);
+    });
   });
 }
 

@@ -306,7 +306,16 @@ export class WasmDriver
         'CreateContainerError',
         'this node serves no wasm HTTP handlers (it has no pod network); remove the container ports to run the module once',
       );
-    await this.compile(spec);
+    const compiled = await this.compile(spec);
+    // The first request must not wait for a worker thread to start (its code loads in ~30 ms of CPU on a
+    // quiet host, far longer on a loaded one; a function's first request after scale-to-zero took 376 ms
+    // in CI): one is started now, off the request path, and stays in the pool idle.
+    // Best effort: with every worker busy the first request waits for one as any start does.
+    try {
+      this.pool.release(this.pool.acquire(compiled.preemptible), -1, true);
+    } catch {
+      // all maxWorkers in use
+    }
     this.handlerHost ??= this.httpHandlers();
     const handler = new WasmHttpHandler(spec, this, {
       requestTimeoutSeconds: this.handlerRequestTimeoutSeconds,

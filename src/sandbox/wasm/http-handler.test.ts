@@ -111,6 +111,25 @@ describe.skipIf(unavailable)('wasm HTTP handlers (root)', () => {
     ).toThrow(/"cgi-bin" is not a handler interface/);
   });
 
+  it('starts a worker thread with the handler, so its first request does not wait for one', async () => {
+    const fresh = new WasmDriver({
+      cacheDir: join(dir, 'cache-fresh'),
+      httpHandlers: () => new HandlerListeners(network),
+    });
+    try {
+      expect(fresh.threads).toBe(0);
+      const s = spec('greeter.wasm');
+      const handle = await fresh.start(s);
+      expect(fresh.threads).toBeGreaterThanOrEqual(1);
+      expect(fresh.liveSandboxes).toBe(0); // a worker, not an instance
+      expect((await get(`http://${handle.podIP}:8080/?name=first`)).text).toBe('hello, first\n');
+      await fresh.destroy(s.id);
+      await fresh.releasePod(s.podUid);
+    } finally {
+      await fresh.shutdown();
+    }
+  });
+
   it('serves each request with a fresh instance on the pod IP', async () => {
     const s = spec('greeter.wasm');
     const handle = await driver.start(s);
