@@ -271,6 +271,29 @@ export const EXPECTED: Record<string, Expected> = {
     clock_process_cputime: ['SUCCESS', 'BADF'],
     sched_yield: 'SUCCESS',
   },
+  stdio: {
+    fdstat_stdin: 'SUCCESS',
+    stdin_filetype: '0', // unknown: not a terminal
+    stdin_flags: '0',
+    stdin_rights: '2', // fd_read
+    stdin_isatty: '0',
+    fdstat_stdout: 'SUCCESS',
+    stdout_filetype: '0',
+    stdout_flags: '0',
+    stdout_rights: '64', // fd_write
+    stdout_isatty: '0',
+    fdstat_stderr: 'SUCCESS',
+    stderr_filetype: '0',
+    stderr_flags: '0',
+    stderr_rights: '64',
+    stderr_isatty: '0',
+    seek_stdin: 'SPIPE',
+    tell_stdin: 'SPIPE',
+    tell_stdout: 'SPIPE',
+    pread_stdin: 'SPIPE',
+    read_stdin: 'SUCCESS',
+    read_stdin_nread: '0',
+  },
   env: {
     args_sizes: 'SUCCESS',
     argc: '4',

@@ -21,7 +21,7 @@ import { GuestFault, type GuestMemory } from './guest-memory.ts';
 import type { LogRingWriter, StreamName } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
 import { makePollOneoff } from './poll.ts';
-import { Errno, FD_ARGS } from './wasi-abi.ts';
+import { Errno, FD_ARGS, FDSTAT_SIZE, Filetype, Rights } from './wasi-abi.ts';
 
 /** Thrown through the guest's frames to end it when the agent asked the sandbox to stop. */
 export class GuestStopped extends Error {
@@ -49,6 +49,9 @@ export class GuestExit extends Error {
 }
 
 export type HostFn = (...args: any[]) => number | Promise<number>;
+
+/** node:wasi's stdin, stdout and stderr (after the guest's numbers are translated). */
+const isStdio = (fd: number): boolean => fd >= 0 && fd <= 2;
 
 export interface HostImportOptions {
   /** node:wasi's own functions (WASI#wasiImport). */
@@ -149,11 +152,29 @@ export function buildHostImports(o: HostImportOptions): HostImports {
       fd === 1 || fd === 2
         ? capture(fd === 1 ? 'stdout' : 'stderr', iovs, iovsLen, nwrittenPtr)
         : onMainStack('fd_write', [fd, iovs, iovsLen, nwrittenPtr]),
-    // stdout and stderr are streams (as in wasmtime): no offsets.
-    fd_seek: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_seek', [fd, ...rest])),
-    fd_tell: (fd, ...rest) => (fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_tell', [fd, ...rest])),
-    fd_pwrite: (fd, ...rest) =>
-      fd === 1 || fd === 2 ? Errno.SPIPE : onMainStack('fd_pwrite', [fd, ...rest]),
+    // stdin, stdout and stderr are streams (as in wasmtime): no offsets. (stdin is a file underneath,
+    // so that reading it never blocks; a guest cannot tell.)
+    fd_seek: (fd, ...rest) => (isStdio(fd) ? Errno.SPIPE : onMainStack('fd_seek', [fd, ...rest])),
+    fd_tell: (fd, ...rest) => (isStdio(fd) ? Errno.SPIPE : onMainStack('fd_tell', [fd, ...rest])),
+    fd_pread: (fd, ...rest) => (isStdio(fd) ? Errno.SPIPE : onMainStack('fd_pread', [fd, ...rest])),
+    fd_pwrite: (fd, ...rest) => (isStdio(fd) ? Errno.SPIPE : onMainStack('fd_pwrite', [fd, ...rest])),
+    // As wasmtime describes stdio that is not a terminal: filetype unknown, no flags, the one right
+    // (node:wasi reported its host descriptors: a character device, /dev/null, with every right).
+    fd_fdstat_get: (fd, ptr) => {
+      if (!isStdio(fd)) return onMainStack('fd_fdstat_get', [fd, ptr]);
+      try {
+        mem.check(ptr, FDSTAT_SIZE);
+      } catch {
+        return Errno.FAULT;
+      }
+      const view = mem.view();
+      const rights = fd === 0 ? Rights.FD_READ : Rights.FD_WRITE;
+      view.setUint8(ptr >>> 0, Filetype.UNKNOWN);
+      view.setUint16((ptr >>> 0) + 2, 0, true); // fs_flags
+      view.setBigUint64((ptr >>> 0) + 8, rights, true);
+      view.setBigUint64((ptr >>> 0) + 16, rights, true);
+      return Errno.SUCCESS;
+    },
     poll_oneoff: makePollOneoff(mem, {
       fdKind: (fd) => o.guard.kindOf(fd),
       sleep,

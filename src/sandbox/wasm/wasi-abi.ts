@@ -24,6 +24,9 @@ export const Errno = {
   NOTCAPABLE: 76,
 } as const;
 
+/** Single rights bits (witx `rights`). */
+export const Rights = { FD_READ: 1n << 1n, FD_WRITE: 1n << 6n } as const;
+
 /** Rights that let a path_open'ed descriptor change file contents (what uvwasi maps to O_WRONLY/O_RDWR). */
 export const WRITE_RIGHTS =
   (1n << 0n) | // fd_datasync
@@ -56,6 +59,8 @@ export const SUBCLOCKFLAG_ABSTIME = 1;
 /** sizeof(subscription) and sizeof(event) in wasm32. */
 export const SUBSCRIPTION_SIZE = 48;
 export const EVENT_SIZE = 32;
+/** sizeof(fdstat): fs_filetype u8, fs_flags u16 @2, fs_rights_base u64 @8, fs_rights_inheriting u64 @16. */
+export const FDSTAT_SIZE = 24;
 /** sizeof(dirent): d_next u64, d_ino u64, d_namlen u32, d_type u8, 3 bytes of padding. */
 export const DIRENT_SIZE = 24;
 
