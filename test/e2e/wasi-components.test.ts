@@ -100,5 +100,5 @@ spec:
       exitCode: 1,
       reason: 'Error',
     });
-  });
+  }, 600_000);
 });
