@@ -37,6 +37,7 @@ import { containerResources } from '../metrics/pod-resources.ts';
 import type { SandboxRef } from '../metrics/samples.ts';
 import { buildSummary } from '../metrics/summary.ts';
 import type { FastifyInstance } from 'fastify';
+import { POD_REQUEST_SLOTS, Slots, limitedClient } from './client-limit.ts';
 
 const nodeKind = kindFor('v1', 'Node')!;
 const podKind = kindFor('v1', 'Pod')!;
@@ -90,6 +91,7 @@ export class Agent {
   private readonly opts: AgentOptions;
   private readonly drivers = new Map<string, Driver>();
   private readonly workers = new Map<string, PodWorker>();
+  private podClient?: Client;
   private informer?: Informer<any>;
   private http?: FastifyInstance;
   private collector?: StatsCollector;
@@ -339,8 +341,10 @@ export class Agent {
     }
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
+    // Pod workers share a bounded number of requests in flight (client-limit.ts); the node's own don't.
+    this.podClient ??= limitedClient(this.opts.client, new Slots(POD_REQUEST_SLOTS));
     w = new PodWorker(pod, {
-      client: this.opts.client,
+      client: this.podClient,
       drivers: this.drivers,
       podsDir: join(this.opts.dataDir, 'pods'),
       backoffInitialMs: this.opts.backoffInitialMs,
