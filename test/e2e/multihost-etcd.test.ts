@@ -2,11 +2,12 @@
 // etcd over TLS from the cluster CA) and an agent that knows all three through its local load balancer.
 // Everything on loopback (distinct ports stand for distinct hosts; no network namespaces here).
 //
-// Drill: SIGKILL the first server's whole process group (the server and its etcd member, as a host dies).
-// Two etcd members keep quorum; the controller Lease moves to another server once it has stood still for
-// its 15 s; a Deployment created right after the kill converges, its pods started by the agent whose load
-// balancer moved to another server, and the agent's node lease keeps being renewed. Then the dead server
-// leaves the etcd cluster for good (`strata server --cluster-leave`): two members remain.
+// Drill: SIGKILL the leading server's whole process group (the one holding the controller Lease: the
+// server and its etcd member, as a host dies). Two etcd members keep quorum; the Lease moves to another
+// server once it has stood still for its 15 s; a Deployment scaled and one created right after the kill
+// converge, their pods started by the agent whose load balancer moved to another server, and the agent's
+// node lease keeps being renewed. Then the dead server leaves the etcd cluster for good (`strata server
+// --cluster-leave`): two members remain.
 //
 // Timings on two shared cores: leader Lease 15 s (renew deadline 10 s), agent lease 10 s, the load
 // balancer's health check every 2 s; waits up to 120 s for a server to start, 150 s for convergence.
@@ -90,6 +91,7 @@ describe.skipIf(missing)(
     const servers: { p: Proc; port: number; client: Client; etcdClientPort: number }[] = [];
     let agent: Proc;
     let caHash = '';
+    let deadServer: (typeof servers)[0] | undefined;
 
     async function startServer(name: string, join_: string[]): Promise<void> {
       const dir = join(root, name);
@@ -217,60 +219,67 @@ describe.skipIf(missing)(
       expect(names.every((n) => n !== '')).toBe(true);
     });
 
-    it('survives the first server dying with its etcd member: leader, work and agent carry on', async () => {
-      const [s1, s2] = servers as [(typeof servers)[0], (typeof servers)[0]];
-      const leaseBefore = await s2.client.get(LEASE, 'kube-system', 'strata-controller-manager');
+    it('survives the leading server dying with its etcd member: leader, work and agent carry on', async () => {
+      const image = wasm('ticker');
+      const deployment = (name: string, replicas: number) => ({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: name } },
+          template: {
+            metadata: { labels: { app: name } },
+            spec: { runtimeClassName: 'wasm', containers: [{ name: 'tick', image }] },
+          },
+        },
+      });
+      const running = async (s: (typeof servers)[0], app: string, n: number) => {
+        const pods = (await s.client.list(POD, 'default', { labelSelector: `app=${app}` })).items;
+        return (
+          pods.length === n &&
+          pods.every((p: any) => p.status?.phase === 'Running' && p.spec.nodeName === 'mh-a1')
+        );
+      };
+      // A Deployment running before the kill, scaled right after it.
+      await servers[1]!.client.create(DEPLOYMENT, deployment('scaled', 1), 'default');
+      await waitFor('scaled: one pod Running', () => running(servers[1]!, 'scaled', 1), 120_000);
+      // The leader: the server whose log says it became leader under the Lease's holder identity.
+      const leaseBefore = await servers[1]!.client.get(LEASE, 'kube-system', 'strata-controller-manager');
+      const dead = servers.find((s) =>
+        readFileSync(join(s.p.dir, 'server.log'), 'utf8').includes(
+          `"identity":"${leaseBefore.spec.holderIdentity}"`,
+        ),
+      )!;
+      expect(dead, `the server holding the Lease (${leaseBefore.spec.holderIdentity})`).toBeDefined();
+      deadServer = dead;
+      const s2 = servers.find((s) => s !== dead)!;
       const nodeLease = async () =>
         (await s2.client.get(LEASE, 'kube-node-lease', 'mh-a1')).spec.renewTime as string;
-      // The founder records the members that joined after it (every 10 s): what --cluster-leave asks later.
+      // Each member records the others (the founder every 10 s): what --cluster-leave asks later.
       await waitFor(
-        's1 knows both other members',
-        () => JSON.parse(readFileSync(join(root, 's1/etcd/member.json'), 'utf8')).peers.length === 2,
+        `${dead.p.name} knows both other members`,
+        () => JSON.parse(readFileSync(join(dead.p.dir, 'etcd/member.json'), 'utf8')).peers.length === 2,
         30_000,
       );
-      await killGroup(s1.p);
+      await killGroup(dead.p);
       const killedAt = Date.now();
 
       // Writes go on through another server (two of three etcd members keep quorum).
-      const image = wasm('ticker');
       await waitFor(
-        'a write through s2',
-        async () =>
-          s2.client.create(
-            DEPLOYMENT,
-            {
-              apiVersion: 'apps/v1',
-              kind: 'Deployment',
-              metadata: { name: 'after-kill' },
-              spec: {
-                replicas: 2,
-                selector: { matchLabels: { app: 'after-kill' } },
-                template: {
-                  metadata: { labels: { app: 'after-kill' } },
-                  spec: { runtimeClassName: 'wasm', containers: [{ name: 'tick', image }] },
-                },
-              },
-            },
-            'default',
-          ),
+        `a write through ${s2.p.name}`,
+        async () => s2.client.create(DEPLOYMENT, deployment('after-kill', 2), 'default'),
         60_000,
       );
-      // The Deployment converges: some server leads (the Lease's holder is alive) and the agent runs its pods.
-      await waitFor(
-        'after-kill pods Running on mh-a1',
-        async () => {
-          const pods = (await s2.client.list(POD, 'default', { labelSelector: 'app=after-kill' })).items;
-          return (
-            pods.length === 2 &&
-            pods.every((p: any) => p.status?.phase === 'Running' && p.spec.nodeName === 'mh-a1')
-          );
-        },
-        150_000,
-      );
+      await s2.client.patch(DEPLOYMENT, 'default', 'scaled', { spec: { replicas: 3 } });
+      // Both converge: another server leads (the Lease's holder is alive) and the agent runs their pods.
+      await waitFor('after-kill: two pods Running on mh-a1', () => running(s2, 'after-kill', 2), 150_000);
+      await waitFor('scaled: three pods Running on mh-a1', () => running(s2, 'scaled', 3), 60_000);
       const leaseAfter = await s2.client.get(LEASE, 'kube-system', 'strata-controller-manager');
       console.log(
-        `leader before the kill: ${leaseBefore.spec.holderIdentity}; after: ${leaseAfter.spec.holderIdentity}; converged ${Math.round((Date.now() - killedAt) / 1000)} s after the kill`,
+        `leader before the kill: ${leaseBefore.spec.holderIdentity} (${dead.p.name}); after: ${leaseAfter.spec.holderIdentity}; converged ${Math.round((Date.now() - killedAt) / 1000)} s after the kill`,
       );
+      expect(leaseAfter.spec.holderIdentity).not.toBe(leaseBefore.spec.holderIdentity);
       expect(leaseAfter.spec.renewTime > leaseBefore.spec.renewTime).toBe(true);
       // The agent heartbeats through another server: its node lease moves on after the kill.
       const first = await nodeLease();
@@ -285,9 +294,11 @@ describe.skipIf(missing)(
     }, 300_000);
 
     it('removes the dead server from etcd for good (--cluster-leave)', async () => {
-      const out = cli(['server', '--cluster-leave', '--data-dir', join(root, 's1')]);
+      expect(deadServer, 'the previous test killed a server').toBeDefined();
+      const out = cli(['server', '--cluster-leave', '--data-dir', deadServer!.p.dir]);
       expect(out).toMatch(/removed from the cluster/);
-      const names = await members(join(root, 's2'), servers[1]!.etcdClientPort);
+      const alive = servers.find((s) => s !== deadServer)!;
+      const names = await members(alive.p.dir, alive.etcdClientPort);
       expect(names).toHaveLength(2);
     }, 60_000);
   },
