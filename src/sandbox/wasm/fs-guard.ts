@@ -109,8 +109,14 @@ export class FsGuard {
     this.listings.delete(host);
     if (host <= 2 || host === NO_FD) return Errno.SUCCESS;
     const r = wasi.fd_close(host);
-    if (r === Errno.SUCCESS) this.fds.delete(host);
+    if (r === Errno.SUCCESS) this.closed(host);
     return r;
+  }
+
+  /** Forgets node:wasi's `host` once it is closed. */
+  private closed(host: number): void {
+    this.fds.delete(host);
+    this.listings.delete(host);
   }
 
   /** Replacements for node:wasi's filesystem functions. */
@@ -310,6 +316,11 @@ export class FsGuard {
       fd_close: (fd) => {
         fd >>>= 0;
         const host = this.numbers.host(fd);
+        if (!this.numbers.mapped && host > 2) {
+          const r = wasi.fd_close(host); // node:wasi's own answer (BADF for a bad one)
+          if (r === Errno.SUCCESS) this.closed(host);
+          return r;
+        }
         if (!this.isOpen(host)) return Errno.BADF;
         if (host <= 2 && !this.numbers.mapped) {
           // Closing stdio: from now on the guest's numbers are its own (its fd 1 is gone, as in wasmtime;
