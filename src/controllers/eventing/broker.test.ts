@@ -1,8 +1,7 @@
 // Broker and Trigger on a real store: events POSTed over real HTTP to the Broker's address (binary and
 // structured mode) reach the subscribers of the Triggers whose filters match — real HTTP servers on
 // loopback behind selector-less Services — with retries, the dead-letter sink, and the statuses.
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kindFor } from '../../api/index.ts';
 import { SharedInformers } from '../../store/shared-informers.ts';
@@ -10,13 +9,14 @@ import { EventRecorder, objectStoreEventSink } from '../events.ts';
 import { EVENT, type TestObjects, condition, openTestObjects, until } from '../testutil.ts';
 import { BrokerController, filterMatches } from './broker.ts';
 import type { DeliveryResult } from './delivery.ts';
+import { type RecordingSink, recordingSink } from './testing.ts';
 
 const BROKER = kindFor('eventing.knative.dev/v1', 'Broker')!;
 const TRIGGER = kindFor('eventing.knative.dev/v1', 'Trigger')!;
 let t: TestObjects;
 let informers: SharedInformers;
 let controller: BrokerController;
-const servers: Server[] = [];
+const sinks: RecordingSink[] = [];
 let outcomes: { trigger: string; id: string; result: DeliveryResult }[];
 
 beforeEach(async () => {
@@ -40,24 +40,15 @@ beforeEach(async () => {
 afterEach(async () => {
   await controller.stop();
   informers.stop();
-  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  for (const s of sinks.splice(0)) await s.close();
   await t.close();
 });
 
 /** An HTTP server behind a selector-less Service `name`, answering `statuses` in turn (the last repeats). */
 async function subscriber(name: string, statuses: number[] = [200]) {
-  const got: { headers: Record<string, unknown>; body: string }[] = [];
-  const s = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      res.writeHead(statuses[Math.min(got.length - 1, statuses.length - 1)]).end();
-    });
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  servers.push(s);
-  const port = (s.address() as AddressInfo).port;
+  const sink = await recordingSink(statuses);
+  sinks.push(sink);
+  const { port, got } = sink;
   await t.objects.create({
     apiVersion: 'v1',
     kind: 'Service',

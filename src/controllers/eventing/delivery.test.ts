@@ -1,31 +1,20 @@
 // Delivery against real HTTP servers on loopback: retries with Knative's backoff, final statuses, and
 // the dead-letter sink.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CloudEvent } from './cloudevents.ts';
 import { parseIsoDuration } from '../../api/index.ts';
 import { backoffMs, deliver } from './delivery.ts';
+import { type RecordingSink, recordingSink } from './testing.ts';
 
-const servers: Server[] = [];
+const sinks: RecordingSink[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  await Promise.all(sinks.splice(0).map((s) => s.close()));
 });
 
-/** A sink answering the given statuses in turn (the last one repeats), recording what it got. */
 async function sink(statuses: number[]) {
-  const got: { headers: Record<string, unknown>; body: string }[] = [];
-  const s = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      res.writeHead(statuses[Math.min(got.length - 1, statuses.length - 1)]).end();
-    });
-  });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/`, got };
+  const s = await recordingSink(statuses);
+  sinks.push(s);
+  return s;
 }
 
 const event: CloudEvent = {
@@ -92,7 +81,7 @@ describe('delivery', () => {
   it('retries when nothing answers', async () => {
     const s = await sink([200]);
     const port = Number(new URL(s.url).port);
-    servers.pop()!.close();
+    await sinks.pop()!.close();
     const r = await deliver(event, `http://127.0.0.1:${port}/`, { retry: 1 }, { sleep: async () => {} });
     expect(r.ok).toBe(false);
     expect(r.attempts).toHaveLength(2);

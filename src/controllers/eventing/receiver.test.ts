@@ -1,9 +1,9 @@
 // The receiver over real HTTP: binary and structured events accepted (202) and delivered to the sink,
 // bad ones refused with 400 naming the attribute, a failing sink retried until it succeeds.
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloudEventsReceiver, type Destination } from './receiver.ts';
+import { recordingSink } from './testing.ts';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -11,18 +11,9 @@ afterEach(async () => {
 });
 
 async function sink(statuses: number[]) {
-  const got: { headers: Record<string, unknown>; body: string }[] = [];
-  const s: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      res.writeHead(statuses[Math.min(got.length - 1, statuses.length - 1)]).end();
-    });
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  closers.push(() => new Promise((r) => s.close(r)));
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/`, got };
+  const s = await recordingSink(statuses);
+  closers.push(() => s.close());
+  return s;
 }
 
 function post(port: number, path: string, headers: Record<string, string>, body: string) {
