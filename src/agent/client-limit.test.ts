@@ -8,7 +8,7 @@ import { Slots, limitedClient } from './client-limit.ts';
 const configMaps = kindFor('v1', 'ConfigMap')!;
 
 describe('Slots', () => {
-  it('runs at most `limit` at once, in arrival order, and frees a slot when one fails', async () => {
+  it('runs at most `limit` at once, the newest waiter first, and frees a slot when one fails', async () => {
     const slots = new Slots(2);
     let running = 0;
     let most = 0;
@@ -31,9 +31,10 @@ describe('Slots', () => {
     gates[1].resolve();
     await expect(runs[1]).rejects.toThrow('boom');
     await new Promise((r) => setImmediate(r));
-    expect(order).toEqual([0, 1, 2]);
+    expect(order).toEqual([0, 1, 4]);
     for (const g of gates) g.resolve();
     expect(await Promise.all([runs[0], runs[2], runs[3], runs[4]])).toEqual([0, 2, 3, 4]);
+    expect(order).toEqual([0, 1, 4, 3, 2]);
     expect(most).toBe(2);
     expect(slots.inUse).toBe(0);
   });

@@ -9,6 +9,11 @@
 // the unlimited client: capping the whole client queued lease renewals behind a thousand pod requests
 // and the node went NotReady (src/client/transport.ts).
 //
+// Waiting requests are served newest first: a pod whose request was just answered makes its next one at
+// once and goes on ahead, so pods finish starting one after another. First come, first served moved all
+// of them in lockstep — each pod's next request queued behind every other pod's — and none of 2,000
+// pods had reached Running after 90 s.
+//
 // A slot is held until the response's headers arrive (a watch, a log stream: its body is read after the
 // slot is released). The view shares the client's transport, so certificate rotation applies to it too.
 import type { Client } from '../client/client.ts';
@@ -38,8 +43,8 @@ export class Slots {
     try {
       return await fn();
     } finally {
-      // Hand the slot straight to the next waiter (active stays the same), or free it.
-      const next = this.waiting.shift();
+      // Hand the slot straight to the newest waiter (active stays the same), or free it.
+      const next = this.waiting.pop();
       if (next) next();
       else this.active--;
     }
