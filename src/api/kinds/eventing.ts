@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { addCause, msg, Reason } from '../causes.ts';
 import { Condition, ObjectMeta } from '../meta.ts';
-import { Destination, KReference } from './pingsource.ts';
+import { Destination, KReference, checkAttributeNames } from './pingsource.ts';
 
 const DURATION =
   /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
@@ -70,14 +70,7 @@ export const TriggerSpec = z
   .superRefine((spec, ctx) => {
     if (spec.broker === '')
       addCause(ctx, ['broker'], Reason.Required, msg.required('the Broker this Trigger belongs to'));
-    for (const k of Object.keys(spec.filter?.attributes ?? {}))
-      if (!/^[a-z0-9]{1,20}$/.test(k))
-        addCause(
-          ctx,
-          ['filter', 'attributes', k],
-          Reason.Invalid,
-          msg.invalid(k, 'CloudEvents attribute names are lower-case letters and digits'),
-        );
+    checkAttributeNames(ctx, ['filter', 'attributes'], spec.filter?.attributes);
   });
 export type TriggerSpec = z.infer<typeof TriggerSpec>;
 

@@ -42,6 +42,22 @@ export const Destination = z
   });
 export type Destination = z.infer<typeof Destination>;
 
+/** Keys of a map of CloudEvents attributes: lower-case letters and digits, at most 20 (the spec's rule). */
+export function checkAttributeNames(
+  ctx: z.RefinementCtx<any>,
+  path: PropertyKey[],
+  attributes: Record<string, string> | undefined,
+): void {
+  for (const k of Object.keys(attributes ?? {}))
+    if (!/^[a-z0-9]{1,20}$/.test(k))
+      addCause(
+        ctx,
+        [...path, k],
+        Reason.Invalid,
+        msg.invalid(k, 'CloudEvents attribute names are lower-case letters and digits'),
+      );
+}
+
 function scheduleErrors(schedule: string, timezone?: string): string[] {
   const fields = schedule.trim().split(/\s+/);
   if (fields.length !== 6) return cronScheduleErrors(schedule, timezone);
@@ -81,14 +97,7 @@ export const PingSourceSpec = z
       );
     if (spec.dataBase64 !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(spec.dataBase64.replace(/\s/g, '')))
       addCause(ctx, ['dataBase64'], Reason.Invalid, msg.invalid(spec.dataBase64, 'must be base64'));
-    for (const k of Object.keys(spec.ceOverrides?.extensions ?? {}))
-      if (!/^[a-z0-9]{1,20}$/.test(k))
-        addCause(
-          ctx,
-          ['ceOverrides', 'extensions', k],
-          Reason.Invalid,
-          msg.invalid(k, 'CloudEvents attribute names are lower-case letters and digits'),
-        );
+    checkAttributeNames(ctx, ['ceOverrides', 'extensions'], spec.ceOverrides?.extensions);
   });
 export type PingSourceSpec = z.infer<typeof PingSourceSpec>;
 
