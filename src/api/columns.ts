@@ -858,6 +858,10 @@ const servingColumns = {
   reason: col<KnativeStored>('Reason', 'Why it is not ready.', (o) => knativeReady(o)?.reason ?? ''),
 };
 const BY_GROUP_KIND: Readonly<Record<string, readonly Column[]>> = {
+  // Knative Eventing's kinds: their own columns (a knative.dev group gets no core kind's columns).
+  'PingSource.sources.knative.dev': BY_KIND.PingSource,
+  'Broker.eventing.knative.dev': BY_KIND.Broker,
+  'Trigger.eventing.knative.dev': BY_KIND.Trigger,
   'Service.serving.knative.dev': columns<KnativeStored>([
     nameColumn(),
     servingColumns.url,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { columnsFor } from '../columns.ts';
 import { parseIsoDuration } from './eventing.ts';
 import { invalid, valid } from './testing.ts';
 
@@ -47,5 +48,26 @@ describe('Broker and Trigger', () => {
     expect(parseIsoDuration('PT0.2S')).toBe(200);
     expect(parseIsoDuration('P1DT1H')).toBe(90_000_000);
     expect(parseIsoDuration('PT')).toBeUndefined();
+  });
+
+  it("prints Knative's columns for Brokers, Triggers and PingSources (a knative.dev group borrows no core kind's)", () => {
+    const names = (kind: string, group: string) => columnsFor(kind, group).map((c) => c.name);
+    expect(names('Broker', 'eventing.knative.dev')).toEqual(['Name', 'URL', 'Age', 'Ready', 'Reason']);
+    expect(names('Trigger', 'eventing.knative.dev')).toEqual([
+      'Name',
+      'Broker',
+      'Subscriber_URI',
+      'Age',
+      'Ready',
+      'Reason',
+    ]);
+    expect(names('PingSource', 'sources.knative.dev')).toEqual([
+      'Name',
+      'Sink',
+      'Schedule',
+      'Age',
+      'Ready',
+      'Reason',
+    ]);
   });
 });
