@@ -30,6 +30,7 @@ import type { FdKind } from './poll.ts';
 import {
   DIRENT_SIZE,
   Errno,
+  FD_ARGS,
   Fdflags,
   Filetype,
   LINUX_O,
@@ -121,6 +122,23 @@ export class FsGuard {
 
   /** Replacements for node:wasi's filesystem functions. */
   wrap(wasi: Record<string, WasiFn>, mem: GuestMemory): Record<string, WasiFn> {
+    const fns = this.wrapPaths(wasi, mem);
+    // The wrong kind of descriptor is BADF, as in wasmtime (its get_file / get_dir_fd); uvwasi answers
+    // NOTCAPABLE (a directory lacks fd_read...) or, for a file as the directory, NOTDIR.
+    for (const name of FILE_ONLY) {
+      const inner = fns[name] ?? wasi[name];
+      fns[name] = (fd, ...rest) => (this.fds.get(fd)?.dir ? Errno.BADF : inner(fd, ...rest));
+    }
+    for (const name of DIR_ONLY) {
+      const inner = fns[name] ?? wasi[name];
+      const at = FD_ARGS[name];
+      fns[name] = (...args) =>
+        at.some((i) => this.fds.get(args[i])?.dir === false) ? Errno.BADF : inner(...args);
+    }
+    return fns;
+  }
+
+  private wrapPaths(wasi: Record<string, WasiFn>, mem: GuestMemory): Record<string, WasiFn> {
     const follow = (flags: number): boolean => (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
     const path = (fd: number, ptr: number, len: number, fol: boolean): Target | undefined =>
       // Bounded before decoding: a guest-chosen length must not become a huge string in our heap.
@@ -473,6 +491,33 @@ function dotAfterNonDirectory(base: string, guestPath: string, root: string): nu
   }
   return undefined;
 }
+
+/** Functions that need a file descriptor (wasmtime: BADF for a directory). */
+const FILE_ONLY = [
+  'fd_read',
+  'fd_write',
+  'fd_pread',
+  'fd_pwrite',
+  'fd_seek',
+  'fd_tell',
+  'fd_sync',
+  'fd_datasync',
+  'fd_allocate',
+  'fd_filestat_set_size',
+] as const;
+
+/** path_* functions whose descriptors must be directories (wasmtime: BADF; path_open says NOTDIR). */
+const DIR_ONLY = [
+  'path_create_directory',
+  'path_filestat_get',
+  'path_filestat_set_times',
+  'path_link',
+  'path_readlink',
+  'path_remove_directory',
+  'path_rename',
+  'path_symlink',
+  'path_unlink_file',
+] as const;
 
 /** True when `p` is `dir` or below it (both canonical). */
 export function within(p: string, dir: string): boolean {

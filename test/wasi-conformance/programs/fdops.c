@@ -135,5 +135,20 @@ int main(void) {
   (void)__wasi_fd_pread(g, &iov, 1, 900, &n);
   V("grown_reads_zero", "%s", n == 3 && b[0] == 0 ? "yes" : "no");
   (void)__wasi_fd_close(g);
+
+  // A directory is not a file (wasmtime's get_file: BADF): no reading, writing, syncing or sizing it;
+  // a file is not a directory for path_* calls.
+  __wasi_fd_t dfd = open_at(NULL, DIR, 0, ".", __WASI_OFLAGS_DIRECTORY, 0);
+  n = 99;
+  E("read_dir", __wasi_fd_read(dfd, &iov, 1, &n));
+  E("write_dir", __wasi_fd_write(dfd, &z, 1, &n));
+  E("set_size_dir", __wasi_fd_filestat_set_size(dfd, 0));
+  E("allocate_dir", __wasi_fd_allocate(dfd, 0, 1));
+  (void)__wasi_fd_close(dfd);
+  __wasi_fd_t ff = open_at(NULL, DIR, 0, "grow", 0, 0);
+  E("mkdir_file_dirfd", __wasi_path_create_directory(ff, "x"));
+  E("filestat_file_dirfd", __wasi_path_filestat_get(ff, 0, "x", &st));
+  E("unlink_file_dirfd", __wasi_path_unlink_file(ff, "x"));
+  (void)__wasi_fd_close(ff);
   return 0;
 }
