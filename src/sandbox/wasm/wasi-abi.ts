@@ -92,7 +92,7 @@ export const FD_ARGS: Readonly<Record<string, readonly number[]>> = {
   path_create_directory: [0],
   path_filestat_get: [0],
   path_filestat_set_times: [0],
-  path_link: [0, 3],
+  path_link: [0, 4], // old_fd, old_flags, old_path (ptr, len), new_fd
   path_open: [0],
   path_readlink: [0],
   path_remove_directory: [0],

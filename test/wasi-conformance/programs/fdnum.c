@@ -54,6 +54,11 @@ int main(void) {
   errno_line("write_moved_stdout", moved_write);
   errno_line("renumber_stdout_back", back);
   V("s_still_empty", "%lld", (long long)size_of("s"));
+  // Numbers are mapped now: path_* still work (a 2-byte path, like fd 2 that is gone, is a length).
+  make_file("xy", "xy");
+  E("link_while_mapped", __wasi_path_link(DIR, 0, "xy", DIR, "xy2"));
+  E("rename_while_mapped", __wasi_path_rename(DIR, "xy2", DIR, "xy3"));
+  V("renamed_size", "%lld", (long long)size_of("xy3"));
 
   __wasi_prestat_t ps;
   E("prestat_stdin", __wasi_fd_prestat_get(0, &ps));
