@@ -1,9 +1,10 @@
 // Resolving a Knative Destination (`ref`, `uri`, or a ref with a relative uri) to where an event is
 // POSTed. The control plane has no cluster DNS, so a `v1` Service is reached at one of its ready
 // endpoints (its EndpointSlices; its cluster IP when it has none listed), while status.sinkUri shows
-// the Knative-style address `http://NAME.NAMESPACE.svc.cluster.local`. A Knative Service
-// (serving.knative.dev/v1, once that kind is registered) is reached through the node gateway with its
-// status.url's host as the Host header, as the gateway routes functions.
+// the Knative-style address `http://NAME.NAMESPACE.svc.cluster.local`. An Addressable (a Knative
+// Service, Route or Broker) is reached through the node gateway with the host of its status.address.url
+// (else status.url) as the Host header — a Knative Service's is its cluster-local name, which the
+// gateway routes like its public one.
 import { type Destination, kindFor } from '../../api/index.ts';
 import type { ObjectStore } from '../../store/objects.ts';
 
