@@ -377,6 +377,8 @@ export async function agent(o: {
   httpPort?: number;
   httpsPort?: number;
   lbPort?: number;
+  cgroupParent?: string;
+  runDir?: string;
 }): Promise<void> {
   // Several servers (comma-separated): the agent talks to them through its local load balancer.
   const servers = o.server
@@ -429,6 +431,7 @@ export async function agent(o: {
     leaseDurationSeconds: o.leaseDuration,
     serviceCidr: o.serviceCidr,
     podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
+    hostPaths: { cgroupParent: o.cgroupParent, runDir: o.runDir && resolve(o.runDir) },
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
     log: fileLogger(join(dataDir, 'agent.log')),

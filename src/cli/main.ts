@@ -152,6 +152,14 @@ withNodeOptions(
   .option('--address <addr>', "address of the agent's endpoint", '127.0.0.1')
   .option('--port <port>', "port of the agent's endpoint (0 = any)", int, 0)
   .option('--label <k=v>', 'node label (repeatable)', collect)
+  .option(
+    '--cgroup-parent <path>',
+    "the sandboxes' cgroup parent (default strata; another node on this kernel needs its own)",
+  )
+  .option(
+    '--run-dir <dir>',
+    "the sandboxes' per-boot state: runtime root, pid/exit files (default /run/strata)",
+  )
   .action(async (o) => {
     useMicrovmAccel(o.microvmAccel);
     await (await cluster()).agent({ ...o, labels: o.label });

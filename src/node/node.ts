@@ -74,6 +74,11 @@ export interface NodeOptions {
   /** The local load balancer's port; given alone, the balancer runs even for one --server. */
   loadBalancerPort?: number;
   /**
+   * The sandboxes' cgroup parent and per-boot directory (`--cgroup-parent`, `--run-dir`; default strata and
+   * /run/strata): a second node on the same kernel takes its own.
+   */
+  hostPaths?: NodeResources['hostPaths'];
+  /**
    * Wait for the pod range the servers allocate (server --cluster-cidr) when this Node has none yet and no
    * --pod-cidr is given (default true; `strata up` runs one node and never waits). See nodePodRange().
    */
@@ -112,6 +117,7 @@ function nodeResources(
   dataDir: string,
   settings: PodNetworkSettings = {},
   signaturePolicy?: string,
+  hostPaths?: NodeResources['hostPaths'],
 ): NodeResources & {
   imageStoreDir(): string | undefined;
   podNetworkIfUsed(): PodNetwork | undefined;
@@ -124,6 +130,7 @@ function nodeResources(
     clusterDnsIP: () => clusterDns,
     setClusterDnsIP: (ip) => (clusterDns = ip),
     stateDir: dataDir,
+    hostPaths,
     // Every pull checks the node's image signature policy (DATA/image-signatures.yaml), if any.
     images: () =>
       (images ??= new ImageStore(join(dataDir, 'images'), {
@@ -207,7 +214,7 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
     cidr: range.cidr,
     mtu: overlayIP ? interfaceMtu(overlayIP) - VXLAN_OVERHEAD : undefined,
   };
-  const resources = nodeResources(o.dataDir, podNetwork, o.imageSignaturePolicy);
+  const resources = nodeResources(o.dataDir, podNetwork, o.imageSignaturePolicy, o.hostPaths);
   const drivers = tiers.map((t) => t.driver(resources));
   const agent = new Agent({
     client,

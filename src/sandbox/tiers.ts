@@ -19,6 +19,12 @@ export interface NodeResources {
   podNetwork(): NonNullable<ContainerDriverOptions['network']>;
   /** The cluster DNS server's address pods use as nameserver, once the node runs one. */
   clusterDnsIP(): string | undefined;
+  /**
+   * Where the node's sandboxes live on the machine, when not the defaults: their cgroup parent and their
+   * per-boot state (runtime root, pid and exit files, sockets). Two nodes on one kernel (hosts made of
+   * network namespaces) keep apart with their own.
+   */
+  hostPaths?: { cgroupParent?: string; runDir?: string };
 }
 
 export interface Tier {
@@ -50,6 +56,8 @@ export const TIERS: readonly Tier[] = [
         images: node.images(),
         network: node.podNetwork(),
         clusterDnsIP: () => node.clusterDnsIP(),
+        cgroupParent: node.hostPaths?.cgroupParent,
+        runDir: node.hostPaths?.runDir,
       }),
   },
   {
@@ -65,6 +73,8 @@ export const TIERS: readonly Tier[] = [
         accel: (process.env.STRATA_MICROVM_ACCEL as AccelSetting | undefined) ?? 'auto',
         network: node.podNetwork(),
         clusterDnsIP: () => node.clusterDnsIP(),
+        cgroupParent: node.hostPaths?.cgroupParent && `${node.hostPaths.cgroupParent}-microvm`,
+        runDir: node.hostPaths?.runDir && join(node.hostPaths.runDir, 'microvm'),
       }),
   },
 ];

@@ -3,18 +3,17 @@
 // netns with a veth on that bridge and no other route: traffic stays on these addresses. One `strata
 // server` listens on 10.249.0.1 and allocates pod ranges (--cluster-cidr 10.242.0.0/16); each host runs
 // `strata agent` inside its netns, with its own data dir, pod bridge (smh1, smh2: their own namespace,
-// veth and rule names) and image store; the container tier's cgroup parent and runtime root are shared
-// (they hold containers by id only, and nothing scans them for strangers).
+// veth and rule names), image store, cgroup parent and per-boot state (runtime root, pid and exit files).
 //
 // Checks: each Node gets its own /24 and every agent routes the other's over VXLAN; a pod on h1 reaches a
 // Service whose only endpoint is on h2 by ClusterIP and by DNS name (and the pod itself by its address,
-// source address kept); partitioning h2 (its link down) makes its pods be replaced on h1 after the eviction
+// source address kept), so do h1 itself (cluster IP) and this machine through h1's node port; partitioning h2 (its link down) makes its pods be replaced on h1 after the eviction
 // timeout, and when the link comes back h2 rejoins: its old pods' sandboxes go, no pod is duplicated.
 //
 // Timings on two shared cores: node grace period 10 s, pod eviction timeout 10 s, agent lease 10 s; waits up
 // to 120 s for starts and for the partition to play out. The file takes about three minutes here.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +113,11 @@ function stopProc(
   });
 }
 
+/** A node -e script printing the body of GET url (retried for up to 20 s: rules and routes may lag). */
+const fetchScript = (url: string) =>
+  `(async()=>{for(let i=0;i<20;i++){try{const r=await fetch(${JSON.stringify(url)},{signal:AbortSignal.timeout(3000)});` +
+  `process.stdout.write(await r.text());return}catch{await new Promise(r=>setTimeout(r,1000))}}process.exit(1)})()`;
+
 function cli(args: string[]): string {
   const r = spawnSync(NODE, ['--disable-warning=ExperimentalWarning', MAIN, ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`strata ${args.join(' ')}: ${r.stderr || r.stdout}`);
@@ -129,6 +133,13 @@ function cleanupNetwork(): void {
       if (n.startsWith(`${h.bridge}-`)) quiet(() => ip('netns', 'del', n));
   }
   quiet(() => ip('link', 'del', BRIDGE));
+  // The hosts' (now empty) cgroup parents and per-boot directories.
+  for (const h of HOSTS) {
+    rmSync(`/run/strata-${h.bridge}`, { recursive: true, force: true });
+    for (const c of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : [])
+      for (const parent of [`strata-${h.bridge}`, `strata-${h.bridge}-microvm`])
+        quiet(() => rmdirSync(join('/sys/fs/cgroup', c, parent)));
+  }
 }
 
 describe.skipIf(why)('pods across network-namespace hosts', () => {
@@ -151,6 +162,9 @@ describe.skipIf(why)('pods across network-namespace hosts', () => {
       ip('-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0');
       ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
       ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+      // The Service range must be routable for the host's own connections to a cluster IP to reach the
+      // nat OUTPUT hook (a real host's default route does this); DNAT then sends them to the endpoint.
+      ip('-n', h.ns, 'route', 'add', '10.96.0.0/16', 'dev', 'eth0');
     }
 
     const dir = join(root, 'server');
@@ -219,6 +233,11 @@ describe.skipIf(why)('pods across network-namespace hosts', () => {
       '0',
       '--lease-duration',
       '10',
+      // Each host's sandboxes in cgroups and per-boot state of their own, as on separate machines.
+      '--cgroup-parent',
+      `strata-${h.bridge}`,
+      '--run-dir',
+      `/run/strata-${h.bridge}`,
     ];
     for (const h of HOSTS) {
       cli([
@@ -341,7 +360,7 @@ describe.skipIf(why)('pods across network-namespace hosts', () => {
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name: 'echo' },
-        spec: { selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 'http' }] },
+        spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 'http' }] },
       },
       'default',
     );
@@ -399,6 +418,22 @@ describe.skipIf(why)('pods across network-namespace hosts', () => {
     // Pod to pod is not NATed: the endpoint saw the caller's own address.
     const echoLog = await podLog(echo.metadata.name);
     expect(echoLog).toContain(caller.status.podIP);
+
+    // Not from a pod: h1 itself calls the cluster IP, and this machine calls h1's node port; both DNATed
+    // on h1 to the endpoint on h2, over the tunnel (the node port's traffic masqueraded, as kube-proxy does).
+    const svc = await client.get(SERVICE, 'default', 'echo');
+    const fromH1 = execFileSync(
+      'ip',
+      ['netns', 'exec', HOSTS[0].ns, NODE, '-e', fetchScript(`http://${clusterIP}/`)],
+      { encoding: 'utf8' },
+    );
+    expect(fromH1.trim()).toBe(echo.metadata.name);
+    const viaNodePort = execFileSync(
+      NODE,
+      ['-e', fetchScript(`http://${HOSTS[0].ip}:${svc.spec.ports[0].nodePort}/`)],
+      { encoding: 'utf8' },
+    );
+    expect(viaNodePort.trim()).toBe(echo.metadata.name);
   }, 300_000);
 
   it('replaces the pods of a partitioned host elsewhere; the host rejoins without duplicates', async () => {
