@@ -8,6 +8,7 @@ import { SharedInformers } from '../../store/shared-informers.ts';
 import { EventRecorder, objectStoreEventSink } from '../events.ts';
 import { EVENT, type TestObjects, condition, openTestObjects, until } from '../testutil.ts';
 import { BrokerController, filterMatches } from './broker.ts';
+import { resolveSink } from './sinks.ts';
 import type { DeliveryResult } from './delivery.ts';
 import { type RecordingSink, recordingSink } from './testing.ts';
 
@@ -218,5 +219,13 @@ describe('BrokerController', () => {
     expect(condition(x, 'SubscriberResolved')).toMatchObject({ status: 'False', reason: 'NotFound' });
     expect(condition(x, 'Ready')).toMatchObject({ status: 'False', reason: 'BrokerDoesNotExist' });
     expect(x.metadata.labels['eventing.knative.dev/broker']).toBe('none');
+  });
+
+  it('is a sink itself: a Destination naming a Broker resolves to its ingress address', async () => {
+    const url = await readyBroker();
+    const sink = await resolveSink(t.objects, 'default', {
+      ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'default' },
+    });
+    expect(sink).toEqual({ uri: url, target: url });
   });
 });

@@ -1,10 +1,10 @@
 // Resolving a Knative Destination (`ref`, `uri`, or a ref with a relative uri) to where an event is
 // POSTed. The control plane has no cluster DNS, so a `v1` Service is reached at one of its ready
 // endpoints (its EndpointSlices; its cluster IP when it has none listed), while status.sinkUri shows
-// the Knative-style address `http://NAME.NAMESPACE.svc.cluster.local`. An Addressable (a Knative
-// Service, Route or Broker) is reached through the node gateway with the host of its status.address.url
-// (else status.url) as the Host header — a Knative Service's is its cluster-local name, which the
-// gateway routes like its public one.
+// the Knative-style address `http://NAME.NAMESPACE.svc.cluster.local`. A Knative Service or Route is
+// reached through the node gateway with the host of its status.address.url (else status.url) as the Host
+// header — a Knative Service's is its cluster-local name, which the gateway routes like its public one;
+// another Addressable (a Broker: its ingress) at its address as it is.
 import { type Destination, kindFor } from '../../api/index.ts';
 import type { ObjectStore } from '../../store/objects.ts';
 
@@ -82,6 +82,8 @@ export async function resolveSink(
   const url: string | undefined = obj.status?.address?.url ?? obj.status?.url;
   if (!url)
     throw new SinkError('NotAddressable', `${kind.kind} ${ns}/${d.ref.name} has no address yet (status.url)`);
+  // A Broker's address is its ingress, reached as it is; Serving's hosts are routed by the gateway.
+  if (kind.group !== 'serving.knative.dev') return { uri: join(url, d.uri), target: join(url, d.uri) };
   const u = new URL(url);
   const gw = new URL(o.gateway ?? 'http://127.0.0.1:80');
   return {
