@@ -81,6 +81,8 @@ export function makePollOneoff(mem: GuestMemory, hooks: PollHooks) {
         view.setBigUint64(base, ev.userdata, true);
         view.setUint16(base + 8, ev.error, true);
         view.setUint8(base + 10, ev.type);
+        // fd_readwrite.nbytes: wasmtime reports 1 for every ready descriptor (it does not count).
+        if (ev.type !== EventType.CLOCK && ev.error === Errno.SUCCESS) view.setBigUint64(base + 16, 1n, true);
       });
       view.setUint32(neventsPtr >>> 0, ready.length, true);
       return Errno.SUCCESS;

@@ -86,6 +86,7 @@ int main(void) {
   E("file", __wasi_poll_oneoff(sub, ev, 2, &n));
   V("file_events", "%u", (unsigned)n);
   V("file_errors", "%u", (unsigned)(ev[0].error | ev[1].error));
+  V("file_nbytes", "%llu", (unsigned long long)ev[0].fd_readwrite.nbytes);
   (void)__wasi_fd_close(f);
   sub[0].u.u.fd_read.file_descriptor = f;
   E("closed_fd", __wasi_poll_oneoff(sub, ev, 1, &n));
