@@ -470,6 +470,15 @@ describe.skipIf(why)('pods across network-namespace hosts', () => {
     const onH2 = before.filter((p) => p.spec.nodeName === HOSTS[1].node);
     expect(onH2.length, 'the spread strategy puts some on h2').toBeGreaterThan(0);
     for (const p of onH2) expect(existsSync(`/run/netns/${HOSTS[1].bridge}-${p.metadata.uid}`)).toBe(true);
+    // Its containers live under h2's own runtime root and cgroup parent, not the machine's defaults.
+    expect(readdirSync(`/run/strata-${HOSTS[1].bridge}/runc`).length).toBeGreaterThan(0);
+    const cgroupRoots = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup'].filter((d) =>
+      existsSync(join(d, 'cgroup.procs')),
+    );
+    expect(
+      cgroupRoots.some((d) => existsSync(join(d, `strata-${HOSTS[1].bridge}`))),
+      `a strata-${HOSTS[1].bridge} cgroup under ${cgroupRoots.join(' or ')}`,
+    ).toBe(true);
 
     // The partition: h2's link goes down; its agent and pods keep running, cut off.
     ip('link', 'set', HOSTS[1].veth, 'down');
