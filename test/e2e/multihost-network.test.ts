@@ -11,7 +11,7 @@
 // timeout, and when the link comes back h2 rejoins: its old pods' sandboxes go, no pod is duplicated.
 //
 // Timings on two shared cores: node grace period 10 s, pod eviction timeout 10 s, agent lease 10 s; waits up
-// to 120 s for starts and for the partition to play out. The file takes about three minutes here.
+// to 120 s for starts and for the partition to play out. The file takes 110–220 s here.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
