@@ -22,6 +22,16 @@ if (why) console.warn(`skipping the WASI components e2e tests: ${why}`);
 
 let c: Cluster;
 
+/** waitFor, and on a timeout the pods' state and events in the error (what the agent reported). */
+async function waitOrDescribe(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
+  try {
+    await waitFor(what, cond, ms);
+  } catch (err) {
+    const pods = await c.kubectl(['describe', 'pods']);
+    throw new Error(`${(err as Error).message}\n${pods.stdout.slice(-6000)}`);
+  }
+}
+
 describe.skipIf(!!why)('WASI 0.2 components', () => {
   beforeAll(async () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts/build-components.ts')], { stdio: 'ignore' });
@@ -34,7 +44,7 @@ describe.skipIf(!!why)('WASI 0.2 components', () => {
   it('serves examples/wasi-http-hello.yaml on its node port and cluster IP', async () => {
     const applied = await c.kubectl(['apply', '-f', join(ROOT, 'examples/wasi-http-hello.yaml')]);
     expect(applied.code, applied.stderr).toBe(0);
-    await waitFor(
+    await waitOrDescribe(
       'the component pod Running',
       async () => {
         const d = JSON.parse((await c.kubectl(['get', 'deploy', 'wasi-http-hello', '-o', 'json'])).stdout);
@@ -81,7 +91,7 @@ spec:
     expect((await c.kubectl(['apply', '-f', file])).code).toBe(0);
     const phase = async (name: string) =>
       JSON.parse((await c.kubectl(['get', 'pod', name, '-o', 'json'])).stdout).status?.phase;
-    await waitFor(
+    await waitOrDescribe(
       'both commands finished',
       async () => {
         const phases = [await phase('cli-ok'), await phase('cli-fails')];

@@ -6,11 +6,12 @@
 //
 // - wasi:cli: args and env from the pod; stdout/stderr to the pod's log (`sink`); stdin empty;
 //   `exit` throws ComponentExit (the code is the result: err → 1).
-// - wasi:filesystem: the pod's volume mounts, through component-fs.ts (confined like preview 1).
+// - wasi:filesystem: the pod's volume mounts as preopens, through component-fs.ts (confined like preview 1).
 // - wasi:http/outgoing-handler: refused (`HTTP-request-denied`): components get no network.
 // - no wasi:sockets (component-transpile.ts refuses a component that imports them).
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { hostAdapter, type Mount } from './component-fs.ts';
 
 /** Where the guest's output goes: the pod's log (stream, bytes). */
 export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Uint8Array) => void;
@@ -19,8 +20,8 @@ export interface ComponentHostConfig {
   args: string[];
   env: Record<string, string>;
   sink: OutputSink;
-  /** wasi:filesystem/preopens: guest path → a descriptor implementation (component-fs.ts). */
-  preopens?: Record<string, unknown>;
+  /** wasi:filesystem/preopens: the pod's volume mounts (component-fs.ts confines them). */
+  mounts?: Array<Mount & { guestPath: string }>;
 }
 
 // preview2-shim's browser build is loaded by path (the package's "node" export condition points at its
@@ -133,6 +134,20 @@ const deniedOutgoing = {
   },
 };
 
+/** wasi:filesystem `types` and `preopens` over the pod's mounts (component-fs.ts). */
+export function componentFilesystem(mounts: Array<Mount & { guestPath: string }>): {
+  types: Shim;
+  preopens: { getDirectories(): Array<[Shim, string]> };
+} {
+  return fs.createFilesystem({
+    adapter: hostAdapter({
+      inputStreamCreate: io.inputStreamCreate,
+      outputStreamCreate: io.outputStreamCreate,
+    }),
+    preopens: Object.fromEntries(mounts.map((m) => [m.guestPath, m])),
+  });
+}
+
 /** The import object for `instantiate(getCoreModule, imports)`, keyed by unversioned interface name. */
 export function componentImports(config: ComponentHostConfig): Record<string, unknown> {
   const c = cli.createCli({
@@ -141,7 +156,7 @@ export function componentImports(config: ComponentHostConfig): Record<string, un
     stdout: sinkStream(config.sink, 'stdout'),
     stderr: sinkStream(config.sink, 'stderr'),
   });
-  const preopens = Object.entries(config.preopens ?? {}).map(([guest, d]) => [d, guest]);
+  const filesystem = componentFilesystem(config.mounts ?? []);
   return {
     'wasi:cli/environment': c.environment,
     'wasi:cli/exit': c.exit,
@@ -155,8 +170,8 @@ export function componentImports(config: ComponentHostConfig): Record<string, un
     'wasi:cli/terminal-stderr': c.terminalStderr,
     'wasi:clocks/monotonic-clock': monotonicClock,
     'wasi:clocks/wall-clock': clocks.wallClock,
-    'wasi:filesystem/preopens': { getDirectories: () => [...preopens] },
-    'wasi:filesystem/types': fs.types,
+    'wasi:filesystem/preopens': filesystem.preopens,
+    'wasi:filesystem/types': filesystem.types,
     'wasi:http/types': http.types,
     'wasi:http/outgoing-handler': deniedOutgoing,
     'wasi:io/error': io.error,

@@ -10,6 +10,8 @@ export interface ComponentWorkerData {
   cores: Record<string, WasmModule>;
   args: string[];
   env: Record<string, string>;
+  /** The pod's volume mounts (checked by mounts.ts), preopened at their guest paths. */
+  mounts: Array<{ guestPath: string; hostPath: string; readOnly: boolean }>;
   /** wasi:http: instances kept ready ahead of requests. */
   poolSize: number;
 }

@@ -2,7 +2,7 @@
 // builds with componentize-js (wasi:cli/command and wasi:http/proxy). Commands run through the
 // WasmDriver; the HTTP handler is reached through the HttpHandlerHost the driver would be given (the
 // node's listeners are the e2e test's business: test/e2e/wasi-components.test.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,10 +86,19 @@ describe.skipIf(!built)('wasi:cli/command components', () => {
     expect(c.imports).not.toContain('wasi:sockets/tcp');
   });
 
-  it('refuse volume mounts (no wasi:filesystem preopens yet) with the field named', async () => {
-    const s = spec(cli, { mounts: [{ hostPath: tmp.path, guestPath: '/data', readOnly: true }] });
-    await expect(driver.start(s)).rejects.toThrow(/volumeMounts/);
-  });
+  it('get their volume mounts checked as preview-1 guests do (component-fs.test.ts: the confinement)', async () => {
+    const vol = join(tmp.path, 'vol');
+    mkdirSync(vol);
+    symlinkSync('/etc', join(vol, 'out'));
+    const s = spec(cli, { mounts: [{ hostPath: vol, guestPath: '/data', readOnly: true }] });
+    await expect(driver.start(s)).rejects.toThrow(/symlink|outside/);
+    const fine = spec(cli, {
+      mounts: [{ hostPath: join(repoRoot, 'examples'), guestPath: '/data', readOnly: true }],
+    });
+    await driver.start(fine);
+    expect(await driver.wait(fine.id)).toMatchObject({ exitCode: 0 });
+    await driver.destroy(fine.id);
+  }, 600_000);
 
   it('a wasi:http component without ports is refused', async () => {
     // A wasi:http component started without ports is refused: it would serve nothing.

@@ -24,6 +24,7 @@ import { ComponentCache, type TranspiledComponent } from './component-transpile.
 import { describeExit, KILLED_EXIT_CODE } from './exit-result.ts';
 import { applyMemoryCap } from './memory-cap.ts';
 import { isComponentBinary } from './module-check.ts';
+import { prepareMounts } from './mounts.ts';
 import type { ModuleSource, ResolvedModule } from './module-source.ts';
 import { Wasm, type WasmModule } from './webassembly.ts';
 
@@ -103,11 +104,8 @@ export class ComponentSandboxes {
   ): Promise<SandboxHandle> {
     if (this.running.has(spec.id))
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
-    if (spec.mounts.length)
-      throw new SandboxError(
-        'CreateContainerError',
-        'volumeMounts: WASI 0.2 components get no filesystem on this node yet (wasi:filesystem preopens are empty); remove the mounts',
-      );
+    // Refuses volumes holding symlinks that point outside, as for preview-1 guests.
+    const mounts = await prepareMounts(spec.mounts);
     const component = await this.cache.get(resolved.sha256, () => this.source.load(resolved));
     if (component.world === 'http' && !httpPorts?.length)
       throw new SandboxError(
@@ -126,6 +124,7 @@ export class ComponentSandboxes {
       cores,
       args: spec.args.length ? spec.args : ['component.wasm'],
       env: spec.env,
+      mounts: mounts.map((m) => ({ guestPath: m.guestPath, hostPath: m.hostPath, readOnly: m.readOnly })),
       poolSize: this.poolSize,
     };
     const worker = new Worker(WORKER_URL, {

@@ -9,6 +9,7 @@
 // worker can evaluate it in a context of its own (component-worker.ts), not as a module of the agent.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { SandboxError } from '../driver.ts';
 
 /** What a component is for, from the interfaces it exports. */
@@ -74,6 +75,34 @@ function checkImports(imports: string[]): void {
     );
 }
 
+interface TranspileOutput {
+  files: Record<string, Uint8Array>;
+  imports: string[];
+  exports: Array<[string, string]>;
+}
+
+/** jco's transpile on a worker thread (component-transpile-worker.ts): it blocks for tens of seconds. */
+function transpileOnThread(bytes: Uint8Array): Promise<TranspileOutput> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./component-transpile-worker.ts', import.meta.url), {
+      name: 'component transpile',
+      workerData: { bytes },
+      env: {},
+    });
+    w.once('message', (m: ({ ok: true } & TranspileOutput) | { ok: false; message: string }) => {
+      if (m.ok) resolve(m);
+      else reject(new SandboxError('CreateContainerError', `invalid WebAssembly component: ${m.message}`));
+      void w.terminate();
+    });
+    w.once('error', (err) =>
+      reject(new SandboxError('CreateContainerError', `transpiling the component: ${err.message}`)),
+    );
+    w.once('exit', () =>
+      reject(new SandboxError('CreateContainerError', 'the transpile thread ended without an answer')),
+    );
+  });
+}
+
 /** The ES module jco wrote, as a script evaluating to `{ instantiate }`. */
 export function glueAsScript(module: string): string {
   if (/^\s*import[\s{*'"]/m.test(module))
@@ -136,21 +165,7 @@ export class ComponentCache {
 
   private async transpile(sha256: string, load: () => Promise<Uint8Array>): Promise<TranspiledComponent> {
     const bytes = await load();
-    const { transpile } = await import('@bytecodealliance/jco');
-    let out: Awaited<ReturnType<typeof transpile>>;
-    try {
-      out = await transpile(bytes, {
-        name: 'component',
-        instantiation: 'async',
-        nodejsCompat: false,
-        noTypescript: true,
-      });
-    } catch (err) {
-      throw new SandboxError(
-        'CreateContainerError',
-        `invalid WebAssembly component: ${(err as Error).message}`,
-      );
-    }
+    const out = await transpileOnThread(bytes);
     this.transpiles++;
     const imports = [...new Set(out.imports.map((i) => i.replace(/@.*$/, '')))];
     checkImports(imports);

@@ -76,7 +76,7 @@ const getCoreModule = (name: string): WasmModule => {
 function newInstance() {
   return instantiate(
     getCoreModule,
-    componentImports({ args: data.args, env: data.env, sink }),
+    componentImports({ args: data.args, env: data.env, sink, mounts: data.mounts }),
     instantiateCore,
   );
 }
