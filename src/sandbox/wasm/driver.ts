@@ -263,6 +263,18 @@ export class WasmDriver
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     }
     checkSpec(spec);
+    // Registered before the first await: a stop, wait or destroy that arrives meanwhile waits for this start
+    // to settle and then applies to whatever it started (module, handler or component).
+    const starting = this.startKind(spec);
+    this.starting.set(spec.id, starting);
+    try {
+      return await starting;
+    } finally {
+      this.starting.delete(spec.id);
+    }
+  }
+
+  private async startKind(spec: SandboxSpec<WasmOptions>): Promise<SandboxHandle> {
     const component = await this.components.match(spec);
     if (component) {
       const handle = await this.components.start(spec, component, spec.options?.httpPorts);
@@ -270,19 +282,19 @@ export class WasmDriver
       return handle;
     }
     if (spec.options?.httpPorts?.length) return this.startHandler(spec);
-    if (this.liveSandboxes >= this.maxSandboxes) {
+    // liveSandboxes counts this start too: it is in `starting`.
+    if (this.liveSandboxes > this.maxSandboxes) {
       throw new SandboxError(
         'CreateContainerError',
         `all ${this.maxSandboxes} wasm sandboxes of this node are in use (maxSandboxes)`,
       );
     }
-    const starting = this.launch(spec);
-    this.starting.set(spec.id, starting);
-    try {
-      return await starting;
-    } finally {
-      this.starting.delete(spec.id);
-    }
+    return this.launch(spec);
+  }
+
+  /** Waits for a start() of this id in progress, if any (so a stop is never lost to a race). */
+  private async startSettled(id: string): Promise<void> {
+    await this.starting.get(id)?.catch(() => undefined);
   }
 
   /** The module, fetched and compiled once per content and memory cap (module-cache). */
@@ -439,6 +451,7 @@ export class WasmDriver
   async releaseArtifact(_sandboxId: string): Promise<void> {}
 
   async wait(id: string): Promise<ExitResult> {
+    await this.startSettled(id);
     if (this.components.has(id)) return this.components.wait(id);
     const handler = this.handlers.get(id);
     if (handler) return handler.exited;
@@ -448,6 +461,7 @@ export class WasmDriver
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
+    await this.startSettled(id);
     if (this.components.has(id)) return this.components.stop(id, graceSeconds);
     const handler = this.handlers.get(id);
     if (handler) return handler.stop(graceSeconds);
@@ -457,6 +471,7 @@ export class WasmDriver
   }
 
   async destroy(id: string): Promise<void> {
+    await this.startSettled(id);
     if (this.components.has(id)) return this.components.destroy(id);
     const handler = this.handlers.get(id);
     if (handler) {
