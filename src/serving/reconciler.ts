@@ -105,6 +105,18 @@ function conditions(
   });
 }
 
+/** An object of the name this reconciler would make exists, but something else controls it (a user's own
+ *  Service named like the ksvc): it is left alone, and the owner's status says so (Knative's NotOwned). */
+class NotOwnedError extends Error {}
+
+/** `current` is controlled by the controller `want` names (or `want` names none). */
+function controlledAsWanted(current: any, want: any): boolean {
+  const wanted = want.metadata.ownerReferences?.find((r: { controller?: boolean }) => r.controller);
+  if (!wanted) return true;
+  const controller = current.metadata.ownerReferences?.find((r: { controller?: boolean }) => r.controller);
+  return controller?.uid === wanted.uid;
+}
+
 const readyOf = (o: { status?: { conditions?: KnativeCondition[] } } | undefined) =>
   o?.status?.conditions?.find((c) => c.type === 'Ready');
 
@@ -478,17 +490,39 @@ export class ServingReconciler {
       // No selector, no endpoints: the node gateways answer these hosts (see ROUTES_ANNOTATION).
       spec: { type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 80, protocol: 'TCP' }] },
     };
-    await this.ensure(KIND.v1Service, ns, name, placeholder, (cur) =>
-      same(cur.metadata.annotations?.[ROUTES_ANNOTATION], placeholder.metadata.annotations[ROUTES_ANNOTATION])
-        ? undefined
-        : {
-            ...cur,
-            metadata: {
-              ...cur.metadata,
-              annotations: { ...cur.metadata.annotations, ...placeholder.metadata.annotations },
+    let notOwned: string | undefined;
+    try {
+      await this.ensure(KIND.v1Service, ns, name, placeholder, (cur) =>
+        same(
+          cur.metadata.annotations?.[ROUTES_ANNOTATION],
+          placeholder.metadata.annotations[ROUTES_ANNOTATION],
+        )
+          ? undefined
+          : {
+              ...cur,
+              metadata: {
+                ...cur.metadata,
+                annotations: { ...cur.metadata.annotations, ...placeholder.metadata.annotations },
+              },
             },
-          },
-    );
+      );
+    } catch (err) {
+      if (!(err instanceof NotOwnedError)) throw err;
+      notOwned = `There is an existing placeholder Service "${name}" that we do not own.`;
+    }
+    if (notOwned) {
+      const failed = { status: 'False' as const, reason: 'NotOwned', message: notOwned };
+      await this.writeStatus(KIND.route, route, {
+        observedGeneration: route.metadata.generation,
+        traffic: resolved,
+        conditions: conditions(route.status?.conditions, [
+          { type: 'AllTrafficAssigned', status: missing ? 'Unknown' : 'True' },
+          { type: 'IngressReady', ...failed },
+          { type: 'Ready', ...failed },
+        ]),
+      });
+      return;
+    }
     await this.writeStatus(KIND.route, route, {
       observedGeneration: route.metadata.generation,
       url: `http://${host}`,
@@ -529,6 +563,8 @@ export class ServingReconciler {
         throw err;
       }
     }
+    if (!controlledAsWanted(current, want))
+      throw new NotOwnedError(`${kind.kind} ${ns}/${name} exists and is not controlled by this reconciler`);
     const next = update(current);
     return next ? this.o.objects.update(next, ns) : current;
   }
