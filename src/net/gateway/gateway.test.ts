@@ -239,6 +239,30 @@ afterAll(async () => {
 });
 
 describe('NodeGateway', () => {
+  it('serves an Ingress port another process held as soon as it is freed', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    const late = new NodeGateway({
+      nodeName: 'node-b',
+      listenAddress: '127.0.0.1',
+      httpPort: port,
+      addresses: ['127.0.0.1'],
+      bindRetryMs: 20,
+      defaultCertificate: await selfSignedServing('strata-gateway', ['localhost']),
+    });
+    try {
+      await late.start(sources);
+      expect(late.httpPort).toBe(0); // not served while the port is taken
+      await new Promise((r) => blocker.close(r));
+      for (let i = 0; late.httpPort !== port && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(late.httpPort).toBe(port);
+      expect((await get(port, 'a.example.com')).body).toMatch(/^a[12]$/);
+    } finally {
+      await late.stop();
+    }
+  });
+
   it('serves a LoadBalancer port at L7 over every ready backend, and writes its status', async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 20; i++) seen.add((await get(lbPort, 'anything')).body);

@@ -68,6 +68,8 @@ export interface GatewayOptions {
   listenAddress?: string;
   /** Ingress ports; undefined = off, 0 = any free port (tests). */
   httpPort?: number;
+  /** How often an Ingress port held by another process is tried again (ms). Default 10 s. */
+  bindRetryMs?: number;
   httpsPort?: number;
   /** This node's addresses, written into status.loadBalancer.ingress. */
   addresses: string[];
@@ -136,6 +138,8 @@ export class NodeGateway {
   private readonly lb = new Map<string, LbListener>();
   private http?: Listener;
   private https?: Listener;
+  /** Timers of Ingress ports waiting to be bound (see bindIngress). */
+  private readonly bindRetries = new Set<NodeJS.Timeout>();
   private timer?: ReturnType<typeof setTimeout>;
   private stopped = false;
   private readonly written = new Map<string, string>();
@@ -205,26 +209,20 @@ export class NodeGateway {
       upgrade: (req, socket, head) =>
         void proxyUpgrade(req, socket, head, (r) => this.resolveIngress(r), secure),
     });
-    if (this.o.httpPort !== undefined) {
-      try {
-        this.http = await listenHttp(host, this.o.httpPort, ingressHandlers(false));
-      } catch (err) {
-        this.log.warn({ port: this.o.httpPort, err: errorMessage(err) }, 'gateway: HTTP port not served');
-      }
-    }
-    if (this.o.httpsPort !== undefined) {
-      try {
-        this.https = await listenHttps(
-          host,
-          this.o.httpsPort,
-          ingressHandlers(true),
-          this.o.defaultCertificate,
-          (n) => this.certificateFor(n),
-        );
-      } catch (err) {
-        this.log.warn({ port: this.o.httpsPort, err: errorMessage(err) }, 'gateway: HTTPS port not served');
-      }
-    }
+    const bindHttp = async () => {
+      this.http = await listenHttp(host, this.o.httpPort!, ingressHandlers(false));
+    };
+    const bindHttps = async () => {
+      this.https = await listenHttps(
+        host,
+        this.o.httpsPort!,
+        ingressHandlers(true),
+        this.o.defaultCertificate,
+        (n) => this.certificateFor(n),
+      );
+    };
+    if (this.o.httpPort !== undefined) await this.bindIngress('HTTP', this.o.httpPort, bindHttp);
+    if (this.o.httpsPort !== undefined) await this.bindIngress('HTTPS', this.o.httpsPort, bindHttps);
     const onError = (err: unknown, context: string) =>
       this.log.warn({ err: errorMessage(err) }, `gateway: ${context}`);
     const changed = {
@@ -247,8 +245,36 @@ export class NodeGateway {
     await this.sync();
   }
 
+  /**
+   * Binds an Ingress port. A port another process holds (a web server, another node on this host) is tried
+   * again (every 10 s) rather than given up: the gateway serves it as soon as it is free.
+   */
+  private async bindIngress(name: string, port: number, bind: () => Promise<void>): Promise<void> {
+    try {
+      await bind();
+      return;
+    } catch (err) {
+      this.log.warn({ port, err: errorMessage(err) }, `gateway: ${name} port not served; retrying`);
+    }
+    const retry = (): void => {
+      this.bindRetries.delete(timer);
+      if (this.stopped) return;
+      bind().then(
+        () => this.log.info({ port }, `gateway: ${name} port now served`),
+        () => {
+          if (!this.stopped)
+            this.bindRetries.add((timer = setTimeout(retry, this.o.bindRetryMs ?? 10_000).unref()));
+        },
+      );
+    };
+    let timer = setTimeout(retry, this.o.bindRetryMs ?? 10_000).unref();
+    this.bindRetries.add(timer);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const t of this.bindRetries) clearTimeout(t);
+    this.bindRetries.clear();
     this.serving?.stop();
     if (this.timer) clearTimeout(this.timer);
     for (const inf of Object.values(this.informers ?? {})) (inf as Informer<unknown>).stop();
