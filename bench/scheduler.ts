@@ -5,18 +5,22 @@
 //       at its floor of 100 nodes; beside a same-run baseline that counts pods per topology domain by
 //       scanning every pod per attempt, as kube-scheduler's PreFilter does;
 //   (b) end-to-end: every pod created through the real ObjectStore (validation, priority admission,
-//       sqlite) and bound by the real Scheduler loop (informers, queue, binding writes);
-//   (c) API latency during (b): a concurrent loop of GET and LIST requests through the real HTTP server;
+//       sqlite or etcd) and bound by the real Scheduler loop (informers, queue, binding writes);
+//   (c) API latency during (b): concurrent GETs, LISTs (namespaced and cluster-wide, small and full) and
+//       writes through the real HTTP server, each class's p99 against Kubernetes' SLOs;
 //   (d) packing quality on small instances: nodes used by Strata's binpack vs the optimum from the HiGHS
 //       MIP solver, measured in the same run.
 //
 //   npm run bench -- scheduler [NODES] [PODS]      (default 5000 150000: Kubernetes' published limits)
 //   npm run bench -- scheduler --quick             (500 nodes, 15000 pods)
-//   flags: --no-e2e, --no-packing
+//   flags: --datastore sqlite|etcd|both (default sqlite; etcd: a 3-member etcd on loopback started here;
+//          both: the two end-to-end runs one after the other, printed side by side), --no-core, --no-e2e,
+//          --no-packing
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { kindFor } from '../src/api/index.ts';
 import { ensureDefaultNamespaces } from '../src/controllers/namespace.ts';
@@ -30,6 +34,11 @@ import { buildServer } from '../src/server/app.ts';
 import { Authenticator } from '../src/server/auth.ts';
 import { ObjectStore } from '../src/store/objects.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
+import type { Store } from '../src/store/store.ts';
+import { type EtcdStore, openEtcdStore } from '../src/store/etcd.ts';
+import { DEFAULT_QUOTA_BACKEND_BYTES } from '../src/store/etcd-embedded/member.ts';
+import { startDefragUpkeep } from '../src/store/etcd-embedded/upkeep.ts';
+import { etcdUnavailable, startEtcdCluster } from '../src/store/testing/etcd.ts';
 import { optimalNodes, packingInstance, strataNodesUsed } from './lib/binpack-optimal.ts';
 import { type CoreResult, runCore } from './lib/scheduler-core.ts';
 import { buildWorkload } from './lib/scheduler-workload.ts';
@@ -84,54 +93,142 @@ function coreRow(label: string, r: CoreResult) {
     `${int(r.placed)} placed, ${int(r.unschedulable)} unschedulable in ${r.seconds.toFixed(1)} s; per pod ${lat(s)}; ${examined.toFixed(0)} nodes filtered per pod; cpu spread CV ${cpuSpreadCv(r.cache).toFixed(3)}`,
   );
 }
-const coreDefault = runCore(workload.nodes, workload.pods, 'spread');
-coreRow('(a) core, default sampling (Kubernetes formula)', coreDefault);
-const coreFloor = runCore(workload.nodes, workload.pods, 'spread', 2);
-coreRow('(a) core, percentageOfNodesToScore=2 (100-node floor)', coreFloor);
-if (coreDefault.messages.size)
-  console.log(
-    '  most common unschedulable reasons:',
-    [...coreDefault.messages].sort((a, b) => b[1] - a[1]).slice(0, 3),
-  );
+if (!flag('--no-core')) {
+  const coreDefault = runCore(workload.nodes, workload.pods, 'spread');
+  coreRow('(a) core, default sampling (Kubernetes formula)', coreDefault);
+  const coreFloor = runCore(workload.nodes, workload.pods, 'spread', 2);
+  coreRow('(a) core, percentageOfNodesToScore=2 (100-node floor)', coreFloor);
+  if (coreDefault.messages.size)
+    console.log(
+      '  most common unschedulable reasons:',
+      [...coreDefault.messages].sort((a, b) => b[1] - a[1]).slice(0, 3),
+    );
 
-// Baseline in the same run: per-attempt pod counting (kube-scheduler's PreFilter scans every pod) on
-// the cluster as (a) left it, for a sample of pods with affinity or spread rules.
-{
-  const placer = new Placer({ strategy: 'spread' });
-  const nodes = [...coreDefault.cache.nodes()]; // a copy: no indexes, no incremental counts
-  const sample = workload.pods.filter(
-    (p) => p.spec.topologySpreadConstraints || p.spec.affinity?.podAntiAffinity,
-  );
-  // Bounded in time: at 150,000 pods each attempt of the baseline takes a large fraction of a second.
-  let n = 0;
-  const t = performance.now();
-  while (n < Math.min(200, sample.length) && performance.now() - t < 5_000) {
-    const info = podInfo({ ...sample[n], metadata: { ...sample[n].metadata, name: `baseline-${n}` } });
-    placer.place(info, nodes);
-    n++;
+  // Baseline in the same run: per-attempt pod counting (kube-scheduler's PreFilter scans every pod) on
+  // the cluster as (a) left it, for a sample of pods with affinity or spread rules.
+  {
+    const placer = new Placer({ strategy: 'spread' });
+    const nodes = [...coreDefault.cache.nodes()]; // a copy: no indexes, no incremental counts
+    const sample = workload.pods.filter(
+      (p) => p.spec.topologySpreadConstraints || p.spec.affinity?.podAntiAffinity,
+    );
+    // Bounded in time: at 150,000 pods each attempt of the baseline takes a large fraction of a second.
+    let n = 0;
+    const t = performance.now();
+    while (n < Math.min(200, sample.length) && performance.now() - t < 5_000) {
+      const info = podInfo({ ...sample[n], metadata: { ...sample[n].metadata, name: `baseline-${n}` } });
+      placer.place(info, nodes);
+      n++;
+    }
+    const perSec = n / ((performance.now() - t) / 1000);
+    const inc = new Placer({ strategy: 'spread' });
+    const t2 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const info = podInfo({ ...sample[i], metadata: { ...sample[i].metadata, name: `incremental-${i}` } });
+      inc.place(info, coreDefault.cache.nodes(), coreDefault.cache);
+    }
+    const incPerSec = n / ((performance.now() - t2) / 1000);
+    row(
+      'baseline: per-attempt pod scan (kube PreFilter style), spread/anti-affinity pods',
+      `${int(perSec)} placements/s`,
+      `same pods with Strata's incremental counts: ${int(incPerSec)}/s (${(incPerSec / perSec).toFixed(0)}×); ${n} pods, cluster holding ${int(coreDefault.placed)}`,
+    );
   }
-  const perSec = n / ((performance.now() - t) / 1000);
-  const inc = new Placer({ strategy: 'spread' });
-  const t2 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const info = podInfo({ ...sample[i], metadata: { ...sample[i].metadata, name: `incremental-${i}` } });
-    inc.place(info, coreDefault.cache.nodes(), coreDefault.cache);
-  }
-  const incPerSec = n / ((performance.now() - t2) / 1000);
-  row(
-    'baseline: per-attempt pod scan (kube PreFilter style), spread/anti-affinity pods',
-    `${int(perSec)} placements/s`,
-    `same pods with Strata's incremental counts: ${int(incPerSec)}/s (${(incPerSec / perSec).toFixed(0)}×); ${n} pods, cluster holding ${int(coreDefault.placed)}`,
-  );
+  row('reference: kube-scheduler (published)', '~100–300 pods/s', 'scheduler_perf / SIG scalability');
+  row('reference: Nomad C1M (published)', '~3,750 containers/s', '1M containers on 5 servers');
 }
-row('reference: kube-scheduler (published)', '~100–300 pods/s', 'scheduler_perf / SIG scalability');
-row('reference: Nomad C1M (published)', '~3,750 containers/s', '1M containers on 5 servers');
 
 // ---- (b) + (c) end to end --------------------------------------------------------------------------
-async function endToEnd(): Promise<void> {
-  console.log('\n(b) end to end through ObjectStore + sqlite + Scheduler, (c) API latency meanwhile');
+type Backend = 'sqlite' | 'etcd';
+
+/** Kubernetes' API latency SLOs (sig-scalability api_call_latency), p99 per class, milliseconds. */
+const SLO = {
+  mutating: { limit: 1_000, label: 'mutating (POST ConfigMap)' },
+  get: { limit: 1_000, label: 'single-object GET (pod, node)' },
+  listNamespaced: { limit: 5_000, label: 'LIST namespaced (50 pods by label; a whole workload namespace)' },
+  listCluster: { limit: 30_000, label: 'LIST cluster-wide (namespaces, nodes, every pod)' },
+} as const;
+type ApiClass = keyof typeof SLO;
+
+interface EndToEnd {
+  backend: Backend;
+  seconds: number;
+  bound: number;
+  unschedulable: number;
+  createsSeconds: number;
+  preemptions: number;
+  nodesSeconds: number;
+  api: Record<ApiClass, Summary>;
+  loopDelay: string;
+  /** etcd only: backend size of the largest member at the end, and the revision compacted to. */
+  etcd?: { dbBytes: number; compacted: number; revision: number };
+}
+
+const sloVerdict = (c: ApiClass, s: Summary) =>
+  s.n === 0
+    ? 'no samples'
+    : s.p99 <= SLO[c].limit
+      ? `met (≤ ${fmt(SLO[c].limit)})`
+      : `MISSED (> ${fmt(SLO[c].limit)})`;
+
+/** A 3-member etcd on loopback, with the quota and upkeep a Strata server gives its member. */
+async function openEtcdBackend(): Promise<{
+  store: EtcdStore;
+  stats(): Promise<EndToEnd['etcd']>;
+  close(): Promise<void>;
+}> {
+  // 150,000 pods written twice (create, binding) outgrow etcd's 2 GiB default quota before compaction
+  // catches up: the same --quota-backend-bytes as `strata server --cluster-init`, the Store's own
+  // compactor (kube-apiserver's: every 5 minutes, keeping 100,000 revisions) and each member's defrag
+  // upkeep, as each server runs it on its local member.
+  const etcd = await startEtcdCluster({
+    size: 3,
+    extraArgs: [`--quota-backend-bytes=${DEFAULT_QUOTA_BACKEND_BYTES}`],
+    readyTimeoutMs: 60_000,
+  });
+  const store = openEtcdStore({ endpoints: etcd.endpoints });
+  const locals = etcd.members.map((m) => new Etcd3({ hosts: [m.clientUrl] }));
+  const upkeeps = locals.map((client) =>
+    startDefragUpkeep({ client, quotaBackendBytes: DEFAULT_QUOTA_BACKEND_BYTES }),
+  );
+  return {
+    store,
+    async stats() {
+      const sizes = await Promise.all(locals.map(async (c) => Number((await c.maintenance.status()).dbSize)));
+      return {
+        dbBytes: Math.max(...sizes),
+        compacted: store.compactedRevision(),
+        revision: await store.revision(),
+      };
+    },
+    async close() {
+      for (const u of upkeeps) u.stop();
+      for (const c of locals) c.close();
+      await store.close();
+      await etcd.stop();
+    },
+  };
+}
+
+async function endToEnd(backend: Backend): Promise<EndToEnd> {
+  console.log(`\n(b) end to end through ObjectStore + ${backend} + Scheduler, (c) API latency meanwhile`);
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-sched-'));
-  const store = openSqliteStore(join(dir, 'state.db'));
+  const etcd = backend === 'etcd' ? await openEtcdBackend() : undefined;
+  const store = etcd?.store ?? openSqliteStore(join(dir, 'state.db'));
+  try {
+    return await runEndToEnd(backend, store, etcd?.stats);
+  } finally {
+    if (etcd) await etcd.close();
+    else await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runEndToEnd(
+  backend: Backend,
+  store: Store,
+  etcdStats: (() => Promise<EndToEnd['etcd']>) | undefined,
+): Promise<EndToEnd> {
   const objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);
   const informers = new SharedInformers(objects);
@@ -153,9 +250,8 @@ async function endToEnd(): Promise<void> {
     await objects.create(spec);
     await objects.updateStatus(NODE, undefined, n.metadata.name, { status });
   });
-  console.log(
-    `  ${int(NODES)} hollow nodes registered in ${((performance.now() - tNodes) / 1000).toFixed(1)} s`,
-  );
+  const nodesSeconds = (performance.now() - tNodes) / 1000;
+  console.log(`  ${int(NODES)} hollow nodes registered in ${nodesSeconds.toFixed(1)} s`);
   // A few bound pods in a small namespace for the LIST requests.
   for (let i = 0; i < 50; i++)
     await objects.create({
@@ -179,33 +275,55 @@ async function endToEnd(): Promise<void> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as any).port}`;
   setGlobalDispatcher(new Agent({ connections: 8 }));
-  const headers = { authorization: `Bearer ${token}` };
-  const getLat: number[] = [];
-  const listLat: number[] = [];
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const samples: Record<ApiClass, number[]> = { mutating: [], get: [], listNamespaced: [], listCluster: [] };
   let created = 0;
+  let configMaps = 0;
+  const call = async (into: ApiClass, url: string, body?: unknown) => {
+    const s = performance.now();
+    const res = await fetch(url, {
+      headers,
+      ...(body ? { method: 'POST', body: JSON.stringify(body) } : {}),
+    });
+    await res.arrayBuffer();
+    if (res.status >= 300 && res.status !== 404) throw new Error(`${url}: HTTP ${res.status}`);
+    samples[into].push(performance.now() - s);
+  };
+  // Four light clients: single-object GETs, small LISTs and writes, 5 ms apart each.
   const apiLoop = async (worker: number) => {
     for (let i = 0; apiRunning; i++) {
       const kind = (i + worker) % 10;
-      let url: string;
-      let into = getLat;
-      if (kind < 5 && created > 0) {
+      if (kind < 4 && created > 0) {
         const p = workload.pods[Math.floor(Math.random() * created)];
-        url = `${base}/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`;
-      } else if (kind < 7)
-        url = `${base}/api/v1/nodes/${workload.nodes[Math.floor(Math.random() * NODES)].metadata.name}`;
-      else if (kind < 9) {
-        url = `${base}/api/v1/namespaces/bench-api/pods?labelSelector=app%3Dapi`;
-        into = listLat;
-      } else {
-        url = `${base}/api/v1/namespaces`;
-        into = listLat;
-      }
-      const s = performance.now();
-      const res = await fetch(url, { headers });
-      await res.arrayBuffer();
-      if (res.status !== 200 && res.status !== 404) throw new Error(`${url}: HTTP ${res.status}`);
-      into.push(performance.now() - s);
+        await call('get', `${base}/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`);
+      } else if (kind < 6)
+        await call(
+          'get',
+          `${base}/api/v1/nodes/${workload.nodes[Math.floor(Math.random() * NODES)].metadata.name}`,
+        );
+      else if (kind < 8)
+        await call('listNamespaced', `${base}/api/v1/namespaces/bench-api/pods?labelSelector=app%3Dapi`);
+      else if (kind < 9) await call('listCluster', `${base}/api/v1/namespaces`);
+      else
+        await call('mutating', `${base}/api/v1/namespaces/bench-api/configmaps`, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: `cm-${worker}-${configMaps++}` },
+          data: { k: 'v' },
+        });
       await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  // One heavy client, as a dashboard or controller resync would: every 10 s an unpaginated LIST of a
+  // 15,000-pod namespace, of every node, of every pod in the cluster, in turn.
+  const heavyLoop = async () => {
+    for (let i = 0; apiRunning; i++) {
+      for (let w = 0; w < 100 && apiRunning; w++) await new Promise((r) => setTimeout(r, 100));
+      if (!apiRunning) break;
+      if (i % 3 === 0)
+        await call('listNamespaced', `${base}/api/v1/namespaces/${workload.namespaces[0]}/pods`);
+      else if (i % 3 === 1) await call('listCluster', `${base}/api/v1/nodes`);
+      else await call('listCluster', `${base}/api/v1/pods`);
     }
   };
   // Warm up: connections open and routes compiled before the measured run (clients keep connections).
@@ -216,7 +334,7 @@ async function endToEnd(): Promise<void> {
         await (await fetch(`${base}/api/v1/namespaces`, { headers })).arrayBuffer();
     }),
   );
-  const api = Promise.all([0, 1, 2, 3].map(apiLoop));
+  const api = Promise.all([...[0, 1, 2, 3].map(apiLoop), heavyLoop()]);
 
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -235,7 +353,7 @@ async function endToEnd(): Promise<void> {
     const s = scheduler.stats();
     const line = `  ${((performance.now() - t0) / 1000).toFixed(0)} s: created ${int(created)}, bound ${int(s.scheduled)}, waiting ${int(s.unschedulable)}`;
     if (line.slice(line.indexOf(':')) !== last) {
-      if (Math.round((performance.now() - t0) / 250) % 20 === 0) console.log(line);
+      if (Math.round((performance.now() - t0) / 250) % 40 === 0) console.log(line);
       last = line.slice(line.indexOf(':'));
     }
     if (createdAt && s.pending === 0 && s.binding === 0 && s.scheduled + s.unschedulable >= PODS) break;
@@ -250,29 +368,109 @@ async function endToEnd(): Promise<void> {
   const bound = (await objects.list(POD)).items.filter(
     (p) => p.spec.nodeName && p.metadata.namespace !== 'bench-api',
   ).length;
-  row(
-    `(b) end to end: ${int(PODS)} pods created through ObjectStore and bound by the Scheduler`,
-    `${total.toFixed(1)} s`,
-    `${int(bound)} bound (store), ${int(s.unschedulable)} unschedulable; ${int(bound / total)} pods/s; creates finished after ${((createdAt - t0) / 1000).toFixed(1)} s; ${int(s.preemptions)} preemptions`,
-  );
-  row('(c) API GET pod/node during (b)', lat(summarize(getLat)), `${int(getLat.length)} requests, 4 clients`);
-  row(
-    '(c) API LIST (50 pods by label; namespaces) during (b)',
-    lat(summarize(listLat)),
-    `${int(listLat.length)} requests; Kubernetes SLO: p99 ≤ 1 s GET, ≤ 30 s LIST`,
-  );
-  row(
-    '(c) event loop delay of the one control-plane process during (b)',
-    `p50 ${fmt(loopDelay.percentile(50) / 1e6)}, p99 ${fmt(loopDelay.percentile(99) / 1e6)}, max ${fmt(loopDelay.max / 1e6)}`,
-    'server, store, informers and scheduler share one thread',
-  );
+  const result: EndToEnd = {
+    backend,
+    seconds: total,
+    bound,
+    unschedulable: s.unschedulable,
+    createsSeconds: (createdAt - t0) / 1000,
+    preemptions: s.preemptions,
+    nodesSeconds,
+    api: {
+      mutating: summarize(samples.mutating),
+      get: summarize(samples.get),
+      listNamespaced: summarize(samples.listNamespaced),
+      listCluster: summarize(samples.listCluster),
+    },
+    loopDelay: `p50 ${fmt(loopDelay.percentile(50) / 1e6)}, p99 ${fmt(loopDelay.percentile(99) / 1e6)}, max ${fmt(loopDelay.max / 1e6)}`,
+    etcd: await etcdStats?.(),
+  };
   await app.close();
   await scheduler.stop();
   informers.stop();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+
+  const on = backend === 'etcd' ? 'etcd (3 members, loopback)' : 'sqlite';
+  row(
+    `(b) end to end on ${on}: ${int(PODS)} pods created through ObjectStore and bound by the Scheduler`,
+    `${total.toFixed(1)} s`,
+    `${int(bound)} bound (store), ${int(s.unschedulable)} unschedulable; ${int(bound / total)} pods/s; creates finished after ${result.createsSeconds.toFixed(1)} s; ${int(s.preemptions)} preemptions; nodes registered in ${nodesSeconds.toFixed(1)} s`,
+  );
+  for (const c of Object.keys(SLO) as ApiClass[])
+    row(
+      `(c) ${on}: API ${SLO[c].label}`,
+      lat(result.api[c]),
+      `${int(result.api[c].n)} requests; SLO p99 ${sloVerdict(c, result.api[c])}`,
+    );
+  row(
+    `(c) ${on}: event loop delay of the one control-plane process`,
+    result.loopDelay,
+    'server, store, informers and scheduler share one thread',
+  );
+  if (result.etcd)
+    row(
+      '(b) etcd backend at the end',
+      `${(result.etcd.dbBytes / 1024 ** 2).toFixed(0)} MiB`,
+      `largest member's db; revision ${int(result.etcd.revision)}, compacted to ${int(result.etcd.compacted)}; quota ${DEFAULT_QUOTA_BACKEND_BYTES / 1024 ** 3} GiB`,
+    );
+  return result;
 }
-if (!flag('--no-e2e')) await endToEnd();
+
+function printSideBySide(r: EndToEnd[]): void {
+  const head = r.map((x) => (x.backend === 'etcd' ? 'etcd (3 members)' : 'sqlite'));
+  console.log(`\n### End to end, same run: ${int(NODES)} hollow nodes, ${int(PODS)} pods\n`);
+  console.log(`| measurement | ${head.join(' | ')} | SLO (p99) |`);
+  console.log(`|---|${r.map(() => '---:').join('|')}|---|`);
+  const line = (name: string, cells: string[], slo = '') =>
+    console.log(`| ${name} | ${cells.join(' | ')} | ${slo} |`);
+  line(
+    'wall time, create → all bound',
+    r.map((x) => `${x.seconds.toFixed(1)} s`),
+  );
+  line(
+    'pods/s',
+    r.map((x) => int(x.bound / x.seconds)),
+  );
+  line(
+    'bound / unschedulable',
+    r.map((x) => `${int(x.bound)} / ${int(x.unschedulable)}`),
+  );
+  line(
+    'creates finished after',
+    r.map((x) => `${x.createsSeconds.toFixed(1)} s`),
+  );
+  line(
+    'nodes registered (create + status)',
+    r.map((x) => `${x.nodesSeconds.toFixed(1)} s`),
+  );
+  for (const c of Object.keys(SLO) as ApiClass[])
+    line(
+      `API ${SLO[c].label}, p99 (n)`,
+      r.map(
+        (x) =>
+          `${fmt(x.api[c].p99)} (${int(x.api[c].n)}) ${x.api[c].n && x.api[c].p99 <= SLO[c].limit ? 'met' : 'MISSED'}`,
+      ),
+      `≤ ${fmt(SLO[c].limit)}`,
+    );
+  line(
+    'event loop delay',
+    r.map((x) => x.loopDelay),
+  );
+}
+
+const datastoreArg =
+  args.find((a) => a.startsWith('--datastore='))?.slice('--datastore='.length) ??
+  (args.includes('--datastore') ? args[args.indexOf('--datastore') + 1] : 'sqlite');
+if (!['sqlite', 'etcd', 'both'].includes(datastoreArg)) {
+  console.error(`--datastore ${datastoreArg}: expected sqlite, etcd or both`);
+  process.exit(2);
+}
+const backends: Backend[] = datastoreArg === 'both' ? ['sqlite', 'etcd'] : [datastoreArg as Backend];
+if (backends.includes('etcd') && etcdUnavailable()) {
+  console.error(`--datastore ${datastoreArg}: ${etcdUnavailable()}`);
+  process.exit(2);
+}
+const e2e: EndToEnd[] = [];
+if (!flag('--no-e2e')) for (const b of backends) e2e.push(await endToEnd(b));
 
 // ---- (d) packing ---------------------------------------------------------------------------------
 if (!flag('--no-packing')) {
@@ -317,4 +515,10 @@ console.log(`\n### Scheduler: ${int(NODES)} hollow nodes, ${int(PODS)} pods\n`);
 console.log('| measurement | result | note |');
 console.log('|---|---:|---|');
 for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.note} |`);
+if (e2e.length > 1) printSideBySide(e2e);
+console.log(
+  `\nload average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 process.exit(0);
