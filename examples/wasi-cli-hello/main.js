@@ -8,7 +8,9 @@ export const run = {
   run() {
     const args = getArguments();
     const env = Object.fromEntries(getEnvironment());
-    console.log(`hello from a wasi:cli component: args=${JSON.stringify(args)} GREETING=${env.GREETING ?? ''}`);
+    console.log(
+      `hello from a wasi:cli component: args=${JSON.stringify(args)} GREETING=${env.GREETING ?? ''}`,
+    );
     console.error('a line on stderr');
     const code = Number(env.EXIT_CODE ?? '0');
     if (code !== 0) exit({ tag: 'err', val: undefined });
