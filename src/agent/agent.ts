@@ -101,8 +101,6 @@ export class Agent {
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
   private readonly teardowns = new Set<Promise<unknown>>();
-  /** Terminating pods whose final deletion was sent (uids). */
-  private readonly finalizing = new Set<string>();
   private readonly metricsSources: Array<() => string> = [];
   private readonly tiers = new Map<
     string,
@@ -359,28 +357,18 @@ export class Agent {
   }
 
   private async finalizeDeletion(pod: any): Promise<void> {
-    // Every update of a terminating pod (its status, a shortened grace period) reaches sync(), so several
-    // finalizations can queue for one pod; only the first deletes. A later one would find the pod gone and
-    // the node authorizer refusing a pod no longer bound here (403 logged as a failure).
-    const uid = pod.metadata.uid;
-    if (this.finalizing.has(uid)) return;
-    this.finalizing.add(uid);
     try {
       await this.opts.client.delete(podKind, pod.metadata.namespace, pod.metadata.name, {
         gracePeriodSeconds: 0,
-        preconditions: { uid },
       });
     } catch (err) {
-      this.finalizing.delete(uid);
-      // 404: already gone; 409: the name now belongs to a new pod (the precondition kept it).
-      if (!(err instanceof ClientError && (err.code === 404 || err.code === 409))) {
+      if (!(err instanceof ClientError && err.code === 404)) {
         this.log.warn({ pod: pod.metadata.name, err: (err as Error).message }, 'final pod deletion failed');
       }
     }
   }
 
   private forget(pod: any): void {
-    this.finalizing.delete(pod.metadata.uid);
     const w = this.workers.get(pod.metadata.uid);
     if (!w) {
       this.track(this.reapOrphan(pod.metadata.uid));

@@ -243,15 +243,10 @@ export class Client {
     kind: KindInfo,
     namespace: string | undefined,
     name: string,
-    opts: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+    opts: { gracePeriodSeconds?: number } = {},
   ): Promise<any> {
     return this.json('DELETE', resourcePath(kind, namespace, name), {
       query: { gracePeriodSeconds: opts.gracePeriodSeconds?.toString() },
-      // DeleteOptions: the object deleted must still be the one meant (a pod recreated under the same name
-      // by a StatefulSet is another object).
-      ...(opts.preconditions
-        ? { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: opts.preconditions } }
-        : {}),
     });
   }
 
