@@ -1,14 +1,18 @@
 // The node gateway's cost on the request path: requests/s and p50/p99 latency at concurrency 64 on
 // keep-alive connections, through the gateway (a `type: LoadBalancer` Service port served at L7, with its
-// balancer, breakers, outlier tracking and retry budget in the path), straight to the backend, and through a
-// plain Node `http-proxy`-style proxy (http.createServer + http.request with a keep-alive Agent, nothing
-// else) — all in one run, rounds interleaved, medians reported. The load generator is Debian's `wrk` in its
-// own process; the backend is a Node HTTP server in its own process; the proxies run in this process, one
-// at a time.
+// balancer, breakers, outlier tracking and retry budget in the path) on 1 thread and on 2 (workers.ts:
+// SO_REUSEPORT listeners on worker threads), straight to the backend, through a plain Node
+// `http-proxy`-style proxy (http.createServer + http.request with a keep-alive Agent, nothing else), and
+// through Debian's nginx (reverse proxy with upstream keepalive, 1 and 2 worker processes: what any proxy
+// achieves on this host) — all in one run, rounds interleaved, medians reported. The load generator is
+// Debian's `wrk` in its own process; the backend is a Node HTTP server in its own process; the Node
+// proxies run in this process (and its gateway worker threads), one at a time under load. The nginx rows
+// are skipped, with the reason printed, when nginx is not installed (apt-get install -y nginx-light).
 //
 //   npm run bench -- gateway [SECONDS_PER_ROUND] [ROUNDS]
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import http from 'node:http';
@@ -75,6 +79,75 @@ async function startPlainProxy(port: number, backendPort: number): Promise<http.
   return server;
 }
 
+/**
+ * nginx as a reverse proxy to the backend: upstream keepalive (HTTP/1.1, Connection cleared), no access
+ * log, `workers` worker processes; in a directory of its own, removed by the returned stop().
+ */
+async function startNginx(
+  port: number,
+  backendPort: number,
+  workers: number,
+): Promise<{ port: number; pids: () => number[]; stop: () => void } | string> {
+  try {
+    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+  } catch {
+    return 'nginx is not installed (apt-get install -y nginx-light)';
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-bench-nginx-'));
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process on;
+worker_processes ${workers};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream backend { server 127.0.0.1:${backendPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  const child = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Ready when the port answers.
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) =>
+      http
+        .get({ host: '127.0.0.1', port, path: '/' }, (r) => {
+          r.resume();
+          resolve(r.statusCode === 200);
+        })
+        .on('error', () => resolve(false)),
+    );
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The master and its workers: every process whose CPU a request costs.
+  const pids = () => {
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
+    return [child.pid!, ...kids.filter(Boolean).map(Number)];
+  };
+  return {
+    port,
+    pids,
+    stop: () => {
+      child.kill('SIGQUIT');
+      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500);
+    },
+  };
+}
+
 interface WrkResult {
   /** The host's 1-minute load average when the round ended. */
   load: number;
@@ -82,9 +155,11 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
-  /** CPU (user + system) the serving process spent per request, in µs: the gateway's own cost, not
+  /** CPU (user + system) the serving processes spent per request, in µs: the proxy's own cost, not
    *  the machine's load (throughput on this shared 2-core host swings with other work). */
   cpuUs: number;
+  /** Cores the serving processes used while the round ran (CPU time / wall time). */
+  cores: number;
 }
 
 /** CPU time of a process in µs (utime + stime from /proc, clock ticks of 10 ms). */
@@ -100,9 +175,12 @@ function ms(v: string): number {
   return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
 }
 
+const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + processCpuUs(p), 0);
+
 // Asynchronous: the proxies under test run on this process's event loop.
-async function wrk(port: number, servingPid = process.pid): Promise<WrkResult> {
-  const cpu0 = processCpuUs(servingPid);
+async function wrk(port: number, servingPids: number[]): Promise<WrkResult> {
+  const cpu0 = cpuOf(servingPids);
+  const t0 = performance.now();
   const { stdout: out } = await promisify(execFile)(
     'wrk',
     ['-t2', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}/`],
@@ -116,8 +194,10 @@ async function wrk(port: number, servingPid = process.pid): Promise<WrkResult> {
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const cpuUs = (processCpuUs(servingPid) - cpu0) / Math.max(1, total);
-  return { rps, p50, p99, errors, cpuUs, load: os.loadavg()[0] };
+  const spent = cpuOf(servingPids) - cpu0;
+  const cpuUs = spent / Math.max(1, total);
+  const cores = spent / 1000 / (performance.now() - t0);
+  return { rps, p50, p99, errors, cpuUs, cores, load: os.loadavg()[0] };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -125,54 +205,79 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const loadAtStart = os.loadavg()[0];
 const backendPort = await freePort();
 const backend = await startBackend(backendPort);
-const lbPort = await freePort();
-const gateway = new NodeGateway({
-  nodeName: 'bench',
-  listenAddress: '127.0.0.1',
-  addresses: ['127.0.0.1'],
-  defaultCertificate: await selfSignedServing('bench', ['localhost']),
-  log: { debug() {}, info() {}, warn: console.warn, error: console.error },
-});
-await gateway.start({
-  services: fixed([
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: {
-        name: 'web',
-        namespace: 'default',
-        annotations: { 'strata.dev/load-balancer': 'least-request' },
-      },
-      spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: lbPort, protocol: 'TCP' }] },
-    } as any,
-  ]),
-  endpointSlices: fixed([
-    {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: backendPort, protocol: 'TCP' }],
-      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
-    } as any,
-  ]),
-  ingresses: fixed([]),
-  ingressClasses: fixed([]),
-  secrets: fixed([]),
-});
+const defaultCertificate = await selfSignedServing('bench', ['localhost']);
+/** A gateway on `workers` threads serving one LoadBalancer Service port (L7) in front of the backend. */
+async function startGateway(workers: number): Promise<{ gateway: NodeGateway; port: number }> {
+  const lbPort = await freePort();
+  const gateway = new NodeGateway({
+    nodeName: 'bench',
+    listenAddress: '127.0.0.1',
+    addresses: ['127.0.0.1'],
+    defaultCertificate,
+    workers,
+    log: { debug() {}, info() {}, warn: console.warn, error: console.error },
+  });
+  await gateway.start({
+    services: fixed([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: 'web',
+          namespace: 'default',
+          annotations: { 'strata.dev/load-balancer': 'least-request' },
+        },
+        spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: lbPort, protocol: 'TCP' }] },
+      } as any,
+    ]),
+    endpointSlices: fixed([
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+        addressType: 'IPv4',
+        ports: [{ name: 'http', port: backendPort, protocol: 'TCP' }],
+        endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+      } as any,
+    ]),
+    ingresses: fixed([]),
+    ingressClasses: fixed([]),
+    secrets: fixed([]),
+  });
+  if (gateway.threads !== workers) throw new Error(`gateway has ${gateway.threads} threads, not ${workers}`);
+  return { gateway, port: lbPort };
+}
+const gw1 = await startGateway(1);
+const gw2 = await startGateway(2);
 const plainPort = await freePort();
 const plain = await startPlainProxy(plainPort, backendPort);
+const nginx1 = await startNginx(await freePort(), backendPort, 1);
+const nginx2 = typeof nginx1 === 'string' ? nginx1 : await startNginx(await freePort(), backendPort, 2);
 
-const targets = { direct: backendPort, gateway: lbPort, 'plain Node proxy': plainPort } as const;
-const results: Record<string, WrkResult[]> = { direct: [], gateway: [], 'plain Node proxy': [] };
-// Whose CPU a request costs: the backend's process when direct, this process (the proxy) otherwise.
-const servingPid = (name: string) => (name === 'direct' ? backend.pid! : process.pid);
-for (const [name, port] of Object.entries(targets)) await wrk(port, servingPid(name)); // warm-up (JIT, pools)
+/** Each path: its port and whose CPU a request costs (the backend's when direct, the proxy's otherwise). */
+const targets: Record<string, { port: number; pids: () => number[] }> = {
+  direct: { port: backendPort, pids: () => [backend.pid!] },
+  'gateway, 1 thread': { port: gw1.port, pids: () => [process.pid] },
+  'gateway, 2 threads': { port: gw2.port, pids: () => [process.pid] },
+  'plain Node proxy': { port: plainPort, pids: () => [process.pid] },
+};
+const skipped: string[] = [];
+for (const [name, n] of [
+  ['nginx, 1 worker', nginx1],
+  ['nginx, 2 workers', nginx2],
+] as const) {
+  if (typeof n === 'string') skipped.push(`${name}: skipped, ${n}`);
+  else targets[name] = n;
+}
+const results: Record<string, WrkResult[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+for (const [, t] of Object.entries(targets)) await wrk(t.port, t.pids()); // warm-up (JIT, pools)
 for (let round = 0; round < ROUNDS; round++)
-  for (const [name, port] of Object.entries(targets)) results[name].push(await wrk(port, servingPid(name)));
+  for (const [name, t] of Object.entries(targets)) results[name].push(await wrk(t.port, t.pids()));
 
-await gateway.stop();
+await gw1.gateway.stop();
+await gw2.gateway.stop();
 plain.close();
+for (const n of [nginx1, nginx2]) if (typeof n !== 'string') n.stop();
 backend.kill();
 
 const row = (name: string) => {
@@ -183,6 +288,7 @@ const row = (name: string) => {
     p50: median(r.map((x) => x.p50)),
     p99: median(r.map((x) => x.p99)),
     cpuUs: median(r.map((x) => x.cpuUs)),
+    cores: median(r.map((x) => x.cores)),
     errors: r.reduce((a, x) => a + x.errors, 0),
   };
 };
@@ -193,21 +299,24 @@ console.log(
     `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} over the rounds`,
 );
 console.log(
-  `\n### Gateway (L7) vs direct vs a plain Node proxy — wrk, concurrency ${CONCURRENCY}, keep-alive, ${ROUNDS} × ${SECONDS}s rounds (medians)\n`,
+  `\n### Gateway (L7) vs direct, a plain Node proxy and nginx — wrk, concurrency ${CONCURRENCY}, keep-alive, ${ROUNDS} × ${SECONDS}s rounds (medians)\n`,
 );
 console.log(
-  '| path | requests/s | p50 | p99 | vs direct | CPU per request (backend when direct, proxy otherwise) | errors |',
+  '| path | requests/s | p50 | p99 | vs direct | CPU per request (backend when direct, proxy otherwise) | cores used | errors |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const name of Object.keys(targets)) {
   const r = row(name);
   console.log(
-    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.errors} |`,
+    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.cores.toFixed(2)} | ${r.errors} |`,
   );
 }
-const g = row('gateway');
+for (const s of skipped) console.log(`\n${s}`);
 const p = row('plain Node proxy');
-console.log(
-  `\ngateway / plain Node proxy: ${(g.rps / p.rps).toFixed(2)}× throughput, ${(g.cpuUs / p.cpuUs).toFixed(2)}× CPU per request; ` +
-    `per-round throughput ratios: ${results.gateway.map((x, i) => (x.rps / results['plain Node proxy'][i].rps).toFixed(2)).join(', ')}`,
-);
+for (const name of ['gateway, 1 thread', 'gateway, 2 threads']) {
+  const g = row(name);
+  console.log(
+    `\n${name} / plain Node proxy: ${(g.rps / p.rps).toFixed(2)}× throughput, ${(g.cpuUs / p.cpuUs).toFixed(2)}× CPU per request; ` +
+      `per-round throughput ratios: ${results[name].map((x, i) => (x.rps / results['plain Node proxy'][i].rps).toFixed(2)).join(', ')}`,
+  );
+}

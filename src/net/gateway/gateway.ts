@@ -7,6 +7,8 @@
 //   its appProtocol or name, else L4 (a TCP pipe; balancing, connect retries, breakers, ejection on
 //   connect failures). Closed when the Service goes or stops being a LoadBalancer;
 // - the status of both (`status.loadBalancer.ingress`: this node's addresses), through a StatusSink.
+// With `workers` > 1 the listeners are served by that many threads (workers.ts: SO_REUSEPORT; what is
+// shared and what is per thread is said there).
 import { createSecureContext, type SecureContext } from 'node:tls';
 import {
   DEFAULT_INGRESS_CLASS_ANNOTATION,
@@ -25,11 +27,19 @@ import { HttpBackend, type Backend } from './backend.ts';
 import { routeConfig, upstreamConfig, type RouteConfig } from './config.ts';
 import { Counters } from './counters.ts';
 import { endpointsFor, servicePort, type EndpointAddress } from './endpoints.ts';
-import { listenHttp, listenHttps, listenTcp, type HttpHandlers, type Listener } from './listeners.ts';
+import {
+  listenHttp,
+  listenHttps,
+  listenTcp,
+  type HttpHandlers,
+  type ListenOptions,
+  type Listener,
+} from './listeners.ts';
 import { proxyRequest, proxyUpgrade, type ClientRequest, type Resolution } from './proxy.ts';
 import { IngressRouter } from './routes.ts';
 import { readyEndpoints, ServingActivator, type ServingStatsSink } from './serving-activator.ts';
 import { Upstream, type UpstreamEvent } from './upstream.ts';
+import { GatewayWorkers, shareLimits } from './workers.ts';
 
 export interface GatewaySources {
   services: ListWatch<Service>;
@@ -86,6 +96,15 @@ export interface GatewayOptions {
   serving?: ServingStatsSink;
   /** Changes within this window are applied together. Default 20 ms. */
   coalesceMs?: number;
+  /**
+   * Threads serving the listeners (this one included; workers.ts). Default 1. The agent passes
+   * `gatewayWorkerCount()` (STRATA_GATEWAY_WORKERS). Ignored with a backendFactory.
+   */
+  workers?: number;
+  /** Bind with SO_REUSEPORT (set for worker threads; implied by workers > 1). */
+  reusePort?: boolean;
+  /** Threads the breaker limits and retry budget are shared by (set for worker threads). */
+  limitShare?: number;
   log?: Log;
 }
 
@@ -145,10 +164,17 @@ export class NodeGateway {
   private readonly written = new Map<string, string>();
   /** Knative route hosts and the activator (when GatewayOptions.serving is set). */
   readonly serving?: ServingActivator;
+  /** Worker threads started (workers - 1), when there are any. */
+  private pool?: GatewayWorkers;
+  private readonly listenOptions: ListenOptions;
+  private readonly limitShare: number;
 
   constructor(o: GatewayOptions) {
     this.o = o;
     this.log = o.log ?? defaultLog;
+    const threads = o.backendFactory ? 1 : Math.max(1, o.workers ?? 1);
+    this.listenOptions = { reusePort: o.reusePort || threads > 1 };
+    this.limitShare = o.limitShare ?? threads;
     if (o.serving)
       this.serving = new ServingActivator({
         sink: o.serving,
@@ -210,7 +236,7 @@ export class NodeGateway {
         void proxyUpgrade(req, socket, head, (r) => this.resolveIngress(r), secure),
     });
     const bindHttp = async () => {
-      this.http = await listenHttp(host, this.o.httpPort!, ingressHandlers(false));
+      this.http = await listenHttp(host, this.o.httpPort!, ingressHandlers(false), this.listenOptions);
     };
     const bindHttps = async () => {
       this.https = await listenHttps(
@@ -219,6 +245,7 @@ export class NodeGateway {
         ingressHandlers(true),
         this.o.defaultCertificate,
         (n) => this.certificateFor(n),
+        this.listenOptions,
       );
     };
     if (this.o.httpPort !== undefined) await this.bindIngress('HTTP', this.o.httpPort, bindHttp);
@@ -243,6 +270,42 @@ export class NodeGateway {
     }
     for (const inf of Object.values(this.informers)) await (inf as Informer<unknown>).waitForSync();
     await this.sync();
+    if (this.limitShare > 1 && !this.o.limitShare) await this.startWorkers(this.limitShare - 1);
+  }
+
+  /** The worker threads: same listeners (SO_REUSEPORT), routes fed from this thread's informers. */
+  private async startWorkers(count: number): Promise<void> {
+    const inf = this.informers!;
+    this.pool = await GatewayWorkers.start({
+      count,
+      options: {
+        nodeName: this.o.nodeName,
+        listenAddress: this.o.listenAddress,
+        // The Ingress ports as bound here (0 = any port in tests); with the serving activator they stay
+        // on this thread, which holds its state.
+        httpPort: this.serving || !this.http ? undefined : this.http.port,
+        httpsPort: this.serving || !this.https ? undefined : this.https.port,
+        addresses: this.o.addresses,
+        defaultCertificate: this.o.defaultCertificate,
+        coalesceMs: this.o.coalesceMs,
+        limitShare: this.limitShare,
+      },
+      informers: {
+        services: inf.services as Informer<unknown>,
+        endpointSlices: inf.slices as Informer<unknown>,
+        ingresses: inf.ingresses as Informer<unknown>,
+        ingressClasses: inf.classes as Informer<unknown>,
+        secrets: inf.secrets as Informer<unknown>,
+      },
+      counters: this.counters,
+      event: this.o.event,
+      log: this.log,
+    });
+  }
+
+  /** Threads serving the listeners (1 without workers). */
+  get threads(): number {
+    return 1 + (this.pool?.size ?? 0);
   }
 
   /**
@@ -273,6 +336,7 @@ export class NodeGateway {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.pool?.stop();
     for (const t of this.bindRetries) clearTimeout(t);
     this.bindRetries.clear();
     this.serving?.stop();
@@ -376,7 +440,8 @@ export class NodeGateway {
         { service: key(svc.metadata.namespace, svc.metadata.name), annotation, value },
         `gateway: annotation ignored: ${why}`,
       );
-    const config = upstreamConfig(svc.metadata.annotations, warn);
+    // Each thread enforces its share of the limits (workers.ts).
+    const config = shareLimits(upstreamConfig(svc.metadata.annotations, warn), this.limitShare);
     let u = this.upstreams.get(k);
     if (!u) {
       const ref = {
@@ -498,11 +563,21 @@ export class NodeGateway {
       l.opening = (async () => {
         try {
           l.listener = l.l7
-            ? await listenHttp(host, l.port, {
-                request: (req, res) => void proxyRequest(req, res, resolve, false),
-                upgrade: (req, socket, head) => void proxyUpgrade(req, socket, head, resolve, false),
-              })
-            : await listenTcp(host, l.port, (socket) => void this.pipeTcp(socket, resolve));
+            ? await listenHttp(
+                host,
+                l.port,
+                {
+                  request: (req, res) => void proxyRequest(req, res, resolve, false),
+                  upgrade: (req, socket, head) => void proxyUpgrade(req, socket, head, resolve, false),
+                },
+                this.listenOptions,
+              )
+            : await listenTcp(
+                host,
+                l.port,
+                (socket) => void this.pipeTcp(socket, resolve),
+                this.listenOptions,
+              );
           this.log.info({ service: owner, port: l.port, l7: l.l7 }, 'gateway: LoadBalancer port listening');
         } catch (err) {
           l.error = 'strata.dev/PortInUse';

@@ -3,6 +3,8 @@
 // to node's http or http2 server. The HTTPS port negotiates h2 or http/1.1 by ALPN and picks its
 // certificate by SNI. LoadBalancer ports proxied at L4 are plain TCP servers. Every listener closes its
 // open connections on close() (a port released on Service delete is released at once).
+// With `reusePort` (a gateway with worker threads, workers.ts) every thread binds the same port with
+// SO_REUSEPORT and the kernel spreads new connections over them.
 import http, { type IncomingMessage } from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -13,6 +15,11 @@ import type { ClientRequest, ClientResponse } from './proxy.ts';
 export interface HttpHandlers {
   request(req: ClientRequest, res: ClientResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+export interface ListenOptions {
+  /** SO_REUSEPORT: several threads (or processes) bind the port; the kernel spreads connections. */
+  reusePort?: boolean;
 }
 
 export interface Listener {
@@ -32,11 +39,11 @@ function tracked(server: net.Server): Set<net.Socket> {
   return sockets;
 }
 
-function listen(server: net.Server, host: string, port: number): Promise<number> {
+function listen(server: net.Server, host: string, port: number, o: ListenOptions = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
+    server.listen({ host, port, exclusive: true, ...(o.reusePort ? { reusePort: true } : {}) }, () => {
       server.off('error', onError);
       resolve((server.address() as net.AddressInfo).port);
     });
@@ -86,7 +93,12 @@ function replay(socket: net.Socket): Duplex {
 }
 
 /** The cleartext HTTP port: HTTP/1.1 (+ upgrades) and h2c, told apart by the connection's first bytes. */
-export async function listenHttp(host: string, port: number, h: HttpHandlers): Promise<Listener> {
+export async function listenHttp(
+  host: string,
+  port: number,
+  h: HttpHandlers,
+  o: ListenOptions = {},
+): Promise<Listener> {
   const h1 = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 });
   h1.on('request', (req, res) => h.request(req, res));
   h1.on('upgrade', (req, socket, head) => h.upgrade(req, socket, head));
@@ -112,7 +124,7 @@ export async function listenHttp(host: string, port: number, h: HttpHandlers): P
       socket.resume();
     });
   });
-  const bound = await listen(server, host, port);
+  const bound = await listen(server, host, port, o);
   return {
     port: bound,
     close: closer(server, sockets, () => h1.closeAllConnections()),
@@ -129,6 +141,7 @@ export async function listenHttps(
   h: HttpHandlers,
   defaultCertificate: { cert: string; key: string },
   certificateFor: (serverName: string) => tls.SecureContext | undefined,
+  o: ListenOptions = {},
 ): Promise<Listener> {
   const server = http2.createSecureServer({
     allowHTTP1: true,
@@ -152,7 +165,7 @@ export async function listenHttps(
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  const bound = await listen(server, host, port);
+  const bound = await listen(server, host, port, o);
   return { port: bound, close: closer(server, sockets) };
 }
 
@@ -161,9 +174,10 @@ export async function listenTcp(
   host: string,
   port: number,
   onConnection: (s: net.Socket) => void,
+  o: ListenOptions = {},
 ): Promise<Listener> {
   const server = net.createServer({ noDelay: true }, onConnection);
   const sockets = tracked(server);
-  const bound = await listen(server, host, port);
+  const bound = await listen(server, host, port, o);
   return { port: bound, close: closer(server, sockets) };
 }
