@@ -37,6 +37,8 @@ export class EtcdWatch {
   #next: number;
   #ended = false;
   #backoff = RECONNECT_MIN_MS;
+  /** The first stream was created: later failures reconnect instead of ending the watch. */
+  #started = false;
 
   constructor(p: EtcdWatchParams) {
     this.#p = p;
@@ -46,6 +48,7 @@ export class EtcdWatch {
   /** Opens the stream; resolves once etcd has created the watch (later writes are then seen). */
   async start(): Promise<void> {
     await this.#open();
+    this.#started = true;
   }
 
   cancel(): void {
@@ -124,7 +127,9 @@ export class EtcdWatch {
     }
     if (rejectFirst) {
       rejectFirst(err);
-      this.#end(undefined, false);
+      // Only the first open ends the watch (start() rejects); a re-open that fails (etcd still down)
+      // is retried by its caller.
+      if (!this.#started) this.#end(undefined, false);
       return;
     }
     const delay = this.#backoff;
