@@ -11,6 +11,9 @@
 // synchronously, a reader (log-reader.ts) flushes the file it reads first, so `logs` sees every line the
 // container has written, and a guest that outruns the disk is throttled by a synchronous write once
 // MAX_PENDING_BYTES are queued (what the unbuffered writer did on every chunk).
+//
+// A log holds no descriptor of its own: each write borrows one from the agent's bounded cache
+// (log-fds.ts), so 10,000 containers do not hold 10,000 open files (the process's RLIMIT_NOFILE).
 import {
   closeSync,
   constants,
@@ -26,6 +29,8 @@ import {
   write,
   writeSync,
 } from 'node:fs';
+import { describeFdExhaustion } from '../sandbox/wasm/fd-budget.ts';
+import { LOG_OPEN_FLAGS, logFds, type FdLease } from './log-fds.ts';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,7 +50,7 @@ const MAX_PENDING_BYTES = 1024 * 1024;
  * No O_APPEND: every write goes to an offset the log reserved for it, so rewriting a batch whose
  * asynchronous write may not have happened yet (close, exit) is idempotent, never a duplicate.
  */
-const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT;
+const OPEN_FLAGS = LOG_OPEN_FLAGS;
 
 /** Logs still being written, by path, so a follower knows when a stream has ended (and can flush it). */
 const openLogs = new Map<string, RotatingLog>();
@@ -72,15 +77,17 @@ export function containerLogPath(podDir: string, container: string, restartCount
 }
 
 interface Batch {
-  fd: number;
   buf: Buffer;
   pos: number;
+  /** The descriptor its asynchronous write borrowed (pinned in the cache until that write ends). */
+  lease?: FdLease;
+  /** Written synchronously (close, a reader's flush) while its asynchronous write was under way. */
+  written?: boolean;
 }
 
 export class RotatingLog implements LogSink {
   readonly path: string;
   private readonly maxBytes: number;
-  private fd: number;
   /** The offset the next batch is written at: bytes written or reserved by a batch in flight. */
   private size: number;
   private closed = false;
@@ -88,8 +95,6 @@ export class RotatingLog implements LogSink {
   private pendingBytes = 0;
   /** The asynchronous write under way (at most one per log, so batches land in order). */
   private inflight: Batch | undefined;
-  /** Descriptors replaced by a rotation while a write on them was in flight: closed when it ends. */
-  private retired: number[] = [];
   /** The last write error, kept for tests and diagnostics (the guest is not stopped by a full disk). */
   lastError: Error | undefined;
 
@@ -97,12 +102,13 @@ export class RotatingLog implements LogSink {
     this.path = path;
     this.maxBytes = maxBytes;
     if (opened) {
-      this.fd = opened.fd;
       this.size = opened.size;
+      logFds.adopt(path, opened.fd);
     } else {
       mkdirSync(join(path, '..'), { recursive: true });
-      this.fd = openSync(path, OPEN_FLAGS, 0o640);
-      this.size = fstatSync(this.fd).size;
+      const fd = openSync(path, OPEN_FLAGS, 0o640);
+      this.size = fstatSync(fd).size;
+      logFds.adopt(path, fd);
     }
     openLogs.set(path, this);
     installExitHook();
@@ -111,8 +117,10 @@ export class RotatingLog implements LogSink {
   /** The same log, its directory and file made without blocking the agent's thread (a pod's start). */
   static async open(path: string, maxBytes = DEFAULT_MAX_LOG_BYTES): Promise<RotatingLog> {
     await mkdir(join(path, '..'), { recursive: true });
-    // A plain descriptor (not a FileHandle): the log's positional writes and its close are its own.
-    const fd = await promisify(openCb)(path, OPEN_FLAGS, 0o640);
+    // A plain descriptor (not a FileHandle): it goes to the log descriptor cache.
+    const fd = await promisify(openCb)(path, OPEN_FLAGS, 0o640).catch((err: Error) => {
+      throw describeFdExhaustion(err, `cannot open the container's log ${path}`);
+    });
     try {
       const { size } = await promisify(fstatCb)(fd);
       return new RotatingLog(path, maxBytes, { fd, size });
@@ -139,18 +147,48 @@ export class RotatingLog implements LogSink {
     this.flushSync();
     dirty.delete(this);
     openLogs.delete(this.path);
-    if (!this.inflight) closeSync(this.fd);
-    // else: the write's callback closes it (closing under a write in flight could hit a reused descriptor).
+    // A write in flight keeps its descriptor pinned: the cache closes it when that write ends.
+    logFds.forget(this.path);
   }
 
   /** Writes everything queued, the batch in flight included (again, at its own offset), synchronously. */
   flushSync(): void {
     try {
-      if (this.inflight) writeAllSync(this.inflight);
-      for (let b = this.takeBatch(); b; b = this.takeBatch()) writeAllSync(b);
+      const inflight = this.inflight;
+      if (inflight && !inflight.written) {
+        // Its own (pinned) descriptor if its write has one; if its open is still under way, the file is
+        // still this.path's current one (a rotation happens only after this rewrite).
+        if (inflight.lease) writeAllSync(inflight.lease.fd, inflight);
+        else this.writeBorrowedSync(inflight);
+        inflight.written = true;
+      }
+      for (let b = this.takeBatch(); b; b = this.takeBatch()) this.writeBorrowedSync(b);
     } catch (err) {
       this.lastError = err as Error;
     }
+  }
+
+  private writeBorrowedSync(b: Batch): void {
+    let lease: FdLease;
+    try {
+      lease = logFds.acquireSync(this.path);
+    } catch (err) {
+      this.putBack(b);
+      throw err;
+    }
+    try {
+      writeAllSync(lease.fd, b);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** A batch that could not be written because its file could not be opened goes back to the queue. */
+  private putBack(b: Batch): void {
+    if (b.written || this.size !== b.pos + b.buf.byteLength) return; // later batches hold offsets past it
+    this.size = b.pos;
+    this.pending.unshift(b.buf);
+    this.pendingBytes += b.buf.byteLength;
   }
 
   /** Starts the next batch's write unless one is under way (its completion starts the next). */
@@ -159,12 +197,29 @@ export class RotatingLog implements LogSink {
     const batch = this.takeBatch();
     if (!batch) return;
     this.inflight = batch;
-    writeAll(batch, 0, (err) => {
+    const done = (err: Error | null): void => {
       if (err) this.lastError = err;
       this.inflight = undefined;
-      for (const fd of this.retired.splice(0)) closeSync(fd);
-      if (this.closed) closeSync(this.fd);
-      else if (this.pendingBytes > 0) this.flushAsync();
+      if (!this.closed && this.pendingBytes > 0) this.flushAsync();
+    };
+    logFds.acquire(this.path, (err, lease) => {
+      if (err || !lease) {
+        // Not written: queued again, tried at the next tick (not at once: the limit may last a while).
+        if (this.inflight === batch) this.inflight = undefined;
+        this.putBack(batch);
+        if (!this.closed && this.pendingBytes > 0) markDirty(this);
+        this.lastError = err ?? undefined;
+        return;
+      }
+      if (batch.written) {
+        lease.release();
+        return done(null);
+      }
+      batch.lease = lease;
+      writeAll(lease.fd, batch, 0, (werr) => {
+        lease.release();
+        done(werr);
+      });
     });
   }
 
@@ -175,31 +230,32 @@ export class RotatingLog implements LogSink {
     this.pending = [];
     this.pendingBytes = 0;
     if (this.size + buf.byteLength > this.maxBytes && this.size > 0) this.rotate();
-    const batch = { fd: this.fd, buf, pos: this.size };
+    const batch: Batch = { buf, pos: this.size };
     this.size += buf.byteLength;
     return batch;
   }
 
   /** Keep one rotated file: the current one becomes `.1` and a new one starts. */
   private rotate(): void {
-    if (this.inflight?.fd === this.fd) this.retired.push(this.fd);
-    else closeSync(this.fd);
+    // A write in flight on the old file keeps its descriptor (pinned) and lands in `.1`, where it belongs.
+    logFds.forget(this.path);
     renameSync(this.path, `${this.path}.1`);
-    this.fd = openSync(this.path, OPEN_FLAGS | constants.O_TRUNC, 0o640);
+    // The new file exists at once (a follower reopens by path), and its descriptor is the cache's.
+    logFds.adopt(this.path, openSync(this.path, OPEN_FLAGS | constants.O_TRUNC, 0o640));
     this.size = 0;
   }
 }
 
-function writeAllSync(b: Batch): void {
+function writeAllSync(fd: number, b: Batch): void {
   for (let done = 0; done < b.buf.byteLength;) {
-    done += writeSync(b.fd, b.buf, done, b.buf.byteLength - done, b.pos + done);
+    done += writeSync(fd, b.buf, done, b.buf.byteLength - done, b.pos + done);
   }
 }
 
-function writeAll(b: Batch, done: number, cb: (err: Error | null) => void): void {
-  write(b.fd, b.buf, done, b.buf.byteLength - done, b.pos + done, (err, n) => {
+function writeAll(fd: number, b: Batch, done: number, cb: (err: Error | null) => void): void {
+  write(fd, b.buf, done, b.buf.byteLength - done, b.pos + done, (err, n) => {
     if (err) return cb(err);
-    if (done + n < b.buf.byteLength) return writeAll(b, done + n, cb);
+    if (done + n < b.buf.byteLength) return writeAll(fd, b, done + n, cb);
     cb(null);
   });
 }
