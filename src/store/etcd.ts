@@ -21,6 +21,12 @@
 // `historyLimit` revisions — so several servers on one etcd compact harmlessly (compacting an
 // already-compacted revision is a no-op). A watch from compacted history is refused with
 // RevisionCompactedError, found either from this process's own compactions or by asking etcd.
+//
+// Deadlines. Every operation carries one absolute gRPC deadline (`requestTimeoutMs`, each page of a list its
+// own), shared by the etcd3 client's retries on other members, so nothing waits forever on a cluster that
+// lost quorum. When etcd cannot answer (no quorum, no leader, members down, deadline passed) the operation
+// throws EtcdUnavailableError naming what the members still see (etcd-unavailable.ts); a write that timed
+// out may still be applied once quorum is back, as with any etcd client.
 import {
   Etcd3,
   type IRequestOp,
@@ -31,6 +37,12 @@ import {
   type ICompare,
 } from 'etcd3';
 import { EtcdWatch, parseValue } from './etcd-watch.ts';
+import {
+  EtcdUnavailableError,
+  describeHealth,
+  isUnavailableError,
+  memberHealth,
+} from './etcd-unavailable.ts';
 import {
   DEFAULT_ETCD_ROOT,
   checkKey,
@@ -76,6 +88,12 @@ export interface EtcdStoreOptions {
   historyLimit?: number;
   /** How long connecting may take. Default 10 s. */
   dialTimeoutMs?: number;
+  /**
+   * How long one operation (one page of a list) may take, retries on other members included, before it
+   * fails with EtcdUnavailableError. Default 15 s: above etcd's own proposal timeout (5 s + 2 election
+   * timeouts), below kube-apiserver's 60 s request timeout.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** The store was closed; the operation did not happen. */
@@ -100,10 +118,16 @@ export class FencedError extends Error {
 }
 
 type ITxnRequestOps = IRequestOp[];
+/** gRPC call options (the deadline) as the etcd3 client's calls take them. */
+type CallOptions = NonNullable<Parameters<Etcd3['kv']['range']>[1]>;
 
 const PAGE_SIZE = 1_000;
 const DEFAULT_COMPACTION_INTERVAL_MS = 5 * 60_000;
 const DEFAULT_HISTORY_LIMIT = 100_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/** How long asking each member for its status may take when diagnosing a failure, and how long that answer is reused. */
+const DIAGNOSIS_TIMEOUT_MS = 2_000;
+const DIAGNOSIS_TTL_MS = 3_000;
 
 export function openEtcdStore(opts: EtcdStoreOptions): EtcdStore {
   return new EtcdStore(opts);
@@ -125,6 +149,11 @@ export class EtcdStore implements Store {
   #lastTickRevision = 0;
   /** While set, every write also requires mod_revision(fence.key) = fence.token (leader fencing). */
   #fence: { key: Buffer; name: string; token: number } | undefined;
+  #requestTimeoutMs: number;
+  /** The client's options without hosts: diagnosis opens one connection per member with them. */
+  #connection: Omit<IOptions, 'hosts'>;
+  /** The last diagnosis of an unavailable etcd (many requests fail together: one look at the members). */
+  #diagnosis: { at: number; text: Promise<string> } | undefined;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('etcd: at least one endpoint is needed');
@@ -132,6 +161,7 @@ export class EtcdStore implements Store {
     this.root = opts.root ?? DEFAULT_ETCD_ROOT;
     this.#probeKey = Buffer.from(`${this.root}/.strata/probe`, 'utf8');
     this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const options: IOptions = {
       hosts: opts.endpoints,
       dialTimeout: opts.dialTimeoutMs ?? 10_000,
@@ -143,6 +173,7 @@ export class EtcdStore implements Store {
         ...(opts.tls.key ? { privateKey: opts.tls.key } : {}),
       };
     }
+    this.#connection = { ...options, hosts: undefined } as Omit<IOptions, 'hosts'>;
     this.client = new Etcd3(options);
     const interval = opts.compactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS;
     if (interval > 0) {
@@ -159,14 +190,23 @@ export class EtcdStore implements Store {
   async revision(): Promise<number> {
     this.#assertOpen();
     // A linearizable (etcd's default) read of one key: its header carries the current revision.
-    const res = await this.client.kv.range({ key: this.#probeKey });
+    const res = await this.#guard('read revision', (o) => this.client.kv.range({ key: this.#probeKey }, o));
     return Number(res.header.revision);
+  }
+
+  /**
+   * kube-apiserver's readyz `etcd` check: a linearizable read answered within `timeoutMs` (it needs a leader
+   * and a quorum). Throws EtcdUnavailableError saying why not.
+   */
+  async checkHealth(timeoutMs = DIAGNOSIS_TIMEOUT_MS): Promise<void> {
+    this.#assertOpen();
+    await this.#guard('health check', (o) => this.client.kv.range({ key: this.#probeKey }, o), timeoutMs);
   }
 
   async get<T = unknown>(key: string): Promise<KeyValue<T> | undefined> {
     this.#assertOpen();
     checkKey(key);
-    const res = await this.client.kv.range({ key: this.#k(key) });
+    const res = await this.#guard(`get ${key}`, (o) => this.client.kv.range({ key: this.#k(key) }, o));
     const kv = res.kvs[0];
     return kv ? this.#kv<T>(key, kv) : undefined;
   }
@@ -191,12 +231,17 @@ export class EtcdStore implements Store {
     let revision = 0;
     let from = start;
     for (;;) {
-      const res: IRangeResponse = await this.client.kv.range({
-        key: from,
-        range_end: end,
-        limit: PAGE_SIZE,
-        ...(revision > 0 ? { revision: String(revision) } : {}),
-      });
+      const res: IRangeResponse = await this.#guard(`list ${this.#unroot(start)}`, (o) =>
+        this.client.kv.range(
+          {
+            key: from,
+            range_end: end,
+            limit: PAGE_SIZE,
+            ...(revision > 0 ? { revision: String(revision) } : {}),
+          },
+          o,
+        ),
+      );
       if (revision === 0) revision = Number(res.header.revision);
       for (const kv of res.kvs) items.push(this.#kv<T>(this.#unroot(kv.key), kv));
       if (!res.more || res.kvs.length === 0) break;
@@ -211,11 +256,16 @@ export class EtcdStore implements Store {
     checkKey(key);
     const k = this.#k(key);
     const v = toJsonBuffer(key, value);
-    const res = await this.client.kv.txn({
-      compare: this.#fenced([{ key: k, target: 'Create', result: 'Equal', create_revision: '0' }]),
-      success: [{ request_put: { key: k, value: v } }],
-      failure: this.#failureReads(k),
-    });
+    const res = await this.#guard(`create ${key}`, (o) =>
+      this.client.kv.txn(
+        {
+          compare: this.#fenced([{ key: k, target: 'Create', result: 'Equal', create_revision: '0' }]),
+          success: [{ request_put: { key: k, value: v } }],
+          failure: this.#failureReads(k),
+        },
+        o,
+      ),
+    );
     if (!res.succeeded) {
       this.#throwIfFenced(key, res);
       throw new AlreadyExistsError(key);
@@ -230,11 +280,16 @@ export class EtcdStore implements Store {
     if (expectedRevision !== undefined) checkRevision(expectedRevision, 'expectedRevision');
     const k = this.#k(key);
     const v = toJsonBuffer(key, value);
-    const res = await this.client.kv.txn({
-      compare: this.#fenced([this.#precondition(k, expectedRevision)]),
-      success: [{ request_put: { key: k, value: v, prev_kv: true } }],
-      failure: this.#failureReads(k),
-    });
+    const res = await this.#guard(`update ${key}`, (o) =>
+      this.client.kv.txn(
+        {
+          compare: this.#fenced([this.#precondition(k, expectedRevision)]),
+          success: [{ request_put: { key: k, value: v, prev_kv: true } }],
+          failure: this.#failureReads(k),
+        },
+        o,
+      ),
+    );
     this.#throwIfFailed(key, res);
     const prev = res.responses[0].response_put.prev_kv;
     return {
@@ -250,11 +305,16 @@ export class EtcdStore implements Store {
     checkKey(key);
     if (expectedRevision !== undefined) checkRevision(expectedRevision, 'expectedRevision');
     const k = this.#k(key);
-    const res = await this.client.kv.txn({
-      compare: this.#fenced([this.#precondition(k, expectedRevision)]),
-      success: [{ request_delete_range: { key: k, prev_kv: true } }],
-      failure: this.#failureReads(k),
-    });
+    const res = await this.#guard(`delete ${key}`, (o) =>
+      this.client.kv.txn(
+        {
+          compare: this.#fenced([this.#precondition(k, expectedRevision)]),
+          success: [{ request_delete_range: { key: k, prev_kv: true } }],
+          failure: this.#failureReads(k),
+        },
+        o,
+      ),
+    );
     this.#throwIfFailed(key, res);
     const prev = res.responses[0].response_delete_range.prev_kvs[0];
     // Like the DELETE event: the deleted value, stamped with the revision of the delete.
@@ -310,7 +370,9 @@ export class EtcdStore implements Store {
     // etcd's compact(r) keeps revision r readable but drops the tombstones of keys deleted at r, so a
     // watch from r could miss a DELETE: as in the Store, history up to and including r counts as gone.
     try {
-      await this.client.kv.compact({ revision: String(revision), physical: false });
+      await this.#guard('compact', (o) =>
+        this.client.kv.compact({ revision: String(revision), physical: false }, o),
+      );
     } catch (err) {
       if (!isCompactedError(err)) throw err; // someone compacted further already: fine
     }
@@ -327,6 +389,38 @@ export class EtcdStore implements Store {
   }
 
   // ---- helpers ----
+
+  /**
+   * Runs one etcd call under an absolute deadline (the client's retries on other members share it) and
+   * turns "etcd could not answer" into EtcdUnavailableError with a diagnosis; etcd's answers pass through.
+   */
+  async #guard<T>(
+    op: string,
+    call: (o: CallOptions) => Promise<T>,
+    timeoutMs = this.#requestTimeoutMs,
+  ): Promise<T> {
+    try {
+      return await call({ deadline: Date.now() + timeoutMs });
+    } catch (err) {
+      if (!isUnavailableError(err) || this.#closed) throw err;
+      throw new EtcdUnavailableError(op, await this.#diagnose(), err);
+    }
+  }
+
+  /** What the members still see; one look shared by the requests failing within DIAGNOSIS_TTL_MS. */
+  #diagnose(): Promise<string> {
+    const now = Date.now();
+    if (!this.#diagnosis || now - this.#diagnosis.at > DIAGNOSIS_TTL_MS) {
+      this.#diagnosis = {
+        at: now,
+        text: memberHealth(this.endpoints, this.#connection, DIAGNOSIS_TIMEOUT_MS).then(
+          (members) => describeHealth(members, this.endpoints),
+          (err: Error) => `unreachable (${err.message})`,
+        ),
+      };
+    }
+    return this.#diagnosis.text;
+  }
 
   /** kube-apiserver's compactor: compact to what was current one interval ago, keeping historyLimit. */
   async #autoCompact(): Promise<void> {
@@ -349,7 +443,9 @@ export class EtcdStore implements Store {
     if (from < 1) return;
     const probe = Math.max(1, from - 1);
     try {
-      await this.client.kv.range({ key: this.#probeKey, revision: String(probe) });
+      await this.#guard('watch', (o) =>
+        this.client.kv.range({ key: this.#probeKey, revision: String(probe) }, o),
+      );
     } catch (err) {
       if (isCompactedError(err)) {
         const compacted = await this.#findCompacted(probe);
@@ -372,7 +468,9 @@ export class EtcdStore implements Store {
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
       try {
-        await this.client.kv.range({ key: this.#probeKey, revision: String(mid) });
+        await this.#guard('watch', (o) =>
+          this.client.kv.range({ key: this.#probeKey, revision: String(mid) }, o),
+        );
         hi = mid;
       } catch (err) {
         if (!isCompactedError(err)) throw err;
@@ -400,7 +498,9 @@ export class EtcdStore implements Store {
   /** Writes the fencing record unconditionally; its revision is the new leader's token. */
   async writeFence(key: string, value: unknown): Promise<number> {
     this.#assertOpen();
-    const res = await this.client.kv.put({ key: this.#k(key), value: toJsonBuffer(key, value) });
+    const res = await this.#guard(`write ${key}`, (o) =>
+      this.client.kv.put({ key: this.#k(key), value: toJsonBuffer(key, value) }, o),
+    );
     return Number(res.header.revision);
   }
 

@@ -1,0 +1,88 @@
+// A three-member etcd (real etcd processes on loopback) losing two members: the Store's operations fail
+// within their deadline with EtcdUnavailableError naming the lost quorum, and work again once a second
+// member is back.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEtcdStore, type EtcdStore } from './etcd.ts';
+import { EtcdUnavailableError, describeHealth } from './etcd-unavailable.ts';
+import { etcdUnavailable, startEtcdCluster, type EtcdCluster } from './testing/etcd.ts';
+
+describe('describeHealth', () => {
+  const m = (name: string, reachable: boolean, leader = '') => ({
+    name,
+    url: `http://${name}`,
+    reachable,
+    leader,
+  });
+  it('names a lost quorum and the unreachable members', () => {
+    expect(describeHealth([m('a', true), m('b', false), m('c', false)], [])).toBe(
+      'no quorum: 1 of 3 members reachable, 2 needed; unreachable: b, c',
+    );
+  });
+  it('names a quorum without a leader', () => {
+    expect(describeHealth([m('a', true), m('b', true), m('c', false)], [])).toMatch(/^no leader: 2 of 3/);
+  });
+  it('names the leader when the cluster looks healthy', () => {
+    expect(describeHealth([m('a', true, 'b'), m('b', true, 'b'), m('c', true, 'b')], [])).toBe(
+      'request timed out: 3 of 3 members reachable, leader b',
+    );
+  });
+  it('says when no member answers at all', () => {
+    expect(describeHealth(undefined, ['http://x:1'])).toBe('no member answers (tried http://x:1)');
+  });
+});
+
+const missing = etcdUnavailable();
+if (missing) console.warn(`skipping etcd quorum-loss tests: ${missing}`);
+
+describe.skipIf(missing)('EtcdStore without quorum', () => {
+  let cluster: EtcdCluster;
+  let store: EtcdStore;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ size: 3 });
+    store = openEtcdStore({ endpoints: cluster.endpoints, compactionIntervalMs: 0, requestTimeoutMs: 5_000 });
+    await store.create('/registry/q/before', { n: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it('fails writes, reads and the health check with the lost quorum named, then recovers', async () => {
+    await store.checkHealth();
+    await cluster.kill(1);
+    await cluster.kill(2);
+    const failure = async (op: () => Promise<unknown>) => {
+      const err = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(EtcdUnavailableError);
+      expect((err as Error).message).toMatch(
+        /^etcd: no quorum: 1 of 3 members reachable, 2 needed; unreachable: m[12], m[12];/,
+      );
+      return err as Error;
+    };
+    expect((await failure(() => store.create('/registry/q/during', { n: 2 }))).message).toContain(
+      'create /registry/q/during failed',
+    );
+    expect((await failure(() => store.get('/registry/q/before'))).message).toContain(
+      'get /registry/q/before',
+    );
+    await failure(() => store.list('/registry/q/'));
+    await failure(() => store.checkHealth());
+
+    await cluster.restart(1);
+    // The client's circuit breakers stay open a few seconds after the failures: retry until etcd answers.
+    for (const deadline = Date.now() + 60_000; ;) {
+      try {
+        await store.create('/registry/q/after', { n: 3 });
+        break;
+      } catch (err) {
+        if (!(err instanceof EtcdUnavailableError) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    await store.checkHealth();
+    expect((await store.get('/registry/q/before'))?.value).toEqual({ n: 1 });
+  }, 120_000);
+});
