@@ -17,6 +17,7 @@ export interface DatastoreCliOptions {
   backupSchedule?: string;
   backupRetention?: number;
   backupDir?: string;
+  watchCache?: boolean;
 }
 
 /** Paths resolved against the working directory (a detached process may run elsewhere). */
@@ -30,6 +31,7 @@ export function datastoreFlags(o: DatastoreCliOptions): DatastoreCliOptions {
     backupSchedule: o.backupSchedule,
     backupRetention: o.backupRetention,
     backupDir: abs(o.backupDir),
+    watchCache: o.watchCache,
   };
 }
 

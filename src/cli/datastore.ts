@@ -38,7 +38,15 @@ export function withDatastoreOptions(cmd: Command, int: (v: string) => number): 
   )
     .option('--backup-schedule <cron>', 'take scheduled backups of the datastore, e.g. "0 */6 * * *"')
     .option('--backup-retention <n>', 'scheduled backups kept (default 5)', int)
-    .option('--backup-dir <dir>', 'where scheduled backups go (default DATA/backups)');
+    .option('--backup-dir <dir>', 'where scheduled backups go (default DATA/backups)')
+    .option(
+      '--watch-cache <bool>',
+      'etcd: answer LISTs from a watch cache, like kube-apiserver (default true)',
+      (v: string) => {
+        if (v !== 'true' && v !== 'false') throw new Error(`--watch-cache ${v}: expected true or false`);
+        return v === 'true';
+      },
+    );
 }
 
 /** "sqlite://…" for the data dir when no --datastore is given. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { kindFor } from '../api/index.ts';
 import { openServerDatastore, type DatastoreFlags } from '../store/datastore-server.ts';
+import { withWatchCache } from '../store/datastore.ts';
 import { startLeadership, type LeaderElectionTimings } from '../store/datastore-leader.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 import { ObjectStore } from '../store/objects.ts';
@@ -140,7 +141,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const datastore = await openServerDatastore(opts.dataDir, opts.datastore);
   const store = datastore.store;
-  const objects = new ObjectStore(encryption ? new EncryptedStore(store, encryption) : store);
+  const objects = new ObjectStore(
+    withWatchCache(
+      datastore.spec,
+      encryption ? new EncryptedStore(store, encryption) : store,
+      opts.datastore?.watchCache,
+    ),
+  );
   await ensureDefaultNamespaces(objects);
   const auth = new Authenticator();
   // A bad policy file refuses to start, before anything listens.
@@ -361,6 +368,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     auth,
     logger: logger || false,
     ready: () => ready,
+    readyChecks: 'checkHealth' in store ? [{ name: 'etcd', check: () => store.checkHealth() }] : [],
     tls: pki ? { cert: pki.serving.cert, key: pki.serving.key, clientCA: pki.ca.cert } : undefined,
     agents,
     // Audit first: it records the authenticated user before impersonation, and requests authorization refuses.

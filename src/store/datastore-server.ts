@@ -24,6 +24,8 @@ export interface DatastoreFlags {
   backupRetention?: number;
   /** Where scheduled backups go (default <dataDir>/backups). */
   backupDir?: string;
+  /** `--watch-cache`: etcd LISTs answered from memory (default true; store/watch-cache.ts). */
+  watchCache?: boolean;
 }
 
 export interface ServerDatastore {

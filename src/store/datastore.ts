@@ -2,11 +2,14 @@
 //   sqlite://PATH                  the embedded store (default: sqlite://<dataDir>/state.db)
 //   etcd://HOST:PORT[,HOST:PORT]   an etcd cluster; TLS to it when a CA or client certificate is given
 // A bad string is refused before anything opens, naming the flag. Opening an etcd datastore reads its
-// revision once, so a wrong address fails at start rather than on the first request.
+// revision once, so a wrong address fails at start rather than on the first request. On etcd the control
+// plane reads through a watch cache (kube-apiserver's --watch-cache, on by default): see withWatchCache.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { openEtcdStore, type EtcdStore, type EtcdStoreOptions } from './etcd.ts';
 import { openSqliteStore, type SqliteStore } from './sqlite.ts';
+import type { Store } from './store.ts';
+import { WatchCache } from './watch-cache.ts';
 
 export interface EtcdTlsFiles {
   /** `--etcd-cafile`: PEM CA of etcd's serving certificate. */
@@ -103,4 +106,14 @@ export async function openDatastore(
     throw new Error(`datastore ${describeDatastore(spec)} does not answer: ${(err as Error).message}`);
   }
   return store;
+}
+
+/**
+ * What the control plane's ObjectStore reads through: on etcd, a watch cache answering LISTs from memory
+ * (store/watch-cache.ts; `--watch-cache=false` turns it off, like kube-apiserver's flag); sqlite reads
+ * are local already. Wrap the store the ObjectStore writes to — outside the encryption wrapper, so the
+ * cache holds opened values and a list decrypts nothing.
+ */
+export function withWatchCache(spec: DatastoreSpec, store: Store, enabled = true): Store {
+  return spec.kind === 'etcd' && enabled ? new WatchCache(store) : store;
 }
