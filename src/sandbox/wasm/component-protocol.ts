@@ -12,8 +12,15 @@ export interface ComponentWorkerData {
   env: Record<string, string>;
   /** The pod's volume mounts (checked by mounts.ts), preopened at their guest paths. */
   mounts: Array<{ guestPath: string; hostPath: string; readOnly: boolean }>;
-  /** wasi:http: instances kept ready ahead of requests. */
+  /**
+   * wasi:http: `reset` serves every request on one instance whose state is put back after each
+   * (component-reset.ts; its core modules export their state); `per-request` a fresh instance each,
+   * from a pool of `poolSize` made ahead.
+   */
+  instances: 'reset' | 'per-request';
   poolSize: number;
+  /** `reset`: an instance is replaced after this many requests (host-side bookkeeping grows). */
+  maxRequestsPerInstance: number;
 }
 
 export interface ComponentRequest {
@@ -41,4 +48,4 @@ export type FromComponentWorker =
       body: Uint8Array;
       error?: string;
     }
-  | { type: 'count'; instances: number };
+  | { type: 'count'; instances: number; requests: number };

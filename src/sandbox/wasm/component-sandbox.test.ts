@@ -7,7 +7,9 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxError, type HttpHandler, type HttpHandlerHost } from '../driver.ts';
+import { ComponentSandboxes, componentOptions, WASI_HTTP_INSTANCES_ANNOTATION } from './component-sandbox.ts';
 import { ComponentCache, glueAsScript } from './component-transpile.ts';
+import { ModuleSource } from './module-source.ts';
 import { WasmDriver } from './driver.ts';
 import { isComponentBinary } from './module-check.ts';
 import { repoRoot, spec, tempDir, type CapturedLog } from './test-support.ts';
@@ -138,5 +140,91 @@ describe.skipIf(!built)('wasi:http/proxy components', () => {
     await driver.stop(s.id, 5);
     expect(await driver.wait(s.id)).toMatchObject({ exitCode: 0, reason: 'Completed' });
     await driver.destroy(s.id);
+  }, 600_000);
+});
+
+describe.skipIf(!built)('wasi:http instances: reset between requests, or one per request', () => {
+  let sandboxes: ComponentSandboxes;
+  let handler: HttpHandler | undefined;
+  beforeAll(() => {
+    const cacheDir = join(tmp.path, 'cache'); // shared with the driver above: transpiled once
+    sandboxes = new ComponentSandboxes({
+      cacheDir,
+      source: new ModuleSource({ cacheDir }),
+      handlerHost: () => ({
+        serve: async (_pod, _ports, handle) => {
+          handler = handle;
+          return { ip: '10.99.0.3', close: async () => void (handler = undefined) };
+        },
+        publish: async () => {},
+        release: async () => {},
+        reconcile: async () => {},
+      }),
+    });
+  });
+  afterAll(() => sandboxes?.shutdown());
+
+  const request = (method: string, body = '') =>
+    handler!({
+      method,
+      url: '/',
+      headers: { host: 'hello:8080' },
+      body: new TextEncoder().encode(body),
+      remoteAddress: '10.99.0.2',
+      localAddress: '10.99.0.3',
+      localPort: 8080,
+    });
+  const text = (r: { body: Uint8Array }) => new TextDecoder().decode(r.body);
+
+  async function start(over: Parameters<typeof spec>[1] = {}) {
+    const s = spec(http, { ...over, options: { httpPorts: [8080], ...over.options } });
+    const resolved = await sandboxes.match(s);
+    return { s, handle: await sandboxes.start(s, resolved!, [8080]) };
+  }
+
+  it('by default serve concurrent requests one after another on one instance, each from its fresh state', async () => {
+    const { s, handle } = await start();
+    expect(handle.state).toMatchObject({ mode: 'wasi-http', instances: 'reset' });
+    const bodies = Array.from({ length: 40 }, (_, i) => `request ${i} ${'x'.repeat(i * 100)}`);
+    const answers = await Promise.all(bodies.map((b) => request('POST', b)));
+    // Each answer carries its own request's body: nothing of another request leaks into it.
+    expect(answers.map(text)).toEqual(bodies.map((b) => `hello from a wasi:http component: ${b}\n`));
+    expect(await sandboxes.counts(s.id)).toEqual({ instances: 1, requests: 40 });
+    await sandboxes.destroy(s.id);
+  }, 600_000);
+
+  it('replace an instance after a request that fails in it; the next request is answered', async () => {
+    // 48 MiB of memory: a 64 MiB body cannot be read into the guest, which runs out of memory.
+    const { s } = await start({ limits: { memoryBytes: 48 << 20 } });
+    expect(text(await request('GET'))).toBe('hello from a wasi:http component\n');
+    const failed = await request('POST', 'y'.repeat(64 << 20));
+    expect(failed.status).toBe(500);
+    expect((s.log as CapturedLog).stderr()).toMatch(/wasi:http handler:/);
+    const next = await Promise.all([request('POST', 'after'), request('GET')]);
+    expect(next.map(text)).toEqual([
+      'hello from a wasi:http component: after\n',
+      'hello from a wasi:http component\n',
+    ]);
+    expect(await sandboxes.counts(s.id)).toEqual({ instances: 2, requests: 4 });
+    await sandboxes.destroy(s.id);
+  }, 600_000);
+
+  it(`give each request a new instance when the pod asks (${WASI_HTTP_INSTANCES_ANNOTATION}: per-request)`, async () => {
+    expect(componentOptions({ [WASI_HTTP_INSTANCES_ANNOTATION]: 'per-request' })).toEqual({
+      wasiHttpInstances: 'per-request',
+    });
+    expect(() => componentOptions({ [WASI_HTTP_INSTANCES_ANNOTATION]: 'pooled' })).toThrow(
+      /strata.dev\/wasi-http-instances: "pooled" is not one of reset, per-request/,
+    );
+    const { s, handle } = await start({ options: { wasiHttpInstances: 'per-request' } });
+    expect(handle.state).toMatchObject({ instances: 'per-request' });
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => request('POST', `n${i}`)));
+    expect(answers.map(text)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `hello from a wasi:http component: n${i}\n`),
+    );
+    const { instances, requests } = await sandboxes.counts(s.id);
+    expect(requests).toBe(5);
+    expect(instances).toBeGreaterThanOrEqual(5 + 1); // one per request, and the pool refilled behind them
+    await sandboxes.destroy(s.id);
   }, 600_000);
 });

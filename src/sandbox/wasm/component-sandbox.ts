@@ -4,7 +4,9 @@
 // and run on a worker thread of its own (component-worker.ts):
 // - wasi:cli/command: runs `wasi:cli/run` once; exit code, logs, stop and deadline as preview-1 guests;
 // - wasi:http/proxy: an HTTP workload on the pod's ports (the same node listeners WAGI handlers use,
-//   HttpHandlerHost), each request answered by an instance from a pool made ahead.
+//   HttpHandlerHost). Each request sees a fresh instance: by default one instance per thread whose
+//   state is put back after every request (component-reset.ts), or (`instancePerRequest`) a new
+//   instance per request from a pool made ahead.
 // A stop ends the thread (terminate): a component guest has no host call at which to unwind cleanly,
 // and the thread holds this pod only.
 import { open } from 'node:fs/promises';
@@ -23,14 +25,21 @@ import type { ComponentWorkerData, FromComponentWorker } from './component-proto
 import { ComponentCache, type TranspiledComponent } from './component-transpile.ts';
 import { describeExit, KILLED_EXIT_CODE } from './exit-result.ts';
 import { applyMemoryCap } from './memory-cap.ts';
+import { exposeState } from './component-reset.ts';
+import { WasmFormatError } from './leb128.ts';
 import { isComponentBinary } from './module-check.ts';
 import { prepareMounts } from './mounts.ts';
 import type { ModuleSource, ResolvedModule } from './module-source.ts';
 import { Wasm, type WasmModule } from './webassembly.ts';
 
 const WORKER_URL = new URL('./component-worker.ts', import.meta.url);
-/** wasi:http instances kept ready per pod. */
+/** wasi:http, instance per request: instances kept ready per pod. */
 export const DEFAULT_INSTANCE_POOL = 8;
+/** wasi:http, reset between requests: an instance is replaced after this many requests. */
+export const DEFAULT_MAX_REQUESTS_PER_INSTANCE = 1000;
+
+/** How a wasi:http pod's requests get a fresh instance (the pod's annotation chooses; component-sandbox). */
+export type WasiHttpInstances = 'reset' | 'per-request';
 
 export interface ComponentSandboxesOptions {
   cacheDir: string;
@@ -38,6 +47,38 @@ export interface ComponentSandboxesOptions {
   /** The node's HTTP listeners for pods (absent: this node serves no wasm HTTP workloads). */
   handlerHost?: () => HttpHandlerHost;
   poolSize?: number;
+  maxRequestsPerInstance?: number;
+}
+
+/**
+ * The pod annotation that gives each wasi:http request a new instance (`per-request`) instead of the
+ * default instance reset between requests (`reset`). Both isolate requests from each other; they
+ * differ in cost and in what a guest can observe (an instance's clock and random state, host
+ * resources it leaked: docs/wasi-components.md).
+ */
+export const WASI_HTTP_INSTANCES_ANNOTATION = 'strata.dev/wasi-http-instances';
+
+/** The tier options a component pod's spec carries (SandboxSpec.options, beside WasmOptions). */
+export interface ComponentOptions {
+  wasiHttpInstances?: WasiHttpInstances;
+}
+
+/** The pod's choice from its annotations (the wasm driver's tierOptions); a bad value fails the start. */
+export function componentOptions(annotations: Record<string, string> | undefined): ComponentOptions {
+  const value = annotations?.[WASI_HTTP_INSTANCES_ANNOTATION];
+  if (value === undefined) return {};
+  if (value !== 'reset' && value !== 'per-request')
+    throw new SandboxError(
+      'CreateContainerError',
+      `annotation ${WASI_HTTP_INSTANCES_ANNOTATION}: "${value}" is not one of reset, per-request`,
+    );
+  return { wasiHttpInstances: value };
+}
+
+interface CompiledCores {
+  modules: Record<string, WasmModule>;
+  /** Whether every core module exports its state (component-reset.ts), so instances can be reset. */
+  stateExposed: boolean;
 }
 
 interface Running {
@@ -59,9 +100,10 @@ export class ComponentSandboxes {
   private readonly source: ModuleSource;
   private readonly handlerHost?: () => HttpHandlerHost;
   private readonly poolSize: number;
+  private readonly maxRequestsPerInstance: number;
   /** sha256 → whether it is a component (read once per content). */
   private readonly kinds = new Map<string, boolean>();
-  private readonly compiled = new Map<string, Promise<Record<string, WasmModule>>>();
+  private readonly compiled = new Map<string, Promise<CompiledCores>>();
   private readonly running = new Map<string, Running>();
   private requestSeq = 0;
 
@@ -70,6 +112,7 @@ export class ComponentSandboxes {
     this.source = opts.source;
     this.handlerHost = opts.handlerHost;
     this.poolSize = opts.poolSize ?? DEFAULT_INSTANCE_POOL;
+    this.maxRequestsPerInstance = opts.maxRequestsPerInstance ?? DEFAULT_MAX_REQUESTS_PER_INSTANCE;
   }
 
   has(id: string): boolean {
@@ -102,6 +145,7 @@ export class ComponentSandboxes {
     resolved: ResolvedModule,
     httpPorts: number[] | undefined,
   ): Promise<SandboxHandle> {
+    const wanted = (spec.options as ComponentOptions | undefined)?.wasiHttpInstances ?? 'reset';
     if (this.running.has(spec.id))
       throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
     // Refuses volumes holding symlinks that point outside, as for preview-1 guests.
@@ -118,14 +162,24 @@ export class ComponentSandboxes {
         'the component is a wasi:cli/command, not a wasi:http handler: remove the strata.dev/wasm-http annotation',
       );
     const cores = await this.coresOf(component, spec.limits.memoryBytes);
+    const instances: WasiHttpInstances = cores.stateExposed ? wanted : 'per-request';
+    if (component.world === 'http' && wanted === 'reset' && !cores.stateExposed)
+      spec.log.write(
+        'stderr',
+        new TextEncoder().encode(
+          "strata: this component's instances cannot be reset between requests; each request gets a new instance\n",
+        ),
+      );
     const data: ComponentWorkerData = {
       world: component.world,
       glue: component.glue,
-      cores,
+      cores: cores.modules,
       args: spec.args.length ? spec.args : ['component.wasm'],
       env: spec.env,
       mounts: mounts.map((m) => ({ guestPath: m.guestPath, hostPath: m.hostPath, readOnly: m.readOnly })),
+      instances,
       poolSize: this.poolSize,
+      maxRequestsPerInstance: this.maxRequestsPerInstance,
     };
     const worker = new Worker(WORKER_URL, {
       name: `component ${spec.id}`,
@@ -239,6 +293,7 @@ export class ComponentSandboxes {
       ...(podIP ? { podIP } : {}),
       state: {
         mode: component.world === 'http' ? 'wasi-http' : 'wasi-command',
+        ...(component.world === 'http' ? { instances } : {}),
         component: component.sha256,
         startedAt: startedAt.toISOString(),
       },
@@ -263,16 +318,46 @@ export class ComponentSandboxes {
     });
   }
 
-  /** Core modules compiled once per component and memory cap. */
-  private coresOf(c: TranspiledComponent, capBytes: number | undefined): Promise<Record<string, WasmModule>> {
+  /** Instances a wasi:http pod has made and requests it has answered (tests, benchmarks). */
+  counts(id: string): Promise<{ instances: number; requests: number }> {
+    const run = this.get(id);
+    return new Promise((resolve) => {
+      const onMessage = (m: FromComponentWorker) => {
+        if (m.type !== 'count') return;
+        run.worker.off('message', onMessage);
+        resolve({ instances: m.instances, requests: m.requests });
+      };
+      run.worker.on('message', onMessage);
+      run.worker.postMessage({ type: 'count' });
+    });
+  }
+
+  /**
+   * Core modules compiled once per component and memory cap, each rewritten to export its state
+   * (component-reset.ts) when it can be; a module it cannot parse leaves the component per-request.
+   */
+  private coresOf(c: TranspiledComponent, capBytes: number | undefined): Promise<CompiledCores> {
     const key = `${c.sha256}/${capBytes ?? 'unlimited'}`;
     let p = this.compiled.get(key);
     if (!p) {
       p = (async () => {
-        const out: Record<string, WasmModule> = {};
-        for (const [name, bytes] of Object.entries(c.cores)) {
+        const capped: Record<string, Uint8Array> = {};
+        for (const [name, bytes] of Object.entries(c.cores))
+          capped[name] = applyMemoryCap(bytes, capBytes).bytes;
+        let stateExposed = true;
+        const exposed: Record<string, Uint8Array> = {};
+        for (const [name, bytes] of Object.entries(capped)) {
           try {
-            out[name] = await Wasm.compile(applyMemoryCap(bytes, capBytes).bytes);
+            exposed[name] = exposeState(bytes);
+          } catch (err) {
+            if (!(err instanceof WasmFormatError)) throw err;
+            stateExposed = false;
+          }
+        }
+        const modules: Record<string, WasmModule> = {};
+        for (const [name, bytes] of Object.entries(stateExposed ? exposed : capped)) {
+          try {
+            modules[name] = await Wasm.compile(bytes);
           } catch (err) {
             throw new SandboxError(
               'CreateContainerError',
@@ -280,7 +365,7 @@ export class ComponentSandboxes {
             );
           }
         }
-        return out;
+        return { modules, stateExposed };
       })();
       p.catch(() => this.compiled.delete(key));
       this.compiled.set(key, p);

@@ -1,17 +1,14 @@
 // A worker thread that runs one pod's WASI 0.2 component (component-sandbox.ts starts it): a
-// wasi:cli/command once, or a wasi:http/proxy handler for each request, from a pool of instances made
-// ahead (a componentize-js instance serves one request; a fresh one costs ~19 ms).
+// wasi:cli/command once, or a wasi:http/proxy handler for each request. A wasi:http handler serves its
+// requests one after another on one instance that is reset between requests to its state right after
+// instantiation (component-reset.ts: memories, mutable globals and tables put back), so each request
+// sees a fresh instance without paying for one; or, when the pod asks for it (or its modules cannot be
+// reset), on a fresh instance per request from a pool made ahead.
 //
-// The transpiled glue is code generated from an untrusted component, so it is evaluated as a script in
-// a vm context of its own: no `require`, no `process`, no `import()` (no importModuleDynamically), no
-// eval or `new Function` (codeGeneration.strings off), and only the globals listed in `glueGlobals`.
-// What it can reach of this realm is what it is handed (the WASI 0.2 imports, core modules, those
-// globals); the constructors through which a function of this realm leads to this realm's `Function`
-// are removed below, since the worker runs nothing else. The thread itself has an empty `env` and
-// resource limits; a stop terminates it.
 import { createContext, Script } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { componentImports, exitCodeOf, httpShim } from './component-host.ts';
+import { StateSnapshot } from './component-reset.ts';
 import type { ComponentWorkerData, FromComponentWorker, ToComponentWorker } from './component-protocol.ts';
 import { Wasm, type ImportObject, type WasmInstance, type WasmModule } from './webassembly.ts';
 
@@ -73,11 +70,17 @@ const getCoreModule = (name: string): WasmModule => {
   return m;
 };
 
-function newInstance() {
+/** A new component instance; `made` collects its core instances (for a state snapshot). */
+function newInstance(made: WasmInstance[] = []) {
   return instantiate(
     getCoreModule,
     componentImports({ args: data.args, env: data.env, sink, mounts: data.mounts }),
-    instantiateCore,
+    // `.then` of the glue realm's promise gives one of that realm again (what the glue checks for).
+    (m, imports) =>
+      instantiateCore(m, imports).then((i) => {
+        made.push(i);
+        return i;
+      }),
   );
 }
 
@@ -113,29 +116,20 @@ async function runCommand(): Promise<void> {
 // --- wasi:http/proxy ------------------------------------------------------------------------------
 
 type Handler = { handle: (req: unknown, out: unknown) => unknown };
-const ready: Promise<Handler>[] = [];
+type RequestMessage = Extract<ToComponentWorker, { type: 'request' }>;
 let instancesMade = 0;
+let requestsServed = 0;
 
-function makeHandlerInstance(): Promise<Handler> {
-  instancesMade++;
-  return newInstance().then(
-    (i) => (i.incomingHandler ?? i['wasi:http/incoming-handler']) as unknown as Handler,
-  );
+function handlerOf(i: Awaited<ReturnType<typeof newInstance>>): Handler {
+  return (i.incomingHandler ?? i['wasi:http/incoming-handler']) as unknown as Handler;
 }
 
-function refill(): void {
-  while (ready.length < data.poolSize) {
-    const p = makeHandlerInstance();
-    p.catch(() => undefined); // reported when a request takes it
-    ready.push(p);
-  }
-}
-
-async function serveRequest(msg: Extract<ToComponentWorker, { type: 'request' }>): Promise<void> {
-  const taken = ready.shift() ?? makeHandlerInstance();
-  refill();
+/** Runs one request on `handler`; the response, or why it failed (the instance is then not reused). */
+async function runRequest(
+  handler: Handler,
+  msg: RequestMessage,
+): Promise<{ ok: true; reply: FromComponentWorker } | { ok: false; reply: FromComponentWorker }> {
   try {
-    const handler = await taken;
     const hasBody = msg.method !== 'GET' && msg.method !== 'HEAD';
     const request = new Request(msg.url, {
       method: msg.method,
@@ -146,24 +140,134 @@ async function serveRequest(msg: Extract<ToComponentWorker, { type: 'request' }>
     const headers: Array<[string, string]> = [];
     response.headers.forEach((v, k) => headers.push([k, v]));
     const body = new Uint8Array(await response.arrayBuffer());
-    post({ type: 'response', id: msg.id, status: response.status, headers, body });
+    return { ok: true, reply: { type: 'response', id: msg.id, status: response.status, headers, body } };
   } catch (err) {
     const code = exitCodeOf(err);
     const why = code !== undefined ? `the handler exited with ${code}` : failure(err);
-    post({ type: 'response', id: msg.id, status: 500, headers: [], body: new Uint8Array(), error: why });
+    return {
+      ok: false,
+      reply: { type: 'response', id: msg.id, status: 500, headers: [], body: new Uint8Array(), error: why },
+    };
+  }
+}
+
+// Instance per request: a pool of instances made ahead; each serves one request and is dropped.
+const ready: Promise<Handler>[] = [];
+
+function makeHandlerInstance(): Promise<Handler> {
+  instancesMade++;
+  return newInstance().then(handlerOf);
+}
+
+function refill(): void {
+  while (ready.length < data.poolSize) {
+    const p = makeHandlerInstance();
+    p.catch(() => undefined); // reported when a request takes it
+    ready.push(p);
+  }
+}
+
+async function serveFresh(msg: RequestMessage): Promise<void> {
+  const taken = ready.shift() ?? makeHandlerInstance();
+  refill();
+  let handler: Handler;
+  try {
+    handler = await taken;
+  } catch (err) {
+    const why = `cannot instantiate the component: ${failure(err)}`;
+    return post({
+      type: 'response',
+      id: msg.id,
+      status: 500,
+      headers: [],
+      body: new Uint8Array(),
+      error: why,
+    });
+  }
+  post((await runRequest(handler, msg)).reply);
+  requestsServed++;
+}
+
+// Reset between requests: one instance, its state put back after each request (component-reset.ts).
+interface Recycled {
+  handler: Handler;
+  snapshot: StateSnapshot;
+  served: number;
+}
+let current: Promise<Recycled> | undefined;
+const queue: RequestMessage[] = [];
+let draining = false;
+
+async function makeRecycled(): Promise<Recycled> {
+  instancesMade++;
+  const made: WasmInstance[] = [];
+  const handler = handlerOf(await newInstance(made));
+  return { handler, snapshot: StateSnapshot.take(made), served: 0 };
+}
+
+function replaceInstance(): Promise<Recycled> {
+  current = makeRecycled();
+  current.catch(() => undefined); // reported by the request that waits for it
+  return current;
+}
+
+async function serveRecycled(msg: RequestMessage): Promise<void> {
+  let instance: Recycled;
+  try {
+    instance = await (current ?? replaceInstance());
+  } catch (err) {
+    current = undefined; // the next request tries again
+    const why = `cannot instantiate the component: ${failure(err)}`;
+    return post({
+      type: 'response',
+      id: msg.id,
+      status: 500,
+      headers: [],
+      body: new Uint8Array(),
+      error: why,
+    });
+  }
+  const outcome = await runRequest(instance.handler, msg);
+  requestsServed++;
+  instance.served++;
+  // A failed request (trap, exception, exit) may have left the instance anywhere: it is dropped. So is
+  // one whose memory grew (memories do not shrink) and, now and then, a healthy one: the glue's and
+  // the host's bookkeeping for an instance (resource tables) grows a little with every request.
+  const reusable = outcome.ok && instance.served < data.maxRequestsPerInstance && instance.snapshot.restore();
+  if (!reusable) replaceInstance();
+  post(outcome.reply);
+}
+
+async function drain(): Promise<void> {
+  if (draining) return;
+  draining = true;
+  try {
+    // One at a time: the instance is synchronous, and its state is reset between requests.
+    for (let msg = queue.shift(); msg; msg = queue.shift()) await serveRecycled(msg);
+  } finally {
+    draining = false;
   }
 }
 
 async function serveHttp(): Promise<void> {
-  refill();
   try {
-    await ready[0]; // a component that cannot be instantiated fails the start, not the first request
+    // A component that cannot be instantiated fails the start, not the first request.
+    if (data.instances === 'reset') await replaceInstance();
+    else {
+      refill();
+      await ready[0];
+    }
   } catch (err) {
     return post({ type: 'start-failed', message: `cannot instantiate the component: ${failure(err)}` });
   }
   port.on('message', (msg: ToComponentWorker) => {
-    if (msg.type === 'request') void serveRequest(msg);
-    else if (msg.type === 'count') post({ type: 'count', instances: instancesMade });
+    if (msg.type === 'request') {
+      if (data.instances === 'reset') {
+        queue.push(msg);
+        void drain();
+      } else void serveFresh(msg);
+    } else if (msg.type === 'count')
+      post({ type: 'count', instances: instancesMade, requests: requestsServed });
   });
   post({ type: 'running' });
 }
