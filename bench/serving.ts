@@ -18,11 +18,12 @@
 //
 //   node bench/serving.ts [WASM_N=100] [CONTAINER_ROUNDS=5] [LOAD_N=3000]
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { START_TIMING_MESSAGE } from '../src/agent/start-timing.ts';
 import { kindFor, type KindInfo } from '../src/api/index.ts';
 import { which } from '../src/lib/command.ts';
 import { freePort } from '../src/lib/free-port.ts';
@@ -154,6 +155,24 @@ class ColdPathWatch {
   stop(): void {
     for (const c of this.cancels) c.cancel();
   }
+}
+
+/**
+ * The agent's own account of each container start of pods whose name starts with `podPrefix` (its
+ * "container start timing" log lines, src/agent/start-timing.ts): step → milliseconds, per start.
+ */
+function agentStartTimings(logFile: string, podPrefix: string): Array<Record<string, number>> {
+  const out: Array<Record<string, number>> = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes(START_TIMING_MESSAGE)) continue;
+    const rec = JSON.parse(line);
+    if (!String(rec.pod).startsWith(podPrefix)) continue;
+    const sandbox = Object.fromEntries(
+      Object.entries<number>(rec.sandbox ?? {}).map(([k, v]) => [`sandbox: ${k}`, v]),
+    );
+    out.push({ ...rec.steps, ...sandbox, total: rec.totalMs });
+  }
+  return out;
 }
 
 // --- baseline: runc run -d of the same busybox rootfs serving httpd, until its first response byte -----
@@ -390,6 +409,16 @@ spec:
     );
   }
   watch.stop();
+  const timings = agentStartTimings(join(c.dataDir, 'strata.log'), 'web-00001-');
+  console.log(
+    `\n### the agent's container start, step by step (${timings.length} starts, from its "${START_TIMING_MESSAGE}" log lines)\n`,
+  );
+  console.log('| step | p50 | max |');
+  console.log('|---|---:|---:|');
+  for (const step of [...new Set(timings.flatMap((t) => Object.keys(t)))]) {
+    const v = timings.map((t) => t[step]).filter((x) => x !== undefined);
+    console.log(`| ${step} | ${fmt(summarize(v).p50)} | ${fmt(summarize(v).max)} |`);
+  }
   const containerWarm: number[] = [];
   for (let i = 0; i < 100; i++) containerWarm.push((await get(port, webHost)).ms);
   const runc = await runcHttpd(RUNC_ROUNDS);

@@ -39,6 +39,7 @@ import {
 } from './probes.ts';
 import { runHook, type HookHandler } from './lifecycle-hooks.ts';
 import { forgetHandle, readHandle, saveHandle } from './handles.ts';
+import { START_TIMING_MESSAGE, StartTiming, sandboxSteps } from './start-timing.ts';
 
 /** Delay before a status write that failed transiently is tried again (with the pod's latest state). */
 const STATUS_RETRY_MS = 1000;
@@ -155,6 +156,8 @@ export class PodWorker {
     string,
     { handle: SandboxHandle; startedAt: string; log: RotatingLog }
   >();
+  /** When the agent handed the pod to this worker: a container's first start is timed from here. */
+  private readonly createdAt = performance.now();
 
   constructor(pod: any, opts: PodWorkerOptions) {
     this.pod = pod;
@@ -509,6 +512,7 @@ export class PodWorker {
     // A sandbox that outlived an agent restart is adopted instead of started again.
     let adopted = this.adopted.get(container.name);
     this.adopted.delete(container.name);
+    let firstStart = true;
     while (!signal.aborted) {
       if (!driver) {
         run.state = {
@@ -523,6 +527,7 @@ export class PodWorker {
       }
       let exit: ExitResult;
       let log: RotatingLog | undefined;
+      let timing: StartTiming | undefined;
       try {
         let handle: SandboxHandle;
         let startedAt: string;
@@ -534,8 +539,13 @@ export class PodWorker {
           // agent that stops mid-start does not leave a running sandbox or a mounted rootfs unaccounted.
           let launched!: () => void;
           run.launching = new Promise<void>((r) => (launched = r));
+          // The first start counts from the worker's creation (its wait for earlier containers shows as
+          // "waiting"); a restart from the end of its back-off.
+          timing = new StartTiming(firstStart ? this.createdAt : undefined);
+          firstStart = false;
+          timing.mark('waiting');
           try {
-            const spec = await this.sandboxSpec(driver, container, run);
+            const spec = await this.sandboxSpec(driver, container, run, timing);
             log = spec.log as RotatingLog;
             if (signal.aborted) {
               log.close();
@@ -543,6 +553,9 @@ export class PodWorker {
               break;
             }
             handle = await driver.start(spec);
+            timing.mark('sandbox');
+            timing.sandbox = sandboxSteps(handle.state);
+            delete handle.state.startSteps; // not part of what is saved for a later agent
             run.sandboxId = handle.id;
             run.driver = driver;
           } finally {
@@ -558,12 +571,15 @@ export class PodWorker {
         run.driver = driver;
         run.preStopRan = false;
         await this.joinPodNetwork(driver, handle);
+        timing?.mark('hostPorts');
         run.probeFailure = undefined;
         await this.postStart(container, run, driver, handle.id, fieldPath);
+        timing?.mark('postStart');
         run.state = { running: { startedAt } };
         run.startedAtMs = Date.parse(startedAt);
         run.prober = this.startProbes(container, run, driver, handle.id, fieldPath);
         this.report();
+        if (timing) this.logStartTiming(container.name, run.restartCount, timing);
         if (signal.aborted) await this.stopRun(run, this.stopGrace);
         exit = await driver.wait(handle.id);
         // Agent shutdown: a sandbox that survives restarts keeps its handle for the next agent.
@@ -806,7 +822,12 @@ export class PodWorker {
     this.opts.events?.event(this.pod, type, reason, message);
   }
 
-  private async sandboxSpec(driver: Driver, container: any, run: ContainerRun): Promise<SandboxSpec> {
+  private async sandboxSpec(
+    driver: Driver,
+    container: any,
+    run: ContainerRun,
+    timing: StartTiming,
+  ): Promise<SandboxSpec> {
     const pod = this.pod;
     const podIP = this.podIP ?? pod.status?.podIP;
     const env = await resolveEnv(
@@ -816,6 +837,7 @@ export class PodWorker {
       podIP,
       await podServiceEnv(this.opts.client, pod),
     );
+    timing.mark('env');
     const dirs = await prepareVolumes(
       this.opts.client,
       pod,
@@ -823,6 +845,7 @@ export class PodWorker {
       podIP,
       driver.capabilities.blockVolumes === true,
     );
+    timing.mark('volumes');
     const mounts = mountsFor(pod, container, dirs, env);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
     const request: ContainerRequest = {
@@ -841,10 +864,13 @@ export class PodWorker {
       run.releaseImage = artifact.release;
       run.imageID = artifact.imageID;
     }
+    timing.mark('image');
     const { ref, digest } = parseImagePin(container.image);
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
     await pruneOldLogsAsync(this.podDir, container.name, run.restartCount);
+    const log = await RotatingLog.open(containerLogPath(this.podDir, container.name, run.restartCount));
+    timing.mark('log');
     return {
       id,
       podUid: pod.metadata.uid,
@@ -864,7 +890,7 @@ export class PodWorker {
           ? Math.max(1, ads - (Date.now() - Date.parse(this.startTime!)) / 1000)
           : undefined,
       },
-      log: await RotatingLog.open(containerLogPath(this.podDir, container.name, run.restartCount)),
+      log,
       ...(hasTierOptions(driver) ? { options: driver.tierOptions(request, artifact) } : {}),
     };
   }
@@ -907,6 +933,26 @@ export class PodWorker {
     // Once per pod: the rules outlive the restarts of its sandboxes.
     this.portsPublished = true;
     await driver.publishHostPorts(this.pod.metadata.uid, ports);
+  }
+
+  /**
+   * One info line per container start with its step durations (start-timing.ts), once the status write
+   * that reports it running is done: "status" is that write's wait and round trip.
+   */
+  private logStartTiming(container: string, restartCount: number, timing: StartTiming): void {
+    void this.reportChain.then(() => {
+      timing.mark('status');
+      this.opts.log.info(
+        {
+          pod: this.pod.metadata.name,
+          namespace: this.pod.metadata.namespace,
+          container,
+          restartCount,
+          ...timing.fields(),
+        },
+        START_TIMING_MESSAGE,
+      );
+    });
   }
 
   /** Coalesced status writes: at most one in flight, the latest state always written last. */

@@ -6,9 +6,22 @@
 // is created for the pod, so a crash mid-way leaves a record that teardown/reconcile follow; reconcile
 // also scans for what has no record (namespaces with our prefix, ports of our bridge, rules with a
 // `strata:<uid>` comment in our chains), so nothing of a gone pod survives it.
+//
+// With a pool (`poolSize`, netns-pool.ts) a pod's network may be a pre-made one: the namespace keeps the
+// pool's name (`<prefix>pool-<id>`, a mount cannot be renamed cheaply) and `<prefix><podUid>` is made a
+// symlink to it, so `ip netns exec <prefix><podUid>` keeps working; the record names both.
 
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Iptables, podOfRule } from './iptables.ts';
 import { Ipam } from './ipam.ts';
@@ -22,9 +35,11 @@ import {
   deleteNetns,
   ensureBridge,
   listNetns,
+  NETNS_DIR,
   netnsPath,
   setSysctl,
 } from './links.ts';
+import { NetnsPool, type NetnsPoolStats, type PoolEntry } from './netns-pool.ts';
 import {
   chainNames,
   hostPortRule,
@@ -51,6 +66,11 @@ export interface PodNetworkOptions {
   vethPrefix?: string;
   /** MTU of the bridge and veths (default: that of the interface the default route uses). */
   mtu?: number;
+  /**
+   * Pre-made pod networks kept ready (netns-pool.ts; default 0: every setup() makes its own). Filled
+   * after reconcile() and refilled after each claim, in the background.
+   */
+  poolSize?: number;
 }
 
 /** What a pod's sandboxes need to join its network. */
@@ -71,6 +91,10 @@ interface PodRecord {
   netns: string;
   hostVeth: string;
   ports: PortMapping[];
+  /** The IPAM owner of the address when it is not the pod (a pool entry's, claimed). */
+  ipamOwner?: string;
+  /** `<prefix><podUid>`: a symlink to `netns` when the namespace came from the pool. */
+  alias?: string;
   /**
    * The pod's address is the node's own, on the bridge (a /32), with no namespace or veth: a pod whose
    * sandboxes have no network stack and are served by the node (wasm HTTP handlers).
@@ -102,6 +126,7 @@ export class PodNetwork {
   private initialized: Promise<void> | undefined;
   /** Every mutation runs in this chain: set-up and teardown of different pods share the IPAM file. */
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly pool: NetnsPool;
 
   constructor(opts: PodNetworkOptions) {
     this.stateDir = opts.stateDir;
@@ -117,6 +142,44 @@ export class PodNetwork {
     this.mtu = opts.mtu;
     this.ipam = new Ipam({ file: join(this.stateDir, 'ipam.json'), subnet: opts.subnet ?? '10.88.0.0/16' });
     this.subnet = this.ipam.subnet.cidr;
+    this.pool = new NetnsPool(opts.poolSize ?? 0, {
+      // The address and names under the queue (the IPAM file); the links outside it, so a pod's setup
+      // never waits for a refill's `ip` runs.
+      reserve: () =>
+        this.serial(async () => {
+          await this.init();
+          const owner = `pool-${randomBytes(6).toString('hex')}`;
+          return {
+            owner,
+            netns: `${this.netnsPrefix}${owner}`,
+            hostVeth: this.vethName(owner),
+            ip: this.ipam.allocate(owner),
+          };
+        }),
+      create: (e) => createPodLinks(this.linkPlan(e.netns, e.hostVeth, e.ip)),
+      discard: (e) => this.serial(() => this.removeEntry(e)),
+    });
+  }
+
+  /** The pool of pre-made networks: its size, what is ready, claims and misses. */
+  poolStats(): NetnsPoolStats {
+    return this.pool.stats();
+  }
+
+  /** Waits until a running refill of the pool is done (tests; a node that wants it full). */
+  poolSettled(): Promise<void> {
+    return this.pool.settled();
+  }
+
+  /**
+   * Stops the pool and removes its unclaimed networks (agent stop). Pods keep theirs; setup() makes
+   * networks one by one from then on.
+   */
+  async closePool(): Promise<void> {
+    const entries = await this.pool.close();
+    await this.serial(async () => {
+      for (const e of entries) await this.removeEntry(e);
+    });
   }
 
   /** The bridge's address: the pods' default gateway. */
@@ -141,6 +204,9 @@ export class PodNetwork {
       const existing = this.readRecord(podUid);
       if (existing && listNetns().includes(existing.netns)) return this.attachment(existing);
       if (existing) await this.removePod(existing); // half-made by a crash: start over
+      const pooled = this.claimPooled(podUid);
+      this.pool.refill();
+      if (pooled) return this.attachment(pooled);
       const rec: PodRecord = {
         podUid,
         ip: this.ipam.allocate(podUid),
@@ -150,14 +216,7 @@ export class PodNetwork {
       };
       this.writeRecord(rec);
       try {
-        await createPodLinks({
-          netns: rec.netns,
-          hostVeth: rec.hostVeth,
-          bridge: this.bridge,
-          cidr: `${rec.ip}/${this.ipam.subnet.prefix}`,
-          gateway: this.gateway,
-          mtu: this.mtu!,
-        });
+        await createPodLinks(this.linkPlan(rec.netns, rec.hostVeth, rec.ip));
       } catch (err) {
         await this.removePod(rec).catch(() => {});
         throw err;
@@ -283,19 +342,27 @@ export class PodNetwork {
     return this.serial(async () => {
       await this.init();
       const report: ReconcileReport = { pods: [], netns: [], links: [], rules: 0, addresses: [] };
+      // What live pods hold under other names than their uid's: pool-made namespaces, veths, owners.
+      const held = new Set<string>();
       for (const uid of this.recordUids()) {
-        if (live.has(uid)) continue;
-        await this.removePod(this.readRecord(uid)!);
+        const rec = this.readRecord(uid);
+        if (live.has(uid)) {
+          for (const name of [rec?.netns, rec?.hostVeth, rec?.ipamOwner]) if (name) held.add(name);
+          continue;
+        }
+        if (rec) await this.removePod(rec);
+        else rmSync(this.recordPath(uid), { force: true });
         report.pods.push(uid);
       }
+      const keep = (name: string) => held.has(name) || this.pool.holds(name);
       for (const name of listNetns()) {
         if (!name.startsWith(this.netnsPrefix)) continue;
-        if (live.has(name.slice(this.netnsPrefix.length))) continue;
-        if (await deleteNetns(name)) report.netns.push(name);
+        if (live.has(name.slice(this.netnsPrefix.length)) || keep(name)) continue;
+        if (removeAlias(name) || (await deleteNetns(name))) report.netns.push(name);
       }
       const liveVeths = new Set([...live].map((u) => this.vethName(u)));
       for (const port of await bridgePorts(this.bridge)) {
-        if (liveVeths.has(port)) continue;
+        if (liveVeths.has(port) || keep(port)) continue;
         if (await deleteLink(port)) report.links.push(port);
       }
       for (const rule of await this.ipt.listRules('nat', this.chains.hostport)) {
@@ -305,19 +372,23 @@ export class PodNetwork {
         report.rules++;
       }
       for (const [uid, ip] of Object.entries(this.ipam.allocations())) {
-        if (live.has(uid)) continue;
+        if (live.has(uid) || keep(uid)) continue;
         this.ipam.release(uid);
         report.addresses.push(ip);
       }
+      this.pool.refill(true);
       return report;
     });
   }
 
   /** Removes every pod, the node-level rules and the bridge (node decommissioning, tests). */
-  uninstall(): Promise<void> {
+  async uninstall(): Promise<void> {
+    const pooled = await this.pool.close();
     return this.serial(async () => {
+      for (const e of pooled) await this.removeEntry(e);
       for (const uid of this.recordUids()) await this.removePod(this.readRecord(uid)!);
-      for (const name of listNetns()) if (name.startsWith(this.netnsPrefix)) await deleteNetns(name);
+      for (const name of listNetns())
+        if (name.startsWith(this.netnsPrefix) && !removeAlias(name)) await deleteNetns(name);
       await removeNodeRules(this.ipt, this.chains);
       await deleteLink(this.bridge);
       this.initialized = undefined;
@@ -347,9 +418,58 @@ export class PodNetwork {
       // leave the pair (and the pod's port on the bridge) alive.
       await deleteLink(rec.hostVeth);
       await deleteNetns(rec.netns);
+      if (rec.alias) removeAlias(rec.alias);
     }
-    this.ipam.release(rec.podUid);
+    this.ipam.release(rec.ipamOwner ?? rec.podUid);
     rmSync(this.recordPath(rec.podUid), { force: true });
+  }
+
+  /** An unclaimed pool entry: its links, namespace and address. */
+  private async removeEntry(e: PoolEntry): Promise<void> {
+    await deleteLink(e.hostVeth);
+    await deleteNetns(e.netns);
+    this.ipam.release(e.owner);
+  }
+
+  /**
+   * The pod takes a ready pool entry, if there is one: its record names the entry's namespace, veth and
+   * address owner, and `<prefix><podUid>` becomes a symlink to the namespace. No process runs.
+   */
+  private claimPooled(podUid: string): PodRecord | undefined {
+    for (let entry = this.pool.take(); entry; entry = this.pool.take()) {
+      if (!listNetns().includes(entry.netns)) {
+        // Removed under us (by hand): the rest of it goes too, in the background.
+        void this.serial(() => this.removeEntry(entry!)).catch(() => {});
+        continue;
+      }
+      const alias = `${this.netnsPrefix}${podUid}`;
+      const rec: PodRecord = {
+        podUid,
+        ip: entry.ip,
+        netns: entry.netns,
+        hostVeth: entry.hostVeth,
+        ipamOwner: entry.owner,
+        alias,
+        ports: [],
+      };
+      // The record first: from here a crash leaves a pod record that teardown and reconcile follow.
+      this.writeRecord(rec);
+      removeAlias(alias);
+      symlinkSync(entry.netns, netnsPath(alias)); // relative: valid wherever /run/netns is mounted
+      return rec;
+    }
+    return undefined;
+  }
+
+  private linkPlan(netns: string, hostVeth: string, ip: string) {
+    return {
+      netns,
+      hostVeth,
+      bridge: this.bridge,
+      cidr: `${ip}/${this.ipam.subnet.prefix}`,
+      gateway: this.gateway,
+      mtu: this.mtu!,
+    };
   }
 
   private attachment(rec: PodRecord): PodAttachment {
@@ -403,6 +523,18 @@ export class PodNetwork {
     this.queue = next.catch(() => undefined);
     return next;
   }
+}
+
+/** Removes `/run/netns/<name>` if it is a symlink (a claimed pool namespace's alias); true if it was. */
+function removeAlias(name: string): boolean {
+  const path = `${NETNS_DIR}/${name}`;
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return false;
+  } catch {
+    return false;
+  }
+  rmSync(path, { force: true });
+  return true;
 }
 
 function checkUid(podUid: string): void {

@@ -457,6 +457,14 @@ export class ContainerDriver
   // --- start -----------------------------------------------------------------------------------
 
   private async launch(spec: ContainerSandboxSpec): Promise<SandboxHandle> {
+    // Step durations of this start, returned in the handle's state.startSteps (the agent logs them).
+    const steps: Record<string, number> = {};
+    let last = performance.now();
+    const mark = (step: string) => {
+      const now = performance.now();
+      steps[step] = now - last;
+      last = now;
+    };
     if (spec.stdin && spec.stdin.length > 0) {
       throw configError('stdin bytes are not supported by the container tier');
     }
@@ -519,6 +527,7 @@ export class ContainerDriver
       state.deadlineAt = Date.now() + spec.limits.deadlineSeconds * 1000;
     }
     mkdirSync(bundle, { recursive: true });
+    mark('checks');
     let sb: Sandbox | undefined;
     try {
       let attachment: PodAttachment | undefined;
@@ -529,6 +538,7 @@ export class ContainerDriver
           throw new SandboxError('CreateContainerError', `pod network: ${(err as Error).message}`);
         }
       }
+      mark('network');
       const hostname = podHostname(options.hostname ?? spec.podName);
       const etcFiles = {
         hosts: join(bundle, 'hosts'),
@@ -577,6 +587,7 @@ export class ContainerDriver
       checkCommand(rootfs, oci, spec);
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(oci, null, 1));
       writeState(state);
+      mark('bundle');
 
       const { pid, conmonPid } = await launchConmon({
         conmon: locate('conmon') ?? 'conmon',
@@ -603,9 +614,11 @@ export class ContainerDriver
       this.watchExit(sb);
       state.startedAt = new Date().toISOString();
       writeState(state);
+      mark('create');
       await this.runtime.start(spec.id, pid).catch((err: Error) => {
         throw new SandboxError('RunContainerError', err.message);
       });
+      mark('start');
       this.armDeadline(sb);
       return {
         id: spec.id,
@@ -620,6 +633,7 @@ export class ContainerDriver
           cgroupsPath: state.cgroupsPath,
           startedAt: state.startedAt,
           init: wantsInit(containerArgv(spec, image), options, this.initBinary),
+          startSteps: steps,
         },
       };
     } catch (err) {
