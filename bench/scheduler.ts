@@ -13,9 +13,11 @@
 //
 //   npm run bench -- scheduler [NODES] [PODS]      (default 5000 150000: Kubernetes' published limits)
 //   npm run bench -- scheduler --quick             (500 nodes, 15000 pods)
-//   flags: --datastore sqlite|etcd|both (default sqlite; etcd: a 3-member etcd on loopback started here;
-//          both: the two end-to-end runs one after the other, printed side by side), --no-core, --no-e2e,
-//          --no-packing
+//   flags: --datastore sqlite|etcd|both (default sqlite; etcd: a 3-member etcd on loopback started here,
+//          read through the watch cache a server puts in front of it (store/watch-cache.ts);
+//          both: the two end-to-end runs one after the other, printed side by side; or a comma-separated
+//          list of sqlite, etcd and etcd-nocache — etcd without the watch cache, kube's --watch-cache=false),
+//          --no-core, --no-e2e, --no-packing
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -39,6 +41,7 @@ import { type EtcdStore, openEtcdStore } from '../src/store/etcd.ts';
 import { DEFAULT_QUOTA_BACKEND_BYTES } from '../src/store/etcd-embedded/member.ts';
 import { startDefragUpkeep } from '../src/store/etcd-embedded/upkeep.ts';
 import { etcdUnavailable, startEtcdCluster } from '../src/store/testing/etcd.ts';
+import { WatchCache, type WatchCacheStats } from '../src/store/watch-cache.ts';
 import { optimalNodes, packingInstance, strataNodesUsed } from './lib/binpack-optimal.ts';
 import { type CoreResult, runCore } from './lib/scheduler-core.ts';
 import { buildWorkload } from './lib/scheduler-workload.ts';
@@ -139,7 +142,14 @@ if (!flag('--no-core')) {
 }
 
 // ---- (b) + (c) end to end --------------------------------------------------------------------------
-type Backend = 'sqlite' | 'etcd';
+type Backend = 'sqlite' | 'etcd' | 'etcd-nocache';
+const BACKENDS: Backend[] = ['sqlite', 'etcd', 'etcd-nocache'];
+const backendLabel = (b: Backend) =>
+  b === 'sqlite'
+    ? 'sqlite'
+    : b === 'etcd'
+      ? 'etcd (3 members) + watch cache'
+      : 'etcd (3 members), no watch cache';
 
 /** Kubernetes' API latency SLOs (sig-scalability api_call_latency), p99 per class, milliseconds. */
 const SLO = {
@@ -168,6 +178,11 @@ interface EndToEnd {
   loopDelay: string;
   /** etcd only: backend size of the largest member at the end, and the revision compacted to. */
   etcd?: { dbBytes: number; compacted: number; revision: number };
+  /** The watch cache's counters at the end (etcd with the cache only). */
+  cache?: WatchCacheStats;
+  /** Resident memory of the one process (server, store, cache, informers, scheduler): peak and at the end. */
+  rssPeakMiB: number;
+  rssEndMiB: number;
 }
 
 const sloVerdict = (c: ApiClass, s: Summary) =>
@@ -219,10 +234,12 @@ async function openEtcdBackend(): Promise<{
 async function endToEnd(backend: Backend): Promise<EndToEnd> {
   console.log(`\n(b) end to end through ObjectStore + ${backend} + Scheduler, (c) API latency meanwhile`);
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-sched-'));
-  const etcd = backend === 'etcd' ? await openEtcdBackend() : undefined;
+  const etcd = backend === 'sqlite' ? undefined : await openEtcdBackend();
   const store = etcd?.store ?? openSqliteStore(join(dir, 'state.db'));
   try {
-    return await runEndToEnd(backend, store, etcd?.stats);
+    // As a server wires it (store/datastore.ts withWatchCache): the ObjectStore reads through the cache.
+    const cache = backend === 'etcd' ? new WatchCache(store) : undefined;
+    return await runEndToEnd(backend, cache ?? store, etcd?.stats, cache);
   } finally {
     if (etcd) await etcd.close();
     else await store.close();
@@ -234,6 +251,7 @@ async function runEndToEnd(
   backend: Backend,
   store: Store,
   etcdStats: (() => Promise<EndToEnd['etcd']>) | undefined,
+  cache: WatchCache | undefined,
 ): Promise<EndToEnd> {
   const objects = new ObjectStore(store);
   await ensureDefaultNamespaces(objects);
@@ -373,8 +391,10 @@ async function runEndToEnd(
     await new Promise((r) => setImmediate(r));
   }).then(() => (createdAt = performance.now()));
   let last = '';
+  let rssPeak = 0;
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     const s = scheduler.stats();
     const line = `  ${((performance.now() - t0) / 1000).toFixed(0)} s: created ${int(created)}, bound ${int(s.scheduled)}, waiting ${int(s.unschedulable)}`;
     if (line.slice(line.indexOf(':')) !== last) {
@@ -410,12 +430,15 @@ async function runEndToEnd(
     buckets: [...buckets].map(([name, b]) => ({ name, cls: b.cls, s: summarize(b.xs) })),
     loopDelay: `p50 ${fmt(loopDelay.percentile(50) / 1e6)}, p99 ${fmt(loopDelay.percentile(99) / 1e6)}, max ${fmt(loopDelay.max / 1e6)}`,
     etcd: await etcdStats?.(),
+    cache: cache?.stats(),
+    rssPeakMiB: Math.max(rssPeak, process.memoryUsage.rss()) / 1024 ** 2,
+    rssEndMiB: process.memoryUsage.rss() / 1024 ** 2,
   };
   await app.close();
   await scheduler.stop();
   informers.stop();
 
-  const on = backend === 'etcd' ? 'etcd (3 members, loopback)' : 'sqlite';
+  const on = backendLabel(backend);
   row(
     `(b) end to end on ${on}: ${int(PODS)} pods created through ObjectStore and bound by the Scheduler`,
     `${total.toFixed(1)} s`,
@@ -438,9 +461,20 @@ async function runEndToEnd(
     result.loopDelay,
     'server, store, informers and scheduler share one thread',
   );
+  row(
+    `(b) ${on}: resident memory of the process`,
+    `peak ${int(result.rssPeakMiB)} MiB`,
+    `${int(result.rssEndMiB)} MiB at the end (server, store, informers, scheduler, bench clients in one process)`,
+  );
+  if (result.cache)
+    row(
+      `(b) ${on}: watch cache`,
+      `${int(result.cache.cached)} lists from memory`,
+      `${int(result.cache.fallbacks)} read from etcd after the 3 s bound, ${int(result.cache.loads)} resource loads, ${int(result.cache.resyncs)} resyncs, ${int(result.cache.keys)} keys held`,
+    );
   if (result.etcd)
     row(
-      '(b) etcd backend at the end',
+      `(b) ${on}: etcd backend at the end`,
       `${(result.etcd.dbBytes / 1024 ** 2).toFixed(0)} MiB`,
       `largest member's db; revision ${int(result.etcd.revision)}, compacted to ${int(result.etcd.compacted)}; quota ${DEFAULT_QUOTA_BACKEND_BYTES / 1024 ** 3} GiB`,
     );
@@ -448,7 +482,7 @@ async function runEndToEnd(
 }
 
 function printSideBySide(r: EndToEnd[]): void {
-  const head = r.map((x) => (x.backend === 'etcd' ? 'etcd (3 members)' : 'sqlite'));
+  const head = r.map((x) => backendLabel(x.backend));
   console.log(`\n### End to end, same run: ${int(NODES)} hollow nodes, ${int(PODS)} pods\n`);
   console.log(`| measurement | ${head.join(' | ')} | SLO (p99) |`);
   console.log(`|---|${r.map(() => '---:').join('|')}|---|`);
@@ -499,17 +533,23 @@ function printSideBySide(r: EndToEnd[]): void {
     'event loop delay',
     r.map((x) => x.loopDelay),
   );
+  line(
+    'process RSS, peak / end',
+    r.map((x) => `${int(x.rssPeakMiB)} / ${int(x.rssEndMiB)} MiB`),
+  );
 }
 
 const datastoreArg =
   args.find((a) => a.startsWith('--datastore='))?.slice('--datastore='.length) ??
   (args.includes('--datastore') ? args[args.indexOf('--datastore') + 1] : 'sqlite');
-if (!['sqlite', 'etcd', 'both'].includes(datastoreArg)) {
-  console.error(`--datastore ${datastoreArg}: expected sqlite, etcd or both`);
+const backends = (datastoreArg === 'both' ? 'sqlite,etcd' : datastoreArg).split(',') as Backend[];
+if (backends.some((b) => !BACKENDS.includes(b))) {
+  console.error(
+    `--datastore ${datastoreArg}: expected sqlite, etcd, both or a list of sqlite,etcd,etcd-nocache`,
+  );
   process.exit(2);
 }
-const backends: Backend[] = datastoreArg === 'both' ? ['sqlite', 'etcd'] : [datastoreArg as Backend];
-if (backends.includes('etcd') && etcdUnavailable()) {
+if (backends.some((b) => b !== 'sqlite') && etcdUnavailable()) {
   console.error(`--datastore ${datastoreArg}: ${etcdUnavailable()}`);
   process.exit(2);
 }
