@@ -26,6 +26,7 @@ import { DEFAULT_RUNTIMES, selectTiers, type NodeResources, type Tier } from '..
 import { NodeVolumeManager } from '../agent/volumes/volume-manager.ts';
 import { startNodeGateway } from './gateway.ts';
 import { CertificateRotator, loadOrJoin } from './node-identity.ts';
+import { raiseOpenFileLimit } from './open-file-limit.ts';
 
 export type NodeLog = NonNullable<AgentOptions['log']>;
 
@@ -91,6 +92,8 @@ export interface PodNetworkSettings {
   cidr?: string;
   /** The pods' MTU (default: the default route's interface's); the overlay's when the node uses one. */
   mtu?: number;
+  /** Pre-made pod network namespaces kept ready for pod starts (`--netns-pool`, default 2; 0 = off). */
+  netnsPool?: number;
 }
 
 export interface RunningNode {
@@ -154,6 +157,7 @@ function newPodNetwork(stateDir: string, settings: PodNetworkSettings): PodNetwo
     vethPrefix: names.vethPrefix,
     chainPrefix: names.chainPrefix,
     mtu: settings.mtu,
+    poolSize: settings.netnsPool ?? 2,
   });
 }
 
@@ -182,6 +186,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
 }
 
 async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): Promise<RunningNode> {
+  raiseOpenFileLimit(o.log); // before the drivers size themselves by it (wasm: a descriptor per volume)
   const tiers = nodeTiers(o.runtimes);
   networkNames(o.podNetwork?.bridge); // a bad bridge name fails before anything starts
   const nodeName = o.nodeName ?? hostname().toLowerCase();
@@ -263,6 +268,7 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
     async stop(opts) {
       rotator?.stop();
       await agent.stop(opts);
+      await resources.podNetworkIfUsed()?.closePool(); // its unclaimed namespaces; pods keep theirs
       await volumes.stop({ unmount: opts?.stopSandboxes });
       await gateway?.stop();
       // A killed or restarting agent leaves the rules (traffic keeps flowing); a node going down removes them.

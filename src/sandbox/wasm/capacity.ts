@@ -9,8 +9,10 @@
 // measured: its memory, its guest's JSPI stack and their neighbours' splits; at 65,530 maps V8 aborts
 // the whole process — bench/wasm-density.ts held 15,000 and died near 21,000): a third of the map count,
 // less what the process itself maps. Both are kept with a margin for the agent's own mappings.
+// Past both, the process's open-file limit: a guest holds a descriptor per volume (fd-budget.ts).
 
 import { readFileSync } from 'node:fs';
+import { fdPodCeiling } from './fd-budget.ts';
 
 /** Live instances per process with V8's guard regions (measured ~12,900; kept with a margin). */
 export const GUARDED_INSTANCE_CEILING = 12_000;
@@ -36,4 +38,9 @@ function maxMapCount(): number {
 export function instanceCeiling(): number {
   if (!trapHandlerDisabled()) return GUARDED_INSTANCE_CEILING;
   return Math.max(1_000, Math.floor((maxMapCount() - MAP_RESERVE) / MAPS_PER_INSTANCE));
+}
+
+/** Most wasm pods this process can run at once: instances, and descriptors (one volume each). */
+export function sandboxCeiling(): number {
+  return Math.min(instanceCeiling(), fdPodCeiling());
 }

@@ -637,6 +637,38 @@ describe('limits and stopping', () => {
     }
   });
 
+  it('refuses a start that would pass the open-file budget, naming RLIMIT_NOFILE; a stop frees it', async () => {
+    const fdDriver = new WasmDriver({ cacheDir: join(tmp.path, 'cache-fds'), fdBudget: 2 });
+    const vol = join(tmp.path, 'fd-volume');
+    mkdirSync(vol, { recursive: true });
+    const withVolume = () =>
+      spec(fixture('sleeper'), { mounts: [{ hostPath: vol, guestPath: '/data', readOnly: true }] });
+    try {
+      const a = withVolume();
+      await fdDriver.start(a);
+      await fdDriver.start(withVolume());
+      expect((await fdDriver.fingerprint()).attributes['wasm.openFileLimit']).toMatch(/^(\d+|Infinity)$/);
+      const refused = await fdDriver.start(withVolume()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(SandboxError);
+      expect((refused as SandboxError).reason).toBe('CreateContainerError');
+      expect((refused as Error).message).toMatch(/hold 2 of the 2 open files .*RLIMIT_NOFILE.*needs 1/);
+      // A pod without volumes holds no descriptor: still admitted.
+      const bare = spec(fixture('sleeper'));
+      await fdDriver.start(bare);
+      await fdDriver.stop(bare.id, 0);
+      await fdDriver.stop(a.id, 0);
+      await fdDriver.wait(a.id);
+      const c = withVolume();
+      await fdDriver.start(c);
+      await fdDriver.stop(c.id, 0);
+    } finally {
+      await fdDriver.shutdown();
+    }
+  });
+
   it('shutdown ends running sandboxes', async () => {
     const d = new WasmDriver({ cacheDir: join(tmp.path, 'cache-shutdown') });
     const a = spec(fixture('sleeper'));

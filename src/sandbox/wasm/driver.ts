@@ -38,7 +38,8 @@ import {
 import { WasmHttpHandler } from './http-handler.ts';
 import { ComponentSandboxes } from './component-sandbox.ts';
 import { prepareWasmModule } from './artifact.ts';
-import { instanceCeiling } from './capacity.ts';
+import { sandboxCeiling } from './capacity.ts';
+import { fdExhaustionMessage, openFileLimit, wasmFdBudget } from './fd-budget.ts';
 import {
   CPU_SINCE_US_F64,
   CPU_USED_US_F64,
@@ -67,8 +68,13 @@ export interface WasmDriverOptions {
   maxWorkers?: number;
   /** Guests one worker thread runs at once (default 500); 1 = a thread per guest. */
   guestsPerWorker?: number;
-  /** Most wasm sandboxes running at once (default: what threads and V8's address space allow, see capacity.ts). */
+  /**
+   * Most wasm sandboxes running at once (default: what threads, V8's address space and the open-file
+   * limit allow, see capacity.ts).
+   */
   maxSandboxes?: number;
+  /** Host descriptors all guests may hold (default: RLIMIT_NOFILE less a reserve, fd-budget.ts). */
+  fdBudget?: number;
   /** Guests a worker takes before it is replaced (default 10,000 for a dedicated worker, 100,000 shared). */
   maxRunsPerWorker?: number;
   /** Largest module accepted (default 256 MiB). */
@@ -161,6 +167,8 @@ export class WasmDriver
   private readonly maxWorkers: number;
   private readonly guestsPerWorker: number;
   private readonly maxSandboxes: number;
+  /** Host descriptors all guests may hold at once (their preopened volumes and stdin files). */
+  private readonly fdBudget: number;
   private readonly interrupter = new WorkerInterrupter();
   private readonly sandboxes = new Map<string, Sandbox>();
   /** Running sandboxes by guest id, to deliver log records to. */
@@ -187,7 +195,8 @@ export class WasmDriver
     this.maxWorkers = opts.maxWorkers ?? 128;
     this.guestsPerWorker = Math.max(1, opts.guestsPerWorker ?? DEFAULT_GUESTS_PER_WORKER);
     this.maxSandboxes =
-      opts.maxSandboxes ?? Math.min(this.maxWorkers * this.guestsPerWorker, instanceCeiling());
+      opts.maxSandboxes ?? Math.min(this.maxWorkers * this.guestsPerWorker, sandboxCeiling());
+    this.fdBudget = opts.fdBudget ?? wasmFdBudget();
     this.httpHandlers = opts.httpHandlers;
     this.capabilities = { ...WasmDriver.baseCapabilities, podNetwork: opts.httpHandlers !== undefined };
     this.handlerRequestTimeoutSeconds = opts.handlerRequestTimeoutSeconds;
@@ -225,6 +234,7 @@ export class WasmDriver
       'wasm.node': process.version,
       'wasm.wasi': 'preview1',
       'wasm.maxSandboxes': String(this.maxSandboxes),
+      'wasm.openFileLimit': String(openFileLimit()),
       'wasm.guestsPerThread': String(this.guestsPerWorker),
       'wasm.maxThreads': String(this.maxWorkers),
       'wasm.memoryLimit': 'linear-memory-cap',
@@ -393,8 +403,25 @@ export class WasmDriver
     await this.handlerHost.reconcile(livePodUids);
   }
 
+  /** Host descriptors the running guests hold: one per preopened volume, one per stdin file. */
+  private heldDescriptors(): number {
+    let n = 0;
+    for (const sb of this.sandboxes.values())
+      if (!sb.result) n += sb.spec.mounts.length + (sb.stdinFd === null ? 0 : 1);
+    return n;
+  }
+
   private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
     let stdinFd: number | null = null;
+    const need = spec.mounts.length + (spec.stdin && spec.stdin.length > 0 ? 1 : 0);
+    if (need > 0 && this.heldDescriptors() + need > this.fdBudget) {
+      throw new SandboxError(
+        'CreateContainerError',
+        `the wasm guests of this node hold ${this.heldDescriptors()} of the ${this.fdBudget} open files ` +
+          `they may use (RLIMIT_NOFILE ${openFileLimit()} less a reserve for the agent); this pod needs ${need} ` +
+          '(one per volume)',
+      );
+    }
     try {
       const compiled = await this.compile(spec);
       const preopens = await prepareMounts(spec.mounts);
@@ -438,6 +465,9 @@ export class WasmDriver
           thread: place.pw.shared ? 'shared' : 'own',
         },
       };
+    } catch (err) {
+      const fdMessage = fdExhaustionMessage(err, 'cannot start the wasm guest');
+      throw fdMessage ? new SandboxError('CreateContainerError', fdMessage) : err;
     } finally {
       if (stdinFd !== null) closeSync(stdinFd);
     }
@@ -608,7 +638,7 @@ export class WasmDriver
               resolve();
               break;
             case 'start-failed':
-              failStart(msg.message, true);
+              failStart(fdExhaustionMessage(msg.message, msg.message) ?? msg.message, true);
               break;
             case 'exit':
               // The worker has counted the guest's CPU time up to its end.

@@ -19,17 +19,22 @@ export const FD_RESERVE = 2_560;
 /** What the node's advertised figure assumes per wasm pod: one volume (its service-account token). */
 export const FDS_PER_WASM_POD = 1;
 
-/** The process's soft RLIMIT_NOFILE (Infinity when unlimited or unknown: no bound from it). */
+/**
+ * The process's soft RLIMIT_NOFILE (Infinity when unlimited). Reading it opens a file, which fails
+ * exactly when the limit is reached: then the last value read is the answer (read once at load).
+ */
 export function openFileLimit(): number {
   try {
     const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    if (!m || m[1] === 'unlimited') return Infinity;
-    const n = Number.parseInt(m[1], 10);
-    return Number.isFinite(n) && n > 0 ? n : Infinity;
+    const n = !m || m[1] === 'unlimited' ? Infinity : Number.parseInt(m[1], 10);
+    lastLimit = Number.isFinite(n) && n > 0 ? n : Infinity;
   } catch {
-    return Infinity;
+    // EMFILE itself, or no /proc: keep the last value
   }
+  return lastLimit;
 }
+let lastLimit = Infinity;
+openFileLimit();
 
 /** Descriptors wasm guests may hold in all: the limit less the reserve. */
 export function wasmFdBudget(limit = openFileLimit()): number {
@@ -51,7 +56,7 @@ export function fdExhaustionMessage(err: unknown, what: string): string | undefi
   const limit = openFileLimit();
   return (
     `${what}: too many open files (EMFILE): this agent process has reached its open-file limit ` +
-    `(RLIMIT_NOFILE ${limit === Infinity ? 'unlimited' : limit}; a running wasm pod holds one per volume)`
+    `(RLIMIT_NOFILE ${limit === Infinity ? 'unknown' : limit}; a running wasm pod holds one per volume)`
   );
 }
 
