@@ -12,6 +12,7 @@ import {
   internalError,
 } from '../api/index.ts';
 import { ApiError, type ObjectStore } from '../store/objects.ts';
+import { EtcdUnavailableError } from '../store/etcd-unavailable.ts';
 import type { Authenticator, User } from './auth.ts';
 import { AgentDialer } from './agent-endpoint.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
@@ -61,6 +62,11 @@ export interface ServerOptions {
   logger?: boolean | object;
   /** /readyz answers 200 only once this returns true (e.g. controllers synced). */
   ready?: () => boolean;
+  /**
+   * Named /readyz checks, as kube-apiserver's (`[-]etcd failed`): each resolves when healthy, rejects (with
+   * the reason, logged, withheld from the public answer as Kubernetes does) when not.
+   */
+  readyChecks?: { name: string; check: () => Promise<void> }[];
   /** Request-path extensions, registered right after authentication, in this order. */
   extensions?: ServerExtension[];
 }
@@ -194,6 +200,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.setErrorHandler((err: any, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.code).send(err.status);
+    // etcd lost quorum, has no leader or did not answer in time: the request was not served (503, as an
+    // unavailable backend), and the message says what the members see.
+    if (err instanceof EtcdUnavailableError) {
+      req.log.warn({ err: err.message }, 'etcd unavailable');
+      return reply.code(503).send(statusFailure(503, 'ServiceUnavailable', err.message));
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply
         .code(413)
@@ -231,9 +243,29 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.get('/healthz', async () => 'ok');
   app.get('/livez', async () => 'ok');
-  app.get('/readyz', async (_req, reply) => {
-    if (opts.ready && !opts.ready()) return reply.code(503).send('not ready');
-    return 'ok';
+  app.get('/readyz', async (req, reply) => {
+    // kube-apiserver's shape: "[+]name ok" / "[-]name failed: reason withheld" lines, listed when a check
+    // fails or with ?verbose, then "readyz check failed" (503) or "readyz check passed".
+    const lines: string[] = [];
+    let failed = false;
+    if (opts.ready) {
+      const ok = opts.ready();
+      failed ||= !ok;
+      lines.push(ok ? '[+]startup ok' : '[-]startup failed: not ready');
+    }
+    for (const c of opts.readyChecks ?? []) {
+      try {
+        await c.check();
+        lines.push(`[+]${c.name} ok`);
+      } catch (err) {
+        failed = true;
+        req.log.warn({ check: c.name, err: (err as Error).message }, 'readyz check failed');
+        lines.push(`[-]${c.name} failed: reason withheld`);
+      }
+    }
+    const verbose = (req.query as Record<string, unknown>)?.verbose !== undefined;
+    if (failed) return reply.code(503).send(`${lines.join('\n')}\nreadyz check failed\n`);
+    return verbose ? `${lines.join('\n')}\nreadyz check passed\n` : 'ok';
   });
   app.get('/version', async () => ({
     major: KUBERNETES_VERSION.major,
