@@ -151,6 +151,7 @@ describe.skipIf(!built)('wasi:http instances: reset between requests, or one per
     sandboxes = new ComponentSandboxes({
       cacheDir,
       source: new ModuleSource({ cacheDir }),
+      threadsPerPod: 2,
       handlerHost: () => ({
         serve: async (_pod, _ports, handle) => {
           handler = handle;
@@ -182,22 +183,25 @@ describe.skipIf(!built)('wasi:http instances: reset between requests, or one per
     return { s, handle: await sandboxes.start(s, resolved!, [8080]) };
   }
 
-  it('by default serve concurrent requests one after another on one instance, each from its fresh state', async () => {
+  it('by default serve concurrent requests on one instance per thread, each from its fresh state', async () => {
     const { s, handle } = await start();
-    expect(handle.state).toMatchObject({ mode: 'wasi-http', instances: 'reset' });
+    expect(handle.state).toMatchObject({ mode: 'wasi-http', instances: 'reset', threads: 2 });
     const bodies = Array.from({ length: 40 }, (_, i) => `request ${i} ${'x'.repeat(i * 100)}`);
     const answers = await Promise.all(bodies.map((b) => request('POST', b)));
     // Each answer carries its own request's body: nothing of another request leaks into it.
     expect(answers.map(text)).toEqual(bodies.map((b) => `hello from a wasi:http component: ${b}\n`));
-    expect(await sandboxes.counts(s.id)).toEqual({ instances: 1, requests: 40 });
+    // One instance per thread, reset after each of its requests.
+    expect(await sandboxes.counts(s.id)).toEqual({ instances: 2, requests: 40, threads: 2 });
     await sandboxes.destroy(s.id);
   }, 600_000);
 
   it('replace an instance after a request that fails in it; the next request is answered', async () => {
-    // 48 MiB of memory: a 64 MiB body cannot be read into the guest, which runs out of memory.
-    const { s } = await start({ limits: { memoryBytes: 48 << 20 } });
+    // 24 MiB of memory: a 32 MiB body cannot be read into the guest, which runs out of memory. One
+    // thread (a CPU limit of 1), so that the failed instance's replacement answers the next requests.
+    const { s, handle } = await start({ limits: { memoryBytes: 24 << 20, cpu: 1 } });
+    expect(handle.state).toMatchObject({ threads: 1 });
     expect(text(await request('GET'))).toBe('hello from a wasi:http component\n');
-    const failed = await request('POST', 'y'.repeat(64 << 20));
+    const failed = await request('POST', 'y'.repeat(32 << 20));
     expect(failed.status).toBe(500);
     expect((s.log as CapturedLog).stderr()).toMatch(/wasi:http handler:/);
     const next = await Promise.all([request('POST', 'after'), request('GET')]);
@@ -205,7 +209,7 @@ describe.skipIf(!built)('wasi:http instances: reset between requests, or one per
       'hello from a wasi:http component: after\n',
       'hello from a wasi:http component\n',
     ]);
-    expect(await sandboxes.counts(s.id)).toEqual({ instances: 2, requests: 4 });
+    expect(await sandboxes.counts(s.id)).toEqual({ instances: 2, requests: 4, threads: 1 });
     await sandboxes.destroy(s.id);
   }, 600_000);
 

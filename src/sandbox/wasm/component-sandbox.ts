@@ -10,6 +10,7 @@
 // A stop ends the thread (terminate): a component guest has no host call at which to unwind cleanly,
 // and the thread holds this pod only.
 import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
   SandboxError,
@@ -48,6 +49,8 @@ export interface ComponentSandboxesOptions {
   handlerHost?: () => HttpHandlerHost;
   poolSize?: number;
   maxRequestsPerInstance?: number;
+  /** wasi:http (instances reset between requests): most threads per pod (default 2, or fewer cores). */
+  threadsPerPod?: number;
 }
 
 /**
@@ -83,7 +86,11 @@ interface CompiledCores {
 
 interface Running {
   spec: SandboxSpec;
+  /** The first of `workers` (a command has only it). */
   worker: Worker;
+  /** wasi:http: the pod's threads, and the requests each has been sent and not yet answered. */
+  workers: Worker[];
+  inFlight: number[];
   component: TranspiledComponent;
   startedAt: Date;
   exited: Promise<ExitResult>;
@@ -101,6 +108,7 @@ export class ComponentSandboxes {
   private readonly handlerHost?: () => HttpHandlerHost;
   private readonly poolSize: number;
   private readonly maxRequestsPerInstance: number;
+  private readonly threadsPerPod: number;
   /** sha256 → whether it is a component (read once per content). */
   private readonly kinds = new Map<string, boolean>();
   private readonly compiled = new Map<string, Promise<CompiledCores>>();
@@ -113,6 +121,7 @@ export class ComponentSandboxes {
     this.handlerHost = opts.handlerHost;
     this.poolSize = opts.poolSize ?? DEFAULT_INSTANCE_POOL;
     this.maxRequestsPerInstance = opts.maxRequestsPerInstance ?? DEFAULT_MAX_REQUESTS_PER_INSTANCE;
+    this.threadsPerPod = Math.max(1, opts.threadsPerPod ?? Math.min(2, availableParallelism()));
   }
 
   has(id: string): boolean {
@@ -181,12 +190,23 @@ export class ComponentSandboxes {
       poolSize: this.poolSize,
       maxRequestsPerInstance: this.maxRequestsPerInstance,
     };
-    const worker = new Worker(WORKER_URL, {
-      name: `component ${spec.id}`,
-      workerData: data,
-      env: {},
-      resourceLimits: { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 32 },
-    });
+    // A wasi:http pod whose instance is reset between requests serves them on as many threads as its
+    // CPU limit allows (up to the node's `threadsPerPod`): one instance runs one request at a time.
+    const threads =
+      component.world === 'http' && instances === 'reset'
+        ? Math.max(1, Math.min(this.threadsPerPod, Math.ceil(spec.limits.cpu ?? this.threadsPerPod)))
+        : 1;
+    const workers = Array.from(
+      { length: threads },
+      (_, i) =>
+        new Worker(WORKER_URL, {
+          name: `component ${spec.id}${threads > 1 ? ` #${i}` : ''}`,
+          workerData: data,
+          env: {},
+          resourceLimits: { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 32 },
+        }),
+    );
+    const worker = workers[0];
     const startedAt = new Date();
     let finish!: Running['finish'];
     const exited = new Promise<ExitResult>((resolve) => {
@@ -196,13 +216,15 @@ export class ComponentSandboxes {
         for (const t of run.timers) clearTimeout(t);
         for (const answer of run.requests.values()) answer(text(503, 'the handler stopped'));
         run.requests.clear();
-        void worker.terminate();
+        for (const w of workers) void w.terminate();
         resolve(run.result);
       };
     });
     const run: Running = {
       spec,
       worker,
+      workers,
+      inFlight: workers.map(() => 0),
       component,
       startedAt,
       exited,
@@ -212,51 +234,54 @@ export class ComponentSandboxes {
     };
     this.running.set(spec.id, run);
 
-    const started = new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: FromComponentWorker) => {
-        if (m.type === 'log') spec.log.write(m.stream, m.chunk);
-        else if (m.type === 'running') resolve();
-        else if (m.type === 'start-failed') reject(new SandboxError('CreateContainerError', m.message));
-        else if (m.type === 'exit') {
-          const outcome = m.trap
-            ? ({ kind: 'trap', message: m.trap } as const)
-            : m.error
-              ? ({ kind: 'error', message: m.error } as const)
-              : ({ kind: 'exit', code: m.code } as const);
-          finish(describeExit({ outcome, memoryBytes: 0, memories: [] }));
-        } else if (m.type === 'response') {
-          const answer = run.requests.get(m.id);
-          run.requests.delete(m.id);
-          if (m.error) spec.log.write('stderr', new TextEncoder().encode(`wasi:http handler: ${m.error}\n`));
-          answer?.(m.error ? text(500, `the handler failed: ${m.error}`) : m);
-        }
-      });
-      worker.on('error', (err) => {
-        reject(new SandboxError('CreateContainerError', `component worker failed: ${err.message}`));
-        finish(
-          describeExit({
-            outcome: { kind: 'worker-failed', message: err.message },
-            memoryBytes: 0,
-            memories: [],
-          }),
-        );
-      });
-      worker.on('exit', () => {
-        reject(
-          new SandboxError('CreateContainerError', 'the component worker ended before the component ran'),
-        );
-        finish({
-          exitCode: KILLED_EXIT_CODE,
-          reason: run.stopCause === 'deadline' ? 'DeadlineExceeded' : 'Killed',
-          signal: 'SIGKILL',
+    const startedOne = (w: Worker, index: number) =>
+      new Promise<void>((resolve, reject) => {
+        w.on('message', (m: FromComponentWorker) => {
+          if (m.type === 'log') spec.log.write(m.stream, m.chunk);
+          else if (m.type === 'running') resolve();
+          else if (m.type === 'start-failed') reject(new SandboxError('CreateContainerError', m.message));
+          else if (m.type === 'exit') {
+            const outcome = m.trap
+              ? ({ kind: 'trap', message: m.trap } as const)
+              : m.error
+                ? ({ kind: 'error', message: m.error } as const)
+                : ({ kind: 'exit', code: m.code } as const);
+            finish(describeExit({ outcome, memoryBytes: 0, memories: [] }));
+          } else if (m.type === 'response') {
+            const answer = run.requests.get(m.id);
+            run.requests.delete(m.id);
+            run.inFlight[index]--;
+            if (m.error)
+              spec.log.write('stderr', new TextEncoder().encode(`wasi:http handler: ${m.error}\n`));
+            answer?.(m.error ? text(500, `the handler failed: ${m.error}`) : m);
+          }
+        });
+        w.on('error', (err) => {
+          reject(new SandboxError('CreateContainerError', `component worker failed: ${err.message}`));
+          finish(
+            describeExit({
+              outcome: { kind: 'worker-failed', message: err.message },
+              memoryBytes: 0,
+              memories: [],
+            }),
+          );
+        });
+        w.on('exit', () => {
+          reject(
+            new SandboxError('CreateContainerError', 'the component worker ended before the component ran'),
+          );
+          finish({
+            exitCode: KILLED_EXIT_CODE,
+            reason: run.stopCause === 'deadline' ? 'DeadlineExceeded' : 'Killed',
+            signal: 'SIGKILL',
+          });
         });
       });
-    });
     try {
-      await started;
+      await Promise.all(workers.map(startedOne));
     } catch (err) {
       this.running.delete(spec.id);
-      void worker.terminate();
+      for (const w of workers) void w.terminate();
       throw err;
     }
     if (spec.limits.deadlineSeconds !== undefined) {
@@ -293,7 +318,7 @@ export class ComponentSandboxes {
       ...(podIP ? { podIP } : {}),
       state: {
         mode: component.world === 'http' ? 'wasi-http' : 'wasi-command',
-        ...(component.world === 'http' ? { instances } : {}),
+        ...(component.world === 'http' ? { instances, threads: workers.length } : {}),
         component: component.sha256,
         startedAt: startedAt.toISOString(),
       },
@@ -304,10 +329,14 @@ export class ComponentSandboxes {
   handle(run: Running, req: HttpHandlerRequest): Promise<HttpHandlerResponse> {
     if (run.result) return Promise.resolve(text(503, 'the handler is stopping'));
     const id = ++this.requestSeq;
+    // To the thread with the fewest requests waiting: each runs one request at a time.
+    let to = 0;
+    for (let i = 1; i < run.workers.length; i++) if (run.inFlight[i] < run.inFlight[to]) to = i;
+    run.inFlight[to]++;
     return new Promise((resolve) => {
       run.requests.set(id, resolve);
       const host = req.headers.host ?? `${req.localAddress}:${req.localPort}`;
-      run.worker.postMessage({
+      run.workers[to].postMessage({
         type: 'request',
         id,
         method: req.method,
@@ -319,17 +348,27 @@ export class ComponentSandboxes {
   }
 
   /** Instances a wasi:http pod has made and requests it has answered (tests, benchmarks). */
-  counts(id: string): Promise<{ instances: number; requests: number }> {
+  async counts(id: string): Promise<{ instances: number; requests: number; threads: number }> {
     const run = this.get(id);
-    return new Promise((resolve) => {
-      const onMessage = (m: FromComponentWorker) => {
-        if (m.type !== 'count') return;
-        run.worker.off('message', onMessage);
-        resolve({ instances: m.instances, requests: m.requests });
-      };
-      run.worker.on('message', onMessage);
-      run.worker.postMessage({ type: 'count' });
-    });
+    const each = await Promise.all(
+      run.workers.map(
+        (w) =>
+          new Promise<{ instances: number; requests: number }>((resolve) => {
+            const onMessage = (m: FromComponentWorker) => {
+              if (m.type !== 'count') return;
+              w.off('message', onMessage);
+              resolve({ instances: m.instances, requests: m.requests });
+            };
+            w.on('message', onMessage);
+            w.postMessage({ type: 'count' });
+          }),
+      ),
+    );
+    return {
+      instances: each.reduce((n, c) => n + c.instances, 0),
+      requests: each.reduce((n, c) => n + c.requests, 0),
+      threads: run.workers.length,
+    };
   }
 
   /**
@@ -407,7 +446,8 @@ export class ComponentSandboxes {
 
   stats(id: string): SandboxStats {
     const run = this.get(id);
-    const cpuNanos = Number(run.worker.performance?.eventLoopUtilization().active ?? 0) * 1e6;
+    const active = run.workers.reduce((n, w) => n + (w.performance?.eventLoopUtilization().active ?? 0), 0);
+    const cpuNanos = Number(active) * 1e6;
     return { cpuNanos, memoryBytes: 0, timestamp: new Date() };
   }
 
