@@ -14,6 +14,7 @@ import { EventRecorder } from '../lib/events.ts';
 import { errorMessage, type Log } from '../lib/log.ts';
 import { NodeGateway, type LoadBalancerIngress, type StatusSink } from '../net/gateway/index.ts';
 import { patchingStatsSink } from '../net/gateway/serving-stats.ts';
+import { gatewayWorkerCount } from '../net/gateway/workers.ts';
 
 export interface NodeGatewayOptions {
   client: Client;
@@ -73,6 +74,8 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     defaultCertificate: await selfSignedServing('strata-gateway', [o.address, 'localhost']),
     status,
     event: (obj, type, reason, message) => recorder.event(obj, type, reason, message),
+    // Threads serving the listeners: STRATA_GATEWAY_WORKERS (default 1; src/net/gateway/workers.ts).
+    workers: gatewayWorkerCount(),
     // Knative route hosts; the activator's per-revision reports patch the Revision (src/serving reads them).
     serving: patchingStatsSink(
       o.nodeName,

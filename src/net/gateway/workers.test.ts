@@ -186,7 +186,7 @@ describe('a gateway on two threads', () => {
 });
 
 describe('shared limits', () => {
-  it('divides the breaker limits and the retry budget floor so the sum over threads stays within them', () => {
+  it('divides the breaker limits (rounded up) and the retry budget floor between the threads', () => {
     const config = upstreamConfig(
       { 'strata.dev/max-requests': '5', 'strata.dev/max-connections': '1' },
       () => {},
@@ -197,9 +197,10 @@ describe('shared limits', () => {
     expect(shareLimits(config, 1)).toBe(config);
   });
 
-  it('reads the thread count from STRATA_GATEWAY_WORKERS, else at most 2', () => {
+  it('reads the thread count from STRATA_GATEWAY_WORKERS, else 1', () => {
     expect(gatewayWorkerCount({ STRATA_GATEWAY_WORKERS: '3' })).toBe(3);
-    expect(gatewayWorkerCount({ STRATA_GATEWAY_WORKERS: 'x' })).toBeLessThanOrEqual(2);
-    expect(gatewayWorkerCount({})).toBeGreaterThanOrEqual(1);
+    expect(gatewayWorkerCount({ STRATA_GATEWAY_WORKERS: 'x' })).toBe(1);
+    expect(gatewayWorkerCount({ STRATA_GATEWAY_WORKERS: '0' })).toBe(1);
+    expect(gatewayWorkerCount({})).toBe(1);
   });
 });

@@ -15,9 +15,10 @@
 //   Counters adds them up (`text()`, `get()`), so the agent's /metrics and the HPA's request rate see one
 //   gateway (at most COUNTER_PUSH_MS behind).
 // - Circuit breakers: each thread counts the requests it has in flight, and its limits are the
-//   Service's divided by the number of threads (rounded up; `shareLimits`), so the sum over threads
-//   never exceeds the annotation — the bound Envoy states for its breakers, which hold "across all
-//   workers". Unlike Envoy's shared counters, one busy thread can refuse before the total is reached.
+//   Service's divided by the number of threads, rounded up (`shareLimits`). The sum over threads is
+//   the annotation when it is a multiple of the thread count, else at most threads × ceil(limit /
+//   threads) (a limit of 1 on 2 threads lets 2 through). Envoy's limits hold across all its workers
+//   (shared counters); here one busy thread can also refuse before the total is reached.
 // - Retry budget: per thread, the minimum per second divided as above; the ratio applies to each
 //   thread's own requests, so the total stays the same fraction.
 // - Outlier ejection: per thread (as nginx's max_fails/fail_timeout without a shared zone): each thread
@@ -28,7 +29,6 @@
 //   must stay in one place: with `serving` set the Ingress ports stay on the main thread alone, and
 //   only LoadBalancer ports are served by every thread. In-process backends (`backendFactory`, wasm
 //   handlers) cannot cross threads: with one, no worker is started.
-import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Informer } from '../../lib/informer.ts';
 import { errorMessage, type Log } from '../../lib/log.ts';
@@ -41,7 +41,7 @@ export const COUNTER_PUSH_MS = 1_000;
 /** The environment variable the agent reads for the worker count (`strata agent`/`up`). */
 export const WORKERS_ENV = 'STRATA_GATEWAY_WORKERS';
 
-/** The gateway's threads: `STRATA_GATEWAY_WORKERS` when set (≥ 1), else the default (see README). */
+/** The gateway's threads: `STRATA_GATEWAY_WORKERS` when set (1–64), else the default. */
 export function gatewayWorkerCount(env: NodeJS.ProcessEnv = process.env): number {
   const v = env[WORKERS_ENV];
   if (v !== undefined && v !== '') {
@@ -51,9 +51,13 @@ export function gatewayWorkerCount(env: NodeJS.ProcessEnv = process.env): number
   return defaultWorkerCount();
 }
 
-/** Chosen from bench/gateway.ts on a 2-core host: see docs/benchmarks.md. */
+/**
+ * 1: on the 2-core host measured (bench/gateway.ts, docs/benchmarks.md) a second thread was no faster —
+ * wrk, the backend and other work already fill both cores, and each thread's own pools and JIT cost
+ * more CPU per request. Set STRATA_GATEWAY_WORKERS on a node with cores to spare.
+ */
 export function defaultWorkerCount(): number {
-  return Math.min(2, os.availableParallelism());
+  return 1;
 }
 
 /** A Service's limits as one of `threads` threads enforces them: the sum never exceeds the annotation. */
