@@ -73,6 +73,7 @@ export function withNodeOptions(cmd: Command): Command {
     )
     .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
     .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
+    .option('--netns-pool <n>', 'pod network namespaces kept ready for pod starts (default 2; 0 = off)', int)
     .option(
       '--http-port <port>',
       "the gateway's Ingress HTTP port on the node's addresses (0 = off)",

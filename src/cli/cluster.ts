@@ -105,6 +105,8 @@ export interface UpOptions extends AuditCliOptions {
   /** The node's pod bridge and pod range. */
   podBridge?: string;
   podCidr?: string;
+  /** Pod network namespaces kept ready for pod starts (`--netns-pool`). */
+  netnsPool?: number;
   /** The gateway's Ingress ports (0 = off). */
   httpPort?: number;
   httpsPort?: number;
@@ -149,7 +151,7 @@ export async function up(o: UpOptions): Promise<void> {
     runtimes: o.runtimes,
     nodeName: o.nodeName,
     leaseDurationSeconds: o.leaseDuration,
-    podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
+    podNetwork: { bridge: o.podBridge, cidr: o.podCidr, netnsPool: o.netnsPool },
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
     encryptionProviderConfig: o.encryptionProviderConfig && resolve(o.encryptionProviderConfig),
@@ -210,6 +212,7 @@ async function upDetached(o: UpOptions, dataDir: string, kubeconfig: string): Pr
     ...(o.advertiseAddress ? ['--advertise-address', o.advertiseAddress] : []),
     ...(o.podBridge ? ['--pod-bridge', o.podBridge] : []),
     ...(o.podCidr ? ['--pod-cidr', o.podCidr] : []),
+    ...(o.netnsPool !== undefined ? ['--netns-pool', String(o.netnsPool)] : []),
     ...(o.httpPort !== undefined ? ['--http-port', String(o.httpPort)] : []),
     ...(o.httpsPort !== undefined ? ['--https-port', String(o.httpsPort)] : []),
     ...(o.tlsSan ?? []).flatMap((s) => ['--tls-san', s]),
@@ -376,6 +379,7 @@ export async function agent(o: {
   serviceCidr?: string;
   podBridge?: string;
   podCidr?: string;
+  netnsPool?: number;
   httpPort?: number;
   httpsPort?: number;
   lbPort?: number;
@@ -432,7 +436,7 @@ export async function agent(o: {
     labels,
     leaseDurationSeconds: o.leaseDuration,
     serviceCidr: o.serviceCidr,
-    podNetwork: { bridge: o.podBridge, cidr: o.podCidr },
+    podNetwork: { bridge: o.podBridge, cidr: o.podCidr, netnsPool: o.netnsPool },
     hostPaths: { cgroupParent: o.cgroupParent, runDir: o.runDir && resolve(o.runDir) },
     httpPort: o.httpPort,
     httpsPort: o.httpsPort,
