@@ -14,7 +14,7 @@
 // bench/lib/cpuprofile-summary.ts prints them by file and function).
 //
 // The driver alone (no API, no agent) is bench/wasm-density.ts.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { kindFor } from '../src/api/index.ts';
 import { Client } from '../src/client/client.ts';
 import { readKubeconfig } from '../src/client/kubeconfig.ts';
@@ -129,7 +129,31 @@ function probeApi(
   return { stop: () => clearInterval(timer), reads, writes, errors, slow };
 }
 
-/** Each pod's last log line through the API (`kubectl logs --tail=1`), 32 at a time, with when it was read. */
+/** How long one pod's log read may take: a starved server once left the read-back hanging for good. */
+const READ_TIMEOUT_MS = 15_000;
+
+/** `work(signal)`, abandoned after `ms` (the signal aborts the request; the race also ends a stuck body). */
+async function withTimeout<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error(`no answer in ${ms / 1000} s`);
+      ac.abort(err);
+      reject(err);
+    }, ms);
+  });
+  try {
+    return await Promise.race([work(ac.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Each pod's last log line through the API (`kubectl logs --tail=1`), 32 at a time, with when it was
+ * read; a read that takes longer than READ_TIMEOUT_MS is recorded as such and the next pod is read.
+ */
 async function lastLines(
   client: Client,
   names: string[],
@@ -137,22 +161,37 @@ async function lastLines(
 ): Promise<Map<string, { line: string; at: number }>> {
   const out = new Map<string, { line: string; at: number }>();
   let next = 0;
-  const until = Date.now() + limitMs;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < names.length && Date.now() < until) {
-        const name = names[next++];
-        try {
-          const res = await client.request('GET', `/api/v1/namespaces/default/pods/${name}/log`, {
-            query: { tailLines: '1' },
-          });
-          out.set(name, { line: (await res.text()).trim(), at: Date.now() });
-        } catch (e) {
-          out.set(name, { line: `error: ${(e as Error).message}`, at: Date.now() });
+  const started = Date.now();
+  const until = started + limitMs;
+  const progress = setInterval(() => {
+    const failed = [...out.values()].filter((v) => v.line.startsWith('error: ')).length;
+    console.log(
+      `read-back ${((Date.now() - started) / 1000).toFixed(0)} s: ${out.size} of ${names.length} read, ${failed} errors or timeouts`,
+    );
+  }, 15_000);
+  try {
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < names.length && Date.now() < until) {
+          const name = names[next++];
+          try {
+            const line = await withTimeout(READ_TIMEOUT_MS, async (signal) => {
+              const res = await client.request('GET', `/api/v1/namespaces/default/pods/${name}/log`, {
+                query: { tailLines: '1' },
+                signal,
+              });
+              return (await res.text()).trim();
+            });
+            out.set(name, { line, at: Date.now() });
+          } catch (e) {
+            out.set(name, { line: `error: ${(e as Error).message}`, at: Date.now() });
+          }
         }
-      }
-    }),
-  );
+      }),
+    );
+  } finally {
+    clearInterval(progress);
+  }
   return out;
 }
 
@@ -238,6 +277,8 @@ try {
   // Let the tickers run a few seconds with everyone up, then measure the process and every pod's line.
   await new Promise((r) => setTimeout(r, 10_000));
   const rssAfter = rssKiB(pid);
+  const fdsAfter = readdirSync(`/proc/${pid}/fd`).length;
+  const fdLimit = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1];
 
   const names = [...times.keys()];
   const readStart = Date.now();
@@ -255,6 +296,8 @@ try {
     else if (notAnswering.length < 5) notAnswering.push(`${name}: ${JSON.stringify(line.slice(0, 120))}`);
   }
   const lagS = summarize(lags);
+  const readErrors = [...lines.values()].filter((v) => v.line.startsWith('error: '));
+  const timedOut = readErrors.filter((v) => v.line.includes('no answer in')).length;
   const r = summarize(probe.reads);
   const w = summarize(probe.writes);
 
@@ -291,8 +334,12 @@ try {
   console.log(
     `| RSS per pod (everything: API objects, caches, agent, guest) | ${((rssAfter - rssBefore) / Math.max(1, runningCount)).toFixed(0)} KiB |`,
   );
+  console.log(`| open files of the process (all Running) / RLIMIT_NOFILE | ${fdsAfter} / ${fdLimit} |`);
   console.log(
     `| last lines read back (kubectl logs --tail=1, 32 at a time) | ${lines.size} of ${names.length} in ${(readMs / 1000).toFixed(1)} s |`,
+  );
+  console.log(
+    `| reads that failed: timed out (${READ_TIMEOUT_MS / 1000} s) / other errors | ${timedOut} / ${readErrors.length - timedOut}${readErrors.length > timedOut ? ` (first: ${readErrors.find((v) => !v.line.includes('no answer in'))!.line.slice(7, 120)})` : ''} |`,
   );
   console.log(
     `| pods answering (last line ≤ ${ANSWERING_LAG_MS / 1000} s behind) | ${answering}/${lines.size} read |`,
