@@ -173,6 +173,16 @@ export function getCondition(
   return conditions?.find((c) => c.type === type);
 }
 
+/** On its way out: a deletion was asked for (finalizers or a grace period keep it a while). */
+export function isDeleting(obj: any): boolean {
+  return !!obj?.metadata?.deletionTimestamp;
+}
+
+/** A pod whose Ready condition is True. */
+export function isReady(pod: any): boolean {
+  return getCondition(pod?.status?.conditions, 'Ready')?.status === 'True';
+}
+
 /**
  * Return `conditions` with `next` set in place of the condition of the same type. lastTransitionTime
  * only moves when the status changes, so "since when" stays meaningful across repeated reconciles.

@@ -5,10 +5,10 @@
 // once a fresh read shows the owner still exists and is not being deleted. Objects controlled by someone
 // else are never touched. Writes are uid-checked read-modify-writes, so an object replaced under the
 // same name, or claimed by another controller in the meantime, is left alone.
-import { type KindInfo, kindFor } from '../api/index.ts';
+import { type KindInfo, kindFor, isDeleting } from '../api/index.ts';
 import { errorCode } from '../lib/log.ts';
 import type { ObjectStore } from '../store/objects.ts';
-import { controllerRef, controllerRefTo, isDeleting, objectKeyOf } from './pods.ts';
+import { controllerRef, controllerRefTo, objectKeyOf } from './pods.ts';
 
 /** Objects without a controller, by namespace, kept from informer events: the only ones to adopt. */
 export class OrphanIndex {

@@ -17,13 +17,13 @@
 // - Time comes from an injectable Clock; the controller re-checks at the next scheduled time and every
 //   `resyncIntervalMs`, and `resync()` re-checks every CronJob at once (tests advance a fake clock, then
 //   call it).
-import { cronMostRecentRun, cronNextRun, kindFor } from '../api/index.ts';
+import { cronMostRecentRun, cronNextRun, kindFor, isDeleting } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { finishedCondition } from './job.ts';
 import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
 import type { ControllerOptions } from './options.ts';
 import { QueuedController } from './queued-controller.ts';
-import { OwnedPodIndex, controllerRefTo, isDeleting, objectKeyOf } from './pods.ts';
+import { OwnedPodIndex, controllerRefTo, objectKeyOf } from './pods.ts';
 
 const CRONJOB = kindFor('batch/v1', 'CronJob')!;
 const JOB = kindFor('batch/v1', 'Job')!;

@@ -22,7 +22,7 @@
 //
 // Status: desiredNumberScheduled, currentNumberScheduled, numberMisscheduled, numberReady,
 // numberAvailable, numberUnavailable, updatedNumberScheduled, observedGeneration.
-import { kindFor, resolveIntOrPercent } from '../api/index.ts';
+import { kindFor, resolveIntOrPercent, isDeleting, isReady } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { templateHash } from './deployment.ts';
 import { Expectations } from './expectations.ts';
@@ -47,9 +47,7 @@ import {
   availability,
   controllerRefTo,
   generateNameFor,
-  isDeleting,
   isFinished,
-  isReady,
   objectKeyOf,
   deleteOwnedPods,
   ownedPodHandlers,

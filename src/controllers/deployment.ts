@@ -40,6 +40,7 @@ import {
   labelSelectorMatcher,
   PodTemplateSpec,
   defaultPodSpec,
+  isDeleting,
 } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { errorCode, errorMessage } from '../lib/log.ts';
@@ -86,7 +87,6 @@ import {
   controllerRef,
   controllerRefTo,
   isActive,
-  isDeleting,
   isFinished,
   objectKeyOf,
 } from './pods.ts';

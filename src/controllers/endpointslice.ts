@@ -29,12 +29,14 @@ import {
   SERVICE_NAME_LABEL,
   type ServicePort,
   kindFor,
+  isDeleting,
+  isReady,
 } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { errorCode, ignoreNotFound } from '../lib/log.ts';
 import type { ControllerOptions } from './options.ts';
 import { QueuedController } from './queued-controller.ts';
-import { controllerRefTo, isDeleting, isFinished, isReady, objectKeyOf } from './pods.ts';
+import { controllerRefTo, isFinished, objectKeyOf } from './pods.ts';
 
 const SERVICE = kindFor('v1', 'Service')!;
 const POD = kindFor('v1', 'Pod')!;

@@ -19,7 +19,13 @@
 //   and the Job is complete when every index has. A second pod for an index (or one for an index that
 //   already completed) is deleted.
 // - Events: SuccessfulCreate / SuccessfulDelete per pod, Completed, BackoffLimitExceeded, DeadlineExceeded.
-import { type Condition, JOB_COMPLETION_INDEX_ANNOTATION, kindFor, setCondition } from '../api/index.ts';
+import {
+  type Condition,
+  JOB_COMPLETION_INDEX_ANNOTATION,
+  kindFor,
+  setCondition,
+  isDeleting,
+} from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ControllerOptions } from './options.ts';
 import { QueuedController } from './queued-controller.ts';
@@ -31,7 +37,6 @@ import {
   deletionOrder,
   generateNameFor,
   isActive,
-  isDeleting,
   objectKeyOf,
   deleteOwnedPods,
   ownedPodHandlers,

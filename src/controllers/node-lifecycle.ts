@@ -24,7 +24,7 @@
 // pod is evicted while no node at all is Ready (Kubernetes' "full disruption" mode).
 //
 // Events: NodeNotReady / NodeReady on the node, NodeNotReady on its pods, TaintManagerEviction on evicted pods.
-import { type Condition, getCondition, kindFor } from '../api/index.ts';
+import { type Condition, getCondition, kindFor, isReady } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { EventRecorder } from './events.ts';
@@ -39,7 +39,7 @@ import {
   nodeTaints,
   toleratesTaint,
 } from './placement.ts';
-import { isFinished, isReady, objectKeyOf } from './pods.ts';
+import { isFinished, objectKeyOf } from './pods.ts';
 import { SharedInformers } from '../store/shared-informers.ts';
 
 const NODE = kindFor('v1', 'Node')!;

@@ -1,6 +1,6 @@
 // Pod facts the workload controllers share: ownership, activity, readiness, and which pods to delete
 // first when there are too many.
-import { getCondition, kindFor } from '../api/index.ts';
+import { getCondition, kindFor, isDeleting, isReady } from '../api/index.ts';
 import { errorCode } from '../lib/log.ts';
 import type { ObjectStore } from '../store/objects.ts';
 
@@ -36,17 +36,9 @@ export function isFinished(pod: any): boolean {
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
-export function isDeleting(obj: any): boolean {
-  return !!obj?.metadata?.deletionTimestamp;
-}
-
 /** Counts toward a controller's replicas: not finished and not on its way out. */
 export function isActive(pod: any): boolean {
   return !isFinished(pod) && !isDeleting(pod);
-}
-
-export function isReady(pod: any): boolean {
-  return getCondition(pod?.status?.conditions, 'Ready')?.status === 'True';
 }
 
 /** Ready for at least `minReadySeconds` at `now`; with the ms still to wait when ready but not yet available. */

@@ -19,7 +19,14 @@
 //   FailedDelete) while creating or deleting fails.
 // Events on the ReplicaSet: SuccessfulCreate, SuccessfulDelete, FailedCreate.
 import { isDeepStrictEqual } from 'node:util';
-import { type Condition, getCondition, kindFor, labelSelectorMatcher } from '../api/index.ts';
+import {
+  type Condition,
+  getCondition,
+  kindFor,
+  labelSelectorMatcher,
+  isDeleting,
+  isReady,
+} from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { errorMessage, ignoreNotFound } from '../lib/log.ts';
 import { nowRfc3339 } from '../store/objects.ts';
@@ -35,8 +42,6 @@ import {
   deletionOrder,
   generateNameFor,
   isActive,
-  isDeleting,
-  isReady,
   objectKeyOf,
   ownedPodHandlers,
 } from './pods.ts';

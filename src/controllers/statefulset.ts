@@ -46,6 +46,8 @@ import {
   startOrdinal,
   statefulSetClaimName,
   statefulSetPodName,
+  isDeleting,
+  isReady,
 } from '../api/index.ts';
 import type { Informer } from '../lib/informer.ts';
 import { errorCode, errorMessage, ignoreNotFound } from '../lib/log.ts';
@@ -56,9 +58,7 @@ import {
   availability,
   controllerRef,
   controllerRefTo,
-  isDeleting,
   isFinished,
-  isReady,
   objectKeyOf,
   ownedPodHandlers,
 } from './pods.ts';

@@ -195,3 +195,43 @@ export async function eventsFor(objects: ObjectStore, kind: string, name: string
     .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
     .sort((a, b) => (a.firstTimestamp < b.firstTimestamp ? -1 : 1));
 }
+
+// ---- disruption budgets (the disruption controller's tests and the eviction API's) ---------------------
+
+/** A Ready pod on node n1, labelled `app: web` unless told otherwise. */
+export async function readyPodFor(
+  objects: ObjectStore,
+  name: string,
+  labels: Record<string, string> = { app: 'web' },
+  extra: any = {},
+): Promise<any> {
+  const p = podObject({ name, nodeName: 'n1' });
+  p.metadata.labels = labels;
+  Object.assign(p.metadata, extra);
+  return setPodReady(objects, await objects.create(p));
+}
+
+/** A PodDisruptionBudget in `default` selecting `app: web` unless `spec` says otherwise. */
+export function pdbObject(name: string, spec: Record<string, unknown>): any {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name, namespace: 'default' },
+    spec: { selector: { matchLabels: { app: 'web' } }, ...spec },
+  };
+}
+
+/** The budget's status once `check` holds. */
+export async function budgetStatusOf(
+  objects: ObjectStore,
+  name: string,
+  check: (s: any) => boolean,
+): Promise<any> {
+  return until(async () => {
+    const s = (await objects.get(PDB, 'default', name))?.status;
+    return s && check(s) && s;
+  }, `status of ${name}`);
+}
+
+export const isPodDeleting = async (objects: ObjectStore, name: string) =>
+  !!(await objects.get(POD, 'default', name))?.metadata.deletionTimestamp;

@@ -11,7 +11,7 @@ import {
   statusFailure,
   type KindInfo,
 } from '../../api/index.ts';
-import { evictPod } from '../../controllers/disruption.ts';
+import { evictPod } from '../../policy/eviction.ts';
 import { ApiError, type ObjectStore, type WriteOptions } from '../../store/objects.ts';
 
 /** Kinds with a scale subresource: their spec.replicas and selector. */
