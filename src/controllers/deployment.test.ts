@@ -461,13 +461,13 @@ describe('rolling updates', () => {
     ).toEqual(good.map((p) => p.metadata.name).sort());
     expect(pods.filter((p) => p.spec.containers[0].image === 'registry.example/web:bad')).toHaveLength(1);
     expect(stalled).toMatchObject({ replicas: 4, updatedReplicas: 1, availableReplicas: 3 });
-    const warnings = await until(
-      async () =>
-        (await eventsFor(objects, 'Deployment', 'bad')).filter(
-          (e) => e.reason === 'ProgressDeadlineExceeded',
-        ),
-      'ProgressDeadlineExceeded event',
-    );
+    // Events are recorded after the status write: wait for one (an empty list is not an answer).
+    const warnings = await until(async () => {
+      const found = (await eventsFor(objects, 'Deployment', 'bad')).filter(
+        (e) => e.reason === 'ProgressDeadlineExceeded',
+      );
+      return found.length > 0 && found;
+    }, 'ProgressDeadlineExceeded event');
     expect(warnings[0].type).toBe('Warning');
 
     // rollout undo: write the previous revision's template back

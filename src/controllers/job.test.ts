@@ -191,8 +191,9 @@ describe('JobController (Indexed, TTL, events)', () => {
     expect(second.map(index).sort()).toEqual(['0', '2']);
     const j = await until(async () => {
       const x = await objects.get(JOB, 'default', 'idx');
-      return x.status?.completedIndexes === '1' && x;
-    }, 'completedIndexes 1');
+      // The two pods' phases are two writes: a sync may see the success before the failure.
+      return x.status?.completedIndexes === '1' && x.status?.failed === 1 && x;
+    }, 'completedIndexes 1 and one failure');
     expect(j.status).toMatchObject({ succeeded: 1, failed: 1 });
     for (const p of second) await setPhase(p.metadata.name, 'Succeeded');
     const last = await until(async () => {
