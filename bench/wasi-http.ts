@@ -1,15 +1,18 @@
 // wasi:http on the wasm tier: the example hello component (examples/wasi-http-hello, componentize-js)
 // served through the node's handler listeners (HandlerListeners on loopback, as a pod's address would
-// be) beside a plain Node `http` server returning the same bytes, both measured in this run:
-// - requests/s and latency at concurrency 64 (keep-alive), Strata with its pool of pre-made instances;
-// - one request at a time: answered by a pre-made instance (pool) vs by a fresh instance made for it
-//   (pool size 0), which is what an instance-per-request host without a pool pays.
+// be) beside a plain Node `http` server returning the same bytes, all measured in this run:
+// - requests/s and latency at concurrency 64 (keep-alive): Strata's default (an instance per thread,
+//   reset between requests: component-reset.ts) on 2 threads and on 1, and the pod that asks for an
+//   instance per request (strata.dev/wasi-http-instances: per-request, a pool of 8 made ahead; fewer
+//   requests: it is ~50x slower);
+// - one request at a time: a reset instance vs a fresh instance made for it (per-request, pool 0),
+//   which is what an instance-per-request host without a pool pays.
 //
 //   npm run bench -- wasi-http [requests at c64, default 1000] [sequential requests, default 30]
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { captureLog, spec } from '../src/sandbox/wasm/test-support.ts';
@@ -44,9 +47,17 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The component served on a loopback port by a ComponentSandboxes with `poolSize` instances ready. */
-async function serveComponent(poolSize: number, id: string) {
-  const sandboxes = new ComponentSandboxes({ cacheDir, source, handlerHost: () => listeners, poolSize });
+type Mode = { instances: 'reset' | 'per-request'; poolSize?: number; threads?: number };
+
+/** The component served on a loopback port by a ComponentSandboxes of its own. */
+async function serveComponent(mode: Mode, id: string) {
+  const sandboxes = new ComponentSandboxes({
+    cacheDir,
+    source,
+    handlerHost: () => listeners,
+    poolSize: mode.poolSize,
+    threadsPerPod: mode.threads,
+  });
   const port = await freePort();
   const s = spec(component, {
     id,
@@ -54,6 +65,7 @@ async function serveComponent(poolSize: number, id: string) {
     args: [],
     log: captureLog(),
     limits: { memoryBytes: 256 << 20 },
+    options: { wasiHttpInstances: mode.instances },
   });
   const resolved = await sandboxes.match(s);
   if (!resolved) throw new Error(`${component} is not a component`);
@@ -77,9 +89,19 @@ async function sequential(url: string, n: number, pauseMs: number): Promise<numb
 }
 
 console.log(`wasi:http bench: ${component}`);
+console.log(
+  `load average at start: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 // Transpile (first start of this digest) and core-module compile, reported but not in the tables.
-const pooled = await serveComponent(8, 'pooled');
-console.log(`first start (transpile + compile + ${8} instances): ${fmt(pooled.startMs)}`);
+const reset2 = await serveComponent({ instances: 'reset', threads: 2 }, 'reset2');
+console.log(`first start (transpile + compile + 2 threads with an instance each): ${fmt(reset2.startMs)}`);
+const reset1 = await serveComponent({ instances: 'reset', threads: 1 }, 'reset1');
+const perRequest = await serveComponent({ instances: 'per-request', poolSize: 8 }, 'per-request');
+console.log(
+  `start, cached digest: reset, 1 thread ${fmt(reset1.startMs)}; per-request pool 8 ${fmt(perRequest.startMs)}`,
+);
 
 const plain = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-served-by': 'wasi-http-hello' });
@@ -89,46 +111,60 @@ plain.listen(0, '127.0.0.1');
 await new Promise((r) => plain.once('listening', r));
 const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/`;
 
-const load = (url: string) =>
-  runLoad({ url, method: 'GET', headers: {}, n: N, concurrency: C, connections: 'keepAlive' });
-// Warm both (connections, JIT) with a short run first.
-await runLoad({
-  url: pooled.url,
-  method: 'GET',
-  headers: {},
-  n: 64,
-  concurrency: C,
-  connections: 'keepAlive',
-});
-await runLoad({ url: plainUrl, method: 'GET', headers: {}, n: 64, concurrency: C, connections: 'keepAlive' });
-const strataLoad = await load(pooled.url);
-const plainLoad = await load(plainUrl);
-printTable(`GET at concurrency ${C}, keep-alive, ${N} requests`, [
-  {
-    name: 'Strata wasi:http component (pool 8)',
-    s: summarize(strataLoad.lat),
-    extra: `${strataLoad.perSec.toFixed(0)} req/s`,
-  },
-  {
-    name: 'plain Node http server',
-    s: summarize(plainLoad.lat),
-    extra: `${plainLoad.perSec.toFixed(0)} req/s`,
-  },
-]);
-console.log(`\nratio (Strata / Node) requests/s: ${(strataLoad.perSec / plainLoad.perSec).toFixed(3)}x`);
+const load = (url: string, n = N) =>
+  runLoad({ url, method: 'GET', headers: {}, n, concurrency: C, connections: 'keepAlive' });
+// Warm each (connections, JIT, V8's tier-up of the guest's code) with a short run first.
+for (const url of [reset2.url, reset1.url, plainUrl]) await load(url, 200);
+await load(perRequest.url, C);
 
-const fresh = await serveComponent(0, 'fresh');
-const pooledSeq = await sequential(pooled.url, SEQ, 300);
-const freshSeq = await sequential(fresh.url, SEQ, 300);
-printTable(`one request at a time (${SEQ}), 300 ms apart`, [
-  { name: 'pre-made instance (pool)', s: summarize(pooledSeq) },
+async function checked(url: string, n = N) {
+  const r = await load(url, n);
+  const check = await fetch(url);
+  if ((await check.text()) !== BODY) throw new Error(`${url} answers something else`);
+  return r;
+}
+const rows: Array<{ name: string; r: Awaited<ReturnType<typeof load>>; counts?: string }> = [];
+const counted = async (name: string, served: Awaited<ReturnType<typeof serveComponent>>, n = N) => {
+  const before = await served.sandboxes.counts(served.id);
+  const r = await checked(served.url, n);
+  const after = await served.sandboxes.counts(served.id);
+  rows.push({ name, r, counts: `${after.instances - before.instances} instances made` });
+};
+await counted('Strata wasi:http, instance reset per request, 2 threads', reset2);
+rows.push({ name: 'plain Node http server', r: await checked(plainUrl) });
+await counted('Strata wasi:http, instance reset per request, 1 thread', reset1);
+await counted(
+  'Strata wasi:http, new instance per request (pool 8)',
+  perRequest,
+  Math.max(C, Math.floor(N / 5)),
+);
+const plainRate = rows[1].r.perSec;
+printTable(
+  `GET at concurrency ${C}, keep-alive (${N} requests; per-request: ${Math.max(C, Math.floor(N / 5))})`,
+  rows.map(({ name, r, counts }) => ({
+    name,
+    s: summarize(r.lat),
+    extra: `${r.perSec.toFixed(0)} req/s, ${(r.perSec / plainRate).toFixed(3)}x Node${counts ? `, ${counts}` : ''}`,
+  })),
+);
+console.log(`\nratio (Strata default / Node) requests/s: ${(rows[0].r.perSec / plainRate).toFixed(3)}x`);
+
+const fresh = await serveComponent({ instances: 'per-request', poolSize: 0 }, 'fresh');
+const resetSeq = await sequential(reset1.url, SEQ, 100);
+const freshSeq = await sequential(fresh.url, SEQ, 100);
+printTable(`one request at a time (${SEQ}), 100 ms apart`, [
+  { name: 'instance reset between requests', s: summarize(resetSeq) },
   { name: 'fresh instance per request', s: summarize(freshSeq) },
 ]);
 console.log(
-  `\nratio (fresh / pooled) p50: ${(summarize(freshSeq).p50 / summarize(pooledSeq).p50).toFixed(1)}x`,
+  `\nratio (fresh / reset) p50: ${(summarize(freshSeq).p50 / summarize(resetSeq).p50).toFixed(1)}x`,
+);
+console.log(
+  `load average at end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
 );
 
-await pooled.sandboxes.shutdown();
-await fresh.sandboxes.shutdown();
+for (const s of [reset2, reset1, perRequest, fresh]) await s.sandboxes.shutdown();
 await new Promise((r) => plain.close(r));
 rmSync(cacheDir, { recursive: true, force: true });
