@@ -167,10 +167,10 @@ function agentStartTimings(logFile: string, podPrefix: string): Array<Record<str
     if (!line.includes(START_TIMING_MESSAGE)) continue;
     const rec = JSON.parse(line);
     if (!String(rec.pod).startsWith(podPrefix)) continue;
-    const sandbox = Object.fromEntries(
-      Object.entries<number>(rec.sandbox ?? {}).map(([k, v]) => [`sandbox: ${k}`, v]),
-    );
-    out.push({ ...rec.steps, ...sandbox, total: rec.totalMs });
+    const parts: Record<string, number> = {};
+    for (const [group, p] of Object.entries<Record<string, number>>(rec.parts ?? {}))
+      for (const [k, v] of Object.entries(p)) parts[`${group}: ${k}`] = v;
+    out.push({ ...rec.steps, ...parts, total: rec.totalMs });
   }
   return out;
 }

@@ -20,7 +20,6 @@ import {
   type ExecResult,
   type ExitResult,
   type HostPortMapping,
-  type PreparedArtifact,
   type SandboxHandle,
   type SandboxSpec,
 } from '../sandbox/driver.ts';
@@ -554,7 +553,7 @@ export class PodWorker {
             }
             handle = await driver.start(spec);
             timing.mark('sandbox');
-            timing.sandbox = sandboxSteps(handle.state);
+            timing.parts.sandbox = sandboxSteps(handle.state);
             delete handle.state.startSteps; // not part of what is saved for a later agent
             run.sandboxId = handle.id;
             run.driver = driver;
@@ -829,48 +828,53 @@ export class PodWorker {
     timing: StartTiming,
   ): Promise<SandboxSpec> {
     const pod = this.pod;
+    const client = this.opts.client;
     const podIP = this.podIP ?? pod.status?.podIP;
-    const env = await resolveEnv(
-      this.opts.client,
-      pod,
-      container,
-      podIP,
-      await podServiceEnv(this.opts.client, pod),
-    );
-    timing.mark('env');
-    const dirs = await prepareVolumes(
-      this.opts.client,
-      pod,
-      this.podDir,
-      podIP,
-      driver.capabilities.blockVolumes === true,
-    );
-    timing.mark('volumes');
-    const mounts = mountsFor(pod, container, dirs, env);
     const id = `${pod.metadata.uid}-${container.name}-${run.restartCount}`;
-    const request: ContainerRequest = {
+    // What a start needs does not depend on each other, so it is gathered at once rather than one after
+    // the other (a cold start waited for their sum): the env (API reads: the Service variables, refs),
+    // the volumes (the service-account token request), the image's rootfs (a snapshot mount) and the log.
+    const envP = timing.time('prepare', 'env', async () =>
+      resolveEnv(client, pod, container, podIP, await podServiceEnv(client, pod)),
+    );
+    const dirsP = timing.time('prepare', 'volumes', () =>
+      prepareVolumes(client, pod, this.podDir, podIP, driver.capabilities.blockVolumes === true),
+    );
+    const requestP = (async (): Promise<ContainerRequest> => ({
       sandboxId: id,
       container: withPodSecurity(pod.spec, container),
       podSpec: pod.spec,
       podAnnotations: pod.metadata.annotations,
       ...(pod.spec.imagePullSecrets?.length
-        ? { registryCredentials: await pullCredentials(this.opts.client, pod) }
+        ? { registryCredentials: await pullCredentials(client, pod) }
         : {}),
-    };
+    }))();
     // The tier turns the image reference into what it runs; without that part, the reference goes as it is.
-    let artifact: PreparedArtifact | undefined;
-    if (preparesArtifacts(driver)) {
-      artifact = await driver.prepareArtifact(request);
+    const artifactP = timing.time('prepare', 'image', async () => {
+      if (!preparesArtifacts(driver)) return undefined;
+      const artifact = await driver.prepareArtifact(await requestP);
+      // Set at once: a failure of another part releases it (superviseContainer's catch).
       run.releaseImage = artifact.release;
       run.imageID = artifact.imageID;
+      return artifact;
+    });
+    const logP = timing.time('prepare', 'log', async () => {
+      await pruneOldLogsAsync(this.podDir, container.name, run.restartCount);
+      return RotatingLog.open(containerLogPath(this.podDir, container.name, run.restartCount));
+    });
+    const parts = await Promise.allSettled([envP, dirsP, requestP, artifactP, logP]);
+    timing.mark('prepare');
+    // The first failure in the order the parts used to run in (the env's before the image's), as before.
+    const failed = parts.find((p) => p.status === 'rejected');
+    if (failed) {
+      if (parts[4].status === 'fulfilled') parts[4].value.close();
+      throw failed.reason;
     }
-    timing.mark('image');
+    const [env, dirs, request, artifact, log] = await Promise.all([envP, dirsP, requestP, artifactP, logP]);
+    const mounts = mountsFor(pod, container, dirs, env);
     const { ref, digest } = parseImagePin(container.image);
     const limits = container.resources?.limits ?? {};
     const ads = pod.spec.activeDeadlineSeconds;
-    await pruneOldLogsAsync(this.podDir, container.name, run.restartCount);
-    const log = await RotatingLog.open(containerLogPath(this.podDir, container.name, run.restartCount));
-    timing.mark('log');
     return {
       id,
       podUid: pod.metadata.uid,

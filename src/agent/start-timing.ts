@@ -29,8 +29,11 @@ export class StartTiming {
   private last: number;
   /** Step name → milliseconds, in the order they were marked (a step marked twice adds up). */
   readonly steps: Record<string, number> = {};
-  /** The tier's breakdown of the "sandbox" step. */
-  sandbox: Record<string, number> = {};
+  /**
+   * Breakdowns of steps: "prepare" (its parts, which run at once: each one's own duration) and
+   * "sandbox" (the tier's, from the handle).
+   */
+  readonly parts: Record<string, Record<string, number>> = {};
 
   /** `since`: a performance.now() the first step counts from (the worker's start: the wait before it). */
   constructor(since = performance.now()) {
@@ -44,6 +47,16 @@ export class StartTiming {
     this.last = now;
   }
 
+  /** Runs one part of a step, recording its own duration as `parts[group][name]`. */
+  async time<T>(group: string, name: string, work: () => Promise<T>): Promise<T> {
+    const t = performance.now();
+    try {
+      return await work();
+    } finally {
+      (this.parts[group] ??= {})[name] = ms(performance.now() - t);
+    }
+  }
+
   totalMs(now = performance.now()): number {
     return ms(now - this.t0);
   }
@@ -52,13 +65,11 @@ export class StartTiming {
   fields(now = performance.now()): {
     totalMs: number;
     steps: Record<string, number>;
-    sandbox?: Record<string, number>;
+    parts: Record<string, Record<string, number>>;
   } {
-    const sandbox = Object.fromEntries(Object.entries(this.sandbox).map(([k, v]) => [k, ms(v)]));
-    return {
-      totalMs: this.totalMs(now),
-      steps: { ...this.steps },
-      ...(Object.keys(sandbox).length ? { sandbox } : {}),
-    };
+    const parts: Record<string, Record<string, number>> = {};
+    for (const [group, p] of Object.entries(this.parts))
+      parts[group] = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, ms(v)]));
+    return { totalMs: this.totalMs(now), steps: { ...this.steps }, parts };
   }
 }
