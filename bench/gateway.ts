@@ -155,6 +155,8 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
+  /** The errors by kind: non-2xx answers, and wrk's socket errors (connect, read, write, timeout). */
+  errorKinds: Record<string, number>;
   /** CPU (user + system) the serving processes spent per request, in µs: the proxy's own cost, not
    *  the machine's load (throughput on this shared 2-core host swings with other work). */
   cpuUs: number;
@@ -192,12 +194,14 @@ async function wrk(port: number, servingPids: number[]): Promise<WrkResult> {
   const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  const errorKinds: Record<string, number> = { 'non-2xx': non2xx };
+  ['connect', 'read', 'write', 'timeout'].forEach((k, i) => (errorKinds[k] = Number(sockErr?.[i + 1] ?? 0)));
+  const errors = Object.values(errorKinds).reduce((a, b) => a + b, 0);
   const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const spent = cpuOf(servingPids) - cpu0;
   const cpuUs = spent / Math.max(1, total);
   const cores = spent / 1000 / (performance.now() - t0);
-  return { rps, p50, p99, errors, cpuUs, cores, load: os.loadavg()[0] };
+  return { rps, p50, p99, errors, errorKinds, cpuUs, cores, load: os.loadavg()[0] };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -290,6 +294,15 @@ const row = (name: string) => {
     cpuUs: median(r.map((x) => x.cpuUs)),
     cores: median(r.map((x) => x.cores)),
     errors: r.reduce((a, x) => a + x.errors, 0),
+    errorKinds: Object.entries(
+      r.reduce<Record<string, number>>((a, x) => {
+        for (const [k, v] of Object.entries(x.errorKinds)) a[k] = (a[k] ?? 0) + v;
+        return a;
+      }, {}),
+    )
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
   };
 };
 const direct = row('direct');
@@ -308,7 +321,7 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const name of Object.keys(targets)) {
   const r = row(name);
   console.log(
-    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.cores.toFixed(2)} | ${r.errors} |`,
+    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.cores.toFixed(2)} | ${r.errors}${r.errorKinds ? ` (${r.errorKinds})` : ''} |`,
   );
 }
 for (const s of skipped) console.log(`\n${s}`);
