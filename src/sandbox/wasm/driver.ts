@@ -36,7 +36,7 @@ import {
   type TierOptionsDriver,
 } from '../driver.ts';
 import { WasmHttpHandler } from './http-handler.ts';
-import { ComponentSandboxes } from './component-sandbox.ts';
+import { ComponentSandboxes, componentOptions, type ComponentOptions } from './component-sandbox.ts';
 import { prepareWasmModule } from './artifact.ts';
 import { sandboxCeiling } from './capacity.ts';
 import { fdExhaustionMessage, openFileLimit, wasmFdBudget } from './fd-budget.ts';
@@ -99,7 +99,7 @@ export interface WasmDriverOptions {
 export const WASM_HTTP_ANNOTATION = 'strata.dev/wasm-http';
 
 /** The wasm tier's own settings, read off the pod's container (tierOptions). */
-export interface WasmOptions {
+export interface WasmOptions extends ComponentOptions {
   /** TCP ports the container declares: it is an HTTP handler served on them. */
   httpPorts?: number[];
 }
@@ -378,7 +378,12 @@ export class WasmDriver
     const ports = (container.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => p.containerPort);
-    return ports.length ? { httpPorts: [...new Set(ports)] } : {};
+    if (!ports.length) return {};
+    // wasi:http components: reset between requests or a new instance each (component-sandbox.ts).
+    return {
+      httpPorts: [...new Set(ports)],
+      ...(mode === 'wasi-http' ? componentOptions(podAnnotations) : {}),
+    };
   }
 
   async publishHostPorts(podUid: string, ports: HostPortMapping[]): Promise<void> {
