@@ -7,6 +7,16 @@ import { kindFor } from '../api/index.ts';
 import { ObjectStore } from '../store/objects.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { ensureDefaultNamespaces } from './namespace.ts';
+import { type NodeSpecForTest, nodeObject, podObject } from '../api/testing/objects.ts';
+
+// The plain object builders live with the api (the scheduler's tests use them too).
+export {
+  type NodeSpecForTest,
+  nodeObject,
+  nodeStatus,
+  type PodSpecForTest,
+  podObject,
+} from '../api/testing/objects.ts';
 
 export const POD = kindFor('v1', 'Pod')!;
 export const NODE = kindFor('v1', 'Node')!;
@@ -57,78 +67,11 @@ export async function until<T>(
   }
 }
 
-export interface NodeSpecForTest {
-  name: string;
-  cpu?: string;
-  memory?: string;
-  pods?: string;
-  labels?: Record<string, string>;
-  runtimes?: string[];
-  ready?: boolean;
-  unschedulable?: boolean;
-}
-
-/** A Node object with status as an agent would report it. */
-export function nodeObject(n: NodeSpecForTest): any {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: n.name, labels: n.labels ?? {} },
-    spec: n.unschedulable ? { unschedulable: true } : {},
-    status: nodeStatus(n),
-  };
-}
-
-export function nodeStatus(n: NodeSpecForTest): any {
-  const resources = { cpu: n.cpu ?? '4', memory: n.memory ?? '8Gi', pods: n.pods ?? '110' };
-  return {
-    capacity: resources,
-    allocatable: resources,
-    conditions: [{ type: 'Ready', status: n.ready === false ? 'False' : 'True', reason: 'AgentReady' }],
-    runtimeHandlers: (n.runtimes ?? ['wasm', 'container']).map((name) => ({ name })),
-  };
-}
-
 /** Create a Node and set its status through the status subresource, as an agent does. */
 export async function createNode(objects: ObjectStore, n: NodeSpecForTest): Promise<any> {
   const node = nodeObject(n);
   await objects.create(node);
   return objects.updateStatus(NODE, undefined, n.name, { status: node.status });
-}
-
-export interface PodSpecForTest {
-  name: string;
-  namespace?: string;
-  cpu?: string;
-  memory?: string;
-  runtimeClassName?: string;
-  nodeSelector?: Record<string, string>;
-  nodeName?: string;
-  phase?: string;
-}
-
-export function podObject(p: PodSpecForTest): any {
-  const requests: Record<string, string> = {};
-  if (p.cpu) requests.cpu = p.cpu;
-  if (p.memory) requests.memory = p.memory;
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: p.namespace ?? 'default' },
-    spec: {
-      ...(p.runtimeClassName ? { runtimeClassName: p.runtimeClassName } : {}),
-      ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
-      ...(p.nodeName ? { nodeName: p.nodeName } : {}),
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.example/app:1',
-          ...(p.cpu || p.memory ? { resources: { requests } } : {}),
-        },
-      ],
-    },
-    ...(p.phase ? { status: { phase: p.phase } } : {}),
-  };
 }
 
 export function condition(obj: any, type: string): any {

@@ -1,5 +1,5 @@
 // Builders for the scheduler's plugin tests (not used outside tests).
-import { type NodeSpecForTest, nodeObject, podObject, type PodSpecForTest } from '../controllers/testutil.ts';
+import { type NodeSpecForTest, nodeObject, podObject, type PodSpecForTest } from '../api/testing/objects.ts';
 import { isPlaced, type PlacementOptions, type PlacementResult, schedule } from './schedule.ts';
 
 export function node(n: NodeSpecForTest & { taints?: any[]; zone?: string }): any {
