@@ -66,6 +66,15 @@ describe.skipIf(!!why)('WASI 0.2 components', () => {
       body: 'through the Service',
     });
     expect(await posted.text()).toBe('hello from a wasi:http component: through the Service\n');
+    // Concurrent requests, each answered with its own body: the pod's instances are reset between
+    // requests (docs/wasi-components.md), so nothing of one request shows in another's answer.
+    const bodies = Array.from({ length: 24 }, (_, i) => `concurrent ${i}`);
+    const answers = await Promise.all(
+      bodies.map((body) =>
+        fetch(`http://127.0.0.1:${nodePort}/`, { method: 'POST', body }).then((r) => r.text()),
+      ),
+    );
+    expect(answers).toEqual(bodies.map((b) => `hello from a wasi:http component: ${b}\n`));
     const pod = JSON.parse(
       (await c.kubectl(['get', 'pods', '-l', 'app=wasi-http-hello', '-o', 'json'])).stdout,
     ).items[0];
