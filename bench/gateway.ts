@@ -162,6 +162,10 @@ interface WrkResult {
   cpuUs: number;
   /** Cores the serving processes used while the round ran (CPU time / wall time). */
   cores: number;
+  /** The backend's CPU per request (µs) on a proxied path (the proxy's cost is on top of it). */
+  backendUs: number;
+  /** wrk's own CPU per request (µs): the load generator's share of the machine. */
+  wrkUs: number;
 }
 
 /** CPU time of a process in µs (utime + stime from /proc, clock ticks of 10 ms). */
@@ -180,8 +184,17 @@ function ms(v: string): number {
 const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + processCpuUs(p), 0);
 
 // Asynchronous: the proxies under test run on this process's event loop.
+/** CPU of this process's reaped children (cutime + cstime): each wrk run is waited for, nothing else is. */
+function reapedChildrenCpuUs(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10_000;
+}
+
 async function wrk(port: number, servingPids: number[]): Promise<WrkResult> {
   const cpu0 = cpuOf(servingPids);
+  const backend0 = processCpuUs(backend.pid!);
+  const wrk0 = reapedChildrenCpuUs();
   const t0 = performance.now();
   const { stdout: out } = await promisify(execFile)(
     'wrk',
@@ -201,7 +214,9 @@ async function wrk(port: number, servingPids: number[]): Promise<WrkResult> {
   const spent = cpuOf(servingPids) - cpu0;
   const cpuUs = spent / Math.max(1, total);
   const cores = spent / 1000 / (performance.now() - t0);
-  return { rps, p50, p99, errors, errorKinds, cpuUs, cores, load: os.loadavg()[0] };
+  const backendUs = (processCpuUs(backend.pid!) - backend0) / Math.max(1, total);
+  const wrkUs = (reapedChildrenCpuUs() - wrk0) / Math.max(1, total);
+  return { rps, p50, p99, errors, errorKinds, cpuUs, cores, backendUs, wrkUs, load: os.loadavg()[0] };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -293,6 +308,8 @@ const row = (name: string) => {
     p99: median(r.map((x) => x.p99)),
     cpuUs: median(r.map((x) => x.cpuUs)),
     cores: median(r.map((x) => x.cores)),
+    backendUs: median(r.map((x) => x.backendUs)),
+    wrkUs: median(r.map((x) => x.wrkUs)),
     errors: r.reduce((a, x) => a + x.errors, 0),
     errorKinds: Object.entries(
       r.reduce<Record<string, number>>((a, x) => {
@@ -315,13 +332,13 @@ console.log(
   `\n### Gateway (L7) vs direct, a plain Node proxy and nginx — wrk, concurrency ${CONCURRENCY}, keep-alive, ${ROUNDS} × ${SECONDS}s rounds (medians)\n`,
 );
 console.log(
-  '| path | requests/s | p50 | p99 | vs direct | CPU per request (backend when direct, proxy otherwise) | cores used | errors |',
+  '| path | requests/s | p50 | p99 | vs direct | CPU per request (backend when direct, proxy otherwise) | cores used | backend CPU per request | wrk CPU per request | errors |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const name of Object.keys(targets)) {
   const r = row(name);
   console.log(
-    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.cores.toFixed(2)} | ${r.errors}${r.errorKinds ? ` (${r.errorKinds})` : ''} |`,
+    `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / direct.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} µs | ${r.cores.toFixed(2)} | ${r.backendUs.toFixed(0)} µs | ${r.wrkUs.toFixed(0)} µs | ${r.errors}${r.errorKinds ? ` (${r.errorKinds})` : ''} |`,
   );
 }
 for (const s of skipped) console.log(`\n${s}`);

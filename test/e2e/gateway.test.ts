@@ -242,10 +242,12 @@ spec:
       .every((l) => l.includes('No such process'));
     expect([0, 137].includes(killed.code) || raced, killed.stderr).toBe(true);
     await new Promise((r) => setTimeout(r, 4000));
+    // Enough answered requests through the kill, however slowly a loaded host serves them (a count in a
+    // fixed window was a throughput threshold: 46 in 5 s under a load of 20).
+    await waitFor('50 answered requests', async () => ok > 50 || failures.length > 0, 120_000);
     stop = true;
     await load;
     expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(50);
     // The killed replica comes back (restarted container, ready again) and gets traffic again.
     await waitFor(
       'the killed replica answering again',
