@@ -47,6 +47,23 @@ describe('component images', () => {
     expect(isComponentBinary(Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0))).toBe(false);
   });
 
+  it(`read ${WASI_HTTP_INSTANCES_ANNOTATION} off a wasi:http pod (tierOptions), and refuse a bad value`, () => {
+    const container = { name: 'web', image: 'x.wasm', ports: [{ containerPort: 8080 }] };
+    const options = (annotations: Record<string, string>) =>
+      driver.tierOptions({ sandboxId: 'x', container, podAnnotations: annotations } as never);
+    expect(
+      options({ 'strata.dev/wasm-http': 'wasi-http', [WASI_HTTP_INSTANCES_ANNOTATION]: 'per-request' }),
+    ).toEqual({ httpPorts: [8080], wasiHttpInstances: 'per-request' });
+    expect(options({ 'strata.dev/wasm-http': 'wasi-http' })).toEqual({ httpPorts: [8080] });
+    // Only wasi:http pods have instances to choose: WAGI ignores it.
+    expect(options({ 'strata.dev/wasm-http': 'wagi', [WASI_HTTP_INSTANCES_ANNOTATION]: 'x' })).toEqual({
+      httpPorts: [8080],
+    });
+    expect(() =>
+      options({ 'strata.dev/wasm-http': 'wasi-http', [WASI_HTTP_INSTANCES_ANNOTATION]: 'shared' }),
+    ).toThrow(/strata.dev\/wasi-http-instances: "shared" is not one of reset, per-request/);
+  });
+
   it('refuses glue that imports modules (it must get everything from the host)', () => {
     expect(() => glueAsScript("import fs from 'node:fs';\nexport function instantiate() {}")).toThrow(
       /imports modules/,
