@@ -23,6 +23,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { run } from '../lib/command.ts';
 import { Iptables, podOfRule } from './iptables.ts';
 import { Ipam } from './ipam.ts';
 import {
@@ -177,9 +178,7 @@ export class PodNetwork {
    */
   async closePool(): Promise<void> {
     const entries = await this.pool.close();
-    await this.serial(async () => {
-      for (const e of entries) await this.removeEntry(e);
-    });
+    await this.serial(() => this.removeEntries(entries));
   }
 
   /** The bridge's address: the pods' default gateway. */
@@ -385,7 +384,7 @@ export class PodNetwork {
   async uninstall(): Promise<void> {
     const pooled = await this.pool.close();
     return this.serial(async () => {
-      for (const e of pooled) await this.removeEntry(e);
+      await this.removeEntries(pooled);
       for (const uid of this.recordUids()) await this.removePod(this.readRecord(uid)!);
       for (const name of listNetns())
         if (name.startsWith(this.netnsPrefix) && !removeAlias(name)) await deleteNetns(name);
@@ -422,6 +421,17 @@ export class PodNetwork {
     }
     this.ipam.release(rec.ipamOwner ?? rec.podUid);
     rmSync(this.recordPath(rec.podUid), { force: true });
+  }
+
+  /**
+   * Unclaimed pool entries, all in one `ip -force -batch` (a node's stop should not wait for two
+   * processes per entry); what is already gone is no error. Then their addresses.
+   */
+  private async removeEntries(entries: PoolEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const lines = entries.flatMap((e) => [`link del ${e.hostVeth}`, `netns del ${e.netns}`]);
+    await run('ip', ['-force', '-batch', '-'], { input: lines.join('\n') }).catch(() => {});
+    for (const e of entries) this.ipam.release(e.owner);
   }
 
   /** An unclaimed pool entry: its links, namespace and address. */
