@@ -243,8 +243,10 @@ async function serveRecycled(msg: RequestMessage): Promise<void> {
   // one whose memory grew (memories do not shrink) and, now and then, a healthy one: the glue's and
   // the host's bookkeeping for an instance (resource tables) grows a little with every request.
   const reusable = outcome.ok && instance.served < data.maxRequestsPerInstance && instance.snapshot.restore();
-  if (!reusable) replaceInstance();
+  // The answer goes first: making the replacement starts synchronously (core instantiation) and
+  // would hold it back.
   post(outcome.reply);
+  if (!reusable) replaceInstance();
 }
 
 async function drain(): Promise<void> {
