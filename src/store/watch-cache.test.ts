@@ -128,6 +128,26 @@ describe.skipIf(missing)('watch cache on etcd', () => {
     expect(s.stats()).toMatchObject({ loads: 1, fallbacks: 0, keys: 7 });
   });
 
+  it('answers every prefix as etcd does through random writes over namespaced and flat keys', async () => {
+    const s = cached(raw(), { cacheRootOf: (p) => (p.startsWith('/m/') ? '/m/' : undefined) });
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >>> 0) % n;
+    const parts = ['a', 'a-b', 'a0', 'b', '\uffff', '\u{1f600}', 'ns1', 'ns10'];
+    const keyOf = () =>
+      rand(3) === 0 ? `/m/${parts[rand(8)]}` : `/m/${parts[rand(8)]}/${parts[rand(8)]}${rand(2) ? '/x' : ''}`;
+    const prefixes = ['/m/', '/m/a', '/m/a/', '/m/ns1', '/m/ns1/', '/m/ns10/a', '/m/\u{1f600}/', '/m/zz/'];
+    await s.list('/m/'); // loads the root
+    for (let i = 0; i < 150; i++) {
+      const key = keyOf();
+      const cur = await s.get(key);
+      if (!cur) await s.create(key, i);
+      else if (rand(3) === 0) await s.delete(key);
+      else await s.update(key, i);
+      if (i % 10 === 9) for (const p of prefixes) expect(await s.list(p), p).toEqual(await s.inner.list(p));
+    }
+    expect(s.stats()).toMatchObject({ loads: 1, fallbacks: 0 });
+  });
+
   it('a caller editing a listed value changes neither the cache nor the store', async () => {
     const s = cached();
     const p = '/registry/core/pods/ns/';

@@ -102,12 +102,13 @@ export function copyJson<T>(v: T): T {
   return out as T;
 }
 
-/** One cached prefix: its keys and their latest kvs. */
-class Root {
-  readonly prefix: string;
-  /** Present while the initial list runs: the feed's events for this root, applied after it. */
-  buffer: WatchEvent[] | undefined = [];
-  readonly loaded: Promise<void>;
+/**
+ * The keys of one segment of a root (one namespace of a resource) in key order, kept sorted lazily:
+ * additions are merged in on the next read, so a write costs O(1) and a read after writes O(n + k log k)
+ * in the segment's size — a namespace's LIST never sorts or merges the other namespaces' keys.
+ */
+class Segment {
+  readonly name: string;
   /** Every key in `sorted` or `pending`; a deleted key stays (kv undefined) until the next normalize. */
   readonly #entries = new Map<string, { kv: KeyValue | undefined }>();
   /** Keys in code-point order as of the last normalize (deleted ones included). */
@@ -115,24 +116,17 @@ class Root {
   /** Keys added since, unsorted. */
   #pending: string[] = [];
   #dead = 0;
-  #live = 0;
+  live = 0;
 
-  constructor(prefix: string, loaded: Promise<void>) {
-    this.prefix = prefix;
-    this.loaded = loaded;
+  constructor(name: string) {
+    this.name = name;
   }
 
-  get size(): number {
-    return this.#live;
-  }
-
-  /** The initial list (already in key order). */
-  fill(items: KeyValue[]): void {
-    for (const kv of items) {
-      this.#entries.set(kv.key, { kv });
-      this.#sorted.push(kv.key);
-    }
-    this.#live = items.length;
+  /** A key of the initial list (which comes in key order). */
+  push(kv: KeyValue): void {
+    this.#entries.set(kv.key, { kv });
+    this.#sorted.push(kv.key);
+    this.live++;
   }
 
   apply(ev: WatchEvent): void {
@@ -140,7 +134,7 @@ class Root {
     if (ev.type === 'DELETE') {
       if (e?.kv) {
         e.kv = undefined;
-        this.#live--;
+        this.live--;
         this.#dead++;
       }
       return;
@@ -148,31 +142,28 @@ class Root {
     if (!e) {
       this.#entries.set(ev.kv.key, { kv: ev.kv });
       this.#pending.push(ev.kv.key);
-      this.#live++;
+      this.live++;
       return;
     }
     if (!e.kv) {
-      this.#live++;
+      this.live++;
       this.#dead--;
     }
     e.kv = ev.kv;
   }
 
-  /** Copies of the kvs under `prefix` (which starts with this root's prefix), in key order. */
-  read<T>(prefix: string): KeyValue<T>[] {
+  /** Appends copies of the kvs under `prefix` to `out`, in key order. */
+  read<T>(prefix: string, out: KeyValue<T>[]): void {
     this.#normalize();
     const keys = this.#sorted;
+    // The first key >= prefix: the keys starting with it follow, contiguously.
     let i = 0;
-    if (prefix !== this.prefix) {
-      // The first key >= prefix: keys starting with it follow, contiguously.
-      let hi = keys.length;
-      while (i < hi) {
-        const mid = (i + hi) >>> 1;
-        if (compareCodePoints(keys[mid], prefix) < 0) i = mid + 1;
-        else hi = mid;
-      }
+    let hi = keys.length;
+    while (i < hi) {
+      const mid = (i + hi) >>> 1;
+      if (compareCodePoints(keys[mid], prefix) < 0) i = mid + 1;
+      else hi = mid;
     }
-    const out: KeyValue<T>[] = [];
     for (; i < keys.length && keys[i].startsWith(prefix); i++) {
       const kv = this.#entries.get(keys[i])!.kv!;
       out.push({
@@ -182,10 +173,9 @@ class Root {
         modRevision: kv.modRevision,
       });
     }
-    return out;
   }
 
-  /** Merges the keys added since the last read into the sorted ones and drops deleted ones: O(n + k log k). */
+  /** Merges the keys added since the last read into the sorted ones and drops deleted ones. */
   #normalize(): void {
     if (this.#pending.length === 0 && this.#dead === 0) return;
     const added = this.#pending.sort(compareCodePoints);
@@ -204,6 +194,78 @@ class Root {
     this.#sorted = merged;
     this.#pending = [];
     this.#dead = 0;
+  }
+}
+
+/**
+ * One cached prefix, in segments: a key's segment is what follows the prefix up to and including the next
+ * '/' (a namespace, `ns/`), or '' when no '/' follows (cluster-scoped names). Every key of segment `x/`
+ * sorts between the keys of the segments named below and above `x/` (neither name holds another '/'), so
+ * segments read in name order give key order; keys of '' interleave with the others and are merged in.
+ */
+class Root {
+  readonly prefix: string;
+  /** Present while the initial list runs: the feed's events for this root, applied after it. */
+  buffer: WatchEvent[] | undefined = [];
+  readonly loaded: Promise<void>;
+  readonly #segments = new Map<string, Segment>();
+  /** Segment names in code-point order; undefined when a segment was added since. */
+  #names: string[] | undefined = [];
+
+  constructor(prefix: string, loaded: Promise<void>) {
+    this.prefix = prefix;
+    this.loaded = loaded;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const s of this.#segments.values()) n += s.live;
+    return n;
+  }
+
+  /** The initial list (already in key order). */
+  fill(items: KeyValue[]): void {
+    for (const kv of items) this.#segment(kv.key).push(kv);
+  }
+
+  apply(ev: WatchEvent): void {
+    this.#segment(ev.kv.key).apply(ev);
+  }
+
+  /** Copies of the kvs under `prefix` (which starts with this root's prefix), in key order. */
+  read<T>(prefix: string): KeyValue<T>[] {
+    const out: KeyValue<T>[] = [];
+    const rest = prefix.slice(this.prefix.length);
+    const slash = rest.indexOf('/');
+    if (slash >= 0) {
+      // Within one namespace: that segment alone.
+      this.#segments.get(rest.slice(0, slash + 1))?.read(prefix, out);
+      return out;
+    }
+    this.#names ??= [...this.#segments.keys()].sort(compareCodePoints);
+    const flat = this.#segments.get('');
+    for (const name of this.#names)
+      if (name !== '' && name.startsWith(rest)) this.#segments.get(name)!.read(prefix, out);
+    if (flat && flat.live > 0) {
+      if (out.length === 0) flat.read(prefix, out);
+      else {
+        flat.read(prefix, out);
+        out.sort((x, y) => compareCodePoints(x.key, y.key));
+      }
+    }
+    return out;
+  }
+
+  #segment(key: string): Segment {
+    const slash = key.indexOf('/', this.prefix.length);
+    const name = slash < 0 ? '' : key.slice(this.prefix.length, slash + 1);
+    let s = this.#segments.get(name);
+    if (!s) {
+      s = new Segment(name);
+      this.#segments.set(name, s);
+      this.#names = undefined;
+    }
+    return s;
   }
 }
 
