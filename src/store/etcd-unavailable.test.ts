@@ -39,7 +39,13 @@ describe.skipIf(missing)('EtcdStore without quorum', () => {
   let store: EtcdStore;
   beforeAll(async () => {
     cluster = await startEtcdCluster({ size: 3 });
-    store = openEtcdStore({ endpoints: cluster.endpoints, compactionIntervalMs: 0, requestTimeoutMs: 5_000 });
+    // The default 60 s deadline: a request without quorum must fail at the first look at the members (3 s
+    // here), not at its deadline.
+    store = openEtcdStore({
+      endpoints: cluster.endpoints,
+      compactionIntervalMs: 0,
+      unansweredCheckMs: 3_000,
+    });
     await store.create('/registry/q/before', { n: 1 });
   }, 60_000);
   afterAll(async () => {

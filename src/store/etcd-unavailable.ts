@@ -102,6 +102,13 @@ export async function memberHealth(
   );
 }
 
+/** Whether a request can still be answered: a majority of members reachable and one of them sees a leader. */
+export function hasQuorumAndLeader(members: MemberHealth[] | undefined): boolean {
+  if (!members) return false;
+  const up = members.filter((m) => m.reachable);
+  return up.length >= Math.floor(members.length / 2) + 1 && up.some((m) => m.leader !== '');
+}
+
 /** One line: "no quorum: 1 of 3 members reachable (2 needed; down: a, b)" and the like. */
 export function describeHealth(members: MemberHealth[] | undefined, endpoints: string[]): string {
   if (!members) return `no member answers (tried ${endpoints.join(', ')})`;

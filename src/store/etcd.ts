@@ -22,11 +22,13 @@
 // already-compacted revision is a no-op). A watch from compacted history is refused with
 // RevisionCompactedError, found either from this process's own compactions or by asking etcd.
 //
-// Deadlines. Every operation carries one absolute gRPC deadline (`requestTimeoutMs`, each page of a list its
-// own), shared by the etcd3 client's retries on other members, so nothing waits forever on a cluster that
-// lost quorum. When etcd cannot answer (no quorum, no leader, members down, deadline passed) the operation
-// throws EtcdUnavailableError naming what the members still see (etcd-unavailable.ts); a write that timed
-// out may still be applied once quorum is back, as with any etcd client.
+// Deadlines. Every operation carries one absolute gRPC deadline (`requestTimeoutMs`, 60 s like kube-apiserver's
+// request timeout; each page of a list its own), shared by the etcd3 client's retries on other members. A
+// cluster that lost quorum is not waited for that long: an operation unanswered for `unansweredCheckMs` (15 s)
+// makes the Store ask the members, and without a quorum and a leader it fails then. When etcd cannot answer
+// (no quorum, no leader, members down, deadline passed) the operation throws EtcdUnavailableError naming what
+// the members still see (etcd-unavailable.ts); a write that timed out may still be applied once quorum is
+// back, as with any etcd client. (A flat 15 s deadline failed healthy requests at load average ~25.)
 import {
   Etcd3,
   type IRequestOp,
@@ -40,9 +42,16 @@ import { EtcdWatch, parseValue } from './etcd-watch.ts';
 import {
   EtcdUnavailableError,
   describeHealth,
+  hasQuorumAndLeader,
   isUnavailableError,
   memberHealth,
 } from './etcd-unavailable.ts';
+
+/** The members as seen after a failure or a long wait: a line for operators, and whether waiting can help. */
+interface Diagnosis {
+  text: string;
+  answerable: boolean;
+}
 import {
   DEFAULT_ETCD_ROOT,
   checkKey,
@@ -90,10 +99,16 @@ export interface EtcdStoreOptions {
   dialTimeoutMs?: number;
   /**
    * How long one operation (one page of a list) may take, retries on other members included, before it
-   * fails with EtcdUnavailableError. Default 15 s: above etcd's own proposal timeout (5 s + 2 election
-   * timeouts), below kube-apiserver's 60 s request timeout.
+   * fails with EtcdUnavailableError. Default 60 s, kube-apiserver's request timeout: a healthy cluster under
+   * load may be that slow.
    */
   requestTimeoutMs?: number;
+  /**
+   * How long an operation may stay unanswered before the members are asked whether they still have a
+   * quorum and a leader; if not, it fails then instead of at `requestTimeoutMs` (asked again every period).
+   * Default 15 s: above etcd's own proposal timeout (5 s + 2 election timeouts).
+   */
+  unansweredCheckMs?: number;
 }
 
 /** The store was closed; the operation did not happen. */
@@ -124,7 +139,8 @@ type CallOptions = NonNullable<Parameters<Etcd3['kv']['range']>[1]>;
 const PAGE_SIZE = 1_000;
 const DEFAULT_COMPACTION_INTERVAL_MS = 5 * 60_000;
 const DEFAULT_HISTORY_LIMIT = 100_000;
-const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+const DEFAULT_UNANSWERED_CHECK_MS = 15_000;
 /** How long asking each member for its status may take when diagnosing a failure, and how long that answer is reused. */
 const DIAGNOSIS_TIMEOUT_MS = 2_000;
 const DIAGNOSIS_TTL_MS = 3_000;
@@ -150,10 +166,11 @@ export class EtcdStore implements Store {
   /** While set, every write also requires mod_revision(fence.key) = fence.token (leader fencing). */
   #fence: { key: Buffer; name: string; token: number } | undefined;
   #requestTimeoutMs: number;
+  #unansweredCheckMs: number;
   /** The client's options without hosts: diagnosis opens one connection per member with them. */
   #connection: Omit<IOptions, 'hosts'>;
   /** The last diagnosis of an unavailable etcd (many requests fail together: one look at the members). */
-  #diagnosis: { at: number; text: Promise<string> } | undefined;
+  #diagnosis: { at: number; health: Promise<Diagnosis> } | undefined;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('etcd: at least one endpoint is needed');
@@ -162,6 +179,7 @@ export class EtcdStore implements Store {
     this.#probeKey = Buffer.from(`${this.root}/.strata/probe`, 'utf8');
     this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#unansweredCheckMs = opts.unansweredCheckMs ?? DEFAULT_UNANSWERED_CHECK_MS;
     const options: IOptions = {
       hosts: opts.endpoints,
       dialTimeout: opts.dialTimeoutMs ?? 10_000,
@@ -399,27 +417,52 @@ export class EtcdStore implements Store {
     call: (o: CallOptions) => Promise<T>,
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<T> {
+    const started = Date.now();
+    const pending = call({ deadline: started + timeoutMs });
+    // A healthy cluster under load can be slow; one without quorum or leader never answers. While the call
+    // is unanswered, look at the members every #unansweredCheckMs and give up as soon as they show that.
+    let timer: NodeJS.Timeout | undefined;
+    const unanswerable = new Promise<never>((_, reject) => {
+      const check = async () => {
+        const d = await this.#diagnose();
+        if (d.answerable) timer = setTimeout(check, this.#unansweredCheckMs);
+        else
+          reject(
+            new EtcdUnavailableError(op, d.text, new Error(`unanswered after ${Date.now() - started} ms`)),
+          );
+      };
+      timer = setTimeout(check, this.#unansweredCheckMs);
+    });
     try {
-      return await call({ deadline: Date.now() + timeoutMs });
+      return await Promise.race([pending, unanswerable]);
     } catch (err) {
+      if (err instanceof EtcdUnavailableError) {
+        pending.catch(() => {}); // it ends at its deadline; nobody waits for it any more
+        throw err;
+      }
       if (!isUnavailableError(err) || this.#closed) throw err;
-      throw new EtcdUnavailableError(op, await this.#diagnose(), err);
+      throw new EtcdUnavailableError(op, (await this.#diagnose()).text, err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   /** What the members still see; one look shared by the requests failing within DIAGNOSIS_TTL_MS. */
-  #diagnose(): Promise<string> {
+  #diagnose(): Promise<Diagnosis> {
     const now = Date.now();
     if (!this.#diagnosis || now - this.#diagnosis.at > DIAGNOSIS_TTL_MS) {
       this.#diagnosis = {
         at: now,
-        text: memberHealth(this.endpoints, this.#connection, DIAGNOSIS_TIMEOUT_MS).then(
-          (members) => describeHealth(members, this.endpoints),
-          (err: Error) => `unreachable (${err.message})`,
+        health: memberHealth(this.endpoints, this.#connection, DIAGNOSIS_TIMEOUT_MS).then(
+          (members) => ({
+            text: describeHealth(members, this.endpoints),
+            answerable: hasQuorumAndLeader(members),
+          }),
+          (err: Error) => ({ text: `unreachable (${err.message})`, answerable: false }),
         ),
       };
     }
-    return this.#diagnosis.text;
+    return this.#diagnosis.health;
   }
 
   /** kube-apiserver's compactor: compact to what was current one interval ago, keeping historyLimit. */
