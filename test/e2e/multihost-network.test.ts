@@ -625,6 +625,25 @@ describe.skipIf(why)(
         `rejoin: Ready and old sandboxes removed ${Math.round((Date.now() - backAt) / 1000)} s after the link came back`,
       );
       const after = await podsOf('app=fleet');
+      // Seen once in five runs (the leader's host cut): one replacement pod itself replaced after the rejoin.
+      // Say which, and why the events say, before failing.
+      const gone = replaced.filter((p) => !after.some((a) => a.metadata.uid === p.metadata.uid));
+      const added = after.filter((a) => !replaced.some((p) => p.metadata.uid === a.metadata.uid));
+      if (gone.length + added.length > 0) {
+        const events = (await client.list(kindFor('v1', 'Event')!, 'default')).items as any[];
+        for (const p of [...gone, ...added])
+          console.log(
+            `${gone.includes(p) ? 'gone' : 'new'}: ${p.metadata.name} on ${p.spec.nodeName} (${p.metadata.uid}): ` +
+              events
+                .filter(
+                  (e) =>
+                    e.involvedObject?.uid === p.metadata.uid || e.involvedObject?.name === p.metadata.name,
+                )
+                .map((e) => `${e.source?.component ?? e.reportingController}: ${e.reason} ${e.message}`)
+                .join(' | '),
+          );
+        await diagnose(new Error('fleet pods changed after the rejoin')).catch(() => {});
+      }
       expect(after.map((p) => p.metadata.uid).sort()).toEqual(replaced.map((p) => p.metadata.uid).sort());
       expect(new Set(after.map((p) => p.metadata.name)).size).toBe(6);
       expect(after.some((p) => onCut.some((o) => o.metadata.uid === p.metadata.uid))).toBe(false);
