@@ -28,7 +28,8 @@
 // makes the Store ask the members, and without a quorum and a leader it fails then. When etcd cannot answer
 // (no quorum, no leader, members down, deadline passed) the operation throws EtcdUnavailableError naming what
 // the members still see (etcd-unavailable.ts); a write that timed out may still be applied once quorum is
-// back, as with any etcd client. (A flat 15 s deadline failed healthy requests at load average ~25.)
+// back, as with any etcd client. (A flat 15 s deadline failed healthy requests at load average ~25; the
+// look at the members also gives up when one of them is unreachable, where the call may be stuck.)
 import {
   Etcd3,
   type IRequestOp,
@@ -456,7 +457,10 @@ export class EtcdStore implements Store {
         health: memberHealth(this.endpoints, this.#connection, DIAGNOSIS_TIMEOUT_MS).then(
           (members) => ({
             text: describeHealth(members, this.endpoints),
-            answerable: hasQuorumAndLeader(members),
+            // Waiting helps only a slow cluster. With a member unreachable (a host cut off drops packets
+            // silently) the call may sit on that member's connection until its deadline: give up now, the
+            // caller's retry is sent on another connection.
+            answerable: hasQuorumAndLeader(members) && members!.every((m) => m.reachable),
           }),
           (err: Error) => ({ text: `unreachable (${err.message})`, answerable: false }),
         ),
