@@ -1,6 +1,6 @@
 // A three-member etcd (real etcd processes on loopback) losing two members: the Store's operations fail
 // within their deadline with EtcdUnavailableError naming the lost quorum, and work again once a second
-// member is back.
+// member is back. And one member silent (stopped, its connections open): calls move on to the others.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore, type EtcdStore } from './etcd.ts';
 import { EtcdUnavailableError, describeHealth } from './etcd-unavailable.ts';
@@ -90,5 +90,41 @@ describe.skipIf(missing)('EtcdStore without quorum', () => {
     }
     await store.checkHealth();
     expect((await store.get('/registry/q/before'))?.value).toEqual({ n: 1 });
+  }, 120_000);
+});
+
+// A member cut off silently (a partitioned host drops packets; here: SIGSTOP, so its connections stay open
+// and never answer) must cost a call one attempt, not the call: the client retries on another member.
+// Without per-attempt deadlines every call sent to that member waited for its whole deadline (10 minutes
+// here, far past this test's timeout) while the cluster had quorum and a leader.
+describe.skipIf(missing)('EtcdStore with one member silent', () => {
+  let cluster: EtcdCluster;
+  let store: EtcdStore;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ size: 3 });
+    store = openEtcdStore({
+      endpoints: cluster.endpoints,
+      compactionIntervalMs: 0,
+      requestTimeoutMs: 600_000,
+      attemptTimeoutMs: 2_000,
+    });
+    await store.create('/registry/s/seed', { n: 0 });
+  }, 60_000);
+  afterAll(async () => {
+    const p = cluster?.members[2]?.process;
+    if (p?.pid) process.kill(p.pid, 'SIGCONT');
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it('answers every read and write through the other members', async () => {
+    const silent = cluster.members[2]!.process!;
+    process.kill(silent.pid!, 'SIGSTOP');
+    // Enough calls that the round robin sends several to the silent member.
+    for (let i = 0; i < 9; i++) {
+      await store.create(`/registry/s/k${i}`, { n: i });
+      expect((await store.get(`/registry/s/k${i}`))?.value).toEqual({ n: i });
+    }
+    expect((await store.list('/registry/s/')).items).toHaveLength(10);
   }, 120_000);
 });

@@ -28,8 +28,11 @@
 // makes the Store ask the members, and without a quorum and a leader it fails then. When etcd cannot answer
 // (no quorum, no leader, members down, deadline passed) the operation throws EtcdUnavailableError naming what
 // the members still see (etcd-unavailable.ts); a write that timed out may still be applied once quorum is
-// back, as with any etcd client. (A flat 15 s deadline failed healthy requests at load average ~25; the
-// look at the members also gives up when one of them is unreachable, where the call may be stuck.)
+// back, as with any etcd client. (A flat 15 s deadline failed healthy requests at load average ~25.)
+// Attempts: each attempt of a call on one member has its own deadline (`attemptTimeoutMs`, 15 s) and the
+// etcd3 client's retry (up to 4 attempts) moves to another member, so a member cut off silently — its
+// packets dropped, its connection never failing — costs a call one attempt instead of the call; a timed-out
+// write retried elsewhere may then find its own first attempt applied (a 409, as after any lost answer).
 import {
   Etcd3,
   type IRequestOp,
@@ -110,6 +113,11 @@ export interface EtcdStoreOptions {
    * Default 15 s: above etcd's own proposal timeout (5 s + 2 election timeouts).
    */
   unansweredCheckMs?: number;
+  /**
+   * How long one attempt on one member may take before the etcd3 client retries on another (it makes up to
+   * four). Default 15 s. With requestTimeoutMs the smaller bound wins.
+   */
+  attemptTimeoutMs?: number;
 }
 
 /** The store was closed; the operation did not happen. */
@@ -142,6 +150,8 @@ const DEFAULT_COMPACTION_INTERVAL_MS = 5 * 60_000;
 const DEFAULT_HISTORY_LIMIT = 100_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const DEFAULT_UNANSWERED_CHECK_MS = 15_000;
+/** One attempt of a call on one member; the client makes up to 4 (a different member each time). */
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
 /** How long asking each member for its status may take when diagnosing a failure, and how long that answer is reused. */
 const DIAGNOSIS_TIMEOUT_MS = 2_000;
 const DIAGNOSIS_TTL_MS = 3_000;
@@ -168,6 +178,7 @@ export class EtcdStore implements Store {
   #fence: { key: Buffer; name: string; token: number } | undefined;
   #requestTimeoutMs: number;
   #unansweredCheckMs: number;
+  #attemptTimeoutMs: number;
   /** The client's options without hosts: diagnosis opens one connection per member with them. */
   #connection: Omit<IOptions, 'hosts'>;
   /** The last diagnosis of an unavailable etcd (many requests fail together: one look at the members). */
@@ -181,9 +192,13 @@ export class EtcdStore implements Store {
     this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#unansweredCheckMs = opts.unansweredCheckMs ?? DEFAULT_UNANSWERED_CHECK_MS;
+    this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     const options: IOptions = {
       hosts: opts.endpoints,
       dialTimeout: opts.dialTimeoutMs ?? 10_000,
+      // Each attempt of a call gets its own deadline; the client's retry (3 more attempts) picks another
+      // member. A member cut off silently (packets dropped) then costs one attempt, not the whole call.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.#attemptTimeoutMs }),
     };
     if (opts.tls?.ca || opts.tls?.cert) {
       options.credentials = {
@@ -410,41 +425,42 @@ export class EtcdStore implements Store {
   // ---- helpers ----
 
   /**
-   * Runs one etcd call under an absolute deadline (the client's retries on other members share it) and
-   * turns "etcd could not answer" into EtcdUnavailableError with a diagnosis; etcd's answers pass through.
+   * Runs one etcd call within `timeoutMs` and turns "etcd could not answer" into EtcdUnavailableError with a
+   * diagnosis; etcd's answers pass through. A bound shorter than one attempt (the health check) is the
+   * call's absolute deadline; otherwise each attempt has its own (defaultCallOptions) and this bounds them all.
    */
   async #guard<T>(
     op: string,
-    call: (o: CallOptions) => Promise<T>,
+    call: (o: CallOptions | undefined) => Promise<T>,
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<T> {
     const started = Date.now();
-    const pending = call({ deadline: started + timeoutMs });
+    const pending = call(timeoutMs < this.#attemptTimeoutMs ? { deadline: started + timeoutMs } : undefined);
     // A healthy cluster under load can be slow; one without quorum or leader never answers. While the call
     // is unanswered, look at the members every #unansweredCheckMs and give up as soon as they show that.
-    let timer: NodeJS.Timeout | undefined;
+    const timers: NodeJS.Timeout[] = [];
     const unanswerable = new Promise<never>((_, reject) => {
+      const giveUp = (text: string) =>
+        reject(new EtcdUnavailableError(op, text, new Error(`unanswered after ${Date.now() - started} ms`)));
       const check = async () => {
         const d = await this.#diagnose();
-        if (d.answerable) timer = setTimeout(check, this.#unansweredCheckMs);
-        else
-          reject(
-            new EtcdUnavailableError(op, d.text, new Error(`unanswered after ${Date.now() - started} ms`)),
-          );
+        if (d.answerable) timers.push(setTimeout(check, this.#unansweredCheckMs));
+        else giveUp(d.text);
       };
-      timer = setTimeout(check, this.#unansweredCheckMs);
+      timers.push(setTimeout(check, this.#unansweredCheckMs));
+      timers.push(setTimeout(async () => giveUp((await this.#diagnose()).text), timeoutMs));
     });
     try {
       return await Promise.race([pending, unanswerable]);
     } catch (err) {
       if (err instanceof EtcdUnavailableError) {
-        pending.catch(() => {}); // it ends at its deadline; nobody waits for it any more
+        pending.catch(() => {}); // it ends at its attempts' deadlines; nobody waits for it any more
         throw err;
       }
       if (!isUnavailableError(err) || this.#closed) throw err;
       throw new EtcdUnavailableError(op, (await this.#diagnose()).text, err);
     } finally {
-      clearTimeout(timer);
+      for (const t of timers) clearTimeout(t);
     }
   }
 
@@ -457,10 +473,9 @@ export class EtcdStore implements Store {
         health: memberHealth(this.endpoints, this.#connection, DIAGNOSIS_TIMEOUT_MS).then(
           (members) => ({
             text: describeHealth(members, this.endpoints),
-            // Waiting helps only a slow cluster. With a member unreachable (a host cut off drops packets
-            // silently) the call may sit on that member's connection until its deadline: give up now, the
-            // caller's retry is sent on another connection.
-            answerable: hasQuorumAndLeader(members) && members!.every((m) => m.reachable),
+            // A member that does not answer costs one attempt (then the client asks another); only a
+            // cluster without quorum or leader cannot answer at all.
+            answerable: hasQuorumAndLeader(members),
           }),
           (err: Error) => ({ text: `unreachable (${err.message})`, answerable: false }),
         ),
