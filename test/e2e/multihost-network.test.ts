@@ -532,7 +532,7 @@ describe.skipIf(why)(
       expect(viaNodePort.trim()).toBe(echo.metadata.name);
     }, 300_000);
 
-    it("cuts off the leader's host: another leads, its pods are replaced elsewhere; it rejoins without duplicates", async () => {
+    it('cuts off a host whose server does not lead: quorum holds, its pods are replaced elsewhere; it rejoins without duplicates', async () => {
       await client.delete(DEPLOYMENT, 'default', 'echo');
       await client.create(
         DEPLOYMENT,
