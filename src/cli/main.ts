@@ -456,5 +456,8 @@ try {
   process.exitCode = exitCode;
 } catch (err) {
   process.stderr.write(`error: ${(err as Error).message}\n`);
-  process.exitCode = 1;
+  // Exit now: a server or agent that failed half-way through its start may hold timers, sockets or a
+  // supervised child open, and would otherwise stay alive printing nothing more (stderr to a pipe or file
+  // is written synchronously, so the message is out).
+  process.exit(1);
 }

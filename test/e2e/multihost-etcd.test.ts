@@ -21,7 +21,7 @@
 // Timings on two shared cores: leader Lease 15 s (renew deadline 10 s), agent lease 10 s, the load
 // balancer's health check every 2 s; waits up to 120 s for a server to start, 150 s for convergence.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,14 +112,33 @@ describe.skipIf(missing)(
     let deadServer: (typeof servers)[0] | undefined;
 
     async function waitListening(p: Proc): Promise<void> {
-      await waitFor(
-        `${p.name} listening`,
-        () => {
-          if (p.proc.exitCode !== null) throw new Error(`${p.name} exited: ${p.out()}`);
-          return p.out().includes('listening on');
-        },
-        120_000,
-      );
+      try {
+        await waitFor(
+          `${p.name} listening`,
+          () => {
+            if (p.proc.exitCode !== null) throw new Error(`${p.name} exited: ${p.out()}`);
+            return p.out().includes('listening on');
+          },
+          // A joining server's start writes through a two-member etcd that waits on the new member's
+          // catch-up; in one CI run s2 did not listen within 120 s (no logs were kept then). Slowness is not
+          // a failure here; a hang still fails, now with the server's and its member's logs.
+          240_000,
+        );
+      } catch (err) {
+        // What the server printed is the only clue to why it never listened: keep its last lines.
+        const tail = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').slice(-6000) : '(none)');
+        throw new Error(
+          [
+            (err as Error).message,
+            `--- ${p.name}'s output ---`,
+            p.out().slice(-6000),
+            '--- its server.log ---',
+            tail(join(p.dir, 'server.log')),
+            '--- its etcd.log ---',
+            tail(join(p.dir, 'etcd/etcd.log')),
+          ].join('\n'),
+        );
+      }
     }
 
     async function startServer(name: string, join_: string[]): Promise<void> {
