@@ -46,6 +46,9 @@ export interface EmbeddedEtcdCliOptions {
   etcdPeerPort?: number;
   quotaBackendBytes?: number;
   clusterLeave?: boolean;
+  /** `--cluster-reset [--cluster-reset-restore-path FILE]`: a one-member cluster from this member (K3s' flags). */
+  clusterReset?: boolean;
+  clusterResetRestorePath?: string;
 }
 
 export function defaultDataDir(): string {
@@ -319,6 +322,7 @@ export async function server(
     EmbeddedEtcdCliOptions,
 ): Promise<void> {
   const dataDir = resolve(o.dataDir ?? defaultDataDir());
+  if (o.clusterReset || o.clusterResetRestorePath !== undefined) return clusterReset(dataDir, o);
   if (o.clusterLeave) {
     const { leaveEmbeddedEtcd } = await import('../node/embedded-etcd.ts');
     console.log(
@@ -361,6 +365,50 @@ export async function server(
   console.log(`Strata API server listening on ${cp.url} (admin token: ${cp.adminTokenFile})`);
   if (cp.caHash) console.log(`  CA hash: ${cp.caHash} (agents join with --ca-cert-hash)`);
   onSignals(() => cp.stop());
+}
+
+/**
+ * `strata server --cluster-reset [--cluster-reset-restore-path FILE]`: resets the stopped server's member
+ * into a one-member cluster (from its own data or from a backup), says what the other servers must do,
+ * and exits — as K3s does: the server is then started again without the flag.
+ */
+async function clusterReset(dataDir: string, o: DatastoreCliOptions & EmbeddedEtcdCliOptions): Promise<void> {
+  const { checkClusterResetFlags, resetEmbeddedEtcd } = await import('../node/embedded-etcd.ts');
+  checkClusterResetFlags(o);
+  const r = await resetEmbeddedEtcd(dataDir, {
+    restorePath: o.clusterResetRestorePath && resolve(o.clusterResetRestorePath),
+    log: (l) => console.error(l),
+  });
+  const total = Object.values(r.counts).reduce((a, b) => a + b, 0);
+  const from = r.restored
+    ? `restored from the ${r.restored.kind} backup ${r.restored.file} (sha256 ${r.restored.sha256})`
+    : 'keeping its data';
+  console.log(
+    `etcd member ${r.member} (${r.peerUrl}) is now the only member of a new cluster, ${from}: ${total} keys, revision ${r.revision}` +
+      (r.previousRevision !== undefined
+        ? ` (the member's data before held revision ${r.previousRevision})`
+        : ''),
+  );
+  if (r.keptAs) console.log(`  its previous data is kept in ${r.keptAs}`);
+  for (const [resource, n] of Object.entries(r.counts)) console.log(`  ${resource.padEnd(40)} ${n}`);
+  console.log(
+    [
+      'Membership has been reset; now:',
+      `  1. start this server again without --cluster-reset (same --data-dir ${dataDir}, ports and --etcd-address);`,
+      '  2. on every other server of the old cluster: stop it, move its DATA/etcd aside (mv DATA/etcd DATA/etcd.before-reset),',
+      `     then start it with --join https://<this server>:<port> --token T --ca-cert-hash ${caHashOf(dataDir)}`,
+      '     (T: `strata token create --groups system:bootstrappers:strata:servers` against this server once it runs);',
+      '  3. servers not coming back: nothing to do, the new cluster does not count them.',
+    ].join('\n'),
+  );
+}
+
+function caHashOf(dataDir: string): string {
+  try {
+    return readFileSync(join(dataDir, 'tls', 'ca.hash'), 'utf8').trim();
+  } catch {
+    return `H (${join(dataDir, 'tls', 'ca.hash')})`;
+  }
 }
 
 export async function agent(o: {

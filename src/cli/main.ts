@@ -104,6 +104,14 @@ withControlPlaneOptions(
     '--cluster-leave',
     "remove this data directory's etcd member from the cluster (server stopped), then exit",
   )
+  .option(
+    '--cluster-reset',
+    "make this data directory's etcd member the only member of a new cluster, keeping its data (server stopped), then exit (docs/ha.md)",
+  )
+  .option(
+    '--cluster-reset-restore-path <file>',
+    'with --cluster-reset: restore this backup (FILE.sha256 checked) instead, the old member data kept aside',
+  )
   .action(async (o) => (await cluster()).server({ ...o, kubeconfig: g().kubeconfig }));
 withDatastoreOptions(
   program.commands.find((c) => c.name() === 'server')!,

@@ -6,10 +6,19 @@
 // initial-cluster list after the first server has added it with `member add`.
 import { request } from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isIPv4 } from 'node:net';
+import { connect, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
@@ -28,12 +37,25 @@ import {
   DEFAULT_QUOTA_BACKEND_BYTES,
   hasMemberData,
   memberClient,
+  memberDataDir,
   startEmbeddedEtcd,
   type EmbeddedEtcd,
   type MemberTlsFiles,
 } from '../store/etcd-embedded/member.ts';
 import { addMember, listMembers, removeMember } from '../store/etcd-embedded/membership.ts';
 import { startDefragUpkeep } from '../store/etcd-embedded/upkeep.ts';
+import {
+  carryRevisionPast,
+  keepAside,
+  memberRevision,
+  restoreSnapshot,
+  REVISION_MARGIN,
+} from '../store/etcd-embedded/reset.ts';
+import { verifyBackup, type BackupKind } from '../store/backup.ts';
+import { countByResource, migrateStore } from '../store/datastore-migrate.ts';
+import { openEtcdStore } from '../store/etcd.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import type { Store } from '../store/store.ts';
 import type { ServerExtension } from '../server/app.ts';
 
 /** The extra group a join token must carry to let a new server into the etcd cluster (and hand it the CA). */
@@ -82,6 +104,28 @@ export interface RunningEmbeddedEtcd {
 
 const etcdDir = (dataDir: string) => join(dataDir, 'etcd');
 const recordFile = (dataDir: string) => join(etcdDir(dataDir), 'member.json');
+
+/** The PEM files of this data directory's member (DATA/etcd/tls). */
+function memberTlsFiles(dataDir: string): MemberTlsFiles {
+  const dir = join(etcdDir(dataDir), 'tls');
+  return {
+    caFile: join(dir, 'ca.crt'),
+    certFile: join(dir, 'server.crt'),
+    keyFile: join(dir, 'server.key'),
+    peerCertFile: join(dir, 'peer.crt'),
+    peerKeyFile: join(dir, 'peer.key'),
+    clientCertFile: join(dir, 'client.crt'),
+    clientKeyFile: join(dir, 'client.key'),
+  };
+}
+
+function readRecord(dataDir: string): MemberRecord {
+  return JSON.parse(readFileSync(recordFile(dataDir), 'utf8')) as MemberRecord;
+}
+
+function writeRecord(dataDir: string, record: MemberRecord): void {
+  writeFileSync(recordFile(dataDir), JSON.stringify(record, null, 2), { mode: 0o600 });
+}
 
 /** Whether this data directory runs an embedded etcd (a member was created here before). */
 export function hasEmbeddedEtcd(dataDir: string): boolean {
@@ -146,18 +190,9 @@ function adoptCA(dataDir: string, ca: KeyPair): void {
 
 /** The member's serving, peer and client certificates from the cluster CA (renewed within 90 days of expiry). */
 async function memberCertificates(dataDir: string, ca: KeyPair, address: string): Promise<MemberTlsFiles> {
-  const dir = join(etcdDir(dataDir), 'tls');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(join(etcdDir(dataDir), 'tls'), { recursive: true, mode: 0o700 });
   const names = [...new Set(['localhost', '127.0.0.1', address, hostname()])];
-  const files: MemberTlsFiles = {
-    caFile: join(dir, 'ca.crt'),
-    certFile: join(dir, 'server.crt'),
-    keyFile: join(dir, 'server.key'),
-    peerCertFile: join(dir, 'peer.crt'),
-    peerKeyFile: join(dir, 'peer.key'),
-    clientCertFile: join(dir, 'client.crt'),
-    clientKeyFile: join(dir, 'client.key'),
-  };
+  const files = memberTlsFiles(dataDir);
   writeFileSync(files.caFile, ca.cert, { mode: 0o644 });
   const ensure = async (crt: string, key: string, make: () => Promise<KeyPair>) => {
     if (existsSync(crt) && existsSync(key) && daysLeft(readFileSync(crt, 'utf8')) > 90) {
@@ -248,9 +283,7 @@ export async function startEmbeddedDatastore(
 ): Promise<RunningEmbeddedEtcd | undefined> {
   checkEmbeddedEtcdFlags(f);
   const dir = etcdDir(dataDir);
-  let record: MemberRecord | undefined = existsSync(recordFile(dataDir))
-    ? (JSON.parse(readFileSync(recordFile(dataDir), 'utf8')) as MemberRecord)
-    : undefined;
+  let record: MemberRecord | undefined = existsSync(recordFile(dataDir)) ? readRecord(dataDir) : undefined;
   if (!record && !f.clusterInit && !f.join) return undefined;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const quota = f.quotaBackendBytes ?? DEFAULT_QUOTA_BACKEND_BYTES;
@@ -291,7 +324,7 @@ export async function startEmbeddedDatastore(
         peers: [],
       };
     }
-    writeFileSync(recordFile(dataDir), JSON.stringify(record, null, 2), { mode: 0o600 });
+    writeRecord(dataDir, record);
   }
 
   const ca = await loadOrCreateCA(dataDir);
@@ -319,7 +352,7 @@ export async function startEmbeddedDatastore(
       const urls = (await listMembers(local)).flatMap((m) => (m.name === rec.name ? [] : m.clientUrls));
       if (urls.length && JSON.stringify(urls) !== JSON.stringify(rec.peers)) {
         rec.peers = urls;
-        writeFileSync(recordFile(dataDir), JSON.stringify(rec, null, 2), { mode: 0o600 });
+        writeRecord(dataDir, rec);
       }
     } catch (err) {
       log?.warn({ err: (err as Error).message }, 'etcd member list failed; keeping the recorded members');
@@ -396,17 +429,8 @@ function joinRoute(o: {
  */
 export async function leaveEmbeddedEtcd(dataDir: string): Promise<string> {
   if (!hasEmbeddedEtcd(dataDir)) throw new Error(`${dataDir} holds no embedded etcd member`);
-  const record = JSON.parse(readFileSync(recordFile(dataDir), 'utf8')) as MemberRecord;
-  const dir = join(etcdDir(dataDir), 'tls');
-  const tls: MemberTlsFiles = {
-    caFile: join(dir, 'ca.crt'),
-    certFile: join(dir, 'server.crt'),
-    keyFile: join(dir, 'server.key'),
-    peerCertFile: join(dir, 'peer.crt'),
-    peerKeyFile: join(dir, 'peer.key'),
-    clientCertFile: join(dir, 'client.crt'),
-    clientKeyFile: join(dir, 'client.key'),
-  };
+  const record = readRecord(dataDir);
+  const tls = memberTlsFiles(dataDir);
   const self = `https://${record.address}:${record.clientPort}`;
   const endpoints = [...new Set(record.peers)].filter((u) => u !== self);
   if (endpoints.length === 0)
@@ -447,5 +471,221 @@ export async function ensureServerJoinRbac(objects: ObjectStore): Promise<void> 
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 409)) throw err;
     }
+  }
+}
+
+/** `--cluster-reset`, `--cluster-reset-restore-path` and the flags they meet. */
+export interface ClusterResetFlags {
+  clusterReset?: boolean;
+  clusterResetRestorePath?: string;
+  clusterInit?: boolean;
+  clusterLeave?: boolean;
+  join?: string;
+  datastore?: string;
+}
+
+/** Refuses flag combinations a reset cannot honour before anything is touched; throws naming the flags. */
+export function checkClusterResetFlags(f: ClusterResetFlags): void {
+  if (f.clusterResetRestorePath !== undefined && !f.clusterReset)
+    throw new Error('--cluster-reset-restore-path needs --cluster-reset');
+  if (!f.clusterReset) return;
+  if (f.join)
+    throw new Error(
+      '--cluster-reset and --join exclude each other: the reset makes this member a cluster of its own; the other servers --join it afterwards',
+    );
+  if (f.datastore)
+    throw new Error(
+      '--cluster-reset resets the embedded etcd (DATA/etcd); --datastore names another datastore (restore into it with `strata restore FILE --datastore …`)',
+    );
+  if (f.clusterLeave) throw new Error('--cluster-reset and --cluster-leave exclude each other');
+  if (f.clusterResetRestorePath === '')
+    throw new Error('--cluster-reset-restore-path: expected the path of a backup file');
+}
+
+export interface ClusterResetOptions {
+  /** A `strata backup` file (etcd snapshot or SQLite), with FILE.sha256 beside it. */
+  restorePath?: string;
+  /** Raft timings of the one start the reset makes (tests on loaded machines). */
+  heartbeatIntervalMs?: number;
+  electionTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ClusterResetReport {
+  member: string;
+  /** https://ADDRESS:PEER_PORT — what joining servers' members talk to. */
+  peerUrl: string;
+  clientUrl: string;
+  /** The backup restored, when --cluster-reset-restore-path was given. */
+  restored?: { file: string; kind: BackupKind; sha256: string };
+  /** Where the member's previous data directory was kept (restores only; a plain reset keeps it in place). */
+  keptAs?: string;
+  /** The revision the previous member's data held (undefined when it held none). */
+  previousRevision?: number;
+  /** The cluster's revision after the reset: the next write gets a higher one. */
+  revision: number;
+  /** Keys per resource the reset cluster holds. */
+  counts: Record<string, number>;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port (a running member of this data directory). */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.setTimeout(2_000, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/**
+ * `strata server --cluster-reset [--cluster-reset-restore-path FILE]` (K3s' flags), with the server stopped:
+ * makes this data directory's member the only member of a new cluster, then stops it — the server is
+ * started again without the flag, as K3s asks.
+ *
+ * - Without a backup: etcd's `--force-new-cluster`, once. The member keeps its data, revisions and IDs in
+ *   place (nothing to copy, and etcd's own, tested way out of a permanent quorum loss); only the membership
+ *   is rewritten to itself.
+ * - With a backup (checksum verified first): the member's data directory is kept aside (renamed, never
+ *   deleted) and a new one is made — from an etcd snapshot by `etcdctl snapshot restore` under this
+ *   member's name and peer URL (keys keep their revisions: resourceVersions read from the restored cluster
+ *   are the backup's), from a SQLite backup by a new empty member the backup's keys are copied into through
+ *   the Store (`migrateStore`, as `strata restore` does) — with a new cluster token, so the new cluster
+ *   and member IDs differ from the old cluster's and a stale old member cannot talk to it.
+ *
+ * Either way the revision is then carried past the old member's last one (plus REVISION_MARGIN) and history
+ * compacted there, so no resourceVersion a client took from the old cluster is reused or waited for.
+ * Anything failing before the end puts the old data directory back.
+ */
+export async function resetEmbeddedEtcd(
+  dataDir: string,
+  o: ClusterResetOptions = {},
+): Promise<ClusterResetReport> {
+  const log = o.log ?? (() => {});
+  if (!hasEmbeddedEtcd(dataDir))
+    throw new Error(
+      `--cluster-reset: ${dataDir} holds no embedded etcd member (no ${recordFile(dataDir)}); a reset works on the data directory of a server started with --cluster-init or --join`,
+    );
+  const record = readRecord(dataDir);
+  const dir = etcdDir(dataDir);
+  const data = memberDataDir(dir);
+  if (await portAnswers(record.clientPort))
+    throw new Error(
+      `--cluster-reset: something answers on 127.0.0.1:${record.clientPort}, this data directory's etcd client port: stop the server first`,
+    );
+  let restored: ClusterResetReport['restored'];
+  if (o.restorePath !== undefined) {
+    const v = await verifyBackup(o.restorePath).catch((err: Error) => {
+      throw new Error(`--cluster-reset-restore-path: ${err.message}`);
+    });
+    restored = { file: o.restorePath, kind: v.kind, sha256: v.sha256 };
+    log(`${o.restorePath}: ${v.kind} backup, checksum verified`);
+  } else if (!hasMemberData(dir)) {
+    throw new Error(
+      `--cluster-reset: ${data} holds no member data to keep; restore a backup with --cluster-reset-restore-path FILE`,
+    );
+  }
+  const previousRevision = memberRevision(data);
+  const ca = await loadOrCreateCA(dataDir);
+  const tls = await memberCertificates(dataDir, ca, record.address);
+  const peerUrl = `https://${record.address}:${record.peerPort}`;
+  const initialCluster = `${record.name}=${peerUrl}`;
+  const clusterToken = `strata-${randomBytes(8).toString('hex')}`;
+
+  let keptAs: string | undefined;
+  if (restored && existsSync(data)) {
+    keptAs = keepAside(data);
+    log(`kept the member's previous data as ${keptAs}`);
+  }
+  const putBack = () => {
+    if (!keptAs) return;
+    rmSync(data, { recursive: true, force: true });
+    renameSync(keptAs, data);
+  };
+  let revision: number;
+  let counts: Record<string, number>;
+  try {
+    if (restored?.kind === 'etcd')
+      restoreSnapshot({ snapshot: restored.file, dataDir: data, name: record.name, peerUrl, clusterToken });
+    const member = await startEmbeddedEtcd({
+      dir,
+      name: record.name,
+      address: record.address,
+      clientPort: record.clientPort,
+      peerPort: record.peerPort,
+      tls,
+      initialCluster,
+      state: 'new',
+      clusterToken,
+      forceNewCluster: !restored,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      electionTimeoutMs: o.electionTimeoutMs,
+    });
+    try {
+      const client = memberClient([member.localClientUrl], tls);
+      try {
+        const members = await listMembers(client);
+        if (members.length !== 1 || members[0]!.name !== record.name)
+          throw new Error(
+            `after the reset the cluster lists ${members.map((m) => m.name || m.id).join(', ')}, not only ${record.name}`,
+          );
+      } finally {
+        client.close();
+      }
+      const store = openEtcdStore({
+        endpoints: [member.localClientUrl],
+        tls: {
+          ca: readFileSync(tls.caFile),
+          cert: readFileSync(tls.clientCertFile),
+          key: readFileSync(tls.clientKeyFile),
+        },
+        compactionIntervalMs: 0,
+      });
+      try {
+        if (restored?.kind === 'sqlite') await copySqliteBackup(restored.file, store, log);
+        const floor = previousRevision === undefined ? 0 : previousRevision + REVISION_MARGIN;
+        revision = await carryRevisionPast(store, floor, log);
+        counts = countByResource((await store.list('')).items.map((kv) => kv.key));
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await member.stop();
+    }
+  } catch (err) {
+    putBack();
+    throw err;
+  }
+  writeRecord(dataDir, { ...record, initialCluster, state: 'new', peers: [] });
+  return {
+    member: record.name,
+    peerUrl,
+    clientUrl: `https://${record.address}:${record.clientPort}`,
+    restored,
+    keptAs,
+    previousRevision,
+    revision,
+    counts,
+  };
+}
+
+/** Copies a SQLite backup's keys into the new, empty member (a temp copy is read: the file stays as it is). */
+async function copySqliteBackup(file: string, store: Store, log: (l: string) => void): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'strata-cluster-reset-'));
+  try {
+    copyFileSync(file, join(tmp, 'state.db'));
+    const source = openSqliteStore(join(tmp, 'state.db'));
+    try {
+      const r = await migrateStore(source, store, { log });
+      log(`copied ${r.total} keys from the SQLite backup (revision ${r.sourceRevision}); counts verified`);
+    } finally {
+      await source.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -39,6 +39,17 @@ export interface EmbeddedEtcdOptions {
   /** Raft timings in ms (etcd's defaults 100/1000; loaded test machines want longer). */
   heartbeatIntervalMs?: number;
   electionTimeoutMs?: number;
+  /**
+   * --initial-cluster-token: with the members' peer URLs it makes the cluster's and members' IDs, so a
+   * cluster made again from a backup (`--cluster-reset`) takes a new one and stale members of the old
+   * cluster cannot talk to it. Default "strata". Read only when the member is created.
+   */
+  clusterToken?: string;
+  /**
+   * --force-new-cluster: the member forgets every other member and commits as a one-member cluster,
+   * keeping its data (`strata server --cluster-reset`). Run once, then restart without it.
+   */
+  forceNewCluster?: boolean;
   /** How long start() waits for the member to answer (default 60 s). */
   startTimeoutMs?: number;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
@@ -99,7 +110,8 @@ function args(o: EmbeddedEtcdOptions): string[] {
     `--initial-advertise-peer-urls=${peer}`,
     `--initial-cluster=${o.initialCluster}`,
     `--initial-cluster-state=${o.state}`,
-    '--initial-cluster-token=strata',
+    `--initial-cluster-token=${o.clusterToken ?? 'strata'}`,
+    ...(o.forceNewCluster ? ['--force-new-cluster'] : []),
     `--cert-file=${o.tls.certFile}`,
     `--key-file=${o.tls.keyFile}`,
     '--client-cert-auth',
