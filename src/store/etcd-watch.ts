@@ -25,6 +25,11 @@ export interface EtcdWatchParams {
   onClose: ((err?: Error) => void) | undefined;
   /** Called when the watch ends, so the store forgets it. */
   onEnd: () => void;
+  /**
+   * A stream etcd has not confirmed (created) within this is dropped and opened again — its member may be
+   * cut off silently, before keepalive notices (0: wait for ever).
+   */
+  createTimeoutMs?: number;
 }
 
 const RECONNECT_MIN_MS = 100;
@@ -108,6 +113,26 @@ export class EtcdWatch {
             },
           };
           stream.write(req);
+          // Not confirmed in time: its member may be silent. Drop the stream and open it again (the pool
+          // picks members in turn); this open settles as that one does.
+          const ms = this.#p.createTimeoutMs ?? 0;
+          if (ms > 0) {
+            const timer = setTimeout(() => {
+              if (created || stream !== this.#stream || this.#ended) return;
+              created = true; // this stream's later answers no longer settle the open
+              this.#stream = undefined;
+              try {
+                stream.cancel();
+              } catch {
+                // already gone
+              }
+              this.#open().then(resolve, reject);
+            }, ms);
+            timer.unref?.();
+            stream.on('data', () => created && clearTimeout(timer));
+            stream.on('error', () => clearTimeout(timer));
+            stream.on('end', () => clearTimeout(timer));
+          }
         },
         (err: unknown) => {
           if (!created) reject(err);

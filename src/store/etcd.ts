@@ -118,6 +118,12 @@ export interface EtcdStoreOptions {
    * four). Default 15 s. With requestTimeoutMs the smaller bound wins.
    */
   attemptTimeoutMs?: number;
+  /** Between HTTP/2 pings on a connection with open streams (default 10 s; etcd refuses < 5 s). */
+  keepaliveMs?: number;
+  /** A ping unanswered this long closes its connection (default 5 s). */
+  keepaliveTimeoutMs?: number;
+  /** A watch etcd has not created this long is opened again, on whichever member answers (default 10 s). */
+  watchCreateTimeoutMs?: number;
 }
 
 /** The store was closed; the operation did not happen. */
@@ -152,6 +158,9 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const DEFAULT_UNANSWERED_CHECK_MS = 15_000;
 /** One attempt of a call on one member; the client makes up to 4 (a different member each time). */
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
+const DEFAULT_KEEPALIVE_MS = 10_000;
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 10_000;
 /** How long asking each member for its status may take when diagnosing a failure, and how long that answer is reused. */
 const DIAGNOSIS_TIMEOUT_MS = 2_000;
 const DIAGNOSIS_TTL_MS = 3_000;
@@ -179,6 +188,7 @@ export class EtcdStore implements Store {
   #requestTimeoutMs: number;
   #unansweredCheckMs: number;
   #attemptTimeoutMs: number;
+  #watchCreateTimeoutMs: number;
   /** The client's options without hosts: diagnosis opens one connection per member with them. */
   #connection: Omit<IOptions, 'hosts'>;
   /** The last diagnosis of an unavailable etcd (many requests fail together: one look at the members). */
@@ -193,12 +203,24 @@ export class EtcdStore implements Store {
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#unansweredCheckMs = opts.unansweredCheckMs ?? DEFAULT_UNANSWERED_CHECK_MS;
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    this.#watchCreateTimeoutMs = opts.watchCreateTimeoutMs ?? DEFAULT_WATCH_CREATE_TIMEOUT_MS;
     const options: IOptions = {
       hosts: opts.endpoints,
       dialTimeout: opts.dialTimeoutMs ?? 10_000,
       // Each attempt of a call gets its own deadline; the client's retry (3 more attempts) picks another
       // member. A member cut off silently (packets dropped) then costs one attempt, not the whole call.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.#attemptTimeoutMs }),
+      // Watches have no deadline: without HTTP/2 keepalive a watch stream on a member cut off silently
+      // (a partitioned host drops packets, the connection never fails) waits forever and its informer
+      // serves stale data — a new leader's node controller then saw every node's lease expire. A ping
+      // unanswered closes the connection, its streams fail and the watches resume on another member.
+      // kube-apiserver pings etcd every 30 s (10 s timeout); faster here because node grace periods can
+      // be 10 s. etcd refuses pings more often than every 5 s, and without an open stream.
+      grpcOptions: {
+        'grpc.keepalive_time_ms': opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+        'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+        'grpc.keepalive_permit_without_calls': 0,
+      },
     };
     if (opts.tls?.ca || opts.tls?.cert) {
       options.credentials = {
@@ -381,6 +403,7 @@ export class EtcdStore implements Store {
       onEvent: onEvent as (ev: WatchEvent) => void,
       onClose: opts.onClose,
       onEnd: () => this.#watches.delete(w),
+      createTimeoutMs: this.#watchCreateTimeoutMs,
     });
     this.#watches.add(w);
     try {
