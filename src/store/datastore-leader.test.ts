@@ -140,3 +140,42 @@ describe.skipIf(missing)('leader election on etcd, with fencing', () => {
     await b.e.stop();
   });
 });
+
+// A leader whose renewal hangs (its only etcd member silent: SIGSTOP, connections open, no answer — a
+// partitioned host's member looks like this to its server) must stop leading at its renew deadline, while
+// the call is still waiting: others take the lease leaseDuration after its last renewal. Before, it stepped
+// down only when the call gave up (each attempt waits 15 s on a real server; 10 minutes here).
+describe.skipIf(missing)('leader election when its etcd member goes silent', () => {
+  let etcd: EtcdCluster;
+  let store: EtcdStore;
+  beforeAll(async () => {
+    etcd = await startEtcdCluster();
+    store = openEtcdStore({
+      endpoints: etcd.endpoints,
+      compactionIntervalMs: 0,
+      requestTimeoutMs: 600_000,
+      attemptTimeoutMs: 600_000,
+      unansweredCheckMs: 600_000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    const p = etcd?.members[0]?.process;
+    if (p?.pid) process.kill(p.pid, 'SIGCONT');
+    await store?.close();
+    await etcd?.stop();
+  });
+
+  it('steps down at the renew deadline while its renewal still hangs', async () => {
+    const objects = new ObjectStore(store);
+    await withNamespace(objects);
+    const a = candidate(objects, 'A', store);
+    a.e.start();
+    await vi.waitFor(() => expect(a.e.isLeader()).toBe(true), { timeout: 5_000 });
+    process.kill(etcd.members[0]!.process!.pid!, 'SIGSTOP');
+    // No reply comes before the test's end: only the renew deadline can end the term.
+    await vi.waitFor(() => expect(a.events).toEqual(['start', 'stop']), { timeout: 20_000, interval: 100 });
+    expect(a.e.isLeader()).toBe(false);
+    process.kill(etcd.members[0]!.process!.pid!, 'SIGCONT');
+    await a.e.stop();
+  }, 60_000);
+});

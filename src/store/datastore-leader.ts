@@ -132,12 +132,26 @@ export class LeaderElector {
 
   async #tick(): Promise<void> {
     let ok = false;
+    // A renewal can hang (its etcd member cut off silently: each attempt waits for its deadline, longer
+    // than the lease). Step down when the renew deadline passes, not when the call gives up, as client-go
+    // bounds its renew by RenewDeadline: others may take the lease leaseDuration after our last renewal.
+    let steppingDown: Promise<void> | undefined;
+    const watchdog = this.#leading
+      ? setTimeout(
+          () => (steppingDown = this.#stepDown('could not renew the lease within the renew deadline')),
+          Math.max(0, this.#lastRenew + this.#t.renewDeadlineMs - performance.now()),
+        )
+      : undefined;
     try {
       ok = await this.#tryAcquireOrRenew();
     } catch (err) {
       this.#o.log?.warn({ err: (err as Error).message }, 'leader election: attempt failed');
       // Fenced: someone else holds the term already; no point waiting for the renew deadline.
       if ((err as Error).name === 'FencedError') await this.#stepDown('fenced: another server leads');
+    } finally {
+      clearTimeout(watchdog);
+      // The controllers are fully stopped before a late renewal may start them again.
+      await steppingDown;
     }
     if (this.#stopped) return;
     const now = performance.now();
