@@ -17,6 +17,7 @@
 // Windows are shortened through config-autoscaler (stable window 6 s, grace 1 s) so cold rounds are quick.
 //
 //   node bench/serving.ts [WASM_N=100] [CONTAINER_ROUNDS=5] [LOAD_N=3000]
+//   SERVING_BENCH_WASM_ONLY=1: only the wasm rows (1 and 3), for a quick look at the wasm request path.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -39,6 +40,7 @@ const WASM_N = Number(process.argv[2] ?? 100);
 const CONTAINER_ROUNDS = Number(process.argv[3] ?? 5);
 const LOAD_N = Number(process.argv[4] ?? 3000);
 const RUNC_ROUNDS = 10;
+const WASM_ONLY = Boolean(process.env.SERVING_BENCH_WASM_ONLY);
 if (process.getuid?.() !== 0) throw new Error('bench serving needs root (container tier)');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -280,18 +282,19 @@ const port = await freePort('0.0.0.0');
 const c = await new Cluster().up(['--http-port', String(port), '--https-port', '0']);
 const watch = new ColdPathWatch();
 try {
-  const imported = await c.cli([
-    'image',
-    'import',
-    join(ROOT, 'build/images/busybox'),
-    '--name',
-    'localhost/busybox:1.0',
-  ]);
-  if (imported.code !== 0) throw new Error(`image import: ${imported.stderr}`);
+  if (!WASM_ONLY) {
+    const imported = await c.cli([
+      'image',
+      'import',
+      join(ROOT, 'build/images/busybox'),
+      '--name',
+      'localhost/busybox:1.0',
+    ]);
+    if (imported.code !== 0) throw new Error(`image import: ${imported.stderr}`);
+  }
   const greeter = wasm('greeter');
   const CGI = `#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho ok\n`;
-  const applied = await c.kubectl(['apply', '--validate=false', '-f', '-'], {
-    input: `apiVersion: v1
+  const wasmManifest = `apiVersion: v1
 kind: Namespace
 metadata: { name: knative-serving }
 ---
@@ -308,8 +311,8 @@ spec:
     spec:
       runtimeClassName: wasm
       containers: [{ image: ${greeter} }]
----
-apiVersion: serving.knative.dev/v1
+`;
+  const containerManifest = `apiVersion: serving.knative.dev/v1
 kind: Service
 metadata: { name: web }
 spec:
@@ -336,7 +339,9 @@ spec:
         - image: localhost/busybox:1.0
           env: [{ name: APP, value: ${JSON.stringify(CGI)} }]
           command: [sh, -c, 'mkdir -p /www/cgi-bin && printf "%s" "$APP" > /www/cgi-bin/app && chmod +x /www/cgi-bin/app && exec httpd -f -p $PORT -h /www']
-`,
+`;
+  const applied = await c.kubectl(['apply', '--validate=false', '-f', '-'], {
+    input: WASM_ONLY ? wasmManifest : `${wasmManifest}---\n${containerManifest}`,
   });
   if (applied.code !== 0) throw new Error(applied.stderr);
   const json = async (args: string[]) => JSON.parse((await c.kubectl([...args, '-o', 'json'])).stdout);
@@ -344,7 +349,7 @@ spec:
     const s = await json(['get', 'ksvc', name]);
     return s.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True');
   };
-  for (const name of ['greeter', 'web', 'steps']) {
+  for (const name of WASM_ONLY ? ['greeter'] : ['greeter', 'web', 'steps']) {
     await until(`${name} ready`, () => readyWhy(name)).catch(async (err) => {
       const rev = await json(['get', 'revisions']).catch(() => ({}));
       const pods = await c.kubectl(['get', 'pods', '-o', 'wide']);
@@ -388,59 +393,60 @@ spec:
     { name: 'wasm function, back to back (warm)', s: ww },
   ]);
 
-  // 2. container: cold from 0 pods (with the steps), then warm.
-  const containerCold: number[] = [];
-  const steps = new Map<Step, number[]>();
-  const replicas = async () => (await json(['get', 'deployment', 'web-00001-deployment'])).spec.replicas;
-  const pods = async () =>
-    (await json(['get', 'pods', '-l', 'serving.knative.dev/revision=web-00001'])).items.length;
-  await watch.start(c, 'web-00001');
-  for (let r = 0; r < CONTAINER_ROUNDS; r++) {
-    await until('web at zero', async () => (await replicas()) === 0 && (await pods()) === 0);
-    await sleep(500); // the scale-down's last events settle before the clock starts
-    watch.arm();
-    const res = await get(port, webHost, '/', new http.Agent({ keepAlive: false }));
-    watch.mark('response');
-    if (res.status !== 200) throw new Error(`cold request: ${res.status}`);
-    containerCold.push(res.ms);
-    for (const [k, v] of watch.result()) steps.set(k, [...(steps.get(k) ?? []), v]);
+  if (!WASM_ONLY) {
+    // 2. container: cold from 0 pods (with the steps), then warm.
+    const containerCold: number[] = [];
+    const steps = new Map<Step, number[]>();
+    const replicas = async () => (await json(['get', 'deployment', 'web-00001-deployment'])).spec.replicas;
+    const pods = async () =>
+      (await json(['get', 'pods', '-l', 'serving.knative.dev/revision=web-00001'])).items.length;
+    await watch.start(c, 'web-00001');
+    for (let r = 0; r < CONTAINER_ROUNDS; r++) {
+      await until('web at zero', async () => (await replicas()) === 0 && (await pods()) === 0);
+      await sleep(500); // the scale-down's last events settle before the clock starts
+      watch.arm();
+      const res = await get(port, webHost, '/', new http.Agent({ keepAlive: false }));
+      watch.mark('response');
+      if (res.status !== 200) throw new Error(`cold request: ${res.status}`);
+      containerCold.push(res.ms);
+      for (const [k, v] of watch.result()) steps.set(k, [...(steps.get(k) ?? []), v]);
+      console.log(
+        `cold round ${r + 1}: ${res.ms.toFixed(0)} ms — ${STEPS.map((s) => `${s} ${watch.result().get(s)?.toFixed(0) ?? '?'}`).join(', ')}`,
+      );
+    }
+    watch.stop();
+    const timings = agentStartTimings(join(c.dataDir, 'strata.log'), 'web-00001-');
     console.log(
-      `cold round ${r + 1}: ${res.ms.toFixed(0)} ms — ${STEPS.map((s) => `${s} ${watch.result().get(s)?.toFixed(0) ?? '?'}`).join(', ')}`,
+      `\n### the agent's container start, step by step (${timings.length} starts, from its "${START_TIMING_MESSAGE}" log lines)\n`,
     );
+    console.log('| step | p50 | max |');
+    console.log('|---|---:|---:|');
+    for (const step of [...new Set(timings.flatMap((t) => Object.keys(t)))]) {
+      const v = timings.map((t) => t[step]).filter((x) => x !== undefined);
+      console.log(`| ${step} | ${fmt(summarize(v).p50)} | ${fmt(summarize(v).max)} |`);
+    }
+    const containerWarm: number[] = [];
+    for (let i = 0; i < 100; i++) containerWarm.push((await get(port, webHost)).ms);
+    const runc = await runcHttpd(RUNC_ROUNDS);
+    const cc = summarize(containerCold);
+    const rc = summarize(runc);
+    printTable('container function (ms)', [
+      {
+        name: 'container function, cold (0 pods → response)',
+        s: cc,
+        extra: `${(cc.p50 / rc.p50).toFixed(1)}× runc run`,
+      },
+      { name: 'baseline: runc run -d, httpd, host network → first response', s: rc },
+      { name: 'container function, warm', s: summarize(containerWarm) },
+    ]);
+    console.log('\n### container cold path: when each step was seen (ms after the request, over rounds)\n');
+    console.log('| step | p50 | max |');
+    console.log('|---|---:|---:|');
+    for (const s of STEPS) {
+      const v = steps.get(s);
+      if (v) console.log(`| ${s} | ${fmt(summarize(v).p50)} | ${fmt(summarize(v).max)} |`);
+    }
   }
-  watch.stop();
-  const timings = agentStartTimings(join(c.dataDir, 'strata.log'), 'web-00001-');
-  console.log(
-    `\n### the agent's container start, step by step (${timings.length} starts, from its "${START_TIMING_MESSAGE}" log lines)\n`,
-  );
-  console.log('| step | p50 | max |');
-  console.log('|---|---:|---:|');
-  for (const step of [...new Set(timings.flatMap((t) => Object.keys(t)))]) {
-    const v = timings.map((t) => t[step]).filter((x) => x !== undefined);
-    console.log(`| ${step} | ${fmt(summarize(v).p50)} | ${fmt(summarize(v).max)} |`);
-  }
-  const containerWarm: number[] = [];
-  for (let i = 0; i < 100; i++) containerWarm.push((await get(port, webHost)).ms);
-  const runc = await runcHttpd(RUNC_ROUNDS);
-  const cc = summarize(containerCold);
-  const rc = summarize(runc);
-  printTable('container function (ms)', [
-    {
-      name: 'container function, cold (0 pods → response)',
-      s: cc,
-      extra: `${(cc.p50 / rc.p50).toFixed(1)}× runc run`,
-    },
-    { name: 'baseline: runc run -d, httpd, host network → first response', s: rc },
-    { name: 'container function, warm', s: summarize(containerWarm) },
-  ]);
-  console.log('\n### container cold path: when each step was seen (ms after the request, over rounds)\n');
-  console.log('| step | p50 | max |');
-  console.log('|---|---:|---:|');
-  for (const s of STEPS) {
-    const v = steps.get(s);
-    if (v) console.log(`| ${s} | ${fmt(summarize(v).p50)} | ${fmt(summarize(v).max)} |`);
-  }
-
   // 3. throughput at c64: the gateway + WAGI vs a plain Node server instantiating the module per request.
   const gwRps = await load(port, wasmHost, '/?name=bench', LOAD_N, 64);
   const { WASI } = await import('node:wasi');
@@ -465,36 +471,38 @@ spec:
   console.log(
     `\nwarm wasm at c64: gateway + WAGI ${gwRps.toFixed(0)} req/s; plain Node server (node:wasi per request) ${plainRps.toFixed(0)} req/s (${(gwRps / plainRps).toFixed(2)}×)`,
   );
-  // 4. scale-up reaction to a step load: 8 clients of 1-second requests on a revision at 1 pod, target 1.
-  const stepsDeploy = async () => json(['get', 'deployment', 'steps-00001-deployment']);
-  await until('steps at 1 ready pod', async () => (await stepsDeploy()).status?.readyReplicas === 1);
-  const s0 = performance.now();
-  let decided = NaN;
-  let twoReady = NaN;
-  let allReady = NaN;
-  const stepEnd = Date.now() + 15_000;
-  const clients = Array.from({ length: 8 }, async () => {
-    while (Date.now() < stepEnd) {
-      const r = await get(port, 'steps.default.strata.local', '/cgi-bin/app');
-      if (r.status !== 200) throw new Error(`step load: ${r.status}`);
-    }
-  });
-  const observer = (async () => {
-    while (Date.now() < stepEnd) {
-      const d = await stepsDeploy();
-      const t = performance.now() - s0;
-      if (Number.isNaN(decided) && d.spec.replicas > 1) decided = t;
-      if (Number.isNaN(twoReady) && (d.status?.readyReplicas ?? 0) >= 2) twoReady = t;
-      if (Number.isNaN(allReady) && d.spec.replicas > 1 && d.status?.readyReplicas === d.spec.replicas)
-        allReady = t;
-      await sleep(50);
-    }
-  })();
-  await Promise.all([...clients, observer]);
+  if (!WASM_ONLY) {
+    // 4. scale-up reaction to a step load: 8 clients of 1-second requests on a revision at 1 pod, target 1.
+    const stepsDeploy = async () => json(['get', 'deployment', 'steps-00001-deployment']);
+    await until('steps at 1 ready pod', async () => (await stepsDeploy()).status?.readyReplicas === 1);
+    const s0 = performance.now();
+    let decided = NaN;
+    let twoReady = NaN;
+    let allReady = NaN;
+    const stepEnd = Date.now() + 15_000;
+    const clients = Array.from({ length: 8 }, async () => {
+      while (Date.now() < stepEnd) {
+        const r = await get(port, 'steps.default.strata.local', '/cgi-bin/app');
+        if (r.status !== 200) throw new Error(`step load: ${r.status}`);
+      }
+    });
+    const observer = (async () => {
+      while (Date.now() < stepEnd) {
+        const d = await stepsDeploy();
+        const t = performance.now() - s0;
+        if (Number.isNaN(decided) && d.spec.replicas > 1) decided = t;
+        if (Number.isNaN(twoReady) && (d.status?.readyReplicas ?? 0) >= 2) twoReady = t;
+        if (Number.isNaN(allReady) && d.spec.replicas > 1 && d.status?.readyReplicas === d.spec.replicas)
+          allReady = t;
+        await sleep(50);
+      }
+    })();
+    await Promise.all([...clients, observer]);
 
-  console.log(
-    `scale-up under a step load (1 → 8 concurrent 1 s requests, target 1, max 4): decision (replicas > 1) after ${fmt(decided)}, 2 pods ready after ${fmt(twoReady)}, all ready after ${fmt(allReady)}`,
-  );
+    console.log(
+      `scale-up under a step load (1 → 8 concurrent 1 s requests, target 1, max 4): decision (replicas > 1) after ${fmt(decided)}, 2 pods ready after ${fmt(twoReady)}, all ready after ${fmt(allReady)}`,
+    );
+  }
 } finally {
   watch.stop();
   agent.destroy();

@@ -13,7 +13,9 @@ import { ingressTlsSecrets } from './node-identity-secrets.ts';
 import { EventRecorder } from '../lib/events.ts';
 import { errorMessage, type Log } from '../lib/log.ts';
 import { NodeGateway, type LoadBalancerIngress, type StatusSink } from '../net/gateway/index.ts';
+import { localHandlerBackends } from '../net/gateway/local-backend.ts';
 import { patchingStatsSink } from '../net/gateway/serving-stats.ts';
+import { localHandlers } from '../sandbox/http-handlers.ts';
 import { gatewayWorkerCount } from '../net/gateway/workers.ts';
 
 export interface NodeGatewayOptions {
@@ -66,6 +68,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
       writeLoadBalancerStatus(client, 'networking.k8s.io/v1', 'Ingress', ing, ingress),
   };
   const port = (v: number | undefined, dflt: number) => (v === 0 ? undefined : (v ?? dflt));
+  const workers = gatewayWorkerCount();
   const gateway = new NodeGateway({
     nodeName: o.nodeName,
     httpPort: port(o.httpPort, 80),
@@ -75,7 +78,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     status,
     event: (obj, type, reason, message) => recorder.event(obj, type, reason, message),
     // Threads serving the listeners: STRATA_GATEWAY_WORKERS (default 1; src/net/gateway/workers.ts).
-    workers: gatewayWorkerCount(),
+    workers,
+    // This node's wasm handlers are called in-process, not over loopback HTTP (local-backend.ts); worker
+    // threads cannot call them, so only on one thread (the default).
+    backendFactory: workers === 1 ? localHandlerBackends((ip, p) => localHandlers.get(ip, p)) : undefined,
     // Knative route hosts; the activator's per-revision reports patch the Revision (src/serving reads them).
     serving: patchingStatsSink(
       o.nodeName,

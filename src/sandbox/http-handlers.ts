@@ -20,6 +20,8 @@ export interface PodAddresses {
 export interface HandlerListenersOptions {
   /** Largest request body read into memory (default 16 MiB): larger ones are answered 413. */
   maxBodyBytes?: number;
+  /** Where the served handlers are registered for in-process callers (default: the process's). */
+  local?: LocalHandlers;
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
@@ -27,16 +29,54 @@ const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 interface Listener {
   port: number;
   server: http.Server;
+  /** Removes it from the in-process registry (at close, before the socket's last connections end). */
+  unregister(): void;
 }
+
+/** A handler served in this process, as the node gateway may call it without a socket. */
+export interface LocalHandler {
+  handle: HttpHandler;
+  /** Largest request body it takes (larger ones are answered 413, as its listener does). */
+  maxBodyBytes: number;
+}
+
+/**
+ * Every handler this process serves, by `ip:port`. The node gateway runs in the same process (src/node/),
+ * so a request it sends to one of these endpoints can go to the handler as a function call rather than
+ * through a loopback HTTP exchange (src/net/gateway/local-backend.ts): the same handler, without a second
+ * request parse and response serialisation and the event-loop turns between them. The listener stays,
+ * for everything else that reaches the pod IP (Service rules, DNS names, NodePorts, other nodes).
+ */
+export class LocalHandlers {
+  private readonly byAddress = new Map<string, LocalHandler>();
+
+  get(ip: string, port: number): LocalHandler | undefined {
+    return this.byAddress.get(`${ip}:${port}`);
+  }
+
+  /** Registers the handler of `ip:port`; the returned function removes it (only if still the same). */
+  add(ip: string, port: number, handler: LocalHandler): () => void {
+    const k = `${ip}:${port}`;
+    this.byAddress.set(k, handler);
+    return () => {
+      if (this.byAddress.get(k) === handler) this.byAddress.delete(k);
+    };
+  }
+}
+
+/** The process's handlers (one pod network per process: addresses do not collide). */
+export const localHandlers = new LocalHandlers();
 
 export class HandlerListeners implements HttpHandlerHost {
   private readonly addresses: PodAddresses;
   private readonly maxBodyBytes: number;
   private readonly byPod = new Map<string, Set<Listener>>();
+  private readonly local: LocalHandlers;
 
   constructor(addresses: PodAddresses, opts: HandlerListenersOptions = {}) {
     this.addresses = addresses;
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.local = opts.local ?? localHandlers;
   }
 
   async serve(
@@ -49,7 +89,7 @@ export class HandlerListeners implements HttpHandlerHost {
     try {
       for (const port of ports) mine.push(await this.listen(ip, port, handle));
     } catch (err) {
-      await Promise.all(mine.map((l) => closeServer(l.server)));
+      await Promise.all(mine.map((l) => closeListener(l)));
       throw err;
     }
     const set = this.byPod.get(podUid) ?? new Set<Listener>();
@@ -59,7 +99,7 @@ export class HandlerListeners implements HttpHandlerHost {
       ip,
       close: async () => {
         for (const l of mine) set.delete(l);
-        await Promise.all(mine.map((l) => closeServer(l.server)));
+        await Promise.all(mine.map((l) => closeListener(l)));
       },
     };
   }
@@ -71,7 +111,7 @@ export class HandlerListeners implements HttpHandlerHost {
   async release(podUid: string): Promise<void> {
     const set = this.byPod.get(podUid);
     this.byPod.delete(podUid);
-    await Promise.all([...(set ?? [])].map((l) => closeServer(l.server)));
+    await Promise.all([...(set ?? [])].map((l) => closeListener(l)));
     await this.addresses.teardown(podUid);
   }
 
@@ -87,7 +127,9 @@ export class HandlerListeners implements HttpHandlerHost {
       server.once('error', reject);
       server.listen({ host: ip, port }, () => {
         server.off('error', reject);
-        resolve({ port, server });
+        // Registered once the socket listens: in-process callers find the handlers a client could reach.
+        const unregister = this.local.add(ip, port, { handle, maxBodyBytes: this.maxBodyBytes });
+        resolve({ port, server, unregister });
       });
     });
   }
@@ -151,7 +193,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Uint8Array | undef
   });
 }
 
-function closeServer(server: http.Server): Promise<void> {
+function closeListener(l: Listener): Promise<void> {
+  l.unregister();
+  const server = l.server;
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

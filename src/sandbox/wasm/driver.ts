@@ -35,7 +35,7 @@ import {
   type SandboxStats,
   type TierOptionsDriver,
 } from '../driver.ts';
-import { WasmHttpHandler } from './http-handler.ts';
+import { WasmHttpHandler, type GuestRunner } from './http-handler.ts';
 import { ComponentSandboxes, componentOptions, type ComponentOptions } from './component-sandbox.ts';
 import { prepareWasmModule } from './artifact.ts';
 import { sandboxCeiling } from './capacity.ts';
@@ -55,6 +55,7 @@ import { PAGE_BYTES } from './memory-cap.ts';
 import { ModuleCache, type CompiledModule } from './module-cache.ts';
 import { ModuleSource } from './module-source.ts';
 import { prepareMounts } from './mounts.ts';
+import type { PreopenSpec } from './fs-guard.ts';
 import { WorkerPool, type Placement, type PooledWorker } from './pool.ts';
 import { touchModule, type FromWorker } from './protocol.ts';
 import { hasJspi } from './webassembly.ts';
@@ -113,6 +114,12 @@ const DEFAULT_GUESTS_PER_WORKER = 500;
 let guestSeq = 0;
 /** Log latency bound for a guest that writes and then computes without calling the host. */
 const DRAIN_INTERVAL_MS = 50;
+
+/** What a handler's instances share: the module and the pod's checked volumes. */
+interface Prepared {
+  compiled: CompiledModule;
+  preopens: PreopenSpec[];
+}
 
 interface Sandbox {
   spec: SandboxSpec;
@@ -329,6 +336,9 @@ export class WasmDriver
         'this node serves no wasm HTTP handlers (it has no pod network); remove the container ports to run the module once',
       );
     const compiled = await this.compile(spec);
+    // The volumes are checked once, here (a bad one fails the pod, not each request); the runtime guard
+    // (fs-guard.ts) still confines every instance's file access.
+    const preopens = await prepareMounts(spec.mounts);
     // The first request must not wait for a worker thread to start (its code loads in ~30 ms of CPU on a
     // quiet host, far longer on a loaded one; a function's first request after scale-to-zero took 376 ms
     // in CI): one is started now, off the request path, and stays in the pool idle.
@@ -339,7 +349,7 @@ export class WasmDriver
       // all maxWorkers in use
     }
     this.handlerHost ??= this.httpHandlers();
-    const handler = new WasmHttpHandler(spec, this, {
+    const handler = new WasmHttpHandler(spec, this.instanceRunner({ compiled, preopens }), {
       requestTimeoutSeconds: this.handlerRequestTimeoutSeconds,
     });
     this.handlers.set(spec.id, handler);
@@ -416,7 +426,39 @@ export class WasmDriver
     return n;
   }
 
-  private async launch(spec: SandboxSpec): Promise<SandboxHandle> {
+  /**
+   * How a handler starts its per-request instances: straight to launch() with the module compiled and
+   * the volumes checked when the pod started. Nothing on a request's path touches the file system (the
+   * general start() resolves the image — a stat — and sniffs for a component on every call, each a trip
+   * through libuv's thread pool, which the agent's other file work can hold up for milliseconds). The pod
+   * keeps the module it started with, as a container keeps its image.
+   */
+  private instanceRunner(prepared: Prepared): GuestRunner {
+    return {
+      start: async (spec) => {
+        if (this.closed) throw new SandboxError('CreateContainerError', 'the wasm driver is shut down');
+        if (this.sandboxes.has(spec.id) || this.starting.has(spec.id))
+          throw new SandboxError('CreateContainerError', `sandbox ${spec.id} already exists`);
+        if (this.liveSandboxes >= this.maxSandboxes)
+          throw new SandboxError(
+            'CreateContainerError',
+            `all ${this.maxSandboxes} wasm sandboxes of this node are in use (maxSandboxes)`,
+          );
+        const starting = this.launch(spec, prepared);
+        this.starting.set(spec.id, starting);
+        try {
+          return await starting;
+        } finally {
+          this.starting.delete(spec.id);
+        }
+      },
+      wait: (id) => this.wait(id),
+      stats: (id) => this.stats(id),
+      destroy: (id) => this.destroy(id),
+    };
+  }
+
+  private async launch(spec: SandboxSpec, prepared?: Prepared): Promise<SandboxHandle> {
     let stdinFd: number | null = null;
     const need = spec.mounts.length + (spec.stdin && spec.stdin.length > 0 ? 1 : 0);
     if (need > 0 && this.heldDescriptors() + need > this.fdBudget) {
@@ -428,8 +470,8 @@ export class WasmDriver
       );
     }
     try {
-      const compiled = await this.compile(spec);
-      const preopens = await prepareMounts(spec.mounts);
+      const compiled = prepared?.compiled ?? (await this.compile(spec));
+      const preopens = prepared?.preopens ?? (await prepareMounts(spec.mounts));
       if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
       const place = this.pool.acquire(compiled.preemptible);
       // Only a guest on a thread of its own is ever interrupted through the inspector.

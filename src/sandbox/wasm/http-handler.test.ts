@@ -3,14 +3,16 @@
 // a pod's network namespace reaches the handler's pod IP over the bridge, as Service traffic does.
 // Needs root for the bridge; skipped otherwise. Traffic stays on the test bridge and loopback.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpBackend } from '../../net/gateway/backend.ts';
+import { LocalHandlerBackend } from '../../net/gateway/local-backend.ts';
 import { PodNetwork } from '../../net/pod-network.ts';
 import { networkingUnavailable } from '../../net/test-support.ts';
 import type { SandboxSpec } from '../driver.ts';
-import { HandlerListeners } from '../http-handlers.ts';
+import { HandlerListeners, localHandlers } from '../http-handlers.ts';
 import { WasmDriver, WASM_HTTP_ANNOTATION, type WasmOptions } from './driver.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -192,6 +194,42 @@ describe.skipIf(unavailable)('wasm HTTP handlers (root)', () => {
     expect(driver.liveSandboxes).toBe(0);
     await driver.destroy(ticker.id);
     await driver.releasePod(ticker.podUid);
+  });
+
+  it('answers the node gateway in-process as it answers over the socket, while it listens', async () => {
+    const s = spec('greeter.wasm');
+    const handle = await driver.start(s);
+    const ip = handle.podIP!;
+    const lookup = (a: string, p: number) => localHandlers.get(a, p);
+    expect(lookup(ip, 8080)).toBeDefined();
+    const b = new LocalHandlerBackend(ip, 8080, lookup, () => new HttpBackend(ip, 8080));
+    const res = await b.send({ method: 'GET', path: '/?name=local', headers: { host: 'f.example' } });
+    let body = '';
+    for await (const c of res.body) body += c;
+    expect(res.status).toBe(200);
+    expect(body).toBe((await get(`http://${ip}:8080/?name=local`)).text);
+    expect(b.connections()).toBe(0); // no socket
+    await driver.stop(s.id, 5);
+    // Gone with its listener: a request now goes to the socket, which refuses it as a client's would be.
+    expect(lookup(ip, 8080)).toBeUndefined();
+    await expect(b.send({ method: 'GET', path: '/', headers: {} })).rejects.toMatchObject({ reached: false });
+    b.close();
+    await driver.destroy(s.id);
+    await driver.releasePod(s.podUid);
+  });
+
+  it('keeps serving the module it started with when the file changes (as a container keeps its image)', async () => {
+    const file = join(dir, 'replaced.wasm');
+    copyFileSync(join(ROOT, 'build/wasm/greeter.wasm'), file);
+    const s = spec('greeter.wasm', { image: file });
+    const handle = await driver.start(s);
+    copyFileSync(join(ROOT, 'build/wasm/hello.wasm'), file);
+    expect(await get(`http://${handle.podIP}:8080/?name=same`)).toMatchObject({
+      status: 200,
+      text: 'hello, same\n',
+    });
+    await driver.destroy(s.id);
+    await driver.releasePod(s.podUid);
   });
 
   it('refuses a module that cannot load at start, not at the first request', async () => {
