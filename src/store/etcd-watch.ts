@@ -71,7 +71,7 @@ export class EtcdWatch {
       this.#p.client.watchClient.watch().then(
         (stream) => {
           if (this.#ended) {
-            stream.cancel();
+            closeQuietly(stream);
             resolve();
             return;
           }
@@ -121,6 +121,7 @@ export class EtcdWatch {
               if (created || stream !== this.#stream || this.#ended) return;
               created = true; // this stream's later answers no longer settle the open
               this.#stream = undefined;
+              // A plain cancel: it counts against the member, which did not answer.
               try {
                 stream.cancel();
               } catch {
@@ -229,13 +230,7 @@ export class EtcdWatch {
     this.#ended = true;
     const stream = this.#stream;
     this.#stream = undefined;
-    if (stream) {
-      try {
-        stream.cancel();
-      } catch {
-        // already gone
-      }
-    }
+    if (stream) closeQuietly(stream);
     this.#p.onEnd();
     if (!notify) return;
     if (this.#p.onClose !== undefined) {
@@ -246,6 +241,24 @@ export class EtcdWatch {
         throw err;
       });
     }
+  }
+}
+
+/**
+ * Cancels a stream this process no longer wants without counting it against its member. The etcd3 client
+ * takes every error of a watch stream that is still writable (a cancel included: status CANCELLED) for a
+ * failure of its member: three in a row open that member's circuit breaker for 5 s, and each one closes the
+ * member's channels. Informers and API watches end many streams at once (a server stepping down, agents
+ * reconnecting through another server), which opened the breakers of healthy members: every call then
+ * failed ("Execution prevented because the circuit breaker is open") with quorum and a leader. Ending the
+ * writable side first makes the cancel quiet.
+ */
+function closeQuietly(stream: DuplexStream): void {
+  try {
+    stream.end();
+    stream.cancel();
+  } catch {
+    // already gone
   }
 }
 
