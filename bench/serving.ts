@@ -19,7 +19,16 @@
 //   node bench/serving.ts [WASM_N=100] [CONTAINER_ROUNDS=5] [LOAD_N=3000]
 //   SERVING_BENCH_WASM_ONLY=1: only the wasm rows (1 and 3), for a quick look at the wasm request path.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -175,6 +184,31 @@ function agentStartTimings(logFile: string, podPrefix: string): Array<Record<str
     out.push({ ...rec.steps, ...parts, total: rec.totalMs });
   }
   return out;
+}
+
+/**
+ * The floor, one sample per call: node:wasi on this thread, the module compiled once, a fresh WASI +
+ * instance + start each time (as rawWasiStart, bench/lib, which only runs back to back).
+ */
+async function rawWasiInstance(wasmPath: string): Promise<() => number> {
+  const { WASI } = await import('node:wasi');
+  const Wasm = (globalThis as any).WebAssembly;
+  const module = new Wasm.Module(readFileSync(wasmPath));
+  const devNull = openSync('/dev/null', 'r+');
+  return () => {
+    const t0 = performance.now();
+    const wasi = new WASI({
+      version: 'preview1',
+      args: ['greeter.wasm'],
+      env: {},
+      returnOnExit: true,
+      stdin: devNull,
+      stdout: devNull,
+      stderr: devNull,
+    });
+    wasi.start(new Wasm.Instance(module, wasi.getImportObject()));
+    return performance.now() - t0;
+  };
 }
 
 // --- baseline: runc run -d of the same busybox rootfs serving httpd, until its first response byte -----
@@ -370,11 +404,17 @@ spec:
   });
   console.log(`wasm function: first request answered in ${fmt(firstWasm)}`);
 
-  // 1. wasm: each request alone (0 instances before it), vs raw node:wasi.
+  // 1. wasm: each request alone (0 instances before it), vs raw node:wasi — back to back (the floor), and
+  // after the same 20 ms pause as each request (what idling costs on this machine: caches and the
+  // scheduler, not Strata), interleaved with the requests so both see the same load.
+  const rawOnce = await rawWasiInstance(greeter);
   const wasmCold: number[] = [];
+  const rawPaused: number[] = [];
   for (let i = 0; i < WASM_N; i++) {
+    await sleep(20);
     wasmCold.push((await get(port, wasmHost, '/?name=bench')).ms);
     await sleep(20);
+    rawPaused.push(rawOnce());
   }
   const raw = await rawWasiStart(greeter, WASM_N);
   // Warm: back to back on a kept-alive connection.
@@ -383,6 +423,7 @@ spec:
   const wc = summarize(wasmCold);
   const ww = summarize(wasmWarm);
   const rw = summarize(raw);
+  const rp = summarize(rawPaused);
   printTable('wasm function: one request at a time (ms)', [
     {
       name: 'wasm function, 0 instances before each request',
@@ -390,7 +431,12 @@ spec:
       extra: `${(wc.p50 / rw.p50).toFixed(1)}× raw, ${(wc.p50 / ww.p50).toFixed(2)}× warm`,
     },
     { name: 'baseline: raw node:wasi instantiate + start', s: rw },
-    { name: 'wasm function, back to back (warm)', s: ww },
+    {
+      name: 'baseline: raw node:wasi, 20 ms pause before each (as the cold requests)',
+      s: rp,
+      extra: `cold request ${(wc.p50 / rp.p50).toFixed(1)}× this`,
+    },
+    { name: 'wasm function, back to back (warm)', s: ww, extra: `${(ww.p50 / rw.p50).toFixed(1)}× raw` },
   ]);
 
   if (!WASM_ONLY) {
@@ -450,7 +496,6 @@ spec:
   // 3. throughput at c64: the gateway + WAGI vs a plain Node server instantiating the module per request.
   const gwRps = await load(port, wasmHost, '/?name=bench', LOAD_N, 64);
   const { WASI } = await import('node:wasi');
-  const { readFileSync, openSync } = await import('node:fs');
   const Wasm = (globalThis as any).WebAssembly;
   const module = await Wasm.compile(readFileSync(greeter));
   const devNull = openSync('/dev/null', 'w');
@@ -503,6 +548,10 @@ spec:
       `scale-up under a step load (1 → 8 concurrent 1 s requests, target 1, max 4): decision (replicas > 1) after ${fmt(decided)}, 2 pods ready after ${fmt(twoReady)}, all ready after ${fmt(allReady)}`,
     );
   }
+} catch (err) {
+  // What the node was doing when the run failed (its log goes with the cluster's directory).
+  console.error(c.output().split('\n').slice(-80).join('\n'));
+  throw err;
 } finally {
   watch.stop();
   agent.destroy();
