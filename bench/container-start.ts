@@ -18,6 +18,7 @@ import { readImageConfig } from '../src/sandbox/container/image-config.ts';
 import { resolveUser } from '../src/sandbox/container/user.ts';
 import type { SandboxSpec } from '../src/sandbox/driver.ts';
 import { printTable, summarize } from './lib/stats.ts';
+import { podEtcFiles } from '../src/net/pod-etc-files.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 30);
 const PODMAN_ROUNDS = Number(process.argv[3] ?? ROUNDS);
@@ -57,6 +58,7 @@ function timed(cmd: string, args: string[]): Promise<number> {
 // --- contenders ----------------------------------------------------------------------------------
 
 const driver = new ContainerDriver({
+  etcFiles: podEtcFiles(),
   stateDir: join(work, 'driver'),
   cgroupParent: CG_DRIVER,
   runDir: join(runcRoot, 'driver'),

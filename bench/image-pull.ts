@@ -87,7 +87,7 @@ const fresh = (): string => {
   dests.push(p);
   return p;
 };
-const harness = join(repoRoot, 'src/image/testing/cli-harness.ts');
+const harness = join(repoRoot, 'src/cli/testing/image-harness.ts');
 
 const contenders: Record<string, () => Promise<void>> = {
   'Strata pullImage (in process)': async () => {

@@ -26,6 +26,7 @@ import { MicrovmDriver } from '../src/sandbox/microvm/driver.ts';
 import { qemuArgs, type VmLayout } from '../src/sandbox/microvm/qemu.ts';
 import { readState } from '../src/sandbox/microvm/state.ts';
 import { fmt, printTable, summarize } from './lib/stats.ts';
+import { podEtcFiles } from '../src/net/pod-etc-files.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 8);
 const MARKER = 'strata-bench-entrypoint';
@@ -41,6 +42,7 @@ const store = new ImageStore(join(work, 'images'));
 await importImage(store, join(root, 'build/images/busybox'), { name: 'busybox:1' });
 
 const vm = new MicrovmDriver({
+  etcFiles: podEtcFiles(),
   stateDir: join(work, 'microvm'),
   runDir: join(runDir, 'microvm'),
   images: store,
@@ -48,6 +50,7 @@ const vm = new MicrovmDriver({
   tbSizeMiB: TB_MIB,
 });
 const ctr = new ContainerDriver({
+  etcFiles: podEtcFiles(),
   stateDir: join(work, 'containers'),
   images: store,
   cgroupParent: 'strata-bench-mvm-ctr',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostsFile, parseResolvConf, podHostname, resolvConf } from './etc-files.ts';
+import { hostsFile, parseResolvConf, resolvConf } from './etc-files.ts';
 
 describe('hosts', () => {
   it('maps the hostname to the pod address, with aliases and hostAliases', () => {
@@ -16,12 +16,6 @@ describe('hosts', () => {
 
   it('uses 127.0.1.1 without networking', () => {
     expect(hostsFile({ hostname: 'x' })).toContain('127.0.1.1\tx\n');
-  });
-
-  it('makes pod names valid hostnames', () => {
-    expect(podHostname('My_Pod.v2')).toBe('my-pod-v2');
-    expect(podHostname('a'.repeat(80))).toHaveLength(63);
-    expect(podHostname('--')).toBe('pod');
   });
 });
 

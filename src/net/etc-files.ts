@@ -35,16 +35,6 @@ export function hostsFile(o: HostsOptions): string {
   return lines.join('\n') + '\n';
 }
 
-/** A hostname the kernel accepts (≤ 64 bytes) and DNS likes: lower case, [a-z0-9-], no edge hyphens. */
-export function podHostname(name: string): string {
-  const cleaned = name
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .slice(0, 63)
-    .replace(/^-+|-+$/g, '');
-  return cleaned || 'pod';
-}
-
 export interface ResolvOptions {
   /** The host's resolv.conf text (default: read /etc/resolv.conf). */
   hostResolvConf?: string;

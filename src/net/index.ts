@@ -10,11 +10,11 @@ export {
 export {
   hostsFile,
   parseResolvConf,
-  podHostname,
   resolvConf,
   type HostAlias,
   type HostsOptions,
   type ResolvOptions,
 } from './etc-files.ts';
+export { podEtcFiles, type PodEtcRequest } from './pod-etc-files.ts';
 export { Ipam, parseSubnet } from './ipam.ts';
 export { networkNames, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, type NetworkNames } from './network-names.ts';

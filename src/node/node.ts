@@ -16,7 +16,7 @@ import { IMAGE_SIGNATURE_POLICY_FILE, ImageSignaturePolicy } from '../image/sign
 import { caCertHash, parseCACertHash } from '../lib/ca-hash.ts';
 import { kindFor } from '../api/index.ts';
 import { clientListWatch } from '../client/list-watch.ts';
-import { PodNetwork, networkNames } from '../net/index.ts';
+import { PodNetwork, networkNames, podEtcFiles } from '../net/index.ts';
 import { which } from '../lib/command.ts';
 import { ServiceProxy } from '../net/services/index.ts';
 import { PolicyEnforcer } from '../net/policy/index.ts';
@@ -130,7 +130,7 @@ function nodeResources(
   let network: PodNetwork | undefined;
   let clusterDns: string | undefined;
   return {
-    clusterDnsIP: () => clusterDns,
+    etcFiles: podEtcFiles(() => clusterDns),
     setClusterDnsIP: (ip) => (clusterDns = ip),
     stateDir: dataDir,
     hostPaths,

@@ -3,10 +3,11 @@
 // nothing else names the tiers. A new tier is a folder under src/sandbox/ and one entry here.
 import { join } from 'node:path';
 import type { ImageStore } from '../image/index.ts';
-import { ContainerDriver, type ContainerDriverOptions } from './container/index.ts';
+import { ContainerDriver } from './container/index.ts';
 import type { Driver } from './driver.ts';
-import { HandlerListeners } from './http-handlers.ts';
+import { HandlerListeners, type PodAddresses } from './http-handlers.ts';
 import { MicrovmDriver, type AccelSetting } from './microvm/index.ts';
+import type { PodEtcFilesMaker, PodNetworkHost } from './pod-network.ts';
 import { WasmDriver } from './wasm/driver.ts';
 
 /** What a node shares with its tiers. Each is made on first use: a node holds only what its tiers take. */
@@ -16,9 +17,9 @@ export interface NodeResources {
   /** The node's OCI image store (`strata image` acts on the same one). */
   images(): ImageStore;
   /** The node's pod network: bridge, addresses, hostPort rules (src/net). */
-  podNetwork(): NonNullable<ContainerDriverOptions['network']>;
-  /** The cluster DNS server's address pods use as nameserver, once the node runs one. */
-  clusterDnsIP(): string | undefined;
+  podNetwork(): PodNetworkHost & PodAddresses;
+  /** Pods' /etc/hosts and /etc/resolv.conf (src/net; on the node's cluster DNS once it runs one). */
+  etcFiles: PodEtcFilesMaker;
   /**
    * Where the node's sandboxes live on the machine, when not the defaults: their cgroup parent and their
    * per-boot state (runtime root, pid and exit files, sockets). Two nodes on one kernel (hosts made of
@@ -55,7 +56,7 @@ export const TIERS: readonly Tier[] = [
         stateDir: join(node.stateDir, 'containers'),
         images: node.images(),
         network: node.podNetwork(),
-        clusterDnsIP: () => node.clusterDnsIP(),
+        etcFiles: node.etcFiles,
         cgroupParent: node.hostPaths?.cgroupParent,
         runDir: node.hostPaths?.runDir,
       }),
@@ -72,7 +73,7 @@ export const TIERS: readonly Tier[] = [
         images: node.images(),
         accel: (process.env.STRATA_MICROVM_ACCEL as AccelSetting | undefined) ?? 'auto',
         network: node.podNetwork(),
-        clusterDnsIP: () => node.clusterDnsIP(),
+        etcFiles: node.etcFiles,
         cgroupParent: node.hostPaths?.cgroupParent && `${node.hostPaths.cgroupParent}-microvm`,
         runDir: node.hostPaths?.runDir && join(node.hostPaths.runDir, 'microvm'),
       }),

@@ -15,6 +15,7 @@ import {
   eventually,
   tempDir,
 } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const unavailable = containersUnavailable('runc');
 if (unavailable) console.warn(`skipping container attach tests: ${unavailable}`);
@@ -37,7 +38,12 @@ describe.skipIf(unavailable)('ContainerDriver attach (conmon attach socket)', ()
   beforeAll(() => {
     buildTestRootfs();
     tmp = tempDir('strata-attach-');
-    driver = new ContainerDriver({ stateDir: join(tmp.path, 'state'), cgroupParent, runDir });
+    driver = new ContainerDriver({
+      etcFiles: podEtcFiles(),
+      stateDir: join(tmp.path, 'state'),
+      cgroupParent,
+      runDir,
+    });
   });
   afterAll(async () => {
     if (!driver) return;

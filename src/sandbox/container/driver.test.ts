@@ -22,6 +22,7 @@ import {
   tempDir,
   type CapturedLog,
 } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
@@ -40,7 +41,13 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
     beforeAll(() => {
       buildTestRootfs();
       tmp = tempDir('strata-ct-');
-      driver = new ContainerDriver({ stateDir: join(tmp.path, 'state'), runtime, cgroupParent, runDir });
+      driver = new ContainerDriver({
+        etcFiles: podEtcFiles(),
+        stateDir: join(tmp.path, 'state'),
+        runtime,
+        cgroupParent,
+        runDir,
+      });
     });
     afterAll(async () => {
       if (!driver) return;
@@ -382,7 +389,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
     it('survives the agent: a new driver recovers it, resumes its log without loss, stops and waits it', async () => {
       const stateDir = join(tmp.path, 'state');
-      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
+      const first = new ContainerDriver({ etcFiles: podEtcFiles(), stateDir, runtime, cgroupParent, runDir });
       const { s, handle, log } = await start(
         { args: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.05; done'] },
         first,
@@ -393,7 +400,13 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       await sleep(300);
       expect(log.stdout()).toBe(seenBefore); // nothing forwarded while no agent runs
 
-      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
+      const second = new ContainerDriver({
+        etcFiles: podEtcFiles(),
+        stateDir,
+        runtime,
+        cgroupParent,
+        runDir,
+      });
       const log2 = captureLog();
       expect(await second.recover(JSON.parse(JSON.stringify(handle)), log2)).toBe(true);
       await eventually(() => /line \d+\n/.test(log2.stdout()));
@@ -411,7 +424,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
 
     it('recovers a container that exited while no agent ran, and gives up one whose conmon died', async () => {
       const stateDir = join(tmp.path, 'state');
-      const first = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
+      const first = new ContainerDriver({ etcFiles: podEtcFiles(), stateDir, runtime, cgroupParent, runDir });
       const a = await start({ args: ['sh', '-c', 'echo bye; sleep 0.3; exit 7'] }, first);
       const b = await start({ args: ['sleep', '1000'] }, first);
       await first.shutdown();
@@ -419,7 +432,13 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       process.kill(b.handle.state.conmonPid as number, 'SIGKILL');
       await sleep(100);
 
-      const second = new ContainerDriver({ stateDir, runtime, cgroupParent, runDir });
+      const second = new ContainerDriver({
+        etcFiles: podEtcFiles(),
+        stateDir,
+        runtime,
+        cgroupParent,
+        runDir,
+      });
       const log = captureLog();
       expect(await second.recover(a.handle, log)).toBe(true);
       const result: ExitResult = await second.wait(a.s.id);

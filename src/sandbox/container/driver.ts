@@ -38,10 +38,13 @@ import {
   type SandboxStats,
   type TierOptionsDriver,
 } from '../driver.ts';
-import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
 import { run, which } from '../../lib/command.ts';
-import { podResolvConf } from '../../net/dns/index.ts';
-import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
+import {
+  podHostname,
+  type PodAttachment,
+  type PodEtcFilesMaker,
+  type PodNetworkHost,
+} from '../pod-network.ts';
 import { buildRuntimeSpec, configError, containerArgv, INIT_PATH, nofileLimit, wantsInit } from './bundle.ts';
 import { findExecutable } from './executable.ts';
 import type { OciSpec } from './oci-spec.ts';
@@ -76,12 +79,12 @@ export interface ContainerDriverOptions {
   /** Containers' cgroups go to /<cgroupParent>/<id> in every hierarchy (default "strata"). */
   cgroupParent?: string;
   /** Pod networking; without it each container gets a network namespace with only loopback. */
-  network?: PodNetwork;
+  network?: PodNetworkHost;
   /**
-   * The node's cluster DNS address, when it runs one: pods on the network with dnsPolicy ClusterFirst (the
-   * default) get it as their nameserver, with the cluster search path and ndots:5.
+   * Makes each pod's /etc/hosts and /etc/resolv.conf (the node's: src/net/pod-etc-files.ts, which puts
+   * pods on the network with dnsPolicy ClusterFirst on the node's cluster DNS).
    */
-  clusterDnsIP?: () => string | undefined;
+  etcFiles: PodEtcFilesMaker;
   /** The node's image store, where prepareArtifact() finds (or pulls) images; without it, none. */
   images?: ImageStore;
   /**
@@ -130,8 +133,8 @@ export class ContainerDriver
   private readonly runtime: OciRuntime;
   private readonly runtimeName: RuntimeName;
   private readonly cgroupParent: string;
-  private readonly network: PodNetwork | undefined;
-  private readonly clusterDnsIP: () => string | undefined;
+  private readonly network: PodNetworkHost | undefined;
+  private readonly etcFiles: PodEtcFilesMaker;
   private readonly images: ImageStore | undefined;
   private readonly initBinary: string | undefined;
   private readonly logSizeMax: number;
@@ -153,7 +156,7 @@ export class ContainerDriver
       throw new Error(`cgroupParent "${opts.cgroupParent}": expected path components of [A-Za-z0-9_.-]`);
     }
     this.network = opts.network;
-    this.clusterDnsIP = opts.clusterDnsIP ?? (() => undefined);
+    this.etcFiles = opts.etcFiles;
     this.images = opts.images;
     this.capabilities = {
       exec: true,
@@ -545,25 +548,16 @@ export class ContainerDriver
         hostname: join(bundle, 'hostname'),
         resolvConf: join(bundle, 'resolv.conf'),
       };
-      writeFileSync(
-        etcFiles.hosts,
-        hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
-      );
+      const etc = this.etcFiles({
+        namespace: spec.namespace,
+        hostname,
+        ip: attachment?.ip,
+        hostAliases: options.hostAliases,
+        dns: options.dns,
+      });
+      writeFileSync(etcFiles.hosts, etc.hosts);
       writeFileSync(etcFiles.hostname, `${hostname}\n`);
-      const clusterDnsIP = attachment ? this.clusterDnsIP() : undefined;
-      writeFileSync(
-        etcFiles.resolvConf,
-        options.dns || clusterDnsIP
-          ? podResolvConf({
-              namespace: spec.namespace,
-              dnsPolicy: options.dns?.policy,
-              dnsConfig: options.dns?.config,
-              clusterDnsIP,
-            })
-          : attachment
-            ? resolvConf()
-            : resolvConf({ hostResolvConf: '' }),
-      );
+      writeFileSync(etcFiles.resolvConf, etc.resolvConf);
       // Writable by whatever user the container runs as: it is this sandbox's file only.
       const terminationLog = join(bundle, TERMINATION_LOG);
       if (options.terminationMessagePath) {

@@ -9,6 +9,7 @@ import { ImageStore, importImage } from '../../image/index.ts';
 import { overlayUnavailable, testImages, testImagesUnavailable } from '../../image/testing/fixtures.ts';
 import { ContainerDriver } from './driver.ts';
 import { tempDir } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const unavailable = overlayUnavailable() ?? testImagesUnavailable();
 if (unavailable) console.warn(`skipping container artifact tests: ${unavailable}`);
@@ -23,7 +24,12 @@ describe.skipIf(unavailable)('the container tier prepares artifacts and options'
     tmp = tempDir('strata-ct-artifact-');
     store = new ImageStore(join(tmp.path, 'images'));
     await importImage(store, join(testImages(), 'busybox'), { name: 'busybox:1' });
-    driver = new ContainerDriver({ stateDir: join(tmp.path, 'state'), runDir, images: store });
+    driver = new ContainerDriver({
+      etcFiles: podEtcFiles(),
+      stateDir: join(tmp.path, 'state'),
+      runDir,
+      images: store,
+    });
   });
   afterAll(async () => {
     await driver?.shutdown();
@@ -112,7 +118,7 @@ describe.skipIf(unavailable)('the container tier prepares artifacts and options'
   });
 
   it('without an image store it cannot prepare images', async () => {
-    const bare = new ContainerDriver({ stateDir: join(tmp.path, 'bare'), runDir });
+    const bare = new ContainerDriver({ etcFiles: podEtcFiles(), stateDir: join(tmp.path, 'bare'), runDir });
     try {
       await expect(
         bare.prepareArtifact({ sandboxId: 'sb-f', container: { name: 'main', image: 'busybox:1' } }),

@@ -17,6 +17,7 @@ import {
   tempDir,
   type CapturedLog,
 } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const unavailable = containersUnavailable('runc') ?? networkingUnavailable();
 if (unavailable) console.warn(`skipping container network tests: ${unavailable}`);
@@ -42,6 +43,7 @@ describe.skipIf(unavailable)('ContainerDriver with a PodNetwork', () => {
     tmp = tempDir('strata-ctnet-');
     net = new PodNetwork({ stateDir: join(tmp.path, 'net'), ...netOpts });
     driver = new ContainerDriver({
+      etcFiles: podEtcFiles(),
       stateDir: join(tmp.path, 'state'),
       cgroupParent: `strata-ctnet-${process.pid}`,
       runDir: `/run/strata-test-${process.pid}-net`,

@@ -7,8 +7,7 @@
 // Every field is optional; see each for its default.
 
 import type { SandboxSpec } from '../driver.ts';
-import type { HostAlias } from '../../net/etc-files.ts';
-import type { DnsPolicy, PodDnsConfig } from '../../net/dns/index.ts';
+import type { PodEtcRequest } from '../pod-network.ts';
 import type { ContainerImageConfig } from './image-config.ts';
 import type { SecurityContext } from './security.ts';
 
@@ -23,7 +22,7 @@ export interface ContainerOptions {
   /** Default: the pod name, made a valid hostname. */
   hostname?: string;
   /** Extra /etc/hosts lines (the pod spec's hostAliases). */
-  hostAliases?: HostAlias[];
+  hostAliases?: PodEtcRequest['hostAliases'];
   /**
    * Run catatonit as PID 1 (reaps zombies, forwards the stop signal to a shell that would ignore it).
    * Default true, unless argv[0] is itself an init (tini, dumb-init, catatonit, docker-init, init).
@@ -38,8 +37,8 @@ export interface ContainerOptions {
    * per-sandbox file is bind-mounted there, and its content (≤ 4 KiB) becomes the exit's message.
    */
   terminationMessagePath?: string;
-  /** The pod's dnsPolicy and dnsConfig, for its /etc/resolv.conf (see src/net/dns/resolv.ts). */
-  dns?: { policy?: DnsPolicy; config?: PodDnsConfig };
+  /** The pod's dnsPolicy and dnsConfig, for its /etc/resolv.conf (src/net/pod-etc-files.ts). */
+  dns?: PodEtcRequest['dns'];
   /** Extra kernel parameters from the pod's safe sysctl set (namespaced: the pod's own). */
   sysctls?: Record<string, string>;
   /**

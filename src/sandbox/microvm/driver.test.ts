@@ -15,6 +15,7 @@ import { cgroupDirs, detectCgroups } from '../container/cgroups.ts';
 import { qmp } from './qemu.ts';
 import { readState } from './state.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const why = microvmUnavailable();
 if (why) console.log(`skipping the microvm driver tests: ${why}`);
@@ -31,6 +32,7 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     store = new ImageStore(join(tmp.path, 'images'));
     await importImage(store, join(testImages(), 'busybox'), { name: 'busybox:1' });
     driver = new MicrovmDriver({
+      etcFiles: podEtcFiles(),
       stateDir: join(tmp.path, 'state'),
       runDir,
       images: store,
@@ -172,6 +174,7 @@ describe.skipIf(why)('MicrovmDriver (TCG)', () => {
     // The agent goes away (its driver shuts down); QEMU, daemonized, keeps the guest running.
     await driver.shutdown();
     const again = new MicrovmDriver({
+      etcFiles: podEtcFiles(),
       stateDir: join(tmp.path, 'state'),
       runDir,
       images: store,

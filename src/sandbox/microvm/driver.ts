@@ -27,9 +27,12 @@ import { PassThrough } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chainIds, type ImageStore } from '../../image/index.ts';
-import { hostsFile, podHostname, resolvConf } from '../../net/etc-files.ts';
-import { podResolvConf } from '../../net/dns/index.ts';
-import type { PodAttachment, PodNetwork } from '../../net/pod-network.ts';
+import {
+  podHostname,
+  type PodAttachment,
+  type PodEtcFilesMaker,
+  type PodNetworkHost,
+} from '../pod-network.ts';
 import { which } from '../../lib/command.ts';
 import { containerArgs } from '../container/index.ts';
 import { prepareContainerImage } from '../container/image-artifact.ts';
@@ -92,9 +95,9 @@ export interface MicrovmDriverOptions {
   /** QEMU's cgroups go to /<cgroupParent>/<id> (default "strata-microvm"); false: none. */
   cgroupParent?: string | false;
   /** The node's pod network (the container tier's): VMs join it through a tap; without it, no network. */
-  network?: PodNetwork;
-  /** The node's cluster DNS address, for pods with dnsPolicy ClusterFirst (as the container tier). */
-  clusterDnsIP?: () => string | undefined;
+  network?: PodNetworkHost;
+  /** Makes each pod's /etc/hosts and /etc/resolv.conf (the node's, as the container tier's). */
+  etcFiles: PodEtcFilesMaker;
   /** QEMU drops to this user in an empty chroot once the VM is set up (jail.ts); false: stays root. */
   vmmUser?: string | false;
 }
@@ -131,9 +134,9 @@ export class MicrovmDriver
 {
   readonly name = 'microvm';
   readonly capabilities: Capabilities;
-  private readonly network: PodNetwork | undefined;
+  private readonly network: PodNetworkHost | undefined;
   private readonly vmmUser: string | undefined;
-  private readonly clusterDnsIP: () => string | undefined;
+  private readonly etcFiles: PodEtcFilesMaker;
 
   private readonly stateDir: string;
   private readonly runDir: string;
@@ -178,7 +181,7 @@ export class MicrovmDriver
     this.cgroups = this.cgroupParent ? detectCgroups() : undefined;
     this.network = opts.network;
     this.vmmUser = opts.vmmUser === false ? undefined : (opts.vmmUser ?? VMM_USER);
-    this.clusterDnsIP = opts.clusterDnsIP ?? (() => undefined);
+    this.etcFiles = opts.etcFiles;
     this.capabilities = {
       exec: true,
       survivesAgentRestart: true,
@@ -534,22 +537,14 @@ export class MicrovmDriver
         layout.net = { tap: network.tap, mac: network.mac };
       }
       const options = spec.options ?? {};
-      const clusterDnsIP = attachment ? this.clusterDnsIP() : undefined;
-      const etc = {
-        hosts: hostsFile({ hostname, ip: attachment?.ip, hostAliases: options.hostAliases }),
-        hostname: `${hostname}\n`,
-        'resolv.conf':
-          options.dns || clusterDnsIP
-            ? podResolvConf({
-                namespace: spec.namespace,
-                dnsPolicy: options.dns?.policy,
-                dnsConfig: options.dns?.config,
-                clusterDnsIP,
-              })
-            : attachment
-              ? resolvConf()
-              : resolvConf({ hostResolvConf: '' }),
-      };
+      const files = this.etcFiles({
+        namespace: spec.namespace,
+        hostname,
+        ip: attachment?.ip,
+        hostAliases: options.hostAliases,
+        dns: options.dns,
+      });
+      const etc = { hosts: files.hosts, hostname: `${hostname}\n`, 'resolv.conf': files.resolvConf };
       const config = guestConfigScript({
         ...guestConfig,
         volumes: volumes.guest,

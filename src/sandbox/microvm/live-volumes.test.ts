@@ -11,6 +11,7 @@ import { captureLog, tempDir } from '../wasm/test-support.ts';
 import { MicrovmDriver } from './driver.ts';
 import { fileLine, watchLiveVolumes } from './live-volumes.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 async function until(what: string, probe: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -120,6 +121,7 @@ describe.skipIf(why)('live volumes in a VM (TCG)', () => {
     store = new ImageStore(join(tmp.path, 'images'));
     await importImage(store, join(testImages(), 'busybox'), { name: 'busybox:1' });
     driver = new MicrovmDriver({
+      etcFiles: podEtcFiles(),
       stateDir: join(tmp.path, 'state'),
       runDir,
       images: store,

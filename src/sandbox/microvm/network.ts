@@ -10,7 +10,7 @@
 // src/net changes, and QEMU runs inside the pod's namespace, so it sees no host interface at all.
 import { basename } from 'node:path';
 import { run } from '../../lib/command.ts';
-import type { PodAttachment } from '../../net/pod-network.ts';
+import type { PodAttachment } from '../pod-network.ts';
 
 /** The tap's name inside the pod's namespace (namespaced: every pod can use the same name). */
 export const TAP = 'tap0';

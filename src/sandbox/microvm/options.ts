@@ -1,7 +1,6 @@
 // The microvm tier's typed options (`SandboxSpec<MicrovmOptions>.options`): read off the pod's container
 // and the prepared image by tierOptions(), handed back to start().
-import type { HostAlias } from '../../net/etc-files.ts';
-import type { DnsPolicy, PodDnsConfig } from '../../net/dns/index.ts';
+import type { PodEtcRequest } from '../pod-network.ts';
 import type { ContainerImageConfig } from '../container/index.ts';
 import type { SandboxSpec } from '../driver.ts';
 
@@ -14,9 +13,9 @@ export interface MicrovmOptions {
   /** Default: the pod name, made a valid hostname. */
   hostname?: string;
   /** Extra /etc/hosts lines (the pod spec's hostAliases). */
-  hostAliases?: HostAlias[];
+  hostAliases?: PodEtcRequest['hostAliases'];
   /** The pod's dnsPolicy and dnsConfig, for its /etc/resolv.conf (as the container tier's). */
-  dns?: { policy?: DnsPolicy; config?: PodDnsConfig };
+  dns?: PodEtcRequest['dns'];
 }
 
 export type MicrovmSandboxSpec = SandboxSpec<MicrovmOptions>;

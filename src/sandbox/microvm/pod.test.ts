@@ -17,6 +17,7 @@ import { VMM_USER, userId } from './jail.ts';
 import { TAP } from './network.ts';
 import { readState } from './state.ts';
 import { kernelDir, microvmUnavailable } from './test-support.ts';
+import { podEtcFiles } from '../../net/pod-etc-files.ts';
 
 const why = microvmUnavailable() ?? networkingUnavailable();
 if (why) console.log(`skipping the microvm pod tests: ${why}`);
@@ -68,7 +69,7 @@ describe.skipIf(why)('MicrovmDriver on the pod network, with exec and volumes (T
       kernelDir,
       cgroupParent: false,
       network,
-      clusterDnsIP: () => '10.96.0.10',
+      etcFiles: podEtcFiles(() => '10.96.0.10'),
     });
   }, 120_000);
 

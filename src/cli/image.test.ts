@@ -4,13 +4,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { humanBytes, ProgressView } from '../cli/image.ts';
-import { sha256 } from './digest.ts';
-import { tempDir, testImages, testImagesUnavailable } from './testing/fixtures.ts';
-import { registryUnavailable, startLocalRegistry, type LocalRegistry } from './testing/local-registry.ts';
+import { humanBytes, ProgressView } from './image.ts';
+import { sha256 } from '../image/digest.ts';
+import { tempDir, testImages, testImagesUnavailable } from '../image/testing/fixtures.ts';
+import {
+  registryUnavailable,
+  startLocalRegistry,
+  type LocalRegistry,
+} from '../image/testing/local-registry.ts';
 
 const run = promisify(execFile);
-const harness = join(import.meta.dirname, 'testing', 'cli-harness.ts');
+const harness = join(import.meta.dirname, 'testing', 'image-harness.ts');
 const skip = testImagesUnavailable() ?? registryUnavailable();
 if (skip) console.warn(`skipping image CLI tests: ${skip}`);
 
