@@ -265,3 +265,44 @@ describe('a tier on the pod network', () => {
     }
   });
 });
+
+/** The agent's own client, counting the pod DELETEs it sends. */
+class DeleteCountingClient extends Client {
+  readonly podDeletes: string[] = [];
+  override delete(...args: Parameters<Client['delete']>): ReturnType<Client['delete']> {
+    if (args[0].kind === 'Pod') this.podDeletes.push(args[2]);
+    return super.delete(...args);
+  }
+}
+
+describe('a terminating pod', () => {
+  it('is deleted for good once, however many updates its termination brings', async () => {
+    const driver = new FakeDriver();
+    driver.stopDelayMs = 1500;
+    const own = new DeleteCountingClient({
+      server: cp.url,
+      token: cp.adminToken,
+      tls: { ca: cp.pki?.ca.cert },
+    });
+    const a = agent('term-node', driver, { client: own });
+    await a.start();
+    try {
+      await client.create(POD, pod('leaving', 'term-node'));
+      await until('the pod running', async () => {
+        const p = await client.get(POD, 'default', 'leaving');
+        return p.status?.phase === 'Running';
+      });
+      await client.delete(POD, 'default', 'leaving', { gracePeriodSeconds: 30 });
+      // While its stop takes its time, the terminating pod changes several times: each change is an event
+      // the agent syncs (and a shorter grace period must still be honoured).
+      for (let i = 0; i < 3; i++)
+        await client.patch(POD, 'default', 'leaving', { metadata: { labels: { step: String(i) } } });
+      await client.delete(POD, 'default', 'leaving', { gracePeriodSeconds: 1 });
+      await until('the pod gone', async () => !(await client.find(POD, 'default', 'leaving')));
+      await new Promise((r) => setTimeout(r, 2000)); // any late finalization would have been sent by now
+      expect(own.podDeletes.filter((n) => n === 'leaving')).toHaveLength(1);
+    } finally {
+      await a.stop();
+    }
+  });
+});

@@ -101,6 +101,8 @@ export class Agent {
   private readonly recorder?: EventRecorder;
   /** Every configured tier's latest fingerprint. */
   private readonly teardowns = new Set<Promise<unknown>>();
+  /** Terminating pods (uids) whose final DELETE is in flight or done: one per pod. */
+  private readonly finalized = new Set<string>();
   private readonly metricsSources: Array<() => string> = [];
   private readonly tiers = new Map<
     string,
@@ -357,18 +359,27 @@ export class Agent {
   }
 
   private async finalizeDeletion(pod: any): Promise<void> {
+    // Every update of a terminating pod (its status, a shorter grace period, a label) reaches sync() and
+    // queues a finalization behind its stop; the first to get here deletes. Another DELETE would find the
+    // pod gone and the node authorizer refusing a pod no longer bound to this node (a 403 in the log).
+    const uid = pod.metadata.uid;
+    if (this.finalized.has(uid)) return;
+    this.finalized.add(uid);
     try {
       await this.opts.client.delete(podKind, pod.metadata.namespace, pod.metadata.name, {
         gracePeriodSeconds: 0,
       });
     } catch (err) {
-      if (!(err instanceof ClientError && err.code === 404)) {
-        this.log.warn({ pod: pod.metadata.name, err: (err as Error).message }, 'final pod deletion failed');
-      }
+      if (err instanceof ClientError && err.code === 404) return;
+      this.finalized.delete(uid); // the next update of the pod tries again
+      this.log.warn({ pod: pod.metadata.name, err: (err as Error).message }, 'final pod deletion failed');
     }
   }
 
   private forget(pod: any): void {
+    // Finalizations still queued behind a stop may complete after the pod is gone: keep its uid a while.
+    const uid = pod.metadata.uid;
+    if (this.finalized.has(uid)) setTimeout(() => this.finalized.delete(uid), 60_000).unref();
     const w = this.workers.get(pod.metadata.uid);
     if (!w) {
       this.track(this.reapOrphan(pod.metadata.uid));

@@ -47,6 +47,8 @@ export class FakeDriver
   healthy = true;
   /** Reported as the fingerprint's maxSandboxes (the tier's own ceiling), when set. */
   maxSandboxes?: number;
+  /** How long stop() takes before the sandbox exits (a graceful stop that takes its time). */
+  stopDelayMs = 0;
   /** Next start() fails with this (waiting reason, message). */
   failStart?: { reason: string; message: string };
   readonly started: SandboxSpec<FakeOptions>[] = [];
@@ -126,6 +128,7 @@ export class FakeDriver
 
   async stop(id: string): Promise<void> {
     this.stopped.push(id);
+    if (this.stopDelayMs) await new Promise((r) => setTimeout(r, this.stopDelayMs));
     this.alive.get(id)?.end({ exitCode: 143, reason: 'Killed', signal: 'SIGTERM' });
   }
 
