@@ -46,9 +46,19 @@ export interface EtcdClusterOptions {
   readyTimeoutMs?: number;
 }
 
-/** A free TCP port on 127.0.0.1 (asked of the kernel; closed before etcd binds it). */
-
 export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+  // freePort releases its port before etcd binds it; another process may take it in between. Such a start
+  // fails fast with "address already in use", so try again on fresh ports rather than fail the test.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdClusterOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('address already in use')) throw err;
+    }
+  }
+}
+
+async function startEtcdClusterOnce(opts: EtcdClusterOptions): Promise<EtcdCluster> {
   const size = opts.size ?? 1;
   const root = mkdtempSync(join(tmpdir(), 'strata-etcd-'));
   const members: EtcdMember[] = [];
