@@ -410,11 +410,18 @@ spec:
   const rawOnce = await rawWasiInstance(greeter);
   const wasmCold: number[] = [];
   const rawPaused: number[] = [];
+  // What any request through the agent's gateway costs after the same pause, with no backend at all: a
+  // host it has no route for, answered 404 at once (this machine's HTTP round trip plus the gateway).
+  const noRoute: number[] = [];
   for (let i = 0; i < WASM_N; i++) {
     await sleep(20);
     wasmCold.push((await get(port, wasmHost, '/?name=bench')).ms);
     await sleep(20);
     rawPaused.push(rawOnce());
+    await sleep(20);
+    const miss = await get(port, 'no-such-function.default.strata.local');
+    if (miss.status !== 404) throw new Error(`unknown host answered ${miss.status}, not 404`);
+    noRoute.push(miss.ms);
   }
   const raw = await rawWasiStart(greeter, WASM_N);
   // Warm: back to back on a kept-alive connection.
@@ -424,6 +431,7 @@ spec:
   const ww = summarize(wasmWarm);
   const rw = summarize(raw);
   const rp = summarize(rawPaused);
+  const nr = summarize(noRoute);
   printTable('wasm function: one request at a time (ms)', [
     {
       name: 'wasm function, 0 instances before each request',
@@ -435,6 +443,11 @@ spec:
       name: 'baseline: raw node:wasi, 20 ms pause before each (as the cold requests)',
       s: rp,
       extra: `cold request ${(wc.p50 / rp.p50).toFixed(1)}× this`,
+    },
+    {
+      name: 'baseline: gateway 404 for an unknown host, 20 ms pause before each (HTTP + gateway, no backend)',
+      s: nr,
+      extra: `cold request − this = ${fmt(wc.p50 - nr.p50)}`,
     },
     { name: 'wasm function, back to back (warm)', s: ww, extra: `${(ww.p50 / rw.p50).toFixed(1)}× raw` },
   ]);

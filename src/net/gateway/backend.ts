@@ -23,6 +23,12 @@ export interface BackendResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Readable;
+  /**
+   * The whole body, when the backend had it in memory before answering (a handler in this process):
+   * the proxy then writes headers and body in one go, and only drains `body` (whose end still marks
+   * the attempt done).
+   */
+  whole?: Buffer;
 }
 
 /**

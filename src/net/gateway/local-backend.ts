@@ -161,27 +161,29 @@ function response(out: LocalHandlerResponse): BackendResponse {
     else headers[k] = prev === undefined ? value : `${prev as string}, ${value}`;
   }
   headers['content-length'] = String(out.body.byteLength);
-  return { status: out.status, headers, body: whole(out.body) };
+  return inMemory(out.status, headers, out.body);
 }
 
 function text(status: number, message: string): BackendResponse {
   const body = Buffer.from(message);
-  return {
+  return inMemory(
     status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length) },
-    body: whole(body),
-  };
+    { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length) },
+    body,
+  );
 }
 
 /**
- * A body already in memory as a stream that has it all: one 'data' event and its end (Readable.from
- * would walk an async iterator, a few more turns before the relay sees the bytes).
+ * A response whose body is already in memory: `whole` for the proxy to write at once, and a stream
+ * that has it all (one 'data' event and its end; Readable.from would walk an async iterator, a few
+ * more turns) for anything that reads it as a stream.
  */
-function whole(bytes: Uint8Array): Readable {
-  const r = new Readable({ read() {} });
-  if (bytes.byteLength > 0) r.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  r.push(null);
-  return r;
+function inMemory(status: number, headers: IncomingHttpHeaders, bytes: Uint8Array): BackendResponse {
+  const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const body = new Readable({ read() {} });
+  if (whole.length > 0) body.push(whole);
+  body.push(null);
+  return { status, headers, body, whole };
 }
 
 /** The whole body, or undefined when it is larger than `max` (the rest is read and dropped). */

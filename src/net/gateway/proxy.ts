@@ -147,6 +147,12 @@ export async function proxyRequest(
       return;
     }
     relayed.body = upstream.body;
+    if (upstream.whole) {
+      // Headers and body in one write; the stream is only drained, so that its end releases the attempt.
+      res.end(upstream.whole);
+      upstream.body.resume();
+      return;
+    }
     relay(upstream.body, res);
   } catch (err) {
     answer(res, 502, `gateway error: ${(err as Error).message}`);

@@ -189,6 +189,8 @@ export class WasmDriver
   private readonly handlerRequestTimeoutSeconds: number | undefined;
   /** Resident HTTP handlers by sandbox id. */
   private readonly handlers = new Map<string, WasmHttpHandler>();
+  /** The module each handler runs (its workers keep spare instances of it while any handler does). */
+  private readonly handlerModules = new Map<string, string>();
   /** Pods this driver gave an address (released with the pod). */
   private readonly servedPods = new Set<string>();
   /** WASI 0.2 components (component-sandbox.ts): a thread of their own each. */
@@ -225,6 +227,13 @@ export class WasmDriver
   /** Worker threads alive now. */
   get threads(): number {
     return this.pool.size;
+  }
+
+  /** Spare instances the worker threads keep for handlers' next requests (one per thread and module). */
+  get spareInstances(): number {
+    let n = 0;
+    for (const pw of this.pool.workers()) n += pw.spares.size;
+    return n;
   }
 
   /** Sandboxes running or starting now. */
@@ -353,6 +362,7 @@ export class WasmDriver
       requestTimeoutSeconds: this.handlerRequestTimeoutSeconds,
     });
     this.handlers.set(spec.id, handler);
+    this.handlerModules.set(spec.id, compiled.key);
     try {
       const served = await this.handlerHost.serve(spec.podUid, spec.options!.httpPorts!, handler.handle);
       this.servedPods.add(spec.podUid);
@@ -369,6 +379,7 @@ export class WasmDriver
       };
     } catch (err) {
       this.handlers.delete(spec.id);
+      this.dropSpares(spec.id);
       throw new SandboxError(
         'CreateContainerError',
         `serving the handler's ports: ${(err as Error).message}`,
@@ -473,13 +484,16 @@ export class WasmDriver
       const compiled = prepared?.compiled ?? (await this.compile(spec));
       const preopens = prepared?.preopens ?? (await prepareMounts(spec.mounts));
       if (spec.stdin && spec.stdin.length > 0) stdinFd = await this.stdinFile(spec.stdin);
-      const place = this.pool.acquire(compiled.preemptible);
+      // A handler's request goes, other things equal, to a thread holding a spare instance of its module.
+      const place = this.pool.acquire(compiled.preemptible, prepared ? compiled.key : undefined);
       // Only a guest on a thread of its own is ever interrupted through the inspector.
       if (!place.pw.shared) this.interrupter.enable();
       const sb = this.track(spec, compiled, place, stdinFd);
       const running = this.awaitRunning(sb);
       place.pw.onDrain ??= () => this.drainWorker(place.pw);
       const sendModule = !touchModule(place.pw.modules, compiled.key, true);
+      for (const key of place.pw.spares) if (!place.pw.modules.has(key)) place.pw.spares.delete(key);
+      if (prepared) place.pw.spares.add(compiled.key);
       place.pw.post({
         type: 'run',
         guest: sb.guest,
@@ -492,6 +506,7 @@ export class WasmDriver
         preopens,
         stdinFd,
         cpu: spec.limits.cpu,
+        keepSpare: prepared !== undefined,
       });
       stdinFd = null; // owned by the sandbox now
       await running;
@@ -554,6 +569,7 @@ export class WasmDriver
     if (handler) {
       await handler.stop(0);
       this.handlers.delete(id);
+      this.dropSpares(id);
       return;
     }
     const sb = await this.find(id);
@@ -611,6 +627,17 @@ export class WasmDriver
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  /** Handler `id` is gone: its module's spare instances go too, unless another handler runs it. */
+  private dropSpares(id: string): void {
+    const key = this.handlerModules.get(id);
+    this.handlerModules.delete(id);
+    if (key === undefined || [...this.handlerModules.values()].includes(key)) return;
+    for (const pw of this.pool.spareHolders(key)) {
+      pw.spares.delete(key);
+      pw.post({ type: 'drop-spare', moduleKey: key });
+    }
+  }
 
   /** The sandbox, once a start() in progress for it has settled (so a stop is never lost to a race). */
   private async find(id: string): Promise<Sandbox | undefined> {

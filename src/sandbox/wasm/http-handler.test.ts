@@ -164,6 +164,33 @@ describe.skipIf(unavailable)('wasm HTTP handlers (root)', () => {
     await driver.destroy(s.id);
   });
 
+  it('answers every request from a fresh instance, also when a spare instance was made ready for it', async () => {
+    const s = spec('fixtures/request-memory.wasm');
+    const handle = await driver.start(s);
+    const base = `http://${handle.podIP}:8080`;
+    expect(driver.spareInstances).toBe(0);
+    const first = await get(`${base}/?name=first`);
+    expect(first).toMatchObject({ status: 200, text: 'requests 1, previous name (none), name first\n' });
+    // After its first request the handler's thread keeps an instance ready for the next one.
+    expect(driver.spareInstances).toBe(1);
+    for (const name of ['second', 'third', 'fourth']) {
+      await new Promise((r) => setTimeout(r, 20)); // let the spare be built between requests
+      // A spare is an instance no request has touched: nothing of the earlier requests shows.
+      expect((await get(`${base}/?name=${name}`)).text).toBe(
+        `requests 1, previous name (none), name ${name}\n`,
+      );
+    }
+    const many = await Promise.all(Array.from({ length: 10 }, (_, i) => get(`${base}/?name=c${i}`)));
+    expect(many.map((r) => r.text)).toEqual(
+      many.map((_, i) => `requests 1, previous name (none), name c${i}\n`),
+    );
+    // The handler gone, its spares go too.
+    await driver.stop(s.id, 5);
+    await driver.destroy(s.id);
+    await driver.releasePod(s.podUid);
+    expect(driver.spareInstances).toBe(0);
+  });
+
   it('is reached from another pod over the bridge', async () => {
     const s = spec('greeter.wasm');
     const handle = await driver.start(s);

@@ -50,6 +50,8 @@ export class PooledWorker {
   readonly reader: LogRingReader;
   /** Module cache keys this worker holds (mirrors the worker's own LRU, see protocol.ts). */
   readonly modules = new Map<string, true>();
+  /** Module keys it keeps a spare instance of (mirrors the worker's, see RunRequest.keepSpare). */
+  readonly spares = new Set<string>();
   /** Its guests, by guest id. */
   readonly guests = new Map<number, GuestListener>();
   runs = 0;
@@ -141,10 +143,14 @@ export class WorkerPool {
     return this.live;
   }
 
-  /** A place for one guest: on a shared worker when it can share one, else on a worker of its own. */
-  acquire(shareable: boolean): Placement {
+  /**
+   * A place for one guest: on a shared worker when it can share one, else on a worker of its own.
+   * `spareOf`: between equally loaded workers, take one that keeps a spare instance of this module.
+   */
+  acquire(shareable: boolean, spareOf?: string): Placement {
     if (this.closed) throw new SandboxError('CreateContainerError', 'the wasm driver is shut down');
-    const pw = shareable && this.opts.guestsPerWorker > 1 ? this.sharedWorker() : this.dedicatedWorker();
+    const pw =
+      shareable && this.opts.guestsPerWorker > 1 ? this.sharedWorker(spareOf) : this.dedicatedWorker(spareOf);
     pw.worker.ref();
     pw.runs++;
     return { pw, slot: pw.takeSlot() };
@@ -226,13 +232,24 @@ export class WorkerPool {
     await Promise.all([...this.live].map((pw) => this.discard(pw)));
   }
 
-  private sharedWorker(): PooledWorker {
+  /** Workers holding a spare instance of `key` that the driver should tell to drop it. */
+  spareHolders(key: string): PooledWorker[] {
+    return [...this.live].filter((pw) => !pw.dead && pw.spares.has(key));
+  }
+
+  private sharedWorker(spareOf?: string): PooledWorker {
     let best: PooledWorker | undefined;
     let open = 0;
+    const better = (pw: PooledWorker, than: PooledWorker): boolean =>
+      pw.guests.size < than.guests.size ||
+      (pw.guests.size === than.guests.size &&
+        spareOf !== undefined &&
+        pw.spares.has(spareOf) &&
+        !than.spares.has(spareOf));
     for (const pw of this.live) {
       if (!pw.shared || pw.dead || pw.full || pw.runs >= this.opts.maxRunsPerWorker) continue;
       open++;
-      if (!best || pw.guests.size < best.guests.size) best = pw;
+      if (!best || better(pw, best)) best = pw;
     }
     // Spread over the cores first: a computing guest then does not share its core.
     if ((!best || (open < this.cores && best.guests.size > 0)) && this.live.size < this.opts.max) {
@@ -242,8 +259,9 @@ export class WorkerPool {
     throw this.exhausted();
   }
 
-  private dedicatedWorker(): PooledWorker {
-    let pw = this.idle.pop();
+  private dedicatedWorker(spareOf?: string): PooledWorker {
+    const withSpare = spareOf === undefined ? -1 : this.idle.findLastIndex((w) => w.spares.has(spareOf));
+    let pw = withSpare >= 0 ? this.idle.splice(withSpare, 1)[0] : this.idle.pop();
     while (pw && pw.dead) pw = this.idle.pop();
     if (!pw) {
       if (this.live.size >= this.opts.max) throw this.exhausted();

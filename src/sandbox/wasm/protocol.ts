@@ -20,6 +20,17 @@ export interface RunRequest {
   /** Host fd of the (unlinked) stdin file, owned by the driver; null = empty stdin. */
   stdinFd: number | null;
   cpu?: number;
+  /**
+   * Keep an instance of this module ready for its next run once this one ends (an HTTP handler's
+   * request: the next one then skips instantiation).
+   */
+  keepSpare?: boolean;
+}
+
+/** The module's runs no longer need a spare instance (its last handler stopped). */
+export interface DropSpareRequest {
+  type: 'drop-spare';
+  moduleKey: string;
 }
 
 /** The guest's stop word was raised: wake it if it is waiting, so that it sees it. */
@@ -34,7 +45,7 @@ export interface ReapRequest {
   guest: number;
 }
 
-export type ToWorker = RunRequest | StopRequest | ReapRequest;
+export type ToWorker = RunRequest | StopRequest | ReapRequest | DropSpareRequest;
 
 export type Outcome =
   | { kind: 'exit'; code: number }

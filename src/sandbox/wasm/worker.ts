@@ -35,6 +35,7 @@ import {
   Jspi,
   Wasm,
   type WasmGlobal,
+  type WasmInstance,
   type WasmMemory,
   type WasmModule,
   type WasmTable,
@@ -161,12 +162,62 @@ function sleepFor(g: Guest, ms: number): Promise<void> {
 // --- a run --------------------------------------------------------------------------------------
 
 function release(g: Guest): void {
+  spareAfter.delete(g.id);
   if (!guests.delete(g.id)) return;
   g.guard.closeAll(g.fdClose);
 }
 
+/**
+ * An instance of a module whose imports are not bound to any run yet: every import, and the preemption
+ * handler, call through `bound`, which a run fills in. What a run costs before its guest's first
+ * instruction is then node:wasi's set-up and our gates, not V8's instantiation (about half of it, and
+ * the larger half after the thread has idled: docs/benchmarks.md, _Functions_).
+ */
+interface Unbound {
+  moduleKey: string;
+  instance: WasmInstance;
+  memory: WasmMemory;
+  bound: { g?: Guest; host?: HostImports };
+}
+
+/**
+ * Spare instances, one per module of an HTTP handler (RunRequest.keepSpare): built after a run ends,
+ * off the request path, and taken by the next run of the module. Each is used once, as a fresh
+ * instance would be — its memory holds nothing but the module's own data segments — so isolation
+ * between requests stays total. Dropped with the module (eviction, 'drop-spare').
+ */
+const spares = new Map<string, Unbound>();
+
+function instantiate(moduleKey: string, module: WasmModule, preemptible: boolean): Unbound {
+  const bound: Unbound['bound'] = {};
+  const imports: Record<string, unknown> = {};
+  for (const name of wasiImportsOf(module)) {
+    imports[name] = new Jspi.Suspending((...args: unknown[]) => {
+      const { g, host } = bound;
+      if (!g || !host) throw new Error(`${name} called before the instance was bound to a run`);
+      const r = host.imports[name](...args);
+      return typeof r === 'number' ? r : suspend(g, r);
+    });
+  }
+  const instance = new Wasm.Instance(module, { [WASI_MODULE]: imports });
+  if (preemptible) wirePreemption(bound, instance.exports);
+  return { moduleKey, instance, memory: instance.exports.memory as WasmMemory, bound };
+}
+
+function keepSpare(moduleKey: string, preemptible: boolean): void {
+  if (spares.has(moduleKey)) return;
+  const module = modules.get(moduleKey);
+  if (!module) return;
+  try {
+    spares.set(moduleKey, instantiate(moduleKey, module, preemptible));
+  } catch {
+    // It failed for its run too, which reported why; the next run tries again.
+  }
+}
+
 function run(req: RunRequest): void {
   touchModule(modules, req.moduleKey, req.module);
+  for (const key of spares.keys()) if (!modules.has(key)) spares.delete(key);
   const module = modules.get(req.moduleKey);
   const fail = (message: string): void => post({ type: 'start-failed', guest: req.guest, message });
   if (!module) return fail(`module ${req.moduleKey} was not sent to this worker`);
@@ -204,19 +255,14 @@ function run(req: RunRequest): void {
     cpuMs: () => cpuMsOf(g),
     names: wasiImportsOf(module),
   });
-  const imports: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(host.imports)) {
-    imports[name] = new Jspi.Suspending((...args: unknown[]) => {
-      const r = fn(...args);
-      return typeof r === 'number' ? r : suspend(g, r);
-    });
-  }
 
-  let instance;
+  let unbound = spares.get(req.moduleKey);
+  spares.delete(req.moduleKey);
   try {
-    instance = new Wasm.Instance(module, { [WASI_MODULE]: imports });
-    if (req.preemptible) wirePreemption(g, instance.exports, host);
-    g.memory = instance.exports.memory as WasmMemory;
+    unbound ??= instantiate(req.moduleKey, module, req.preemptible);
+    unbound.bound.g = g;
+    unbound.bound.host = host;
+    g.memory = unbound.memory;
     mem.attach(g.memory);
     // Hands the memory to node:wasi; `_start` is ours to call (through JSPI), so give it none.
     wasi.initialize({ exports: { memory: g.memory } });
@@ -226,8 +272,9 @@ function run(req: RunRequest): void {
   }
   Atomics.store(slot.words, MEMORY_PAGES, g.memory.buffer.byteLength / PAGE_BYTES);
   post({ type: 'running', guest: g.id });
+  if (req.keepSpare) spareAfter.set(g.id, { moduleKey: req.moduleKey, preemptible: req.preemptible });
 
-  const start = Jspi.promising(instance.exports._start as () => unknown);
+  const start = Jspi.promising(unbound.instance.exports._start as () => unknown);
   const previous = running;
   switchTo(g);
   let settled: Promise<unknown>;
@@ -244,19 +291,27 @@ function run(req: RunRequest): void {
   );
 }
 
+/** Runs that asked for a spare of their module once they have ended. */
+const spareAfter = new Map<number, { moduleKey: string; preemptible: boolean }>();
+
 function finish(g: Guest, outcome: Outcome): void {
   if (running === g) switchTo(undefined);
   // A guest reaped after a forced interrupt has been reported already.
   if (!guests.has(g.id)) return;
   const memoryBytes = g.memory ? g.memory.buffer.byteLength : 0;
+  const spare = spareAfter.get(g.id);
   release(g);
   post({ type: 'exit', guest: g.id, outcome, memoryBytes });
+  // After the exit is posted, so the answer does not wait for it.
+  if (spare) setImmediate(() => keepSpare(spare.moduleKey, spare.preemptible));
 }
 
-/** Puts the preemption handler in the guest's preemption table (see preempt.ts). */
-function wirePreemption(g: Guest, exports: Record<string, unknown>, host: HostImports): void {
+/** Puts the preemption handler in the instance's preemption table (see preempt.ts). */
+function wirePreemption(bound: Unbound['bound'], exports: Record<string, unknown>): void {
   const fuel = exports[PREEMPT_FUEL] as WasmGlobal;
   const handler = (): undefined | Promise<void> => {
+    const { g, host } = bound;
+    if (!g || !host) throw new Error('preemption point reached before the instance was bound to a run');
     fuel.value = FUEL_PER_CHECK;
     host.checkStop(StopLevel.KILL);
     const pause = host.throttle();
@@ -282,6 +337,7 @@ function classifyThrow(err: unknown): Outcome {
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'run') run(msg);
   else if (msg.type === 'stop') guests.get(msg.guest)?.wake?.();
+  else if (msg.type === 'drop-spare') spares.delete(msg.moduleKey);
   else if (msg.type === 'reap') {
     const g = guests.get(msg.guest);
     if (g) release(g);
