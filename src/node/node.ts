@@ -280,6 +280,14 @@ async function startNodeVia(o: NodeOptions, lb: AgentLoadBalancer | undefined): 
           .delete(sliceKind(), KUBE_DNS.namespace, kubeDnsSliceName(agent.nodeName))
           .catch(() => {});
       await dns?.server.stop();
+      // A node going down leaves nothing of its network behind: its pods are gone by now, so the bridge
+      // and its node-level rules (forwarding, masquerade, hostPorts) go too. A killed or restarting agent
+      // keeps them, as it keeps the Service rules.
+      if (opts?.stopSandboxes)
+        await resources
+          .podNetworkIfUsed()
+          ?.uninstall()
+          .catch((err: unknown) => o.log.warn({ err: String(err) }, 'removing the pod network failed'));
       await lb?.stop();
     },
   };

@@ -266,12 +266,21 @@ spec: { type: ExternalName, externalName: example.com }
     expect((answer as any).data).toBe('example.com');
   });
 
-  it('strata down removes the Service rules', async () => {
-    // The node's table is named after its bridge (the harness gives each cluster its own).
-    const table = networkNames(c.podBridge).serviceTable;
-    const list = () => spawnSync('nft', ['list', 'table', 'ip', table], { encoding: 'utf8' });
+  it('strata down removes the Service rules, the node rules and the bridge', async () => {
+    // The node's table and chains are named after its bridge (the harness gives each cluster its own).
+    const names = networkNames(c.podBridge);
+    const list = () => spawnSync('nft', ['list', 'table', 'ip', names.serviceTable], { encoding: 'utf8' });
+    const nodeRules = () =>
+      spawnSync('iptables-save', [], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((l) => l.includes(`${names.chainPrefix}-`) || l.includes(` ${c.podBridge} `));
+    const bridge = () => spawnSync('ip', ['link', 'show', c.podBridge], { encoding: 'utf8' });
     expect(list().status).toBe(0);
+    expect(nodeRules().length).toBeGreaterThan(0);
+    expect(bridge().status).toBe(0);
     await c.stop();
     expect(list().status).not.toBe(0);
+    expect(nodeRules()).toEqual([]);
+    expect(bridge().status).not.toBe(0);
   });
 });
