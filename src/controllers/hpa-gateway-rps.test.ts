@@ -4,10 +4,10 @@
 import { type IncomingMessage, type Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { kindFor } from '../api/index.ts';
+import { REQUESTS_PER_SECOND, kindFor } from '../api/index.ts';
 import { Counters } from '../net/gateway/counters.ts';
 import { HorizontalPodAutoscalerController } from './hpa.ts';
-import { GatewayRequestRates, REQUESTS_PER_SECOND, parseRequestTotals } from './hpa-gateway-rps.ts';
+import { GatewayRequestRates, parseRequestTotals } from './hpa-gateway-rps.ts';
 import {
   DEPLOYMENT,
   POD,

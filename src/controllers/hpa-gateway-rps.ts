@@ -12,17 +12,17 @@
 // kube does a pod without a metric); a Service the gateways have not yet sent a request to has no counter,
 // so it has no reading until its first request.
 import type { IncomingMessage } from 'node:http';
-import { kindFor } from '../api/index.ts';
+import { REQUESTS_PER_SECOND, kindFor } from '../api/index.ts';
 import type { ObjectStore } from '../store/objects.ts';
 import type { PodMetricsSource } from './hpa.ts';
 import { MetricError, type Reading } from './hpa-replicas.ts';
 
-/** The Pods metric this source serves. */
-export const REQUESTS_PER_SECOND = 'requests_per_second';
 /** The gateway's request counter (src/net/gateway/upstream.ts) and its Service-port label. */
 export const GATEWAY_REQUESTS = 'strata_gateway_requests_total';
 
 const NODE = kindFor('v1', 'Node')!;
+/** The shortest window a first reading is taken over (see serviceRates). */
+const FIRST_WINDOW_MS = 1_000;
 const SLICE = kindFor('discovery.k8s.io/v1', 'EndpointSlice')!;
 
 /** How the control plane reaches a node's agent (the server's AgentDialer fits). */
@@ -176,10 +176,20 @@ export class GatewayRequestRates implements PodMetricsSource {
     this.timer.unref?.();
   }
 
-  /** Per Service (`NS/NAME`): requests per second summed over nodes and ports, with when and over what window. */
-  async serviceRates(): Promise<Map<string, { rps: number; at: number; windowMs: number }>> {
+  /**
+   * Per Service (`NS/NAME`): requests per second summed over nodes and ports, with when and over what window.
+   * `fresh`: a reader that may come first (the custom metrics API) gets a rate even then: a node with one
+   * sample only is sampled again after FIRST_WINDOW_MS. The HPA, asking every sync, does not wait.
+   */
+  async serviceRates(
+    opts: { fresh?: boolean } = {},
+  ): Promise<Map<string, { rps: number; at: number; windowMs: number }>> {
     this.ensureSampling();
     await this.sample();
+    if (opts.fresh && [...this.samples.values()].some((list) => list.length < 2)) {
+      await new Promise((r) => setTimeout(r, FIRST_WINDOW_MS));
+      await this.sample();
+    }
     const out = new Map<string, { rps: number; at: number; windowMs: number }>();
     for (const list of this.samples.values()) {
       if (list.length < 2) continue;
@@ -197,12 +207,17 @@ export class GatewayRequestRates implements PodMetricsSource {
     return out;
   }
 
-  async podMetric(namespace: string, metric: string, pods: string[]): Promise<Map<string, Reading>> {
+  async podMetric(
+    namespace: string,
+    metric: string,
+    pods: string[],
+    opts: { fresh?: boolean } = {},
+  ): Promise<Map<string, Reading>> {
     if (metric !== REQUESTS_PER_SECOND)
       throw new MetricError(
         `unable to get metric ${metric}: the pods metrics served here are ${REQUESTS_PER_SECOND} (from the node gateways)`,
       );
-    const rates = await this.serviceRates();
+    const rates = await this.serviceRates(opts);
     const wanted = new Set(pods);
     // Each Service's ready endpoint pods, from its EndpointSlices.
     const endpoints = new Map<string, Set<string>>();

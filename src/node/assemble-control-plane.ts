@@ -36,6 +36,7 @@ import { dashboard } from '../server/ui.ts';
 import { loadOrCreateSigningKey } from '../auth/serviceaccount/signing-key.ts';
 import { ServiceAccountTokens } from '../auth/serviceaccount/tokens.ts';
 import { serviceAccountTokenRoutes } from '../server/routes/serviceaccount-token.ts';
+import { customMetricsApi } from '../server/routes/custom-metrics-api.ts';
 import { serviceAccountAdmission } from '../server/serviceaccount-admission.ts';
 import { AgentDialer } from '../server/agent-endpoint.ts';
 import { ServerMetrics } from '../server/metrics.ts';
@@ -376,6 +377,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(audit ? [audit.extension] : []),
       authz.extension,
       metrics.extension(objects, poller),
+      // custom.metrics.k8s.io: requests_per_second from the node gateways, as the HPA reads it.
+      customMetricsApi(objects, new GatewayRequestRates({ objects, agents })),
       alerting.extension,
       serviceAccountTokenRoutes(objects, saTokens),
       // The web dashboard at /ui (its session cookie authenticates through `auth`, so RBAC applies).

@@ -2,7 +2,8 @@
 // httpd Deployment behind a `type: LoadBalancer` Service, so its requests go through the node gateway.
 // A bounded load (loopback, at most 20 requests/s: a busy 2-core machine gives less) against a target of
 // 1 per pod scales it up to its maxReplicas; status.currentMetrics and `kubectl get hpa` show the rate
-// the gateways counted; when the load stops the rate falls to 0 and the HPA scales back down after its
+// the gateways counted, and custom.metrics.k8s.io serves the same rate per pod and per Service (what
+// prometheus-adapter serves); when the load stops the rate falls to 0 and the HPA scales back down after its
 // short stabilization window.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
@@ -134,13 +135,57 @@ describe.skipIf(!!why)('HPA on requests_per_second end to end', () => {
 
   it('scales up under load through the gateway, shows the rate, and scales down when it stops', async () => {
     const l = load(lbPort);
+    let perPod: any;
+    let perService: any;
     try {
       await waitFor('the HPA to scale web to 3', async () => (await replicas()) === 3, 180_000).catch(
         explain,
       );
+      // The same rate through custom.metrics.k8s.io, as prometheus-adapter would serve it (load still on).
+      const raw = async (path: string) => {
+        const r = await c.kubectl(['get', '--raw', path]);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout);
+      };
+      perPod = await raw(
+        '/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/requests_per_second?labelSelector=app%3Dweb',
+      );
+      perService = await raw(
+        '/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/web/requests_per_second',
+      );
     } finally {
       await l.stop();
     }
+    expect(perPod.kind).toBe('MetricValueList');
+    expect(perPod.items.length).toBeGreaterThanOrEqual(1);
+    for (const item of perPod.items) {
+      expect(item.describedObject).toMatchObject({ kind: 'Pod', namespace: 'default' });
+      expect(item.describedObject.name).toMatch(/^web-/);
+      expect(item.metric).toEqual({ name: 'requests_per_second', selector: { matchLabels: { app: 'web' } } });
+      expect(quantity(item.value)).toBeGreaterThan(0);
+    }
+    expect(perService.items).toHaveLength(1);
+    expect(perService.items[0]).toMatchObject({
+      describedObject: { kind: 'Service', name: 'web' },
+      metricName: 'requests_per_second',
+    });
+    // The Service's rate is what its pods' shares add up to (one window apart at most): the load's ~20/s or less.
+    expect(quantity(perService.items[0].value)).toBeGreaterThan(0);
+    expect(quantity(perService.items[0].value)).toBeLessThanOrEqual(25);
+    const unknown = await c.kubectl([
+      'get',
+      '--raw',
+      '/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/queue_depth',
+    ]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('the server could not find the metric queue_depth for pods');
+    const discovery = JSON.parse(
+      (await c.kubectl(['get', '--raw', '/apis/custom.metrics.k8s.io/v1beta2'])).stdout,
+    );
+    expect(discovery.resources.map((r: any) => r.name)).toEqual([
+      'pods/requests_per_second',
+      'services/requests_per_second',
+    ]);
     expect(l.answered.get(200)).toBeGreaterThan(100);
     const hpa = JSON.parse((await c.kubectl(['get', 'hpa', 'web', '-o', 'json'])).stdout);
     const metric = hpa.status.currentMetrics[0];

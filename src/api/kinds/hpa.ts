@@ -8,6 +8,9 @@ import { addCause, msg, Reason } from '../causes.ts';
 import { Condition, LabelSelector, ObjectMeta, Timestamp } from '../meta.ts';
 import { Quantity } from '../quantity.ts';
 
+/** The custom per-pod metric Strata serves itself: the node gateways' request rate (custom.metrics.k8s.io). */
+export const REQUESTS_PER_SECOND = 'requests_per_second';
+
 export const CrossVersionObjectReference = z.strictObject({
   apiVersion: z.string().optional(),
   kind: z.string().min(1),

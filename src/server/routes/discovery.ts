@@ -19,6 +19,11 @@ import {
   type Verb,
 } from '../../api/subresources.ts';
 import { ApiError } from '../../store/objects.ts';
+import {
+  CUSTOM_METRICS_GROUP,
+  CUSTOM_METRICS_RESOURCES,
+  CUSTOM_METRICS_VERSIONS,
+} from './custom-metrics-api.ts';
 import { parseAccept } from '../table.ts';
 
 /** One resource of a group-version, the source of both discovery formats. */
@@ -76,13 +81,31 @@ const metricsResource = (plural: 'nodes' | 'pods'): DiscoveredResource => ({
   subresources: [],
 });
 
+/** custom.metrics.k8s.io: `pods/requests_per_second`… (read-only, served by routes/custom-metrics-api.ts). */
+const customMetricsResources = (): DiscoveredResource[] =>
+  CUSTOM_METRICS_VERSIONS.flatMap((version) =>
+    CUSTOM_METRICS_RESOURCES.map((plural) => ({
+      group: CUSTOM_METRICS_GROUP,
+      version,
+      plural,
+      singular: '',
+      kind: 'MetricValueList',
+      namespaced: true,
+      verbs: ['get'] as Verb[],
+      shortNames: [],
+      categories: [],
+      subresources: [],
+    })),
+  );
+
 /**
  * Resources served by handlers of their own rather than the object store (src/server/routes/authentication.ts,
- * src/server/routes/authorization.ts, src/server/routes/metrics-api.ts).
+ * src/server/routes/authorization.ts, src/server/routes/metrics-api.ts, src/server/routes/custom-metrics-api.ts).
  */
 const UNSTORED: readonly DiscoveredResource[] = [
   metricsResource('nodes'),
   metricsResource('pods'),
+  ...customMetricsResources(),
   review('authorization.k8s.io', 'localsubjectaccessreviews', 'LocalSubjectAccessReview', true),
   review('authorization.k8s.io', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
   review('authorization.k8s.io', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
