@@ -130,6 +130,40 @@ describe('GatewayRequestRates', () => {
     }
   });
 
+  it('gives each pod what the gateways counted for its address when they count per backend', async () => {
+    await slice('web-1', 'web', { 'web-a': true, 'web-b': true, 'web-c': true });
+    const backend = (node: string, address: string, n: number) =>
+      gateways
+        .get(node)!
+        .incKey(
+          Counters.key('strata_gateway_backend_requests_total', {
+            upstream: 'default/web:http',
+            backend: address,
+          }),
+          n,
+        );
+    count(gateways.get('node-a')!, 'default/web:http', 200, 10);
+    backend('node-a', '10.1.0.1:8080', 10);
+    const rates = new GatewayRequestRates({ objects: t.objects, agents, now: () => clock });
+    try {
+      await rates.podMetric('default', REQUESTS_PER_SECOND, ['web-a']);
+      clock += 10_000;
+      // 400 requests in 10 s, unevenly: web-a 300 (over two nodes), web-b 100, web-c none.
+      count(gateways.get('node-a')!, 'default/web:http', 200, 250);
+      count(gateways.get('node-b')!, 'default/web:http', 200, 150);
+      backend('node-a', '10.1.0.1:8080', 200);
+      backend('node-b', '10.1.0.1:8080', 100);
+      backend('node-a', '10.1.0.2:8080', 50);
+      backend('node-b', '10.1.0.2:8080', 50);
+      const r = await rates.podMetric('default', REQUESTS_PER_SECOND, ['web-a', 'web-b', 'web-c']);
+      expect(r.get('web-a')).toMatchObject({ value: 30, windowMs: 10_000 });
+      expect(r.get('web-b')?.value).toBe(10);
+      expect(r.get('web-c')?.value).toBe(0);
+    } finally {
+      rates.stop();
+    }
+  });
+
   it("counts a counter that went down (an agent's restart) from zero", async () => {
     await slice('web-1', 'web', { 'web-a': true });
     count(gateways.get('node-a')!, 'default/web:http', 200, 500);

@@ -50,6 +50,11 @@ export class Counters {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
+  /** Drops a series whose object is gone (a backend that left its upstream), so series do not pile up. */
+  removeKey(key: string): void {
+    this.values.delete(key);
+  }
+
   /** The sum over every label set of `name` matching `labels`. */
   get(name: string, labels: Record<string, string> = {}): number {
     let total = 0;

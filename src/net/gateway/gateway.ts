@@ -38,7 +38,7 @@ import {
 import { proxyRequest, proxyUpgrade, type ClientRequest, type Resolution } from './proxy.ts';
 import { IngressRouter } from './routes.ts';
 import { readyEndpoints, ServingActivator, type ServingStatsSink } from './serving-activator.ts';
-import { Upstream, type UpstreamEvent } from './upstream.ts';
+import { BACKEND_REQUESTS, Upstream, type UpstreamEvent } from './upstream.ts';
 import { GatewayWorkers, shareLimits } from './workers.ts';
 
 export interface GatewaySources {
@@ -188,6 +188,10 @@ export class NodeGateway {
     this.counters.describe(
       'strata_gateway_requests_total',
       'Requests answered, by upstream and status code.',
+    );
+    this.counters.describe(
+      BACKEND_REQUESTS,
+      'Responses per backend (pod IP:port) of an upstream, every attempt counted; gone when the backend leaves.',
     );
     this.counters.describe('strata_gateway_retries_total', 'Retries sent, within the retry budget.');
     this.counters.describe(

@@ -93,6 +93,28 @@ describe('Upstream', () => {
     expect(text).toMatch(/strata_gateway_upstream_response_seconds_sum\{upstream="[^"]+"\} [0-9.e-]+/);
   });
 
+  it("counts each backend's answers, and drops the series when the backend leaves", async () => {
+    const list = [await serve('a'), await serve('b')];
+    const { u, counters } = upstreamFor(list);
+    await Promise.all(Array.from({ length: 20 }, () => get(u)));
+    const perBackend = (s: TestServer) =>
+      counters.get('strata_gateway_backend_requests_total', {
+        upstream: 'default/web:http',
+        backend: `127.0.0.1:${s.port}`,
+      });
+    // What each server saw is what was counted for it.
+    expect(perBackend(list[0])).toBe(list[0].hits);
+    expect(perBackend(list[1])).toBe(list[1].hits);
+    expect(list[0].hits + list[1].hits).toBe(20);
+    // `a` leaves rotation; once it is drained (nothing in flight) its series goes.
+    u.setBackends([
+      { id: `127.0.0.1:${list[1].port}`, create: () => new HttpBackend('127.0.0.1', list[1].port) },
+    ]);
+    expect(counters.text()).not.toContain(`backend="127.0.0.1:${list[0].port}"`);
+    expect(counters.text()).toContain(`backend="127.0.0.1:${list[1].port}"`);
+    u.close();
+  });
+
   it('a backend that dies costs no failed request: connection refused is retried elsewhere', async () => {
     const list = [await serve('a'), await serve('b'), await serve('c')];
     const { u, counters } = upstreamFor(list);

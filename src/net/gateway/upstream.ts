@@ -13,6 +13,9 @@ import { Counters } from './counters.ts';
 import { ejectionAllowed, OutlierTracker, type Outcome, type OutlierTransition } from './outlier.ts';
 import { RetryBudget } from './retry-budget.ts';
 
+/** Responses per backend of an upstream (`{upstream, backend="IP:PORT"}`). */
+export const BACKEND_REQUESTS = 'strata_gateway_backend_requests_total';
+
 /** Reported for Events (on the Service) and logs. */
 export interface UpstreamEvent {
   type: 'Normal' | 'Warning';
@@ -43,6 +46,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class BackendState implements LoadInfo {
   active = 0;
   inRotation = true;
+  /** Its strata_gateway_backend_requests_total series key (made on its first answer). */
+  requestsKey?: string;
   readonly outlier: OutlierTracker;
   private readonly latency = new PeakEwmaEstimator();
   readonly backend: Backend;
@@ -134,6 +139,7 @@ export class Upstream {
     if (s.inRotation || s.active > 0) return;
     s.backend.close();
     this.states.delete(s.id);
+    if (s.requestsKey) this.counters?.removeKey(s.requestsKey);
   }
 
   /** Pick a backend for an attempt, preferring ones not tried yet. */
@@ -269,6 +275,7 @@ export class Upstream {
           clientSignal?.removeEventListener('abort', onClientAbort);
         }
         s.observe(performance.now() - t0, performance.now());
+        this.countBackendRequest(s); // every answer, also one that is retried elsewhere
         const is5xx = response.status >= 500;
         this.record(s, is5xx ? '5xx' : 'success', probe);
         if (is5xx && idempotent && replayable && this.mayRetry(attempts, route, deadline)) {
@@ -352,6 +359,16 @@ export class Upstream {
   private release(s: BackendState): void {
     s.active--;
     this.closeIfDrained(s);
+  }
+
+  /**
+   * Answers per backend (as Envoy's per-host upstream_rq_total): what a pod served, which the HPA's
+   * requests_per_second reads per pod. The series goes when the backend leaves the upstream.
+   */
+  private countBackendRequest(s: BackendState): void {
+    if (!this.counters) return;
+    s.requestsKey ??= Counters.key(BACKEND_REQUESTS, { upstream: this.name, backend: s.id });
+    this.counters.incKey(s.requestsKey);
   }
 
   private countRequest(status: number): void {
