@@ -133,15 +133,13 @@ describe('GatewayRequestRates', () => {
   it('gives each pod what the gateways counted for its address when they count per backend', async () => {
     await slice('web-1', 'web', { 'web-a': true, 'web-b': true, 'web-c': true });
     const backend = (node: string, address: string, n: number) =>
-      gateways
-        .get(node)!
-        .incKey(
-          Counters.key('strata_gateway_backend_requests_total', {
-            upstream: 'default/web:http',
-            backend: address,
-          }),
-          n,
-        );
+      gateways.get(node)!.incKey(
+        Counters.key('strata_gateway_backend_requests_total', {
+          upstream: 'default/web:http',
+          backend: address,
+        }),
+        n,
+      );
     count(gateways.get('node-a')!, 'default/web:http', 200, 10);
     backend('node-a', '10.1.0.1:8080', 10);
     const rates = new GatewayRequestRates({ objects: t.objects, agents, now: () => clock });
