@@ -71,6 +71,12 @@ export function withNodeOptions(cmd: Command): Command {
         'microvm accelerator (auto: KVM when a canary boot proves it usable)',
       ).choices(['auto', 'kvm', 'tcg']),
     )
+    .addOption(
+      new Option(
+        '--container-runtime <name>',
+        'the OCI runtime of the container tier (default runc; crun starts containers faster)',
+      ).choices(['runc', 'crun']),
+    )
     .option('--pod-bridge <name>', "the node's pod bridge (default strata0)")
     .option('--pod-cidr <cidr>', "the node's pod address range (default 10.88.0.0/16)")
     .option('--netns-pool <n>', 'pod network namespaces kept ready for pod starts (default 2; 0 = off)', int)

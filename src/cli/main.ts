@@ -48,9 +48,13 @@ const cluster = () => import('./cluster.ts');
 const rollouts = () => import('./rollout.ts');
 
 const g = (): GlobalOptions => program.opts();
-/** The microvm tier reads its accelerator from the environment (a detached `up` inherits it). */
-const useMicrovmAccel = (mode: string | undefined): void => {
-  if (mode) process.env.STRATA_MICROVM_ACCEL = mode;
+/**
+ * The microvm tier reads its accelerator, the container tier its OCI runtime, from the environment (a
+ * detached `up` inherits it).
+ */
+const useTierSettings = (o: { microvmAccel?: string; containerRuntime?: string }): void => {
+  if (o.microvmAccel) process.env.STRATA_MICROVM_ACCEL = o.microvmAccel;
+  if (o.containerRuntime) process.env.STRATA_CONTAINER_RUNTIME = o.containerRuntime;
 };
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 let exitCode = 0;
@@ -68,7 +72,7 @@ withNodeOptions(
   .option('-d, --detach', 'run in the background and return once ready')
   .option('-v, --verbose', 'debug logging')
   .action(async (o) => {
-    useMicrovmAccel(o.microvmAccel);
+    useTierSettings(o);
     await (await cluster()).up({ ...o, kubeconfig: g().kubeconfig });
   });
 
@@ -169,7 +173,7 @@ withNodeOptions(
     "the sandboxes' per-boot state: runtime root, pid/exit files (default /run/strata)",
   )
   .action(async (o) => {
-    useMicrovmAccel(o.microvmAccel);
+    useTierSettings(o);
     await (await cluster()).agent({ ...o, labels: o.label });
   });
 

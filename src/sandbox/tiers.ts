@@ -59,6 +59,8 @@ export const TIERS: readonly Tier[] = [
         etcFiles: node.etcFiles,
         cgroupParent: node.hostPaths?.cgroupParent,
         runDir: node.hostPaths?.runDir,
+        // `--container-runtime` (the CLI sets it; a detached `up` inherits it): runc unless crun is asked for.
+        runtime: process.env.STRATA_CONTAINER_RUNTIME === 'crun' ? 'crun' : 'runc',
       }),
   },
   {

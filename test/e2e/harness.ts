@@ -16,6 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { readKubeconfig } from '../../src/client/kubeconfig.ts';
 import { Client } from '../../src/client/client.ts';
 import { AGENT_CERT_ANNOTATION, kindFor } from '../../src/api/index.ts';
+import { networkNames } from '../../src/net/index.ts';
+import { PodNetwork } from '../../src/net/pod-network.ts';
+import { PolicyDataPlane } from '../../src/net/policy/data-plane.ts';
+import { ServiceDataPlane } from '../../src/net/services/data-plane.ts';
 import { request as httpsRequest } from 'node:https';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -246,6 +250,10 @@ export class Cluster {
         'wasm',
         '--service-cidr',
         this.serviceCidr,
+        // The slot's bridge and no Ingress ports: without them this agent took the machine's default
+        // network (strata0, 10.88.0.0/16, the `strata` nftables table) and kept it after its stop — what a
+        // user's own `strata up` on the same machine uses.
+        ...this.nodeNetworkArgs([]),
       ],
       'agent',
     );
@@ -436,7 +444,12 @@ export class Cluster {
     return this.procs.map((p) => `--- ${(p as any).logName}\n${(p as any).output.join('')}`).join('\n');
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops every process (SIGTERM, SIGKILL after 20 s), removes what is left of the slot's network and the
+   * cluster's directory. `afterExit` runs once the processes are gone and before that clean-up: what a
+   * test checks of the stop itself (what `strata down` removed).
+   */
+  async stop(opts: { afterExit?: () => Promise<void> | void } = {}): Promise<void> {
     const running = (p: ChildProcess): boolean => p.exitCode === null && p.signalCode === null;
     for (const p of this.procs) if (running(p)) p.kill('SIGTERM');
     let killed = false;
@@ -457,13 +470,36 @@ export class Cluster {
           }),
       ),
     );
-    removeClusterDir(this.dir);
-    // A node killed mid-stop leaves its containers on the slot's bridge with their pod IPs, and its kernel
-    // rules: a later cluster on the same slot would hand out the same addresses again (ARP conflicts, a
-    // Service answered by a stale pod). Such a slot stays taken for the rest of this test process.
-    if (killed)
-      console.warn(`e2e: a cluster needed SIGKILL to stop; network slot ${this.slot.slot} is not reused`);
-    else this.slot.release();
+    try {
+      await opts.afterExit?.();
+    } finally {
+      // `strata up` removes its network when it stops; an agent stopped by SIGTERM keeps its rules for its
+      // restart. The cluster is gone: so is everything on the slot's bridge, before the slot is released.
+      if (!killed) await removeSlotNetwork(this.podBridge, this.podCidr);
+      removeClusterDir(this.dir);
+      // A node killed mid-stop leaves its containers on the slot's bridge with their pod IPs, and its kernel
+      // rules: a later cluster on the same slot would hand out the same addresses again (ARP conflicts, a
+      // Service answered by a stale pod). Such a slot stays taken for the rest of this test process.
+      if (killed)
+        console.warn(`e2e: a cluster needed SIGKILL to stop; network slot ${this.slot.slot} is not reused`);
+      else this.slot.release();
+    }
+  }
+}
+
+/** The slot's Service and policy tables, pod namespaces, node rules and bridge (each: nothing if absent). */
+async function removeSlotNetwork(bridge: string, podCidr: string): Promise<void> {
+  const names = networkNames(bridge);
+  const empty = mkdtempSync(join(tmpdir(), 'strata-e2e-net-'));
+  try {
+    await new ServiceDataPlane({ table: names.serviceTable }).teardown();
+    await new PolicyDataPlane({ table: `${names.serviceTable}_policy` }).teardown();
+    // No pod records here: uninstall still removes the namespaces by prefix, the chains and the bridge.
+    await new PodNetwork({ ...names, stateDir: empty, subnet: podCidr, poolSize: 0 }).uninstall();
+  } catch (err) {
+    console.warn(`e2e: removing the network of ${bridge}: ${(err as Error).message}`);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
   }
 }
 
