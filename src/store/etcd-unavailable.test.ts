@@ -106,7 +106,8 @@ describe.skipIf(missing)('EtcdStore with one member silent', () => {
       endpoints: cluster.endpoints,
       compactionIntervalMs: 0,
       requestTimeoutMs: 600_000,
-      attemptTimeoutMs: 2_000,
+      // Long enough for a healthy member under a loaded CI host (2 s once expired "waiting for LB pick").
+      attemptTimeoutMs: 5_000,
     });
     await store.create('/registry/s/seed', { n: 0 });
   }, 60_000);
