@@ -5,8 +5,8 @@
 // `http-proxy`-style proxy (http.createServer + http.request with a keep-alive Agent, nothing else), and
 // through Debian's nginx (reverse proxy with upstream keepalive, 1 and 2 worker processes: what any proxy
 // achieves on this host) — all in one run, rounds interleaved, medians reported. The load generator is
-// Debian's `wrk` in its own process; the backend is a Node HTTP server in its own process; the Node
-// proxies run in this process (and its gateway worker threads), one at a time under load. The nginx rows
+// Debian's `wrk` in its own process; the backend is a Node HTTP server in its own process; a Node TCP
+// pipe (L4: bytes relayed, no HTTP) is the floor of any Node proxy; the Node proxies run in this process (and its gateway worker threads), one at a time under load. The nginx rows
 // are skipped, with the reason printed, when nginx is not installed (apt-get install -y nginx-light).
 //
 //   npm run bench -- gateway [SECONDS_PER_ROUND] [ROUNDS]
@@ -16,6 +16,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import http from 'node:http';
+import net from 'node:net';
 import { selfSignedServing } from '../src/auth/pki.ts';
 import type { ListWatch } from '../src/lib/informer.ts';
 import { NodeGateway } from '../src/net/gateway/index.ts';
@@ -74,6 +75,25 @@ async function startPlainProxy(port: number, backendPort: number): Promise<http.
       res.end();
     });
     req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return server;
+}
+
+/**
+ * The floor of any proxy written in Node: each client connection piped to a backend connection of its
+ * own, bytes relayed as they come (an L4 relay, no HTTP parsing, no balancing) — what the event loop and
+ * the socket layer cost per request before any proxy logic.
+ */
+async function startNodePipe(port: number, backendPort: number): Promise<net.Server> {
+  const server = net.createServer({ noDelay: true }, (client) => {
+    const up = net.connect({ host: '127.0.0.1', port: backendPort, noDelay: true });
+    client.pipe(up);
+    up.pipe(client);
+    client.on('error', () => up.destroy());
+    up.on('error', () => client.destroy());
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return server;
@@ -270,6 +290,8 @@ const gw1 = await startGateway(1);
 const gw2 = await startGateway(2);
 const plainPort = await freePort();
 const plain = await startPlainProxy(plainPort, backendPort);
+const pipePort = await freePort();
+const pipe = await startNodePipe(pipePort, backendPort);
 const nginx1 = await startNginx(await freePort(), backendPort, 1);
 const nginx2 = typeof nginx1 === 'string' ? nginx1 : await startNginx(await freePort(), backendPort, 2);
 
@@ -279,6 +301,7 @@ const targets: Record<string, { port: number; pids: () => number[] }> = {
   'gateway, 1 thread': { port: gw1.port, pids: () => [process.pid] },
   'gateway, 2 threads': { port: gw2.port, pids: () => [process.pid] },
   'plain Node proxy': { port: plainPort, pids: () => [process.pid] },
+  'Node TCP pipe (L4, no HTTP)': { port: pipePort, pids: () => [process.pid] },
 };
 const skipped: string[] = [];
 for (const [name, n] of [
@@ -296,6 +319,7 @@ for (let round = 0; round < ROUNDS; round++)
 await gw1.gateway.stop();
 await gw2.gateway.stop();
 plain.close();
+pipe.close();
 for (const n of [nginx1, nginx2]) if (typeof n !== 'string') n.stop();
 backend.kill();
 
@@ -342,6 +366,18 @@ for (const name of Object.keys(targets)) {
   );
 }
 for (const s of skipped) console.log(`\n${s}`);
+// What 0.8x direct leaves a proxy on this host: the cores, minus what the backend and wrk spend per
+// request at that rate (their CPU per request as measured on the direct path).
+const goalRps = 0.8 * direct.rps;
+const budgetUs = (os.availableParallelism() * 1e6) / goalRps - direct.backendUs - direct.wrkUs;
+console.log(
+  `\nCPU budget of a proxy at 0.8× direct (${Math.round(goalRps)} requests/s) on ${os.availableParallelism()} cores: ` +
+    `${budgetUs.toFixed(0)} µs per request (the cores' time per request minus the backend's ${direct.backendUs.toFixed(0)} µs and wrk's ${direct.wrkUs.toFixed(0)} µs); ` +
+    Object.keys(targets)
+      .filter((n) => n !== 'direct')
+      .map((n) => `${n} ${row(n).cpuUs.toFixed(0)} µs`)
+      .join(', '),
+);
 const p = row('plain Node proxy');
 for (const name of ['gateway, 1 thread', 'gateway, 2 threads']) {
   const g = row(name);
