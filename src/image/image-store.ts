@@ -280,6 +280,16 @@ export class ImageStore {
     });
   }
 
+  /** Moves a prepared (possibly mounted) rootfs to another container id (Snapshotter.rename). */
+  async renameRootfs(fromId: string, toId: string): Promise<PreparedRootfs> {
+    return this.snapshots.rename(fromId, toId);
+  }
+
+  /** The prepared rootfs of every container (spares included). */
+  async listRootfs(): Promise<PreparedRootfs[]> {
+    return this.snapshots.listContainers();
+  }
+
   /** Unmounts and deletes a container's rootfs, upper and work directories. */
   async removeRootfs(containerId: string): Promise<void> {
     await this.snapshots.remove(containerId);

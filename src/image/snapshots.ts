@@ -261,6 +261,26 @@ export class Snapshotter {
     return out;
   }
 
+  /**
+   * Gives a prepared container snapshot another container's id (a spare made ahead, claimed by the
+   * container that needs it): the directory is renamed, and a mounted rootfs moves with it (a mount
+   * follows its directory; the overlay holds its upper and work directories, not their paths).
+   * Conflict when `toId` already has a snapshot; NotFound when `fromId` has none.
+   */
+  async rename(fromId: string, toId: string): Promise<PreparedRootfs> {
+    const from = this.containerDir(fromId);
+    const to = this.containerDir(toId);
+    const meta = await this.get(fromId);
+    if (!meta) throw new ImageError('NotFound', `container ${fromId} has no rootfs`);
+    if (await this.get(toId)) throw new ImageError('Conflict', `container ${toId} already has a rootfs`);
+    await mkdir(join(this.root, 'containers'), { recursive: true });
+    await rename(from, to);
+    const record: ContainerMeta = JSON.parse(await readFile(join(to, 'meta.json'), 'utf8')) as ContainerMeta;
+    record.containerId = toId;
+    await atomicWriteFile(join(to, 'meta.json'), JSON.stringify(record));
+    return this.prepared(toId, record);
+  }
+
   /** Unmounts (if mounted) and deletes the container's rootfs, upper and work directories. Idempotent. */
   async remove(containerId: string): Promise<void> {
     const dir = this.containerDir(containerId);

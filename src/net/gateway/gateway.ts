@@ -94,7 +94,10 @@ export interface GatewayOptions {
    * route hosts the serving controllers publish (serving-routes.ts, serving-activator.ts).
    */
   serving?: ServingStatsSink;
-  /** Changes within this window are applied together. Default 20 ms. */
+  /**
+   * Changes within this window are applied together. Default 20 ms. A change after a quiet window is
+   * applied at once (a held request waits for its first endpoint; only a burst waits for the window).
+   */
   coalesceMs?: number;
   /**
    * Threads serving the listeners (this one included; workers.ts). Default 1. The agent passes
@@ -160,6 +163,8 @@ export class NodeGateway {
   /** Timers of Ingress ports waiting to be bound (see bindIngress). */
   private readonly bindRetries = new Set<NodeJS.Timeout>();
   private timer?: ReturnType<typeof setTimeout>;
+  /** When the last sync was scheduled to run (performance.now()): the start of the coalescing window. */
+  private lastSync = -Infinity;
   private stopped = false;
   private readonly written = new Map<string, string>();
   /** Knative route hosts and the activator (when GatewayOptions.serving is set). */
@@ -356,10 +361,15 @@ export class NodeGateway {
 
   private schedule(): void {
     if (this.stopped || this.timer) return;
+    const window = this.o.coalesceMs ?? 20;
+    // Leading and trailing edge: the first change after a quiet window goes at once (next turn, so the
+    // changes of one informer event land together); changes inside the window wait for its end.
+    const delay = Math.max(0, this.lastSync + window - performance.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.lastSync = performance.now();
       void this.sync().catch((err) => this.log.warn({ err: errorMessage(err) }, 'gateway: sync failed'));
-    }, this.o.coalesceMs ?? 20);
+    }, delay);
   }
 
   /** Serves Ingresses of a class whose controller is the gateway, or without class when the default is ours. */

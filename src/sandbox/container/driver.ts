@@ -68,6 +68,7 @@ import { containerArgs, readImageConfig, type ContainerImageConfig } from './ima
 import { prepareContainerImage } from './image-artifact.ts';
 import { containerOptions, type ContainerOptions, type ContainerSandboxSpec } from './options.ts';
 import { OciRuntime, type RuntimeName } from './runtime.ts';
+import { RootfsSpares } from './rootfs-spares.ts';
 import { readState, writeState, type SandboxState } from './state.ts';
 import { resolveUser } from './user.ts';
 
@@ -100,6 +101,13 @@ export interface ContainerDriverOptions {
   initBinary?: string | false;
   /** conmon rotates a container's log file past this size (default 64 MiB). */
   logSizeMaxBytes?: number;
+  /**
+   * Spare root filesystems made ahead, one per recently started image (rootfs-spares.ts): at most this
+   * many (default 8; 0: none). Only with `images`.
+   */
+  spareRootfs?: number;
+  /** Where a spare that could not be made or claimed is reported (the start goes on without it). */
+  onSpareError?: (image: string, err: Error) => void;
 }
 
 /** SandboxStats plus what cgroups tell about a container. */
@@ -136,6 +144,7 @@ export class ContainerDriver
   private readonly network: PodNetworkHost | undefined;
   private readonly etcFiles: PodEtcFilesMaker;
   private readonly images: ImageStore | undefined;
+  private readonly spares: RootfsSpares | undefined;
   private readonly initBinary: string | undefined;
   private readonly logSizeMax: number;
   private readonly layout: CgroupLayout;
@@ -158,6 +167,10 @@ export class ContainerDriver
     this.network = opts.network;
     this.etcFiles = opts.etcFiles;
     this.images = opts.images;
+    this.spares =
+      opts.images && opts.spareRootfs !== 0
+        ? new RootfsSpares(opts.images, { max: opts.spareRootfs, onError: opts.onSpareError })
+        : undefined;
     this.capabilities = {
       exec: true,
       survivesAgentRestart: true,
@@ -398,6 +411,7 @@ export class ContainerDriver
       container.imagePullPolicy,
       sandboxId,
       registryCredentials,
+      this.spares,
     );
     return {
       image: img.rootfs,
@@ -455,6 +469,7 @@ export class ContainerDriver
     }
     this.sandboxes.clear();
     this.exits.close();
+    await this.spares?.close();
   }
 
   // --- start -----------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 // The container tier's artifact preparation (ArtifactDriver): the image from the node's image store
 // (pulled from its registry when the pull policy says so), an overlay snapshot of it per sandbox (lower
 // layers shared, an upper dir of its own) as the root filesystem, and the image's configuration
-// (entrypoint, cmd, env, user, …).
+// (entrypoint, cmd, env, user, …). With spares (rootfs-spares.ts) a mounted snapshot made ahead is
+// claimed instead of one prepared and mounted on the start's path.
 import { ImageError, ImageStore, mountRootfs, pullImage } from '../../image/index.ts';
 import { SandboxError } from '../driver.ts';
 import { defaultPullPolicy, registryClientFor, type PullPolicy } from '../image-pull.ts';
 import { parseImageConfig, type ContainerImageConfig } from './image-config.ts';
+import type { RootfsSpares } from './rootfs-spares.ts';
 
 export interface PreparedContainerImage {
   rootfs: string;
@@ -33,6 +35,7 @@ export async function prepareContainerImage(
   pullPolicy: PullPolicy | undefined,
   sandboxId: string,
   credentials?: Record<string, { username: string; password: string }>,
+  spares?: RootfsSpares,
 ): Promise<PreparedContainerImage> {
   try {
     const policy = pullPolicy ?? defaultPullPolicy(image);
@@ -53,7 +56,9 @@ export async function prepareContainerImage(
     }
     const resolved = await store.resolve(image);
     if (!resolved.config) throw new SandboxError('CreateContainerError', `${image} is not a container image`);
-    const prepared = await store.prepare(image, sandboxId);
+    const prepared =
+      (await spares?.take(image, resolved.manifestDescriptor.digest, sandboxId)) ??
+      (await store.prepare(image, sandboxId));
     await mountRootfs(prepared);
     return {
       rootfs: prepared.rootfs,
