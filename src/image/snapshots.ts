@@ -11,7 +11,7 @@
 // A layer directory holds only that layer's changes (whiteouts as overlay whiteouts), so overlayfs
 // stacks them; it is keyed by chain id as in containerd, naming the whole stack below it.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, symlink, readlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, symlink, readlink, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { ContentStore } from './content-store.ts';
 import { digestHex, type Digest } from './digest.ts';
@@ -277,7 +277,11 @@ export class Snapshotter {
     await rename(from, to);
     const record: ContainerMeta = JSON.parse(await readFile(join(to, 'meta.json'), 'utf8')) as ContainerMeta;
     record.containerId = toId;
-    await atomicWriteFile(join(to, 'meta.json'), JSON.stringify(record));
+    // Atomic (a reader sees the old record or the new) but not synced: the id inside is informational
+    // (the directory's name is the id), and a sync here is a journal commit on the claiming start's path.
+    const tmp = join(to, `meta.json.${randomBytes(4).toString('hex')}`);
+    await writeFile(tmp, JSON.stringify(record));
+    await rename(tmp, join(to, 'meta.json'));
     return this.prepared(toId, record);
   }
 
