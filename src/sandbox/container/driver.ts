@@ -459,6 +459,11 @@ export class ContainerDriver
     };
   }
 
+  /** The spare root filesystems ready now: manifest digest → image (rootfs-spares.ts). */
+  spareRootfs(): Map<string, string> {
+    return this.spares?.ready() ?? new Map();
+  }
+
   async shutdown(): Promise<void> {
     // Containers keep running under conmon; the agent re-adopts them with recover().
     this.closed = true;

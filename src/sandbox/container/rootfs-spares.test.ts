@@ -162,7 +162,7 @@ describe.skipIf(unavailable)('the container tier with spares', () => {
       const first = await driver.prepareArtifact({ sandboxId: 'sb-1', container });
       // The spare is made after the default 2 s, off this start.
       expect(spareDirs()).toEqual([]);
-      await until('a spare', () => spareDirs().length === 1);
+      await until('a spare', () => driver.spareRootfs().size === 1);
       const [spare] = spareDirs();
       const second = await driver.prepareArtifact({ sandboxId: 'sb-2', container });
       expect(second.image).toBe(join(tmp.path, 'images/snapshots/containers/sb-2/rootfs'));
@@ -170,7 +170,8 @@ describe.skipIf(unavailable)('the container tier with spares', () => {
       expect(readdirSync(second.image)).toContain('bin');
       await first.release?.();
       await second.release?.();
-      await until('the next spare', () => spareDirs().length === 1);
+      await until('the next spare', () => driver.spareRootfs().size === 1);
+      expect(spareDirs()).toHaveLength(1);
     } finally {
       await driver.shutdown();
     }
