@@ -1,23 +1,20 @@
 // overlayfs primitives. Node has no mknod(2), setxattr(2) or mount(2), so these run the Debian tools
 // (coreutils mknod, attr's setfattr, util-linux mount/umount) with argument vectors, never a shell.
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { CommandError, run } from '../lib/command.ts';
 import { ImageError } from './errors.ts';
-
-const run = promisify(execFile);
 
 async function tool(cmd: string, args: string[], what: string, opts: { cwd?: string } = {}): Promise<void> {
   try {
-    await run(cmd, args, { cwd: opts.cwd, maxBuffer: 1 << 20 });
+    await run(cmd, args, opts.cwd !== undefined ? { cwd: opts.cwd } : {});
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT')
+    if (err instanceof CommandError && err.errno === 'ENOENT')
       throw new ImageError(
         'Unsupported',
         `${what} needs the ${cmd} command (${cmd === 'setfattr' ? 'apt-get install attr' : 'util-linux/coreutils'})`,
       );
-    throw new ImageError('Mount', `${what} failed: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+    const stderr = err instanceof CommandError ? err.stderr : (err as Error).message;
+    throw new ImageError('Mount', `${what} failed: ${stderr.trim()}`, { cause: err });
   }
 }
 

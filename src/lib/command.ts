@@ -1,9 +1,9 @@
 // Runs host tools (ip, iptables, runc, crun) without a shell, and turns a failure into an error that
 // carries the tool's own message: "ip link add ...: RTNETLINK answers: File exists".
 
-import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { spawnCommand } from './spawner.ts';
 
 /** Root's tools live in sbin, which a service's PATH often lacks: search there too. */
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -38,11 +38,14 @@ function isExecutable(path: string): boolean {
 export class CommandError extends Error {
   readonly code: number | null;
   readonly stderr: string;
-  constructor(cmd: string, args: string[], code: number | null, stderr: string) {
+  /** Why the tool could not be run at all (ENOENT: not installed), when that was the failure. */
+  readonly errno?: string;
+  constructor(cmd: string, args: string[], code: number | null, stderr: string, errno?: string) {
     super(`${cmd} ${args.join(' ')}: ${stderr.trim() || `exit ${code}`}`);
     this.name = 'CommandError';
     this.code = code;
     this.stderr = stderr;
+    if (errno !== undefined) this.errno = errno;
   }
 }
 
@@ -50,21 +53,24 @@ export interface RunOptions {
   /** Written to the tool's stdin (ip -batch -, iptables-restore). */
   input?: string;
   timeoutMs?: number;
+  /** The tool's working directory (default: the helper's, which is this process's at its start). */
+  cwd?: string;
 }
 
-export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      which(cmd) ?? cmd,
-      args,
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        const code =
-          typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
-        reject(new CommandError(cmd, args, code, stderr || err.message));
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+/**
+ * Runs a tool and resolves with its stdout; a failure (non-zero exit, signal, timeout, a missing tool)
+ * rejects with a CommandError carrying its stderr. Tools run from the small helper process of
+ * spawner.ts, so this process's event loop does not wait while the kernel copies its address space.
+ */
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  const r = await spawnCommand({
+    file: which(cmd) ?? cmd,
+    args,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   });
+  if (r.ok) return r.stdout;
+  throw new CommandError(cmd, args, r.code, r.stderr || (r.message ?? ''), r.errno);
 }
