@@ -7,7 +7,7 @@
 // A spare is a container snapshot named `spare-<agent pid>-…` in the node's image store (so image GC
 // keeps its layers, as for any container). One per image manifest, at most `max` in all (least recently used
 // dropped first); refilled a while after one is taken, off the start that took it; all removed at
-// shutdown, and any left by an agent that died are removed at the next start (sweep).
+// shutdown, and any left by an agent that died are removed when the next one starts (sweep).
 import { randomBytes } from 'node:crypto';
 import type { ImageStore } from '../../image/index.ts';
 import type { PreparedRootfs } from '../../image/snapshots.ts';
@@ -40,8 +40,8 @@ export class RootfsSpares {
   /** Manifest digests with a refill scheduled or running. */
   private readonly refilling = new Map<string, { timer?: NodeJS.Timeout; done?: Promise<void> }>();
   private closed = false;
-  /** The sweep of earlier agents' spares, done once before this one makes its first. */
-  private swept?: Promise<void>;
+  /** The sweep of earlier agents' spares, started with this one; its first spare waits for it. */
+  private readonly swept: Promise<void>;
 
   constructor(store: ImageStore, opts: RootfsSparesOptions = {}) {
     this.store = store;
@@ -49,6 +49,7 @@ export class RootfsSpares {
     this.refillDelayMs = opts.refillDelayMs ?? 2_000;
     this.onError =
       opts.onError ?? ((image, err) => console.warn(`strata: spare rootfs for ${image}: ${err.message}`));
+    this.swept = this.sweep().catch((err: Error) => this.onError('(sweep)', err));
   }
 
   /** Spares ready now (manifest digest → image reference). */
@@ -93,6 +94,7 @@ export class RootfsSpares {
   /** No more refills; the spares are removed. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.swept;
     for (const r of this.refilling.values()) clearTimeout(r.timer);
     await Promise.all([...this.refilling.values()].map((r) => r.done));
     this.refilling.clear();
@@ -115,7 +117,7 @@ export class RootfsSpares {
 
   private async refill(image: string, manifestDigest: string): Promise<void> {
     if (this.closed || this.spares.has(manifestDigest)) return;
-    await (this.swept ??= this.sweep());
+    await this.swept;
     // Only from what the node already has: the image still present, at the same manifest.
     const resolved = await this.store.resolve(image).catch(() => undefined);
     if (!resolved || resolved.manifestDescriptor.digest !== manifestDigest) return;
