@@ -17,10 +17,8 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import http from 'node:http';
 import net from 'node:net';
-import { selfSignedServing } from '../src/auth/pki.ts';
-import type { ListWatch } from '../src/lib/informer.ts';
-import { NodeGateway } from '../src/net/gateway/index.ts';
 import { freePort } from '../src/lib/free-port.ts';
+import { startBackend, startLbGateway } from './lib/gateway-fixture.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -34,22 +32,6 @@ try {
     console.error('bench gateway: needs wrk (apt-get install -y wrk)');
     process.exit(2);
   }
-}
-
-/** The backend: a small keep-alive HTTP server in its own process. */
-async function startBackend(port: number) {
-  const code = `require('node:http').createServer((q, s) => { q.resume(); s.setHeader('content-type', 'text/plain'); s.end('hello from the backend\\n'); }).listen(${port}, '127.0.0.1', () => console.log('ready'));`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-  return child;
-}
-
-/** A fixed collection as the API would list it (never changes). */
-function fixed<T>(items: T[]): ListWatch<T> {
-  return {
-    list: async () => ({ items, resourceVersion: '1' }),
-    watch: async () => ({ cancel() {} }),
-  };
 }
 
 /** The baseline: what a minimal Node reverse proxy does (node-http-proxy's core path). */
@@ -244,48 +226,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const loadAtStart = os.loadavg()[0];
 const backendPort = await freePort();
 const backend = await startBackend(backendPort);
-const defaultCertificate = await selfSignedServing('bench', ['localhost']);
 /** A gateway on `workers` threads serving one LoadBalancer Service port (L7) in front of the backend. */
-async function startGateway(workers: number): Promise<{ gateway: NodeGateway; port: number }> {
-  const lbPort = await freePort();
-  const gateway = new NodeGateway({
-    nodeName: 'bench',
-    listenAddress: '127.0.0.1',
-    addresses: ['127.0.0.1'],
-    defaultCertificate,
+const startGateway = (workers: number) =>
+  startLbGateway({
+    name: 'web',
+    backendPorts: [backendPort],
+    annotations: { 'strata.dev/load-balancer': 'least-request' },
     workers,
-    log: { debug() {}, info() {}, warn: console.warn, error: console.error },
   });
-  await gateway.start({
-    services: fixed([
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: {
-          name: 'web',
-          namespace: 'default',
-          annotations: { 'strata.dev/load-balancer': 'least-request' },
-        },
-        spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: lbPort, protocol: 'TCP' }] },
-      } as any,
-    ]),
-    endpointSlices: fixed([
-      {
-        apiVersion: 'discovery.k8s.io/v1',
-        kind: 'EndpointSlice',
-        metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-        addressType: 'IPv4',
-        ports: [{ name: 'http', port: backendPort, protocol: 'TCP' }],
-        endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
-      } as any,
-    ]),
-    ingresses: fixed([]),
-    ingressClasses: fixed([]),
-    secrets: fixed([]),
-  });
-  if (gateway.threads !== workers) throw new Error(`gateway has ${gateway.threads} threads, not ${workers}`);
-  return { gateway, port: lbPort };
-}
 const gw1 = await startGateway(1);
 const gw2 = await startGateway(2);
 const plainPort = await freePort();
