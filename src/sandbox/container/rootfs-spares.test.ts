@@ -159,22 +159,25 @@ describe.skipIf(unavailable)('the container tier with spares', () => {
       runDir,
       images: store,
     });
+    let first: Awaited<ReturnType<ContainerDriver['prepareArtifact']>> | undefined;
+    let second: typeof first;
     try {
       const container = { name: 'main', image: 'busybox:1', command: ['true'] };
-      const first = await driver.prepareArtifact({ sandboxId: 'sb-1', container });
+      first = await driver.prepareArtifact({ sandboxId: 'sb-1', container });
       // The spare is made after the default 2 s, off this start.
       expect(spareDirs()).toEqual([]);
       await until('a spare', () => driver.spareRootfs().size === 1);
       const [spare] = spareDirs();
-      const second = await driver.prepareArtifact({ sandboxId: 'sb-2', container });
+      second = await driver.prepareArtifact({ sandboxId: 'sb-2', container });
       expect(second.image).toBe(join(tmp.path, 'images/snapshots/containers/sb-2/rootfs'));
       expect(spareDirs()).not.toContain(spare);
       expect(readdirSync(second.image)).toContain('bin');
-      await first.release?.();
-      await second.release?.();
       await until('the next spare', () => driver.spareRootfs().size === 1);
       expect(spareDirs()).toHaveLength(1);
     } finally {
+      // Released whatever the assertions said: a mounted rootfs would outlive the test.
+      await first?.release?.();
+      await second?.release?.();
       await driver.shutdown();
     }
     expect(spareDirs()).toEqual([]);
