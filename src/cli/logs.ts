@@ -45,8 +45,12 @@ export async function streamLogsWhenReady(
       await streamLogs(client, namespace, pod, o, write);
       return;
     } catch (err) {
+      // The server's words (kube-apiserver's): not scheduled yet — a pod waiting for its claim to bind, say —
+      // or scheduled with its container not started yet.
       const waiting =
-        err instanceof ClientError && err.code === 400 && /waiting to start|not scheduled/.test(err.message);
+        err instanceof ClientError &&
+        err.code === 400 &&
+        /waiting to start|does not have a host assigned/.test(err.message);
       if (!waiting || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }

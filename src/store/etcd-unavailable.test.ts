@@ -3,7 +3,7 @@
 // member is back. And one member silent (stopped, its connections open): calls move on to the others.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore, type EtcdStore } from './etcd.ts';
-import { EtcdUnavailableError, describeHealth } from './etcd-unavailable.ts';
+import { EtcdUnavailableError, describeHealth, isBrokenCircuit } from './etcd-unavailable.ts';
 import { etcdUnavailable, startEtcdCluster, type EtcdCluster } from './testing/etcd.ts';
 
 describe('describeHealth', () => {
@@ -127,5 +127,47 @@ describe.skipIf(missing)('EtcdStore with one member silent', () => {
       expect((await store.get(`/registry/s/k${i}`))?.value).toEqual({ n: i });
     }
     expect((await store.list('/registry/s/')).items).toHaveLength(10);
+  }, 120_000);
+});
+
+// Every member's circuit breaker open while the cluster is healthy again — as after an election, when each
+// member failed three calls in a row: a call the client refuses unsent waits for a breaker to let it
+// through (the cluster can answer) instead of failing with 503 "circuit breaker is open" for up to 5 s.
+describe.skipIf(missing)('EtcdStore with every circuit breaker open', () => {
+  let cluster: EtcdCluster;
+  let store: EtcdStore;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster({ size: 3 });
+    store = openEtcdStore({
+      endpoints: cluster.endpoints,
+      compactionIntervalMs: 0,
+      // Short attempts so that stopped members fail calls quickly and open their breakers.
+      attemptTimeoutMs: 500,
+    });
+    await store.create('/registry/b/seed', { n: 0 });
+  }, 60_000);
+  afterAll(async () => {
+    for (const m of cluster?.members ?? []) if (m.process?.pid) process.kill(m.process.pid, 'SIGCONT');
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it('a call refused by open breakers is made once one lets it through', async () => {
+    const pids = cluster.members.map((m) => m.process!.pid!);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    // Calls straight on the client (no Store retry), until every member has failed three in a row.
+    for (let i = 0; i < 20; i++) {
+      const err = await store.client.get('/registry/b/seed').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (isBrokenCircuit(err)) break;
+    }
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+    // Precondition: the members answer, yet the client still refuses calls unsent.
+    expect(isBrokenCircuit(await store.client.get('/registry/b/seed').catch((e: unknown) => e))).toBe(true);
+    await store.create('/registry/b/after', { n: 1 });
+    expect((await store.get('/registry/b/seed'))?.value).toEqual({ n: 0 });
+    expect((await store.get('/registry/b/after'))?.value).toEqual({ n: 1 });
   }, 120_000);
 });

@@ -37,6 +37,14 @@ export function isUnavailableError(err: unknown): boolean {
   );
 }
 
+/**
+ * The client refused the call without sending it: every member's circuit breaker is open (cockatiel's
+ * BrokenCircuitError, which the etcd3 client rethrows as it is when no earlier attempt reached a member).
+ */
+export function isBrokenCircuit(err: unknown): boolean {
+  return err instanceof Error && (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true;
+}
+
 export interface MemberHealth {
   name: string;
   url: string;

@@ -47,6 +47,7 @@ import {
   EtcdUnavailableError,
   describeHealth,
   hasQuorumAndLeader,
+  isBrokenCircuit,
   isUnavailableError,
   memberHealth,
 } from './etcd-unavailable.ts';
@@ -164,6 +165,8 @@ const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 10_000;
 /** How long asking each member for its status may take when diagnosing a failure, and how long that answer is reused. */
 const DIAGNOSIS_TIMEOUT_MS = 2_000;
 const DIAGNOSIS_TTL_MS = 3_000;
+/** How often a call refused by open circuit breakers is tried again while the cluster can answer. */
+const BROKEN_CIRCUIT_RETRY_MS = 250;
 
 export function openEtcdStore(opts: EtcdStoreOptions): EtcdStore {
   return new EtcdStore(opts);
@@ -458,7 +461,23 @@ export class EtcdStore implements Store {
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<T> {
     const started = Date.now();
-    const pending = call(timeoutMs < this.#attemptTimeoutMs ? { deadline: started + timeoutMs } : undefined);
+    const once = () => call(timeoutMs < this.#attemptTimeoutMs ? { deadline: started + timeoutMs } : undefined);
+    // A call the client refused because every member's circuit breaker is open never reached etcd, so it
+    // is safe to make again, writes included. Breakers open on three failures in a row — an election after
+    // the leading member died fails every call for a moment, healthy members' too — and stay open 5 s, so
+    // with quorum and a leader back the call waits for a breaker to let it through instead of answering 503
+    // for a cluster that can answer. Without quorum the diagnosis below gives up as before.
+    const pending = (async () => {
+      for (;;) {
+        try {
+          return await once();
+        } catch (err) {
+          if (!isBrokenCircuit(err) || this.#closed || Date.now() - started >= timeoutMs) throw err;
+          if (!(await this.#diagnose()).answerable) throw err;
+          await new Promise((r) => setTimeout(r, BROKEN_CIRCUIT_RETRY_MS));
+        }
+      }
+    })();
     // A healthy cluster under load can be slow; one without quorum or leader never answers. While the call
     // is unanswered, look at the members every #unansweredCheckMs and give up as soon as they show that.
     const timers: NodeJS.Timeout[] = [];

@@ -82,6 +82,9 @@ export async function launchConmon(o: ConmonOptions): Promise<{ pid: number; con
     // fd 3 is the sync pipe; conmon's own complaints (bad arguments) come on stderr.
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    // conmon writes a file named `oom` in its working directory when the container is OOM-killed (podman
+    // runs it in the container's own directory); left in the agent's, it litters wherever strata started.
+    cwd: o.bundle,
     // Its own session: a Ctrl-C or a signal to the agent's process group must not reach it.
     detached: true,
   });

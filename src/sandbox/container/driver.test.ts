@@ -184,6 +184,8 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       });
       expect(result).toMatchObject({ exitCode: 137, reason: 'OOMKilled', signal: 'SIGKILL' });
       expect(result.message).toMatch(/32 MiB/);
+      // conmon notes the kill in a file named `oom` in its working directory: the container's, not ours.
+      expect(existsSync(join(process.cwd(), 'oom')), 'an oom file where the agent runs').toBe(false);
     });
 
     it('stops a fork bomb at the pids limit, and the host is unaffected', async () => {
