@@ -461,7 +461,8 @@ export class EtcdStore implements Store {
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<T> {
     const started = Date.now();
-    const once = () => call(timeoutMs < this.#attemptTimeoutMs ? { deadline: started + timeoutMs } : undefined);
+    const once = () =>
+      call(timeoutMs < this.#attemptTimeoutMs ? { deadline: started + timeoutMs } : undefined);
     // A call the client refused because every member's circuit breaker is open never reached etcd, so it
     // is safe to make again, writes included. Breakers open on three failures in a row — an election after
     // the leading member died fails every call for a moment, healthy members' too — and stay open 5 s, so
