@@ -591,6 +591,13 @@ export class PodWorker {
       } catch (err) {
         run.prober?.stop();
         run.prober = undefined;
+        // A sandbox that started but that its pod could not use (its hostPorts could not be published):
+        // remove it before its rootfs, or it keeps running and every retry meets "sandbox already exists".
+        if (run.sandboxId && !this.detached) {
+          await (run.driver ?? driver).destroy(run.sandboxId).catch(() => {});
+          forgetHandle(this.podDir, container.name);
+          run.sandboxId = undefined;
+        }
         log?.close();
         await this.releaseImage(run);
         const reason = err instanceof SandboxError ? err.reason : 'CreateContainerError';
@@ -934,9 +941,9 @@ export class PodWorker {
         });
       }
     }
-    // Once per pod: the rules outlive the restarts of its sandboxes.
-    this.portsPublished = true;
+    // Once per pod, once it worked: the rules outlive the restarts of its sandboxes.
     await driver.publishHostPorts(this.pod.metadata.uid, ports);
+    this.portsPublished = true;
   }
 
   /**

@@ -78,8 +78,44 @@ export interface PodInfo {
   preferredAffinity?: PodSetTerm[];
   preferredAntiAffinity?: PodSetTerm[];
   spreadConstraints?: SpreadConstraint[];
+  /** The host ports the pod's containers publish; undefined when none does. */
+  hostPorts?: HostPort[];
   /** Set by preemption once the pod is chosen as a victim (before the informer shows its deletion). */
   terminating?: boolean;
+}
+
+/** A port published on the node (containers[].ports[].hostPort), as kube-scheduler's NodePorts sees it. */
+export interface HostPort {
+  /** '' for every address of the node (hostIP unset or 0.0.0.0). */
+  ip: string;
+  protocol: string;
+  port: number;
+}
+
+/**
+ * The host ports of the app containers and of the sidecars (init containers with restartPolicy Always,
+ * which keep running beside them); plain init containers end before the others start, as kube counts them.
+ */
+export function podHostPorts(pod: any): HostPort[] | undefined {
+  const containers: any[] = [
+    ...(pod?.spec?.containers ?? []),
+    ...((pod?.spec?.initContainers ?? []) as any[]).filter((c) => c?.restartPolicy === 'Always'),
+  ];
+  const out: HostPort[] = [];
+  for (const c of containers) {
+    for (const p of c?.ports ?? []) {
+      const port = Number(p?.hostPort);
+      if (!Number.isInteger(port) || port <= 0) continue;
+      const ip = !p.hostIP || p.hostIP === '0.0.0.0' || p.hostIP === '::' ? '' : String(p.hostIP);
+      out.push({ ip, protocol: p.protocol || 'TCP', port });
+    }
+  }
+  return out.length ? out : undefined;
+}
+
+/** Two host ports collide when protocol and port match and either takes every address or both the same. */
+export function hostPortsConflict(a: HostPort, b: HostPort): boolean {
+  return a.port === b.port && a.protocol === b.protocol && (a.ip === '' || b.ip === '' || a.ip === b.ip);
 }
 
 export function podKey(pod: any): string {
@@ -229,6 +265,7 @@ export function podInfo(pod: any): PodInfo {
     preferredAffinity: pref(pa?.preferredDuringSchedulingIgnoredDuringExecution),
     preferredAntiAffinity: pref(paa?.preferredDuringSchedulingIgnoredDuringExecution),
     spreadConstraints: nonEmpty(spread),
+    hostPorts: podHostPorts(pod),
   };
 }
 

@@ -115,6 +115,85 @@ spec:
     );
   });
 
+  it('a hostPort is held by one pod per node: the scheduler keeps a second replica Pending; a pod bound past it starts once the port is free', async () => {
+    const port = await freePort();
+    // The pod spec both manifests share, indented to sit under `spec:` at `pad`.
+    const podSpec = (pad: string) =>
+      [
+        'runtimeClassName: container',
+        'terminationGracePeriodSeconds: 1',
+        'containers:',
+        '  - name: httpd',
+        '    image: localhost/httpd:1.0',
+        `    ports: [{ containerPort: 8080, hostPort: ${port} }]`,
+        '    readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 }',
+      ]
+        .map((l) => pad + l)
+        .join('\n');
+    const file = join(c.dir, 'held.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: held }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: held } }
+  template:
+    metadata: { labels: { app: held } }
+    spec:
+${podSpec('      ')}
+`,
+    );
+    expect((await c.cli(['apply', '-f', file])).code).toBe(0);
+    const { running, pending } = await waitFor('one held pod Running, one Pending', async () => {
+      const list = (await c.client.list(pods, 'default', { labelSelector: 'app=held' })).items;
+      const running = list.find((p) => p.status?.phase === 'Running');
+      const pending = list.find((p) =>
+        p.status?.conditions?.some((x: any) => x.type === 'PodScheduled' && x.status === 'False'),
+      );
+      return list.length === 2 && running && pending && { running, pending };
+    });
+    expect(pending.status.conditions.find((x: any) => x.type === 'PodScheduled').message).toContain(
+      "didn't have free ports for the requested pod ports",
+    );
+
+    // Bound by hand to the same node (past the scheduler, as a kubelet takes any pod given nodeName): it
+    // cannot publish the port while the Deployment's pod holds it, and must start once that pod is gone.
+    const bound = join(c.dir, 'bound.yaml');
+    writeFileSync(
+      bound,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: bound-by-hand }
+spec:
+  nodeName: ${running.spec.nodeName}
+${podSpec('  ')}
+`,
+    );
+    expect((await c.cli(['apply', '-f', bound])).code).toBe(0);
+    const waiting = await waitFor('the bound pod refused the taken port', async () => {
+      const p = await c.client.get(pods, 'default', 'bound-by-hand');
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.message?.includes('already published') && p;
+    });
+    expect(waiting.status.containerStatuses[0].state.waiting.reason).toBe('CreateContainerError');
+    await c.cli(['delete', 'deployment', 'held']);
+    await waitFor(
+      'the bound pod Running',
+      async () => {
+        const p = await c.client.get(pods, 'default', 'bound-by-hand');
+        return p.status?.containerStatuses?.[0]?.state?.running;
+      },
+      120_000,
+    );
+    const body = await waitFor('its hostPort answer', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
+      return res?.ok ? res.text() : undefined;
+    });
+    expect(body).toContain('hello from strata httpd');
+    await c.cli(['delete', 'pod', 'bound-by-hand']);
+  });
+
   it('securityContext: runAsUser and a read-only root filesystem are enforced', async () => {
     const file = join(c.dir, 'sc.yaml');
     writeFileSync(

@@ -1,6 +1,7 @@
 import { nodeAffinity } from './node-affinity.ts';
 import { nodeReady } from './node-ready.ts';
 import { nodeSelector } from './node-selector.ts';
+import { nodePorts } from './node-ports.ts';
 import { nodeUnschedulable } from './node-unschedulable.ts';
 import { podAffinity } from './pod-affinity.ts';
 import { resourcesFit } from './resources-fit.ts';
@@ -14,6 +15,7 @@ export { REASON_NOT_READY, nodeReady } from './node-ready.ts';
 export { REASON_UNSCHEDULABLE, UNSCHEDULABLE_TAINT, nodeUnschedulable } from './node-unschedulable.ts';
 export { runtimeClass, runtimeClassReason } from './runtime-class.ts';
 export { REASON_NODE_SELECTOR, nodeSelector } from './node-selector.ts';
+export { REASON_PORTS, nodePorts } from './node-ports.ts';
 export { nodeAffinity } from './node-affinity.ts';
 export { taintToleration, untoleratedTaintReason } from './taint-toleration.ts';
 export {
@@ -41,6 +43,7 @@ export const defaultFilters: readonly FilterPlugin[] = [
   nodeSelector,
   nodeAffinity,
   taintToleration,
+  nodePorts,
   resourcesFit,
   topologySpread,
   podAffinity,
@@ -54,4 +57,5 @@ export const UNRESOLVABLE_BY_PREEMPTION: ReadonlySet<string> = new Set([
   nodeSelector.name,
   nodeAffinity.name,
   taintToleration.name,
+  nodePorts.name,
 ]);
