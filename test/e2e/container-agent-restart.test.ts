@@ -1,7 +1,8 @@
 // The container tier across an agent crash, and images that come from a registry: an image pushed to a
 // local registry by skopeo is pulled by Strata and runs; `kill -9` of the agent leaves its containers
-// running (hostPort still answers, output still logged), and a restarted agent re-adopts them with
-// their logs instead of restarting them.
+// running (hostPort and a NodePort Service still answer by node port and cluster IP: the kernel rules
+// stay, output still logged), and a restarted agent re-adopts them with their logs instead of restarting
+// them and reconciles the Service table from the API without a duplicate rule or element.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,13 +13,32 @@ import { ImageStore, RegistryClient, pushImage } from '../../src/image/index.ts'
 import { wasmArtifact } from '../../src/image/testing/fixtures.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 import { startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
+import { networkNames } from '../../src/net/network-names.ts';
+import { nftListElements, nftListTable } from '../../src/net/services/nft.ts';
 import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
+const services = kindFor('v1', 'Service')!;
+
+/** What the node's Service table holds: chains, sets, maps, rules per chain and elements per map. */
+async function serviceTable(table: string) {
+  const t = await nftListTable('ip', table);
+  if (!t) return undefined;
+  const maps = [...t.maps].sort();
+  const elements = await Promise.all(
+    maps.map(async (m) => [m, (await nftListElements('ip', table, 'map', m)).length] as const),
+  );
+  return {
+    chains: [...t.chains].sort(),
+    sets: [...t.sets].sort(),
+    rules: [...t.rules.entries()].sort(),
+    elements,
+  };
+}
 
 function missing(): string | undefined {
   return missingTools(
-    ['runc', 'conmon', 'iptables', 'skopeo', 'docker-registry'],
+    ['runc', 'conmon', 'iptables', 'nft', 'skopeo', 'docker-registry'],
     'the container tier needs root',
   );
 }
@@ -86,7 +106,15 @@ spec:
       containers:
         - name: httpd
           image: ${registry.host}/httpd:1.0
-          ports: [{ containerPort: 8080, hostPort: ${port} }]
+          ports: [{ name: http, containerPort: 8080, hostPort: ${port} }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec:
+  type: NodePort
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: http }]
 ---
 apiVersion: v1
 kind: Pod
@@ -116,10 +144,33 @@ spec:
       Number(/count (\d+)\s*$/.exec((await c.cli(['logs', 'counter'])).stdout)?.[1] ?? -1);
     await waitFor('counter output', async () => (await logged()) >= 1);
 
+    // The Service, by its node port and its cluster IP, from this host (the node).
+    const svc = await c.client.get(services, 'default', 'web');
+    const viaService = async () => {
+      const texts = await Promise.all(
+        [`127.0.0.1:${svc.spec.ports[0].nodePort}`, svc.spec.clusterIP].map((a) =>
+          fetch(`http://${a}/`).then(
+            (r) => (r.ok ? r.text() : ''),
+            () => '',
+          ),
+        ),
+      );
+      return texts.every((t) => t.includes('hello from strata httpd')) && texts;
+    };
+    await waitFor('the Service answering by node port and cluster IP', viaService, 60_000);
+    const table = networkNames(c.podBridge).serviceTable;
+    const rulesBefore = await serviceTable(table);
+    expect(
+      rulesBefore?.elements.some(([, n]) => n > 0),
+      `the Service's elements in ${table}`,
+    ).toBe(true);
+
     await c.killAgent('node-c');
-    // The containers outlive their agent: the service still answers.
+    // The containers outlive their agent: the hostPort and the Service still answer (kernel rules stay).
     expect(await answer()).toContain('hello from strata httpd');
+    expect(await viaService(), 'the Service with its agent dead').toBeTruthy();
     await new Promise((r) => setTimeout(r, 2000));
+    expect(await viaService(), 'the Service with its agent dead').toBeTruthy();
 
     await c.restartAgent('node-c');
     const atRestart = await logged();
@@ -130,6 +181,21 @@ spec:
     expect(after?.map((p) => p.metadata.uid).sort()).toEqual(before.map((p) => p.metadata.uid).sort());
     for (const p of after!) expect(p.status.containerStatuses[0].restartCount).toBe(0);
     expect(await answer()).toContain('hello from strata httpd');
+    // The restarted agent reconciled the Service table from the API: the same chains, rules and map
+    // elements as before the crash, none twice; and the Service still answers.
+    await waitFor(
+      'the Service table as before the crash',
+      async () => {
+        const now = await serviceTable(table);
+        return JSON.stringify(now) === JSON.stringify(rulesBefore);
+      },
+      30_000,
+    ).catch(async (err) => {
+      throw new Error(
+        `${(err as Error).message}\nbefore: ${JSON.stringify(rulesBefore)}\nafter: ${JSON.stringify(await serviceTable(table))}`,
+      );
+    });
+    expect(await viaService()).toBeTruthy();
 
     await c.cli(['delete', '-f', file]);
     // Containers outlive an agent that stops: remove them through the API before the cluster goes.
