@@ -52,15 +52,23 @@ export function gatewayWorkerCount(env: NodeJS.ProcessEnv = process.env): number
 }
 
 /**
- * 1: on the 2-core host measured (bench/gateway.ts, docs/benchmarks.md) a second thread was no faster —
- * wrk, the backend and other work already fill both cores, and each thread's own pools and JIT cost
- * more CPU per request. Set STRATA_GATEWAY_WORKERS on a node with cores to spare.
+ * 1. On the 2-core host measured (bench/gateway.ts, docs/benchmarks.md) a second thread was no faster
+ * under load — wrk, the backend and other work already fill both cores, and each thread's own pools and
+ * JIT cost more CPU per request — and 1.55× faster on a quiet host (0.40× direct against 0.26×). One
+ * thread keeps the breakers' limits exact (shareLimits) and leaves the cores to the node's pods; set
+ * STRATA_GATEWAY_WORKERS on a node with cores to spare.
  */
 export function defaultWorkerCount(): number {
   return 1;
 }
 
-/** A Service's limits as one of `threads` threads enforces them: the sum never exceeds the annotation. */
+/**
+ * A Service's limits as one of `threads` threads enforces them (each thread counts its own connections):
+ * the annotation divided between the threads, rounded up. Each thread keeps at least 1, so with more
+ * threads than a limit the sum exceeds it (max-requests 1 on 2 threads lets 2 through at once): a thread
+ * with 0 would refuse every request its connections bring. Exact limits across threads would need a
+ * counter shared between them (Atomics on a SharedArrayBuffer); not done.
+ */
 export function shareLimits(config: UpstreamConfig, threads: number): UpstreamConfig {
   if (threads <= 1) return config;
   const part = (n: number) => (Number.isFinite(n) ? Math.max(1, Math.ceil(n / threads)) : n);
