@@ -475,7 +475,7 @@ export class Cluster {
     } finally {
       // `strata up` removes its network when it stops; an agent stopped by SIGTERM keeps its rules for its
       // restart. The cluster is gone: so is everything on the slot's bridge, before the slot is released.
-      if (!killed) await removeSlotNetwork(this.podBridge, this.podCidr);
+      if (!killed) await removeNodeNetwork(this.podBridge, this.podCidr);
       removeClusterDir(this.dir);
       // A node killed mid-stop leaves its containers on the slot's bridge with their pod IPs, and its kernel
       // rules: a later cluster on the same slot would hand out the same addresses again (ARP conflicts, a
@@ -487,8 +487,12 @@ export class Cluster {
   }
 }
 
-/** The slot's Service and policy tables, pod namespaces, node rules and bridge (each: nothing if absent). */
-async function removeSlotNetwork(bridge: string, podCidr: string): Promise<void> {
+/**
+ * A node network's Service and policy tables, pod namespaces, node rules and bridge (each: nothing if
+ * absent) — what an agent stopped by SIGTERM keeps for its restart. For the slots' networks, and for tests
+ * that start agents themselves on a bridge of their own.
+ */
+export async function removeNodeNetwork(bridge: string, podCidr: string): Promise<void> {
   const names = networkNames(bridge);
   const empty = mkdtempSync(join(tmpdir(), 'strata-e2e-net-'));
   try {

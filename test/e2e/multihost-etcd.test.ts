@@ -31,7 +31,7 @@ import { freePort } from '../../src/lib/free-port.ts';
 import { etcdUnavailable } from '../../src/store/testing/etcd.ts';
 import { memberClient, type MemberTlsFiles } from '../../src/store/etcd-embedded/member.ts';
 import { listMembers } from '../../src/store/etcd-embedded/membership.ts';
-import { NODE, ROOT, wasm, waitFor } from './harness.ts';
+import { NODE, ROOT, removeNodeNetwork, wasm, waitFor } from './harness.ts';
 
 const missing = etcdUnavailable();
 if (missing) console.warn(`skipping multi-server e2e: ${missing}`);
@@ -42,6 +42,9 @@ const DEPLOYMENT = kindFor('apps/v1', 'Deployment')!;
 const POD = kindFor('v1', 'Pod')!;
 const NODE_KIND = kindFor('v1', 'Node')!;
 const CONFIGMAP = kindFor('v1', 'ConfigMap')!;
+/** The agent's pod network: apart from the slots' (10.100–109/16) and the multi-host file's (10.242/16). */
+const AGENT_BRIDGE = 'stmhetcd0';
+const AGENT_POD_CIDR = '10.246.0.0/16';
 
 interface Proc {
   name: string;
@@ -242,6 +245,12 @@ describe.skipIf(missing)(
         '0',
         '--lease-duration',
         '10',
+        // A pod network of its own, removed after the file: without it the agent took the machine's default
+        // one (strata0, 10.88.0.0/16, the `strata` table) and left it behind for a user's `strata up`.
+        '--pod-bridge',
+        AGENT_BRIDGE,
+        '--pod-cidr',
+        AGENT_POD_CIDR,
       ]);
       procs.push(agent);
       await waitFor(
@@ -258,6 +267,7 @@ describe.skipIf(missing)(
     afterAll(async () => {
       for (const p of procs.reverse()) await killGroup(p);
       for (const s of servers) s.client.close();
+      await removeNodeNetwork(AGENT_BRIDGE, AGENT_POD_CIDR);
       rmSync(root, { recursive: true, force: true });
     });
 
