@@ -129,7 +129,7 @@ spec:
     - name: main
       image: localhost/busybox:1.0
       # busybox's own resolver (its static glibc cannot resolve through NSS: its wget crashes on any host).
-      command: [sh, -c, 'cat /etc/resolv.conf; for n in echo.default.svc.cluster.local echo.default.svc echo.default echo nothere; do ip=$(nslookup $n 2>/dev/null | sed -n "s/^Address: *//p" | tail -1); echo "$n -> $ip"; done']
+      command: [sh, -c, 'cat /etc/resolv.conf; for n in echo.default.svc.cluster.local echo nothere; do ip=$(nslookup $n 2>/dev/null | sed -n "s/^Address: *//p" | tail -1); echo "$n -> $ip"; done']
 `,
     );
     expect((await c.kubectl(['apply', '-f', file])).code).toBe(0);
@@ -148,8 +148,10 @@ spec:
     expect(out).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/m);
     expect(out).toMatch(/^options ndots:5$/m);
     const ip = JSON.parse((await c.kubectl(['get', 'svc', 'echo', '-o', 'json'])).stdout).spec.clusterIP;
-    // Every form a pod may use: the full name, and the shorter ones its search path completes.
-    for (const n of ['echo.default.svc.cluster.local', 'echo.default.svc', 'echo.default', 'echo'])
+    // The full name, and the short one through the search path. (busybox's nslookup walks the search path
+    // for single-label names only; a libc resolver also completes NAME.NS and NAME.NS.svc, after NXDOMAIN
+    // for the expansions that do not exist: src/net/dns/records.test.ts.)
+    for (const n of ['echo.default.svc.cluster.local', 'echo'])
       expect(out).toMatch(new RegExp(`^${n.replaceAll('.', '\\.')} -> ${ip.replaceAll('.', '\\.')}$`, 'm'));
     // An unknown name gets no answer (busybox then prints only its server's address).
     expect(out).toMatch(new RegExp(`^nothere -> \\s*${dnsIP.replace(/\./g, '\\.')}:53$`, 'm'));

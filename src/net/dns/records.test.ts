@@ -85,6 +85,22 @@ describe('ClusterDnsRecords', () => {
     });
   });
 
+  it('completes every short form as a pod resolver walks its search path (ndots:5)', () => {
+    // What a libc resolver does for a name with fewer than 5 dots in a pod of namespace shop: the search
+    // domains in order, the first answer wins; each wrong expansion must be NXDOMAIN for it to go on.
+    const search = ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'];
+    const resolve = (name: string) => {
+      for (const domain of search) {
+        const r = dns.lookup(`${name}.${domain}`, 'A');
+        if ('rcode' in r && r.rcode === 'NOERROR' && r.answers.length) return r.answers[0].data;
+        expect(r, `${name}.${domain}`).toEqual({ rcode: 'NXDOMAIN' });
+      }
+      return undefined;
+    };
+    for (const name of ['web', 'web.shop', 'web.shop.svc']) expect(resolve(name), name).toBe('10.96.0.10');
+    expect(resolve('web.other')).toBeUndefined();
+  });
+
   it('tells NXDOMAIN from NODATA and forwards what is not in the zone', () => {
     expect(dns.lookup('nope.shop.svc.cluster.local', 'A')).toEqual({ rcode: 'NXDOMAIN' });
     expect(dns.lookup('web.other.svc.cluster.local', 'A')).toEqual({ rcode: 'NXDOMAIN' });
