@@ -1,11 +1,10 @@
 // The audit log end to end: `strata up` with an audit policy, the real kubectl (create, get, watch,
 // exec into a container pod, --as for a 403) and a request with no credential (401); each request's
 // audit.k8s.io/v1 lines are read back from DATA/audit.log, and no secret value is in the file.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { Cluster, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
   return missingTools(['runc', 'conmon'], 'exec into a container pod needs root (the container tier)');
@@ -35,7 +34,6 @@ async function eventsWhere(what: string, pred: (e: any) => boolean): Promise<any
 
 describe.skipIf(!!why)('audit log (strata up, kubectl)', { timeout: 240_000 }, () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = new Cluster();
     const policy = join(c.dir, 'audit-policy.yaml');
     writeFileSync(
@@ -56,14 +54,7 @@ rules:
     );
     await c.up(['--audit-policy-file', policy]);
     auditLog = join(c.dataDir, 'audit.log');
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   });
 
   afterAll(async () => {

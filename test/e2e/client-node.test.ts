@@ -1,11 +1,9 @@
 // The official JavaScript client (@kubernetes/client-node) drives Strata unchanged over HTTPS with the
 // kubeconfig `strata up` writes: list, watch, create, patch, logs and exec, as an application would.
-import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
-import { join } from 'node:path';
+import { Cluster, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
   return missingTools(['runc', 'conmon', 'iptables'], 'the container tier needs root');
@@ -30,16 +28,8 @@ const busyboxPod = (name: string, script: string): k8s.V1Pod => ({
 
 describe.skipIf(!!why)('@kubernetes/client-node against Strata', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
     kc = new k8s.KubeConfig();
     kc.loadFromFile(c.kubeconfig);
     core = kc.makeApiClient(k8s.CoreV1Api);

@@ -15,7 +15,7 @@ import { freePort } from '../../src/lib/free-port.ts';
 import { startLocalRegistry, type LocalRegistry } from '../../src/image/testing/local-registry.ts';
 import { networkNames } from '../../src/net/network-names.ts';
 import { nftListElements, nftListTable } from '../../src/net/services/nft.ts';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { buildTestImages, Cluster, missingTools, ROOT, waitFor } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const services = kindFor('v1', 'Service')!;
@@ -68,7 +68,7 @@ describe.skipIf(!!why)('container tier: registry images and agent crashes', () =
   });
 
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    buildTestImages();
     registry = await startLocalRegistry();
     for (const name of ['httpd', 'busybox']) {
       execFileSync('skopeo', [

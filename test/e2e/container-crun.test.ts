@@ -3,11 +3,9 @@
 // stops within its grace period. On this kind of hybrid-cgroup host crun's create runs in a private mount
 // namespace (src/sandbox/container/runtime.ts); the driver's own tests cover that wrapper, this one the
 // flag's way from the command line to the driver.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, missingTools, waitFor } from './harness.ts';
+import { Cluster, missingTools, waitFor } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const nodes = kindFor('v1', 'Node')!;
@@ -19,16 +17,8 @@ let c: Cluster;
 
 describe.skipIf(!!why)('the container tier on crun', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up(['--runtimes', 'container', '--container-runtime', 'crun']);
-    const r = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
+    await c.importTestImages('busybox');
   }, 300_000);
 
   afterAll(async () => {

@@ -1,12 +1,11 @@
 // End to end, the container tier: an OCI image imported into the node's store runs as a Deployment
 // of real runc containers with a hostPort on the node, `exec` reaches it, and limits are enforced.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { buildTestImages, Cluster, missingTools, ROOT, waitFor } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
@@ -30,7 +29,7 @@ let c: Cluster;
 
 describe.skipIf(!!why)('container tier end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    buildTestImages();
     c = await new Cluster().up();
     const root = join(c.dir, 'data', 'agent', 'images');
     // Without --root, `strata image` follows the kubeconfig to the store of the node `up` started.

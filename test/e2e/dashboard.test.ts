@@ -104,17 +104,9 @@ describe.skipIf(!!skip)('dashboard in a real browser', () => {
         stdio: 'inherit',
       },
     );
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
     token = readFileSync(c.tokenFile, 'utf8').trim();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
     const manifest = `apiVersion: v1
 kind: Pod
 metadata: { name: tick }

@@ -1,10 +1,8 @@
 // `kubectl debug` end to end on the container tier: an ephemeral container joins a running pod (its
 // network and volumes), runs once, and its output and exit are read like any container's.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { Cluster, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
@@ -19,18 +17,8 @@ let c: Cluster;
 
 describe.skipIf(!!why)('kubectl debug (ephemeral containers)', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up(['--runtimes', 'container']);
-    for (const name of ['httpd', 'busybox']) {
-      const r = await c.cli([
-        'image',
-        'import',
-        join(ROOT, 'build/images', name),
-        '--name',
-        `localhost/${name}:1.0`,
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await c.importTestImages(['httpd', 'busybox']);
     const applied = await c.kubectl(['apply', '-f', '-'], {
       input: `apiVersion: v1
 kind: Pod

@@ -7,14 +7,12 @@
 //     with a CGI that logs each event it gets): events POSTed to the Broker's address in binary and in
 //     structured mode reach the function through the node gateway; one the filter does not match does
 //     not; a bad one is a 400 naming the attribute.
-import { execFileSync } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/lib/free-port.ts';
-import { Cluster, ROOT, missingTools, waitFor } from './harness.ts';
+import { Cluster, missingTools, waitFor } from './harness.ts';
 
 const why = missingTools(['kubectl', 'runc', 'conmon', 'nft'], 'the cluster runs as root in the e2e tests');
 if (why) console.warn(`skipping eventing e2e tests: ${why}`);
@@ -42,17 +40,9 @@ describe.skipIf(!!why)('event triggers end to end', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     // The gateway on a free port: Knative Service subscribers are reached through it.
     c = await new Cluster().up(['--http-port', String(await freePort('0.0.0.0')), '--https-port', '0']);
-    const img = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(img.code, img.stderr).toBe(0);
+    await c.importTestImages('busybox');
   }, 300_000);
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 // End to end, interactive exec on the container tier: `strata exec -i` streams piped stdin to the
 // command and its exit code back; `-it` gives the command a terminal.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,18 +20,8 @@ let c: Cluster;
 
 describe.skipIf(!!why)('interactive exec end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const busybox = await c.cli([
-      'image',
-      'import',
-      '--root',
-      join(c.dir, 'data', 'agent', 'images'),
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(busybox.code, busybox.stderr).toBe(0);
+    await c.importTestImages('busybox', { root: join(c.dir, 'data', 'agent', 'images') });
     const file = join(c.dir, 'shell.yaml');
     writeFileSync(
       file,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedServing } from '../../src/auth/pki.ts';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, agentGet, waitFor } from './harness.ts';
+import { Cluster, agentGet, waitFor } from './harness.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 
 function missing(): string | undefined {
@@ -93,7 +93,6 @@ async function exec(pod: string, ...cmd: string[]): Promise<void> {
 
 describe.skipIf(!!why)('the node gateway end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     [httpPort, httpsPort, lbPort, limitedPort] = [
       await freePort('0.0.0.0'),
       await freePort('0.0.0.0'),
@@ -101,14 +100,7 @@ describe.skipIf(!!why)('the node gateway end to end', () => {
       await freePort('0.0.0.0'),
     ];
     c = await new Cluster().up(['--http-port', String(httpPort), '--https-port', String(httpsPort)]);
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
     const file = join(c.dir, 'app.yaml');
     const app = APP.split('\n')
       .map((l) => `                ${l}`)

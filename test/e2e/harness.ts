@@ -68,6 +68,16 @@ export async function waitFor<T>(
   }
 }
 
+let testImagesBuilt = false;
+
+/** scripts/build-test-images.sh (busybox, httpd, …: OCI layouts under build/images), once per process. */
+export function buildTestImages(): void {
+  if (testImagesBuilt) return;
+  const r = spawnSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/build-test-images.sh failed: ${r.stderr}`);
+  testImagesBuilt = true;
+}
+
 /**
  * Each test cluster gets a network of its own (bridge, pod range, Service range, NodePort range), held
  * through a lock file for the cluster's life: test runs of several people (or a user's own `strata up`)
@@ -438,6 +448,26 @@ export class Cluster {
       });
       p.stdin.end(opts.input ?? '');
     });
+  }
+
+  /**
+   * Imports test images (build/images/NAME, made by scripts/build-test-images.sh, built here first if
+   * needed) as `localhost/NAME:1.0`, the names the tests' manifests use: into the store of the node `up`
+   * started (where `strata image` follows the kubeconfig), or into the image store at `root`.
+   */
+  async importTestImages(names: string | string[], opts: { root?: string } = {}): Promise<void> {
+    buildTestImages();
+    for (const name of typeof names === 'string' ? [names] : names) {
+      const r = await this.cli([
+        'image',
+        'import',
+        ...(opts.root ? ['--root', opts.root] : []),
+        join(ROOT, 'build/images', name),
+        '--name',
+        `localhost/${name}:1.0`,
+      ]);
+      if (r.code !== 0) throw new Error(`importing the test image ${name} failed: ${r.stderr}`);
+    }
   }
 
   output(): string {

@@ -5,12 +5,10 @@
 // the gateways counted, and custom.metrics.k8s.io serves the same rate per pod and per Service (what
 // prometheus-adapter serves); when the load stops the rate falls to 0 and the HPA scales back down after its
 // short stabilization window.
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/lib/free-port.ts';
-import { Cluster, ROOT, missingTools, waitFor } from './harness.ts';
+import { Cluster, missingTools, waitFor } from './harness.ts';
 
 const why = missingTools(['runc', 'conmon', 'nft', 'kubectl']);
 if (why) console.warn(`skipping the requests_per_second HPA e2e test: ${why}`);
@@ -109,17 +107,9 @@ async function explain(err: unknown): Promise<never> {
 
 describe.skipIf(!!why)('HPA on requests_per_second end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     lbPort = await freePort('0.0.0.0');
     c = await new Cluster().up(['--http-port', String(await freePort('0.0.0.0')), '--https-port', '0']);
-    const img = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(img.code, img.stderr).toBe(0);
+    await c.importTestImages('busybox');
     const applied = await c.kubectl(['apply', '-f', '-'], { input: manifest(lbPort) });
     expect(applied.code, applied.stderr).toBe(0);
     const ready = await c.kubectl(['rollout', 'status', 'deployment/web', '--timeout=180s'], {

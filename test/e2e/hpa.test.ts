@@ -3,10 +3,8 @@
 // drives utilization far above the 50 % target and the HPA scales the Deployment up (the readings come
 // from the agent's stats through the server's metrics poller, as `kubectl top` sees them); when the
 // loop stops, the HPA scales back down after its short scaleDown.stabilizationWindowSeconds.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, missingTools, waitFor } from './harness.ts';
+import { Cluster, missingTools, waitFor } from './harness.ts';
 
 const why = missingTools(['runc', 'conmon', 'kubectl'], 'the container tier needs root');
 if (why) console.warn(`skipping HPA e2e tests: ${why}`);
@@ -39,16 +37,8 @@ async function replicas(): Promise<number> {
 
 describe.skipIf(!!why)('HorizontalPodAutoscaler end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const img = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(img.code, img.stderr).toBe(0);
+    await c.importTestImages('busybox');
     const applied = await c.kubectl(['apply', '-f', '-'], { input: deployment });
     expect(applied.code, applied.stderr).toBe(0);
     const ready = await c.kubectl(['rollout', 'status', 'deployment/burn', '--timeout=180s'], {

@@ -1,7 +1,7 @@
 // End to end with the real kubectl over HTTPS: exec (exit codes, stdin, a terminal of the right size),
 // cp (tar over exec, both ways), port-forward (WebSocket tunnel and SPDY), logs with kubectl's flags,
 // attach, and clear refusals for a wasm pod — real bytes through real containers (busybox httpd).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -94,21 +94,8 @@ async function portForward(target: string, env: Record<string, string> = {}) {
 
 describe.skipIf(!!why)('kubectl streaming subresources end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const root = join(c.dir, 'data', 'agent', 'images');
-    for (const image of ['httpd', 'busybox']) {
-      const r = await c.cli([
-        'image',
-        'import',
-        '--root',
-        root,
-        join(ROOT, `build/images/${image}`),
-        '--name',
-        `localhost/${image}:1.0`,
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await c.importTestImages(['httpd', 'busybox'], { root: join(c.dir, 'data', 'agent', 'images') });
     const file = join(c.dir, 'pods.yaml');
     writeFileSync(
       file,

@@ -2,11 +2,9 @@
 // cAdvisor endpoint carries their CPU and memory with cAdvisor's labels, metrics.k8s.io answers
 // `kubectl top` and `strata top`, the server's /metrics counts API requests, and a CPU-limited busy
 // container is flagged CPU-throttled by `strata top pods --bottlenecks` and `strata describe pod`.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, ROOT, wasm, waitFor, missingTools, agentGet as agentGetOf } from './harness.ts';
+import { Cluster, wasm, waitFor, missingTools, agentGet as agentGetOf } from './harness.ts';
 
 function missingContainers(): string | undefined {
   return missingTools(['runc', 'conmon', 'kubectl'], 'the container tier needs root');
@@ -32,17 +30,9 @@ function series(text: string, name: string, labels: Record<string, string>): num
 describe.skipIf(!!why)('metrics end to end', () => {
   let token: string;
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
     token = readFileSync(c.tokenFile, 'utf8').trim();
-    const busybox = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(busybox.code, busybox.stderr).toBe(0);
+    await c.importTestImages('busybox');
     const manifest = `apiVersion: v1
 kind: Pod
 metadata: { name: tick, labels: { app: tick } }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
 import { microvmUnavailable } from '../../src/sandbox/microvm/test-support.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, waitFor } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
@@ -33,21 +33,11 @@ const HOST_PORT = 18400 + (process.pid % 500);
 
 describe.skipIf(!!why)('microvm tier end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     // TCG without the KVM canary: these hosts' /dev/kvm cannot boot the kernel (PLATFORM-NOTES).
     process.env.STRATA_MICROVM_ACCEL = 'tcg';
     c = await new Cluster().serverOnly();
     await c.addAgent(NODE, ['--runtimes', 'wasm,container,microvm']);
-    const imported = await c.cli([
-      'image',
-      'import',
-      '--root',
-      join(c.agentDir(NODE), 'images'),
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox', { root: join(c.agentDir(NODE), 'images') });
   }, 180_000);
 
   afterAll(async () => {

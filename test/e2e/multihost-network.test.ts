@@ -43,7 +43,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
 import { Client } from '../../src/client/client.ts';
 import { which } from '../../src/lib/command.ts';
-import { NODE, ROOT, waitFor } from './harness.ts';
+import { buildTestImages, NODE, ROOT, waitFor } from './harness.ts';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'network-namespace hosts need root';
@@ -239,7 +239,7 @@ describe.skipIf(why)(
 
     beforeAll(async () => {
       cleanupNetwork();
-      execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+      buildTestImages();
       ip('link', 'add', BRIDGE, 'type', 'bridge');
       ip('addr', 'add', `${BRIDGE_IP}/24`, 'dev', BRIDGE);
       ip('link', 'set', BRIDGE, 'up');

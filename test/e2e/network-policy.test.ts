@@ -3,12 +3,12 @@
 // Service's cluster IP). A default deny blocks, an allow rule for one label lets exactly that client in,
 // a namespaceSelector admits another namespace, an egress deny stops a client, the node's readiness
 // probes keep working throughout, and `strata down` removes the policy table.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkNames } from '../../src/net/network-names.ts';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { Cluster, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
   return missingTools(['runc', 'conmon', 'nft'], 'NetworkPolicy needs root (container tier and nftables)');
@@ -60,16 +60,8 @@ async function dbReady(): Promise<boolean> {
 
 describe.skipIf(!!why)('NetworkPolicy end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
     await apply(`apiVersion: v1
 kind: Namespace
 metadata: { name: ops, labels: { team: ops } }

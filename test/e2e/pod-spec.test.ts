@@ -1,12 +1,11 @@
 // End to end, the Pod spec as the Kubernetes documentation writes it, on the container tier (real runc
 // containers from the busybox test image) and on wasm where a field applies: multi-container pods sharing
 // an emptyDir, init containers, the downward API, ConfigMap volumes, and bad input with a clear status.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, fixture, waitFor, wasm, missingTools } from './harness.ts';
+import { Cluster, fixture, waitFor, wasm, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 
@@ -33,19 +32,8 @@ const statusOf = (p: any, name: string): any =>
 
 describe.skipIf(!!why)('the Pod spec end to end (container tier)', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const root = join(c.dir, 'data', 'agent', 'images');
-    const busybox = await c.cli([
-      'image',
-      'import',
-      '--root',
-      root,
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(busybox.code, busybox.stderr).toBe(0);
+    await c.importTestImages('busybox', { root: join(c.dir, 'data', 'agent', 'images') });
   });
 
   afterAll(async () => {

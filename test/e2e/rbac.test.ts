@@ -2,13 +2,13 @@
 // real containers, and the real kubectl as three users — the admin, alice (admin of team-a) and bob (admin
 // of team-b). Alice runs her pod and execs into it; bob is refused exec, logs, port-forward and listing of
 // it, cannot grant himself cluster-admin, and none of it changes anything.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor, missingTools } from './harness.ts';
+import { Cluster, waitFor, missingTools } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const TOKENS = { alice: 'alice-e2e-token-0123456789abcdef', bob: 'bob-e2e-token-0123456789abcdef' };
@@ -66,7 +66,6 @@ function kubectl(user: keyof typeof TOKENS | 'admin', args: string[]) {
 
 describe.skipIf(!!why)('RBAC tenants end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = new Cluster();
     // Static tokens the server reads at start (DATA/tokens: token,user[,groups]).
     mkdirSync(join(c.dir, 'data'), { recursive: true, mode: 0o700 });
@@ -74,16 +73,7 @@ describe.skipIf(!!why)('RBAC tenants end to end', () => {
       mode: 0o600,
     });
     await c.up(['--runtimes', 'wasm,container']);
-    const r = await c.cli([
-      'image',
-      'import',
-      '--root',
-      join(c.dir, 'data', 'agent', 'images'),
-      join(ROOT, 'build/images/httpd'),
-      '--name',
-      'localhost/httpd:1.0',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
+    await c.importTestImages('httpd', { root: join(c.dir, 'data', 'agent', 'images') });
     for (const [team, user] of [
       ['team-a', 'alice'],
       ['team-b', 'bob'],

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, NODE, ROOT, waitFor, wasm, missingTools } from './harness.ts';
+import { wasm, buildTestImages, Cluster, missingTools, NODE, ROOT, waitFor } from './harness.ts';
 
 const pods = kindFor('v1', 'Pod')!;
 const MAIN_ARGS = ['--disable-warning=ExperimentalWarning', join(ROOT, 'src/cli/main.ts')];
@@ -67,7 +67,7 @@ const busybox = 'localhost/busybox:1.0';
 
 describe.skipIf(!!why)('strata run and attach end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
+    buildTestImages();
     c = await new Cluster().up();
     for (const [dir, name] of [
       ['busybox', busybox],

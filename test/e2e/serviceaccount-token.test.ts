@@ -3,12 +3,12 @@
 // its own network namespace through the `kubernetes` Service, over TLS verified with that CA — authenticated
 // as system:serviceaccount:default:default, allowed exactly what RBAC grants it; deleting the pod revokes
 // the token. `kubectl create token` and the issuer's discovery document work too.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { Cluster, ROOT, fixture, waitFor } from './harness.ts';
+import { Cluster, fixture, waitFor } from './harness.ts';
 import { networkNames } from '../../src/net/network-names.ts';
 import { which } from '../../src/lib/command.ts';
 
@@ -39,16 +39,8 @@ function curlFromPod(podUid: string, args: string[]): { status: number; body: st
 
 describe.skipIf(!!why)('service-account tokens end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   });
   afterAll(async () => {
     await c?.stop();

@@ -10,7 +10,7 @@ import dnsPacket from 'dns-packet';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindFor } from '../../src/api/index.ts';
-import { Cluster, ROOT, waitFor } from './harness.ts';
+import { Cluster, waitFor } from './harness.ts';
 import { networkNames } from '../../src/net/network-names.ts';
 import { which } from '../../src/lib/command.ts';
 
@@ -38,16 +38,8 @@ async function get(url: string): Promise<string> {
 
 describe.skipIf(!!why)('Services end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   });
   afterAll(async () => {
     await c?.stop();

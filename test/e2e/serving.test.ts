@@ -9,10 +9,8 @@
 //   - a revision whose instance cannot start answers 503 with the reason and records an Event; a request
 //     held past timeoutSeconds answers 504.
 import http from 'node:http';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, missingTools, ROOT, waitFor, wasm } from './harness.ts';
+import { Cluster, missingTools, waitFor, wasm } from './harness.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 
 const why = missingTools(['runc', 'conmon', 'nft']);
@@ -138,17 +136,9 @@ ${extra}      containers:
 
 describe.skipIf(!!why)('Knative Serving end to end', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     port = await freePort('0.0.0.0');
     c = await new Cluster().up(['--http-port', String(port), '--https-port', '0']);
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
     await apply(`apiVersion: v1
 kind: Namespace
 metadata: { name: knative-serving }

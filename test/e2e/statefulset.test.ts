@@ -3,7 +3,6 @@
 // stable names; web-0.nginx.default.svc.cluster.local resolves from another pod; a deleted pod comes back
 // under its name; a rolling update with a partition replaces only the higher ordinals; rollout
 // status/history/undo and scale work. Then the same on the wasm tier.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,16 +74,8 @@ spec:
 
 describe.skipIf(!!why)('StatefulSet end to end', { timeout: 300_000 }, () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   }, 300_000);
   afterAll(async () => {
     await c?.stop();
@@ -296,14 +287,7 @@ spec:
   });
 
   it('runs examples/statefulset-web.yaml as written: three pods, each with a Bound claim', async () => {
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/httpd'),
-      '--name',
-      'localhost/httpd:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('httpd');
     await kubectlOk(['apply', '-f', join(ROOT, 'examples/statefulset-web.yaml')]);
     const pods = await podsReady('app=www', 3);
     expect(pods.map((p: any) => p.metadata.name).sort()).toEqual(['www-0', 'www-1', 'www-2']);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountsUnder } from '../../src/agent/volumes/ext4-image.ts';
 import { microvmUnavailable } from '../../src/sandbox/microvm/test-support.ts';
-import { Cluster, ROOT, fixture, waitFor, missingTools } from './harness.ts';
+import { Cluster, fixture, waitFor, missingTools } from './harness.ts';
 
 function missing(): string | undefined {
   return missingTools(
@@ -109,16 +109,8 @@ spec:
 
 describe.skipIf(!!why)('persistent volumes end to end', { timeout: 300_000 }, () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   }, 300_000);
   afterAll(async () => {
     await c?.stop();

@@ -36,16 +36,8 @@ function get(url: string): Promise<{ status: number; text: string }> {
 
 describe.skipIf(!!why)('wasm HTTP handlers behind a Service', () => {
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { stdio: 'ignore' });
     c = await new Cluster().up();
-    const imported = await c.cli([
-      'image',
-      'import',
-      join(ROOT, 'build/images/busybox'),
-      '--name',
-      'localhost/busybox:1.0',
-    ]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await c.importTestImages('busybox');
   });
   afterAll(async () => {
     await c?.stop();
