@@ -73,7 +73,11 @@ let testImagesBuilt = false;
 /** scripts/build-test-images.sh (busybox, httpd, …: OCI layouts under build/images), once per process. */
 export function buildTestImages(): void {
   if (testImagesBuilt) return;
-  const r = spawnSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], { encoding: 'utf8' });
+  const r = spawnSync('bash', [join(ROOT, 'scripts/build-test-images.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 16 << 20,
+  });
   if (r.status !== 0) throw new Error(`scripts/build-test-images.sh failed: ${r.stderr}`);
   testImagesBuilt = true;
 }
