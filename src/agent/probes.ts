@@ -273,7 +273,7 @@ export interface ProberOptions {
 /** A pod annotation ("true"): its containers' first readiness is probed quickly (serving revisions set it). */
 export const FAST_READINESS_ANNOTATION = 'strata.dev/fast-first-readiness';
 /** The retry interval it asks for. */
-export const FAST_READINESS_INTERVAL_MS = 20;
+export const FAST_READINESS_INTERVAL_MS = 5;
 /** How long after a start the quick attempts go on; then the declared period again. */
 export const FAST_READINESS_WINDOW_MS = 10_000;
 

@@ -17,7 +17,7 @@ import {
 
 export const WASM_HTTP_ANNOTATION = 'strata.dev/wasm-http';
 /**
- * Asks the agent to probe a new pod's readiness every 20 ms until it is first ready (instead of every
+ * Asks the agent to probe a new pod's readiness every 5 ms until it is first ready (instead of every
  * periodSeconds): a request held at zero is forwarded when the server listens, not up to a period later.
  * Knative's queue-proxy probes a cold instance the same way. The agent's constant is
  * FAST_READINESS_ANNOTATION in src/agent/probes.ts (serving does not import the agent).

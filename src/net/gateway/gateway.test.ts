@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { selfSignedServing } from '../../auth/pki.ts';
-import { strataIngressClass } from '../../api/index.ts';
+import { ROUTES_ANNOTATION, strataIngressClass } from '../../api/index.ts';
 import type { InformerWatchEvent, ListWatch } from '../../lib/informer.ts';
 import { NodeGateway, type LoadBalancerIngress } from './gateway.ts';
 import { freePort } from '../../lib/free-port.ts';
@@ -381,5 +381,57 @@ describe('NodeGateway', () => {
     await until('status cleared', () => statuses.get('svc/web')?.length === 0);
     // The Ingress still reaches the Service through the HTTP port.
     expect((await get(gw.httpPort, 'a.example.com')).body).toMatch(/^a[12]$/);
+  });
+});
+
+describe('NodeGateway with the serving activator', () => {
+  it('forwards a held request as soon as its revision gets a ready endpoint, inside the coalescing window', async () => {
+    const own = {
+      services: new Source<any>(),
+      endpointSlices: new Source<any>(),
+      ingresses: new Source<any>(),
+      ingressClasses: new Source<any>(),
+      secrets: new Source<any>(),
+    };
+    const held: number[] = [];
+    const fn = new NodeGateway({
+      nodeName: 'node-s',
+      listenAddress: '127.0.0.1',
+      httpPort: 0,
+      addresses: ['127.0.0.1'],
+      defaultCertificate: await selfSignedServing('strata-gateway', ['localhost']),
+      // A window far longer than the test: only a change applied at once can answer the request.
+      coalesceMs: 600_000,
+      serving: { report: (_ns, _revision, stats) => held.push(stats.held) },
+    });
+    own.services.put(
+      service(
+        'fn',
+        { ports: [{ name: 'http', port: 80 }] },
+        {
+          [ROUTES_ANNOTATION]: JSON.stringify({
+            hosts: { 'fn.default.strata.local': [{ revision: 'fn-00001', percent: 100 }] },
+          }),
+        },
+      ),
+    );
+    own.services.put(service('fn-00001', { ports: [{ name: 'http', port: 80 }] }));
+    const port = await backend('fn-00001');
+    try {
+      await fn.start(own);
+      // The pod has an address but is not ready: that change opens the window.
+      const notReady = slice('fn-00001', 'http', port, 0);
+      notReady.endpoints[0].conditions.ready = false;
+      own.endpointSlices.put(notReady);
+      const answer = get(fn.httpPort, 'fn.default.strata.local');
+      await until('the request held', () => fn.serving!.heldNow() === 1);
+      expect(held).toContain(1);
+      // Ready now: the held request goes out without waiting for the window's end.
+      own.endpointSlices.put(slice('fn-00001', 'http', port, 0));
+      expect(await answer).toMatchObject({ status: 200, body: 'fn-00001' });
+      expect(fn.serving!.heldNow()).toBe(0);
+    } finally {
+      await fn.stop();
+    }
   });
 });

@@ -273,8 +273,22 @@ export class NodeGateway {
       classes: new Informer(sources.ingressClasses, { onError }),
       secrets: new Informer(sources.secrets, { onError }),
     };
+    // Endpoints of a revision that holds requests are applied at once, not at the end of the coalescing
+    // window: the held requests wait for exactly this change (an instance becoming ready), and a cold
+    // start's earlier changes (the pod's address, not yet ready) have usually just opened a window.
+    const sliceChanged = (slice: EndpointSlice) => {
+      const revision = slice.metadata.labels?.['kubernetes.io/service-name'];
+      this.schedule(
+        revision !== undefined && this.serving?.holds(slice.metadata.namespace ?? '', revision) === true,
+      );
+    };
+    this.informers.slices.addHandler({
+      onAdd: sliceChanged,
+      onUpdate: (_old, slice) => sliceChanged(slice),
+      onDelete: () => this.schedule(),
+    });
     for (const inf of Object.values(this.informers)) {
-      (inf as Informer<unknown>).addHandler(changed);
+      if (inf !== this.informers.slices) (inf as Informer<unknown>).addHandler(changed);
       (inf as Informer<unknown>).start();
     }
     for (const inf of Object.values(this.informers)) await (inf as Informer<unknown>).waitForSync();
@@ -359,12 +373,17 @@ export class NodeGateway {
     this.upstreams.clear();
   }
 
-  private schedule(): void {
-    if (this.stopped || this.timer) return;
+  /** A sync soon: at the end of the coalescing window, or on the next turn when `urgent`. */
+  private schedule(urgent = false): void {
+    if (this.stopped) return;
+    if (this.timer) {
+      if (!urgent) return;
+      clearTimeout(this.timer);
+    }
     const window = this.o.coalesceMs ?? 20;
     // Leading and trailing edge: the first change after a quiet window goes at once (next turn, so the
     // changes of one informer event land together); changes inside the window wait for its end.
-    const delay = Math.max(0, this.lastSync + window - performance.now());
+    const delay = urgent ? 0 : Math.max(0, this.lastSync + window - performance.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.lastSync = performance.now();

@@ -160,6 +160,11 @@ export class ServingActivator {
     return n;
   }
 
+  /** Whether requests for the revision are held now (waiting for an instance). */
+  holds(namespace: string, revision: string): boolean {
+    return (this.gates.get(`${namespace}/${revision}`)?.queue.length ?? 0) > 0;
+  }
+
   /** Requests sent to instances and not finished, over every revision. */
   activeNow(): number {
     let n = 0;
