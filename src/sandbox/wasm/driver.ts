@@ -507,10 +507,13 @@ export class WasmDriver
         stdinFd,
         cpu: spec.limits.cpu,
         keepSpare: prepared !== undefined,
+        // A handler's request is waited for to its end anyway (http-handler.ts): its start resolves then.
+        skipRunningReport: prepared !== undefined,
       });
       stdinFd = null; // owned by the sandbox now
-      await running;
-      if (spec.limits.deadlineSeconds !== undefined && !sb.result) {
+      if (prepared) sb.running = true; // as far as a failing worker is concerned (see awaitRunning)
+      // The deadline counts from the run's dispatch, so that it holds for a run that never reports running.
+      if (spec.limits.deadlineSeconds !== undefined) {
         const t = setTimeout(
           () => void this.requestStop(sb, 'deadline', 0),
           spec.limits.deadlineSeconds * 1000,
@@ -518,6 +521,7 @@ export class WasmDriver
         t.unref();
         sb.timers.push(t);
       }
+      await running;
       return {
         id: spec.id,
         driver: this.name,

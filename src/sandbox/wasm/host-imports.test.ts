@@ -24,6 +24,8 @@ function setup() {
   mem.attach(new Wasm.Memory({ initial: 1 }));
   const host = buildHostImports({
     wasi,
+    args: ['tool.wasm', 'one'],
+    env: { A: '1' },
     mem,
     slot,
     guest: 5,
@@ -36,6 +38,21 @@ function setup() {
 }
 
 describe('host imports', () => {
+  it('answer the arguments and environment in place, without node:wasi', () => {
+    const { host, calls, mem } = setup();
+    const view = () => mem.view();
+    expect(host.imports.args_sizes_get(0, 4)).toBe(0);
+    expect([view().getUint32(0, true), view().getUint32(4, true)]).toEqual([2, 14]); // "tool.wasm\0one\0"
+    expect(host.imports.environ_sizes_get(0, 4)).toBe(0);
+    expect([view().getUint32(0, true), view().getUint32(4, true)]).toEqual([1, 4]);
+    expect(host.imports.args_get(16, 64)).toBe(0);
+    expect(mem.string(view().getUint32(16, true), 9)).toBe('tool.wasm');
+    expect(mem.string(view().getUint32(20, true), 4)).toBe('one\0');
+    expect(host.imports.environ_get(32, 96)).toBe(0);
+    expect(mem.string(view().getUint32(32, true), 4)).toBe('A=1\0');
+    expect(calls).toEqual([]);
+  });
+
   it('run node:wasi only from the main stack: the guest suspends, the call comes a microtask later', async () => {
     const { host, calls } = setup();
     // Descriptor 9 (a file, say): stdio's fdstat, seek and tell are answered in place (see below).

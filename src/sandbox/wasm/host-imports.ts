@@ -11,13 +11,14 @@
 // suspendable (JSPI) stack: node:wasi reports its allocations to V8 from there, and V8 aborts the whole
 // process (`Check failed: isolate_->IsOnCentralStack()`) when that report triggers a GC — seen with
 // 2,000 guests in one thread. So a call that reaches node:wasi suspends the guest for one microtask and
-// is made from the main stack; our own functions (stdout/stderr capture, poll_oneoff, proc_exit) run
-// in place.
+// is made from the main stack; our own functions (stdout/stderr capture, the arguments and environment,
+// poll_oneoff, proc_exit) run in place.
 
 import { MEMORY_PAGES, STOP, StopLevel, type SlotViews } from './control.ts';
 import { CpuThrottle } from './cpu-throttle.ts';
 import type { FsGuard, WasiFn } from './fs-guard.ts';
 import { GuestFault, type GuestMemory } from './guest-memory.ts';
+import { StringTable } from './command-line.ts';
 import type { LogRingWriter, StreamName } from './log-ring.ts';
 import { PAGE_BYTES } from './memory-cap.ts';
 import { makePollOneoff } from './poll.ts';
@@ -56,6 +57,9 @@ const isStdio = (fd: number): boolean => fd >= 0 && fd <= 2;
 export interface HostImportOptions {
   /** node:wasi's own functions (WASI#wasiImport). */
   wasi: Record<string, WasiFn>;
+  /** The guest's arguments and environment (served here, not by node:wasi: command-line.ts). */
+  args: readonly string[];
+  env: Record<string, string>;
   mem: GuestMemory;
   /** The guest's slot in the worker's control block (stop word, memory size). */
   slot: SlotViews;
@@ -140,6 +144,8 @@ export function buildHostImports(o: HostImportOptions): HostImports {
     }
   };
 
+  const args = new StringTable(o.args);
+  const environ = StringTable.fromEnv(o.env);
   const guarded = o.guard.wrap(o.wasi, mem);
   /** Runs Node's code on the main stack: the guest suspends until the microtask has run. */
   const onMainStack = (name: string, args: any[]): Promise<number> =>
@@ -175,6 +181,10 @@ export function buildHostImports(o: HostImportOptions): HostImports {
       view.setBigUint64((ptr >>> 0) + 16, rights, true);
       return Errno.SUCCESS;
     },
+    args_sizes_get: (countPtr, sizePtr) => args.sizesGet(mem, countPtr, sizePtr),
+    args_get: (ptrsPtr, bufPtr) => args.get(mem, ptrsPtr, bufPtr),
+    environ_sizes_get: (countPtr, sizePtr) => environ.sizesGet(mem, countPtr, sizePtr),
+    environ_get: (ptrsPtr, bufPtr) => environ.get(mem, ptrsPtr, bufPtr),
     poll_oneoff: makePollOneoff(mem, {
       fdKind: (fd) => o.guard.kindOf(fd),
       sleep,

@@ -25,6 +25,11 @@ export interface RunRequest {
    * request: the next one then skips instantiation).
    */
   keepSpare?: boolean;
+  /**
+   * Do not post 'running' (an HTTP handler's request: the driver waits for the end only, so the agent's
+   * thread wakes once per request instead of twice; a failed start is still 'start-failed').
+   */
+  skipRunningReport?: boolean;
 }
 
 /** The module's runs no longer need a spare instance (its last handler stopped). */

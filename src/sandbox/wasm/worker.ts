@@ -170,15 +170,22 @@ function release(g: Guest): void {
 /**
  * An instance of a module whose imports are not bound to any run yet: every import, and the preemption
  * handler, call through `bound`, which a run fills in. What a run costs before its guest's first
- * instruction is then node:wasi's set-up and our gates, not V8's instantiation (about half of it, and
- * the larger half after the thread has idled: docs/benchmarks.md, _Functions_).
+ * instruction is then our gates, not V8's instantiation (about half of it, and the larger half after the
+ * thread has idled: docs/benchmarks.md, _Functions_). A spare also has its node:wasi context made and
+ * attached to its memory: the arguments and environment are served by our own imports
+ * (command-line.ts), so the context depends only on the volumes (preopens) and stdin, and one made
+ * ahead fits every run of the handler whose request has no body.
  */
 interface Unbound {
   moduleKey: string;
   instance: WasmInstance;
   memory: WasmMemory;
   bound: { g?: Guest; host?: HostImports };
+  /** node:wasi's context for a run with these preopens and an empty stdin, attached to `memory`. */
+  wasi?: { context: WasiContext; preopens: string };
 }
+
+type WasiContext = InstanceType<typeof WASI>;
 
 /**
  * Spare instances, one per module of an HTTP handler (RunRequest.keepSpare): built after a run ends,
@@ -187,6 +194,20 @@ interface Unbound {
  * between requests stays total. Dropped with the module (eviction, 'drop-spare').
  */
 const spares = new Map<string, Unbound>();
+
+/** node:wasi's context for a run: its volumes and stdin (arguments and environment are ours). */
+function wasiContext(preopens: RunRequest['preopens'], stdinFd: number | null): WasiContext {
+  return new WASI({
+    version: 'preview1',
+    preopens: Object.fromEntries(preopens.map((p) => [p.guestPath, p.hostPath])),
+    returnOnExit: true,
+    stdin: stdinFd ?? devNull,
+    stdout: devNull,
+    stderr: devNull,
+  });
+}
+
+const preopensKey = (preopens: RunRequest['preopens']): string => JSON.stringify(preopens);
 
 function instantiate(moduleKey: string, module: WasmModule, preemptible: boolean): Unbound {
   const bound: Unbound['bound'] = {};
@@ -204,12 +225,17 @@ function instantiate(moduleKey: string, module: WasmModule, preemptible: boolean
   return { moduleKey, instance, memory: instance.exports.memory as WasmMemory, bound };
 }
 
-function keepSpare(moduleKey: string, preemptible: boolean): void {
+function keepSpare(moduleKey: string, preemptible: boolean, preopens: RunRequest['preopens']): void {
   if (spares.has(moduleKey)) return;
   const module = modules.get(moduleKey);
   if (!module) return;
   try {
-    spares.set(moduleKey, instantiate(moduleKey, module, preemptible));
+    const spare = instantiate(moduleKey, module, preemptible);
+    const context = wasiContext(preopens, null);
+    // Hands the memory to node:wasi; `_start` is ours to call (through JSPI), so give it none.
+    context.initialize({ exports: { memory: spare.memory } });
+    spare.wasi = { context, preopens: preopensKey(preopens) };
+    spares.set(moduleKey, spare);
   } catch {
     // It failed for its run too, which reported why; the next run tries again.
   }
@@ -222,18 +248,17 @@ function run(req: RunRequest): void {
   const fail = (message: string): void => post({ type: 'start-failed', guest: req.guest, message });
   if (!module) return fail(`module ${req.moduleKey} was not sent to this worker`);
 
-  let wasi;
+  let unbound = spares.get(req.moduleKey);
+  spares.delete(req.moduleKey);
+  // The spare's context fits a run with its volumes and nothing on stdin (a request with a body has a
+  // file of its own there): the common case, a GET, makes none on its path.
+  const made =
+    unbound?.wasi && req.stdinFd === null && unbound.wasi.preopens === preopensKey(req.preopens)
+      ? unbound.wasi.context
+      : undefined;
+  let wasi: WasiContext;
   try {
-    wasi = new WASI({
-      version: 'preview1',
-      args: req.args,
-      env: req.env,
-      preopens: Object.fromEntries(req.preopens.map((p) => [p.guestPath, p.hostPath])),
-      returnOnExit: true,
-      stdin: req.stdinFd ?? devNull,
-      stdout: devNull,
-      stderr: devNull,
-    });
+    wasi = made ?? wasiContext(req.preopens, req.stdinFd);
   } catch (err) {
     return fail(`cannot set up WASI: ${(err as Error).message}`);
   }
@@ -245,6 +270,8 @@ function run(req: RunRequest): void {
   const mem = new GuestMemory();
   const host = buildHostImports({
     wasi: wasiImport,
+    args: req.args,
+    env: req.env,
     mem,
     slot,
     guest: g.id,
@@ -256,8 +283,6 @@ function run(req: RunRequest): void {
     names: wasiImportsOf(module),
   });
 
-  let unbound = spares.get(req.moduleKey);
-  spares.delete(req.moduleKey);
   try {
     unbound ??= instantiate(req.moduleKey, module, req.preemptible);
     unbound.bound.g = g;
@@ -265,14 +290,15 @@ function run(req: RunRequest): void {
     g.memory = unbound.memory;
     mem.attach(g.memory);
     // Hands the memory to node:wasi; `_start` is ours to call (through JSPI), so give it none.
-    wasi.initialize({ exports: { memory: g.memory } });
+    if (!made) wasi.initialize({ exports: { memory: g.memory } });
   } catch (err) {
     release(g);
     return fail(`cannot instantiate the module: ${(err as Error).message}`);
   }
   Atomics.store(slot.words, MEMORY_PAGES, g.memory.buffer.byteLength / PAGE_BYTES);
-  post({ type: 'running', guest: g.id });
-  if (req.keepSpare) spareAfter.set(g.id, { moduleKey: req.moduleKey, preemptible: req.preemptible });
+  if (!req.skipRunningReport) post({ type: 'running', guest: g.id });
+  if (req.keepSpare)
+    spareAfter.set(g.id, { moduleKey: req.moduleKey, preemptible: req.preemptible, preopens: req.preopens });
 
   const start = Jspi.promising(unbound.instance.exports._start as () => unknown);
   const previous = running;
@@ -292,7 +318,10 @@ function run(req: RunRequest): void {
 }
 
 /** Runs that asked for a spare of their module once they have ended. */
-const spareAfter = new Map<number, { moduleKey: string; preemptible: boolean }>();
+const spareAfter = new Map<
+  number,
+  { moduleKey: string; preemptible: boolean; preopens: RunRequest['preopens'] }
+>();
 
 function finish(g: Guest, outcome: Outcome): void {
   if (running === g) switchTo(undefined);
@@ -303,7 +332,7 @@ function finish(g: Guest, outcome: Outcome): void {
   release(g);
   post({ type: 'exit', guest: g.id, outcome, memoryBytes });
   // After the exit is posted, so the answer does not wait for it.
-  if (spare) setImmediate(() => keepSpare(spare.moduleKey, spare.preemptible));
+  if (spare) setImmediate(() => keepSpare(spare.moduleKey, spare.preemptible, spare.preopens));
 }
 
 /** Puts the preemption handler in the instance's preemption table (see preempt.ts). */
