@@ -2,11 +2,12 @@
 // semantics — stdout back, a failure's exit code and stderr, a missing tool's ENOENT, stdin input, a
 // working directory, a timeout — many at once, and a helper that dies fails what it was running with a
 // clear error and is replaced for the next command. STRATA_SPAWNER=inline runs them here instead.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandError, run } from './command.ts';
+import { spawnCommand } from './spawner.ts';
 
 const parentOf = async () => Number((await run('sh', ['-c', 'echo $PPID'])).trim());
 
@@ -75,5 +76,54 @@ describe('run() through the helper process', () => {
   it('STRATA_SPAWNER=inline runs commands from this process', async () => {
     process.env.STRATA_SPAWNER = 'inline';
     expect(await parentOf()).toBe(process.pid);
+  });
+});
+
+describe("a daemon's handshake through the helper (conmon's _OCI_SYNCPIPE)", () => {
+  afterEach(() => {
+    delete process.env.STRATA_SPAWNER;
+  });
+
+  for (const mode of ['helper', 'inline'] as const) {
+    it(`${mode}: answers with the first line written on fd 3, without waiting for the command`, async () => {
+      if (mode === 'inline') process.env.STRATA_SPAWNER = 'inline';
+      const dir = mkdtempSync(join(tmpdir(), 'strata-handshake-'));
+      try {
+        const reply = await spawnCommand({
+          file: 'sh',
+          // Reports, then goes on for longer than any test: the reply must not wait for it.
+          args: [
+            '-c',
+            'echo "{\\"data\\": $$, \\"where\\": \\"$(pwd)\\", \\"var\\": \\"$HANDSHAKE_VAR\\"}" >&3; echo later >&3; exec sleep 600',
+          ],
+          cwd: dir,
+          handshake: { env: { HANDSHAKE_VAR: 'set' } },
+          timeoutMs: 30_000,
+          maxBuffer: 1024,
+        });
+        expect(reply.ok).toBe(true);
+        const msg = JSON.parse(reply.stdout) as { data: number; where: string; var: string };
+        expect(msg).toMatchObject({ where: dir, var: 'set' });
+        // Still running, in a session of its own.
+        expect(() => process.kill(msg.data, 0)).not.toThrow();
+        const sid = Number(readFileSync(`/proc/${msg.data}/stat`, 'utf8').split(') ')[1].split(' ')[3]);
+        expect(sid).toBe(msg.data);
+        process.kill(msg.data, 'SIGKILL');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('fails with what the command printed when it exits without reporting', async () => {
+    const reply = await spawnCommand({
+      file: 'sh',
+      args: ['-c', 'echo "bad argument" >&2; exit 1'],
+      handshake: { env: {} },
+      timeoutMs: 30_000,
+      maxBuffer: 1024,
+    });
+    expect(reply).toMatchObject({ ok: false, stdout: '', stderr: 'bad argument\n' });
+    expect(reply.message).toBe('sh exited without reporting');
   });
 });

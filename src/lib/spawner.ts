@@ -10,7 +10,8 @@
 // What a command sees is what execFile gives it: the argument vector, no shell, the helper's environment
 // (the parent's at the time it was forked), the working directory asked for, stdin written and closed
 // when there is input. STRATA_SPAWNER=inline runs commands in this process instead.
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 /** One command, as the helper takes it. */
 export interface SpawnRequest {
@@ -21,6 +22,13 @@ export interface SpawnRequest {
   cwd?: string;
   timeoutMs: number;
   maxBuffer: number;
+  /**
+   * A daemon's handshake instead of its output: the command gets a pipe as fd 3 and these variables
+   * added to its environment, runs in a session of its own, and the reply is the first line it writes
+   * there (in `stdout`, with what it printed on stderr so far), sent at once — the command is not waited
+   * for. conmon reports the container's pid this way (_OCI_SYNCPIPE) and then outlives its caller.
+   */
+  handshake?: { env: Record<string, string> };
 }
 
 /** What came of it: its output, and on failure its exit code (null when it did not exit normally). */
@@ -110,6 +118,7 @@ class Spawner {
  * no helper (STRATA_SPAWNER=inline, or no fork to be had).
  */
 export function runHere(req: Omit<SpawnRequest, 'id'>): Promise<SpawnReply> {
+  if (req.handshake) return handshakeHere(req, req.handshake.env);
   return new Promise((resolve) => {
     const child = execFile(
       req.file,
@@ -135,6 +144,64 @@ export function runHere(req: Omit<SpawnRequest, 'id'>): Promise<SpawnReply> {
     );
     child.stdin?.on('error', () => {});
     if (req.input !== undefined) child.stdin?.end(req.input);
+  });
+}
+
+/** SpawnRequest.handshake: the first line the command writes on fd 3. */
+function handshakeHere(req: Omit<SpawnRequest, 'id'>, env: Record<string, string>): Promise<SpawnReply> {
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(req.file, req.args, {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+        // Its own session: a signal to this process group must not reach the daemon.
+        detached: true,
+      });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      resolve({ id: 0, ok: false, stdout: '', stderr: '', code: null, message: e.message, errno: e.code });
+      return;
+    }
+    const pipe = child.stdio[3] as Readable;
+    let line = '';
+    let stderr = '';
+    let settled = false;
+    const done = (ok: boolean, message?: string, errno?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // The daemon keeps its end (and may write to it later): drop ours, and do not wait for it.
+      pipe.destroy();
+      child.stderr!.destroy();
+      child.unref();
+      resolve({
+        id: 0,
+        ok,
+        stdout: line,
+        stderr,
+        code: null,
+        ...(message ? { message } : {}),
+        ...(errno ? { errno } : {}),
+      });
+    };
+    const timer = setTimeout(
+      () => done(false, `${req.file} did not report on its handshake pipe within ${req.timeoutMs} ms`),
+      req.timeoutMs,
+    );
+    child.on('error', (err: NodeJS.ErrnoException) => done(false, err.message, err.code));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    pipe.on('data', (d: Buffer) => {
+      line += d.toString();
+      const nl = line.indexOf('\n');
+      if (nl < 0) return;
+      line = line.slice(0, nl);
+      done(true);
+    });
+    // A message without its newline still counts when the pipe ends after it.
+    pipe.on('end', () => done(line.length > 0, line ? undefined : `${req.file} exited without reporting`));
+    pipe.on('error', (err) => done(false, `${req.file} handshake pipe: ${err.message}`));
   });
 }
 

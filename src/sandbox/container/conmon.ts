@@ -13,9 +13,8 @@
 // `{"data": <pid or -1>, "message": "..."}` on the pipe named by _OCI_SYNCPIPE. It never closes that
 // pipe, so we read exactly one message and then drop our end (conmon survives writing to it later).
 
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { spawnCommand } from '../../lib/spawner.ts';
 import { processAlive, runtimeMessage } from './runtime.ts';
 
 export interface ConmonOptions {
@@ -78,70 +77,39 @@ export async function launchConmon(o: ConmonOptions): Promise<{ pid: number; con
     ...o.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
   ];
   mkdirSync(o.socketDir, { recursive: true }); // conmon fails silently when it is missing
-  const child = spawn(o.conmon, args, {
-    // fd 3 is the sync pipe; conmon's own complaints (bad arguments) come on stderr.
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+  // Launched by the command runner's helper (src/lib/spawner.ts), not forked from this process: a fork of
+  // the agent copies its page tables while its event loop waits (~15 ms at 250 MB), once per start.
+  const reply = await spawnCommand({
+    file: o.conmon,
+    args,
     // conmon writes a file named `oom` in its working directory when the container is OOM-killed (podman
     // runs it in the container's own directory); left in the agent's, it litters wherever strata started.
     cwd: o.bundle,
-    // Its own session: a Ctrl-C or a signal to the agent's process group must not reach it.
-    detached: true,
+    // fd 3 is the sync pipe; the helper answers with its first message and leaves conmon running, in a
+    // session of its own (a Ctrl-C or a signal to the agent's process group must not reach it).
+    handshake: { env: { _OCI_SYNCPIPE: '3' } },
+    timeoutMs: o.timeoutMs ?? 60_000,
+    maxBuffer: 1024 * 1024,
   });
-  const sync = child.stdio[3] as Readable;
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  try {
-    const msg = await readFirstMessage(sync, o.timeoutMs ?? 60_000, () => stderr);
-    if (typeof msg.data !== 'number' || msg.data <= 0) {
-      throw new ConmonError(
-        runtimeMessage(String(msg.message ?? '')) || `conmon reported ${JSON.stringify(msg)}`,
-      );
-    }
-    const conmonPid = Number(readFileSync(o.conmonPidFile, 'utf8').trim());
-    return { pid: msg.data, conmonPid };
-  } finally {
-    sync.destroy();
-    child.stderr!.destroy();
-    child.unref();
+  if (!reply.ok) {
+    const why = runtimeMessage(reply.stderr) || reply.message || 'no message';
+    throw new ConmonError(
+      reply.message?.includes('did not report') ? reply.message : `conmon exited without reporting: ${why}`,
+    );
   }
-}
-
-function readFirstMessage(
-  stream: Readable,
-  timeoutMs: number,
-  stderr: () => string,
-): Promise<{ data?: unknown; message?: unknown }> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const done = (err?: Error, value?: { data?: unknown; message?: unknown }) => {
-      clearTimeout(timer);
-      stream.removeAllListeners('data');
-      stream.removeAllListeners('end');
-      stream.removeAllListeners('error');
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    const timer = setTimeout(
-      () => done(new ConmonError(`conmon did not report within ${timeoutMs} ms`)),
-      timeoutMs,
+  let msg: { data?: unknown; message?: unknown };
+  try {
+    msg = JSON.parse(reply.stdout) as { data?: unknown; message?: unknown };
+  } catch {
+    throw new ConmonError(`conmon sent an unreadable message: ${reply.stdout}`);
+  }
+  if (typeof msg.data !== 'number' || msg.data <= 0) {
+    throw new ConmonError(
+      runtimeMessage(String(msg.message ?? '')) || `conmon reported ${JSON.stringify(msg)}`,
     );
-    stream.on('data', (d: Buffer) => {
-      buf += d.toString();
-      // Messages are newline-terminated JSON objects.
-      const nl = buf.indexOf('\n');
-      const candidate = nl >= 0 ? buf.slice(0, nl) : buf;
-      try {
-        done(undefined, JSON.parse(candidate));
-      } catch {
-        if (nl >= 0) done(new ConmonError(`conmon sent an unreadable message: ${candidate}`));
-      }
-    });
-    stream.on('end', () =>
-      done(new ConmonError(`conmon exited without reporting: ${runtimeMessage(stderr()) || 'no message'}`)),
-    );
-    stream.on('error', (err) => done(new ConmonError(`conmon sync pipe: ${err.message}`)));
-  });
+  }
+  const conmonPid = Number(readFileSync(o.conmonPidFile, 'utf8').trim());
+  return { pid: msg.data, conmonPid };
 }
 
 /** Whether `pid` is a live (not zombie) conmon supervising container `id` — pids get reused. */
