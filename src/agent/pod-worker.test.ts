@@ -135,6 +135,48 @@ describe('PodWorker probes', () => {
     await plain.worker.stop(0);
   });
 
+  it('fast first readiness: running and Ready go out in one status write when the server listens at once', async () => {
+    const server = createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const p = pod({
+      readinessProbe: { tcpSocket: { port }, periodSeconds: 10 },
+      ports: [{ containerPort: port }],
+    });
+    p.metadata.annotations = { 'strata.dev/fast-first-readiness': 'true' };
+    const h = harness(p);
+    try {
+      void h.worker.start();
+      await until('ready', () => h.cs()?.ready === true);
+      // No write ever said running but not ready: the running report waited for the first verdict.
+      const running = h.statuses.filter((st) => st.containerStatuses?.[0]?.state?.running);
+      expect(running.length).toBeGreaterThan(0);
+      expect(running.every((st) => st.containerStatuses[0].ready === true)).toBe(true);
+    } finally {
+      await h.worker.stop(0);
+      server.close();
+    }
+
+    // A server that listens only later: running is reported (not ready) without waiting for it.
+    const late = await closedPort();
+    const q = pod({ readinessProbe: { tcpSocket: { port: late }, periodSeconds: 10 } });
+    q.metadata.annotations = { 'strata.dev/fast-first-readiness': 'true' };
+    const slow = harness(q);
+    try {
+      void slow.worker.start();
+      await until('running, not ready', () => slow.cs()?.state?.running && slow.cs()?.ready === false);
+      const listener = createServer((c) => c.end());
+      await new Promise<void>((r) => listener.listen(late, '127.0.0.1', r));
+      try {
+        await until('ready once it listens', () => slow.cs()?.ready === true);
+      } finally {
+        listener.close();
+      }
+    } finally {
+      await slow.worker.stop(0);
+    }
+  });
+
   it('an exec probe on a tier without exec fails with a clear message', async () => {
     const h = harness(pod({ readinessProbe: { exec: { command: ['check'] }, periodSeconds: 1 } }));
     void h.worker.start();

@@ -42,6 +42,12 @@ import { START_TIMING_MESSAGE, StartTiming, sandboxSteps } from './start-timing.
 
 /** Delay before a status write that failed transiently is tried again (with the pod's latest state). */
 const STATUS_RETRY_MS = 1000;
+/**
+ * How long a serving revision's running report waits for the first readiness verdict (reportRunning): a
+ * server that listens within it is reported running and Ready in one write; a slower one is reported
+ * running after it, as before.
+ */
+const FIRST_READINESS_HOLD_MS = 50;
 
 const podKind = kindFor('v1', 'Pod')!;
 
@@ -146,6 +152,8 @@ export class PodWorker {
   private deadlineTimer?: NodeJS.Timeout;
   private reportChain: Promise<void> = Promise.resolve();
   private reportPending = false;
+  /** A running report held for the first readiness verdict (reportRunning), and what waits for it. */
+  private heldReport?: { timer: NodeJS.Timeout; queued: Array<() => void> };
   private startTime?: string;
   private done?: Promise<void>;
   /** The agent is shutting down: no more status writes (see shutdown()). */
@@ -576,9 +584,11 @@ export class PodWorker {
         timing?.mark('postStart');
         run.state = { running: { startedAt } };
         run.startedAtMs = Date.parse(startedAt);
-        run.prober = this.startProbes(container, run, driver, handle.id, fieldPath);
-        this.report();
-        if (timing) this.logStartTiming(container.name, run.restartCount, timing);
+        const prober = this.startProbes(container, run, driver, handle.id, fieldPath);
+        run.prober = prober;
+        this.reportRunning(container, prober, () => {
+          if (timing) this.logStartTiming(container.name, run.restartCount, timing);
+        });
         if (signal.aborted) await this.stopRun(run, this.stopGrace);
         exit = await driver.wait(handle.id);
         // Agent shutdown: a sandbox that survives restarts keeps its handle for the next agent.
@@ -948,7 +958,8 @@ export class PodWorker {
 
   /**
    * One info line per container start with its step durations (start-timing.ts), once the status write
-   * that reports it running is done: "status" is that write's wait and round trip.
+   * that reports it running is done: "status" is that write's wait and round trip (for a serving
+   * revision's pod, also the wait for its first readiness verdict: reportRunning).
    */
   private logStartTiming(container: string, restartCount: number, timing: StartTiming): void {
     void this.reportChain.then(() => {
@@ -966,8 +977,44 @@ export class PodWorker {
     });
   }
 
+  /**
+   * Reports a container running; `queued` runs once that report is queued. A pod that asks for fast first
+   * readiness (a serving revision's) holds the report up to FIRST_READINESS_HOLD_MS for the first
+   * readiness verdict (a readiness change reports at once), so that running and Ready usually go out in
+   * one status write instead of two: a request held at zero waits for exactly that write and the
+   * EndpointSlice after it, and the endpoints controller is spared the not-ready endpoint's write.
+   */
+  private reportRunning(container: any, prober: ContainerProber | undefined, queued: () => void): void {
+    const probe = container.readinessProbe;
+    const quickProbe = probe && (probe.httpGet || probe.tcpSocket);
+    if (!quickProbe || !prober?.fastFirstReadinessMs || prober.everReady || this.detached) {
+      this.report();
+      queued();
+      return;
+    }
+    if (this.heldReport) {
+      this.heldReport.queued.push(queued);
+      return;
+    }
+    this.heldReport = {
+      timer: setTimeout(() => this.report(), FIRST_READINESS_HOLD_MS).unref(),
+      queued: [queued],
+    };
+  }
+
   /** Coalesced status writes: at most one in flight, the latest state always written last. */
   private report(): void {
+    const held = this.heldReport;
+    if (held) {
+      // This write carries the held running report too.
+      this.heldReport = undefined;
+      clearTimeout(held.timer);
+    }
+    this.reportNow();
+    for (const f of held?.queued ?? []) f();
+  }
+
+  private reportNow(): void {
     if (this.reportPending || this.detached) return;
     this.reportPending = true;
     this.reportChain = this.reportChain.then(async () => {
